@@ -1,0 +1,103 @@
+/** Route: the Akka route descriptor (SPEC §1 Route). */
+import { checkRe2 } from './re2.js';
+import { field, index, isAbsent, readHostname, readList, readName, readObject, readString, type Issues, type YamlObject } from './fields.js';
+import type { RouteResource, RouteRule, RouteTls, RouteValidation, SecretReference, SubjectMatcher } from './types.js';
+
+const ROUTE_FIELDS = ['type', 'name', 'mesh', 'gateway', 'host', 'tls', 'validation', 'routes'] as const;
+const MATCHER_KINDS = ['exact', 'hasPrefix', 'hasSuffix', 'regex'] as const;
+
+function readSecretReference(v: unknown, path: string, issues: Issues): SecretReference | undefined {
+  const o = readObject(v, path, issues, ['name']);
+  if (!o) return undefined;
+  const name = readName(o['name'], field(path, 'name'), issues);
+  return name !== undefined ? { name } : undefined;
+}
+
+function readTls(v: unknown, path: string, issues: Issues): RouteTls | undefined {
+  const o = readObject(v, path, issues, ['clientValidationCa', 'serverCertificate']);
+  if (!o) return undefined;
+  const clientValidationCa = readSecretReference(o['clientValidationCa'], field(path, 'clientValidationCa'), issues);
+  const serverCertificate = readSecretReference(o['serverCertificate'], field(path, 'serverCertificate'), issues);
+  return { ...(clientValidationCa ? { clientValidationCa } : {}), ...(serverCertificate ? { serverCertificate } : {}) };
+}
+
+function readMatcher(v: unknown, path: string, issues: Issues): SubjectMatcher | undefined {
+  const o = readObject(v, path, issues, MATCHER_KINDS);
+  if (!o) return undefined;
+  const present = MATCHER_KINDS.filter((k) => !isAbsent(o[k]));
+  if (present.length === 0 && Object.keys(o).length > 0) return undefined; // the unknown field was reported with a suggestion
+  if (present.length !== 1) {
+    const found = present.length === 0 ? 'none' : present.join(', ');
+    issues.error(path, `expected exactly one of ${MATCHER_KINDS.join(', ')}, found ${found}`);
+    return undefined;
+  }
+  const [kind = 'exact'] = present;
+  const valuePath = field(path, kind);
+  const value = readString(o[kind], valuePath, issues, true);
+  if (value === undefined) return undefined;
+  switch (kind) {
+    case 'exact':
+      return { exact: value };
+    case 'hasPrefix':
+      return { hasPrefix: value };
+    case 'hasSuffix':
+      return { hasSuffix: value };
+    case 'regex': {
+      const problem = checkRe2(value);
+      if (problem !== undefined) {
+        issues.error(valuePath, `invalid RE2 syntax: ${problem}`);
+        return undefined;
+      }
+      return { regex: value };
+    }
+  }
+}
+
+function readValidation(v: unknown, path: string, issues: Issues): RouteValidation | undefined {
+  const o = readObject(v, path, issues, ['clientCertificate']);
+  if (!o) return undefined;
+  const certPath = field(path, 'clientCertificate');
+  const cert = readObject(o['clientCertificate'], certPath, issues, ['subjectMatches']);
+  if (!cert) return {};
+  const matchesPath = field(certPath, 'subjectMatches');
+  const entries = readList(cert['subjectMatches'], matchesPath, issues, { required: true, nonEmpty: true }) ?? [];
+  const subjectMatches = entries.map((e, i) => readMatcher(e, index(matchesPath, i), issues)).filter((m): m is SubjectMatcher => m !== undefined);
+  return { clientCertificate: { subjectMatches } };
+}
+
+function readRule(v: unknown, path: string, issues: Issues): RouteRule | undefined {
+  const o = readObject(v, path, issues, ['prefix', 'route']);
+  if (!o) return undefined;
+  const prefix = readString(o['prefix'], field(path, 'prefix'), issues, true);
+  if (prefix !== undefined && !prefix.startsWith('/')) issues.error(field(path, 'prefix'), `path prefix must start with "/", got ${JSON.stringify(prefix)}`);
+  const routePath = field(path, 'route');
+  const route = readObject(o['route'], routePath, issues, ['service'], true);
+  const service = route ? readString(route['service'], field(routePath, 'service'), issues, true) : undefined;
+  return { prefix: prefix ?? '/', route: { service: service ?? '' } };
+}
+
+export function validateRoute(o: YamlObject, scope: { name: string; mesh: string }, issues: Issues): RouteResource {
+  readObject(o, '', issues, ROUTE_FIELDS);
+  const gateway = readName(o['gateway'], 'gateway', issues, false);
+  const host = readHostname(o['host'], 'host', issues, { required: true, wildcard: true });
+  const tls = readTls(o['tls'], 'tls', issues);
+  const validation = readValidation(o['validation'], 'validation', issues);
+  if (validation?.clientCertificate && !tls?.clientValidationCa) {
+    issues.error(
+      'validation.clientCertificate.subjectMatches',
+      'subject matchers need tls.clientValidationCa: without a client CA no client certificate is requested, so there is no subject to check',
+    );
+  }
+  const rules = readList(o['routes'], 'routes', issues, { required: true, nonEmpty: true }) ?? [];
+  const routes = rules.map((r, i) => readRule(r, index('routes', i), issues)).filter((r): r is RouteRule => r !== undefined);
+  return {
+    type: 'Route',
+    name: scope.name,
+    mesh: scope.mesh,
+    ...(gateway !== undefined ? { gateway } : {}),
+    host: host ?? '',
+    ...(tls ? { tls } : {}),
+    ...(validation ? { validation } : {}),
+    routes,
+  };
+}

@@ -1,0 +1,38 @@
+/** Network and HTTP filters. */
+import { ADS_CONFIG_SOURCE, typed } from './any.js';
+import { statPrefix } from './names.js';
+
+export const ROUTER_FILTER = {
+  name: 'envoy.filters.http.router',
+  typed_config: typed('envoy.extensions.filters.http.router.v3.Router', {}),
+};
+
+export function tcpProxyFilter(name: string, cluster: string): Record<string, unknown> {
+  return {
+    name: 'envoy.filters.network.tcp_proxy',
+    typed_config: typed('envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', { stat_prefix: statPrefix(name), cluster }),
+  };
+}
+
+export interface HcmOptions {
+  readonly name: string;
+  /** RDS route configuration name, or an inline route configuration. */
+  readonly rds?: string;
+  readonly routeConfig?: Record<string, unknown>;
+  readonly httpFilters?: readonly Record<string, unknown>[];
+}
+
+export function httpConnectionManagerConfig(options: HcmOptions): Record<string, unknown> {
+  return typed('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', {
+    stat_prefix: statPrefix(options.name),
+    codec_type: 'AUTO',
+    ...(options.rds !== undefined
+      ? { rds: { config_source: ADS_CONFIG_SOURCE, route_config_name: options.rds } }
+      : { route_config: options.routeConfig }),
+    http_filters: [...(options.httpFilters ?? []), ROUTER_FILTER],
+  });
+}
+
+export function httpConnectionManagerFilter(options: HcmOptions): Record<string, unknown> {
+  return { name: 'envoy.filters.network.http_connection_manager', typed_config: httpConnectionManagerConfig(options) };
+}

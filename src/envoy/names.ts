@@ -1,0 +1,46 @@
+/**
+ * The one place that names Envoy resources. Names are stable: a certificate rotation or an
+ * endpoint change keeps every name, so only the changed resource type is pushed.
+ */
+
+/** Cluster (and its ClusterLoadAssignment) for a destination service. */
+export function serviceClusterName(service: string): string {
+  return service;
+}
+
+/** Route configuration an outbound HTTP listener (envoy flavor) or an API listener (grpc flavor) refers to. */
+export function outboundRouteName(service: string): string {
+  return `outbound:${service}`;
+}
+
+export function outboundListenerName(address: string, port: number): string {
+  return `outbound:${address}:${port}`;
+}
+
+export function inboundListenerName(address: string, port: number): string {
+  return `inbound:${address}:${port}`;
+}
+
+/** Static cluster that forwards inbound traffic to the application behind the sidecar. */
+export function localAppClusterName(servicePort: number): string {
+  return `localhost:${servicePort}`;
+}
+
+/**
+ * The server-side listener resource name template written into `meshcp bootstrap grpc`
+ * (gRPC A36: `server_listener_resource_name_template`). gRPC replaces %s with "ip:port".
+ */
+export const GRPC_SERVER_LISTENER_TEMPLATE = 'meshcp.io/grpc/inbound/%s';
+
+export function grpcServerListenerName(address: string, port: number): string {
+  return GRPC_SERVER_LISTENER_TEMPLATE.replace('%s', `${address}:${port}`);
+}
+
+/** A proxyless client resolving `xds:///backend` asks for the Listener named `backend`. */
+export function grpcApiListenerName(service: string): string {
+  return service;
+}
+
+export function statPrefix(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.-]/g, '_');
+}

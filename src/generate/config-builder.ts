@@ -1,0 +1,45 @@
+/** Collects generated resources and the references between them, for the snapshot consistency check. */
+import type { ResourceObject } from '../xds/encode.js';
+import type { GeneratedConfig, ResourceRef } from '../xds/snapshot.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
+
+export class ConfigBuilder {
+  private readonly resources = new Map<string, Map<string, ResourceObject>>(PUSH_ORDER.map((t) => [t, new Map()]));
+  private readonly refs: ResourceRef[] = [];
+
+  add(typeUrl: string, name: string, resource: ResourceObject): this {
+    this.resources.get(typeUrl)?.set(name, resource);
+    return this;
+  }
+
+  has(typeUrl: string, name: string): boolean {
+    return this.resources.get(typeUrl)?.has(name) ?? false;
+  }
+
+  listener(name: string, resource: ResourceObject): this {
+    return this.add(LISTENER_TYPE, name, resource);
+  }
+  cluster(name: string, resource: ResourceObject): this {
+    return this.add(CLUSTER_TYPE, name, resource);
+  }
+  endpoints(name: string, resource: ResourceObject): this {
+    return this.add(ENDPOINT_TYPE, name, resource);
+  }
+  route(name: string, resource: ResourceObject): this {
+    return this.add(ROUTE_TYPE, name, resource);
+  }
+  secret(name: string, resource: ResourceObject): this {
+    return this.add(SECRET_TYPE, name, resource);
+  }
+
+  ref(typeUrl: string, name: string, from: string): this {
+    this.refs.push({ typeUrl, name, from });
+    return this;
+  }
+
+  build(): GeneratedConfig {
+    const resources = new Map<string, ResourceObject[]>();
+    for (const [typeUrl, byName] of this.resources) resources.set(typeUrl, [...byName.values()]);
+    return { resources, refs: [...this.refs] };
+  }
+}

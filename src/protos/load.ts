@@ -1,0 +1,79 @@
+/**
+ * Locates and loads the Envoy / xDS / googleapis / protoc-gen-validate protos from the
+ * pinned npm dependency `@grpc/grpc-js-xds` (its `deps/` folder). Nothing upstream is
+ * copied into this repository; see protos/README.md.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import protobuf from 'protobufjs';
+
+const require = createRequire(import.meta.url);
+
+/** The include directories, in lookup order. */
+export function protoIncludeDirs(): string[] {
+  const xdsPkg = path.dirname(require.resolve('@grpc/grpc-js-xds/package.json'));
+  const protobufjsPkg = path.dirname(require.resolve('protobufjs/package.json'));
+  const deps = path.join(xdsPkg, 'deps');
+  return [
+    path.join(deps, 'envoy-api'),
+    path.join(deps, 'xds'),
+    path.join(deps, 'googleapis'),
+    path.join(deps, 'protoc-gen-validate'),
+    // google/protobuf/descriptor.proto (needed by the option extensions) ships with protobufjs.
+    protobufjsPkg,
+  ];
+}
+
+/** Every proto file meshcp encodes, decodes or validates. Dependencies are pulled in by import. */
+export const ENVOY_PROTO_FILES = [
+  'envoy/service/discovery/v3/ads.proto',
+  'envoy/service/discovery/v3/discovery.proto',
+  'envoy/service/listener/v3/lds.proto',
+  'envoy/service/route/v3/rds.proto',
+  'envoy/service/cluster/v3/cds.proto',
+  'envoy/service/endpoint/v3/eds.proto',
+  'envoy/service/secret/v3/sds.proto',
+  'envoy/config/listener/v3/listener.proto',
+  'envoy/config/cluster/v3/cluster.proto',
+  'envoy/config/endpoint/v3/endpoint.proto',
+  'envoy/config/route/v3/route.proto',
+  'envoy/config/bootstrap/v3/bootstrap.proto',
+  'envoy/config/rbac/v3/rbac.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'envoy/extensions/transport_sockets/tls/v3/secret.proto',
+  'envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.proto',
+  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
+  'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
+  'envoy/extensions/filters/network/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/extensions/filters/http/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
+  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  'envoy/type/matcher/v3/string.proto',
+];
+
+let cached: protobuf.Root | undefined;
+
+/** The shared, fully resolved Envoy proto root (field names kept in snake_case). */
+export function envoyRoot(): protobuf.Root {
+  if (cached) return cached;
+  const dirs = protoIncludeDirs();
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin: string, target: string): string | null => {
+    if (path.isAbsolute(target)) return target;
+    for (const dir of dirs) {
+      const candidate = path.join(dir, target);
+      if (fs.existsSync(candidate)) return candidate;
+    }
+    return null;
+  };
+  root.loadSync(ENVOY_PROTO_FILES, { keepCase: true });
+  root.resolveAll();
+  cached = root;
+  return root;
+}
+
+export function lookupType(fullName: string): protobuf.Type {
+  return envoyRoot().lookupType(fullName);
+}

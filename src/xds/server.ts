@@ -1,0 +1,240 @@
+/**
+ * gRPC transport for the xDS protocol: ADS (SotW and Delta), the per-type LDS/RDS/CDS/EDS/SDS
+ * services (stream, delta, fetch) and gRPC health. It only sees a `ConfigWatcher`.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { firstValueFrom, timeout } from 'rxjs';
+import type protobuf from 'protobufjs';
+import { lookupType } from '../protos/load.js';
+import { encodeResource, type EncodedResource } from './encode.js';
+import { XdsSession, type ConfigWatcher, type NodeInfo, type SessionLogger, type XdsRequest, type XdsResponse } from './session.js';
+import type { StatusRegistry } from './status.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from './types.js';
+import { structToJson } from './struct.js';
+
+export interface XdsServerOptions {
+  readonly watcher: ConfigWatcher;
+  readonly status: StatusRegistry;
+  readonly log: SessionLogger;
+  /** Server keepalive: detects half-open connections (a proxy that vanished without FIN). */
+  readonly keepaliveTimeMs?: number;
+  readonly keepaliveTimeoutMs?: number;
+  /** Server credentials; insecure when absent. */
+  readonly credentials?: grpc.ServerCredentials;
+}
+
+const DiscoveryRequest = (): protobuf.Type => lookupType('envoy.service.discovery.v3.DiscoveryRequest');
+const DiscoveryResponse = (): protobuf.Type => lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+const DeltaDiscoveryRequest = (): protobuf.Type => lookupType('envoy.service.discovery.v3.DeltaDiscoveryRequest');
+const DeltaDiscoveryResponse = (): protobuf.Type => lookupType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
+
+type Decoded = Record<string, unknown>;
+
+function codec(type: () => protobuf.Type): { serialize: (value: object) => Buffer; deserialize: (bytes: Buffer) => Decoded } {
+  return {
+    serialize: (value: object) => Buffer.from(type().encode(value).finish()),
+    deserialize: (bytes: Buffer) => type().toObject(type().decode(bytes), { defaults: true, longs: String, enums: String }) as Decoded,
+  };
+}
+
+function methodDef(path: string, req: () => protobuf.Type, res: () => protobuf.Type, streaming: boolean): grpc.MethodDefinition<Decoded, object> {
+  const reqCodec = codec(req);
+  const resCodec = codec(res);
+  return {
+    path,
+    requestStream: streaming,
+    responseStream: streaming,
+    requestSerialize: reqCodec.serialize,
+    requestDeserialize: reqCodec.deserialize,
+    responseSerialize: resCodec.serialize,
+    responseDeserialize: resCodec.deserialize,
+  };
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+const strList = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+
+function toNode(raw: unknown): NodeInfo | undefined {
+  if (raw === null || typeof raw !== 'object') return undefined;
+  const node = raw as Decoded;
+  return { id: str(node['id']), cluster: str(node['cluster']), metadata: structToJson(node['metadata']) };
+}
+
+function errorDetail(raw: unknown): string | undefined {
+  if (raw === null || typeof raw !== 'object') return undefined;
+  const status = raw as Decoded;
+  const message = str(status['message']);
+  return message === '' ? `error code ${String(status['code'] ?? '?')}` : message;
+}
+
+export function toXdsRequest(raw: Decoded, delta: boolean): XdsRequest {
+  const versions = raw['initial_resource_versions'];
+  return {
+    node: toNode(raw['node']),
+    typeUrl: str(raw['type_url']),
+    versionInfo: str(raw['version_info']),
+    resourceNames: delta ? [] : strList(raw['resource_names']),
+    subscribe: delta ? strList(raw['resource_names_subscribe']) : [],
+    unsubscribe: delta ? strList(raw['resource_names_unsubscribe']) : [],
+    initialVersions: delta && versions !== null && typeof versions === 'object' ? (versions as Record<string, string>) : {},
+    responseNonce: str(raw['response_nonce']),
+    errorDetail: errorDetail(raw['error_detail']),
+  };
+}
+
+export function toWireResponse(response: XdsResponse): object {
+  if (response.kind === 'sotw') {
+    return {
+      version_info: response.versionInfo,
+      type_url: response.typeUrl,
+      nonce: response.nonce,
+      resources: response.resources.map((r) => ({ type_url: r.typeUrl, value: r.value })),
+    };
+  }
+  return {
+    system_version_info: response.systemVersionInfo,
+    type_url: response.typeUrl,
+    nonce: response.nonce,
+    removed_resources: response.removed,
+    resources: response.resources.map((r) => ({ name: r.name, version: r.version, resource: { type_url: r.typeUrl, value: r.value } })),
+  };
+}
+
+const PER_TYPE_SERVICES: readonly { service: string; noun: string; typeUrl: string }[] = [
+  { service: 'envoy.service.listener.v3.ListenerDiscoveryService', noun: 'Listeners', typeUrl: LISTENER_TYPE },
+  { service: 'envoy.service.route.v3.RouteDiscoveryService', noun: 'Routes', typeUrl: ROUTE_TYPE },
+  { service: 'envoy.service.cluster.v3.ClusterDiscoveryService', noun: 'Clusters', typeUrl: CLUSTER_TYPE },
+  { service: 'envoy.service.endpoint.v3.EndpointDiscoveryService', noun: 'Endpoints', typeUrl: ENDPOINT_TYPE },
+  { service: 'envoy.service.secret.v3.SecretDiscoveryService', noun: 'Secrets', typeUrl: SECRET_TYPE },
+];
+
+export class XdsServer {
+  readonly grpcServer: grpc.Server;
+  readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
+  private readonly calls = new Set<grpc.ServerDuplexStream<Decoded, object>>();
+
+  constructor(private readonly options: XdsServerOptions) {
+    this.grpcServer = new grpc.Server({
+      'grpc.keepalive_time_ms': options.keepaliveTimeMs ?? 30_000,
+      'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? 10_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    });
+    const ads = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+    this.grpcServer.addService(
+      {
+        StreamAggregatedResources: methodDef(`/${ads}/StreamAggregatedResources`, DiscoveryRequest, DiscoveryResponse, true),
+        DeltaAggregatedResources: methodDef(`/${ads}/DeltaAggregatedResources`, DeltaDiscoveryRequest, DeltaDiscoveryResponse, true),
+      },
+      {
+        StreamAggregatedResources: (call: grpc.ServerDuplexStream<Decoded, object>) => this.serveStream(call, 'sotw'),
+        DeltaAggregatedResources: (call: grpc.ServerDuplexStream<Decoded, object>) => this.serveStream(call, 'delta'),
+      },
+    );
+    for (const { service, noun, typeUrl } of PER_TYPE_SERVICES) {
+      this.grpcServer.addService(
+        {
+          [`Stream${noun}`]: methodDef(`/${service}/Stream${noun}`, DiscoveryRequest, DiscoveryResponse, true),
+          [`Delta${noun}`]: methodDef(`/${service}/Delta${noun}`, DeltaDiscoveryRequest, DeltaDiscoveryResponse, true),
+          [`Fetch${noun}`]: methodDef(`/${service}/Fetch${noun}`, DiscoveryRequest, DiscoveryResponse, false),
+        },
+        {
+          [`Stream${noun}`]: (call: grpc.ServerDuplexStream<Decoded, object>) => this.serveStream(call, 'sotw', typeUrl),
+          [`Delta${noun}`]: (call: grpc.ServerDuplexStream<Decoded, object>) => this.serveStream(call, 'delta', typeUrl),
+          [`Fetch${noun}`]: (call: grpc.ServerUnaryCall<Decoded, object>, callback: grpc.sendUnaryData<object>) => {
+            this.fetch(call.request, typeUrl).then(
+              (response) => callback(null, response),
+              (err: Error & { code?: number }) => callback({ code: err.code ?? grpc.status.UNAVAILABLE, details: err.message }),
+            );
+          },
+        },
+      );
+    }
+    this.health.addToServer(this.grpcServer);
+  }
+
+  /** Binds and returns the bound port. */
+  async listen(address: string): Promise<number> {
+    const port = await new Promise<number>((resolve, reject) => {
+      this.grpcServer.bindAsync(address, this.options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, bound) =>
+        err ? reject(err) : resolve(bound),
+      );
+    });
+    return port;
+  }
+
+  setServing(serving: boolean): void {
+    this.health.setStatus('', serving ? 'SERVING' : 'NOT_SERVING');
+    for (const { service } of PER_TYPE_SERVICES) this.health.setStatus(service, serving ? 'SERVING' : 'NOT_SERVING');
+    this.health.setStatus('envoy.service.discovery.v3.AggregatedDiscoveryService', serving ? 'SERVING' : 'NOT_SERVING');
+  }
+
+  async close(): Promise<void> {
+    for (const call of this.calls) call.end();
+    await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
+  }
+
+  forceClose(): void {
+    this.grpcServer.forceShutdown();
+  }
+
+  private serveStream(call: grpc.ServerDuplexStream<Decoded, object>, mode: 'sotw' | 'delta', fixedTypeUrl?: string): void {
+    this.calls.add(call);
+    let ended = false;
+    const session = new XdsSession({
+      mode,
+      fixedTypeUrl,
+      watcher: this.options.watcher,
+      status: this.options.status,
+      log: this.options.log,
+      send: (response) => {
+        if (!ended) call.write(toWireResponse(response));
+      },
+      close: (code, message) => {
+        if (ended) return;
+        ended = true;
+        call.emit('error', { code, details: message });
+      },
+    });
+    const finish = (): void => {
+      this.calls.delete(call);
+      session.end();
+    };
+    call.on('data', (raw: Decoded) => {
+      try {
+        session.onRequest(toXdsRequest(raw, mode === 'delta'));
+      } catch (err) {
+        this.options.log.warn({ err: (err as Error).message }, 'xDS request handling failed');
+        if (!ended) {
+          ended = true;
+          call.emit('error', { code: grpc.status.INTERNAL, details: (err as Error).message });
+        }
+        finish();
+      }
+    });
+    call.on('end', () => {
+      if (!ended) {
+        ended = true;
+        call.end();
+      }
+      finish();
+    });
+    call.on('cancelled', finish);
+    call.on('close', finish);
+    call.on('error', finish);
+  }
+
+  private async fetch(raw: Decoded, typeUrl: string): Promise<object> {
+    const request = toXdsRequest(raw, false);
+    if (!request.node || request.node.id === '') throw Object.assign(new Error('node.id is required'), { code: grpc.status.INVALID_ARGUMENT });
+    const snapshot = await firstValueFrom(this.options.watcher.watch(request.node).pipe(timeout(10_000)));
+    const all = snapshot.resources.get(typeUrl) ?? new Map<string, EncodedResource>();
+    const names = request.resourceNames.filter((n) => n !== '*');
+    // As on a stream, every requested EDS name is answered, an unknown cluster with no endpoints.
+    const answer = (n: string): EncodedResource[] =>
+      all.has(n) ? [all.get(n)!] : typeUrl === ENDPOINT_TYPE ? [encodeResource(ENDPOINT_TYPE, { cluster_name: n })] : [];
+    const resources = names.length === 0 ? [...all.values()] : names.flatMap(answer);
+    return toWireResponse({ kind: 'sotw', typeUrl, versionInfo: snapshot.typeVersions.get(typeUrl) ?? '', nonce: '', resources });
+  }
+}

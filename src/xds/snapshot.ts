@@ -1,0 +1,67 @@
+/**
+ * A snapshot is everything one proxy should have, per type, encoded. It is checked for
+ * consistency before it is published (go-control-plane `Snapshot.Consistent`): every
+ * RDS/EDS/SDS name a listener or cluster refers to must be present.
+ */
+import { contentHash, encodeResource, type EncodedResource, type ResourceObject } from './encode.js';
+import { PUSH_ORDER } from './types.js';
+
+export interface ResourceRef {
+  readonly typeUrl: string;
+  readonly name: string;
+  /** Who refers to it, for the error message. */
+  readonly from: string;
+}
+
+/** What the generate stage hands to the cache for one proxy. */
+export interface GeneratedConfig {
+  readonly resources: ReadonlyMap<string, readonly ResourceObject[]>;
+  readonly refs: readonly ResourceRef[];
+}
+
+export interface Snapshot {
+  /** Hash of every type version. */
+  readonly version: string;
+  readonly resources: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>;
+  readonly typeVersions: ReadonlyMap<string, string>;
+}
+
+export type SnapshotResult = { ok: true; snapshot: Snapshot } | { ok: false; errors: string[] };
+
+export function buildSnapshot(config: GeneratedConfig): SnapshotResult {
+  const errors: string[] = [];
+  const resources = new Map<string, Map<string, EncodedResource>>();
+  for (const [typeUrl, list] of config.resources) {
+    const byName = new Map<string, EncodedResource>();
+    for (const object of list) {
+      try {
+        const encoded = encodeResource(typeUrl, object);
+        if (byName.has(encoded.name)) errors.push(`duplicate ${typeUrl} name "${encoded.name}"`);
+        byName.set(encoded.name, encoded);
+      } catch (err) {
+        errors.push(`cannot encode ${typeUrl}: ${(err as Error).message}`);
+      }
+    }
+    resources.set(typeUrl, byName);
+  }
+  for (const ref of config.refs) {
+    if (!resources.get(ref.typeUrl)?.has(ref.name)) {
+      errors.push(`${ref.from} refers to missing ${ref.typeUrl} "${ref.name}"`);
+    }
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  const typeVersions = new Map<string, string>();
+  for (const typeUrl of PUSH_ORDER) {
+    const byName = resources.get(typeUrl) ?? new Map<string, EncodedResource>();
+    resources.set(typeUrl, byName);
+    typeVersions.set(typeUrl, versionOf([...byName.values()]));
+  }
+  const version = contentHash([...typeVersions.values()].join(','));
+  return { ok: true, snapshot: { version, resources, typeVersions } };
+}
+
+/** A deterministic version for a set of resources: the same content gives the same version on any replica. */
+export function versionOf(resources: readonly EncodedResource[]): string {
+  const parts = resources.map((r) => `${r.name}@${r.version}`).sort();
+  return contentHash(parts.join('\n'));
+}

@@ -1,0 +1,51 @@
+/**
+ * Golden files (Envoy Gateway / Kuma style): `test/golden/<case>.in.yaml` holds resources,
+ * `<case>.<proxy>.out.yaml` the Envoy resources generated for one proxy, decoded from the
+ * encoded bytes, sorted by type and name. `UPDATE_GOLDEN=1 npm test` rewrites them.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { buildSnapshot, type GeneratedConfig } from '../../src/xds/snapshot.js';
+import { decodeResource } from '../../src/xds/encode.js';
+import { PUSH_ORDER, TYPE_SHORT_NAMES } from '../../src/xds/types.js';
+import { checkEncodedResource, type RuleViolation } from '../../src/protos/validate-rules.js';
+
+export const GOLDEN_DIR = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../golden');
+
+export interface RenderedConfig {
+  yaml: string;
+  violations: Array<RuleViolation & { resource: string }>;
+}
+
+const PEM_BLOCK = /-----BEGIN ([A-Z ]+)-----[\s\S]*?-----END \1-----\n?/g;
+
+/** Replaces PEM blocks (which change every run) by a placeholder naming their kind. */
+export function maskVolatile(text: string): string {
+  return text.replace(PEM_BLOCK, (_m, kind: string) => `<${kind.replace(/ /g, '_')}>\n`);
+}
+
+export function renderConfig(config: GeneratedConfig): RenderedConfig {
+  const result = buildSnapshot(config);
+  if (!result.ok) throw new Error(`inconsistent snapshot:\n${result.errors.join('\n')}`);
+  const out: Record<string, unknown[]> = {};
+  const violations: RenderedConfig['violations'] = [];
+  for (const typeUrl of PUSH_ORDER) {
+    const byName = result.snapshot.resources.get(typeUrl) ?? new Map();
+    const sorted = [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+    if (sorted.length === 0) continue;
+    out[TYPE_SHORT_NAMES[typeUrl] ?? typeUrl] = sorted.map((r) => decodeResource(typeUrl, r.value));
+    for (const r of sorted) for (const v of checkEncodedResource(typeUrl, r.value)) violations.push({ ...v, resource: `${TYPE_SHORT_NAMES[typeUrl]} ${r.name}` });
+  }
+  return { yaml: maskVolatile(YAML.stringify(out, { sortMapEntries: false, lineWidth: 0 })), violations };
+}
+
+/** Compares with the golden file, or rewrites it under UPDATE_GOLDEN=1. Returns the expected text. */
+export function expectGolden(file: string, actual: string): { expected: string; actual: string } {
+  const full = path.join(GOLDEN_DIR, file);
+  if (process.env['UPDATE_GOLDEN'] === '1' || !fs.existsSync(full)) {
+    if (process.env['CI'] === 'true' && !fs.existsSync(full)) throw new Error(`golden file ${file} is missing; run UPDATE_GOLDEN=1 npm test`);
+    fs.writeFileSync(full, actual);
+  }
+  return { expected: fs.readFileSync(full, 'utf8'), actual };
+}

@@ -1,0 +1,162 @@
+/**
+ * The gRPC side of the xDS server: Fetch* unary calls, gRPC health, and keepalive detecting a
+ * half-open connection (a proxy that vanished without closing its socket).
+ */
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
+import { XdsServer } from '../../src/xds/server.js';
+import { StatusRegistry } from '../../src/xds/status.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { ControlledWatcher, cluster, endpoints, listener, route, secret } from '../helpers/controlled-watcher.js';
+import { FakeEnvoy, fetchResources, namesOf } from '../helpers/fake-envoy.js';
+import { waitFor } from '../helpers/wait.js';
+
+const silentLog = { info: (): void => undefined, warn: (): void => undefined };
+
+const cleanups: (() => void | Promise<void>)[] = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function startServer(options: { keepaliveTimeMs?: number; keepaliveTimeoutMs?: number } = {}): Promise<{ server: XdsServer; watcher: ControlledWatcher; status: StatusRegistry; port: number }> {
+  const watcher = new ControlledWatcher();
+  const status = new StatusRegistry();
+  const server = new XdsServer({ watcher, status, log: silentLog, ...options });
+  const port = await server.listen('127.0.0.1:0');
+  cleanups.push(() => server.forceClose());
+  return { server, watcher, status, port };
+}
+
+const fullConfig = {
+  secrets: [secret('s1')],
+  clusters: [cluster('c1'), cluster('c2')],
+  endpoints: [endpoints('c1', 8001), endpoints('c2', 8002)],
+  listeners: [listener('l1', 10001)],
+  routes: [route('r1'), route('r2')],
+};
+
+describe('Fetch*', () => {
+  it.each([
+    { typeUrl: CLUSTER_TYPE, names: [], expected: ['c1', 'c2'] },
+    { typeUrl: ENDPOINT_TYPE, names: ['c2', 'unknown'], expected: ['c2', 'unknown'] },
+    { typeUrl: LISTENER_TYPE, names: [], expected: ['l1'] },
+    { typeUrl: ROUTE_TYPE, names: ['r1'], expected: ['r1'] },
+    { typeUrl: SECRET_TYPE, names: ['s1'], expected: ['s1'] },
+  ])('answers a unary fetch for $typeUrl', async ({ typeUrl, names, expected }) => {
+    // given a proxy with a snapshot
+    const { watcher, port } = await startServer();
+    const snapshot = watcher.set('fetcher', fullConfig);
+
+    // when it fetches
+    const response = await fetchResources(`127.0.0.1:${port}`, typeUrl, { node: { id: 'fetcher' }, names });
+
+    // then it gets the resources, versioned, without a nonce
+    expect(response.typeUrl).toBe(typeUrl);
+    expect(namesOf(response)).toEqual(expected);
+    expect(response.version).toBe(snapshot.typeVersions.get(typeUrl));
+    expect(response.nonce).toBe('');
+  });
+
+  it('refuses a fetch without a node id', async () => {
+    // given a server
+    const { port } = await startServer();
+
+    // when a fetch carries no node, then it fails with INVALID_ARGUMENT
+    await expect(fetchResources(`127.0.0.1:${port}`, CLUSTER_TYPE, {})).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+  });
+});
+
+interface HealthClient extends grpc.Client {
+  check(request: { service: string }, options: grpc.CallOptions, callback: (err: grpc.ServiceError | null, response?: { status: string }) => void): grpc.ClientUnaryCall;
+}
+
+async function checkHealth(port: number, serviceName: string): Promise<string> {
+  const Health = grpc.makeClientConstructor(healthService, 'Health');
+  const client = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as HealthClient;
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      client.check({ service: serviceName }, { deadline: Date.now() + 5_000 }, (err, response) => (err ? reject(err) : resolve(response?.status ?? '')));
+    });
+  } finally {
+    client.close();
+  }
+}
+
+describe('gRPC health', () => {
+  it('reports NOT_SERVING until setServing(true), then SERVING for the server and the xDS services', async () => {
+    // given a server that is not ready yet
+    const { server, port } = await startServer();
+    expect(await checkHealth(port, '')).toBe('NOT_SERVING');
+
+    // when it becomes ready
+    server.setServing(true);
+
+    // then every service reports SERVING
+    expect(await checkHealth(port, '')).toBe('SERVING');
+    expect(await checkHealth(port, 'envoy.service.discovery.v3.AggregatedDiscoveryService')).toBe('SERVING');
+    expect(await checkHealth(port, 'envoy.service.cluster.v3.ClusterDiscoveryService')).toBe('SERVING');
+
+    // when it stops serving, then health follows
+    server.setServing(false);
+    expect(await checkHealth(port, '')).toBe('NOT_SERVING');
+  });
+});
+
+/** A TCP relay that can be frozen: it stops forwarding without closing anything (a half-open peer). */
+async function startRelay(targetPort: number): Promise<{ port: number; freeze(): void; close(): Promise<void> }> {
+  const sockets: net.Socket[] = [];
+  const relay = net.createServer((downstream) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    sockets.push(downstream, upstream);
+    downstream.pipe(upstream);
+    upstream.pipe(downstream);
+    // A reset on one side is expected when the server gives up on the connection.
+    downstream.on('error', () => undefined);
+    upstream.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (relay.address() as net.AddressInfo).port,
+    freeze() {
+      for (const socket of sockets) {
+        socket.unpipe();
+        socket.pause();
+      }
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    },
+  };
+}
+
+describe('keepalive', () => {
+  it('detects a half-open connection and releases its stream', async () => {
+    // given a server with a short keepalive and a proxy connected through a relay
+    const { watcher, status, port } = await startServer({ keepaliveTimeMs: 200, keepaliveTimeoutMs: 200 });
+    watcher.set('vanishing', fullConfig);
+    const relay = await startRelay(port);
+    cleanups.push(() => relay.close());
+    const envoy = new FakeEnvoy({
+      address: `127.0.0.1:${relay.port}`,
+      mode: 'sotw',
+      node: { id: 'vanishing' },
+      // Its own connection, and no client keepalive that could notice the freeze first.
+      channelOptions: { 'grpc.use_local_subchannel_pool': 1, 'grpc.keepalive_time_ms': -1 },
+    });
+    cleanups.push(() => envoy.close());
+    envoy.subscribe(CLUSTER_TYPE, []);
+    envoy.ack(await envoy.nextOf(CLUSTER_TYPE));
+    expect(status.get('vanishing')?.activeStreams).toBe(1);
+
+    // when the connection goes silent without being closed
+    relay.freeze();
+
+    // then the server's keepalive notices, and the stream is released
+    await waitFor('the half-open stream to be released', () => status.get('vanishing')?.activeStreams === 0, { timeoutMs: 10_000 });
+    expect(status.get('vanishing')?.lastDisconnectedAt).toBeInstanceOf(Date);
+  });
+});
