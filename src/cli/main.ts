@@ -1,28 +1,48 @@
 #!/usr/bin/env node
 /** meshcp: one file per command; each registers itself on the root program. */
 import { Command, CommanderError } from 'commander';
-import { registerServe } from './serve.js';
 import { registerBootstrap } from './bootstrap.js';
+import { registerCa } from './ca.js';
+import { registerCert } from './cert.js';
+import { CliError, processIo, type CliIo } from './output.js';
+import { registerResources } from './resources.js';
+import { registerRoute } from './route.js';
+import { registerSecret } from './secret.js';
+import { registerServe } from './serve.js';
+import { registerToken } from './token.js';
 
-export function buildProgram(): Command {
+export function buildProgram(io: CliIo = processIo()): Command {
   const program = new Command('meshcp')
     .description('An Envoy xDS control plane: edge routes with client certificates, mesh mTLS, traffic permissions')
     .version('0.1.0')
-    .showHelpAfterError()
+    // Errors are one line on stderr (SPEC §3); `--help` shows usage.
+    .configureOutput({
+      writeOut: (s) => void io.stdout.write(s),
+      writeErr: (s) => void io.stderr.write(s),
+      // Commander puts "(Did you mean …?)" on a second line.
+      outputError: (s, write) => write(`${s.trimEnd().replace(/\s*\n\s*/g, ' ')}\n`),
+    })
     .exitOverride();
   registerServe(program);
+  registerResources(program, io);
+  registerSecret(program, io);
+  registerRoute(program, io);
   registerBootstrap(program);
+  registerCa(program);
+  registerCert(program);
+  registerToken(program);
   return program;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  const program = buildProgram(io);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
-    process.stderr.write(`Error: ${(err as Error).message}\n`);
+    const lines = err instanceof CliError ? err.lines : [(err as Error).message];
+    for (const line of lines) io.stderr.write(`Error: ${line}\n`);
     return 1;
   }
 }

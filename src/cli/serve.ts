@@ -1,38 +1,142 @@
+/**
+ * `meshcp serve` (SPEC §3): the data directory store and the `--config` files, merged
+ * (runtime/resource-sources.ts), feed the control plane; the admin API writes to the store.
+ */
+import fs from 'node:fs';
 import type { Command } from 'commander';
+import { register } from 'prom-client';
+import { ResourceApi } from '../admin/resource-api.js';
+import { AdminServer, type AdminTlsOptions } from '../admin/server.js';
 import { FileConfigSource } from '../runtime/config-state.js';
 import { ControlPlane } from '../runtime/control-plane.js';
-import { createLogger } from '../runtime/logger.js';
+import { createLogger, type Logger } from '../runtime/logger.js';
+import { ResourceSources } from '../runtime/resource-sources.js';
+import { FileStore } from '../store/file-store.js';
 
-interface ServeOptions {
-  config: string[];
-  dataDir: string;
-  xdsAddress: string;
-  adminAddress: string;
-  auth: string;
+export interface ServeOptions {
+  readonly config: readonly string[];
+  readonly dataDir: string;
+  readonly xdsAddress: string;
+  readonly adminAddress: string;
+  readonly auth: string;
+  readonly adminTlsCert?: string;
+  readonly adminTlsKey?: string;
+  readonly adminClientCa?: string;
+}
+
+export interface RunningServer {
+  readonly adminUrl: string;
+  readonly xdsAddress: string;
+  readonly store: FileStore;
+  readonly config: FileConfigSource;
+  readonly sources: ResourceSources;
+  readonly controlPlane: ControlPlane;
+  readonly admin: AdminServer;
+  isReady(): boolean;
+  close(): Promise<void>;
+}
+
+function readFileOption(file: string, flag: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`${flag}: cannot read "${file}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+function adminTls(options: ServeOptions): AdminTlsOptions | undefined {
+  const { adminTlsCert, adminTlsKey, adminClientCa } = options;
+  if (adminTlsCert === undefined && adminTlsKey === undefined) {
+    if (adminClientCa !== undefined) throw new Error('--admin-client-ca needs --admin-tls-cert and --admin-tls-key');
+    return undefined;
+  }
+  if (adminTlsCert === undefined || adminTlsKey === undefined) throw new Error('--admin-tls-cert and --admin-tls-key go together');
+  return {
+    cert: readFileOption(adminTlsCert, '--admin-tls-cert'),
+    key: readFileOption(adminTlsKey, '--admin-tls-key'),
+    ...(adminClientCa !== undefined ? { clientCa: readFileOption(adminClientCa, '--admin-client-ca') } : {}),
+  };
+}
+
+/** Starts everything; rejects (after releasing what it opened) when the store or the initial config is invalid. */
+export async function startServer(options: ServeOptions, log: Logger): Promise<RunningServer> {
+  if (options.auth !== 'token' && options.auth !== 'none') throw new Error(`--auth must be "token" or "none", not "${options.auth}"`);
+  if (options.auth === 'none') {
+    log.warn('!!! --auth none: proxies are NOT authenticated; any client can fetch any identity, server key and secret. For local development only. !!!');
+  }
+  const tls = adminTls(options);
+  const store = await FileStore.open(options.dataDir, { log: log.child({ component: 'store' }) });
+  const config = new FileConfigSource(options.config, log.child({ component: 'config' }));
+  const sources = new ResourceSources(config, store, log.child({ component: 'resources' }));
+  const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
+  const cleanup = async (): Promise<void> => {
+    for (const fn of cleanups.reverse()) await fn();
+  };
+  try {
+    await config.start();
+    cleanups.push(() => config.stop());
+    sources.start();
+    cleanups.push(() => sources.stop());
+    const controlPlane = new ControlPlane({ resources: sources.resources, log });
+    let ready = false;
+    const api = new ResourceApi({ store, sources });
+    const admin = new AdminServer({
+      api,
+      log: log.child({ component: 'admin' }),
+      isReady: () => ready,
+      metrics: { contentType: register.contentType, metrics: () => register.metrics() },
+      ...(tls ? { tls } : {}),
+    });
+    const { url: adminUrl } = await admin.listen(options.adminAddress);
+    cleanups.push(() => admin.close());
+    const xdsPort = await controlPlane.listen(options.xdsAddress);
+    cleanups.push(() => controlPlane.close());
+    const xdsAddress = options.xdsAddress.replace(/:\d+$/, `:${xdsPort}`);
+    ready = true;
+    log.info({ xds: xdsAddress, admin: adminUrl, dataDir: store.dataDir, config: options.config, adminMtls: tls?.clientCa !== undefined }, 'meshcp is serving');
+    return {
+      adminUrl,
+      xdsAddress,
+      store,
+      config,
+      sources,
+      controlPlane,
+      admin,
+      isReady: () => ready,
+      close: async () => {
+        ready = false;
+        await cleanup();
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('Run the control plane: load and watch resources, serve xDS (ADS and per-type, SotW and Delta)')
-    .option('--config <path>', 'resource file or directory (repeatable); watched and hot-reloaded', (v: string, acc: string[]) => [...acc, v], [])
-    .option('--data-dir <dir>', 'embedded store directory', './.meshcp')
+    .description('Run the control plane: serve xDS (ADS and per-type, SotW and Delta) and the admin API')
+    .option('--config <path>', 'resource file or directory (repeatable); watched and hot-reloaded; wins over API-applied resources of the same name', collect, [])
+    .option('--data-dir <dir>', 'embedded store directory (resources applied through the API, CA material)', './.meshcp')
     .option('--xds-address <host:port>', 'xDS gRPC listen address', '0.0.0.0:5678')
-    .option('--admin-address <host:port>', 'admin HTTP listen address', '127.0.0.1:5681')
+    .option('--admin-address <host:port>', 'admin HTTP API listen address', '127.0.0.1:5681')
+    .option('--admin-tls-cert <file>', 'serve the admin API over HTTPS with this certificate (PEM)')
+    .option('--admin-tls-key <file>', 'key of --admin-tls-cert')
+    .option('--admin-client-ca <file>', 'require admin API clients to present a certificate signed by this CA (mTLS)')
     .option('--auth <mode>', 'proxy authentication: token | none', 'token')
     .action(async (options: ServeOptions) => {
       const log = createLogger();
-      if (options.auth !== 'token' && options.auth !== 'none') throw new Error(`--auth must be "token" or "none", not "${options.auth}"`);
-      const config = new FileConfigSource(options.config, log.child({ component: 'config' }));
-      await config.start();
-      const controlPlane = new ControlPlane({ resources: config.resources, log });
-      const port = await controlPlane.listen(options.xdsAddress);
-      log.info({ xds: options.xdsAddress.replace(/:\d+$/, `:${port}`) }, 'meshcp is serving xDS');
+      const server = await startServer(options, log);
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           log.info('shutting down');
-          config.stop();
-          controlPlane.close().then(resolve, resolve);
+          server.close().then(resolve, resolve);
         };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);

@@ -20,7 +20,20 @@ export interface HcmOptions {
   readonly rds?: string;
   readonly routeConfig?: Record<string, unknown>;
   readonly httpFilters?: readonly Record<string, unknown>[];
+  /**
+   * Facing clients directly (a Gateway): trust the peer address rather than X-Forwarded-For,
+   * normalize paths before prefix routing so `/public/../admin` cannot reach another route,
+   * and match virtual hosts on the Host header without its port.
+   */
+  readonly edge?: boolean;
 }
+
+const EDGE_HCM_OPTIONS = {
+  use_remote_address: { value: true },
+  normalize_path: { value: true },
+  merge_slashes: true,
+  strip_any_host_port: true,
+} as const;
 
 export function httpConnectionManagerConfig(options: HcmOptions): Record<string, unknown> {
   return typed('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', {
@@ -30,6 +43,7 @@ export function httpConnectionManagerConfig(options: HcmOptions): Record<string,
       ? { rds: { config_source: ADS_CONFIG_SOURCE, route_config_name: options.rds } }
       : { route_config: options.routeConfig }),
     http_filters: [...(options.httpFilters ?? []), ROUTER_FILTER],
+    ...(options.edge ? EDGE_HCM_OPTIONS : {}),
   });
 }
 

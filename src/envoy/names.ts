@@ -44,3 +44,32 @@ export function grpcApiListenerName(service: string): string {
 export function statPrefix(name: string): string {
   return name.replace(/[^A-Za-z0-9_.-]/g, '_');
 }
+
+/** A Gateway listens on every address of its node (SPEC §1 Gateway `listeners[].port`). */
+export const GATEWAY_BIND_ADDRESS = '0.0.0.0';
+
+export function gatewayListenerName(port: number): string {
+  return `gateway:${GATEWAY_BIND_ADDRESS}:${port}`;
+}
+
+/** The routes of one Route host; every listener of the gateway shares it. */
+export function gatewayRouteName(host: string): string {
+  return `gateway-routes:${host}`;
+}
+
+/**
+ * SDS secrets are named by what they hold, not by who uses them: a user Secret is one SDS
+ * resource whether a Route, a Service or both refer to it, and its name survives a rotation.
+ */
+export function userCaSecretName(mesh: string, secret: string): string {
+  return `ca:${mesh}:${secret}`;
+}
+
+export function userCertificateSecretName(mesh: string, secret: string): string {
+  return `cert:${mesh}:${secret}`;
+}
+
+/** The server certificate meshcp issues for a Route host without `tls.serverCertificate`. */
+export function issuedServerCertificateName(mesh: string, host: string): string {
+  return `issued:${mesh}:${host}`;
+}

@@ -4,7 +4,9 @@ import type { NodeInfo } from '../xds/session.js';
 import type { GeneratedConfig } from '../xds/snapshot.js';
 import { ConfigBuilder } from './config-builder.js';
 import { generateEnvoySidecar } from './envoy-flavor.js';
+import { generateEnvoyGateway } from './gateway.js';
 import { generateProxylessGrpc } from './grpc-flavor.js';
+import { NO_SECRET_MATERIAL, type SecretMaterialSource } from './secret-material.js';
 
 export type Flavor = 'envoy' | 'grpc';
 
@@ -20,13 +22,24 @@ export function proxyIdentity(node: NodeInfo): ProxyIdentity {
   return { name: node.id, mesh, flavor };
 }
 
+/** What generation needs besides the model. */
+export interface GenerateContext {
+  /** PEM material for the secrets a Gateway serves; without it a Gateway serves nothing. */
+  readonly secrets?: SecretMaterialSource;
+}
+
 /**
- * A proxy whose Dataplane is not (yet) defined gets an empty config: it stays connected and
- * receives its resources as soon as the Dataplane is applied.
+ * A proxy whose Dataplane or Gateway is not (yet) defined gets an empty config: it stays
+ * connected and receives its resources as soon as it is applied. A Dataplane wins over a
+ * Gateway of the same name.
  */
-export function generateForProxy(model: Model, proxy: ProxyIdentity): GeneratedConfig {
+export function generateForProxy(model: Model, proxy: ProxyIdentity, context: GenerateContext = {}): GeneratedConfig {
   const mesh = model.meshes.get(proxy.mesh);
   const dataplane = mesh?.dataplanes.get(proxy.name);
+  const gateway = mesh?.gateways.get(proxy.name);
+  if (mesh && !dataplane && gateway && proxy.flavor === 'envoy') {
+    return generateEnvoyGateway(mesh, gateway, context.secrets ?? NO_SECRET_MATERIAL);
+  }
   if (!mesh || !dataplane) {
     if (mesh && proxy.flavor === 'grpc') {
       // A proxyless client with no Dataplane of its own can still resolve mesh services.

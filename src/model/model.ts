@@ -53,10 +53,47 @@ export interface DataplaneModel {
   readonly outbound: readonly OutboundModel[];
 }
 
+/** Where a Route's server certificate comes from: a user `tls` Secret, or issued by meshcp for the host. */
+export type ServerCertificateRef = { readonly kind: 'user'; readonly secret: string } | { readonly kind: 'issued'; readonly host: string };
+
+/** A client certificate subject matcher (SPEC §1 Route `validation.clientCertificate.subjectMatches`). */
+export interface SubjectMatchModel {
+  readonly kind: 'exact' | 'hasPrefix' | 'hasSuffix' | 'regex';
+  readonly value: string;
+}
+
+export interface GatewayRouteRuleModel {
+  readonly prefix: string;
+  readonly service: string;
+}
+
+/** One Route on a Gateway: one SNI filter chain per listener. */
+export interface GatewayHostModel {
+  /** The Route's name. */
+  readonly route: string;
+  readonly host: string;
+  readonly serverCertificate: ServerCertificateRef;
+  /** A `tls-ca` Secret: clients must present a certificate chaining to it. */
+  readonly clientValidationCa?: string;
+  /** Empty: any client certificate from the CA (or none at all without a CA). */
+  readonly subjectMatches: readonly SubjectMatchModel[];
+  /** In match order: the longest prefix first. */
+  readonly rules: readonly GatewayRouteRuleModel[];
+}
+
+export interface GatewayModel {
+  readonly mesh: string;
+  readonly name: string;
+  readonly ports: readonly number[];
+  /** Sorted by host. */
+  readonly hosts: readonly GatewayHostModel[];
+}
+
 export interface MeshModel {
   readonly name: string;
   readonly services: ReadonlyMap<string, ServiceModel>;
   readonly dataplanes: ReadonlyMap<string, DataplaneModel>;
+  readonly gateways: ReadonlyMap<string, GatewayModel>;
 }
 
 export interface Model {

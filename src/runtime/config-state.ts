@@ -17,7 +17,7 @@ export class FileConfigSource {
   lastErrors: string[] = [];
 
   constructor(
-    private readonly paths: readonly string[],
+    readonly paths: readonly string[],
     private readonly log: Logger,
   ) {}
 

@@ -5,6 +5,7 @@
  */
 import type { DataplaneResource, Resource, ServiceResource } from '../api/types.js';
 import type { DataplaneModel, EndpointModel, MeshModel, Model, Protocol, ServiceModel } from '../model/model.js';
+import { translateGateways } from './gateways.js';
 
 export const SERVICE_TAG = 'kuma.io/service';
 export const PROTOCOL_TAG = 'kuma.io/protocol';
@@ -80,7 +81,7 @@ export function translateMeshes(resources: readonly Resource[]): Model {
         ...(acc.resource?.tls ? { upstreamTls: { ...acc.resource.tls } } : {}),
       });
     }
-    meshes.set(meshName, { name: meshName, services: serviceModels, dataplanes });
+    meshes.set(meshName, { name: meshName, services: serviceModels, dataplanes, gateways: translateGateways(resources, meshName) });
   }
   return { meshes };
 }

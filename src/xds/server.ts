@@ -170,9 +170,22 @@ export class XdsServer {
     this.health.setStatus('envoy.service.discovery.v3.AggregatedDiscoveryService', serving ? 'SERVING' : 'NOT_SERVING');
   }
 
-  async close(): Promise<void> {
+  /**
+   * Ends every stream, then waits for peers to finish. A proxy that never half-closes would
+   * hold a graceful shutdown forever, so after `graceMs` the remaining connections are cut.
+   */
+  async close(graceMs = 3000): Promise<void> {
     for (const call of this.calls) call.end();
-    await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
+    let timer: NodeJS.Timeout | undefined;
+    const graceful = new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.grpcServer.forceShutdown();
+        resolve();
+      }, graceMs);
+    });
+    await Promise.race([graceful, deadline]);
+    clearTimeout(timer);
   }
 
   forceClose(): void {

@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { parseYamlDocuments } from '../../src/api/parse.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
 import { generateForProxy, type Flavor } from '../../src/generate/generate.js';
+import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
+import type { Resource } from '../../src/api/types.js';
 import { GOLDEN_DIR, expectGolden, renderConfig } from '../helpers/golden.js';
 
 interface GoldenCase {
@@ -11,17 +13,27 @@ interface GoldenCase {
   proxies: Array<{ name: string; mesh: string; flavor: Flavor }>;
 }
 
-/** Which proxies each case renders: every Dataplane, in the flavor named by the case. */
+/** Stands in for the mesh CA: fixed PEMs (goldens mask PEM blocks anyway). */
+function fakeSecretMaterial(resources: readonly Resource[]) {
+  return secretMaterialFromResources(resources, (_mesh, host) => ({
+    certPem: `-----BEGIN CERTIFICATE-----\n${Buffer.from(`issued for ${host}`).toString('base64')}\n-----END CERTIFICATE-----\n`,
+    keyPem: `-----BEGIN PRIVATE KEY-----\n${Buffer.from(`key for ${host}`).toString('base64')}\n-----END PRIVATE KEY-----\n`,
+  }));
+}
+
+/** Which proxies each case renders: every Dataplane, in the flavor named by the case, and every Gateway (envoy). */
 function cases(): GoldenCase[] {
   return fs
     .readdirSync(GOLDEN_DIR)
-    .filter((f) => f.startsWith('mesh-') && f.endsWith('.in.yaml'))
+    .filter((f) => (f.startsWith('mesh-') || f.startsWith('gateway-')) && f.endsWith('.in.yaml'))
     .map((f) => {
       const name = f.replace(/\.in\.yaml$/, '');
       const parsed = parseYamlDocuments(fs.readFileSync(path.join(GOLDEN_DIR, f), 'utf8'), { file: f });
       if (!parsed.ok) throw new Error(`${f}: ${JSON.stringify(parsed.errors)}`);
       const flavor: Flavor = name.includes('proxyless') ? 'grpc' : 'envoy';
-      const proxies = parsed.value.filter((r) => r.type === 'Dataplane').map((r) => ({ name: r.name, mesh: (r as { mesh?: string }).mesh ?? 'default', flavor }));
+      const proxies = parsed.value
+        .filter((r) => r.type === 'Dataplane' || r.type === 'Gateway')
+        .map((r) => ({ name: r.name, mesh: (r as { mesh?: string }).mesh ?? 'default', flavor: r.type === 'Gateway' ? ('envoy' as const) : flavor }));
       return { name, proxies };
     });
 }
@@ -35,7 +47,7 @@ describe('golden files: generated Envoy resources per proxy', () => {
         const parsed = parseYamlDocuments(text, { file: `${c.name}.in.yaml` });
         if (!parsed.ok) throw new Error('unreachable: parsed above');
         // when
-        const rendered = renderConfig(generateForProxy(translateMeshes(parsed.value), proxy));
+        const rendered = renderConfig(generateForProxy(translateMeshes(parsed.value), proxy, { secrets: fakeSecretMaterial(parsed.value) }));
         // then
         expect(rendered.violations).toEqual([]);
         const { expected, actual } = expectGolden(`${c.name}.${proxy.name}.out.yaml`, rendered.yaml);

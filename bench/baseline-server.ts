@@ -1,0 +1,173 @@
+/**
+ * Server process: the floor. A plain grpc-js server with one bidi method on the ADS path
+ * that writes pre-encoded DiscoveryResponse bytes: the very resources meshcp sends each proxy
+ * (built with meshcp's own generate + snapshot code before any clock starts), in the same
+ * order and with the same version strings. Per stream it only remembers the node, the nonce
+ * awaiting an ACK per type, and nothing else. No translation, no generation, no per-stream
+ * encoding: what is left is gRPC framing, HTTP/2 and request decoding.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { performance } from 'node:perf_hooks';
+import type { Model } from '../src/model/model.js';
+import { generateForProxy } from '../src/generate/generate.js';
+import { translateMeshes } from '../src/translate/mesh-services.js';
+import { contentHash, type EncodedResource } from '../src/xds/encode.js';
+import { buildSnapshot } from '../src/xds/snapshot.js';
+import { BENCH_TYPES, ADS_PATH, ENDPOINT_TYPE, decodeRequest, encodeResponse, identity, sampleRequest } from './protocol.js';
+import { MESH, nodeId, resourcesAt, staticResources } from './scenario.js';
+import type { Resource } from '../src/api/types.js';
+import { progress } from './ipc.js';
+import { runServerProcess, type BenchTarget, type ChangeResult } from './server-harness.js';
+
+type Call = grpc.ServerDuplexStream<Buffer, Buffer>;
+
+interface StreamState {
+  readonly call: Call;
+  nodeId?: string;
+  /** Nonce awaiting an ACK, per type. */
+  readonly pending: Map<string, string>;
+}
+
+/** Per proxy, per type: the response bytes. Equal content is encoded once and shared. */
+type Responses = Map<string, Map<string, Buffer>>;
+
+const INITIAL_NONCE = 'i';
+
+function buildResponses(model: Model, proxies: number, typeUrls: readonly string[], nonce: string): Responses {
+  const shared = new Map<string, Buffer>();
+  const out: Responses = new Map();
+  for (let i = 0; i < proxies; i++) {
+    const result = buildSnapshot(generateForProxy(model, { name: nodeId(i), mesh: MESH, flavor: 'envoy' }));
+    if (!result.ok) throw new Error(`scenario config is inconsistent: ${result.errors.join('; ')}`);
+    const perType = new Map<string, Buffer>();
+    for (const typeUrl of typeUrls) {
+      // As meshcp's session sends SotW: sorted by name, version = hash of name@version pairs.
+      const resources: EncodedResource[] = [...(result.snapshot.resources.get(typeUrl)?.values() ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      const key = resources.map((r) => `${r.name}@${r.version}`).join('\n');
+      const cacheKey = `${typeUrl}|${key}`;
+      let bytes = shared.get(cacheKey);
+      if (!bytes) {
+        bytes = encodeResponse({ version_info: contentHash(key), type_url: typeUrl, nonce, resources: resources.map((r) => ({ type_url: r.typeUrl, value: r.value })) });
+        shared.set(cacheKey, bytes);
+      }
+      perType.set(typeUrl, bytes);
+    }
+    out.set(nodeId(i), perType);
+  }
+  return out;
+}
+
+class BaselineTarget implements BenchTarget {
+  private readonly server = new grpc.Server({
+    // The same server options meshcp's XdsServer uses.
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+  });
+  private readonly streams = new Map<string, StreamState>();
+  private proxies = 0;
+  private base: Resource[] = [];
+  private initial: Responses = new Map();
+  private onAck: (node: string, typeUrl: string) => void = () => undefined;
+
+  async start(proxies: number): Promise<number> {
+    this.proxies = proxies;
+    this.base = staticResources(proxies);
+    this.initial = buildResponses(translateMeshes(resourcesAt(this.base, 0)), proxies, BENCH_TYPES, INITIAL_NONCE);
+    decodeRequest(sampleRequest());
+    this.server.addService(
+      {
+        StreamAggregatedResources: {
+          path: ADS_PATH,
+          requestStream: true,
+          responseStream: true,
+          requestSerialize: identity,
+          requestDeserialize: identity,
+          responseSerialize: identity,
+          responseDeserialize: identity,
+        },
+      },
+      { StreamAggregatedResources: (call: Call) => this.serve(call) },
+    );
+    return new Promise<number>((resolve, reject) => {
+      this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    });
+  }
+
+  initialConfigAcked(): Promise<void> {
+    const ackedTypes = new Map<string, Set<string>>();
+    let complete = 0;
+    return new Promise<void>((resolve) => {
+      this.onAck = (node, typeUrl) => {
+        let types = ackedTypes.get(node);
+        if (!types) ackedTypes.set(node, (types = new Set()));
+        if (types.has(typeUrl)) return;
+        types.add(typeUrl);
+        if (types.size < BENCH_TYPES.length) return;
+        progress('baseline: initial config ACKed by', ++complete, this.proxies);
+        if (complete === this.proxies) {
+          this.onAck = () => undefined;
+          resolve();
+        }
+      };
+    });
+  }
+
+  async change(iteration: number): Promise<ChangeResult> {
+    // Prepared before the clock starts: the floor does not pay for translation or encoding.
+    const nonce = `c${iteration}`;
+    const responses = buildResponses(translateMeshes(resourcesAt(this.base, iteration)), this.proxies, [ENDPOINT_TYPE], nonce);
+    if (this.streams.size !== this.proxies) throw new Error(`${this.streams.size} streams open, expected ${this.proxies}`);
+    const acked = new Set<string>();
+    let started = 0;
+    const allAcked = new Promise<number>((resolve) => {
+      this.onAck = (node, typeUrl) => {
+        if (typeUrl !== ENDPOINT_TYPE) return;
+        acked.add(node);
+        if (acked.size === this.proxies) {
+          const finished = performance.now();
+          this.onAck = () => undefined;
+          resolve(finished - started);
+        }
+      };
+    });
+    started = performance.now();
+    for (const [node, stream] of this.streams) {
+      stream.pending.set(ENDPOINT_TYPE, nonce);
+      stream.call.write(responses.get(node)!.get(ENDPOINT_TYPE)!);
+    }
+    const syncMs = performance.now() - started;
+    return { ms: await allAcked, syncMs, pushed: { EDS: this.streams.size } };
+  }
+
+  async stop(): Promise<void> {
+    this.server.forceShutdown();
+  }
+
+  private serve(call: Call): void {
+    const state: StreamState = { call, pending: new Map() };
+    call.on('data', (bytes: Buffer) => {
+      const request = decodeRequest(bytes);
+      if (state.nodeId === undefined) {
+        state.nodeId = request.node?.id ?? '';
+        this.streams.set(state.nodeId, state);
+      }
+      const node = state.nodeId;
+      if (request.error_detail) throw new Error(`${node} NACKed ${request.type_url}: ${request.error_detail.message}`);
+      if (request.response_nonce === '') {
+        const bytesOut = this.initial.get(node)?.get(request.type_url);
+        if (!bytesOut) return;
+        state.pending.set(request.type_url, INITIAL_NONCE);
+        call.write(bytesOut);
+      } else if (request.response_nonce === state.pending.get(request.type_url)) {
+        state.pending.delete(request.type_url);
+        this.onAck(node, request.type_url);
+      }
+    });
+    call.on('error', () => undefined);
+    call.on('end', () => call.end());
+  }
+}
+
+runServerProcess(new BaselineTarget());

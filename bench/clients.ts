@@ -1,0 +1,168 @@
+/**
+ * Client process: N simulated Envoys, each with one ADS (SotW) stream, behaving like Envoy:
+ * CDS and LDS wildcard; on a CDS response, subscribe EDS to its EDS clusters; on an LDS
+ * response, subscribe RDS to the route configurations its HTTP connection managers name;
+ * ACK every response (same type_url, version_info, response_nonce; resource_names as
+ * subscribed). The node (with `mesh` metadata as a Struct) is sent on the first request of
+ * the stream only, as with Envoy's `set_node_on_first_message_only` (what Istio configures).
+ *
+ * `perConnection` proxies share one HTTP/2 connection (1 = one connection per proxy, as real
+ * Envoys have). Each group uses its own grpc.Client with a local subchannel pool, or grpc-js
+ * would put every channel to the same address on one connection.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { jsonToStruct } from '../src/xds/struct.js';
+import { generateForProxy } from '../src/generate/generate.js';
+import { translateMeshes } from '../src/translate/mesh-services.js';
+import { buildSnapshot } from '../src/xds/snapshot.js';
+import { ADS_PATH, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, decodeResponse, edsNamesOf, encodeRequest, encodeResponse, identity, rdsNamesOf, type WireResponse } from './protocol.js';
+import { MESH, nodeId, resourcesAt, staticResources } from './scenario.js';
+import { progress, replyToParent, serveParent, type ClientsCommand } from './ipc.js';
+
+interface Counters {
+  connections: number;
+  streams: number;
+  responses: number;
+  requests: number;
+  streamErrors: number;
+  lastError?: string;
+  firstResponses: number;
+}
+
+const counters: Counters = { connections: 0, streams: 0, responses: 0, requests: 0, streamErrors: 0, firstResponses: 0 };
+const clients: grpc.Client[] = [];
+/** Held so the streams stay referenced for the life of the process. */
+const envoys: SimulatedEnvoy[] = [];
+let expectedProxies = 0;
+
+/** Derived subscriptions depend only on a response's content, and version_info is a content hash: decode each version once. */
+const derivedNames = new Map<string, string[]>();
+
+function namesFrom(response: WireResponse, derive: (response: WireResponse) => string[]): string[] {
+  const key = `${response.type_url}|${response.version_info}`;
+  let names = derivedNames.get(key);
+  if (!names) derivedNames.set(key, (names = derive(response)));
+  return names;
+}
+
+function sameNames(a: readonly string[] | undefined, b: readonly string[]): boolean {
+  return a !== undefined && a.length === b.length && a.every((n, i) => n === b[i]);
+}
+
+class SimulatedEnvoy {
+  private readonly call: grpc.ClientDuplexStream<Buffer, Buffer>;
+  private readonly subscribed = new Map<string, readonly string[]>();
+  private readonly accepted = new Map<string, string>();
+  private readonly latestNonce = new Map<string, string>();
+  private nodeSent = false;
+  private gotFirst = false;
+
+  constructor(
+    client: grpc.Client,
+    private readonly id: string,
+  ) {
+    this.call = client.makeBidiStreamRequest(ADS_PATH, identity, identity);
+    this.call.on('data', (bytes: Buffer) => this.onResponse(decodeResponse(bytes)));
+    this.call.on('error', (err: Error) => {
+      counters.streamErrors++;
+      counters.lastError = `${this.id}: ${err.message}`;
+    });
+    counters.streams++;
+    this.subscribe(CLUSTER_TYPE, []);
+    this.subscribe(LISTENER_TYPE, []);
+  }
+
+  private onResponse(response: WireResponse): void {
+    counters.responses++;
+    if (!this.gotFirst) {
+      this.gotFirst = true;
+      progress('clients: streams answered', ++counters.firstResponses, expectedProxies);
+    }
+    const typeUrl = response.type_url;
+    this.latestNonce.set(typeUrl, response.nonce);
+    // Envoy asks for the resources a response refers to before it ACKs that response.
+    if (typeUrl === CLUSTER_TYPE) this.ensureSubscribed(ENDPOINT_TYPE, namesFrom(response, edsNamesOf));
+    if (typeUrl === LISTENER_TYPE) this.ensureSubscribed(ROUTE_TYPE, namesFrom(response, rdsNamesOf));
+    this.accepted.set(typeUrl, response.version_info);
+    this.write({ type_url: typeUrl, version_info: response.version_info, response_nonce: response.nonce, resource_names: [...(this.subscribed.get(typeUrl) ?? [])] });
+  }
+
+  private ensureSubscribed(typeUrl: string, names: readonly string[]): void {
+    if (!sameNames(this.subscribed.get(typeUrl), names)) this.subscribe(typeUrl, names);
+  }
+
+  private subscribe(typeUrl: string, names: readonly string[]): void {
+    this.subscribed.set(typeUrl, names);
+    this.write({
+      type_url: typeUrl,
+      version_info: this.accepted.get(typeUrl) ?? '',
+      response_nonce: this.latestNonce.get(typeUrl) ?? '',
+      resource_names: [...names],
+    });
+  }
+
+  private write(request: Record<string, unknown>): void {
+    if (!this.nodeSent) {
+      this.nodeSent = true;
+      request['node'] = { id: this.id, cluster: 'bench', metadata: jsonToStruct({ mesh: MESH }) };
+    }
+    counters.requests++;
+    this.call.write(encodeRequest(request));
+  }
+}
+
+function connect(address: string, proxies: number, perConnection: number): void {
+  expectedProxies = proxies;
+  for (let i = 0; i < proxies; i++) {
+    if (i % perConnection === 0) {
+      clients.push(
+        new grpc.Client(address, grpc.credentials.createInsecure(), {
+          'grpc.use_local_subchannel_pool': 1,
+          'grpc.max_receive_message_length': 16 * 1024 * 1024,
+        }),
+      );
+      counters.connections++;
+    }
+    envoys.push(new SimulatedEnvoy(clients[clients.length - 1]!, nodeId(i)));
+  }
+}
+
+serveParent<ClientsCommand>(async (command) => {
+  switch (command.type) {
+    case 'connect':
+      connect(command.address, command.proxies, command.perConnection);
+      return;
+    case 'stats': {
+      const { firstResponses: _ignored, ...stats } = counters;
+      replyToParent({ type: 'stats', stats: { ...stats, rssBytes: process.memoryUsage().rss } });
+      return;
+    }
+    case 'stop':
+      for (const client of clients) client.close();
+      process.exit(0);
+  }
+});
+
+/**
+ * Loads the protos and lets protobufjs generate its codecs (it does so per type, on first use)
+ * before any clock starts, by decoding one proxy's real config, built with meshcp's code.
+ */
+function warmUp(): void {
+  encodeRequest({ type_url: CLUSTER_TYPE, node: { id: 'warm', metadata: jsonToStruct({ mesh: MESH }) } });
+  const resources = resourcesAt(staticResources(1), 0);
+  const result = buildSnapshot(generateForProxy(translateMeshes(resources), { name: nodeId(0), mesh: MESH, flavor: 'envoy' }));
+  if (!result.ok) throw new Error(result.errors.join('; '));
+  const response = (typeUrl: string): WireResponse =>
+    decodeResponse(
+      encodeResponse({
+        version_info: 'warm',
+        nonce: 'warm',
+        type_url: typeUrl,
+        resources: [...(result.snapshot.resources.get(typeUrl)?.values() ?? [])].map((r) => ({ type_url: r.typeUrl, value: r.value })),
+      }),
+    );
+  if (edsNamesOf(response(CLUSTER_TYPE)).length === 0 || rdsNamesOf(response(LISTENER_TYPE)).length === 0) throw new Error('warm-up config has no EDS or RDS names');
+}
+
+warmUp();
+replyToParent({ type: 'ready' });

@@ -1,0 +1,150 @@
+/**
+ * Messages between the orchestrator (run.ts) and its forked processes: one server process
+ * (meshcp or the baseline) and one process holding all the simulated Envoys. Each side
+ * measures with its own clock; only durations cross process boundaries.
+ */
+import type { ChildProcess } from 'node:child_process';
+
+export type ServerCommand =
+  | { type: 'init'; proxies: number }
+  | { type: 'begin-initial' }
+  | { type: 'measure-idle' }
+  | { type: 'change'; iteration: number }
+  | { type: 'stop' };
+
+export interface MemorySample {
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
+}
+
+/** Responses pushed per type short name (CDS, EDS...) while a change was being applied. */
+export type PushCounts = Readonly<Record<string, number>>;
+
+export type ServerReply =
+  | { type: 'ready'; port: number; memory: MemorySample; gcExposed: boolean }
+  | { type: 'initial-started' }
+  | { type: 'initial-done'; ms: number }
+  | { type: 'idle'; memory: MemorySample }
+  | { type: 'changed'; iteration: number; ms: number; syncMs: number; pushed: PushCounts; heapUsedBytes: number }
+  | { type: 'error'; message: string };
+
+export type ClientsCommand = { type: 'connect'; address: string; proxies: number; perConnection: number } | { type: 'stats' } | { type: 'stop' };
+
+export interface ClientStats {
+  readonly streams: number;
+  readonly connections: number;
+  readonly responses: number;
+  readonly requests: number;
+  readonly streamErrors: number;
+  readonly lastError?: string;
+  readonly rssBytes: number;
+}
+
+export type ClientsReply = { type: 'ready' } | { type: 'stats'; stats: ClientStats } | { type: 'error'; message: string };
+
+type Reply = { readonly type: string };
+
+/** The orchestrator's handle on a forked process: send a command, await a reply of a given type. */
+export class ChildLink<Command, Answer extends Reply> {
+  private readonly queue: Answer[] = [];
+  private readonly waiters: ((answer: Answer) => void)[] = [];
+  private exitError?: Error;
+
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
+    child.on('message', (message: Answer) => {
+      const waiter = this.waiters.shift();
+      if (waiter) waiter(message);
+      else this.queue.push(message);
+    });
+    child.on('exit', (code, signal) => {
+      this.exitError = new Error(`${name} exited (code ${code}, signal ${signal})`);
+    });
+  }
+
+  send(command: Command): void {
+    this.child.send(command as object);
+  }
+
+  /** The next message from the child, which must be of `type`; an `error` message or a deadline rejects. */
+  async expect<T extends Answer['type']>(type: T, timeoutMs: number): Promise<Extract<Answer, { type: T }>> {
+    const message = await this.next(timeoutMs);
+    if (message.type !== type) {
+      const detail = message.type === 'error' ? (message as unknown as { message: string }).message : JSON.stringify(message);
+      throw new Error(`${this.name}: expected "${type}", got "${message.type}": ${detail}`);
+    }
+    return message as Extract<Answer, { type: T }>;
+  }
+
+  async request<T extends Answer['type']>(command: Command, type: T, timeoutMs: number): Promise<Extract<Answer, { type: T }>> {
+    this.send(command);
+    return this.expect(type, timeoutMs);
+  }
+
+  /** Asks the child to stop and waits for it to exit; kills it (this process's own child, by pid) after a grace period. */
+  async stop(command: Command): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    if (this.child.connected) this.child.send(command as object);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private next(timeoutMs: number): Promise<Answer> {
+    const queued = this.queue.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.exitError) return Promise.reject(this.exitError);
+    return new Promise<Answer>((resolve, reject) => {
+      const onExit = (): void => {
+        clearTimeout(timer);
+        reject(this.exitError ?? new Error(`${this.name} exited`));
+      };
+      const timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        this.child.off('exit', onExit);
+        reject(new Error(`${this.name}: no reply within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const waiter = (answer: Answer): void => {
+        clearTimeout(timer);
+        this.child.off('exit', onExit);
+        resolve(answer);
+      };
+      this.waiters.push(waiter);
+      this.child.once('exit', onExit);
+    });
+  }
+}
+
+/** Child side: handles each command from the parent; a thrown error is reported as an `error` message. */
+export function serveParent<Command>(handle: (command: Command) => Promise<void>): void {
+  process.on('message', (command: Command) => {
+    handle(command).catch((err: unknown) => {
+      replyToParent({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    });
+  });
+  // The orchestrator going away must not leave this process behind.
+  process.on('disconnect', () => process.exit(0));
+}
+
+export function replyToParent(reply: ServerReply | ClientsReply): void {
+  process.send?.(reply);
+}
+
+/** Memory after a full collection (when node runs with --expose-gc). */
+export async function settledMemory(): Promise<MemorySample> {
+  for (let i = 0; i < 3; i++) {
+    globalThis.gc?.();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const usage = process.memoryUsage();
+  return { rssBytes: usage.rss, heapUsedBytes: usage.heapUsed };
+}
+
+/** Progress for long phases, on stderr: at most ~10 lines per phase. */
+export function progress(label: string, done: number, total: number): void {
+  const step = Math.max(1, Math.ceil(total / 10));
+  if (done % step === 0 || done === total) process.stderr.write(`  ${label} ${done}/${total}\n`);
+}

@@ -1,0 +1,210 @@
+/** Results: percentiles, the machine, the Markdown table and BENCHMARKS.md. */
+import os from 'node:os';
+import type { ClientStats, MemorySample, PushCounts } from './ipc.js';
+
+export type Implementation = 'meshcp' | 'baseline';
+
+export interface RunResult {
+  readonly implementation: Implementation;
+  readonly proxies: number;
+  readonly proxiesPerConnection: number;
+  readonly initialMs: number;
+  readonly changeMs: readonly number[];
+  /** How long applying each change kept the server's event loop busy. */
+  readonly changeSyncMs: readonly number[];
+  readonly pushedPerChange: readonly PushCounts[];
+  /** Server JS heap right after each measured change was ACKed (growth would point at a leak). */
+  readonly heapAfterChangeBytes: readonly number[];
+  readonly memoryBefore: MemorySample;
+  readonly memoryIdle: MemorySample;
+  readonly gcExposed: boolean;
+  readonly clients: ClientStats;
+}
+
+export interface Machine {
+  readonly cpu: string;
+  readonly cores: number;
+  readonly memoryGiB: number;
+  readonly os: string;
+  readonly node: string;
+}
+
+export interface BenchResults {
+  readonly date: string;
+  /** Changes applied before the measured ones, not counted. */
+  readonly warmupChanges: number;
+  /** 1-minute load average when the bench started and ended: other processes on the machine skew the figures. */
+  readonly loadAverage: { readonly before: number; readonly after: number };
+  readonly machine: Machine;
+  readonly durationSeconds: number;
+  readonly runs: readonly RunResult[];
+}
+
+export function machine(): Machine {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model.trim() ?? 'unknown',
+    cores: cpus.length,
+    memoryGiB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
+    os: `${os.platform()} ${os.release()} (${os.arch()})`,
+    node: process.version,
+  };
+}
+
+/** Nearest-rank percentile. */
+export function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) return Number.NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+export const perProxyKiB = (run: RunResult, field: keyof MemorySample): number => (run.memoryIdle[field] - run.memoryBefore[field]) / run.proxies / 1024;
+
+interface Row {
+  readonly proxies: number;
+  readonly metric: string;
+  readonly meshcp: number;
+  readonly baseline: number;
+}
+
+function rows(runs: readonly RunResult[]): Row[] {
+  const out: Row[] = [];
+  const proxyCounts = [...new Set(runs.map((r) => r.proxies))];
+  for (const proxies of proxyCounts) {
+    const of = (implementation: Implementation): RunResult | undefined => runs.find((r) => r.proxies === proxies && r.implementation === implementation);
+    const meshcp = of('meshcp');
+    const baseline = of('baseline');
+    if (!meshcp || !baseline) continue;
+    const k = meshcp.changeMs.length;
+    const metric = (name: string, pick: (r: RunResult) => number): void => {
+      out.push({ proxies, metric: name, meshcp: pick(meshcp), baseline: pick(baseline) });
+    };
+    metric('initial config ACKed by all (ms)', (r) => r.initialMs);
+    metric(`1 cluster changed → all ACKed, p50 (ms, ${k} runs)`, (r) => percentile(r.changeMs, 50));
+    metric(`1 cluster changed → all ACKed, p99 (ms, ${k} runs)`, (r) => percentile(r.changeMs, 99));
+    metric('RSS per idle connected proxy (KiB)', (r) => perProxyKiB(r, 'rssBytes'));
+    metric('JS heap per idle connected proxy (KiB)', (r) => perProxyKiB(r, 'heapUsedBytes'));
+  }
+  return out;
+}
+
+function format(value: number): string {
+  if (!Number.isFinite(value)) return 'n/a';
+  return Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(1);
+}
+
+function ratio(meshcp: number, baseline: number): string {
+  if (!Number.isFinite(meshcp) || !Number.isFinite(baseline) || baseline <= 0) return 'n/a';
+  return `${(meshcp / baseline).toFixed(1)}×`;
+}
+
+/** The runs grouped by how many proxies share one HTTP/2 connection, in run order. */
+export function byConnectionSharing(results: BenchResults): [number, RunResult[]][] {
+  const groups = new Map<number, RunResult[]>();
+  for (const run of results.runs) {
+    const group = groups.get(run.proxiesPerConnection) ?? [];
+    group.push(run);
+    groups.set(run.proxiesPerConnection, group);
+  }
+  return [...groups];
+}
+
+export function sharingTitle(perConnection: number): string {
+  return perConnection === 1 ? 'One HTTP/2 connection per proxy (as real Envoys)' : `${perConnection} proxies per HTTP/2 connection`;
+}
+
+export function markdownTable(runs: readonly RunResult[]): string {
+  const lines = ['| N | metric | meshcp | baseline (raw grpc-js) | meshcp / baseline |', '|---:|---|---:|---:|---:|'];
+  for (const row of rows(runs)) {
+    lines.push(`| ${row.proxies} | ${row.metric} | ${format(row.meshcp)} | ${format(row.baseline)} | ${ratio(row.meshcp, row.baseline)} |`);
+  }
+  return lines.join('\n');
+}
+
+export function markdownTables(results: BenchResults, heading = '###'): string {
+  return byConnectionSharing(results)
+    .map(([perConnection, runs]) => `${heading} ${sharingTitle(perConnection)}\n\n${markdownTable(runs)}`)
+    .join('\n\n');
+}
+
+function detailTable(results: BenchResults): string {
+  const lines = [
+    '| N | proxies per connection | server | change: event loop busy, p50 / max (ms) | responses pushed per change | server RSS before → idle (MiB) | client process RSS (MiB) |',
+    '|---:|---:|---|---:|---|---:|---:|',
+  ];
+  const mib = (bytes: number): string => (bytes / 1024 ** 2).toFixed(0);
+  for (const run of results.runs) {
+    const pushed = run.pushedPerChange[0] ?? {};
+    const pushes = Object.entries(pushed)
+      .map(([type, count]) => `${type} ${count}`)
+      .join(', ');
+    lines.push(
+      `| ${run.proxies} | ${run.proxiesPerConnection} | ${run.implementation} | ${format(percentile(run.changeSyncMs, 50))} / ${format(Math.max(...run.changeSyncMs))} | ${pushes} | ${mib(run.memoryBefore.rssBytes)} → ${mib(run.memoryIdle.rssBytes)} | ${mib(run.clients.rssBytes)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Where meshcp's change latency goes, from the largest N of the first connection-sharing mode. */
+function timeSplit(results: BenchResults): string {
+  const [first] = byConnectionSharing(results);
+  if (!first) return '';
+  const meshcp = first[1].filter((r) => r.implementation === 'meshcp').sort((a, b) => b.proxies - a.proxies)[0];
+  const baseline = first[1].find((r) => r.implementation === 'baseline' && r.proxies === meshcp?.proxies);
+  if (!meshcp || !baseline) return '';
+  const busy = percentile(meshcp.changeSyncMs, 50);
+  const total = percentile(meshcp.changeMs, 50);
+  return (
+    `With N=${meshcp.proxies} and ${first[0] === 1 ? 'one connection per proxy' : `${first[0]} proxies per connection`}, a change takes ${format(total)} ms at p50. ` +
+    `For ${format(busy)} ms of that, meshcp's event loop is busy inside \`next()\`: it re-translates, regenerates and re-snapshots every proxy, then writes the pushes. ` +
+    `The remaining ${format(total - busy)} ms, delivery and ACKs, compares with the baseline's ${format(percentile(baseline.changeMs, 50))} ms.`
+  );
+}
+
+export function benchmarksMarkdown(results: BenchResults): string {
+  const m = results.machine;
+  const iterations = [...new Set(results.runs.map((r) => `${r.changeMs.length} for N=${r.proxies}`))].join(', ');
+  return `# Benchmarks
+
+To reproduce, run \`npm run bench\`. It takes about ${Math.max(1, Math.round(results.durationSeconds / 10)) * 10} s after compiling, and rewrites this file and \`bench/results.json\` (the raw figures).
+
+- Date: ${results.date}
+- CPU: ${m.cpu}, ${m.cores} cores
+- Memory: ${m.memoryGiB} GiB
+- OS: ${m.os}
+- Node: ${m.node}
+- Bench run time: ${results.durationSeconds.toFixed(0)} s
+- 1-minute load average at start / end: ${results.loadAverage.before.toFixed(2)} / ${results.loadAverage.after.toFixed(2)}. Anything well above the bench's own load (about 2) means other processes shared the CPU.
+
+## Results
+
+The baseline is a plain grpc-js server on the same ADS method. It writes the same DiscoveryResponse bytes that meshcp sends, encoded ahead of time. It is the floor for "the same bytes over raw grpc-js streams", and the ratio column shows what meshcp costs on top of it.
+
+${markdownTables(results)}
+
+### Details
+
+${detailTable(results)}
+
+${timeSplit(results)}
+
+## Method
+
+- **Processes.** \`bench/run.ts\` forks one server process (meshcp or the baseline), run with \`--expose-gc\`. It forks a second process that holds all N simulated Envoys, so the server's figures leave out client memory and client CPU. Every (N, connection sharing, server) combination gets fresh processes. Everything runs on 127.0.0.1.
+- **Scenario** (\`bench/scenario.ts\`). There are N Dataplanes \`dp-0..dp-(N-1)\` in mesh \`default\`, without mTLS. Each one serves \`svc-(i % 50)\` over HTTP, and calls three neighbouring HTTP services and the external TCP Service \`ext\`. So every proxy holds 5 clusters (4 EDS and its local app), 4 ClusterLoadAssignments, 5 listeners and 3 route configurations, and ACKs CDS, EDS, LDS and RDS.
+- **Simulated Envoy** (\`bench/clients.ts\`). Each one opens an ADS SotW stream and subscribes to CDS and LDS as a wildcard. It subscribes EDS to the EDS clusters it receives, and RDS to the route names in its HTTP connection managers. These subscriptions are sent before the response that triggered them is ACKed. It ACKs every response with the same type_url, version_info and nonce, and with the names it subscribes to. Only the first request carries the node, with \`mesh\` metadata as a Struct (\`set_node_on_first_message_only\`).
+- **Connections.** Two modes run. In one, 50 proxies share each HTTP/2 connection, which keeps the single-core load generator off the critical path. In the other, every proxy has its own connection, as real Envoys do. The second mode shows per-connection cost, but the client process does much more work there.
+- **Initial config.** All N proxies start at once, as after a control-plane restart. The clock runs in the server process. It starts just before the clients are told to connect and stops when the last proxy has ACKed all four types. For meshcp, meshcp's own status events give this: one \`ack\` per proxy per type, emitted when meshcp processes the ACK. The baseline counts ACKs the same way. Both sides warm up first (proto loading, protobufjs codec generation, one proxy's config), so the clock does not include that.
+- **One changed cluster.** Each iteration adds a fresh endpoint to the \`ext\` Service. This changes one ClusterLoadAssignment, and since every proxy calls \`ext\`, all N proxies must receive and ACK a new EDS response. The clock starts just before \`BehaviorSubject.next(resources)\` for meshcp, or just before the broadcast loop for the baseline. It stops when the server has processed the EDS ACK for the pushed version from every proxy. Each iteration starts only after the previous one is fully ACKed. ${results.warmupChanges} warm-up changes run first and are not counted. The "responses pushed per change" column checks that only EDS was pushed.
+- **Iterations:** ${iterations}. Percentiles use the nearest rank, so with fewer than 100 iterations p99 is the maximum.
+- **RSS per idle proxy.** The server runs a full GC (\`global.gc\`, three passes) and reads \`process.memoryUsage()\` at two points: after start-up and warm-up, before any client connects, and once all N proxies have ACKed their initial config and are idle. The figure is (idle − before) / N. The JS heap is shown too, because RSS includes allocator slack and moves in coarse steps. Fixed costs, such as encoded shared clusters and JIT code, are spread over N, so a smaller N reads higher per proxy.
+
+## Caveats
+
+- The machine is small (${m.cores} cores), and the simulated Envoys run on it too. The client process competes with the server for CPU, most of all with one connection per proxy. This affects meshcp and the baseline alike.
+- The baseline does all its preparation before its clock starts: translation, generation and encoding of the exact bytes, built with meshcp's own generate and snapshot code. It also holds those responses before its "before" memory sample, so its per-proxy memory is transport and stream state only. meshcp's per-proxy memory also includes its session, snapshot, status entry and encoded resources.
+- meshcp applies a change synchronously inside \`next()\`. It translates the whole resource set, then regenerates and re-snapshots every connected proxy, then writes the pushes. Most of the gap to the baseline is in that step; the "event loop busy" column shows it.
+- The scenario has no mTLS, so there is no SDS and no certificate issuance. The figures cover the xDS path only.
+`;
+}

@@ -1,0 +1,64 @@
+/**
+ * The part of a server process (meshcp or baseline) that talks to the orchestrator. A target
+ * starts a server for N proxies, reports when every proxy has ACKed its initial config, and
+ * applies "one changed cluster" measuring until every proxy has ACKed it.
+ */
+import { performance } from 'node:perf_hooks';
+import { replyToParent, serveParent, settledMemory, type PushCounts, type ServerCommand } from './ipc.js';
+
+export interface ChangeResult {
+  /** From the change to the last ACK. */
+  readonly ms: number;
+  /** How long the change call itself kept the event loop (translate + generate + write). */
+  readonly syncMs: number;
+  readonly pushed: PushCounts;
+}
+
+export interface BenchTarget {
+  /** Binds on 127.0.0.1 and prepares everything that does not depend on connected proxies. */
+  start(proxies: number): Promise<number>;
+  /** Resolves when every proxy has ACKed CDS, EDS, LDS and RDS. */
+  initialConfigAcked(): Promise<void>;
+  change(iteration: number): Promise<ChangeResult>;
+  stop(): Promise<void>;
+}
+
+/** Rejects when `promise` takes longer than `ms`, naming what was awaited. */
+export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+export function runServerProcess(target: BenchTarget): void {
+  serveParent<ServerCommand>(async (command) => {
+    switch (command.type) {
+      case 'init': {
+        const port = await target.start(command.proxies);
+        replyToParent({ type: 'ready', port, memory: await settledMemory(), gcExposed: typeof globalThis.gc === 'function' });
+        return;
+      }
+      case 'begin-initial': {
+        const started = performance.now();
+        const acked = target.initialConfigAcked();
+        replyToParent({ type: 'initial-started' });
+        await withDeadline(acked, 180_000, 'initial config ACKed by every proxy');
+        replyToParent({ type: 'initial-done', ms: performance.now() - started });
+        return;
+      }
+      case 'measure-idle':
+        replyToParent({ type: 'idle', memory: await settledMemory() });
+        return;
+      case 'change': {
+        const result = await withDeadline(target.change(command.iteration), 60_000, `change ${command.iteration} ACKed by every proxy`);
+        replyToParent({ type: 'changed', iteration: command.iteration, ...result, heapUsedBytes: process.memoryUsage().heapUsed });
+        return;
+      }
+      case 'stop':
+        await target.stop();
+        process.exit(0);
+    }
+  });
+}

@@ -1,0 +1,280 @@
+/**
+ * The admin API's operations, independent of HTTP: list, get, apply a batch, delete.
+ *
+ * A write is validated against the merged state before anything is stored: every document
+ * (parse.ts), the material of every secret (checkSecretMaterial), config-file ownership, and the
+ * references of the whole merged set with the change applied. A batch is all-or-nothing. Writes
+ * are serialized, so the state a write was checked against is the state it is applied to.
+ *
+ * Only errors the change introduces are reported: when a config file change already broke the
+ * merged set (and the last good set is being served), unrelated API writes are not blocked by it.
+ */
+import YAML from 'yaml';
+import { formatFieldError, type FieldError } from '../api/errors.js';
+import { isPlainObject } from '../api/fields.js';
+import { findDuplicateResources, parseYamlEntries, type ParsedEntry } from '../api/parse.js';
+import { resourceKey, resourceLabel, type Resource, type ResourceKind } from '../api/types.js';
+import { checkSecretMaterial } from '../ca/secret-material.js';
+import { mergeResources, type ResourceSources } from '../runtime/resource-sources.js';
+import { sameContent } from '../store/document.js';
+import { refKey, refOf, type ChangeOutcome, type ResourceRef, type Store } from '../store/store.js';
+import { viewOf, type ResourceView } from './views.js';
+
+export interface ApplyFile {
+  /** Shown in errors (`routes.yaml#2 …`); the CLI sends the path it read. */
+  readonly name?: string;
+  readonly content: string;
+}
+
+/** `create` fails for a resource that exists, `update` for one that does not; `apply` creates or replaces. */
+export type ApplyMode = 'apply' | 'create' | 'update';
+
+export interface ApplyRequest {
+  readonly files: readonly ApplyFile[];
+  readonly mode?: ApplyMode;
+  readonly dryRun?: boolean;
+}
+
+export interface AppliedResource {
+  readonly type: ResourceKind;
+  readonly mesh?: string;
+  readonly name: string;
+  readonly outcome: ChangeOutcome;
+}
+
+export type ApplyResponse =
+  | { readonly ok: true; readonly applied: AppliedResource[]; readonly warnings: string[]; readonly dryRun: boolean }
+  | { readonly ok: false; readonly status: 400 | 409; readonly errors: string[]; readonly warnings: string[] };
+
+export type DeleteResponse =
+  | { readonly ok: true; readonly outcome: 'deleted'; readonly warnings: string[] }
+  | { readonly ok: false; readonly status: 404 | 409; readonly errors: string[]; readonly warnings: string[] };
+
+export interface ResourceApiOptions {
+  readonly store: Store;
+  readonly sources: ResourceSources;
+  readonly now?: () => Date;
+}
+
+export class ResourceApi {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: ResourceApiOptions) {}
+
+  list(kind: ResourceKind, mesh?: string): ResourceView[] {
+    const merged = this.options.sources.desired();
+    const stored = new Map(this.options.store.current().map((s) => [resourceKey(s.resource), s]));
+    const now = this.now();
+    return merged.resources
+      .filter((r) => r.type === kind && (mesh === undefined || r.type === 'Mesh' || r.mesh === mesh))
+      .sort(compareResources)
+      .map((r) => {
+        const origin = merged.origins.get(resourceKey(r)) ?? 'api';
+        return viewOf(r, origin, origin === 'api' ? stored.get(resourceKey(r)) : undefined, now);
+      });
+  }
+
+  get(ref: ResourceRef): ResourceView | undefined {
+    const merged = this.options.sources.desired();
+    const found = merged.resources.find((r) => resourceKey(r) === refKey(ref));
+    if (!found) return undefined;
+    const origin = merged.origins.get(refKey(ref)) ?? 'api';
+    const stored = origin === 'api' ? this.options.store.current().find((s) => resourceKey(s.resource) === refKey(ref)) : undefined;
+    return viewOf(found, origin, stored, this.now());
+  }
+
+  apply(request: ApplyRequest): Promise<ApplyResponse> {
+    return this.exclusive(() => this.applyNow(request));
+  }
+
+  delete(ref: ResourceRef): Promise<DeleteResponse> {
+    return this.exclusive(() => this.deleteNow(ref));
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private now(): Date {
+    return this.options.now?.() ?? new Date();
+  }
+
+  private async applyNow(request: ApplyRequest): Promise<ApplyResponse> {
+    const errors: FieldError[] = [];
+    const warnings: FieldError[] = [];
+    const entries: ParsedEntry[] = [];
+    let documents = 0;
+    for (const file of request.files) {
+      const scan = scanDocuments(file);
+      documents += scan.documents;
+      errors.push(...scan.errors);
+      if (scan.errors.length > 0) continue; // never let the parser open a file named by an API client
+      const parsed = parseYamlEntries(file.content, file.name !== undefined ? { file: file.name } : {});
+      warnings.push(...parsed.warnings);
+      if (parsed.ok) entries.push(...parsed.value);
+      else errors.push(...parsed.errors);
+    }
+    errors.push(...findDuplicateResources(entries));
+    if (errors.length === 0 && entries.length === 0) errors.push({ path: '', message: 'no resources to apply' });
+    if (errors.length === 0) {
+      const checked = this.checkBatch(entries, request.mode ?? 'apply');
+      errors.push(...checked.errors);
+      warnings.push(...checked.warnings);
+    }
+    // One unnamed document (route create, secret create): "#1" would only be noise.
+    const single = request.files.length === 1 && request.files[0]?.name === undefined && documents === 1;
+    const format = (e: FieldError): string => formatFieldError(single ? { ...e, document: undefined } : e);
+    if (errors.length > 0) return { ok: false, status: 400, errors: errors.map(format), warnings: warnings.map(format) };
+    const applied = request.dryRun ? this.predictOutcomes(entries) : await this.write(entries);
+    const notes = warnings.map(format);
+    const pending = this.options.sources.lastErrors;
+    if (!request.dryRun && pending.length > 0) {
+      notes.push(`the merged configuration is invalid because of the --config files (${pending.length} errors, first: ${pending[0] ?? ''}); meshcp keeps serving the last good set`);
+    }
+    return { ok: true, applied, warnings: notes, dryRun: request.dryRun ?? false };
+  }
+
+  private checkBatch(entries: readonly ParsedEntry[], mode: ApplyMode): { errors: FieldError[]; warnings: FieldError[] } {
+    const errors: FieldError[] = [];
+    const warnings: FieldError[] = [];
+    const { sources, store } = this.options;
+    const desired = sources.desired();
+    const stored = new Set(store.current().map((s) => resourceKey(s.resource)));
+    const at = (entry: ParsedEntry, path: string, message: string): FieldError => ({
+      ...(entry.file !== undefined ? { file: entry.file } : {}),
+      document: entry.document,
+      resource: resourceLabel(entry.resource),
+      path,
+      message,
+    });
+    for (const entry of entries) {
+      const r = entry.resource;
+      const key = resourceKey(r);
+      if (desired.origins.get(key) === 'config') {
+        errors.push(at(entry, '', `${describeRef(r)} is defined in the --config files (${sources.configPaths().join(', ')}), which own it; change it there`));
+        continue;
+      }
+      if (mode === 'create' && stored.has(key)) errors.push(at(entry, '', `${describeRef(r)} already exists`));
+      if (mode === 'update' && !stored.has(key)) errors.push(at(entry, '', `${describeRef(r)} not found`));
+      if (r.type === 'Secret') {
+        const material = checkSecretMaterial(r, this.now());
+        for (const e of material.errors) errors.push(at(entry, e.path, e.message));
+        for (const w of material.warnings) warnings.push(at(entry, w.path, w.message));
+      }
+    }
+    if (errors.length > 0) return { errors, warnings };
+    const batchKeys = new Set(entries.map((e) => resourceKey(e.resource)));
+    // Batch resources go last, so a clash (two routes, one host) is blamed on the new one.
+    const candidateStore = [...store.current().map((s) => s.resource).filter((r) => !batchKeys.has(resourceKey(r))), ...entries.map((e) => e.resource)];
+    const introduced = this.introducedErrors(candidateStore);
+    const origins = new Map(entries.map((e) => [resourceLabel(e.resource), e]));
+    for (const e of introduced) {
+      const entry = e.resource !== undefined && e.file === undefined ? origins.get(e.resource) : undefined;
+      errors.push(entry ? { ...e, ...(entry.file !== undefined ? { file: entry.file } : {}), document: entry.document } : e);
+    }
+    return { errors, warnings };
+  }
+
+  /** Errors of the merged set with `candidateStore` that the current merged set does not have. */
+  private introducedErrors(candidateStore: readonly Resource[]): FieldError[] {
+    const { sources } = this.options;
+    const desired = sources.desired();
+    const baseline = new Set(sources.check(desired).errors.map(formatFieldError));
+    const fromFiles = desired.resources.filter((r) => desired.origins.get(resourceKey(r)) === 'config');
+    const candidate = sources.check(mergeResources(fromFiles, candidateStore));
+    return candidate.errors.filter((e) => !baseline.has(formatFieldError(e)));
+  }
+
+  private predictOutcomes(entries: readonly ParsedEntry[]): AppliedResource[] {
+    const stored = new Map(this.options.store.current().map((s) => [resourceKey(s.resource), s.resource]));
+    return entries.map((e) => {
+      const existing = stored.get(resourceKey(e.resource));
+      const outcome: ChangeOutcome = !existing ? 'created' : sameContent(existing, e.resource) ? 'unchanged' : 'updated';
+      return appliedResource(e.resource, outcome);
+    });
+  }
+
+  private async write(entries: readonly ParsedEntry[]): Promise<AppliedResource[]> {
+    const outcomes = await this.options.store.apply(entries.map((e) => ({ op: 'put' as const, resource: e.resource })));
+    return entries.map((e, i) => appliedResource(e.resource, outcomes[i]?.outcome ?? 'unchanged'));
+  }
+
+  private async deleteNow(ref: ResourceRef): Promise<DeleteResponse> {
+    const { sources, store } = this.options;
+    const key = refKey(ref);
+    const label = describeRefParts(ref);
+    const inStore = store.current().some((s) => resourceKey(s.resource) === key);
+    const inFiles = sources.desired().origins.get(key) === 'config';
+    if (!inStore && inFiles) {
+      return { ok: false, status: 409, errors: [`${label} is defined in the --config files (${sources.configPaths().join(', ')}), which own it; remove it there`], warnings: [] };
+    }
+    if (!inStore) return { ok: false, status: 404, errors: [`${label} not found`], warnings: [] };
+    if (!inFiles) {
+      const remaining = store.current().map((s) => s.resource).filter((r) => resourceKey(r) !== key);
+      const broken = this.introducedErrors(remaining);
+      if (broken.length > 0) {
+        return { ok: false, status: 409, errors: broken.map((e) => `cannot delete ${label}: ${formatFieldError(e)}`), warnings: [] };
+      }
+    }
+    await store.delete(ref);
+    const warnings = inFiles ? [`removed the API copy of ${label}; the --config files still define it`] : [];
+    return { ok: true, outcome: 'deleted', warnings };
+  }
+}
+
+function appliedResource(r: Resource, outcome: ChangeOutcome): AppliedResource {
+  return { type: r.type, ...(r.type !== 'Mesh' ? { mesh: r.mesh } : {}), name: r.name, outcome };
+}
+
+function describeRef(r: Resource): string {
+  return describeRefParts(refOf(r));
+}
+
+function describeRefParts(ref: ResourceRef): string {
+  return ref.type === 'Mesh' ? `Mesh/${ref.name}` : `${ref.type}/${ref.name} in mesh "${ref.mesh}"`;
+}
+
+function compareResources(a: Resource, b: Resource): number {
+  const ka = `${a.type === 'Mesh' ? '' : a.mesh}/${a.name}`;
+  const kb = `${b.type === 'Mesh' ? '' : b.mesh}/${b.name}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+const CLIENT_SIDE_FIELDS: Readonly<Record<string, string>> = { certFile: 'cert', keyFile: 'key' };
+
+/**
+ * Counts documents, and refuses `certFile`/`keyFile`: the server must not read files named by
+ * an API client (they name files on the client's machine; `meshcp apply -f` inlines them).
+ */
+function scanDocuments(file: ApplyFile): { documents: number; errors: FieldError[] } {
+  const errors: FieldError[] = [];
+  let documents = 0;
+  YAML.parseAllDocuments(file.content).forEach((doc, i) => {
+    if (doc.errors.length > 0) return;
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch {
+      return;
+    }
+    if (value === null || value === undefined) return;
+    documents++;
+    const items: [unknown, string][] = Array.isArray(value) ? value.map((v: unknown, j): [unknown, string] => [v, `[${j}].`]) : [[value, '']];
+    for (const [item, prefix] of items) {
+      if (!isPlainObject(item) || item['type'] !== 'Secret') continue;
+      for (const [fileField, inlineField] of Object.entries(CLIENT_SIDE_FIELDS)) {
+        if (item[fileField] === undefined) continue;
+        errors.push({
+          ...(file.name !== undefined ? { file: file.name } : {}),
+          document: i + 1,
+          resource: typeof item['name'] === 'string' ? `Secret/${item['name']}` : 'Secret',
+          path: `${prefix}${fileField}`,
+          message: `the admin API does not read files: inline the PEM as "${inlineField}" (meshcp apply -f does this for you)`,
+        });
+      }
+    }
+  });
+  return { documents, errors };
+}

@@ -1,0 +1,207 @@
+/**
+ * The admin HTTP API (SPEC §3): `/api/...` resources, `/healthz`, `/readyz`, `/metrics`.
+ *
+ *   GET    /api                              the resource types
+ *   GET    /api/{type}[?mesh=M]              list (every mesh without `mesh`)
+ *   GET    /api/{type}/{name}[?mesh=M]       one resource (mesh `default` without `mesh`)
+ *   POST   /api/apply[?mode=create|update][&dryRun=true][&file=NAME]
+ *   PUT    /api/apply                        body: YAML or JSON, one or more documents; or
+ *                                            `application/vnd.meshcp.files+json` {files:[{name,content}]}
+ *   DELETE /api/{type}/{name}[?mesh=M]
+ *
+ * `{type}` is singular or plural, case-insensitive. Errors are `{ errors: [string], warnings: [string] }`.
+ * With `tls.clientCa` the server is HTTPS and requires a client certificate signed by that CA.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../runtime/logger.js';
+import { kindPlural, knownTypeNames, parseKind } from './kinds.js';
+import type { ApplyFile, ApplyMode, ResourceApi } from './resource-api.js';
+
+export const FILES_CONTENT_TYPE = 'application/vnd.meshcp.files+json';
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+export interface AdminTlsOptions {
+  /** PEM server certificate (chain) and key. */
+  readonly cert: string;
+  readonly key: string;
+  /** PEM CA bundle; when set, clients must present a certificate it signed (mTLS). */
+  readonly clientCa?: string;
+}
+
+/** The seam for Prometheus metrics (prom-client's registry fits it). */
+export interface MetricsSource {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
+
+export interface AdminServerOptions {
+  readonly api: ResourceApi;
+  readonly log: Logger;
+  /** Ready once the store and the config files are loaded and merged. */
+  readonly isReady: () => boolean;
+  readonly metrics?: MetricsSource;
+  readonly tls?: AdminTlsOptions;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Json = Record<string, unknown>;
+
+export class AdminServer {
+  private readonly server: http.Server;
+
+  constructor(private readonly options: AdminServerOptions) {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      this.handle(req, res).catch((err: unknown) => {
+        const status = err instanceof HttpError ? err.status : 500;
+        if (status === 500) options.log.error({ err }, 'admin API request failed');
+        const message = err instanceof HttpError ? err.message : 'internal error (see the server log)';
+        send(res, status, { errors: [message], warnings: [] });
+      });
+    };
+    this.server = options.tls
+      ? https.createServer({ cert: options.tls.cert, key: options.tls.key, ...(options.tls.clientCa !== undefined ? { ca: options.tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) }, handler)
+      : http.createServer(handler);
+  }
+
+  /** Listens on `host:port` (port 0: any free port); resolves to the URL clients use. */
+  async listen(address: string): Promise<{ url: string; port: number }> {
+    const { host, port } = splitHostPort(address);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const bound = (this.server.address() as AddressInfo).port;
+    const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' || host === '' ? '127.0.0.1' : host;
+    return { url: `${this.options.tls ? 'https' : 'http'}://${urlHost}:${bound}`, port: bound };
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const method = req.method ?? 'GET';
+    const segments = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
+    const [first, second, third, ...rest] = segments;
+    if (first === 'healthz' && segments.length === 1) return sendText(res, 200, 'ok\n');
+    if (first === 'readyz' && segments.length === 1) return this.options.isReady() ? sendText(res, 200, 'ready\n') : sendText(res, 503, 'not ready\n');
+    if (first === 'metrics' && segments.length === 1) return this.serveMetrics(res);
+    if (first !== 'api') throw new HttpError(404, `no such path ${url.pathname}; see /api`);
+    if (second === undefined) return send(res, 200, { types: knownTypeNames() });
+    if (second === 'apply' && third === undefined) {
+      allow(method, ['POST', 'PUT']);
+      return this.apply(req, res, url);
+    }
+    if (rest.length > 0) throw new HttpError(404, `no such path ${url.pathname}`);
+    const kind = parseKind(second);
+    if (kind === undefined) throw new HttpError(404, `unknown resource type "${second}"; known types: ${knownTypeNames().join(', ')}`);
+    const meshParam = url.searchParams.get('mesh') ?? undefined;
+    if (third === undefined) {
+      allow(method, ['GET']);
+      const items = this.options.api.list(kind, meshParam);
+      return send(res, 200, { items, total: items.length });
+    }
+    const ref = { type: kind, mesh: kind === 'Mesh' ? '' : (meshParam ?? 'default'), name: third };
+    if (method === 'DELETE') {
+      const result = await this.options.api.delete(ref);
+      if (!result.ok) return send(res, result.status, { errors: result.errors, warnings: result.warnings });
+      this.options.log.info({ resource: `${kind}/${ref.mesh}/${ref.name}` }, 'resource deleted through the admin API');
+      return send(res, 200, { deleted: { type: kind, ...(kind !== 'Mesh' ? { mesh: ref.mesh } : {}), name: third }, warnings: result.warnings });
+    }
+    allow(method, ['GET', 'DELETE']);
+    const view = this.options.api.get(ref);
+    if (!view) throw new HttpError(404, `${kind}/${third}${kind !== 'Mesh' ? ` in mesh "${ref.mesh}"` : ''} not found (GET /api/${kindPlural(kind)} lists them)`);
+    return send(res, 200, { ...view });
+  }
+
+  private async apply(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+    const body = await readBody(req);
+    const modeParam = url.searchParams.get('mode') ?? 'apply';
+    if (modeParam !== 'apply' && modeParam !== 'create' && modeParam !== 'update') throw new HttpError(400, `mode must be apply, create or update, not "${modeParam}"`);
+    const mode: ApplyMode = modeParam;
+    const dryRun = url.searchParams.get('dryRun') === 'true';
+    const contentType = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
+    const fileName = url.searchParams.get('file') ?? undefined;
+    const files = contentType === FILES_CONTENT_TYPE ? parseFilesEnvelope(body) : [{ ...(fileName !== undefined ? { name: fileName } : {}), content: body }];
+    const result = await this.options.api.apply({ files, mode, dryRun });
+    if (!result.ok) return send(res, result.status, { errors: result.errors, warnings: result.warnings });
+    const changed = result.applied.filter((a) => a.outcome !== 'unchanged');
+    if (!dryRun && changed.length > 0) this.options.log.info({ resources: changed.map((a) => `${a.type}/${a.mesh ?? ''}/${a.name} ${a.outcome}`) }, 'resources applied through the admin API');
+    return send(res, 200, { applied: result.applied, warnings: result.warnings, dryRun: result.dryRun });
+  }
+
+  private async serveMetrics(res: http.ServerResponse): Promise<void> {
+    if (!this.options.metrics) throw new HttpError(404, 'metrics are not enabled');
+    const text = await this.options.metrics.metrics();
+    res.writeHead(200, { 'content-type': this.options.metrics.contentType });
+    res.end(text);
+  }
+}
+
+function allow(method: string, methods: readonly string[]): void {
+  if (!methods.includes(method)) throw new HttpError(405, `method ${method} not allowed here; use ${methods.join(' or ')}`);
+}
+
+function parseFilesEnvelope(body: string): ApplyFile[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body);
+  } catch (err) {
+    throw new HttpError(400, `invalid ${FILES_CONTENT_TYPE} body: ${(err as Error).message}`);
+  }
+  const files = typeof doc === 'object' && doc !== null && 'files' in doc && Array.isArray(doc.files) ? (doc.files as unknown[]) : undefined;
+  if (!files) throw new HttpError(400, `a ${FILES_CONTENT_TYPE} body is {"files":[{"name":…,"content":…}]}`);
+  return files.map((f, i): ApplyFile => {
+    if (typeof f !== 'object' || f === null || !('content' in f) || typeof f.content !== 'string') throw new HttpError(400, `files[${i}].content: expected a string`);
+    const name = 'name' in f && typeof f.name === 'string' ? f.name : undefined;
+    return name !== undefined ? { name, content: f.content } : { content: f.content };
+  });
+}
+
+async function readBody(req: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    size += buf.length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function send(res: http.ServerResponse, status: number, body: Json): void {
+  if (res.headersSent) return;
+  const text = `${JSON.stringify(body, null, 2)}\n`;
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendText(res: http.ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+  res.end(text);
+}
+
+export function splitHostPort(address: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(address);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid address "${address}": expected HOST:PORT`);
+  return { host: match[1] ?? match[2] ?? '', port };
+}

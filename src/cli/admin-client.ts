@@ -1,0 +1,149 @@
+/**
+ * The CLI's side of the admin API (admin/server.ts): `--server URL`, and for an admin API that
+ * requires mTLS, `--ca-cert`, `--client-cert`, `--client-key`.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { Command } from 'commander';
+import type { ResourceKind } from '../api/types.js';
+import { kindPlural } from '../admin/kinds.js';
+import { CliError, type ViewJson } from './output.js';
+
+export const DEFAULT_SERVER = 'http://127.0.0.1:5681';
+const FILES_CONTENT_TYPE = 'application/vnd.meshcp.files+json';
+
+export interface ServerOptions {
+  readonly server: string;
+  readonly caCert?: string;
+  readonly clientCert?: string;
+  readonly clientKey?: string;
+}
+
+export function addServerOptions(command: Command): Command {
+  return command
+    .option('--server <url>', 'meshcp admin API (env MESHCP_SERVER)', process.env['MESHCP_SERVER'] ?? DEFAULT_SERVER)
+    .option('--ca-cert <file>', 'CA certificate that signed the admin API server certificate (https)')
+    .option('--client-cert <file>', 'client certificate for an admin API that requires mTLS')
+    .option('--client-key <file>', 'key of --client-cert');
+}
+
+export interface AppliedJson {
+  readonly type: string;
+  readonly mesh?: string;
+  readonly name: string;
+  readonly outcome: string;
+}
+
+export interface ApplyFileJson {
+  readonly name?: string;
+  readonly content: string;
+}
+
+interface Response {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+}
+
+function stringList(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : [];
+}
+
+function readPemOption(file: string | undefined, flag: string): string | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CliError([`${flag}: cannot read "${file}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+  }
+}
+
+export class AdminClient {
+  private readonly base: URL;
+  private readonly tls: https.RequestOptions;
+
+  constructor(options: ServerOptions) {
+    try {
+      this.base = new URL(options.server);
+    } catch {
+      throw new CliError([`--server: invalid URL "${options.server}" (e.g. ${DEFAULT_SERVER})`]);
+    }
+    if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') throw new CliError([`--server: expected an http:// or https:// URL, got "${options.server}"`]);
+    const ca = readPemOption(options.caCert, '--ca-cert');
+    const cert = readPemOption(options.clientCert, '--client-cert');
+    const key = readPemOption(options.clientKey, '--client-key');
+    if ((cert === undefined) !== (key === undefined)) throw new CliError(['--client-cert and --client-key go together']);
+    this.tls = { ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}) };
+  }
+
+  async list(kind: ResourceKind, mesh?: string): Promise<ViewJson[]> {
+    const query = mesh !== undefined ? `?mesh=${encodeURIComponent(mesh)}` : '';
+    const res = await this.request('GET', `/api/${kindPlural(kind)}${query}`);
+    this.check(res);
+    const items = res.body['items'];
+    return Array.isArray(items) ? (items as ViewJson[]) : [];
+  }
+
+  async get(kind: ResourceKind, name: string, mesh: string): Promise<ViewJson | undefined> {
+    const res = await this.request('GET', `/api/${kindPlural(kind)}/${encodeURIComponent(name)}?mesh=${encodeURIComponent(mesh)}`);
+    if (res.status === 404) return undefined;
+    this.check(res);
+    return res.body as unknown as ViewJson;
+  }
+
+  async apply(files: readonly ApplyFileJson[], options: { mode?: 'apply' | 'create' | 'update'; dryRun?: boolean } = {}): Promise<{ applied: AppliedJson[]; warnings: string[] }> {
+    const params = new URLSearchParams();
+    if (options.mode && options.mode !== 'apply') params.set('mode', options.mode);
+    if (options.dryRun) params.set('dryRun', 'true');
+    const query = params.toString() !== '' ? `?${params.toString()}` : '';
+    const res = await this.request('POST', `/api/apply${query}`, { contentType: FILES_CONTENT_TYPE, text: JSON.stringify({ files }) });
+    this.check(res);
+    const applied = Array.isArray(res.body['applied']) ? (res.body['applied'] as AppliedJson[]) : [];
+    return { applied, warnings: stringList(res.body['warnings']) };
+  }
+
+  async delete(kind: ResourceKind, name: string, mesh: string): Promise<{ warnings: string[] }> {
+    const res = await this.request('DELETE', `/api/${kindPlural(kind)}/${encodeURIComponent(name)}?mesh=${encodeURIComponent(mesh)}`);
+    this.check(res);
+    return { warnings: stringList(res.body['warnings']) };
+  }
+
+  /** Throws the API's errors, one line each. */
+  private check(res: Response): void {
+    if (res.status >= 200 && res.status < 300) return;
+    const errors = stringList(res.body['errors']);
+    throw new CliError(errors.length > 0 ? errors : [`admin API answered HTTP ${res.status}`]);
+  }
+
+  private request(method: string, path: string, body?: { contentType: string; text: string }): Promise<Response> {
+    const url = new URL(path, this.base);
+    const transport = url.protocol === 'https:' ? https : http;
+    const headers: http.OutgoingHttpHeaders = { accept: 'application/json' };
+    if (body) {
+      headers['content-type'] = body.contentType;
+      headers['content-length'] = Buffer.byteLength(body.text);
+    }
+    return new Promise<Response>((resolve, reject) => {
+      const req = transport.request(url, { method, headers, ...(url.protocol === 'https:' ? this.tls : {}) }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            parsed = { errors: [`admin API answered HTTP ${res.statusCode ?? 0}: ${text.trim().split('\n', 1)[0] ?? ''}`] };
+          }
+          const json = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
+          resolve({ status: res.statusCode ?? 0, body: json });
+        });
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        reject(new CliError([`cannot reach the meshcp admin API at ${this.base.origin}: ${err.code ?? err.message} (is \`meshcp serve\` running? set --server)`]));
+      });
+      req.end(body?.text);
+    });
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * `meshcp ca create NAME`: a root CA for demos and tests (SPEC §3), as `step certificate create
+ * --profile root-ca` does in the Kalix docs. Prints paths and the fingerprint, never the key.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { parseDuration } from '../api/duration.js';
+import { writeFileAtomic } from '../ca/atomic-file.js';
+import { certificateInfo, createRootCa, isoSeconds } from '../ca/pki.js';
+
+export interface CreateCaOptions {
+  readonly name: string;
+  readonly out: string;
+  readonly rsaBits: number;
+  readonly validForSeconds: number;
+  readonly commonName?: string;
+  readonly force?: boolean;
+  readonly now?: Date;
+}
+
+const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** NAME becomes `NAME.crt` and `NAME.key`: keep it a plain file name. */
+export function checkFileName(name: string): void {
+  if (!FILE_NAME.test(name)) throw new Error(`invalid name ${JSON.stringify(name)}: use letters, digits, '.', '_' and '-' (it becomes NAME.crt and NAME.key)`);
+}
+
+/** `--valid-for 10y` → seconds (Kuma durations: s, m, h, d, y). */
+export function parseValidFor(value: string): number {
+  const seconds = parseDuration(value);
+  if (seconds === undefined || seconds < 1) throw new Error(`invalid --valid-for ${JSON.stringify(value)}: expected a positive duration such as 90d, 24h or 10y`);
+  return seconds;
+}
+
+export function parseRsaBits(value: string): number {
+  const bits = Number(value);
+  if (![2048, 3072, 4096].includes(bits)) throw new Error(`invalid --rsa-bits ${JSON.stringify(value)}: expected 2048, 3072 or 4096`);
+  return bits;
+}
+
+export interface CredentialFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+/** Where `NAME.crt` and `NAME.key` go; fails before any work when they exist and `force` is off. */
+export async function credentialFiles(out: string, name: string, force: boolean): Promise<CredentialFiles> {
+  checkFileName(name);
+  const files = { certFile: path.join(out, `${name}.crt`), keyFile: path.join(out, `${name}.key`) };
+  if (!force) {
+    for (const file of [files.certFile, files.keyFile]) {
+      const exists = await fs.access(file).then(
+        () => true,
+        () => false,
+      );
+      if (exists) throw new Error(`${file} already exists (use --force to replace it)`);
+    }
+  }
+  return files;
+}
+
+/** The key is created with mode 0600 from the start, and both files are written atomically. */
+export async function writeCredentialFiles(files: CredentialFiles, certPem: string, keyPem: string): Promise<void> {
+  await fs.mkdir(path.dirname(files.certFile), { recursive: true });
+  await writeFileAtomic(files.keyFile, keyPem, { mode: 0o600 });
+  await writeFileAtomic(files.certFile, certPem, { mode: 0o644 });
+}
+
+/** Creates the CA files and returns what to print. */
+export async function createCaFiles(options: CreateCaOptions): Promise<string> {
+  const files = await credentialFiles(options.out, options.name, options.force ?? false);
+  const ca = await createRootCa({
+    commonName: options.commonName ?? options.name,
+    rsaBits: options.rsaBits,
+    validitySeconds: options.validForSeconds,
+    ...(options.now !== undefined ? { now: options.now } : {}),
+  });
+  await writeCredentialFiles(files, ca.certPem, ca.keyPem);
+  const info = certificateInfo(ca.certPem);
+  return [
+    `Created root CA ${info.subject} (RSA ${options.rsaBits}), valid until ${isoSeconds(info.notAfter)}`,
+    `  certificate:         ${files.certFile}`,
+    `  private key:         ${files.keyFile} (mode 0600; keep it secret)`,
+    `  SHA-256 fingerprint: ${info.fingerprintSha256}`,
+    '',
+  ].join('\n');
+}
+
+interface CaCreateFlags {
+  out: string;
+  rsaBits: string;
+  validFor: string;
+  cn?: string;
+  force?: boolean;
+}
+
+export function registerCa(program: Command): void {
+  const ca = program.command('ca').description('Certificate authorities for demos and tests');
+  ca.command('create')
+    .description('Create a self-signed root CA: writes NAME.crt and NAME.key (mode 0600)')
+    .argument('<name>', 'file name stem, and the CA common name unless --cn is given')
+    .option('--out <dir>', 'directory for NAME.crt and NAME.key', '.')
+    .option('--rsa-bits <bits>', 'RSA key size: 2048, 3072 or 4096', '2048')
+    .option('--valid-for <duration>', 'lifetime, e.g. 10y or 365d', '10y')
+    .option('--cn <name>', 'subject common name (default: NAME)')
+    .option('--force', 'replace existing files')
+    .action(async (name: string, flags: CaCreateFlags) => {
+      const report = await createCaFiles({
+        name,
+        out: flags.out,
+        rsaBits: parseRsaBits(flags.rsaBits),
+        validForSeconds: parseValidFor(flags.validFor),
+        ...(flags.cn !== undefined ? { commonName: flags.cn } : {}),
+        force: flags.force === true,
+      });
+      process.stdout.write(report);
+    });
+}

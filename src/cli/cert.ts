@@ -1,0 +1,162 @@
+/**
+ * `meshcp cert issue NAME --ca CA.crt --ca-key CA.key`: a leaf certificate for demos and tests
+ * (SPEC §3), as `step certificate create` in the Kalix docs. `cert check` is added to the same
+ * `cert` command elsewhere: see {@link certCommand}.
+ */
+import fs from 'node:fs/promises';
+import type { Command } from 'commander';
+import { certificateInfo, describeCertificate, isoSeconds, issueCertificate, parseCertificates, parsePrivateKey, type CertificateUsage, type KeyAlgorithm } from '../ca/pki.js';
+import { credentialFiles, parseValidFor, writeCredentialFiles } from './ca.js';
+
+export interface IssueCertificateFilesOptions {
+  readonly name: string;
+  readonly caCertFile: string;
+  readonly caKeyFile: string;
+  readonly dnsNames: readonly string[];
+  readonly uris: readonly string[];
+  /** Default: the first DNS name, else NAME. */
+  readonly commonName?: string;
+  readonly usage: Exclude<CertificateUsage, 'workload'>;
+  readonly validForSeconds: number;
+  readonly out: string;
+  readonly keyAlgorithm: KeyAlgorithm;
+  readonly force?: boolean;
+  readonly now?: Date;
+}
+
+// RFC 1123 labels; a leading `*.` wildcard label is allowed, as in server certificates.
+const DNS_NAME = /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+function checkSans(dnsNames: readonly string[], uris: readonly string[]): void {
+  for (const dns of dnsNames) {
+    if (dns.length > 253 || !DNS_NAME.test(dns)) throw new Error(`invalid --dns ${JSON.stringify(dns)}: expected a host name such as client.acme.org`);
+  }
+  for (const uri of uris) {
+    if (!URL.canParse(uri) || !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(uri)) throw new Error(`invalid --uri ${JSON.stringify(uri)}: expected an absolute URI such as spiffe://default/web`);
+  }
+}
+
+async function readFileFor(flag: string, file: string): Promise<string> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (err) {
+    const code = err instanceof Error && 'code' in err ? String(err.code) : 'unreadable';
+    throw new Error(`cannot read ${flag} ${file}: ${code === 'ENOENT' ? 'no such file' : code}`);
+  }
+}
+
+/** Reads and checks the CA, issues the certificate, writes the files; returns what to print. */
+export async function issueCertificateFiles(options: IssueCertificateFilesOptions): Promise<string> {
+  const now = options.now ?? new Date();
+  checkSans(options.dnsNames, options.uris);
+  const files = await credentialFiles(options.out, options.name, options.force ?? false);
+  const caCertPem = await readFileFor('--ca', options.caCertFile);
+  const caKeyPem = await readFileFor('--ca-key', options.caKeyFile);
+  try {
+    parseCertificates(caCertPem);
+  } catch (err) {
+    throw new Error(`--ca ${options.caCertFile}: ${(err as Error).message}`);
+  }
+  try {
+    parsePrivateKey(caKeyPem);
+  } catch (err) {
+    throw new Error(`--ca-key ${options.caKeyFile}: ${(err as Error).message}`);
+  }
+  const ca = certificateInfo(caCertPem);
+  if (ca.notAfter.getTime() <= now.getTime()) throw new Error(`--ca ${options.caCertFile}: CA certificate ${describeCertificate(ca)} expired on ${isoSeconds(ca.notAfter)}`);
+  const commonName = options.commonName ?? options.dnsNames[0] ?? options.name;
+  const issued = await issueCertificate({
+    issuer: { certPem: caCertPem, keyPem: caKeyPem },
+    commonName,
+    dnsNames: options.dnsNames,
+    uris: options.uris,
+    usage: options.usage,
+    validitySeconds: options.validForSeconds,
+    now,
+    keyAlgorithm: options.keyAlgorithm,
+  });
+  await writeCredentialFiles(files, issued.chainPem, issued.keyPem);
+  const leaf = certificateInfo(issued.certPem);
+  const intermediates = parseCertificates(issued.chainPem).length - 1;
+  const clamped = issued.notAfter.getTime() < now.getTime() + options.validForSeconds * 1000 - 1000 ? ' (capped at the CA expiry)' : '';
+  const sans = [...leaf.dnsNames.map((d) => `DNS:${d}`), ...leaf.uris.map((u) => `URI:${u}`)];
+  return [
+    `Issued ${options.usage === 'both' ? 'server and client' : options.usage} certificate ${leaf.subject}, signed by ${ca.subject}, valid until ${isoSeconds(issued.notAfter)}${clamped}`,
+    ...(sans.length > 0 ? [`  subject alt names:   ${sans.join(', ')}`] : []),
+    `  certificate:         ${files.certFile}${intermediates > 0 ? ` (leaf + ${intermediates} intermediate${intermediates === 1 ? '' : 's'})` : ''}`,
+    `  private key:         ${files.keyFile} (mode 0600; keep it secret)`,
+    `  serial:              ${issued.serialHex}`,
+    `  SHA-256 fingerprint: ${leaf.fingerprintSha256}`,
+    '',
+  ].join('\n');
+}
+
+/** The `cert` command, created on first use, so `cert issue` and `cert check` can live in different files. */
+export function certCommand(program: Command): Command {
+  const existing = program.commands.find((c) => c.name() === 'cert');
+  return existing ?? program.command('cert').description('Issue and check certificates');
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+interface CertIssueFlags {
+  ca: string;
+  caKey: string;
+  dns?: string[];
+  uri?: string[];
+  cn?: string;
+  client?: boolean;
+  server?: boolean;
+  validFor: string;
+  out: string;
+  keyType: string;
+  force?: boolean;
+}
+
+function usageOf(flags: CertIssueFlags): IssueCertificateFilesOptions['usage'] {
+  if (flags.client === true && flags.server === true) throw new Error('use either --client or --server, not both (without either, the certificate is for both)');
+  if (flags.client === true) return 'client';
+  if (flags.server === true) return 'server';
+  return 'both';
+}
+
+function keyAlgorithmOf(value: string): KeyAlgorithm {
+  if (value === 'ecdsa-p256' || value === 'rsa-2048') return value;
+  throw new Error(`invalid --key-type ${JSON.stringify(value)}: expected ecdsa-p256 or rsa-2048`);
+}
+
+export function registerCert(program: Command): void {
+  certCommand(program)
+    .command('issue')
+    .description('Issue a certificate signed by a CA: writes NAME.crt (leaf, then any intermediates from --ca) and NAME.key (mode 0600)')
+    .argument('<name>', 'file name stem, and the common name when neither --cn nor --dns is given')
+    .requiredOption('--ca <file>', "the CA certificate (PEM; may be a chain: the signing CA first)")
+    .requiredOption('--ca-key <file>', "the CA's private key (PEM, unencrypted)")
+    .option('--dns <name>', 'DNS subject alternative name (repeatable)', collect)
+    .option('--uri <uri>', 'URI subject alternative name, e.g. spiffe://default/web (repeatable)', collect)
+    .option('--cn <name>', 'subject common name (default: the first --dns, else NAME)')
+    .option('--client', 'client certificate only (extendedKeyUsage clientAuth)')
+    .option('--server', 'server certificate only (extendedKeyUsage serverAuth); without --client or --server: both')
+    .option('--valid-for <duration>', 'lifetime, e.g. 90d or 24h; capped at the CA expiry', '90d')
+    .option('--key-type <type>', 'ecdsa-p256 or rsa-2048', 'ecdsa-p256')
+    .option('--out <dir>', 'directory for NAME.crt and NAME.key', '.')
+    .option('--force', 'replace existing files')
+    .action(async (name: string, flags: CertIssueFlags) => {
+      const report = await issueCertificateFiles({
+        name,
+        caCertFile: flags.ca,
+        caKeyFile: flags.caKey,
+        dnsNames: flags.dns ?? [],
+        uris: flags.uri ?? [],
+        ...(flags.cn !== undefined ? { commonName: flags.cn } : {}),
+        usage: usageOf(flags),
+        validForSeconds: parseValidFor(flags.validFor),
+        out: flags.out,
+        keyAlgorithm: keyAlgorithmOf(flags.keyType),
+        force: flags.force === true,
+      });
+      process.stdout.write(report);
+    });
+}

@@ -1,0 +1,147 @@
+/**
+ * CLI output: where it goes (injectable, so tests run commands in process), tables in the
+ * kubectl / kumactl style, and YAML / JSON that `meshcp apply -f` takes back.
+ */
+import YAML from 'yaml';
+import type { ResourceKind } from '../api/types.js';
+
+export interface CliIo {
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown };
+  readonly stdin: AsyncIterable<Buffer | string>;
+}
+
+export function processIo(): CliIo {
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
+}
+
+/** An error the CLI prints as is, one `Error: …` line per entry, and exits non-zero. */
+export class CliError extends Error {
+  constructor(readonly lines: readonly string[]) {
+    super(lines.join('\n'));
+  }
+}
+
+export type OutputFormat = 'table' | 'yaml' | 'json';
+
+export function parseOutputFormat(value: string, allowed: readonly OutputFormat[] = ['table', 'yaml', 'json']): OutputFormat {
+  const found = allowed.find((f) => f === value.toLowerCase());
+  if (found === undefined) throw new CliError([`--output must be one of ${allowed.join(', ')}, not "${value}"`]);
+  return found;
+}
+
+/** Columns padded to the widest cell, three spaces apart (kubectl). */
+export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('   ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** kubectl-style age: 45s, 12m, 5h, 3d, 2y. */
+export function formatAge(iso: string | undefined, now: Date): string {
+  if (iso === undefined) return '-';
+  const seconds = Math.max(0, Math.floor((now.getTime() - Date.parse(iso)) / 1000));
+  if (!Number.isFinite(seconds)) return '-';
+  if (seconds < 120) return `${seconds}s`;
+  if (seconds < 2 * 3600) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 2 * 86400) return `${Math.floor(seconds / 3600)}h`;
+  if (seconds < 2 * 365 * 86400) return `${Math.floor(seconds / 86400)}d`;
+  return `${Math.floor(seconds / (365 * 86400))}y`;
+}
+
+/** A resource as the admin API returns it (admin/views.ts), read defensively at the boundary. */
+export interface ViewJson {
+  readonly resource: Record<string, unknown>;
+  readonly origin?: string;
+  readonly creationTime?: string;
+  readonly secret?: { readonly fingerprintSha256?: string; readonly notAfter?: string; readonly expiresInDays?: number; readonly subject?: string; readonly certificates?: number };
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v);
+}
+
+function list(v: unknown): Record<string, unknown>[] {
+  return Array.isArray(v) ? v.filter((x): x is Record<string, unknown> => typeof x === 'object' && x !== null) : [];
+}
+
+function obj(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+function orDash(s: string): string {
+  return s === '' ? '-' : s;
+}
+
+function expires(secret: ViewJson['secret']): string {
+  if (!secret?.notAfter) return '-';
+  const days = secret.expiresInDays ?? 0;
+  const date = secret.notAfter.slice(0, 10);
+  return days < 0 ? `${date} (expired)` : `${date} (${days}d)`;
+}
+
+function selectors(v: unknown): string {
+  return list(v)
+    .map((s) =>
+      Object.entries(obj(s['match']))
+        .map(([k, value]) => `${k}=${str(value)}`)
+        .join(','),
+    )
+    .join(' ');
+}
+
+type Column = readonly [header: string, cell: (v: ViewJson) => string];
+
+const MESH: Column = ['MESH', (v) => str(v.resource['mesh'])];
+const NAME: Column = ['NAME', (v) => str(v.resource['name'])];
+
+const COLUMNS: Readonly<Record<ResourceKind, readonly Column[]>> = {
+  Mesh: [NAME, ['MTLS', (v) => orDash(str(obj(v.resource['mtls'])['enabledBackend']))], ['BACKENDS', (v) => orDash(list(obj(v.resource['mtls'])['backends']).map((b) => `${str(b['name'])}(${str(b['type'])})`).join(','))]],
+  Dataplane: [
+    MESH,
+    NAME,
+    ['ADDRESS', (v) => str(obj(v.resource['networking'])['address'])],
+    ['SERVICES', (v) => orDash(list(obj(v.resource['networking'])['inbound']).map((i) => str(obj(i['tags'])['kuma.io/service'])).join(','))],
+  ],
+  Service: [
+    MESH,
+    NAME,
+    ['ENDPOINTS', (v) => orDash(list(v.resource['endpoints']).map((e) => `${str(e['address'])}:${str(e['port'])}`).join(','))],
+    ['TLS', (v) => (v.resource['tls'] !== undefined ? 'yes' : 'no')],
+  ],
+  Secret: [MESH, NAME, ['TYPE', (v) => str(v.resource['secretType'])], ['FINGERPRINT', (v) => orDash(v.secret?.fingerprintSha256 ?? '')], ['EXPIRES', (v) => expires(v.secret)]],
+  Gateway: [MESH, NAME, ['PORTS', (v) => orDash(list(v.resource['listeners']).map((l) => str(l['port'])).join(','))]],
+  Route: [
+    MESH,
+    NAME,
+    ['GATEWAY', (v) => orDash(str(v.resource['gateway']))],
+    ['HOST', (v) => str(v.resource['host'])],
+    ['CLIENT CA', (v) => orDash(str(obj(obj(v.resource['tls'])['clientValidationCa'])['name']))],
+    ['SERVER CERT', (v) => orDash(str(obj(obj(v.resource['tls'])['serverCertificate'])['name']))],
+    ['PATHS', (v) => list(v.resource['routes']).map((r) => `${str(r['prefix'])}=${str(obj(r['route'])['service'])}`).join(',')],
+  ],
+  TrafficPermission: [MESH, NAME, ['SOURCES', (v) => selectors(v.resource['sources'])], ['DESTINATIONS', (v) => selectors(v.resource['destinations'])]],
+};
+
+export function resourceTable(kind: ResourceKind, views: readonly ViewJson[], now: Date): string {
+  const columns: readonly Column[] = [...COLUMNS[kind], ['AGE', (v) => formatAge(v.creationTime, now)]];
+  return renderTable(
+    columns.map(([h]) => h),
+    views.map((v) => columns.map(([, cell]) => cell(v))),
+  );
+}
+
+/** The document `apply -f` takes back; a secret shows its certificate summary instead of its PEM. */
+export function outputDocument(view: ViewJson): Record<string, unknown> {
+  return view.secret ? { ...view.resource, ...view.secret } : view.resource;
+}
+
+export function formatDocuments(views: readonly ViewJson[], format: 'yaml' | 'json', single: boolean): string {
+  const docs = views.map(outputDocument);
+  if (format === 'json') return `${JSON.stringify(single ? docs[0] : docs, null, 2)}\n`;
+  return docs.map((d) => YAML.stringify(d)).join('---\n');
+}

@@ -1,0 +1,170 @@
+/** `meshcp apply`, `meshcp get`, `meshcp delete`: thin clients of the admin API (SPEC §3). */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import YAML from 'yaml';
+import { knownTypeNames, parseKind } from '../admin/kinds.js';
+import { nearest } from '../api/suggest.js';
+import type { ResourceKind } from '../api/types.js';
+import { AdminClient, addServerOptions, type AppliedJson, type ApplyFileJson, type ServerOptions } from './admin-client.js';
+import { CliError, formatDocuments, parseOutputFormat, resourceTable, type CliIo } from './output.js';
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+export function resolveKind(text: string): ResourceKind {
+  const kind = parseKind(text);
+  if (kind !== undefined) return kind;
+  const suggestion = nearest(text.toLowerCase(), knownTypeNames());
+  const hint = suggestion !== undefined ? ` did you mean "${suggestion}"?` : '';
+  throw new CliError([`unknown resource type "${text}";${hint} known types: ${knownTypeNames().join(', ')}`]);
+}
+
+export function printWarnings(io: CliIo, warnings: readonly string[]): void {
+  for (const w of warnings) io.stderr.write(`Warning: ${w}\n`);
+}
+
+export function printApplied(io: CliIo, applied: readonly AppliedJson[], dryRun = false): void {
+  for (const a of applied) io.stdout.write(`${a.type}/${a.name} ${a.outcome}${dryRun ? ' (dry run)' : ''}\n`);
+}
+
+const FILE_FIELDS = [
+  ['certFile', 'cert'],
+  ['keyFile', 'key'],
+] as const;
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * `certFile` / `keyFile` name files on this machine, relative to the YAML file (SPEC §1): read
+ * them here and send the PEM inline. Documents keep their order, so error indexes still match.
+ */
+export function inlineFileReferences(text: string, baseDir: string, label: string): string {
+  const docs = YAML.parseAllDocuments(text);
+  if (docs.some((d) => d.errors.length > 0)) return text; // the server reports syntax errors with their document index
+  const values = docs.map((d) => d.toJS({ maxAliasCount: 100 }) as unknown);
+  const errors: string[] = [];
+  let changed = false;
+  values.forEach((value, i) => {
+    const items = Array.isArray(value) ? value : [value];
+    items.forEach((item: unknown, j) => {
+      if (!isMap(item) || item['type'] !== 'Secret') return;
+      const where = `${label}#${i + 1} Secret/${typeof item['name'] === 'string' ? item['name'] : '?'}: ${Array.isArray(value) ? `[${j}].` : ''}`;
+      for (const [fileField, inlineField] of FILE_FIELDS) {
+        const file = item[fileField];
+        if (file === undefined || file === null) continue;
+        if (typeof file !== 'string') {
+          errors.push(`${where}${fileField}: expected a file path`);
+          continue;
+        }
+        if (item[inlineField] !== undefined && item[inlineField] !== null) {
+          errors.push(`${where}${fileField}: set only one of ${inlineField} and ${fileField}`);
+          continue;
+        }
+        const resolved = path.resolve(baseDir, file);
+        try {
+          item[inlineField] = fs.readFileSync(resolved, 'utf8');
+          delete item[fileField];
+          changed = true;
+        } catch (err) {
+          errors.push(`${where}${fileField}: cannot read "${resolved}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+        }
+      }
+    });
+  });
+  if (errors.length > 0) throw new CliError(errors);
+  if (!changed) return text;
+  return values.map((v) => YAML.stringify(v)).join('---\n');
+}
+
+async function readStdin(io: CliIo): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of io.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function readApplyFiles(files: readonly string[], io: CliIo): Promise<ApplyFileJson[]> {
+  if (files.length === 0) throw new CliError(['-f/--filename is required: a YAML or JSON file, or - for stdin']);
+  if (files.filter((f) => f === '-').length > 1) throw new CliError(['-f - (stdin) can be given only once']);
+  const out: ApplyFileJson[] = [];
+  for (const file of files) {
+    if (file === '-') {
+      out.push({ name: '<stdin>', content: inlineFileReferences(await readStdin(io), process.cwd(), '<stdin>') });
+      continue;
+    }
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new CliError([`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+    }
+    out.push({ name: file, content: inlineFileReferences(text, path.dirname(path.resolve(file)), file) });
+  }
+  return out;
+}
+
+interface ApplyOptions extends ServerOptions {
+  filename: string[];
+  dryRun?: boolean;
+}
+
+interface GetOptions extends ServerOptions {
+  mesh?: string;
+  output: string;
+}
+
+interface DeleteOptions extends ServerOptions {
+  mesh: string;
+}
+
+export function registerResources(program: Command, io: CliIo): void {
+  addServerOptions(
+    program
+      .command('apply')
+      .description('Create or update resources from YAML or JSON files (all documents, all files: all-or-nothing)')
+      .option('-f, --filename <file>', 'resource file, or - for stdin (repeatable)', collect, [])
+      .option('--dry-run', 'validate against the server state without changing it'),
+  ).action(async (options: ApplyOptions) => {
+    const files = await readApplyFiles(options.filename, io);
+    const result = await new AdminClient(options).apply(files, { dryRun: options.dryRun ?? false });
+    printWarnings(io, result.warnings);
+    printApplied(io, result.applied, options.dryRun);
+  });
+
+  addServerOptions(
+    program
+      .command('get')
+      .description(`List resources, or show one. TYPE: ${knownTypeNames().join(', ')} (singular or plural)`)
+      .argument('<type>', 'resource type')
+      .argument('[name]', 'resource name')
+      .option('-m, --mesh <mesh>', 'mesh (default: every mesh when listing, "default" for one resource)')
+      .option('-o, --output <format>', 'table | yaml | json', 'table'),
+  ).action(async (type: string, name: string | undefined, options: GetOptions) => {
+    const kind = resolveKind(type);
+    const format = parseOutputFormat(options.output);
+    const client = new AdminClient(options);
+    const mesh = options.mesh ?? 'default';
+    const views = name !== undefined ? [await client.get(kind, name, mesh)] : await client.list(kind, options.mesh);
+    const found = views.filter((v) => v !== undefined);
+    if (name !== undefined && found.length === 0) throw new CliError([`${kind}/${name} not found${kind !== 'Mesh' ? ` in mesh "${mesh}"` : ''}`]);
+    if (format === 'table') io.stdout.write(resourceTable(kind, found, new Date()));
+    else io.stdout.write(formatDocuments(found, format, name !== undefined));
+  });
+
+  addServerOptions(
+    program
+      .command('delete')
+      .description('Delete a resource applied through the API (config-file resources are owned by their files)')
+      .argument('<type>', 'resource type')
+      .argument('<name>', 'resource name')
+      .option('-m, --mesh <mesh>', 'mesh', 'default'),
+  ).action(async (type: string, name: string, options: DeleteOptions) => {
+    const kind = resolveKind(type);
+    const result = await new AdminClient(options).delete(kind, name, options.mesh);
+    printWarnings(io, result.warnings);
+    io.stdout.write(`${kind}/${name} deleted\n`);
+  });
+}

@@ -1,0 +1,125 @@
+/**
+ * Resources for an edge gateway Envoy (node id = Gateway name, envoy flavor): per listener
+ * port one Listener with a TLS inspector and one filter chain per Route host chosen by SNI;
+ * server certificate and client CA over SDS; subject matchers as an RBAC filter (403);
+ * prefix routes to EDS clusters, with upstream TLS towards a Service that asks for it.
+ *
+ * Fail closed: a host whose TLS material is missing gets no filter chain (its handshakes
+ * fail), and a Service whose TLS material is missing gets no cluster (its requests get 503),
+ * never a weaker configuration.
+ */
+import type { GatewayHostModel, GatewayModel, MeshModel } from '../model/model.js';
+import { edsCluster } from '../envoy/cluster.js';
+import { clusterLoadAssignment } from '../envoy/endpoint.js';
+import { httpConnectionManagerFilter } from '../envoy/filters.js';
+import { socketListener, TLS_INSPECTOR, type FilterChain } from '../envoy/listener.js';
+import {
+  GATEWAY_BIND_ADDRESS,
+  gatewayListenerName,
+  gatewayRouteName,
+  issuedServerCertificateName,
+  serviceClusterName,
+  userCaSecretName,
+  userCertificateSecretName,
+} from '../envoy/names.js';
+import { routeConfiguration, virtualHost } from '../envoy/route.js';
+import { subjectRbacFilter } from '../envoy/subject-rbac.js';
+import { downstreamTlsTransportSocket, tlsCertificateSecret, upstreamTlsTransportSocket, validationContextSecret } from '../envoy/tls.js';
+import type { GeneratedConfig } from '../xds/snapshot.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
+import { ConfigBuilder } from './config-builder.js';
+import type { SecretMaterialSource } from './secret-material.js';
+import { addServiceCluster, isHttp2 } from './services.js';
+
+const DOWNSTREAM_ALPN = ['h2', 'http/1.1'] as const;
+
+/** Adds the SDS secrets this gateway needs, and only those: a key never reaches another proxy. */
+class GatewaySecrets {
+  constructor(
+    private readonly builder: ConfigBuilder,
+    private readonly mesh: string,
+    private readonly source: SecretMaterialSource,
+  ) {}
+
+  userCertificate(secret: string, from: string): string | undefined {
+    const resource = this.source.userSecret(this.mesh, secret);
+    if (resource?.secretType !== 'tls' || resource.key === undefined) return undefined;
+    const name = userCertificateSecretName(this.mesh, secret);
+    this.builder.secret(name, tlsCertificateSecret(name, resource.cert, resource.key)).ref(SECRET_TYPE, name, from);
+    return name;
+  }
+
+  userCa(secret: string, from: string): string | undefined {
+    const resource = this.source.userSecret(this.mesh, secret);
+    if (resource?.secretType !== 'tls-ca') return undefined;
+    const name = userCaSecretName(this.mesh, secret);
+    this.builder.secret(name, validationContextSecret(name, resource.cert)).ref(SECRET_TYPE, name, from);
+    return name;
+  }
+
+  issuedServerCertificate(host: string, from: string): string | undefined {
+    const issued = this.source.issuedServerCertificate(this.mesh, host);
+    if (!issued) return undefined;
+    const name = issuedServerCertificateName(this.mesh, host);
+    this.builder.secret(name, tlsCertificateSecret(name, issued.certPem, issued.keyPem)).ref(SECRET_TYPE, name, from);
+    return name;
+  }
+}
+
+function gatewayServiceCluster(builder: ConfigBuilder, secrets: GatewaySecrets, mesh: MeshModel, serviceName: string): string {
+  const service = mesh.services.get(serviceName);
+  const tls = service?.upstreamTls;
+  if (!service || !tls) return addServiceCluster(builder, service, serviceName);
+  const name = serviceClusterName(serviceName);
+  if (builder.has(CLUSTER_TYPE, name)) return name;
+  const from = `cluster ${name}`;
+  const ca = tls.caSecret !== undefined ? secrets.userCa(tls.caSecret, from) : undefined;
+  const clientCertificate = tls.clientCertificateSecret !== undefined ? secrets.userCertificate(tls.clientCertificateSecret, from) : undefined;
+  if ((tls.caSecret !== undefined && ca === undefined) || (tls.clientCertificateSecret !== undefined && clientCertificate === undefined)) return name;
+  const http2 = isHttp2(service.protocol);
+  const transportSocket = upstreamTlsTransportSocket({
+    ...(ca !== undefined ? { ca } : {}),
+    ...(clientCertificate !== undefined ? { clientCertificate } : {}),
+    ...(tls.sni !== undefined ? { sni: tls.sni } : {}),
+    alpn: http2 ? ['h2'] : [],
+  });
+  builder
+    .cluster(name, edsCluster({ name, http2, transportSocket }))
+    .endpoints(name, clusterLoadAssignment(name, service.endpoints))
+    .ref(ENDPOINT_TYPE, name, from);
+  return name;
+}
+
+function hostFilterChain(builder: ConfigBuilder, secrets: GatewaySecrets, mesh: MeshModel, host: GatewayHostModel): FilterChain | undefined {
+  const from = `gateway host ${host.host}`;
+  const cert = host.serverCertificate;
+  const serverCertificate = cert.kind === 'user' ? secrets.userCertificate(cert.secret, from) : secrets.issuedServerCertificate(cert.host, from);
+  if (serverCertificate === undefined) return undefined;
+  const clientCa = host.clientValidationCa !== undefined ? secrets.userCa(host.clientValidationCa, from) : undefined;
+  if (host.clientValidationCa !== undefined && clientCa === undefined) return undefined;
+
+  const routeName = gatewayRouteName(host.host);
+  const entries = host.rules.map((rule) => ({ prefix: rule.prefix, cluster: gatewayServiceCluster(builder, secrets, mesh, rule.service) }));
+  builder.route(routeName, routeConfiguration(routeName, [virtualHost(host.route, [host.host.toLowerCase()], entries)])).ref(ROUTE_TYPE, routeName, from);
+
+  const httpFilters = host.subjectMatches.length > 0 ? [subjectRbacFilter(host.subjectMatches).filter] : [];
+  return {
+    name: host.host,
+    filter_chain_match: { server_names: [host.host.toLowerCase()] },
+    filters: [httpConnectionManagerFilter({ name: `gateway:${host.host}`, rds: routeName, httpFilters, edge: true })],
+    transport_socket: downstreamTlsTransportSocket({ serverCertificate, ...(clientCa !== undefined ? { clientCa } : {}), alpn: DOWNSTREAM_ALPN }),
+  };
+}
+
+export function generateEnvoyGateway(mesh: MeshModel, gateway: GatewayModel, source: SecretMaterialSource): GeneratedConfig {
+  const builder = new ConfigBuilder();
+  const secrets = new GatewaySecrets(builder, mesh.name, source);
+  const chains = gateway.hosts.map((host) => hostFilterChain(builder, secrets, mesh, host)).filter((c): c is FilterChain => c !== undefined);
+  if (chains.length === 0) return builder.build();
+  for (const port of gateway.ports) {
+    const name = gatewayListenerName(port);
+    // The TLS inspector reads the SNI that selects the filter chain.
+    builder.listener(name, socketListener(name, GATEWAY_BIND_ADDRESS, port, chains, 'INBOUND', [TLS_INSPECTOR]));
+  }
+  return builder.build();
+}

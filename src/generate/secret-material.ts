@@ -1,0 +1,42 @@
+/**
+ * Where generation gets PEM material from. The model only names secrets, so it holds no keys,
+ * and generation stays a pure function: the caller injects the source (backed by the Secret
+ * resources and the mesh CA in production, by fixed PEMs in tests).
+ */
+import type { Resource, SecretResource } from '../api/types.js';
+
+export interface IssuedServerCertificate {
+  /** The leaf first, then any intermediates. */
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+export interface SecretMaterialSource {
+  /** The Secret resource `name` of `mesh`, or undefined when there is none. */
+  userSecret(mesh: string, name: string): SecretResource | undefined;
+  /**
+   * A server certificate for `host` (a DNS SAN, possibly `*.example.com`) issued by the mesh
+   * CA, for a Route without `tls.serverCertificate`. Undefined while none is ready: the host
+   * is then left out of the gateway until the caller generates again.
+   */
+  issuedServerCertificate(mesh: string, host: string): IssuedServerCertificate | undefined;
+}
+
+/** No material at all: a Gateway generated with it serves nothing (fail closed). */
+export const NO_SECRET_MATERIAL: SecretMaterialSource = {
+  userSecret: () => undefined,
+  issuedServerCertificate: () => undefined,
+};
+
+/** User secrets looked up among `resources`; issued certificates from `issue`. */
+export function secretMaterialFromResources(
+  resources: readonly Resource[],
+  issue: (mesh: string, host: string) => IssuedServerCertificate | undefined,
+): SecretMaterialSource {
+  const secrets = new Map<string, SecretResource>();
+  for (const r of resources) if (r.type === 'Secret') secrets.set(`${r.mesh}/${r.name}`, r);
+  return {
+    userSecret: (mesh, name) => secrets.get(`${mesh}/${name}`),
+    issuedServerCertificate: issue,
+  };
+}

@@ -1,0 +1,307 @@
+/**
+ * The embedded default store (SPEC §5): a data directory, one file per resource.
+ *
+ *   <dataDir>/store.yaml                                  format marker
+ *   <dataDir>/meshes/<name>.yaml                          Mesh resources
+ *   <dataDir>/resources/<mesh>/<kind plural>/<name>.yaml  mesh-scoped resources
+ *   <dataDir>/blobs/<name>                                internal material (builtin CA keys)
+ *   <dataDir>/journal.yaml                                a committed batch still being written
+ *
+ * One file per resource keeps writes small and lets an operator read (and back up) the state
+ * with ordinary tools. Every file is written atomically (atomic.ts) with mode 0600: secrets and
+ * CA keys live here, so the whole directory is private to its owner.
+ *
+ * Batches. A multi-document apply must be all-or-nothing, also across a crash: per-file atomic
+ * writes alone could leave, say, a Route without the Secret it names. A partially written batch
+ * is in general not a valid state, so a batch of more than one file goes through a redo journal:
+ * the complete batch (the exact bytes of every file) is written atomically to journal.yaml first.
+ * That rename is the commit point. The files are then written one by one and the journal
+ * removed. Opening the store replays a journal left by a crash (replaying is idempotent), so a
+ * batch is either entirely absent (crash before the commit) or entirely present. A single-file
+ * change needs no journal: its own rename is its commit point. In the process, readers only see
+ * the in-memory state, which changes once per committed batch.
+ *
+ * One process owns a data directory; several replicas share state through etcd instead.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { BehaviorSubject, type Observable } from 'rxjs';
+import YAML from 'yaml';
+import type { Resource, ResourceKind } from '../api/types.js';
+import type { Logger } from '../runtime/logger.js';
+import { createFileAtomic, ensureDirectory, isCode, readFileIfExists, removeFileDurable, removeTemporaryFiles, writeFileAtomic, type FaultHooks } from './atomic.js';
+import { documentToResource, resourceToDocument, sameContent } from './document.js';
+import { checkBlobName, refKey, refOf, type AppliedChange, type PutBlobOptions, type ResourceRef, type Store, type StoreChange, type StoredResource } from './store.js';
+
+const FORMAT = 1;
+const FILE_MODE = 0o600;
+const JOURNAL = 'journal.yaml';
+
+const KIND_DIRECTORIES: Readonly<Record<Exclude<ResourceKind, 'Mesh'>, string>> = {
+  Dataplane: 'dataplanes',
+  Service: 'services',
+  Secret: 'secrets',
+  Gateway: 'gateways',
+  Route: 'routes',
+  TrafficPermission: 'trafficpermissions',
+};
+
+export interface FileStoreOptions {
+  readonly log?: Logger;
+  readonly now?: () => Date;
+  /** Tests only: throw from a hook to simulate a crash at that point. */
+  readonly hooks?: FaultHooks;
+}
+
+/** One file to write (content) or remove (content undefined), relative to the data directory. */
+interface FileWrite {
+  readonly path: string;
+  readonly content?: string;
+}
+
+export class FileStore implements Store {
+  private readonly subject: BehaviorSubject<readonly StoredResource[]>;
+  private tail: Promise<unknown> = Promise.resolve();
+  private journalPending = false;
+  private closed = false;
+
+  private constructor(
+    readonly dataDir: string,
+    private readonly entries: Map<string, StoredResource>,
+    private readonly options: FileStoreOptions,
+  ) {
+    this.subject = new BehaviorSubject(this.sorted());
+  }
+
+  /** Opens (creating if needed) a data directory: removes temporary files, replays an unfinished batch, loads every resource. */
+  static async open(dataDir: string, options: FileStoreOptions = {}): Promise<FileStore> {
+    const root = path.resolve(dataDir);
+    await ensureDirectory(root);
+    await checkFormat(root);
+    const removed = await removeTemporaryFiles(root);
+    if (removed > 0) options.log?.warn({ dataDir: root, removed }, 'removed temporary files left by an interrupted write');
+    if (await replayJournal(root)) options.log?.warn({ dataDir: root }, 'completed a batch interrupted by a crash');
+    const entries = await loadAll(root);
+    options.log?.info({ dataDir: root, resources: entries.size }, 'store opened');
+    return new FileStore(root, entries, options);
+  }
+
+  watch(): Observable<readonly StoredResource[]> {
+    return this.subject.asObservable();
+  }
+
+  current(): readonly StoredResource[] {
+    return this.subject.value;
+  }
+
+  async get(ref: ResourceRef): Promise<StoredResource | undefined> {
+    return this.entries.get(refKey(ref));
+  }
+
+  async put(resource: Resource): Promise<AppliedChange> {
+    const [outcome] = await this.apply([{ op: 'put', resource }]);
+    if (!outcome) throw new Error('internal: no outcome for put');
+    return outcome;
+  }
+
+  async delete(ref: ResourceRef): Promise<AppliedChange> {
+    const [outcome] = await this.apply([{ op: 'delete', ref }]);
+    if (!outcome) throw new Error('internal: no outcome for delete');
+    return outcome;
+  }
+
+  apply(changes: readonly StoreChange[]): Promise<AppliedChange[]> {
+    return this.exclusive(() => this.applyNow(changes));
+  }
+
+  async putBlob(name: string, data: string | Uint8Array, options: PutBlobOptions = {}): Promise<boolean> {
+    checkBlobName(name);
+    const file = path.join(this.dataDir, 'blobs', ...name.split('/'));
+    return this.exclusive(async () => {
+      if (options.ifAbsent) return createFileAtomic(file, data, { mode: FILE_MODE });
+      await writeFileAtomic(file, data, { mode: FILE_MODE, hooks: this.options.hooks });
+      return true;
+    });
+  }
+
+  async getBlob(name: string): Promise<Buffer | undefined> {
+    checkBlobName(name);
+    return readFileIfExists(path.join(this.dataDir, 'blobs', ...name.split('/')));
+  }
+
+  async deleteBlob(name: string): Promise<boolean> {
+    checkBlobName(name);
+    return this.exclusive(() => removeFileDurable(path.join(this.dataDir, 'blobs', ...name.split('/'))));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.tail.catch(() => undefined);
+    this.subject.complete();
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('store is closed'));
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(changes: readonly StoreChange[]): Promise<AppliedChange[]> {
+    if (this.journalPending) await this.finishJournal();
+    const now = (this.options.now?.() ?? new Date()).toISOString();
+    const next = new Map(this.entries);
+    const outcomes: AppliedChange[] = [];
+    const writes: FileWrite[] = [];
+    for (const change of changes) {
+      const ref = change.op === 'put' ? refOf(change.resource) : change.ref;
+      const key = refKey(ref);
+      if (outcomes.some((o) => refKey(o.ref) === key)) throw new Error(`${key} appears twice in one batch`);
+      const existing = next.get(key);
+      const file = relativePath(ref);
+      if (change.op === 'delete') {
+        outcomes.push({ ref, outcome: existing ? 'deleted' : 'absent' });
+        if (!existing) continue;
+        next.delete(key);
+        writes.push({ path: file });
+        continue;
+      }
+      if (existing && sameContent(existing.resource, change.resource)) {
+        outcomes.push({ ref, outcome: 'unchanged' });
+        continue;
+      }
+      const stored: StoredResource = { resource: change.resource, creationTime: existing?.creationTime ?? now, modificationTime: now };
+      next.set(key, stored);
+      writes.push({ path: file, content: serialize(stored) });
+      outcomes.push({ ref, outcome: existing ? 'updated' : 'created' });
+    }
+    if (writes.length === 1 && writes[0]) {
+      await writeOne(this.dataDir, writes[0], this.options.hooks);
+    } else if (writes.length > 1) {
+      await writeFileAtomic(path.join(this.dataDir, JOURNAL), YAML.stringify({ writes }), { mode: FILE_MODE, hooks: this.options.hooks });
+      // Committed: from here on the batch exists, whatever happens to the individual writes.
+      this.journalPending = true;
+      try {
+        this.options.hooks?.afterJournal?.();
+        await this.finishJournal();
+      } catch (err) {
+        this.options.log?.error({ err, dataDir: this.dataDir }, 'a committed batch could not be written out yet; it is retried before the next write and when the store opens');
+      }
+    }
+    if (writes.length > 0) {
+      this.entries.clear();
+      for (const [k, v] of next) this.entries.set(k, v);
+      this.subject.next(this.sorted());
+    }
+    return outcomes;
+  }
+
+  private async finishJournal(): Promise<void> {
+    await replayJournal(this.dataDir, this.options.hooks);
+    this.journalPending = false;
+  }
+
+  private sorted(): readonly StoredResource[] {
+    return [...this.entries.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+  }
+}
+
+function relativePath(ref: ResourceRef): string {
+  if (ref.type === 'Mesh') return path.join('meshes', `${ref.name}.yaml`);
+  return path.join('resources', ref.mesh, KIND_DIRECTORIES[ref.type], `${ref.name}.yaml`);
+}
+
+function serialize(stored: StoredResource): string {
+  const header = '# meshcp store: change resources with `meshcp apply` / `meshcp delete`, not by editing this file\n';
+  return header + YAML.stringify({ creationTime: stored.creationTime, modificationTime: stored.modificationTime, resource: resourceToDocument(stored.resource) });
+}
+
+async function writeOne(root: string, write: FileWrite, hooks?: FaultHooks): Promise<void> {
+  const target = path.join(root, write.path);
+  if (write.content === undefined) await removeFileDurable(target);
+  else await writeFileAtomic(target, write.content, { mode: FILE_MODE, hooks });
+}
+
+/** Writes out a committed batch and removes its journal; returns whether there was one. */
+async function replayJournal(root: string, hooks?: FaultHooks): Promise<boolean> {
+  const journalFile = path.join(root, JOURNAL);
+  const text = await readFileIfExists(journalFile);
+  if (text === undefined) return false;
+  const writes = parseJournal(text.toString('utf8'), journalFile);
+  for (const write of writes) await writeOne(root, write, hooks);
+  await removeFileDurable(journalFile);
+  return true;
+}
+
+function parseJournal(text: string, file: string): FileWrite[] {
+  const doc: unknown = YAML.parse(text);
+  const writes = typeof doc === 'object' && doc !== null && 'writes' in doc ? doc.writes : undefined;
+  if (!Array.isArray(writes)) throw new Error(`${file}: not a meshcp batch journal`);
+  return writes.map((w: unknown): FileWrite => {
+    const p = typeof w === 'object' && w !== null && 'path' in w && typeof w.path === 'string' ? w.path : undefined;
+    const content = typeof w === 'object' && w !== null && 'content' in w && typeof w.content === 'string' ? w.content : undefined;
+    // The journal is ours, but a path escaping the data directory is never written.
+    if (p === undefined || path.isAbsolute(p) || p.split(/[\\/]/).includes('..')) throw new Error(`${file}: invalid entry ${JSON.stringify(w)}`);
+    return content === undefined ? { path: p } : { path: p, content };
+  });
+}
+
+async function checkFormat(root: string): Promise<void> {
+  const marker = path.join(root, 'store.yaml');
+  const text = await readFileIfExists(marker);
+  if (text === undefined) {
+    await writeFileAtomic(marker, YAML.stringify({ format: FORMAT }), { mode: FILE_MODE });
+    return;
+  }
+  const doc: unknown = YAML.parse(text.toString('utf8'));
+  const format = typeof doc === 'object' && doc !== null && 'format' in doc ? doc.format : undefined;
+  if (format !== FORMAT) throw new Error(`${marker}: unsupported store format ${JSON.stringify(format)} (this meshcp reads format ${FORMAT})`);
+}
+
+async function loadAll(root: string): Promise<Map<string, StoredResource>> {
+  const entries = new Map<string, StoredResource>();
+  const problems: string[] = [];
+  const load = async (file: string, expected: ResourceRef): Promise<void> => {
+    try {
+      const stored = parseStored(await fs.promises.readFile(file, 'utf8'), file);
+      const actual = refOf(stored.resource);
+      if (refKey(actual) !== refKey(expected)) throw new Error(`holds ${refKey(actual)}, but its path says ${refKey(expected)}`);
+      entries.set(refKey(actual), stored);
+    } catch (err) {
+      problems.push(`${file}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  for (const name of await visibleEntries(path.join(root, 'meshes'))) {
+    if (name.endsWith('.yaml')) await load(path.join(root, 'meshes', name), { type: 'Mesh', mesh: '', name: name.slice(0, -5) });
+  }
+  const resourcesDir = path.join(root, 'resources');
+  for (const mesh of await visibleEntries(resourcesDir)) {
+    for (const [kind, dir] of Object.entries(KIND_DIRECTORIES) as [Exclude<ResourceKind, 'Mesh'>, string][]) {
+      const kindDir = path.join(resourcesDir, mesh, dir);
+      for (const name of await visibleEntries(kindDir)) {
+        if (name.endsWith('.yaml')) await load(path.join(kindDir, name), { type: kind, mesh, name: name.slice(0, -5) });
+      }
+    }
+  }
+  // Refuse to start on a damaged store rather than serve (and later overwrite) a partial state.
+  if (problems.length > 0) throw new Error(`cannot load the store:\n${problems.join('\n')}`);
+  return entries;
+}
+
+function parseStored(text: string, file: string): StoredResource {
+  const doc: unknown = YAML.parse(text);
+  if (typeof doc !== 'object' || doc === null || !('resource' in doc)) throw new Error('not a meshcp store record');
+  const creationTime = 'creationTime' in doc && typeof doc.creationTime === 'string' ? doc.creationTime : new Date(0).toISOString();
+  const modificationTime = 'modificationTime' in doc && typeof doc.modificationTime === 'string' ? doc.modificationTime : creationTime;
+  return { resource: documentToResource(doc.resource, file), creationTime, modificationTime };
+}
+
+/** Directory entries, without dot files (temporary files) ; none when the directory does not exist. */
+async function visibleEntries(dir: string): Promise<string[]> {
+  try {
+    return (await fs.promises.readdir(dir)).filter((n) => !n.startsWith('.')).sort();
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return [];
+    throw err;
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * The resource store (DESIGN.md: store → resources). The embedded default is a data directory
+ * (FileStore); etcd is the store for several replicas. Validation happens above the store: a
+ * store keeps whatever batch it is given, atomically.
+ */
+import type { Observable } from 'rxjs';
+import type { Resource, ResourceKind } from '../api/types.js';
+
+/** Identifies one resource; `mesh` is '' for a Mesh (SPEC §1: Meshes are not mesh-scoped). */
+export interface ResourceRef {
+  readonly type: ResourceKind;
+  readonly mesh: string;
+  readonly name: string;
+}
+
+export interface StoredResource {
+  readonly resource: Resource;
+  /** ISO 8601, set when the resource is first created through the store. */
+  readonly creationTime: string;
+  /** ISO 8601, changed only when the content changes. */
+  readonly modificationTime: string;
+}
+
+export type StoreChange = { readonly op: 'put'; readonly resource: Resource } | { readonly op: 'delete'; readonly ref: ResourceRef };
+
+export type ChangeOutcome = 'created' | 'updated' | 'unchanged' | 'deleted' | 'absent';
+
+export interface AppliedChange {
+  readonly ref: ResourceRef;
+  readonly outcome: ChangeOutcome;
+}
+
+export interface PutBlobOptions {
+  /** Write only when no blob of that name exists (e.g. a builtin CA generated once, even with several replicas). */
+  readonly ifAbsent?: boolean;
+}
+
+export interface Store {
+  /** The committed resources, sorted by key; replays the current list on subscribe and emits once per committed batch. */
+  watch(): Observable<readonly StoredResource[]>;
+  /** The committed resources right now (the value `watch()` last emitted). */
+  current(): readonly StoredResource[];
+  get(ref: ResourceRef): Promise<StoredResource | undefined>;
+  /** All changes become visible together or not at all, also across a crash. */
+  apply(changes: readonly StoreChange[]): Promise<AppliedChange[]>;
+  put(resource: Resource): Promise<AppliedChange>;
+  delete(ref: ResourceRef): Promise<AppliedChange>;
+  /** Internal material, e.g. builtin CA certificates and keys; stored readable by the owner only. Returns false when `ifAbsent` and it exists. */
+  putBlob(name: string, data: string | Uint8Array, options?: PutBlobOptions): Promise<boolean>;
+  getBlob(name: string): Promise<Buffer | undefined>;
+  deleteBlob(name: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export function refOf(r: Resource): ResourceRef {
+  return { type: r.type, mesh: r.type === 'Mesh' ? '' : r.mesh, name: r.name };
+}
+
+/** The same string as `resourceKey` of the resource the ref names. */
+export function refKey(ref: ResourceRef): string {
+  return ref.type === 'Mesh' ? `Mesh/${ref.name}` : `${ref.type}/${ref.mesh}/${ref.name}`;
+}
+
+/** Blob names are relative paths of safe segments: `ca/default/ca-1.key`. */
+const BLOB_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+export function checkBlobName(name: string): void {
+  const segments = name.split('/');
+  if (name.length > 512 || segments.some((s) => !BLOB_SEGMENT.test(s))) {
+    throw new Error(`invalid blob name ${JSON.stringify(name)}: use segments of letters, digits, '.', '_' and '-' separated by '/'`);
+  }
+}

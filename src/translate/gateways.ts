@@ -1,0 +1,56 @@
+/**
+ * api → model for edge gateways: each Gateway with the Routes it serves (SPEC §1 Gateway,
+ * Route). References were checked by src/api/references.ts before translation; a Route that
+ * still does not resolve is left out, so nothing half-configured reaches a proxy.
+ */
+import { resolveRouteGateway } from '../api/references.js';
+import type { GatewayResource, Resource, RouteResource, SubjectMatcher } from '../api/types.js';
+import type { GatewayHostModel, GatewayModel, SubjectMatchModel } from '../model/model.js';
+
+function subjectMatch(m: SubjectMatcher): SubjectMatchModel {
+  if ('exact' in m) return { kind: 'exact', value: m.exact };
+  if ('hasPrefix' in m) return { kind: 'hasPrefix', value: m.hasPrefix };
+  if ('hasSuffix' in m) return { kind: 'hasSuffix', value: m.hasSuffix };
+  return { kind: 'regex', value: m.regex };
+}
+
+function hostModel(route: RouteResource): GatewayHostModel {
+  const serverSecret = route.tls?.serverCertificate?.name;
+  const clientCa = route.tls?.clientValidationCa?.name;
+  // Envoy takes the first matching route: the most specific prefix must come first, whatever
+  // the order in the descriptor (Gateway API and Kuma order by prefix length too).
+  const rules = route.routes
+    .map((r, index) => ({ prefix: r.prefix, service: r.route.service, index }))
+    .sort((a, b) => b.prefix.length - a.prefix.length || a.index - b.index)
+    .map(({ prefix, service }) => ({ prefix, service }));
+  return {
+    route: route.name,
+    host: route.host,
+    serverCertificate: serverSecret !== undefined ? { kind: 'user', secret: serverSecret } : { kind: 'issued', host: route.host },
+    ...(clientCa !== undefined ? { clientValidationCa: clientCa } : {}),
+    subjectMatches: (route.validation?.clientCertificate?.subjectMatches ?? []).map(subjectMatch),
+    rules,
+  };
+}
+
+export function translateGateways(resources: readonly Resource[], meshName: string): Map<string, GatewayModel> {
+  const gateways = resources.filter((r): r is GatewayResource => r.type === 'Gateway' && r.mesh === meshName);
+  const routes = resources
+    .filter((r): r is RouteResource => r.type === 'Route' && r.mesh === meshName)
+    .sort((a, b) => a.name.localeCompare(b.name));
+  const hostsByGateway = new Map<string, Map<string, GatewayHostModel>>();
+  for (const route of routes) {
+    const resolved = resolveRouteGateway(route, gateways);
+    if ('error' in resolved) continue;
+    const hosts = hostsByGateway.get(resolved.gateway.name) ?? new Map<string, GatewayHostModel>();
+    hostsByGateway.set(resolved.gateway.name, hosts);
+    const key = route.host.toLowerCase();
+    if (!hosts.has(key)) hosts.set(key, hostModel(route));
+  }
+  const models = new Map<string, GatewayModel>();
+  for (const gateway of [...gateways].sort((a, b) => a.name.localeCompare(b.name))) {
+    const hosts = [...(hostsByGateway.get(gateway.name)?.values() ?? [])].sort((a, b) => a.host.localeCompare(b.host));
+    models.set(gateway.name, { mesh: meshName, name: gateway.name, ports: gateway.listeners.map((l) => l.port), hosts });
+  }
+  return models;
+}
