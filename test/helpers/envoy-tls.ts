@@ -14,11 +14,13 @@
  *   Subject printed as BoringSSL prints it, the DNS SANs joined with commas) with RE2; then the
  *   route table. The reply names the cluster a request was routed to.
  */
+import type http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type tls from 'node:tls';
 import { re2FullMatch } from '../../src/api/re2.js';
 import { x509 } from '../../src/ca/x509.js';
+import { checkEncodedResource } from '../../src/protos/validate-rules.js';
 import { decodeResource } from '../../src/xds/encode.js';
 import { buildSnapshot, type GeneratedConfig } from '../../src/xds/snapshot.js';
 import { CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
@@ -48,10 +50,16 @@ export interface DecodedProxyConfig {
   readonly secrets: ReadonlyMap<string, Json>;
 }
 
-/** Encodes the config as the snapshot does, and decodes it back: exactly what Envoy is sent. */
+/** Encodes the config as the snapshot does, and decodes it back: exactly what Envoy is sent, which Envoy must accept. */
 export function decodeProxyConfig(config: GeneratedConfig): DecodedProxyConfig {
   const result = buildSnapshot(config);
   if (!result.ok) throw new Error(`inconsistent snapshot: ${result.errors.join('; ')}`);
+  for (const [typeUrl, byName] of result.snapshot.resources) {
+    for (const r of byName.values()) {
+      const violations = checkEncodedResource(typeUrl, r.value);
+      if (violations.length > 0) throw new Error(`${r.name} would be NACKed: ${JSON.stringify(violations)}`);
+    }
+  }
   const decode = (typeUrl: string): Map<string, Json> =>
     new Map([...(result.snapshot.resources.get(typeUrl) ?? new Map()).values()].map((r) => [r.name, decodeResource(typeUrl, r.value)]));
   return { clusters: decode(CLUSTER_TYPE), listeners: decode(LISTENER_TYPE), routes: decode(ROUTE_TYPE), secrets: decode(SECRET_TYPE) };
@@ -355,25 +363,34 @@ export interface EmulatedGateway {
   close(): Promise<void>;
 }
 
+function handle(chain: ChainEmulation, req: http.IncomingMessage, res: http.ServerResponse): void {
+  const socket = req.socket as tls.TLSSocket;
+  const peer = socket.getPeerCertificate();
+  const raw = 'raw' in peer && peer.raw instanceof Buffer ? peer.raw : undefined;
+  const inputs: SslInputs = raw ? sslInputs(raw) : { subject: undefined, dnsSan: undefined, uriSan: undefined };
+  if (chain.rbac && !evaluateRbac(chain.rbac, inputs).allowed) {
+    res.writeHead(403, { 'content-type': 'text/plain' }).end('RBAC: access denied');
+    return;
+  }
+  const hostHeader = req.headers.host ?? '';
+  const host = chain.stripPort ? hostHeader.replace(/:\d+$/, '') : hostHeader;
+  const cluster = routeRequest(chain.routeConfig, host, req.url ?? '/');
+  if (cluster === undefined) {
+    res.writeHead(404).end();
+    return;
+  }
+  const reply: EmulatedReply = { cluster, peerSubject: inputs.subject ?? null };
+  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
+}
+
 function chainServer(chain: ChainEmulation): https.Server {
   return https.createServer(chain.tlsOptions, (req, res) => {
-    const socket = req.socket as tls.TLSSocket;
-    const peer = socket.getPeerCertificate();
-    const raw = 'raw' in peer && peer.raw instanceof Buffer ? peer.raw : undefined;
-    const inputs: SslInputs = raw ? sslInputs(raw) : { subject: undefined, dnsSan: undefined, uriSan: undefined };
-    if (chain.rbac && !evaluateRbac(chain.rbac, inputs).allowed) {
-      res.writeHead(403, { 'content-type': 'text/plain' }).end('RBAC: access denied');
-      return;
+    try {
+      handle(chain, req, res);
+    } catch (error) {
+      // A config the emulation cannot read fails the request loudly rather than hanging it.
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(`emulation error: ${error instanceof Error ? error.message : String(error)}`);
     }
-    const hostHeader = req.headers.host ?? '';
-    const host = chain.stripPort ? hostHeader.replace(/:\d+$/, '') : hostHeader;
-    const cluster = routeRequest(chain.routeConfig, host, req.url ?? '/');
-    if (cluster === undefined) {
-      res.writeHead(404).end();
-      return;
-    }
-    const reply: EmulatedReply = { cluster, peerSubject: inputs.subject ?? null };
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
   });
 }
 
