@@ -10,6 +10,7 @@ import { registerRoute } from './route.js';
 import { registerSecret } from './secret.js';
 import { registerServe } from './serve.js';
 import { registerToken } from './token.js';
+import { registerValidate } from './validate.js';
 
 export function buildProgram(io: CliIo = processIo()): Command {
   const program = new Command('meshcp')
@@ -31,6 +32,7 @@ export function buildProgram(io: CliIo = processIo()): Command {
   registerCa(program);
   registerCert(program);
   registerToken(program);
+  registerValidate(program, io);
   return program;
 }
 
