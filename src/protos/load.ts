@@ -51,6 +51,8 @@ export const ENVOY_PROTO_FILES = [
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/type/matcher/v3/string.proto',
+  // Typed inputs for the gateway's subject-matching RBAC matcher (src/generate/GATEWAY_DESIGN.md).
+  'envoy/extensions/matching/common_inputs/ssl/v3/ssl_inputs.proto',
 ];
 
 let cached: protobuf.Root | undefined;
