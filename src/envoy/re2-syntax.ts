@@ -289,8 +289,8 @@ export function parseRe2(pattern: string): ParseResult {
   try {
     return { ok: true, node: stripEdgeAnchors(new Parser([...pattern]).parse()) };
   } catch (error) {
-    if (error instanceof Unsupported) return { ok: false, reason: error.message };
-    throw error;
+    // The syntax was checked when the Route was applied; anything unexpected fails closed too.
+    return { ok: false, reason: error instanceof Error ? error.message : String(error) };
   }
 }
 

@@ -7,8 +7,8 @@
  * Why not the alternatives:
  * - `match_typed_subject_alt_names` in the validation context tests SANs only, and as a
  *   handshake condition it would be ANDed with, never ORed with, a CN rule.
- * - RBAC `authenticated.principal_name` tests the URI SANs if there are any, else the DNS
- *   SANs, else the whole Subject: not "CN or any DNS SAN".
+ * - RBAC `authenticated.principal_name` tests the URI and DNS SANs, and the whole Subject only
+ *   when there is no SAN: never the CN alone, and a URI SAN could admit a client.
  */
 import { typed } from './any.js';
 import { subjectPatterns, type SubjectMatch } from './subject-regex.js';

@@ -51,7 +51,21 @@ function matcherTree(m: SubjectMatch): { ok: true; node: Re2Node } | { ok: false
   }
 }
 
+const memo = new Map<string, SubjectPatterns>();
+
+/** The patterns for `m`, computed once per matcher (every proxy generation asks again). */
 export function subjectPatterns(m: SubjectMatch): SubjectPatterns {
+  const key = `${m.kind}\u0000${m.value}`;
+  let found = memo.get(key);
+  if (!found) {
+    found = computePatterns(m);
+    if (memo.size >= 1000) memo.clear();
+    memo.set(key, found);
+  }
+  return found;
+}
+
+function computePatterns(m: SubjectMatch): SubjectPatterns {
   const tree = matcherTree(m);
   if (!tree.ok) return { ok: false, reason: tree.reason };
   const cn = emit(tree.node, rfc2253Set);
