@@ -19,6 +19,16 @@ function jsOnlyEscape(pattern: string): string | undefined {
   return undefined;
 }
 
+/**
+ * re2-wasm keeps each compiled pattern in WebAssembly memory (capped at 16 MiB) until its
+ * embind wrapper is deleted; the RE2 class has no public way to do that, so a long-running
+ * server that checks many distinct patterns would eventually crash. Free what we no longer use.
+ */
+function dispose(re: RE2): void {
+  const wrapper = (re as unknown as { wrapper?: { delete?: () => void } }).wrapper;
+  if (typeof wrapper?.delete === 'function') wrapper.delete();
+}
+
 function compile(pattern: string): { re: RE2 } | { error: string } {
   try {
     return { re: new RE2(pattern, 'u') };
@@ -34,7 +44,10 @@ export function checkRe2(pattern: string): string | undefined {
   const escape = jsOnlyEscape(pattern);
   if (escape !== undefined) return escape;
   const compiled = compile(pattern);
-  if (!('error' in compiled)) return undefined;
+  if (!('error' in compiled)) {
+    dispose(compiled.re);
+    return undefined;
+  }
   if (compiled.error.includes('invalid perl operator: (?=') || compiled.error.includes('invalid perl operator: (?!') || compiled.error.includes('invalid perl operator: (?<')) {
     return `${compiled.error} (RE2 has no lookaround)`;
   }
@@ -42,16 +55,25 @@ export function checkRe2(pattern: string): string | undefined {
   return compiled.error;
 }
 
+/** Compiled full-match patterns, least recently used first; evicted ones are freed. */
 const fullMatchers = new Map<string, RE2 | undefined>();
+const FULL_MATCHER_CACHE = 500;
 
 /** Whether `value` matches `pattern` as a whole, as Envoy's `safe_regex` does; false for an invalid pattern. */
 export function re2FullMatch(pattern: string, value: string): boolean {
-  let re = fullMatchers.get(pattern);
-  if (!fullMatchers.has(pattern)) {
+  let re: RE2 | undefined;
+  if (fullMatchers.has(pattern)) {
+    re = fullMatchers.get(pattern);
+    fullMatchers.delete(pattern);
+  } else {
     const compiled = checkRe2(pattern) === undefined ? compile(`^(?:${pattern})$`) : undefined;
     re = compiled && 're' in compiled ? compiled.re : undefined;
-    if (fullMatchers.size > 1000) fullMatchers.clear();
-    fullMatchers.set(pattern, re);
+    if (fullMatchers.size >= FULL_MATCHER_CACHE) {
+      const [oldest, evicted] = fullMatchers.entries().next().value as [string, RE2 | undefined];
+      fullMatchers.delete(oldest);
+      if (evicted) dispose(evicted);
+    }
   }
+  fullMatchers.set(pattern, re);
   return re !== undefined && re.test(value);
 }

@@ -27,6 +27,19 @@ export function envoyBootstrap(options: EnvoyBootstrapOptions): Record<string, u
   const isIp = /^[0-9.]+$/.test(host) || host.includes(':');
   return {
     node: { id: options.name, cluster: options.mesh, metadata },
+    layered_runtime: {
+      layers: [
+        {
+          name: 'meshcp-static',
+          // Gateway subject matchers compile to RE2 programs larger than Envoy's default
+          // limit of 100 (re2.max_program_size.error_level), which would make Envoy NACK the
+          // listener; Kuma and Contour raise it the same way.
+          static_layer: { 're2.max_program_size.error_level': 1_000_000, 're2.max_program_size.warn_level': 10_000 },
+        },
+        // Keeps the admin console's runtime_modify working.
+        { name: 'admin', admin_layer: {} },
+      ],
+    },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: options.adminPort ?? 9901 } } },
     dynamic_resources: {
       ads_config: {

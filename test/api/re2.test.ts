@@ -55,3 +55,20 @@ describe('subjectMatcherHits', () => {
     expect(describeMatcher({ regex: 'a+' })).toBe('regex "a+"');
   });
 });
+
+describe('re2-wasm memory', () => {
+  it('checks and matches far more distinct patterns than re2-wasm could hold if they were never freed', () => {
+    // given: 10 000 distinct patterns (re2-wasm's 16 MiB heap held about 8 900 before)
+    // when: each is checked and used for a full match
+    let valid = 0;
+    let hits = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const pattern = `client-${i}\\.acme\\.org|svc-[0-9]+-${i}`;
+      if (checkRe2(pattern) === undefined) valid++;
+      if (re2FullMatch(pattern, `client-${i}.acme.org`)) hits++;
+    }
+    // then: nothing crashed and every answer is right
+    expect(valid).toBe(10_000);
+    expect(hits).toBe(10_000);
+  });
+});
