@@ -20,7 +20,7 @@ import type { Observable, Subscription } from 'rxjs';
 import { encodeResource, type EncodedResource } from './encode.js';
 import type { Snapshot } from './snapshot.js';
 import type { StatusRegistry } from './status.js';
-import { ENDPOINT_TYPE, KNOWN_TYPES, PUSH_ORDER, isFullStateType } from './types.js';
+import { ENDPOINT_TYPE, KNOWN_TYPES, PUSH_ORDER, SECRET_TYPE, isFullStateType } from './types.js';
 import { contentHash } from './encode.js';
 
 export interface NodeInfo {
@@ -108,6 +108,8 @@ export class XdsSession {
   private readonly types = new Map<string, TypeState>();
   private readonly streamId = `${randomBytes(4).toString('hex')}${(++streamCounter).toString(36)}`;
   private nonceCounter = 0;
+  /** Secret names this stream asked for and did not get; logged once each. */
+  private readonly refusedSecrets = new Set<string>();
   private closed = false;
 
   constructor(private readonly options: SessionOptions) {}
@@ -304,8 +306,17 @@ export class XdsSession {
     return out;
   }
 
-  /** Every requested EDS name is answered; an unknown cluster has no endpoints. */
+  /**
+   * Every requested EDS name is answered; an unknown cluster has no endpoints. A secret that is
+   * not in this proxy's snapshot is never looked up anywhere else: the snapshot was generated
+   * for this proxy's identity alone, so asking for another proxy's identity, a route's server
+   * key or a CA key yields nothing. The refusal is logged once per name and stream (SPEC §2).
+   */
   private absentResource(typeUrl: string, name: string): EncodedResource | undefined {
+    if (typeUrl === SECRET_TYPE && !this.refusedSecrets.has(name)) {
+      this.refusedSecrets.add(name);
+      this.options.log.warn({ node: this.node?.id, secret: name }, 'secret refused: it is not (or not yet) part of this proxy\'s configuration');
+    }
     return typeUrl === ENDPOINT_TYPE ? encodeResource(ENDPOINT_TYPE, { cluster_name: name }) : undefined;
   }
 

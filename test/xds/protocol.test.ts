@@ -548,3 +548,32 @@ describe('per-type services', () => {
     expect(namesOf(answer)).toEqual(['c1', 'c2']);
   });
 });
+
+describe.each(ADS_TRANSPORTS)('$label secrets', (transport) => {
+  it('never sends a secret outside the proxy snapshot, and logs the refusal once', async () => {
+    // given: a server whose log is captured, and two proxies with their own secrets
+    const warnings: Array<{ node?: string; secret?: string }> = [];
+    const logged = new XdsServer({ watcher, status, log: { info: () => undefined, warn: (obj: object) => void warnings.push(obj) } });
+    const loggedAddress = `127.0.0.1:${await logged.listen('127.0.0.1:0')}`;
+    try {
+      const [mine, other] = [newNode(), newNode()];
+      watcher.set(mine, { secrets: [secret('mine')] });
+      watcher.set(other, { secrets: [secret('theirs')] });
+      const envoy = new FakeEnvoy({ address: loggedAddress, mode: transport.mode, node: { id: mine } });
+      envoys.push(envoy);
+      // when: it asks for its own secret and for the other proxy's, twice
+      envoy.subscribe(SECRET_TYPE, ['mine', 'theirs']);
+      const first = await envoy.nextOf(SECRET_TYPE);
+      envoy.ack(first);
+      envoy.subscribe(SECRET_TYPE, ['theirs', 'mine']);
+      await envoy.barrier(ENDPOINT_TYPE);
+      // then: only its own secret is ever sent
+      expect(namesOf(first)).toEqual(['mine']);
+      expect(envoy.received.flatMap((r) => namesOf(r))).not.toContain('theirs');
+      // and: the refusal is logged once, naming the node and the secret
+      expect(warnings.filter((w) => w.secret === 'theirs')).toEqual([expect.objectContaining({ node: mine, secret: 'theirs' })]);
+    } finally {
+      logged.forceClose();
+    }
+  });
+});
