@@ -7,37 +7,16 @@ import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
 import { afterEach, describe, expect, it } from 'vitest';
 import { grpcBootstrap } from '../../src/bootstrap/grpc.js';
+import { demoConfig } from '../../src/demo/config.js';
 import { callWho, startEchoServer } from '../helpers/echo-service.js';
 import { startControlPlane, type TestControlPlane } from '../helpers/control-plane.js';
 import { waitFor } from '../helpers/wait.js';
 
 grpcXds.register();
 
+/** The demo's mesh: web plus one backend Dataplane per port (named after its port). */
 function meshYaml(backendPorts: number[]): string {
-  const backends = backendPorts.map(
-    (port, i) => `---
-type: Dataplane
-mesh: default
-name: backend-${i + 1}-${port}
-networking:
-  address: 127.0.0.1
-  inbound:
-  - port: ${port}
-    tags: { kuma.io/service: backend, kuma.io/protocol: grpc }
-`,
-  );
-  return `type: Mesh
-name: default
----
-type: Dataplane
-mesh: default
-name: web
-networking:
-  address: 127.0.0.1
-  inbound:
-  - port: 1
-    tags: { kuma.io/service: web, kuma.io/protocol: grpc }
-${backends.join('')}`;
+  return demoConfig(backendPorts.map((port) => ({ name: `backend-${port}`, port })));
 }
 
 describe('proxyless gRPC client through meshcp (real grpc-js-xds peer)', () => {
