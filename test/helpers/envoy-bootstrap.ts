@@ -1,0 +1,30 @@
+/** Envoy bootstrap checks shared by the bootstrap and compose-kit tests. */
+import { lookupType } from '../../src/protos/load.js';
+import { checkEncodedResource, type RuleViolation } from '../../src/protos/validate-rules.js';
+import { jsonToStruct, structToJson } from '../../src/xds/struct.js';
+
+export const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
+
+type Obj = Record<string, unknown>;
+export const get = (o: unknown, ...keys: Array<string | number>): unknown => keys.reduce<unknown>((v, k) => (v as Record<string | number, unknown> | undefined)?.[k], o);
+
+/** The two google.protobuf.Struct fields are plain JSON in a bootstrap file (proto3 JSON mapping). */
+function mapStructs(bootstrap: Obj, convert: (json: Obj) => Obj): Obj {
+  const copy = structuredClone(bootstrap);
+  const node = get(copy, 'node') as Obj;
+  node['metadata'] = convert(node['metadata'] as Obj);
+  for (const layer of (get(copy, 'layered_runtime', 'layers') as Obj[] | undefined) ?? []) if (layer['static_layer']) layer['static_layer'] = convert(layer['static_layer'] as Obj);
+  return copy;
+}
+
+/**
+ * Encodes a bootstrap as the Envoy Bootstrap proto and decodes it again: `roundTrip` must equal
+ * the input (protobufjs drops unknown fields silently), and `violations` lists validate.rules
+ * failures.
+ */
+export function checkBootstrap(bootstrap: Obj): { roundTrip: Obj; violations: RuleViolation[] } {
+  const type = lookupType(BOOTSTRAP);
+  const bytes = type.encode(type.fromObject(mapStructs(bootstrap, jsonToStruct))).finish();
+  const decoded = type.toObject(type.decode(bytes), { json: true, enums: String, longs: Number });
+  return { roundTrip: mapStructs(decoded, structToJson), violations: checkEncodedResource(`type.googleapis.com/${BOOTSTRAP}`, bytes) };
+}
