@@ -26,6 +26,12 @@ export interface HcmOptions {
    * and match virtual hosts on the Host header without its port.
    */
   readonly edge?: boolean;
+  /**
+   * Behind a mesh mTLS inbound: tell the application who called, in the
+   * x-forwarded-client-cert header (`By`, `Hash` and the caller's URI SAN), replacing any such
+   * header the caller sent (Kuma does the same). Otherwise Envoy's default, SANITIZE, strips it.
+   */
+  readonly forwardClientCertificate?: boolean;
 }
 
 const EDGE_HCM_OPTIONS = {
@@ -44,6 +50,7 @@ export function httpConnectionManagerConfig(options: HcmOptions): Record<string,
       : { route_config: options.routeConfig }),
     http_filters: [...(options.httpFilters ?? []), ROUTER_FILTER],
     ...(options.edge ? EDGE_HCM_OPTIONS : {}),
+    ...(options.forwardClientCertificate ? { forward_client_cert_details: 'SANITIZE_SET', set_current_client_cert_details: { uri: true } } : {}),
   });
 }
 

@@ -16,12 +16,15 @@ export function socketListener(
   filterChains: readonly FilterChain[],
   direction: 'INBOUND' | 'OUTBOUND',
   listenerFilters: readonly Record<string, unknown>[] = [],
+  /** Further Listener fields. */
+  extra: Readonly<Record<string, unknown>> = {},
 ): ResourceObject {
   return {
     name,
     address: socketAddress(address, port),
     filter_chains: filterChains.map((c) => ({ ...c })),
     ...(listenerFilters.length > 0 ? { listener_filters: [...listenerFilters] } : {}),
+    ...extra,
     traffic_direction: direction,
   };
 }

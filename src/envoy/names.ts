@@ -41,6 +41,13 @@ export function grpcApiListenerName(service: string): string {
   return service;
 }
 
+/**
+ * Filter chains of a mesh inbound listener. PERMISSIVE has both, chosen by the TLS inspector's
+ * transport protocol; STRICT has `mtls` only.
+ */
+export const MTLS_FILTER_CHAIN = 'mtls';
+export const PLAINTEXT_FILTER_CHAIN = 'plaintext';
+
 export function statPrefix(name: string): string {
   return name.replace(/[^A-Za-z0-9_.-]/g, '_');
 }

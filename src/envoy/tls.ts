@@ -7,7 +7,7 @@ import { ADS_CONFIG_SOURCE, typed } from './any.js';
 
 export const TLS_TRANSPORT_SOCKET = 'envoy.transport_sockets.tls';
 
-function sdsSecretConfig(name: string): Record<string, unknown> {
+export function sdsSecretConfig(name: string): Record<string, unknown> {
   return { name, sds_config: ADS_CONFIG_SOURCE };
 }
 

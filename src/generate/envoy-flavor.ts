@@ -1,25 +1,114 @@
-/** Resources for an Envoy sidecar (envoy flavor): outbound and inbound listeners, EDS clusters. */
-import type { DataplaneModel, MeshModel, Protocol } from '../model/model.js';
+/**
+ * Resources for an Envoy sidecar (envoy flavor): outbound and inbound listeners, EDS clusters,
+ * and, when its mesh has mTLS on (SPEC §1 Mesh), its identity over SDS, mTLS towards mesh
+ * services, and inbound listeners that authenticate callers and authorize them with RBAC.
+ *
+ * Fail closed while the proxy has no identity yet: in STRICT no inbound listener exists (the
+ * port refuses connections rather than accepting plaintext), in PERMISSIVE only the plaintext
+ * chain exists (what PERMISSIVE accepts anyway), and mesh services get no cluster.
+ */
+import { NO_MESH_TLS_MATERIAL, type MeshTlsMaterial } from '../ca/workload-identity.js';
+import type { DataplaneModel, InboundModel, MeshModel, Protocol } from '../model/model.js';
 import { staticCluster } from '../envoy/cluster.js';
 import { httpConnectionManagerFilter, tcpProxyFilter } from '../envoy/filters.js';
-import { socketListener } from '../envoy/listener.js';
-import { inboundListenerName, localAppClusterName, outboundListenerName, outboundRouteName } from '../envoy/names.js';
+import { socketListener, TLS_INSPECTOR, type FilterChain } from '../envoy/listener.js';
+import { meshHttpRbacFilter, meshNetworkRbacFilter, type RbacPolicy } from '../envoy/mesh-rbac.js';
+import { meshDownstreamTlsSds, type SdsMeshIdentity } from '../envoy/mesh-tls.js';
+import {
+  inboundListenerName,
+  localAppClusterName,
+  MTLS_FILTER_CHAIN,
+  outboundListenerName,
+  outboundRouteName,
+  PLAINTEXT_FILTER_CHAIN,
+} from '../envoy/names.js';
 import { routeConfiguration, virtualHost } from '../envoy/route.js';
+import { spiffeId } from '../identity/names.js';
 import type { GeneratedConfig } from '../xds/snapshot.js';
-import { ROUTE_TYPE } from '../xds/types.js';
+import { ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
 import { ConfigBuilder } from './config-builder.js';
-import { addServiceCluster, isHttp2 } from './services.js';
+import { addMeshIdentity } from './mesh-identity.js';
+import { inboundPolicies, plaintextPolicies } from './permissions.js';
+import { addServiceCluster, isHttp2, type MeshUpstreamSecurity } from './services.js';
 
 /** Sidecars accept outbound calls from the local application on loopback. */
 const OUTBOUND_BIND_ADDRESS = '127.0.0.1';
 
+/** Inbound HTTP over mTLS: h2 when the caller offers it, else HTTP/1.1 (the codec is AUTO). */
+const INBOUND_HTTP_ALPN = ['h2', 'http/1.1'] as const;
+
 const isHttp = (protocol: Protocol): boolean => protocol !== 'tcp';
 
-export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel): GeneratedConfig {
+/**
+ * The filters that carry an inbound to the application; with `policies`, behind RBAC. Over
+ * mTLS (`mtls`), HTTP applications learn the caller's SPIFFE ID from x-forwarded-client-cert.
+ */
+function inboundFilters(listenerName: string, inbound: InboundModel, localCluster: string, policies?: readonly RbacPolicy[], mtls = false): Record<string, unknown>[] {
+  if (isHttp(inbound.protocol)) {
+    return [
+      httpConnectionManagerFilter({
+        name: listenerName,
+        routeConfig: { name: listenerName, virtual_hosts: [virtualHost(inbound.service, ['*'], [{ prefix: '/', cluster: localCluster }])] },
+        ...(policies ? { httpFilters: [meshHttpRbacFilter(policies)] } : {}),
+        ...(mtls ? { forwardClientCertificate: true } : {}),
+      }),
+    ];
+  }
+  return [...(policies ? [meshNetworkRbacFilter(listenerName, policies)] : []), tcpProxyFilter(listenerName, localCluster)];
+}
+
+function addMeshInboundListener(
+  builder: ConfigBuilder,
+  mesh: MeshModel,
+  dataplane: DataplaneModel,
+  inbound: InboundModel,
+  localCluster: string,
+  identity: SdsMeshIdentity | undefined,
+): void {
+  const mode = mesh.mtls?.mode ?? 'STRICT';
+  const listenerName = inboundListenerName(dataplane.address, inbound.port);
+  const plaintext = (match: boolean): FilterChain => ({
+    name: PLAINTEXT_FILTER_CHAIN,
+    ...(match ? { filter_chain_match: { transport_protocol: 'raw_buffer' } } : {}),
+    filters: inboundFilters(listenerName, inbound, localCluster, plaintextPolicies(mesh, inbound)),
+  });
+  if (!identity) {
+    if (mode === 'PERMISSIVE') builder.listener(listenerName, socketListener(listenerName, dataplane.address, inbound.port, [plaintext(false)], 'INBOUND'));
+    return;
+  }
+  const mtls = (match: boolean): FilterChain => ({
+    name: MTLS_FILTER_CHAIN,
+    ...(match ? { filter_chain_match: { transport_protocol: 'tls' } } : {}),
+    filters: inboundFilters(listenerName, inbound, localCluster, inboundPolicies(mesh, inbound), true),
+    transport_socket: meshDownstreamTlsSds({
+      identity,
+      trustDomainPrefix: spiffeId(mesh.name, ''),
+      alpn: isHttp(inbound.protocol) ? INBOUND_HTTP_ALPN : [],
+    }),
+  });
+  builder.ref(SECRET_TYPE, identity.certificate, `listener ${listenerName}`).ref(SECRET_TYPE, identity.trustBundle, `listener ${listenerName}`);
+  if (mode === 'STRICT') {
+    builder.listener(listenerName, socketListener(listenerName, dataplane.address, inbound.port, [mtls(false)], 'INBOUND'));
+    return;
+  }
+  // The TLS inspector tells TLS from plaintext. A plaintext protocol where the server speaks
+  // first sends the inspector nothing to look at: after the listener filter timeout it goes on
+  // as plaintext instead of being closed.
+  builder.listener(
+    listenerName,
+    socketListener(listenerName, dataplane.address, inbound.port, [mtls(true), plaintext(true)], 'INBOUND', [TLS_INSPECTOR], {
+      continue_on_listener_filters_timeout: true,
+    }),
+  );
+}
+
+export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel, material: MeshTlsMaterial = NO_MESH_TLS_MATERIAL): GeneratedConfig {
   const builder = new ConfigBuilder();
+  const identity = mesh.mtls ? addMeshIdentity(builder, mesh.name, dataplane.name, material) : undefined;
+  const meshSecurity: MeshUpstreamSecurity | undefined = mesh.mtls ? (identity ? { kind: 'sds', identity } : { kind: 'unavailable' }) : undefined;
   for (const outbound of dataplane.outbound) {
     const service = mesh.services.get(outbound.service);
-    const cluster = addServiceCluster(builder, service, outbound.service);
+    const cluster = addServiceCluster(builder, service, outbound.service, meshSecurity);
     const listenerName = outboundListenerName(OUTBOUND_BIND_ADDRESS, outbound.port);
     const protocol = service?.protocol ?? 'tcp';
     if (isHttp(protocol)) {
@@ -37,14 +126,12 @@ export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel)
   for (const inbound of dataplane.inbound) {
     const localCluster = localAppClusterName(inbound.servicePort);
     builder.cluster(localCluster, staticCluster(localCluster, '127.0.0.1', inbound.servicePort, isHttp2(inbound.protocol)));
+    if (mesh.mtls) {
+      addMeshInboundListener(builder, mesh, dataplane, inbound, localCluster, identity);
+      continue;
+    }
     const listenerName = inboundListenerName(dataplane.address, inbound.port);
-    const filter = isHttp(inbound.protocol)
-      ? httpConnectionManagerFilter({
-          name: listenerName,
-          routeConfig: { name: listenerName, virtual_hosts: [virtualHost(inbound.service, ['*'], [{ prefix: '/', cluster: localCluster }])] },
-        })
-      : tcpProxyFilter(listenerName, localCluster);
-    builder.listener(listenerName, socketListener(listenerName, dataplane.address, inbound.port, [{ filters: [filter] }], 'INBOUND'));
+    builder.listener(listenerName, socketListener(listenerName, dataplane.address, inbound.port, [{ filters: inboundFilters(listenerName, inbound, localCluster) }], 'INBOUND'));
   }
   return builder.build();
 }

@@ -6,8 +6,10 @@
  *
  * Fail closed: a host whose TLS material is missing gets no filter chain (its handshakes
  * fail), and a Service whose TLS material is missing gets no cluster (its requests get 503),
- * never a weaker configuration.
+ * never a weaker configuration. With mesh mTLS on, mesh services are called over mTLS with the
+ * gateway's own identity (`spiffe://<mesh>/<gateway>`), or not at all until it is issued.
  */
+import { NO_MESH_TLS_MATERIAL, type MeshTlsMaterial } from '../ca/workload-identity.js';
 import type { GatewayHostModel, GatewayModel, MeshModel } from '../model/model.js';
 import { edsCluster } from '../envoy/cluster.js';
 import { clusterLoadAssignment } from '../envoy/endpoint.js';
@@ -28,8 +30,9 @@ import { downstreamTlsTransportSocket, tlsCertificateSecret, upstreamTlsTranspor
 import type { GeneratedConfig } from '../xds/snapshot.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
 import { ConfigBuilder } from './config-builder.js';
+import { addMeshIdentity } from './mesh-identity.js';
 import type { SecretMaterialSource } from './secret-material.js';
-import { addServiceCluster, isHttp2 } from './services.js';
+import { addServiceCluster, isHttp2, type MeshUpstreamSecurity } from './services.js';
 
 const DOWNSTREAM_ALPN = ['h2', 'http/1.1'] as const;
 
@@ -66,8 +69,16 @@ class GatewaySecrets {
   }
 }
 
-function gatewayServiceCluster(builder: ConfigBuilder, secrets: GatewaySecrets, mesh: MeshModel, serviceName: string): string {
+function gatewayServiceCluster(
+  builder: ConfigBuilder,
+  secrets: GatewaySecrets,
+  mesh: MeshModel,
+  serviceName: string,
+  meshSecurity: MeshUpstreamSecurity | undefined,
+): string {
   const service = mesh.services.get(serviceName);
+  // SPEC §1 Service: with mesh mTLS on, a mesh service is called with the gateway's own identity.
+  if (meshSecurity && service?.meshManaged) return addServiceCluster(builder, service, serviceName, meshSecurity);
   const tls = service?.upstreamTls;
   if (!service || !tls) return addServiceCluster(builder, service, serviceName);
   const name = serviceClusterName(serviceName);
@@ -90,7 +101,13 @@ function gatewayServiceCluster(builder: ConfigBuilder, secrets: GatewaySecrets, 
   return name;
 }
 
-function hostFilterChain(builder: ConfigBuilder, secrets: GatewaySecrets, mesh: MeshModel, host: GatewayHostModel): FilterChain | undefined {
+function hostFilterChain(
+  builder: ConfigBuilder,
+  secrets: GatewaySecrets,
+  mesh: MeshModel,
+  host: GatewayHostModel,
+  meshSecurity: MeshUpstreamSecurity | undefined,
+): FilterChain | undefined {
   const from = `gateway host ${host.host}`;
   const cert = host.serverCertificate;
   const serverCertificate = cert.kind === 'user' ? secrets.userCertificate(cert.secret, from) : secrets.issuedServerCertificate(cert.host, from);
@@ -99,7 +116,7 @@ function hostFilterChain(builder: ConfigBuilder, secrets: GatewaySecrets, mesh: 
   if (host.clientValidationCa !== undefined && clientCa === undefined) return undefined;
 
   const routeName = gatewayRouteName(host.host);
-  const entries = host.rules.map((rule) => ({ prefix: rule.prefix, cluster: gatewayServiceCluster(builder, secrets, mesh, rule.service) }));
+  const entries = host.rules.map((rule) => ({ prefix: rule.prefix, cluster: gatewayServiceCluster(builder, secrets, mesh, rule.service, meshSecurity) }));
   builder.route(routeName, routeConfiguration(routeName, [virtualHost(host.route, [host.host.toLowerCase()], entries)])).ref(ROUTE_TYPE, routeName, from);
 
   const httpFilters = host.subjectMatches.length > 0 ? [subjectRbacFilter(host.subjectMatches).filter] : [];
@@ -111,10 +128,20 @@ function hostFilterChain(builder: ConfigBuilder, secrets: GatewaySecrets, mesh: 
   };
 }
 
-export function generateEnvoyGateway(mesh: MeshModel, gateway: GatewayModel, source: SecretMaterialSource): GeneratedConfig {
+export function generateEnvoyGateway(
+  mesh: MeshModel,
+  gateway: GatewayModel,
+  source: SecretMaterialSource,
+  meshTls: MeshTlsMaterial = NO_MESH_TLS_MATERIAL,
+): GeneratedConfig {
   const builder = new ConfigBuilder();
   const secrets = new GatewaySecrets(builder, mesh.name, source);
-  const chains = gateway.hosts.map((host) => hostFilterChain(builder, secrets, mesh, host)).filter((c): c is FilterChain => c !== undefined);
+  // Without its identity yet, the gateway gets no cluster to mesh services (503), never a plaintext one.
+  const identity = mesh.mtls ? addMeshIdentity(builder, mesh.name, gateway.name, meshTls) : undefined;
+  const meshSecurity: MeshUpstreamSecurity | undefined = mesh.mtls ? (identity ? { kind: 'sds', identity } : { kind: 'unavailable' }) : undefined;
+  const chains = gateway.hosts
+    .map((host) => hostFilterChain(builder, secrets, mesh, host, meshSecurity))
+    .filter((c): c is FilterChain => c !== undefined);
   if (chains.length === 0) return builder.build();
   for (const port of gateway.ports) {
     const name = gatewayListenerName(port);

@@ -1,4 +1,5 @@
 /** model × proxy → Envoy resources for that proxy, by flavor. */
+import { NO_MESH_TLS_MATERIAL, type MeshTlsMaterial } from '../ca/workload-identity.js';
 import type { Model } from '../model/model.js';
 import type { NodeInfo } from '../xds/session.js';
 import type { GeneratedConfig } from '../xds/snapshot.js';
@@ -26,6 +27,11 @@ export function proxyIdentity(node: NodeInfo): ProxyIdentity {
 export interface GenerateContext {
   /** PEM material for the secrets a Gateway serves; without it a Gateway serves nothing. */
   readonly secrets?: SecretMaterialSource;
+  /**
+   * Workload certificates and trust bundles for meshes with mTLS on. Without it (or while a
+   * proxy's identity is not issued yet) generation fails closed: see envoy-flavor.ts.
+   */
+  readonly meshTls?: MeshTlsMaterial;
 }
 
 /**
@@ -37,15 +43,16 @@ export function generateForProxy(model: Model, proxy: ProxyIdentity, context: Ge
   const mesh = model.meshes.get(proxy.mesh);
   const dataplane = mesh?.dataplanes.get(proxy.name);
   const gateway = mesh?.gateways.get(proxy.name);
+  const meshTls = context.meshTls ?? NO_MESH_TLS_MATERIAL;
   if (mesh && !dataplane && gateway && proxy.flavor === 'envoy') {
-    return generateEnvoyGateway(mesh, gateway, context.secrets ?? NO_SECRET_MATERIAL);
+    return generateEnvoyGateway(mesh, gateway, context.secrets ?? NO_SECRET_MATERIAL, meshTls);
   }
   if (!mesh || !dataplane) {
     if (mesh && proxy.flavor === 'grpc') {
       // A proxyless client with no Dataplane of its own can still resolve mesh services.
-      return generateProxylessGrpc(mesh, { mesh: proxy.mesh, name: proxy.name, address: '', inbound: [], outbound: [] });
+      return generateProxylessGrpc(mesh, { mesh: proxy.mesh, name: proxy.name, address: '', inbound: [], outbound: [] }, meshTls);
     }
     return new ConfigBuilder().build();
   }
-  return proxy.flavor === 'grpc' ? generateProxylessGrpc(mesh, dataplane) : generateEnvoySidecar(mesh, dataplane);
+  return proxy.flavor === 'grpc' ? generateProxylessGrpc(mesh, dataplane, meshTls) : generateEnvoySidecar(mesh, dataplane, meshTls);
 }

@@ -1,10 +1,15 @@
-/** Cluster + endpoints for a destination service: built once per ServiceModel and shared by every proxy. */
+/**
+ * Cluster + endpoints for a destination service: built once per ServiceModel (and per kind of
+ * upstream security) and shared by every proxy, so each is encoded once per version.
+ */
 import type { ServiceModel } from '../model/model.js';
 import { edsCluster } from '../envoy/cluster.js';
 import { clusterLoadAssignment } from '../envoy/endpoint.js';
+import { meshUpstreamTlsProvider, meshUpstreamTlsSds, type SdsMeshIdentity } from '../envoy/mesh-tls.js';
 import { serviceClusterName } from '../envoy/names.js';
+import { spiffeId } from '../identity/names.js';
 import type { ResourceObject } from '../xds/encode.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE } from '../xds/types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE } from '../xds/types.js';
 import type { ConfigBuilder } from './config-builder.js';
 
 interface ServiceResources {
@@ -12,32 +17,70 @@ interface ServiceResources {
   readonly endpoints: ResourceObject;
 }
 
-const shared = new WeakMap<ServiceModel, ServiceResources>();
+/**
+ * How a proxy reaches mesh services (Dataplane endpoints) when its mesh has mTLS on:
+ * - `sds`: envoy flavor, with its identity's SDS names (the same for every proxy of the mesh);
+ * - `provider`: grpc flavor, with the bootstrap's certificate provider instance;
+ * - `unavailable`: no identity issued yet. Mesh services get no cluster at all (requests fail
+ *   with 503 / a reset) rather than a plaintext one: fail closed.
+ */
+export type MeshUpstreamSecurity =
+  | { readonly kind: 'sds'; readonly identity: SdsMeshIdentity }
+  | { readonly kind: 'provider'; readonly instance: string }
+  | { readonly kind: 'unavailable' };
+
+const shared = new WeakMap<ServiceModel, Map<string, ServiceResources>>();
 
 export function isHttp2(protocol: ServiceModel['protocol']): boolean {
   return protocol === 'grpc' || protocol === 'http2';
 }
 
-function plainServiceResources(service: ServiceModel): ServiceResources {
-  let found = shared.get(service);
+function transportSocketFor(service: ServiceModel, security: MeshUpstreamSecurity | undefined): Record<string, unknown> | undefined {
+  if (!security || security.kind === 'unavailable' || !service.meshManaged) return undefined;
+  const callee = spiffeId(service.mesh, service.name);
+  if (security.kind === 'provider') return meshUpstreamTlsProvider(security.instance, callee);
+  return meshUpstreamTlsSds({ identity: security.identity, spiffeId: callee, sni: service.name, alpn: isHttp2(service.protocol) ? ['h2'] : [] });
+}
+
+function variantKey(security: MeshUpstreamSecurity | undefined, service: ServiceModel): string {
+  if (!security || !service.meshManaged) return 'plain';
+  if (security.kind === 'sds') return `sds:${security.identity.certificate}:${security.identity.trustBundle}`;
+  return security.kind === 'provider' ? `provider:${security.instance}` : 'plain';
+}
+
+function serviceResources(service: ServiceModel, security: MeshUpstreamSecurity | undefined): ServiceResources {
+  let variants = shared.get(service);
+  if (!variants) {
+    variants = new Map();
+    shared.set(service, variants);
+  }
+  const key = variantKey(security, service);
+  let found = variants.get(key);
   if (!found) {
     const name = serviceClusterName(service.name);
+    const transportSocket = transportSocketFor(service, security);
     found = {
-      cluster: edsCluster({ name, http2: isHttp2(service.protocol) }),
+      cluster: edsCluster({ name, http2: isHttp2(service.protocol), ...(transportSocket ? { transportSocket } : {}) }),
       endpoints: clusterLoadAssignment(name, service.endpoints),
     };
-    shared.set(service, found);
+    variants.set(key, found);
   }
   return found;
 }
 
-/** Adds the EDS cluster and its endpoints for `service` (or an empty one when the service is unknown). */
-export function addServiceCluster(builder: ConfigBuilder, service: ServiceModel | undefined, serviceName: string): string {
+/**
+ * Adds the EDS cluster and its endpoints for `service` (or an empty one when the service is
+ * unknown). With `meshSecurity`, a mesh service is reached over mesh mTLS, or not at all while
+ * the proxy has no identity; a Service resource without Dataplanes stays as it is.
+ */
+export function addServiceCluster(builder: ConfigBuilder, service: ServiceModel | undefined, serviceName: string, meshSecurity?: MeshUpstreamSecurity): string {
   const name = serviceClusterName(serviceName);
   if (builder.has(CLUSTER_TYPE, name)) return name;
-  const resources = service
-    ? plainServiceResources(service)
-    : { cluster: edsCluster({ name }), endpoints: clusterLoadAssignment(name, []) };
+  if (service?.meshManaged && meshSecurity?.kind === 'unavailable') return name;
+  const resources = service ? serviceResources(service, meshSecurity) : { cluster: edsCluster({ name }), endpoints: clusterLoadAssignment(name, []) };
   builder.cluster(name, resources.cluster).endpoints(name, resources.endpoints).ref(ENDPOINT_TYPE, name, `cluster ${name}`);
+  if (service?.meshManaged && meshSecurity?.kind === 'sds') {
+    builder.ref(SECRET_TYPE, meshSecurity.identity.certificate, `cluster ${name}`).ref(SECRET_TYPE, meshSecurity.identity.trustBundle, `cluster ${name}`);
+  }
   return name;
 }

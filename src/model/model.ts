@@ -89,11 +89,37 @@ export interface GatewayModel {
   readonly hosts: readonly GatewayHostModel[];
 }
 
+/** Kuma's `mtls.backends[].mode`: PERMISSIVE inbounds also accept plaintext; outbound is mTLS either way. */
+export type MtlsMode = 'STRICT' | 'PERMISSIVE';
+
+/** Mesh mTLS as generation sees it: which backend signs (no key material here) and the inbound mode. */
+export interface MeshMtlsModel {
+  readonly enabledBackend: string;
+  readonly mode: MtlsMode;
+}
+
+/**
+ * Tags a selector requires, `kuma.io/service` included. A value of `*` requires the tag to be
+ * present with any value.
+ */
+export type TagSelector = Readonly<Record<string, string>>;
+
+/** A TrafficPermission (SPEC §1): callers matching any source may call inbounds matching any destination. */
+export interface TrafficPermissionModel {
+  readonly name: string;
+  readonly sources: readonly TagSelector[];
+  readonly destinations: readonly TagSelector[];
+}
+
 export interface MeshModel {
   readonly name: string;
   readonly services: ReadonlyMap<string, ServiceModel>;
   readonly dataplanes: ReadonlyMap<string, DataplaneModel>;
   readonly gateways: ReadonlyMap<string, GatewayModel>;
+  /** Undefined when `mtls.enabledBackend` is missing or empty: mTLS is off for the whole mesh. */
+  readonly mtls?: MeshMtlsModel;
+  /** Sorted by name. Only enforced when mTLS is on (they need the caller's identity). */
+  readonly trafficPermissions: readonly TrafficPermissionModel[];
 }
 
 export interface Model {

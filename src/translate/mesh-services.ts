@@ -1,11 +1,13 @@
 /**
- * api → model for the mesh basics: Dataplanes and Services grouped per mesh. A service is
- * the union of the Dataplane inbounds tagged `kuma.io/service: <name>` and a Service
- * resource of that name.
+ * api → model per mesh: Dataplanes and Services, Gateways, the mTLS state and the
+ * TrafficPermissions. A service is the union of the Dataplane inbounds tagged
+ * `kuma.io/service: <name>` and a Service resource of that name.
  */
 import type { DataplaneResource, Resource, ServiceResource } from '../api/types.js';
 import type { DataplaneModel, EndpointModel, MeshModel, Model, Protocol, ServiceModel } from '../model/model.js';
 import { translateGateways } from './gateways.js';
+import { translateMeshMtls } from './mesh-mtls.js';
+import { translateTrafficPermissions } from './permissions.js';
 
 export const SERVICE_TAG = 'kuma.io/service';
 export const PROTOCOL_TAG = 'kuma.io/protocol';
@@ -81,7 +83,15 @@ export function translateMeshes(resources: readonly Resource[]): Model {
         ...(acc.resource?.tls ? { upstreamTls: { ...acc.resource.tls } } : {}),
       });
     }
-    meshes.set(meshName, { name: meshName, services: serviceModels, dataplanes, gateways: translateGateways(resources, meshName) });
+    const mtls = translateMeshMtls(resources, meshName);
+    meshes.set(meshName, {
+      name: meshName,
+      services: serviceModels,
+      dataplanes,
+      gateways: translateGateways(resources, meshName),
+      ...(mtls ? { mtls } : {}),
+      trafficPermissions: translateTrafficPermissions(resources, meshName),
+    });
   }
   return { meshes };
 }

@@ -6,6 +6,7 @@ import { translateMeshes } from '../../src/translate/mesh-services.js';
 import { generateForProxy, type Flavor } from '../../src/generate/generate.js';
 import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
 import type { Resource } from '../../src/api/types.js';
+import type { MeshTlsMaterial } from '../../src/ca/workload-identity.js';
 import { GOLDEN_DIR, expectGolden, renderConfig } from '../helpers/golden.js';
 
 interface GoldenCase {
@@ -20,6 +21,26 @@ function fakeSecretMaterial(resources: readonly Resource[]) {
     keyPem: `-----BEGIN PRIVATE KEY-----\n${Buffer.from(`key for ${host}`).toString('base64')}\n-----END PRIVATE KEY-----\n`,
   }));
 }
+
+const fakePem = (kind: string, text: string): string => `-----BEGIN ${kind}-----\n${Buffer.from(text).toString('base64')}\n-----END ${kind}-----\n`;
+
+/**
+ * Stands in for the mesh identities: every proxy has a certificate, except those named
+ * `pending-*`, whose identity is not issued yet (so goldens show what failing closed looks like).
+ */
+const fakeMeshTls: MeshTlsMaterial = {
+  identity: (mesh, proxyName) =>
+    proxyName.startsWith('pending-')
+      ? undefined
+      : {
+          certChainPem: fakePem('CERTIFICATE', `workload ${mesh}/${proxyName}`),
+          keyPem: fakePem('PRIVATE KEY', `workload key ${mesh}/${proxyName}`),
+          spiffeIds: [],
+          serialHex: '01',
+          notAfter: new Date(0),
+        },
+  trustBundle: (mesh) => fakePem('CERTIFICATE', `mesh CA ${mesh}`),
+};
 
 /** Which proxies each case renders: every Dataplane, in the flavor named by the case, and every Gateway (envoy). */
 function cases(): GoldenCase[] {
@@ -47,7 +68,7 @@ describe('golden files: generated Envoy resources per proxy', () => {
         const parsed = parseYamlDocuments(text, { file: `${c.name}.in.yaml` });
         if (!parsed.ok) throw new Error('unreachable: parsed above');
         // when
-        const rendered = renderConfig(generateForProxy(translateMeshes(parsed.value), proxy, { secrets: fakeSecretMaterial(parsed.value) }));
+        const rendered = renderConfig(generateForProxy(translateMeshes(parsed.value), proxy, { secrets: fakeSecretMaterial(parsed.value), meshTls: fakeMeshTls }));
         // then
         expect(rendered.violations).toEqual([]);
         const { expected, actual } = expectGolden(`${c.name}.${proxy.name}.out.yaml`, rendered.yaml);

@@ -1,0 +1,19 @@
+/** A proxy's mesh identity in its snapshot: the two SDS Secrets of src/identity/names.ts. */
+import type { MeshTlsMaterial } from '../ca/workload-identity.js';
+import type { SdsMeshIdentity } from '../envoy/mesh-tls.js';
+import { identityCertificateSecretName, identitySecrets, meshTrustBundleSecretName } from '../identity/names.js';
+import { resourceName } from '../xds/encode.js';
+import { SECRET_TYPE } from '../xds/types.js';
+import type { ConfigBuilder } from './config-builder.js';
+
+/**
+ * Adds the proxy's certificate and the mesh trust bundle, and returns their SDS names; or adds
+ * nothing and returns undefined while either is missing (not issued yet). Only this proxy's
+ * certificate goes into its snapshot, so it can never receive another proxy's key.
+ */
+export function addMeshIdentity(builder: ConfigBuilder, mesh: string, proxyName: string, material: MeshTlsMaterial): SdsMeshIdentity | undefined {
+  const secrets = identitySecrets(mesh, proxyName, material);
+  if (secrets.length === 0) return undefined;
+  for (const secret of secrets) builder.secret(resourceName(SECRET_TYPE, secret), secret);
+  return { certificate: identityCertificateSecretName(mesh), trustBundle: meshTrustBundleSecretName(mesh) };
+}
