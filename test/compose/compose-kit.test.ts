@@ -18,7 +18,7 @@ import { generateForProxy } from '../../src/generate/generate.js';
 import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
 import { checkBootstrap, get } from '../helpers/envoy-bootstrap.js';
-import { expectGolden, renderConfig } from '../helpers/golden.js';
+import { expectGolden, fakeMeshTls, renderConfig } from '../helpers/golden.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const CLI = path.join(ROOT, 'dist/src/cli/main.js');
@@ -116,12 +116,14 @@ describe('docker-compose demo kit', () => {
     const loaded = await loadConfigPaths([path.join(ROOT, 'envoy/meshcp'), path.join(out, 'config')]);
     if (!loaded.ok) throw new Error('not loaded');
     // when
-    const config = generateForProxy(translateMeshes(loaded.value), { name: 'edge', mesh: 'default', flavor: 'envoy' }, { secrets: secretMaterialFromResources(loaded.value, () => undefined) });
+    const config = generateForProxy(translateMeshes(loaded.value), { name: 'edge', mesh: 'default', flavor: 'envoy' }, { secrets: secretMaterialFromResources(loaded.value, () => undefined), meshTls: fakeMeshTls });
     const rendered = renderConfig(config);
     // then
     expect(rendered.violations).toEqual([]);
     expect(rendered.yaml).toMatch(/port_value: 8443/);
     expect(rendered.yaml).toMatch(/ecommerce\.acme\.org/);
+    // the route's mesh service is reached over mesh mTLS with the gateway's own identity
+    expect(rendered.yaml).toMatch(/spiffe:\/\/default\/web/);
     const { expected, actual } = expectGolden('compose-edge.edge.out.yaml', rendered.yaml);
     expect(actual).toBe(expected);
   });

@@ -4,43 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { parseYamlDocuments } from '../../src/api/parse.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
 import { generateForProxy, type Flavor } from '../../src/generate/generate.js';
-import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
 import type { Resource } from '../../src/api/types.js';
-import type { MeshTlsMaterial } from '../../src/ca/workload-identity.js';
-import { GOLDEN_DIR, expectGolden, renderConfig } from '../helpers/golden.js';
+import { GOLDEN_DIR, expectGolden, fakeMeshTls, fakeSecretMaterial, renderConfig } from '../helpers/golden.js';
 
 interface GoldenCase {
   name: string;
   proxies: Array<{ name: string; mesh: string; flavor: Flavor }>;
 }
-
-/** Stands in for the mesh CA: fixed PEMs (goldens mask PEM blocks anyway). */
-function fakeSecretMaterial(resources: readonly Resource[]) {
-  return secretMaterialFromResources(resources, (_mesh, host) => ({
-    certPem: `-----BEGIN CERTIFICATE-----\n${Buffer.from(`issued for ${host}`).toString('base64')}\n-----END CERTIFICATE-----\n`,
-    keyPem: `-----BEGIN PRIVATE KEY-----\n${Buffer.from(`key for ${host}`).toString('base64')}\n-----END PRIVATE KEY-----\n`,
-  }));
-}
-
-const fakePem = (kind: string, text: string): string => `-----BEGIN ${kind}-----\n${Buffer.from(text).toString('base64')}\n-----END ${kind}-----\n`;
-
-/**
- * Stands in for the mesh identities: every proxy has a certificate, except those named
- * `pending-*`, whose identity is not issued yet (so goldens show what failing closed looks like).
- */
-const fakeMeshTls: MeshTlsMaterial = {
-  identity: (mesh, proxyName) =>
-    proxyName.startsWith('pending-')
-      ? undefined
-      : {
-          certChainPem: fakePem('CERTIFICATE', `workload ${mesh}/${proxyName}`),
-          keyPem: fakePem('PRIVATE KEY', `workload key ${mesh}/${proxyName}`),
-          spiffeIds: [],
-          serialHex: '01',
-          notAfter: new Date(0),
-        },
-  trustBundle: (mesh) => fakePem('CERTIFICATE', `mesh CA ${mesh}`),
-};
 
 /** Which proxies each case renders: every Dataplane, in the flavor named by the case, and every Gateway (envoy). */
 function cases(): GoldenCase[] {

@@ -10,6 +10,9 @@ import { buildSnapshot, type GeneratedConfig } from '../../src/xds/snapshot.js';
 import { decodeResource } from '../../src/xds/encode.js';
 import { PUSH_ORDER, TYPE_SHORT_NAMES } from '../../src/xds/types.js';
 import { checkEncodedResource, type RuleViolation } from '../../src/protos/validate-rules.js';
+import type { Resource } from '../../src/api/types.js';
+import type { MeshTlsMaterial } from '../../src/ca/workload-identity.js';
+import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
 
 export const GOLDEN_DIR = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../golden');
 
@@ -49,3 +52,31 @@ export function expectGolden(file: string, actual: string): { expected: string; 
   }
   return { expected: fs.readFileSync(full, 'utf8'), actual };
 }
+
+/** Stands in for the mesh CA: fixed PEMs (goldens mask PEM blocks anyway). */
+export function fakeSecretMaterial(resources: readonly Resource[]) {
+  return secretMaterialFromResources(resources, (_mesh, host) => ({
+    certPem: `-----BEGIN CERTIFICATE-----\n${Buffer.from(`issued for ${host}`).toString('base64')}\n-----END CERTIFICATE-----\n`,
+    keyPem: `-----BEGIN PRIVATE KEY-----\n${Buffer.from(`key for ${host}`).toString('base64')}\n-----END PRIVATE KEY-----\n`,
+  }));
+}
+
+const fakePem = (kind: string, text: string): string => `-----BEGIN ${kind}-----\n${Buffer.from(text).toString('base64')}\n-----END ${kind}-----\n`;
+
+/**
+ * Stands in for the mesh identities: every proxy has a certificate, except those named
+ * `pending-*`, whose identity is not issued yet (so goldens show what failing closed looks like).
+ */
+export const fakeMeshTls: MeshTlsMaterial = {
+  identity: (mesh, proxyName) =>
+    proxyName.startsWith('pending-')
+      ? undefined
+      : {
+          certChainPem: fakePem('CERTIFICATE', `workload ${mesh}/${proxyName}`),
+          keyPem: fakePem('PRIVATE KEY', `workload key ${mesh}/${proxyName}`),
+          spiffeIds: [],
+          serialHex: '01',
+          notAfter: new Date(0),
+        },
+  trustBundle: (mesh) => fakePem('CERTIFICATE', `mesh CA ${mesh}`),
+};
