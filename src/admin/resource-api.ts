@@ -54,6 +54,8 @@ export interface ResourceApiOptions {
   readonly store: Store;
   readonly sources: ResourceSources;
   readonly now?: () => Date;
+  /** Secrets meshcp keeps itself (builtin CA material, admin/ca-secrets.ts): listed, never applied or deleted. */
+  readonly systemSecrets?: (mesh: string | undefined, now: Date) => readonly ResourceView[];
 }
 
 export class ResourceApi {
@@ -65,19 +67,23 @@ export class ResourceApi {
     const merged = this.options.sources.desired();
     const stored = new Map(this.options.store.current().map((s) => [resourceKey(s.resource), s]));
     const now = this.now();
-    return merged.resources
+    const views = merged.resources
       .filter((r) => r.type === kind && (mesh === undefined || r.type === 'Mesh' || r.mesh === mesh))
-      .sort(compareResources)
       .map((r) => {
         const origin = merged.origins.get(resourceKey(r)) ?? 'api';
         return viewOf(r, origin, origin === 'api' ? stored.get(resourceKey(r)) : undefined, now);
       });
+    if (kind === 'Secret') views.push(...(this.options.systemSecrets?.(mesh, now) ?? []));
+    return views.sort(compareViews);
   }
 
   get(ref: ResourceRef): ResourceView | undefined {
     const merged = this.options.sources.desired();
     const found = merged.resources.find((r) => resourceKey(r) === refKey(ref));
-    if (!found) return undefined;
+    if (!found) {
+      if (ref.type !== 'Secret') return undefined;
+      return this.options.systemSecrets?.(ref.mesh, this.now()).find((v) => v.resource['name'] === ref.name);
+    }
     const origin = merged.origins.get(refKey(ref)) ?? 'api';
     const stored = origin === 'api' ? this.options.store.current().find((s) => resourceKey(s.resource) === refKey(ref)) : undefined;
     return viewOf(found, origin, stored, this.now());
@@ -236,9 +242,10 @@ function describeRefParts(ref: ResourceRef): string {
   return ref.type === 'Mesh' ? `Mesh/${ref.name}` : `${ref.type}/${ref.name} in mesh "${ref.mesh}"`;
 }
 
-function compareResources(a: Resource, b: Resource): number {
-  const ka = `${a.type === 'Mesh' ? '' : a.mesh}/${a.name}`;
-  const kb = `${b.type === 'Mesh' ? '' : b.mesh}/${b.name}`;
+function compareViews(a: ResourceView, b: ResourceView): number {
+  const key = (v: ResourceView): string => `${typeof v.resource['mesh'] === 'string' ? v.resource['mesh'] : ''}/${String(v.resource['name'])}`;
+  const ka = key(a);
+  const kb = key(b);
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 

@@ -8,6 +8,7 @@
  *   PUT    /api/apply                        body: YAML or JSON, one or more documents; or
  *                                            `application/vnd.meshcp.files+json` {files:[{name,content}]}
  *   DELETE /api/{type}/{name}[?mesh=M]
+ *   GET    /api/identities[?mesh=M]          workload certificate status per proxy (for `inspect`)
  *
  * `{type}` is singular or plural, case-insensitive. Errors are `{ errors: [string], warnings: [string] }`.
  * With `tls.clientCa` the server is HTTPS and requires a client certificate signed by that CA.
@@ -15,6 +16,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { IdentityStatus } from '../identity/manager.js';
 import type { Logger } from '../runtime/logger.js';
 import { kindPlural, knownTypeNames, parseKind } from './kinds.js';
 import type { ApplyFile, ApplyMode, ResourceApi } from './resource-api.js';
@@ -43,6 +45,8 @@ export interface AdminServerOptions {
   readonly isReady: () => boolean;
   readonly metrics?: MetricsSource;
   readonly tls?: AdminTlsOptions;
+  /** Workload certificate status per proxy (identity/manager.ts). */
+  readonly identities?: { listStatus(mesh?: string): IdentityStatus[] };
 }
 
 class HttpError extends Error {
@@ -110,6 +114,11 @@ export class AdminServer {
       return this.apply(req, res, url);
     }
     if (rest.length > 0) throw new HttpError(404, `no such path ${url.pathname}`);
+    if (second === 'identities' && third === undefined && this.options.identities) {
+      allow(method, ['GET']);
+      const items = this.options.identities.listStatus(url.searchParams.get('mesh') ?? undefined).map(identityJson);
+      return send(res, 200, { items, total: items.length });
+    }
     const kind = parseKind(second);
     if (kind === undefined) throw new HttpError(404, `unknown resource type "${second}"; known types: ${knownTypeNames().join(', ')}`);
     const meshParam = url.searchParams.get('mesh') ?? undefined;
@@ -153,6 +162,24 @@ export class AdminServer {
     res.writeHead(200, { 'content-type': this.options.metrics.contentType });
     res.end(text);
   }
+}
+
+/** Dates as ISO 8601; no key material is part of a status. */
+function identityJson(s: IdentityStatus): Json {
+  const iso = (d: Date | undefined): string | undefined => d?.toISOString();
+  return {
+    mesh: s.mesh,
+    name: s.name,
+    connected: s.connected,
+    spiffeIds: [...s.spiffeIds],
+    backend: s.backend,
+    serial: s.serialHex,
+    regeneratedAt: iso(s.regeneratedAt),
+    expiration: iso(s.expiration),
+    nextRotationAt: iso(s.nextRotationAt),
+    regenerations: s.regenerations,
+    lastError: s.lastError,
+  };
 }
 
 function allow(method: string, methods: readonly string[]): void {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** meshcp: one file per command; each registers itself on the root program. */
 import { Command, CommanderError } from 'commander';
+import { registerAgent } from './agent.js';
 import { registerBootstrap } from './bootstrap.js';
 import { registerCa } from './ca.js';
 import { registerCert } from './cert.js';
@@ -32,6 +33,7 @@ export function buildProgram(io: CliIo = processIo()): Command {
   registerCa(program);
   registerCert(program);
   registerToken(program);
+  registerAgent(program);
   registerValidate(program, io);
   return program;
 }

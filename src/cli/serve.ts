@@ -5,8 +5,13 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { register } from 'prom-client';
+import { caSecretViews } from '../admin/ca-secrets.js';
 import { ResourceApi } from '../admin/resource-api.js';
 import { AdminServer, type AdminTlsOptions } from '../admin/server.js';
+import { loadOrCreateSigningKey } from '../auth/token.js';
+import { meshCaCheck } from '../ca/providers/check.js';
+import { defaultCaProviders } from '../ca/providers/registry.js';
+import { tokenAuthenticator } from '../identity/xds-auth.js';
 import { FileConfigSource } from '../runtime/config-state.js';
 import { ControlPlane } from '../runtime/control-plane.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
@@ -67,7 +72,9 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
   const tls = adminTls(options);
   const store = await FileStore.open(options.dataDir, { log: log.child({ component: 'store' }) });
   const config = new FileConfigSource(options.config, log.child({ component: 'config' }));
-  const sources = new ResourceSources(config, store, log.child({ component: 'resources' }));
+  // Builtin CA roots live in the data directory, so they survive restarts (SPEC §1 Mesh, §5).
+  const caProviders = defaultCaProviders(store);
+  const sources = new ResourceSources(config, store, log.child({ component: 'resources' }), undefined, [meshCaCheck(caProviders)]);
   const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
   const cleanup = async (): Promise<void> => {
     for (const fn of cleanups.reverse()) await fn();
@@ -77,11 +84,16 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
     cleanups.push(() => config.stop());
     sources.start();
     cleanups.push(() => sources.stop());
-    const controlPlane = new ControlPlane({ resources: sources.resources, log });
+    // SPEC §2: with --auth token (the default) a proxy must present a dataplane token for its name and mesh.
+    const authenticate =
+      options.auth === 'token' ? tokenAuthenticator({ signingKey: await loadOrCreateSigningKey(store.dataDir), log: log.child({ component: 'xds-auth' }) }) : undefined;
+    const controlPlane = new ControlPlane({ resources: sources.resources, log, caStore: store, caProviders, ...(authenticate ? { authenticate } : {}) });
+    cleanups.push(() => controlPlane.close());
     let ready = false;
-    const api = new ResourceApi({ store, sources });
+    const api = new ResourceApi({ store, sources, systemSecrets: (mesh, now) => caSecretViews(controlPlane.identities.builtinCas(), now, mesh) });
     const admin = new AdminServer({
       api,
+      identities: controlPlane.identities,
       log: log.child({ component: 'admin' }),
       isReady: () => ready,
       metrics: { contentType: register.contentType, metrics: () => register.metrics() },
@@ -90,10 +102,9 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
     const { url: adminUrl } = await admin.listen(options.adminAddress);
     cleanups.push(() => admin.close());
     const xdsPort = await controlPlane.listen(options.xdsAddress);
-    cleanups.push(() => controlPlane.close());
     const xdsAddress = options.xdsAddress.replace(/:\d+$/, `:${xdsPort}`);
     ready = true;
-    log.info({ xds: xdsAddress, admin: adminUrl, dataDir: store.dataDir, config: options.config, adminMtls: tls?.clientCa !== undefined }, 'meshcp is serving');
+    log.info({ xds: xdsAddress, admin: adminUrl, dataDir: store.dataDir, config: options.config, adminMtls: tls?.clientCa !== undefined, auth: options.auth }, 'meshcp is serving');
     return {
       adminUrl,
       xdsAddress,

@@ -1,21 +1,69 @@
 /**
  * The composition root: store → translate → model → generate per proxy → cache → xDS server.
+ *
+ * Per proxy, generation combines the model with that proxy's mesh identity material
+ * (identity/manager.ts): a new certificate, a rotation or a trust bundle change generates that
+ * proxy's config again, and only its SDS Secrets differ. The identity is issued when the proxy's
+ * first stream asks for config and forgotten when its last stream closes.
  */
-import { distinctUntilChanged, map, shareReplay, type Observable } from 'rxjs';
+import { combineLatest, distinctUntilChanged, map, shareReplay, type Observable, type Subscription } from 'rxjs';
 import type { Resource } from '../api/types.js';
-import { generateForProxy, proxyIdentity } from '../generate/generate.js';
+import type { MeshTlsMaterial } from '../ca/workload-identity.js';
+import { MemoryBlobStore, type BlobStore } from '../ca/providers/builtin.js';
+import { defaultCaProviders, MeshCaRegistry } from '../ca/providers/registry.js';
+import type { CaProviders } from '../ca/providers/types.js';
+import { generateForProxy, proxyIdentity, type GenerateContext } from '../generate/generate.js';
+import { secretMaterialFromResources, type SecretMaterialSource } from '../generate/secret-material.js';
+import { statusDelivery } from '../identity/delivery.js';
+import { IdentityManager, type IdentityManagerOptions } from '../identity/manager.js';
+import { identitySecrets } from '../identity/names.js';
+import type { NodeAuthenticator } from '../identity/xds-auth.js';
 import type { Model } from '../model/model.js';
 import { translateMeshes } from '../translate/mesh-services.js';
 import { SnapshotCache } from '../xds/cache.js';
+import type { ResourceObject } from '../xds/encode.js';
 import { XdsServer } from '../xds/server.js';
+import type { GeneratedConfig } from '../xds/snapshot.js';
 import { StatusRegistry } from '../xds/status.js';
+import { SECRET_TYPE } from '../xds/types.js';
 import type { Logger } from './logger.js';
+
+/** Timing of issuance, rotation and CA switches (identity/manager.ts); defaults suit production. */
+export type IdentityOptions = Pick<IdentityManagerOptions, 'clock' | 'scheduler' | 'random' | 'switchWindowMs' | 'bundleTimeoutMs' | 'settleMs' | 'retryDelayMs'>;
 
 export interface ControlPlaneOptions {
   readonly resources: Observable<readonly Resource[]>;
   readonly log: Logger;
   readonly keepaliveTimeMs?: number;
   readonly keepaliveTimeoutMs?: number;
+  /** Where builtin CA roots and keys are kept (the data directory store). In memory when absent: a new root per process. */
+  readonly caStore?: BlobStore;
+  /** Defaults to the builtin and provided providers over `caStore`. */
+  readonly caProviders?: CaProviders;
+  /** Refuses a proxy before any config flows (token authentication). Every proxy is accepted when absent. */
+  readonly authenticate?: NodeAuthenticator;
+  readonly identity?: IdentityOptions;
+}
+
+interface ResourceState {
+  readonly resources: readonly Resource[];
+  readonly model: Model;
+  readonly secrets: SecretMaterialSource;
+}
+
+/**
+ * Adds the proxy's identity Secrets (names.ts) unless generation already did: proxyless gRPC
+ * agents subscribe to them by name, and Envoy listeners refer to them.
+ */
+export function withIdentitySecrets(config: GeneratedConfig, secrets: readonly ResourceObject[]): GeneratedConfig {
+  if (secrets.length === 0) return config;
+  const existing = config.resources.get(SECRET_TYPE) ?? [];
+  const names = new Set(existing.map((s) => s['name']));
+  const missing = secrets.filter((s) => !names.has(s['name']));
+  if (missing.length === 0) return config;
+  const resources = new Map(config.resources);
+  resources.set(SECRET_TYPE, [...existing, ...missing]);
+  return { resources, refs: config.refs };
 }
 
 export class ControlPlane {
@@ -23,19 +71,50 @@ export class ControlPlane {
   readonly model: Observable<Model>;
   readonly cache: SnapshotCache;
   readonly xds: XdsServer;
+  readonly identities: IdentityManager;
+  private readonly state: Observable<ResourceState>;
+  private readonly subscription: Subscription;
+  private readonly delivery: ReturnType<typeof statusDelivery>;
 
   constructor(options: ControlPlaneOptions) {
-    this.model = options.resources.pipe(
-      distinctUntilChanged(),
-      map((resources) => translateMeshes(resources)),
+    const providers = options.caProviders ?? defaultCaProviders(options.caStore ?? new MemoryBlobStore());
+    const clock = options.identity?.clock;
+    this.delivery = statusDelivery(this.status);
+    this.identities = new IdentityManager({
+      cas: new MeshCaRegistry(providers, clock ? () => clock.now() : undefined),
+      log: options.log.child({ component: 'identity' }),
+      delivery: this.delivery,
+      ...options.identity,
+    });
+    const resources = options.resources.pipe(distinctUntilChanged(), shareReplay({ bufferSize: 1, refCount: false }));
+    this.state = resources.pipe(
+      map((list) => ({
+        resources: list,
+        model: translateMeshes(list),
+        secrets: secretMaterialFromResources(list, (mesh, host) => this.identities.issuedServerCertificate(mesh, host)),
+      })),
       shareReplay({ bufferSize: 1, refCount: false }),
     );
+    this.model = this.state.pipe(map((s) => s.model));
+    // The model moves first and identities follow: a change is generated once with the new model,
+    // then again for each proxy whose material the change affects (issuance is asynchronous anyway).
+    // Generating a new identity against the old model (e.g. a certificate for a mesh whose mTLS was
+    // just turned off) never happens this way.
+    this.subscription = this.state.subscribe();
+    this.subscription.add(resources.subscribe((list) => this.identities.update(list)));
     this.cache = new SnapshotCache(
       (node) => {
         const proxy = proxyIdentity(node);
-        return this.model.pipe(map((model) => generateForProxy(model, proxy)));
+        const meshTls: MeshTlsMaterial = this.identities;
+        return combineLatest([this.state, this.identities.watch({ mesh: proxy.mesh, name: proxy.name })]).pipe(
+          map(([state]) => {
+            const context: GenerateContext = { secrets: state.secrets, meshTls };
+            return withIdentitySecrets(generateForProxy(state.model, proxy, context), identitySecrets(proxy.mesh, proxy.name, meshTls));
+          }),
+        );
       },
       options.log,
+      options.authenticate,
     );
     this.xds = new XdsServer({
       watcher: this.cache,
@@ -55,5 +134,8 @@ export class ControlPlane {
   async close(): Promise<void> {
     this.xds.setServing(false);
     await this.xds.close();
+    this.subscription.unsubscribe();
+    this.delivery.close();
+    this.identities.close();
   }
 }

@@ -68,12 +68,19 @@ export function checkFileSecrets(fromFiles: readonly Resource[], accepted: Reado
   return { errors, warnings };
 }
 
+/**
+ * An extra check of the whole merged set, e.g. the mesh CA backends (ca/providers/check.ts).
+ * Its errors reject the change like a reference error; its warnings are logged once each.
+ */
+export type ResourceCheck = (resources: readonly Resource[], now: Date) => { errors: FieldError[]; warnings: FieldError[] };
+
 export class ResourceSources {
   private readonly subject = new ReplaySubject<readonly Resource[]>(1);
   private subscription?: Subscription;
   private lastGood?: MergedResources;
   private acceptedSecrets = new Map<string, string>();
   private shadowWarned = '';
+  private loggedWarnings = new Set<string>();
   /** Errors of the last rejected merge; empty when the desired state is being served. */
   lastErrors: string[] = [];
   /** Incremented after every merge attempt; tests wait on it. */
@@ -84,6 +91,7 @@ export class ResourceSources {
     private readonly store: Store,
     private readonly log: Logger,
     private readonly now: () => Date = () => new Date(),
+    private readonly checks: readonly ResourceCheck[] = [],
   ) {}
 
   /** The last good merged set; replays it to new subscribers. */
@@ -121,8 +129,16 @@ export class ResourceSources {
   /** Errors of `candidate` (a would-be merged set), including new or changed config secrets. */
   check(merged: MergedResources): { errors: FieldError[]; warnings: FieldError[] } {
     const fromFiles = merged.resources.filter((r) => merged.origins.get(resourceKey(r)) === 'config');
-    const secrets = checkFileSecrets(fromFiles, this.acceptedSecrets, this.now());
-    return { errors: [...secrets.errors, ...checkReferences(merged.resources)], warnings: secrets.warnings };
+    const now = this.now();
+    const secrets = checkFileSecrets(fromFiles, this.acceptedSecrets, now);
+    const errors = [...secrets.errors, ...checkReferences(merged.resources)];
+    const warnings = [...secrets.warnings];
+    for (const check of this.checks) {
+      const result = check(merged.resources, now);
+      errors.push(...result.errors);
+      warnings.push(...result.warnings);
+    }
+    return { errors, warnings };
   }
 
   private storeResources(): Resource[] {
@@ -134,7 +150,10 @@ export class ResourceSources {
     const merged = mergeResources(fromFiles, fromStore.map((s) => s.resource));
     this.warnShadowed(merged.shadowed);
     const { errors, warnings } = this.check(merged);
-    for (const w of warnings) this.log.warn(formatFieldError(w));
+    // Checks run on every merge; a warning about an unchanged resource is not repeated.
+    const lines = new Set(warnings.map(formatFieldError));
+    for (const line of lines) if (!this.loggedWarnings.has(line)) this.log.warn(line);
+    this.loggedWarnings = lines;
     if (errors.length > 0) {
       this.lastErrors = errors.map(formatFieldError);
       for (const line of this.lastErrors) this.log.error(line);

@@ -1,0 +1,54 @@
+/** What every CA provider does the same way: workload certificate issuance and CA identity. */
+import { certificateInfo, isSelfSigned } from '../cert-info.js';
+import { certificateToPem, parseCertificates } from '../pem.js';
+import { issueCertificate } from '../pki.js';
+import type { IssuedIdentity, MeshCa, WorkloadCertificateRequest } from './types.js';
+
+/**
+ * A SPIFFE X509-SVID (https://github.com/spiffe/spiffe/blob/main/standards/X509-SVID.md): one
+ * URI SAN per service, CA=false, digitalSignature, serverAuth and clientAuth, empty subject. Its
+ * key is generated here and held in memory only (SPEC §1 Mesh, "Workload certificates").
+ */
+export async function issueWorkloadIdentity(ca: MeshCa, request: WorkloadCertificateRequest): Promise<IssuedIdentity> {
+  const issued = await issueCertificate({
+    issuer: { certPem: ca.certPem, keyPem: ca.keyPem },
+    uris: request.spiffeIds,
+    usage: 'workload',
+    validitySeconds: request.validitySeconds,
+    now: request.now,
+  });
+  return {
+    certChainPem: issued.chainPem,
+    keyPem: issued.keyPem,
+    spiffeIds: [...request.spiffeIds],
+    serialHex: issued.serialHex,
+    notAfter: issued.notAfter,
+    notBefore: issued.notBefore,
+    issuedAt: request.now,
+    caId: ca.id,
+    backend: ca.backend,
+  };
+}
+
+/**
+ * The trust anchors for a CA chain (signing CA first, then its issuers): the self-signed
+ * certificates in it, or the last one when the chain stops below a root. Peers verify a
+ * workload chain (leaf + intermediates) up to these.
+ */
+export function trustRootsOf(chainPem: string): string[] {
+  const chain = parseCertificates(chainPem);
+  const roots = chain.filter((c) => isSelfSigned(c));
+  const anchors = roots.length > 0 ? roots : chain.slice(-1);
+  return anchors.map(certificateToPem);
+}
+
+/** See {@link MeshCa.id}: the SHA-256 fingerprint of the signing CA certificate (the first of the chain). */
+export function caIdOf(chainPem: string): string {
+  const [first] = parseCertificates(chainPem);
+  if (first === undefined) throw new Error('CA chain holds no certificate');
+  return first.fingerprint256.replace(/:/g, '').toLowerCase();
+}
+
+export function caNotAfter(chainPem: string): Date {
+  return certificateInfo(chainPem).notAfter;
+}

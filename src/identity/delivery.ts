@@ -1,0 +1,37 @@
+/**
+ * MaterialDelivery from the xDS status registry: a proxy has received its new certificate once an
+ * SDS response sent after the certificate was published has been ACKed. Only proxies that take
+ * their identity over SDS can be observed (Envoy, and `meshcp agent` for proxyless gRPC); for the
+ * others publishing is all that can be known.
+ */
+import { filter, type Observable } from 'rxjs';
+import type { StatusRegistry } from '../xds/status.js';
+import { SECRET_TYPE } from '../xds/types.js';
+import type { MaterialDelivery } from './manager.js';
+import { identityCertificateSecretName } from './names.js';
+
+export function statusDelivery(status: StatusRegistry): MaterialDelivery & { close(): void } {
+  /** Node ids that have been sent their identity certificate over SDS on a stream still open. */
+  const consumers = new Set<string>();
+  const subscription = status.events.subscribe((event) => {
+    if (event.kind === 'disconnect') {
+      if ((status.get(event.nodeId)?.activeStreams ?? 0) === 0) consumers.delete(event.nodeId);
+      return;
+    }
+    if (event.kind !== 'sent' || event.typeUrl !== SECRET_TYPE) return;
+    const proxy = status.get(event.nodeId);
+    const names = proxy?.types.get(SECRET_TYPE)?.lastSentNames ?? [];
+    if (proxy && names.includes(identityCertificateSecretName(proxy.mesh))) consumers.add(event.nodeId);
+  });
+  const changes: Observable<unknown> = status.events.pipe(filter((e) => e.kind === 'ack' || e.kind === 'disconnect'));
+  return {
+    delivered(_mesh, proxyName, since) {
+      if (!consumers.has(proxyName)) return true;
+      const sds = status.get(proxyName)?.types.get(SECRET_TYPE);
+      if (!sds?.lastSentAt || !sds.lastAckedAt || sds.lastSentVersion === undefined) return false;
+      return sds.lastSentAt.getTime() >= since.getTime() && sds.lastAckedVersion === sds.lastSentVersion && sds.lastAckedAt.getTime() >= sds.lastSentAt.getTime();
+    },
+    changes,
+    close: () => subscription.unsubscribe(),
+  };
+}

@@ -1,0 +1,608 @@
+/**
+ * Workload identities (SPEC §1 Mesh, "Workload certificates"): the material behind
+ * `MeshTlsMaterial`.
+ *
+ * - A proxy gets a certificate when it connects (its first xDS stream), if its mesh has mTLS
+ *   enabled and it has a Dataplane (or a Gateway) there: one URI SAN `spiffe://<mesh>/<service>`
+ *   per service its inbounds serve. The key is held in memory only.
+ * - It is rotated at 4/5 of its lifetime (rotation.ts), re-issued at once when the services it
+ *   serves change, and forgotten when the proxy's last stream closes: a reconnect, a restart of
+ *   the control plane or a connection to another replica gets a new one.
+ * - Every change is a tick on the proxy's `watch` observable; the runtime then generates that
+ *   proxy's config again. Secret names never change (names.ts), so a rotation only touches SDS.
+ *
+ * CA switch (SPEC §1 Mesh, "Changing enabledBackend"), in three steps, so that at no point a
+ * proxy presents a certificate its peer does not trust:
+ * 1. The trust bundle grows to old + new roots and is published to every proxy of the mesh, while
+ *    certificates are still issued from the old CA. The step ends when every connected proxy has
+ *    received the bundle (MaterialDelivery: an SDS ACK, where it can be seen), or after
+ *    `bundleTimeoutMs`.
+ * 2. The new CA issues: connected proxies are re-issued at random times spread over
+ *    `switchWindowMs`, and a proxy that connects now gets a new-CA certificate at once.
+ * 3. Once every connected proxy holds a certificate from the new CA and has received it, the old
+ *    roots are dropped from the bundle.
+ * Steps 2 and 3 start `settleMs` after the previous step is confirmed: a proxyless app reads the
+ * files `meshcp agent` writes only once per refresh interval, so an ACK from its agent means
+ * "on disk", not yet "in use".
+ */
+import { BehaviorSubject, Observable, filter, type Subscription } from 'rxjs';
+import type { MtlsBackend, Resource } from '../api/types.js';
+import type { IssuedServerCertificate } from '../generate/secret-material.js';
+import type { MeshTlsMaterial } from '../ca/workload-identity.js';
+import { GATEWAY_CA_BACKEND, type MeshCaRegistry } from '../ca/providers/registry.js';
+import type { IssuedIdentity, MeshCa } from '../ca/providers/types.js';
+import { enabledBackend, indexResources, spiffeIdsOf, type ResourceIndex } from './resource-index.js';
+import { rotationDelayMs, validitySecondsOf } from './rotation.js';
+import { IssuedServerCertificates } from './server-certificates.js';
+import { systemClock, systemScheduler, type Clock, type Scheduler } from './time.js';
+import { IMMEDIATE_DELIVERY, type IdentityLogger, type IdentityStatus, type MaterialDelivery, type ProxyRef } from './types.js';
+
+export { IMMEDIATE_DELIVERY, type IdentityLogger, type IdentityStatus, type MaterialDelivery, type ProxyRef } from './types.js';
+
+export interface IdentityManagerOptions {
+  readonly cas: MeshCaRegistry;
+  readonly log: IdentityLogger;
+  readonly clock?: Clock;
+  readonly scheduler?: Scheduler;
+  /** Uniform in [0, 1): rotation jitter and the spread of a CA switch. */
+  readonly random?: () => number;
+  /** Connected proxies are re-issued within this window after a CA switch. Default 2000 ms. */
+  readonly switchWindowMs?: number;
+  /** How long a CA switch waits for every proxy to receive the grown trust bundle. Default 10000 ms. */
+  readonly bundleTimeoutMs?: number;
+  /**
+   * A CA switch waits this long after every proxy has confirmed a step before taking the next:
+   * a proxyless app reads its files (written by `meshcp agent`) only every refresh interval (1 s
+   * in `meshcp bootstrap grpc`). Default 2000 ms; 0 moves on at once.
+   */
+  readonly settleMs?: number;
+  /** Delay before retrying a failed issuance. Default 5000 ms. */
+  readonly retryDelayMs?: number;
+  readonly delivery?: MaterialDelivery;
+}
+
+interface MeshState {
+  readonly name: string;
+  /** The enabled backend, undefined when mTLS is disabled. */
+  backend?: MtlsBackend;
+  /** The issuing CA and its material key. */
+  ca?: MeshCa;
+  caKey?: string;
+  /** Material key of a CA being initialized. */
+  initializing?: string;
+  caError?: string;
+  /** Step 1 of a switch: the new CA, trusted but not issuing yet. */
+  pending?: PendingSwitch;
+  /** Previous CAs still trusted during a switch. */
+  retiring: MeshCa[];
+  /** A settle delay running before the next switch step (see `settleMs`). */
+  settling?: () => void;
+}
+
+interface PendingSwitch {
+  readonly ca: MeshCa;
+  readonly key: string;
+  /** When the grown bundle was published. */
+  readonly since: Date;
+  readonly cancelTimeout: () => void;
+}
+
+interface ProxyState {
+  readonly mesh: string;
+  readonly name: string;
+  subscribers: number;
+  /** -1 until the first config may be generated. */
+  readonly versions: BehaviorSubject<number>;
+  ready: boolean;
+  /** Undefined when the proxy gets no identity. */
+  spiffeIds?: readonly string[];
+  identity?: IssuedIdentity;
+  /** When the current identity was handed to the runtime (for MaterialDelivery). */
+  identityPublishedAt?: Date;
+  issueSeq: number;
+  issuing: boolean;
+  cancelTimer?: () => void;
+}
+
+interface MutableStatus {
+  mesh: string;
+  name: string;
+  connected: boolean;
+  spiffeIds: readonly string[];
+  backend?: string;
+  serialHex?: string;
+  regeneratedAt?: Date;
+  expiration?: Date;
+  nextRotationAt?: Date;
+  regenerations: number;
+  lastError?: string;
+}
+
+function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((x, i) => x === b[i]));
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class IdentityManager implements MeshTlsMaterial {
+  private readonly clock: Clock;
+  private readonly scheduler: Scheduler;
+  private readonly random: () => number;
+  private readonly switchWindowMs: number;
+  private readonly bundleTimeoutMs: number;
+  private readonly settleMs: number;
+  private readonly retryDelayMs: number;
+  private readonly delivery: MaterialDelivery;
+  private readonly log: IdentityLogger;
+  private readonly meshes = new Map<string, MeshState>();
+  private readonly proxies = new Map<string, ProxyState>();
+  private readonly statuses = new Map<string, MutableStatus>();
+  private readonly serverCertificates: IssuedServerCertificates;
+  private readonly deliverySubscription: Subscription;
+  private resources: readonly Resource[] = [];
+  private index: ResourceIndex = indexResources([]);
+  private closed = false;
+
+  constructor(private readonly options: IdentityManagerOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.scheduler = options.scheduler ?? systemScheduler;
+    this.random = options.random ?? Math.random;
+    this.switchWindowMs = options.switchWindowMs ?? 2000;
+    this.bundleTimeoutMs = options.bundleTimeoutMs ?? 10_000;
+    this.settleMs = options.settleMs ?? 2000;
+    this.retryDelayMs = options.retryDelayMs ?? 5000;
+    this.delivery = options.delivery ?? IMMEDIATE_DELIVERY;
+    this.log = options.log;
+    this.serverCertificates = new IssuedServerCertificates({
+      issuer: { caFor: (mesh) => this.serverCertificateCa(mesh) },
+      clock: this.clock,
+      scheduler: this.scheduler,
+      random: this.random,
+      log: this.log,
+      changed: (mesh) => this.bumpMesh(mesh),
+    });
+    this.deliverySubscription = this.delivery.changes.subscribe(() => {
+      for (const mesh of this.meshes.values()) this.checkSwitch(mesh);
+    });
+  }
+
+  get cas(): MeshCaRegistry {
+    return this.options.cas;
+  }
+
+  /** Takes the current (validated) resource set: Mesh mTLS policies, Dataplanes and Gateways. */
+  update(resources: readonly Resource[]): void {
+    if (this.closed) return;
+    this.resources = resources;
+    this.index = indexResources(resources);
+    this.initializeBuiltinBackends();
+    for (const name of new Set([...this.index.meshes.keys(), ...this.meshes.keys()])) this.reconcileMesh(this.meshState(name));
+    for (const proxy of this.proxies.values()) this.reconcileProxy(proxy);
+  }
+
+  /**
+   * Connects a proxy for as long as the subscription lasts. Emits when the proxy's config may be
+   * generated (at once, or once its first certificate is issued) and whenever its material changes.
+   */
+  watch(ref: ProxyRef): Observable<number> {
+    return new Observable<number>((subscriber) => {
+      const key = `${ref.mesh}/${ref.name}`;
+      let proxy = this.proxies.get(key);
+      if (!proxy) {
+        proxy = { mesh: ref.mesh, name: ref.name, subscribers: 0, versions: new BehaviorSubject(-1), ready: false, issueSeq: 0, issuing: false };
+        this.proxies.set(key, proxy);
+      }
+      const current = proxy;
+      current.subscribers++;
+      if (current.subscribers === 1) {
+        this.status(current).connected = true;
+        this.reconcileProxy(current);
+      }
+      const inner = current.versions.pipe(filter((v) => v >= 0)).subscribe(subscriber);
+      return () => {
+        inner.unsubscribe();
+        current.subscribers--;
+        if (current.subscribers === 0 && this.proxies.get(key) === current) this.forget(current, key);
+      };
+    });
+  }
+
+  identity(mesh: string, proxyName: string): IssuedIdentity | undefined {
+    const proxy = this.proxies.get(`${mesh}/${proxyName}`);
+    return proxy?.spiffeIds !== undefined ? proxy.identity : undefined;
+  }
+
+  trustBundle(mesh: string): string | undefined {
+    const state = this.meshes.get(mesh);
+    if (!state?.ca || !state.backend) return undefined;
+    const roots = new Map<string, string>();
+    for (const ca of [state.ca, ...(state.pending ? [state.pending.ca] : []), ...state.retiring]) for (const pem of this.options.cas.trustRoots(ca)) roots.set(pem.replace(/\s+/g, ''), pem);
+    return [...roots.values()].map((pem) => (pem.endsWith('\n') ? pem : `${pem}\n`)).join('');
+  }
+
+  /** A server certificate for a Gateway Route host (SPEC §1 Route), see server-certificates.ts. */
+  issuedServerCertificate(mesh: string, host: string): IssuedServerCertificate | undefined {
+    return this.serverCertificates.get(mesh, host);
+  }
+
+  /** For `inspect`: every proxy that has connected since the control plane started. */
+  listStatus(mesh?: string): IdentityStatus[] {
+    return [...this.statuses.values()].filter((s) => mesh === undefined || s.mesh === mesh).map((s) => ({ ...s }));
+  }
+
+  getStatus(mesh: string, name: string): IdentityStatus | undefined {
+    const s = this.statuses.get(`${mesh}/${name}`);
+    return s ? { ...s } : undefined;
+  }
+
+  /** Whether a CA switch is in progress in the mesh (two CAs trusted). */
+  switching(mesh: string): boolean {
+    const state = this.meshes.get(mesh);
+    return state !== undefined && (state.pending !== undefined || state.retiring.length > 0);
+  }
+
+  /** The initialized builtin CAs of the current Meshes (their Secrets for `get secrets`). */
+  builtinCas(): MeshCa[] {
+    return this.options.cas.builtinCas().filter((ca) => {
+      if (ca.backend === GATEWAY_CA_BACKEND.name) return this.index.meshes.has(ca.mesh) || this.meshes.has(ca.mesh);
+      return this.index.meshes.get(ca.mesh)?.mtls?.backends.some((b) => b.type === 'builtin' && b.name === ca.backend) ?? false;
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.deliverySubscription.unsubscribe();
+    this.serverCertificates.close();
+    for (const mesh of this.meshes.values()) {
+      mesh.pending?.cancelTimeout();
+      mesh.settling?.();
+    }
+    for (const proxy of this.proxies.values()) {
+      proxy.cancelTimer?.();
+      proxy.issueSeq++;
+    }
+  }
+
+  private meshState(name: string): MeshState {
+    let state = this.meshes.get(name);
+    if (!state) {
+      state = { name, retiring: [] };
+      this.meshes.set(name, state);
+    }
+    return state;
+  }
+
+  /** Kuma provisions every builtin backend when the Mesh appears, so its Secrets can be listed (and backed up) before it is enabled. */
+  private initializeBuiltinBackends(): void {
+    for (const mesh of this.index.meshes.values()) {
+      for (const backend of mesh.mtls?.backends ?? []) {
+        if (backend.type !== 'builtin') continue;
+        const key = this.options.cas.keyOf(mesh.name, backend, this.resources);
+        if (typeof key === 'string' && this.options.cas.get(key)) continue;
+        this.options.cas.ensure(mesh.name, backend, this.resources).catch((err: unknown) => {
+          this.log.error({ mesh: mesh.name, backend: backend.name, err: message(err) }, 'cannot initialize the builtin CA');
+        });
+      }
+    }
+  }
+
+  private reconcileMesh(state: MeshState): void {
+    const enabled = enabledBackend(this.index, state.name);
+    const wasEnabled = state.backend !== undefined;
+    state.backend = enabled;
+    if (!enabled) {
+      if (wasEnabled || state.ca) this.log.info({ mesh: state.name }, 'mTLS disabled: workload certificates are no longer issued');
+      this.cancelPending(state);
+      this.cancelSettling(state);
+      state.ca = undefined;
+      state.caKey = undefined;
+      state.initializing = undefined;
+      state.caError = undefined;
+      state.retiring = [];
+      return;
+    }
+    const key = this.options.cas.keyOf(state.name, enabled, this.resources);
+    if (key instanceof Error) {
+      // Validation rejects such a change before it gets here; keep issuing from the last good CA.
+      state.caError = key.message;
+      this.log.error({ mesh: state.name, backend: enabled.name, err: key.message }, 'cannot resolve the mesh CA; keeping the current one');
+      return;
+    }
+    if (state.caKey === key) {
+      // Switched back before the new CA issued anything: its root is no longer needed.
+      if (state.pending && this.cancelPending(state)) this.bumpMesh(state.name);
+      state.initializing = undefined;
+      return;
+    }
+    if (state.initializing === key || state.pending?.key === key) return;
+    state.initializing = key;
+    this.options.cas.ensure(state.name, enabled, this.resources).then(
+      (ca) => this.activate(state, key, ca),
+      (err: unknown) => {
+        if (state.initializing !== key) return;
+        state.initializing = undefined;
+        state.caError = message(err);
+        this.log.error({ mesh: state.name, backend: enabled.name, err: message(err) }, 'cannot initialize the mesh CA');
+        // Waiting proxies get their config without a certificate (generation fails closed).
+        for (const proxy of this.proxiesOf(state.name)) this.reconcileProxy(proxy);
+      },
+    );
+  }
+
+  private cancelSettling(state: MeshState): void {
+    state.settling?.();
+    state.settling = undefined;
+  }
+
+  private cancelPending(state: MeshState): boolean {
+    const pending = state.pending;
+    if (!pending) return false;
+    pending.cancelTimeout();
+    state.pending = undefined;
+    return true;
+  }
+
+  private activate(state: MeshState, key: string, ca: MeshCa): void {
+    if (this.closed || state.initializing !== key) return;
+    state.initializing = undefined;
+    state.caError = undefined;
+    const previous = state.ca;
+    if (previous !== undefined && previous.id !== ca.id) {
+      this.startSwitch(state, key, ca, previous);
+      return;
+    }
+    this.cancelPending(state);
+    state.ca = ca;
+    state.caKey = key;
+    state.retiring = state.retiring.filter((r) => r.id !== ca.id);
+    this.log.info({ mesh: state.name, backend: ca.backend, type: ca.type }, 'mesh CA ready');
+    this.bumpMesh(state.name);
+    for (const proxy of this.proxiesOf(state.name)) {
+      if (proxy.spiffeIds === undefined) this.reconcileProxy(proxy);
+      else if (!proxy.identity || proxy.identity.caId !== ca.id) this.issue(proxy);
+    }
+    this.checkRetirement(state);
+  }
+
+  /** Step 1: trust old and new, keep issuing from the old CA until every proxy has the bundle. */
+  private startSwitch(state: MeshState, key: string, ca: MeshCa, previous: MeshCa): void {
+    this.cancelPending(state);
+    this.cancelSettling(state);
+    const since = this.clock.now();
+    const cancelTimeout = this.scheduler.schedule(this.bundleTimeoutMs, () => {
+      if (state.pending !== pending) return;
+      this.log.warn({ mesh: state.name, waitedMs: this.bundleTimeoutMs }, 'CA switch: not every proxy confirmed the new trust bundle in time; issuing from the new CA anyway');
+      this.promote(state, pending);
+    });
+    const pending: PendingSwitch = { ca, key, since, cancelTimeout };
+    state.pending = pending;
+    this.log.info(
+      { mesh: state.name, from: previous.backend, to: ca.backend, spreadMs: this.switchWindowMs },
+      'CA switch: proxies trust both CAs until every one holds a certificate from the new CA',
+    );
+    this.bumpMesh(state.name);
+    this.checkSwitch(state);
+  }
+
+  /** Step 2: the new CA issues; connected proxies are re-issued spread over the switch window. */
+  private promote(state: MeshState, pending: PendingSwitch): void {
+    if (state.pending !== pending || this.closed) return;
+    this.cancelPending(state);
+    const previous = state.ca;
+    state.ca = pending.ca;
+    state.caKey = pending.key;
+    if (previous && previous.id !== pending.ca.id && !state.retiring.some((r) => r.id === previous.id)) state.retiring.push(previous);
+    state.retiring = state.retiring.filter((r) => r.id !== pending.ca.id);
+    for (const proxy of this.proxiesOf(state.name)) {
+      if (proxy.spiffeIds === undefined) continue;
+      if (!proxy.identity) this.issue(proxy);
+      else if (proxy.identity.caId !== pending.ca.id || proxy.issuing) this.scheduleIssue(proxy, this.random() * this.switchWindowMs);
+    }
+    this.checkRetirement(state);
+  }
+
+  private checkSwitch(state: MeshState): void {
+    const pending = state.pending;
+    if (pending) {
+      const waiting = this.proxiesOf(state.name).some((p) => p.ready && !this.delivery.delivered(state.name, p.name, pending.since));
+      if (!waiting) this.settle(state, () => this.promote(state, pending));
+      return;
+    }
+    this.checkRetirement(state);
+  }
+
+  /** Runs `step` after `settleMs`, once per mesh at a time; the step re-checks its own conditions. */
+  private settle(state: MeshState, step: () => void): void {
+    if (this.settleMs <= 0) {
+      step();
+      return;
+    }
+    if (state.settling) return;
+    state.settling = this.scheduler.schedule(this.settleMs, () => {
+      state.settling = undefined;
+      step();
+    });
+  }
+
+  private desiredSpiffeIds(proxy: ProxyState): readonly string[] | undefined {
+    if (!this.meshes.get(proxy.mesh)?.backend) return undefined;
+    return spiffeIdsOf(this.index, proxy.mesh, proxy.name);
+  }
+
+  private reconcileProxy(proxy: ProxyState): void {
+    if (proxy.subscribers === 0 || this.closed) return;
+    const wanted = this.desiredSpiffeIds(proxy);
+    const status = this.status(proxy);
+    if (wanted === undefined) {
+      const had = proxy.identity !== undefined || proxy.spiffeIds !== undefined;
+      this.dropIdentity(proxy);
+      proxy.spiffeIds = undefined;
+      status.spiffeIds = [];
+      if (had || !proxy.ready) this.publish(proxy);
+      return;
+    }
+    const changed = !sameList(proxy.spiffeIds, wanted);
+    proxy.spiffeIds = wanted;
+    status.spiffeIds = wanted;
+    const mesh = this.meshState(proxy.mesh);
+    if (!mesh.ca) {
+      // While the CA is being prepared the proxy waits; if it cannot be, it gets its config without a certificate.
+      if (mesh.initializing === undefined && !proxy.ready) this.publish(proxy);
+      return;
+    }
+    if (changed || (!proxy.identity && !proxy.issuing)) this.issue(proxy);
+  }
+
+  private dropIdentity(proxy: ProxyState): void {
+    proxy.cancelTimer?.();
+    proxy.cancelTimer = undefined;
+    proxy.issueSeq++;
+    proxy.issuing = false;
+    proxy.identity = undefined;
+  }
+
+  private forget(proxy: ProxyState, key: string): void {
+    this.dropIdentity(proxy);
+    this.proxies.delete(key);
+    const status = this.statuses.get(key);
+    if (status) {
+      status.connected = false;
+      status.nextRotationAt = undefined;
+    }
+    const mesh = this.meshes.get(proxy.mesh);
+    if (mesh) this.checkSwitch(mesh);
+  }
+
+  private scheduleIssue(proxy: ProxyState, delayMs: number): void {
+    proxy.cancelTimer?.();
+    const status = this.status(proxy);
+    status.nextRotationAt = new Date(this.clock.now().getTime() + delayMs);
+    proxy.cancelTimer = this.scheduler.schedule(delayMs, () => {
+      proxy.cancelTimer = undefined;
+      if (proxy.subscribers > 0 && !this.closed) this.issue(proxy);
+    });
+  }
+
+  private issue(proxy: ProxyState): void {
+    const mesh = this.meshes.get(proxy.mesh);
+    const ca = mesh?.ca;
+    const backend = mesh?.backend;
+    const spiffeIds = proxy.spiffeIds;
+    if (!ca || !backend || spiffeIds === undefined || this.closed) return;
+    proxy.cancelTimer?.();
+    proxy.cancelTimer = undefined;
+    const seq = ++proxy.issueSeq;
+    proxy.issuing = true;
+    const now = this.clock.now();
+    this.options.cas.issue(ca, { spiffeIds, validitySeconds: validitySecondsOf(backend.dpCert.rotation.expirationSeconds), now }).then(
+      (identity) => {
+        if (seq !== proxy.issueSeq || proxy.subscribers === 0 || this.closed) return;
+        proxy.issuing = false;
+        const previous = proxy.identity;
+        proxy.identity = identity;
+        const status = this.status(proxy);
+        status.backend = identity.backend;
+        status.serialHex = identity.serialHex;
+        status.regeneratedAt = identity.issuedAt;
+        status.expiration = identity.notAfter;
+        status.regenerations++;
+        status.lastError = undefined;
+        if (mesh?.ca && mesh.ca.id !== identity.caId) {
+          // The CA switched while this one was being signed: it joins the switch's spread.
+          this.scheduleIssue(proxy, this.random() * this.switchWindowMs);
+        } else {
+          const delay = rotationDelayMs(identity.issuedAt, identity.notAfter, this.random);
+          this.scheduleIssue(proxy, Math.max(0, delay - (this.clock.now().getTime() - identity.issuedAt.getTime())));
+        }
+        this.log.info(
+          {
+            mesh: proxy.mesh,
+            proxy: proxy.name,
+            backend: identity.backend,
+            serial: identity.serialHex,
+            ...(previous ? { previousSerial: previous.serialHex } : {}),
+            spiffeIds: identity.spiffeIds,
+            notAfter: identity.notAfter.toISOString(),
+          },
+          previous ? 'rotated workload certificate' : 'issued workload certificate',
+        );
+        proxy.identityPublishedAt = this.clock.now();
+        this.publish(proxy);
+        if (mesh) this.checkRetirement(mesh);
+      },
+      (err: unknown) => {
+        if (seq !== proxy.issueSeq || this.closed) return;
+        proxy.issuing = false;
+        this.status(proxy).lastError = message(err);
+        this.log.error({ mesh: proxy.mesh, proxy: proxy.name, err: message(err), retryInMs: this.retryDelayMs }, 'cannot issue a workload certificate');
+        this.scheduleIssue(proxy, this.retryDelayMs);
+        if (!proxy.ready) this.publish(proxy);
+      },
+    );
+  }
+
+  /** Drops the old roots once every connected proxy of the mesh holds (and has received) a certificate from the new CA. */
+  private checkRetirement(mesh: MeshState): void {
+    if (this.retirementReady(mesh)) this.settle(mesh, () => this.retire(mesh));
+  }
+
+  /** Every connected proxy of the mesh holds (and has received) a certificate from the issuing CA. */
+  private retirementReady(mesh: MeshState): boolean {
+    if (mesh.retiring.length === 0 || !mesh.ca || mesh.pending) return false;
+    for (const proxy of this.proxiesOf(mesh.name)) {
+      if (proxy.spiffeIds === undefined) continue;
+      if (proxy.identity?.caId !== mesh.ca.id || proxy.identityPublishedAt === undefined) return false;
+      if (!this.delivery.delivered(mesh.name, proxy.name, proxy.identityPublishedAt)) return false;
+    }
+    return true;
+  }
+
+  /** Step 3: the old roots leave the trust bundle. */
+  private retire(mesh: MeshState): void {
+    if (this.closed || !this.retirementReady(mesh) || !mesh.ca) return;
+    const dropped = mesh.retiring.map((ca) => ca.backend);
+    mesh.retiring = [];
+    this.log.info({ mesh: mesh.name, backend: mesh.ca.backend, dropped }, 'CA switch complete: every proxy holds a certificate from the new CA; old roots dropped from the trust bundle');
+    this.bumpMesh(mesh.name);
+  }
+
+  private publish(proxy: ProxyState): void {
+    proxy.ready = true;
+    proxy.versions.next(proxy.versions.value + 1);
+  }
+
+  private bumpMesh(mesh: string): void {
+    for (const proxy of this.proxiesOf(mesh)) if (proxy.ready) this.publish(proxy);
+  }
+
+  private proxiesOf(mesh: string): ProxyState[] {
+    return [...this.proxies.values()].filter((p) => p.mesh === mesh && p.subscribers > 0);
+  }
+
+  private status(proxy: ProxyState): MutableStatus {
+    const key = `${proxy.mesh}/${proxy.name}`;
+    let status = this.statuses.get(key);
+    if (!status) {
+      status = { mesh: proxy.mesh, name: proxy.name, connected: proxy.subscribers > 0, spiffeIds: [], regenerations: 0 };
+      this.statuses.set(key, status);
+    }
+    return status;
+  }
+
+  /** The CA for gateway server certificates: the enabled backend, or the mesh's implicit gateway CA. */
+  private serverCertificateCa(mesh: string): { ca: MeshCa; validitySeconds: number } | undefined {
+    const state = this.meshes.get(mesh);
+    if (state?.backend) return state.ca ? { ca: state.ca, validitySeconds: validitySecondsOf(state.backend.dpCert.rotation.expirationSeconds) } : undefined;
+    const key = this.options.cas.keyOf(mesh, GATEWAY_CA_BACKEND, this.resources);
+    if (key instanceof Error) return undefined;
+    const ca = this.options.cas.get(key);
+    if (ca) return { ca, validitySeconds: GATEWAY_CA_BACKEND.dpCert.rotation.expirationSeconds };
+    this.options.cas.ensure(mesh, GATEWAY_CA_BACKEND, this.resources).then(
+      () => this.bumpMesh(mesh),
+      (err: unknown) => this.log.error({ mesh, err: message(err) }, 'cannot initialize the gateway CA'),
+    );
+    return undefined;
+  }
+}

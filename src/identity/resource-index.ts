@@ -1,0 +1,51 @@
+/** What identity issuance needs from the resource set: Mesh mTLS policies, and who serves what. */
+import type { MeshResource, MtlsBackend, Resource } from '../api/types.js';
+import { spiffeId } from './names.js';
+
+const SERVICE_TAG = 'kuma.io/service';
+
+export interface ResourceIndex {
+  readonly meshes: ReadonlyMap<string, MeshResource>;
+  /** `mesh/name` → services of its inbounds, sorted. */
+  readonly dataplanes: ReadonlyMap<string, readonly string[]>;
+  /** `mesh/name` of every Gateway. */
+  readonly gateways: ReadonlySet<string>;
+}
+
+export function indexResources(resources: readonly Resource[]): ResourceIndex {
+  const meshes = new Map<string, MeshResource>();
+  const dataplanes = new Map<string, readonly string[]>();
+  const gateways = new Set<string>();
+  for (const r of resources) {
+    if (r.type === 'Mesh') meshes.set(r.name, r);
+    else if (r.type === 'Dataplane') {
+      const services = new Set<string>();
+      for (const inbound of r.networking.inbound) {
+        const service = inbound.tags[SERVICE_TAG];
+        if (service !== undefined) services.add(service);
+      }
+      dataplanes.set(`${r.mesh}/${r.name}`, [...services].sort());
+    } else if (r.type === 'Gateway') gateways.add(`${r.mesh}/${r.name}`);
+  }
+  return { meshes, dataplanes, gateways };
+}
+
+/** The enabled backend of a mesh; undefined when mTLS is disabled (or the mesh does not exist). */
+export function enabledBackend(index: ResourceIndex, mesh: string): MtlsBackend | undefined {
+  const mtls = index.meshes.get(mesh)?.mtls;
+  return mtls?.enabledBackend !== undefined ? mtls.backends.find((b) => b.name === mtls.enabledBackend) : undefined;
+}
+
+/**
+ * The SPIFFE IDs of a proxy: one per service its Dataplane's inbounds serve. A Dataplane with
+ * only outbounds is named after itself (it still needs a client identity); a Gateway calls mesh
+ * services with its own identity (SPEC §1 Service), named after the Gateway. Undefined for a
+ * proxy that is neither (it gets no certificate).
+ */
+export function spiffeIdsOf(index: ResourceIndex, mesh: string, name: string): readonly string[] | undefined {
+  const key = `${mesh}/${name}`;
+  const services = index.dataplanes.get(key);
+  if (services !== undefined) return (services.length > 0 ? services : [name]).map((s) => spiffeId(mesh, s));
+  if (index.gateways.has(key)) return [spiffeId(mesh, name)];
+  return undefined;
+}
