@@ -4,12 +4,15 @@
  * keep succeeding over mesh mTLS while both certificates rotate, and while the mesh switches CA.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startAgent, type RunningAgent } from '../../src/agent/agent.js';
 import { grpcBootstrap } from '../../src/bootstrap/grpc.js';
 import { parseCertificates } from '../../src/ca/pem.js';
+import { createIntermediateCa, createRootCa } from '../../src/ca/pki.js';
+import { verify } from '../ca/openssl.js';
 import { silentLogger } from '../../src/runtime/logger.js';
 import { startControlPlane, type TestControlPlane } from '../helpers/control-plane.js';
 import { callWho, freePort, startXdsEchoServer } from '../helpers/echo-service.js';
@@ -18,7 +21,22 @@ import { waitFor } from '../helpers/wait.js';
 
 const grpcXds = await loadGrpcXdsWithRbac();
 
-const meshYaml = (backendPort: number, webPort: number, options: { enabled?: string; expiration?: string } = {}): string => `type: Mesh
+interface MeshOptions {
+  readonly enabled?: string;
+  readonly expiration?: string;
+  /** Files of a provided CA for backend ca-2 (chain: intermediate first, up to the root); builtin otherwise. */
+  readonly provided?: { readonly cert: string; readonly key: string };
+}
+
+const ca2 = (options: MeshOptions): string =>
+  options.provided
+    ? `type: provided
+    conf:
+      cert: { file: ${options.provided.cert} }
+      key: { file: ${options.provided.key} }`
+    : 'type: builtin';
+
+const meshYaml = (backendPort: number, webPort: number, options: MeshOptions = {}): string => `type: Mesh
 name: default
 mtls:
   enabledBackend: ${options.enabled ?? 'ca-1'}
@@ -27,7 +45,7 @@ mtls:
     type: builtin
     dpCert: { rotation: { expiration: ${options.expiration ?? '5s'} } }
   - name: ca-2
-    type: builtin
+    ${ca2(options)}
     dpCert: { rotation: { expiration: ${options.expiration ?? '5s'} } }
 ---
 type: Dataplane
@@ -67,7 +85,7 @@ afterEach(async () => {
 });
 
 /** backend-1 (xDS server) and web-1 (xDS client), each with a `meshcp agent` keeping its certificate files. */
-async function startPeers(options: { expiration: string }): Promise<RunningPeers> {
+async function startPeers(options: MeshOptions): Promise<RunningPeers> {
   const backendPort = await freePort();
   const webPort = await freePort();
   const cp = await startControlPlane(meshYaml(backendPort, webPort, options));
@@ -129,40 +147,53 @@ describe('meshcp agent with proxyless gRPC peers', () => {
     // given: a STRICT mesh, and an agent per workload keeping its certificate files
     const peers = await startPeers({ expiration: '5s' });
     const { backendAgent, webAgent, cp } = peers;
-    const firstSerials = [backendAgent.serial(), webAgent.serial()];
+    const backendSerials = new Set([backendAgent.serial()]);
+    const webSerials = new Set([webAgent.serial()]);
     const first = await waitFor('a call admitted over mTLS', () => callWho(peers.client), { timeoutMs: 30_000 });
     expect(first.peerUris).toEqual(['spiffe://default/web']);
 
-    // when: calls keep flowing until both certificates have been rotated, and a while after
-    let afterRotation = 0;
+    // when: calls keep flowing through at least three rotations of both certificates, and a while after
+    let afterRotations = 0;
     const { failures, calls } = await callUntil(
       peers,
-      'both certificates rotated, with calls after it',
+      'three rotations of both certificates, with calls after them',
       () => {
-        const rotated = backendAgent.serial() !== firstSerials[0] && webAgent.serial() !== firstSerials[1];
-        if (rotated) afterRotation++;
+        backendSerials.add(backendAgent.serial());
+        webSerials.add(webAgent.serial());
+        const rotated = backendSerials.size >= 4 && webSerials.size >= 4;
+        if (rotated) afterRotations++;
         // The file_watcher providers re-read the files every second: keep calling past that.
-        return rotated && afterRotation >= 60;
+        return rotated && afterRotations >= 60;
       },
-      45_000,
+      90_000,
     );
 
-    // then: not one call failed
+    // then: not one call failed, and every rotation brought a new serial (the one the server presents from cert.pem)
     expect(failures).toEqual([]);
     expect(calls).toBeGreaterThan(60);
-    expect(cp.controlPlane.identities.getStatus('default', 'backend-1')?.regenerations).toBeGreaterThanOrEqual(2);
+    expect(backendSerials.size).toBeGreaterThanOrEqual(4);
+    expect(webSerials.size).toBeGreaterThanOrEqual(4);
+    expect(cp.controlPlane.identities.getStatus('default', 'backend-1')?.regenerations).toBeGreaterThanOrEqual(3);
   });
 
-  it('keeps calls and new handshakes succeeding while the mesh switches to another CA', async () => {
-    // given
-    const peers = await startPeers({ expiration: '1h' });
+  it('keeps calls and new handshakes succeeding while the mesh switches from a builtin CA to a provided one with an intermediate', async () => {
+    // given: a provided CA, root → intermediate, in files (chain: intermediate first)
+    const caDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-provided-'));
+    cleanup.push(() => fs.rmSync(caDir, { recursive: true, force: true }));
+    const root = await createRootCa({ commonName: 'Provided Root', validitySeconds: 86_400 * 365 });
+    const intermediate = await createIntermediateCa({ issuer: root, commonName: 'Provided Intermediate', validitySeconds: 86_400 * 30 });
+    const provided = { cert: path.join(caDir, 'chain.pem'), key: path.join(caDir, 'intermediate.key') };
+    fs.writeFileSync(provided.cert, intermediate.chainPem);
+    fs.writeFileSync(provided.key, intermediate.keyPem);
+    fs.writeFileSync(path.join(caDir, 'root.pem'), root.certPem);
+    const peers = await startPeers({ expiration: '1h', provided });
     const { cp, backendAgent, webAgent } = peers;
     await waitFor('a call admitted over mTLS', () => callWho(peers.client), { timeoutMs: 30_000 });
     const firstSerials = [backendAgent.serial(), webAgent.serial()];
     const roots = (name: string): number => parseCertificates(fs.readFileSync(path.join(cp.dir, name, 'ca.pem'), 'utf8')).length;
 
     // when: enabledBackend changes while calls flow
-    await cp.writeConfig(meshYaml(peers.backendPort, peers.webPort, { enabled: 'ca-2', expiration: '1h' }));
+    await cp.writeConfig(meshYaml(peers.backendPort, peers.webPort, { enabled: 'ca-2', expiration: '1h', provided }));
     let afterSwitch = 0;
     const { failures } = await callUntil(
       peers,
@@ -180,5 +211,12 @@ describe('meshcp agent with proxyless gRPC peers', () => {
     expect(backendAgent.serial()).not.toBe(firstSerials[0]);
     expect(webAgent.serial()).not.toBe(firstSerials[1]);
     expect(cp.controlPlane.identities.getStatus('default', 'web-1')?.backend).toBe('ca-2');
+    // and: both workloads' certificates chain to the provided root through its intermediate (openssl verify)
+    for (const name of ['backend-1', 'web-1']) {
+      const certFile = path.join(cp.dir, name, 'cert.pem');
+      expect(parseCertificates(fs.readFileSync(certFile, 'utf8')).length).toBe(2);
+      const result = verify(certFile, { caFile: path.join(caDir, 'root.pem'), untrusted: provided.cert });
+      expect(result.stdout.trim(), result.stderr).toBe(`${certFile}: OK`);
+    }
   });
 });
