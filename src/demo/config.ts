@@ -1,6 +1,19 @@
-/** The demo mesh: web calls backend; one Dataplane per running backend port. */
+/**
+ * The demo mesh: builtin CA, STRICT mTLS with short-lived workload certificates (so a rotation
+ * shows within seconds), web and backend as proxyless gRPC workloads, and the permission
+ * web → backend. Also used by the real-peer tests (`demoConfig`, without mTLS).
+ */
+
+/** A mesh without mTLS: web plus one backend Dataplane per entry. */
 export function demoConfig(backends: ReadonlyArray<{ name: string; port: number }>): string {
-  const dataplanes = backends
+  return `type: Mesh
+name: default
+---
+${dataplanes(backends, 1)}`;
+}
+
+function dataplanes(backends: ReadonlyArray<{ name: string; port: number }>, webPort: number): string {
+  const backendDocs = backends
     .map(
       ({ name, port }) => `---
 type: Dataplane
@@ -14,16 +27,38 @@ networking:
 `,
     )
     .join('');
-  return `type: Mesh
-name: default
----
-type: Dataplane
+  return `type: Dataplane
 mesh: default
 name: web
 networking:
   address: 127.0.0.1
   inbound:
-  - port: 1
+  - port: ${webPort}
     tags: { kuma.io/service: web, kuma.io/protocol: grpc }
-${dataplanes}`;
+${backendDocs}`;
+}
+
+export const DEMO_PERMISSION = `type: TrafficPermission
+mesh: default
+name: web-to-backend
+sources: [ { match: { kuma.io/service: web } } ]
+destinations: [ { match: { kuma.io/service: backend } } ]
+`;
+
+/** The mTLS demo: STRICT, builtin CA, workload certificates living `certLifetime`. */
+export function demoMeshMtls(backendPort: number, webPort: number, certLifetime: string): string {
+  return `type: Mesh
+name: default
+mtls:
+  enabledBackend: ca-1
+  backends:
+  - name: ca-1
+    type: builtin
+    mode: STRICT
+    dpCert:
+      rotation:
+        expiration: ${certLifetime}
+---
+${dataplanes([{ name: 'backend-1', port: backendPort }], webPort)}---
+${DEMO_PERMISSION}`;
 }

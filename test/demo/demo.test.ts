@@ -21,16 +21,27 @@ function runDemo(): Promise<{ code: number | null; stdout: string; stderr: strin
 }
 
 describe('npm run demo', () => {
-  it('runs the proxyless story end to end and exits 0', async () => {
+  it('runs the mesh mTLS story end to end with real proxyless workloads and exits 0', async () => {
     // given: the compiled demo (npm test compiles before running vitest)
     // when
     const { code, stdout, stderr } = await runDemo();
     // then
     expect(stderr).not.toMatch(/demo failed/);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/answered by backend-1/);
-    expect(stdout).toMatch(/backend-2 answered [1-9]\d* of the next 40/);
-    expect(stdout).toMatch(/backend-1 got 0 new calls/);
-    expect(stdout).toMatch(/Summary: \d+ calls, 0 failed/);
+    // an allowed call, with the caller's SPIFFE ID as the server saw it
+    expect(stdout).toMatch(/ALLOWED: answered by backend-1; the server saw the caller as spiffe:\/\/default\/web/);
+    // the denied call once the permission is deleted, then allowed again
+    expect(stdout).toMatch(/DENIED: PERMISSION_DENIED/);
+    expect(stdout).toMatch(/ALLOWED again: answered by backend-1, caller spiffe:\/\/default\/web/);
+    // a rotation: two different serials
+    const before = /serial before: ([0-9A-F]+)/.exec(stdout)?.[1];
+    const after = /serial after: +([0-9A-F]+)/.exec(stdout)?.[1];
+    expect(before).toMatch(/^[0-9A-F]{16,}$/);
+    expect(after).toMatch(/^[0-9A-F]{16,}$/);
+    expect(after).not.toBe(before);
+    // the inspect table, with both dataplanes online
+    expect(stdout).toMatch(/MESH +NAME +TAGS +STATUS +LAST CONNECTED AGO +LAST UPDATED AGO +TOTAL UPDATES +TOTAL ERRORS +CERT REGENERATED AGO +CERT EXPIRATION +CERT REGENERATIONS/);
+    expect(stdout).toMatch(/default +backend-1 +\S+ +Online/);
+    expect(stdout).toMatch(/default +web +\S+ +Online/);
   }, 90_000);
 });
