@@ -6,27 +6,13 @@
  * `error_detail`), and a new stream starts fresh.
  */
 import * as grpc from '@grpc/grpc-js';
-import type protobuf from 'protobufjs';
-import { lookupType } from '../protos/load.js';
+import { decodeAnyValue, protoCodec } from '../xds/codec.js';
 import { jsonToStruct } from '../xds/struct.js';
-import { protoNameOf, SECRET_TYPE } from '../xds/types.js';
+import { SECRET_TYPE } from '../xds/types.js';
 
 type Decoded = Record<string, unknown>;
 
-const DECODE_OPTIONS: protobuf.IConversionOptions = { defaults: true, longs: String, enums: String };
-
-function codec(typeName: string): { serialize: (value: Decoded) => Buffer; deserialize: (bytes: Buffer) => Decoded } {
-  return {
-    serialize: (value) => {
-      const type = lookupType(typeName);
-      return Buffer.from(type.encode(type.fromObject(value)).finish());
-    },
-    deserialize: (bytes) => {
-      const type = lookupType(typeName);
-      return type.toObject(type.decode(bytes), DECODE_OPTIONS) as Decoded;
-    },
-  };
-}
+const codec = protoCodec;
 
 const request = codec('envoy.service.discovery.v3.DiscoveryRequest');
 const response = codec('envoy.service.discovery.v3.DiscoveryResponse');
@@ -90,8 +76,7 @@ function decodeSecret(any: Decoded): ReceivedSecret | undefined {
   const typeUrl = any['type_url'];
   const value = any['value'];
   if (typeUrl !== SECRET_TYPE || !(value instanceof Uint8Array)) return undefined;
-  const type = lookupType(protoNameOf(SECRET_TYPE));
-  const secret = type.toObject(type.decode(value), DECODE_OPTIONS) as Decoded;
+  const secret = decodeAnyValue(SECRET_TYPE, value);
   const tls = obj(secret['tls_certificate']);
   const validation = obj(secret['validation_context']);
   const certificateChain = dataSourceText(tls['certificate_chain']);

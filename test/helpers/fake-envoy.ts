@@ -7,26 +7,12 @@
  */
 import { jsonToStruct } from '../../src/xds/struct.js';
 import * as grpc from '@grpc/grpc-js';
-import type protobuf from 'protobufjs';
-import { lookupType } from '../../src/protos/load.js';
+import { decodeAnyValue, protoCodec } from '../../src/xds/codec.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, protoNameOf } from '../../src/xds/types.js';
 
 type Decoded = Record<string, unknown>;
 
-const DECODE_OPTIONS: protobuf.IConversionOptions = { defaults: true, longs: String, enums: String };
-
-function codec(typeName: string): { serialize: (value: Decoded) => Buffer; deserialize: (bytes: Buffer) => Decoded } {
-  return {
-    serialize: (value) => {
-      const type = lookupType(typeName);
-      return Buffer.from(type.encode(type.fromObject(value)).finish());
-    },
-    deserialize: (bytes) => {
-      const type = lookupType(typeName);
-      return type.toObject(type.decode(bytes), DECODE_OPTIONS) as Decoded;
-    },
-  };
-}
+const codec = protoCodec;
 
 const sotwRequest = codec('envoy.service.discovery.v3.DiscoveryRequest');
 const sotwResponse = codec('envoy.service.discovery.v3.DiscoveryResponse');
@@ -152,8 +138,7 @@ export interface FinalStatus {
 }
 
 export function decodeAny(typeUrl: string, value: Uint8Array): Decoded {
-  const type = lookupType(protoNameOf(typeUrl));
-  return type.toObject(type.decode(value), DECODE_OPTIONS) as Decoded;
+  return decodeAnyValue(typeUrl, value);
 }
 
 function nameOf(typeUrl: string, value: Decoded): string {
