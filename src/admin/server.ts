@@ -9,6 +9,10 @@
  *                                            `application/vnd.meshcp.files+json` {files:[{name,content}]}
  *   DELETE /api/{type}/{name}[?mesh=M]
  *   GET    /api/identities[?mesh=M]          workload certificate status per proxy (for `inspect`)
+ *   GET    /api/inspect/dataplanes[?mesh=M]  per proxy: stream, xDS and certificate state (`meshcp inspect dataplanes`)
+ *   GET    /api/inspect/dataplanes/{name}/config-dump[?mesh=M]
+ *                                            what was last sent per type, keys redacted, with its ACK/NACK state
+ *   POST   /api/cert-check                   body {cert: PEM, route?, mesh?}: would each Route admit this client certificate
  *
  * `{type}` is singular or plural, case-insensitive. Errors are `{ errors: [string], warnings: [string] }`.
  * With `tls.clientCa` the server is HTTPS and requires a client certificate signed by that CA.
@@ -16,8 +20,11 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Resource } from '../api/types.js';
 import type { IdentityStatus } from '../identity/manager.js';
 import type { Logger } from '../runtime/logger.js';
+import { checkCertificateAgainstRoutes, type CertCheckRequest } from './cert-check.js';
+import { configDump, inspectDataplanes, type InspectSources } from './inspect.js';
 import { kindPlural, knownTypeNames, parseKind } from './kinds.js';
 import type { ApplyFile, ApplyMode, ResourceApi } from './resource-api.js';
 
@@ -47,6 +54,10 @@ export interface AdminServerOptions {
   readonly tls?: AdminTlsOptions;
   /** Workload certificate status per proxy (identity/manager.ts). */
   readonly identities?: { listStatus(mesh?: string): IdentityStatus[] };
+  /** Proxy, xDS and certificate state for `/api/inspect/...` (admin/inspect.ts). */
+  readonly inspect?: InspectSources;
+  /** The resources being served, for `/api/cert-check`. */
+  readonly servedResources?: () => readonly Resource[];
 }
 
 class HttpError extends Error {
@@ -113,6 +124,11 @@ export class AdminServer {
       allow(method, ['POST', 'PUT']);
       return this.apply(req, res, url);
     }
+    if (second === 'inspect') return this.inspect(method, segments.slice(2), url, res);
+    if (second === 'cert-check' && third === undefined && this.options.servedResources) {
+      allow(method, ['POST']);
+      return this.certCheck(req, res, this.options.servedResources);
+    }
     if (rest.length > 0) throw new HttpError(404, `no such path ${url.pathname}`);
     if (second === 'identities' && third === undefined && this.options.identities) {
       allow(method, ['GET']);
@@ -140,6 +156,52 @@ export class AdminServer {
     return send(res, 200, { ...view });
   }
 
+  private inspect(method: string, path: readonly string[], url: URL, res: http.ServerResponse): void {
+    const sources = this.options.inspect;
+    if (!sources) throw new HttpError(404, 'inspect is not enabled');
+    allow(method, ['GET']);
+    const [what, name, view, ...extra] = path;
+    if ((what !== 'dataplanes' && what !== 'dataplane') || extra.length > 0) throw new HttpError(404, `no such path ${url.pathname}; see /api/inspect/dataplanes`);
+    const meshParam = url.searchParams.get('mesh') ?? undefined;
+    if (name === undefined) {
+      const items = inspectDataplanes(sources, meshParam);
+      return send(res, 200, { items, total: items.length });
+    }
+    const mesh = meshParam ?? 'default';
+    if (view === undefined) {
+      const row = inspectDataplanes(sources, mesh).find((r) => r.name === name);
+      if (!row) throw new HttpError(404, `no proxy "${name}" in mesh "${mesh}" (neither a Dataplane nor a connected proxy)`);
+      return send(res, 200, { ...row });
+    }
+    if (view !== 'config-dump') throw new HttpError(404, `no such path ${url.pathname}; try /api/inspect/dataplanes/${name}/config-dump`);
+    const dump = configDump(sources, mesh, name);
+    if (!dump) throw new HttpError(404, `no proxy "${name}" in mesh "${mesh}" (neither a Dataplane nor a Gateway nor a connected proxy)`);
+    return send(res, 200, { ...dump });
+  }
+
+  private async certCheck(req: http.IncomingMessage, res: http.ServerResponse, resources: () => readonly Resource[]): Promise<void> {
+    const body = await readBody(req);
+    let doc: unknown;
+    try {
+      doc = JSON.parse(body);
+    } catch (err) {
+      throw new HttpError(400, `expected a JSON body {"cert": PEM, "route"?: NAME, "mesh"?: MESH}: ${(err as Error).message}`);
+    }
+    const field = (key: string): string | undefined => {
+      const v = typeof doc === 'object' && doc !== null ? (doc as Record<string, unknown>)[key] : undefined;
+      if (v !== undefined && v !== null && typeof v !== 'string') throw new HttpError(400, `${key}: expected a string`);
+      return typeof v === 'string' ? v : undefined;
+    };
+    const cert = field('cert');
+    if (cert === undefined) throw new HttpError(400, 'cert: required (the client certificate, PEM)');
+    const route = field('route');
+    const mesh = field('mesh');
+    const request: CertCheckRequest = { cert, ...(route !== undefined ? { route } : {}), ...(mesh !== undefined ? { mesh } : {}) };
+    const result = checkCertificateAgainstRoutes(resources(), request);
+    if (!result.ok) throw new HttpError(result.status, result.error);
+    return send(res, 200, { items: result.items, total: result.items.length });
+  }
+
   private async apply(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
     const body = await readBody(req);
     const modeParam = url.searchParams.get('mode') ?? 'apply';
@@ -153,6 +215,8 @@ export class AdminServer {
     if (!result.ok) return send(res, result.status, { errors: result.errors, warnings: result.warnings });
     const changed = result.applied.filter((a) => a.outcome !== 'unchanged');
     if (!dryRun && changed.length > 0) this.options.log.info({ resources: changed.map((a) => `${a.type}/${a.mesh ?? ''}/${a.name} ${a.outcome}`) }, 'resources applied through the admin API');
+    // SPEC §1: e.g. a certificate that expires within 30 days; the client prints them too.
+    if (!dryRun) for (const warning of result.warnings) this.options.log.warn({ source: 'admin API apply' }, warning);
     return send(res, 200, { applied: result.applied, warnings: result.warnings, dryRun: result.dryRun });
   }
 

@@ -58,6 +58,13 @@ function readPemOption(file: string | undefined, flag: string): string | undefin
   }
 }
 
+function queryString(query: Readonly<Record<string, string | undefined>>): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, v);
+  const text = params.toString();
+  return text === '' ? '' : `?${text}`;
+}
+
 export class AdminClient {
   private readonly base: URL;
   private readonly tls: https.RequestOptions;
@@ -106,6 +113,20 @@ export class AdminClient {
     const res = await this.request('DELETE', `/api/${kindPlural(kind)}/${encodeURIComponent(name)}?mesh=${encodeURIComponent(mesh)}`);
     this.check(res);
     return { warnings: stringList(res.body['warnings']) };
+  }
+
+  /** GET a JSON document from the admin API; the API's errors are thrown as a CliError. */
+  async getJson(path: string, query: Readonly<Record<string, string | undefined>> = {}): Promise<Record<string, unknown>> {
+    const res = await this.request('GET', `${path}${queryString(query)}`);
+    this.check(res);
+    return res.body;
+  }
+
+  /** POST a JSON body to the admin API. */
+  async postJson(path: string, body: unknown): Promise<Record<string, unknown>> {
+    const res = await this.request('POST', path, { contentType: 'application/json', text: JSON.stringify(body) });
+    this.check(res);
+    return res.body;
   }
 
   /** Throws the API's errors, one line each. */

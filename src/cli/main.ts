@@ -5,6 +5,8 @@ import { registerAgent } from './agent.js';
 import { registerBootstrap } from './bootstrap.js';
 import { registerCa } from './ca.js';
 import { registerCert } from './cert.js';
+import { registerCertCheck } from './cert-check.js';
+import { registerInspect } from './inspect.js';
 import { CliError, processIo, type CliIo } from './output.js';
 import { registerResources } from './resources.js';
 import { registerRoute } from './route.js';
@@ -32,6 +34,8 @@ export function buildProgram(io: CliIo = processIo()): Command {
   registerBootstrap(program);
   registerCa(program);
   registerCert(program);
+  registerCertCheck(program, io);
+  registerInspect(program, io);
   registerToken(program);
   registerAgent(program);
   registerValidate(program, io);

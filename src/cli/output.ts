@@ -4,6 +4,7 @@
  */
 import YAML from 'yaml';
 import type { ResourceKind } from '../api/types.js';
+import { EXPIRY_WARNING_DAYS } from '../ca/validity.js';
 
 export interface CliIo {
   readonly stdout: { write(text: string): unknown };
@@ -81,7 +82,9 @@ function expires(secret: ViewJson['secret']): string {
   if (!secret?.notAfter) return '-';
   const days = secret.expiresInDays ?? 0;
   const date = secret.notAfter.slice(0, 10);
-  return days < 0 ? `${date} (expired)` : `${date} (${days}d)`;
+  if (days < 0) return `${date} (expired)`;
+  // SPEC §1: a certificate that expires within 30 days gives a warning; `get` flags it too.
+  return days < EXPIRY_WARNING_DAYS ? `${date} (${days}d) (!)` : `${date} (${days}d)`;
 }
 
 function selectors(v: unknown): string {

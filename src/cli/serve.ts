@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { register } from 'prom-client';
+import type { Resource } from '../api/types.js';
 import { caSecretViews } from '../admin/ca-secrets.js';
 import { ResourceApi } from '../admin/resource-api.js';
 import { AdminServer, type AdminTlsOptions } from '../admin/server.js';
@@ -15,6 +15,7 @@ import { tokenAuthenticator } from '../identity/xds-auth.js';
 import { FileConfigSource } from '../runtime/config-state.js';
 import { ControlPlane } from '../runtime/control-plane.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
+import { createServerMetrics, meshCasInUse } from '../runtime/metrics.js';
 import { ResourceSources } from '../runtime/resource-sources.js';
 import { FileStore } from '../store/file-store.js';
 
@@ -90,13 +91,24 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
     const controlPlane = new ControlPlane({ resources: sources.resources, log, caStore: store, caProviders, ...(authenticate ? { authenticate } : {}) });
     cleanups.push(() => controlPlane.close());
     let ready = false;
+    const served = (): readonly Resource[] => sources.served()?.resources ?? [];
+    const metrics = createServerMetrics({
+      statusEvents: controlPlane.status.events,
+      connectedProxies: () => controlPlane.status.list().filter((p) => p.activeStreams > 0).length,
+      identities: () => controlPlane.identities.listStatus(),
+      meshCas: () => meshCasInUse(controlPlane.identities, served()),
+      resources: served,
+    });
+    cleanups.push(() => metrics.close());
     const api = new ResourceApi({ store, sources, systemSecrets: (mesh, now) => caSecretViews(controlPlane.identities.builtinCas(), now, mesh) });
     const admin = new AdminServer({
       api,
       identities: controlPlane.identities,
       log: log.child({ component: 'admin' }),
       isReady: () => ready,
-      metrics: { contentType: register.contentType, metrics: () => register.metrics() },
+      metrics,
+      inspect: { resources: served, proxies: controlPlane.status, identities: controlPlane.identities, snapshots: controlPlane.cache },
+      servedResources: served,
       ...(tls ? { tls } : {}),
     });
     const { url: adminUrl } = await admin.listen(options.adminAddress);

@@ -21,7 +21,7 @@ import { DEMO_PERMISSION, demoMeshMtls } from './config.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
 /** Short-lived workload certificates, so a rotation (at 4/5 of the lifetime) shows within seconds. */
-const CERT_LIFETIME = '6s';
+const CERT_LIFETIME = '10s';
 
 let stepNumber = 0;
 const step = (text: string): void => void process.stdout.write(`\n[${++stepNumber}] ${text}\n`);

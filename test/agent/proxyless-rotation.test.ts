@@ -145,7 +145,10 @@ async function callUntil(peers: RunningPeers, what: string, done: () => boolean,
 describe('meshcp agent with proxyless gRPC peers', () => {
   it('keeps calls flowing over mTLS while the agents rotate both certificates', async () => {
     // given: a STRICT mesh, and an agent per workload keeping its certificate files
-    const peers = await startPeers({ expiration: '5s' });
+    // 10 s: rotation at about 8 s leaves 2 s for the agent to write the files and gRPC's
+    // file_watcher (1 s refresh) to load them before the old certificate expires, even on a
+    // loaded machine; with 5 s the margin was 1 s and a fresh handshake could meet an expired one.
+    const peers = await startPeers({ expiration: '10s' });
     const { backendAgent, webAgent, cp } = peers;
     const backendSerials = new Set([backendAgent.serial()]);
     const webSerials = new Set([webAgent.serial()]);
@@ -165,7 +168,7 @@ describe('meshcp agent with proxyless gRPC peers', () => {
         // The file_watcher providers re-read the files every second: keep calling past that.
         return rotated && afterRotations >= 60;
       },
-      90_000,
+      120_000,
     );
 
     // then: not one call failed, and every rotation brought a new serial (the one the server presents from cert.pem)
@@ -174,7 +177,7 @@ describe('meshcp agent with proxyless gRPC peers', () => {
     expect(backendSerials.size).toBeGreaterThanOrEqual(4);
     expect(webSerials.size).toBeGreaterThanOrEqual(4);
     expect(cp.controlPlane.identities.getStatus('default', 'backend-1')?.regenerations).toBeGreaterThanOrEqual(3);
-  });
+  }, 150_000);
 
   it('keeps calls and new handshakes succeeding while the mesh switches from a builtin CA to a provided one with an intermediate', async () => {
     // given: a provided CA, root → intermediate, in files (chain: intermediate first)

@@ -30,7 +30,7 @@ export interface Harness {
 }
 
 /** Commands that talk to the admin API get `--server`; the others run as given. */
-const CLIENT_COMMANDS = new Set(['apply', 'get', 'delete', 'secret', 'route']);
+const CLIENT_COMMANDS = new Set(['apply', 'get', 'delete', 'secret', 'route', 'inspect']);
 
 export async function runCli(args: readonly string[], stdin = ''): Promise<CliRun> {
   let stdout = '';

@@ -1,0 +1,168 @@
+/**
+ * Prometheus metrics (SPEC §3 `/metrics`), on a Registry of their own: several servers can run in
+ * one process (tests, embedding) without clashing in prom-client's global registry. Node's
+ * default process metrics are not collected.
+ *
+ * Counters follow the xDS status events (xds/status.ts) as they happen; gauges that depend on
+ * the time (seconds until a certificate expires) are computed at scrape time in `collect()`.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Observable, Subscription } from 'rxjs';
+import type { MtlsBackend, Resource } from '../api/types.js';
+import { summarizeSecret } from '../ca/secret-material.js';
+import type { MeshCa } from '../ca/providers/types.js';
+import type { IdentityStatus } from '../identity/types.js';
+import type { StatusEvent } from '../xds/status.js';
+import { TYPE_SHORT_NAMES, protoNameOf } from '../xds/types.js';
+
+export interface MetricsSources {
+  readonly statusEvents: Observable<StatusEvent>;
+  /** Proxies with at least one open stream. */
+  readonly connectedProxies: () => number;
+  /** Workload certificate status per proxy (identity/manager.ts); regenerations never decrease. */
+  readonly identities: () => readonly IdentityStatus[];
+  /** The initialized CA of each mesh backend that is in use. */
+  readonly meshCas: () => readonly MeshCa[];
+  /** The resources being served (user Secrets). */
+  readonly resources: () => readonly Resource[];
+  readonly now?: () => Date;
+}
+
+export interface ServerMetrics {
+  readonly registry: Registry;
+  readonly contentType: string;
+  metrics(): Promise<string>;
+  close(): void;
+}
+
+/** Send → ACK latency buckets, in seconds: a local proxy ACKs in milliseconds, a loaded one in seconds. */
+const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** The `type` label: LDS, RDS, CDS, EDS, SDS (xds/types.ts), or the proto name of another type. */
+export function typeLabel(typeUrl: string): string {
+  return TYPE_SHORT_NAMES[typeUrl] ?? protoNameOf(typeUrl);
+}
+
+/** What meshCasInUse needs from the identity manager (identity/manager.ts). */
+export interface MeshCaLookup {
+  readonly cas: { keyOf(mesh: string, backend: MtlsBackend, resources: readonly Resource[]): string | Error; get(key: string): MeshCa | undefined };
+  builtinCas(): MeshCa[];
+}
+
+/** The initialized CA of every backend of the served Meshes, plus the builtin gateway CAs. */
+export function meshCasInUse(identities: MeshCaLookup, resources: readonly Resource[]): MeshCa[] {
+  const out = new Map<string, MeshCa>();
+  for (const ca of identities.builtinCas()) out.set(`${ca.mesh}/${ca.backend}`, ca);
+  for (const r of resources) {
+    if (r.type !== 'Mesh') continue;
+    for (const backend of r.mtls?.backends ?? []) {
+      const key = identities.cas.keyOf(r.name, backend, resources);
+      const ca = key instanceof Error ? undefined : identities.cas.get(key);
+      if (ca) out.set(`${ca.mesh}/${ca.backend}`, ca);
+    }
+  }
+  return [...out.values()];
+}
+
+function secondsUntil(date: Date, now: Date): number {
+  return (date.getTime() - now.getTime()) / 1000;
+}
+
+export function createServerMetrics(sources: MetricsSources): ServerMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const now = sources.now ?? (() => new Date());
+
+  new Gauge({
+    name: 'meshcp_xds_connected_proxies',
+    help: 'Proxies with at least one open xDS stream',
+    registers,
+    collect() {
+      this.set(sources.connectedProxies());
+    },
+  });
+  const pushes = new Counter({ name: 'meshcp_xds_pushes_total', help: 'xDS responses sent, by type', labelNames: ['type'] as const, registers });
+  const acks = new Counter({ name: 'meshcp_xds_acks_total', help: 'xDS ACKs received, by type', labelNames: ['type'] as const, registers });
+  const nacks = new Counter({ name: 'meshcp_xds_nacks_total', help: 'xDS NACKs (requests with error_detail) received, by type', labelNames: ['type'] as const, registers });
+  const latency = new Histogram({
+    name: 'meshcp_xds_push_latency_seconds',
+    help: 'Time from sending an xDS response to its ACK, by type',
+    labelNames: ['type'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+
+  let issuedSeen = 0;
+  new Counter({
+    name: 'meshcp_certificates_issued_total',
+    help: 'Workload certificates issued (first issuance and rotations) since the server started',
+    registers,
+    collect() {
+      // Derived from the per-proxy regeneration counts, which are kept after a proxy disconnects.
+      const total = sources.identities().reduce((n, s) => n + s.regenerations, 0);
+      if (total > issuedSeen) this.inc(total - issuedSeen);
+      issuedSeen = Math.max(issuedSeen, total);
+    },
+  });
+  new Gauge({
+    name: 'meshcp_workload_certificate_expiry_seconds',
+    help: 'Seconds until the workload certificate of a connected proxy expires',
+    labelNames: ['mesh', 'proxy'] as const,
+    registers,
+    collect() {
+      this.reset();
+      const at = now();
+      for (const s of sources.identities()) if (s.connected && s.expiration) this.set({ mesh: s.mesh, proxy: s.name }, secondsUntil(s.expiration, at));
+    },
+  });
+  new Gauge({
+    name: 'meshcp_ca_certificate_expiry_seconds',
+    help: 'Seconds until the signing certificate of a mesh CA backend expires',
+    labelNames: ['mesh', 'backend'] as const,
+    registers,
+    collect() {
+      this.reset();
+      const at = now();
+      for (const ca of sources.meshCas()) this.set({ mesh: ca.mesh, backend: ca.backend }, secondsUntil(ca.notAfter, at));
+    },
+  });
+  new Gauge({
+    name: 'meshcp_secret_expiry_seconds',
+    help: 'Seconds until the first certificate of a user Secret expires',
+    labelNames: ['mesh', 'secret'] as const,
+    registers,
+    collect() {
+      this.reset();
+      const at = now();
+      for (const r of sources.resources()) {
+        if (r.type !== 'Secret') continue;
+        const summary = summarizeSecret(r, at);
+        if (summary) this.set({ mesh: r.mesh, secret: r.name }, secondsUntil(new Date(summary.notAfter), at));
+      }
+    },
+  });
+
+  const subscription: Subscription = sources.statusEvents.subscribe((event) => {
+    switch (event.kind) {
+      case 'sent':
+        pushes.inc({ type: typeLabel(event.typeUrl) });
+        break;
+      case 'ack':
+        acks.inc({ type: typeLabel(event.typeUrl) });
+        if (event.latencyMs !== undefined) latency.observe({ type: typeLabel(event.typeUrl) }, event.latencyMs / 1000);
+        break;
+      case 'nack':
+        nacks.inc({ type: typeLabel(event.typeUrl) });
+        break;
+      default:
+        break;
+    }
+  });
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    metrics: () => registry.metrics(),
+    close: () => subscription.unsubscribe(),
+  };
+}
