@@ -160,6 +160,8 @@ describe('meshcp agent across a control plane restart', () => {
       await agent.ready;
       const before = agent.serial();
       const bundle = fs.readFileSync(path.join(certDir, 'ca.pem'), 'utf8');
+      const oldCert = path.join(dir, 'old-cert.pem');
+      fs.copyFileSync(path.join(certDir, 'cert.pem'), oldCert);
       // when
       await server.close();
       server = await startServer(options(address), bufferLogger().log);
@@ -168,6 +170,8 @@ describe('meshcp agent across a control plane restart', () => {
       expect(fs.readFileSync(path.join(certDir, 'ca.pem'), 'utf8')).toBe(bundle);
       const checked = verify(path.join(certDir, 'cert.pem'), { caFile: path.join(certDir, 'ca.pem') });
       expect(checked.status).toBe(0);
+      // and: the certificate issued before the restart still verifies against the (same) CA
+      expect(verify(oldCert, { caFile: path.join(certDir, 'ca.pem') }).status).toBe(0);
     } finally {
       agent.stop();
       await server.close();

@@ -1,6 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { MeshTlsMaterial } from '../../src/ca/workload-identity.js';
+import { createIntermediateCa, createRootCa, issueCertificate } from '../../src/ca/pki.js';
+import { spiffeId } from '../../src/identity/names.js';
 import { parseYamlDocuments } from '../../src/api/parse.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
 import { generateForProxy, type Flavor } from '../../src/generate/generate.js';
@@ -29,6 +32,36 @@ function cases(): GoldenCase[] {
     });
 }
 
+/**
+ * Real material for a provided CA with an intermediate (cases named `*-provided`): each proxy's
+ * chain is leaf + intermediate, the trust bundle the root, as the provided backend serves them.
+ */
+async function providedCaMaterial(proxies: GoldenCase['proxies'], services: ReadonlyMap<string, string>): Promise<MeshTlsMaterial> {
+  const root = await createRootCa({ commonName: 'Corp Root', validitySeconds: 86_400 * 365 });
+  const intermediate = await createIntermediateCa({ issuer: root, commonName: 'Corp Intermediate', validitySeconds: 86_400 * 30 });
+  const identities = new Map<string, Awaited<ReturnType<typeof issueCertificate>>>();
+  for (const p of proxies) {
+    identities.set(p.name, await issueCertificate({ issuer: intermediate, uris: [spiffeId(p.mesh, services.get(p.name) ?? p.name)], usage: 'workload', validitySeconds: 3600 }));
+  }
+  return {
+    identity: (_mesh, proxyName) => {
+      const issued = identities.get(proxyName);
+      return issued && { certChainPem: issued.chainPem, keyPem: issued.keyPem, spiffeIds: [], serialHex: issued.serialHex, notAfter: issued.notAfter };
+    },
+    trustBundle: () => root.certPem,
+  };
+}
+
+const materials = new Map<string, MeshTlsMaterial>();
+beforeAll(async () => {
+  for (const c of cases().filter((c) => c.name.endsWith('-provided'))) {
+    const parsed = parseYamlDocuments(fs.readFileSync(path.join(GOLDEN_DIR, `${c.name}.in.yaml`), 'utf8'));
+    const services = new Map<string, string>();
+    if (parsed.ok) for (const r of parsed.value) if (r.type === 'Dataplane') services.set(r.name, r.networking.inbound[0]?.tags['kuma.io/service'] ?? r.name);
+    materials.set(c.name, await providedCaMaterial(c.proxies, services));
+  }
+}, 60_000);
+
 describe('golden files: generated Envoy resources per proxy', () => {
   for (const c of cases()) {
     for (const proxy of c.proxies) {
@@ -38,7 +71,7 @@ describe('golden files: generated Envoy resources per proxy', () => {
         const parsed = parseYamlDocuments(text, { file: `${c.name}.in.yaml` });
         if (!parsed.ok) throw new Error('unreachable: parsed above');
         // when
-        const rendered = renderConfig(generateForProxy(translateMeshes(parsed.value), proxy, { secrets: fakeSecretMaterial(parsed.value), meshTls: fakeMeshTls }));
+        const rendered = renderConfig(generateForProxy(translateMeshes(parsed.value), proxy, { secrets: fakeSecretMaterial(parsed.value), meshTls: materials.get(c.name) ?? fakeMeshTls }));
         // then
         expect(rendered.violations).toEqual([]);
         const { expected, actual } = expectGolden(`${c.name}.${proxy.name}.out.yaml`, rendered.yaml);
