@@ -32,9 +32,8 @@ export async function generateKeyPair(spec: KeySpec): Promise<CryptoKeyPair> {
 }
 
 export async function privateKeyToPem(key: CryptoKey): Promise<string> {
-  const der = Buffer.from(await subtle.exportKey('pkcs8', key));
-  const body = der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
-  return `-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\n`;
+  // PKCS#8 PEM, encoded by Node rather than by hand.
+  return crypto.KeyObject.from(key).export({ type: 'pkcs8', format: 'pem' }).toString();
 }
 
 /** Node curve names of the curves WebCrypto can sign with, and the hash that matches each. */
