@@ -16,16 +16,13 @@ import { generateForProxy, proxyIdentity, type GenerateContext } from '../genera
 import { secretMaterialFromResources, type SecretMaterialSource } from '../generate/secret-material.js';
 import { statusDelivery } from '../identity/delivery.js';
 import { IdentityManager, type IdentityManagerOptions } from '../identity/manager.js';
-import { identitySecrets } from '../identity/names.js';
 import type { NodeAuthenticator } from '../identity/xds-auth.js';
 import type { Model } from '../model/model.js';
 import { translateMeshes } from '../translate/mesh-services.js';
 import { SnapshotCache } from '../xds/cache.js';
-import type { ResourceObject } from '../xds/encode.js';
 import { XdsServer } from '../xds/server.js';
 import type { GeneratedConfig } from '../xds/snapshot.js';
 import { StatusRegistry } from '../xds/status.js';
-import { SECRET_TYPE } from '../xds/types.js';
 import type { Logger } from './logger.js';
 
 /** Timing of issuance, rotation and CA switches (identity/manager.ts); defaults suit production. */
@@ -49,21 +46,6 @@ interface ResourceState {
   readonly resources: readonly Resource[];
   readonly model: Model;
   readonly secrets: SecretMaterialSource;
-}
-
-/**
- * Adds the proxy's identity Secrets (names.ts) unless generation already did: proxyless gRPC
- * agents subscribe to them by name, and Envoy listeners refer to them.
- */
-export function withIdentitySecrets(config: GeneratedConfig, secrets: readonly ResourceObject[]): GeneratedConfig {
-  if (secrets.length === 0) return config;
-  const existing = config.resources.get(SECRET_TYPE) ?? [];
-  const names = new Set(existing.map((s) => s['name']));
-  const missing = secrets.filter((s) => !names.has(s['name']));
-  if (missing.length === 0) return config;
-  const resources = new Map(config.resources);
-  resources.set(SECRET_TYPE, [...existing, ...missing]);
-  return { resources, refs: config.refs };
 }
 
 export class ControlPlane {
@@ -109,7 +91,7 @@ export class ControlPlane {
         return combineLatest([this.state, this.identities.watch({ mesh: proxy.mesh, name: proxy.name })]).pipe(
           map(([state]) => {
             const context: GenerateContext = { secrets: state.secrets, meshTls };
-            return withIdentitySecrets(generateForProxy(state.model, proxy, context), identitySecrets(proxy.mesh, proxy.name, meshTls));
+            return generateForProxy(state.model, proxy, context);
           }),
         );
       },
