@@ -21,7 +21,6 @@ import type { Model } from '../model/model.js';
 import { translateMeshes } from '../translate/mesh-services.js';
 import { SnapshotCache } from '../xds/cache.js';
 import { XdsServer } from '../xds/server.js';
-import type { GeneratedConfig } from '../xds/snapshot.js';
 import { StatusRegistry } from '../xds/status.js';
 import type { Logger } from './logger.js';
 

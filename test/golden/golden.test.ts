@@ -7,7 +7,6 @@ import { spiffeId } from '../../src/identity/names.js';
 import { parseYamlDocuments } from '../../src/api/parse.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
 import { generateForProxy, type Flavor } from '../../src/generate/generate.js';
-import type { Resource } from '../../src/api/types.js';
 import { GOLDEN_DIR, expectGolden, fakeMeshTls, fakeSecretMaterial, renderConfig } from '../helpers/golden.js';
 
 interface GoldenCase {
