@@ -1,17 +1,16 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentAuthError, startAgent, type RunningAgent } from '../../src/agent/agent.js';
 import { generateToken, loadOrCreateSigningKey } from '../../src/auth/token.js';
 import { certificateInfo } from '../../src/ca/cert-info.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
-import { createLogger } from '../../src/runtime/logger.js';
 import { extensionValue, verify, x509Text } from '../ca/openssl.js';
 import { runCli } from '../cli/harness.js';
 import { waitFor } from '../helpers/wait.js';
+import { bufferLogger } from '../helpers/log-buffer.js';
 
 const CONFIG = `type: Mesh
 name: default
@@ -33,23 +32,12 @@ networking:
     tags: { kuma.io/service: web }
 `;
 
-/** A pino logger writing JSON lines to a string. */
-function bufferLogger(): { log: ReturnType<typeof createLogger>; text: () => string } {
-  let text = '';
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      text += chunk.toString();
-      callback();
-    },
-  });
-  return { log: createLogger({ level: 'debug', destination }), text: () => text };
-}
 
 describe('meshcp agent', () => {
   let dir: string;
   let server: RunningServer;
   let token: string;
-  const serverLogs = bufferLogger();
+  const serverLogs = bufferLogger('debug');
   const agents: RunningAgent[] = [];
 
   beforeAll(async () => {
@@ -69,7 +57,7 @@ describe('meshcp agent', () => {
   it('writes cert.pem, key.pem and ca.pem, rewrites them at every rotation, and never logs a key', async () => {
     // given
     const certDir = path.join(dir, 'certs');
-    const agentLogs = bufferLogger();
+    const agentLogs = bufferLogger('debug');
     const agent = startAgent({ name: 'web-01', mesh: 'default', token, certDir, xdsAddress: server.xdsAddress, log: agentLogs.log });
     agents.push(agent);
     // when
@@ -118,7 +106,7 @@ describe('meshcp agent', () => {
 
   it('stops with an error when the token is refused', async () => {
     // given
-    const agent = startAgent({ name: 'web-01', mesh: 'default', token: 'bad.token.value', certDir: path.join(dir, 'refused'), xdsAddress: server.xdsAddress, log: bufferLogger().log });
+    const agent = startAgent({ name: 'web-01', mesh: 'default', token: 'bad.token.value', certDir: path.join(dir, 'refused'), xdsAddress: server.xdsAddress, log: bufferLogger('debug').log });
     agents.push(agent);
     // when
     const error = await agent.done.then(
@@ -151,11 +139,11 @@ describe('meshcp agent across a control plane restart', () => {
     fs.writeFileSync(path.join(dir, 'config.yaml'), CONFIG.replace('expiration: 3s', 'expiration: 1h'));
     const dataDir = path.join(dir, 'data');
     const options = (xdsAddress: string): Parameters<typeof startServer>[0] => ({ config: [path.join(dir, 'config.yaml')], dataDir, xdsAddress, adminAddress: '127.0.0.1:0', auth: 'token' });
-    let server = await startServer(options('127.0.0.1:0'), bufferLogger().log);
+    let server = await startServer(options('127.0.0.1:0'), bufferLogger('debug').log);
     const address = server.xdsAddress;
     const token = generateToken({ name: 'web-01', mesh: 'default', validForSeconds: 3600 }, await loadOrCreateSigningKey(dataDir));
     const certDir = path.join(dir, 'certs');
-    const agent = startAgent({ name: 'web-01', mesh: 'default', token, certDir, xdsAddress: address, log: bufferLogger().log, reconnect: { initialMs: 100, maxMs: 500 } });
+    const agent = startAgent({ name: 'web-01', mesh: 'default', token, certDir, xdsAddress: address, log: bufferLogger('debug').log, reconnect: { initialMs: 100, maxMs: 500 } });
     try {
       await agent.ready;
       const before = agent.serial();
@@ -164,7 +152,7 @@ describe('meshcp agent across a control plane restart', () => {
       fs.copyFileSync(path.join(certDir, 'cert.pem'), oldCert);
       // when
       await server.close();
-      server = await startServer(options(address), bufferLogger().log);
+      server = await startServer(options(address), bufferLogger('debug').log);
       // then
       await waitFor('a new certificate after the restart', () => agent.serial() !== before, { timeoutMs: 20_000 });
       expect(fs.readFileSync(path.join(certDir, 'ca.pem'), 'utf8')).toBe(bundle);

@@ -7,15 +7,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateToken, loadOrCreateSigningKey } from '../../src/auth/token.js';
 import { certificateInfo } from '../../src/ca/cert-info.js';
 import { createRootCa, issueCertificate } from '../../src/ca/pki.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
-import { createLogger } from '../../src/runtime/logger.js';
 import { SECRET_TYPE } from '../../src/xds/types.js';
 import { FakeEnvoy, namesOf } from '../helpers/fake-envoy.js';
+import { bufferLogger } from '../helpers/log-buffer.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ROUTE_KEY = 'cert:default:my-tls-cert';
@@ -79,7 +78,7 @@ describe('secrets over SDS, by proxy identity', () => {
   let dir: string;
   let server: RunningServer;
   let signingKey: Buffer;
-  let logText = '';
+  const logs = bufferLogger();
   const clients: FakeEnvoy[] = [];
 
   beforeAll(async () => {
@@ -87,15 +86,9 @@ describe('secrets over SDS, by proxy identity', () => {
     const ca = await createRootCa({ commonName: 'Edge Root', validitySeconds: 86_400 * 30 });
     const leaf = await issueCertificate({ issuer: ca, commonName: 'ecommerce.acme.org', dnsNames: ['ecommerce.acme.org'], usage: 'server', validitySeconds: 86_400 * 30 });
     fs.writeFileSync(path.join(dir, 'config.yaml'), config({ ca: ca.certPem, cert: leaf.certPem, key: leaf.keyPem }));
-    const destination = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        logText += chunk.toString();
-        callback();
-      },
-    });
     server = await startServer(
       { config: [path.join(dir, 'config.yaml')], dataDir: path.join(dir, 'data'), xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth: 'token' },
-      createLogger({ level: 'info', destination }),
+      logs.log,
     );
     signingKey = await loadOrCreateSigningKey(path.join(dir, 'data'));
   }, 60_000);
@@ -139,8 +132,8 @@ describe('secrets over SDS, by proxy identity', () => {
     const chain = String((secrets.get(IDENTITY)?.['tls_certificate'] as { certificate_chain: { inline_string: string } }).certificate_chain.inline_string);
     expect(certificateInfo(chain).uris).toEqual(['spiffe://default/web']);
     // and: the refusals are logged, naming node and secret
-    await waitFor('refusals logged', () => logText.includes(`"secret":"${ROUTE_KEY}"`) && logText.includes(`"secret":"${CA_KEY}"`));
-    expect(logText).toMatch(new RegExp(`"node":"web-01"[^\\n]*"secret":"${CA_KEY}"[^\\n]*secret refused`));
+    await waitFor('refusals logged', () => logs.text().includes(`"secret":"${ROUTE_KEY}"`) && logs.text().includes(`"secret":"${CA_KEY}"`));
+    expect(logs.text()).toMatch(new RegExp(`"node":"web-01"[^\\n]*"secret":"${CA_KEY}"[^\\n]*secret refused`));
   });
 
   it("refuses another gateway the route's server key", async () => {
@@ -149,7 +142,7 @@ describe('secrets over SDS, by proxy identity', () => {
   });
 
   it('never logs a private key', () => {
-    expect(logText.length).toBeGreaterThan(0);
-    expect(logText).not.toMatch(/PRIVATE KEY/);
+    expect(logs.text().length).toBeGreaterThan(0);
+    expect(logs.text()).not.toMatch(/PRIVATE KEY/);
   });
 });

@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { BehaviorSubject } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,9 +11,9 @@ import { generateToken, loadOrCreateSigningKey } from '../../src/auth/token.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
 import { tokenAuthenticator } from '../../src/identity/xds-auth.js';
 import { ControlPlane } from '../../src/runtime/control-plane.js';
-import { createLogger } from '../../src/runtime/logger.js';
 import { LISTENER_TYPE } from '../../src/xds/types.js';
 import { FakeEnvoy, type NodeSpec } from '../helpers/fake-envoy.js';
+import { bufferLogger } from '../helpers/log-buffer.js';
 
 const KEY = crypto.randomBytes(32);
 const HOUR_S = 3600;
@@ -36,17 +35,6 @@ function resources(): Resource[] {
   return parsed.value;
 }
 
-/** A pino logger writing JSON lines to a string. */
-function bufferLogger(): { log: ReturnType<typeof createLogger>; text: () => string } {
-  let text = '';
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      text += chunk.toString();
-      callback();
-    },
-  });
-  return { log: createLogger({ level: 'info', destination }), text: () => text };
-}
 
 function token(name: string, mesh = 'default', options: { key?: Buffer; validForSeconds?: number; now?: Date } = {}): string {
   return generateToken({ name, mesh, validForSeconds: options.validForSeconds ?? HOUR_S, ...(options.now ? { now: options.now } : {}) }, options.key ?? KEY);
