@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 /** meshcp: one file per command; each registers itself on the root program. */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { registerAgent } from './agent.js';
 import { registerBootstrap } from './bootstrap.js';
@@ -55,7 +57,21 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   }
 }
 
-const invokedDirectly = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop() ?? '');
+/**
+ * Run when this module is the process entry point. `process.argv[1]` is often a symlink
+ * (`node_modules/.bin/meshcp`, `npm i -g`, `npm link`), so compare real paths, not file names.
+ */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+const invokedDirectly = isEntryPoint();
 if (invokedDirectly) {
   main(process.argv.slice(2)).then(
     (code) => {

@@ -1,0 +1,74 @@
+/**
+ * What users run: `npm pack`, install the tarball in an empty directory, then call the
+ * installed `meshcp` through its symlinked bin (node_modules/.bin/meshcp). A green suite once
+ * hid a bin that printed nothing because the entry-point check compared file names with the
+ * symlink's.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const repo = path.resolve(__dirname, '../..');
+let dir = '';
+let bin = '';
+
+function meshcp(args: readonly string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(bin, [...args], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-packed-'));
+  // `npm test` has just compiled dist/ (tsc runs first), so skip the prepack rebuild.
+  const out = execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], { cwd: repo, encoding: 'utf8' });
+  const tarball = path.join(dir, out.trim().split('\n').pop() ?? '');
+  expect(fs.existsSync(tarball)).toBe(true);
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'packed-bin-check', private: true }));
+  // Dependencies come from the npm cache that `npm ci` just filled (the registry only if missing).
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', tarball], { cwd: dir, stdio: 'pipe', timeout: 300_000 });
+  bin = path.join(dir, 'node_modules', '.bin', 'meshcp');
+  expect(fs.lstatSync(bin).isSymbolicLink()).toBe(true);
+}, 360_000);
+
+afterAll(() => {
+  if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the installed meshcp bin (npm pack + npm install, run through the symlink)', () => {
+  it('prints its help and exits 0', () => {
+    // when
+    const r = meshcp(['--help']);
+    // then
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('Usage: meshcp');
+    expect(r.stdout).toContain('serve');
+    expect(r.stdout).toContain('apply');
+  });
+
+  it('runs a real command: ca create writes a CA that openssl can read, and validate -f checks a file', () => {
+    // when
+    const ca = meshcp(['ca', 'create', 'packed-root', '--out', dir]);
+    // then
+    expect(ca.status).toBe(0);
+    const pem = fs.readFileSync(path.join(dir, 'packed-root.crt'), 'utf8');
+    expect(pem).toContain('BEGIN CERTIFICATE');
+    const text = execFileSync('openssl', ['x509', '-noout', '-subject', '-in', path.join(dir, 'packed-root.crt')], { encoding: 'utf8' });
+    expect(text).toContain('packed-root');
+
+    // when: an invalid resource
+    fs.writeFileSync(path.join(dir, 'bad.yaml'), 'type: Mesh\nname: default\nmtlss: {}\n');
+    const bad = meshcp(['validate', '-f', path.join(dir, 'bad.yaml')]);
+    // then: a non-zero exit and an error naming the file and the field
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain('bad.yaml');
+    expect(bad.stderr).toContain('mtlss');
+  });
+
+  it('exits non-zero with a one-line error for an unknown command', () => {
+    const r = meshcp(['no-such-command']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
