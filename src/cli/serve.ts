@@ -28,6 +28,13 @@ export interface ServeOptions {
   readonly adminTlsCert?: string;
   readonly adminTlsKey?: string;
   readonly adminClientCa?: string;
+  /** Serve xDS without TLS (development only; SPEC §2 "xDS is TLS by default"). */
+  readonly xdsPlaintext?: boolean;
+  /** Extra DNS names / IPs for the xDS serving certificate (besides localhost and 127.0.0.1). */
+  readonly xdsHostname?: readonly string[];
+  /** User-provided xDS serving certificate and key (PEM files) instead of the control-plane CA's. */
+  readonly xdsTlsCert?: string;
+  readonly xdsTlsKey?: string;
 }
 
 export interface RunningServer {
