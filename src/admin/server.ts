@@ -58,6 +58,12 @@ export interface AdminServerOptions {
   readonly inspect?: InspectSources;
   /** The resources being served, for `/api/cert-check`. */
   readonly servedResources?: () => readonly Resource[];
+  /**
+   * `GET /api/xds-ca`: the PEM certificate of the CA that signs the xDS serving certificate (SPEC §2
+   * "xDS is TLS by default"; `meshcp bootstrap envoy` fetches it). Never a key. Undefined when xDS
+   * is plaintext or serves a user-provided certificate: the route then answers 404 with why.
+   */
+  readonly xdsCa?: () => { pem: string } | { unavailable: string };
 }
 
 class HttpError extends Error {
@@ -130,6 +136,13 @@ export class AdminServer {
       return this.certCheck(req, res, this.options.servedResources);
     }
     if (rest.length > 0) throw new HttpError(404, `no such path ${url.pathname}`);
+    if (second === 'xds-ca' && third === undefined && this.options.xdsCa) {
+      allow(method, ['GET']);
+      const ca = this.options.xdsCa();
+      if ('unavailable' in ca) throw new HttpError(404, ca.unavailable);
+      res.writeHead(200, { 'content-type': 'application/x-pem-file' });
+      return void res.end(ca.pem);
+    }
     if (second === 'identities' && third === undefined && this.options.identities) {
       allow(method, ['GET']);
       const items = this.options.identities.listStatus(url.searchParams.get('mesh') ?? undefined).map(identityJson);

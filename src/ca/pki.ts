@@ -60,6 +60,8 @@ export interface IssueCertificateOptions {
   readonly commonName?: string;
   readonly dnsNames?: readonly string[];
   readonly uris?: readonly string[];
+  /** IP address SANs, e.g. `127.0.0.1` for a server reached by address. */
+  readonly ipAddresses?: readonly string[];
   readonly usage: CertificateUsage;
   readonly validitySeconds: number;
   readonly now?: Date;
@@ -101,9 +103,13 @@ function subjectName(commonName: string | undefined): x509.Name {
   return new x509.Name(commonName !== undefined && commonName !== '' ? [{ CN: [commonName] }] : []);
 }
 
-function sanExtension(dnsNames: readonly string[], uris: readonly string[], critical: boolean): x509.Extension[] {
-  if (dnsNames.length === 0 && uris.length === 0) return [];
-  const names: x509.JsonGeneralNames = [...dnsNames.map((value) => ({ type: 'dns' as const, value })), ...uris.map((value) => ({ type: 'url' as const, value }))];
+function sanExtension(dnsNames: readonly string[], uris: readonly string[], critical: boolean, ipAddresses: readonly string[] = []): x509.Extension[] {
+  if (dnsNames.length === 0 && uris.length === 0 && ipAddresses.length === 0) return [];
+  const names: x509.JsonGeneralNames = [
+    ...dnsNames.map((value) => ({ type: 'dns' as const, value })),
+    ...ipAddresses.map((value) => ({ type: 'ip' as const, value })),
+    ...uris.map((value) => ({ type: 'url' as const, value })),
+  ];
   return [new x509.SubjectAlternativeNameExtension(names, critical)];
 }
 
@@ -215,12 +221,12 @@ function extendedKeyUsages(usage: CertificateUsage): string[] {
 
 /** A leaf certificate and a fresh key, signed by `issuer`. */
 export async function issueCertificate(options: IssueCertificateOptions): Promise<IssuedCertificate> {
-  const { commonName, dnsNames = [], uris = [], usage, validitySeconds, now = new Date(), keyAlgorithm = 'ecdsa-p256' } = options;
+  const { commonName, dnsNames = [], uris = [], ipAddresses = [], usage, validitySeconds, now = new Date(), keyAlgorithm = 'ecdsa-p256' } = options;
   if (usage === 'workload') {
     if (uris.length === 0) throw new Error('a workload certificate needs at least one spiffe:// URI SAN');
     const bad = uris.find((u) => !u.startsWith('spiffe://'));
     if (bad !== undefined) throw new Error(`workload URI SAN ${JSON.stringify(bad)} is not a spiffe:// ID`);
-  } else if ((commonName ?? '') === '' && dnsNames.length === 0 && uris.length === 0) {
+  } else if ((commonName ?? '') === '' && dnsNames.length === 0 && uris.length === 0 && ipAddresses.length === 0) {
     throw new Error('a certificate needs a common name or at least one DNS or URI SAN');
   }
   const issuer = await loadIssuer(options.issuer);
@@ -233,7 +239,7 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | (spec.kind === 'rsa' ? x509.KeyUsageFlags.keyEncipherment : 0), true),
     new x509.ExtendedKeyUsageExtension(extendedKeyUsages(usage), false),
     await x509.SubjectKeyIdentifierExtension.create(publicKey),
-    ...sanExtension(dnsNames, uris, !hasSubject),
+    ...sanExtension(dnsNames, uris, !hasSubject, ipAddresses),
   ]);
   const certPem = `${signed.cert.toString('pem')}\n`;
   const intermediates = issuer.chain.filter((c) => !isSelfSigned(c));

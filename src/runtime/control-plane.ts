@@ -23,6 +23,7 @@ import { SnapshotCache } from '../xds/cache.js';
 import { XdsServer } from '../xds/server.js';
 import { StatusRegistry } from '../xds/status.js';
 import type { Logger } from './logger.js';
+import type { ServerCredentials } from '@grpc/grpc-js';
 
 /** Timing of issuance, rotation and CA switches (identity/manager.ts); defaults suit production. */
 export type IdentityOptions = Pick<IdentityManagerOptions, 'clock' | 'scheduler' | 'random' | 'switchWindowMs' | 'bundleTimeoutMs' | 'settleMs' | 'retryDelayMs'>;
@@ -39,6 +40,8 @@ export interface ControlPlaneOptions {
   /** Refuses a proxy before any config flows (token authentication). Every proxy is accepted when absent. */
   readonly authenticate?: NodeAuthenticator;
   readonly identity?: IdentityOptions;
+  /** xDS server credentials (TLS); plaintext when absent, which `meshcp serve` only allows with --xds-plaintext (SPEC §2). */
+  readonly xdsCredentials?: ServerCredentials;
 }
 
 interface ResourceState {
@@ -103,6 +106,7 @@ export class ControlPlane {
       log: options.log.child({ component: 'xds' }),
       keepaliveTimeMs: options.keepaliveTimeMs,
       keepaliveTimeoutMs: options.keepaliveTimeoutMs,
+      ...(options.xdsCredentials ? { credentials: options.xdsCredentials } : {}),
     });
   }
 
