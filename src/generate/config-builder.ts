@@ -6,6 +6,7 @@ import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SEC
 export class ConfigBuilder {
   private readonly resources = new Map<string, Map<string, ResourceObject>>(PUSH_ORDER.map((t) => [t, new Map()]));
   private readonly refs: ResourceRef[] = [];
+  private readonly pending: string[] = [];
 
   add(typeUrl: string, name: string, resource: ResourceObject): this {
     this.resources.get(typeUrl)?.set(name, resource);
@@ -37,9 +38,15 @@ export class ConfigBuilder {
     return this;
   }
 
+  /** Records material that is being issued: the config is not complete until it is there. */
+  awaiting(what: string): this {
+    this.pending.push(what);
+    return this;
+  }
+
   build(): GeneratedConfig {
     const resources = new Map<string, ResourceObject[]>();
     for (const [typeUrl, byName] of this.resources) resources.set(typeUrl, [...byName.values()]);
-    return { resources, refs: [...this.refs] };
+    return this.pending.length > 0 ? { resources, refs: [...this.refs], pending: [...this.pending] } : { resources, refs: [...this.refs] };
   }
 }

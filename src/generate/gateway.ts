@@ -62,7 +62,10 @@ class GatewaySecrets {
 
   issuedServerCertificate(host: string, from: string): string | undefined {
     const issued = this.source.issuedServerCertificate(this.mesh, host);
-    if (!issued) return undefined;
+    if (!issued) {
+      if (this.source.issuedServerCertificatePending?.(this.mesh, host) === true) this.builder.awaiting(`issued server certificate for ${host} (${from})`);
+      return undefined;
+    }
     const name = issuedServerCertificateName(this.mesh, host);
     this.builder.secret(name, tlsCertificateSecret(name, issued.certPem, issued.keyPem)).ref(SECRET_TYPE, name, from);
     return name;

@@ -20,6 +20,11 @@ export interface SecretMaterialSource {
    * is then left out of the gateway until the caller generates again.
    */
   issuedServerCertificate(mesh: string, host: string): IssuedServerCertificate | undefined;
+  /**
+   * Whether a certificate asked for above is on its way (issuance or its CA's initialization is
+   * running). Generation then marks the config incomplete instead of leaving the host out.
+   */
+  issuedServerCertificatePending?(mesh: string, host: string): boolean;
 }
 
 /** No material at all: a Gateway generated with it serves nothing (fail closed). */
@@ -32,11 +37,13 @@ export const NO_SECRET_MATERIAL: SecretMaterialSource = {
 export function secretMaterialFromResources(
   resources: readonly Resource[],
   issue: (mesh: string, host: string) => IssuedServerCertificate | undefined,
+  pending?: (mesh: string, host: string) => boolean,
 ): SecretMaterialSource {
   const secrets = new Map<string, SecretResource>();
   for (const r of resources) if (r.type === 'Secret') secrets.set(`${r.mesh}/${r.name}`, r);
   return {
     userSecret: (mesh, name) => secrets.get(`${mesh}/${name}`),
     issuedServerCertificate: issue,
+    ...(pending ? { issuedServerCertificatePending: pending } : {}),
   };
 }

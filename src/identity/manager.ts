@@ -227,6 +227,11 @@ export class IdentityManager implements MeshTlsMaterial {
     return this.serverCertificates.get(mesh, host);
   }
 
+  /** Whether the certificate of `issuedServerCertificate(mesh, host)` is still on its way. */
+  issuedServerCertificatePending(mesh: string, host: string): boolean {
+    return this.serverCertificates.pending(mesh, host);
+  }
+
   /** For `inspect`: every proxy that has connected since the control plane started. */
   listStatus(mesh?: string): IdentityStatus[] {
     return [...this.statuses.values()].filter((s) => mesh === undefined || s.mesh === mesh).map((s) => ({ ...s }));
@@ -592,9 +597,14 @@ export class IdentityManager implements MeshTlsMaterial {
   }
 
   /** The CA for gateway server certificates: the enabled backend, or the mesh's implicit gateway CA. */
-  private serverCertificateCa(mesh: string): { ca: MeshCa; validitySeconds: number } | undefined {
+  private serverCertificateCa(mesh: string): { ca: MeshCa; validitySeconds: number } | 'pending' | undefined {
     const state = this.meshes.get(mesh);
-    if (state?.backend) return state.ca ? { ca: state.ca, validitySeconds: validitySecondsOf(state.backend.dpCert.rotation.expirationSeconds) } : undefined;
+    if (state?.backend) {
+      if (state.ca) return { ca: state.ca, validitySeconds: validitySecondsOf(state.backend.dpCert.rotation.expirationSeconds) };
+      // reconcileMesh is initializing the enabled backend's CA: issuance waits for it. A CA that
+      // failed to initialize is not pending (its hosts fail closed rather than holding the config).
+      return state.caError === undefined ? 'pending' : undefined;
+    }
     const key = this.options.cas.keyOf(mesh, GATEWAY_CA_BACKEND, this.resources);
     if (key instanceof Error) return undefined;
     const ca = this.options.cas.get(key);
@@ -603,6 +613,6 @@ export class IdentityManager implements MeshTlsMaterial {
       () => this.bumpMesh(mesh),
       (err: unknown) => this.log.error({ mesh, err: message(err) }, 'cannot initialize the gateway CA'),
     );
-    return undefined;
+    return 'pending';
   }
 }

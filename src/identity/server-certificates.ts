@@ -12,8 +12,11 @@ import { rotationDelayMs } from './rotation.js';
 import type { Clock, Scheduler } from './time.js';
 
 export interface ServerCertificateIssuer {
-  /** The CA to issue from and the lifetime, or undefined while none is ready (a `changed` follows). */
-  caFor(mesh: string): { readonly ca: MeshCa; readonly validitySeconds: number } | undefined;
+  /**
+   * The CA to issue from and the lifetime; `'pending'` while the CA is being initialized (a
+   * `changed` follows); undefined when there is none to be had.
+   */
+  caFor(mesh: string): { readonly ca: MeshCa; readonly validitySeconds: number } | 'pending' | undefined;
 }
 
 export interface ServerCertificatesOptions {
@@ -32,6 +35,8 @@ interface Entry {
   issuing?: string;
   /** Due for rotation. */
   stale: boolean;
+  /** The CA was being initialized at the last ask. */
+  awaitingCa: boolean;
   cancel?: () => void;
 }
 
@@ -44,17 +49,33 @@ export class IssuedServerCertificates {
     const key = `${mesh}\n${host.toLowerCase()}`;
     let entry = this.entries.get(key);
     if (!entry) {
-      entry = { stale: false };
+      entry = { stale: false, awaitingCa: false };
       this.entries.set(key, entry);
     }
-    const source = this.options.issuer.caFor(mesh);
+    const found = this.options.issuer.caFor(mesh);
+    entry.awaitingCa = found === 'pending';
+    const source = found === 'pending' ? undefined : found;
     if (source && entry.issuing !== source.ca.id && (entry.cert === undefined || entry.stale || entry.cert.caId !== source.ca.id)) {
       this.issue(key, entry, mesh, host, source.ca, source.validitySeconds);
     }
+    const cert = this.validCertificate(entry);
+    return cert ? { certPem: cert.certPem, keyPem: cert.keyPem } : undefined;
+  }
+
+  /**
+   * True while the host has no valid certificate but one is on its way (its issuance, or its
+   * CA's initialization, is running). A failed issuance is not pending: the host fails closed.
+   */
+  pending(mesh: string, host: string): boolean {
+    const entry = this.entries.get(`${mesh}\n${host.toLowerCase()}`);
+    if (!entry || this.validCertificate(entry)) return false;
+    return entry.issuing !== undefined || entry.awaitingCa;
+  }
+
+  /** Until its replacement is ready, a certificate is served as long as it is valid. */
+  private validCertificate(entry: Entry): Entry['cert'] {
     const cert = entry.cert;
-    // Until its replacement is ready, a certificate is served as long as it is valid.
-    if (!cert || cert.notAfter.getTime() <= this.options.clock.now().getTime()) return undefined;
-    return { certPem: cert.certPem, keyPem: cert.keyPem };
+    return cert && cert.notAfter.getTime() > this.options.clock.now().getTime() ? cert : undefined;
   }
 
   close(): void {

@@ -6,7 +6,7 @@
  * proxy's config again, and only its SDS Secrets differ. The identity is issued when the proxy's
  * first stream asks for config and forgotten when its last stream closes.
  */
-import { combineLatest, distinctUntilChanged, map, shareReplay, type Observable, type Subscription } from 'rxjs';
+import { combineLatest, distinctUntilChanged, filter, map, shareReplay, type Observable, type Subscription } from 'rxjs';
 import type { Resource } from '../api/types.js';
 import type { MeshTlsMaterial } from '../ca/workload-identity.js';
 import { MemoryBlobStore, type BlobStore } from '../ca/providers/builtin.js';
@@ -75,7 +75,11 @@ export class ControlPlane {
       map((list) => ({
         resources: list,
         model: translateMeshes(list),
-        secrets: secretMaterialFromResources(list, (mesh, host) => this.identities.issuedServerCertificate(mesh, host)),
+        secrets: secretMaterialFromResources(
+          list,
+          (mesh, host) => this.identities.issuedServerCertificate(mesh, host),
+          (mesh, host) => this.identities.issuedServerCertificatePending(mesh, host),
+        ),
       })),
       shareReplay({ bufferSize: 1, refCount: false }),
     );
@@ -94,6 +98,14 @@ export class ControlPlane {
           map(([state]) => {
             const context: GenerateContext = { secrets: state.secrets, meshTls };
             return generateForProxy(state.model, proxy, context);
+          }),
+          // Never publish a partial config (issue #10): while material is being issued, the proxy
+          // keeps what it has (or, on a first connect, waits). In SotW an empty LDS/CDS would
+          // delete every listener and cluster the proxy has.
+          filter((config) => {
+            if (config.pending === undefined) return true;
+            options.log.debug({ node: proxy.name, mesh: proxy.mesh, awaiting: config.pending }, 'holding the config until its material is issued');
+            return false;
           }),
         );
       },

@@ -17,6 +17,12 @@ export interface ResourceRef {
 export interface GeneratedConfig {
   readonly resources: ReadonlyMap<string, readonly ResourceObject[]>;
   readonly refs: readonly ResourceRef[];
+  /**
+   * Material still being issued (e.g. a gateway server certificate): the config is incomplete
+   * and must not be published. An empty LDS/CDS in SotW deletes everything the proxy has, so a
+   * partial first response after a restart would be an outage (issue #10).
+   */
+  readonly pending?: readonly string[];
 }
 
 export interface Snapshot {
