@@ -3,13 +3,23 @@
  * (runtime/resource-sources.ts), feed the control plane; the admin API writes to the store.
  */
 import fs from 'node:fs';
+import type * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import type { Resource } from '../api/types.js';
 import { caSecretViews } from '../admin/ca-secrets.js';
 import { ResourceApi } from '../admin/resource-api.js';
 import { AdminServer, type AdminTlsOptions } from '../admin/server.js';
 import { loadOrCreateSigningKey } from '../auth/token.js';
+import {
+  checkServingFiles,
+  fileServerCredentials,
+  loadOrCreateControlPlaneCa,
+  providerServerCredentials,
+  XdsServingCertificate,
+  type XdsServingCertificateOptions,
+} from '../ca/control-plane-ca.js';
 import { meshCaCheck } from '../ca/providers/check.js';
+import type { BlobStore } from '../ca/providers/builtin.js';
 import { defaultCaProviders } from '../ca/providers/registry.js';
 import { tokenAuthenticator } from '../identity/xds-auth.js';
 import { FileConfigSource } from '../runtime/config-state.js';
@@ -35,6 +45,8 @@ export interface ServeOptions {
   /** User-provided xDS serving certificate and key (PEM files) instead of the control-plane CA's. */
   readonly xdsTlsCert?: string;
   readonly xdsTlsKey?: string;
+  /** Tests: lifetime, clock and timer of the issued serving certificate. */
+  readonly xdsServingCert?: Pick<XdsServingCertificateOptions, 'validitySeconds' | 'now' | 'setTimer'>;
 }
 
 export interface RunningServer {
@@ -45,6 +57,10 @@ export interface RunningServer {
   readonly sources: ResourceSources;
   readonly controlPlane: ControlPlane;
   readonly admin: AdminServer;
+  /** The CA clients verify the xDS server with; undefined with --xds-plaintext or --xds-tls-cert. */
+  readonly xdsCaPem?: string;
+  /** The issued, rotating xDS serving certificate; undefined with --xds-plaintext or --xds-tls-cert. */
+  readonly xdsServingCertificate?: XdsServingCertificate;
   isReady(): boolean;
   close(): Promise<void>;
 }
@@ -71,6 +87,41 @@ function adminTls(options: ServeOptions): AdminTlsOptions | undefined {
   };
 }
 
+interface XdsTls {
+  readonly credentials?: grpc.ServerCredentials;
+  readonly caPem?: string;
+  readonly serving?: XdsServingCertificate;
+  /** Why GET /api/xds-ca has no CA to give. */
+  readonly noCa?: string;
+  readonly mode: 'plaintext' | 'files' | 'control-plane-ca';
+}
+
+/**
+ * SPEC §2 "xDS is TLS by default": the user's certificate files, else one issued from the
+ * control-plane CA kept in the store; plaintext only when asked for.
+ */
+async function xdsTls(options: ServeOptions, store: BlobStore, log: Logger): Promise<XdsTls> {
+  const { xdsTlsCert, xdsTlsKey, xdsPlaintext, xdsHostname = [] } = options;
+  if (xdsPlaintext) {
+    if (xdsTlsCert !== undefined || xdsTlsKey !== undefined) throw new Error('--xds-plaintext cannot be combined with --xds-tls-cert/--xds-tls-key: drop one of them');
+    log.warn('!!! --xds-plaintext: xDS is served WITHOUT TLS; dataplane tokens and workload private keys cross the network in clear. For local development only. !!!');
+    return { mode: 'plaintext', noCa: 'xDS is served in plaintext (--xds-plaintext): there is no xDS CA; bootstrap proxies with --xds-plaintext' };
+  }
+  if (xdsTlsCert !== undefined || xdsTlsKey !== undefined) {
+    if (xdsTlsCert === undefined || xdsTlsKey === undefined) throw new Error('--xds-tls-cert and --xds-tls-key go together');
+    checkServingFiles(readFileOption(xdsTlsCert, '--xds-tls-cert'), readFileOption(xdsTlsKey, '--xds-tls-key'), xdsTlsCert, xdsTlsKey);
+    return {
+      mode: 'files',
+      credentials: fileServerCredentials(xdsTlsCert, xdsTlsKey),
+      noCa: 'xDS serves the certificate of --xds-tls-cert, whose CA meshcp does not know: give that CA to `meshcp bootstrap envoy --ca-cert FILE` and `meshcp agent --ca-cert FILE`',
+    };
+  }
+  const ca = await loadOrCreateControlPlaneCa(store);
+  const serving = new XdsServingCertificate({ ca, hostnames: xdsHostname, log: log.child({ component: 'xds-tls' }), ...options.xdsServingCert });
+  await serving.start();
+  return { mode: 'control-plane-ca', credentials: providerServerCredentials(serving), caPem: ca.certPem, serving };
+}
+
 /** Starts everything; rejects (after releasing what it opened) when the store or the initial config is invalid. */
 export async function startServer(options: ServeOptions, log: Logger): Promise<RunningServer> {
   if (options.auth !== 'token' && options.auth !== 'none') throw new Error(`--auth must be "token" or "none", not "${options.auth}"`);
@@ -88,6 +139,8 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
     for (const fn of cleanups.reverse()) await fn();
   };
   try {
+    const xds = await xdsTls(options, store, log);
+    cleanups.push(() => xds.serving?.close());
     await config.start();
     cleanups.push(() => config.stop());
     sources.start();
@@ -95,7 +148,14 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
     // SPEC §2: with --auth token (the default) a proxy must present a dataplane token for its name and mesh.
     const authenticate =
       options.auth === 'token' ? tokenAuthenticator({ signingKey: await loadOrCreateSigningKey(store.dataDir), log: log.child({ component: 'xds-auth' }) }) : undefined;
-    const controlPlane = new ControlPlane({ resources: sources.resources, log, caStore: store, caProviders, ...(authenticate ? { authenticate } : {}) });
+    const controlPlane = new ControlPlane({
+      resources: sources.resources,
+      log,
+      caStore: store,
+      caProviders,
+      ...(authenticate ? { authenticate } : {}),
+      ...(xds.credentials ? { xdsCredentials: xds.credentials } : {}),
+    });
     cleanups.push(() => controlPlane.close());
     let ready = false;
     const served = (): readonly Resource[] => sources.served()?.resources ?? [];
@@ -116,6 +176,7 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       metrics,
       inspect: { resources: served, proxies: controlPlane.status, identities: controlPlane.identities, snapshots: controlPlane.cache },
       servedResources: served,
+      xdsCa: () => (xds.caPem !== undefined ? { pem: xds.caPem } : { unavailable: xds.noCa ?? 'no xDS CA' }),
       ...(tls ? { tls } : {}),
     });
     const { url: adminUrl } = await admin.listen(options.adminAddress);
@@ -123,7 +184,7 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
     const xdsPort = await controlPlane.listen(options.xdsAddress);
     const xdsAddress = options.xdsAddress.replace(/:\d+$/, `:${xdsPort}`);
     ready = true;
-    log.info({ xds: xdsAddress, admin: adminUrl, dataDir: store.dataDir, config: options.config, adminMtls: tls?.clientCa !== undefined, auth: options.auth }, 'meshcp is serving');
+    log.info({ xds: xdsAddress, admin: adminUrl, dataDir: store.dataDir, config: options.config, adminMtls: tls?.clientCa !== undefined, auth: options.auth, xdsTls: xds.mode }, 'meshcp is serving');
     return {
       adminUrl,
       xdsAddress,
@@ -132,6 +193,8 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       sources,
       controlPlane,
       admin,
+      ...(xds.caPem !== undefined ? { xdsCaPem: xds.caPem } : {}),
+      ...(xds.serving ? { xdsServingCertificate: xds.serving } : {}),
       isReady: () => ready,
       close: async () => {
         ready = false;
@@ -160,6 +223,10 @@ export function registerServe(program: Command): void {
     .option('--admin-tls-key <file>', 'key of --admin-tls-cert')
     .option('--admin-client-ca <file>', 'require admin API clients to present a certificate signed by this CA (mTLS)')
     .option('--auth <mode>', 'proxy authentication: token | none', 'token')
+    .option('--xds-hostname <name>', 'extra DNS name or IP of the xDS serving certificate (repeatable); localhost and 127.0.0.1 are always in it', collect, [])
+    .option('--xds-tls-cert <file>', 'serve xDS with this certificate (PEM) instead of one issued from the control-plane CA')
+    .option('--xds-tls-key <file>', 'key of --xds-tls-cert')
+    .option('--xds-plaintext', 'serve xDS without TLS (local development only: tokens and keys travel in clear)')
     .action(async (options: ServeOptions) => {
       const log = createLogger();
       const server = await startServer(options, log);

@@ -113,7 +113,7 @@ describe('inspect and metrics after a scripted xDS scenario', () => {
       },
     });
     server = await startServer(
-      { config: [path.join(dir, 'config.yaml')], dataDir: path.join(dir, 'data'), xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth: 'none' },
+      { config: [path.join(dir, 'config.yaml')], dataDir: path.join(dir, 'data'), xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth: 'none', xdsPlaintext: true },
       createLogger({ level: 'info', destination }),
     );
 

@@ -44,7 +44,7 @@ describe('meshcp agent', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-agent-'));
     fs.writeFileSync(path.join(dir, 'config.yaml'), CONFIG);
     const dataDir = path.join(dir, 'data');
-    server = await startServer({ config: [path.join(dir, 'config.yaml')], dataDir, xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth: 'token' }, serverLogs.log);
+    server = await startServer({ config: [path.join(dir, 'config.yaml')], dataDir, xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth: 'token', xdsPlaintext: true }, serverLogs.log);
     token = generateToken({ name: 'web-01', mesh: 'default', validForSeconds: 3600 }, await loadOrCreateSigningKey(dataDir));
   });
 
@@ -138,7 +138,7 @@ describe('meshcp agent across a control plane restart', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-agent-restart-'));
     fs.writeFileSync(path.join(dir, 'config.yaml'), CONFIG.replace('expiration: 3s', 'expiration: 1h'));
     const dataDir = path.join(dir, 'data');
-    const options = (xdsAddress: string): Parameters<typeof startServer>[0] => ({ config: [path.join(dir, 'config.yaml')], dataDir, xdsAddress, adminAddress: '127.0.0.1:0', auth: 'token' });
+    const options = (xdsAddress: string): Parameters<typeof startServer>[0] => ({ config: [path.join(dir, 'config.yaml')], dataDir, xdsAddress, adminAddress: '127.0.0.1:0', auth: 'token', xdsPlaintext: true });
     let server = await startServer(options('127.0.0.1:0'), bufferLogger('debug').log);
     const address = server.xdsAddress;
     const token = generateToken({ name: 'web-01', mesh: 'default', validForSeconds: 3600 }, await loadOrCreateSigningKey(dataDir));

@@ -87,7 +87,7 @@ describe('secrets over SDS, by proxy identity', () => {
     const leaf = await issueCertificate({ issuer: ca, commonName: 'ecommerce.acme.org', dnsNames: ['ecommerce.acme.org'], usage: 'server', validitySeconds: 86_400 * 30 });
     fs.writeFileSync(path.join(dir, 'config.yaml'), config({ ca: ca.certPem, cert: leaf.certPem, key: leaf.keyPem }));
     server = await startServer(
-      { config: [path.join(dir, 'config.yaml')], dataDir: path.join(dir, 'data'), xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth: 'token' },
+      { config: [path.join(dir, 'config.yaml')], dataDir: path.join(dir, 'data'), xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth: 'token', xdsPlaintext: true },
       logs.log,
     );
     signingKey = await loadOrCreateSigningKey(path.join(dir, 'data'));

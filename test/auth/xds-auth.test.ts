@@ -110,7 +110,7 @@ describe('meshcp serve authentication', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-auth-'));
     fs.writeFileSync(path.join(dir, 'config.yaml'), CONFIG);
     server = await startServer(
-      { config: [path.join(dir, 'config.yaml')], dataDir: path.join(dir, 'data'), xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth: 'token' },
+      { config: [path.join(dir, 'config.yaml')], dataDir: path.join(dir, 'data'), xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth: 'token', xdsPlaintext: true },
       bufferLogger().log,
     );
   });

@@ -51,7 +51,7 @@ export async function startHarness(options: { configYaml?: string } = {}): Promi
   const configFile = path.join(configDir, 'config.yaml');
   fs.writeFileSync(configFile, options.configYaml ?? '');
   const server = await startServer(
-    { config: [configDir], dataDir, xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth: 'none' },
+    { config: [configDir], dataDir, xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth: 'none', xdsPlaintext: true },
     silentLogger(),
   );
   const url = server.adminUrl;

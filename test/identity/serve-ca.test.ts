@@ -102,7 +102,7 @@ describe('mesh CAs in meshcp serve', () => {
     // given
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-restart-'));
     fs.writeFileSync(path.join(dir, 'mesh.yaml'), BUILTIN_MESH);
-    const options = { config: [path.join(dir, 'mesh.yaml')], dataDir: path.join(dir, 'data'), xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth: 'none' };
+    const options = { config: [path.join(dir, 'mesh.yaml')], dataDir: path.join(dir, 'data'), xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth: 'none', xdsPlaintext: true };
     const first = await startServer(options, silentLogger());
     const before = await waitFor('CAs', () => (first.controlPlane.identities.builtinCas().length === 2 ? first.controlPlane.identities.builtinCas() : undefined));
     await first.close();
