@@ -80,6 +80,8 @@ export interface FakeEnvoyOptions extends StreamKind {
   readonly address: string;
   readonly node: NodeSpec;
   readonly channelOptions?: grpc.ChannelOptions;
+  /** Channel credentials (TLS to `meshcp serve`); insecure when absent. */
+  readonly credentials?: grpc.ChannelCredentials;
   /** ACK every response as soon as it arrives (a well-behaved Envoy). */
   readonly autoAck?: boolean;
 }
@@ -206,7 +208,7 @@ export class FakeEnvoy {
     // Its own connection, as every Envoy has. Sharing grpc-js's global subchannel pool would put
     // every fake proxy on one HTTP/2 connection, where many cancelled streams trip nghttp2's
     // rapid-reset protection and the whole connection (all streams) is dropped.
-    this.client = new XdsClient(options.address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, ...options.channelOptions });
+    this.client = new XdsClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, ...options.channelOptions });
     const noun = options.service === undefined ? undefined : PER_TYPE_SERVICES[options.service]?.noun;
     if (options.service !== undefined && noun === undefined) throw new Error(`no per-type service for ${options.service}`);
     const methodName = noun === undefined ? (options.mode === 'sotw' ? 'StreamAggregatedResources' : 'DeltaAggregatedResources') : `${options.mode === 'sotw' ? 'Stream' : 'Delta'}${noun}`;
