@@ -3,13 +3,16 @@
  * stream state (xds/status.ts), the workload certificate state (identity/manager.ts) and, for
  * one proxy, a config dump of what was last sent with the ACK/NACK state of each type.
  *
- * Rows: every Dataplane resource (connected or not), plus every other proxy that has connected
- * since the server started (Gateways, and proxies whose Dataplane was since removed), so an
- * edge gateway's NACKs are visible too. `kind` tells them apart in JSON.
+ * Rows: every Dataplane resource (connected or not), plus every Gateway that has connected since
+ * the server started and every other proxy while it is connected, so an edge gateway's NACKs are
+ * visible too. `kind` tells them apart in JSON. A proxy is (mesh, name): `web-01` of two meshes is
+ * two rows (security issue #9). The status registry forgets undefined proxies once they
+ * disconnect (xds/status.ts), so unknown callers leave no rows.
  */
 import type { Resource } from '../api/types.js';
 import type { IdentityStatus } from '../identity/types.js';
 import { contentHash, decodeResource, type EncodedResource } from '../xds/encode.js';
+import { refKey } from '../xds/node.js';
 import type { Snapshot } from '../xds/snapshot.js';
 import type { ProxyStatus, TypeStatus } from '../xds/status.js';
 import { PUSH_ORDER, TYPE_SHORT_NAMES, protoNameOf } from '../xds/types.js';
@@ -17,9 +20,9 @@ import { PUSH_ORDER, TYPE_SHORT_NAMES, protoNameOf } from '../xds/types.js';
 /** What inspect reads; ControlPlane and ResourceSources provide it (cli/serve.ts). */
 export interface InspectSources {
   readonly resources: () => readonly Resource[];
-  readonly proxies: { list(): ProxyStatus[]; get(nodeId: string): ProxyStatus | undefined };
+  readonly proxies: { list(): ProxyStatus[]; get(name: string, mesh: string): ProxyStatus | undefined };
   readonly identities: { getStatus(mesh: string, name: string): IdentityStatus | undefined };
-  readonly snapshots: { lastSnapshot(nodeId: string): Snapshot | undefined };
+  readonly snapshots: { lastSnapshot(name: string, mesh: string): Snapshot | undefined };
 }
 
 export type ProxyKind = 'Dataplane' | 'Gateway' | 'Proxy';
@@ -132,10 +135,9 @@ function inspection(mesh: string, name: string, kind: ProxyKind, resource: Resou
   };
 }
 
-/** The status of `name` when it belongs to `mesh` (node ids are proxy names; the mesh comes from node metadata). */
+/** The status of the proxy `name` of `mesh` (node ids are proxy names; the mesh comes from node metadata). */
 function statusIn(sources: InspectSources, mesh: string, name: string): ProxyStatus | undefined {
-  const s = sources.proxies.get(name);
-  return s && s.mesh === mesh ? s : undefined;
+  return sources.proxies.get(name, mesh);
 }
 
 export function inspectDataplanes(sources: InspectSources, mesh?: string): DataplaneInspection[] {
@@ -144,11 +146,11 @@ export function inspectDataplanes(sources: InspectSources, mesh?: string): Datap
   const seen = new Set<string>();
   for (const r of resources) {
     if (r.type !== 'Dataplane' || (mesh !== undefined && r.mesh !== mesh)) continue;
-    seen.add(`${r.mesh}/${r.name}`);
+    seen.add(refKey({ mesh: r.mesh, name: r.name }));
     rows.push(inspection(r.mesh, r.name, 'Dataplane', r, statusIn(sources, r.mesh, r.name), sources.identities.getStatus(r.mesh, r.name)));
   }
   for (const proxy of sources.proxies.list()) {
-    if ((mesh !== undefined && proxy.mesh !== mesh) || seen.has(`${proxy.mesh}/${proxy.nodeId}`)) continue;
+    if ((mesh !== undefined && proxy.mesh !== mesh) || seen.has(refKey({ mesh: proxy.mesh, name: proxy.nodeId }))) continue;
     const gateway = resources.find((r) => r.type === 'Gateway' && r.mesh === proxy.mesh && r.name === proxy.nodeId);
     rows.push(inspection(proxy.mesh, proxy.nodeId, gateway ? 'Gateway' : 'Proxy', gateway, proxy, sources.identities.getStatus(proxy.mesh, proxy.nodeId)));
   }
@@ -199,7 +201,7 @@ export function configDump(sources: InspectSources, mesh: string, name: string):
   const proxy = statusIn(sources, mesh, name);
   const known = sources.resources().some((r) => (r.type === 'Dataplane' || r.type === 'Gateway') && r.mesh === mesh && r.name === name);
   if (!proxy && !known) return undefined;
-  const snapshot = proxy ? sources.snapshots.lastSnapshot(name) : undefined;
+  const snapshot = proxy ? sources.snapshots.lastSnapshot(name, mesh) : undefined;
   const typeUrls = [...PUSH_ORDER, ...[...(proxy?.types.keys() ?? [])].filter((t) => !PUSH_ORDER.includes(t))];
   const types = typeUrls.map((typeUrl): TypeDump => {
     const t = proxy?.types.get(typeUrl);

@@ -46,10 +46,26 @@ export function formatInstant(iso: string | undefined): string {
   return new Date(iso).toISOString().slice(0, 19).replace('T', ' ');
 }
 
+/**
+ * Table cells come from proxies (node ids, NACK messages): control characters are shown escaped,
+ * never written raw, so a name cannot drive the terminal (ANSI escapes; security issue #9, hole 9).
+ * The server refuses such node ids already; this is defence in depth.
+ */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+export function printableCell(value: string): string {
+  return value.replace(CONTROL, (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
+}
+
+function printableRows(rows: string[][]): string[][] {
+  return rows.map((cells) => cells.map(printableCell));
+}
+
 export function inspectTable(rows: readonly Json[], now: Date): string {
   return renderTable(
     INSPECT_DATAPLANES_COLUMNS,
-    rows.map((r) => {
+    printableRows(rows.map((r) => {
       const cert = r['certificate'] === undefined ? undefined : obj(r['certificate']);
       return [
         orDash(text(r['mesh'])),
@@ -64,7 +80,7 @@ export function inspectTable(rows: readonly Json[], now: Date): string {
         cert ? formatInstant(text(cert['expiration'])) : '-',
         cert ? (text(cert['regenerations']) ?? '0') : '-',
       ];
-    }),
+    })),
   );
 }
 
@@ -72,7 +88,7 @@ export function inspectTable(rows: readonly Json[], now: Date): string {
 export function configDumpTable(dump: Json): string {
   return renderTable(
     ['TYPE', 'STATE', 'SENT VERSION', 'ACKED VERSION', 'UPDATES', 'NACKS', 'RESOURCES', 'LAST ERROR'],
-    items(dump['types']).map((t) => [
+    printableRows(items(dump['types']).map((t) => [
       orDash(text(t['type'])),
       orDash(text(t['state'])),
       orDash(text(t['lastSentVersion'])),
@@ -81,7 +97,7 @@ export function configDumpTable(dump: Json): string {
       text(t['nackCount']) ?? '0',
       String(items(t['resources']).length),
       orDash(text(t['lastError'])?.replace(/\s*\n\s*/g, ' ')),
-    ]),
+    ])),
   );
 }
 

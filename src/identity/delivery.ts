@@ -5,29 +5,34 @@
  * others publishing is all that can be known.
  */
 import { filter, type Observable } from 'rxjs';
+import { refKey } from '../xds/node.js';
 import type { StatusRegistry } from '../xds/status.js';
 import { SECRET_TYPE } from '../xds/types.js';
 import type { MaterialDelivery } from './manager.js';
 import { identityCertificateSecretName } from './names.js';
 
 export function statusDelivery(status: StatusRegistry): MaterialDelivery & { close(): void } {
-  /** Node ids that have been sent their identity certificate over SDS on a stream still open. */
+  /**
+   * Proxies, by (mesh, name), that have been sent their identity certificate over SDS on a stream
+   * still open. Keyed by the mesh too: `web-01` of another mesh is another proxy (security issue #9).
+   */
   const consumers = new Set<string>();
   const subscription = status.events.subscribe((event) => {
+    const key = refKey({ mesh: event.mesh, name: event.nodeId });
     if (event.kind === 'disconnect') {
-      if ((status.get(event.nodeId)?.activeStreams ?? 0) === 0) consumers.delete(event.nodeId);
+      if ((status.get(event.nodeId, event.mesh)?.activeStreams ?? 0) === 0) consumers.delete(key);
       return;
     }
     if (event.kind !== 'sent' || event.typeUrl !== SECRET_TYPE) return;
-    const proxy = status.get(event.nodeId);
+    const proxy = status.get(event.nodeId, event.mesh);
     const names = proxy?.types.get(SECRET_TYPE)?.lastSentNames ?? [];
-    if (proxy && names.includes(identityCertificateSecretName(proxy.mesh))) consumers.add(event.nodeId);
+    if (proxy && names.includes(identityCertificateSecretName(proxy.mesh))) consumers.add(key);
   });
   const changes: Observable<unknown> = status.events.pipe(filter((e) => e.kind === 'ack' || e.kind === 'disconnect'));
   return {
-    delivered(_mesh, proxyName, since) {
-      if (!consumers.has(proxyName)) return true;
-      const sds = status.get(proxyName)?.types.get(SECRET_TYPE);
+    delivered(mesh, proxyName, since) {
+      if (!consumers.has(refKey({ mesh, name: proxyName }))) return true;
+      const sds = status.get(proxyName, mesh)?.types.get(SECRET_TYPE);
       if (!sds?.lastSentAt || !sds.lastAckedAt || sds.lastSentVersion === undefined) return false;
       return sds.lastSentAt.getTime() >= since.getTime() && sds.lastAckedVersion === sds.lastSentVersion && sds.lastAckedAt.getTime() >= sds.lastSentAt.getTime();
     },

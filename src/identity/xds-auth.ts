@@ -6,14 +6,22 @@
  *
  * - missing, malformed, badly signed or expired: UNAUTHENTICATED (the caller did not prove who it is)
  * - valid, but for another proxy name or mesh: PERMISSION_DENIED (it proved an identity that may not act as this node)
+ *
+ * An accepted token's expiry is returned: the stream that presented it is closed with
+ * UNAUTHENTICATED at that moment (xds/cache.ts), so an expired token stops receiving
+ * certificates (security issue #9, hole 2).
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { verifyToken } from '../auth/token.js';
+import { nodeMesh } from '../xds/node.js';
 import { WatchError, type NodeInfo } from '../xds/session.js';
 import type { Clock } from './time.js';
 import { systemClock } from './time.js';
 
-export type NodeAuthenticator = (node: NodeInfo) => WatchError | undefined;
+/** Refused with a gRPC status, or accepted until `expiresAt` (for ever when absent). */
+export type NodeAuthentication = { readonly ok: false; readonly error: WatchError } | { readonly ok: true; readonly expiresAt?: Date };
+
+export type NodeAuthenticator = (node: NodeInfo) => NodeAuthentication;
 
 export interface TokenAuthOptions {
   readonly signingKey: Buffer;
@@ -21,18 +29,13 @@ export interface TokenAuthOptions {
   readonly clock?: Clock;
 }
 
-function nodeMesh(node: NodeInfo): string {
-  const mesh = node.metadata['mesh'];
-  return typeof mesh === 'string' && mesh !== '' ? mesh : 'default';
-}
-
 export function tokenAuthenticator(options: TokenAuthOptions): NodeAuthenticator {
   const clock = options.clock ?? systemClock;
   return (node) => {
     const mesh = nodeMesh(node);
-    const refuse = (code: number, reason: string): WatchError => {
+    const refuse = (code: number, reason: string): NodeAuthentication => {
       options.log.warn({ node: node.id, mesh, reason }, 'refused an xDS stream');
-      return new WatchError(code, `node "${node.id}" in mesh "${mesh}": ${reason}`);
+      return { ok: false, error: new WatchError(code, `node "${node.id}" in mesh "${mesh}": ${reason}`) };
     };
     const token = node.metadata['token'];
     if (typeof token !== 'string' || token.trim() === '') {
@@ -46,6 +49,6 @@ export function tokenAuthenticator(options: TokenAuthOptions): NodeAuthenticator
     if (result.claims.mesh !== mesh) {
       return refuse(grpcStatus.PERMISSION_DENIED, `the dataplane token is for mesh "${result.claims.mesh}", not "${mesh}"`);
     }
-    return undefined;
+    return { ok: true, expiresAt: new Date(result.claims.exp * 1000) };
   };
 }

@@ -21,6 +21,7 @@ import type { Model } from '../model/model.js';
 import { translateMeshes } from '../translate/mesh-services.js';
 import { SnapshotCache } from '../xds/cache.js';
 import { XdsServer } from '../xds/server.js';
+import { refKey } from '../xds/node.js';
 import { StatusRegistry } from '../xds/status.js';
 import type { Logger } from './logger.js';
 import type { ServerCredentials } from '@grpc/grpc-js';
@@ -51,7 +52,7 @@ interface ResourceState {
 }
 
 export class ControlPlane {
-  readonly status = new StatusRegistry();
+  readonly status: StatusRegistry;
   readonly model: Observable<Model>;
   readonly cache: SnapshotCache;
   readonly xds: XdsServer;
@@ -59,10 +60,14 @@ export class ControlPlane {
   private readonly state: Observable<ResourceState>;
   private readonly subscription: Subscription;
   private readonly delivery: ReturnType<typeof statusDelivery>;
+  /** refKey of every Dataplane and Gateway: only these keep status rows and snapshots while offline (security issue #9). */
+  private definedProxies = new Set<string>();
 
   constructor(options: ControlPlaneOptions) {
     const providers = options.caProviders ?? defaultCaProviders(options.caStore ?? new MemoryBlobStore());
     const clock = options.identity?.clock;
+    const defined = (mesh: string, name: string): boolean => this.definedProxies.has(refKey({ mesh, name }));
+    this.status = new StatusRegistry(undefined, defined);
     this.delivery = statusDelivery(this.status);
     this.identities = new IdentityManager({
       cas: new MeshCaRegistry(providers, clock ? () => clock.now() : undefined),
@@ -110,7 +115,14 @@ export class ControlPlane {
         );
       },
       options.log,
-      options.authenticate,
+      { ...(options.authenticate ? { authenticate: options.authenticate } : {}), defined },
+    );
+    this.subscription.add(
+      resources.subscribe((list) => {
+        this.definedProxies = new Set(list.filter((r) => r.type === 'Dataplane' || r.type === 'Gateway').map((r) => refKey({ mesh: r.mesh, name: r.name })));
+        this.status.prune();
+        this.cache.prune();
+      }),
     );
     this.xds = new XdsServer({
       watcher: this.cache,

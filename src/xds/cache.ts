@@ -2,10 +2,23 @@
  * The snapshot cache: per proxy, the last good, consistency-checked snapshot. It is the
  * only thing the xDS server sees (go-control-plane's ConfigWatcher). A generated config
  * that fails the consistency check is logged and dropped: the proxy keeps the last good one.
+ *
+ * Security (issue #9):
+ * - Streams share one generation only when they resolve to the same proxy: same name, mesh and
+ *   flavor (everything generation reads from the node, generate.ts proxyIdentity). Keying by
+ *   `node.id` alone handed `web-01` of mesh `other` the config, and workload key, of `web-01` in
+ *   mesh `default`.
+ * - A stream is accepted until its token expires; then that stream (and only it) ends with
+ *   UNAUTHENTICATED, so an expired token stops receiving certificates.
+ * - Nothing is kept for a proxy nobody watches, except the last snapshot of a proxy the config
+ *   defines (for config dumps while it is offline).
  */
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { Observable, ReplaySubject, distinctUntilChanged, filter, map, share, throwError, type Subscription } from 'rxjs';
+import type { NodeAuthenticator } from '../identity/xds-auth.js';
+import { nodeMesh, nodeRef, refKey } from './node.js';
 import { buildSnapshot, type GeneratedConfig, type Snapshot, type SnapshotResult } from './snapshot.js';
-import type { ConfigWatcher, NodeInfo, WatchError } from './session.js';
+import { WatchError, type ConfigWatcher, type NodeInfo } from './session.js';
 
 export type ConfigSource = (node: NodeInfo) => Observable<GeneratedConfig>;
 
@@ -13,58 +26,122 @@ export interface CacheLogger {
   error(obj: object, msg: string): void;
 }
 
+export interface SnapshotCacheOptions {
+  /** Refuses a proxy (bad token, unknown mesh...) before any config flows. Every proxy is accepted when absent. */
+  readonly authenticate?: NodeAuthenticator;
+  /** Whether the config defines the proxy: only then is its last snapshot kept once it disconnects. Never when absent. */
+  readonly defined?: (mesh: string, name: string) => boolean;
+}
+
 interface SharedWatch {
   readonly snapshots: Observable<Snapshot>;
+  /** refKey of the proxy, for `latest`. */
+  readonly proxyKey: string;
   subscribers: number;
+}
+
+/** setTimeout takes at most 2^31-1 ms (~24.8 days); a longer token is re-armed in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Everything generation reads from the node: streams that differ in any of it never share one. */
+function watchKey(node: NodeInfo): string {
+  const flavor = node.metadata['flavor'];
+  return JSON.stringify([nodeMesh(node), node.id, typeof flavor === 'string' ? flavor : null]);
 }
 
 export class SnapshotCache implements ConfigWatcher {
   private readonly watches = new Map<string, SharedWatch>();
   private readonly latest = new Map<string, Snapshot>();
+  private readonly authenticate: NodeAuthenticator;
+  private readonly defined: (mesh: string, name: string) => boolean;
 
   constructor(
     private readonly source: ConfigSource,
     private readonly log: CacheLogger,
-    /** Refuses a proxy (bad token, unknown mesh...) before any config flows. */
-    private readonly authenticate: (node: NodeInfo) => WatchError | undefined = () => undefined,
-  ) {}
+    options: SnapshotCacheOptions = {},
+  ) {
+    this.authenticate = options.authenticate ?? (() => ({ ok: true }));
+    this.defined = options.defined ?? (() => false);
+  }
+
+  /** Shared generations and kept snapshots, for bounds checks. */
+  get sizes(): { readonly watches: number; readonly latest: number } {
+    return { watches: this.watches.size, latest: this.latest.size };
+  }
 
   /** Streams of one proxy (ADS plus per-type, or a reconnect overlapping the old stream) share one generation. */
   watch(node: NodeInfo): Observable<Snapshot> {
-    const refusal = this.authenticate(node);
-    if (refusal) return throwError(() => refusal);
+    const auth = this.authenticate(node);
+    if (!auth.ok) return throwError(() => auth.error);
+    const key = watchKey(node);
+    const ref = nodeRef(node);
     return new Observable<Snapshot>((subscriber) => {
-      let shared = this.watches.get(node.id);
+      let shared = this.watches.get(key);
       if (!shared) {
-        shared = { snapshots: this.snapshotsFor(node), subscribers: 0 };
-        this.watches.set(node.id, shared);
+        shared = { snapshots: this.snapshotsFor(node), proxyKey: refKey(ref), subscribers: 0 };
+        this.watches.set(key, shared);
       }
       shared.subscribers++;
-      const inner: Subscription = shared.snapshots.subscribe(subscriber);
       const current = shared;
+      const inner: Subscription = current.snapshots.subscribe(subscriber);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      if (auth.expiresAt) {
+        const expiresAt = auth.expiresAt;
+        const arm = (): void => {
+          const remaining = expiresAt.getTime() - Date.now();
+          if (remaining <= 0) {
+            // SPEC §2 Tokens: a token is valid until `exp`; past it the stream has no credential.
+            subscriber.error(
+              new WatchError(
+                grpcStatus.UNAUTHENTICATED,
+                `dataplane token of node "${ref.name}" in mesh "${ref.mesh}" expired at ${expiresAt.toISOString()}; reconnect with a new token (meshcp token generate --name ${ref.name} --mesh ${ref.mesh})`,
+              ),
+            );
+            return;
+          }
+          timer = setTimeout(arm, Math.min(remaining, MAX_TIMER_MS));
+        };
+        arm();
+      }
       return () => {
+        if (timer !== undefined) clearTimeout(timer);
         inner.unsubscribe();
         current.subscribers--;
         // Forget it once nobody watches, so a reconnect generates afresh (new certificates etc.).
-        if (current.subscribers === 0 && this.watches.get(node.id) === current) this.watches.delete(node.id);
+        if (current.subscribers === 0 && this.watches.get(key) === current) {
+          this.watches.delete(key);
+          const stillWatched = [...this.watches.values()].some((w) => w.proxyKey === current.proxyKey);
+          if (!stillWatched && !this.defined(ref.mesh, ref.name)) this.latest.delete(current.proxyKey);
+        }
       };
     });
   }
 
-  /** The last snapshot published to a proxy, for config dumps. */
-  lastSnapshot(nodeId: string): Snapshot | undefined {
-    return this.latest.get(nodeId);
+  /** The last snapshot published to the proxy `name` of `mesh`, for config dumps. */
+  lastSnapshot(name: string, mesh = 'default'): Snapshot | undefined {
+    return this.latest.get(refKey({ mesh, name }));
+  }
+
+  /** Drops the kept snapshots of proxies nobody watches that the config no longer defines. */
+  prune(): void {
+    const watched = new Set([...this.watches.values()].map((w) => w.proxyKey));
+    for (const key of this.latest.keys()) {
+      if (watched.has(key)) continue;
+      const [mesh, name] = JSON.parse(key) as [string, string];
+      if (!this.defined(mesh, name)) this.latest.delete(key);
+    }
   }
 
   private snapshotsFor(node: NodeInfo): Observable<Snapshot> {
+    const proxyKey = refKey(nodeRef(node));
     return this.source(node).pipe(
       map((config) => buildSnapshot(config)),
       filter((result): result is Extract<SnapshotResult, { ok: true }> => {
-        if (!result.ok) this.log.error({ node: node.id, errors: result.errors }, 'generated config is inconsistent; keeping the last good snapshot');
+        if (!result.ok) this.log.error({ node: node.id, mesh: nodeMesh(node), errors: result.errors }, 'generated config is inconsistent; keeping the last good snapshot');
         return result.ok;
       }),
       map((result) => {
-        this.latest.set(node.id, result.snapshot);
+        this.latest.set(proxyKey, result.snapshot);
         return result.snapshot;
       }),
       distinctUntilChanged((a, b) => a.version === b.version),

@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import type { Observable, Subscription } from 'rxjs';
 import { encodeResource, type EncodedResource } from './encode.js';
 import type { Snapshot } from './snapshot.js';
+import { nodeFlavor, nodeProblem, nodeRef, printableExcerpt, type ProxyRef } from './node.js';
 import type { StatusRegistry } from './status.js';
 import { ENDPOINT_TYPE, KNOWN_TYPES, PUSH_ORDER, SECRET_TYPE, isFullStateType } from './types.js';
 import { contentHash } from './encode.js';
@@ -79,6 +80,10 @@ export interface SessionOptions {
 
 // gRPC status codes used here.
 const INVALID_ARGUMENT = 3;
+/** Refused secret names remembered per stream, so each is logged once; bounded so a stream cannot grow it without limit. */
+const MAX_TRACKED_REFUSALS = 1024;
+/** Names quoted in a refusal log line. */
+const REFUSAL_SAMPLES = 5;
 
 interface TypeState {
   readonly typeUrl: string;
@@ -108,8 +113,14 @@ export class XdsSession {
   private readonly types = new Map<string, TypeState>();
   private readonly streamId = `${randomBytes(4).toString('hex')}${(++streamCounter).toString(36)}`;
   private nonceCounter = 0;
-  /** Secret names this stream asked for and did not get; logged once each. */
+  /** Secret names this stream asked for and did not get; logged once each (up to MAX_TRACKED_REFUSALS names). */
   private readonly refusedSecrets = new Set<string>();
+  /** Refusals found by the push in progress, logged as one line (security issue #9: not one line per name). */
+  private refusalBatch?: { count: number; samples: string[] };
+  /** The proxy this stream serves, (mesh, name): the status registry's key. */
+  private proxy: ProxyRef = { mesh: '', name: '' };
+  /** Whether this stream was authenticated and counted in the status registry. */
+  private registered = false;
   private closed = false;
 
   constructor(private readonly options: SessionOptions) {}
@@ -136,14 +147,15 @@ export class XdsSession {
     if (this.closed) return;
     this.closed = true;
     this.subscription?.unsubscribe();
-    if (this.node) this.options.status.streamClosed(this.node.id);
+    if (this.registered) this.options.status.streamClosed(this.proxy);
   }
 
   private acceptNode(node: NodeInfo | undefined): boolean {
     if (this.node) {
       // Envoy may send the node on the first request only; a different id is a different proxy.
       if (node && node.id !== '' && node.id !== this.node.id) {
-        this.fail(INVALID_ARGUMENT, `node.id changed on the stream from "${this.node.id}" to "${node.id}"`);
+        // The new id is not echoed: it was never validated (nodeProblem), it may be huge or hold terminal escapes.
+        this.fail(INVALID_ARGUMENT, `node.id changed on the stream from "${this.node.id}" to "${printableExcerpt(node.id)}"`);
         return false;
       }
       return true;
@@ -152,18 +164,32 @@ export class XdsSession {
       this.fail(INVALID_ARGUMENT, 'the first request on a stream must carry a non-empty node.id');
       return false;
     }
+    // Security issue #9 (holes 8, 9): nothing is kept or logged about a node that is unbounded or
+    // not printable; its values are not echoed either.
+    const problem = nodeProblem(node);
+    if (problem !== undefined) {
+      this.fail(INVALID_ARGUMENT, problem);
+      return false;
+    }
     this.node = node;
-    const mesh = typeof node.metadata['mesh'] === 'string' ? node.metadata['mesh'] : 'default';
-    const flavor = typeof node.metadata['flavor'] === 'string' ? node.metadata['flavor'] : 'envoy';
-    this.options.status.streamOpened(node.id, mesh, flavor);
-    this.subscription = this.options.watcher.watch(node).subscribe({
+    this.proxy = nodeRef(node);
+    // Authentication happens in watch(): a refused stream fails synchronously and is never
+    // registered, so unauthenticated callers leave no status row (security issue #9, hole 8).
+    const subscription = this.options.watcher.watch(node).subscribe({
       next: (snapshot) => this.onSnapshot(snapshot),
       error: (err: unknown) => {
         const code = err instanceof WatchError ? err.grpcCode : 13;
         this.fail(code, err instanceof Error ? err.message : String(err));
       },
     });
-    return !this.closed;
+    if (this.closed) {
+      subscription.unsubscribe();
+      return false;
+    }
+    this.subscription = subscription;
+    this.registered = true;
+    this.options.status.streamOpened(this.proxy, nodeFlavor(node));
+    return true;
   }
 
   private resolveTypeUrl(requested: string): string | undefined {
@@ -254,20 +280,19 @@ export class XdsSession {
   }
 
   private settlePending(state: TypeState, request: XdsRequest): void {
-    const nodeId = this.node?.id ?? '';
     const version = state.pendingVersion ?? request.versionInfo;
     state.pendingNonce = undefined;
     state.pendingVersion = undefined;
     if (request.errorDetail !== undefined) {
       this.recordNack(state.typeUrl, version, request.errorDetail);
     } else {
-      this.options.status.acked(nodeId, state.typeUrl, version);
+      this.options.status.acked(this.proxy, state.typeUrl, version);
     }
   }
 
   private recordNack(typeUrl: string, version: string, error: string): void {
     this.options.log.warn({ node: this.node?.id, typeUrl, version, error }, 'proxy rejected configuration (NACK)');
-    this.options.status.nacked(this.node?.id ?? '', typeUrl, version, error);
+    this.options.status.nacked(this.proxy, typeUrl, version, error);
   }
 
   /** Returns whether the subscription changed. */
@@ -310,12 +335,28 @@ export class XdsSession {
    * Every requested EDS name is answered; an unknown cluster has no endpoints. A secret that is
    * not in this proxy's snapshot is never looked up anywhere else: the snapshot was generated
    * for this proxy's identity alone, so asking for another proxy's identity, a route's server
-   * key or a CA key yields nothing. The refusal is logged once per name and stream (SPEC §2).
+   * key or a CA key yields nothing. The refusal is logged once per name and stream (SPEC §2),
+   * as one line per push with a count and a few sample names: a request for 100k unknown
+   * secrets once wrote 100k lines (security issue #9, hole 8). At most MAX_TRACKED_REFUSALS
+   * names are remembered per stream; names past that are counted again on each push.
    */
   private absentResource(typeUrl: string, name: string): EncodedResource | undefined {
     if (typeUrl === SECRET_TYPE && !this.refusedSecrets.has(name)) {
-      this.refusedSecrets.add(name);
-      this.options.log.warn({ node: this.node?.id, secret: name }, 'secret refused: it is not (or not yet) part of this proxy\'s configuration');
+      if (this.refusedSecrets.size < MAX_TRACKED_REFUSALS) this.refusedSecrets.add(name);
+      if (!this.refusalBatch) {
+        const batch = { count: 0, samples: [] as string[] };
+        this.refusalBatch = batch;
+        // Every name of one push is selected synchronously: the batch is complete when this runs.
+        queueMicrotask(() => {
+          this.refusalBatch = undefined;
+          this.options.log.warn(
+            { node: this.proxy.name, mesh: this.proxy.mesh, count: batch.count, secrets: batch.samples },
+            `${batch.count} secret(s) refused: not (or not yet) part of this proxy's configuration`,
+          );
+        });
+      }
+      this.refusalBatch.count++;
+      if (this.refusalBatch.samples.length < REFUSAL_SAMPLES) this.refusalBatch.samples.push(printableExcerpt(name));
     }
     return typeUrl === ENDPOINT_TYPE ? encodeResource(ENDPOINT_TYPE, { cluster_name: name }) : undefined;
   }
@@ -331,7 +372,7 @@ export class XdsSession {
     state.pendingNonce = nonce;
     state.lastNonce = nonce;
     state.pendingVersion = version;
-    this.options.status.sent(this.node?.id ?? '', state.typeUrl, version, nonce, resources.map((r) => r.name));
+    this.options.status.sent(this.proxy, state.typeUrl, version, nonce, resources.map((r) => r.name));
     this.options.send({ kind: 'sotw', typeUrl: state.typeUrl, versionInfo: version, nonce, resources });
   }
 
@@ -367,7 +408,7 @@ export class XdsSession {
     state.pendingNonce = nonce;
     state.lastNonce = nonce;
     state.pendingVersion = version;
-    this.options.status.sent(this.node?.id ?? '', state.typeUrl, version, nonce, changed.map((r) => r.name));
+    this.options.status.sent(this.proxy, state.typeUrl, version, nonce, changed.map((r) => r.name));
     this.options.send({ kind: 'delta', typeUrl: state.typeUrl, systemVersionInfo: version, nonce, resources: changed, removed });
   }
 

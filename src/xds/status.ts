@@ -1,8 +1,17 @@
 /**
  * Live status per proxy and per type, kept for `inspect`, the admin API and metrics.
  * The xDS server writes it; nobody else does.
+ *
+ * A proxy is (mesh, name): `web-01` in mesh `default` and `web-01` in mesh `other` are two rows
+ * (security issue #9, hole 1). Rows are only created for authenticated streams (session.ts), and
+ * the row of a proxy that is not defined in the config (no Dataplane or Gateway of that name in
+ * that mesh) is dropped when its last stream closes, so unknown callers leave nothing behind
+ * (hole 8).
  */
 import { Subject, type Observable } from 'rxjs';
+import { refKey, type ProxyRef } from './node.js';
+
+export type { ProxyRef } from './node.js';
 
 export interface TypeStatus {
   lastSentVersion?: string;
@@ -19,6 +28,7 @@ export interface TypeStatus {
 }
 
 export interface ProxyStatus {
+  /** The proxy name (its `node.id`). */
   nodeId: string;
   mesh: string;
   flavor: string;
@@ -29,77 +39,100 @@ export interface ProxyStatus {
   types: Map<string, TypeStatus>;
 }
 
+/** `nodeId` is the proxy name; with `mesh` it names the proxy. */
 export type StatusEvent =
-  | { kind: 'connect' | 'disconnect'; nodeId: string }
-  | { kind: 'sent'; nodeId: string; typeUrl: string; version: string; resources: number }
-  | { kind: 'ack'; nodeId: string; typeUrl: string; version: string; latencyMs?: number }
-  | { kind: 'nack'; nodeId: string; typeUrl: string; version: string; error: string };
+  | { kind: 'connect' | 'disconnect'; nodeId: string; mesh: string }
+  | { kind: 'sent'; nodeId: string; mesh: string; typeUrl: string; version: string; resources: number }
+  | { kind: 'ack'; nodeId: string; mesh: string; typeUrl: string; version: string; latencyMs?: number }
+  | { kind: 'nack'; nodeId: string; mesh: string; typeUrl: string; version: string; error: string };
+
+const MAX_ERROR_LENGTH = 4096;
+
+/** Whether a Dataplane or Gateway of that name exists in that mesh: only those keep a row while offline. */
+export type ProxyDefined = (mesh: string, name: string) => boolean;
 
 export class StatusRegistry {
   private readonly proxies = new Map<string, ProxyStatus>();
   private readonly eventSubject = new Subject<StatusEvent>();
   readonly events: Observable<StatusEvent> = this.eventSubject.asObservable();
 
-  constructor(private readonly now: () => Date = () => new Date()) {}
+  constructor(
+    private readonly now: () => Date = () => new Date(),
+    private readonly defined: ProxyDefined = () => true,
+  ) {}
+
+  /** Rows kept, for bounds checks. */
+  get size(): number {
+    return this.proxies.size;
+  }
 
   list(): ProxyStatus[] {
     return [...this.proxies.values()];
   }
 
-  get(nodeId: string): ProxyStatus | undefined {
-    return this.proxies.get(nodeId);
+  /** The proxy `name` of `mesh` (`default`, as for a node without `metadata.mesh`). */
+  get(name: string, mesh = 'default'): ProxyStatus | undefined {
+    return this.proxies.get(refKey({ mesh, name }));
   }
 
-  streamOpened(nodeId: string, mesh: string, flavor: string): void {
-    const status = this.proxies.get(nodeId) ?? { nodeId, mesh, flavor, activeStreams: 0, types: new Map<string, TypeStatus>() };
-    status.mesh = mesh;
+  streamOpened(ref: ProxyRef, flavor: string): void {
+    const key = refKey(ref);
+    const status = this.proxies.get(key) ?? { nodeId: ref.name, mesh: ref.mesh, flavor, activeStreams: 0, types: new Map<string, TypeStatus>() };
     status.flavor = flavor;
     if (status.activeStreams === 0) status.connectedSince = this.now();
     status.lastConnectedAt = this.now();
     status.activeStreams++;
-    this.proxies.set(nodeId, status);
-    this.eventSubject.next({ kind: 'connect', nodeId });
+    this.proxies.set(key, status);
+    this.eventSubject.next({ kind: 'connect', nodeId: ref.name, mesh: ref.mesh });
   }
 
-  streamClosed(nodeId: string): void {
-    const status = this.proxies.get(nodeId);
+  streamClosed(ref: ProxyRef): void {
+    const key = refKey(ref);
+    const status = this.proxies.get(key);
     if (!status) return;
     status.activeStreams = Math.max(0, status.activeStreams - 1);
     if (status.activeStreams === 0) {
       status.connectedSince = undefined;
       status.lastDisconnectedAt = this.now();
+      if (!this.defined(ref.mesh, ref.name)) this.proxies.delete(key);
     }
-    this.eventSubject.next({ kind: 'disconnect', nodeId });
+    this.eventSubject.next({ kind: 'disconnect', nodeId: ref.name, mesh: ref.mesh });
   }
 
-  sent(nodeId: string, typeUrl: string, version: string, nonce: string, names: string[]): void {
-    const t = this.typeStatus(nodeId, typeUrl);
+  /** Drops the rows of offline proxies that are no longer defined (after a config change). */
+  prune(): void {
+    for (const [key, status] of this.proxies) if (status.activeStreams === 0 && !this.defined(status.mesh, status.nodeId)) this.proxies.delete(key);
+  }
+
+  sent(ref: ProxyRef, typeUrl: string, version: string, nonce: string, names: string[]): void {
+    const t = this.typeStatus(ref, typeUrl);
     t.lastSentVersion = version;
     t.lastSentNonce = nonce;
     t.lastSentAt = this.now();
     t.totalUpdates++;
     t.lastSentNames = names;
-    this.eventSubject.next({ kind: 'sent', nodeId, typeUrl, version, resources: names.length });
+    this.eventSubject.next({ kind: 'sent', nodeId: ref.name, mesh: ref.mesh, typeUrl, version, resources: names.length });
   }
 
-  acked(nodeId: string, typeUrl: string, version: string): void {
-    const t = this.typeStatus(nodeId, typeUrl);
+  acked(ref: ProxyRef, typeUrl: string, version: string): void {
+    const t = this.typeStatus(ref, typeUrl);
     const latencyMs = t.lastSentAt && t.lastSentVersion === version ? this.now().getTime() - t.lastSentAt.getTime() : undefined;
     t.lastAckedVersion = version;
     t.lastAckedAt = this.now();
-    this.eventSubject.next({ kind: 'ack', nodeId, typeUrl, version, latencyMs });
+    this.eventSubject.next({ kind: 'ack', nodeId: ref.name, mesh: ref.mesh, typeUrl, version, latencyMs });
   }
 
-  nacked(nodeId: string, typeUrl: string, version: string, error: string): void {
-    const t = this.typeStatus(nodeId, typeUrl);
+  nacked(ref: ProxyRef, typeUrl: string, version: string, error: string): void {
+    const t = this.typeStatus(ref, typeUrl);
     t.nackCount++;
-    t.lastError = error;
-    this.eventSubject.next({ kind: 'nack', nodeId, typeUrl, version, error });
+    // error_detail comes from the proxy: keep what a person reads, not megabytes per type.
+    t.lastError = error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH)}… (${error.length} characters)` : error;
+    this.eventSubject.next({ kind: 'nack', nodeId: ref.name, mesh: ref.mesh, typeUrl, version, error });
   }
 
-  private typeStatus(nodeId: string, typeUrl: string): TypeStatus {
-    const proxy = this.proxies.get(nodeId);
-    if (!proxy) throw new Error(`status for unknown proxy ${nodeId}`);
+  private typeStatus(ref: ProxyRef, typeUrl: string): TypeStatus {
+    const proxy = this.proxies.get(refKey(ref));
+    if (!proxy) throw new Error(`status for unknown proxy "${ref.name}" in mesh "${ref.mesh}"`);
     let t = proxy.types.get(typeUrl);
     if (!t) {
       t = { nackCount: 0, totalUpdates: 0, lastSentNames: [] };

@@ -37,15 +37,15 @@ describe('server metrics', () => {
   it('counts pushes, ACKs and NACKs per type, and observes send → ACK latency', async () => {
     // given
     const { registry, clock, metrics } = setup();
-    registry.streamOpened('web-01', 'default', 'envoy');
-    registry.streamOpened('web-02', 'default', 'envoy');
-    registry.streamClosed('web-02');
+    registry.streamOpened({ mesh: 'default', name: 'web-01' }, 'envoy');
+    registry.streamOpened({ mesh: 'default', name: 'web-02' }, 'envoy');
+    registry.streamClosed({ mesh: 'default', name: 'web-02' });
     // when
-    registry.sent('web-01', LISTENER_TYPE, 'v1', 'n1', ['a']);
-    registry.nacked('web-01', LISTENER_TYPE, '', 'bad listener');
-    registry.sent('web-01', SECRET_TYPE, 's1', 'n2', ['identity']);
+    registry.sent({ mesh: 'default', name: 'web-01' }, LISTENER_TYPE, 'v1', 'n1', ['a']);
+    registry.nacked({ mesh: 'default', name: 'web-01' }, LISTENER_TYPE, '', 'bad listener');
+    registry.sent({ mesh: 'default', name: 'web-01' }, SECRET_TYPE, 's1', 'n2', ['identity']);
     clock.ms += 250;
-    registry.acked('web-01', SECRET_TYPE, 's1');
+    registry.acked({ mesh: 'default', name: 'web-01' }, SECRET_TYPE, 's1');
     const values = parseMetrics(await metrics.metrics());
     // then
     expect(values.get('meshcp_xds_connected_proxies')).toBe(1);
@@ -64,11 +64,11 @@ describe('server metrics', () => {
     // given
     const one = setup();
     const two = setup();
-    one.registry.streamOpened('a', 'default', 'envoy');
+    one.registry.streamOpened({ mesh: 'default', name: 'a' }, 'envoy');
     // when
-    one.registry.sent('a', LISTENER_TYPE, 'v1', 'n1', []);
+    one.registry.sent({ mesh: 'default', name: 'a' }, LISTENER_TYPE, 'v1', 'n1', []);
     one.metrics.close();
-    one.registry.sent('a', LISTENER_TYPE, 'v2', 'n2', []);
+    one.registry.sent({ mesh: 'default', name: 'a' }, LISTENER_TYPE, 'v2', 'n2', []);
     // then
     expect(parseMetrics(await one.metrics.metrics()).get('meshcp_xds_pushes_total{type="LDS"}')).toBe(1);
     expect(parseMetrics(await two.metrics.metrics()).get('meshcp_xds_pushes_total{type="LDS"}')).toBeUndefined();
