@@ -1,104 +1,35 @@
 /**
- * `meshcp route create|update|get|delete` (the Kalix / Akka route commands, SPEC §3). They edit
- * the route descriptor (SPEC §1 Route) and apply it; `route get -o yaml` prints the descriptor,
- * which `meshcp apply -f` takes back.
+ * `meshcp route create|update|get|export|list|edit|delete` (alias `routes`): the Kalix / Akka
+ * route commands (SPEC §3). They edit the route descriptor (SPEC §1 Route) and apply it. The akka
+ * CLI's spellings work too: `--hostname`, `--path /p=service`, `-f descriptor.yaml`.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import YAML from 'yaml';
-import { canonicalJson } from '../store/document.js';
 import { AdminClient, addServerOptions, type ServerOptions } from './admin-client.js';
-import { CliError, parseOutputFormat, type CliIo } from './output.js';
+import { CliError, parseOutputFormat, resourceTable, formatDocuments, type CliIo } from './output.js';
 import { printApplied, printWarnings } from './resources.js';
+import { buildRouteDescriptor, exportDescriptor, parseDescriptor, readDescriptorText, type Doc, type RouteFlags } from './route-descriptor.js';
+import { editRoute } from './route-edit.js';
 
-export type MatcherDoc = { exact: string } | { hasPrefix: string } | { hasSuffix: string } | { regex: string };
-
-const RE2_SPECIAL = /[\\.+*?()|[\]{}^$]/g;
-
-/** `*.acme.org` → hasSuffix `.acme.org`, `client-*` → hasPrefix `client-`, no `*` → exact; any other use of `*` → an RE2 regex. */
-export function subjectToMatcher(subject: string): MatcherDoc {
-  if (subject === '') throw new CliError(['--client-certificate-subject: must not be empty']);
-  const stars = subject.split('*').length - 1;
-  if (stars === 0) return { exact: subject };
-  if (stars === 1 && subject.startsWith('*') && subject.length > 1) return { hasSuffix: subject.slice(1) };
-  if (stars === 1 && subject.endsWith('*') && subject.length > 1) return { hasPrefix: subject.slice(0, -1) };
-  return { regex: subject.split('*').map((part) => part.replace(RE2_SPECIAL, '\\$&')).join('.*') };
-}
-
-export function parsePathPrefix(value: string): { prefix: string; service: string } {
-  const at = value.lastIndexOf('=');
-  const prefix = at >= 0 ? value.slice(0, at) : '';
-  const service = at >= 0 ? value.slice(at + 1) : '';
-  if (!prefix.startsWith('/') || service === '') throw new CliError([`--path-prefix expects /PREFIX=SERVICE (e.g. /=shopping-cart), got "${value}"`]);
-  return { prefix, service };
-}
-
-export interface RouteFlags {
-  readonly host?: string;
-  readonly gateway?: string;
-  readonly clientCaSecret?: string;
-  readonly serverCertificateSecret?: string;
-  readonly clientCertificateSubject: readonly string[];
-  readonly removeClientCertificateSubject: readonly string[];
-  readonly pathPrefix: readonly string[];
-  readonly removePathPrefix: readonly string[];
-}
-
-type Doc = Record<string, unknown>;
-
-function isDoc(v: unknown): v is Doc {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function docList(v: unknown): Doc[] {
-  return Array.isArray(v) ? v.filter(isDoc) : [];
-}
-
-/** The route descriptor with `flags` merged into `existing` (a fresh one when undefined). */
-export function buildRouteDescriptor(name: string, mesh: string, existing: Doc | undefined, flags: RouteFlags): Doc {
-  const base: Doc = existing ? (JSON.parse(JSON.stringify(existing)) as Doc) : {};
-  const tls: Doc = isDoc(base['tls']) ? base['tls'] : {};
-  if (flags.clientCaSecret !== undefined) tls['clientValidationCa'] = { name: flags.clientCaSecret };
-  if (flags.serverCertificateSecret !== undefined) tls['serverCertificate'] = { name: flags.serverCertificateSecret };
-
-  const validation: Doc = isDoc(base['validation']) ? base['validation'] : {};
-  const clientCertificate: Doc = isDoc(validation['clientCertificate']) ? validation['clientCertificate'] : {};
-  let matchers = docList(clientCertificate['subjectMatches']);
-  const removed = new Set(flags.removeClientCertificateSubject.map((s) => canonicalJson(subjectToMatcher(s))));
-  matchers = matchers.filter((m) => !removed.has(canonicalJson(m)));
-  for (const subject of flags.clientCertificateSubject) {
-    const matcher = subjectToMatcher(subject);
-    if (!matchers.some((m) => canonicalJson(m) === canonicalJson(matcher))) matchers.push(matcher);
-  }
-
-  let rules = docList(base['routes']).filter((r) => !flags.removePathPrefix.includes(String(r['prefix'])));
-  for (const value of flags.pathPrefix) {
-    const { prefix, service } = parsePathPrefix(value);
-    const rule = { prefix, route: { service } };
-    const at = rules.findIndex((r) => r['prefix'] === prefix);
-    if (at >= 0) rules[at] = rule;
-    else rules = [...rules, rule];
-  }
-
-  const gateway = flags.gateway ?? base['gateway'];
-  const host = flags.host ?? base['host'];
-  return {
-    type: 'Route',
-    name,
-    mesh,
-    ...(gateway !== undefined ? { gateway } : {}),
-    ...(host !== undefined ? { host } : {}),
-    ...(Object.keys(tls).length > 0 ? { tls } : {}),
-    ...(matchers.length > 0 ? { validation: { ...validation, clientCertificate: { ...clientCertificate, subjectMatches: matchers } } } : {}),
-    routes: rules,
-  };
-}
+export { buildRouteDescriptor, parsePathPrefix, subjectToMatcher, type MatcherDoc, type RouteFlags } from './route-descriptor.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-interface RouteOptions extends ServerOptions, Partial<RouteFlags> {
+interface RouteOptions extends ServerOptions {
   mesh: string;
+  host?: string;
+  hostname?: string;
+  gateway?: string;
+  clientCaSecret?: string;
+  serverCertificateSecret?: string;
+  clientCertificateSubject?: string[];
+  removeClientCertificateSubject?: string[];
+  pathPrefix?: string[];
+  path?: string[];
+  removePathPrefix?: string[];
+  filename?: string;
 }
 
 interface RouteGetOptions extends ServerOptions {
@@ -107,14 +38,18 @@ interface RouteGetOptions extends ServerOptions {
 }
 
 function flagsOf(options: RouteOptions): RouteFlags {
+  if (options.host !== undefined && options.hostname !== undefined && options.host !== options.hostname) {
+    throw new CliError([`--host ${options.host} and --hostname ${options.hostname} disagree: they are the same flag, give one`]);
+  }
+  const host = options.host ?? options.hostname;
   return {
-    ...(options.host !== undefined ? { host: options.host } : {}),
+    ...(host !== undefined ? { host } : {}),
     ...(options.gateway !== undefined ? { gateway: options.gateway } : {}),
     ...(options.clientCaSecret !== undefined ? { clientCaSecret: options.clientCaSecret } : {}),
     ...(options.serverCertificateSecret !== undefined ? { serverCertificateSecret: options.serverCertificateSecret } : {}),
     clientCertificateSubject: options.clientCertificateSubject ?? [],
     removeClientCertificateSubject: options.removeClientCertificateSubject ?? [],
-    pathPrefix: options.pathPrefix ?? [],
+    pathPrefix: [...(options.pathPrefix ?? []), ...(options.path ?? [])],
     removePathPrefix: options.removePathPrefix ?? [],
   };
 }
@@ -123,12 +58,15 @@ function routeOptions(command: Command, update: boolean): Command {
   command
     .argument('<name>', 'route name')
     .option('-m, --mesh <mesh>', 'mesh', 'default')
+    .option('-f, --filename <file>', 'route descriptor YAML (as the Akka docs print it, or `route export` writes it), or - for stdin; flags given too are merged into it')
     .option('--host <host>', 'hostname the route serves (SNI), e.g. ecommerce.acme.org')
+    .option('--hostname <host>', 'same as --host (the akka CLI spelling)')
     .option('--gateway <gateway>', 'Gateway serving the route (optional when the mesh has exactly one)')
     .option('--client-ca-secret <secret>', 'tls-ca secret: clients must present a certificate chaining to it')
     .option('--client-certificate-subject <subject>', 'admit clients whose certificate CN or DNS SAN matches; * is a wildcard, e.g. *.acme.org (repeatable)', collect, [])
     .option('--server-certificate-secret <secret>', 'tls secret presented to clients (default: issued by the mesh CA, not publicly trusted)')
-    .option('--path-prefix <prefix=service>', 'send requests under PREFIX to SERVICE, e.g. /=shopping-cart (repeatable)', collect, []);
+    .option('--path-prefix <prefix=service>', 'send requests under PREFIX to SERVICE, e.g. /=shopping-cart (repeatable)', collect, [])
+    .option('--path <prefix=service>', 'same as --path-prefix (the akka CLI spelling; repeatable)', collect, []);
   if (update) {
     command
       .option('--remove-client-certificate-subject <subject>', 'remove a subject matcher (repeatable)', collect, [])
@@ -137,33 +75,64 @@ function routeOptions(command: Command, update: boolean): Command {
   return addServerOptions(command);
 }
 
+/** The descriptor from `-f`, with `type`, `name` and `mesh` filled in from the command line. */
+async function descriptorFromFile(io: CliIo, command: Command, name: string, options: RouteOptions): Promise<{ doc: Doc; mesh: string; label: string } | undefined> {
+  if (options.filename === undefined) return undefined;
+  const { label, text } = await readDescriptorText(options.filename, io);
+  const parsed = parseDescriptor(text, label, name, { value: options.mesh, explicit: command.getOptionValueSource('mesh') === 'cli' });
+  return { ...parsed, label };
+}
+
+const CREATE_EXAMPLES = `
+Examples:
+  # the Akka docs' commands
+  meshcp route create my-route --hostname ecommerce.acme.org --path /=shopping-cart --client-ca-secret my-root-ca
+  meshcp route update my-route --client-certificate-subject '*.acme.org'
+  # a route descriptor file, exactly as the Akka docs print it (no type, no name)
+  meshcp route create my-route -f route.yaml
+  meshcp route export my-route > route.yaml && meshcp route update my-route -f route.yaml
+`;
+
 export function registerRoute(program: Command, io: CliIo): void {
-  const route = program.command('route').description('Manage edge routes with client certificate validation (the route descriptor)');
+  const route = program
+    .command('route')
+    .alias('routes')
+    .description('Manage edge routes with client certificate validation (the route descriptor)')
+    .addHelpText('after', CREATE_EXAMPLES);
 
-  routeOptions(route.command('create').description('Create a route'), false).action(async (name: string, options: RouteOptions) => {
-    const flags = flagsOf(options);
-    if (flags.host === undefined) throw new CliError(['--host is required, e.g. --host ecommerce.acme.org']);
-    if (flags.pathPrefix.length === 0) throw new CliError(['--path-prefix is required, e.g. --path-prefix /=shopping-cart']);
-    const doc = buildRouteDescriptor(name, options.mesh, undefined, flags);
-    const result = await new AdminClient(options).apply([{ content: JSON.stringify(doc) }], { mode: 'create' });
-    printWarnings(io, result.warnings);
-    printApplied(io, result.applied);
-  });
+  routeOptions(route.command('create').description('Create a route from flags (at least --host and --path-prefix) or from a descriptor file (-f)'), false)
+    .addHelpText('after', CREATE_EXAMPLES)
+    .action(async (name: string, options: RouteOptions, command: Command) => {
+      const flags = flagsOf(options);
+      const file = await descriptorFromFile(io, command, name, options);
+      if (file === undefined) {
+        if (flags.host === undefined) throw new CliError(['--host is required, e.g. --host ecommerce.acme.org (or give a route descriptor with -f FILE)']);
+        if (flags.pathPrefix.length === 0) throw new CliError(['--path-prefix is required, e.g. --path-prefix /=shopping-cart (or give a route descriptor with -f FILE)']);
+      }
+      const doc = buildRouteDescriptor(name, file?.mesh ?? options.mesh, file?.doc, flags);
+      const result = await new AdminClient(options).apply([{ ...(file ? { name: file.label } : {}), content: JSON.stringify(doc) }], { mode: 'create' });
+      printWarnings(io, result.warnings);
+      printApplied(io, result.applied);
+    });
 
-  routeOptions(route.command('update').description('Change a route: the options given are merged into it'), true).action(async (name: string, options: RouteOptions) => {
-    const client = new AdminClient(options);
-    const existing = await client.get('Route', name, options.mesh);
-    if (!existing) throw new CliError([`Route/${name} not found in mesh "${options.mesh}" (create it with \`meshcp route create\`)`]);
-    const doc = buildRouteDescriptor(name, options.mesh, existing.resource, flagsOf(options));
-    const result = await client.apply([{ content: JSON.stringify(doc) }], { mode: 'update' });
-    printWarnings(io, result.warnings);
-    printApplied(io, result.applied);
-  });
+  routeOptions(route.command('update').description('Change a route: the flags given are merged into it; with -f, the descriptor file replaces it (flags are merged on top)'), true)
+    .addHelpText('after', CREATE_EXAMPLES)
+    .action(async (name: string, options: RouteOptions, command: Command) => {
+      const client = new AdminClient(options);
+      const file = await descriptorFromFile(io, command, name, options);
+      const mesh = file?.mesh ?? options.mesh;
+      const existing = await client.get('Route', name, mesh);
+      if (!existing) throw new CliError([`Route/${name} not found in mesh "${mesh}" (create it with \`meshcp route create\`)`]);
+      const doc = buildRouteDescriptor(name, mesh, file?.doc ?? existing.resource, flagsOf(options));
+      const result = await client.apply([{ ...(file ? { name: file.label } : {}), content: JSON.stringify(doc) }], { mode: 'update' });
+      printWarnings(io, result.warnings);
+      printApplied(io, result.applied);
+    });
 
   addServerOptions(
     route
       .command('get')
-      .description('Print the route descriptor (re-appliable with `meshcp apply -f`)')
+      .description('Print the route as a meshcp resource (re-appliable with `meshcp apply -f`)')
       .argument('<name>', 'route name')
       .option('-m, --mesh <mesh>', 'mesh', 'default')
       .option('-o, --output <format>', 'yaml | json', 'yaml'),
@@ -173,6 +142,45 @@ export function registerRoute(program: Command, io: CliIo): void {
     if (!view) throw new CliError([`Route/${name} not found in mesh "${options.mesh}"`]);
     io.stdout.write(format === 'json' ? `${JSON.stringify(view.resource, null, 2)}\n` : YAML.stringify(view.resource));
   });
+
+  addServerOptions(
+    route
+      .command('export')
+      .description('Print the route descriptor as the Akka docs write it (no type, name or mesh), for `route update NAME -f`')
+      .argument('<name>', 'route name')
+      .option('-m, --mesh <mesh>', 'mesh', 'default')
+      .option('-o, --output <format>', 'yaml | json', 'yaml')
+      .addHelpText('after', '\nExample:\n  meshcp route export my-route > my-route.yaml\n  meshcp route update my-route -f my-route.yaml\n'),
+  ).action(async (name: string, options: RouteGetOptions) => {
+    const format = parseOutputFormat(options.output, ['yaml', 'json']);
+    const view = await new AdminClient(options).get('Route', name, options.mesh);
+    if (!view) throw new CliError([`Route/${name} not found in mesh "${options.mesh}"`]);
+    const descriptor = exportDescriptor(view.resource);
+    io.stdout.write(format === 'json' ? `${JSON.stringify(descriptor, null, 2)}\n` : YAML.stringify(descriptor));
+  });
+
+  addServerOptions(
+    route
+      .command('list')
+      .alias('ls')
+      .description('List routes (the same table as `meshcp get routes`)')
+      .option('-m, --mesh <mesh>', 'only routes of this mesh (default: every mesh)')
+      .addOption(new Option('-o, --output <format>', 'table | yaml | json').default('table')),
+  ).action(async (options: ServerOptions & { mesh?: string; output: string }) => {
+    const format = parseOutputFormat(options.output);
+    const views = await new AdminClient(options).list('Route', options.mesh);
+    if (format === 'table') io.stdout.write(resourceTable('Route', views, new Date()));
+    else io.stdout.write(formatDocuments(views, format, false));
+  });
+
+  addServerOptions(
+    route
+      .command('edit')
+      .description('Open the route descriptor in $EDITOR (else $VISUAL, else vi) and apply the result')
+      .argument('<name>', 'route name')
+      .option('-m, --mesh <mesh>', 'mesh', 'default')
+      .addHelpText('after', '\nExample:\n  EDITOR=nano meshcp route edit my-route\n'),
+  ).action((name: string, options: ServerOptions & { mesh: string }) => editRoute(io, new AdminClient(options), name, options.mesh));
 
   addServerOptions(route.command('delete').description('Delete a route').argument('<name>', 'route name').option('-m, --mesh <mesh>', 'mesh', 'default')).action(
     async (name: string, options: { mesh: string } & ServerOptions) => {

@@ -138,7 +138,7 @@ describe('meshcp route (the Kalix journey)', () => {
     const noHost = await h.cli(['route', 'create', 'r', '--path-prefix', '/=shopping-cart']);
     const badPrefix = await h.cli(['route', 'create', 'r', '--host', 'r.acme.org', '--path-prefix', 'shopping-cart']);
     // then
-    expect(noHost).toMatchObject({ code: 1, stderr: 'Error: --host is required, e.g. --host ecommerce.acme.org\n' });
+    expect(noHost).toMatchObject({ code: 1, stderr: 'Error: --host is required, e.g. --host ecommerce.acme.org (or give a route descriptor with -f FILE)\n' });
     expect(badPrefix).toMatchObject({ code: 1, stderr: 'Error: --path-prefix expects /PREFIX=SERVICE (e.g. /=shopping-cart), got "shopping-cart"\n' });
   });
 });
