@@ -1,22 +1,29 @@
 /** What every CA provider does the same way: workload certificate issuance and CA identity. */
 import { certificateInfo, isSelfSigned } from '../cert-info.js';
 import { certificateToPem, parseCertificates } from '../pem.js';
-import { issueCertificate } from '../pki.js';
+import { SvidIssuer } from '../svid.js';
 import type { IssuedIdentity, MeshCa, WorkloadCertificateRequest } from './types.js';
+
+/** One loaded issuer per CA: parsing the CA and importing its key happen once, not per certificate. */
+const svidIssuers = new WeakMap<MeshCa, SvidIssuer>();
+
+function svidIssuerOf(ca: MeshCa): SvidIssuer {
+  let issuer = svidIssuers.get(ca);
+  if (!issuer) {
+    issuer = new SvidIssuer({ certPem: ca.certPem, keyPem: ca.keyPem });
+    svidIssuers.set(ca, issuer);
+  }
+  return issuer;
+}
 
 /**
  * A SPIFFE X509-SVID (https://github.com/spiffe/spiffe/blob/main/standards/X509-SVID.md): one
  * URI SAN per service, CA=false, digitalSignature, serverAuth and clientAuth, empty subject. Its
- * key is generated here and held in memory only (SPEC §1 Mesh, "Workload certificates").
+ * key is generated here and held in memory only (SPEC §1 Mesh, "Workload certificates"). Issued
+ * through the fast DER path of svid.ts (issue #11: the cold-start hot path).
  */
 export async function issueWorkloadIdentity(ca: MeshCa, request: WorkloadCertificateRequest): Promise<IssuedIdentity> {
-  const issued = await issueCertificate({
-    issuer: { certPem: ca.certPem, keyPem: ca.keyPem },
-    uris: request.spiffeIds,
-    usage: 'workload',
-    validitySeconds: request.validitySeconds,
-    now: request.now,
-  });
+  const issued = await svidIssuerOf(ca).issue(request.spiffeIds, request.validitySeconds, request.now);
   return {
     certChainPem: issued.chainPem,
     keyPem: issued.keyPem,
