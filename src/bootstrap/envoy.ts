@@ -1,4 +1,7 @@
-/** The Envoy bootstrap: node identity and ADS over gRPC to meshcp. */
+/**
+ * The Envoy bootstrap: node identity and ADS over gRPC to meshcp, over TLS verified with the
+ * control-plane CA (SPEC §2 "xDS is TLS by default") unless the caller asks for plaintext.
+ */
 import { duration } from '../envoy/any.js';
 
 export const XDS_CLUSTER_NAME = 'meshcp_xds';
@@ -10,6 +13,35 @@ export interface EnvoyBootstrapOptions {
   readonly xdsAddress: string;
   readonly token?: string;
   readonly adminPort?: number;
+  /**
+   * PEM CA that signs meshcp's xDS certificate (GET /api/xds-ca). The xDS cluster then speaks TLS,
+   * verifying the chain and that the certificate names the xDS host. Plaintext when absent.
+   */
+  readonly xdsCaPem?: string;
+}
+
+const UPSTREAM_TLS_CONTEXT = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
+
+/**
+ * Envoy checks only the chain against `trusted_ca`; the SAN match pins the certificate to the host
+ * Envoy dials, as a browser would. gRPC runs over HTTP/2, which Node's TLS server only accepts
+ * when negotiated with ALPN `h2` (RFC 7540 §3.3), and Envoy sends no ALPN unless told.
+ */
+function xdsTransportSocket(host: string, isIp: boolean, caPem: string): Record<string, unknown> {
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': UPSTREAM_TLS_CONTEXT,
+      ...(isIp ? {} : { sni: host }),
+      common_tls_context: {
+        alpn_protocols: ['h2'],
+        validation_context: {
+          trusted_ca: { inline_string: caPem },
+          match_typed_subject_alt_names: [{ san_type: isIp ? 'IP_ADDRESS' : 'DNS', matcher: { exact: host } }],
+        },
+      },
+    },
+  };
 }
 
 function splitHostPort(address: string): { host: string; port: number } {
@@ -57,6 +89,7 @@ export function envoyBootstrap(options: EnvoyBootstrapOptions): Record<string, u
           name: XDS_CLUSTER_NAME,
           type: isIp ? 'STATIC' : 'STRICT_DNS',
           connect_timeout: duration(5),
+          ...(options.xdsCaPem !== undefined ? { transport_socket: xdsTransportSocket(host, isIp, options.xdsCaPem) } : {}),
           typed_extension_protocol_options: {
             'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
               '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',

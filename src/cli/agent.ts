@@ -1,11 +1,16 @@
 /**
  * `meshcp agent --name N [--mesh M] --token-file F --cert-dir DIR [--xds-address A]` (SPEC §3):
  * keeps DIR/cert.pem, DIR/key.pem and DIR/ca.pem current for a proxyless gRPC app (agent/agent.ts).
+ * It talks to meshcp over TLS, verified with `--ca-cert` (SPEC §2 "xDS is TLS by default"), and
+ * with `--xds-proxy-address` also relays the app's own xDS streams (agent/xds-proxy.ts).
  * Runs until SIGINT or SIGTERM; exits non-zero at once when meshcp refuses the token.
  */
 import fs from 'node:fs';
 import type { Command } from 'commander';
+import * as grpc from '@grpc/grpc-js';
 import { startAgent } from '../agent/agent.js';
+import { XdsProxy, checkLoopbackAddress } from '../agent/xds-proxy.js';
+import { parseCertificates } from '../ca/pem.js';
 import { createLogger } from '../runtime/logger.js';
 
 interface AgentFlags {
@@ -14,6 +19,33 @@ interface AgentFlags {
   tokenFile: string;
   certDir: string;
   xdsAddress: string;
+  caCert?: string;
+  xdsPlaintext?: boolean;
+  xdsProxyAddress?: string;
+}
+
+/** TLS credentials that verify meshcp with --ca-cert; plaintext only with --xds-plaintext. */
+export function xdsChannelCredentials(flags: { caCert?: string; xdsPlaintext?: boolean }, warn: (msg: string) => void): grpc.ChannelCredentials {
+  if (flags.xdsPlaintext) {
+    if (flags.caCert !== undefined) throw new Error('--xds-plaintext cannot be combined with --ca-cert: drop one of them');
+    warn('!!! --xds-plaintext: talking to meshcp WITHOUT TLS; the token and workload private keys cross the network in clear. For local development only. !!!');
+    return grpc.credentials.createInsecure();
+  }
+  if (flags.caCert === undefined) {
+    throw new Error('--ca-cert FILE is required to verify meshcp (xDS is TLS by default): fetch it with `curl -o xds-ca.pem http://127.0.0.1:5681/api/xds-ca`, or pass --xds-plaintext against `meshcp serve --xds-plaintext`');
+  }
+  let pem: string;
+  try {
+    pem = fs.readFileSync(flags.caCert, 'utf8');
+  } catch (err) {
+    throw new Error(`--ca-cert: cannot read "${flags.caCert}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  try {
+    if (parseCertificates(pem).length === 0) throw new Error('no certificate');
+  } catch (err) {
+    throw new Error(`--ca-cert "${flags.caCert}" holds no PEM certificate (${err instanceof Error ? err.message : String(err)}); it should be the output of GET /api/xds-ca`);
+  }
+  return grpc.credentials.createSsl(Buffer.from(pem));
 }
 
 function readTokenFile(file: string): string {
@@ -36,19 +68,32 @@ export function registerAgent(program: Command): void {
     .requiredOption('--token-file <file>', 'file holding the dataplane token for --name (meshcp token generate)')
     .requiredOption('--cert-dir <dir>', 'where to write cert.pem, key.pem (0600) and ca.pem: the --cert-dir of `meshcp bootstrap grpc`')
     .option('--xds-address <host:port>', 'meshcp xDS address', '127.0.0.1:5678')
+    .option('--ca-cert <file>', 'CA that signs meshcp\'s xDS certificate (GET /api/xds-ca on the admin API)')
+    .option('--xds-plaintext', 'talk to meshcp without TLS (local development only, against `serve --xds-plaintext`)')
+    .option('--xds-proxy-address <host:port>', 'also serve xDS to the local app on this loopback address and relay it to meshcp over TLS, adding this agent\'s token')
     .action(async (flags: AgentFlags) => {
       const token = readTokenFile(flags.tokenFile);
+      if (flags.xdsProxyAddress !== undefined) checkLoopbackAddress(flags.xdsProxyAddress);
       const log = createLogger().child({ component: 'agent' });
-      const agent = startAgent({ name: flags.name, mesh: flags.mesh, token, certDir: flags.certDir, xdsAddress: flags.xdsAddress, log });
+      const credentials = xdsChannelCredentials(flags, (msg) => log.warn({}, msg));
+      const agent = startAgent({ name: flags.name, mesh: flags.mesh, token, certDir: flags.certDir, xdsAddress: flags.xdsAddress, log, credentials });
+      let proxy: XdsProxy | undefined;
+      if (flags.xdsProxyAddress !== undefined) {
+        proxy = new XdsProxy({ listenAddress: flags.xdsProxyAddress, upstreamAddress: flags.xdsAddress, credentials, token, mesh: flags.mesh, log });
+        const port = await proxy.listen();
+        log.info({ address: flags.xdsProxyAddress.replace(/:\d+$/, `:${port}`), upstream: flags.xdsAddress }, 'serving xDS to the local app (meshcp bootstrap grpc --xds-address)');
+      }
       const stop = (): void => {
         log.info({}, 'stopping');
         agent.stop();
+        void proxy?.close();
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       try {
         await agent.done;
       } finally {
+        await proxy?.close();
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
       }

@@ -1,8 +1,18 @@
+/**
+ * `meshcp bootstrap envoy|grpc` (SPEC §3). xDS is TLS by default (SPEC §2): the Envoy bootstrap
+ * carries the control-plane CA, read from `--ca-cert` or fetched from the admin API (`--server`).
+ * gRPC's xDS client cannot speak TLS to meshcp, so the gRPC bootstrap points at `meshcp agent
+ * --xds-proxy-address`, which adds the token itself.
+ */
 import fs from 'node:fs';
+import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { envoyBootstrap } from '../bootstrap/envoy.js';
 import { grpcBootstrap } from '../bootstrap/grpc.js';
+import { parseCertificates } from '../ca/pem.js';
+import { DEFAULT_SERVER } from './admin-client.js';
+import { processIo, type CliIo } from './output.js';
 
 interface BootstrapOptions {
   name: string;
@@ -11,12 +21,58 @@ interface BootstrapOptions {
   tokenFile?: string;
   xdsAddress: string;
   certDir?: string;
+  caCert?: string;
+  server: string;
+  xdsPlaintext?: boolean;
 }
 
 function readToken(options: BootstrapOptions): string | undefined {
   if (options.token !== undefined && options.tokenFile !== undefined) throw new Error('use either --token or --token-file, not both');
   if (options.tokenFile !== undefined) return fs.readFileSync(options.tokenFile, 'utf8').trim();
   return options.token;
+}
+
+function checkCaPem(pem: string, source: string): string {
+  let count = 0;
+  try {
+    count = parseCertificates(pem).length;
+  } catch {
+    count = 0;
+  }
+  if (count === 0) throw new Error(`${source} holds no PEM certificate: it should be the xDS CA (GET /api/xds-ca on the admin API)`);
+  return pem;
+}
+
+/** The CA that signs meshcp's xDS certificate: --ca-cert, else GET {--server}/api/xds-ca. */
+export async function xdsCaPem(options: { caCert?: string; server: string }): Promise<string> {
+  if (options.caCert !== undefined) {
+    let pem: string;
+    try {
+      pem = fs.readFileSync(options.caCert, 'utf8');
+    } catch (err) {
+      throw new Error(`--ca-cert: cannot read "${options.caCert}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    return checkCaPem(pem, `--ca-cert "${options.caCert}"`);
+  }
+  const url = `${options.server.replace(/\/+$/, '')}/api/xds-ca`;
+  let res: globalThis.Response;
+  try {
+    res = await fetch(url);
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    throw new Error(`cannot fetch the xDS CA from ${url} (${cause}): start meshcp or pass --server URL, or give the CA with --ca-cert FILE`);
+  }
+  const body = await res.text();
+  if (!res.ok) {
+    let why = body.trim();
+    try {
+      why = ((JSON.parse(body) as { errors?: string[] }).errors ?? [why]).join('; ');
+    } catch {
+      // not JSON: keep the text
+    }
+    throw new Error(`cannot fetch the xDS CA from ${url}: HTTP ${res.status}: ${why}`);
+  }
+  return checkCaPem(body, url);
 }
 
 function common(command: Command): Command {
@@ -28,16 +84,39 @@ function common(command: Command): Command {
     .option('--xds-address <host:port>', 'meshcp xDS address', '127.0.0.1:5678');
 }
 
-export function registerBootstrap(program: Command): void {
+function isLoopbackHost(address: string): boolean {
+  const host = address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+export function registerBootstrap(program: Command, io: CliIo = processIo()): void {
   const bootstrap = program.command('bootstrap').description('Print a bootstrap for an Envoy proxy or a proxyless gRPC app');
-  common(bootstrap.command('envoy').description('Print an Envoy bootstrap YAML that connects to ADS')).action((options: BootstrapOptions) => {
-    const doc = envoyBootstrap({ name: options.name, mesh: options.mesh, xdsAddress: options.xdsAddress, token: readToken(options) });
-    process.stdout.write(YAML.stringify(doc));
-  });
+  common(bootstrap.command('envoy').description('Print an Envoy bootstrap YAML that connects to ADS over TLS'))
+    .option('--ca-cert <file>', 'CA that signs meshcp\'s xDS certificate; fetched from --server (GET /api/xds-ca) when absent')
+    .option('--server <url>', 'meshcp admin API to fetch the xDS CA from (env MESHCP_SERVER)', process.env['MESHCP_SERVER'] ?? DEFAULT_SERVER)
+    .option('--xds-plaintext', 'connect without TLS (local development only, against `serve --xds-plaintext`)')
+    .action(async (options: BootstrapOptions) => {
+      if (options.xdsPlaintext && options.caCert !== undefined) throw new Error('--xds-plaintext cannot be combined with --ca-cert: drop one of them');
+      if (options.xdsPlaintext) {
+        io.stderr.write('warning: --xds-plaintext: this Envoy talks to meshcp WITHOUT TLS; its token and workload keys cross the network in clear. For local development only.\n');
+      }
+      const caPem = options.xdsPlaintext ? undefined : await xdsCaPem(options);
+      const doc = envoyBootstrap({ name: options.name, mesh: options.mesh, xdsAddress: options.xdsAddress, token: readToken(options), ...(caPem !== undefined ? { xdsCaPem: caPem } : {}) });
+      io.stdout.write(YAML.stringify(doc));
+    });
   common(bootstrap.command('grpc').description('Print a gRPC xDS bootstrap JSON (server listener template, file_watcher certificate providers)'))
     .option('--cert-dir <dir>', 'directory where `meshcp agent` writes cert.pem, key.pem and ca.pem')
+    .option('--xds-plaintext', 'allow a non-loopback --xds-address in plaintext (local development only)')
     .action((options: BootstrapOptions) => {
+      // grpc-js's xDS client has only insecure channel credentials (SPEC §2 "Proxyless gRPC and
+      // TLS"): its plaintext must stay on loopback, to `meshcp agent --xds-proxy-address`.
+      if (!options.xdsPlaintext && !isLoopbackHost(options.xdsAddress)) {
+        throw new Error(
+          `--xds-address "${options.xdsAddress}" is not on loopback, and a gRPC xDS client speaks plaintext: run \`meshcp agent --xds-proxy-address 127.0.0.1:PORT\` next to the app and pass --xds-address 127.0.0.1:PORT (or --xds-plaintext for development)`,
+        );
+      }
+      if (options.xdsPlaintext) io.stderr.write('warning: --xds-plaintext: this gRPC app talks xDS WITHOUT TLS across the network. For local development only.\n');
       const doc = grpcBootstrap({ name: options.name, mesh: options.mesh, xdsAddress: options.xdsAddress, token: readToken(options), certDir: options.certDir });
-      process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+      io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
     });
 }

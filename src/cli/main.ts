@@ -33,7 +33,7 @@ export function buildProgram(io: CliIo = processIo()): Command {
   registerResources(program, io);
   registerSecret(program, io);
   registerRoute(program, io);
-  registerBootstrap(program);
+  registerBootstrap(program, io);
   registerCa(program);
   registerCert(program);
   registerCertCheck(program, io);
