@@ -1,6 +1,7 @@
 /** Results: percentiles, the machine, the Markdown table and BENCHMARKS.md. */
 import os from 'node:os';
 import type { ClientStats, MemorySample, PushCounts } from './ipc.js';
+import type { IssuanceResult } from './issuance.js';
 
 export type Implementation = 'meshcp' | 'baseline';
 
@@ -38,6 +39,8 @@ export interface BenchResults {
   readonly machine: Machine;
   readonly durationSeconds: number;
   readonly runs: readonly RunResult[];
+  /** Workload certificate issuance rate per CA key type (issue #11). */
+  readonly issuance?: readonly IssuanceResult[];
 }
 
 export function machine(): Machine {
@@ -162,6 +165,21 @@ function timeSplit(results: BenchResults): string {
   );
 }
 
+function issuanceSection(results: BenchResults): string {
+  if (!results.issuance || results.issuance.length === 0) return '';
+  const rows = results.issuance.map(
+    (r) =>
+      `| ${r.caKey} | ${r.certificates} | ${format(r.perSecond)} | ${r.opensslSignPerSecond !== undefined ? format(r.opensslSignPerSecond) : 'n/a'} | ${r.opensslSignPerSecond !== undefined ? `${((100 * r.perSecond) / r.opensslSignPerSecond).toFixed(0)}%` : 'n/a'} |`,
+  );
+  return `### Workload certificate issuance
+
+SPIFFE SVIDs (fresh ECDSA P-256 leaf key each) issued concurrently through \`issueWorkloadIdentity\`, the identity manager's own path, in the bench process. The reference is \`openssl speed -multi <cores>\` for the CA's key type in the same run: one signature per certificate is the floor.
+
+| CA key | certificates | meshcp issued / s | openssl signs / s (all cores) | meshcp / openssl |
+|---|---:|---:|---:|---:|
+${rows.join('\n')}`;
+}
+
 export function benchmarksMarkdown(results: BenchResults): string {
   const m = results.machine;
   const iterations = [...new Set(results.runs.map((r) => `${r.changeMs.length} for N=${r.proxies}`))].join(', ');
@@ -188,6 +206,8 @@ ${markdownTables(results)}
 ${detailTable(results)}
 
 ${timeSplit(results)}
+
+${issuanceSection(results)}
 
 ## Method
 

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChildLink, type ClientsCommand, type ClientsReply, type ServerCommand, type ServerReply } from './ipc.js';
+import { measureIssuance } from './issuance.js';
 import { benchmarksMarkdown, machine, markdownTables, percentile, perProxyKiB, type BenchResults, type Implementation, type RunResult } from './report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -126,7 +127,10 @@ async function main(): Promise<void> {
       }
     }
   }
-  const results: BenchResults = { date, warmupChanges: WARMUP_CHANGES, loadAverage: { before: loadBefore, after: os.loadavg()[0]! }, machine: machine(), durationSeconds: (Date.now() - started) / 1000, runs };
+  log('\n== workload certificate issuance');
+  const issuance = await measureIssuance(os.cpus().length);
+  for (const r of issuance) log(`  ${r.caKey} CA: ${r.perSecond.toFixed(0)} certificates/s (openssl signs ${r.opensslSignPerSecond?.toFixed(0) ?? 'n/a'}/s)`);
+  const results: BenchResults = { date, warmupChanges: WARMUP_CHANGES, loadAverage: { before: loadBefore, after: os.loadavg()[0]! }, machine: machine(), durationSeconds: (Date.now() - started) / 1000, runs, issuance };
   fs.writeFileSync(path.join(repoRoot, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   fs.writeFileSync(path.join(repoRoot, 'BENCHMARKS.md'), benchmarksMarkdown(results));
   process.stdout.write(`\n${markdownTables(results)}\n\nWritten: BENCHMARKS.md, bench/results.json (${results.durationSeconds.toFixed(0)} s)\n`);
