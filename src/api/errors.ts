@@ -22,7 +22,15 @@ export function formatFieldError(e: FieldError): string {
   const doc = e.document !== undefined ? `#${e.document}` : '';
   const origin = e.file !== undefined ? `${e.file}${doc}` : doc;
   const where = [origin, e.resource ?? ''].filter((s) => s !== '').join(' ');
-  return [where, e.path, e.message].filter((s) => s !== '').join(': ');
+  return singleLine([where, e.path, e.message].filter((s) => s !== '').join(': '));
+}
+
+/**
+ * Log lines and API errors are one line each (security issue #9, hole 12): a message that quotes
+ * engine or parser output could otherwise carry several lines (and forge log entries).
+ */
+export function singleLine(text: string): string {
+  return text.replace(/\s*[\r\n\u2028\u2029]+\s*/g, ' ').trim();
 }
 
 export function okResult<T>(value: T, warnings: FieldError[] = []): Result<T> {

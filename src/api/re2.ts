@@ -2,8 +2,193 @@
  * RE2 syntax checks and full-match semantics. Envoy compiles regexes with RE2 and NACKs a
  * config it cannot compile, so JavaScript-only syntax must be caught when a resource is applied
  * (DESIGN.md "Regexes are RE2 and full-match").
+ *
+ * Hostile patterns (security issue #9, hole 6). re2-wasm runs RE2 in a WebAssembly heap fixed at
+ * 16 MiB. A pattern like `\p{L}{100}` exhausts it: Emscripten aborts, prints a multi-line stack,
+ * and the module is dead from then on (its ABORT flag stays set, its heap stays full), so every
+ * later regex — valid or not — was refused until a restart. Compiling `\p{L}{50}` also costs
+ * about two seconds of CPU on the event loop. So a pattern is bounded *before* it is compiled
+ * (length, repetition counts, and its expanded size, where a Unicode class weighs much more than
+ * a plain character), and if the engine still aborts it is re-instantiated from a fresh module.
  */
-import { RE2 } from 're2-wasm';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { RE2 as Re2Instance } from 're2-wasm';
+
+type Re2Class = typeof Re2Instance;
+
+/** Limits on a regex (README "Security model"). RE2's own repetition limit is 1000. */
+export const RE2_LIMITS = {
+  /** Characters (code points) of a pattern. */
+  maxLength: 1024,
+  /** The largest count in a `{n}`, `{n,}` or `{n,m}` repetition. */
+  maxRepeat: 100,
+  /** The expanded size: each atom's weight times the counts of the repetitions around it, summed. */
+  maxCost: 1000,
+  /** The weight of a Unicode class (`\p{L}`, `\pN`, `[\p{Greek}…]`): it compiles to hundreds of UTF-8 ranges. */
+  unicodeClassCost: 100,
+} as const;
+
+const requireCjs = createRequire(import.meta.url);
+
+/**
+ * A fresh re2-wasm module. Emscripten binds its error printer to `console.warn` when the module
+ * loads; it only ever prints the multi-line abort text we replace with a one-line error, so the
+ * module gets a printer that drops it (it would otherwise go to stderr, bypassing the JSON log).
+ */
+function loadEngine(): Re2Class {
+  const marker = `${path.sep}re2-wasm${path.sep}`;
+  for (const key of Object.keys(requireCjs.cache)) if (key.includes(marker)) delete requireCjs.cache[key];
+  const original = console.warn;
+  console.warn = (): void => undefined;
+  try {
+    return (requireCjs('re2-wasm') as { RE2: Re2Class }).RE2;
+  } finally {
+    console.warn = original;
+  }
+}
+
+let Engine: Re2Class = loadEngine();
+/** How many times the engine was re-instantiated after an abort (tests and metrics look at it). */
+let engineRestarts = 0;
+
+export function re2EngineRestarts(): number {
+  return engineRestarts;
+}
+
+/** After an abort every object of the old module is unusable: drop them all (never call into it again). */
+function restartEngine(): void {
+  fullMatchers.clear();
+  Engine = loadEngine();
+  engineRestarts++;
+}
+
+/** A cheap scan of the pattern: undefined when it is within RE2_LIMITS, else why not (one line). */
+export function checkRe2Complexity(pattern: string): string | undefined {
+  const chars = Array.from(pattern);
+  if (chars.length > RE2_LIMITS.maxLength) return `pattern is ${chars.length} characters long; at most ${RE2_LIMITS.maxLength} are allowed`;
+  const cap = (n: number): number => Math.min(n, Number.MAX_SAFE_INTEGER);
+  // One frame per open group: the summed cost of its content, and the cost of its last atom (what a quantifier repeats).
+  const stack: { sum: number; last: number }[] = [{ sum: 0, last: 0 }];
+  const top = (): { sum: number; last: number } => stack[stack.length - 1] ?? { sum: 0, last: 0 };
+  const atom = (cost: number): void => {
+    const frame = top();
+    frame.sum = cap(frame.sum + cost);
+    frame.last = cost;
+  };
+  let i = 0;
+  while (i < chars.length) {
+    const c = chars[i] ?? '';
+    if (c === '\\') {
+      const next = chars[i + 1];
+      if (next === 'p' || next === 'P') {
+        i += 2;
+        if (chars[i] === '{') while (i < chars.length && chars[i] !== '}') i++;
+        i++;
+        atom(RE2_LIMITS.unicodeClassCost);
+        continue;
+      }
+      if (next === 'Q') {
+        i += 2;
+        while (i < chars.length && !(chars[i] === '\\' && chars[i + 1] === 'E')) {
+          atom(1);
+          i++;
+        }
+        i += 2;
+        continue;
+      }
+      if (next === 'x' && chars[i + 2] === '{') {
+        i += 3;
+        while (i < chars.length && chars[i] !== '}') i++;
+        i++;
+        atom(1);
+        continue;
+      }
+      i += 2;
+      atom(1);
+      continue;
+    }
+    if (c === '[') {
+      // A class: up to its closing `]` (a `]` right after `[` or `[^` is a literal; `[:alpha:]` nests).
+      let j = i + 1;
+      if (chars[j] === '^') j++;
+      if (chars[j] === ']') j++;
+      let unicode = false;
+      while (j < chars.length && chars[j] !== ']') {
+        if (chars[j] === '\\') {
+          if (chars[j + 1] === 'p' || chars[j + 1] === 'P') unicode = true;
+          j += 2;
+          continue;
+        }
+        if (chars[j] === '[' && chars[j + 1] === ':') {
+          const end = chars.indexOf(']', j + 2);
+          j = end === -1 ? chars.length : end + 1;
+          continue;
+        }
+        j++;
+      }
+      i = j + 1;
+      atom(unicode ? RE2_LIMITS.unicodeClassCost : 1);
+      continue;
+    }
+    if (c === '(') {
+      i++;
+      if (chars[i] === '?') {
+        // `(?i)` sets flags (no group); `(?i:…)`, `(?:…)`, `(?P<name>…)` open one.
+        let j = i + 1;
+        while (j < chars.length && chars[j] !== ':' && chars[j] !== ')' && chars[j] !== '>') j++;
+        if (chars[j] === ')') {
+          i = j + 1;
+          top().last = 0;
+          continue;
+        }
+        i = j + 1;
+      }
+      stack.push({ sum: 0, last: 0 });
+      continue;
+    }
+    if (c === ')') {
+      i++;
+      if (stack.length === 1) continue; // unbalanced: RE2 reports it
+      const group = stack.pop() ?? { sum: 0, last: 0 };
+      atom(group.sum);
+      continue;
+    }
+    if (c === '|') {
+      i++;
+      top().last = 0;
+      continue;
+    }
+    if (c === '{') {
+      const m = /^\{(\d+)(?:(,)(\d*))?\}/.exec(chars.slice(i, i + 48).join(''));
+      if (m) {
+        const min = Number(m[1]);
+        const max = m[3] !== undefined && m[3] !== '' ? Number(m[3]) : undefined;
+        const largest = Math.max(min, max ?? 0);
+        if (largest > RE2_LIMITS.maxRepeat) return `repetition ${m[0]} exceeds ${RE2_LIMITS.maxRepeat}; use a smaller count or * / +`;
+        const frame = top();
+        const factor = Math.max(largest, 1);
+        frame.sum = cap(frame.sum + frame.last * (factor - 1));
+        frame.last = cap(frame.last * factor);
+        i += m[0].length;
+        continue;
+      }
+    }
+    // `*`, `+` and `?` loop over the program they repeat: they add no size.
+    if (c === '*' || c === '+' || c === '?') {
+      i++;
+      continue;
+    }
+    i++;
+    atom(1);
+  }
+  let total = 0;
+  for (const frame of stack) total = cap(total + frame.sum);
+  if (total > RE2_LIMITS.maxCost) {
+    return `pattern too complex: it expands to about ${total} units, at most ${RE2_LIMITS.maxCost} (a Unicode class such as \\p{L} counts ${RE2_LIMITS.unicodeClassCost}); use fewer or smaller repetitions`;
+  }
+  return undefined;
+}
 
 /**
  * re2-wasm rewrites a few JavaScript escapes into RE2 ones before compiling (`\uXXXX` → `\x{XXXX}`,
@@ -24,25 +209,37 @@ function jsOnlyEscape(pattern: string): string | undefined {
  * embind wrapper is deleted; the RE2 class has no public way to do that, so a long-running
  * server that checks many distinct patterns would eventually crash. Free what we no longer use.
  */
-function dispose(re: RE2): void {
+function dispose(re: Re2Instance): void {
   const wrapper = (re as unknown as { wrapper?: { delete?: () => void } }).wrapper;
   if (typeof wrapper?.delete === 'function') wrapper.delete();
 }
 
-function compile(pattern: string): { re: RE2 } | { error: string } {
+const TOO_BIG = 'pattern too complex for RE2 (it exhausts the regex engine memory); use fewer or smaller repetitions';
+
+function oneLine(text: string): string {
+  return (text.split('\n', 1)[0] ?? '').trim();
+}
+
+function compile(pattern: string, retry = true): { re: Re2Instance } | { error: string } {
   try {
-    return { re: new RE2(pattern, 'u') };
+    return { re: new Engine(pattern, 'u') };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const prefix = `Invalid regular expression: /${pattern}/u: `;
-    return { error: message.startsWith(prefix) ? message.slice(prefix.length) : message };
+    if (err instanceof SyntaxError && message.startsWith(prefix)) return { error: oneLine(message.slice(prefix.length)) };
+    // Anything else is the engine failing (an Emscripten abort, a WebAssembly trap): it is dead,
+    // maybe because of an earlier pattern. Retry once on a fresh engine before blaming this one.
+    restartEngine();
+    return retry ? compile(pattern, false) : { error: TOO_BIG };
   }
 }
 
-/** undefined when `pattern` is valid RE2; otherwise a short reason. */
+/** undefined when `pattern` is valid RE2 within RE2_LIMITS; otherwise a short, one-line reason. */
 export function checkRe2(pattern: string): string | undefined {
   const escape = jsOnlyEscape(pattern);
   if (escape !== undefined) return escape;
+  const complexity = checkRe2Complexity(pattern);
+  if (complexity !== undefined) return complexity;
   const compiled = compile(pattern);
   if (!('error' in compiled)) {
     dispose(compiled.re);
@@ -56,12 +253,12 @@ export function checkRe2(pattern: string): string | undefined {
 }
 
 /** Compiled full-match patterns, least recently used first; evicted ones are freed. */
-const fullMatchers = new Map<string, RE2 | undefined>();
+const fullMatchers = new Map<string, Re2Instance | undefined>();
 const FULL_MATCHER_CACHE = 500;
 
 /** Whether `value` matches `pattern` as a whole, as Envoy's `safe_regex` does; false for an invalid pattern. */
 export function re2FullMatch(pattern: string, value: string): boolean {
-  let re: RE2 | undefined;
+  let re: Re2Instance | undefined;
   if (fullMatchers.has(pattern)) {
     re = fullMatchers.get(pattern);
     fullMatchers.delete(pattern);
@@ -69,11 +266,22 @@ export function re2FullMatch(pattern: string, value: string): boolean {
     const compiled = checkRe2(pattern) === undefined ? compile(`^(?:${pattern})$`) : undefined;
     re = compiled && 're' in compiled ? compiled.re : undefined;
     if (fullMatchers.size >= FULL_MATCHER_CACHE) {
-      const [oldest, evicted] = fullMatchers.entries().next().value as [string, RE2 | undefined];
+      const [oldest, evicted] = fullMatchers.entries().next().value as [string, Re2Instance | undefined];
       fullMatchers.delete(oldest);
       if (evicted) dispose(evicted);
     }
   }
   fullMatchers.set(pattern, re);
-  return re !== undefined && re.test(value);
+  try {
+    return re !== undefined && re.test(value);
+  } catch {
+    // Matching can exhaust the engine too: restart it, and do not admit.
+    restartEngine();
+    return false;
+  }
+}
+
+/** Tests only: runs `fn` with the engine as it is, to simulate an abort the bounds did not prevent. */
+export function withEngineForTest<T>(fn: (engine: Re2Class) => T): T {
+  return fn(Engine);
 }
