@@ -21,9 +21,27 @@ export interface CreateCaOptions {
 
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-/** NAME becomes `NAME.crt` and `NAME.key`: keep it a plain file name. */
-export function checkFileName(name: string): void {
-  if (!FILE_NAME.test(name)) throw new Error(`invalid name ${JSON.stringify(name)}: use letters, digits, '.', '_' and '-' (it becomes NAME.crt and NAME.key)`);
+/**
+ * NAME becomes `NAME.crt` and `NAME.key`. A plain file name is used as is; a name with spaces
+ * ("My Root CA", the subject `step certificate create` takes in the Kalix docs) gets the slug
+ * those docs give its files: `my-root-ca.crt`, `my-root-ca.key`. A name that would leave `--out`
+ * (a path separator, a leading dot) is refused rather than rewritten.
+ */
+export function fileStem(name: string): string {
+  if (FILE_NAME.test(name)) return name;
+  const slug = name
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  if (/[/\\]/.test(name) || name.trimStart().startsWith('.') || !FILE_NAME.test(slug)) {
+    throw new Error(`invalid name ${JSON.stringify(name)}: it names the files NAME.crt and NAME.key, so no '/', '\\' or leading '.' (use --out DIR for the directory)`);
+  }
+  return slug;
+}
+
+/** True when NAME is a display name ("My Client") rather than a file stem: it is then the subject CN, as in `step certificate create`. */
+export function isDisplayName(name: string): boolean {
+  return !FILE_NAME.test(name);
 }
 
 /** `--valid-for 10y` → seconds (Kuma durations: s, m, h, d, y). */
@@ -46,8 +64,8 @@ export interface CredentialFiles {
 
 /** Where `NAME.crt` and `NAME.key` go; fails before any work when they exist and `force` is off. */
 export async function credentialFiles(out: string, name: string, force: boolean): Promise<CredentialFiles> {
-  checkFileName(name);
-  const files = { certFile: path.join(out, `${name}.crt`), keyFile: path.join(out, `${name}.key`) };
+  const stem = fileStem(name);
+  const files = { certFile: path.join(out, `${stem}.crt`), keyFile: path.join(out, `${stem}.key`) };
   if (!force) {
     for (const file of [files.certFile, files.keyFile]) {
       const exists = await fs.access(file).then(
@@ -99,12 +117,13 @@ export function registerCa(program: Command): void {
   const ca = program.command('ca').description('Certificate authorities for demos and tests');
   ca.command('create')
     .description('Create a self-signed root CA: writes NAME.crt and NAME.key (mode 0600)')
-    .argument('<name>', 'file name stem, and the CA common name unless --cn is given')
+    .argument('<name>', 'the CA common name unless --cn is given, and the file name stem; a name with spaces ("My Root CA") writes my-root-ca.crt / my-root-ca.key')
     .option('--out <dir>', 'directory for NAME.crt and NAME.key', '.')
     .option('--rsa-bits <bits>', 'RSA key size: 2048, 3072 or 4096', '2048')
     .option('--valid-for <duration>', 'lifetime, e.g. 10y or 365d', '10y')
     .option('--cn <name>', 'subject common name (default: NAME)')
     .option('--force', 'replace existing files')
+    .addHelpText('after', '\nExamples:\n  meshcp ca create "My Root CA" --out ./certs        # ./certs/my-root-ca.crt, ./certs/my-root-ca.key\n  meshcp ca create acme-root --rsa-bits 4096 --valid-for 5y\n')
     .action(async (name: string, flags: CaCreateFlags) => {
       const report = await createCaFiles({
         name,

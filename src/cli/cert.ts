@@ -4,9 +4,10 @@
  * `cert` command elsewhere: see {@link certCommand}.
  */
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import type { Command } from 'commander';
 import { certificateInfo, describeCertificate, isoSeconds, issueCertificate, parseCertificates, parsePrivateKey, type CertificateUsage, type KeyAlgorithm } from '../ca/pki.js';
-import { credentialFiles, parseValidFor, writeCredentialFiles } from './ca.js';
+import { credentialFiles, isDisplayName, parseValidFor, writeCredentialFiles } from './ca.js';
 
 export interface IssueCertificateFilesOptions {
   readonly name: string;
@@ -14,7 +15,8 @@ export interface IssueCertificateFilesOptions {
   readonly caKeyFile: string;
   readonly dnsNames: readonly string[];
   readonly uris: readonly string[];
-  /** Default: the first DNS name, else NAME. */
+  readonly ipAddresses?: readonly string[];
+  /** Default: NAME when it is a display name ("My Client"), else the first DNS name, else NAME. */
   readonly commonName?: string;
   readonly usage: Exclude<CertificateUsage, 'workload'>;
   readonly validForSeconds: number;
@@ -27,7 +29,10 @@ export interface IssueCertificateFilesOptions {
 // RFC 1123 labels; a leading `*.` wildcard label is allowed, as in server certificates.
 const DNS_NAME = /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
-function checkSans(dnsNames: readonly string[], uris: readonly string[]): void {
+function checkSans(dnsNames: readonly string[], uris: readonly string[], ipAddresses: readonly string[]): void {
+  for (const ip of ipAddresses) {
+    if (net.isIP(ip) === 0) throw new Error(`invalid --ip ${JSON.stringify(ip)}: expected an IPv4 or IPv6 address such as 127.0.0.1 or ::1`);
+  }
   for (const dns of dnsNames) {
     if (dns.length > 253 || !DNS_NAME.test(dns)) throw new Error(`invalid --dns ${JSON.stringify(dns)}: expected a host name such as client.acme.org`);
   }
@@ -48,7 +53,8 @@ async function readFileFor(flag: string, file: string): Promise<string> {
 /** Reads and checks the CA, issues the certificate, writes the files; returns what to print. */
 export async function issueCertificateFiles(options: IssueCertificateFilesOptions): Promise<string> {
   const now = options.now ?? new Date();
-  checkSans(options.dnsNames, options.uris);
+  const ipAddresses = options.ipAddresses ?? [];
+  checkSans(options.dnsNames, options.uris, ipAddresses);
   const files = await credentialFiles(options.out, options.name, options.force ?? false);
   const caCertPem = await readFileFor('--ca', options.caCertFile);
   const caKeyPem = await readFileFor('--ca-key', options.caKeyFile);
@@ -64,12 +70,13 @@ export async function issueCertificateFiles(options: IssueCertificateFilesOption
   }
   const ca = certificateInfo(caCertPem);
   if (ca.notAfter.getTime() <= now.getTime()) throw new Error(`--ca ${options.caCertFile}: CA certificate ${describeCertificate(ca)} expired on ${isoSeconds(ca.notAfter)}`);
-  const commonName = options.commonName ?? options.dnsNames[0] ?? options.name;
+  const commonName = options.commonName ?? (isDisplayName(options.name) ? options.name : (options.dnsNames[0] ?? options.name));
   const issued = await issueCertificate({
     issuer: { certPem: caCertPem, keyPem: caKeyPem },
     commonName,
     dnsNames: options.dnsNames,
     uris: options.uris,
+    ipAddresses,
     usage: options.usage,
     validitySeconds: options.validForSeconds,
     now,
@@ -79,7 +86,7 @@ export async function issueCertificateFiles(options: IssueCertificateFilesOption
   const leaf = certificateInfo(issued.certPem);
   const intermediates = parseCertificates(issued.chainPem).length - 1;
   const clamped = issued.notAfter.getTime() < now.getTime() + options.validForSeconds * 1000 - 1000 ? ' (capped at the CA expiry)' : '';
-  const sans = [...leaf.dnsNames.map((d) => `DNS:${d}`), ...leaf.uris.map((u) => `URI:${u}`)];
+  const sans = [...leaf.dnsNames.map((d) => `DNS:${d}`), ...ipAddresses.map((ip) => `IP:${ip}`), ...leaf.uris.map((u) => `URI:${u}`)];
   return [
     `Issued ${options.usage === 'both' ? 'server and client' : options.usage} certificate ${leaf.subject}, signed by ${ca.subject}, valid until ${isoSeconds(issued.notAfter)}${clamped}`,
     ...(sans.length > 0 ? [`  subject alt names:   ${sans.join(', ')}`] : []),
@@ -106,6 +113,7 @@ interface CertIssueFlags {
   caKey: string;
   dns?: string[];
   uri?: string[];
+  ip?: string[];
   cn?: string;
   client?: boolean;
   server?: boolean;
@@ -131,11 +139,12 @@ export function registerCert(program: Command): void {
   certCommand(program)
     .command('issue')
     .description('Issue a certificate signed by a CA: writes NAME.crt (leaf, then any intermediates from --ca) and NAME.key (mode 0600)')
-    .argument('<name>', 'file name stem, and the common name when neither --cn nor --dns is given')
+    .argument('<name>', 'file name stem, and the common name when neither --cn nor --dns is given; a name with spaces ("My Client", as step takes it) is the common name and writes my-client.crt / my-client.key')
     .requiredOption('--ca <file>', "the CA certificate (PEM; may be a chain: the signing CA first)")
     .requiredOption('--ca-key <file>', "the CA's private key (PEM, unencrypted)")
     .option('--dns <name>', 'DNS subject alternative name (repeatable)', collect)
     .option('--uri <uri>', 'URI subject alternative name, e.g. spiffe://default/web (repeatable)', collect)
+    .option('--ip <address>', 'IP address subject alternative name, e.g. 127.0.0.1 (repeatable)', collect)
     .option('--cn <name>', 'subject common name (default: the first --dns, else NAME)')
     .option('--client', 'client certificate only (extendedKeyUsage clientAuth)')
     .option('--server', 'server certificate only (extendedKeyUsage serverAuth); without --client or --server: both')
@@ -143,6 +152,16 @@ export function registerCert(program: Command): void {
     .option('--key-type <type>', 'ecdsa-p256 or rsa-2048', 'ecdsa-p256')
     .option('--out <dir>', 'directory for NAME.crt and NAME.key', '.')
     .option('--force', 'replace existing files')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  # the Kalix docs' client certificate (step certificate create "My Client" my-client.crt my-client.key ...)
+  meshcp cert issue "My Client" --ca my-root-ca.crt --ca-key my-root-ca.key --client
+  # a server certificate for a local gateway
+  meshcp cert issue gateway --ca my-root-ca.crt --ca-key my-root-ca.key --server --dns ecommerce.acme.org --ip 127.0.0.1
+`,
+    )
     .action(async (name: string, flags: CertIssueFlags) => {
       const report = await issueCertificateFiles({
         name,
@@ -150,6 +169,7 @@ export function registerCert(program: Command): void {
         caKeyFile: flags.caKey,
         dnsNames: flags.dns ?? [],
         uris: flags.uri ?? [],
+        ipAddresses: flags.ip ?? [],
         ...(flags.cn !== undefined ? { commonName: flags.cn } : {}),
         usage: usageOf(flags),
         validForSeconds: parseValidFor(flags.validFor),

@@ -170,7 +170,7 @@ describe('meshcp ca create / cert issue', () => {
       'invalid --valid-for "soon": expected a positive duration such as 90d, 24h or 10y',
       `--ca ${path.join(dir, 'garbage.pem')}: certificate: no PEM certificate found (expected -----BEGIN CERTIFICATE-----)`,
       `--ca-key ${path.join(dir, 'ca.crt')}: private key: no PEM private key found; found CERTIFICATE`,
-      'invalid name "../x": use letters, digits, \'.\', \'_\' and \'-\' (it becomes NAME.crt and NAME.key)',
+      'invalid name "../x": it names the files NAME.crt and NAME.key, so no \'/\', \'\\\' or leading \'.\' (use --out DIR for the directory)',
       `${path.join(dir, 'ca.crt')} already exists (use --force to replace it)`,
       'invalid --rsa-bits "1024": expected 2048, 3072 or 4096',
     ]);
