@@ -19,9 +19,32 @@ export interface StoredResource {
   readonly creationTime: string;
   /** ISO 8601, changed only when the content changes. */
   readonly modificationTime: string;
+  /**
+   * Opaque version of this record for compare-and-swap (etcd: the key's mod_revision, SPEC §5);
+   * undefined when the store does not track one.
+   */
+  readonly revision?: string;
 }
 
-export type StoreChange = { readonly op: 'put'; readonly resource: Resource } | { readonly op: 'delete'; readonly ref: ResourceRef };
+/**
+ * `expectedRevision`: apply the batch only if the record still has that `revision` (`'0'`: only
+ * if it does not exist); otherwise the whole batch fails with a StoreConflictError, so a
+ * read-modify-write (e.g. `route update`) never overwrites a change it did not see.
+ */
+export type StoreChange =
+  | { readonly op: 'put'; readonly resource: Resource; readonly expectedRevision?: string }
+  | { readonly op: 'delete'; readonly ref: ResourceRef; readonly expectedRevision?: string };
+
+/** A batch whose expected revision no longer matches: nothing was written; re-read and retry. */
+export class StoreConflictError extends Error {
+  constructor(
+    message: string,
+    readonly ref: ResourceRef,
+  ) {
+    super(message);
+    this.name = 'StoreConflictError';
+  }
+}
 
 export type ChangeOutcome = 'created' | 'updated' | 'unchanged' | 'deleted' | 'absent';
 
@@ -49,6 +72,8 @@ export interface Store {
   putBlob(name: string, data: string | Uint8Array, options?: PutBlobOptions): Promise<boolean>;
   getBlob(name: string): Promise<Buffer | undefined>;
   deleteBlob(name: string): Promise<boolean>;
+  /** Why the store cannot take writes right now (e.g. `etcd://…: unavailable`), or undefined when it can; for /readyz. */
+  unavailable?(): string | undefined;
   close(): Promise<void>;
 }
 

@@ -1,0 +1,529 @@
+/**
+ * The store for several replicas (SPEC §5 "etcd", issue #12), through the `etcd3` client.
+ *
+ *   <prefix>resources/<Kind>/<mesh>/<name>   one JSON record per resource (Mesh: resources/Mesh/<name>)
+ *   <prefix>blobs/<name>                     internal material (CA keys, signing key), sealed
+ *
+ * The prefix is `/meshcp/` unless the URL has a path (`etcd://h:2379/team-a` → `/team-a/`).
+ *
+ * Writes are etcd transactions: a batch compares every key's mod_revision with the one read and
+ * writes all or nothing, so concurrent `apply` through different replicas never half-apply and
+ * never lose a document; a caller's `expectedRevision` turns that into optimistic concurrency for
+ * read-modify-write. One-time material uses create-if-absent (compare create_revision == 0).
+ *
+ * Reads come from an in-memory copy fed by a watch on the resources prefix: one emission per
+ * etcd revision batch (a transaction's events arrive in one watch response), so a batch becomes
+ * visible together. When etcd is unreachable the copy stays as it was (the last good config keeps
+ * being served) and writes fail with an error naming the store; when it returns the watch resumes
+ * from the last revision seen, or lists everything again when that history has been compacted
+ * (etcd answers a watch on a compacted revision with a cancel, https://etcd.io/docs/v3.4/learning/api/#watch-streams).
+ *
+ * Secrets at rest: every blob and the `key` of Secret resources are sealed with AES-256-GCM
+ * (secret-box.ts) under a key that is not in etcd. The rest (resource documents, certificates) is
+ * readable by whoever can read etcd.
+ */
+import { BehaviorSubject, type Observable } from 'rxjs';
+import { Etcd3, type IKeyValue, type IOptions, type IWatchResponse, type Watcher } from 'etcd3';
+import type { Resource } from '../api/types.js';
+import type { Logger } from '../runtime/logger.js';
+import { documentToResource, resourceToDocument, sameContent } from './document.js';
+import { SecretBox } from './secret-box.js';
+import {
+  checkBlobName,
+  refKey,
+  refOf,
+  StoreConflictError,
+  type AppliedChange,
+  type PutBlobOptions,
+  type ResourceRef,
+  type Store,
+  type StoreChange,
+  type StoredResource,
+} from './store.js';
+
+const RECORD_FORMAT = 1;
+const DEFAULT_PREFIX = '/meshcp/';
+/** Reads of a batch go in transactions of this many ranges, under etcd's default --max-txn-ops (128). */
+const READ_CHUNK = 64;
+const MAX_APPLY_ATTEMPTS = 20;
+
+export interface EtcdTls {
+  /** PEM of the CA that signed etcd's serving certificate (`--store-ca-cert`). */
+  readonly caPem: Buffer;
+  /** Client certificate and key for etcd's `--client-cert-auth` (`--store-cert`, `--store-key`). */
+  readonly certPem?: Buffer;
+  readonly keyPem?: Buffer;
+}
+
+export interface EtcdStoreOptions {
+  /** AES-256 key sealing private keys (`--store-encryption-key-file`). */
+  readonly encryptionKey: Buffer;
+  readonly tls?: EtcdTls;
+  readonly log?: Logger;
+  readonly now?: () => Date;
+  /** Deadline of each etcd call, so a write fails fast when etcd is unreachable. Default 5000. */
+  readonly callTimeoutMs?: number;
+}
+
+export interface EtcdLocation {
+  readonly hosts: readonly string[];
+  readonly prefix: string;
+  /** `etcd://host:port[,…][/path]`: how errors and logs name the store. */
+  readonly name: string;
+}
+
+/** `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]` (SPEC §5). */
+export function parseEtcdUrl(url: string): EtcdLocation {
+  const m = /^etcd:\/\/([^/]+)(\/.*)?$/.exec(url);
+  const hosts = m?.[1]?.split(',') ?? [];
+  const bad = hosts.find((h) => !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(h));
+  if (!m || hosts.length === 0 || bad !== undefined) {
+    throw new Error(`--store "${url}": expected etcd://HOST:PORT[,HOST:PORT…]${bad !== undefined ? ` (bad endpoint "${bad}")` : ''}`);
+  }
+  const path = (m[2] ?? '').replace(/\/+$/, '');
+  const prefix = path === '' ? DEFAULT_PREFIX : `${path}/`;
+  return { hosts, prefix, name: `etcd://${hosts.join(',')}${path}` };
+}
+
+interface Entry {
+  readonly stored: StoredResource;
+  readonly modRevision: number;
+}
+
+interface Listing {
+  readonly entries: Map<string, Entry>;
+  readonly revision: number;
+  readonly problems: readonly { readonly key: string; readonly reason: string }[];
+}
+
+/** Watch reconnect backoff: doubling from 100 ms to 2 s, so a replica catches up soon after etcd returns. */
+function watchBackoff(ms = 100): NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']> {
+  return { duration: ms, next: () => watchBackoff(Math.min(ms * 2, 2000)) };
+}
+
+function oneLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n')[0]?.trim() ?? '';
+}
+
+/** Errors meaning "cannot reach etcd right now" rather than "etcd refused this". */
+function isUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return ['GRPCUnavailableError', 'GRPCDeadlineExceededError', 'BrokenCircuitError', 'GRPCCancelledError', 'ClientClosedError', 'TaskCancelledError'].includes(err.constructor.name) || /unavailable|deadline|ECONNREFUSED|No connection established/i.test(err.message);
+}
+
+export class EtcdStore implements Store {
+  private readonly subject: BehaviorSubject<readonly StoredResource[]>;
+  private readonly box: SecretBox;
+  private readonly resourcesPrefix: string;
+  private readonly blobsPrefix: string;
+  private watcher: Watcher | undefined;
+  /** Highest revision of an event (or listing) applied to `entries`. */
+  private seenRevision = 0;
+  private readonly revisionWaiters = new Set<{ readonly revision: number; readonly resolve: () => void }>();
+  private watchDown: string | undefined;
+  private callDown: string | undefined;
+  private resyncing = false;
+  private closed = false;
+
+  private constructor(
+    private readonly location: EtcdLocation,
+    private readonly client: Etcd3,
+    private readonly entries: Map<string, Entry>,
+    private readonly options: EtcdStoreOptions,
+  ) {
+    this.box = new SecretBox(options.encryptionKey);
+    this.resourcesPrefix = `${location.prefix}resources/`;
+    this.blobsPrefix = `${location.prefix}blobs/`;
+    this.subject = new BehaviorSubject(this.sorted());
+  }
+
+  /** Connects, lists every resource and starts watching; rejects (naming the store) when etcd is unreachable or holds an unreadable record. */
+  static async open(url: string, options: EtcdStoreOptions): Promise<EtcdStore> {
+    const location = parseEtcdUrl(url);
+    const scheme = options.tls ? 'https' : 'http';
+    const timeout = options.callTimeoutMs ?? 5000;
+    const client = new Etcd3({
+      hosts: location.hosts.map((h) => `${scheme}://${h}`),
+      ...(options.tls
+        ? {
+            credentials: {
+              rootCertificate: options.tls.caPem,
+              ...(options.tls.certPem ? { certChain: options.tls.certPem } : {}),
+              ...(options.tls.keyPem ? { privateKey: options.tls.keyPem } : {}),
+            },
+          }
+        : {}),
+      // A listing of a large store exceeds gRPC's 4 MiB default.
+      grpcOptions: { 'grpc.max_receive_message_length': 256 * 1024 * 1024 },
+      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
+      faultHandling: { watchBackoff: watchBackoff() },
+    });
+    const store = new EtcdStore(location, client, new Map(), options);
+    try {
+      const listing = await store.call('listing the resources', () => store.list());
+      if (listing.problems.length > 0) {
+        throw new Error(`${location.name}: cannot load the store: ${listing.problems.map((p) => `${p.key}: ${p.reason}`).join('; ')}; rewrite or delete those keys`);
+      }
+      store.replaceAll(listing);
+      store.startWatch(listing.revision + 1);
+    } catch (err) {
+      store.closed = true;
+      client.close();
+      throw err;
+    }
+    options.log?.info({ store: location.name, resources: store.entries.size, revision: store.seenRevision }, 'store opened');
+    return store;
+  }
+
+  /** How errors and logs name this store, e.g. `etcd://127.0.0.1:2379`. */
+  get name(): string {
+    return this.location.name;
+  }
+
+  watch(): Observable<readonly StoredResource[]> {
+    return this.subject.asObservable();
+  }
+
+  current(): readonly StoredResource[] {
+    return this.subject.value;
+  }
+
+  async get(ref: ResourceRef): Promise<StoredResource | undefined> {
+    return this.entries.get(this.resourceKey(ref))?.stored;
+  }
+
+  async put(resource: Resource): Promise<AppliedChange> {
+    const [outcome] = await this.apply([{ op: 'put', resource }]);
+    if (!outcome) throw new Error('internal: no outcome for put');
+    return outcome;
+  }
+
+  async delete(ref: ResourceRef): Promise<AppliedChange> {
+    const [outcome] = await this.apply([{ op: 'delete', ref }]);
+    if (!outcome) throw new Error('internal: no outcome for delete');
+    return outcome;
+  }
+
+  async apply(changes: readonly StoreChange[]): Promise<AppliedChange[]> {
+    this.checkOpen();
+    const keyed = changes.map((change) => {
+      const ref = change.op === 'put' ? refOf(change.resource) : change.ref;
+      return { change, ref, key: this.resourceKey(ref) };
+    });
+    const seen = new Set<string>();
+    for (const { ref, key } of keyed) {
+      if (seen.has(key)) throw new Error(`${refKey(ref)} appears twice in one batch`);
+      seen.add(key);
+    }
+    if (keyed.length === 0) return [];
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.call('reading before a write', () => this.readKeys(keyed.map((k) => k.key)));
+      const now = (this.options.now?.() ?? new Date()).toISOString();
+      const outcomes: AppliedChange[] = [];
+      const compares: [string, string][] = [];
+      const writes: { key: string; value?: string }[] = [];
+      for (const { change, ref, key } of keyed) {
+        const kv = current.get(key);
+        const revision = kv?.mod_revision ?? '0';
+        if (change.expectedRevision !== undefined && change.expectedRevision !== revision) {
+          throw new StoreConflictError(
+            `${this.name}: ${refKey(ref)} changed since it was read (expected revision ${change.expectedRevision}, now ${revision === '0' ? 'absent' : revision}); read it again and retry`,
+            ref,
+          );
+        }
+        compares.push([key, revision]);
+        if (change.op === 'delete') {
+          outcomes.push({ ref, outcome: kv ? 'deleted' : 'absent' });
+          if (kv) writes.push({ key });
+          continue;
+        }
+        // A record that no longer decodes (e.g. sealed with another key) is simply replaced.
+        const existing = kv ? this.tryDecode(key, kv) : undefined;
+        if (existing && sameContent(existing.stored.resource, change.resource)) {
+          outcomes.push({ ref, outcome: 'unchanged' });
+          continue;
+        }
+        const stored: StoredResource = { resource: change.resource, creationTime: existing?.stored.creationTime ?? now, modificationTime: now };
+        writes.push({ key, value: this.encode(key, stored) });
+        outcomes.push({ ref, outcome: kv ? 'updated' : 'created' });
+      }
+      if (writes.length === 0) return outcomes;
+      const result = await this.call('writing', () => {
+        const [first, ...rest] = compares;
+        if (!first) throw new Error('internal: empty batch');
+        const txn = this.client.if(first[0], 'Mod', '==', first[1]);
+        for (const [key, revision] of rest) txn.and(key, 'Mod', '==', revision);
+        return txn.then(...writes.map((w) => (w.value === undefined ? this.client.delete().key(w.key) : this.client.put(w.key).value(w.value)))).commit();
+      });
+      if (result.succeeded) {
+        // Read-your-writes: the caller (e.g. the admin API answering `apply`) sees its change in current().
+        await this.caughtUp(Number(result.header.revision));
+        return outcomes;
+      }
+      // Another replica wrote one of these keys between our read and our write: read again.
+      if (attempt >= MAX_APPLY_ATTEMPTS) throw new Error(`${this.name}: the batch kept conflicting with concurrent writes to the same resources (${attempt} attempts); retry it`);
+    }
+  }
+
+  async putBlob(name: string, data: string | Uint8Array, options: PutBlobOptions = {}): Promise<boolean> {
+    checkBlobName(name);
+    this.checkOpen();
+    const key = this.blobsPrefix + name;
+    const value = this.box.seal(Buffer.from(data), key);
+    if (!options.ifAbsent) {
+      await this.call(`writing blob ${name}`, () => this.client.put(key).value(value).exec());
+      return true;
+    }
+    // create_revision is 0 only for a key that does not exist: exactly one of racing replicas wins.
+    const result = await this.call(`creating blob ${name}`, () => this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(value)).commit());
+    return result.succeeded;
+  }
+
+  async getBlob(name: string): Promise<Buffer | undefined> {
+    checkBlobName(name);
+    this.checkOpen();
+    const key = this.blobsPrefix + name;
+    const value = await this.call(`reading blob ${name}`, () => this.client.get(key).string());
+    return value === null ? undefined : this.box.open(value, key);
+  }
+
+  async deleteBlob(name: string): Promise<boolean> {
+    checkBlobName(name);
+    this.checkOpen();
+    const result = await this.call(`deleting blob ${name}`, () => this.client.delete().key(this.blobsPrefix + name).exec());
+    return Number(result.deleted) > 0;
+  }
+
+  unavailable(): string | undefined {
+    const reason = this.callDown ?? this.watchDown;
+    return reason === undefined ? undefined : `${this.name}: unavailable (${reason})`;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    for (const waiter of this.revisionWaiters) waiter.resolve();
+    this.revisionWaiters.clear();
+    if (watcher) {
+      // Cancelling needs etcd; when it is gone, closing the client ends the stream anyway.
+      await Promise.race([watcher.cancel().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+    }
+    this.client.close();
+    this.subject.complete();
+  }
+
+  private resourceKey(ref: ResourceRef): string {
+    return this.resourcesPrefix + refKey(ref);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new Error(`${this.name}: store is closed`);
+  }
+
+  /** Runs one etcd call; failures become one-line errors naming the store (issue #12: "writes fail fast with a clear error naming the store"). */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      const result = await fn();
+      this.callDown = undefined;
+      return result;
+    } catch (err) {
+      if (err instanceof StoreConflictError) throw err;
+      if (isUnavailable(err)) {
+        this.callDown = oneLine(err);
+        throw new Error(`${this.name}: unavailable: ${what} failed (${oneLine(err)}); nothing was written, retry when etcd is reachable`);
+      }
+      if (/too many operations in txn/i.test(oneLine(err))) {
+        throw new Error(`${this.name}: ${what} failed: the batch is larger than etcd's --max-txn-ops; raise it on etcd (e.g. --max-txn-ops 10000) or apply in smaller batches`);
+      }
+      if (/request is too large/i.test(oneLine(err))) {
+        throw new Error(`${this.name}: ${what} failed: the batch is larger than etcd's --max-request-bytes; raise it on etcd or apply in smaller batches`);
+      }
+      throw new Error(`${this.name}: ${what} failed: ${oneLine(err)}`);
+    }
+  }
+
+  private async list(): Promise<Listing> {
+    const response = await this.client.getAll().prefix(this.resourcesPrefix).exec();
+    const entries = new Map<string, Entry>();
+    const problems: { key: string; reason: string }[] = [];
+    for (const kv of response.kvs) {
+      const key = kv.key.toString('utf8');
+      try {
+        entries.set(key, this.decode(key, kv));
+      } catch (err) {
+        problems.push({ key, reason: oneLine(err) });
+      }
+    }
+    return { entries, revision: Number(response.header.revision), problems };
+  }
+
+  /** The current records of these keys, read in a few consistent transactions. */
+  private async readKeys(keys: readonly string[]): Promise<Map<string, IKeyValue>> {
+    const found = new Map<string, IKeyValue>();
+    for (let i = 0; i < keys.length; i += READ_CHUNK) {
+      const chunk = keys.slice(i, i + READ_CHUNK);
+      const first = chunk[0];
+      if (first === undefined) continue;
+      // A compare that always holds (every key, even an absent one, has version >= 0) makes a read-only transaction.
+      const result = await this.client
+        .if(first, 'Version', '>', -1)
+        .then(...chunk.map((k) => this.client.get(k)))
+        .commit();
+      for (const response of result.responses) {
+        for (const kv of response.response_range?.kvs ?? []) found.set(kv.key.toString('utf8'), kv);
+      }
+    }
+    return found;
+  }
+
+  private encode(key: string, stored: StoredResource): string {
+    const doc: Record<string, unknown> = { ...resourceToDocument(stored.resource) };
+    if (stored.resource.type === 'Secret' && stored.resource.key !== undefined) doc['key'] = this.box.seal(stored.resource.key, key);
+    return JSON.stringify({ format: RECORD_FORMAT, creationTime: stored.creationTime, modificationTime: stored.modificationTime, resource: doc });
+  }
+
+  private decode(key: string, kv: IKeyValue): Entry {
+    let record: unknown;
+    try {
+      record = JSON.parse(kv.value.toString('utf8'));
+    } catch {
+      throw new Error('not a meshcp store record (not JSON)');
+    }
+    const r = (typeof record === 'object' && record !== null ? record : {}) as Record<string, unknown>;
+    if (r['format'] !== RECORD_FORMAT) throw new Error(`unsupported record format ${JSON.stringify(r['format'])} (this meshcp reads format ${RECORD_FORMAT})`);
+    const doc = (typeof r['resource'] === 'object' && r['resource'] !== null ? { ...(r['resource'] as Record<string, unknown>) } : undefined) ?? {};
+    if (doc['type'] === 'Secret' && typeof doc['key'] === 'string') doc['key'] = this.box.open(doc['key'], key).toString('utf8');
+    const resource = documentToResource(doc, key);
+    const expected = this.resourcesPrefix + refKey(refOf(resource));
+    if (expected !== key) throw new Error(`holds ${refKey(refOf(resource))}, but its key says otherwise`);
+    const creationTime = typeof r['creationTime'] === 'string' ? r['creationTime'] : new Date(0).toISOString();
+    const modificationTime = typeof r['modificationTime'] === 'string' ? r['modificationTime'] : creationTime;
+    return { stored: { resource, creationTime, modificationTime, revision: kv.mod_revision }, modRevision: Number(kv.mod_revision) };
+  }
+
+  private tryDecode(key: string, kv: IKeyValue): Entry | undefined {
+    try {
+      return this.decode(key, kv);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private startWatch(fromRevision: number): void {
+    const watcher = this.client.watch().prefix(this.resourcesPrefix).startRevision(String(fromRevision)).watcher();
+    this.watcher = watcher;
+    watcher.on('data', (response: IWatchResponse) => this.onWatchData(watcher, response));
+    watcher.on('connected', () => {
+      if (watcher !== this.watcher) return;
+      if (this.watchDown !== undefined) this.options.log?.info({ store: this.name, revision: this.seenRevision }, 'store reachable again; catching up from the last revision seen');
+      this.watchDown = undefined;
+      this.callDown = undefined;
+    });
+    watcher.on('disconnected', (err: Error) => {
+      if (watcher !== this.watcher || this.closed) return;
+      if (this.watchDown === undefined) this.options.log?.warn({ store: this.name, reason: oneLine(err) }, 'store unreachable; serving the last good configuration, writes fail until it returns');
+      this.watchDown = oneLine(err);
+      // etcd3 resumes from the revision of the last message, which may be a "created" header past
+      // events not yet delivered; resume after the last event actually applied instead.
+      watcher.request.start_revision = String(this.seenRevision + 1);
+    });
+    watcher.on('error', (err: Error) => {
+      if (watcher !== this.watcher || this.closed) return;
+      void this.resync(oneLine(err));
+    });
+  }
+
+  private onWatchData(watcher: Watcher, response: IWatchResponse): void {
+    if (watcher !== this.watcher || this.closed) return;
+    let changed = false;
+    // Events up to what a listing already covered are skipped; one transaction's events share a revision.
+    const covered = this.seenRevision;
+    for (const event of response.events) {
+      const key = event.kv.key.toString('utf8');
+      const revision = Number(event.kv.mod_revision);
+      if (revision <= covered) continue;
+      if (event.type === 'Delete') {
+        changed = this.entries.delete(key) || changed;
+      } else {
+        try {
+          this.entries.set(key, this.decode(key, event.kv));
+          changed = true;
+        } catch (err) {
+          // Keep the previous value: an unreadable record must not take a served resource away.
+          this.options.log?.error({ store: this.name, key, reason: oneLine(err) }, 'ignoring an unreadable record written to the store');
+        }
+      }
+      this.seenRevision = Math.max(this.seenRevision, revision);
+    }
+    if (changed) this.subject.next(this.sorted());
+    this.releaseWaiters();
+  }
+
+  /** The watch was cancelled (compacted history, or another refusal): list everything again and watch from there. */
+  private async resync(reason: string): Promise<void> {
+    if (this.resyncing || this.closed) return;
+    this.resyncing = true;
+    this.options.log?.warn({ store: this.name, reason }, 'store watch lost (e.g. its history was compacted); listing the store again');
+    const old = this.watcher;
+    this.watcher = undefined;
+    await old?.cancel().catch(() => undefined);
+    let delay = 100;
+    while (!this.closed) {
+      try {
+        const listing = await this.call('listing the resources', () => this.list());
+        for (const { key, reason } of listing.problems) this.options.log?.error({ store: this.name, key, reason }, 'ignoring an unreadable record in the store');
+        this.replaceAll(listing);
+        this.startWatch(listing.revision + 1);
+        this.watchDown = undefined;
+        break;
+      } catch (err) {
+        this.watchDown = oneLine(err);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
+    this.resyncing = false;
+  }
+
+  private replaceAll(listing: Listing): void {
+    const next = new Map(listing.entries);
+    // A record that became unreadable keeps its last good value (same rule as a watch event).
+    for (const { key } of listing.problems) {
+      const previous = this.entries.get(key);
+      if (previous) next.set(key, previous);
+    }
+    this.entries.clear();
+    for (const [k, v] of next) this.entries.set(k, v);
+    this.seenRevision = Math.max(this.seenRevision, listing.revision);
+    this.subject.next(this.sorted());
+    this.releaseWaiters();
+  }
+
+  private caughtUp(revision: number): Promise<void> {
+    if (this.seenRevision >= revision || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = { revision, resolve: () => resolve() };
+      this.revisionWaiters.add(waiter);
+      // The write is committed either way; do not hold the caller forever on a slow watch.
+      setTimeout(() => {
+        if (this.revisionWaiters.delete(waiter)) resolve();
+      }, this.options.callTimeoutMs ?? 5000).unref();
+    });
+  }
+
+  private releaseWaiters(): void {
+    for (const waiter of this.revisionWaiters) {
+      if (waiter.revision <= this.seenRevision) {
+        this.revisionWaiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
+  }
+
+  private sorted(): readonly StoredResource[] {
+    return [...this.entries.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v.stored);
+  }
+}
