@@ -3,7 +3,8 @@
  * on a machine without Docker or Envoy. Everything a user would run is run the same way:
  * `meshcp serve` (embedded store in a temporary data dir, token auth on), `meshcp apply`,
  * `meshcp delete`, `meshcp token generate`, `meshcp agent` (one per workload, writing the
- * certificate files) and `meshcp inspect dataplanes` are child processes; the two workloads
+ * certificate files and relaying the workload's xDS to meshcp over TLS: SPEC §2 "Proxyless gRPC
+ * and TLS") and `meshcp inspect dataplanes` are child processes; the two workloads
  * (an xDS-enabled gRPC server and an xDS client) run in this process. It stops everything it
  * started and exits 0 only if every step showed what it should.
  */
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-demo-'));
   const stops: Array<() => Promise<void> | void> = [];
   try {
-    step('Start meshcp: embedded store in a temporary data dir, token authentication on');
+    step('Start meshcp: embedded store in a temporary data dir, xDS over TLS, token authentication on');
     const [xdsPort, adminPort, backendPort, webPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const xdsAddress = `127.0.0.1:${xdsPort}`;
     const adminUrl = `http://127.0.0.1:${adminPort}`;
@@ -96,33 +97,43 @@ async function main(): Promise<void> {
     const server = startProcess(['serve', '--data-dir', dataDir, '--xds-address', xdsAddress, '--admin-address', `127.0.0.1:${adminPort}`], path.join(dir, 'meshcp.log'));
     stops.push(() => stopChild(server));
     await waitUntil('meshcp to be ready', () => ready(adminUrl), 30_000);
-    info(`xDS on ${xdsAddress}, admin API on ${adminUrl} (logs: ${dir}/meshcp.log)`);
+    info(`xDS (TLS) on ${xdsAddress}, admin API on ${adminUrl} (logs: ${dir}/meshcp.log)`);
+    // The CA that signs meshcp's xDS certificate, as `curl -o xds-ca.pem $ADMIN/api/xds-ca` gets it.
+    const caFile = path.join(dir, 'xds-ca.pem');
+    const caResponse = await fetch(`${adminUrl}/api/xds-ca`);
+    if (!caResponse.ok) throw new Error(`GET /api/xds-ca: HTTP ${caResponse.status}`);
+    fs.writeFileSync(caFile, await caResponse.text());
+    info(`xDS CA saved from GET ${adminUrl}/api/xds-ca`);
 
     step('Apply the demo mesh: builtin CA, STRICT mTLS, services web and backend, permission web → backend');
     const meshFile = path.join(dir, 'mesh.yaml');
     fs.writeFileSync(meshFile, demoMeshMtls(backendPort, webPort, CERT_LIFETIME));
     info(meshcp(['apply', '-f', meshFile, '--server', adminUrl]).trim().split('\n').join('\n    '));
 
-    step('Start a meshcp agent per workload: it fetches the workload certificate over SDS and writes cert.pem, key.pem, ca.pem');
+    step('Start a meshcp agent per workload: over TLS it fetches the workload certificate (SDS), writes cert.pem, key.pem, ca.pem, and relays the workload\'s xDS from a loopback port');
     const certDirs: Record<string, string> = {};
+    const proxyAddresses: Record<string, string> = {};
     for (const name of ['backend-1', 'web']) {
       const tokenFile = path.join(dir, `${name}.token`);
       fs.writeFileSync(tokenFile, meshcp(['token', 'generate', '--name', name, '--data-dir', dataDir]));
       certDirs[name] = path.join(dir, name);
-      const agent = startProcess(['agent', '--name', name, '--token-file', tokenFile, '--cert-dir', certDirs[name]!, '--xds-address', xdsAddress], path.join(dir, `agent-${name}.log`));
+      proxyAddresses[name] = `127.0.0.1:${await freePort()}`;
+      const agent = startProcess(
+        ['agent', '--name', name, '--token-file', tokenFile, '--cert-dir', certDirs[name]!, '--xds-address', xdsAddress, '--ca-cert', caFile, '--xds-proxy-address', proxyAddresses[name]!],
+        path.join(dir, `agent-${name}.log`),
+      );
       stops.push(() => stopChild(agent));
     }
     for (const [name, certDir] of Object.entries(certDirs)) {
       await waitUntil(`${name}'s certificate`, () => serialOf(path.join(certDir, 'cert.pem')) !== undefined && fs.existsSync(path.join(certDir, 'ca.pem')), 30_000);
       const cert = new crypto.X509Certificate(fs.readFileSync(path.join(certDir, 'cert.pem')));
-      info(`${name}: ${cert.subjectAltName}, serial ${cert.serialNumber}`);
+      info(`${name}: ${cert.subjectAltName}, serial ${cert.serialNumber}; xDS for the workload on ${proxyAddresses[name]}`);
     }
 
     step('Start backend-1 (xDS-enabled gRPC server, mTLS) and web (xDS client, mTLS), then web calls xds:///backend');
-    const bootstrapFor = (name: string): Record<string, unknown> => {
-      const token = fs.readFileSync(path.join(dir, `${name}.token`), 'utf8').trim();
-      return grpcBootstrap({ name, mesh: 'default', xdsAddress, token, certDir: certDirs[name]! });
-    };
+    // grpc-js speaks xDS only in plaintext, so each workload's bootstrap names its agent's
+    // loopback proxy, and holds no token: the agent adds it (as `meshcp bootstrap grpc` prints).
+    const bootstrapFor = (name: string): Record<string, unknown> => grpcBootstrap({ name, mesh: 'default', xdsAddress: proxyAddresses[name]!, certDir: certDirs[name]! });
     const backend = await startXdsEchoServer('backend-1', backendPort, bootstrapFor('backend-1'), new grpcXds.XdsServerCredentials(grpc.ServerCredentials.createInsecure()));
     stops.push(backend.stop);
     const client = new grpc.Client('xds:///backend', new grpcXds.XdsChannelCredentials(grpc.credentials.createInsecure()), {
