@@ -475,6 +475,9 @@ export class IdentityManager implements MeshTlsMaterial {
     if (status) {
       status.connected = false;
       status.nextRotationAt = undefined;
+      // A proxy the config does not define (unknown names under --auth none) and that was never
+      // issued a certificate leaves nothing behind, or any caller could grow this map (security issue #9).
+      if (status.regenerations === 0 && !this.index.dataplanes.has(key) && !this.index.gateways.has(key)) this.statuses.delete(key);
     }
     const mesh = this.meshes.get(proxy.mesh);
     if (mesh) this.checkSwitch(mesh);
