@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { lookupType } from '../protos/load.js';
+import { dependenciesOf, type ResourceDependencies } from './dependencies.js';
 import { ENDPOINT_TYPE, protoNameOf } from './types.js';
 
 export interface EncodedResource {
@@ -13,6 +14,8 @@ export interface EncodedResource {
   readonly version: string;
   /** The serialized resource (the `value` of its Any). */
   readonly value: Uint8Array;
+  /** What it names in other types, read once with the encoding (make-before-break needs it per push). */
+  readonly refs: ResourceDependencies;
 }
 
 /** A generated resource: plain object with snake_case proto field names, as `Type.fromObject` takes it. */
@@ -55,7 +58,7 @@ export function encodeResource(typeUrl: string, resource: ResourceObject): Encod
   }
   const type = lookupType(protoNameOf(typeUrl));
   const value = type.encode(type.fromObject(resource)).finish();
-  const encoded: EncodedResource = { name: resourceName(typeUrl, resource), typeUrl, version: contentHash(value), value };
+  const encoded: EncodedResource = { name: resourceName(typeUrl, resource), typeUrl, version: contentHash(value), value, refs: dependenciesOf(typeUrl, resource) };
   encoderStats.encodes++;
   if (byContent.size >= MAX_CONTENT_ENTRIES) byContent.clear();
   byContent.set(key, encoded);

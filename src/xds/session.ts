@@ -12,8 +12,24 @@
  * - At most one unacknowledged response per type per stream; later changes are coalesced
  *   into the next response once the ACK/NACK arrives (Istio PR #28261).
  * - Every requested EDS name is answered, with an empty ClusterLoadAssignment if unknown,
- *   or Envoy waits for it while warming.
+ *   or Envoy waits for it while warming (SotW). In Delta an unknown name is reported in
+ *   `removed_resources`, the protocol's way of saying it does not exist.
  * - LDS/CDS SotW responses carry the full set (absence means delete).
+ * - After a Cluster changes, its EDS name is answered again even when the endpoints did not
+ *   change: Envoy keeps the updated cluster warming until it gets a ClusterLoadAssignment
+ *   (envoy#13009, #31535; Istio pushes EDS for an updated service). Delta forgets the client's
+ *   version instead.
+ * - Make-before-break (xDS protocol "Eventual consistency considerations"): a Listener or
+ *   RouteConfiguration naming a cluster or secret that this stream has not sent yet, or whose
+ *   push awaits its ACK, is held (Envoy holds a CDS ACK while the new clusters warm); a cluster
+ *   or secret the snapshot dropped stays while a Listener/RouteConfiguration (or Cluster) the
+ *   client holds still names it, and goes once the change that stops naming it is ACKed. Only
+ *   types on the same stream can be ordered: per-type streams are independent.
+ * - SotW: an empty `resource_names` is the legacy wildcard only until names were requested; after
+ *   that it unsubscribes from everything (xDS protocol, "How the client specifies what resources
+ *   to return"). Delta: subscribing again to a name (or `*`) the client holds resends it ("the
+ *   server must still provide it").
+ * - State is bounded by what is subscribed: nothing is remembered per name once unsubscribed.
  */
 import { randomBytes } from 'node:crypto';
 import type { Observable, Subscription } from 'rxjs';
@@ -21,7 +37,7 @@ import { encodeResource, type EncodedResource } from './encode.js';
 import type { Snapshot } from './snapshot.js';
 import { nodeFlavor, nodeProblem, nodeRef, printableExcerpt, type ProxyRef } from './node.js';
 import type { StatusRegistry } from './status.js';
-import { ENDPOINT_TYPE, KNOWN_TYPES, PUSH_ORDER, SECRET_TYPE, isFullStateType } from './types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, KNOWN_TYPES, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE, isFullStateType } from './types.js';
 import { contentHash } from './encode.js';
 
 export interface NodeInfo {
@@ -85,10 +101,18 @@ const MAX_TRACKED_REFUSALS = 1024;
 /** Names quoted in a refusal log line. */
 const REFUSAL_SAMPLES = 5;
 
+/**
+ * What the client holds of one type, by name: the resource this stream sent, or undefined when
+ * only its version is known (Delta `initial_resource_versions`).
+ */
+type Holding = Map<string, EncodedResource | undefined>;
+
 interface TypeState {
   readonly typeUrl: string;
   wildcard: boolean;
   names: Set<string>;
+  /** SotW: names were requested on this subscription, so an empty list no longer means wildcard. */
+  explicit: boolean;
   /** Nonce of the response waiting for an ACK/NACK, if any. */
   pendingNonce?: string;
   /** Nonce of the latest response sent, ACKed or not: the only one a request may carry. */
@@ -98,10 +122,24 @@ interface TypeState {
   mustAnswer: boolean;
   /** SotW: the content key of the last response sent (ACKed or NACKed). */
   lastSentKey?: string;
-  /** Delta: the resource versions the client holds, as far as this stream knows. */
+  /** Delta: the resource versions the client holds, as far as this stream knows ('' = forgotten: resend). */
   clientVersions: Map<string, string>;
   /** Delta: subscribed names already reported absent. */
   reportedAbsent: Set<string>;
+  /** Whether the latest response was NACKed. */
+  nacked: boolean;
+  /** What the client holds once it applies the latest response. */
+  latest: Holding;
+  /** What it held at its last ACK: a NACKed response leaves it there. */
+  acked: Holding;
+  /** What the pending response makes it hold, once ACKed. */
+  pendingHolding?: Holding;
+  /** A push was held back, or kept a removal back: retry it when another type settles. */
+  deferred: boolean;
+  /** SotW EDS: names whose Cluster changed, owed an answer even if their endpoints did not. */
+  owed: Set<string>;
+  /** SotW EDS without CDS on this stream: owed names already sent, answered once more on a re-request. */
+  reanswer: Set<string>;
 }
 
 let streamCounter = 0;
@@ -116,9 +154,7 @@ export class XdsSession {
   /** Secret names this stream asked for and did not get; logged once each (up to MAX_TRACKED_REFUSALS names). */
   private readonly refusedSecrets = new Set<string>();
   /** Refusals found by the push in progress, logged as one line (security issue #9: not one line per name). */
-  private refusalBatch?: { count: number; samples: string[]; saturated: boolean };
-  /** Set once more than MAX_TRACKED_REFUSALS names were refused: later refusals are not logged (they would repeat on every push). */
-  private refusalsSaturated = false;
+  private refusalBatch?: { count: number; samples: string[] };
   /** The proxy this stream serves, (mesh, name): the status registry's key. */
   private proxy: ProxyRef = { mesh: '', name: '' };
   /** Whether this stream was authenticated and counted in the status registry. */
@@ -142,7 +178,11 @@ export class XdsSession {
     }
     const state = this.types.get(typeUrl);
     const changed = this.options.mode === 'sotw' ? this.onSotwRequest(typeUrl, state, request) : this.onDeltaRequest(typeUrl, state, request);
-    if (changed) this.push(typeUrl);
+    // An ACKed CDS/SDS may release a held LDS/RDS, an ACKed LDS/RDS a removal kept back: retry
+    // the deferred types too, in make-before-break order.
+    for (const type of PUSH_ORDER) {
+      if ((type === typeUrl && changed) || this.types.get(type)?.deferred === true) this.push(type);
+    }
   }
 
   end(): void {
@@ -221,9 +261,16 @@ export class XdsSession {
       typeUrl,
       wildcard: false,
       names: new Set(),
+      explicit: false,
       mustAnswer: true,
       clientVersions: new Map(),
       reportedAbsent: new Set(),
+      nacked: false,
+      latest: new Map(),
+      acked: new Map(),
+      deferred: false,
+      owed: new Set(),
+      reanswer: new Set(),
     };
     this.types.set(typeUrl, state);
     return state;
@@ -237,7 +284,10 @@ export class XdsSession {
       if (request.errorDetail !== undefined) this.recordNack(typeUrl, request.versionInfo, request.errorDetail);
       state = state ?? this.newState(typeUrl);
       state.pendingNonce = undefined;
+      state.pendingHolding = undefined;
       state.mustAnswer = true;
+      // The legacy wildcard applies to the first request of a subscription.
+      state.explicit = false;
       this.setSotwNames(state, request.resourceNames);
       return true;
     }
@@ -245,17 +295,39 @@ export class XdsSession {
     // is how Envoy changes a subscription (e.g. new EDS names after a CDS update), so it is
     // not stale even though nothing is pending any more.
     if (request.responseNonce !== state.lastNonce) return false;
-    if (request.responseNonce === state.pendingNonce) this.settlePending(state, request);
+    const settles = request.responseNonce === state.pendingNonce;
+    if (settles) this.settlePending(state, request);
     if (this.setSotwNames(state, request.resourceNames)) state.mustAnswer = true;
+    else if (!settles && this.reRequested(state)) state.mustAnswer = true;
     return true;
+  }
+
+  /**
+   * SotW EDS on a stream without CDS: the Cluster update reaches Envoy on another stream, after
+   * which Envoy asks again for the same names with the latest nonce and keeps the new cluster
+   * warming until it is answered (envoy#13009, #31535). Such a request (neither an ACK nor a
+   * subscription change) is answered once for names whose cluster changed, unless that response
+   * was NACKed (never resend NACKed content, go-control-plane #962).
+   */
+  private reRequested(state: TypeState): boolean {
+    if (state.reanswer.size === 0) return false;
+    const hit = !state.nacked && [...state.reanswer].some((n) => state.wildcard || state.names.has(n));
+    state.reanswer.clear();
+    return hit;
   }
 
   private onDeltaRequest(typeUrl: string, existing: TypeState | undefined, request: XdsRequest): boolean {
     let state = existing;
+    const first = !state;
     if (!state) {
       state = this.newState(typeUrl);
       state.wildcard = request.subscribe.includes('*') || (request.subscribe.length === 0 && isFullStateType(typeUrl));
-      for (const [name, version] of Object.entries(request.initialVersions)) state.clientVersions.set(name, version);
+      for (const [name, version] of Object.entries(request.initialVersions)) {
+        state.clientVersions.set(name, version);
+        // Held from an earlier stream: its content is unknown here, but the client has it.
+        state.latest.set(name, undefined);
+        state.acked.set(name, undefined);
+      }
       if (request.errorDetail !== undefined) this.recordNack(typeUrl, '', request.errorDetail);
     } else if (request.responseNonce !== '') {
       if (request.responseNonce !== state.pendingNonce) {
@@ -266,25 +338,67 @@ export class XdsSession {
       }
     }
     for (const name of request.subscribe) {
-      if (name === '*') state.wildcard = true;
-      else if (!state.names.has(name)) {
+      // Subscribing again to what the client holds resends it: "the server must still provide
+      // it" (xDS protocol, incremental variant). On the first request, initial_resource_versions
+      // say what it holds.
+      if (name === '*') {
+        if (!first && state.wildcard) this.forgetAll(state);
+        state.wildcard = true;
+      } else {
+        if (!first) this.forget(state, name);
         state.names.add(name);
-        state.reportedAbsent.delete(name);
       }
     }
     for (const name of request.unsubscribe) {
       if (name === '*') state.wildcard = false;
       state.names.delete(name);
-      state.clientVersions.delete(name);
-      state.reportedAbsent.delete(name);
+      this.release(state, name);
     }
+    if (first || request.subscribe.length > 0 || request.unsubscribe.length > 0) this.dropUnsubscribed(state);
     return true;
+  }
+
+  /** Delta: the client's copy of `name` no longer counts, so it is sent (or reported absent) again. */
+  private forget(state: TypeState, name: string): void {
+    if (state.clientVersions.has(name)) state.clientVersions.set(name, '');
+    state.reportedAbsent.delete(name);
+  }
+
+  private forgetAll(state: TypeState): void {
+    for (const name of state.clientVersions.keys()) state.clientVersions.set(name, '');
+    state.reportedAbsent.clear();
+    state.mustAnswer = true;
+  }
+
+  /** Forgets everything about a name the client unsubscribed (it drops the resource). */
+  private release(state: TypeState, name: string): void {
+    state.clientVersions.delete(name);
+    state.reportedAbsent.delete(name);
+    state.latest.delete(name);
+    state.acked.delete(name);
+    state.pendingHolding?.delete(name);
+    state.owed.delete(name);
+    state.reanswer.delete(name);
+  }
+
+  /** Bounded state (issue #10 point 5): per-name bookkeeping only for what is subscribed. */
+  private dropUnsubscribed(state: TypeState): void {
+    if (state.wildcard) return;
+    const names = new Set<string>();
+    for (const map of [state.clientVersions, state.latest, state.acked, state.pendingHolding]) for (const name of map?.keys() ?? []) names.add(name);
+    for (const set of [state.reportedAbsent, state.owed, state.reanswer]) for (const name of set) names.add(name);
+    for (const name of names) if (!state.names.has(name)) this.release(state, name);
   }
 
   private settlePending(state: TypeState, request: XdsRequest): void {
     const version = state.pendingVersion ?? request.versionInfo;
     state.pendingNonce = undefined;
     state.pendingVersion = undefined;
+    const holding = state.pendingHolding;
+    state.pendingHolding = undefined;
+    state.nacked = request.errorDetail !== undefined;
+    // Make-before-break counts on what the client accepted; after a NACK it stays on what it ACKed before.
+    if (!state.nacked && holding) state.acked = holding;
     if (request.errorDetail !== undefined) {
       this.recordNack(state.typeUrl, version, request.errorDetail);
     } else {
@@ -299,38 +413,127 @@ export class XdsSession {
 
   /** Returns whether the subscription changed. */
   private setSotwNames(state: TypeState, names: readonly string[]): boolean {
-    const wildcard = names.includes('*') || (names.length === 0 && isFullStateType(state.typeUrl));
+    // An empty list is the legacy wildcard (LDS/CDS) only while no names were requested; after
+    // explicit names it unsubscribes from everything (xDS protocol, "How the client specifies
+    // what resources to return").
+    const wildcard = names.includes('*') || (names.length === 0 && !state.explicit && isFullStateType(state.typeUrl));
+    if (names.length > 0) state.explicit = true;
     const next = new Set(names.filter((n) => n !== '*'));
     const same = wildcard === state.wildcard && next.size === state.names.size && [...next].every((n) => state.names.has(n));
     state.wildcard = wildcard;
     state.names = next;
+    if (!same) this.dropUnsubscribed(state);
     return !same;
   }
 
   private onSnapshot(snapshot: Snapshot): void {
+    const previous = this.snapshot;
     this.snapshot = snapshot;
+    // With CDS on this stream, EDS is owed when the CDS carrying the change goes out (pushSotw/pushDelta of CDS);
+    // without it (a per-type EDS stream), the change is seen between snapshots.
+    if (previous && !this.types.has(CLUSTER_TYPE)) this.oweEndpoints(updatedBetween(previous, snapshot));
     for (const typeUrl of PUSH_ORDER) this.push(typeUrl);
   }
 
   private push(typeUrl: string): void {
     const state = this.types.get(typeUrl);
     if (!state || this.closed || !this.snapshot || state.pendingNonce !== undefined) return;
+    state.deferred = false;
     if (this.options.mode === 'sotw') this.pushSotw(state, this.snapshot);
     else this.pushDelta(state, this.snapshot);
   }
 
   private selected(state: TypeState, snapshot: Snapshot): EncodedResource[] {
     const all = snapshot.resources.get(state.typeUrl) ?? new Map<string, EncodedResource>();
+    // Delta says "does not exist" with removed_resources, so no empty assignment is made up.
+    const absent = (name: string): EncodedResource | undefined =>
+      this.options.mode === 'delta' && state.typeUrl === ENDPOINT_TYPE ? undefined : this.absentResource(state.typeUrl, name);
     if (state.wildcard) {
-      const extra = [...state.names].filter((n) => !all.has(n)).map((n) => this.absentResource(state.typeUrl, n));
+      const extra = [...state.names].filter((n) => !all.has(n)).map(absent);
       return [...all.values(), ...extra.filter((r): r is EncodedResource => r !== undefined)];
     }
     const out: EncodedResource[] = [];
     for (const name of state.names) {
-      const found = all.get(name) ?? this.absentResource(state.typeUrl, name);
+      const found = all.get(name) ?? absent(name);
       if (found) out.push(found);
     }
     return out;
+  }
+
+  /**
+   * EDS names of updated clusters are answered again (envoy#13009, #31535). SotW: marked owed;
+   * Delta: the client's version is forgotten, so the next EDS push carries them.
+   */
+  private oweEndpoints(clusters: readonly EncodedResource[]): void {
+    const eds = this.types.get(ENDPOINT_TYPE);
+    if (!eds) return;
+    for (const cluster of clusters) {
+      for (const name of cluster.refs.endpoints) {
+        if (!eds.wildcard && !eds.names.has(name)) continue;
+        if (this.options.mode === 'delta') this.forget(eds, name);
+        else eds.owed.add(name);
+        eds.deferred = true;
+      }
+    }
+  }
+
+  /**
+   * Make-before-break for additions (issue #10 point 3; xDS protocol "Eventual consistency
+   * considerations"): a Listener/RouteConfiguration naming a cluster or secret that this stream
+   * will send but has not yet, or whose push awaits its ACK, is held. Envoy holds a CDS ACK while
+   * the new clusters warm; a listener going out first points at a cluster that is not there. A
+   * name this stream will not send (not in the snapshot, not subscribed — Envoy asks for SDS
+   * names only once a listener names them) holds nothing.
+   */
+  private heldBack(state: TypeState, resources: readonly EncodedResource[], snapshot: Snapshot): boolean {
+    if (state.typeUrl !== LISTENER_TYPE && state.typeUrl !== ROUTE_TYPE) return false;
+    return resources.some((r) => this.awaits(CLUSTER_TYPE, r.refs.clusters, snapshot) || this.awaits(SECRET_TYPE, r.refs.secrets, snapshot));
+  }
+
+  private awaits(typeUrl: string, names: readonly string[], snapshot: Snapshot): boolean {
+    if (names.length === 0) return false;
+    const dep = this.types.get(typeUrl);
+    if (!dep) return false;
+    const all = snapshot.resources.get(typeUrl);
+    for (const name of names) {
+      if (!all?.has(name) || !(dep.wildcard || dep.names.has(name))) continue;
+      if (!dep.latest.has(name)) return true;
+      if (dep.pendingNonce !== undefined && !dep.acked.has(name)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Make-before-break for removals (issue #10 point 3): a cluster (or secret) that the snapshot
+   * dropped is kept while a Listener or RouteConfiguration (for a secret: a Listener or Cluster)
+   * that the client holds on this stream, ACKed or just sent, names it and the snapshot's version
+   * of that holder no longer does: the change that stops naming it goes out first, and the
+   * removal once that is ACKed. When the snapshot's holder still names it (a fail-closed route to
+   * a cluster that has gone) nothing would release it, so it is not kept.
+   */
+  private stillNamed(state: TypeState, snapshot: Snapshot, wanted: ReadonlySet<string>): Holding {
+    const kept: Holding = new Map();
+    const holderTypes = state.typeUrl === CLUSTER_TYPE ? [LISTENER_TYPE, ROUTE_TYPE] : state.typeUrl === SECRET_TYPE ? [LISTENER_TYPE, CLUSTER_TYPE] : [];
+    const refsOf = (r: EncodedResource): readonly string[] => (state.typeUrl === CLUSTER_TYPE ? r.refs.clusters : r.refs.secrets);
+    const dropped = new Set<string>();
+    for (const holding of [state.latest, state.acked]) for (const name of holding.keys()) if (!wanted.has(name)) dropped.add(name);
+    if (dropped.size === 0) return kept;
+    for (const holderType of holderTypes) {
+      const holder = this.types.get(holderType);
+      if (!holder) continue;
+      const current = snapshot.resources.get(holderType);
+      for (const holding of [holder.latest, holder.acked]) {
+        for (const [name, resource] of holding) {
+          if (!resource) continue;
+          for (const ref of refsOf(resource)) {
+            if (!dropped.has(ref) || kept.has(ref)) continue;
+            const now = current?.get(name);
+            if (!now || !refsOf(now).includes(ref)) kept.set(ref, state.latest.get(ref) ?? state.acked.get(ref));
+          }
+        }
+      }
+    }
+    return kept;
   }
 
   /**
@@ -340,26 +543,23 @@ export class XdsSession {
    * key or a CA key yields nothing. The refusal is logged once per name and stream (SPEC §2),
    * as one line per push with a count and a few sample names: a request for 100k unknown
    * secrets once wrote 100k lines (security issue #9, hole 8). At most MAX_TRACKED_REFUSALS
-   * names are remembered per stream; past that, the stream's refusals are no longer logged.
+   * names are remembered per stream; names past that are counted again on each push.
    */
   private absentResource(typeUrl: string, name: string): EncodedResource | undefined {
-    if (typeUrl === SECRET_TYPE && !this.refusalsSaturated && !this.refusedSecrets.has(name)) {
+    if (typeUrl === SECRET_TYPE && !this.refusedSecrets.has(name)) {
+      if (this.refusedSecrets.size < MAX_TRACKED_REFUSALS) this.refusedSecrets.add(name);
       if (!this.refusalBatch) {
-        const batch = { count: 0, samples: [] as string[], saturated: false };
+        const batch = { count: 0, samples: [] as string[] };
         this.refusalBatch = batch;
         // Every name of one push is selected synchronously: the batch is complete when this runs.
         queueMicrotask(() => {
           this.refusalBatch = undefined;
-          if (batch.saturated) this.refusalsSaturated = true;
-          const more = batch.saturated ? `; over ${MAX_TRACKED_REFUSALS} refused on this stream, further refusals on it are not logged` : '';
           this.options.log.warn(
             { node: this.proxy.name, mesh: this.proxy.mesh, count: batch.count, secrets: batch.samples },
-            `${batch.count} secret(s) refused: not (or not yet) part of this proxy's configuration${more}`,
+            `${batch.count} secret(s) refused: not (or not yet) part of this proxy's configuration`,
           );
         });
       }
-      if (this.refusedSecrets.size < MAX_TRACKED_REFUSALS) this.refusedSecrets.add(name);
-      else this.refusalBatch.saturated = true;
       this.refusalBatch.count++;
       if (this.refusalBatch.samples.length < REFUSAL_SAMPLES) this.refusalBatch.samples.push(printableExcerpt(name));
     }
@@ -367,9 +567,24 @@ export class XdsSession {
   }
 
   private pushSotw(state: TypeState, snapshot: Snapshot): void {
-    const resources = this.selected(state, snapshot).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const chosen = this.selected(state, snapshot);
+    const kept = this.stillNamed(state, snapshot, new Set(chosen.map((r) => r.name)));
+    state.deferred = kept.size > 0;
+    const resources = [...chosen, ...[...kept.values()].filter((r): r is EncodedResource => r !== undefined)].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const key = resources.map((r) => `${r.name}@${r.version}`).join('\n');
-    if (key === state.lastSentKey && !state.mustAnswer) return;
+    const owed = state.owed.size > 0 && resources.some((r) => state.owed.has(r.name));
+    if (key === state.lastSentKey && !state.mustAnswer && !owed) return;
+    if (this.heldBack(state, resources, snapshot)) {
+      state.deferred = true;
+      return;
+    }
+    const previous = state.latest;
+    state.latest = new Map(resources.map((r) => [r.name, r]));
+    state.pendingHolding = state.latest;
+    state.nacked = false;
+    if (owed && !this.types.has(CLUSTER_TYPE)) for (const name of state.owed) if (state.latest.has(name)) state.reanswer.add(name);
+    state.owed.clear();
+    if (state.typeUrl === CLUSTER_TYPE) this.oweEndpoints(resources.filter((r) => isUpdate(previous.get(r.name)?.version, r)));
     const version = contentHash(key);
     const nonce = this.nextNonce();
     state.lastSentKey = key;
@@ -386,28 +601,42 @@ export class XdsSession {
     const wanted = this.selected(state, snapshot);
     const wantedNames = new Set(wanted.map((r) => r.name));
     const changed = wanted.filter((r) => state.clientVersions.get(r.name) !== r.version);
-    const removed: string[] = [];
-    for (const name of state.clientVersions.keys()) {
-      if (!wantedNames.has(name) && (state.wildcard || state.names.has(name))) removed.push(name);
-    }
-    for (const name of state.names) {
-      // Tell the client once that a name it asked for does not exist (so it stops waiting).
-      if (!all.has(name) && !wantedNames.has(name) && !state.clientVersions.has(name) && !state.reportedAbsent.has(name)) {
-        removed.push(name);
-        state.reportedAbsent.add(name);
-      }
-    }
+    const kept = this.stillNamed(state, snapshot, wantedNames);
+    state.deferred = kept.size > 0;
+    // clientVersions holds subscribed names only (dropUnsubscribed); a dropped one that is still
+    // named waits (make-before-break).
+    const removed = [...state.clientVersions.keys()].filter((name) => !wantedNames.has(name) && !kept.has(name));
+    // Tell the client once that a name it asked for does not exist (so it stops waiting).
+    const absent = [...state.names].filter((name) => !all.has(name) && !wantedNames.has(name) && !state.clientVersions.has(name) && !state.reportedAbsent.has(name));
     // The first wildcard request is answered even when empty, or Envoy does not finish
     // initializing (go-control-plane respondDelta: `state.IsWildcard() && state.IsFirst()`).
     const firstWildcard = state.mustAnswer && state.wildcard;
+    if (changed.length === 0 && removed.length === 0 && absent.length === 0 && !firstWildcard) {
+      state.mustAnswer = false;
+      return;
+    }
+    if (this.heldBack(state, changed, snapshot)) {
+      state.deferred = true;
+      return;
+    }
     state.mustAnswer = false;
-    if (changed.length === 0 && removed.length === 0 && !firstWildcard) return;
-    for (const r of changed) state.clientVersions.set(r.name, r.version);
+    const updated = state.typeUrl === CLUSTER_TYPE ? changed.filter((r) => isUpdate(state.latest.get(r.name)?.version ?? state.clientVersions.get(r.name), r)) : [];
+    for (const r of changed) {
+      state.clientVersions.set(r.name, r.version);
+      state.latest.set(r.name, r);
+      state.reportedAbsent.delete(r.name);
+    }
     for (const name of removed) {
       state.clientVersions.delete(name);
+      state.latest.delete(name);
       // Once reported, a subscribed name that is gone is not reported again on the next push.
-      state.reportedAbsent.add(name);
+      if (state.names.has(name)) state.reportedAbsent.add(name);
     }
+    for (const name of absent) state.reportedAbsent.add(name);
+    removed.push(...absent);
+    state.pendingHolding = new Map(state.latest);
+    state.nacked = false;
+    this.oweEndpoints(updated);
     const version = snapshot.typeVersions.get(state.typeUrl) ?? '';
     const nonce = this.nextNonce();
     state.pendingNonce = nonce;
@@ -420,4 +649,19 @@ export class XdsSession {
   private nextNonce(): string {
     return `${this.streamId}-${++this.nonceCounter}`;
   }
+}
+
+/** Whether `resource` replaces a different version the client held ('' or undefined: unknown, or new). */
+function isUpdate(heldVersion: string | undefined, resource: EncodedResource): boolean {
+  return heldVersion !== undefined && heldVersion !== '' && heldVersion !== resource.version;
+}
+
+/** Clusters present in both snapshots whose content changed. */
+function updatedBetween(previous: Snapshot, next: Snapshot): EncodedResource[] {
+  const before = previous.resources.get(CLUSTER_TYPE);
+  const out: EncodedResource[] = [];
+  for (const [name, cluster] of next.resources.get(CLUSTER_TYPE) ?? []) {
+    if (isUpdate(before?.get(name)?.version, cluster)) out.push(cluster);
+  }
+  return out;
 }

@@ -84,6 +84,8 @@ export interface FakeEnvoyOptions extends StreamKind {
   readonly credentials?: grpc.ChannelCredentials;
   /** ACK every response as soon as it arrives (a well-behaved Envoy). */
   readonly autoAck?: boolean;
+  /** Called with every response once it is applied to `state` (e.g. to ACK some types later, as Envoy does with CDS while clusters warm). */
+  readonly onResponse?: (response: ReceivedResponse, envoy: FakeEnvoy) => void;
 }
 
 /** A request as the test writes it; unset fields take Envoy-like defaults. */
@@ -395,6 +397,7 @@ export class FakeEnvoy {
     this.log.push({ dir: 'in', response });
     this.applyToState(response);
     if (this.options.autoAck) this.ack(response);
+    this.options.onResponse?.(response, this);
     const waiter = this.waiters.shift();
     if (waiter) waiter.resolve(response);
     else this.queue.push(response);

@@ -205,7 +205,7 @@ describe.each(TRANSPORTS)('$label', (transport) => {
     expect(answer.nonce).not.toBe(old.nonce);
   });
 
-  it('answers every requested EDS name, an unknown one with an empty ClusterLoadAssignment', async () => {
+  it('answers every requested EDS name: an unknown one with an empty ClusterLoadAssignment (SotW) or in removed_resources (Delta)', async () => {
     // given endpoints for c1 only
     const node = newNode();
     watcher.set(node, { clusters: [cluster('c1')], endpoints: [endpoints('c1', 8001)] });
@@ -214,10 +214,17 @@ describe.each(TRANSPORTS)('$label', (transport) => {
     // when the proxy asks for c1 and an unknown cluster
     const answer = await subscribeEds(envoy, ['c1', 'ghost']);
 
-    // then both are answered
-    expect(namesOf(answer)).toEqual(['c1', 'ghost']);
+    // then both are answered; Delta says "does not exist" with removed_resources rather than a
+    // made-up assignment (issue #10 point 4; xDS protocol, "Knowing When a Requested Resource
+    // Does Not Exist")
     expect(portsOf(answer)).toEqual([8001]);
-    expect(answer.resources.find((r) => r.name === 'ghost')!.value).toEqual(canonical(ENDPOINT_TYPE, { cluster_name: 'ghost' }));
+    if (transport.mode === 'sotw') {
+      expect(namesOf(answer)).toEqual(['c1', 'ghost']);
+      expect(answer.resources.find((r) => r.name === 'ghost')!.value).toEqual(canonical(ENDPOINT_TYPE, { cluster_name: 'ghost' }));
+    } else {
+      expect(namesOf(answer)).toEqual(['c1']);
+      expect(answer.removed).toEqual(['ghost']);
+    }
   });
 
   it('resends an EDS name that is unsubscribed and then subscribed again', async () => {
@@ -566,6 +573,12 @@ describe.each(ADS_TRANSPORTS)('$label secrets', (transport) => {
       const first = await envoy.nextOf(SECRET_TYPE);
       envoy.ack(first);
       envoy.subscribe(SECRET_TYPE, ['theirs', 'mine']);
+      if (transport.mode === 'delta') {
+        // (Delta answers a repeated subscription again: its own secret, and "theirs" as absent)
+        const again = await envoy.nextOf(SECRET_TYPE);
+        expect({ names: namesOf(again), removed: again.removed }).toEqual({ names: ['mine'], removed: ['theirs'] });
+        envoy.ack(again);
+      }
       await envoy.barrier(ENDPOINT_TYPE);
       // then: only its own secret is ever sent
       expect(namesOf(first)).toEqual(['mine']);
