@@ -16,10 +16,20 @@
  *
  * `{type}` is singular or plural, case-insensitive. Errors are `{ errors: [string], warnings: [string] }`.
  * With `tls.clientCa` the server is HTTPS and requires a client certificate signed by that CA.
+ *
+ * Browsers (security issue #9, hole 4). Any web page can make a browser send requests here: a
+ * "simple" cross-origin POST (text/plain, no preflight) would apply resources, and DNS rebinding
+ * (a hostile name re-pointed at 127.0.0.1) makes the page same-origin with the API, so it can read
+ * everything. Hence: the Host header must name this server (the rebinding page sends its own
+ * name), writes with a foreign Origin are refused, and writes must be JSON or YAML, which a
+ * page cannot send cross-origin without a CORS preflight that this server never answers
+ * (https://fetch.spec.whatwg.org/#cors-safelisted-request-header).
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
+import os from 'node:os';
+import { singleLine } from '../api/errors.js';
 import type { Resource } from '../api/types.js';
 import type { IdentityStatus } from '../identity/manager.js';
 import type { Logger } from '../runtime/logger.js';
@@ -29,7 +39,12 @@ import { kindPlural, knownTypeNames, parseKind } from './kinds.js';
 import type { ApplyFile, ApplyMode, ResourceApi } from './resource-api.js';
 
 export const FILES_CONTENT_TYPE = 'application/vnd.meshcp.files+json';
-const MAX_BODY_BYTES = 16 * 1024 * 1024;
+/** The largest request body (README "Security model"): a bigger apply is refused with 413 before it is parsed. */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+/** Content types a write may have: JSON (including `+json` types such as FILES_CONTENT_TYPE) or YAML. */
+const WRITE_CONTENT_TYPES = new Set(['application/json', 'application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml']);
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 export interface AdminTlsOptions {
   /** PEM server certificate (chain) and key. */
@@ -64,6 +79,8 @@ export interface AdminServerOptions {
    * is plaintext or serves a user-provided certificate: the route then answers 404 with why.
    */
   readonly xdsCa?: () => { pem: string } | { unavailable: string };
+  /** Extra names (DNS or IP) clients use to reach the API, accepted in the Host header (`serve --admin-hostname`). */
+  readonly hostnames?: readonly string[];
 }
 
 class HttpError extends Error {
@@ -79,13 +96,20 @@ type Json = Record<string, unknown>;
 
 export class AdminServer {
   private readonly server: http.Server;
+  private port = 0;
+  private allowedHosts: ReadonlySet<string> = new Set();
 
   constructor(private readonly options: AdminServerOptions) {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       this.handle(req, res).catch((err: unknown) => {
         const status = err instanceof HttpError ? err.status : 500;
+        // Client errors are the client's business: no stack in the server log (hole 12).
         if (status === 500) options.log.error({ err }, 'admin API request failed');
-        const message = err instanceof HttpError ? err.message : 'internal error (see the server log)';
+        const message = err instanceof HttpError ? singleLine(err.message) : 'internal error (see the server log)';
+        if (status === 413) {
+          // The rest of an oversized body is not read: close the connection once the answer is out.
+          res.setHeader('connection', 'close');
+        }
         send(res, status, { errors: [message], warnings: [] });
       });
     };
@@ -105,6 +129,8 @@ export class AdminServer {
       });
     });
     const bound = (this.server.address() as AddressInfo).port;
+    this.port = bound;
+    this.allowedHosts = allowedHostnames(host, this.options.hostnames ?? []);
     const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' || host === '' ? '127.0.0.1' : host;
     return { url: `${this.options.tls ? 'https' : 'http'}://${urlHost}:${bound}`, port: bound };
   }
@@ -117,12 +143,13 @@ export class AdminServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://admin');
+    const { url, segments } = parseRequestUrl(req.url);
     const method = req.method ?? 'GET';
-    const segments = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
     const [first, second, third, ...rest] = segments;
+    // Health probes carry no data and come from orchestrators using whatever address they know.
     if (first === 'healthz' && segments.length === 1) return sendText(res, 200, 'ok\n');
     if (first === 'readyz' && segments.length === 1) return this.options.isReady() ? sendText(res, 200, 'ready\n') : sendText(res, 503, 'not ready\n');
+    this.checkBrowserSafety(req, method, url);
     if (first === 'metrics' && segments.length === 1) return this.serveMetrics(res);
     if (first !== 'api') throw new HttpError(404, `no such path ${url.pathname}; see /api`);
     if (second === undefined) return send(res, 200, { types: knownTypeNames() });
@@ -167,6 +194,55 @@ export class AdminServer {
     const view = this.options.api.get(ref);
     if (!view) throw new HttpError(404, `${kind}/${third}${kind !== 'Mesh' ? ` in mesh "${ref.mesh}"` : ''} not found (GET /api/${kindPlural(kind)} lists them)`);
     return send(res, 200, { ...view });
+  }
+
+  /** Hole 4: refuses DNS-rebound, cross-origin and non-JSON/YAML requests (see the file comment); each refusal is logged once. */
+  private checkBrowserSafety(req: http.IncomingMessage, method: string, url: URL): void {
+    const refuse = (status: number, reason: string, message: string): never => {
+      this.options.log.warn({ method, path: url.pathname, reason }, 'admin API request refused');
+      throw new HttpError(status, message);
+    };
+    const host = req.headers.host;
+    if (host === undefined || !this.hostAllowed(host)) {
+      refuse(
+        421,
+        'host',
+        `Host header ${JSON.stringify(singleLine(host ?? '').slice(0, 100))} does not name this admin API (use 127.0.0.1:${this.port} or localhost:${this.port}, or add the name with serve --admin-hostname)`,
+      );
+    }
+    if (!WRITE_METHODS.has(method)) return;
+    const origin = req.headers.origin;
+    if (origin !== undefined && !this.originAllowed(origin)) {
+      refuse(403, 'origin', `cross-origin write refused: Origin ${JSON.stringify(singleLine(origin).slice(0, 100))} is not this admin API; use meshcp or curl, not a web page`);
+    }
+    const fetchSite = req.headers['sec-fetch-site'];
+    if (fetchSite === 'cross-site' || fetchSite === 'same-site') refuse(403, 'sec-fetch-site', `cross-site write refused (Sec-Fetch-Site: ${fetchSite}); use meshcp or curl, not a web page`);
+    // A write without a body carries nothing to apply (and routing answers it, e.g. with 405).
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? '0') > 0;
+    if (method === 'DELETE' || !hasBody) return;
+    const contentType = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? '';
+    if (!WRITE_CONTENT_TYPES.has(contentType) && !/^application\/[a-z0-9.+-]+\+json$/.test(contentType)) {
+      refuse(415, 'content-type', `unsupported content type ${JSON.stringify(contentType.slice(0, 100))}: send application/json or application/yaml`);
+    }
+  }
+
+  private hostAllowed(header: string): boolean {
+    const parsed = splitHostHeader(header);
+    if (!parsed) return false;
+    const defaultPort = this.options.tls ? 443 : 80;
+    if ((parsed.port ?? defaultPort) !== this.port) return false;
+    return this.allowedHosts.has(parsed.host.toLowerCase());
+  }
+
+  private originAllowed(origin: string): boolean {
+    let parsed: URL;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      return false; // includes the opaque origin "null"
+    }
+    const scheme = this.options.tls ? 'https:' : 'http:';
+    return parsed.protocol === scheme && parsed.pathname === '/' && this.hostAllowed(parsed.host);
   }
 
   private inspect(method: string, path: readonly string[], url: URL, res: http.ServerResponse): void {
@@ -279,16 +355,87 @@ function parseFilesEnvelope(body: string): ApplyFile[] {
   });
 }
 
+const TOO_LARGE = `request body larger than ${MAX_BODY_BYTES / (1024 * 1024)} MiB; split the apply into several files or batches`;
+
 async function readBody(req: http.IncomingMessage): Promise<string> {
+  const declared = Number(req.headers['content-length'] ?? '0');
+  if (declared > MAX_BODY_BYTES) throw new HttpError(413, TOO_LARGE);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
     size += buf.length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`);
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, TOO_LARGE);
     chunks.push(buf);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The path's segments, decoded; a malformed URL or percent-encoding is the client's error (400), not a 500 (hole 12). */
+function parseRequestUrl(raw: string | undefined): { url: URL; segments: string[] } {
+  let url: URL;
+  try {
+    url = new URL(raw ?? '/', 'http://admin');
+  } catch {
+    throw new HttpError(400, 'malformed request URL');
+  }
+  try {
+    return { url, segments: url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent) };
+  } catch {
+    throw new HttpError(400, `malformed percent-encoding in the URL path ${JSON.stringify(url.pathname.slice(0, 200))}`);
+  }
+}
+
+/** `name:port`, `[v6]:port`, or `name` without a port; undefined when malformed. */
+function splitHostHeader(header: string): { host: string; port?: number } | undefined {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/.exec(header.trim());
+  if (!m) return undefined;
+  const host = m[1] ?? m[2] ?? '';
+  return m[3] !== undefined ? { host, port: Number(m[3]) } : { host };
+}
+
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1'];
+
+/** The wildcard addresses: listening on every interface. */
+function isWildcard(host: string): boolean {
+  return host === '' || host === '0.0.0.0' || host === '::' || host === '[::]';
+}
+
+/** Whether `host` (an --admin-address host) reaches only this machine. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (bare === 'localhost' || bare === '::1') return true;
+  return isIP(bare) === 4 && bare.startsWith('127.');
+}
+
+/** The Host names this server answers to: loopback names, the bound address (every interface address for a wildcard), and configured names. */
+function allowedHostnames(boundHost: string, extra: readonly string[]): Set<string> {
+  const names = new Set<string>(LOOPBACK_NAMES);
+  const bare = boundHost.replace(/^\[|\]$/g, '').toLowerCase();
+  if (isWildcard(bare)) {
+    // IP literals cannot be rebound by DNS; a name must be configured with --admin-hostname.
+    for (const addresses of Object.values(os.networkInterfaces())) for (const a of addresses ?? []) names.add(a.address.toLowerCase());
+  } else {
+    names.add(bare);
+  }
+  for (const name of extra) names.add(name.replace(/^\[|\]$/g, '').toLowerCase());
+  return names;
+}
+
+/**
+ * Hole 4: the admin API can change every resource, so off loopback it must authenticate its
+ * clients. Throws (a one-line error naming the flags) when `address` is not loopback and no
+ * client CA is configured; returns the line to log at start otherwise.
+ */
+export function checkAdminBinding(address: string, tls: AdminTlsOptions | undefined): string | undefined {
+  const { host } = splitHostPort(address);
+  if (isLoopbackHost(host)) return undefined;
+  if (tls?.clientCa === undefined) {
+    throw new Error(
+      `--admin-address ${address} is not a loopback address, and the admin API can change every resource: require client certificates with --admin-tls-cert, --admin-tls-key and --admin-client-ca, or bind it to 127.0.0.1`,
+    );
+  }
+  return `the admin API listens on ${address} (not loopback); clients must present a certificate signed by --admin-client-ca`;
 }
 
 function send(res: http.ServerResponse, status: number, body: Json): void {

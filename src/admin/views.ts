@@ -29,8 +29,29 @@ export interface ResourceView {
   readonly secret?: SecretSummary | CaKeySummary;
 }
 
+/** What replaces key material in a view; it is not base64 PEM, so applying the view back fails clearly. */
+export const REDACTED = '<redacted>';
+
+/**
+ * A Mesh as users write it, minus key material (security issue #9, hole 3): a provided CA's
+ * `conf.key.inline` is the CA private key. `secret` and `file` sources only name where it is.
+ */
+function meshView(r: Resource & { type: 'Mesh' }): ResourceDocument {
+  const doc = resourceToDocument(r);
+  if (!r.mtls) return doc;
+  const mtls = doc['mtls'] as { backends: Record<string, unknown>[] } & Record<string, unknown>;
+  const backends = mtls.backends.map((b) => {
+    const conf = b['conf'] as Record<string, unknown> | undefined;
+    const key = conf?.['key'] as Record<string, unknown> | undefined;
+    if (b['type'] !== 'provided' || key === undefined || !('inline' in key)) return b;
+    return { ...b, conf: { ...conf, key: { inline: REDACTED } } };
+  });
+  return { ...doc, mtls: { ...mtls, backends } };
+}
+
 export function viewOf(r: Resource, origin: Origin, stored: StoredResource | undefined, now: Date): ResourceView {
   const times = stored ? { creationTime: stored.creationTime, modificationTime: stored.modificationTime } : {};
+  if (r.type === 'Mesh') return { resource: meshView(r), origin, ...times };
   if (r.type !== 'Secret') return { resource: resourceToDocument(r), origin, ...times };
   const summary = summarizeSecret(r, now);
   return {

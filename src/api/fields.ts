@@ -12,7 +12,17 @@ export interface DocumentContext {
   readonly document?: number;
   /** Directory that relative file references (`certFile`, `file:`) are resolved against; default cwd. */
   readonly baseDir?: string;
+  /**
+   * false for documents from the admin API: a `file:` / `certFile` / `keyFile` there would make the
+   * server read its own files for a remote client (security issue #9, hole 5). They are refused
+   * with FILE_REFERENCE_REFUSED, without touching the path, so the answer is the same whether or
+   * not it exists. `--config` files and `validate -f` may use them (relative to the YAML file).
+   */
+  readonly allowFiles?: boolean;
 }
+
+/** The one answer to a file reference sent through the admin API (never says whether the path exists). */
+export const FILE_REFERENCE_REFUSED = 'file references are not accepted through the admin API (the server does not read its files for API clients): inline the PEM, or use a Secret; only --config files may name files';
 
 export type YamlObject = Readonly<Record<string, unknown>>;
 
@@ -70,6 +80,8 @@ export function describeType(v: unknown): string {
   if (v === null || v === undefined) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
+  // Errors never quote what may be key material (a PEM, or a base64 blob such as an inline CA key).
+  if (typeof v === 'string' && (v.includes('-----BEGIN') || /^[A-Za-z0-9+/=\s]{64,}$/.test(v))) return `a string of ${v.length} characters (not shown)`;
   if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
   return `${typeof v} ${String(v)}`;
 }
@@ -151,11 +163,18 @@ export function readPort(v: unknown, path: string, issues: Issues, required = fa
 const DNS_LABEL = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
 const DNS_1123_SUBDOMAIN = new RegExp(`^${DNS_LABEL}(\\.${DNS_LABEL})*$`);
 
+/** The longest resource or mesh name (a DNS-1123 subdomain, as Kubernetes). */
+export const MAX_NAME_LENGTH = 253;
+
 /** A resource name: a DNS-1123 subdomain (lowercase alphanumerics, '-' and '.', at most 253 characters). */
 export function readName(v: unknown, path: string, issues: Issues, required = true): string | undefined {
   const s = readString(v, path, issues, required);
   if (s === undefined) return undefined;
-  if (s.length > 253 || !DNS_1123_SUBDOMAIN.test(s)) {
+  if (s.length > MAX_NAME_LENGTH) {
+    issues.error(path, `name is ${s.length} characters long; at most ${MAX_NAME_LENGTH} are allowed (as for Kubernetes names)`);
+    return undefined;
+  }
+  if (!DNS_1123_SUBDOMAIN.test(s)) {
     issues.error(path, `invalid name ${JSON.stringify(s)}: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (at most 253 characters)`);
     return undefined;
   }

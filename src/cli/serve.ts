@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import type { Resource } from '../api/types.js';
 import { caSecretViews } from '../admin/ca-secrets.js';
 import { ResourceApi } from '../admin/resource-api.js';
-import { AdminServer, type AdminTlsOptions } from '../admin/server.js';
+import { AdminServer, checkAdminBinding, type AdminTlsOptions } from '../admin/server.js';
 import { loadOrCreateSigningKey } from '../auth/token.js';
 import {
   checkServingFiles,
@@ -38,6 +38,8 @@ export interface ServeOptions {
   readonly adminTlsCert?: string;
   readonly adminTlsKey?: string;
   readonly adminClientCa?: string;
+  /** Extra names clients use for the admin API, accepted in the Host header (DNS-rebinding defence). */
+  readonly adminHostname?: readonly string[];
   /** Serve xDS without TLS (development only; SPEC §2 "xDS is TLS by default"). */
   readonly xdsPlaintext?: boolean;
   /** Extra DNS names / IPs for the xDS serving certificate (besides localhost and 127.0.0.1). */
@@ -129,6 +131,9 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
     log.warn('!!! --auth none: proxies are NOT authenticated; any client can fetch any identity, server key and secret. For local development only. !!!');
   }
   const tls = adminTls(options);
+  // Security issue #9 hole 4: off loopback the admin API must authenticate its clients (mTLS).
+  const adminBinding = checkAdminBinding(options.adminAddress, tls);
+  if (adminBinding !== undefined) log.warn(adminBinding);
   const store = await FileStore.open(options.dataDir, { log: log.child({ component: 'store' }) });
   const config = new FileConfigSource(options.config, log.child({ component: 'config' }));
   // Builtin CA roots live in the data directory, so they survive restarts (SPEC §1 Mesh, §5).
@@ -176,6 +181,7 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       metrics,
       inspect: { resources: served, proxies: controlPlane.status, identities: controlPlane.identities, snapshots: controlPlane.cache },
       servedResources: served,
+      hostnames: options.adminHostname ?? [],
       xdsCa: () => (xds.caPem !== undefined ? { pem: xds.caPem } : { unavailable: xds.noCa ?? 'no xDS CA' }),
       ...(tls ? { tls } : {}),
     });
@@ -222,6 +228,7 @@ export function registerServe(program: Command): void {
     .option('--admin-tls-cert <file>', 'serve the admin API over HTTPS with this certificate (PEM)')
     .option('--admin-tls-key <file>', 'key of --admin-tls-cert')
     .option('--admin-client-ca <file>', 'require admin API clients to present a certificate signed by this CA (mTLS)')
+    .option('--admin-hostname <name>', 'a name clients use to reach the admin API, accepted in the Host header (repeatable; loopback names are always accepted)', collect, [])
     .option('--auth <mode>', 'proxy authentication: token | none', 'token')
     .option('--xds-hostname <name>', 'extra DNS name or IP of the xDS serving certificate (repeatable); localhost and 127.0.0.1 are always in it', collect, [])
     .option('--xds-tls-cert <file>', 'serve xDS with this certificate (PEM) instead of one issued from the control-plane CA')
