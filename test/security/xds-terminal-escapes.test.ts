@@ -1,0 +1,82 @@
+/**
+ * Security issue #9, hole 9: a node.id holding ANSI escapes was printed raw by
+ * `meshcp inspect dataplanes`, so a proxy could drive the operator's terminal. Non-printable ids
+ * are refused at the stream with INVALID_ARGUMENT (before any state or log line is kept), and
+ * the inspect tables escape control characters anyway (defence in depth).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configDumpTable, inspectTable } from '../../src/cli/inspect.js';
+import { LISTENER_TYPE } from '../../src/xds/types.js';
+import { TWO_MESHES, startTestServer, type TestServer } from './xds-harness.js';
+
+// eslint-disable-next-line no-control-regex
+const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+
+const HOSTILE_IDS: readonly [string, string, string][] = [
+  ['ESC (an ANSI colour sequence)', '\u001b[31mweb-01\u001b[0m', 'U+001B'],
+  ['a clear-screen sequence', 'web\u001b[2J\u001b[H', 'U+001B'],
+  ['DEL', 'web\u007f01', 'U+007F'],
+  ['C1 CSI', 'web\u009b31m', 'U+009B'],
+  ['a newline', 'web-01\nfake-row', 'U+000A'],
+  ['a bidi override', 'web\u202e10-', 'U+202E'],
+];
+
+describe('non-printable node ids', () => {
+  let t: TestServer;
+
+  beforeAll(async () => {
+    // --auth none: the id itself is refused, not a missing token.
+    t = await startTestServer(TWO_MESHES, 'none');
+  }, 60_000);
+
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it.each(HOSTILE_IDS)('refuses a node.id with %s as INVALID_ARGUMENT', async (_label, id, codePoint) => {
+    // given
+    const client = t.client({ mode: 'sotw', node: { id, metadata: { mesh: 'default' } } });
+    // when
+    client.send({ typeUrl: LISTENER_TYPE, names: [] });
+    const status = await client.closed(10_000);
+    // then: refused, saying which character, without echoing it
+    expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(status.details).toContain(`node.id contains the non-printable character ${codePoint}`);
+    expect(status.details).not.toMatch(RAW_CONTROL);
+    expect(client.received).toHaveLength(0);
+    // and: nothing kept, nothing raw logged
+    expect(t.server.controlPlane.status.list().map((p) => p.nodeId)).not.toContain(id);
+    expect(t.logs.text()).not.toMatch(RAW_CONTROL);
+  });
+
+  it('refuses a mesh name with control characters too', async () => {
+    const client = t.client({ mode: 'sotw', node: { id: 'web-01', metadata: { mesh: 'default\u001b[8m' } } });
+    client.send({ typeUrl: LISTENER_TYPE, names: [] });
+    const status = await client.closed(10_000);
+    expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(status.details).toContain('node.metadata.mesh contains the non-printable character U+001B');
+  });
+});
+
+describe('inspect tables', () => {
+  it('escapes control characters in the dataplanes table', () => {
+    // given: a row as the admin API could return it (e.g. from an older server)
+    const rows = [{ mesh: 'default', name: '\u001b[2J\u001b[31mweb-01\u009b0m\u007f', tags: 'kuma.io/service=web', status: 'Online', totalUpdates: 1, totalErrors: 0 }];
+    // when
+    const table = inspectTable(rows, new Date());
+    // then: visible escapes, no raw control character
+    expect(table).not.toMatch(RAW_CONTROL);
+    expect(table).toContain('\\u001b[2J\\u001b[31mweb-01\\u009b0m\\u007f');
+  });
+
+  it('escapes control characters in the config dump table', () => {
+    // given: a NACK message is proxy-controlled text
+    const dump = { types: [{ type: 'LDS', state: 'NACKED', nackCount: 1, totalUpdates: 1, lastError: 'bad \u001b]0;pwned\u0007 listener', resources: [] }] };
+    // when
+    const table = configDumpTable(dump);
+    // then
+    expect(table).not.toMatch(RAW_CONTROL);
+    expect(table).toContain('bad \\u001b]0;pwned\\u0007 listener');
+  });
+});
