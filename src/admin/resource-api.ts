@@ -58,6 +58,9 @@ export interface ResourceApiOptions {
   readonly systemSecrets?: (mesh: string | undefined, now: Date) => readonly ResourceView[];
 }
 
+/** The most documents one apply may hold (README "Security model"). */
+export const MAX_APPLY_DOCUMENTS = 1000;
+
 export class ResourceApi {
   private tail: Promise<unknown> = Promise.resolve();
 
@@ -115,9 +118,13 @@ export class ResourceApi {
     for (const file of request.files) {
       const scan = scanDocuments(file);
       documents += scan.documents;
+      if (documents > MAX_APPLY_DOCUMENTS) {
+        // Validation cost grows with the batch (hole 10): refuse before parsing it any further.
+        return { ok: false, status: 400, errors: [`too many documents in one apply: more than ${MAX_APPLY_DOCUMENTS}; split it into several applies`], warnings: [] };
+      }
       errors.push(...scan.errors);
       if (scan.errors.length > 0) continue; // never let the parser open a file named by an API client
-      const parsed = parseYamlEntries(file.content, file.name !== undefined ? { file: file.name } : {});
+      const parsed = parseYamlEntries(file.content, { ...(file.name !== undefined ? { file: file.name } : {}), allowFiles: false });
       warnings.push(...parsed.warnings);
       if (parsed.ok) entries.push(...parsed.value);
       else errors.push(...parsed.errors);

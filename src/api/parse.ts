@@ -85,7 +85,7 @@ export interface ParsedEntry {
 }
 
 /** Like parseYamlDocuments, but keeps where each resource came from and does not check duplicates. */
-export function parseYamlEntries(text: string, ctx: { file?: string; baseDir?: string } = {}): Result<ParsedEntry[]> {
+export function parseYamlEntries(text: string, ctx: { file?: string; baseDir?: string; allowFiles?: boolean } = {}): Result<ParsedEntry[]> {
   const errors: FieldError[] = [];
   const warnings: FieldError[] = [];
   const entries: ParsedEntry[] = [];

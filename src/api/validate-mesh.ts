@@ -1,7 +1,7 @@
 /** Mesh: Kuma's `mtls` block with builtin and provided CA backends (SPEC §1 Mesh). */
 import path from 'node:path';
 import { parseDuration } from './duration.js';
-import { describeType, field, index, isAbsent, readEnum, readList, readName, readObject, readString, type DocumentContext, type Issues, type YamlObject } from './fields.js';
+import { describeType, field, FILE_REFERENCE_REFUSED, index, isAbsent, readEnum, readList, readName, readObject, readString, type DocumentContext, type Issues, type YamlObject } from './fields.js';
 import type { BuiltinMtlsBackend, DataSource, MeshMtls, MeshResource, MtlsBackend, ProvidedMtlsBackend } from './types.js';
 
 const DEFAULT_DP_CERT_EXPIRATION = '30d';
@@ -71,6 +71,10 @@ function readDataSource(v: unknown, p: string, issues: Issues, ctx: DocumentCont
       return { inline };
     }
     case 'file': {
+      if (ctx.allowFiles === false) {
+        issues.error(valuePath, FILE_REFERENCE_REFUSED);
+        return undefined;
+      }
       const file = readString(o['file'], valuePath, issues, true);
       return file !== undefined ? { file: path.resolve(ctx.baseDir ?? process.cwd(), file) } : undefined;
     }

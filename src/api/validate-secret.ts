@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { describeType, field, isAbsent, isPlainObject, readEnum, readName, readObject, readString, type DocumentContext, type Issues, type YamlObject } from './fields.js';
+import { describeType, field, FILE_REFERENCE_REFUSED, isAbsent, isPlainObject, readEnum, readName, readObject, readString, type DocumentContext, type Issues, type YamlObject } from './fields.js';
 import type { SecretResource } from './types.js';
 
 const SECRET_FIELDS = ['type', 'name', 'mesh', 'secretType', 'cert', 'certFile', 'key', 'keyFile'] as const;
@@ -22,6 +22,10 @@ function readPem(o: YamlObject, inlineKey: string, fileKey: string, issues: Issu
     return undefined;
   }
   if (hasInline) return readString(o[inlineKey], inlineKey, issues, true);
+  if (ctx.allowFiles === false) {
+    issues.error(fileKey, FILE_REFERENCE_REFUSED);
+    return undefined;
+  }
   const file = readString(o[fileKey], fileKey, issues, true);
   if (file === undefined) return undefined;
   const resolved = path.resolve(ctx.baseDir ?? process.cwd(), file);

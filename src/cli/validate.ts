@@ -7,6 +7,8 @@ import { formatFieldError, type FieldError } from '../api/errors.js';
 import { loadConfigPaths } from '../api/load-files.js';
 import { checkReferences } from '../api/references.js';
 import { resourceLabel } from '../api/types.js';
+import { meshCaCheck } from '../ca/providers/check.js';
+import { defaultCaProviders } from '../ca/providers/registry.js';
 import { checkSecretMaterial } from '../ca/secret-material.js';
 import { CliError, processIo, type CliIo } from './output.js';
 
@@ -28,6 +30,11 @@ export async function validateFiles(paths: string[], now: Date = new Date()): Pr
     for (const w of material.warnings) warnings.push({ resource: resourceLabel(r), path: w.path, message: w.message });
   }
   errors.push(...checkReferences(loaded.value));
+  // Mesh CA backends as `serve` checks them: a provided CA's `file:` is read relative to its YAML
+  // file (load-files.ts passes the file's directory), and its material must be a usable CA.
+  const ca = meshCaCheck(defaultCaProviders())(loaded.value, now);
+  errors.push(...ca.errors);
+  warnings.push(...ca.warnings);
   return { resources: loaded.value.length, errors: errors.map(formatFieldError), warnings: warnings.map(formatFieldError) };
 }
 
