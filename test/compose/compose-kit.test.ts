@@ -5,6 +5,7 @@
  * edge gateway would receive must match its golden file.
  */
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -63,11 +64,12 @@ describe('docker-compose demo kit', () => {
     expect(services['backend-sidecar']?.network_mode).toBe('service:backend');
   });
 
-  it('gives every Envoy a bootstrap written by `meshcp bootstrap envoy`: valid, lossless, pointing at meshcp, with a token for its name', async () => {
-    // given: where meshcp serves xDS, per the compose file
+  it('gives every Envoy a bootstrap written by `meshcp bootstrap envoy`: valid, lossless, pointing at meshcp over TLS, with a token for its name', async () => {
+    // given: where meshcp serves xDS, per the compose file: the compose service name, which the Envoys resolve
     const xdsPort = flag(services['meshcp']?.command, '--xds-address')?.split(':').pop();
-    const expectedXds = `${ipOf('meshcp')}:${xdsPort}`;
+    const expectedXds = `meshcp:${xdsPort}`;
     expect(services['init']?.environment?.['XDS_ADDRESS']).toBe(expectedXds);
+    const xdsCa = fs.readFileSync(path.join(out, 'certs/xds-ca.crt'), 'utf8');
     const { loadOrCreateSigningKey } = await import('../../src/auth/token.js');
     const signingKey = await loadOrCreateSigningKey(path.join(out, 'data'));
     for (const [name, service] of envoyServices) {
@@ -83,9 +85,31 @@ describe('docker-compose demo kit', () => {
       expect(get(bootstrap, 'node', 'id')).toBe(proxy);
       const address = get(bootstrap, 'static_resources', 'clusters', 0, 'load_assignment', 'endpoints', 0, 'lb_endpoints', 0, 'endpoint', 'address', 'socket_address') as { address: string; port_value: number };
       expect(`${address.address}:${address.port_value}`).toBe(expectedXds);
+      // xDS is TLS (SPEC §2): the cluster trusts the xDS CA and expects the name it dials
+      const tlsContext = get(bootstrap, 'static_resources', 'clusters', 0, 'transport_socket', 'typed_config');
+      expect(tlsContext, name).toMatchObject({
+        sni: 'meshcp',
+        common_tls_context: { alpn_protocols: ['h2'], validation_context: { trusted_ca: { inline_string: xdsCa }, match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: 'meshcp' } }] } },
+      });
       const token = verifyToken(String(get(bootstrap, 'node', 'metadata', 'token')), signingKey);
       expect(token.ok && token.claims.name).toBe(proxy);
     }
+  });
+
+  it('serves xDS over TLS with a certificate for the name the Envoys dial, signed by the CA their bootstraps trust', () => {
+    // given: the files meshcp serves xDS with, per the compose command, as the init step wrote them
+    const command = services['meshcp']?.command ?? [];
+    expect(command).not.toContain('--xds-plaintext');
+    const certFile = flag(command, '--xds-tls-cert') ?? '';
+    const keyFile = flag(command, '--xds-tls-key') ?? '';
+    expect(certFile.startsWith('/shared/certs/') && keyFile.startsWith('/shared/certs/')).toBe(true);
+    const cert = new crypto.X509Certificate(fs.readFileSync(path.join(out, certFile.slice('/shared/'.length))));
+    const key = crypto.createPrivateKey(fs.readFileSync(path.join(out, keyFile.slice('/shared/'.length))));
+    const ca = new crypto.X509Certificate(fs.readFileSync(path.join(out, 'certs/xds-ca.crt')));
+    // then
+    expect(cert.checkHost('meshcp')).toBe('meshcp');
+    expect(cert.verify(ca.publicKey)).toBe(true);
+    expect(cert.checkPrivateKey(key)).toBe(true);
   });
 
   it('has meshcp resources that validate, with addresses and ports that match the compose file', async () => {
