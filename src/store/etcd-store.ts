@@ -467,9 +467,10 @@ export class EtcdStore implements Store {
     if (this.resyncing || this.closed) return;
     this.resyncing = true;
     this.options.log?.warn({ store: this.name, reason }, 'store watch lost (e.g. its history was compacted); listing the store again');
-    const old = this.watcher;
+    // etcd already cancelled that watch (that is what 'error' reports): nothing to cancel here,
+    // and etcd3's cancel() would wait for an acknowledgement that never comes.
+    this.watcher?.removeAllListeners();
     this.watcher = undefined;
-    await old?.cancel().catch(() => undefined);
     let delay = 100;
     while (!this.closed) {
       try {
