@@ -124,7 +124,7 @@ describe('meshcp agent', () => {
     const tokenFile = path.join(dir, 'other.token');
     fs.writeFileSync(tokenFile, generateToken({ name: 'backend-01', mesh: 'default', validForSeconds: 3600 }, await loadOrCreateSigningKey(path.join(dir, 'data'))));
     // when
-    const run = await runCli(['agent', '--name', 'web-01', '--token-file', tokenFile, '--cert-dir', path.join(dir, 'cli-certs'), '--xds-address', server.xdsAddress]);
+    const run = await runCli(['agent', '--name', 'web-01', '--token-file', tokenFile, '--cert-dir', path.join(dir, 'cli-certs'), '--xds-address', server.xdsAddress, '--xds-plaintext']);
     // then
     expect(run.code).not.toBe(0);
     expect(run.stderr).toContain('meshcp refused this agent (PERMISSION_DENIED)');
