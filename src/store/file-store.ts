@@ -7,6 +7,13 @@
  *   <dataDir>/blobs/<name>                                internal material (builtin CA keys)
  *   <dataDir>/journal.yaml                                a committed batch still being written
  *
+ * File names (security issue #9, hole 7). `{name}` above is the name itself when it is at most
+ * 232 characters: the longest the first layout could write, since its temporary file
+ * `.tmp-{name}.yaml.{12 hex}` must fit in a 255-byte file name; so every existing data directory
+ * keeps its paths. A longer name (up to 253, SPEC §1) is stored as `{first 150 characters}~{hash}`:
+ * `~` is never part of a name, so the two forms cannot clash. The name inside the document is
+ * what counts; loading checks that each document sits at the path its name gives.
+ *
  * One file per resource keeps writes small and lets an operator read (and back up) the state
  * with ordinary tools. Every file is written atomically (atomic.ts) with mode 0600: secrets and
  * CA keys live here, so the whole directory is private to its owner.
@@ -23,6 +30,7 @@
  *
  * One process owns a data directory; several replicas share state through etcd instead.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BehaviorSubject, type Observable } from 'rxjs';
@@ -206,9 +214,19 @@ export class FileStore implements Store {
   }
 }
 
-function relativePath(ref: ResourceRef): string {
-  if (ref.type === 'Mesh') return path.join('meshes', `${ref.name}.yaml`);
-  return path.join('resources', ref.mesh, KIND_DIRECTORIES[ref.type], `${ref.name}.yaml`);
+/** See the file comment: the longest name kept as is; longer ones are shortened and hashed. */
+const MAX_PLAIN_NAME = 232;
+const HASHED_PREFIX = 150;
+
+export function fileStem(name: string): string {
+  if (name.length <= MAX_PLAIN_NAME) return name;
+  const digest = crypto.createHash('sha256').update(name).digest('hex').slice(0, 32);
+  return `${name.slice(0, HASHED_PREFIX)}~${digest}`;
+}
+
+export function relativePath(ref: ResourceRef): string {
+  if (ref.type === 'Mesh') return path.join('meshes', `${fileStem(ref.name)}.yaml`);
+  return path.join('resources', fileStem(ref.mesh), KIND_DIRECTORIES[ref.type], `${fileStem(ref.name)}.yaml`);
 }
 
 function serialize(stored: StoredResource): string {
@@ -261,25 +279,26 @@ async function checkFormat(root: string): Promise<void> {
 async function loadAll(root: string): Promise<Map<string, StoredResource>> {
   const entries = new Map<string, StoredResource>();
   const problems: string[] = [];
-  const load = async (file: string, expected: ResourceRef): Promise<void> => {
+  const load = async (file: string, type: ResourceKind): Promise<void> => {
     try {
       const stored = parseStored(await fs.promises.readFile(file, 'utf8'), file);
       const actual = refOf(stored.resource);
-      if (refKey(actual) !== refKey(expected)) throw new Error(`holds ${refKey(actual)}, but its path says ${refKey(expected)}`);
+      const expected = path.join(root, relativePath(actual));
+      if (actual.type !== type || expected !== file) throw new Error(`holds ${refKey(actual)}, which belongs at ${expected}`);
       entries.set(refKey(actual), stored);
     } catch (err) {
       problems.push(`${file}: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
   for (const name of await visibleEntries(path.join(root, 'meshes'))) {
-    if (name.endsWith('.yaml')) await load(path.join(root, 'meshes', name), { type: 'Mesh', mesh: '', name: name.slice(0, -5) });
+    if (name.endsWith('.yaml')) await load(path.join(root, 'meshes', name), 'Mesh');
   }
   const resourcesDir = path.join(root, 'resources');
   for (const mesh of await visibleEntries(resourcesDir)) {
     for (const [kind, dir] of Object.entries(KIND_DIRECTORIES) as [Exclude<ResourceKind, 'Mesh'>, string][]) {
       const kindDir = path.join(resourcesDir, mesh, dir);
       for (const name of await visibleEntries(kindDir)) {
-        if (name.endsWith('.yaml')) await load(path.join(kindDir, name), { type: kind, mesh, name: name.slice(0, -5) });
+        if (name.endsWith('.yaml')) await load(path.join(kindDir, name), kind);
       }
     }
   }
