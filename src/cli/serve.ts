@@ -9,7 +9,6 @@ import type { Resource } from '../api/types.js';
 import { caSecretViews } from '../admin/ca-secrets.js';
 import { ResourceApi } from '../admin/resource-api.js';
 import { AdminServer, checkAdminBinding, type AdminTlsOptions } from '../admin/server.js';
-import { loadOrCreateSigningKey } from '../auth/token.js';
 import {
   checkServingFiles,
   fileServerCredentials,
@@ -27,9 +26,10 @@ import { ControlPlane } from '../runtime/control-plane.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { createServerMetrics, meshCasInUse } from '../runtime/metrics.js';
 import { ResourceSources } from '../runtime/resource-sources.js';
-import { FileStore } from '../store/file-store.js';
+import { openStore, type StoreOptions } from '../store/open-store.js';
+import type { Store } from '../store/store.js';
 
-export interface ServeOptions {
+export interface ServeOptions extends Omit<StoreOptions, 'dataDir'> {
   readonly config: readonly string[];
   readonly dataDir: string;
   readonly xdsAddress: string;
@@ -54,7 +54,7 @@ export interface ServeOptions {
 export interface RunningServer {
   readonly adminUrl: string;
   readonly xdsAddress: string;
-  readonly store: FileStore;
+  readonly store: Store;
   readonly config: FileConfigSource;
   readonly sources: ResourceSources;
   readonly controlPlane: ControlPlane;
@@ -134,7 +134,9 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
   // Security issue #9 hole 4: off loopback the admin API must authenticate its clients (mTLS).
   const adminBinding = checkAdminBinding(options.adminAddress, tls);
   if (adminBinding !== undefined) log.warn(adminBinding);
-  const store = await FileStore.open(options.dataDir, { log: log.child({ component: 'store' }) });
+  // SPEC §5: the data directory, or etcd (--store etcd://…) shared by several replicas.
+  const opened = await openStore(options, log.child({ component: 'store' }));
+  const { store } = opened;
   const config = new FileConfigSource(options.config, log.child({ component: 'config' }));
   // Builtin CA roots live in the data directory, so they survive restarts (SPEC §1 Mesh, §5).
   const caProviders = defaultCaProviders(store);
@@ -152,7 +154,7 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
     cleanups.push(() => sources.stop());
     // SPEC §2: with --auth token (the default) a proxy must present a dataplane token for its name and mesh.
     const authenticate =
-      options.auth === 'token' ? tokenAuthenticator({ signingKey: await loadOrCreateSigningKey(store.dataDir), log: log.child({ component: 'xds-auth' }) }) : undefined;
+      options.auth === 'token' ? tokenAuthenticator({ signingKey: await opened.signingKey(), log: log.child({ component: 'xds-auth' }) }) : undefined;
     const controlPlane = new ControlPlane({
       resources: sources.resources,
       log,
@@ -190,7 +192,7 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
     const xdsPort = await controlPlane.listen(options.xdsAddress);
     const xdsAddress = options.xdsAddress.replace(/:\d+$/, `:${xdsPort}`);
     ready = true;
-    log.info({ xds: xdsAddress, admin: adminUrl, dataDir: store.dataDir, config: options.config, adminMtls: tls?.clientCa !== undefined, auth: options.auth, xdsTls: xds.mode }, 'meshcp is serving');
+    log.info({ xds: xdsAddress, admin: adminUrl, store: opened.description, config: options.config, adminMtls: tls?.clientCa !== undefined, auth: options.auth, xdsTls: xds.mode }, 'meshcp is serving');
     return {
       adminUrl,
       xdsAddress,
@@ -234,6 +236,11 @@ export function registerServe(program: Command): void {
     .option('--xds-tls-cert <file>', 'serve xDS with this certificate (PEM) instead of one issued from the control-plane CA')
     .option('--xds-tls-key <file>', 'key of --xds-tls-cert')
     .option('--xds-plaintext', 'serve xDS without TLS (local development only: tokens and keys travel in clear)')
+    .option('--store <url>', 'etcd://HOST:PORT[,HOST:PORT…]: keep everything in etcd, shared by several replicas (default: the --data-dir directory)')
+    .option('--store-ca-cert <file>', 'CA certificate of etcd\'s serving certificate (TLS to etcd)')
+    .option('--store-cert <file>', 'client certificate for etcd (mTLS, etcd --client-cert-auth)')
+    .option('--store-key <file>', 'key of --store-cert')
+    .option('--store-encryption-key-file <file>', 'with --store etcd://: 32-byte key (raw, base64 or hex) encrypting private keys in etcd; the same on every replica, never in etcd')
     .action(async (options: ServeOptions) => {
       const log = createLogger();
       const server = await startServer(options, log);

@@ -1,0 +1,77 @@
+/**
+ * `--store` (SPEC §5): the embedded data directory by default, or etcd for several replicas.
+ * The one place serve.ts chooses between them; everything above sees a `Store`.
+ */
+import fs from 'node:fs';
+import { loadOrCreateSigningKey } from '../auth/token.js';
+import { loadOrCreateStoredSigningKey } from '../auth/signing-key-store.js';
+import type { Logger } from '../runtime/logger.js';
+import { EtcdStore, parseEtcdUrl, type EtcdTls } from './etcd-store.js';
+import { FileStore } from './file-store.js';
+import { ENCRYPTION_KEY_FLAG, readEncryptionKeyFile } from './secret-box.js';
+import type { Store } from './store.js';
+
+export interface StoreOptions {
+  readonly dataDir: string;
+  /** `etcd://HOST:PORT[,HOST:PORT…]`; undefined: the data directory. */
+  readonly store?: string;
+  readonly storeCaCert?: string;
+  readonly storeCert?: string;
+  readonly storeKey?: string;
+  readonly storeEncryptionKeyFile?: string;
+}
+
+export interface OpenedStore {
+  readonly store: Store;
+  /** How logs name it: the data directory, or the etcd URL. */
+  readonly description: string;
+  /** The token signing key: a file in the data directory, or a sealed blob in etcd shared by every replica. */
+  signingKey(): Promise<Buffer>;
+}
+
+function readOption(file: string, flag: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw new Error(`${flag}: cannot read "${file}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+function etcdTls(options: StoreOptions): EtcdTls | undefined {
+  const { storeCaCert, storeCert, storeKey } = options;
+  if ((storeCert === undefined) !== (storeKey === undefined)) throw new Error('--store-cert and --store-key go together');
+  if (storeCaCert === undefined) {
+    if (storeCert !== undefined) throw new Error('--store-cert needs --store-ca-cert (the CA of etcd\'s serving certificate)');
+    return undefined;
+  }
+  return {
+    caPem: readOption(storeCaCert, '--store-ca-cert'),
+    ...(storeCert !== undefined && storeKey !== undefined ? { certPem: readOption(storeCert, '--store-cert'), keyPem: readOption(storeKey, '--store-key') } : {}),
+  };
+}
+
+export async function openStore(options: StoreOptions, log: Logger): Promise<OpenedStore> {
+  const { store: url } = options;
+  if (url === undefined || url === '') {
+    for (const [flag, value] of [
+      ['--store-ca-cert', options.storeCaCert],
+      ['--store-cert', options.storeCert],
+      ['--store-key', options.storeKey],
+      [ENCRYPTION_KEY_FLAG, options.storeEncryptionKeyFile],
+    ] as const) {
+      if (value !== undefined) throw new Error(`${flag} applies to --store etcd://…; without --store the data directory is the store`);
+    }
+    const store = await FileStore.open(options.dataDir, { log });
+    return { store, description: store.dataDir, signingKey: () => loadOrCreateSigningKey(store.dataDir) };
+  }
+  const location = parseEtcdUrl(url);
+  // Issue #12: private keys in etcd are sealed with a key kept outside etcd; there is no unencrypted mode.
+  if (options.storeEncryptionKeyFile === undefined) {
+    throw new Error(`--store ${location.name} needs ${ENCRYPTION_KEY_FLAG} FILE (a 32-byte key, the same on every replica: \`head -c 32 /dev/urandom | base64 > FILE\`); private keys in etcd are encrypted with it`);
+  }
+  const encryptionKey = readEncryptionKeyFile(options.storeEncryptionKeyFile);
+  const tls = etcdTls(options);
+  if (!tls) log.warn({ store: location.name }, 'talking to etcd without TLS: give --store-ca-cert (and --store-cert/--store-key for client-certificate auth)');
+  const store = await EtcdStore.open(url, { encryptionKey, ...(tls ? { tls } : {}), log });
+  return { store, description: location.name, signingKey: () => loadOrCreateStoredSigningKey(store) };
+}
