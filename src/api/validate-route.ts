@@ -1,5 +1,5 @@
 /** Route: the Akka route descriptor (SPEC §1 Route). */
-import { checkRe2 } from './re2.js';
+import { checkRe2, checkRe2Complexity } from './re2.js';
 import { field, index, isAbsent, readHostname, readList, readName, readObject, readString, type Issues, type YamlObject } from './fields.js';
 import type { RouteResource, RouteRule, RouteTls, RouteValidation, SecretReference, SubjectMatcher } from './types.js';
 
@@ -43,6 +43,12 @@ function readMatcher(v: unknown, path: string, issues: Issues): SubjectMatcher |
     case 'hasSuffix':
       return { hasSuffix: value };
     case 'regex': {
+      // Bounded before compiling (security issue #9 hole 6); not a syntax error, so said differently.
+      const bound = checkRe2Complexity(value);
+      if (bound !== undefined) {
+        issues.error(valuePath, `regex refused: ${bound}`);
+        return undefined;
+      }
       const problem = checkRe2(value);
       if (problem !== undefined) {
         issues.error(valuePath, `invalid RE2 syntax: ${problem}`);
