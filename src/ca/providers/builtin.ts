@@ -6,9 +6,17 @@
  * blob, written once with `ifAbsent`, so the certificate and its key can never be torn apart by a
  * crash, and two replicas starting together agree on one root.
  *
+ * Blob names (security issue #9, hole 11). They used to be `ca/{mesh}.ca-builtin-{backend}.json`,
+ * which is ambiguous: mesh `a` with backend `b.ca-builtin-c` and mesh `a.ca-builtin-b` with backend
+ * `c` shared one root key. A blob is now named by a hash of the length-prefixed pair, which is
+ * unambiguous and of bounded length (names may be 253 characters). An old blob is still used when
+ * the mesh and backend recorded inside it are the ones asked for, which is exactly the case
+ * where the old name was not ambiguous; otherwise it belongs to the other pair and is left alone.
+ *
  * A later change of `RSAbits` or `expiration` does not regenerate an existing root (as in Kuma):
  * a new root would invalidate every certificate in the mesh. Use a new backend to rotate the CA.
  */
+import crypto from 'node:crypto';
 import type { BuiltinMtlsBackend } from '../../api/types.js';
 import { isoSeconds } from '../cert-info.js';
 import { keyMatchesCertificate } from '../pem.js';
@@ -45,8 +53,17 @@ export function builtinCaKeySecretName(mesh: string, backend: string): string {
 }
 
 export function builtinCaBlobName(mesh: string, backend: string): string {
+  const digest = crypto.createHash('sha256').update(`${mesh.length}:${mesh}\n${backend.length}:${backend}`).digest('hex');
+  return `ca/builtin/${digest}.json`;
+}
+
+/** The layout before the hashed names; only ever written when its file name fit (see legacyBlob). */
+export function legacyBuiltinCaBlobName(mesh: string, backend: string): string {
   return `ca/${mesh}.ca-builtin-${backend}.json`;
 }
+
+/** The longest file name the old layout could write: its temporary file `.tmp-{name}.{12 hex}` had to fit in 255 bytes. */
+const LEGACY_MAX_FILE_NAME = 255 - '.tmp-'.length - 13;
 
 interface StoredBuiltinCa {
   readonly format: 1;
@@ -126,9 +143,27 @@ export class BuiltinCaProvider implements CaProvider<BuiltinMtlsBackend> {
 
   /** The stored CA, without creating one. */
   async load(mesh: string, backend: string): Promise<MeshCa | undefined> {
+    const stored = await this.read(mesh, backend);
+    return stored ? toMeshCa(stored) : undefined;
+  }
+
+  /** The stored material for exactly (mesh, backend): under its hashed name, or an old-layout blob recorded for that pair. */
+  private async read(mesh: string, backend: string): Promise<StoredBuiltinCa | undefined> {
     const blob = builtinCaBlobName(mesh, backend);
     const data = await this.store.getBlob(blob);
-    return data ? toMeshCa(parseStored(data, blob)) : undefined;
+    if (data) {
+      const stored = parseStored(data, blob);
+      if (stored.mesh !== mesh || stored.backend !== backend) {
+        throw new Error(`builtin CA material ${blob} in the store belongs to mesh "${stored.mesh}" backend "${stored.backend}", not mesh "${mesh}" backend "${backend}"; restore it from a backup`);
+      }
+      return stored;
+    }
+    const legacy = legacyBuiltinCaBlobName(mesh, backend);
+    if (legacy.slice('ca/'.length).length > LEGACY_MAX_FILE_NAME) return undefined;
+    const old = await this.store.getBlob(legacy);
+    if (!old) return undefined;
+    const stored = parseStored(old, legacy);
+    return stored.mesh === mesh && stored.backend === backend ? stored : undefined;
   }
 
   issue = issueWorkloadIdentity;
@@ -138,8 +173,8 @@ export class BuiltinCaProvider implements CaProvider<BuiltinMtlsBackend> {
   }
 
   private async loadOrCreate(mesh: string, backend: BuiltinMtlsBackend, now: Date, blob: string): Promise<MeshCa> {
-    const existing = await this.store.getBlob(blob);
-    if (existing) return toMeshCa(parseStored(existing, blob));
+    const existing = await this.read(mesh, backend.name);
+    if (existing) return toMeshCa(existing);
     const { caCert } = backend.conf;
     const root = await createRootCa({
       commonName: `meshcp ${mesh} CA (${backend.name})`,
