@@ -51,7 +51,6 @@ export function formatInstant(iso: string | undefined): string {
  * never written raw, so a name cannot drive the terminal (ANSI escapes; security issue #9, hole 9).
  * The server refuses such node ids already; this is defence in depth.
  */
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 export function printableCell(value: string): string {

@@ -46,7 +46,6 @@ export function refKey(ref: ProxyRef): string {
  * line/paragraph separators and bidi overrides that reorder or break a terminal line
  * (https://unicode.org/reports/tr9/, CVE-2021-42574 "Trojan Source").
  */
-// eslint-disable-next-line no-control-regex
 const NON_PRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 function codePoint(s: string): string {
@@ -94,6 +93,5 @@ export function nodeProblem(node: NodeInfo): string | undefined {
 /** For logs and error messages about a value that failed `nodeProblem`: control characters escaped, cut to a readable length. */
 export function printableExcerpt(value: string, max = 64): string {
   const cut = value.length > max ? `${value.slice(0, max)}…` : value;
-  // eslint-disable-next-line no-control-regex
-  return cut.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
+    return cut.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
 }

@@ -10,7 +10,6 @@ import { configDumpTable, inspectTable } from '../../src/cli/inspect.js';
 import { LISTENER_TYPE } from '../../src/xds/types.js';
 import { TWO_MESHES, startTestServer, type TestServer } from './xds-harness.js';
 
-// eslint-disable-next-line no-control-regex
 const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
 
 const HOSTILE_IDS: readonly [string, string, string][] = [

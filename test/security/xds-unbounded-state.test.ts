@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LISTENER_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
-import type { FakeEnvoy } from '../helpers/fake-envoy.js';
+import type { FakeEnvoy, NodeSpec } from '../helpers/fake-envoy.js';
 import { waitFor } from '../helpers/wait.js';
 import { TWO_MESHES, firstIdentity, startTestServer, type TestServer } from './xds-harness.js';
 
@@ -53,7 +53,7 @@ describe('state left by refused and unknown callers', () => {
 
   it('keeps no inspect row for streams refused by token auth', async () => {
     // given / when: a stream without token, one with a token for another proxy, one for the right name in the wrong mesh
-    const attempts = [
+    const attempts: NodeSpec[] = [
       { id: 'intruder', metadata: { mesh: 'default' } },
       { id: 'intruder-2', metadata: { mesh: 'default', token: t.token('web-01', 'default') } },
       { id: 'web-01', metadata: { mesh: 'other', token: t.token('web-01', 'default') } },
