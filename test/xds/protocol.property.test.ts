@@ -11,6 +11,11 @@
  *   response needs a request that releases the previous one); a NACKed response is never
  *   followed by an identical one unless the subscription changed; a stream is closed with
  *   INVALID_ARGUMENT exactly when it sent an invalid request.
+ * - make-before-break (issue #10 point 3), on the well-behaved ADS stream, whose configs have
+ *   listeners and routes naming clusters and secrets, with removals and cluster updates, and
+ *   which sometimes holds its CDS ACKs as Envoy does while clusters warm: no LDS/RDS ever names
+ *   a cluster or secret the client was not sent first, and no CDS (or SDS) drops one that a
+ *   listener or route it holds still names.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -20,7 +25,8 @@ import { XdsServer } from '../../src/xds/server.js';
 import { StatusRegistry } from '../../src/xds/status.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
 import { ControlledWatcher, canonical, cluster, endpoints, listener, resourcesOf, route, secret, type TestConfig } from '../helpers/controlled-watcher.js';
-import { FakeEnvoy, fetchResources, type ReceivedResponse, type SentRequest, type XdsMode } from '../helpers/fake-envoy.js';
+import { FakeEnvoy, decodeAny, fetchResources, type ReceivedResponse, type SentRequest, type XdsMode } from '../helpers/fake-envoy.js';
+import { clusterRoute, tcpListener } from '../helpers/xds-resources.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TYPES = [LISTENER_TYPE, ROUTE_TYPE, CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE];
@@ -38,6 +44,11 @@ interface ConfigSeed {
   routes: string[];
   secrets: string[];
   ca: number;
+  /** Which cluster each listener (TCP proxy) and route sends to, as an index into `clusters`. */
+  listenerTargets: number[];
+  routeTargets: number[];
+  /** Whether listeners serve TLS with one of `secrets` (SDS). */
+  listenerTls: boolean;
 }
 
 interface StreamSpec {
@@ -68,10 +79,13 @@ type Action =
   | { kind: 'reply'; stream: number; pick: number; nack: boolean }
   | { kind: 'publish'; nodeSlot: number; config: ConfigSeed }
   | { kind: 'reopen'; stream: number }
-  | { kind: 'roundTrip' };
+  | { kind: 'roundTrip' }
+  | { kind: 'releaseCds' };
 
 interface Scenario {
   goodMode: XdsMode;
+  /** The well-behaved stream holds its CDS ACKs until a 'releaseCds' action (Envoy does while clusters warm). */
+  holdCdsAcks: boolean;
   streams: StreamSpec[];
   initial: ConfigSeed[];
   actions: Action[];
@@ -86,6 +100,9 @@ const configArb: fc.Arbitrary<ConfigSeed> = fc.record({
   routes: fc.subarray(NAMES),
   secrets: fc.subarray(['a', 'b']),
   ca: fc.integer({ min: 1, max: 2 }),
+  listenerTargets: fc.array(fc.nat({ max: 5 }), { minLength: 2, maxLength: 2 }),
+  routeTargets: fc.array(fc.nat({ max: 5 }), { minLength: 3, maxLength: 3 }),
+  listenerTls: fc.boolean(),
 });
 
 const streamArb: fc.Arbitrary<StreamSpec> = fc.record({
@@ -132,21 +149,32 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('publish' as const), nodeSlot: fc.integer({ min: 0, max: 2 }), config: configArb }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('reopen' as const), stream: fc.integer({ min: 0, max: STREAMS - 1 }) }) },
   { weight: 5, arbitrary: fc.constant({ kind: 'roundTrip' as const }) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'releaseCds' as const }) },
 );
 
 const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
   goodMode: fc.constantFrom<XdsMode>('sotw', 'delta'),
+  holdCdsAcks: fc.boolean(),
   streams: fc.array(streamArb, { minLength: STREAMS, maxLength: STREAMS }),
   initial: fc.array(configArb, { minLength: 3, maxLength: 3 }),
   actions: fc.array(actionArb, { minLength: 8, maxLength: 40 }),
 });
 
+/** Listeners and routes name clusters (and secrets) of the same config: every publication is consistent. */
 function toConfig(seed: ConfigSeed): TestConfig {
+  const target = (i: number): string | undefined => (seed.clusters.length === 0 ? undefined : seed.clusters[i % seed.clusters.length]);
   return {
     clusters: seed.clusters.map((n) => cluster(n, seed.timeout)),
     endpoints: seed.endpoints.map((n) => endpoints(n, 8000 + seed.port)),
-    listeners: seed.listeners.map((n, i) => listener(n, 10000 + i)),
-    routes: seed.routes.map((n) => route(n, `d${seed.port}.example`)),
+    listeners: seed.listeners.map((n, i) => {
+      const to = target(seed.listenerTargets[i] ?? 0);
+      const tls = seed.listenerTls && seed.secrets.length > 0 ? seed.secrets[i % seed.secrets.length] : undefined;
+      return to === undefined ? listener(n, 10000 + i) : tcpListener(n, 10000 + i, to, tls);
+    }),
+    routes: seed.routes.map((n, i) => {
+      const to = target(seed.routeTargets[i] ?? 0);
+      return to === undefined ? route(n, `d${seed.port}.example`) : clusterRoute(n, to);
+    }),
     secrets: seed.secrets.map((n) => secret(n, `ca-${seed.ca}`)),
   };
 }
@@ -282,7 +310,7 @@ function performRequest(tracked: Tracked, action: Extract<Action, { kind: 'reque
   });
 }
 
-async function perform(action: Action, streams: Tracked[], retired: Tracked[], nodeIds: string[], health: () => Promise<void>): Promise<void> {
+async function perform(action: Action, streams: Tracked[], retired: Tracked[], nodeIds: string[], health: () => Promise<void>, releaseCds: () => void): Promise<void> {
   switch (action.kind) {
     case 'request':
       performRequest(streams[action.stream]!, action, `${nodeIds[0]}-other`);
@@ -308,6 +336,9 @@ async function perform(action: Action, streams: Tracked[], retired: Tracked[], n
     }
     case 'roundTrip':
       await health();
+      return;
+    case 'releaseCds':
+      releaseCds();
       return;
   }
 }
@@ -416,6 +447,63 @@ function sentInvalidRequest(tracked: Tracked): boolean {
   return false;
 }
 
+type Decoded = Record<string, unknown>;
+
+/** The clusters and secrets a received resource names, read from the decoded message (Any values decoded too). */
+function namedIn(value: unknown, out: { clusters: Set<string>; secrets: Set<string> }): void {
+  if (Array.isArray(value)) {
+    for (const item of value) namedIn(item, out);
+    return;
+  }
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return;
+  const object = value as Decoded;
+  if (typeof object['type_url'] === 'string' && object['value'] instanceof Uint8Array) {
+    namedIn(decodeAny(object['type_url'], object['value']), out);
+    return;
+  }
+  for (const [key, field] of Object.entries(object)) {
+    if (key === 'cluster' && typeof field === 'string' && field !== '') out.clusters.add(field);
+    if (key === 'tls_certificate_sds_secret_configs' && Array.isArray(field)) for (const c of field as Decoded[]) out.secrets.add(String(c['name']));
+    namedIn(field, out);
+  }
+}
+
+/**
+ * Make-before-break from the client's side, replaying what it received in order: an LDS/RDS
+ * response names only clusters and secrets the client already holds, and after a CDS/SDS
+ * response the client still holds every cluster/secret its listeners and routes name.
+ */
+function checkMakeBeforeBreak(envoy: FakeEnvoy): void {
+  const held = new Map<string, Map<string, Decoded>>(TYPES.map((t) => [t, new Map()]));
+  const names = (values: Iterable<Decoded>): { clusters: Set<string>; secrets: Set<string> } => {
+    const out = { clusters: new Set<string>(), secrets: new Set<string>() };
+    for (const value of values) namedIn(value, out);
+    return out;
+  };
+  const problem = (what: string): string => `${what}\n${describeLog({ envoy, spec: { mode: envoy.mode, nodeSlot: 2 }, closedByTest: false })}`;
+  for (const event of envoy.log) {
+    if (event.dir !== 'in') continue;
+    const { response } = event;
+    const byName = held.get(response.typeUrl)!;
+    if (envoy.mode === 'sotw') byName.clear();
+    for (const name of response.removed) byName.delete(name);
+    for (const r of response.resources) byName.set(r.name, r.value);
+    const clusters = held.get(CLUSTER_TYPE)!;
+    const secrets = held.get(SECRET_TYPE)!;
+    if (response.typeUrl === LISTENER_TYPE || response.typeUrl === ROUTE_TYPE) {
+      const named = names(response.resources.map((r) => r.value));
+      for (const c of named.clusters) expect(clusters.has(c), problem(`${response.typeUrl} ${response.nonce} names cluster ${c} before the client has it`)).toBe(true);
+      for (const s of named.secrets) expect(secrets.has(s), problem(`${response.typeUrl} ${response.nonce} names secret ${s} before the client has it`)).toBe(true);
+    }
+    if (response.typeUrl === CLUSTER_TYPE || response.typeUrl === SECRET_TYPE) {
+      const named = names([...held.get(LISTENER_TYPE)!.values(), ...held.get(ROUTE_TYPE)!.values()]);
+      const list = response.typeUrl === CLUSTER_TYPE ? named.clusters : named.secrets;
+      const have = response.typeUrl === CLUSTER_TYPE ? clusters : secrets;
+      for (const n of list) expect(have.has(n), problem(`${response.typeUrl} ${response.nonce} drops ${n}, still named by a listener or route the client holds`)).toBe(true);
+    }
+  }
+}
+
 /** A gRPC health call on the server: a real round trip, giving in-flight responses time to land. */
 class HealthRoundTrip {
   private readonly client: grpc.Client & {
@@ -454,13 +542,27 @@ describe('xDS server under random request sequences', () => {
           try {
             // given snapshots for three nodes, a well-behaved stream and three random ones
             scenario.initial.forEach((seed, slot) => watcher.set(nodeIds[slot]!, toConfig(seed)));
-            good = new FakeEnvoy({ address, mode: scenario.goodMode, node: { id: nodeIds[2]! }, autoAck: true });
+            // A well-behaved Envoy ACKs everything, CDS possibly late (held while clusters warm).
+            let holdCds = scenario.holdCdsAcks;
+            const heldCds: ReceivedResponse[] = [];
+            const releaseCds = (): void => {
+              for (const response of heldCds.splice(0)) good!.ack(response);
+            };
+            good = new FakeEnvoy({
+              address,
+              mode: scenario.goodMode,
+              node: { id: nodeIds[2]! },
+              onResponse: (response, envoy) => {
+                if (holdCds && response.typeUrl === CLUSTER_TYPE) heldCds.push(response);
+                else envoy.ack(response);
+              },
+            });
             for (const typeUrl of [SECRET_TYPE, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE]) good.subscribe(typeUrl, GOOD_SUBSCRIPTIONS[typeUrl]!);
             for (const spec of scenario.streams) streams.push(open(spec, nodeIds));
 
             // when the random actions run
             for (const action of scenario.actions) {
-              await perform(action, streams, retired, nodeIds, () => healthClient.roundTrip());
+              await perform(action, streams, retired, nodeIds, () => healthClient.roundTrip(), releaseCds);
               await new Promise((resolve) => setImmediate(resolve));
             }
 
@@ -468,7 +570,21 @@ describe('xDS server under random request sequences', () => {
             await healthClient.roundTrip();
 
             // then the well-behaved stream converges on a new snapshot
-            const final = toConfig({ clusters: ['a', 'c'], timeout: 100 + run, endpoints: ['a'], port: 3, listeners: ['b'], routes: ['c'], secrets: ['b'], ca: 100 + run });
+            holdCds = false;
+            releaseCds();
+            const final = toConfig({
+              clusters: ['a', 'c'],
+              timeout: 100 + run,
+              endpoints: ['a'],
+              port: 3,
+              listeners: ['b'],
+              routes: ['c'],
+              secrets: ['b'],
+              ca: 100 + run,
+              listenerTargets: [1, 0],
+              routeTargets: [0, 0, 0],
+              listenerTls: true,
+            });
             watcher.set(nodeIds[2]!, final);
             await waitFor(
               'the well-behaved stream to hold the final snapshot',
@@ -486,6 +602,7 @@ describe('xDS server under random request sequences', () => {
               checkNoncesAndFlowControl(tracked);
               checkNoResendAfterNack(tracked);
             }
+            checkMakeBeforeBreak(good);
             for (const tracked of streams) {
               if (sentInvalidRequest(tracked)) {
                 expect((await tracked.envoy.closed(10_000)).code).toBe(grpc.status.INVALID_ARGUMENT);
