@@ -9,6 +9,12 @@ import { findDuplicateResources, parseYamlEntries, type ParsedEntry } from './pa
 import type { Resource } from './types.js';
 
 const CONFIG_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
+
+/**
+ * The largest config file (README "Security model"). A 54 MB file used to exhaust the heap while
+ * being parsed and crash the server; a bigger file is now an error like any invalid change.
+ */
+export const MAX_CONFIG_FILE_BYTES = 8 * 1024 * 1024;
 const DEBOUNCE_MS = 100;
 
 function errorCode(err: unknown): string {
@@ -60,6 +66,11 @@ export async function loadConfigPaths(paths: string[]): Promise<Result<Resource[
   for (const file of files) {
     let text: string;
     try {
+      const { size } = await fs.promises.stat(file);
+      if (size > MAX_CONFIG_FILE_BYTES) {
+        errors.push({ file, path: '', message: `file is ${(size / (1024 * 1024)).toFixed(1)} MiB; at most ${MAX_CONFIG_FILE_BYTES / (1024 * 1024)} MiB per config file (split it into several files)` });
+        continue;
+      }
       text = await fs.promises.readFile(file, 'utf8');
     } catch (err) {
       errors.push({ file, path: '', message: `cannot read: ${errorCode(err)}` });

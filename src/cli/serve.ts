@@ -28,6 +28,7 @@ import { createServerMetrics, meshCasInUse } from '../runtime/metrics.js';
 import { ResourceSources } from '../runtime/resource-sources.js';
 import { openStore, type StoreOptions } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
+import { fileFlagError, listenOn } from './flag-errors.js';
 
 export interface ServeOptions extends Omit<StoreOptions, 'dataDir'> {
   readonly config: readonly string[];
@@ -71,7 +72,7 @@ function readFileOption(file: string, flag: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new Error(`${flag}: cannot read "${file}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw fileFlagError(flag, file, err);
   }
 }
 
@@ -187,9 +188,9 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       xdsCa: () => (xds.caPem !== undefined ? { pem: xds.caPem } : { unavailable: xds.noCa ?? 'no xDS CA' }),
       ...(tls ? { tls } : {}),
     });
-    const { url: adminUrl } = await admin.listen(options.adminAddress);
+    const { url: adminUrl } = await listenOn('--admin-address', options.adminAddress, admin.listen(options.adminAddress));
     cleanups.push(() => admin.close());
-    const xdsPort = await controlPlane.listen(options.xdsAddress);
+    const xdsPort = await listenOn('--xds-address', options.xdsAddress, controlPlane.listen(options.xdsAddress));
     const xdsAddress = options.xdsAddress.replace(/:\d+$/, `:${xdsPort}`);
     ready = true;
     log.info({ xds: xdsAddress, admin: adminUrl, store: opened.description, config: options.config, adminMtls: tls?.clientCa !== undefined, auth: options.auth, xdsTls: xds.mode }, 'meshcp is serving');

@@ -3,7 +3,7 @@
  * an invalid change is logged with every error and the last good config keeps being served.
  */
 import { BehaviorSubject, type Observable } from 'rxjs';
-import { formatFieldError } from '../api/errors.js';
+import { formatFieldError, singleLine } from '../api/errors.js';
 import { loadConfigPaths, watchConfigPaths } from '../api/load-files.js';
 import type { Resource } from '../api/types.js';
 import type { Logger } from './logger.js';
@@ -35,7 +35,14 @@ export class FileConfigSource {
     if (!ok) throw new Error(`invalid configuration:\n${this.lastErrors.join('\n')}`);
     if (options.watch && this.paths.length > 0) {
       this.watcher = watchConfigPaths([...this.paths], () => {
-        this.loading = this.loading.then(() => this.reload().then(() => undefined));
+        // A reload that throws must not become an unhandled rejection (it would end the process):
+        // the last good configuration keeps being served, as for any rejected change.
+        this.loading = this.loading.then(() =>
+          this.reload().then(
+            () => undefined,
+            (err: unknown) => this.log.error({ error: singleLine(err instanceof Error ? err.message : String(err)) }, 'configuration reload failed; still serving the last good configuration'),
+          ),
+        );
       });
     }
   }

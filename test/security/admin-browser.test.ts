@@ -56,7 +56,7 @@ describe('admin API against browsers', () => {
     const logBefore = t.logText().split('\n').filter((l) => l.includes('admin API request refused')).length;
 
     // when: what a page can send without a preflight, and with a foreign Origin
-    const attacks = [
+    const attacks: { headers: Record<string, string>; status: number; error: RegExp }[] = [
       { headers: { 'content-type': 'text/plain', origin: 'http://evil.example' }, status: 403, error: /cross-origin write refused: Origin "http:\/\/evil\.example"/ },
       { headers: { 'content-type': 'application/yaml', origin: 'null' }, status: 403, error: /cross-origin write refused/ },
       { headers: { 'content-type': 'application/yaml', origin: `http://evil.example:${t.port}` }, status: 403, error: /cross-origin write refused/ },

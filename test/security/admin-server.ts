@@ -83,7 +83,7 @@ export function rawRequest(port: number, request: { method: string; path: string
         port,
         method: request.method,
         path: request.path,
-        headers: { ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}), ...request.headers },
+        headers: { ...(body !== undefined && request.headers?.['transfer-encoding'] === undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}), ...request.headers },
         setHost: request.headers?.['host'] === undefined,
       },
       (res) => {
