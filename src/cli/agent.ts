@@ -12,6 +12,7 @@ import { startAgent } from '../agent/agent.js';
 import { XdsProxy, checkLoopbackAddress } from '../agent/xds-proxy.js';
 import { parseCertificates } from '../ca/pem.js';
 import { createLogger } from '../runtime/logger.js';
+import { fileFlagError, listenOn } from './flag-errors.js';
 
 interface AgentFlags {
   name: string;
@@ -38,7 +39,7 @@ export function xdsChannelCredentials(flags: { caCert?: string; xdsPlaintext?: b
   try {
     pem = fs.readFileSync(flags.caCert, 'utf8');
   } catch (err) {
-    throw new Error(`--ca-cert: cannot read "${flags.caCert}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw fileFlagError('--ca-cert', flags.caCert, err);
   }
   try {
     if (parseCertificates(pem).length === 0) throw new Error('no certificate');
@@ -53,7 +54,7 @@ function readTokenFile(file: string): string {
   try {
     token = fs.readFileSync(file, 'utf8').trim();
   } catch (err) {
-    throw new Error(`--token-file: cannot read "${file}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw fileFlagError('--token-file', file, err);
   }
   if (token === '') throw new Error(`--token-file: "${file}" is empty (meshcp token generate --name NAME > ${file})`);
   return token;
@@ -80,7 +81,7 @@ export function registerAgent(program: Command): void {
       let proxy: XdsProxy | undefined;
       if (flags.xdsProxyAddress !== undefined) {
         proxy = new XdsProxy({ listenAddress: flags.xdsProxyAddress, upstreamAddress: flags.xdsAddress, credentials, token, mesh: flags.mesh, log });
-        const port = await proxy.listen();
+        const port = await listenOn('--xds-proxy-address', flags.xdsProxyAddress, proxy.listen());
         log.info({ address: flags.xdsProxyAddress.replace(/:\d+$/, `:${port}`), upstream: flags.xdsAddress }, 'serving xDS to the local app (meshcp bootstrap grpc --xds-address)');
       }
       const stop = (): void => {

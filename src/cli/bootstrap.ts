@@ -13,6 +13,7 @@ import { grpcBootstrap } from '../bootstrap/grpc.js';
 import { parseCertificates } from '../ca/pem.js';
 import { DEFAULT_SERVER } from './admin-client.js';
 import { processIo, type CliIo } from './output.js';
+import { fileFlagError, readFlagFile } from './flag-errors.js';
 
 interface BootstrapOptions {
   name: string;
@@ -28,7 +29,7 @@ interface BootstrapOptions {
 
 function readToken(options: BootstrapOptions): string | undefined {
   if (options.token !== undefined && options.tokenFile !== undefined) throw new Error('use either --token or --token-file, not both');
-  if (options.tokenFile !== undefined) return fs.readFileSync(options.tokenFile, 'utf8').trim();
+  if (options.tokenFile !== undefined) return readFlagFile('--token-file', options.tokenFile).trim();
   return options.token;
 }
 
@@ -50,7 +51,7 @@ export async function xdsCaPem(options: { caCert?: string; server: string }): Pr
     try {
       pem = fs.readFileSync(options.caCert, 'utf8');
     } catch (err) {
-      throw new Error(`--ca-cert: cannot read "${options.caCert}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      throw fileFlagError('--ca-cert', options.caCert, err);
     }
     return checkCaPem(pem, `--ca-cert "${options.caCert}"`);
   }

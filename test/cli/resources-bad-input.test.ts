@@ -67,7 +67,7 @@ describe('meshcp bad input', () => {
 
   it('a secret that already exists', async () => {
     const line = await refused(['secret', 'create', 'tls-ca', 'my-root-ca', '--cert', pki.caCert]);
-    expect(line).toBe('Error: Secret/my-root-ca: Secret/my-root-ca in mesh "default" already exists');
+    expect(line).toBe('Error: Secret/my-root-ca already exists in mesh "default": add --overwrite to replace it (or `meshcp delete secret my-root-ca` first)');
   });
 
   it('invalid RE2 syntax', async () => {
