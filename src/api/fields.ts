@@ -5,7 +5,10 @@
  */
 import { isIP } from 'node:net';
 import type { FieldError } from './errors.js';
+import { mayBeKeyMaterial, quoteValue } from './quote.js';
 import { unknownFieldMessage } from './suggest.js';
+
+export { quoteValue } from './quote.js';
 
 export interface DocumentContext {
   readonly file?: string;
@@ -35,7 +38,7 @@ export function joinPath(parent: string, child: string): string {
 
 /** The path of a field; keys that are not identifiers are quoted: `tags["kuma.io/service"]`. */
 export function field(path: string, key: string): string {
-  return joinPath(path, /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key) ? key : `[${JSON.stringify(key)}]`);
+  return joinPath(path, /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key) ? key : `[${quoteValue(key)}]`);
 }
 
 export function index(path: string, i: number): string {
@@ -80,9 +83,7 @@ export function describeType(v: unknown): string {
   if (v === null || v === undefined) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  // Errors never quote what may be key material (a PEM, or a base64 blob such as an inline CA key).
-  if (typeof v === 'string' && (v.includes('-----BEGIN') || /^[A-Za-z0-9+/=\s]{64,}$/.test(v))) return `a string of ${v.length} characters (not shown)`;
-  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  if (typeof v === 'string') return mayBeKeyMaterial(v) ? `a string of ${v.length} characters (not shown)` : `string ${quoteValue(v, 40)}`;
   return `${typeof v} ${String(v)}`;
 }
 
@@ -175,7 +176,7 @@ export function readName(v: unknown, path: string, issues: Issues, required = tr
     return undefined;
   }
   if (!DNS_1123_SUBDOMAIN.test(s)) {
-    issues.error(path, `invalid name ${JSON.stringify(s)}: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (at most 253 characters)`);
+    issues.error(path, `invalid name ${quoteValue(s)}: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (at most 253 characters)`);
     return undefined;
   }
   return s;
@@ -194,7 +195,7 @@ export function readHostname(v: unknown, path: string, issues: Issues, options: 
   if (s === undefined) return undefined;
   const bare = options.wildcard && s.startsWith('*.') ? s.slice(2) : s;
   if (!isHostname(bare)) {
-    issues.error(path, `invalid hostname ${JSON.stringify(s)}${options.wildcard ? ' (a wildcard must be a leading "*.", e.g. "*.acme.org")' : ''}`);
+    issues.error(path, `invalid hostname ${quoteValue(s)}${options.wildcard ? ' (a wildcard must be a leading "*.", e.g. "*.acme.org")' : ''}`);
     return undefined;
   }
   return s;
@@ -205,7 +206,7 @@ export function readAddress(v: unknown, path: string, issues: Issues, required =
   const s = readString(v, path, issues, required);
   if (s === undefined) return undefined;
   if (isIP(s) === 0 && !isHostname(s)) {
-    issues.error(path, `invalid address ${JSON.stringify(s)}: expected an IP address or a hostname`);
+    issues.error(path, `invalid address ${quoteValue(s)}: expected an IP address or a hostname`);
     return undefined;
   }
   return s;

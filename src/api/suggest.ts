@@ -1,4 +1,5 @@
 /** "Did you mean …?" for unknown fields and types: the nearest known name by edit distance. */
+import { quoteValue } from './quote.js';
 
 export function levenshtein(a: string, b: string): number {
   if (a === b) return 0;
@@ -33,6 +34,6 @@ export function nearest(word: string, candidates: readonly string[]): string | u
 
 export function unknownFieldMessage(field: string, known: readonly string[]): string {
   const suggestion = nearest(field, known);
-  if (suggestion !== undefined) return `unknown field "${field}", did you mean "${suggestion}"?`;
-  return `unknown field "${field}"; known fields: ${known.join(', ')}`;
+  if (suggestion !== undefined) return `unknown field ${quoteValue(field)}, did you mean "${suggestion}"?`;
+  return `unknown field ${quoteValue(field)}; known fields: ${known.join(', ')}`;
 }

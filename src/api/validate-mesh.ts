@@ -1,7 +1,7 @@
 /** Mesh: Kuma's `mtls` block with builtin and provided CA backends (SPEC §1 Mesh). */
 import path from 'node:path';
 import { parseDuration } from './duration.js';
-import { describeType, field, FILE_REFERENCE_REFUSED, index, isAbsent, readEnum, readList, readName, readObject, readString, type DocumentContext, type Issues, type YamlObject } from './fields.js';
+import { describeType, field, FILE_REFERENCE_REFUSED, index, quoteValue, isAbsent, readEnum, readList, readName, readObject, readString, type DocumentContext, type Issues, type YamlObject } from './fields.js';
 import type { BuiltinMtlsBackend, DataSource, MeshMtls, MeshResource, MtlsBackend, ProvidedMtlsBackend } from './types.js';
 
 const DEFAULT_DP_CERT_EXPIRATION = '30d';
@@ -13,7 +13,7 @@ function readDuration(v: unknown, p: string, issues: Issues, fallback: string): 
   const text = readString(v, p, issues) ?? fallback;
   const seconds = parseDuration(text);
   if (seconds === undefined || seconds <= 0) {
-    issues.error(p, `invalid duration ${JSON.stringify(text)}: expected e.g. "1d", "12h", "30m" or "10y"`);
+    issues.error(p, `invalid duration ${quoteValue(text, 40)}: expected e.g. "1d", "12h", "30m" or "10y"`);
     return { expiration: fallback, expirationSeconds: parseDuration(fallback) ?? 0 };
   }
   return { expiration: text, expirationSeconds: seconds };
@@ -125,7 +125,7 @@ function readMtls(v: unknown, issues: Issues, ctx: DocumentContext): MeshMtls | 
   const names = entries.map((e) => (typeof e === 'object' && e !== null && 'name' in e ? e.name : undefined));
   if (enabledBackend !== undefined && !names.includes(enabledBackend)) {
     const known = [...new Set(backends.map((b) => `"${b.name}"`))].join(', ');
-    issues.error('mtls.enabledBackend', `no backend named "${enabledBackend}" in mtls.backends${known ? ` (known: ${known})` : ''}`);
+    issues.error('mtls.enabledBackend', `no backend named ${quoteValue(enabledBackend)} in mtls.backends${known ? ` (known: ${known})` : ''}`);
   }
   return { ...(enabledBackend !== undefined ? { enabledBackend } : {}), backends };
 }

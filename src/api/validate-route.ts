@@ -1,6 +1,6 @@
 /** Route: the Akka route descriptor (SPEC §1 Route). */
 import { checkRe2, checkRe2Complexity } from './re2.js';
-import { field, index, isAbsent, readHostname, readList, readName, readObject, readString, type Issues, type YamlObject } from './fields.js';
+import { field, index, isAbsent, quoteValue, readHostname, readList, readName, readObject, readString, type Issues, type YamlObject } from './fields.js';
 import type { RouteResource, RouteRule, RouteTls, RouteValidation, SecretReference, SubjectMatcher } from './types.js';
 
 const ROUTE_FIELDS = ['type', 'name', 'mesh', 'gateway', 'host', 'tls', 'validation', 'routes'] as const;
@@ -75,7 +75,7 @@ function readRule(v: unknown, path: string, issues: Issues): RouteRule | undefin
   const o = readObject(v, path, issues, ['prefix', 'route']);
   if (!o) return undefined;
   const prefix = readString(o['prefix'], field(path, 'prefix'), issues, true);
-  if (prefix !== undefined && !prefix.startsWith('/')) issues.error(field(path, 'prefix'), `path prefix must start with "/", got ${JSON.stringify(prefix)}`);
+  if (prefix !== undefined && !prefix.startsWith('/')) issues.error(field(path, 'prefix'), `path prefix must start with "/", got ${quoteValue(prefix)}`);
   const routePath = field(path, 'route');
   const route = readObject(o['route'], routePath, issues, ['service'], true);
   const service = route ? readString(route['service'], field(routePath, 'service'), issues, true) : undefined;
