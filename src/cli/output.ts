@@ -5,6 +5,7 @@
 import YAML from 'yaml';
 import type { ResourceKind } from '../api/types.js';
 import { EXPIRY_WARNING_DAYS } from '../ca/validity.js';
+import { fitRows } from './table-fit.js';
 
 export interface CliIo {
   readonly stdout: { write(text: string): unknown };
@@ -130,12 +131,12 @@ const COLUMNS: Readonly<Record<ResourceKind, readonly Column[]>> = {
   TrafficPermission: [MESH, NAME, ['SOURCES', (v) => selectors(v.resource['sources'])], ['DESTINATIONS', (v) => selectors(v.resource['destinations'])]],
 };
 
-export function resourceTable(kind: ResourceKind, views: readonly ViewJson[], now: Date): string {
+/** Fits 120 columns unless `wide` (`-o wide`): see table-fit.ts. */
+export function resourceTable(kind: ResourceKind, views: readonly ViewJson[], now: Date, options: { wide?: boolean } = {}): string {
   const columns: readonly Column[] = [...COLUMNS[kind], ['AGE', (v) => formatAge(v.creationTime, now)]];
-  return renderTable(
-    columns.map(([h]) => h),
-    views.map((v) => columns.map(([, cell]) => cell(v))),
-  );
+  const headers = columns.map(([h]) => h);
+  const rows = views.map((v) => columns.map(([, cell]) => cell(v)));
+  return renderTable(headers, options.wide ? rows : fitRows(headers, rows));
 }
 
 /** The document `apply -f` takes back; a secret shows its certificate summary instead of its PEM. */

@@ -141,16 +141,17 @@ export function registerResources(program: Command, io: CliIo): void {
       .argument('<type>', 'resource type')
       .argument('[name]', 'resource name')
       .option('-m, --mesh <mesh>', 'mesh (default: every mesh when listing, "default" for one resource)')
-      .option('-o, --output <format>', 'table | yaml | json', 'table'),
+      .option('-o, --output <format>', 'table (fits 120 columns) | wide (every cell whole) | yaml | json', 'table'),
   ).action(async (type: string, name: string | undefined, options: GetOptions) => {
     const kind = resolveKind(type);
-    const format = parseOutputFormat(options.output);
+    const wide = options.output.toLowerCase() === 'wide';
+    const format = wide ? 'table' : parseOutputFormat(options.output);
     const client = new AdminClient(options);
     const mesh = options.mesh ?? 'default';
     const views = name !== undefined ? [await client.get(kind, name, mesh)] : await client.list(kind, options.mesh);
     const found = views.filter((v) => v !== undefined);
     if (name !== undefined && found.length === 0) throw new CliError([`${kind}/${name} not found${kind !== 'Mesh' ? ` in mesh "${mesh}"` : ''}`]);
-    if (format === 'table') io.stdout.write(resourceTable(kind, found, new Date()));
+    if (format === 'table') io.stdout.write(resourceTable(kind, found, new Date(), { wide }));
     else io.stdout.write(formatDocuments(found, format, name !== undefined));
   });
 

@@ -165,11 +165,12 @@ export function registerRoute(program: Command, io: CliIo): void {
       .alias('ls')
       .description('List routes (the same table as `meshcp get routes`)')
       .option('-m, --mesh <mesh>', 'only routes of this mesh (default: every mesh)')
-      .addOption(new Option('-o, --output <format>', 'table | yaml | json').default('table')),
+      .addOption(new Option('-o, --output <format>', 'table (fits 120 columns) | wide | yaml | json').default('table')),
   ).action(async (options: ServerOptions & { mesh?: string; output: string }) => {
-    const format = parseOutputFormat(options.output);
+    const wide = options.output.toLowerCase() === 'wide';
+    const format = wide ? 'table' : parseOutputFormat(options.output);
     const views = await new AdminClient(options).list('Route', options.mesh);
-    if (format === 'table') io.stdout.write(resourceTable('Route', views, new Date()));
+    if (format === 'table') io.stdout.write(resourceTable('Route', views, new Date(), { wide }));
     else io.stdout.write(formatDocuments(views, format, false));
   });
 
