@@ -33,6 +33,7 @@ import { singleLine } from '../api/errors.js';
 import type { Resource } from '../api/types.js';
 import type { IdentityStatus } from '../identity/manager.js';
 import type { Logger } from '../runtime/logger.js';
+import { StoreConflictError, StoreUnavailableError } from '../store/store.js';
 import { checkCertificateAgainstRoutes, type CertCheckRequest } from './cert-check.js';
 import { configDump, inspectDataplanes, type InspectSources } from './inspect.js';
 import { kindPlural, knownTypeNames, parseKind } from './kinds.js';
@@ -65,6 +66,8 @@ export interface AdminServerOptions {
   readonly log: Logger;
   /** Ready once the store and the config files are loaded and merged. */
   readonly isReady: () => boolean;
+  /** Why the replica is not ready although loaded (e.g. `etcd://…: unavailable`), for /readyz; undefined when it is. */
+  readonly unready?: () => string | undefined;
   readonly metrics?: MetricsSource;
   readonly tls?: AdminTlsOptions;
   /** Workload certificate status per proxy (identity/manager.ts). */
@@ -102,10 +105,12 @@ export class AdminServer {
   constructor(private readonly options: AdminServerOptions) {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       this.handle(req, res).catch((err: unknown) => {
-        const status = err instanceof HttpError ? err.status : 500;
+        // A store that cannot be reached or a lost compare-and-swap is no server bug: say so (issue #12).
+        const storeError = err instanceof StoreUnavailableError || err instanceof StoreConflictError;
+        const status = err instanceof HttpError ? err.status : err instanceof StoreUnavailableError ? 503 : err instanceof StoreConflictError ? 409 : 500;
         // Client errors are the client's business: no stack in the server log (hole 12).
         if (status === 500) options.log.error({ err }, 'admin API request failed');
-        const message = err instanceof HttpError ? singleLine(err.message) : 'internal error (see the server log)';
+        const message = err instanceof HttpError || storeError ? singleLine(err.message) : 'internal error (see the server log)';
         if (status === 413) {
           // The rest of an oversized body is not read: close the connection once the answer is out.
           res.setHeader('connection', 'close');
@@ -148,7 +153,11 @@ export class AdminServer {
     const [first, second, third, ...rest] = segments;
     // Health probes carry no data and come from orchestrators using whatever address they know.
     if (first === 'healthz' && segments.length === 1) return sendText(res, 200, 'ok\n');
-    if (first === 'readyz' && segments.length === 1) return this.options.isReady() ? sendText(res, 200, 'ready\n') : sendText(res, 503, 'not ready\n');
+    if (first === 'readyz' && segments.length === 1) {
+      if (!this.options.isReady()) return sendText(res, 503, 'not ready\n');
+      const why = this.options.unready?.();
+      return why === undefined ? sendText(res, 200, 'ready\n') : sendText(res, 503, `not ready: ${singleLine(why)}\n`);
+    }
     this.checkBrowserSafety(req, method, url);
     if (first === 'metrics' && segments.length === 1) return this.serveMetrics(res);
     if (first !== 'api') throw new HttpError(404, `no such path ${url.pathname}; see /api`);

@@ -181,6 +181,8 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       identities: controlPlane.identities,
       log: log.child({ component: 'admin' }),
       isReady: () => ready,
+      // SPEC §5: while etcd is unreachable the last good config is served, but /readyz says why.
+      unready: () => store.unavailable?.(),
       metrics,
       inspect: { resources: served, proxies: controlPlane.status, identities: controlPlane.identities, snapshots: controlPlane.cache },
       servedResources: served,

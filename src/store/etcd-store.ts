@@ -33,6 +33,7 @@ import {
   refKey,
   refOf,
   StoreConflictError,
+  StoreUnavailableError,
   type AppliedChange,
   type PutBlobOptions,
   type ResourceRef,
@@ -333,7 +334,7 @@ export class EtcdStore implements Store {
       if (err instanceof StoreConflictError) throw err;
       if (isUnavailable(err)) {
         this.callDown = oneLine(err);
-        throw new Error(`${this.name}: unavailable: ${what} failed (${oneLine(err)}); nothing was written, retry when etcd is reachable`);
+        throw new StoreUnavailableError(`${this.name}: unavailable: ${what} failed (${oneLine(err)}); nothing was written, retry when etcd is reachable`);
       }
       if (/too many operations in txn/i.test(oneLine(err))) {
         throw new Error(`${this.name}: ${what} failed: the batch is larger than etcd's --max-txn-ops; raise it on etcd (e.g. --max-txn-ops 10000) or apply in smaller batches`);

@@ -35,6 +35,14 @@ export type StoreChange =
   | { readonly op: 'put'; readonly resource: Resource; readonly expectedRevision?: string }
   | { readonly op: 'delete'; readonly ref: ResourceRef; readonly expectedRevision?: string };
 
+/** The store cannot be reached (e.g. etcd is down): nothing was written; the message names the store. */
+export class StoreUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
 /** A batch whose expected revision no longer matches: nothing was written; re-read and retry. */
 export class StoreConflictError extends Error {
   constructor(
