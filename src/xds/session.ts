@@ -154,7 +154,9 @@ export class XdsSession {
   /** Secret names this stream asked for and did not get; logged once each (up to MAX_TRACKED_REFUSALS names). */
   private readonly refusedSecrets = new Set<string>();
   /** Refusals found by the push in progress, logged as one line (security issue #9: not one line per name). */
-  private refusalBatch?: { count: number; samples: string[] };
+  private refusalBatch?: { count: number; samples: string[]; saturated: boolean };
+  /** Set once more than MAX_TRACKED_REFUSALS names were refused: later refusals are not logged (they would repeat on every push). */
+  private refusalsSaturated = false;
   /** The proxy this stream serves, (mesh, name): the status registry's key. */
   private proxy: ProxyRef = { mesh: '', name: '' };
   /** Whether this stream was authenticated and counted in the status registry. */
@@ -543,23 +545,26 @@ export class XdsSession {
    * key or a CA key yields nothing. The refusal is logged once per name and stream (SPEC §2),
    * as one line per push with a count and a few sample names: a request for 100k unknown
    * secrets once wrote 100k lines (security issue #9, hole 8). At most MAX_TRACKED_REFUSALS
-   * names are remembered per stream; names past that are counted again on each push.
+   * names are remembered per stream; past that, the stream's refusals are no longer logged.
    */
   private absentResource(typeUrl: string, name: string): EncodedResource | undefined {
-    if (typeUrl === SECRET_TYPE && !this.refusedSecrets.has(name)) {
-      if (this.refusedSecrets.size < MAX_TRACKED_REFUSALS) this.refusedSecrets.add(name);
+    if (typeUrl === SECRET_TYPE && !this.refusalsSaturated && !this.refusedSecrets.has(name)) {
       if (!this.refusalBatch) {
-        const batch = { count: 0, samples: [] as string[] };
+        const batch = { count: 0, samples: [] as string[], saturated: false };
         this.refusalBatch = batch;
         // Every name of one push is selected synchronously: the batch is complete when this runs.
         queueMicrotask(() => {
           this.refusalBatch = undefined;
+          if (batch.saturated) this.refusalsSaturated = true;
+          const more = batch.saturated ? `; over ${MAX_TRACKED_REFUSALS} refused on this stream, further refusals on it are not logged` : '';
           this.options.log.warn(
             { node: this.proxy.name, mesh: this.proxy.mesh, count: batch.count, secrets: batch.samples },
-            `${batch.count} secret(s) refused: not (or not yet) part of this proxy's configuration`,
+            `${batch.count} secret(s) refused: not (or not yet) part of this proxy's configuration${more}`,
           );
         });
       }
+      if (this.refusedSecrets.size < MAX_TRACKED_REFUSALS) this.refusedSecrets.add(name);
+      else this.refusalBatch.saturated = true;
       this.refusalBatch.count++;
       if (this.refusalBatch.samples.length < REFUSAL_SAMPLES) this.refusalBatch.samples.push(printableExcerpt(name));
     }
