@@ -8,6 +8,7 @@ import https from 'node:https';
 import type { Command } from 'commander';
 import type { ResourceKind } from '../api/types.js';
 import { kindPlural } from '../admin/kinds.js';
+import { fileFlagError } from './flag-errors.js';
 import { CliError, type ViewJson } from './output.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:5681';
@@ -55,7 +56,7 @@ function readPemOption(file: string | undefined, flag: string): string | undefin
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new CliError([`${flag}: cannot read "${file}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+    throw new CliError([fileFlagError(flag, file, err).message]);
   }
 }
 

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { AdminClient, addServerOptions, type ServerOptions } from './admin-client.js';
 import { certCommand } from './cert.js';
+import { fileFlagError } from './flag-errors.js';
 import { CliError, parseOutputFormat, renderTable, type CliIo } from './output.js';
 
 interface CertCheckOptions extends ServerOptions {
@@ -53,7 +54,7 @@ export function registerCertCheck(program: Command, io: CliIo): void {
     try {
       cert = fs.readFileSync(options.cert, 'utf8');
     } catch (err) {
-      throw new CliError([`--cert: cannot read "${options.cert}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+      throw new CliError([fileFlagError('--cert', options.cert, err).message]);
     }
     // A combined cert+key file is common: only the certificates are sent, never the key.
     const certificates = cert.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];

@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import type { Command } from 'commander';
 import { certificateInfo, describeCertificate, isoSeconds, issueCertificate, parseCertificates, parsePrivateKey, type CertificateUsage, type KeyAlgorithm } from '../ca/pki.js';
+import { fileFlagError } from './flag-errors.js';
 import { credentialFiles, isDisplayName, parseValidFor, writeCredentialFiles } from './ca.js';
 
 export interface IssueCertificateFilesOptions {
@@ -45,8 +46,7 @@ async function readFileFor(flag: string, file: string): Promise<string> {
   try {
     return await fs.readFile(file, 'utf8');
   } catch (err) {
-    const code = err instanceof Error && 'code' in err ? String(err.code) : 'unreadable';
-    throw new Error(`cannot read ${flag} ${file}: ${code === 'ENOENT' ? 'no such file' : code}`);
+    throw fileFlagError(flag, file, err);
   }
 }
 

@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { AdminClient, addServerOptions, type ServerOptions } from './admin-client.js';
+import { fileFlagError } from './flag-errors.js';
 import { CliError, type CliIo } from './output.js';
 import { printApplied, printWarnings } from './resources.js';
 
@@ -26,7 +27,7 @@ function readPem(file: string, flag: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new CliError([`${flag}: cannot read "${file}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+    throw new CliError([fileFlagError(flag, file, err).message]);
   }
 }
 

@@ -142,7 +142,7 @@ describe('meshcp ca create / cert issue', () => {
     // when
     const message = await failure(['cert', 'issue', 'x', '--ca', path.join(dir, 'nope.crt'), '--ca-key', path.join(dir, 'nope.key'), '--out', dir]);
     // then
-    expect(message).toBe(`cannot read --ca ${path.join(dir, 'nope.crt')}: no such file`);
+    expect(message).toBe(`--ca ${path.join(dir, 'nope.crt')}: no such file`);
     expect(fs.existsSync(path.join(dir, 'x.key'))).toBe(false);
   });
 

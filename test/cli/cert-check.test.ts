@@ -135,7 +135,7 @@ routes: [{ prefix: /, route: { service: shopping-cart } }]
     const keyOnly = await check(['--cert', pki.leafKey]);
     // then
     expect(unknown).toMatchObject({ code: 1, stderr: 'Error: Route/nope not found in mesh "default"\n' });
-    expect(missing).toMatchObject({ code: 1, stderr: `Error: --cert: cannot read "${path.join(h.dir, 'nope.pem')}": ENOENT\n` });
+    expect(missing).toMatchObject({ code: 1, stderr: `Error: --cert ${path.join(h.dir, 'nope.pem')}: no such file\n` });
     expect(keyOnly.code).toBe(1);
     expect(keyOnly.stderr).toMatch(/holds no PEM certificate/);
   });

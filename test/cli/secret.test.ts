@@ -59,6 +59,6 @@ describe('meshcp secret create', () => {
     // when
     const run = await h.cli(['secret', 'create', 'tls-ca', 'ca', '--cert', path.join(h.dir, 'nope.pem')]);
     // then
-    expect(run).toMatchObject({ code: 1, stderr: `Error: --cert: cannot read "${path.join(h.dir, 'nope.pem')}": ENOENT\n` });
+    expect(run).toMatchObject({ code: 1, stderr: `Error: --cert ${path.join(h.dir, 'nope.pem')}: no such file\n` });
   });
 });
