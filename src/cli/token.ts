@@ -7,6 +7,8 @@
 import type { Command } from 'commander';
 import { generateToken, loadOrCreateSigningKey } from '../auth/token.js';
 import { parseValidFor } from './ca.js';
+import { silentLogger } from '../runtime/logger.js';
+import { openStore, type StoreOptions } from '../store/open-store.js';
 
 export interface GenerateTokenCommandOptions {
   readonly name: string;
@@ -22,11 +24,21 @@ export async function generateTokenWithDataDir(options: GenerateTokenCommandOpti
   return generateToken({ name: options.name, mesh: options.mesh, validForSeconds: options.validForSeconds, ...(options.now !== undefined ? { now: options.now } : {}) }, key);
 }
 
-interface TokenGenerateFlags {
+interface TokenGenerateFlags extends Omit<StoreOptions, 'dataDir'> {
   name: string;
   mesh: string;
   validFor: string;
   dataDir: string;
+}
+
+/** With `--store etcd://…` the key is the one every replica shares in etcd (SPEC §5). */
+async function generateTokenWithStore(flags: TokenGenerateFlags): Promise<string> {
+  const opened = await openStore(flags, silentLogger());
+  try {
+    return generateToken({ name: flags.name, mesh: flags.mesh, validForSeconds: parseValidFor(flags.validFor) }, await opened.signingKey());
+  } finally {
+    await opened.store.close();
+  }
 }
 
 export function registerToken(program: Command): void {
@@ -40,9 +52,17 @@ export function registerToken(program: Command): void {
     .option('-m, --mesh <mesh>', 'mesh', 'default')
     .option('--valid-for <duration>', 'lifetime, e.g. 24h or 30d', '24h')
     .option('--data-dir <dir>', "the control plane's data directory (holds token-signing.key)", './.meshcp')
+    .option('--store <url>', 'etcd://HOST:PORT[,…]: sign with the key the replicas share in etcd (same --store flags as `meshcp serve`)')
+    .option('--store-ca-cert <file>', 'CA certificate of etcd\'s serving certificate')
+    .option('--store-cert <file>', 'client certificate for etcd')
+    .option('--store-key <file>', 'key of --store-cert')
+    .option('--store-encryption-key-file <file>', 'the key encrypting private keys in etcd (as given to `meshcp serve`)')
     .action(async (flags: TokenGenerateFlags) => {
       if (flags.name.trim() === '') throw new Error('--name must not be empty');
-      const value = await generateTokenWithDataDir({ name: flags.name, mesh: flags.mesh, validForSeconds: parseValidFor(flags.validFor), dataDir: flags.dataDir });
+      const value =
+        flags.store !== undefined
+          ? await generateTokenWithStore(flags)
+          : await generateTokenWithDataDir({ name: flags.name, mesh: flags.mesh, validForSeconds: parseValidFor(flags.validFor), dataDir: flags.dataDir });
       process.stdout.write(`${value}\n`);
     });
 }

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadOrCreateStoredSigningKey } from '../../src/auth/signing-key-store.js';
 import { generateToken } from '../../src/auth/token.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
@@ -92,6 +92,26 @@ describe('two replicas on one etcd', () => {
     return last;
   };
 
+  /** `meshcp token generate --store …` as a user runs it; it prints to process.stdout. */
+  const tokenFromCli = async (name: string): Promise<string> => {
+    let printed = '';
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      printed += chunk.toString();
+      return true;
+    });
+    try {
+      const run = await runCli([
+        'token', 'generate', '--name', name, '--mesh', 'default',
+        '--store', `${etcd.url}/r${prefixNumber}`, '--store-ca-cert', etcd.files.ca, '--store-cert', etcd.files.cert, '--store-key', etcd.files.key,
+        '--store-encryption-key-file', etcd.files.encryptionKey,
+      ]);
+      expect(run.code, run.stderr).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
+    return printed.trim();
+  };
+
   beforeAll(async () => {
     etcd = await startEtcd();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-replicas-'));
@@ -116,7 +136,8 @@ describe('two replicas on one etcd', () => {
     const applied = await apply(a, `${MESH}---\n${dataplane('web-01', 8080, 'localhost:18080')}`);
     // then
     expect(applied.code, applied.stderr).toBe(0);
-    const token = generateToken({ name: 'web-01', mesh: 'default', validForSeconds: 600 }, await loadOrCreateStoredSigningKey(a.store));
+    // and: `meshcp token generate --store …` signs with the key the replicas share in etcd
+    const token = await tokenFromCli('web-01');
     const [fromA, fromB] = await Promise.all([clustersWith(proxy(a, 'web-01', token), 'localhost:18080'), clustersWith(proxy(b, 'web-01', token), 'localhost:18080')]);
     expect(fromB.version).toBe(fromA.version);
     expect(fromB.resources).toEqual(fromA.resources);
