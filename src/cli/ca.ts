@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { parseDuration } from '../api/duration.js';
 import { writeFileAtomic } from '../ca/atomic-file.js';
 import { certificateInfo, createRootCa, isoSeconds } from '../ca/pki.js';
@@ -17,6 +17,8 @@ export interface CreateCaOptions {
   readonly commonName?: string;
   readonly force?: boolean;
   readonly now?: Date;
+  /** `step`-style CRT_FILE KEY_FILE arguments: these paths instead of NAME.crt / NAME.key in --out. */
+  readonly files?: CredentialFiles;
 }
 
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -63,9 +65,9 @@ export interface CredentialFiles {
 }
 
 /** Where `NAME.crt` and `NAME.key` go; fails before any work when they exist and `force` is off. */
-export async function credentialFiles(out: string, name: string, force: boolean): Promise<CredentialFiles> {
-  const stem = fileStem(name);
-  const files = { certFile: path.join(out, `${stem}.crt`), keyFile: path.join(out, `${stem}.key`) };
+export async function credentialFiles(out: string, name: string, force: boolean, given?: CredentialFiles): Promise<CredentialFiles> {
+  const stem = given === undefined ? fileStem(name) : name;
+  const files = given ?? { certFile: path.join(out, `${stem}.crt`), keyFile: path.join(out, `${stem}.key`) };
   if (!force) {
     for (const file of [files.certFile, files.keyFile]) {
       const exists = await fs.access(file).then(
@@ -87,7 +89,7 @@ export async function writeCredentialFiles(files: CredentialFiles, certPem: stri
 
 /** Creates the CA files and returns what to print. */
 export async function createCaFiles(options: CreateCaOptions): Promise<string> {
-  const files = await credentialFiles(options.out, options.name, options.force ?? false);
+  const files = await credentialFiles(options.out, options.name, options.force ?? false, options.files);
   const ca = await createRootCa({
     commonName: options.commonName ?? options.name,
     rsaBits: options.rsaBits,
@@ -105,6 +107,27 @@ export async function createCaFiles(options: CreateCaOptions): Promise<string> {
   ].join('\n');
 }
 
+/**
+ * `step certificate create SUBJECT CRT_FILE KEY_FILE [--profile P] --insecure --no-password`, as
+ * the Kalix docs type it, works with `meshcp` in place of `step certificate create`: the two file
+ * arguments, and the flags accepted and hidden (meshcp keys are always unencrypted PEM, mode 0600).
+ */
+export function stepFiles(certFile: string | undefined, keyFile: string | undefined, command: Command): CredentialFiles | undefined {
+  if (certFile === undefined) return undefined;
+  if (keyFile === undefined) throw new Error(`give the key file after ${certFile} (NAME CRT_FILE KEY_FILE, as step takes them), or neither to write NAME.crt / NAME.key in --out`);
+  if (command.getOptionValueSource('out') === 'cli') throw new Error('give either --out DIR or the CRT_FILE KEY_FILE paths, not both');
+  return { certFile, keyFile };
+}
+
+export function addStepCompatibility(command: Command, profile: string): Command {
+  return command
+    .argument('[crt-file]', 'certificate path, as `step certificate create` takes it (instead of --out)')
+    .argument('[key-file]', 'key path, with crt-file')
+    .addOption(new Option('--insecure', 'accepted for step compatibility').hideHelp())
+    .addOption(new Option('--no-password', 'accepted for step compatibility: keys are always unencrypted').hideHelp())
+    .addOption(new Option('--profile <profile>', 'accepted for step compatibility').choices([profile]).hideHelp());
+}
+
 interface CaCreateFlags {
   out: string;
   rsaBits: string;
@@ -113,20 +136,32 @@ interface CaCreateFlags {
   force?: boolean;
 }
 
+const CA_EXAMPLES = `
+Examples:
+  meshcp ca create "My Root CA" --out ./certs        # ./certs/my-root-ca.crt, ./certs/my-root-ca.key
+  meshcp ca create acme-root --rsa-bits 4096 --valid-for 5y
+  # the Kalix docs' step command, with meshcp in place of \`step certificate create\`:
+  meshcp ca create --profile root-ca "My Root CA" my-root-ca.crt my-root-ca.key --insecure --no-password
+`;
+
 export function registerCa(program: Command): void {
   const ca = program.command('ca').description('Certificate authorities for demos and tests');
-  ca.command('create')
+  const create = ca
+    .command('create')
     .description('Create a self-signed root CA: writes NAME.crt and NAME.key (mode 0600)')
-    .argument('<name>', 'the CA common name unless --cn is given, and the file name stem; a name with spaces ("My Root CA") writes my-root-ca.crt / my-root-ca.key')
+    .argument('<name>', 'the CA common name unless --cn is given, and the file name stem; a name with spaces ("My Root CA") writes my-root-ca.crt / my-root-ca.key');
+  addStepCompatibility(create, 'root-ca')
     .option('--out <dir>', 'directory for NAME.crt and NAME.key', '.')
     .option('--rsa-bits <bits>', 'RSA key size: 2048, 3072 or 4096', '2048')
     .option('--valid-for <duration>', 'lifetime, e.g. 10y or 365d', '10y')
     .option('--cn <name>', 'subject common name (default: NAME)')
     .option('--force', 'replace existing files')
-    .addHelpText('after', '\nExamples:\n  meshcp ca create "My Root CA" --out ./certs        # ./certs/my-root-ca.crt, ./certs/my-root-ca.key\n  meshcp ca create acme-root --rsa-bits 4096 --valid-for 5y\n')
-    .action(async (name: string, flags: CaCreateFlags) => {
+    .addHelpText('after', CA_EXAMPLES)
+    .action(async (name: string, certFile: string | undefined, keyFile: string | undefined, flags: CaCreateFlags) => {
+      const files = stepFiles(certFile, keyFile, create);
       const report = await createCaFiles({
         name,
+        ...(files !== undefined ? { files } : {}),
         out: flags.out,
         rsaBits: parseRsaBits(flags.rsaBits),
         validForSeconds: parseValidFor(flags.validFor),

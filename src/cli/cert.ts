@@ -8,7 +8,7 @@ import net from 'node:net';
 import type { Command } from 'commander';
 import { certificateInfo, describeCertificate, isoSeconds, issueCertificate, parseCertificates, parsePrivateKey, type CertificateUsage, type KeyAlgorithm } from '../ca/pki.js';
 import { fileFlagError } from './flag-errors.js';
-import { credentialFiles, isDisplayName, parseValidFor, writeCredentialFiles } from './ca.js';
+import { addStepCompatibility, credentialFiles, isDisplayName, parseValidFor, stepFiles, writeCredentialFiles, type CredentialFiles } from './ca.js';
 
 export interface IssueCertificateFilesOptions {
   readonly name: string;
@@ -25,6 +25,8 @@ export interface IssueCertificateFilesOptions {
   readonly keyAlgorithm: KeyAlgorithm;
   readonly force?: boolean;
   readonly now?: Date;
+  /** `step`-style CRT_FILE KEY_FILE arguments: these paths instead of NAME.crt / NAME.key in --out. */
+  readonly files?: CredentialFiles;
 }
 
 // RFC 1123 labels; a leading `*.` wildcard label is allowed, as in server certificates.
@@ -55,7 +57,7 @@ export async function issueCertificateFiles(options: IssueCertificateFilesOption
   const now = options.now ?? new Date();
   const ipAddresses = options.ipAddresses ?? [];
   checkSans(options.dnsNames, options.uris, ipAddresses);
-  const files = await credentialFiles(options.out, options.name, options.force ?? false);
+  const files = await credentialFiles(options.out, options.name, options.force ?? false, options.files);
   const caCertPem = await readFileFor('--ca', options.caCertFile);
   const caKeyPem = await readFileFor('--ca-key', options.caKeyFile);
   try {
@@ -136,10 +138,11 @@ function keyAlgorithmOf(value: string): KeyAlgorithm {
 }
 
 export function registerCert(program: Command): void {
-  certCommand(program)
+  const issue = certCommand(program)
     .command('issue')
     .description('Issue a certificate signed by a CA: writes NAME.crt (leaf, then any intermediates from --ca) and NAME.key (mode 0600)')
-    .argument('<name>', 'file name stem, and the common name when neither --cn nor --dns is given; a name with spaces ("My Client", as step takes it) is the common name and writes my-client.crt / my-client.key')
+    .argument('<name>', 'file name stem, and the common name when neither --cn nor --dns is given; a name with spaces ("My Client", as step takes it) is the common name and writes my-client.crt / my-client.key');
+  addStepCompatibility(issue, 'leaf')
     .requiredOption('--ca <file>', "the CA certificate (PEM; may be a chain: the signing CA first)")
     .requiredOption('--ca-key <file>', "the CA's private key (PEM, unencrypted)")
     .option('--dns <name>', 'DNS subject alternative name (repeatable)', collect)
@@ -158,13 +161,17 @@ export function registerCert(program: Command): void {
 Examples:
   # the Kalix docs' client certificate (step certificate create "My Client" my-client.crt my-client.key ...)
   meshcp cert issue "My Client" --ca my-root-ca.crt --ca-key my-root-ca.key --client
+  # the same, typed as the Kalix docs type step (meshcp in place of \`step certificate create\`):
+  meshcp cert issue "My Client" my-client.crt my-client.key --ca my-root-ca.crt --ca-key my-root-ca.key --insecure --no-password
   # a server certificate for a local gateway
   meshcp cert issue gateway --ca my-root-ca.crt --ca-key my-root-ca.key --server --dns ecommerce.acme.org --ip 127.0.0.1
 `,
     )
-    .action(async (name: string, flags: CertIssueFlags) => {
+    .action(async (name: string, certFile: string | undefined, keyFile: string | undefined, flags: CertIssueFlags) => {
+      const files = stepFiles(certFile, keyFile, issue);
       const report = await issueCertificateFiles({
         name,
+        ...(files !== undefined ? { files } : {}),
         caCertFile: flags.ca,
         caKeyFile: flags.caKey,
         dnsNames: flags.dns ?? [],

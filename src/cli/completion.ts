@@ -21,7 +21,7 @@ function walk(command: Command, path: string, out: Node[]): Node[] {
 
 function words(command: Command): string[] {
   const subs = command.commands.flatMap((c) => [c.name(), ...c.aliases()]);
-  const flags = command.options.flatMap((o) => [o.long, o.short]).filter((f): f is string => f !== undefined);
+  const flags = command.options.filter((o) => !o.hidden).flatMap((o) => [o.long, o.short]).filter((f): f is string => f !== undefined);
   const choices = command.registeredArguments.flatMap((a) => a.argChoices ?? []);
   return [...subs, ...choices, ...flags, '--help'];
 }

@@ -54,6 +54,35 @@ describe('names with spaces and IP SANs', () => {
     expect(client.stdout).toContain(path.join(dir, 'my-client.crt'));
   });
 
+  it('takes the Kalix docs\' step commands with meshcp in place of `step certificate create`', async () => {
+    // given
+    const dir = tempDir('akka-step');
+    const file = (name: string): string => path.join(dir, name);
+    // when: step certificate create --profile root-ca "My Root CA" my-root-ca.crt my-root-ca.key --insecure --no-password
+    const ca = await meshcp(['ca', 'create', '--profile', 'root-ca', 'My Root CA', file('my-root-ca.crt'), file('my-root-ca.key'), '--insecure', '--no-password']);
+    // and: step certificate create "My Client" my-client.crt my-client.key --ca my-root-ca.crt --ca-key my-root-ca.key --insecure --no-password
+    const client = await meshcp([
+      'cert', 'issue', 'My Client', file('my-client.crt'), file('my-client.key'), '--ca', file('my-root-ca.crt'), '--ca-key', file('my-root-ca.key'), '--insecure', '--no-password',
+    ]);
+    // then
+    expect(ca).toMatchObject({ code: 0, stderr: '' });
+    expect(client).toMatchObject({ code: 0, stderr: '' });
+    expect(x509Text(fs.readFileSync(file('my-client.crt'), 'utf8'))).toContain('Subject: CN = My Client');
+    expect(verify(file('my-client.crt'), { caFile: file('my-root-ca.crt'), purpose: 'sslclient' }).status).toBe(0);
+  });
+
+  it('wants both step file arguments, and not with --out', async () => {
+    // given
+    const dir = tempDir('akka-step-bad');
+    // when
+    const oneFile = await meshcp(['ca', 'create', 'My Root CA', path.join(dir, 'a.crt')]);
+    const withOut = await meshcp(['ca', 'create', 'My Root CA', path.join(dir, 'a.crt'), path.join(dir, 'a.key'), '--out', dir]);
+    // then
+    expect(oneFile).toMatchObject({ code: 1, stderr: `Error: give the key file after ${path.join(dir, 'a.crt')} (NAME CRT_FILE KEY_FILE, as step takes them), or neither to write NAME.crt / NAME.key in --out\n` });
+    expect(withOut).toMatchObject({ code: 1, stderr: 'Error: give either --out DIR or the CRT_FILE KEY_FILE paths, not both\n' });
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
   it('keeps a plain file name as is, with the first --dns as the CN', async () => {
     // given
     const dir = tempDir('akka-plain');
