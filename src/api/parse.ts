@@ -4,7 +4,8 @@
  */
 import YAML from 'yaml';
 import { errorResult, okResult, type FieldError, type Result } from './errors.js';
-import { describeType, isAbsent, isPlainObject, Issues, readName, type DocumentContext, type YamlObject } from './fields.js';
+import { describeType, isAbsent, isPlainObject, Issues, MAX_NAME_LENGTH, readName, type DocumentContext, type YamlObject } from './fields.js';
+import { labelPart } from './quote.js';
 import { nearest } from './suggest.js';
 import { RESOURCE_KINDS, resourceKey, resourceLabel, type Resource, type ResourceKind } from './types.js';
 import { validateDataplane } from './validate-dataplane.js';
@@ -42,7 +43,13 @@ function validateOne(doc: unknown, issues: Issues, ctx: DocumentContext): Resour
   const o: YamlObject = doc;
   if (!isAbsent(o['kind'])) return convertKubernetesSecret(o, issues);
   const type = o['type'];
-  if (typeof type === 'string') issues.resource = typeof o['name'] === 'string' ? `${type}/${o['name']}` : type;
+  // The label starts every error line: only a known kind and a valid name go into it verbatim,
+  // anything else (a long or multi-line value, a pasted key) is quoted safely.
+  if (typeof type === 'string') {
+    const kind = labelPart(type, 40);
+    const name = o['name'];
+    issues.resource = typeof name === 'string' ? `${kind}/${labelPart(name, MAX_NAME_LENGTH)}` : kind;
+  }
   if (!isKind(type)) {
     if (isAbsent(type)) issues.error('type', `required field is missing; known types: ${RESOURCE_KINDS.join(', ')}`);
     else {

@@ -14,3 +14,9 @@ export function quoteValue(s: string, max = 80): string {
   if (mayBeKeyMaterial(s)) return `(a value of ${s.length} characters, not shown)`;
   return JSON.stringify(s.length > max ? `${s.slice(0, max)}…` : s);
 }
+
+/** A part of a resource label (`Kind/name`): as it is when short, printable and not key material; quoted otherwise. */
+export function labelPart(s: string, max: number): string {
+  if (s.length <= max && !mayBeKeyMaterial(s) && !/[\u0000-\u001f\u007f\u2028\u2029]/.test(s)) return s;
+  return quoteValue(s, 40);
+}

@@ -5,6 +5,7 @@
  * the whole change invalid (SPEC §3), so nothing half-resolved reaches translation.
  */
 import type { FieldError } from './errors.js';
+import { labelPart, quoteValue } from './quote.js';
 import { nearest } from './suggest.js';
 import { resourceLabel, type GatewayResource, type Resource, type RouteResource, type SecretResource, type SecretType, type ServiceResource } from './types.js';
 
@@ -102,7 +103,7 @@ function checkRoute(route: RouteResource, mesh: MeshIndex, hosts: Map<string, Ro
     push({
       resource: label,
       path: `routes[${i}].route.service`,
-      message: `service "${service}" not found in mesh "${route.mesh}": no Service resource and no Dataplane inbound tagged ${SERVICE_TAG}: ${service}${didYouMean(service, mesh.services)}`,
+      message: `service ${quoteValue(service)} not found in mesh "${route.mesh}": no Service resource and no Dataplane inbound tagged ${SERVICE_TAG}: ${labelPart(service, 80)}${didYouMean(service, mesh.services)}`,
     });
   });
   return errors;

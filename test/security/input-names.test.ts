@@ -47,7 +47,7 @@ describe('long names', () => {
 
     // then
     expect(reply.status).toBe(400);
-    expect(errorsOf(reply)).toEqual([`Mesh/${name}: name: name is 254 characters long; at most 253 are allowed (as for Kubernetes names)`]);
+    expect(errorsOf(reply)).toEqual([`Mesh/"${name.slice(0, 40)}…": name: name is 254 characters long; at most 253 are allowed (as for Kubernetes names)`]);
     expect(fs.existsSync(path.join(t.dataDir, 'meshes'))).toBe(false);
   });
 
