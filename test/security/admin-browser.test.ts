@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { checkAdminBinding } from '../../src/admin/server.js';
 import { startServer } from '../../src/cli/serve.js';
 import { silentLogger } from '../../src/runtime/logger.js';
 import { runCli } from '../cli/harness.js';
@@ -110,6 +111,20 @@ describe('admin API against browsers', () => {
 });
 
 describe('admin API binding', () => {
+  it('needs client certificates exactly when the address is not loopback', () => {
+    // given
+    const mtls = { cert: 'cert', key: 'key', clientCa: 'ca' };
+
+    // when / then: loopback needs nothing
+    for (const address of ['127.0.0.1:5681', '127.0.0.2:5681', 'localhost:5681', '[::1]:5681']) expect(checkAdminBinding(address, undefined), address).toBeUndefined();
+    // and: anything else needs a client CA, and says so at start when it has one
+    for (const address of ['0.0.0.0:5681', '[::]:5681', '10.1.2.3:5681', 'meshcp.example:5681']) {
+      expect(() => checkAdminBinding(address, undefined), address).toThrow(/is not a loopback address.*--admin-client-ca/);
+      expect(() => checkAdminBinding(address, { cert: 'cert', key: 'key' }), address).toThrow(/--admin-client-ca/);
+      expect(checkAdminBinding(address, mtls)).toBe(`the admin API listens on ${address} (not loopback); clients must present a certificate signed by --admin-client-ca`);
+    }
+  });
+
   it('refuses to listen off loopback without client certificates, naming the flags', async () => {
     // given
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-sec-bind-'));

@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES } from '../../src/admin/server.js';
 import { MAX_APPLY_DOCUMENTS } from '../../src/admin/resource-api.js';
 import { MAX_CONFIG_FILE_BYTES } from '../../src/api/load-files.js';
+import { runCli } from '../cli/harness.js';
 import { waitFor } from '../helpers/wait.js';
 import { errorsOf, rawRequest, snapshotDir, startTestServer, type TestServer } from './admin-server.js';
 
@@ -60,6 +61,20 @@ describe('large inputs', () => {
     // and: a body just under the limit is read and applied
     const fits = await rawRequest(t.port, { method: 'POST', path: '/api/apply', headers: { 'content-type': 'application/yaml' }, body: paddedYaml(MAX_BODY_BYTES - 1024, 'fits') });
     expect(fits.status).toBe(200);
+  });
+
+  it('gives the CLI the limit as its one error line', async () => {
+    // given
+    const file = path.join(t.dir, 'big.yaml');
+    fs.writeFileSync(file, paddedYaml(MAX_BODY_BYTES + 1024, 'big'));
+
+    // when
+    const run = await runCli(['apply', '-f', file, '--server', t.url]);
+
+    // then
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toBe('Error: request body larger than 4 MiB; split the apply into several files or batches\n');
+    await stillServing();
   });
 
   it('refuses more documents than the limit in one apply', async () => {
