@@ -33,6 +33,8 @@ export interface ApplyRequest {
   readonly files: readonly ApplyFile[];
   readonly mode?: ApplyMode;
   readonly dryRun?: boolean;
+  /** Apply the (single) document only if its stored record still has this revision (StoreConflictError otherwise). */
+  readonly ifRevision?: string;
 }
 
 export interface AppliedResource {
@@ -130,6 +132,7 @@ export class ResourceApi {
       else errors.push(...parsed.errors);
     }
     errors.push(...findDuplicateResources(entries));
+    if (request.ifRevision !== undefined && entries.length !== 1) errors.push({ path: '', message: `ifRevision applies to exactly one document, got ${entries.length}` });
     if (errors.length === 0 && entries.length === 0) errors.push({ path: '', message: 'no resources to apply' });
     if (errors.length === 0) {
       const checked = this.checkBatch(entries, request.mode ?? 'apply');
@@ -140,7 +143,7 @@ export class ResourceApi {
     const single = request.files.length === 1 && request.files[0]?.name === undefined && documents === 1;
     const format = (e: FieldError): string => formatFieldError(single ? { ...e, document: undefined } : e);
     if (errors.length > 0) return { ok: false, status: 400, errors: errors.map(format), warnings: warnings.map(format) };
-    const applied = request.dryRun ? this.predictOutcomes(entries) : await this.write(entries);
+    const applied = request.dryRun ? this.predictOutcomes(entries) : await this.write(entries, request.ifRevision);
     const notes = warnings.map(format);
     const pending = this.options.sources.lastErrors;
     if (!request.dryRun && pending.length > 0) {
@@ -209,8 +212,8 @@ export class ResourceApi {
     });
   }
 
-  private async write(entries: readonly ParsedEntry[]): Promise<AppliedResource[]> {
-    const outcomes = await this.options.store.apply(entries.map((e) => ({ op: 'put' as const, resource: e.resource })));
+  private async write(entries: readonly ParsedEntry[], ifRevision?: string): Promise<AppliedResource[]> {
+    const outcomes = await this.options.store.apply(entries.map((e) => ({ op: 'put' as const, resource: e.resource, ...(ifRevision !== undefined ? { expectedRevision: ifRevision } : {}) })));
     return entries.map((e, i) => appliedResource(e.resource, outcomes[i]?.outcome ?? 'unchanged'));
   }
 

@@ -309,7 +309,9 @@ export class AdminServer {
     const contentType = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
     const fileName = url.searchParams.get('file') ?? undefined;
     const files = contentType === FILES_CONTENT_TYPE ? parseFilesEnvelope(body) : [{ ...(fileName !== undefined ? { name: fileName } : {}), content: body }];
-    const result = await this.options.api.apply({ files, mode, dryRun });
+    // Compare-and-swap for a read-modify-write (route update through several replicas, SPEC §5).
+    const ifRevision = url.searchParams.get('ifRevision') ?? undefined;
+    const result = await this.options.api.apply({ files, mode, dryRun, ...(ifRevision !== undefined ? { ifRevision } : {}) });
     if (!result.ok) return send(res, result.status, { errors: result.errors, warnings: result.warnings });
     const changed = result.applied.filter((a) => a.outcome !== 'unchanged');
     if (!dryRun && changed.length > 0) this.options.log.info({ resources: changed.map((a) => `${a.type}/${a.mesh ?? ''}/${a.name} ${a.outcome}`) }, 'resources applied through the admin API');

@@ -25,6 +25,8 @@ export interface ResourceView {
   readonly origin: Origin | 'system';
   readonly creationTime?: string;
   readonly modificationTime?: string;
+  /** The store's revision of the record (etcd), for a read-modify-write with `?ifRevision=` (SPEC §5). */
+  readonly revision?: string;
   /** Secrets only: a certificate summary, or for a CA key the type and fingerprint of its public half. */
   readonly secret?: SecretSummary | CaKeySummary;
 }
@@ -50,7 +52,7 @@ function meshView(r: Resource & { type: 'Mesh' }): ResourceDocument {
 }
 
 export function viewOf(r: Resource, origin: Origin, stored: StoredResource | undefined, now: Date): ResourceView {
-  const times = stored ? { creationTime: stored.creationTime, modificationTime: stored.modificationTime } : {};
+  const times = stored ? { creationTime: stored.creationTime, modificationTime: stored.modificationTime, ...(stored.revision !== undefined ? { revision: stored.revision } : {}) } : {};
   if (r.type === 'Mesh') return { resource: meshView(r), origin, ...times };
   if (r.type !== 'Secret') return { resource: resourceToDocument(r), origin, ...times };
   const summary = summarizeSecret(r, now);

@@ -11,6 +11,16 @@ import { kindPlural } from '../admin/kinds.js';
 import { fileFlagError } from './flag-errors.js';
 import { CliError, type ViewJson } from './output.js';
 
+/** An error answer of the admin API, with its HTTP status (409: a compare-and-swap lost, retry). */
+export class AdminApiError extends CliError {
+  constructor(
+    lines: readonly string[],
+    readonly status: number,
+  ) {
+    super(lines);
+  }
+}
+
 export const DEFAULT_SERVER = 'http://127.0.0.1:5681';
 const FILES_CONTENT_TYPE = 'application/vnd.meshcp.files+json';
 
@@ -100,9 +110,10 @@ export class AdminClient {
     return res.body as unknown as ViewJson;
   }
 
-  async apply(files: readonly ApplyFileJson[], options: { mode?: 'apply' | 'create' | 'update'; dryRun?: boolean } = {}): Promise<{ applied: AppliedJson[]; warnings: string[] }> {
+  async apply(files: readonly ApplyFileJson[], options: { mode?: 'apply' | 'create' | 'update'; dryRun?: boolean; ifRevision?: string } = {}): Promise<{ applied: AppliedJson[]; warnings: string[] }> {
     const params = new URLSearchParams();
     if (options.mode && options.mode !== 'apply') params.set('mode', options.mode);
+    if (options.ifRevision !== undefined) params.set('ifRevision', options.ifRevision);
     if (options.dryRun) params.set('dryRun', 'true');
     const query = params.toString() !== '' ? `?${params.toString()}` : '';
     const res = await this.request('POST', `/api/apply${query}`, { contentType: FILES_CONTENT_TYPE, text: JSON.stringify({ files }) });
@@ -135,7 +146,7 @@ export class AdminClient {
   private check(res: Response): void {
     if (res.status >= 200 && res.status < 300) return;
     const errors = stringList(res.body['errors']);
-    throw new CliError(errors.length > 0 ? errors : [`admin API answered HTTP ${res.status}`]);
+    throw new AdminApiError(errors.length > 0 ? errors : [`admin API answered HTTP ${res.status}`], res.status);
   }
 
   private request(method: string, path: string, body?: { contentType: string; text: string }): Promise<Response> {

@@ -60,6 +60,8 @@ export interface ViewJson {
   readonly resource: Record<string, unknown>;
   readonly origin?: string;
   readonly creationTime?: string;
+  /** Present with the etcd store: pass it back as `ifRevision` to apply only over what was read. */
+  readonly revision?: string;
   readonly secret?: { readonly fingerprintSha256?: string; readonly notAfter?: string; readonly expiresInDays?: number; readonly subject?: string; readonly certificates?: number };
 }
 

@@ -5,7 +5,7 @@
  */
 import { Option, type Command } from 'commander';
 import YAML from 'yaml';
-import { AdminClient, addServerOptions, type ServerOptions } from './admin-client.js';
+import { AdminApiError, AdminClient, addServerOptions, type ServerOptions } from './admin-client.js';
 import { CliError, parseOutputFormat, resourceTable, formatDocuments, type CliIo } from './output.js';
 import { printApplied, printWarnings } from './resources.js';
 import { buildRouteDescriptor, exportDescriptor, parseDescriptor, readDescriptorText, type Doc, type RouteFlags } from './route-descriptor.js';
@@ -93,6 +93,9 @@ Examples:
   meshcp route export my-route > route.yaml && meshcp route update my-route -f route.yaml
 `;
 
+/** Lost compare-and-swap races a `route update` retries before giving up. */
+const UPDATE_ATTEMPTS = 20;
+
 export function registerRoute(program: Command, io: CliIo): void {
   const route = program
     .command('route')
@@ -121,12 +124,25 @@ export function registerRoute(program: Command, io: CliIo): void {
       const client = new AdminClient(options);
       const file = await descriptorFromFile(io, command, name, options);
       const mesh = file?.mesh ?? options.mesh;
-      const existing = await client.get('Route', name, mesh);
-      if (!existing) throw new CliError([`Route/${name} not found in mesh "${mesh}" (create it with \`meshcp route create\`)`]);
-      const doc = buildRouteDescriptor(name, mesh, file?.doc ?? existing.resource, flagsOf(options));
-      const result = await client.apply([{ ...(file ? { name: file.label } : {}), content: JSON.stringify(doc) }], { mode: 'update' });
-      printWarnings(io, result.warnings);
-      printApplied(io, result.applied);
+      // Read-modify-write: with a store that has revisions (etcd), the write applies only over the
+      // version read, and a lost race is read again and retried, so concurrent updates through
+      // several replicas all land (SPEC §5). Without revisions it is one plain update.
+      for (let attempt = 1; ; attempt++) {
+        const existing = await client.get('Route', name, mesh);
+        if (!existing) throw new CliError([`Route/${name} not found in mesh "${mesh}" (create it with \`meshcp route create\`)`]);
+        const doc = buildRouteDescriptor(name, mesh, file?.doc ?? existing.resource, flagsOf(options));
+        const ifRevision = existing.revision;
+        let result: Awaited<ReturnType<AdminClient['apply']>>;
+        try {
+          result = await client.apply([{ ...(file ? { name: file.label } : {}), content: JSON.stringify(doc) }], { mode: 'update', ...(ifRevision !== undefined ? { ifRevision } : {}) });
+        } catch (err) {
+          if (err instanceof AdminApiError && err.status === 409 && ifRevision !== undefined && attempt < UPDATE_ATTEMPTS) continue;
+          throw err;
+        }
+        printWarnings(io, result.warnings);
+        printApplied(io, result.applied);
+        return;
+      }
     });
 
   addServerOptions(

@@ -228,6 +228,9 @@ export class EtcdStore implements Store {
         const kv = current.get(key);
         const revision = kv?.mod_revision ?? '0';
         if (change.expectedRevision !== undefined && change.expectedRevision !== revision) {
+          // Let this replica's view catch up to the record first (its watch event carries that
+          // mod_revision), so the caller's next read sees what it lost to.
+          if (kv) await this.caughtUp(Number(kv.mod_revision));
           throw new StoreConflictError(
             `${this.name}: ${refKey(ref)} changed since it was read (expected revision ${change.expectedRevision}, now ${revision === '0' ? 'absent' : revision}); read it again and retry`,
             ref,

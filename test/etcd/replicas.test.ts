@@ -10,12 +10,13 @@ import YAML from 'yaml';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadOrCreateStoredSigningKey } from '../../src/auth/signing-key-store.js';
 import { generateToken } from '../../src/auth/token.js';
+import { createRootCa } from '../../src/ca/pki.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
 import { createLogger, silentLogger } from '../../src/runtime/logger.js';
 import { documentToResource } from '../../src/store/document.js';
 import { EtcdStore } from '../../src/store/etcd-store.js';
 import { CLUSTER_TYPE } from '../../src/xds/types.js';
-import { runCli } from '../cli/harness.js';
+import { BASE_RESOURCES, runCli } from '../cli/harness.js';
 import { startEtcd, startTcpGate, type TcpGate, type TestEtcd } from '../helpers/etcd.js';
 import { FakeEnvoy, namesOf, type ReceivedResponse } from '../helpers/fake-envoy.js';
 import { waitFor } from '../helpers/wait.js';
@@ -223,6 +224,36 @@ describe('two replicas on one etcd', () => {
       expect(listed).not.toContain('db-01');
     }
     await waitFor('readyz 200', async () => (await fetch(`${b.adminUrl}/readyz`)).status === 200, { timeoutMs: 30_000 });
+  }, 120_000);
+
+  it('20 concurrent `route update --client-certificate-subject` split across both replicas keep all 20', async () => {
+    // given: a route with a client CA, visible on both replicas
+    const a = await replica();
+    const b = await replica();
+    const ca = await createRootCa({ commonName: 'Clients CA', validitySeconds: 86_400 });
+    const caFile = path.join(dir, `clients-ca-${prefixNumber}.pem`);
+    fs.writeFileSync(caFile, ca.certPem);
+    expect((await apply(a, BASE_RESOURCES)).code).toBe(0);
+    expect((await runCli(['secret', 'create', 'tls-ca', 'my-root-ca', '--cert', caFile, '--server', a.adminUrl])).code).toBe(0);
+    const created = await runCli(['route', 'create', 'ecommerce', '--host', 'ecommerce.acme.org', '--client-ca-secret', 'my-root-ca', '--path-prefix', '/=shopping-cart', '--server', a.adminUrl]);
+    expect(created.code, created.stderr).toBe(0);
+    await waitFor('route on B', () => b.store.current().some((s) => s.resource.type === 'Route'));
+    // when: 20 read-modify-writes at once, alternating replicas
+    const runs = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => runCli(['route', 'update', 'ecommerce', '--client-certificate-subject', `client-${i}.acme.org`, '--server', (i % 2 === 0 ? a : b).adminUrl])),
+    );
+    // then: every update succeeded and none was lost, as seen through either replica
+    for (const run of runs) expect(run.code, run.stderr).toBe(0);
+    const expected = Array.from({ length: 20 }, (_, i) => `client-${i}.acme.org`).sort();
+    for (const server of [a, b]) {
+      const subjects = await waitFor('all 20 subjects', async () => {
+        const got = await runCli(['route', 'get', 'ecommerce', '-o', 'json', '--server', server.adminUrl]);
+        const doc = JSON.parse(got.stdout) as { resource?: { validation?: { clientCertificate?: { subjectMatches?: { exact?: string }[] } } }; validation?: { clientCertificate?: { subjectMatches?: { exact?: string }[] } } };
+        const matches = (doc.resource ?? doc).validation?.clientCertificate?.subjectMatches ?? [];
+        return matches.length === 20 ? matches.map((m) => m.exact ?? '').sort() : undefined;
+      }, { timeoutMs: 15_000 });
+      expect(subjects).toEqual(expected);
+    }
   }, 120_000);
 
   it('a replica cut off while the history is compacted relists and serves the new config', async () => {
