@@ -165,6 +165,9 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       ...(xds.credentials ? { xdsCredentials: xds.credentials } : {}),
     });
     cleanups.push(() => controlPlane.close());
+    // SPEC §5: with etcd, every replica's proxies show in `inspect` (status published under a lease).
+    const sharedStatus = opened.shareStatus?.(controlPlane.status, log.child({ component: 'status' }));
+    if (sharedStatus) cleanups.push(() => sharedStatus.close());
     let ready = false;
     const served = (): readonly Resource[] => sources.served()?.resources ?? [];
     const metrics = createServerMetrics({
@@ -184,7 +187,7 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       // SPEC §5: while etcd is unreachable the last good config is served, but /readyz says why.
       unready: () => store.unavailable?.(),
       metrics,
-      inspect: { resources: served, proxies: controlPlane.status, identities: controlPlane.identities, snapshots: controlPlane.cache },
+      inspect: { resources: served, proxies: sharedStatus ?? controlPlane.status, identities: controlPlane.identities, snapshots: controlPlane.cache },
       servedResources: served,
       hostnames: options.adminHostname ?? [],
       xdsCa: () => (xds.caPem !== undefined ? { pem: xds.caPem } : { unavailable: xds.noCa ?? 'no xDS CA' }),

@@ -3,6 +3,7 @@
  *
  *   <prefix>resources/<Kind>/<mesh>/<name>   one JSON record per resource (Mesh: resources/Mesh/<name>)
  *   <prefix>blobs/<name>                     internal material (CA keys, signing key), sealed
+ *   <prefix>status/<replica>/<mesh>/<proxy>  proxy status a replica publishes under its lease
  *
  * The prefix is `/meshcp/` unless the URL has a path (`etcd://h:2379/team-a` → `/team-a/`).
  *
@@ -22,8 +23,10 @@
  * (secret-box.ts) under a key that is not in etcd. The rest (resource documents, certificates) is
  * readable by whoever can read etcd.
  */
+import crypto from 'node:crypto';
+import os from 'node:os';
 import { BehaviorSubject, type Observable } from 'rxjs';
-import { Etcd3, type IKeyValue, type IOptions, type IWatchResponse, type Watcher } from 'etcd3';
+import { Etcd3, type IKeyValue, type IOptions, type IWatchResponse, type Lease, type Watcher } from 'etcd3';
 import type { Resource } from '../api/types.js';
 import type { Logger } from '../runtime/logger.js';
 import { documentToResource, resourceToDocument, sameContent } from './document.js';
@@ -64,6 +67,8 @@ export interface EtcdStoreOptions {
   readonly now?: () => Date;
   /** Deadline of each etcd call, so a write fails fast when etcd is unreachable. Default 5000. */
   readonly callTimeoutMs?: number;
+  /** TTL of the lease a replica publishes proxy status under: how long a dead replica's proxies stay Online elsewhere. Default 10. */
+  readonly statusLeaseSeconds?: number;
 }
 
 export interface EtcdLocation {
@@ -126,6 +131,17 @@ export class EtcdStore implements Store {
   private callDown: string | undefined;
   private resyncing = false;
   private closed = false;
+  /** Names this process among the replicas (the status keys it publishes). */
+  readonly replicaId = `${os.hostname()}-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  private readonly statusPrefix: string;
+  private lease: Lease | undefined;
+  /** What this replica published (relative status key → value), re-published under a new lease after the old one was lost. */
+  private readonly published = new Map<string, string>();
+  private republishNeeded = false;
+  private republishTimer: NodeJS.Timeout | undefined;
+  private readonly statusSubject = new BehaviorSubject<ReadonlyMap<string, string>>(new Map());
+  private statusWatcher: Watcher | undefined;
+  private statusWatchStarted = false;
 
   private constructor(
     private readonly location: EtcdLocation,
@@ -136,6 +152,7 @@ export class EtcdStore implements Store {
     this.box = new SecretBox(options.encryptionKey);
     this.resourcesPrefix = `${location.prefix}resources/`;
     this.blobsPrefix = `${location.prefix}blobs/`;
+    this.statusPrefix = `${location.prefix}status/`;
     this.subject = new BehaviorSubject(this.sorted());
   }
 
@@ -304,9 +321,44 @@ export class EtcdStore implements Store {
     return reason === undefined ? undefined : `${this.name}: unavailable (${reason})`;
   }
 
+  /**
+   * Publishes (or with `undefined` removes) one status record of this replica under its lease
+   * (issue #12): when the replica dies, etcd drops its records once the lease expires. Best
+   * effort: while etcd is unreachable the records are re-published when it returns.
+   */
+  async publishStatus(key: string, value: string | undefined): Promise<void> {
+    if (this.closed) return;
+    if (value === undefined) this.published.delete(key);
+    else this.published.set(key, value);
+    if (this.republishNeeded) return;
+    try {
+      if (value === undefined) await this.client.delete().key(this.statusKey(key)).exec();
+      else await this.currentLease().put(this.statusKey(key)).value(value).exec();
+    } catch (err) {
+      this.statusLost(oneLine(err));
+    }
+  }
+
+  /** Every replica's status records (`<replica>/<…key>` → value), kept current by a watch. */
+  statusRecords(): Observable<ReadonlyMap<string, string>> {
+    if (!this.statusWatchStarted && !this.closed) {
+      this.statusWatchStarted = true;
+      void this.relistStatus();
+    }
+    return this.statusSubject.asObservable();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.republishTimer) clearInterval(this.republishTimer);
+    this.statusWatcher?.removeAllListeners();
+    void this.statusWatcher?.cancel().catch(() => undefined);
+    this.statusSubject.complete();
+    // A replica that stops cleanly takes its proxies' status with it at once.
+    const lease = this.lease;
+    this.lease = undefined;
+    if (lease) await Promise.race([lease.revoke().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
     const watcher = this.watcher;
     this.watcher = undefined;
     for (const waiter of this.revisionWaiters) waiter.resolve();
@@ -317,6 +369,84 @@ export class EtcdStore implements Store {
     }
     this.client.close();
     this.subject.complete();
+  }
+
+  private statusKey(key: string): string {
+    return `${this.statusPrefix}${this.replicaId}/${key}`;
+  }
+
+  private currentLease(): Lease {
+    if (!this.lease) {
+      const lease = this.client.lease(this.options.statusLeaseSeconds ?? 10);
+      lease.on('lost', (err: Error) => {
+        if (lease === this.lease) this.statusLost(oneLine(err));
+      });
+      this.lease = lease;
+    }
+    return this.lease;
+  }
+
+  /** The lease is gone or a write failed: drop it, and re-publish everything under a new one when etcd answers. */
+  private statusLost(reason: string): void {
+    if (this.closed) return;
+    this.options.log?.debug({ store: this.name, reason }, 'proxy status not published; retrying');
+    this.lease?.release();
+    this.lease = undefined;
+    this.republishNeeded = true;
+    if (this.republishTimer) return;
+    const period = Math.max(500, ((this.options.statusLeaseSeconds ?? 10) * 1000) / 4);
+    this.republishTimer = setInterval(() => void this.republishAll(), period);
+    this.republishTimer.unref();
+  }
+
+  private async republishAll(): Promise<void> {
+    if (this.closed || !this.republishNeeded) return;
+    try {
+      const lease = this.currentLease();
+      for (const [key, value] of this.published) await lease.put(this.statusKey(key)).value(value).exec();
+      this.republishNeeded = false;
+      if (this.republishTimer) clearInterval(this.republishTimer);
+      this.republishTimer = undefined;
+    } catch (err) {
+      this.lease?.release();
+      this.lease = undefined;
+      this.options.log?.debug({ store: this.name, reason: oneLine(err) }, 'proxy status not re-published yet');
+    }
+  }
+
+  /** Lists every status record, then watches them; a cancelled watch (compaction) lists again. */
+  private async relistStatus(): Promise<void> {
+    let delay = 100;
+    while (!this.closed) {
+      try {
+        const response = await this.client.getAll().prefix(this.statusPrefix).exec();
+        const records = new Map<string, string>();
+        for (const kv of response.kvs) records.set(kv.key.toString('utf8').slice(this.statusPrefix.length), kv.value.toString('utf8'));
+        this.statusSubject.next(records);
+        const watcher = this.client.watch().prefix(this.statusPrefix).startRevision(String(Number(response.header.revision) + 1)).watcher();
+        this.statusWatcher = watcher;
+        watcher.on('data', (res: IWatchResponse) => {
+          if (watcher !== this.statusWatcher || this.closed) return;
+          const next = new Map(this.statusSubject.value);
+          for (const event of res.events) {
+            const key = event.kv.key.toString('utf8').slice(this.statusPrefix.length);
+            if (event.type === 'Delete') next.delete(key);
+            else next.set(key, event.kv.value.toString('utf8'));
+          }
+          this.statusSubject.next(next);
+        });
+        watcher.on('error', () => {
+          if (watcher !== this.statusWatcher || this.closed) return;
+          watcher.removeAllListeners();
+          this.statusWatcher = undefined;
+          void this.relistStatus();
+        });
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
   }
 
   private resourceKey(ref: ResourceRef): string {

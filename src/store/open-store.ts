@@ -6,8 +6,10 @@ import fs from 'node:fs';
 import { loadOrCreateSigningKey } from '../auth/token.js';
 import { loadOrCreateStoredSigningKey } from '../auth/signing-key-store.js';
 import type { Logger } from '../runtime/logger.js';
+import type { StatusRegistry } from '../xds/status.js';
 import { EtcdStore, parseEtcdUrl, type EtcdTls } from './etcd-store.js';
 import { FileStore } from './file-store.js';
+import { SharedProxyStatus } from './replica-status.js';
 import { ENCRYPTION_KEY_FLAG, readEncryptionKeyFile } from './secret-box.js';
 import type { Store } from './store.js';
 
@@ -19,6 +21,8 @@ export interface StoreOptions {
   readonly storeCert?: string;
   readonly storeKey?: string;
   readonly storeEncryptionKeyFile?: string;
+  /** etcd: TTL of the lease proxy status is published under (default 10 s); tests shorten it. */
+  readonly statusLeaseSeconds?: number;
 }
 
 export interface OpenedStore {
@@ -27,6 +31,8 @@ export interface OpenedStore {
   readonly description: string;
   /** The token signing key: a file in the data directory, or a sealed blob in etcd shared by every replica. */
   signingKey(): Promise<Buffer>;
+  /** etcd only: proxy status merged over every replica, this one's published under its lease. */
+  shareStatus?(registry: StatusRegistry, log: Logger): SharedProxyStatus;
 }
 
 function readOption(file: string, flag: string): Buffer {
@@ -72,6 +78,11 @@ export async function openStore(options: StoreOptions, log: Logger): Promise<Ope
   const encryptionKey = readEncryptionKeyFile(options.storeEncryptionKeyFile);
   const tls = etcdTls(options);
   if (!tls) log.warn({ store: location.name }, 'talking to etcd without TLS: give --store-ca-cert (and --store-cert/--store-key for client-certificate auth)');
-  const store = await EtcdStore.open(url, { encryptionKey, ...(tls ? { tls } : {}), log });
-  return { store, description: location.name, signingKey: () => loadOrCreateStoredSigningKey(store) };
+  const store = await EtcdStore.open(url, { encryptionKey, ...(tls ? { tls } : {}), log, ...(options.statusLeaseSeconds !== undefined ? { statusLeaseSeconds: options.statusLeaseSeconds } : {}) });
+  return {
+    store,
+    description: location.name,
+    signingKey: () => loadOrCreateStoredSigningKey(store),
+    shareStatus: (registry, statusLog) => new SharedProxyStatus(store, registry, statusLog),
+  };
 }

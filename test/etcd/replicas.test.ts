@@ -49,7 +49,7 @@ describe('two replicas on one etcd', () => {
   const gates: TcpGate[] = [];
 
   /** A replica on this test's prefix; `endpoint` lets it reach etcd through a gate. */
-  const replica = async (options: { endpoint?: string; tls?: boolean } = {}): Promise<RunningServer> => {
+  const replica = async (options: { endpoint?: string; tls?: boolean; statusLeaseSeconds?: number } = {}): Promise<RunningServer> => {
     const server = await startServer(
       {
         config: [],
@@ -63,6 +63,7 @@ describe('two replicas on one etcd', () => {
         storeCert: etcd.files.cert,
         storeKey: etcd.files.key,
         storeEncryptionKeyFile: etcd.files.encryptionKey,
+        ...(options.statusLeaseSeconds !== undefined ? { statusLeaseSeconds: options.statusLeaseSeconds } : {}),
       },
       process.env['DEBUG_REPLICAS'] ? createLogger({ level: 'debug', destination: process.stderr }) : silentLogger(),
     );
@@ -255,6 +256,35 @@ describe('two replicas on one etcd', () => {
       expect(subjects).toEqual(expected);
     }
   }, 120_000);
+
+  it('inspect dataplanes on either replica shows every proxy, Online where it is connected; a replica cut off from etcd loses its proxies when its lease expires', async () => {
+    // given: web-01 connected to A, db-01 to B (B reaches etcd through a gate), 2 s status leases
+    const gate = await startTcpGate(etcd.endpoint);
+    gates.push(gate);
+    const a = await replica({ statusLeaseSeconds: 2 });
+    const b = await replica({ endpoint: gate.endpoint, statusLeaseSeconds: 2 });
+    expect((await apply(a, `${MESH}---\n${dataplane('web-01', 8080, 'web')}---\n${dataplane('db-01', 8082, 'db')}`)).code).toBe(0);
+    const key = await loadOrCreateStoredSigningKey(a.store);
+    const token = (name: string): string => generateToken({ name, mesh: 'default', validForSeconds: 600 }, key);
+    await waitFor('B has the dataplanes', () => b.store.current().length === 3);
+    await clustersWith(proxy(a, 'web-01', token('web-01')), 'localhost:18080');
+    await clustersWith(proxy(b, 'db-01', token('db-01')), 'localhost:18082');
+    const statuses = async (server: RunningServer): Promise<Record<string, string>> => {
+      const run = await runCli(['inspect', 'dataplanes', '-o', 'json', '--server', server.adminUrl]);
+      const rows = JSON.parse(run.stdout) as { name: string; status: string }[];
+      return Object.fromEntries(rows.map((r) => [r.name, r.status]));
+    };
+    // then: both replicas show both proxies Online
+    for (const server of [a, b]) {
+      await waitFor('both Online', async () => JSON.stringify(await statuses(server)) === JSON.stringify({ 'db-01': 'Online', 'web-01': 'Online' }), { timeoutMs: 10_000 });
+    }
+    // when: B is cut off from etcd (its proxy stays connected to it, but B can no longer renew its lease)
+    await gate.cut();
+    // then: once the lease expires, A shows db-01 Offline and web-01 still Online
+    await waitFor('db-01 Offline on A', async () => JSON.stringify(await statuses(a)) === JSON.stringify({ 'db-01': 'Offline', 'web-01': 'Online' }), { timeoutMs: 15_000 });
+    // and: B still shows its own proxy Online
+    expect((await statuses(b))['db-01']).toBe('Online');
+  }, 60_000);
 
   it('a replica cut off while the history is compacted relists and serves the new config', async () => {
     // given: B reaches etcd through a gate
