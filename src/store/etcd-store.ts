@@ -467,7 +467,8 @@ export class EtcdStore implements Store {
       if (err instanceof StoreConflictError) throw err;
       if (isUnavailable(err)) {
         this.callDown = oneLine(err);
-        throw new StoreUnavailableError(`${this.name}: unavailable: ${what} failed (${oneLine(err)}); nothing was written, retry when etcd is reachable`);
+        const advice = /^(reading blob|listing)/.test(what) ? 'check that etcd is running and reachable with the --store-* TLS files' : 'nothing was written, retry when etcd is reachable';
+        throw new StoreUnavailableError(`${this.name}: unavailable: ${what} failed (${oneLine(err)}); ${advice}`);
       }
       if (/too many operations in txn/i.test(oneLine(err))) {
         throw new Error(`${this.name}: ${what} failed: the batch is larger than etcd's --max-txn-ops; raise it on etcd (e.g. --max-txn-ops 10000) or apply in smaller batches`);

@@ -3,10 +3,13 @@
  * fail naming the store, nothing half-applied, the last good state kept, catch-up afterwards),
  * and a watch whose history was compacted while the replica was cut off.
  */
+import fs from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RouteResource, SecretResource } from '../../src/api/types.js';
+import { silentLogger } from '../../src/runtime/logger.js';
 import { EtcdStore } from '../../src/store/etcd-store.js';
-import { startEtcd, startTcpGate, type TcpGate, type TestEtcd } from '../helpers/etcd.js';
+import { openStore } from '../../src/store/open-store.js';
+import { freePort, startEtcd, startTcpGate, type TcpGate, type TestEtcd } from '../helpers/etcd.js';
 import { waitFor } from '../helpers/wait.js';
 
 const route = (name: string, host = `${name}.acme.org`): RouteResource => ({
@@ -83,6 +86,26 @@ describe('EtcdStore', () => {
     await etcd.client().put(`/t${prefixNumber}/blobs/b`).value(sealed!);
     // then
     await expect(store.getBlob('b')).rejects.toThrow(/blobs\/b: encrypted value fails authentication/);
+  });
+
+  it('--store etcd:// refuses to start without an encryption key file, or with a bad one, naming the flag', async () => {
+    // given
+    const base = { dataDir: etcd.dir, store: `${etcd.url}/t${prefixNumber}`, storeCaCert: etcd.files.ca, storeCert: etcd.files.cert, storeKey: etcd.files.key };
+    const shortKey = `${etcd.dir}/short.key`;
+    fs.writeFileSync(shortKey, 'c2hvcnQ=\n');
+    // when / then
+    await expect(openStore(base, silentLogger())).rejects.toThrow(/needs --store-encryption-key-file FILE/);
+    await expect(openStore({ ...base, storeEncryptionKeyFile: shortKey }, silentLogger())).rejects.toThrow(/--store-encryption-key-file: ".*short.key" must hold a 32-byte key/);
+    await expect(openStore({ ...base, storeEncryptionKeyFile: `${etcd.dir}/missing.key` }, silentLogger())).rejects.toThrow(/--store-encryption-key-file: cannot read ".*missing.key": ENOENT/);
+  });
+
+  it('refuses to open when etcd cannot be reached, naming the store', async () => {
+    // given: a port nothing listens on
+    const port = await freePort();
+    // when
+    const opening = open({ endpoint: `127.0.0.1:${port}` });
+    // then
+    await expect(opening).rejects.toThrow(new RegExp(`^etcd://127.0.0.1:${port}/t${prefixNumber}: unavailable: listing the resources failed .*check that etcd is running`));
   });
 
   it('etcd down: keeps the last good state, a write fails naming the store and is not half-applied; catches up when it returns', async () => {
