@@ -115,12 +115,16 @@ async function main(): Promise<void> {
     await apply(bulkFile, bulkYaml);
     const fileApplyMs = performance.now() - start;
     start = performance.now();
-    await apply(bulkA, bulkYaml);
-    const applyMs = performance.now() - start;
-    while (bulkB.store.current().length < BULK + 1) await new Promise((resolve) => setTimeout(resolve, 2));
-    const storeMs = performance.now() - start;
-    while ((bulkB.sources.served()?.resources.length ?? 0) < BULK + 1) await new Promise((resolve) => setTimeout(resolve, 2));
-    const servedMs = performance.now() - start;
+    // B is watched while A applies: each time is from the start of the apply.
+    const until = async (done: () => boolean): Promise<number> => {
+      while (!done()) await new Promise((resolve) => setTimeout(resolve, 1));
+      return performance.now() - start;
+    };
+    const [applyMs, storeMs, servedMs] = await Promise.all([
+      apply(bulkA, bulkYaml).then(() => performance.now() - start),
+      until(() => bulkB.store.current().length >= BULK + 1),
+      until(() => (bulkB.sources.served()?.resources.length ?? 0) >= BULK + 1),
+    ]);
     const round = (x: number): number => Math.round(x);
     process.stdout.write(
       `${JSON.stringify(
