@@ -40,3 +40,18 @@ export function caSecretViews(cas: readonly MeshCa[], now: Date, mesh?: string):
   }
   return views;
 }
+
+/** The certificate PEM of a builtin CA by its secret name (`get secret {mesh}.ca-builtin-cert-{backend} -o pem`); never the key. */
+export function caCertificatePem(cas: readonly MeshCa[], mesh: string, name: string): string | undefined {
+  const ca = cas.find((c) => c.mesh === mesh && builtinCaCertSecretName(c.mesh, c.backend) === name);
+  return ca ? `${ca.certPem.trim()}\n` : undefined;
+}
+
+/** The backend whose builtin CA material `name` is (Kuma's storage names), or undefined. */
+export function builtinCaSecretBackend(mesh: string, name: string): { backend: string; part: 'cert' | 'key' } | undefined {
+  for (const part of ['cert', 'key'] as const) {
+    const prefix = `${mesh}.ca-builtin-${part}-`;
+    if (name.startsWith(prefix) && name.length > prefix.length) return { backend: name.slice(prefix.length), part };
+  }
+  return undefined;
+}

@@ -14,11 +14,11 @@ import { formatFieldError, type FieldError } from '../api/errors.js';
 import { isPlainObject } from '../api/fields.js';
 import { findDuplicateResources, parseYamlEntries, type ParsedEntry } from '../api/parse.js';
 import { resourceKey, resourceLabel, type Resource, type ResourceKind } from '../api/types.js';
-import { checkSecretMaterial } from '../ca/secret-material.js';
 import { mergeResources, type ResourceSources } from '../runtime/resource-sources.js';
 import { sameContent } from '../store/document.js';
 import { refKey, refOf, type ChangeOutcome, type ResourceRef, type Store } from '../store/store.js';
-import { viewOf, type ResourceView } from './views.js';
+import { builtinCaSecretBackend } from './ca-secrets.js';
+import { certificatePemOf, viewOf, type ResourceView } from './views.js';
 
 export interface ApplyFile {
   /** Shown in errors (`routes.yaml#2 …`); the CLI sends the path it read. */
@@ -58,7 +58,11 @@ export interface ResourceApiOptions {
   readonly now?: () => Date;
   /** Secrets meshcp keeps itself (builtin CA material, admin/ca-secrets.ts): listed, never applied or deleted. */
   readonly systemSecrets?: (mesh: string | undefined, now: Date) => readonly ResourceView[];
+  /** The certificate PEM of a system secret (a builtin CA's `{mesh}.ca-builtin-cert-{backend}`), for `get secret NAME -o pem`. */
+  readonly systemCertificate?: (mesh: string, name: string) => string | undefined;
 }
+
+export type CertificateResponse = { readonly ok: true; readonly pem: string } | { readonly ok: false; readonly status: 404 | 409; readonly error: string };
 
 /** The most documents one apply may hold (README "Security model"). */
 export const MAX_APPLY_DOCUMENTS = 1000;
@@ -92,6 +96,27 @@ export class ResourceApi {
     const origin = merged.origins.get(refKey(ref)) ?? 'api';
     const stored = origin === 'api' ? this.options.store.current().find((s) => resourceKey(s.resource) === refKey(ref)) : undefined;
     return viewOf(found, origin, stored, this.now());
+  }
+
+  /**
+   * The certificates a secret holds, as PEM: a tls secret's chain, a tls-ca bundle, a generic
+   * secret that decodes to certificates, a builtin mesh CA (its clients trust it for
+   * meshcp-issued route certificates). Never a key.
+   */
+  certificate(ref: ResourceRef): CertificateResponse {
+    const label = describeRefParts(ref);
+    const found = this.options.sources.desired().resources.find((r) => resourceKey(r) === refKey(ref));
+    if (found?.type === 'Secret') {
+      const pem = certificatePemOf(found);
+      return pem !== undefined ? { ok: true, pem } : { ok: false, status: 409, error: `${label} holds no certificate (a ${found.secretType} secret)` };
+    }
+    const builtin = builtinCaSecretBackend(ref.mesh, ref.name);
+    const pem = this.options.systemCertificate?.(ref.mesh, ref.name);
+    if (pem !== undefined) return { ok: true, pem };
+    if (builtin?.part === 'key') {
+      return { ok: false, status: 409, error: `${label} is the private key of the builtin CA "${builtin.backend}": it never leaves the control plane; its certificate is ${ref.mesh}.ca-builtin-cert-${builtin.backend}` };
+    }
+    return { ok: false, status: 404, error: `${label} not found` };
   }
 
   apply(request: ApplyRequest): Promise<ApplyResponse> {
@@ -174,33 +199,41 @@ export class ResourceApi {
       }
       if (mode === 'create' && stored.has(key)) errors.push(at(entry, '', `${describeRef(r)} already exists`));
       if (mode === 'update' && !stored.has(key)) errors.push(at(entry, '', `${describeRef(r)} not found`));
-      if (r.type === 'Secret') {
-        const material = checkSecretMaterial(r, this.now());
-        for (const e of material.errors) errors.push(at(entry, e.path, e.message));
-        for (const w of material.warnings) warnings.push(at(entry, w.path, w.message));
-      }
     }
     if (errors.length > 0) return { errors, warnings };
     const batchKeys = new Set(entries.map((e) => resourceKey(e.resource)));
     // Batch resources go last, so a clash (two routes, one host) is blamed on the new one.
     const candidateStore = [...store.current().map((s) => s.resource).filter((r) => !batchKeys.has(resourceKey(r))), ...entries.map((e) => e.resource)];
-    const introduced = this.introducedErrors(candidateStore);
+    // The batch's secrets are checked as they are applied (SPEC §1), by the same validator as serve and validate -f.
+    const introduced = this.introducedIssues(candidateStore, (r) => batchKeys.has(resourceKey(r)));
     const origins = new Map(entries.map((e) => [resourceLabel(e.resource), e]));
-    for (const e of introduced) {
+    const located = (e: FieldError): FieldError => {
       const entry = e.resource !== undefined && e.file === undefined ? origins.get(e.resource) : undefined;
-      errors.push(entry ? { ...e, ...(entry.file !== undefined ? { file: entry.file } : {}), document: entry.document } : e);
-    }
+      return entry ? { ...e, ...(entry.file !== undefined ? { file: entry.file } : {}), document: entry.document } : e;
+    };
+    errors.push(...introduced.errors.map(located));
+    warnings.push(...introduced.warnings.map(located));
     return { errors, warnings };
   }
 
   /** Errors of the merged set with `candidateStore` that the current merged set does not have. */
   private introducedErrors(candidateStore: readonly Resource[]): FieldError[] {
+    return this.introducedIssues(candidateStore).errors;
+  }
+
+  /** Errors and warnings of the merged set with `candidateStore` that the current merged set does not have. */
+  private introducedIssues(candidateStore: readonly Resource[], alsoCheckSecret?: (r: Resource) => boolean): { errors: FieldError[]; warnings: FieldError[] } {
     const { sources } = this.options;
     const desired = sources.desired();
-    const baseline = new Set(sources.check(desired).errors.map(formatFieldError));
+    const current = sources.check(desired);
+    const baseline = new Set(current.errors.map(formatFieldError));
+    const baselineWarnings = new Set(current.warnings.map(formatFieldError));
     const fromFiles = desired.resources.filter((r) => desired.origins.get(resourceKey(r)) === 'config');
-    const candidate = sources.check(mergeResources(fromFiles, candidateStore));
-    return candidate.errors.filter((e) => !baseline.has(formatFieldError(e)));
+    const candidate = sources.check(mergeResources(fromFiles, candidateStore), alsoCheckSecret ? { alsoCheckSecret } : {});
+    return {
+      errors: candidate.errors.filter((e) => !baseline.has(formatFieldError(e))),
+      warnings: candidate.warnings.filter((w) => !baselineWarnings.has(formatFieldError(w))),
+    };
   }
 
   private predictOutcomes(entries: readonly ParsedEntry[]): AppliedResource[] {
@@ -225,6 +258,17 @@ export class ResourceApi {
     const inFiles = sources.desired().origins.get(key) === 'config';
     if (!inStore && inFiles) {
       return { ok: false, status: 409, errors: [`${label} is defined in the --config files (${sources.configPaths().join(', ')}), which own it; remove it there`], warnings: [] };
+    }
+    const builtin = ref.type === 'Secret' ? builtinCaSecretBackend(ref.mesh, ref.name) : undefined;
+    if (!inStore && builtin) {
+      return {
+        ok: false,
+        status: 409,
+        errors: [
+          `${label} is managed by the builtin CA backend "${builtin.backend}" of Mesh/${ref.mesh} and cannot be deleted (proxies' certificates chain to it); to rotate the CA, add a new builtin backend to the Mesh's mtls.backends and set mtls.enabledBackend to it: proxies trust both CAs during the switch`,
+        ],
+        warnings: [],
+      };
     }
     if (!inStore) return { ok: false, status: 404, errors: [`${label} not found`], warnings: [] };
     if (!inFiles) {

@@ -8,6 +8,8 @@
  *   PUT    /api/apply                        body: YAML or JSON, one or more documents; or
  *                                            `application/vnd.meshcp.files+json` {files:[{name,content}]}
  *   DELETE /api/{type}/{name}[?mesh=M]
+ *   GET    /api/secrets/{name}/certificate[?mesh=M]   the certificates of a secret or builtin CA, PEM (never a key)
+ *   POST   /api/tokens                       body {name, mesh?, validFor?}: a dataplane token signed with the server's key
  *   GET    /api/identities[?mesh=M]          workload certificate status per proxy (for `inspect`)
  *   GET    /api/inspect/dataplanes[?mesh=M]  per proxy: stream, xDS and certificate state (`meshcp inspect dataplanes`)
  *   GET    /api/inspect/dataplanes/{name}/config-dump[?mesh=M]
@@ -29,7 +31,10 @@ import http from 'node:http';
 import https from 'node:https';
 import { isIP, type AddressInfo } from 'node:net';
 import os from 'node:os';
-import { singleLine } from '../api/errors.js';
+import { parseDuration } from '../api/duration.js';
+import { formatFieldError, singleLine } from '../api/errors.js';
+import { isPlainObject, Issues, quoteValue, readName, readObject, readString } from '../api/fields.js';
+import { generateToken } from '../auth/token.js';
 import type { Resource } from '../api/types.js';
 import type { IdentityStatus } from '../identity/manager.js';
 import type { Logger } from '../runtime/logger.js';
@@ -84,7 +89,16 @@ export interface AdminServerOptions {
   readonly xdsCa?: () => { pem: string } | { unavailable: string };
   /** Extra names (DNS or IP) clients use to reach the API, accepted in the Host header (`serve --admin-hostname`). */
   readonly hostnames?: readonly string[];
+  /**
+   * `POST /api/tokens` (`meshcp token generate`, as `kumactl generate dataplane-token` asks its
+   * control plane): the server's token signing key (data directory or etcd). The route is as
+   * protected as every admin call (loopback, or mTLS with --admin-client-ca).
+   */
+  readonly tokens?: { signingKey(): Promise<Buffer> };
 }
+
+/** The longest token lifetime the API signs: a leaked token is valid until it expires (there is no revocation list). */
+const MAX_TOKEN_SECONDS = 10 * 365 * 86_400;
 
 class HttpError extends Error {
   constructor(
@@ -170,6 +184,19 @@ export class AdminServer {
     if (second === 'cert-check' && third === undefined && this.options.servedResources) {
       allow(method, ['POST']);
       return this.certCheck(req, res, this.options.servedResources);
+    }
+    if (third !== undefined && rest.length === 1 && rest[0] === 'certificate' && parseKind(second) === 'Secret') {
+      allow(method, ['GET']);
+      const result = this.options.api.certificate({ type: 'Secret', mesh: url.searchParams.get('mesh') ?? 'default', name: third });
+      if (!result.ok) throw new HttpError(result.status, result.error);
+      // PEM for curl; JSON for meshcp, which asks for it.
+      if ((req.headers.accept ?? '').includes('application/json')) return send(res, 200, { pem: result.pem });
+      res.writeHead(200, { 'content-type': 'application/x-pem-file' });
+      return void res.end(result.pem);
+    }
+    if (second === 'tokens' && third === undefined && this.options.tokens) {
+      allow(method, ['POST']);
+      return this.generateToken(req, res, this.options.tokens);
     }
     if (rest.length > 0) throw new HttpError(404, `no such path ${url.pathname}`);
     if (second === 'xds-ca' && third === undefined && this.options.xdsCa) {
@@ -298,6 +325,32 @@ export class AdminServer {
     const result = checkCertificateAgainstRoutes(resources(), request);
     if (!result.ok) throw new HttpError(result.status, result.error);
     return send(res, 200, { items: result.items, total: result.items.length });
+  }
+
+  private async generateToken(req: http.IncomingMessage, res: http.ServerResponse, tokens: { signingKey(): Promise<Buffer> }): Promise<void> {
+    const body = await readBody(req);
+    let doc: unknown;
+    try {
+      doc = JSON.parse(body);
+    } catch (err) {
+      throw new HttpError(400, `expected a JSON body {"name": NAME, "mesh"?: MESH, "validFor"?: "24h"}: ${(err as Error).message}`);
+    }
+    const issues = new Issues({});
+    const o = isPlainObject(doc) ? readObject(doc, '', issues, ['name', 'mesh', 'validFor']) : undefined;
+    if (!o) throw new HttpError(400, 'expected a JSON body {"name": NAME, "mesh"?: MESH, "validFor"?: "24h"}');
+    const name = readName(o['name'], 'name', issues);
+    const mesh = readName(o['mesh'] ?? 'default', 'mesh', issues);
+    const validFor = readString(o['validFor'] ?? '24h', 'validFor', issues);
+    const seconds = validFor !== undefined ? parseDuration(validFor) : undefined;
+    if (validFor !== undefined && (seconds === undefined || seconds < 1 || seconds > MAX_TOKEN_SECONDS)) {
+      issues.error('validFor', `invalid duration ${quoteValue(validFor, 40)}: expected a positive duration up to 10y, such as 24h or 30d`);
+    }
+    const [problem] = issues.errors;
+    if (problem || name === undefined || mesh === undefined || seconds === undefined) throw new HttpError(400, problem ? formatFieldError(problem) : 'invalid token request');
+    const token = generateToken({ name, mesh, validForSeconds: seconds }, await tokens.signingKey());
+    // Who minted a token for which proxy is worth an audit line; the token itself is a credential and is not logged.
+    this.options.log.info({ proxy: name, mesh, validFor }, 'dataplane token generated through the admin API');
+    return send(res, 200, { token, name, mesh, validFor });
   }
 
   private async apply(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {

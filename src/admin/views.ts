@@ -2,7 +2,7 @@
  * What the admin API returns for a resource. Secrets are summarized: type, subject,
  * fingerprint and expiry, never the key (SPEC §1: private keys never appear in API responses).
  */
-import type { Resource } from '../api/types.js';
+import type { Resource, SecretResource } from '../api/types.js';
 import { summarizeSecret, type SecretSummary } from '../ca/secret-material.js';
 import type { Origin } from '../runtime/resource-sources.js';
 import { resourceToDocument, type ResourceDocument } from '../store/document.js';
@@ -55,11 +55,30 @@ export function viewOf(r: Resource, origin: Origin, stored: StoredResource | und
   const times = stored ? { creationTime: stored.creationTime, modificationTime: stored.modificationTime, ...(stored.revision !== undefined ? { revision: stored.revision } : {}) } : {};
   if (r.type === 'Mesh') return { resource: meshView(r), origin, ...times };
   if (r.type !== 'Secret') return { resource: resourceToDocument(r), origin, ...times };
-  const summary = summarizeSecret(r, now);
+  const summary = secretSummary(r, now);
   return {
     resource: { type: r.type, name: r.name, mesh: r.mesh, secretType: r.secretType },
     origin,
     ...times,
     ...(summary ? { secret: summary } : {}),
   };
+}
+
+/**
+ * A generic (Kuma) secret is opaque data, never shown; when it decodes to a PEM certificate (a
+ * provided CA's `conf.cert.secret`), `get` shows that certificate's fingerprint and expiry.
+ */
+function secretSummary(r: SecretResource, now: Date): SecretSummary | undefined {
+  if (r.secretType !== 'generic') return summarizeSecret(r, now);
+  const certificates = certificatePemOf(r);
+  if (certificates === undefined) return undefined;
+  const summary = summarizeSecret({ ...r, secretType: 'tls-ca', cert: certificates }, now);
+  return summary ? { ...summary, secretType: 'generic' } : undefined;
+}
+
+/** The certificate PEM of a secret (`get secret NAME -o pem`): never a key; undefined when it holds no certificate. */
+export function certificatePemOf(r: SecretResource): string | undefined {
+  const pem = r.secretType === 'generic' ? Buffer.from(r.key ?? '', 'base64').toString('utf8') : r.cert;
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
+  return blocks ? `${blocks.join('\n')}\n` : undefined;
 }

@@ -41,7 +41,8 @@ async function filesUnder(dir: string, visited: Set<string>): Promise<string[]> 
   return files;
 }
 
-async function collectFiles(paths: readonly string[]): Promise<{ files: string[]; errors: FieldError[] }> {
+/** The config files that `paths` name: files as given, directories expanded (recursively, sorted), each once. */
+export async function collectFiles(paths: readonly string[]): Promise<{ files: string[]; errors: FieldError[] }> {
   const files: string[] = [];
   const errors: FieldError[] = [];
   const visited = new Set<string>();

@@ -4,6 +4,7 @@
  */
 import YAML from 'yaml';
 import { errorResult, okResult, type FieldError, type Result } from './errors.js';
+import { KUMA_API_VERSION, readKubernetesForm } from './kuma-forms.js';
 import { describeType, isAbsent, isPlainObject, Issues, MAX_NAME_LENGTH, readName, type DocumentContext, type YamlObject } from './fields.js';
 import { labelPart } from './quote.js';
 import { nearest } from './suggest.js';
@@ -41,7 +42,7 @@ function validateOne(doc: unknown, issues: Issues, ctx: DocumentContext): Resour
     return [];
   }
   const o: YamlObject = doc;
-  if (!isAbsent(o['kind'])) return convertKubernetesSecret(o, issues);
+  if (!isAbsent(o['kind']) || !isAbsent(o['apiVersion'])) return validateKubernetesForm(o, issues, ctx);
   const type = o['type'];
   // The label starts every error line: only a known kind and a valid name go into it verbatim,
   // anything else (a long or multi-line value, a pasted key) is quoted safely.
@@ -63,6 +64,23 @@ function validateOne(doc: unknown, issues: Issues, ctx: DocumentContext): Resour
   const name = readName(o['name'], 'name', issues) ?? '';
   const mesh = type === 'Mesh' ? '' : (readName(o['mesh'] ?? 'default', 'mesh', issues) ?? '');
   const resource = VALIDATORS[type](o, { name, mesh }, issues, ctx);
+  return issues.errors.length > before ? [] : [resource];
+}
+
+/**
+ * A Kubernetes document: Kuma's `kuma.io/v1alpha1` kinds (kuma-forms.ts), or a `v1` Secret
+ * (cert-manager's `kubernetes.io/tls`, Kuma's `system.kuma.io/secret`).
+ */
+function validateKubernetesForm(o: YamlObject, issues: Issues, ctx: DocumentContext): Resource[] {
+  if (o['apiVersion'] !== KUMA_API_VERSION) return convertKubernetesSecret(o, issues);
+  const before = issues.errors.length;
+  const form = readKubernetesForm(o, issues);
+  if (!form) return [];
+  // The validator sees the universal form; its paths are under `spec.` as the user wrote them.
+  const inSpec = issues.child('spec');
+  inSpec.resource = issues.resource;
+  const universal: YamlObject = { ...form.spec, type: form.kind, name: form.name, ...(form.kind !== 'Mesh' ? { mesh: form.mesh } : {}) };
+  const resource = VALIDATORS[form.kind](universal, { name: form.name, mesh: form.mesh }, inSpec, ctx);
   return issues.errors.length > before ? [] : [resource];
 }
 

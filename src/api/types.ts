@@ -86,16 +86,24 @@ export interface ServiceResource {
   readonly tls?: ServiceTls;
 }
 
-export type SecretType = 'tls' | 'tls-ca';
+/**
+ * `generic` is Kuma's own Secret (`data: <base64>`, SPEC §1 "Kuma's own forms"): opaque bytes, e.g.
+ * the certificate or the key of a provided CA (`conf.cert.secret` / `conf.key.secret` name it).
+ */
+export type SecretType = 'tls' | 'tls-ca' | 'generic';
 
 export interface SecretResource {
   readonly type: 'Secret';
   readonly name: string;
   readonly mesh: string;
   readonly secretType: SecretType;
-  /** PEM; `certFile` is read into it at load time. */
+  /** PEM; `certFile` is read into it at load time. Empty for a `generic` secret. */
   readonly cert: string;
-  /** PEM, `tls` only; `keyFile` is read into it at load time. */
+  /**
+   * PEM, `tls` only; `keyFile` is read into it at load time. A `generic` secret keeps its base64
+   * `data` here: it may be a private key, and `key` is what every layer treats as one (sealed at
+   * rest in etcd, never shown by `get` or logged).
+   */
   readonly key?: string;
 }
 

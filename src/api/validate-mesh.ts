@@ -67,7 +67,8 @@ function readDataSource(v: unknown, p: string, issues: Issues, ctx: DocumentCont
         issues.error(valuePath, 'expected base64-encoded PEM');
         return undefined;
       }
-      issues.warn(valuePath, 'inline CA material is for development only; use a Secret or a file');
+      // `meshcp apply -f` sends a `file:` this way too (the admin API reads no files): the material is stored in the Mesh either way.
+      issues.warn(valuePath, 'inline CA material is for development only (it is stored in the Mesh, as is a file: sent by `meshcp apply -f`); use a Secret, or a file: in a serve --config file');
       return { inline };
     }
     case 'file': {

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describeType, field, FILE_REFERENCE_REFUSED, isAbsent, isPlainObject, readEnum, readName, readObject, readString, type DocumentContext, type Issues, type YamlObject } from './fields.js';
+import { kubernetesMesh, warnNamespace } from './kuma-forms.js';
 import type { SecretResource } from './types.js';
 
 const SECRET_FIELDS = ['type', 'name', 'mesh', 'secretType', 'cert', 'certFile', 'key', 'keyFile'] as const;
@@ -38,8 +39,38 @@ function readPem(o: YamlObject, inlineKey: string, fileKey: string, issues: Issu
   }
 }
 
+/**
+ * Kuma's universal Secret (`type: Secret`, `name`, `mesh`, `data: <base64>`): opaque bytes, kept
+ * as a `generic` secret. The stored form (`secretType: generic`, the base64 in `key`) reads back.
+ */
+function validateGenericSecret(o: YamlObject, scope: { name: string; mesh: string }, issues: Issues): SecretResource {
+  const stored = o['secretType'] === 'generic';
+  readObject(o, '', issues, stored ? ['type', 'name', 'mesh', 'secretType', 'cert', 'key'] : ['type', 'name', 'mesh', 'data']);
+  if (stored && !isAbsent(o['cert']) && o['cert'] !== '') issues.error('cert', 'a generic secret holds only data');
+  const dataPath = stored ? 'key' : 'data';
+  const raw = readString(o[dataPath], dataPath, issues, true);
+  const data = raw === undefined ? undefined : readBase64(raw, dataPath, issues);
+  return { type: 'Secret', name: scope.name, mesh: scope.mesh, secretType: 'generic', cert: '', key: data ?? '' };
+}
+
+/** Whitespace-free base64, or an error (never quoting the value: it may be a key). */
+function readBase64(raw: string, path: string, issues: Issues): string | undefined {
+  const compact = raw.replace(/\s+/g, '');
+  if (!BASE64.test(compact) || compact.length % 4 === 1) {
+    issues.error(path, 'invalid base64 (Kuma secrets hold base64 data, e.g. `base64 -w0 < ca.pem`)');
+    return undefined;
+  }
+  if (compact === '') {
+    issues.error(path, 'must not be empty');
+    return undefined;
+  }
+  return compact;
+}
+
 export function validateSecret(o: YamlObject, scope: { name: string; mesh: string }, issues: Issues, ctx: DocumentContext): SecretResource {
+  if (o['secretType'] === 'generic' || (!isAbsent(o['data']) && isAbsent(o['secretType']))) return validateGenericSecret(o, scope, issues);
   readObject(o, '', issues, SECRET_FIELDS);
+  if (!isAbsent(o['data'])) issues.error('data', "is Kuma's generic secret form (type, name, mesh, data only): drop secretType, or give cert/key");
   const secretType = readEnum(o['secretType'], 'secretType', issues, ['tls', 'tls-ca'] as const, true);
   const cert = readPem(o, 'cert', 'certFile', issues, ctx) ?? '';
   let key: string | undefined;
@@ -55,8 +86,8 @@ export function validateSecret(o: YamlObject, scope: { name: string; mesh: strin
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const K8S_FIELDS = ['apiVersion', 'kind', 'type', 'metadata', 'data', 'stringData', 'immutable'] as const;
 const K8S_DATA_KEYS = ['tls.crt', 'tls.key', 'ca.crt'] as const;
-/** Kuma labels a Kubernetes secret with its mesh; the default mesh otherwise. */
-const MESH_LABEL = 'kuma.io/mesh';
+/** The type Kuma gives its own secrets on Kubernetes (one `data.value`). */
+const KUMA_SECRET_TYPE = 'system.kuma.io/secret';
 
 function decodeData(data: YamlObject, key: string, issues: Issues, required: boolean): string | undefined {
   const p = field('data', key);
@@ -82,22 +113,24 @@ function decodeData(data: YamlObject, key: string, issues: Issues, required: boo
   return decoded;
 }
 
-/** `kind: Secret` with `type: kubernetes.io/tls` → a tls Secret, plus `<name>-ca` (tls-ca) when `ca.crt` is present. */
+/**
+ * `kind: Secret` with `type: kubernetes.io/tls` → a tls Secret, plus `<name>-ca` (tls-ca) when
+ * `ca.crt` is present; with Kuma's `type: system.kuma.io/secret` → a generic secret of `data.value`.
+ */
 export function convertKubernetesSecret(o: YamlObject, issues: Issues): SecretResource[] {
   readObject(o, '', issues, K8S_FIELDS);
   if (o['kind'] !== 'Secret') {
-    issues.error('kind', `only Kubernetes "kind: Secret" (type kubernetes.io/tls) is accepted, got ${describeType(o['kind'])}`);
+    issues.error('kind', `with apiVersion ${describeType(o['apiVersion'])} only Kubernetes "kind: Secret" (type kubernetes.io/tls or system.kuma.io/secret) is accepted, got ${describeType(o['kind'])}; Kuma's Mesh, Dataplane and TrafficPermission take apiVersion: kuma.io/v1alpha1`);
     return [];
   }
+  if (o['type'] === KUMA_SECRET_TYPE) return convertKumaSecret(o, issues);
   // Kubernetes metadata carries many server-set fields (uid, managedFields, …): only name and the mesh label matter.
   const metadata = readObject(o['metadata'], 'metadata', issues, Object.keys(isPlainObject(o['metadata']) ? o['metadata'] : {}), true);
   const name = metadata ? readName(metadata['name'], 'metadata.name', issues) : undefined;
   if (name !== undefined) issues.resource = `Secret/${name}`;
-  const labels = metadata && isPlainObject(metadata['labels']) ? metadata['labels'] : {};
-  const meshLabel = labels[MESH_LABEL];
-  const mesh = isAbsent(meshLabel) ? 'default' : readName(meshLabel, `metadata.labels[${JSON.stringify(MESH_LABEL)}]`, issues);
+  const mesh = kubernetesMesh({}, metadata, issues);
   if (o['type'] !== 'kubernetes.io/tls') {
-    issues.error('type', `expected "kubernetes.io/tls", got ${describeType(o['type'])}`);
+    issues.error('type', `expected "kubernetes.io/tls" or "${KUMA_SECRET_TYPE}", got ${describeType(o['type'])}`);
   }
   if (!isAbsent(o['stringData'])) issues.error('stringData', 'not supported; use base64 "data" as cert-manager writes it');
   const data = readObject(o['data'], 'data', issues, Object.keys(isPlainObject(o['data']) ? o['data'] : {}), true);
@@ -111,4 +144,19 @@ export function convertKubernetesSecret(o: YamlObject, issues: Issues): SecretRe
   if (name === undefined || mesh === undefined || cert === undefined || key === undefined) return [];
   const tls: SecretResource = { type: 'Secret', name, mesh, secretType: 'tls', cert, key };
   return ca === undefined ? [tls] : [tls, { type: 'Secret', name: `${name}-ca`, mesh, secretType: 'tls-ca', cert: ca }];
+}
+
+/** Kuma's secret on Kubernetes, as its docs print it: `type: system.kuma.io/secret`, base64 `data.value`, the mesh in the `kuma.io/mesh` label. */
+function convertKumaSecret(o: YamlObject, issues: Issues): SecretResource[] {
+  const metadata = readObject(o['metadata'], 'metadata', issues, Object.keys(isPlainObject(o['metadata']) ? o['metadata'] : {}), true);
+  const name = metadata ? readName(metadata['name'], 'metadata.name', issues) : undefined;
+  if (name !== undefined) issues.resource = `Secret/${name}`;
+  warnNamespace(metadata, issues);
+  const mesh = kubernetesMesh({}, metadata, issues);
+  if (!isAbsent(o['stringData'])) issues.error('stringData', 'not supported; use base64 "data.value" as the Kuma docs do');
+  const data = readObject(o['data'], 'data', issues, ['value'], true);
+  const raw = data ? readString(data['value'], 'data.value', issues, true) : undefined;
+  const value = raw === undefined ? undefined : readBase64(raw, 'data.value', issues);
+  if (name === undefined || mesh === undefined || value === undefined) return [];
+  return [{ type: 'Secret', name, mesh, secretType: 'generic', cert: '', key: value }];
 }

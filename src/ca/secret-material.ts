@@ -18,7 +18,7 @@ export interface MaterialIssue {
 }
 
 export interface SecretSummary {
-  readonly secretType: 'tls' | 'tls-ca';
+  readonly secretType: SecretResource['secretType'];
   readonly certificates: number;
   readonly subject: string;
   readonly fingerprintSha256: string;

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { knownTypeNames, parseKind } from '../admin/kinds.js';
+import { collectFiles } from '../api/load-files.js';
 import { nearest } from '../api/suggest.js';
 import type { ResourceKind } from '../api/types.js';
 import { AdminClient, addServerOptions, type AppliedJson, type ApplyFileJson, type ServerOptions } from './admin-client.js';
@@ -39,8 +40,9 @@ function isMap(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * `certFile` / `keyFile` name files on this machine, relative to the YAML file (SPEC §1): read
- * them here and send the PEM inline. Documents keep their order, so error indexes still match.
+ * `certFile` / `keyFile` (and a Mesh's provided CA `file:`) name files on this machine, relative
+ * to the YAML file (SPEC §1): read them here and send the PEM inline. Documents keep their order,
+ * so error indexes still match.
  */
 export function inlineFileReferences(text: string, baseDir: string, label: string): string {
   const docs = YAML.parseAllDocuments(text);
@@ -51,6 +53,10 @@ export function inlineFileReferences(text: string, baseDir: string, label: strin
   values.forEach((value, i) => {
     const items = Array.isArray(value) ? value : [value];
     items.forEach((item: unknown, j) => {
+      if (isMap(item) && (item['type'] === 'Mesh' || item['kind'] === 'Mesh')) {
+        if (inlineMeshFiles(item, baseDir, `${label}#${i + 1} Mesh/${meshName(item)}: ${Array.isArray(value) ? `[${j}].` : ''}`, errors)) changed = true;
+        return;
+      }
       if (!isMap(item) || item['type'] !== 'Secret') return;
       const where = `${label}#${i + 1} Secret/${typeof item['name'] === 'string' ? item['name'] : '?'}: ${Array.isArray(value) ? `[${j}].` : ''}`;
       for (const [fileField, inlineField] of FILE_FIELDS) {
@@ -80,6 +86,41 @@ export function inlineFileReferences(text: string, baseDir: string, label: strin
   return values.map((v) => YAML.stringify(v)).join('---\n');
 }
 
+function meshName(item: Record<string, unknown>): string {
+  const metadata = item['metadata'];
+  const name = isMap(metadata) ? metadata['name'] : item['name'];
+  return typeof name === 'string' ? name : '?';
+}
+
+/**
+ * A provided CA's `conf.cert.file` / `conf.key.file` is read here, relative to the YAML file, as
+ * `serve --config` and `validate -f` read it (issue #13 "one validator"), and sent as `inline`
+ * base64: the admin API never reads files named by a client. Returns whether anything changed.
+ */
+function inlineMeshFiles(item: Record<string, unknown>, baseDir: string, where: string, errors: string[]): boolean {
+  const root = item['kind'] === 'Mesh' ? item['spec'] : item;
+  const prefix = item['kind'] === 'Mesh' ? 'spec.' : '';
+  const mtls = isMap(root) ? root['mtls'] : undefined;
+  const backends = isMap(mtls) && Array.isArray(mtls['backends']) ? (mtls['backends'] as unknown[]) : [];
+  let changed = false;
+  backends.forEach((backend, b) => {
+    const conf = isMap(backend) ? backend['conf'] : undefined;
+    if (!isMap(conf)) return;
+    for (const part of ['cert', 'key'] as const) {
+      const source = conf[part];
+      if (!isMap(source) || typeof source['file'] !== 'string' || Object.keys(source).length !== 1) continue;
+      const resolved = path.resolve(baseDir, source['file']);
+      try {
+        conf[part] = { inline: fs.readFileSync(resolved).toString('base64') };
+        changed = true;
+      } catch (err) {
+        errors.push(`${where}${prefix}mtls.backends[${b}].conf.${part}.file: cannot read "${resolved}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+    }
+  });
+  return changed;
+}
+
 async function readStdin(io: CliIo): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of io.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
@@ -90,7 +131,21 @@ export async function readApplyFiles(files: readonly string[], io: CliIo): Promi
   if (files.length === 0) throw new CliError(['-f/--filename is required: a YAML or JSON file, or - for stdin']);
   if (files.filter((f) => f === '-').length > 1) throw new CliError(['-f - (stdin) can be given only once']);
   const out: ApplyFileJson[] = [];
+  // SPEC §3: `apply -f` takes files, directories and `-` like `validate -f` and `serve --config`:
+  // a directory is expanded to its .yaml/.yml/.json files (recursively, sorted, dot entries skipped).
+  const expanded: string[] = [];
   for (const file of files) {
+    if (file === '-') {
+      expanded.push(file);
+      continue;
+    }
+    const found = await collectFiles([file]);
+    const [problem] = found.errors;
+    if (problem) throw new CliError([`${file}: ${problem.message}`]);
+    if (found.files.length === 0) throw new CliError([`${file}: no .yaml, .yml or .json files in this directory`]);
+    expanded.push(...found.files);
+  }
+  for (const file of expanded) {
     if (file === '-') {
       out.push({ name: '<stdin>', content: inlineFileReferences(await readStdin(io), process.cwd(), '<stdin>') });
       continue;
@@ -125,7 +180,7 @@ export function registerResources(program: Command, io: CliIo): void {
     program
       .command('apply')
       .description('Create or update resources from YAML or JSON files (all documents, all files: all-or-nothing)')
-      .option('-f, --filename <file>', 'resource file, or - for stdin (repeatable)', collect, [])
+      .option('-f, --filename <file>', 'resource file or directory, or - for stdin (repeatable)', collect, [])
       .option('--dry-run', 'validate against the server state without changing it'),
   ).action(async (options: ApplyOptions) => {
     const files = await readApplyFiles(options.filename, io);
@@ -141,9 +196,18 @@ export function registerResources(program: Command, io: CliIo): void {
       .argument('<type>', 'resource type')
       .argument('[name]', 'resource name')
       .option('-m, --mesh <mesh>', 'mesh (default: every mesh when listing, "default" for one resource)')
-      .option('-o, --output <format>', 'table (fits 120 columns) | wide (every cell whole) | yaml | json', 'table'),
+      .option('-o, --output <format>', 'table (fits 120 columns) | wide (every cell whole) | yaml | json | pem (a secret\'s certificates)', 'table'),
   ).action(async (type: string, name: string | undefined, options: GetOptions) => {
     const kind = resolveKind(type);
+    if (options.output.toLowerCase() === 'pem') {
+      // The certificates of one secret (e.g. a builtin mesh CA, which clients of meshcp-issued route certificates trust); never a key.
+      if (kind !== 'Secret' || name === undefined) throw new CliError(['-o pem prints the certificates of one secret: meshcp get secret NAME -o pem']);
+      const body = await new AdminClient(options).getJson(`/api/secrets/${encodeURIComponent(name)}/certificate`, { mesh: options.mesh ?? 'default' });
+      const pem = body['pem'];
+      if (typeof pem !== 'string') throw new CliError([`the admin API at ${options.server} answered without a certificate`]);
+      io.stdout.write(pem);
+      return;
+    }
     const wide = options.output.toLowerCase() === 'wide';
     const format = wide ? 'table' : parseOutputFormat(options.output);
     const client = new AdminClient(options);

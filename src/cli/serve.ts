@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import type { Resource } from '../api/types.js';
-import { caSecretViews } from '../admin/ca-secrets.js';
+import { caCertificatePem, caSecretViews } from '../admin/ca-secrets.js';
 import { ResourceApi } from '../admin/resource-api.js';
 import { AdminServer, checkAdminBinding, type AdminTlsOptions } from '../admin/server.js';
 import {
@@ -17,7 +17,6 @@ import {
   XdsServingCertificate,
   type XdsServingCertificateOptions,
 } from '../ca/control-plane-ca.js';
-import { meshCaCheck } from '../ca/providers/check.js';
 import type { BlobStore } from '../ca/providers/builtin.js';
 import { defaultCaProviders } from '../ca/providers/registry.js';
 import { tokenAuthenticator } from '../identity/xds-auth.js';
@@ -141,7 +140,8 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
   const config = new FileConfigSource(options.config, log.child({ component: 'config' }));
   // Builtin CA roots live in the data directory, so they survive restarts (SPEC §1 Mesh, §5).
   const caProviders = defaultCaProviders(store);
-  const sources = new ResourceSources(config, store, log.child({ component: 'resources' }), undefined, [meshCaCheck(caProviders)]);
+  // The mesh CA checks are part of ResourceSources' validateResources (the one validator, issue #13).
+  const sources = new ResourceSources(config, store, log.child({ component: 'resources' }));
   const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
   const cleanup = async (): Promise<void> => {
     for (const fn of cleanups.reverse()) await fn();
@@ -178,7 +178,12 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       resources: served,
     });
     cleanups.push(() => metrics.close());
-    const api = new ResourceApi({ store, sources, systemSecrets: (mesh, now) => caSecretViews(controlPlane.identities.builtinCas(), now, mesh) });
+    const api = new ResourceApi({
+      store,
+      sources,
+      systemSecrets: (mesh, now) => caSecretViews(controlPlane.identities.builtinCas(), now, mesh),
+      systemCertificate: (mesh, name) => caCertificatePem(controlPlane.identities.builtinCas(), mesh, name),
+    });
     const admin = new AdminServer({
       api,
       identities: controlPlane.identities,
@@ -191,6 +196,8 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       servedResources: served,
       hostnames: options.adminHostname ?? [],
       xdsCa: () => (xds.caPem !== undefined ? { pem: xds.caPem } : { unavailable: xds.noCa ?? 'no xDS CA' }),
+      // `meshcp token generate --server` (SPEC §3): the key proxies' tokens are verified with.
+      tokens: { signingKey: () => opened.signingKey() },
       ...(tls ? { tls } : {}),
     });
     const { url: adminUrl } = await listenOn('--admin-address', options.adminAddress, admin.listen(options.adminAddress));

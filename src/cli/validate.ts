@@ -5,11 +5,7 @@
 import type { Command } from 'commander';
 import { formatFieldError, type FieldError } from '../api/errors.js';
 import { loadConfigPaths } from '../api/load-files.js';
-import { checkReferences } from '../api/references.js';
-import { resourceLabel } from '../api/types.js';
-import { meshCaCheck } from '../ca/providers/check.js';
-import { defaultCaProviders } from '../ca/providers/registry.js';
-import { checkSecretMaterial } from '../ca/secret-material.js';
+import { validateResources } from '../ca/providers/check.js';
 import { CliError, processIo, type CliIo } from './output.js';
 
 export interface ValidateReport {
@@ -22,19 +18,10 @@ export async function validateFiles(paths: string[], now: Date = new Date()): Pr
   const loaded = await loadConfigPaths(paths);
   const warnings: FieldError[] = [...loaded.warnings];
   if (!loaded.ok) return { resources: 0, errors: loaded.errors.map(formatFieldError), warnings: warnings.map(formatFieldError) };
-  const errors: FieldError[] = [];
-  for (const r of loaded.value) {
-    if (r.type !== 'Secret') continue;
-    const material = checkSecretMaterial(r, now);
-    for (const e of material.errors) errors.push({ resource: resourceLabel(r), path: e.path, message: e.message });
-    for (const w of material.warnings) warnings.push({ resource: resourceLabel(r), path: w.path, message: w.message });
-  }
-  errors.push(...checkReferences(loaded.value));
-  // Mesh CA backends as `serve` checks them: a provided CA's `file:` is read relative to its YAML
-  // file (load-files.ts passes the file's directory), and its material must be a usable CA.
-  const ca = meshCaCheck(defaultCaProviders())(loaded.value, now);
-  errors.push(...ca.errors);
-  warnings.push(...ca.warnings);
+  // The same checks as `apply` and `serve` (ca/providers/check.ts validateResources).
+  const checked = validateResources(loaded.value, { now });
+  const errors = checked.errors;
+  warnings.push(...checked.warnings);
   return { resources: loaded.value.length, errors: errors.map(formatFieldError), warnings: warnings.map(formatFieldError) };
 }
 

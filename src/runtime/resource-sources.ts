@@ -10,9 +10,8 @@
  */
 import { combineLatest, ReplaySubject, type Observable, type Subscription } from 'rxjs';
 import { formatFieldError, type FieldError } from '../api/errors.js';
-import { checkReferences } from '../api/references.js';
 import { resourceKey, resourceLabel, type Resource } from '../api/types.js';
-import { checkSecretMaterial } from '../ca/secret-material.js';
+import { validateResources } from '../ca/providers/check.js';
 import type { Store, StoredResource } from '../store/store.js';
 import type { Logger } from './logger.js';
 
@@ -56,20 +55,14 @@ function secretFingerprint(r: Resource): string | undefined {
   return r.type === 'Secret' ? `${r.secretType}\n${r.cert}\n${r.key ?? ''}` : undefined;
 }
 
-export function checkFileSecrets(fromFiles: readonly Resource[], accepted: ReadonlyMap<string, string>, now: Date): { errors: FieldError[]; warnings: FieldError[] } {
-  const errors: FieldError[] = [];
-  const warnings: FieldError[] = [];
-  for (const r of fromFiles) {
-    if (r.type !== 'Secret' || accepted.get(resourceKey(r)) === secretFingerprint(r)) continue;
-    const result = checkSecretMaterial(r, now);
-    for (const e of result.errors) errors.push({ resource: resourceLabel(r), path: e.path, message: e.message });
-    for (const w of result.warnings) warnings.push({ resource: resourceLabel(r), path: w.path, message: w.message });
-  }
-  return { errors, warnings };
+/** Options of `ResourceSources.check`. */
+export interface CheckOptions {
+  /** Secrets whose material is checked besides new or changed config-file secrets (an API batch's). */
+  readonly alsoCheckSecret?: (r: Resource) => boolean;
 }
 
 /**
- * An extra check of the whole merged set, e.g. the mesh CA backends (ca/providers/check.ts).
+ * An extra check of the whole merged set, after validateResources (which includes the mesh CA backends).
  * Its errors reject the change like a reference error; its warnings are logged once each.
  */
 export type ResourceCheck = (resources: readonly Resource[], now: Date) => { errors: FieldError[]; warnings: FieldError[] };
@@ -127,12 +120,13 @@ export class ResourceSources {
   }
 
   /** Errors of `candidate` (a would-be merged set), including new or changed config secrets. */
-  check(merged: MergedResources): { errors: FieldError[]; warnings: FieldError[] } {
-    const fromFiles = merged.resources.filter((r) => merged.origins.get(resourceKey(r)) === 'config');
+  check(merged: MergedResources, options: CheckOptions = {}): { errors: FieldError[]; warnings: FieldError[] } {
     const now = this.now();
-    const secrets = checkFileSecrets(fromFiles, this.acceptedSecrets, now);
-    const errors = [...secrets.errors, ...checkReferences(merged.resources)];
-    const warnings = [...secrets.warnings];
+    const changedFileSecret = (r: Resource): boolean => merged.origins.get(resourceKey(r)) === 'config' && this.acceptedSecrets.get(resourceKey(r)) !== secretFingerprint(r);
+    // The one validator of validate -f, apply and serve (ca/providers/check.ts).
+    const result = validateResources(merged.resources, { now, checkSecret: (r) => changedFileSecret(r) || (options.alsoCheckSecret?.(r) ?? false) });
+    const errors = [...result.errors];
+    const warnings = [...result.warnings];
     for (const check of this.checks) {
       const result = check(merged.resources, now);
       errors.push(...result.errors);

@@ -91,7 +91,7 @@ describe('Mesh validation', () => {
       'mesh.yaml#1 Mesh/default: mtls.backends[0].conf.key: required field is missing',
     ]);
     expect(ok.warnings.map(formatFieldError)).toEqual([
-      'mesh.yaml#1 Mesh/default: mtls.backends[0].conf.cert.inline: inline CA material is for development only; use a Secret or a file',
+      'mesh.yaml#1 Mesh/default: mtls.backends[0].conf.cert.inline: inline CA material is for development only (it is stored in the Mesh, as is a file: sent by `meshcp apply -f`); use a Secret, or a file: in a serve --config file',
     ]);
     const mesh = ok.ok ? asMesh(ok.value) : undefined;
     expect(mesh?.mtls?.backends[0]).toMatchObject({ conf: { key: { file: path.resolve('/etc/meshcp', 'ca.key') } } });

@@ -94,7 +94,7 @@ describe('Kubernetes kubernetes.io/tls secrets', () => {
     const errors = errorsOf({ ...k8s({ 'tls.crt': '%%%' }), type: 'Opaque' });
     // then
     expect(errors).toEqual([
-      'secrets.yaml#1 Secret/gw-cert: type: expected "kubernetes.io/tls", got string "Opaque"',
+      'secrets.yaml#1 Secret/gw-cert: type: expected "kubernetes.io/tls" or "system.kuma.io/secret", got string "Opaque"',
       'secrets.yaml#1 Secret/gw-cert: data["tls.crt"]: invalid base64',
       'secrets.yaml#1 Secret/gw-cert: data["tls.key"]: required field is missing',
     ]);

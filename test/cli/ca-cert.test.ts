@@ -233,10 +233,11 @@ describe('meshcp token generate', () => {
   it('prints a token that verifies with the data directory key', async () => {
     // given
     const dataDir = path.join(tempDir('cli-token'), 'data');
+    const key = await loadOrCreateSigningKey(dataDir); // as `meshcp serve` leaves it (--data-dir never creates a key)
     // when
     const { stdout } = await run(['token', 'generate', '--name', 'web-01', '--mesh', 'm1', '--valid-for', '1h', '--data-dir', dataDir]);
     // then
-    const result = verifyToken(stdout.trim(), await loadOrCreateSigningKey(dataDir));
+    const result = verifyToken(stdout.trim(), key);
     expect(result).toMatchObject({ ok: true, claims: { name: 'web-01', mesh: 'm1' } });
     if (result.ok) expect(result.claims.exp - result.claims.iat).toBe(3600);
     expect(mode(path.join(dataDir, 'token-signing.key'))).toBe(0o600);

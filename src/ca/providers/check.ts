@@ -4,7 +4,10 @@
  * CA is unusable is rejected as a change, and the last good set keeps being served (SPEC §3).
  */
 import type { FieldError } from '../../api/errors.js';
-import { resourceLabel, type Resource } from '../../api/types.js';
+import { checkReferences } from '../../api/references.js';
+import { resourceLabel, type Resource, type SecretResource } from '../../api/types.js';
+import { checkSecretMaterial } from '../secret-material.js';
+import { defaultCaProviders } from './registry.js';
 import { validateBackend, type CaProviders } from './types.js';
 
 export interface CheckResult {
@@ -40,3 +43,40 @@ export function meshCaCheck(providers: CaProviders): (resources: readonly Resour
     return { errors, warnings };
   };
 }
+
+export interface ResourceSetOptions {
+  readonly now: Date;
+  /**
+   * Which secrets' material to check (default: every one). SPEC §1 checks a secret when it is
+   * applied: the admin API checks the secrets of the batch, serve the new or changed file secrets,
+   * so a stored secret that expires later does not block unrelated changes.
+   */
+  readonly checkSecret?: (secret: SecretResource) => boolean;
+}
+
+/**
+ * THE check of a resource set, the one `validate -f`, `apply` (admin API) and `serve --config`
+ * all run (issue #13 "one validator"): secret material, references, and every mesh CA backend
+ * (a provided CA's usages, chain and key). Documents are validated by parse.ts before; file
+ * references (`certFile`, `file:`) are resolved there, relative to their YAML file, the same way
+ * for all three (`apply -f` reads them on the client, cli/resources.ts).
+ */
+export function validateResources(resources: readonly Resource[], options: ResourceSetOptions): CheckResult {
+  const errors: FieldError[] = [];
+  const warnings: FieldError[] = [];
+  for (const r of resources) {
+    // A generic (Kuma) secret is opaque data: what it holds is checked where it is used (a provided CA).
+    if (r.type !== 'Secret' || r.secretType === 'generic' || options.checkSecret?.(r) === false) continue;
+    const material = checkSecretMaterial(r, options.now);
+    for (const e of material.errors) errors.push({ resource: resourceLabel(r), path: e.path, message: e.message });
+    for (const w of material.warnings) warnings.push({ resource: resourceLabel(r), path: w.path, message: w.message });
+  }
+  errors.push(...checkReferences(resources));
+  // Validation reads material only; it never initializes (or stores) a CA.
+  const ca = meshCaCheck(VALIDATION_PROVIDERS)(resources, options.now);
+  errors.push(...ca.errors);
+  warnings.push(...ca.warnings);
+  return { errors, warnings };
+}
+
+const VALIDATION_PROVIDERS: CaProviders = defaultCaProviders();

@@ -33,6 +33,9 @@ export function resolveDataSource(source: DataSource, field: 'cert' | 'key', mes
     const path = `${field}.secret`;
     const secret = findSecret(context, mesh, source.secret);
     if (!secret) return { ok: false, issue: { path, message: `secret "${source.secret}" not found in mesh "${mesh}"` } };
+    // Kuma's own secret (`data: <base64>`): usually one for the certificate and one for the key;
+    // one holding both serves both (the Kuma docs name one secret for cert and key).
+    if (secret.secretType === 'generic') return genericSecretPem(Buffer.from(secret.key ?? '', 'base64').toString('utf8'), field, path, source.secret);
     if (field === 'cert') return { ok: true, pem: secret.cert };
     if (secret.key === undefined || secret.key.trim() === '') {
       return { ok: false, issue: { path, message: `secret "${source.secret}" is a ${secret.secretType} secret and holds no private key; put the CA certificate and its key in a tls secret` } };
@@ -51,6 +54,16 @@ export function resolveDataSource(source: DataSource, field: 'cert' | 'key', mes
   } catch (err) {
     return { ok: false, issue: { path: `${field}.file`, message: `cannot read "${source.file}": ${errnoOf(err)}` } };
   }
+}
+
+function genericSecretPem(data: string, field: 'cert' | 'key', path: string, name: string): Resolved {
+  const pattern = field === 'cert' ? /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g : /-----BEGIN ([A-Z ]*)PRIVATE KEY-----[\s\S]*?-----END \1PRIVATE KEY-----/g;
+  const blocks = data.match(pattern);
+  if (!blocks) {
+    const wanted = field === 'cert' ? 'PEM certificate' : 'PEM private key';
+    return { ok: false, issue: { path, message: `secret "${name}" (data) holds no ${wanted}; its data must be the base64 of the PEM file` } };
+  }
+  return { ok: true, pem: `${blocks.join('\n')}\n` };
 }
 
 interface ProvidedMaterial {
