@@ -1,0 +1,95 @@
+/**
+ * `meshcp token generate` as `kumactl generate dataplane-token`: the control plane signs (SPEC §3),
+ * and `--data-dir` never creates a signing key (it used to sign with a fresh one and exit 0, and
+ * the proxy was refused later with "invalid token signature").
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { SIGNING_KEY_FILE, verifyToken } from '../../src/auth/token.js';
+import { runCli, startHarness, type CliRun, type Harness } from './harness.js';
+
+/** `token generate` prints the token on process.stdout (so `> web-01.token` works); capture it. */
+async function tokenRun(args: readonly string[]): Promise<CliRun> {
+  let printed = '';
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    printed += chunk.toString();
+    return true;
+  });
+  try {
+    const run = await runCli(['token', 'generate', ...args]);
+    return { ...run, stdout: run.stdout + printed };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+describe('meshcp token generate', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+
+  afterAll(async () => {
+    await h.stop();
+  });
+
+  it('asks the control plane (--server), which signs with the key it verifies tokens with', async () => {
+    // given: a running control plane
+    // when
+    const run = await tokenRun(['--name', 'web-01', '--mesh', 'default', '--valid-for', '2h', '--server', h.url]);
+    // then
+    expect(run.code, run.stderr).toBe(0);
+    const key = fs.readFileSync(path.join(h.dataDir, SIGNING_KEY_FILE));
+    const verified = verifyToken(run.stdout.trim(), key);
+    expect(verified).toMatchObject({ ok: true, claims: { name: 'web-01', mesh: 'default' } });
+    if (verified.ok) expect(verified.claims.exp - verified.claims.iat).toBe(7200);
+  });
+
+  it('signs offline with --data-dir of the control plane: the same key', async () => {
+    // given
+    // when
+    const run = await tokenRun(['--name', 'web-02', '--data-dir', h.dataDir]);
+    // then
+    expect(run.code, run.stderr).toBe(0);
+    expect(verifyToken(run.stdout.trim(), fs.readFileSync(path.join(h.dataDir, SIGNING_KEY_FILE)))).toMatchObject({ ok: true, claims: { name: 'web-02' } });
+  });
+
+  it('refuses --data-dir without a signing key, and creates none', async () => {
+    // given: a directory that is not a control plane's data directory
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-token-'));
+    // when
+    const run = await tokenRun(['--name', 'web-01', '--data-dir', dir]);
+    // then
+    expect(run.code).not.toBe(0);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain(`Error: --data-dir ${dir}: no token signing key (${path.join(dir, SIGNING_KEY_FILE)}); a new key would sign tokens the control plane refuses.`);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('reports the server\'s refusal of a bad name in one line, and an unreachable server by its flag', async () => {
+    // given
+    // when
+    const bad = await tokenRun(['--name', 'Web_01', '--server', h.url]);
+    const down = await tokenRun(['--name', 'web-01', '--server', 'http://127.0.0.1:1']);
+    // then
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/^Error: name: invalid name "Web_01"/m);
+    expect(down.code).not.toBe(0);
+    expect(down.stderr).toMatch(/cannot reach the meshcp admin API at http:\/\/127\.0\.0\.1:1/);
+  });
+});
+
+describe('meshcp apply -f', () => {
+  it('names a missing file or directory', async () => {
+    // given
+    const missing = path.join(os.tmpdir(), 'meshcp-no-such-dir-for-apply');
+    // when
+    const run = await runCli(['apply', '-f', missing, '--server', 'http://127.0.0.1:1']);
+    // then
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toBe(`Error: ${missing}: cannot read: ENOENT\n`);
+  });
+});
