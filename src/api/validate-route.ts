@@ -1,4 +1,5 @@
 /** Route: the Akka route descriptor (SPEC §1 Route). */
+import { subjectPatterns } from '../envoy/subject-regex.js';
 import { checkRe2, checkRe2Complexity } from './re2.js';
 import { field, index, isAbsent, quoteValue, readHostname, readList, readName, readObject, readString, type Issues, type YamlObject } from './fields.js';
 import type { RouteResource, RouteRule, RouteTls, RouteValidation, SecretReference, SubjectMatcher } from './types.js';
@@ -52,6 +53,17 @@ function readMatcher(v: unknown, path: string, issues: Issues): SubjectMatcher |
       const problem = checkRe2(value);
       if (problem !== undefined) {
         issues.error(valuePath, `invalid RE2 syntax: ${problem}`);
+        return undefined;
+      }
+      // Valid RE2 that Envoy's certificate matcher cannot carry (it sees the whole Subject or the
+      // joined SAN list, envoy/subject-regex.ts) would admit nobody while `cert check` admits:
+      // refused here, so what cert check says is what the gateway does (issue #13).
+      const carried = subjectPatterns({ kind: 'regex', value });
+      if (!carried.ok) {
+        const hint = carried.reason.includes('too large')
+          ? "a Unicode class such as \\p{L} spans thousands of escaped byte sequences in Envoy's subject; list the characters you need instead, e.g. [a-zà-ÿ]+"
+          : "the regex is matched against the whole CN or DNS SAN, so drop the construct (e.g. '\\bclient.*' → 'client.*')";
+        issues.error(valuePath, `cannot be enforced by the gateway: ${carried.reason}; ${hint}`);
         return undefined;
       }
       return { regex: value };

@@ -6,6 +6,7 @@
 import type { FieldError } from '../../api/errors.js';
 import { checkReferences } from '../../api/references.js';
 import { resourceLabel, type Resource, type SecretResource } from '../../api/types.js';
+import { resourceSetWarnings } from '../../generate/gateway-warnings.js';
 import { checkSecretMaterial } from '../secret-material.js';
 import { defaultCaProviders } from './registry.js';
 import { validateBackend, type CaProviders } from './types.js';
@@ -76,7 +77,16 @@ export function validateResources(resources: readonly Resource[], options: Resou
   const ca = meshCaCheck(VALIDATION_PROVIDERS)(resources, options.now);
   errors.push(...ca.errors);
   warnings.push(...ca.warnings);
+  // What the gateways will do that the user may not expect (issued certificates, names that miss
+  // the host): only for a valid set, which translates. `apply` prints them, `serve` logs them.
+  if (errors.length === 0) for (const line of resourceSetWarnings(resources)) warnings.push(warningField(line));
   return { errors, warnings };
 }
 
 const VALIDATION_PROVIDERS: CaProviders = defaultCaProviders();
+
+/** `Route/x: path: message` (gateway-warnings.ts) as a FieldError, so it is formatted like every other warning. */
+function warningField(line: string): FieldError {
+  const match = /^([A-Za-z]+\/[^:\s]+): (.*)$/.exec(line);
+  return match ? { resource: match[1] ?? '', path: '', message: match[2] ?? line } : { path: '', message: line };
+}
