@@ -14,7 +14,7 @@ import type { IdentityStatus } from '../identity/types.js';
 import { contentHash, decodeResource, type EncodedResource } from '../xds/encode.js';
 import { refKey } from '../xds/node.js';
 import type { Snapshot } from '../xds/snapshot.js';
-import type { ProxyStatus, TypeStatus } from '../xds/status.js';
+import { nackHint, type ProxyStatus, type TypeStatus } from '../xds/status.js';
 import { PUSH_ORDER, TYPE_SHORT_NAMES, protoNameOf } from '../xds/types.js';
 
 /** What inspect reads; ControlPlane and ResourceSources provide it (cli/serve.ts). */
@@ -67,6 +67,8 @@ export interface TypeDump {
   readonly totalUpdates: number;
   readonly nackCount: number;
   readonly lastError?: string;
+  /** What to do about `lastError` when it shows a known client limitation (xds/status.ts nackHint). */
+  readonly hint?: string;
   /**
    * False when the proxy's snapshot has changed since the last response (a push is pending, or
    * held back after a NACK): the resources below are then the current content of those names.
@@ -223,6 +225,8 @@ export function configDump(sources: InspectSources, mesh: string, name: string):
       totalUpdates: t?.totalUpdates ?? 0,
       nackCount: t?.nackCount ?? 0,
       ...(t?.lastError !== undefined ? { lastError: t.lastError } : {}),
+      // Recomputed from the error when the status came from another replica (etcd) without it.
+      ...((t?.lastErrorHint ?? nackHint(t?.lastError)) !== undefined ? { hint: t?.lastErrorHint ?? nackHint(t?.lastError) } : {}),
       resourcesMatchLastSent: names.length === sent.length && matchesLastSent(typeUrl, t, sent, snapshot),
       resources: sent.map((r) => redactPrivateKeys({ '@type': typeUrl, ...decodeResource(typeUrl, r.value) }) as Record<string, unknown>),
     };

@@ -83,8 +83,12 @@ export function inspectTable(rows: readonly Json[], now: Date): string {
   );
 }
 
-/** Per type: the ACK/NACK state (the resources are in the yaml / json output). */
+/** Per type: the ACK/NACK state (the resources are in the yaml / json output), then a hint line per NACK of a known client limitation. */
 export function configDumpTable(dump: Json): string {
+  const hints = items(dump['types']).flatMap((t) => {
+    const hint = text(t['hint']);
+    return hint !== undefined ? [`${printableCell(`hint (${text(t['type']) ?? '?'}): ${hint.replace(/\s*\n\s*/g, ' ')}`)}\n`] : [];
+  });
   return renderTable(
     ['TYPE', 'STATE', 'SENT VERSION', 'ACKED VERSION', 'UPDATES', 'NACKS', 'RESOURCES', 'LAST ERROR'],
     printableRows(items(dump['types']).map((t) => [
@@ -97,7 +101,7 @@ export function configDumpTable(dump: Json): string {
       String(items(t['resources']).length),
       orDash(text(t['lastError'])?.replace(/\s*\n\s*/g, ' ')),
     ])),
-  );
+  ) + hints.join('');
 }
 
 function documents(value: unknown, format: 'yaml' | 'json'): string {

@@ -36,7 +36,7 @@ import type { Observable, Subscription } from 'rxjs';
 import { encodeResource, type EncodedResource } from './encode.js';
 import type { Snapshot } from './snapshot.js';
 import { nodeFlavor, nodeProblem, nodeRef, printableExcerpt, type ProxyRef } from './node.js';
-import type { StatusRegistry } from './status.js';
+import { nackHint, type StatusRegistry } from './status.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, KNOWN_TYPES, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE, isFullStateType } from './types.js';
 import { contentHash } from './encode.js';
 
@@ -409,7 +409,8 @@ export class XdsSession {
   }
 
   private recordNack(typeUrl: string, version: string, error: string): void {
-    this.options.log.warn({ node: this.node?.id, typeUrl, version, error }, 'proxy rejected configuration (NACK)');
+    const hint = nackHint(error);
+    this.options.log.warn({ node: this.node?.id, typeUrl, version, error, ...(hint !== undefined ? { hint } : {}) }, 'proxy rejected configuration (NACK)');
     this.options.status.nacked(this.proxy, typeUrl, version, error);
   }
 

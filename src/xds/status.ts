@@ -21,6 +21,8 @@ export interface TypeStatus {
   lastAckedAt?: Date;
   nackCount: number;
   lastError?: string;
+  /** What to do about `lastError` when it shows a known client limitation (nackHint). */
+  lastErrorHint?: string;
   /** Responses sent for this type. */
   totalUpdates: number;
   /** Names in the last response, for the config dump. */
@@ -47,6 +49,40 @@ export type StatusEvent =
   | { kind: 'nack'; nodeId: string; mesh: string; typeUrl: string; version: string; error: string };
 
 const MAX_ERROR_LENGTH = 4096;
+
+/**
+ * NACKs whose `error_detail` shows a known limitation of a client rather than a meshcp bug, with
+ * what to do about it. Matched on the client's own words (the source that prints them is cited).
+ */
+const NACK_HINTS: readonly { readonly pattern: RegExp; readonly hint: string }[] = [
+  {
+    // grpc-js-xds listener-resource-type.js: `${httpFilter.name} filter validation failed`; its
+    // RBAC filter is off unless GRPC_XDS_EXPERIMENTAL_RBAC=true (environment.js).
+    pattern: /envoy\.filters\.http\.rbac filter validation failed/,
+    hint: 'grpc-js-xds accepts the RBAC filter of mesh mTLS listeners only with GRPC_XDS_EXPERIMENTAL_RBAC=true: set it in the application\'s environment (TrafficPermission is enforced by that filter)',
+  },
+  {
+    // grpc-js-xds: `Unmatched …certificate_provider_instance.instance_name: NAME`.
+    pattern: /Unmatched [A-Za-z._]*certificate_provider[A-Za-z._]*: /,
+    hint: 'the gRPC bootstrap has no such certificate provider: write it with `meshcp bootstrap grpc --cert-dir DIR` and keep DIR current with `meshcp agent`',
+  },
+  {
+    // Envoy (source/common/common/regex.cc): "RE2 program size of N > max program size of M set for the error level threshold".
+    pattern: /RE2 program size of \d+ > max program size/,
+    hint: 'Envoy\'s re2.max_program_size.error_level is below what a subject matcher needs: bootstrap Envoy with `meshcp bootstrap envoy`, which raises it, or raise it in the runtime',
+  },
+  {
+    // Envoy: "Didn't find a registered implementation for 'NAME' with type URL: 'TYPE'".
+    pattern: /Didn't find a registered implementation for/,
+    hint: 'this Envoy build lacks an extension meshcp uses (e.g. the ssl matching inputs of client-certificate routes): run a current official Envoy image',
+  },
+];
+
+/** The hint for a NACK's error text, or undefined when the error is not a known client limitation. */
+export function nackHint(error: string | undefined): string | undefined {
+  if (error === undefined) return undefined;
+  return NACK_HINTS.find((h) => h.pattern.test(error))?.hint;
+}
 
 /** Whether a Dataplane or Gateway of that name exists in that mesh: only those keep a row while offline. */
 export type ProxyDefined = (mesh: string, name: string) => boolean;
@@ -127,6 +163,9 @@ export class StatusRegistry {
     t.nackCount++;
     // error_detail comes from the proxy: keep what a person reads, not megabytes per type.
     t.lastError = error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH)}… (${error.length} characters)` : error;
+    const hint = nackHint(error);
+    if (hint !== undefined) t.lastErrorHint = hint;
+    else delete t.lastErrorHint;
     this.eventSubject.next({ kind: 'nack', nodeId: ref.name, mesh: ref.mesh, typeUrl, version, error });
   }
 
