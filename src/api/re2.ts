@@ -256,14 +256,21 @@ export function checkRe2(pattern: string): string | undefined {
 const fullMatchers = new Map<string, Re2Instance | undefined>();
 const FULL_MATCHER_CACHE = 500;
 
-/** Whether `value` matches `pattern` as a whole, as Envoy's `safe_regex` does; false for an invalid pattern. */
-export function re2FullMatch(pattern: string, value: string): boolean {
+/**
+ * Whether `value` matches `pattern` as a whole, as Envoy's `safe_regex` does; false for an invalid
+ * pattern. `source`: a `user` pattern must be within RE2_LIMITS (checkRe2); a `generated` one
+ * (envoy/subject-regex.ts rewrites a user's matcher, bounded at 16 KiB there) is what Envoy
+ * receives, which has no such length limit, so an emulation of Envoy passes `generated`.
+ */
+export function re2FullMatch(pattern: string, value: string, source: 'user' | 'generated' = 'user'): boolean {
   let re: Re2Instance | undefined;
-  if (fullMatchers.has(pattern)) {
-    re = fullMatchers.get(pattern);
-    fullMatchers.delete(pattern);
+  const key = `${source}\u0000${pattern}`;
+  if (fullMatchers.has(key)) {
+    re = fullMatchers.get(key);
+    fullMatchers.delete(key);
   } else {
-    const compiled = checkRe2(pattern) === undefined ? compile(`^(?:${pattern})$`) : undefined;
+    const usable = source === 'generated' ? jsOnlyEscape(pattern) === undefined : checkRe2(pattern) === undefined;
+    const compiled = usable ? compile(`^(?:${pattern})$`) : undefined;
     re = compiled && 're' in compiled ? compiled.re : undefined;
     if (fullMatchers.size >= FULL_MATCHER_CACHE) {
       const [oldest, evicted] = fullMatchers.entries().next().value as [string, Re2Instance | undefined];
@@ -271,7 +278,7 @@ export function re2FullMatch(pattern: string, value: string): boolean {
       if (evicted) dispose(evicted);
     }
   }
-  fullMatchers.set(pattern, re);
+  fullMatchers.set(key, re);
   try {
     return re !== undefined && re.test(value);
   } catch {

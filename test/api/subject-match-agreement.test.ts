@@ -31,6 +31,7 @@ const MATCHERS: readonly SubjectMatcher[] = [
   { regex: '\\Bx' },
   { regex: '\\p{L}+' },
   { regex: '[a-zà-ÿ]+' },
+  { regex: '\\P{Greek}*' },
 ];
 
 interface Certificate {
@@ -47,6 +48,8 @@ const CERTIFICATES: readonly Certificate[] = [
   { cn: 'a,b', dnsSans: ['x.acme.org'] },
   { cn: 'éé', dnsSans: [] },
   { cn: 'zürich', dnsSans: ['xn--zrich-kva.example'] },
+  { cn: 'αβγ', dnsSans: [] },
+  { cn: '', dnsSans: [] },
   { cn: 'CLIENT.ACME.ORG', dnsSans: ['Client.acme.org'] },
   { cn: 'nobody', dnsSans: ['client', 'evil.example'] },
 ];

@@ -126,7 +126,7 @@ function stringMatches(matcher: Json, value: string): boolean {
   if ('prefix' in matcher) return v.startsWith(text('prefix'));
   if ('suffix' in matcher) return v.endsWith(text('suffix'));
   if ('contains' in matcher) return v.includes(text('contains'));
-  if ('safe_regex' in matcher) return re2FullMatch(str(obj(matcher['safe_regex'], 'safe_regex')['regex'], 'regex'), value);
+  if ('safe_regex' in matcher) return re2FullMatch(str(obj(matcher['safe_regex'], 'safe_regex')['regex'], 'regex'), value, 'generated');
   throw new Error(`string matcher not emulated: ${JSON.stringify(matcher)}`);
 }
 
