@@ -115,7 +115,8 @@ async function main(): Promise<void> {
     const proxyAddresses: Record<string, string> = {};
     for (const name of ['backend-1', 'web']) {
       const tokenFile = path.join(dir, `${name}.token`);
-      fs.writeFileSync(tokenFile, meshcp(['token', 'generate', '--name', name, '--data-dir', dataDir]));
+      // Signed by the control plane, as `kumactl generate dataplane-token` asks its control plane.
+      fs.writeFileSync(tokenFile, meshcp(['token', 'generate', '--name', name, '--server', adminUrl]));
       certDirs[name] = path.join(dir, name);
       proxyAddresses[name] = `127.0.0.1:${await freePort()}`;
       const agent = startProcess(
