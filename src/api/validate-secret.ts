@@ -120,7 +120,8 @@ function decodeData(data: YamlObject, key: string, issues: Issues, required: boo
 export function convertKubernetesSecret(o: YamlObject, issues: Issues): SecretResource[] {
   readObject(o, '', issues, K8S_FIELDS);
   if (o['kind'] !== 'Secret') {
-    issues.error('kind', `with apiVersion ${describeType(o['apiVersion'])} only Kubernetes "kind: Secret" (type kubernetes.io/tls or system.kuma.io/secret) is accepted, got ${describeType(o['kind'])}; Kuma's Mesh, Dataplane and TrafficPermission take apiVersion: kuma.io/v1alpha1`);
+    const apiVersion = isAbsent(o['apiVersion']) ? 'without apiVersion' : `with apiVersion ${describeType(o['apiVersion'])}`;
+    issues.error('kind', `${apiVersion} only Kubernetes "kind: Secret" (type kubernetes.io/tls or system.kuma.io/secret) is accepted, got ${describeType(o['kind'])}; Kuma's Mesh, Dataplane and TrafficPermission take apiVersion: kuma.io/v1alpha1`);
     return [];
   }
   if (o['type'] === KUMA_SECRET_TYPE) return convertKumaSecret(o, issues);
