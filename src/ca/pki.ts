@@ -120,7 +120,11 @@ interface LoadedIssuer {
   readonly notAfter: Date;
 }
 
-async function loadIssuer(issuer: CaMaterial): Promise<LoadedIssuer> {
+/**
+ * The issuer's chain, checked: its first certificate must be a CA that may sign certificates,
+ * and the key must be that certificate's. Shared with the fast SVID path (svid.ts).
+ */
+export function checkedIssuerChain(issuer: CaMaterial): { readonly chain: crypto.X509Certificate[]; readonly first: crypto.X509Certificate; readonly notAfter: Date } {
   const chain = parseCertificates(issuer.certPem);
   const [first] = chain;
   if (first === undefined) throw new Error('issuer: no certificate');
@@ -128,7 +132,12 @@ async function loadIssuer(issuer: CaMaterial): Promise<LoadedIssuer> {
   if (!info.isCa) throw new Error(`issuer certificate ${info.subject} is not a CA (basicConstraints CA:TRUE is missing)`);
   if (info.hasKeyUsage && !info.keyUsages.includes('keyCertSign')) throw new Error(`issuer certificate ${info.subject} lacks keyUsage keyCertSign`);
   if (!keyMatchesCertificate(issuer.keyPem, first)) throw new Error(`issuer key does not match the issuer certificate ${info.subject}`);
-  return { cert: new x509.X509Certificate(first.raw), chain, signingKey: await importSigningKey(issuer.keyPem), notAfter: info.notAfter };
+  return { chain, first, notAfter: info.notAfter };
+}
+
+async function loadIssuer(issuer: CaMaterial): Promise<LoadedIssuer> {
+  const { chain, first, notAfter } = checkedIssuerChain(issuer);
+  return { cert: new x509.X509Certificate(first.raw), chain, signingKey: await importSigningKey(issuer.keyPem), notAfter };
 }
 
 /** RFC 5280 §4.2.1.1: the authority key identifier is the issuer's subject key identifier. */

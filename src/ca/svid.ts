@@ -16,9 +16,9 @@
  */
 import crypto from 'node:crypto';
 import { x509 } from './x509.js';
-import { certificateInfo, isSelfSigned } from './cert-info.js';
-import { certificatesToPem, keyMatchesCertificate, parseCertificates, parsePrivateKey } from './pem.js';
-import { randomSerialHex, type CaMaterial, type IssuedCertificate } from './pki.js';
+import { isSelfSigned } from './cert-info.js';
+import { certificatesToPem, parsePrivateKey } from './pem.js';
+import { checkedIssuerChain, randomSerialHex, type CaMaterial, type IssuedCertificate } from './pki.js';
 
 /** Certificates made elsewhere may reach a peer whose clock is slightly behind ours (as pki.ts). */
 const BACKDATE_MS = 60_000;
@@ -133,13 +133,7 @@ export class SvidIssuer {
   private readonly intermediatesPem: string;
 
   constructor(ca: CaMaterial) {
-    const chain = parseCertificates(ca.certPem);
-    const [first] = chain;
-    if (first === undefined) throw new Error('issuer: no certificate');
-    const info = certificateInfo(first);
-    if (!info.isCa) throw new Error(`issuer certificate ${info.subject} is not a CA (basicConstraints CA:TRUE is missing)`);
-    if (info.hasKeyUsage && !info.keyUsages.includes('keyCertSign')) throw new Error(`issuer certificate ${info.subject} lacks keyUsage keyCertSign`);
-    if (!keyMatchesCertificate(ca.keyPem, first)) throw new Error(`issuer key does not match the issuer certificate ${info.subject}`);
+    const { chain, first, notAfter } = checkedIssuerChain(ca);
     this.signingKey = parsePrivateKey(ca.keyPem);
     this.algorithm = signatureAlgorithm(this.signingKey);
     const parsed = new x509.X509Certificate(first.raw);
@@ -148,7 +142,7 @@ export class SvidIssuer {
     const ski = parsed.getExtension(x509.SubjectKeyIdentifierExtension);
     const issuerKeyId = ski !== null ? Buffer.from(ski.keyId, 'hex') : keyIdentifier(first.publicKey.export({ type: 'spki', format: 'der' }));
     this.authorityKeyId = extension('2.5.29.35', false, seq(tlv(0x80, issuerKeyId)));
-    this.issuerNotAfter = info.notAfter;
+    this.issuerNotAfter = notAfter;
     this.intermediatesPem = certificatesToPem(chain.filter((c) => !isSelfSigned(c)));
   }
 
