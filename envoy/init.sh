@@ -1,27 +1,34 @@
 #!/bin/sh
 # One-shot init for the docker-compose demo, also run by test/compose (without Docker):
-# certificates (meshcp ca create / cert issue), the Secrets the Route names, dataplane tokens
-# and Envoy bootstraps (meshcp bootstrap envoy). Everything lands in $OUT.
+# certificates (meshcp ca create / cert issue) and the Secrets the Route names. Everything lands
+# in $OUT. Dataplane tokens and Envoy bootstraps come next, from the running control plane
+# (envoy/tokens.sh), as `kumactl generate dataplane-token` asks Kuma's.
 # xDS is TLS (SPEC §2): this step runs before meshcp, so it makes meshcp's xDS certificate itself
 # (served with --xds-tls-cert/--xds-tls-key, for the DNS name the proxies dial) and writes its CA
 # into every bootstrap with --ca-cert.
 #   MESHCP       how to run meshcp            (default: meshcp)
 #   OUT          output directory             (default: /shared)
-#   DATA         meshcp's data dir, for tokens (default: /data)
 #   XDS_ADDRESS  meshcp's xDS address as the proxies reach it (default: meshcp:5678); its host is
 #                the DNS name in meshcp's xDS certificate
 set -eu
 MESHCP=${MESHCP:-meshcp}
 OUT=${OUT:-/shared}
-DATA=${DATA:-/data}
 XDS_ADDRESS=${XDS_ADDRESS:-meshcp:5678}
 XDS_HOST=${XDS_ADDRESS%:*}
-mkdir -p "$OUT/certs" "$OUT/config" "$OUT/tokens" "$OUT/bootstrap"
+mkdir -p "$OUT/certs" "$OUT/config"
 
 if [ ! -f "$OUT/certs/my-root-ca.crt" ]; then
   $MESHCP ca create my-root-ca --out "$OUT/certs"
   $MESHCP cert issue client --ca "$OUT/certs/my-root-ca.crt" --ca-key "$OUT/certs/my-root-ca.key" --dns client.acme.org --client --out "$OUT/certs"
   $MESHCP cert issue ecommerce --ca "$OUT/certs/my-root-ca.crt" --ca-key "$OUT/certs/my-root-ca.key" --dns ecommerce.acme.org --server --out "$OUT/certs"
+fi
+# The admin API listens on the compose network, so it requires client certificates (meshcp refuses
+# a non-loopback admin address without --admin-client-ca): a CA, meshcp's admin server certificate
+# and one client certificate for the CLI inside the meshcp container.
+if [ ! -f "$OUT/certs/admin-ca.crt" ]; then
+  $MESHCP ca create admin-ca --out "$OUT/certs"
+  $MESHCP cert issue meshcp-admin --ca "$OUT/certs/admin-ca.crt" --ca-key "$OUT/certs/admin-ca.key" --dns localhost --dns meshcp --ip 127.0.0.1 --server --out "$OUT/certs"
+  $MESHCP cert issue admin-client --ca "$OUT/certs/admin-ca.crt" --ca-key "$OUT/certs/admin-ca.key" --dns admin-client --client --out "$OUT/certs"
 fi
 if [ ! -f "$OUT/certs/xds-ca.crt" ]; then
   $MESHCP ca create xds-ca --out "$OUT/certs"
@@ -42,8 +49,4 @@ certFile: ../certs/ecommerce.crt
 keyFile: ../certs/ecommerce.key
 YAML
 
-for proxy in edge web backend; do
-  $MESHCP token generate --name "$proxy" --mesh default --valid-for 8760h --data-dir "$DATA" > "$OUT/tokens/$proxy.token"
-  $MESHCP bootstrap envoy --name "$proxy" --mesh default --token-file "$OUT/tokens/$proxy.token" --xds-address "$XDS_ADDRESS" --ca-cert "$OUT/certs/xds-ca.crt" > "$OUT/bootstrap/$proxy.yaml"
-done
-echo "init done: certificates, secrets, tokens and bootstraps in $OUT"
+echo "init done: certificates and secrets in $OUT (tokens and bootstraps: envoy/tokens.sh, once meshcp runs)"

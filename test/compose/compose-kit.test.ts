@@ -4,16 +4,19 @@
  * the bootstraps it wrote, the meshcp resources and the ports must agree, and the config the
  * edge gateway would receive must match its golden file.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigPaths } from '../../src/api/load-files.js';
 import type { Resource } from '../../src/api/types.js';
+import { checkAdminBinding } from '../../src/admin/server.js';
 import { verifyToken } from '../../src/auth/token.js';
+import { startServer, type RunningServer } from '../../src/cli/serve.js';
+import { silentLogger } from '../../src/runtime/logger.js';
 import { validateFiles } from '../../src/cli/validate.js';
 import { generateForProxy } from '../../src/generate/generate.js';
 import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
@@ -44,21 +47,70 @@ const envoyServices = Object.entries(services).filter(([, s]) => s.image?.starts
 
 let out: string;
 let resources: Resource[];
+let server: RunningServer;
 
-beforeAll(() => {
-  // given: the init step, run as compose would run it (MESHCP, OUT, DATA, XDS_ADDRESS from the compose file)
+/** A path of the shared volume (`/shared/...`) as the init step wrote it here. */
+const local = (file: string | undefined): string => path.join(out, (file ?? '').slice('/shared/'.length));
+
+function runAsync(file: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(file, [...args], { env, encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) => {
+      resolve({ status: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+beforeAll(async () => {
+  // given: the init step, run as compose would run it (MESHCP, OUT, XDS_ADDRESS from the compose file)
   out = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-compose-'));
-  const env = services['init']?.environment ?? {};
-  const run = spawnSync('sh', [path.join(ROOT, 'envoy/init.sh')], {
-    env: { ...process.env, MESHCP: `${process.execPath} ${CLI}`, OUT: out, DATA: path.join(out, 'data'), XDS_ADDRESS: env['XDS_ADDRESS'] ?? '' },
+  const initEnv = services['init']?.environment ?? {};
+  const init = spawnSync('sh', [path.join(ROOT, 'envoy/init.sh')], {
+    env: { ...process.env, MESHCP: `${process.execPath} ${CLI}`, OUT: out, XDS_ADDRESS: initEnv['XDS_ADDRESS'] ?? '' },
     encoding: 'utf8',
   });
-  if (run.status !== 0) throw new Error(`envoy/init.sh failed (${run.status}): ${run.stderr}`);
-}, 120_000);
+  if (init.status !== 0) throw new Error(`envoy/init.sh failed (${init.status}): ${init.stderr}`);
+  // and: meshcp serving as the compose command says (admin mTLS and xDS TLS with init's files), on 127.0.0.1 here
+  const command = services['meshcp']?.command ?? [];
+  server = await startServer(
+    {
+      config: [],
+      dataDir: path.join(out, 'data'),
+      xdsAddress: '127.0.0.1:0',
+      adminAddress: '127.0.0.1:0',
+      auth: 'token',
+      xdsTlsCert: local(flag(command, '--xds-tls-cert')),
+      xdsTlsKey: local(flag(command, '--xds-tls-key')),
+      adminTlsCert: local(flag(command, '--admin-tls-cert')),
+      adminTlsKey: local(flag(command, '--admin-tls-key')),
+      adminClientCa: local(flag(command, '--admin-client-ca')),
+    },
+    silentLogger(),
+  );
+  // when: the tokens step, as compose runs it (its environment, with the admin API's real port)
+  const tokensEnv = services['tokens']?.environment ?? {};
+  const port = new URL(server.adminUrl).port;
+  const tokens = await runAsync('sh', [path.join(ROOT, 'envoy/tokens.sh')], {
+    ...process.env,
+    MESHCP: `${process.execPath} ${CLI}`,
+    OUT: out,
+    XDS_ADDRESS: tokensEnv['XDS_ADDRESS'] ?? '',
+    // The compose name `meshcp` is not resolvable here: the same certificate also names localhost.
+    MESHCP_SERVER: (tokensEnv['MESHCP_SERVER'] ?? '').replace('://meshcp:5681', `://localhost:${port}`),
+    MESHCP_CA_CERT: local(tokensEnv['MESHCP_CA_CERT']),
+    MESHCP_CLIENT_CERT: local(tokensEnv['MESHCP_CLIENT_CERT']),
+    MESHCP_CLIENT_KEY: local(tokensEnv['MESHCP_CLIENT_KEY']),
+  });
+  if (tokens.status !== 0) throw new Error(`envoy/tokens.sh failed (${tokens.status}): ${tokens.stderr}`);
+}, 180_000);
+
+afterAll(async () => {
+  await server?.close();
+  if (out) fs.rmSync(out, { recursive: true, force: true });
+});
 
 describe('docker-compose demo kit', () => {
   it('runs meshcp, an edge gateway and two services behind sidecars, all on the official Envoy image', () => {
-    expect(Object.keys(services).sort()).toEqual(['backend', 'backend-sidecar', 'edge', 'init', 'meshcp', 'web', 'web-sidecar']);
+    expect(Object.keys(services).sort()).toEqual(['backend', 'backend-sidecar', 'edge', 'init', 'meshcp', 'tokens', 'web', 'web-sidecar']);
     expect(envoyServices.map(([name]) => name).sort()).toEqual(['backend-sidecar', 'edge', 'web-sidecar']);
     expect(services['web-sidecar']?.network_mode).toBe('service:web');
     expect(services['backend-sidecar']?.network_mode).toBe('service:backend');
@@ -69,9 +121,10 @@ describe('docker-compose demo kit', () => {
     const xdsPort = flag(services['meshcp']?.command, '--xds-address')?.split(':').pop();
     const expectedXds = `meshcp:${xdsPort}`;
     expect(services['init']?.environment?.['XDS_ADDRESS']).toBe(expectedXds);
+    expect(services['tokens']?.environment?.['XDS_ADDRESS']).toBe(expectedXds);
     const xdsCa = fs.readFileSync(path.join(out, 'certs/xds-ca.crt'), 'utf8');
-    const { loadOrCreateSigningKey } = await import('../../src/auth/token.js');
-    const signingKey = await loadOrCreateSigningKey(path.join(out, 'data'));
+    // the key meshcp serve created in its data directory signed the tokens (asked through the admin API)
+    const signingKey = fs.readFileSync(path.join(out, 'data', 'token-signing.key'));
     for (const [name, service] of envoyServices) {
       // when: the file its command names, as the init step wrote it
       const file = flag(service.command, '-c') ?? '';
@@ -110,6 +163,39 @@ describe('docker-compose demo kit', () => {
     expect(cert.checkHost('meshcp')).toBe('meshcp');
     expect(cert.verify(ca.publicKey)).toBe(true);
     expect(cert.checkPrivateKey(key)).toBe(true);
+  });
+
+  it('binds the admin API off loopback only with admin mTLS, and the CLI in the meshcp container reaches it with its env', async () => {
+    // given: the meshcp command's admin flags and environment, mapped onto the files init wrote
+    const command = services['meshcp']?.command ?? [];
+    const env = services['meshcp']?.environment ?? {};
+    const tls = {
+      cert: fs.readFileSync(local(flag(command, '--admin-tls-cert')), 'utf8'),
+      key: fs.readFileSync(local(flag(command, '--admin-tls-key')), 'utf8'),
+      clientCa: fs.readFileSync(local(flag(command, '--admin-client-ca')), 'utf8'),
+    };
+    // then: serve accepts the off-loopback binding (it refuses one without --admin-client-ca)
+    expect(checkAdminBinding(flag(command, '--admin-address') ?? '', tls)).toMatch(/clients must present a certificate/);
+    expect(() => checkAdminBinding(flag(command, '--admin-address') ?? '', { cert: tls.cert, key: tls.key })).toThrow(/--admin-client-ca/);
+    // when: the CLI in the meshcp container, with its env (the server from beforeAll serves with those files)
+    const port = new URL(server.adminUrl).port;
+    const cliEnv = {
+      ...process.env,
+      MESHCP_SERVER: (env['MESHCP_SERVER'] ?? '').replace(/:5681$/, `:${port}`),
+      MESHCP_CA_CERT: local(env['MESHCP_CA_CERT']),
+      MESHCP_CLIENT_CERT: local(env['MESHCP_CLIENT_CERT']),
+      MESHCP_CLIENT_KEY: local(env['MESHCP_CLIENT_KEY']),
+    };
+    // (async: the server runs in this process, so a blocking spawnSync would deadlock it)
+    const allowed = await runAsync(process.execPath, [CLI, 'get', 'meshes', '-o', 'json'], cliEnv);
+    const refused = await runAsync(process.execPath, [CLI, 'get', 'meshes'], { ...cliEnv, MESHCP_CLIENT_CERT: '', MESHCP_CLIENT_KEY: '' });
+    // then: with the client certificate it answers; without, it is refused
+    expect(allowed.stderr).toBe('');
+    expect(allowed.status).toBe(0);
+    expect(refused.status).not.toBe(0);
+    // and: the admin name the tokens step dials is accepted (Host check) and in the certificate
+    expect(flag(command, '--admin-hostname')).toBe('meshcp');
+    expect(new crypto.X509Certificate(tls.cert).checkHost('meshcp')).toBe('meshcp');
   });
 
   it('has meshcp resources that validate, with addresses and ports that match the compose file', async () => {
