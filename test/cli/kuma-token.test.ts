@@ -8,6 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SIGNING_KEY_FILE, verifyToken } from '../../src/auth/token.js';
+import { createRootCa, issueCertificate } from '../../src/ca/pki.js';
+import { startServer } from '../../src/cli/serve.js';
+import { silentLogger } from '../../src/runtime/logger.js';
 import { runCli, startHarness, type CliRun, type Harness } from './harness.js';
 
 /** `token generate` prints the token on process.stdout (so `> web-01.token` works); capture it. */
@@ -79,6 +82,51 @@ describe('meshcp token generate', () => {
     expect(bad.stderr).toMatch(/^Error: name: invalid name "Web_01"/m);
     expect(down.code).not.toBe(0);
     expect(down.stderr).toMatch(/cannot reach the meshcp admin API at http:\/\/127\.0\.0\.1:1/);
+  });
+});
+
+describe('meshcp token generate against an admin API that requires mTLS', () => {
+  it('is authenticated like any admin call: refused without a client certificate, signed with one', async () => {
+    // given: serve --admin-tls-cert/--admin-tls-key/--admin-client-ca
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-token-mtls-'));
+    const ca = await createRootCa({ commonName: 'Admin CA', validitySeconds: 86_400 });
+    const serving = await issueCertificate({ issuer: ca, commonName: '127.0.0.1', ipAddresses: ['127.0.0.1'], usage: 'server', validitySeconds: 86_400 });
+    const operator = await issueCertificate({ issuer: ca, commonName: 'operator', usage: 'client', validitySeconds: 86_400 });
+    const write = (name: string, text: string): string => {
+      fs.writeFileSync(path.join(dir, name), text);
+      return path.join(dir, name);
+    };
+    const dataDir = path.join(dir, 'data');
+    const server = await startServer(
+      {
+        config: [],
+        dataDir,
+        xdsAddress: '127.0.0.1:0',
+        adminAddress: '127.0.0.1:0',
+        auth: 'token',
+        xdsPlaintext: true,
+        adminTlsCert: write('admin.crt', serving.certPem),
+        adminTlsKey: write('admin.key', serving.keyPem),
+        adminClientCa: write('ca.crt', ca.certPem),
+      },
+      silentLogger(),
+    );
+    try {
+      // when
+      const anonymous = await tokenRun(['--name', 'web-01', '--server', server.adminUrl, '--ca-cert', path.join(dir, 'ca.crt')]);
+      const operatorRun = await tokenRun([
+        '--name', 'web-01', '--server', server.adminUrl, '--ca-cert', path.join(dir, 'ca.crt'),
+        '--client-cert', write('operator.crt', operator.certPem), '--client-key', write('operator.key', operator.keyPem),
+      ]);
+      // then
+      expect(anonymous.code).not.toBe(0);
+      expect(anonymous.stdout).toBe('');
+      expect(operatorRun.code, operatorRun.stderr).toBe(0);
+      expect(verifyToken(operatorRun.stdout.trim(), fs.readFileSync(path.join(dataDir, SIGNING_KEY_FILE)))).toMatchObject({ ok: true, claims: { name: 'web-01', mesh: 'default' } });
+    } finally {
+      await server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
