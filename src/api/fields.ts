@@ -22,6 +22,13 @@ export interface DocumentContext {
    * not it exists. `--config` files and `validate -f` may use them (relative to the YAML file).
    */
   readonly allowFiles?: boolean;
+  /**
+   * true when re-reading what the store kept (store/document.ts). Checks added after a resource
+   * was accepted (e.g. a subject regex the gateway cannot carry, issue #13) apply when resources
+   * are applied, not to stored ones: a store written by an older meshcp still opens, and the
+   * gateway keeps failing closed on such a matcher (and warns).
+   */
+  readonly stored?: boolean;
 }
 
 /** The one answer to a file reference sent through the admin API (never says whether the path exists). */

@@ -1,7 +1,7 @@
 /** Route: the Akka route descriptor (SPEC §1 Route). */
 import { subjectPatterns } from '../envoy/subject-regex.js';
 import { checkRe2, checkRe2Complexity } from './re2.js';
-import { field, index, isAbsent, quoteValue, readHostname, readList, readName, readObject, readString, type Issues, type YamlObject } from './fields.js';
+import { field, index, isAbsent, quoteValue, readHostname, readList, readName, readObject, readString, type DocumentContext, type Issues, type YamlObject } from './fields.js';
 import type { RouteResource, RouteRule, RouteTls, RouteValidation, SecretReference, SubjectMatcher } from './types.js';
 
 const ROUTE_FIELDS = ['type', 'name', 'mesh', 'gateway', 'host', 'tls', 'validation', 'routes'] as const;
@@ -22,7 +22,7 @@ function readTls(v: unknown, path: string, issues: Issues): RouteTls | undefined
   return { ...(clientValidationCa ? { clientValidationCa } : {}), ...(serverCertificate ? { serverCertificate } : {}) };
 }
 
-function readMatcher(v: unknown, path: string, issues: Issues): SubjectMatcher | undefined {
+function readMatcher(v: unknown, path: string, issues: Issues, ctx: DocumentContext): SubjectMatcher | undefined {
   const o = readObject(v, path, issues, MATCHER_KINDS);
   if (!o) return undefined;
   const present = MATCHER_KINDS.filter((k) => !isAbsent(o[k]));
@@ -59,7 +59,7 @@ function readMatcher(v: unknown, path: string, issues: Issues): SubjectMatcher |
       // joined SAN list, envoy/subject-regex.ts) would admit nobody while `cert check` admits:
       // refused here, so what cert check says is what the gateway does (issue #13).
       const carried = subjectPatterns({ kind: 'regex', value });
-      if (!carried.ok) {
+      if (!carried.ok && ctx.stored !== true) {
         const hint = carried.reason.includes('too large')
           ? "a Unicode class such as \\p{L} spans thousands of escaped byte sequences in Envoy's subject; list the characters you need instead, e.g. [a-zà-ÿ]+"
           : "the regex is matched against the whole CN or DNS SAN, so drop the construct (e.g. '\\bclient.*' → 'client.*')";
@@ -71,7 +71,7 @@ function readMatcher(v: unknown, path: string, issues: Issues): SubjectMatcher |
   }
 }
 
-function readValidation(v: unknown, path: string, issues: Issues): RouteValidation | undefined {
+function readValidation(v: unknown, path: string, issues: Issues, ctx: DocumentContext): RouteValidation | undefined {
   const o = readObject(v, path, issues, ['clientCertificate']);
   if (!o) return undefined;
   const certPath = field(path, 'clientCertificate');
@@ -79,7 +79,7 @@ function readValidation(v: unknown, path: string, issues: Issues): RouteValidati
   if (!cert) return {};
   const matchesPath = field(certPath, 'subjectMatches');
   const entries = readList(cert['subjectMatches'], matchesPath, issues, { required: true, nonEmpty: true }) ?? [];
-  const subjectMatches = entries.map((e, i) => readMatcher(e, index(matchesPath, i), issues)).filter((m): m is SubjectMatcher => m !== undefined);
+  const subjectMatches = entries.map((e, i) => readMatcher(e, index(matchesPath, i), issues, ctx)).filter((m): m is SubjectMatcher => m !== undefined);
   return { clientCertificate: { subjectMatches } };
 }
 
@@ -94,12 +94,12 @@ function readRule(v: unknown, path: string, issues: Issues): RouteRule | undefin
   return { prefix: prefix ?? '/', route: { service: service ?? '' } };
 }
 
-export function validateRoute(o: YamlObject, scope: { name: string; mesh: string }, issues: Issues): RouteResource {
+export function validateRoute(o: YamlObject, scope: { name: string; mesh: string }, issues: Issues, ctx: DocumentContext = {}): RouteResource {
   readObject(o, '', issues, ROUTE_FIELDS);
   const gateway = readName(o['gateway'], 'gateway', issues, false);
   const host = readHostname(o['host'], 'host', issues, { required: true, wildcard: true });
   const tls = readTls(o['tls'], 'tls', issues);
-  const validation = readValidation(o['validation'], 'validation', issues);
+  const validation = readValidation(o['validation'], 'validation', issues, ctx);
   if (validation?.clientCertificate && !tls?.clientValidationCa) {
     issues.error(
       'validation.clientCertificate.subjectMatches',

@@ -29,7 +29,7 @@ export function resourceToDocument(r: Resource): ResourceDocument {
 
 /** Parses a stored document; a document that no longer validates is an error naming it. */
 export function documentToResource(doc: unknown, origin: string): Resource {
-  const result = validateResource(doc, { file: origin });
+  const result = validateResource(doc, { file: origin, stored: true });
   if (!result.ok) throw new Error(result.errors.map(formatFieldError).join('; '));
   return result.value;
 }

@@ -9,6 +9,7 @@ import { validateResource } from '../../src/api/parse.js';
 import { subjectMatcherHits } from '../../src/api/subject-match.js';
 import type { RouteResource, SubjectMatcher } from '../../src/api/types.js';
 import { subjectRbacFilter } from '../../src/envoy/subject-rbac.js';
+import { documentToResource } from '../../src/store/document.js';
 import { evaluateRbac, renderRfc2253 } from '../helpers/envoy-tls.js';
 
 const MATCHERS: readonly SubjectMatcher[] = [
@@ -108,5 +109,15 @@ describe('subject matchers: cert check and the generated RBAC agree', () => {
     // then
     expect(verdicts).toEqual(refused.map(() => false));
     expect(routeWith({ regex: '^svc-[0-9]+\\.acme\\.org$' }).ok).toBe(true);
+  });
+
+  it('still reads such a route from a store written before the check (the gateway keeps failing closed on it)', () => {
+    // given: a stored document with \b, accepted by an older meshcp
+    const doc = { type: 'Route', name: 'r', mesh: 'default', host: 'shop.acme.org', tls: { clientValidationCa: { name: 'clients-ca' } }, validation: { clientCertificate: { subjectMatches: [{ regex: '\\bclient.*' }] } }, routes: [{ prefix: '/', route: { service: 's' } }] };
+    // when
+    const stored = documentToResource(doc, 'store/routes/r.yaml');
+    // then
+    expect(stored).toMatchObject({ type: 'Route', name: 'r' });
+    expect(routeWith({ regex: '\\bclient.*' }).ok).toBe(false);
   });
 });
