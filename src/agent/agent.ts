@@ -15,6 +15,7 @@ import { keyMatchesCertificate, parseCertificates } from '../ca/pem.js';
 import { identityCertificateSecretName, meshTrustBundleSecretName } from '../identity/names.js';
 import { writeCertFiles, type CertFiles } from './cert-files.js';
 import { SdsStream, type SecretsResponse } from './sds-client.js';
+import { DEFAULT_BACKOFF, ReconnectBackoff, addressListOf, type XdsAddressList } from './xds-addresses.js';
 
 export interface AgentLogger {
   info(obj: object, msg: string): void;
@@ -27,9 +28,16 @@ export interface AgentOptions {
   readonly mesh: string;
   readonly token: string;
   readonly certDir: string;
-  readonly xdsAddress: string;
+  /**
+   * meshcp's xDS address, or several replicas' (the first reachable one is used, the next one
+   * when its stream fails); a list shared with the agent's XdsProxy keeps both on one replica.
+   */
+  readonly xdsAddress: string | readonly string[] | XdsAddressList;
   readonly log: AgentLogger;
-  /** Reconnect backoff after a stream ends: starts at `initialMs`, doubles up to `maxMs`. */
+  /**
+   * Reconnect backoff after a stream ends: starts at `initialMs`, doubles up to `maxMs`. A stream
+   * that was answered moves to the next of several addresses at once (xds-addresses.ts).
+   */
   readonly reconnect?: { readonly initialMs: number; readonly maxMs: number };
   readonly credentials?: grpc.ChannelCredentials;
 }
@@ -74,11 +82,11 @@ function filesOf(response: SecretsResponse, mesh: string): { files?: CertFiles; 
 
 export function startAgent(options: AgentOptions): RunningAgent {
   const { log, mesh, name } = options;
-  const backoff = options.reconnect ?? { initialMs: 500, maxMs: 30_000 };
+  const addresses = addressListOf(options.xdsAddress);
+  const backoff = new ReconnectBackoff(options.reconnect ?? DEFAULT_BACKOFF, addresses.all.length);
   const names = [identityCertificateSecretName(mesh), meshTrustBundleSecretName(mesh)];
   let stream: SdsStream | undefined;
   let stopped = false;
-  let delayMs = backoff.initialMs;
   let reconnectTimer: NodeJS.Timeout | undefined;
   let currentSerial: string | undefined;
   let currentBundle: string | undefined;
@@ -140,13 +148,16 @@ export function startAgent(options: AgentOptions): RunningAgent {
 
   const connect = (): void => {
     if (stopped) return;
+    const address = addresses.current();
+    let answered = false;
     const current = new SdsStream(
-      options.xdsAddress,
+      address,
       { id: name, cluster: mesh, metadata: { mesh, token: options.token, flavor: 'grpc' } },
       names,
       {
         onResponse: (response) => {
-          delayMs = backoff.initialMs;
+          answered = true;
+          backoff.answered();
           // Responses are applied in order, one at a time.
           writing = writing.then(() => (stream === current ? apply(current, response) : undefined));
         },
@@ -161,9 +172,11 @@ export function startAgent(options: AgentOptions): RunningAgent {
             rejectDone(error);
             return;
           }
-          log.warn({ node: name, mesh, code: grpc.status[status.code] ?? status.code, details: status.details, retryInMs: delayMs }, 'xDS stream ended; reconnecting');
-          reconnectTimer = setTimeout(connect, delayMs);
-          delayMs = Math.min(backoff.maxMs, delayMs * 2);
+          // Any replica serves any proxy (SPEC §5): the next attempt goes to the next address.
+          const next = addresses.failed(address);
+          const retryInMs = backoff.next(answered);
+          log.warn({ node: name, mesh, xdsAddress: address, code: grpc.status[status.code] ?? status.code, details: status.details, retryInMs, next }, 'xDS stream ended; reconnecting');
+          reconnectTimer = setTimeout(connect, retryInMs);
         },
       },
       options.credentials,

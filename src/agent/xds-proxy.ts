@@ -7,34 +7,32 @@
  *
  * Every request that carries a node gets the agent's `node.metadata.token` (and `mesh`/`flavor`
  * when the application left them out), so the application's bootstrap holds no token. Responses
- * pass through untouched, as bytes. When meshcp ends a stream with a status, the application's
- * stream ends with that same status. Nothing here logs a token, a request or a response body.
+ * pass through untouched, as bytes. With several `--xds-address` (replicas), the relay uses the
+ * agent's current one and moves a SotW stream to the next replica without ending it when the
+ * replica goes away (relayed-stream.ts); any status meshcp ends a stream with otherwise reaches
+ * the application unchanged. Nothing here logs a token, a request or a response body.
  */
 import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import type protobuf from 'protobufjs';
-import { lookupType } from '../protos/load.js';
-import { jsonToStruct, structToJson } from '../xds/struct.js';
 import type { AgentLogger } from './agent.js';
+import { RelayedStream, identity, withAgentMetadata, type Kind, type RelayContext, type RelayedMethod } from './relayed-stream.js';
+import { DEFAULT_BACKOFF, addressListOf, type BackoffOptions, type XdsAddressList } from './xds-addresses.js';
+import { lookupType } from '../protos/load.js';
+import type protobuf from 'protobufjs';
 
 export interface XdsProxyOptions {
   /** Where the application connects: a loopback HOST:PORT (port 0: any free port). */
   readonly listenAddress: string;
-  /** meshcp's xDS address. */
-  readonly upstreamAddress: string;
+  /** meshcp's xDS address, or several replicas' (a list shared with the agent keeps both on one replica). */
+  readonly upstreamAddress: string | readonly string[] | XdsAddressList;
   /** TLS credentials that verify meshcp (plaintext only with `--xds-plaintext`). */
   readonly credentials: grpc.ChannelCredentials;
   /** Added to node.metadata: `token` always, `mesh` and `flavor` when absent. */
   readonly token: string;
   readonly mesh: string;
   readonly log: AgentLogger;
-}
-
-type Kind = 'sotw' | 'delta' | 'fetch';
-
-interface RelayedMethod {
-  readonly path: string;
-  readonly kind: Kind;
+  /** Delay between attempts when no replica answers (xds-addresses.ts). */
+  readonly reconnect?: BackoffOptions;
 }
 
 const ADS = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -62,8 +60,6 @@ function relayedServices(): Map<string, RelayedMethod[]> {
   return services;
 }
 
-const identity = (b: Buffer): Buffer => b;
-
 /** Refuses anything but a loopback address: the relay serves the agent's identity to whoever connects. */
 export function checkLoopbackAddress(address: string, flag = '--xds-proxy-address'): void {
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(address);
@@ -78,12 +74,21 @@ export function checkLoopbackAddress(address: string, flag = '--xds-proxy-addres
 
 export class XdsProxy {
   private readonly server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
-  private readonly upstream: grpc.Client;
-  private readonly calls = new Set<{ cancel(): void }>();
+  private readonly upstreams = new Map<string, grpc.Client>();
+  private readonly streams = new Set<RelayedStream>();
+  private readonly unary = new Set<grpc.ClientUnaryCall>();
+  private readonly context: RelayContext;
 
   constructor(private readonly options: XdsProxyOptions) {
     checkLoopbackAddress(options.listenAddress);
-    this.upstream = new grpc.Client(options.upstreamAddress, options.credentials, { 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+    this.context = {
+      addresses: addressListOf(options.upstreamAddress),
+      upstream: (address) => this.upstream(address),
+      token: options.token,
+      mesh: options.mesh,
+      log: options.log,
+      backoff: options.reconnect ?? DEFAULT_BACKOFF,
+    };
     for (const methods of relayedServices().values()) {
       const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
       const handlers: grpc.UntypedServiceImplementation = {};
@@ -107,6 +112,11 @@ export class XdsProxy {
     }
   }
 
+  /** The meshcp address new streams go to now. */
+  currentUpstream(): string {
+    return this.context.addresses.current();
+  }
+
   /** Binds the loopback address; resolves to the bound port. */
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
@@ -115,52 +125,25 @@ export class XdsProxy {
   }
 
   async close(): Promise<void> {
-    for (const call of this.calls) call.cancel();
+    for (const stream of [...this.streams]) stream.finish();
+    for (const call of this.unary) call.cancel();
     this.server.forceShutdown();
-    this.upstream.close();
+    for (const client of this.upstreams.values()) client.close();
+  }
+
+  /** One channel per replica, kept for the relay's lifetime (grpc-js reconnects it by itself). */
+  private upstream(address: string): grpc.Client {
+    let client = this.upstreams.get(address);
+    if (!client) {
+      client = new grpc.Client(address, this.options.credentials, { 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+      this.upstreams.set(address, client);
+    }
+    return client;
   }
 
   private relayStream(method: RelayedMethod, down: grpc.ServerDuplexStream<Buffer, Buffer>): void {
-    const up = this.upstream.makeBidiStreamRequest(method.path, identity, identity);
-    this.calls.add(up);
-    let finished = false;
-    const finish = (): void => {
-      finished = true;
-      this.calls.delete(up);
-    };
-    down.on('data', (request: Buffer) => {
-      let rewritten: Buffer;
-      try {
-        rewritten = this.withAgentNode(request, method.kind);
-      } catch (err) {
-        // A request that does not decode would be refused by meshcp anyway; say why here.
-        finish();
-        up.cancel();
-        down.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `xDS proxy: undecodable request: ${err instanceof Error ? err.message : String(err)}` });
-        return;
-      }
-      up.write(rewritten);
-    });
-    down.on('end', () => up.end());
-    down.on('cancelled', () => {
-      if (finished) return;
-      finish();
-      up.cancel();
-    });
-    up.on('data', (response: Buffer) => {
-      if (!finished) down.write(response);
-    });
-    // A non-OK status is also emitted as 'error'; 'status' below carries it to the application.
-    up.on('error', () => undefined);
-    up.on('status', (status: grpc.StatusObject) => {
-      if (finished) return;
-      finish();
-      if (status.code === grpc.status.OK) down.end();
-      else {
-        if (status.code === grpc.status.UNAVAILABLE) this.options.log.warn({ upstream: this.options.upstreamAddress, details: status.details }, 'xDS proxy: meshcp is unreachable');
-        down.emit('error', { code: status.code, details: status.details, metadata: status.metadata });
-      }
-    });
+    const stream: RelayedStream = new RelayedStream(method, down, this.context, () => this.streams.delete(stream));
+    this.streams.add(stream);
   }
 
   private relayUnary(method: RelayedMethod, call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>): void {
@@ -171,12 +154,16 @@ export class XdsProxy {
       callback({ code: grpc.status.INVALID_ARGUMENT, details: `xDS proxy: undecodable request: ${err instanceof Error ? err.message : String(err)}` });
       return;
     }
-    const up = this.upstream.makeUnaryRequest(method.path, identity, identity, request, (err, response) => {
-      this.calls.delete(up);
-      if (err) callback({ code: err.code, details: err.details });
-      else callback(null, response);
+    const address = this.context.addresses.current();
+    const up = this.upstream(address).makeUnaryRequest(method.path, identity, identity, request, (err, response) => {
+      this.unary.delete(up);
+      if (err) {
+        // The caller retries; its next fetch goes to the next replica.
+        if (err.code === grpc.status.UNAVAILABLE) this.context.addresses.failed(address);
+        callback({ code: err.code, details: err.details });
+      } else callback(null, response);
     });
-    this.calls.add(up);
+    this.unary.add(up);
   }
 
   /** The request with the agent's token (and mesh/flavor when absent) in node.metadata; unchanged without a node. */
@@ -184,10 +171,7 @@ export class XdsProxy {
     const type: protobuf.Type = lookupType(kind === 'delta' ? 'envoy.service.discovery.v3.DeltaDiscoveryRequest' : 'envoy.service.discovery.v3.DiscoveryRequest');
     const message = type.decode(bytes) as protobuf.Message & { node?: { metadata?: unknown } | null };
     if (!message.node) return bytes;
-    const metadata = structToJson(message.node.metadata);
-    const merged = { mesh: this.options.mesh, flavor: 'grpc', ...metadata, token: this.options.token };
-    const structType = lookupType('google.protobuf.Struct');
-    message.node.metadata = structType.fromObject(jsonToStruct(merged));
+    withAgentMetadata(message.node, this.options);
     return Buffer.from(type.encode(message).finish());
   }
 }

@@ -9,8 +9,11 @@ export const XDS_CLUSTER_NAME = 'meshcp_xds';
 export interface EnvoyBootstrapOptions {
   readonly name: string;
   readonly mesh: string;
-  /** host:port of meshcp's xDS server. */
-  readonly xdsAddress: string;
+  /**
+   * host:port of meshcp's xDS server, or of several replicas (SPEC §5): each becomes an endpoint of
+   * the `meshcp_xds` cluster, and Envoy re-dials another one when its ADS stream breaks.
+   */
+  readonly xdsAddress: string | readonly string[];
   readonly token?: string;
   readonly adminPort?: number;
   /**
@@ -52,11 +55,41 @@ function splitHostPort(address: string): { host: string; port: number } {
   return { host: address.slice(0, index).replace(/^\[|\]$/g, ''), port };
 }
 
+/** Envoy's key for endpoint metadata that selects a cluster's `transport_socket_matches` entry. */
+const TRANSPORT_SOCKET_MATCH = 'envoy.transport_socket_match';
+
+const isIpHost = (host: string): boolean => /^[0-9.]+$/.test(host) || host.includes(':');
+
+/**
+ * The `meshcp_xds` cluster's endpoints and TLS. One replica: one endpoint, the cluster's
+ * transport_socket. Several: each endpoint carries its address as transport-socket-match metadata
+ * and gets its own TLS context (SNI and SAN match for the host Envoy dials there), since a single
+ * context could only pin one name, or accept every replica's name for every connection.
+ */
+function xdsEndpoints(addresses: readonly string[], caPem: string | undefined): Record<string, unknown> {
+  const parsed = addresses.map((address) => ({ address, ...splitHostPort(address) }));
+  const single = parsed.length === 1;
+  const endpoints = parsed.map(({ address, host, port }) => ({
+    endpoint: { address: { socket_address: { address: host, port_value: port } } },
+    ...(caPem !== undefined && !single ? { metadata: { filter_metadata: { [TRANSPORT_SOCKET_MATCH]: { xds_address: address } } } } : {}),
+  }));
+  const first = parsed[0]!;
+  return {
+    type: parsed.every((p) => isIpHost(p.host)) ? 'STATIC' : 'STRICT_DNS',
+    ...(caPem !== undefined ? { transport_socket: xdsTransportSocket(first.host, isIpHost(first.host), caPem) } : {}),
+    ...(caPem !== undefined && !single
+      ? { transport_socket_matches: parsed.map(({ address, host }) => ({ name: `xds ${address}`, match: { xds_address: address }, transport_socket: xdsTransportSocket(host, isIpHost(host), caPem) })) }
+      : {}),
+    endpoints,
+  };
+}
+
 export function envoyBootstrap(options: EnvoyBootstrapOptions): Record<string, unknown> {
-  const { host, port } = splitHostPort(options.xdsAddress);
+  const addresses = typeof options.xdsAddress === 'string' ? [options.xdsAddress] : options.xdsAddress;
+  if (addresses.length === 0) throw new Error('at least one xDS address is needed');
+  const { type, transport_socket, transport_socket_matches, endpoints } = xdsEndpoints(addresses, options.xdsCaPem);
   const metadata: Record<string, string> = { mesh: options.mesh, flavor: 'envoy' };
   if (options.token !== undefined) metadata['token'] = options.token;
-  const isIp = /^[0-9.]+$/.test(host) || host.includes(':');
   return {
     node: { id: options.name, cluster: options.mesh, metadata },
     layered_runtime: {
@@ -87,9 +120,10 @@ export function envoyBootstrap(options: EnvoyBootstrapOptions): Record<string, u
       clusters: [
         {
           name: XDS_CLUSTER_NAME,
-          type: isIp ? 'STATIC' : 'STRICT_DNS',
+          type,
           connect_timeout: duration(5),
-          ...(options.xdsCaPem !== undefined ? { transport_socket: xdsTransportSocket(host, isIp, options.xdsCaPem) } : {}),
+          ...(transport_socket !== undefined ? { transport_socket } : {}),
+          ...(transport_socket_matches !== undefined ? { transport_socket_matches } : {}),
           typed_extension_protocol_options: {
             'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
               '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
@@ -103,7 +137,7 @@ export function envoyBootstrap(options: EnvoyBootstrapOptions): Record<string, u
           },
           load_assignment: {
             cluster_name: XDS_CLUSTER_NAME,
-            endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: host, port_value: port } } } }] }],
+            endpoints: [{ lb_endpoints: endpoints }],
           },
         },
       ],

@@ -1,14 +1,17 @@
 /**
- * `meshcp agent --name N [--mesh M] --token-file F --cert-dir DIR [--xds-address A]` (SPEC §3):
+ * `meshcp agent --name N [--mesh M] --token-file F --cert-dir DIR [--xds-address A]…` (SPEC §3):
  * keeps DIR/cert.pem, DIR/key.pem and DIR/ca.pem current for a proxyless gRPC app (agent/agent.ts).
  * It talks to meshcp over TLS, verified with `--ca-cert` (SPEC §2 "xDS is TLS by default"), and
- * with `--xds-proxy-address` also relays the app's own xDS streams (agent/xds-proxy.ts).
+ * with `--xds-proxy-address` also relays the app's own xDS streams (agent/xds-proxy.ts). Several
+ * `--xds-address` (meshcp replicas, SPEC §5) are used in order: the agent and its relay stay on the
+ * first that answers and move on together when it goes away (agent/xds-addresses.ts).
  * Runs until SIGINT or SIGTERM; exits non-zero at once when meshcp refuses the token.
  */
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import * as grpc from '@grpc/grpc-js';
 import { startAgent } from '../agent/agent.js';
+import { XdsAddressList, parseXdsAddresses } from '../agent/xds-addresses.js';
 import { XdsProxy, checkLoopbackAddress } from '../agent/xds-proxy.js';
 import { parseCertificates } from '../ca/pem.js';
 import { createLogger } from '../runtime/logger.js';
@@ -19,7 +22,7 @@ interface AgentFlags {
   mesh: string;
   tokenFile: string;
   certDir: string;
-  xdsAddress: string;
+  xdsAddress: string[];
   caCert?: string;
   xdsPlaintext?: boolean;
   xdsProxyAddress?: string;
@@ -49,6 +52,10 @@ export function xdsChannelCredentials(flags: { caCert?: string; xdsPlaintext?: b
   return grpc.credentials.createSsl(Buffer.from(pem));
 }
 
+const DEFAULT_XDS_ADDRESS = '127.0.0.1:5678';
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
 function readTokenFile(file: string): string {
   let token: string;
   try {
@@ -68,21 +75,24 @@ export function registerAgent(program: Command): void {
     .option('-m, --mesh <mesh>', 'mesh', 'default')
     .requiredOption('--token-file <file>', 'file holding the dataplane token for --name (meshcp token generate)')
     .requiredOption('--cert-dir <dir>', 'where to write cert.pem, key.pem (0600) and ca.pem: the --cert-dir of `meshcp bootstrap grpc`')
-    .option('--xds-address <host:port>', 'meshcp xDS address', '127.0.0.1:5678')
+    .option('--xds-address <host:port>', 'meshcp xDS address; repeat it (or separate with commas) to list several replicas, used in order, the next one when a replica goes away (default 127.0.0.1:5678)', collect, [])
     .option('--ca-cert <file>', 'CA that signs meshcp\'s xDS certificate (GET /api/xds-ca on the admin API)')
     .option('--xds-plaintext', 'talk to meshcp without TLS (local development only, against `serve --xds-plaintext`)')
     .option('--xds-proxy-address <host:port>', 'also serve xDS to the local app on this loopback address and relay it to meshcp over TLS, adding this agent\'s token')
     .action(async (flags: AgentFlags) => {
       const token = readTokenFile(flags.tokenFile);
+      const xdsAddresses = parseXdsAddresses(flags.xdsAddress.length > 0 ? flags.xdsAddress : [DEFAULT_XDS_ADDRESS]);
       if (flags.xdsProxyAddress !== undefined) checkLoopbackAddress(flags.xdsProxyAddress);
       const log = createLogger().child({ component: 'agent' });
       const credentials = xdsChannelCredentials(flags, (msg) => log.warn({}, msg));
-      const agent = startAgent({ name: flags.name, mesh: flags.mesh, token, certDir: flags.certDir, xdsAddress: flags.xdsAddress, log, credentials });
+      // One list for the SDS stream and the relay: they move to the next replica together.
+      const addresses = new XdsAddressList(xdsAddresses, (from, to) => log.warn({ from, to }, 'meshcp replica unreachable; switching to the next --xds-address'));
+      const agent = startAgent({ name: flags.name, mesh: flags.mesh, token, certDir: flags.certDir, xdsAddress: addresses, log, credentials });
       let proxy: XdsProxy | undefined;
       if (flags.xdsProxyAddress !== undefined) {
-        proxy = new XdsProxy({ listenAddress: flags.xdsProxyAddress, upstreamAddress: flags.xdsAddress, credentials, token, mesh: flags.mesh, log });
+        proxy = new XdsProxy({ listenAddress: flags.xdsProxyAddress, upstreamAddress: addresses, credentials, token, mesh: flags.mesh, log });
         const port = await listenOn('--xds-proxy-address', flags.xdsProxyAddress, proxy.listen());
-        log.info({ address: flags.xdsProxyAddress.replace(/:\d+$/, `:${port}`), upstream: flags.xdsAddress }, 'serving xDS to the local app (meshcp bootstrap grpc --xds-address)');
+        log.info({ address: flags.xdsProxyAddress.replace(/:\d+$/, `:${port}`), upstream: xdsAddresses }, 'serving xDS to the local app (meshcp bootstrap grpc --xds-address)');
       }
       const stop = (): void => {
         log.info({}, 'stopping');

@@ -2,12 +2,15 @@
  * `meshcp bootstrap envoy|grpc` (SPEC §3). xDS is TLS by default (SPEC §2): the Envoy bootstrap
  * carries the control-plane CA, read from `--ca-cert` or fetched from the admin API (`--server`).
  * gRPC's xDS client cannot speak TLS to meshcp, so the gRPC bootstrap points at `meshcp agent
- * --xds-proxy-address`, which adds the token itself.
+ * --xds-proxy-address`, which adds the token itself. Several `--xds-address` (replicas, SPEC §5)
+ * become several endpoints of the Envoy xDS cluster; a gRPC app has one relay, its agent, which
+ * takes the replica list itself.
  */
 import fs from 'node:fs';
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import YAML from 'yaml';
+import { parseXdsAddresses } from '../agent/xds-addresses.js';
 import { envoyBootstrap } from '../bootstrap/envoy.js';
 import { grpcBootstrap } from '../bootstrap/grpc.js';
 import { parseCertificates } from '../ca/pem.js';
@@ -20,7 +23,7 @@ interface BootstrapOptions {
   mesh: string;
   token?: string;
   tokenFile?: string;
-  xdsAddress: string;
+  xdsAddress: string[];
   certDir?: string;
   caCert?: string;
   server: string;
@@ -82,7 +85,13 @@ function common(command: Command): Command {
     .option('-m, --mesh <mesh>', 'mesh', 'default')
     .option('--token <token>', 'dataplane token')
     .option('--token-file <file>', 'file holding the dataplane token')
-    .option('--xds-address <host:port>', 'meshcp xDS address', '127.0.0.1:5678');
+    .option('--xds-address <host:port>', `meshcp xDS address (default ${DEFAULT_XDS_ADDRESS})`, (value: string, previous: string[]) => [...previous, value], []);
+}
+
+const DEFAULT_XDS_ADDRESS = '127.0.0.1:5678';
+
+function xdsAddresses(options: BootstrapOptions): string[] {
+  return parseXdsAddresses(options.xdsAddress.length > 0 ? options.xdsAddress : [DEFAULT_XDS_ADDRESS]);
 }
 
 function isLoopbackHost(address: string): boolean {
@@ -92,7 +101,7 @@ function isLoopbackHost(address: string): boolean {
 
 export function registerBootstrap(program: Command, io: CliIo = processIo()): void {
   const bootstrap = program.command('bootstrap').description('Print a bootstrap for an Envoy proxy or a proxyless gRPC app');
-  common(bootstrap.command('envoy').description('Print an Envoy bootstrap YAML that connects to ADS over TLS'))
+  common(bootstrap.command('envoy').description('Print an Envoy bootstrap YAML that connects to ADS over TLS; repeat --xds-address (or separate with commas) to list several meshcp replicas'))
     .option('--ca-cert <file>', 'CA that signs meshcp\'s xDS certificate; fetched from --server (GET /api/xds-ca) when absent')
     .option('--server <url>', 'meshcp admin API to fetch the xDS CA from (env MESHCP_SERVER)', process.env['MESHCP_SERVER'] ?? DEFAULT_SERVER)
     .option('--xds-plaintext', 'connect without TLS (local development only, against `serve --xds-plaintext`)')
@@ -101,8 +110,9 @@ export function registerBootstrap(program: Command, io: CliIo = processIo()): vo
       if (options.xdsPlaintext) {
         io.stderr.write('warning: --xds-plaintext: this Envoy talks to meshcp WITHOUT TLS; its token and workload keys cross the network in clear. For local development only.\n');
       }
+      const addresses = xdsAddresses(options);
       const caPem = options.xdsPlaintext ? undefined : await xdsCaPem(options);
-      const doc = envoyBootstrap({ name: options.name, mesh: options.mesh, xdsAddress: options.xdsAddress, token: readToken(options), ...(caPem !== undefined ? { xdsCaPem: caPem } : {}) });
+      const doc = envoyBootstrap({ name: options.name, mesh: options.mesh, xdsAddress: addresses, token: readToken(options), ...(caPem !== undefined ? { xdsCaPem: caPem } : {}) });
       io.stdout.write(YAML.stringify(doc));
     });
   common(bootstrap.command('grpc').description('Print a gRPC xDS bootstrap JSON (server listener template, file_watcher certificate providers)'))
@@ -111,13 +121,20 @@ export function registerBootstrap(program: Command, io: CliIo = processIo()): vo
     .action((options: BootstrapOptions) => {
       // grpc-js's xDS client has only insecure channel credentials (SPEC §2 "Proxyless gRPC and
       // TLS"): its plaintext must stay on loopback, to `meshcp agent --xds-proxy-address`.
-      if (!options.xdsPlaintext && !isLoopbackHost(options.xdsAddress)) {
+      const addresses = xdsAddresses(options);
+      if (addresses.length > 1) {
         throw new Error(
-          `--xds-address "${options.xdsAddress}" is not on loopback, and a gRPC xDS client speaks plaintext: run \`meshcp agent --xds-proxy-address 127.0.0.1:PORT\` next to the app and pass --xds-address 127.0.0.1:PORT (or --xds-plaintext for development)`,
+          `bootstrap grpc takes one --xds-address, the app's agent relay (meshcp agent --xds-proxy-address 127.0.0.1:PORT): list the replicas on the agent instead (meshcp agent --xds-address ${addresses.join(' --xds-address ')})`,
+        );
+      }
+      const [xdsAddress] = addresses as [string];
+      if (!options.xdsPlaintext && !isLoopbackHost(xdsAddress)) {
+        throw new Error(
+          `--xds-address "${xdsAddress}" is not on loopback, and a gRPC xDS client speaks plaintext: run \`meshcp agent --xds-proxy-address 127.0.0.1:PORT\` next to the app and pass --xds-address 127.0.0.1:PORT (or --xds-plaintext for development)`,
         );
       }
       if (options.xdsPlaintext) io.stderr.write('warning: --xds-plaintext: this gRPC app talks xDS WITHOUT TLS across the network. For local development only.\n');
-      const doc = grpcBootstrap({ name: options.name, mesh: options.mesh, xdsAddress: options.xdsAddress, token: readToken(options), certDir: options.certDir });
+      const doc = grpcBootstrap({ name: options.name, mesh: options.mesh, xdsAddress, token: readToken(options), certDir: options.certDir });
       io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
     });
 }
