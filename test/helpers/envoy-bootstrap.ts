@@ -14,6 +14,16 @@ function mapStructs(bootstrap: Obj, convert: (json: Obj) => Obj): Obj {
   const node = get(copy, 'node') as Obj;
   node['metadata'] = convert(node['metadata'] as Obj);
   for (const layer of (get(copy, 'layered_runtime', 'layers') as Obj[] | undefined) ?? []) if (layer['static_layer']) layer['static_layer'] = convert(layer['static_layer'] as Obj);
+  // Several xDS replicas: per-endpoint TLS through transport_socket_matches (bootstrap/envoy.ts).
+  for (const cluster of (get(copy, 'static_resources', 'clusters') as Obj[] | undefined) ?? []) {
+    for (const match of (cluster['transport_socket_matches'] as Obj[] | undefined) ?? []) if (match['match']) match['match'] = convert(match['match'] as Obj);
+    for (const locality of (get(cluster, 'load_assignment', 'endpoints') as Obj[] | undefined) ?? []) {
+      for (const endpoint of (locality['lb_endpoints'] as Obj[] | undefined) ?? []) {
+        const filters = get(endpoint, 'metadata', 'filter_metadata') as Obj | undefined;
+        for (const key of Object.keys(filters ?? {})) filters![key] = convert(filters![key] as Obj);
+      }
+    }
+  }
   return copy;
 }
 
