@@ -21,7 +21,15 @@ interface MtlsBackendCommon {
 
 export interface BuiltinMtlsBackend extends MtlsBackendCommon {
   readonly type: 'builtin';
-  readonly conf: { readonly caCert: { readonly RSAbits: 2048 | 3072 | 4096; readonly expiration: string; readonly expirationSeconds: number } };
+  readonly conf: {
+    readonly caCert: {
+      readonly RSAbits: 2048 | 3072 | 4096;
+      /** RSA when absent (Kuma's default); ECDSA is a P-256 root, much faster to sign with (a meshcp extension, SPEC §1 Mesh). */
+      readonly keyType?: 'RSA' | 'ECDSA';
+      readonly expiration: string;
+      readonly expirationSeconds: number;
+    };
+  };
 }
 
 export interface ProvidedMtlsBackend extends MtlsBackendCommon {

@@ -29,7 +29,7 @@ function readDpCert(v: unknown, p: string, issues: Issues): MtlsBackend['dpCert'
 function readBuiltinConf(v: unknown, p: string, issues: Issues): BuiltinMtlsBackend['conf'] {
   const conf = readObject(v, p, issues, ['caCert']);
   const caPath = field(p, 'caCert');
-  const caCert = conf ? readObject(conf['caCert'], caPath, issues, ['RSAbits', 'expiration']) : undefined;
+  const caCert = conf ? readObject(conf['caCert'], caPath, issues, ['RSAbits', 'keyType', 'expiration']) : undefined;
   const bitsPath = field(caPath, 'RSAbits');
   let RSAbits: 2048 | 3072 | 4096 = 2048;
   const bits = caCert?.['RSAbits'];
@@ -38,7 +38,14 @@ function readBuiltinConf(v: unknown, p: string, issues: Issues): BuiltinMtlsBack
     if (found === undefined) issues.error(bitsPath, `expected one of ${RSA_BITS.join(', ')}, got ${describeType(bits)}`);
     else RSAbits = found;
   }
-  return { caCert: { RSAbits, ...readDuration(caCert?.['expiration'], field(caPath, 'expiration'), issues, DEFAULT_CA_EXPIRATION) } };
+  const keyTypeValue = caCert?.['keyType'];
+  let keyType: 'RSA' | 'ECDSA' | undefined;
+  if (!isAbsent(keyTypeValue)) {
+    if (keyTypeValue === 'RSA' || keyTypeValue === 'ECDSA') keyType = keyTypeValue;
+    else issues.error(field(caPath, 'keyType'), `expected RSA or ECDSA (a P-256 root), got ${describeType(keyTypeValue)}`);
+  }
+  if (keyType === 'ECDSA' && !isAbsent(bits)) issues.error(bitsPath, 'RSAbits applies to an RSA root; remove it with keyType: ECDSA (always P-256)');
+  return { caCert: { RSAbits, ...(keyType === 'ECDSA' ? { keyType } : {}), ...readDuration(caCert?.['expiration'], field(caPath, 'expiration'), issues, DEFAULT_CA_EXPIRATION) } };
 }
 
 const BASE64 = /^[A-Za-z0-9+/\s]*={0,2}\s*$/;

@@ -28,6 +28,8 @@ export interface CreateRootCaOptions {
   readonly commonName: string;
   /** Default 2048. */
   readonly rsaBits?: number;
+  /** Default `rsa` (with `rsaBits`); `ecdsa-p256` signs an order of magnitude faster (Mesh `caCert.keyType: ECDSA`). */
+  readonly keyType?: 'rsa' | 'ecdsa-p256';
   readonly validitySeconds: number;
   readonly now?: Date;
   /** URI SANs, e.g. the SPIFFE trust domain `spiffe://default`. */
@@ -184,11 +186,14 @@ async function signWithIssuer(
 
 const CA_KEY_USAGE = x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign;
 
-/** A self-signed RSA root CA (Kuma's builtin backend makes the same kind: SPEC §1 Mesh `caCert.RSAbits`). */
+/**
+ * A self-signed root CA: RSA as Kuma's builtin backend makes (SPEC §1 Mesh `caCert.RSAbits`), or
+ * ECDSA P-256 (`caCert.keyType: ECDSA`).
+ */
 export async function createRootCa(options: CreateRootCaOptions): Promise<CaMaterial> {
-  const { commonName, rsaBits = 2048, validitySeconds, now = new Date(), uris = [] } = options;
-  if (![2048, 3072, 4096].includes(rsaBits)) throw new Error(`RSA key size must be 2048, 3072 or 4096, got ${rsaBits}`);
-  const keys = await generateKeyPair({ kind: 'rsa', bits: rsaBits });
+  const { commonName, rsaBits = 2048, keyType = 'rsa', validitySeconds, now = new Date(), uris = [] } = options;
+  if (keyType === 'rsa' && ![2048, 3072, 4096].includes(rsaBits)) throw new Error(`RSA key size must be 2048, 3072 or 4096, got ${rsaBits}`);
+  const keys = await generateKeyPair(keyType === 'ecdsa-p256' ? { kind: 'ecdsa-p256' } : { kind: 'rsa', bits: rsaBits });
   const { notBefore, notAfter } = validityWindow(now, validitySeconds);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerialHex(),
@@ -196,7 +201,7 @@ export async function createRootCa(options: CreateRootCaOptions): Promise<CaMate
     notBefore,
     notAfter,
     keys,
-    signingAlgorithm: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+    signingAlgorithm: keyType === 'ecdsa-p256' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
     extensions: [
       new x509.BasicConstraintsExtension(true, undefined, true),
       new x509.KeyUsagesExtension(CA_KEY_USAGE, true),

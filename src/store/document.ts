@@ -10,7 +10,10 @@ export type ResourceDocument = Readonly<Record<string, unknown>>;
 
 function backendDocument(b: MtlsBackend): ResourceDocument {
   const common = { name: b.name, type: b.type, mode: b.mode, dpCert: { rotation: { expiration: b.dpCert.rotation.expiration } } };
-  if (b.type === 'builtin') return { ...common, conf: { caCert: { RSAbits: b.conf.caCert.RSAbits, expiration: b.conf.caCert.expiration } } };
+  if (b.type === 'builtin') {
+    const { RSAbits, keyType, expiration } = b.conf.caCert;
+    return { ...common, conf: { caCert: keyType === 'ECDSA' ? { keyType, expiration } : { RSAbits, expiration } } };
+  }
   return { ...common, conf: { cert: { ...b.conf.cert }, key: { ...b.conf.key } } };
 }
 

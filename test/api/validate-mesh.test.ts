@@ -79,6 +79,27 @@ describe('Mesh validation', () => {
     ]);
   });
 
+  it('takes conf.caCert.keyType RSA or ECDSA, and refuses RSAbits beside ECDSA', () => {
+    // given / when
+    const errors = errorsOf({
+      type: 'Mesh',
+      name: 'default',
+      mtls: {
+        backends: [
+          { name: 'ca-1', type: 'builtin', conf: { caCert: { keyType: 'EC' } } },
+          { name: 'ca-2', type: 'builtin', conf: { caCert: { keyType: 'ECDSA', RSAbits: 4096 } } },
+          { name: 'ca-3', type: 'builtin', conf: { caCert: { keyType: 'ECDSA' } } },
+          { name: 'ca-4', type: 'builtin', conf: { caCert: { keyType: 'RSA', RSAbits: 4096 } } },
+        ],
+      },
+    });
+    // then
+    expect(errors).toEqual([
+      'mesh.yaml#1 Mesh/default: mtls.backends[0].conf.caCert.keyType: expected RSA or ECDSA (a P-256 root), got string "EC"',
+      'mesh.yaml#1 Mesh/default: mtls.backends[1].conf.caCert.RSAbits: RSAbits applies to an RSA root; remove it with keyType: ECDSA (always P-256)',
+    ]);
+  });
+
   it('requires cert and key with exactly one source for a provided backend, and warns on inline', () => {
     // given
     const inline = Buffer.from('-----BEGIN CERTIFICATE-----\n').toString('base64');

@@ -60,6 +60,26 @@ describe('builtin CA provider', () => {
     expect(cert.publicKey.asymmetricKeyDetails?.modulusLength).toBe(3072);
   });
 
+  it('makes an ECDSA P-256 root for conf.caCert.keyType: ECDSA, whose workload certificates openssl verifies', async () => {
+    // given
+    const provider = new BuiltinCaProvider(await FileStore.open(tempDir('ecdsa')));
+    const base = builtinBackend('fast');
+    const backend = { ...base, conf: { caCert: { ...base.conf.caCert, keyType: 'ECDSA' as const } } };
+    // when
+    const ca = await provider.initialize('default', backend, { resources: [], now: NOW });
+    const issued = await provider.issue(ca, { spiffeIds: ['spiffe://default/web'], validitySeconds: 3_600, now: NOW });
+    // then
+    const cert = new crypto.X509Certificate(ca.certPem);
+    expect(cert.publicKey.asymmetricKeyType).toBe('ec');
+    expect(cert.publicKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+    expect(certificateInfo(ca.certPem)).toMatchObject({ isCa: true, selfSigned: true, uris: ['spiffe://default'] });
+    expect(x509Text(issued.certChainPem)).toContain('ecdsa-with-SHA256');
+    const files = writePems(tempDir('ecdsa-verify'), { root: ca.certPem, leaf: issued.certChainPem });
+    const result = verify(files.leaf, { caFile: files.root, at: new Date(NOW.getTime() + 1000), purpose: 'sslclient' });
+    expect(result.stdout + result.stderr).toContain('OK');
+    expect(result.status).toBe(0);
+  });
+
   it('creates one root when asked concurrently, also through two providers sharing a store', async () => {
     // given
     const store = await FileStore.open(tempDir('concurrent'));

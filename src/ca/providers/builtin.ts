@@ -178,7 +178,7 @@ export class BuiltinCaProvider implements CaProvider<BuiltinMtlsBackend> {
     const { caCert } = backend.conf;
     const root = await createRootCa({
       commonName: `meshcp ${mesh} CA (${backend.name})`,
-      rsaBits: caCert.RSAbits,
+      ...(caCert.keyType === 'ECDSA' ? { keyType: 'ecdsa-p256' as const } : { rsaBits: caCert.RSAbits }),
       validitySeconds: caCert.expirationSeconds,
       now,
       // The SPIFFE trust domain of the mesh.
