@@ -12,7 +12,6 @@
 import { NO_MESH_TLS_MATERIAL, type MeshTlsMaterial } from '../ca/workload-identity.js';
 import type { GatewayHostModel, GatewayModel, MeshModel } from '../model/model.js';
 import { edsCluster } from '../envoy/cluster.js';
-import { clusterLoadAssignment } from '../envoy/endpoint.js';
 import { httpConnectionManagerFilter } from '../envoy/filters.js';
 import { socketListener, TLS_INSPECTOR, type FilterChain } from '../envoy/listener.js';
 import {
@@ -32,7 +31,7 @@ import { CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/typ
 import { ConfigBuilder } from './config-builder.js';
 import { addMeshIdentity } from './mesh-identity.js';
 import type { SecretMaterialSource } from './secret-material.js';
-import { addServiceCluster, isHttp2, type MeshUpstreamSecurity } from './services.js';
+import { addServiceCluster, isHttp2, serviceEndpoints, type MeshUpstreamSecurity } from './services.js';
 
 const DOWNSTREAM_ALPN = ['h2', 'http/1.1'] as const;
 
@@ -99,7 +98,7 @@ function gatewayServiceCluster(
   });
   builder
     .cluster(name, edsCluster({ name, http2, transportSocket }))
-    .endpoints(name, clusterLoadAssignment(name, service.endpoints))
+    .endpoints(name, serviceEndpoints(service))
     .ref(ENDPOINT_TYPE, name, from);
   return name;
 }

@@ -30,6 +30,21 @@ export type MeshUpstreamSecurity =
   | { readonly kind: 'unavailable' };
 
 const shared = new WeakMap<ServiceModel, Map<string, ServiceResources>>();
+const sharedEndpoints = new WeakMap<ServiceModel, ResourceObject>();
+
+/**
+ * The service's ClusterLoadAssignment, one object per ServiceModel whatever the cluster variant:
+ * every proxy (sidecar, gateway, proxyless) that reaches the service shares it, so it is encoded
+ * once, and an endpoint-only change swaps this one object in every proxy's EDS (issue #11).
+ */
+export function serviceEndpoints(service: ServiceModel): ResourceObject {
+  let found = sharedEndpoints.get(service);
+  if (!found) {
+    found = clusterLoadAssignment(serviceClusterName(service.name), service.endpoints);
+    sharedEndpoints.set(service, found);
+  }
+  return found;
+}
 
 export function isHttp2(protocol: ServiceModel['protocol']): boolean {
   return protocol === 'grpc' || protocol === 'http2';
@@ -61,7 +76,7 @@ function serviceResources(service: ServiceModel, security: MeshUpstreamSecurity 
     const transportSocket = transportSocketFor(service, security);
     found = {
       cluster: edsCluster({ name, http2: isHttp2(service.protocol), ...(transportSocket ? { transportSocket } : {}) }),
-      endpoints: clusterLoadAssignment(name, service.endpoints),
+      endpoints: serviceEndpoints(service),
     };
     variants.set(key, found);
   }

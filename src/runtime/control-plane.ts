@@ -5,25 +5,33 @@
  * (identity/manager.ts): a new certificate, a rotation or a trust bundle change generates that
  * proxy's config again, and only its SDS Secrets differ. The identity is issued when the proxy's
  * first stream asks for config and forgotten when its last stream closes.
+ *
+ * A change costs what it touches (issue #11): translation is per mesh (translate/incremental.ts),
+ * a proxy is generated again only when its mesh or identity changed, and an endpoint-only change
+ * swaps shared ClusterLoadAssignments into the proxies' configs (runtime/proxy-configs.ts). The
+ * counters of what each change recomputed are `recompute()`.
  */
-import { combineLatest, distinctUntilChanged, filter, map, shareReplay, type Observable, type Subscription } from 'rxjs';
+import { distinctUntilChanged, filter, map, shareReplay, type Observable, type Subscription } from 'rxjs';
 import type { Resource } from '../api/types.js';
 import type { MeshTlsMaterial } from '../ca/workload-identity.js';
 import { MemoryBlobStore, type BlobStore } from '../ca/providers/builtin.js';
 import { defaultCaProviders, MeshCaRegistry } from '../ca/providers/registry.js';
 import type { CaProviders } from '../ca/providers/types.js';
-import { generateForProxy, proxyIdentity, type GenerateContext } from '../generate/generate.js';
-import { secretMaterialFromResources, type SecretMaterialSource } from '../generate/secret-material.js';
+import { proxyIdentity } from '../generate/generate.js';
+import { secretMaterialFromResources } from '../generate/secret-material.js';
 import { statusDelivery } from '../identity/delivery.js';
 import { IdentityManager, type IdentityManagerOptions } from '../identity/manager.js';
 import type { NodeAuthenticator } from '../identity/xds-auth.js';
 import type { Model } from '../model/model.js';
-import { translateMeshes } from '../translate/mesh-services.js';
+import { IncrementalTranslator } from '../translate/incremental.js';
 import { SnapshotCache } from '../xds/cache.js';
+import { ResourceEncoder } from '../xds/encode.js';
 import { XdsServer } from '../xds/server.js';
 import { refKey } from '../xds/node.js';
 import { StatusRegistry } from '../xds/status.js';
+import { TYPE_SHORT_NAMES, protoNameOf } from '../xds/types.js';
 import type { Logger } from './logger.js';
+import { proxyConfigs, type GenerationCounters, type ResourceState } from './proxy-configs.js';
 import type { ServerCredentials } from '@grpc/grpc-js';
 
 /** Timing of issuance, rotation and CA switches (identity/manager.ts); defaults suit production. */
@@ -45,10 +53,18 @@ export interface ControlPlaneOptions {
   readonly xdsCredentials?: ServerCredentials;
 }
 
-interface ResourceState {
-  readonly resources: readonly Resource[];
-  readonly model: Model;
-  readonly secrets: SecretMaterialSource;
+/** What the changes since the start recomputed (issue #11); every value only grows. */
+export interface RecomputeCounters {
+  /** Mesh translations, per mesh: a change translates only the meshes whose resources changed. */
+  readonly translations: Readonly<Record<string, number>>;
+  /** Proxy configs generated from the model. */
+  readonly proxyGenerations: number;
+  /** Proxy configs updated by an endpoint-only change without being generated. */
+  readonly endpointPatches: number;
+  /** Resources serialized (protobuf); a resource shared by many proxies counts once. */
+  readonly resourcesEncoded: number;
+  /** xDS responses sent, per type (LDS, RDS, CDS, EDS, SDS). */
+  readonly pushes: Readonly<Record<string, number>>;
 }
 
 export class ControlPlane {
@@ -62,6 +78,10 @@ export class ControlPlane {
   private readonly delivery: ReturnType<typeof statusDelivery>;
   /** refKey of every Dataplane and Gateway: only these keep status rows and snapshots while offline (security issue #9). */
   private definedProxies = new Set<string>();
+  private readonly translator = new IncrementalTranslator();
+  private readonly encoder = new ResourceEncoder();
+  private readonly generation: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0 };
+  private readonly pushes = new Map<string, number>();
 
   constructor(options: ControlPlaneOptions) {
     const providers = options.caProviders ?? defaultCaProviders(options.caStore ?? new MemoryBlobStore());
@@ -76,34 +96,39 @@ export class ControlPlane {
       ...options.identity,
     });
     const resources = options.resources.pipe(distinctUntilChanged(), shareReplay({ bufferSize: 1, refCount: false }));
+    const meshTls: MeshTlsMaterial = this.identities;
     this.state = resources.pipe(
       map((list) => ({
-        resources: list,
-        model: translateMeshes(list),
-        secrets: secretMaterialFromResources(
-          list,
-          (mesh, host) => this.identities.issuedServerCertificate(mesh, host),
-          (mesh, host) => this.identities.issuedServerCertificatePending(mesh, host),
-        ),
+        revision: this.translator.next(list),
+        context: {
+          meshTls,
+          secrets: secretMaterialFromResources(
+            list,
+            (mesh, host) => this.identities.issuedServerCertificate(mesh, host),
+            (mesh, host) => this.identities.issuedServerCertificatePending(mesh, host),
+          ),
+        },
       })),
       shareReplay({ bufferSize: 1, refCount: false }),
     );
-    this.model = this.state.pipe(map((s) => s.model));
+    this.model = this.state.pipe(map((s) => s.revision.model));
     // The model moves first and identities follow: a change is generated once with the new model,
     // then again for each proxy whose material the change affects (issuance is asynchronous anyway).
     // Generating a new identity against the old model (e.g. a certificate for a mesh whose mTLS was
     // just turned off) never happens this way.
     this.subscription = this.state.subscribe();
     this.subscription.add(resources.subscribe((list) => this.identities.update(list)));
+    this.subscription.add(
+      this.status.events.subscribe((event) => {
+        if (event.kind !== 'sent') return;
+        const type = TYPE_SHORT_NAMES[event.typeUrl] ?? protoNameOf(event.typeUrl);
+        this.pushes.set(type, (this.pushes.get(type) ?? 0) + 1);
+      }),
+    );
     this.cache = new SnapshotCache(
       (node) => {
         const proxy = proxyIdentity(node);
-        const meshTls: MeshTlsMaterial = this.identities;
-        return combineLatest([this.state, this.identities.watch({ mesh: proxy.mesh, name: proxy.name })]).pipe(
-          map(([state]) => {
-            const context: GenerateContext = { secrets: state.secrets, meshTls };
-            return generateForProxy(state.model, proxy, context);
-          }),
+        return proxyConfigs(proxy, this.state, this.identities.watch({ mesh: proxy.mesh, name: proxy.name }), this.generation).pipe(
           // Never publish a partial config (issue #10): while material is being issued, the proxy
           // keeps what it has (or, on a first connect, waits). In SotW an empty LDS/CDS would
           // delete every listener and cluster the proxy has.
@@ -115,7 +140,7 @@ export class ControlPlane {
         );
       },
       options.log,
-      { ...(options.authenticate ? { authenticate: options.authenticate } : {}), defined },
+      { ...(options.authenticate ? { authenticate: options.authenticate } : {}), defined, encoder: this.encoder },
     );
     this.subscription.add(
       resources.subscribe((list) => {
@@ -132,6 +157,17 @@ export class ControlPlane {
       keepaliveTimeoutMs: options.keepaliveTimeoutMs,
       ...(options.xdsCredentials ? { credentials: options.xdsCredentials } : {}),
     });
+  }
+
+  /** What the changes so far recomputed (issue #11), for tests, the bench and `/metrics`. */
+  recompute(): RecomputeCounters {
+    return {
+      translations: Object.fromEntries(this.translator.translations),
+      proxyGenerations: this.generation.proxyGenerations,
+      endpointPatches: this.generation.endpointPatches,
+      resourcesEncoded: this.encoder.stats.encodes,
+      pushes: Object.fromEntries(this.pushes),
+    };
   }
 
   async listen(xdsAddress: string): Promise<number> {

@@ -40,58 +40,80 @@ interface ServiceAccumulator {
   resource?: ServiceResource;
 }
 
-export function translateMeshes(resources: readonly Resource[]): Model {
-  const meshNames = new Set<string>(['default']);
-  for (const r of resources) meshNames.add(r.type === 'Mesh' ? r.name : r.mesh);
-  const meshes = new Map<string, MeshModel>();
-  for (const meshName of [...meshNames].sort()) {
-    const dataplanes = new Map<string, DataplaneModel>();
-    const services = new Map<string, ServiceAccumulator>();
-    const accumulator = (name: string): ServiceAccumulator => {
-      let acc = services.get(name);
-      if (!acc) {
-        acc = { endpoints: [], meshManaged: false };
-        services.set(name, acc);
-      }
-      return acc;
-    };
-    for (const r of resources) {
-      if (r.type === 'Dataplane' && r.mesh === meshName) {
-        const model = toDataplaneModel(r);
-        dataplanes.set(r.name, model);
-        for (const inbound of model.inbound) {
-          const acc = accumulator(inbound.service);
-          acc.endpoints.push({ address: model.address, port: inbound.port, dataplane: model.name });
-          acc.meshManaged = true;
-          acc.protocol ??= inbound.protocol;
-        }
-      }
-      if (r.type === 'Service' && r.mesh === meshName) {
-        const acc = accumulator(r.name);
-        acc.resource = r;
-        for (const e of r.endpoints) acc.endpoints.push({ address: e.address, port: e.port });
+/** The mesh a resource belongs to: a Mesh is its own. */
+export function meshOf(resource: Resource): string {
+  return resource.type === 'Mesh' ? resource.name : resource.mesh;
+}
+
+/** The resources of each mesh, in their original order; `default` always exists. Sorted by mesh name. */
+export function resourcesByMesh(resources: readonly Resource[]): Map<string, Resource[]> {
+  const groups = new Map<string, Resource[]>([['default', []]]);
+  for (const r of resources) {
+    const mesh = meshOf(r);
+    let group = groups.get(mesh);
+    if (!group) groups.set(mesh, (group = []));
+    group.push(r);
+  }
+  return new Map([...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** One mesh's model from the resources of that mesh (or any superset: other meshes' are ignored). */
+export function translateMesh(meshName: string, resources: readonly Resource[]): MeshModel {
+  const dataplanes = new Map<string, DataplaneModel>();
+  const services = new Map<string, ServiceAccumulator>();
+  const accumulator = (name: string): ServiceAccumulator => {
+    let acc = services.get(name);
+    if (!acc) {
+      acc = { endpoints: [], meshManaged: false };
+      services.set(name, acc);
+    }
+    return acc;
+  };
+  for (const r of resources) {
+    if (r.type === 'Dataplane' && r.mesh === meshName) {
+      const model = toDataplaneModel(r);
+      dataplanes.set(r.name, model);
+      for (const inbound of model.inbound) {
+        const acc = accumulator(inbound.service);
+        acc.endpoints.push({ address: model.address, port: inbound.port, dataplane: model.name });
+        acc.meshManaged = true;
+        acc.protocol ??= inbound.protocol;
       }
     }
-    const serviceModels = new Map<string, ServiceModel>();
-    for (const [name, acc] of [...services].sort(([a], [b]) => a.localeCompare(b))) {
-      serviceModels.set(name, {
-        mesh: meshName,
-        name,
-        protocol: acc.protocol ?? 'tcp',
-        endpoints: acc.endpoints,
-        meshManaged: acc.meshManaged,
-        ...(acc.resource?.tls ? { upstreamTls: { ...acc.resource.tls } } : {}),
-      });
+    if (r.type === 'Service' && r.mesh === meshName) {
+      const acc = accumulator(r.name);
+      acc.resource = r;
+      for (const e of r.endpoints) acc.endpoints.push({ address: e.address, port: e.port });
     }
-    const mtls = translateMeshMtls(resources, meshName);
-    meshes.set(meshName, {
-      name: meshName,
-      services: serviceModels,
-      dataplanes,
-      gateways: translateGateways(resources, meshName),
-      ...(mtls ? { mtls } : {}),
-      trafficPermissions: translateTrafficPermissions(resources, meshName),
+  }
+  const serviceModels = new Map<string, ServiceModel>();
+  for (const [name, acc] of [...services].sort(([a], [b]) => a.localeCompare(b))) {
+    serviceModels.set(name, {
+      mesh: meshName,
+      name,
+      protocol: acc.protocol ?? 'tcp',
+      endpoints: acc.endpoints,
+      meshManaged: acc.meshManaged,
+      ...(acc.resource?.tls ? { upstreamTls: { ...acc.resource.tls } } : {}),
     });
   }
+  const mtls = translateMeshMtls(resources, meshName);
+  return {
+    name: meshName,
+    services: serviceModels,
+    dataplanes,
+    gateways: translateGateways(resources, meshName),
+    ...(mtls ? { mtls } : {}),
+    trafficPermissions: translateTrafficPermissions(resources, meshName),
+  };
+}
+
+/**
+ * The full translation: every mesh from scratch. The incremental translator (incremental.ts)
+ * gives the same model; this stays as its oracle (issue #11).
+ */
+export function translateMeshes(resources: readonly Resource[]): Model {
+  const meshes = new Map<string, MeshModel>();
+  for (const [meshName, meshResources] of resourcesByMesh(resources)) meshes.set(meshName, translateMesh(meshName, meshResources));
   return { meshes };
 }

@@ -14,8 +14,9 @@
  *   defines (for config dumps while it is offline).
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { Observable, ReplaySubject, distinctUntilChanged, filter, map, share, throwError, type Subscription } from 'rxjs';
+import { Observable, ReplaySubject, defer, distinctUntilChanged, filter, map, share, throwError, type Subscription } from 'rxjs';
 import type { NodeAuthenticator } from '../identity/xds-auth.js';
+import { defaultEncoder, type ResourceEncoder } from './encode.js';
 import { nodeMesh, nodeRef, refKey } from './node.js';
 import { buildSnapshot, type GeneratedConfig, type Snapshot, type SnapshotResult } from './snapshot.js';
 import { WatchError, type ConfigWatcher, type NodeInfo } from './session.js';
@@ -31,6 +32,8 @@ export interface SnapshotCacheOptions {
   readonly authenticate?: NodeAuthenticator;
   /** Whether the config defines the proxy: only then is its last snapshot kept once it disconnects. Never when absent. */
   readonly defined?: (mesh: string, name: string) => boolean;
+  /** Encodes the generated resources (the control plane's own, for its counters); the process-wide one when absent. */
+  readonly encoder?: ResourceEncoder;
 }
 
 interface SharedWatch {
@@ -54,6 +57,7 @@ export class SnapshotCache implements ConfigWatcher {
   private readonly latest = new Map<string, Snapshot>();
   private readonly authenticate: NodeAuthenticator;
   private readonly defined: (mesh: string, name: string) => boolean;
+  private readonly encoder: ResourceEncoder;
 
   constructor(
     private readonly source: ConfigSource,
@@ -62,6 +66,7 @@ export class SnapshotCache implements ConfigWatcher {
   ) {
     this.authenticate = options.authenticate ?? (() => ({ ok: true }));
     this.defined = options.defined ?? (() => false);
+    this.encoder = options.encoder ?? defaultEncoder;
   }
 
   /** Shared generations and kept snapshots, for bounds checks. */
@@ -134,8 +139,18 @@ export class SnapshotCache implements ConfigWatcher {
 
   private snapshotsFor(node: NodeInfo): Observable<Snapshot> {
     const proxyKey = refKey(nodeRef(node));
-    return this.source(node).pipe(
-      map((config) => buildSnapshot(config)),
+    // Per subscription: the previous config and snapshot, whose unchanged types are reused.
+    const built = defer(() => {
+      let previous: { config: GeneratedConfig; snapshot: Snapshot } | undefined;
+      return this.source(node).pipe(
+        map((config) => {
+          const result = buildSnapshot(config, { encoder: this.encoder, ...(previous ? { previous } : {}) });
+          if (result.ok) previous = { config, snapshot: result.snapshot };
+          return result;
+        }),
+      );
+    });
+    return built.pipe(
       filter((result): result is Extract<SnapshotResult, { ok: true }> => {
         if (!result.ok) this.log.error({ node: node.id, mesh: nodeMesh(node), errors: result.errors }, 'generated config is inconsistent; keeping the last good snapshot');
         return result.ok;

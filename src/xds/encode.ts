@@ -28,42 +28,65 @@ export function resourceName(typeUrl: string, resource: ResourceObject): string 
   return name;
 }
 
-const byObject = new WeakMap<object, EncodedResource>();
-const byContent = new Map<string, EncodedResource>();
-const MAX_CONTENT_ENTRIES = 50_000;
-
 export interface EncoderStats {
+  /** Resources serialized with protobuf (a content not seen before). */
   encodes: number;
+  /** Lookups answered from the cache (the same object, or the same content). */
   hits: number;
 }
-export const encoderStats: EncoderStats = { encodes: 0, hits: 0 };
+
+const MAX_CONTENT_ENTRIES = 50_000;
 
 export function contentHash(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex').slice(0, 16);
 }
 
+/**
+ * Encodes each resource once: by object identity first (a shared cluster or assignment built once
+ * per revision is one object for every proxy, so the lookup costs a WeakMap hit), then by content
+ * (a per-proxy object with the same content as one already encoded reuses its bytes and its
+ * EncodedResource, so equal resources of many proxies are one object in memory).
+ *
+ * The control plane owns one; `stats.encodes` counts real encodings, the recompute counter of
+ * issue #11.
+ */
+export class ResourceEncoder {
+  readonly stats: EncoderStats = { encodes: 0, hits: 0 };
+  private readonly byObject = new WeakMap<object, EncodedResource>();
+  private readonly byContent = new Map<string, EncodedResource>();
+
+  encode(typeUrl: string, resource: ResourceObject): EncodedResource {
+    const known = this.byObject.get(resource);
+    if (known && known.typeUrl === typeUrl) {
+      this.stats.hits++;
+      return known;
+    }
+    // The full digest, not the JSON, is kept: thousands of per-proxy listeners would otherwise hold
+    // their JSON text in memory for as long as the entry lives.
+    const key = createHash('sha256').update(typeUrl).update('|').update(JSON.stringify(resource)).digest('base64');
+    const cached = this.byContent.get(key);
+    if (cached) {
+      this.stats.hits++;
+      this.byObject.set(resource, cached);
+      return cached;
+    }
+    const type = lookupType(protoNameOf(typeUrl));
+    const value = type.encode(type.fromObject(resource)).finish();
+    const encoded: EncodedResource = { name: resourceName(typeUrl, resource), typeUrl, version: contentHash(value), value, refs: dependenciesOf(typeUrl, resource) };
+    this.stats.encodes++;
+    if (this.byContent.size >= MAX_CONTENT_ENTRIES) this.byContent.clear();
+    this.byContent.set(key, encoded);
+    this.byObject.set(resource, encoded);
+    return encoded;
+  }
+}
+
+/** The process-wide encoder of code that does not bring its own (tests, goldens, the bench's oracle). */
+export const defaultEncoder = new ResourceEncoder();
+export const encoderStats: EncoderStats = defaultEncoder.stats;
+
 export function encodeResource(typeUrl: string, resource: ResourceObject): EncodedResource {
-  const known = byObject.get(resource);
-  if (known && known.typeUrl === typeUrl) {
-    encoderStats.hits++;
-    return known;
-  }
-  const json = JSON.stringify(resource);
-  const key = `${typeUrl}|${json}`;
-  const cached = byContent.get(key);
-  if (cached) {
-    encoderStats.hits++;
-    byObject.set(resource, cached);
-    return cached;
-  }
-  const type = lookupType(protoNameOf(typeUrl));
-  const value = type.encode(type.fromObject(resource)).finish();
-  const encoded: EncodedResource = { name: resourceName(typeUrl, resource), typeUrl, version: contentHash(value), value, refs: dependenciesOf(typeUrl, resource) };
-  encoderStats.encodes++;
-  if (byContent.size >= MAX_CONTENT_ENTRIES) byContent.clear();
-  byContent.set(key, encoded);
-  byObject.set(resource, encoded);
-  return encoded;
+  return defaultEncoder.encode(typeUrl, resource);
 }
 
 /** Decodes resource bytes back into canonical JSON (Any expanded with '@type'), for goldens and config dumps. */

@@ -3,7 +3,7 @@
  * consistency before it is published (go-control-plane `Snapshot.Consistent`): every
  * RDS/EDS/SDS name a listener or cluster refers to must be present.
  */
-import { contentHash, encodeResource, type EncodedResource, type ResourceObject } from './encode.js';
+import { contentHash, defaultEncoder, type EncodedResource, type ResourceEncoder, type ResourceObject } from './encode.js';
 import { PUSH_ORDER } from './types.js';
 
 export interface ResourceRef {
@@ -34,21 +34,45 @@ export interface Snapshot {
 
 export type SnapshotResult = { ok: true; snapshot: Snapshot } | { ok: false; errors: string[] };
 
-export function buildSnapshot(config: GeneratedConfig): SnapshotResult {
-  const errors: string[] = [];
-  const resources = new Map<string, Map<string, EncodedResource>>();
-  for (const [typeUrl, list] of config.resources) {
-    const byName = new Map<string, EncodedResource>();
-    for (const object of list) {
-      try {
-        const encoded = encodeResource(typeUrl, object);
-        if (byName.has(encoded.name)) errors.push(`duplicate ${typeUrl} name "${encoded.name}"`);
-        byName.set(encoded.name, encoded);
-      } catch (err) {
-        errors.push(`cannot encode ${typeUrl}: ${(err as Error).message}`);
-      }
+export interface BuildSnapshotOptions {
+  /** Defaults to the process-wide encoder. */
+  readonly encoder?: ResourceEncoder;
+  /**
+   * The proxy's previous config and the snapshot built from it: a type whose resource list is the
+   * same array as before (an endpoint-only change patches EDS and shares every other list) keeps
+   * its encoded map and version, so only the changed types cost anything.
+   */
+  readonly previous?: { readonly config: GeneratedConfig; readonly snapshot: Snapshot };
+}
+
+function encodeType(typeUrl: string, list: readonly ResourceObject[], encoder: ResourceEncoder, errors: string[]): Map<string, EncodedResource> {
+  const byName = new Map<string, EncodedResource>();
+  for (const object of list) {
+    try {
+      const encoded = encoder.encode(typeUrl, object);
+      if (byName.has(encoded.name)) errors.push(`duplicate ${typeUrl} name "${encoded.name}"`);
+      byName.set(encoded.name, encoded);
+    } catch (err) {
+      errors.push(`cannot encode ${typeUrl}: ${(err as Error).message}`);
     }
-    resources.set(typeUrl, byName);
+  }
+  return byName;
+}
+
+export function buildSnapshot(config: GeneratedConfig, options: BuildSnapshotOptions = {}): SnapshotResult {
+  const encoder = options.encoder ?? defaultEncoder;
+  const previous = options.previous;
+  const errors: string[] = [];
+  const resources = new Map<string, ReadonlyMap<string, EncodedResource>>();
+  const reused = new Set<string>();
+  for (const [typeUrl, list] of config.resources) {
+    const kept = previous !== undefined && previous.config.resources.get(typeUrl) === list ? previous.snapshot.resources.get(typeUrl) : undefined;
+    if (kept) {
+      resources.set(typeUrl, kept);
+      reused.add(typeUrl);
+    } else {
+      resources.set(typeUrl, encodeType(typeUrl, list, encoder, errors));
+    }
   }
   for (const ref of config.refs) {
     if (!resources.get(ref.typeUrl)?.has(ref.name)) {
@@ -60,7 +84,8 @@ export function buildSnapshot(config: GeneratedConfig): SnapshotResult {
   for (const typeUrl of PUSH_ORDER) {
     const byName = resources.get(typeUrl) ?? new Map<string, EncodedResource>();
     resources.set(typeUrl, byName);
-    typeVersions.set(typeUrl, versionOf([...byName.values()]));
+    const keptVersion = reused.has(typeUrl) ? previous?.snapshot.typeVersions.get(typeUrl) : undefined;
+    typeVersions.set(typeUrl, keptVersion ?? versionOf([...byName.values()]));
   }
   const version = contentHash([...typeVersions.values()].join(','));
   return { ok: true, snapshot: { version, resources, typeVersions } };

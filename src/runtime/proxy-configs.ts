@@ -1,0 +1,113 @@
+/**
+ * One proxy's generated config over time (issue #11): generated again only when something it
+ * depends on changed, patched when only endpoints changed, left alone otherwise.
+ *
+ * - A tick of the proxy's identity (issuance, rotation, trust bundle) generates it again.
+ * - A model revision whose change for the proxy's mesh is `unchanged` (another mesh changed)
+ *   costs nothing: the proxy keeps its config.
+ * - An `endpoints` change (translate/incremental.ts) replaces the ClusterLoadAssignments of the
+ *   changed services in the proxy's last config, sharing one object per service with every other
+ *   proxy (Istio's EDS-only push, Kuma's CLA cache). Every other type keeps its list, so the
+ *   snapshot reuses their encoded maps and versions (snapshot.ts `previous`) and the session
+ *   pushes EDS alone. The proxies whose own Dataplane changed are generated again.
+ * - Anything else, or a revision this proxy did not see the one before of, generates it again.
+ * `generateForProxy` on the full model stays the oracle: test/incremental checks both agree.
+ */
+import { Observable, combineLatest } from 'rxjs';
+import { generateForProxy, type GenerateContext, type ProxyIdentity } from '../generate/generate.js';
+import { serviceEndpoints } from '../generate/services.js';
+import type { MeshModel } from '../model/model.js';
+import { UNCHANGED, type ModelRevision } from '../translate/incremental.js';
+import type { ResourceObject } from '../xds/encode.js';
+import type { GeneratedConfig } from '../xds/snapshot.js';
+import { ENDPOINT_TYPE } from '../xds/types.js';
+import { serviceClusterName } from '../envoy/names.js';
+
+/** What every proxy's generation reads: the model revision and the generation context built with it. */
+export interface ResourceState {
+  readonly revision: ModelRevision;
+  readonly context: GenerateContext;
+}
+
+export interface GenerationCounters {
+  /** Proxy configs generated from the model. */
+  proxyGenerations: number;
+  /** Proxy configs updated by swapping ClusterLoadAssignments, without generating. */
+  endpointPatches: number;
+}
+
+/** Per revision and mesh: the new ClusterLoadAssignment of each changed service, by cluster name (built once for all proxies). */
+const replacementsByRevision = new WeakMap<ModelRevision, Map<string, ReadonlyMap<string, ResourceObject>>>();
+
+function endpointReplacements(revision: ModelRevision, mesh: MeshModel, services: ReadonlySet<string>): ReadonlyMap<string, ResourceObject> {
+  let byMesh = replacementsByRevision.get(revision);
+  if (!byMesh) replacementsByRevision.set(revision, (byMesh = new Map()));
+  let found = byMesh.get(mesh.name);
+  if (!found) {
+    const map = new Map<string, ResourceObject>();
+    for (const name of services) {
+      const service = mesh.services.get(name);
+      if (service) map.set(serviceClusterName(name), serviceEndpoints(service));
+    }
+    byMesh.set(mesh.name, (found = map));
+  }
+  return found;
+}
+
+/** `config` with the assignments named in `replacements` swapped; `config` itself when it has none of them. */
+export function patchEndpoints(config: GeneratedConfig, replacements: ReadonlyMap<string, ResourceObject>): GeneratedConfig {
+  const list = config.resources.get(ENDPOINT_TYPE);
+  if (!list || replacements.size === 0) return config;
+  let changed = false;
+  const patched = list.map((assignment) => {
+    const replacement = replacements.get(assignment['cluster_name'] as string);
+    if (replacement === undefined || replacement === assignment) return assignment;
+    changed = true;
+    return replacement;
+  });
+  if (!changed) return config;
+  const resources = new Map(config.resources);
+  resources.set(ENDPOINT_TYPE, patched);
+  return { ...config, resources };
+}
+
+/** The configs of `proxy` as `states` and its identity `ticks` move; nothing is emitted for a change that does not touch it. */
+export function proxyConfigs(proxy: ProxyIdentity, states: Observable<ResourceState>, ticks: Observable<number>, counters: GenerationCounters): Observable<GeneratedConfig> {
+  return new Observable<GeneratedConfig>((subscriber) => {
+    let last: { revision: number; tick: number; config: GeneratedConfig } | undefined;
+    const generate = (state: ResourceState, tick: number): GeneratedConfig => {
+      counters.proxyGenerations++;
+      const config = generateForProxy(state.revision.model, proxy, state.context);
+      last = { revision: state.revision.revision, tick, config };
+      return config;
+    };
+    const step = (state: ResourceState, tick: number): GeneratedConfig | undefined => {
+      const revision = state.revision;
+      if (!last || last.tick !== tick || revision.revision !== last.revision + 1) {
+        if (last && last.tick === tick && last.revision === revision.revision) return undefined;
+        return generate(state, tick);
+      }
+      const change = revision.changes.get(proxy.mesh) ?? UNCHANGED;
+      if (change.kind === 'unchanged') {
+        last.revision = revision.revision;
+        return undefined;
+      }
+      const mesh = revision.model.meshes.get(proxy.mesh);
+      if (change.kind === 'full' || !mesh || change.proxies.has(proxy.name)) return generate(state, tick);
+      const patched = patchEndpoints(last.config, endpointReplacements(revision, mesh, change.services));
+      last.revision = revision.revision;
+      if (patched === last.config) return undefined;
+      counters.endpointPatches++;
+      last.config = patched;
+      return patched;
+    };
+    return combineLatest([states, ticks]).subscribe({
+      next: ([state, tick]) => {
+        const config = step(state, tick);
+        if (config) subscriber.next(config);
+      },
+      error: (err: unknown) => subscriber.error(err),
+      complete: () => subscriber.complete(),
+    });
+  });
+}

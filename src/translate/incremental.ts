@@ -1,0 +1,166 @@
+/**
+ * Incremental translation (issue #11, DESIGN.md "Incremental"): each change translates only the
+ * meshes whose resources changed (Kuma rebuilds a `MeshContext` only when the hash of the mesh's
+ * inputs changes), and interns the result against the previous model: a service, Dataplane,
+ * Gateway or permission list that came out equal is the previous object, and a mesh that did not
+ * change at all is the previous MeshModel. Shared resources built per model object (clusters,
+ * ClusterLoadAssignments, routes) are therefore built and encoded once, not once per change.
+ *
+ * Each revision says, per mesh, what changed, so the runtime regenerates only what depends on it:
+ * - `unchanged`: no proxy of the mesh is touched;
+ * - `endpoints`: only the endpoints of some services changed (plus, possibly, some Dataplanes
+ *   whose own config changes without affecting anyone else's): proxies other than those Dataplanes
+ *   keep their config, with the named ClusterLoadAssignments replaced (Istio's EDS-only push);
+ * - `full`: every proxy of the mesh is generated again.
+ * `translateMeshes` (the full translation) stays the oracle: the property test in
+ * test/incremental checks that both give the same per-proxy output.
+ */
+import type { Resource } from '../api/types.js';
+import type { DataplaneModel, GatewayModel, MeshModel, Model, ServiceModel } from '../model/model.js';
+import { resourcesByMesh, translateMesh } from './mesh-services.js';
+
+export type MeshChange =
+  | { readonly kind: 'unchanged' }
+  | {
+      readonly kind: 'endpoints';
+      /** Services whose endpoints (and nothing else) changed. */
+      readonly services: ReadonlySet<string>;
+      /** Proxies (by name) whose own Dataplane changed: they are generated again. */
+      readonly proxies: ReadonlySet<string>;
+    }
+  | { readonly kind: 'full' };
+
+export const UNCHANGED: MeshChange = Object.freeze({ kind: 'unchanged' });
+const FULL: MeshChange = Object.freeze({ kind: 'full' });
+
+export interface ModelRevision {
+  /** Increases by one per translated resource set. */
+  readonly revision: number;
+  readonly model: Model;
+  /** Per mesh, what changed since revision - 1; a mesh not listed did not change. */
+  readonly changes: ReadonlyMap<string, MeshChange>;
+}
+
+/** Structural equality of plain model data (objects, arrays, primitives, Maps). */
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (a instanceof Map || b instanceof Map) {
+    if (!(a instanceof Map) || !(b instanceof Map) || a.size !== b.size) return false;
+    for (const [key, value] of a) if (!b.has(key) || !deepEqual(value, b.get(key))) return false;
+    return true;
+  }
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
+  const ak = Object.keys(a);
+  const bk = Object.keys(b);
+  if (ak.length !== bk.length) return false;
+  const bo = b as Record<string, unknown>;
+  const ao = a as Record<string, unknown>;
+  return ak.every((k) => Object.prototype.hasOwnProperty.call(bo, k) && deepEqual(ao[k], bo[k]));
+}
+
+/** Each value of `next` that equals the value of `previous` under the same key becomes that previous object. */
+function internMap<T>(previous: ReadonlyMap<string, T> | undefined, next: ReadonlyMap<string, T>): { map: ReadonlyMap<string, T>; same: boolean } {
+  if (!previous) return { map: next, same: false };
+  let same = previous.size === next.size;
+  const out = new Map<string, T>();
+  for (const [key, value] of next) {
+    const old = previous.get(key);
+    if (old !== undefined && deepEqual(old, value)) out.set(key, old);
+    else {
+      out.set(key, value);
+      same = false;
+    }
+  }
+  return { map: same ? previous : out, same };
+}
+
+/** Everything generation reads from a service except its endpoints. */
+function sameShape(a: ServiceModel, b: ServiceModel): boolean {
+  return a.mesh === b.mesh && a.name === b.name && a.protocol === b.protocol && a.meshManaged === b.meshManaged && deepEqual(a.upstreamTls, b.upstreamTls);
+}
+
+/** What another proxy's RBAC reads from a Dataplane (permissions.ts inboundTagsByService). */
+function inboundTags(dataplane: DataplaneModel | undefined): unknown {
+  return dataplane?.inbound.map((i) => [i.service, i.tags]) ?? [];
+}
+
+/** The mesh's model interned against the previous one, and what changed. */
+export function internMesh(previous: MeshModel | undefined, next: MeshModel, secretsChanged: boolean): { mesh: MeshModel; change: MeshChange } {
+  if (!previous) return { mesh: next, change: FULL };
+  const services = internMap<ServiceModel>(previous.services, next.services);
+  const dataplanes = internMap<DataplaneModel>(previous.dataplanes, next.dataplanes);
+  const gateways = internMap<GatewayModel>(previous.gateways, next.gateways);
+  const mtls = deepEqual(previous.mtls, next.mtls) ? previous.mtls : next.mtls;
+  const trafficPermissions = deepEqual(previous.trafficPermissions, next.trafficPermissions) ? previous.trafficPermissions : next.trafficPermissions;
+  const mesh: MeshModel =
+    services.same && dataplanes.same && gateways.same && mtls === previous.mtls && trafficPermissions === previous.trafficPermissions
+      ? previous
+      : { name: next.name, services: services.map, dataplanes: dataplanes.map, gateways: gateways.map, ...(mtls ? { mtls } : {}), trafficPermissions };
+  if (mesh === previous && !secretsChanged) return { mesh, change: UNCHANGED };
+  // User Secrets reach gateways only; a change of them regenerates the mesh (rare, and cheap).
+  if (secretsChanged || !gateways.same || mtls !== previous.mtls || trafficPermissions !== previous.trafficPermissions) return { mesh, change: FULL };
+  // A service that appears, disappears or changes shape changes clusters, routes and listeners.
+  if (previous.services.size !== mesh.services.size) return { mesh, change: FULL };
+  const changedServices = new Set<string>();
+  for (const [name, service] of mesh.services) {
+    const old = previous.services.get(name);
+    if (!old || !sameShape(old, service)) return { mesh, change: FULL };
+    if (old !== service) changedServices.add(name);
+  }
+  const changedProxies = new Set<string>();
+  for (const name of new Set([...previous.dataplanes.keys(), ...mesh.dataplanes.keys()])) {
+    const old = previous.dataplanes.get(name);
+    const now = mesh.dataplanes.get(name);
+    if (old === now) continue;
+    changedProxies.add(name);
+    // With mTLS on, a caller's inbound tags decide other proxies' RBAC principals (permissions.ts).
+    if (mesh.mtls && mesh.trafficPermissions.length > 0 && !deepEqual(inboundTags(old), inboundTags(now))) return { mesh, change: FULL };
+  }
+  return { mesh, change: { kind: 'endpoints', services: changedServices, proxies: changedProxies } };
+}
+
+/** Same list: the same objects, or equal ones (a file source parses every object again on reload). */
+function sameResources(a: readonly Resource[] | undefined, b: readonly Resource[]): boolean {
+  return a !== undefined && a.length === b.length && a.every((r, i) => r === b[i] || deepEqual(r, b[i]));
+}
+
+function sameSecrets(a: readonly Resource[] | undefined, b: readonly Resource[]): boolean {
+  const secrets = (list: readonly Resource[] | undefined): Resource[] => (list ?? []).filter((r) => r.type === 'Secret');
+  return sameResources(secrets(a), secrets(b));
+}
+
+export class IncrementalTranslator {
+  private inputs = new Map<string, readonly Resource[]>();
+  private current: ModelRevision = { revision: 0, model: { meshes: new Map() }, changes: new Map() };
+  /** Meshes translated, per mesh name (recompute counter, issue #11). */
+  readonly translations = new Map<string, number>();
+
+  get latest(): ModelRevision {
+    return this.current;
+  }
+
+  next(resources: readonly Resource[]): ModelRevision {
+    const groups = resourcesByMesh(resources);
+    const previous = this.current.model;
+    const meshes = new Map<string, MeshModel>();
+    const changes = new Map<string, MeshChange>();
+    for (const [name, group] of groups) {
+      const before = previous.meshes.get(name);
+      const input = this.inputs.get(name);
+      if (before && sameResources(input, group)) {
+        meshes.set(name, before);
+        continue;
+      }
+      this.translations.set(name, (this.translations.get(name) ?? 0) + 1);
+      const { mesh, change } = internMesh(before, translateMesh(name, group), !sameSecrets(input, group));
+      meshes.set(name, mesh);
+      if (change.kind !== 'unchanged') changes.set(name, change);
+    }
+    for (const name of previous.meshes.keys()) if (!groups.has(name)) changes.set(name, FULL);
+    this.inputs = groups;
+    this.current = { revision: this.current.revision + 1, model: { meshes }, changes };
+    return this.current;
+  }
+}
