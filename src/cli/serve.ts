@@ -176,6 +176,7 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       identities: () => controlPlane.identities.listStatus(),
       meshCas: () => meshCasInUse(controlPlane.identities, served()),
       resources: served,
+      recompute: () => controlPlane.recompute(),
     });
     cleanups.push(() => metrics.close());
     const api = new ResourceApi({

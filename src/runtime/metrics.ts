@@ -13,6 +13,7 @@ import { summarizeSecret } from '../ca/secret-material.js';
 import type { MeshCa } from '../ca/providers/types.js';
 import type { IdentityStatus } from '../identity/types.js';
 import type { StatusEvent } from '../xds/status.js';
+import type { RecomputeCounters } from './control-plane.js';
 import { TYPE_SHORT_NAMES, protoNameOf } from '../xds/types.js';
 
 export interface MetricsSources {
@@ -25,6 +26,8 @@ export interface MetricsSources {
   readonly meshCas: () => readonly MeshCa[];
   /** The resources being served (user Secrets). */
   readonly resources: () => readonly Resource[];
+  /** What changes recomputed (ControlPlane.recompute(), issue #11); not exported when absent. */
+  readonly recompute?: () => RecomputeCounters;
   readonly now?: () => Date;
 }
 
@@ -66,6 +69,55 @@ export function meshCasInUse(identities: MeshCaLookup, resources: readonly Resou
 
 function secondsUntil(date: Date, now: Date): number {
   return (date.getTime() - now.getTime()) / 1000;
+}
+
+/**
+ * The recompute counters of issue #11, read at scrape time: a counter only grows, so each scrape
+ * adds what happened since the last one.
+ */
+function registerRecomputeMetrics(registers: Registry[], recompute: () => RecomputeCounters): void {
+  const seen = new Map<string, number>();
+  const advance = (counter: Counter<string>, key: string, value: number, labels?: Record<string, string>): void => {
+    const before = seen.get(key) ?? 0;
+    if (value > before) {
+      if (labels) counter.inc(labels, value - before);
+      else counter.inc(value - before);
+      seen.set(key, value);
+    }
+  };
+  new Counter({
+    name: 'meshcp_mesh_translations_total',
+    help: 'Meshes translated from their resources, by mesh: a change translates only the meshes whose resources changed',
+    labelNames: ['mesh'] as const,
+    registers,
+    collect() {
+      for (const [mesh, n] of Object.entries(recompute().translations)) advance(this, `translations/${mesh}`, n, { mesh });
+    },
+  });
+  new Counter({
+    name: 'meshcp_proxy_generations_total',
+    help: 'Proxy configs generated from the model (an endpoint-only change generates none)',
+    registers,
+    collect() {
+      advance(this, 'generations', recompute().proxyGenerations);
+    },
+  });
+  new Counter({
+    name: 'meshcp_proxy_endpoint_patches_total',
+    help: 'Proxy configs updated by an endpoint-only change without being generated',
+    registers,
+    collect() {
+      advance(this, 'patches', recompute().endpointPatches);
+    },
+  });
+  new Counter({
+    name: 'meshcp_resources_encoded_total',
+    help: 'Envoy resources serialized; a resource shared by many proxies is encoded once',
+    registers,
+    collect() {
+      advance(this, 'encoded', recompute().resourcesEncoded);
+    },
+  });
 }
 
 export function createServerMetrics(sources: MetricsSources): ServerMetrics {
@@ -141,6 +193,9 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
       }
     },
   });
+
+  const recompute = sources.recompute;
+  if (recompute) registerRecomputeMetrics(registers, recompute);
 
   const subscription: Subscription = sources.statusEvents.subscribe((event) => {
     switch (event.kind) {
