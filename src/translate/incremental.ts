@@ -16,8 +16,8 @@
  * test/incremental checks that both give the same per-proxy output.
  */
 import type { Resource } from '../api/types.js';
-import type { DataplaneModel, GatewayModel, MeshModel, Model, ServiceModel } from '../model/model.js';
-import { resourcesByMesh, translateMesh } from './mesh-services.js';
+import type { DataplaneModel, EndpointModel, GatewayModel, MeshModel, Model, ServiceModel } from '../model/model.js';
+import { resourcesByMesh, SERVICE_TAG, translateMesh } from './mesh-services.js';
 
 export type MeshChange =
   | { readonly kind: 'unchanged' }
@@ -131,6 +131,49 @@ function sameSecrets(a: readonly Resource[] | undefined, b: readonly Resource[])
   return sameResources(secrets(a), secrets(b));
 }
 
+/** A service's endpoints as translateMesh collects them: Dataplane inbounds and Service endpoints, in resource order. */
+function endpointsOf(service: string, resources: readonly Resource[]): EndpointModel[] {
+  const out: EndpointModel[] = [];
+  for (const r of resources) {
+    if (r.type === 'Dataplane') {
+      for (const inbound of r.networking.inbound) {
+        if ((inbound.tags[SERVICE_TAG] ?? '') === service) out.push({ address: r.networking.address, port: inbound.port, dataplane: r.name });
+      }
+    } else if (r.type === 'Service' && r.name === service) {
+      for (const e of r.endpoints) out.push({ address: e.address, port: e.port });
+    }
+  }
+  return out;
+}
+
+/**
+ * The endpoint fast path: when the only resources that changed are Service resources whose
+ * endpoints (and nothing else) changed, the mesh's model is the previous one with those services'
+ * endpoints collected again; nothing else is translated. Undefined for any other change.
+ */
+function endpointOnlyChange(previous: MeshModel, before: readonly Resource[], after: readonly Resource[]): { mesh: MeshModel; change: MeshChange } | undefined {
+  if (before.length !== after.length) return undefined;
+  const changed = new Set<string>();
+  for (let i = 0; i < after.length; i++) {
+    const a = before[i]!;
+    const b = after[i]!;
+    if (a === b) continue;
+    if (a.type !== 'Service' || b.type !== 'Service' || a.name !== b.name || a.mesh !== b.mesh || !deepEqual(a.tls, b.tls)) {
+      if (deepEqual(a, b)) continue;
+      return undefined;
+    }
+    if (!deepEqual(a.endpoints, b.endpoints)) changed.add(b.name);
+  }
+  if (changed.size === 0) return { mesh: previous, change: UNCHANGED };
+  const services = new Map(previous.services);
+  for (const name of changed) {
+    const old = previous.services.get(name);
+    if (!old) return undefined;
+    services.set(name, { ...old, endpoints: endpointsOf(name, after) });
+  }
+  return { mesh: { ...previous, services }, change: { kind: 'endpoints', services: changed, proxies: new Set() } };
+}
+
 export class IncrementalTranslator {
   private inputs = new Map<string, readonly Resource[]>();
   private current: ModelRevision = { revision: 0, model: { meshes: new Map() }, changes: new Map() };
@@ -154,7 +197,8 @@ export class IncrementalTranslator {
         continue;
       }
       this.translations.set(name, (this.translations.get(name) ?? 0) + 1);
-      const { mesh, change } = internMesh(before, translateMesh(name, group), !sameSecrets(input, group));
+      const { mesh, change } =
+        (before && input ? endpointOnlyChange(before, input, group) : undefined) ?? internMesh(before, translateMesh(name, group), !sameSecrets(input, group));
       meshes.set(name, mesh);
       if (change.kind !== 'unchanged') changes.set(name, change);
     }

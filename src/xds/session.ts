@@ -435,7 +435,13 @@ export class XdsSession {
     // With CDS on this stream, EDS is owed when the CDS carrying the change goes out (pushSotw/pushDelta of CDS);
     // without it (a per-type EDS stream), the change is seen between snapshots.
     if (previous && !this.types.has(CLUSTER_TYPE)) this.oweEndpoints(updatedBetween(previous, snapshot));
-    for (const typeUrl of PUSH_ORDER) this.push(typeUrl);
+    for (const typeUrl of PUSH_ORDER) {
+      // A type whose map is the previous snapshot's (snapshot.ts reuses unchanged types) has nothing
+      // new to send, unless a push of it is owed (deferred); requests push on their own. Skipping it
+      // keeps an EDS-only change from costing five pushes' worth of work per proxy (issue #11).
+      if (previous && previous.resources.get(typeUrl) === snapshot.resources.get(typeUrl) && this.types.get(typeUrl)?.deferred !== true) continue;
+      this.push(typeUrl);
+    }
   }
 
   private push(typeUrl: string): void {
