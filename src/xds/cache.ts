@@ -18,7 +18,7 @@ import { Observable, ReplaySubject, defer, distinctUntilChanged, filter, map, sh
 import type { NodeAuthenticator } from '../identity/xds-auth.js';
 import { defaultEncoder, type ResourceEncoder } from './encode.js';
 import { nodeMesh, nodeRef, refKey } from './node.js';
-import { buildSnapshot, type GeneratedConfig, type Snapshot, type SnapshotResult } from './snapshot.js';
+import { buildSnapshot, sameContent, type GeneratedConfig, type Snapshot, type SnapshotResult } from './snapshot.js';
 import { WatchError, type ConfigWatcher, type NodeInfo } from './session.js';
 
 export type ConfigSource = (node: NodeInfo) => Observable<GeneratedConfig>;
@@ -159,7 +159,7 @@ export class SnapshotCache implements ConfigWatcher {
         this.latest.set(proxyKey, result.snapshot);
         return result.snapshot;
       }),
-      distinctUntilChanged((a, b) => a.version === b.version),
+      distinctUntilChanged(sameContent),
       share({ connector: () => new ReplaySubject<Snapshot>(1), resetOnRefCountZero: true }),
     );
   }

@@ -2,7 +2,7 @@
  * Encodes Envoy resources once and reuses the bytes: a resource object built for many proxies
  * is encoded one time per content version (go-control-plane PR #1324).
  */
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 import { lookupType } from '../protos/load.js';
 import { dependenciesOf, type ResourceDependencies } from './dependencies.js';
 import { ENDPOINT_TYPE, protoNameOf } from './types.js';
@@ -37,8 +37,15 @@ export interface EncoderStats {
 
 const MAX_CONTENT_ENTRIES = 50_000;
 
+/**
+ * One-shot `crypto.hash` (Node ≥ 20.12) is about three times cheaper than createHash for the short
+ * inputs hashed per proxy per change; the same digest either way.
+ */
+const sha256: (data: string | Uint8Array, encoding: 'hex' | 'base64') => string =
+  typeof crypto.hash === 'function' ? (data, encoding) => crypto.hash('sha256', data, encoding) : (data, encoding) => crypto.createHash('sha256').update(data).digest(encoding);
+
 export function contentHash(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex').slice(0, 16);
+  return sha256(data, 'hex').slice(0, 16);
 }
 
 /**
@@ -63,7 +70,7 @@ export class ResourceEncoder {
     }
     // The full digest, not the JSON, is kept: thousands of per-proxy listeners would otherwise hold
     // their JSON text in memory for as long as the entry lives.
-    const key = createHash('sha256').update(typeUrl).update('|').update(JSON.stringify(resource)).digest('base64');
+    const key = sha256(`${typeUrl}|${JSON.stringify(resource)}`, 'base64');
     const cached = this.byContent.get(key);
     if (cached) {
       this.stats.hits++;

@@ -87,8 +87,27 @@ export function buildSnapshot(config: GeneratedConfig, options: BuildSnapshotOpt
     const keptVersion = reused.has(typeUrl) ? previous?.snapshot.typeVersions.get(typeUrl) : undefined;
     typeVersions.set(typeUrl, keptVersion ?? versionOf([...byName.values()]));
   }
-  const version = contentHash([...typeVersions.values()].join(','));
-  return { ok: true, snapshot: { version, resources, typeVersions } };
+  return { ok: true, snapshot: new BuiltSnapshot(resources, typeVersions) };
+}
+
+/** The snapshot version is hashed when asked for (config dumps): comparing snapshots uses the type versions. */
+class BuiltSnapshot implements Snapshot {
+  private hashed?: string;
+  constructor(
+    readonly resources: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>,
+    readonly typeVersions: ReadonlyMap<string, string>,
+  ) {}
+  get version(): string {
+    return (this.hashed ??= contentHash([...this.typeVersions.values()].join(',')));
+  }
+}
+
+/** Whether two snapshots carry the same content: equal versions of every type. */
+export function sameContent(a: Snapshot, b: Snapshot): boolean {
+  if (a === b) return true;
+  if (a.typeVersions.size !== b.typeVersions.size) return false;
+  for (const [typeUrl, version] of a.typeVersions) if (b.typeVersions.get(typeUrl) !== version) return false;
+  return true;
 }
 
 /** A deterministic version for a set of resources: the same content gives the same version on any replica. */
