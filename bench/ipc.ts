@@ -20,12 +20,24 @@ export interface MemorySample {
 /** Responses pushed per type short name (CDS, EDS...) while a change was being applied. */
 export type PushCounts = Readonly<Record<string, number>>;
 
+/** What one change recomputed in meshcp (ControlPlane.recompute(), issue #11). */
+export interface RecomputeDelta {
+  /** Meshes translated. */
+  readonly translations: number;
+  /** Proxy configs generated from the model. */
+  readonly proxyGenerations: number;
+  /** Proxy configs updated by swapping ClusterLoadAssignments, without generating. */
+  readonly endpointPatches: number;
+  /** Resources serialized with protobuf. */
+  readonly resourcesEncoded: number;
+}
+
 export type ServerReply =
   | { type: 'ready'; port: number; memory: MemorySample; gcExposed: boolean }
   | { type: 'initial-started' }
   | { type: 'initial-done'; ms: number }
   | { type: 'idle'; memory: MemorySample }
-  | { type: 'changed'; iteration: number; ms: number; syncMs: number; pushed: PushCounts; heapUsedBytes: number }
+  | { type: 'changed'; iteration: number; ms: number; syncMs: number; pushed: PushCounts; recompute?: RecomputeDelta; heapUsedBytes: number }
   | { type: 'error'; message: string };
 
 export type ClientsCommand = { type: 'connect'; address: string; proxies: number; perConnection: number } | { type: 'stats' } | { type: 'stop' };

@@ -15,7 +15,7 @@ import { TYPE_SHORT_NAMES } from '../src/xds/types.js';
 import { lookupType } from '../src/protos/load.js';
 import { BENCH_TYPES, ENDPOINT_TYPE, encodeResponse, sampleRequest, type WireResponse } from './protocol.js';
 import { MESH, nodeId, resourcesAt, staticResources } from './scenario.js';
-import { progress } from './ipc.js';
+import { progress, type RecomputeDelta } from './ipc.js';
 import { runServerProcess, type BenchTarget, type ChangeResult } from './server-harness.js';
 
 class MeshcpTarget implements BenchTarget {
@@ -93,12 +93,22 @@ class MeshcpTarget implements BenchTarget {
         }
       });
     });
+    const before = cp.recompute();
     started = performance.now();
-    // Synchronous in meshcp: translate, regenerate every proxy's snapshot, and write the pushes.
+    // Synchronous in meshcp: translate the changed mesh, update the affected proxies' snapshots
+    // (an endpoint-only change patches EDS), and write the pushes.
     this.subject?.next(resourcesAt(this.base, iteration));
     syncMs = performance.now() - started;
     const ms = await allAcked;
-    return { ms, syncMs, pushed };
+    const after = cp.recompute();
+    const sum = (counts: Readonly<Record<string, number>>): number => Object.values(counts).reduce((a, b) => a + b, 0);
+    const recompute: RecomputeDelta = {
+      translations: sum(after.translations) - sum(before.translations),
+      proxyGenerations: after.proxyGenerations - before.proxyGenerations,
+      endpointPatches: after.endpointPatches - before.endpointPatches,
+      resourcesEncoded: after.resourcesEncoded - before.resourcesEncoded,
+    };
+    return { ms, syncMs, pushed, recompute };
   }
 
   async stop(): Promise<void> {

@@ -1,6 +1,6 @@
 /** Results: percentiles, the machine, the Markdown table and BENCHMARKS.md. */
 import os from 'node:os';
-import type { ClientStats, MemorySample, PushCounts } from './ipc.js';
+import type { ClientStats, MemorySample, PushCounts, RecomputeDelta } from './ipc.js';
 import type { IssuanceResult } from './issuance.js';
 
 export type Implementation = 'meshcp' | 'baseline';
@@ -14,6 +14,8 @@ export interface RunResult {
   /** How long applying each change kept the server's event loop busy. */
   readonly changeSyncMs: readonly number[];
   readonly pushedPerChange: readonly PushCounts[];
+  /** meshcp: what each measured change recomputed (issue #11). */
+  readonly recomputePerChange?: readonly RecomputeDelta[];
   /** Server JS heap right after each measured change was ACKed (growth would point at a leak). */
   readonly heapAfterChangeBytes: readonly number[];
   readonly memoryBefore: MemorySample;
@@ -131,10 +133,17 @@ export function markdownTables(results: BenchResults, heading = '###'): string {
     .join('\n\n');
 }
 
+/** The first measured change's recompute counters (every change of the scenario is alike). */
+function recomputed(run: RunResult): string {
+  const r = run.recomputePerChange?.[0];
+  if (!r) return 'n/a';
+  return `translations ${r.translations}, proxy generations ${r.proxyGenerations}, EDS patches ${r.endpointPatches}, resources encoded ${r.resourcesEncoded}`;
+}
+
 function detailTable(results: BenchResults): string {
   const lines = [
-    '| N | proxies per connection | server | change: event loop busy, p50 / max (ms) | responses pushed per change | server RSS before → idle (MiB) | client process RSS (MiB) |',
-    '|---:|---:|---|---:|---|---:|---:|',
+    '| N | proxies per connection | server | change: event loop busy, p50 / max (ms) | responses pushed per change | recomputed per change | server RSS before → idle (MiB) | client process RSS (MiB) |',
+    '|---:|---:|---|---:|---|---|---:|---:|',
   ];
   const mib = (bytes: number): string => (bytes / 1024 ** 2).toFixed(0);
   for (const run of results.runs) {
@@ -143,7 +152,7 @@ function detailTable(results: BenchResults): string {
       .map(([type, count]) => `${type} ${count}`)
       .join(', ');
     lines.push(
-      `| ${run.proxies} | ${run.proxiesPerConnection} | ${run.implementation} | ${format(percentile(run.changeSyncMs, 50))} / ${format(Math.max(...run.changeSyncMs))} | ${pushes} | ${mib(run.memoryBefore.rssBytes)} → ${mib(run.memoryIdle.rssBytes)} | ${mib(run.clients.rssBytes)} |`,
+      `| ${run.proxies} | ${run.proxiesPerConnection} | ${run.implementation} | ${format(percentile(run.changeSyncMs, 50))} / ${format(Math.max(...run.changeSyncMs))} | ${pushes} | ${recomputed(run)} | ${mib(run.memoryBefore.rssBytes)} → ${mib(run.memoryIdle.rssBytes)} | ${mib(run.clients.rssBytes)} |`,
     );
   }
   return lines.join('\n');
@@ -160,7 +169,7 @@ function timeSplit(results: BenchResults): string {
   const total = percentile(meshcp.changeMs, 50);
   return (
     `With N=${meshcp.proxies} and ${first[0] === 1 ? 'one connection per proxy' : `${first[0]} proxies per connection`}, a change takes ${format(total)} ms at p50. ` +
-    `For ${format(busy)} ms of that, meshcp's event loop is busy inside \`next()\`: it re-translates, regenerates and re-snapshots every proxy, then writes the pushes. ` +
+    `For ${format(busy)} ms of that, meshcp's event loop is busy inside \`next()\`: it translates the changed mesh (the endpoint fast path), swaps the one new ClusterLoadAssignment into each affected proxy's snapshot, and writes the EDS pushes. ` +
     `The remaining ${format(total - busy)} ms, delivery and ACKs, compares with the baseline's ${format(percentile(baseline.changeMs, 50))} ms.`
   );
 }

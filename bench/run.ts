@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ChildLink, type ClientsCommand, type ClientsReply, type ServerCommand, type ServerReply } from './ipc.js';
+import { ChildLink, type ClientsCommand, type ClientsReply, type RecomputeDelta, type ServerCommand, type ServerReply } from './ipc.js';
 import { measureIssuance } from './issuance.js';
 import { benchmarksMarkdown, machine, markdownTables, percentile, perProxyKiB, type BenchResults, type Implementation, type RunResult } from './report.js';
 
@@ -65,6 +65,7 @@ async function runOne(implementation: Implementation, proxies: number, iteration
     const changeMs: number[] = [];
     const changeSyncMs: number[] = [];
     const pushedPerChange: RunResult['pushedPerChange'][number][] = [];
+    const recomputePerChange: RecomputeDelta[] = [];
     const heapAfterChangeBytes: number[] = [];
     for (let iteration = 1; iteration <= WARMUP_CHANGES; iteration++) {
       const changed = await server.request({ type: 'change', iteration }, 'changed', 70_000);
@@ -75,6 +76,7 @@ async function runOne(implementation: Implementation, proxies: number, iteration
       changeMs.push(changed.ms);
       changeSyncMs.push(changed.syncMs);
       pushedPerChange.push(changed.pushed);
+      if (changed.recompute) recomputePerChange.push(changed.recompute);
       heapAfterChangeBytes.push(changed.heapUsedBytes);
       log(`  change ${iteration - WARMUP_CHANGES}/${iterations}: all ${proxies} ACKed in ${changed.ms.toFixed(1)} ms (event loop busy ${changed.syncMs.toFixed(1)} ms)`);
     }
@@ -88,6 +90,7 @@ async function runOne(implementation: Implementation, proxies: number, iteration
       changeMs,
       changeSyncMs,
       pushedPerChange,
+      ...(recomputePerChange.length > 0 ? { recomputePerChange } : {}),
       heapAfterChangeBytes,
       memoryBefore: ready.memory,
       memoryIdle: idle.memory,

@@ -4,7 +4,7 @@
  * applies "one changed cluster" measuring until every proxy has ACKed it.
  */
 import { performance } from 'node:perf_hooks';
-import { replyToParent, serveParent, settledMemory, type PushCounts, type ServerCommand } from './ipc.js';
+import { replyToParent, serveParent, settledMemory, type PushCounts, type RecomputeDelta, type ServerCommand } from './ipc.js';
 
 export interface ChangeResult {
   /** From the change to the last ACK. */
@@ -12,6 +12,8 @@ export interface ChangeResult {
   /** How long the change call itself kept the event loop (translate + generate + write). */
   readonly syncMs: number;
   readonly pushed: PushCounts;
+  /** meshcp only: what the change recomputed. */
+  readonly recompute?: RecomputeDelta;
 }
 
 export interface BenchTarget {

@@ -76,6 +76,14 @@ export function envoyRoot(): protobuf.Root {
   return root;
 }
 
+const typesByName = new Map<string, protobuf.Type>();
+
+/** Memoized: protobufjs walks the namespace tree on every lookup, and the xDS codec looks up a type per message (issue #11 profile). */
 export function lookupType(fullName: string): protobuf.Type {
-  return envoyRoot().lookupType(fullName);
+  let type = typesByName.get(fullName);
+  if (!type) {
+    type = envoyRoot().lookupType(fullName);
+    typesByName.set(fullName, type);
+  }
+  return type;
 }
