@@ -27,6 +27,7 @@ import { spiffeId } from '../identity/names.js';
 import type { GeneratedConfig } from '../xds/snapshot.js';
 import { ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
 import { ConfigBuilder } from './config-builder.js';
+import { interned } from './interned.js';
 import { addMeshIdentity } from './mesh-identity.js';
 import { inboundPolicies, plaintextPolicies } from './permissions.js';
 import { addServiceCluster, isHttp2, type MeshUpstreamSecurity } from './services.js';
@@ -113,14 +114,21 @@ export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel,
     const protocol = service?.protocol ?? 'tcp';
     if (isHttp(protocol)) {
       const routeName = outboundRouteName(outbound.service);
-      builder.route(routeName, routeConfiguration(routeName, [virtualHost(outbound.service, ['*'], [{ prefix: '/', cluster }])]));
+      builder.route(routeName, interned(`outbound-route|${outbound.service}`, () => routeConfiguration(routeName, [virtualHost(outbound.service, ['*'], [{ prefix: '/', cluster }])])));
       builder.ref(ROUTE_TYPE, routeName, `listener ${listenerName}`);
       builder.listener(
         listenerName,
-        socketListener(listenerName, OUTBOUND_BIND_ADDRESS, outbound.port, [{ filters: [httpConnectionManagerFilter({ name: listenerName, rds: routeName })] }], 'OUTBOUND'),
+        interned(`outbound-http-listener|${outbound.port}|${outbound.service}`, () =>
+          socketListener(listenerName, OUTBOUND_BIND_ADDRESS, outbound.port, [{ filters: [httpConnectionManagerFilter({ name: listenerName, rds: routeName })] }], 'OUTBOUND'),
+        ),
       );
     } else {
-      builder.listener(listenerName, socketListener(listenerName, OUTBOUND_BIND_ADDRESS, outbound.port, [{ filters: [tcpProxyFilter(listenerName, cluster)] }], 'OUTBOUND'));
+      builder.listener(
+        listenerName,
+        interned(`outbound-tcp-listener|${outbound.port}|${outbound.service}`, () =>
+          socketListener(listenerName, OUTBOUND_BIND_ADDRESS, outbound.port, [{ filters: [tcpProxyFilter(listenerName, cluster)] }], 'OUTBOUND'),
+        ),
+      );
     }
   }
   for (const inbound of dataplane.inbound) {

@@ -26,6 +26,7 @@ import { routeConfiguration, serverSideRouteConfiguration, virtualHost } from '.
 import type { GeneratedConfig } from '../xds/snapshot.js';
 import { ROUTE_TYPE } from '../xds/types.js';
 import { ConfigBuilder } from './config-builder.js';
+import { interned } from './interned.js';
 import { addMeshIdentity } from './mesh-identity.js';
 import { inboundPolicies } from './permissions.js';
 import { addServiceCluster, type MeshUpstreamSecurity } from './services.js';
@@ -52,9 +53,9 @@ export function generateProxylessGrpc(mesh: MeshModel, dataplane: DataplaneModel
     const cluster = addServiceCluster(builder, service, service.name, meshSecurity);
     const listenerName = grpcApiListenerName(service.name);
     const routeName = outboundRouteName(service.name);
-    builder.route(routeName, routeConfiguration(routeName, [virtualHost(service.name, ['*'], [{ prefix: '', cluster }])]));
+    builder.route(routeName, interned(`grpc-route|${service.name}`, () => routeConfiguration(routeName, [virtualHost(service.name, ['*'], [{ prefix: '', cluster }])])));
     builder.ref(ROUTE_TYPE, routeName, `listener ${listenerName}`);
-    builder.listener(listenerName, apiListener(listenerName, httpConnectionManagerConfig({ name: listenerName, rds: routeName })));
+    builder.listener(listenerName, interned(`grpc-api-listener|${service.name}`, () => apiListener(listenerName, httpConnectionManagerConfig({ name: listenerName, rds: routeName }))));
   }
   for (const inbound of dataplane.inbound) {
     const listenerName = grpcServerListenerName(dataplane.address, inbound.port);
