@@ -33,8 +33,15 @@ function isAnyCaller(source: TagSelector): boolean {
   return keys.length === 1 && source[SERVICE_TAG] === WILDCARD;
 }
 
-/** Every inbound tag set of each service, across the mesh's Dataplanes. */
+const tagIndexes = new WeakMap<MeshModel, Map<string, Array<Readonly<Record<string, string>>>>>();
+
+/**
+ * Every inbound tag set of each service, across the mesh's Dataplanes: built once per mesh model
+ * (the model is immutable and interned per revision), not once per inbound of every proxy (issue #11).
+ */
 function inboundTagsByService(mesh: MeshModel): Map<string, Array<Readonly<Record<string, string>>>> {
+  const known = tagIndexes.get(mesh);
+  if (known) return known;
   const byService = new Map<string, Array<Readonly<Record<string, string>>>>();
   for (const dataplane of mesh.dataplanes.values()) {
     for (const inbound of dataplane.inbound) {
@@ -43,6 +50,7 @@ function inboundTagsByService(mesh: MeshModel): Map<string, Array<Readonly<Recor
       byService.set(inbound.service, list);
     }
   }
+  tagIndexes.set(mesh, byService);
   return byService;
 }
 

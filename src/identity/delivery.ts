@@ -28,7 +28,9 @@ export function statusDelivery(status: StatusRegistry): MaterialDelivery & { clo
     const names = proxy?.types.get(SECRET_TYPE)?.lastSentNames ?? [];
     if (proxy && names.includes(identityCertificateSecretName(proxy.mesh))) consumers.add(key);
   });
-  const changes: Observable<unknown> = status.events.pipe(filter((e) => e.kind === 'ack' || e.kind === 'disconnect'));
+  // Only what can make `delivered` true: an SDS ACK, or a disconnect (a gone proxy is not waited for).
+  // Other types' ACKs, one per proxy per change, would wake every CA-switch check for nothing (issue #11).
+  const changes: Observable<unknown> = status.events.pipe(filter((e) => (e.kind === 'ack' && e.typeUrl === SECRET_TYPE) || e.kind === 'disconnect'));
   return {
     delivered(mesh, proxyName, since) {
       if (!consumers.has(refKey({ mesh, name: proxyName }))) return true;

@@ -164,7 +164,8 @@ export class IdentityManager implements MeshTlsMaterial {
       changed: (mesh) => this.bumpMesh(mesh),
     });
     this.deliverySubscription = this.delivery.changes.subscribe(() => {
-      for (const mesh of this.meshes.values()) this.checkSwitch(mesh);
+      // Only a mesh in the middle of a CA switch waits for deliveries.
+      for (const mesh of this.meshes.values()) if (mesh.pending || mesh.retiring.length > 0) this.checkSwitch(mesh);
     });
   }
 
