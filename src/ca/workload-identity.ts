@@ -14,6 +14,13 @@ export interface WorkloadIdentity {
   readonly notAfter: Date;
 }
 
+/** A server certificate issued by the mesh CA for a Gateway Route host (identity/server-certificates.ts). */
+export interface IssuedServerCertificate {
+  /** The leaf first, then any intermediates. */
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
 export interface MeshTlsMaterial {
   /** This proxy's workload certificate, or undefined while none has been issued yet. */
   identity(mesh: string, proxyName: string): WorkloadIdentity | undefined;

@@ -4,12 +4,10 @@
  * resources and the mesh CA in production, by fixed PEMs in tests).
  */
 import type { Resource, SecretResource } from '../api/types.js';
+import type { IssuedServerCertificate } from '../ca/workload-identity.js';
 
-export interface IssuedServerCertificate {
-  /** The leaf first, then any intermediates. */
-  readonly certPem: string;
-  readonly keyPem: string;
-}
+// Declared on the CA side (the seam generation and identity share), so identity/ never imports generate/.
+export type { IssuedServerCertificate } from '../ca/workload-identity.js';
 
 export interface SecretMaterialSource {
   /** The Secret resource `name` of `mesh`, or undefined when there is none. */

@@ -17,16 +17,16 @@ export function statusDelivery(status: StatusRegistry): MaterialDelivery & { clo
    * still open. Keyed by the mesh too: `web-01` of another mesh is another proxy (security issue #9).
    */
   const consumers = new Set<string>();
+  // Every push and ACK of every proxy passes here: the key is made only for the events that use it.
   const subscription = status.events.subscribe((event) => {
-    const key = refKey({ mesh: event.mesh, name: event.nodeId });
     if (event.kind === 'disconnect') {
-      if ((status.get(event.nodeId, event.mesh)?.activeStreams ?? 0) === 0) consumers.delete(key);
+      if ((status.get(event.nodeId, event.mesh)?.activeStreams ?? 0) === 0) consumers.delete(refKey({ mesh: event.mesh, name: event.nodeId }));
       return;
     }
     if (event.kind !== 'sent' || event.typeUrl !== SECRET_TYPE) return;
     const proxy = status.get(event.nodeId, event.mesh);
     const names = proxy?.types.get(SECRET_TYPE)?.lastSentNames ?? [];
-    if (proxy && names.includes(identityCertificateSecretName(proxy.mesh))) consumers.add(key);
+    if (proxy && names.includes(identityCertificateSecretName(proxy.mesh))) consumers.add(refKey({ mesh: event.mesh, name: event.nodeId }));
   });
   // Only what can make `delivered` true: an SDS ACK, or a disconnect (a gone proxy is not waited for).
   // Other types' ACKs, one per proxy per change, would wake every CA-switch check for nothing (issue #11).

@@ -27,8 +27,7 @@
  */
 import { BehaviorSubject, Observable, filter, type Subscription } from 'rxjs';
 import type { MtlsBackend, Resource } from '../api/types.js';
-import type { IssuedServerCertificate } from '../generate/secret-material.js';
-import type { MeshTlsMaterial } from '../ca/workload-identity.js';
+import type { IssuedServerCertificate, MeshTlsMaterial } from '../ca/workload-identity.js';
 import { GATEWAY_CA_BACKEND, type MeshCaRegistry } from '../ca/providers/registry.js';
 import type { IssuedIdentity, MeshCa } from '../ca/providers/types.js';
 import { enabledBackend, indexResources, spiffeIdsOf, type ResourceIndex } from './resource-index.js';

@@ -5,7 +5,7 @@
  * once the certificate is ready. They are rotated at 4/5 of their lifetime, and re-issued when
  * the mesh CA changes. Keys are held in memory only.
  */
-import type { IssuedServerCertificate } from '../generate/secret-material.js';
+import type { IssuedServerCertificate } from '../ca/workload-identity.js';
 import { issueCertificate } from '../ca/pki.js';
 import type { MeshCa } from '../ca/providers/types.js';
 import { rotationDelayMs } from './rotation.js';
