@@ -7,6 +7,13 @@ export class ConfigBuilder {
   private readonly resources = new Map<string, Map<string, ResourceObject>>(PUSH_ORDER.map((t) => [t, new Map()]));
   private readonly refs: ResourceRef[] = [];
   private readonly pending: string[] = [];
+  private readonly sources = new Map<string, Map<string, Set<string>>>();
+
+  /**
+   * @param owner the user resources every generated resource of this proxy comes from (its
+   *   Dataplane or Gateway, as `Kind/name`), so a NACK can be shown on what caused it (issue #11).
+   */
+  constructor(private readonly owner: readonly string[] = []) {}
 
   add(typeUrl: string, name: string, resource: ResourceObject): this {
     this.resources.get(typeUrl)?.set(name, resource);
@@ -33,6 +40,16 @@ export class ConfigBuilder {
     return this.add(SECRET_TYPE, name, resource);
   }
 
+  /** Records user resources (`Kind/name`) that the generated resource `name` of `typeUrl` came from. */
+  from(typeUrl: string, name: string, ...sources: readonly string[]): this {
+    let byName = this.sources.get(typeUrl);
+    if (!byName) this.sources.set(typeUrl, (byName = new Map()));
+    let set = byName.get(name);
+    if (!set) byName.set(name, (set = new Set()));
+    for (const source of sources) set.add(source);
+    return this;
+  }
+
   ref(typeUrl: string, name: string, from: string): this {
     this.refs.push({ typeUrl, name, from });
     return this;
@@ -46,7 +63,15 @@ export class ConfigBuilder {
 
   build(): GeneratedConfig {
     const resources = new Map<string, ResourceObject[]>();
-    for (const [typeUrl, byName] of this.resources) resources.set(typeUrl, [...byName.values()]);
-    return this.pending.length > 0 ? { resources, refs: [...this.refs], pending: [...this.pending] } : { resources, refs: [...this.refs] };
+    const sources = new Map<string, Map<string, readonly string[]>>();
+    for (const [typeUrl, byName] of this.resources) {
+      resources.set(typeUrl, [...byName.values()]);
+      const known = this.sources.get(typeUrl);
+      const out = new Map<string, readonly string[]>();
+      for (const name of byName.keys()) out.set(name, [...new Set([...this.owner, ...(known?.get(name) ?? [])])].sort());
+      sources.set(typeUrl, out);
+    }
+    const config: GeneratedConfig = { resources, refs: [...this.refs], sources };
+    return this.pending.length > 0 ? { ...config, pending: [...this.pending] } : config;
   }
 }

@@ -25,7 +25,7 @@ import {
 import { routeConfiguration, virtualHost } from '../envoy/route.js';
 import { spiffeId } from '../identity/names.js';
 import type { GeneratedConfig } from '../xds/snapshot.js';
-import { ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
+import { LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
 import { ConfigBuilder } from './config-builder.js';
 import { interned } from './interned.js';
 import { addMeshIdentity } from './mesh-identity.js';
@@ -68,6 +68,8 @@ function addMeshInboundListener(
 ): void {
   const mode = mesh.mtls?.mode ?? 'STRICT';
   const listenerName = inboundListenerName(dataplane.address, inbound.port);
+  // The Mesh's mTLS mode and the TrafficPermissions that apply shape this listener.
+  builder.from(LISTENER_TYPE, listenerName, `Mesh/${mesh.name}`, ...inboundPolicies(mesh, inbound).map((p) => `TrafficPermission/${p.name}`), ...plaintextPolicies(mesh, inbound).map((p) => `TrafficPermission/${p.name}`));
   const plaintext = (match: boolean): FilterChain => ({
     name: PLAINTEXT_FILTER_CHAIN,
     ...(match ? { filter_chain_match: { transport_protocol: 'raw_buffer' } } : {}),
@@ -104,7 +106,7 @@ function addMeshInboundListener(
 }
 
 export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel, material: MeshTlsMaterial = NO_MESH_TLS_MATERIAL): GeneratedConfig {
-  const builder = new ConfigBuilder();
+  const builder = new ConfigBuilder([`Dataplane/${dataplane.name}`]);
   const identity = mesh.mtls ? addMeshIdentity(builder, mesh.name, dataplane.name, material) : undefined;
   const meshSecurity: MeshUpstreamSecurity | undefined = mesh.mtls ? (identity ? { kind: 'sds', identity } : { kind: 'unavailable' }) : undefined;
   for (const outbound of dataplane.outbound) {
@@ -112,10 +114,11 @@ export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel,
     const cluster = addServiceCluster(builder, service, outbound.service, meshSecurity);
     const listenerName = outboundListenerName(OUTBOUND_BIND_ADDRESS, outbound.port);
     const protocol = service?.protocol ?? 'tcp';
+    builder.from(LISTENER_TYPE, listenerName, `Service/${outbound.service}`);
     if (isHttp(protocol)) {
       const routeName = outboundRouteName(outbound.service);
       builder.route(routeName, interned(`outbound-route|${outbound.service}`, () => routeConfiguration(routeName, [virtualHost(outbound.service, ['*'], [{ prefix: '/', cluster }])])));
-      builder.ref(ROUTE_TYPE, routeName, `listener ${listenerName}`);
+      builder.ref(ROUTE_TYPE, routeName, `listener ${listenerName}`).from(ROUTE_TYPE, routeName, `Service/${outbound.service}`);
       builder.listener(
         listenerName,
         interned(`outbound-http-listener|${outbound.port}|${outbound.service}`, () =>

@@ -27,7 +27,7 @@ import { routeConfiguration, virtualHost } from '../envoy/route.js';
 import { subjectRbacFilter } from '../envoy/subject-rbac.js';
 import { downstreamTlsTransportSocket, tlsCertificateSecret, upstreamTlsTransportSocket, validationContextSecret } from '../envoy/tls.js';
 import type { GeneratedConfig } from '../xds/snapshot.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
 import { ConfigBuilder } from './config-builder.js';
 import { addMeshIdentity } from './mesh-identity.js';
 import type { SecretMaterialSource } from './secret-material.js';
@@ -47,7 +47,7 @@ class GatewaySecrets {
     const resource = this.source.userSecret(this.mesh, secret);
     if (resource?.secretType !== 'tls' || resource.key === undefined) return undefined;
     const name = userCertificateSecretName(this.mesh, secret);
-    this.builder.secret(name, tlsCertificateSecret(name, resource.cert, resource.key)).ref(SECRET_TYPE, name, from);
+    this.builder.secret(name, tlsCertificateSecret(name, resource.cert, resource.key)).ref(SECRET_TYPE, name, from).from(SECRET_TYPE, name, `Secret/${secret}`);
     return name;
   }
 
@@ -55,7 +55,7 @@ class GatewaySecrets {
     const resource = this.source.userSecret(this.mesh, secret);
     if (resource?.secretType !== 'tls-ca') return undefined;
     const name = userCaSecretName(this.mesh, secret);
-    this.builder.secret(name, validationContextSecret(name, resource.cert)).ref(SECRET_TYPE, name, from);
+    this.builder.secret(name, validationContextSecret(name, resource.cert)).ref(SECRET_TYPE, name, from).from(SECRET_TYPE, name, `Secret/${secret}`);
     return name;
   }
 
@@ -66,7 +66,7 @@ class GatewaySecrets {
       return undefined;
     }
     const name = issuedServerCertificateName(this.mesh, host);
-    this.builder.secret(name, tlsCertificateSecret(name, issued.certPem, issued.keyPem)).ref(SECRET_TYPE, name, from);
+    this.builder.secret(name, tlsCertificateSecret(name, issued.certPem, issued.keyPem)).ref(SECRET_TYPE, name, from).from(SECRET_TYPE, name, `Mesh/${this.mesh}`);
     return name;
   }
 }
@@ -99,7 +99,9 @@ function gatewayServiceCluster(
   builder
     .cluster(name, edsCluster({ name, http2, transportSocket }))
     .endpoints(name, serviceEndpoints(service))
-    .ref(ENDPOINT_TYPE, name, from);
+    .ref(ENDPOINT_TYPE, name, from)
+    .from(CLUSTER_TYPE, name, `Service/${serviceName}`, ...[tls.caSecret, tls.clientCertificateSecret].filter((s): s is string => s !== undefined).map((s) => `Secret/${s}`))
+    .from(ENDPOINT_TYPE, name, `Service/${serviceName}`);
   return name;
 }
 
@@ -119,7 +121,13 @@ function hostFilterChain(
 
   const routeName = gatewayRouteName(host.host);
   const entries = host.rules.map((rule) => ({ prefix: rule.prefix, cluster: gatewayServiceCluster(builder, secrets, mesh, rule.service, meshSecurity) }));
-  builder.route(routeName, routeConfiguration(routeName, [virtualHost(host.route, [host.host.toLowerCase()], entries)])).ref(ROUTE_TYPE, routeName, from);
+  builder
+    .route(routeName, routeConfiguration(routeName, [virtualHost(host.route, [host.host.toLowerCase()], entries)]))
+    .ref(ROUTE_TYPE, routeName, from)
+    .from(ROUTE_TYPE, routeName, `Route/${host.route}`, ...host.rules.map((rule) => `Service/${rule.service}`));
+  // The Route names the server certificate and client CA this chain loads.
+  builder.from(SECRET_TYPE, serverCertificate, `Route/${host.route}`);
+  if (clientCa !== undefined) builder.from(SECRET_TYPE, clientCa, `Route/${host.route}`);
 
   const httpFilters = host.subjectMatches.length > 0 ? [subjectRbacFilter(host.subjectMatches).filter] : [];
   return {
@@ -136,7 +144,7 @@ export function generateEnvoyGateway(
   source: SecretMaterialSource,
   meshTls: MeshTlsMaterial = NO_MESH_TLS_MATERIAL,
 ): GeneratedConfig {
-  const builder = new ConfigBuilder();
+  const builder = new ConfigBuilder([`Gateway/${gateway.name}`]);
   const secrets = new GatewaySecrets(builder, mesh.name, source);
   // Without its identity yet, the gateway gets no cluster to mesh services (503), never a plaintext one.
   const identity = mesh.mtls ? addMeshIdentity(builder, mesh.name, gateway.name, meshTls) : undefined;
@@ -149,6 +157,8 @@ export function generateEnvoyGateway(
     const name = gatewayListenerName(port);
     // The TLS inspector reads the SNI that selects the filter chain.
     builder.listener(name, socketListener(name, GATEWAY_BIND_ADDRESS, port, chains, 'INBOUND', [TLS_INSPECTOR]));
+    // Each filter chain is a Route host (the chain is named after it).
+    builder.from(LISTENER_TYPE, name, ...gateway.hosts.filter((h) => chains.some((c) => c.name === h.host)).map((h) => `Route/${h.route}`));
   }
   return builder.build();
 }

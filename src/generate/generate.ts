@@ -50,7 +50,7 @@ export function generateForProxy(model: Model, proxy: ProxyIdentity, context: Ge
   if (!mesh || !dataplane) {
     if (mesh && proxy.flavor === 'grpc') {
       // A proxyless client with no Dataplane of its own can still resolve mesh services.
-      return generateProxylessGrpc(mesh, { mesh: proxy.mesh, name: proxy.name, address: '', inbound: [], outbound: [] }, meshTls);
+      return generateProxylessGrpc(mesh, { mesh: proxy.mesh, name: proxy.name, address: '', inbound: [], outbound: [] }, meshTls, []);
     }
     return new ConfigBuilder().build();
   }

@@ -24,7 +24,7 @@ import { meshDownstreamTlsProvider } from '../envoy/mesh-tls.js';
 import { grpcApiListenerName, grpcServerListenerName, MTLS_FILTER_CHAIN, outboundRouteName } from '../envoy/names.js';
 import { routeConfiguration, serverSideRouteConfiguration, virtualHost } from '../envoy/route.js';
 import type { GeneratedConfig } from '../xds/snapshot.js';
-import { ROUTE_TYPE } from '../xds/types.js';
+import { LISTENER_TYPE, ROUTE_TYPE } from '../xds/types.js';
 import { ConfigBuilder } from './config-builder.js';
 import { interned } from './interned.js';
 import { addMeshIdentity } from './mesh-identity.js';
@@ -43,8 +43,14 @@ function serverFilterChain(mesh: MeshModel, listenerName: string, inbound: Inbou
   };
 }
 
-export function generateProxylessGrpc(mesh: MeshModel, dataplane: DataplaneModel, material: MeshTlsMaterial = NO_MESH_TLS_MATERIAL): GeneratedConfig {
-  const builder = new ConfigBuilder();
+/** `owner`: the user resources the whole config comes from (the Dataplane; none for a client without one). */
+export function generateProxylessGrpc(
+  mesh: MeshModel,
+  dataplane: DataplaneModel,
+  material: MeshTlsMaterial = NO_MESH_TLS_MATERIAL,
+  owner: readonly string[] = [`Dataplane/${dataplane.name}`],
+): GeneratedConfig {
+  const builder = new ConfigBuilder(owner);
   // The certificates reach the application as files, not through these Secrets: the TLS config
   // below does not depend on them, and without files the handshakes fail (closed).
   if (mesh.mtls) addMeshIdentity(builder, mesh.name, dataplane.name, material);
@@ -54,11 +60,12 @@ export function generateProxylessGrpc(mesh: MeshModel, dataplane: DataplaneModel
     const listenerName = grpcApiListenerName(service.name);
     const routeName = outboundRouteName(service.name);
     builder.route(routeName, interned(`grpc-route|${service.name}`, () => routeConfiguration(routeName, [virtualHost(service.name, ['*'], [{ prefix: '', cluster }])])));
-    builder.ref(ROUTE_TYPE, routeName, `listener ${listenerName}`);
+    builder.ref(ROUTE_TYPE, routeName, `listener ${listenerName}`).from(ROUTE_TYPE, routeName, `Service/${service.name}`).from(LISTENER_TYPE, listenerName, `Service/${service.name}`);
     builder.listener(listenerName, interned(`grpc-api-listener|${service.name}`, () => apiListener(listenerName, httpConnectionManagerConfig({ name: listenerName, rds: routeName }))));
   }
   for (const inbound of dataplane.inbound) {
     const listenerName = grpcServerListenerName(dataplane.address, inbound.port);
+    if (mesh.mtls) builder.from(LISTENER_TYPE, listenerName, `Mesh/${mesh.name}`, ...inboundPolicies(mesh, inbound).map((p) => `TrafficPermission/${p.name}`));
     builder.listener(listenerName, socketListener(listenerName, dataplane.address, inbound.port, [serverFilterChain(mesh, listenerName, inbound)], 'INBOUND'));
   }
   return builder.build();

@@ -14,6 +14,9 @@ import type { ConfigBuilder } from './config-builder.js';
 export function addMeshIdentity(builder: ConfigBuilder, mesh: string, proxyName: string, material: MeshTlsMaterial): SdsMeshIdentity | undefined {
   const secrets = identitySecrets(mesh, proxyName, material);
   if (secrets.length === 0) return undefined;
-  for (const secret of secrets) builder.secret(resourceName(SECRET_TYPE, secret), secret);
+  for (const secret of secrets) {
+    const name = resourceName(SECRET_TYPE, secret);
+    builder.secret(name, secret).from(SECRET_TYPE, name, `Mesh/${mesh}`);
+  }
   return { certificate: identityCertificateSecretName(mesh), trustBundle: meshTrustBundleSecretName(mesh) };
 }

@@ -94,6 +94,8 @@ export function addServiceCluster(builder: ConfigBuilder, service: ServiceModel 
   if (service?.meshManaged && meshSecurity?.kind === 'unavailable') return name;
   const resources = service ? serviceResources(service, meshSecurity) : { cluster: edsCluster({ name }), endpoints: clusterLoadAssignment(name, []) };
   builder.cluster(name, resources.cluster).endpoints(name, resources.endpoints).ref(ENDPOINT_TYPE, name, `cluster ${name}`);
+  builder.from(CLUSTER_TYPE, name, `Service/${serviceName}`).from(ENDPOINT_TYPE, name, `Service/${serviceName}`);
+  if (service?.meshManaged && meshSecurity !== undefined) builder.from(CLUSTER_TYPE, name, `Mesh/${service.mesh}`);
   if (service?.meshManaged && meshSecurity?.kind === 'sds') {
     builder.ref(SECRET_TYPE, meshSecurity.identity.certificate, `cluster ${name}`).ref(SECRET_TYPE, meshSecurity.identity.trustBundle, `cluster ${name}`);
   }

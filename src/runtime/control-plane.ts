@@ -159,6 +159,19 @@ export class ControlPlane {
     });
   }
 
+  /**
+   * The user resources (`Kind/name`: Dataplane, Gateway, Mesh, Service, Route, Secret,
+   * TrafficPermission) behind the resources of `typeUrl` last published to the proxy `name` of
+   * `mesh` — those named in `resourceNames`, or all of that type. When the proxy NACKs them, this
+   * is what to show the error on (issue #11).
+   */
+  resourceSources(name: string, mesh: string, typeUrl: string, resourceNames?: readonly string[]): string[] {
+    const byName = this.cache.lastSnapshot(name, mesh)?.sources?.get(typeUrl);
+    if (!byName) return [];
+    const names = resourceNames ?? [...byName.keys()];
+    return [...new Set(names.flatMap((n) => byName.get(n) ?? []))].sort();
+  }
+
   /** What the changes so far recomputed (issue #11), for tests, the bench and `/metrics`. */
   recompute(): RecomputeCounters {
     return {

@@ -23,6 +23,11 @@ export interface GeneratedConfig {
    * partial first response after a restart would be an outage (issue #10).
    */
   readonly pending?: readonly string[];
+  /**
+   * Per type and resource name, the user resources (`Kind/name`) it was generated from, so a
+   * NACK can be shown on the Route, Mesh, Service or Secret that caused it (issue #11).
+   */
+  readonly sources?: ReadonlyMap<string, ReadonlyMap<string, readonly string[]>>;
 }
 
 export interface Snapshot {
@@ -30,6 +35,8 @@ export interface Snapshot {
   readonly version: string;
   readonly resources: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>;
   readonly typeVersions: ReadonlyMap<string, string>;
+  /** GeneratedConfig.sources of the config it was built from, when known. */
+  readonly sources?: ReadonlyMap<string, ReadonlyMap<string, readonly string[]>>;
 }
 
 export type SnapshotResult = { ok: true; snapshot: Snapshot } | { ok: false; errors: string[] };
@@ -102,7 +109,7 @@ export function buildSnapshot(config: GeneratedConfig, options: BuildSnapshotOpt
     const keptVersion = reused.has(typeUrl) ? previous?.snapshot.typeVersions.get(typeUrl) : undefined;
     typeVersions.set(typeUrl, keptVersion ?? versionOf([...byName.values()]));
   }
-  return { ok: true, snapshot: new BuiltSnapshot(resources, typeVersions) };
+  return { ok: true, snapshot: new BuiltSnapshot(resources, typeVersions, config.sources) };
 }
 
 /** The snapshot version is hashed when asked for (config dumps): comparing snapshots uses the type versions. */
@@ -111,6 +118,7 @@ class BuiltSnapshot implements Snapshot {
   constructor(
     readonly resources: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>,
     readonly typeVersions: ReadonlyMap<string, string>,
+    readonly sources?: ReadonlyMap<string, ReadonlyMap<string, readonly string[]>>,
   ) {}
   get version(): string {
     return (this.hashed ??= contentHash([...this.typeVersions.values()].join(',')));
