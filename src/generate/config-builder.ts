@@ -1,6 +1,21 @@
 /** Collects generated resources and the references between them, for the snapshot consistency check. */
 import type { ResourceObject } from '../xds/encode.js';
 import type { GeneratedConfig, ResourceRef } from '../xds/snapshot.js';
+
+/** Equal source lists are one array for every proxy (bounded; past the bound it starts over). */
+const sharedLists = new Map<string, readonly string[]>();
+const MAX_SHARED_LISTS = 20_000;
+
+function sharedList(set: ReadonlySet<string>): readonly string[] {
+  const list = [...set].sort();
+  const key = list.join('\n');
+  let found = sharedLists.get(key);
+  if (!found) {
+    if (sharedLists.size >= MAX_SHARED_LISTS) sharedLists.clear();
+    sharedLists.set(key, (found = Object.freeze(list)));
+  }
+  return found;
+}
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
 
 export class ConfigBuilder {
@@ -63,15 +78,19 @@ export class ConfigBuilder {
 
   build(): GeneratedConfig {
     const resources = new Map<string, ResourceObject[]>();
-    const sources = new Map<string, Map<string, readonly string[]>>();
+    const extra = new Map<string, Map<string, readonly string[]>>();
     for (const [typeUrl, byName] of this.resources) {
       resources.set(typeUrl, [...byName.values()]);
       const known = this.sources.get(typeUrl);
+      if (!known) continue;
       const out = new Map<string, readonly string[]>();
-      for (const name of byName.keys()) out.set(name, [...new Set([...this.owner, ...(known?.get(name) ?? [])])].sort());
-      sources.set(typeUrl, out);
+      for (const name of byName.keys()) {
+        const set = known.get(name);
+        if (set && set.size > 0) out.set(name, sharedList(set));
+      }
+      if (out.size > 0) extra.set(typeUrl, out);
     }
-    const config: GeneratedConfig = { resources, refs: [...this.refs], sources };
+    const config: GeneratedConfig = { resources, refs: [...this.refs], sources: { owner: this.owner, extra } };
     return this.pending.length > 0 ? { ...config, pending: [...this.pending] } : config;
   }
 }

@@ -26,6 +26,7 @@ import type { Model } from '../model/model.js';
 import { IncrementalTranslator } from '../translate/incremental.js';
 import { SnapshotCache } from '../xds/cache.js';
 import { ResourceEncoder } from '../xds/encode.js';
+import { sourcesOf } from '../xds/snapshot.js';
 import { XdsServer } from '../xds/server.js';
 import { refKey } from '../xds/node.js';
 import { StatusRegistry } from '../xds/status.js';
@@ -166,10 +167,10 @@ export class ControlPlane {
    * is what to show the error on (issue #11).
    */
   resourceSources(name: string, mesh: string, typeUrl: string, resourceNames?: readonly string[]): string[] {
-    const byName = this.cache.lastSnapshot(name, mesh)?.sources?.get(typeUrl);
-    if (!byName) return [];
-    const names = resourceNames ?? [...byName.keys()];
-    return [...new Set(names.flatMap((n) => byName.get(n) ?? []))].sort();
+    const snapshot = this.cache.lastSnapshot(name, mesh);
+    if (!snapshot) return [];
+    const names = resourceNames ?? [...(snapshot.resources.get(typeUrl)?.keys() ?? [])];
+    return [...new Set(names.flatMap((n) => sourcesOf(snapshot.sources, typeUrl, n)))].sort();
   }
 
   /** What the changes so far recomputed (issue #11), for tests, the bench and `/metrics`. */

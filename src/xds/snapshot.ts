@@ -24,10 +24,27 @@ export interface GeneratedConfig {
    */
   readonly pending?: readonly string[];
   /**
-   * Per type and resource name, the user resources (`Kind/name`) it was generated from, so a
-   * NACK can be shown on the Route, Mesh, Service or Secret that caused it (issue #11).
+   * The user resources (`Kind/name`) each resource was generated from, so a NACK can be shown on
+   * the Route, Mesh, Service or Secret that caused it (issue #11). See `sourcesOf`.
    */
-  readonly sources?: ReadonlyMap<string, ReadonlyMap<string, readonly string[]>>;
+  readonly sources?: GeneratedSources;
+}
+
+/**
+ * `owner`: what every resource of the proxy comes from (its Dataplane or Gateway); `extra`, per
+ * type and name, what else a resource comes from. Kept apart, and the extra lists shared between
+ * proxies, because every connected proxy holds its config: per-resource copies of the owner
+ * would cost memory per proxy for nothing.
+ */
+export interface GeneratedSources {
+  readonly owner: readonly string[];
+  readonly extra: ReadonlyMap<string, ReadonlyMap<string, readonly string[]>>;
+}
+
+/** The user resources the resource `name` of `typeUrl` came from, sorted; empty when unknown. */
+export function sourcesOf(sources: GeneratedSources | undefined, typeUrl: string, name: string): string[] {
+  if (!sources) return [];
+  return [...new Set([...sources.owner, ...(sources.extra.get(typeUrl)?.get(name) ?? [])])].sort();
 }
 
 export interface Snapshot {
@@ -36,7 +53,7 @@ export interface Snapshot {
   readonly resources: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>;
   readonly typeVersions: ReadonlyMap<string, string>;
   /** GeneratedConfig.sources of the config it was built from, when known. */
-  readonly sources?: ReadonlyMap<string, ReadonlyMap<string, readonly string[]>>;
+  readonly sources?: GeneratedSources;
 }
 
 export type SnapshotResult = { ok: true; snapshot: Snapshot } | { ok: false; errors: string[] };
@@ -118,7 +135,7 @@ class BuiltSnapshot implements Snapshot {
   constructor(
     readonly resources: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>,
     readonly typeVersions: ReadonlyMap<string, string>,
-    readonly sources?: ReadonlyMap<string, ReadonlyMap<string, readonly string[]>>,
+    readonly sources?: GeneratedSources,
   ) {}
   get version(): string {
     return (this.hashed ??= contentHash([...this.typeVersions.values()].join(',')));

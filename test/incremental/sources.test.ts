@@ -11,7 +11,8 @@ import { secretMaterialFromResources } from '../../src/generate/secret-material.
 import { ControlPlane } from '../../src/runtime/control-plane.js';
 import { silentLogger } from '../../src/runtime/logger.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
-import { gatewayListenerName, gatewayRouteName } from '../../src/envoy/names.js';
+import { gatewayListenerName, gatewayRouteName, userCertificateSecretName } from '../../src/envoy/names.js';
+import { sourcesOf } from '../../src/xds/snapshot.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
 import { FakeEnvoy } from '../helpers/fake-envoy.js';
 import { waitFor } from '../helpers/wait.js';
@@ -51,20 +52,19 @@ describe('sources of generated resources', () => {
     const context = { meshTls: material, secrets: secretMaterialFromResources(resources, () => undefined) };
 
     // when the sidecar and the gateway are generated
-    const sidecar = generateForProxy(model, { mesh: 'default', name: 'web-01', flavor: 'envoy' }, context).sources!;
-    const gateway = generateForProxy(model, { mesh: 'default', name: 'edge', flavor: 'envoy' }, context).sources!;
+    const sidecar = generateForProxy(model, { mesh: 'default', name: 'web-01', flavor: 'envoy' }, context).sources;
+    const gateway = generateForProxy(model, { mesh: 'default', name: 'edge', flavor: 'envoy' }, context).sources;
 
     // then each resource names what it came from
-    expect(sidecar.get(LISTENER_TYPE)?.get('inbound:10.0.0.1:8080')).toEqual(['Dataplane/web-01', 'Mesh/default', 'TrafficPermission/edge-to-web']);
-    expect(sidecar.get(LISTENER_TYPE)?.get('outbound:127.0.0.1:10001')).toEqual(['Dataplane/web-01', 'Service/billing']);
-    expect(sidecar.get(CLUSTER_TYPE)?.get('billing')).toEqual(['Dataplane/web-01', 'Service/billing']);
-    expect(sidecar.get(SECRET_TYPE)?.get('identity-cert:default')).toEqual(['Dataplane/web-01', 'Mesh/default']);
-    expect(gateway.get(ROUTE_TYPE)?.get(gatewayRouteName('shop.example.com'))).toEqual(['Gateway/edge', 'Route/shop', 'Service/billing']);
-    expect(gateway.get(CLUSTER_TYPE)?.get('billing')).toEqual(['Gateway/edge', 'Secret/billing-ca', 'Service/billing']);
-    expect(gateway.get(ENDPOINT_TYPE)?.get('billing')).toEqual(['Gateway/edge', 'Service/billing']);
-    expect(gateway.get(LISTENER_TYPE)?.get(gatewayListenerName(8443))).toEqual(['Gateway/edge', 'Route/shop']);
-    const serverCertificate = [...(gateway.get(SECRET_TYPE)?.entries() ?? [])].find(([name]) => name.includes('shop-cert'));
-    expect(serverCertificate?.[1]).toEqual(['Gateway/edge', 'Route/shop', 'Secret/shop-cert']);
+    expect(sourcesOf(sidecar, LISTENER_TYPE, 'inbound:10.0.0.1:8080')).toEqual(['Dataplane/web-01', 'Mesh/default', 'TrafficPermission/edge-to-web']);
+    expect(sourcesOf(sidecar, LISTENER_TYPE, 'outbound:127.0.0.1:10001')).toEqual(['Dataplane/web-01', 'Service/billing']);
+    expect(sourcesOf(sidecar, CLUSTER_TYPE, 'billing')).toEqual(['Dataplane/web-01', 'Service/billing']);
+    expect(sourcesOf(sidecar, SECRET_TYPE, 'identity-cert:default')).toEqual(['Dataplane/web-01', 'Mesh/default']);
+    expect(sourcesOf(gateway, ROUTE_TYPE, gatewayRouteName('shop.example.com'))).toEqual(['Gateway/edge', 'Route/shop', 'Service/billing']);
+    expect(sourcesOf(gateway, CLUSTER_TYPE, 'billing')).toEqual(['Gateway/edge', 'Secret/billing-ca', 'Service/billing']);
+    expect(sourcesOf(gateway, ENDPOINT_TYPE, 'billing')).toEqual(['Gateway/edge', 'Service/billing']);
+    expect(sourcesOf(gateway, LISTENER_TYPE, gatewayListenerName(8443))).toEqual(['Gateway/edge', 'Route/shop']);
+    expect(sourcesOf(gateway, SECRET_TYPE, userCertificateSecretName('default', 'shop-cert'))).toEqual(['Gateway/edge', 'Route/shop', 'Secret/shop-cert']);
   });
 
   it('are what the control plane shows for a NACKed type', async () => {
