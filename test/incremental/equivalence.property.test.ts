@@ -6,7 +6,7 @@
  * objects, identity issuance, rotation and a CA switch (trust bundle change) — drive the
  * incremental path: IncrementalTranslator → proxyConfigs (skip / EDS patch / generate) →
  * SnapshotCache (snapshots reusing unchanged types). After every step each proxy's snapshot,
- * bytes per resource name per type, must equal the oracle's: `generateForProxy` on
+ * bytes and sources per resource name per type, must equal the oracle's: `generateForProxy` on
  * `translateMeshes` of the whole set, encoded by a separate encoder (the last consistent one,
  * as the cache keeps the last good snapshot).
  */
@@ -22,7 +22,7 @@ import { IncrementalTranslator } from '../../src/translate/incremental.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
 import { SnapshotCache } from '../../src/xds/cache.js';
 import { ResourceEncoder } from '../../src/xds/encode.js';
-import { buildSnapshot, type Snapshot } from '../../src/xds/snapshot.js';
+import { buildSnapshot, sourcesOf, type Snapshot } from '../../src/xds/snapshot.js';
 
 const MESHES = ['m1', 'm2'] as const;
 const DATAPLANES = ['dp-1', 'dp-2', 'dp-3'] as const;
@@ -260,11 +260,13 @@ function apply(world: Map<string, MeshState>, material: FakeMaterial, s: Step): 
   }
 }
 
-/** What a proxy holds, as comparable data: per type, name → bytes (hex). */
+/** What a proxy holds, as comparable data: per type, name → bytes (hex) and the user resources it came from. */
 function bytesOf(snapshot: Snapshot | undefined): Record<string, Record<string, string>> {
   const out: Record<string, Record<string, string>> = {};
   for (const [typeUrl, byName] of snapshot?.resources ?? []) {
-    out[typeUrl] = Object.fromEntries([...byName].map(([name, r]) => [name, Buffer.from(r.value).toString('hex')]).sort(([a], [b]) => (a! < b! ? -1 : 1)));
+    out[typeUrl] = Object.fromEntries(
+      [...byName].map(([name, r]) => [name, `${Buffer.from(r.value).toString('hex')} from ${sourcesOf(snapshot?.sources, typeUrl, name).join(',')}`]).sort(([a], [b]) => (a! < b! ? -1 : 1)),
+    );
   }
   return out;
 }
