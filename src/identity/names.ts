@@ -38,8 +38,21 @@ export function identitySecrets(mesh: string, proxyName: string, material: MeshT
   const identity = material.identity(mesh, proxyName);
   const bundle = material.trustBundle(mesh);
   if (!identity || bundle === undefined) return [];
-  return [
-    tlsCertificateSecret(identityCertificateSecretName(mesh), identity.certChainPem, identity.keyPem),
-    validationContextSecret(meshTrustBundleSecretName(mesh), bundle),
-  ];
+  return [tlsCertificateSecret(identityCertificateSecretName(mesh), identity.certChainPem, identity.keyPem), trustBundleSecret(mesh, bundle)];
+}
+
+/**
+ * The mesh's trust bundle Secret, one object per mesh and bundle for every proxy of the mesh: it
+ * is encoded once (by identity), not digested once per proxy when a CA switch changes it (issue #11).
+ */
+const bundleSecrets = new Map<string, { readonly bundle: string; readonly secret: ResourceObject }>();
+const MAX_BUNDLE_MESHES = 10_000;
+
+function trustBundleSecret(mesh: string, bundle: string): ResourceObject {
+  const known = bundleSecrets.get(mesh);
+  if (known?.bundle === bundle) return known.secret;
+  if (!known && bundleSecrets.size >= MAX_BUNDLE_MESHES) bundleSecrets.clear();
+  const secret = validationContextSecret(meshTrustBundleSecretName(mesh), bundle);
+  bundleSecrets.set(mesh, { bundle, secret });
+  return secret;
 }

@@ -142,9 +142,14 @@ class BuiltSnapshot implements Snapshot {
   }
 }
 
-/** Whether two snapshots carry the same content: equal versions of every type. */
+/**
+ * Whether two snapshots carry the same content: equal versions of every type, and the same
+ * sources (a regeneration that changes only what a resource came from still replaces the
+ * snapshot config dumps and NACK attribution read; sessions then find nothing to send).
+ */
 export function sameContent(a: Snapshot, b: Snapshot): boolean {
   if (a === b) return true;
+  if (a.sources !== b.sources) return false;
   if (a.typeVersions.size !== b.typeVersions.size) return false;
   for (const [typeUrl, version] of a.typeVersions) if (b.typeVersions.get(typeUrl) !== version) return false;
   return true;
