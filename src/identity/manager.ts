@@ -26,13 +26,16 @@
  * "on disk", not yet "in use".
  */
 import { BehaviorSubject, Observable, filter, type Subscription } from 'rxjs';
-import type { MtlsBackend, Resource } from '../api/types.js';
+import type { Resource } from '../api/types.js';
 import type { IssuedServerCertificate, MeshTlsMaterial } from '../ca/workload-identity.js';
 import { GATEWAY_CA_BACKEND, type MeshCaRegistry } from '../ca/providers/registry.js';
 import type { IssuedIdentity, MeshCa } from '../ca/providers/types.js';
 import { enabledBackend, indexResources, spiffeIdsOf, type ResourceIndex } from './resource-index.js';
 import { rotationDelayMs, validitySecondsOf } from './rotation.js';
+import { CaSwitch } from './ca-switch.js';
 import { IssuedServerCertificates } from './server-certificates.js';
+import { IdentityStatuses } from './statuses.js';
+import { message, sameList, type MeshState, type MutableStatus, type ProxyState } from './state.js';
 import { systemClock, systemScheduler, type Clock, type Scheduler } from './time.js';
 import { IMMEDIATE_DELIVERY, type IdentityLogger, type IdentityStatus, type MaterialDelivery, type ProxyRef } from './types.js';
 
@@ -60,86 +63,20 @@ export interface IdentityManagerOptions {
   readonly delivery?: MaterialDelivery;
 }
 
-interface MeshState {
-  readonly name: string;
-  /** The enabled backend, undefined when mTLS is disabled. */
-  backend?: MtlsBackend;
-  /** The issuing CA and its material key. */
-  ca?: MeshCa;
-  caKey?: string;
-  /** Material key of a CA being initialized. */
-  initializing?: string;
-  caError?: string;
-  /** Step 1 of a switch: the new CA, trusted but not issuing yet. */
-  pending?: PendingSwitch;
-  /** Previous CAs still trusted during a switch. */
-  retiring: MeshCa[];
-  /** A settle delay running before the next switch step (see `settleMs`). */
-  settling?: () => void;
-}
-
-interface PendingSwitch {
-  readonly ca: MeshCa;
-  readonly key: string;
-  /** When the grown bundle was published. */
-  readonly since: Date;
-  readonly cancelTimeout: () => void;
-}
-
-interface ProxyState {
-  readonly mesh: string;
-  readonly name: string;
-  subscribers: number;
-  /** -1 until the first config may be generated. */
-  readonly versions: BehaviorSubject<number>;
-  ready: boolean;
-  /** Undefined when the proxy gets no identity. */
-  spiffeIds?: readonly string[];
-  identity?: IssuedIdentity;
-  /** When the current identity was handed to the runtime (for MaterialDelivery). */
-  identityPublishedAt?: Date;
-  issueSeq: number;
-  issuing: boolean;
-  cancelTimer?: () => void;
-}
-
-interface MutableStatus {
-  mesh: string;
-  name: string;
-  connected: boolean;
-  spiffeIds: readonly string[];
-  backend?: string;
-  serialHex?: string;
-  regeneratedAt?: Date;
-  expiration?: Date;
-  nextRotationAt?: Date;
-  regenerations: number;
-  lastError?: string;
-}
-
-function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
-  return a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((x, i) => x === b[i]));
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 export class IdentityManager implements MeshTlsMaterial {
   private readonly clock: Clock;
   private readonly scheduler: Scheduler;
   private readonly random: () => number;
   private readonly switchWindowMs: number;
-  private readonly bundleTimeoutMs: number;
-  private readonly settleMs: number;
   private readonly retryDelayMs: number;
   private readonly delivery: MaterialDelivery;
   private readonly log: IdentityLogger;
   private readonly meshes = new Map<string, MeshState>();
   private readonly proxies = new Map<string, ProxyState>();
-  private readonly statuses = new Map<string, MutableStatus>();
+  private readonly statuses = new IdentityStatuses();
   private readonly serverCertificates: IssuedServerCertificates;
   private readonly deliverySubscription: Subscription;
+  private readonly caSwitch: CaSwitch;
   private resources: readonly Resource[] = [];
   private index: ResourceIndex = indexResources([]);
   private closed = false;
@@ -149,11 +86,32 @@ export class IdentityManager implements MeshTlsMaterial {
     this.scheduler = options.scheduler ?? systemScheduler;
     this.random = options.random ?? Math.random;
     this.switchWindowMs = options.switchWindowMs ?? 2000;
-    this.bundleTimeoutMs = options.bundleTimeoutMs ?? 10_000;
-    this.settleMs = options.settleMs ?? 2000;
     this.retryDelayMs = options.retryDelayMs ?? 5000;
     this.delivery = options.delivery ?? IMMEDIATE_DELIVERY;
     this.log = options.log;
+    // The switch reads `closed` as it changes (after close() its timers do nothing).
+    const manager = this;
+    this.caSwitch = new CaSwitch(
+      {
+        get closed() {
+          return manager.closed;
+        },
+        proxiesOf: (mesh) => this.proxiesOf(mesh),
+        bumpMesh: (mesh) => this.bumpMesh(mesh),
+        issue: (proxy) => this.issue(proxy),
+        scheduleIssue: (proxy, delayMs) => this.scheduleIssue(proxy, delayMs),
+      },
+      {
+        clock: this.clock,
+        scheduler: this.scheduler,
+        random: this.random,
+        switchWindowMs: this.switchWindowMs,
+        bundleTimeoutMs: options.bundleTimeoutMs ?? 10_000,
+        settleMs: options.settleMs ?? 2000,
+        delivery: this.delivery,
+        log: this.log,
+      },
+    );
     this.serverCertificates = new IssuedServerCertificates({
       issuer: { caFor: (mesh) => this.serverCertificateCa(mesh) },
       clock: this.clock,
@@ -164,7 +122,7 @@ export class IdentityManager implements MeshTlsMaterial {
     });
     this.deliverySubscription = this.delivery.changes.subscribe(() => {
       // Only a mesh in the middle of a CA switch waits for deliveries.
-      for (const mesh of this.meshes.values()) if (mesh.pending || mesh.retiring.length > 0) this.checkSwitch(mesh);
+      for (const mesh of this.meshes.values()) if (mesh.pending || mesh.retiring.length > 0) this.caSwitch.checkSwitch(mesh);
     });
   }
 
@@ -234,12 +192,11 @@ export class IdentityManager implements MeshTlsMaterial {
 
   /** For `inspect`: every proxy that has connected since the control plane started. */
   listStatus(mesh?: string): IdentityStatus[] {
-    return [...this.statuses.values()].filter((s) => mesh === undefined || s.mesh === mesh).map((s) => ({ ...s }));
+    return this.statuses.list(mesh);
   }
 
   getStatus(mesh: string, name: string): IdentityStatus | undefined {
-    const s = this.statuses.get(`${mesh}/${name}`);
-    return s ? { ...s } : undefined;
+    return this.statuses.get(mesh, name);
   }
 
   /** Whether a CA switch is in progress in the mesh (two CAs trusted). */
@@ -299,8 +256,8 @@ export class IdentityManager implements MeshTlsMaterial {
     state.backend = enabled;
     if (!enabled) {
       if (wasEnabled || state.ca) this.log.info({ mesh: state.name }, 'mTLS disabled: workload certificates are no longer issued');
-      this.cancelPending(state);
-      this.cancelSettling(state);
+      this.caSwitch.cancelPending(state);
+      this.caSwitch.cancelSettling(state);
       state.ca = undefined;
       state.caKey = undefined;
       state.initializing = undefined;
@@ -317,7 +274,7 @@ export class IdentityManager implements MeshTlsMaterial {
     }
     if (state.caKey === key) {
       // Switched back before the new CA issued anything: its root is no longer needed.
-      if (state.pending && this.cancelPending(state)) this.bumpMesh(state.name);
+      if (state.pending && this.caSwitch.cancelPending(state)) this.bumpMesh(state.name);
       state.initializing = undefined;
       return;
     }
@@ -336,18 +293,7 @@ export class IdentityManager implements MeshTlsMaterial {
     );
   }
 
-  private cancelSettling(state: MeshState): void {
-    state.settling?.();
-    state.settling = undefined;
-  }
 
-  private cancelPending(state: MeshState): boolean {
-    const pending = state.pending;
-    if (!pending) return false;
-    pending.cancelTimeout();
-    state.pending = undefined;
-    return true;
-  }
 
   private activate(state: MeshState, key: string, ca: MeshCa): void {
     if (this.closed || state.initializing !== key) return;
@@ -355,10 +301,10 @@ export class IdentityManager implements MeshTlsMaterial {
     state.caError = undefined;
     const previous = state.ca;
     if (previous !== undefined && previous.id !== ca.id) {
-      this.startSwitch(state, key, ca, previous);
+      this.caSwitch.startSwitch(state, key, ca, previous);
       return;
     }
-    this.cancelPending(state);
+    this.caSwitch.cancelPending(state);
     state.ca = ca;
     state.caKey = key;
     state.retiring = state.retiring.filter((r) => r.id !== ca.id);
@@ -368,68 +314,12 @@ export class IdentityManager implements MeshTlsMaterial {
       if (proxy.spiffeIds === undefined) this.reconcileProxy(proxy);
       else if (!proxy.identity || proxy.identity.caId !== ca.id) this.issue(proxy);
     }
-    this.checkRetirement(state);
+    this.caSwitch.checkRetirement(state);
   }
 
-  /** Step 1: trust old and new, keep issuing from the old CA until every proxy has the bundle. */
-  private startSwitch(state: MeshState, key: string, ca: MeshCa, previous: MeshCa): void {
-    this.cancelPending(state);
-    this.cancelSettling(state);
-    const since = this.clock.now();
-    const cancelTimeout = this.scheduler.schedule(this.bundleTimeoutMs, () => {
-      if (state.pending !== pending) return;
-      this.log.warn({ mesh: state.name, waitedMs: this.bundleTimeoutMs }, 'CA switch: not every proxy confirmed the new trust bundle in time; issuing from the new CA anyway');
-      this.promote(state, pending);
-    });
-    const pending: PendingSwitch = { ca, key, since, cancelTimeout };
-    state.pending = pending;
-    this.log.info(
-      { mesh: state.name, from: previous.backend, to: ca.backend, spreadMs: this.switchWindowMs },
-      'CA switch: proxies trust both CAs until every one holds a certificate from the new CA',
-    );
-    this.bumpMesh(state.name);
-    this.checkSwitch(state);
-  }
 
-  /** Step 2: the new CA issues; connected proxies are re-issued spread over the switch window. */
-  private promote(state: MeshState, pending: PendingSwitch): void {
-    if (state.pending !== pending || this.closed) return;
-    this.cancelPending(state);
-    const previous = state.ca;
-    state.ca = pending.ca;
-    state.caKey = pending.key;
-    if (previous && previous.id !== pending.ca.id && !state.retiring.some((r) => r.id === previous.id)) state.retiring.push(previous);
-    state.retiring = state.retiring.filter((r) => r.id !== pending.ca.id);
-    for (const proxy of this.proxiesOf(state.name)) {
-      if (proxy.spiffeIds === undefined) continue;
-      if (!proxy.identity) this.issue(proxy);
-      else if (proxy.identity.caId !== pending.ca.id || proxy.issuing) this.scheduleIssue(proxy, this.random() * this.switchWindowMs);
-    }
-    this.checkRetirement(state);
-  }
 
-  private checkSwitch(state: MeshState): void {
-    const pending = state.pending;
-    if (pending) {
-      const waiting = this.proxiesOf(state.name).some((p) => p.ready && !this.delivery.delivered(state.name, p.name, pending.since));
-      if (!waiting) this.settle(state, () => this.promote(state, pending));
-      return;
-    }
-    this.checkRetirement(state);
-  }
 
-  /** Runs `step` after `settleMs`, once per mesh at a time; the step re-checks its own conditions. */
-  private settle(state: MeshState, step: () => void): void {
-    if (this.settleMs <= 0) {
-      step();
-      return;
-    }
-    if (state.settling) return;
-    state.settling = this.scheduler.schedule(this.settleMs, () => {
-      state.settling = undefined;
-      step();
-    });
-  }
 
   private desiredSpiffeIds(proxy: ProxyState): readonly string[] | undefined {
     if (!this.meshes.get(proxy.mesh)?.backend) return undefined;
@@ -471,16 +361,9 @@ export class IdentityManager implements MeshTlsMaterial {
   private forget(proxy: ProxyState, key: string): void {
     this.dropIdentity(proxy);
     this.proxies.delete(key);
-    const status = this.statuses.get(key);
-    if (status) {
-      status.connected = false;
-      status.nextRotationAt = undefined;
-      // A proxy the config does not define (unknown names under --auth none) and that was never
-      // issued a certificate leaves nothing behind, or any caller could grow this map (security issue #9).
-      if (status.regenerations === 0 && !this.index.dataplanes.has(key) && !this.index.gateways.has(key)) this.statuses.delete(key);
-    }
+    this.statuses.disconnected(key, this.index.dataplanes.has(key) || this.index.gateways.has(key));
     const mesh = this.meshes.get(proxy.mesh);
-    if (mesh) this.checkSwitch(mesh);
+    if (mesh) this.caSwitch.checkSwitch(mesh);
   }
 
   private scheduleIssue(proxy: ProxyState, delayMs: number): void {
@@ -538,7 +421,7 @@ export class IdentityManager implements MeshTlsMaterial {
         );
         proxy.identityPublishedAt = this.clock.now();
         this.publish(proxy);
-        if (mesh) this.checkRetirement(mesh);
+        if (mesh) this.caSwitch.checkRetirement(mesh);
       },
       (err: unknown) => {
         if (seq !== proxy.issueSeq || this.closed) return;
@@ -551,30 +434,8 @@ export class IdentityManager implements MeshTlsMaterial {
     );
   }
 
-  /** Drops the old roots once every connected proxy of the mesh holds (and has received) a certificate from the new CA. */
-  private checkRetirement(mesh: MeshState): void {
-    if (this.retirementReady(mesh)) this.settle(mesh, () => this.retire(mesh));
-  }
 
-  /** Every connected proxy of the mesh holds (and has received) a certificate from the issuing CA. */
-  private retirementReady(mesh: MeshState): boolean {
-    if (mesh.retiring.length === 0 || !mesh.ca || mesh.pending) return false;
-    for (const proxy of this.proxiesOf(mesh.name)) {
-      if (proxy.spiffeIds === undefined) continue;
-      if (proxy.identity?.caId !== mesh.ca.id || proxy.identityPublishedAt === undefined) return false;
-      if (!this.delivery.delivered(mesh.name, proxy.name, proxy.identityPublishedAt)) return false;
-    }
-    return true;
-  }
 
-  /** Step 3: the old roots leave the trust bundle. */
-  private retire(mesh: MeshState): void {
-    if (this.closed || !this.retirementReady(mesh) || !mesh.ca) return;
-    const dropped = mesh.retiring.map((ca) => ca.backend);
-    mesh.retiring = [];
-    this.log.info({ mesh: mesh.name, backend: mesh.ca.backend, dropped }, 'CA switch complete: every proxy holds a certificate from the new CA; old roots dropped from the trust bundle');
-    this.bumpMesh(mesh.name);
-  }
 
   private publish(proxy: ProxyState): void {
     proxy.ready = true;
@@ -590,13 +451,7 @@ export class IdentityManager implements MeshTlsMaterial {
   }
 
   private status(proxy: ProxyState): MutableStatus {
-    const key = `${proxy.mesh}/${proxy.name}`;
-    let status = this.statuses.get(key);
-    if (!status) {
-      status = { mesh: proxy.mesh, name: proxy.name, connected: proxy.subscribers > 0, spiffeIds: [], regenerations: 0 };
-      this.statuses.set(key, status);
-    }
-    return status;
+    return this.statuses.of(proxy);
   }
 
   /** The CA for gateway server certificates: the enabled backend, or the mesh's implicit gateway CA. */

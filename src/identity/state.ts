@@ -1,0 +1,72 @@
+/**
+ * The identity manager's mutable state (manager.ts), shared by the CA switch (ca-switch.ts):
+ * per mesh, its issuing CA and any switch in progress; per connected proxy, its identity.
+ */
+import type { BehaviorSubject } from 'rxjs';
+import type { MtlsBackend } from '../api/types.js';
+import type { IssuedIdentity, MeshCa } from '../ca/providers/types.js';
+
+export interface MeshState {
+  readonly name: string;
+  /** The enabled backend, undefined when mTLS is disabled. */
+  backend?: MtlsBackend;
+  /** The issuing CA and its material key. */
+  ca?: MeshCa;
+  caKey?: string;
+  /** Material key of a CA being initialized. */
+  initializing?: string;
+  caError?: string;
+  /** Step 1 of a switch: the new CA, trusted but not issuing yet. */
+  pending?: PendingSwitch;
+  /** Previous CAs still trusted during a switch. */
+  retiring: MeshCa[];
+  /** A settle delay running before the next switch step (see `settleMs`). */
+  settling?: () => void;
+}
+
+export interface PendingSwitch {
+  readonly ca: MeshCa;
+  readonly key: string;
+  /** When the grown bundle was published. */
+  readonly since: Date;
+  readonly cancelTimeout: () => void;
+}
+
+export interface ProxyState {
+  readonly mesh: string;
+  readonly name: string;
+  subscribers: number;
+  /** -1 until the first config may be generated. */
+  readonly versions: BehaviorSubject<number>;
+  ready: boolean;
+  /** Undefined when the proxy gets no identity. */
+  spiffeIds?: readonly string[];
+  identity?: IssuedIdentity;
+  /** When the current identity was handed to the runtime (for MaterialDelivery). */
+  identityPublishedAt?: Date;
+  issueSeq: number;
+  issuing: boolean;
+  cancelTimer?: () => void;
+}
+
+export interface MutableStatus {
+  mesh: string;
+  name: string;
+  connected: boolean;
+  spiffeIds: readonly string[];
+  backend?: string;
+  serialHex?: string;
+  regeneratedAt?: Date;
+  expiration?: Date;
+  nextRotationAt?: Date;
+  regenerations: number;
+  lastError?: string;
+}
+
+export function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((x, i) => x === b[i]));
+}
+
+export function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
