@@ -33,7 +33,12 @@ type Decoded = Record<string, unknown>;
 
 function codec(type: () => protobuf.Type): { serialize: (value: object) => Buffer; deserialize: (bytes: Buffer) => Decoded } {
   return {
-    serialize: (value: object) => Buffer.from(type().encode(value).finish()),
+    serialize: (value: object) => {
+      // protobufjs already hands out a Buffer in Node: copying it again per response cost a
+      // buffer allocation per proxy per push (issue #11 profile at 5,000 proxies).
+      const bytes = type().encode(value).finish();
+      return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    },
     deserialize: (bytes: Buffer) => type().toObject(type().decode(bytes), { defaults: true, longs: String, enums: String }) as Decoded,
   };
 }
