@@ -13,7 +13,7 @@ import type { Resource } from '../api/types.js';
 import type { IdentityStatus } from '../identity/types.js';
 import { contentHash, decodeResource, type EncodedResource } from '../xds/encode.js';
 import { refKey } from '../xds/node.js';
-import type { Snapshot } from '../xds/snapshot.js';
+import { sourcesOf, type Snapshot } from '../xds/snapshot.js';
 import { nackHint, type ProxyStatus, type TypeStatus } from '../xds/status.js';
 import { PUSH_ORDER, TYPE_SHORT_NAMES, protoNameOf } from '../xds/types.js';
 
@@ -69,6 +69,11 @@ export interface TypeDump {
   readonly lastError?: string;
   /** What to do about `lastError` when it shows a known client limitation (xds/status.ts nackHint). */
   readonly hint?: string;
+  /**
+   * For a NACKED type: the user resources (`Kind/name`, in the proxy's mesh) the refused resources
+   * were generated from, so the NACK can be fixed where it was caused (issue #11).
+   */
+  readonly causedBy?: readonly string[];
   /**
    * False when the proxy's snapshot has changed since the last response (a push is pending, or
    * held back after a NACK): the resources below are then the current content of those names.
@@ -179,6 +184,45 @@ export function redactPrivateKeys(value: unknown): unknown {
   return out;
 }
 
+/** The user resources (`Kind/name`) that the resources `names` of `typeUrl` in `snapshot` came from. */
+function causesOf(snapshot: Snapshot | undefined, typeUrl: string, names: readonly string[]): string[] {
+  return [...new Set(names.flatMap((n) => sourcesOf(snapshot?.sources, typeUrl, n)))].sort();
+}
+
+/** A proxy that refused (NACKed) config generated from a user resource. */
+export interface ProxyNack {
+  readonly proxy: string;
+  readonly mesh: string;
+  /** LDS, RDS, CDS, EDS or SDS. */
+  readonly type: string;
+  readonly error: string;
+  readonly hint?: string;
+}
+
+/**
+ * Every user resource whose generated config some proxy currently refuses, keyed as the store
+ * keys resources (`Mesh/name`, `Kind/mesh/name`): `meshcp get` shows the NACK on the Route,
+ * Mesh, Service or Secret that caused it, with the proxy's error (issue #11).
+ */
+export function nacksBySource(sources: InspectSources): Map<string, ProxyNack[]> {
+  const out = new Map<string, ProxyNack[]>();
+  for (const proxy of sources.proxies.list()) {
+    for (const [typeUrl, t] of proxy.types) {
+      if (stateOf(t) !== 'NACKED' || t.lastError === undefined) continue;
+      const snapshot = sources.snapshots.lastSnapshot(proxy.nodeId, proxy.mesh);
+      const hint = t.lastErrorHint ?? nackHint(t.lastError);
+      const note: ProxyNack = { proxy: proxy.nodeId, mesh: proxy.mesh, type: TYPE_SHORT_NAMES[typeUrl] ?? protoNameOf(typeUrl), error: t.lastError, ...(hint !== undefined ? { hint } : {}) };
+      for (const cause of causesOf(snapshot, typeUrl, t.lastSentNames)) {
+        const slash = cause.indexOf('/');
+        const kind = cause.slice(0, slash);
+        const key = kind === 'Mesh' ? cause : `${kind}/${proxy.mesh}/${cause.slice(slash + 1)}`;
+        out.set(key, [...(out.get(key) ?? []), note]);
+      }
+    }
+  }
+  return out;
+}
+
 function stateOf(t: TypeStatus | undefined): TypeDump['state'] {
   if (!t || t.lastSentVersion === undefined) return 'NOT_SENT';
   if (t.lastAckedVersion === t.lastSentVersion && t.lastAckedAt !== undefined && (t.lastSentAt === undefined || t.lastAckedAt >= t.lastSentAt)) return 'ACKED';
@@ -227,6 +271,7 @@ export function configDump(sources: InspectSources, mesh: string, name: string):
       ...(t?.lastError !== undefined ? { lastError: t.lastError } : {}),
       // Recomputed from the error when the status came from another replica (etcd) without it.
       ...((t?.lastErrorHint ?? nackHint(t?.lastError)) !== undefined ? { hint: t?.lastErrorHint ?? nackHint(t?.lastError) } : {}),
+      ...(stateOf(t) === 'NACKED' ? { causedBy: causesOf(snapshot, typeUrl, names) } : {}),
       resourcesMatchLastSent: names.length === sent.length && matchesLastSent(typeUrl, t, sent, snapshot),
       resources: sent.map((r) => redactPrivateKeys({ '@type': typeUrl, ...decodeResource(typeUrl, r.value) }) as Record<string, unknown>),
     };

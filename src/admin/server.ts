@@ -40,7 +40,8 @@ import type { IdentityStatus } from '../identity/manager.js';
 import type { Logger } from '../runtime/logger.js';
 import { StoreConflictError, StoreUnavailableError } from '../store/store.js';
 import { checkCertificateAgainstRoutes, type CertCheckRequest } from './cert-check.js';
-import { configDump, inspectDataplanes, type InspectSources } from './inspect.js';
+import { configDump, inspectDataplanes, nacksBySource, type InspectSources } from './inspect.js';
+import { withNacks } from './views.js';
 import { kindPlural, knownTypeNames, parseKind } from './kinds.js';
 import type { ApplyFile, ApplyMode, ResourceApi } from './resource-api.js';
 
@@ -216,7 +217,8 @@ export class AdminServer {
     const meshParam = url.searchParams.get('mesh') ?? undefined;
     if (third === undefined) {
       allow(method, ['GET']);
-      const items = this.options.api.list(kind, meshParam);
+      const nacks = this.options.inspect ? nacksBySource(this.options.inspect) : undefined;
+      const items = this.options.api.list(kind, meshParam).map((v) => withNacks(v, nacks));
       return send(res, 200, { items, total: items.length });
     }
     const ref = { type: kind, mesh: kind === 'Mesh' ? '' : (meshParam ?? 'default'), name: third };
@@ -229,7 +231,7 @@ export class AdminServer {
     allow(method, ['GET', 'DELETE']);
     const view = this.options.api.get(ref);
     if (!view) throw new HttpError(404, `${kind}/${third}${kind !== 'Mesh' ? ` in mesh "${ref.mesh}"` : ''} not found (GET /api/${kindPlural(kind)} lists them)`);
-    return send(res, 200, { ...view });
+    return send(res, 200, { ...withNacks(view, this.options.inspect ? nacksBySource(this.options.inspect) : undefined) });
   }
 
   /** Hole 4: refuses DNS-rebound, cross-origin and non-JSON/YAML requests (see the file comment); each refusal is logged once. */

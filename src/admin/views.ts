@@ -29,6 +29,16 @@ export interface ResourceView {
   readonly revision?: string;
   /** Secrets only: a certificate summary, or for a CA key the type and fingerprint of its public half. */
   readonly secret?: SecretSummary | CaKeySummary;
+  /** Proxies that currently refuse (NACK) config generated from this resource, with their errors (issue #11). */
+  readonly nacks?: readonly { readonly proxy: string; readonly mesh: string; readonly type: string; readonly error: string; readonly hint?: string }[];
+}
+
+/** The view with the NACKs of the config generated from it, when there are any. */
+export function withNacks(view: ResourceView, nacks: ReadonlyMap<string, ResourceView['nacks']> | undefined): ResourceView {
+  const r = view.resource as { type?: unknown; mesh?: unknown; name?: unknown };
+  const key = r.type === 'Mesh' ? `Mesh/${String(r.name)}` : `${String(r.type)}/${String(r.mesh)}/${String(r.name)}`;
+  const found = nacks?.get(key);
+  return found && found.length > 0 ? { ...view, nacks: found } : view;
 }
 
 /** What replaces key material in a view; it is not base64 PEM, so applying the view back fails clearly. */

@@ -83,11 +83,15 @@ export function inspectTable(rows: readonly Json[], now: Date): string {
   );
 }
 
-/** Per type: the ACK/NACK state (the resources are in the yaml / json output), then a hint line per NACK of a known client limitation. */
+/** Per type: the ACK/NACK state (the resources are in the yaml / json output), then per NACK the user resources it came from and a hint for a known client limitation. */
 export function configDumpTable(dump: Json): string {
   const hints = items(dump['types']).flatMap((t) => {
     const hint = text(t['hint']);
-    return hint !== undefined ? [`${printableCell(`hint (${text(t['type']) ?? '?'}): ${hint.replace(/\s*\n\s*/g, ' ')}`)}\n`] : [];
+    const causes = Array.isArray(t['causedBy']) ? (t['causedBy'] as unknown[]).map(String) : [];
+    return [
+      ...(causes.length > 0 ? [`${printableCell(`caused by (${text(t['type']) ?? '?'}): ${causes.join(', ')}`)}\n`] : []),
+      ...(hint !== undefined ? [`${printableCell(`hint (${text(t['type']) ?? '?'}): ${hint.replace(/\s*\n\s*/g, ' ')}`)}\n`] : []),
+    ];
   });
   return renderTable(
     ['TYPE', 'STATE', 'SENT VERSION', 'ACKED VERSION', 'UPDATES', 'NACKS', 'RESOURCES', 'LAST ERROR'],

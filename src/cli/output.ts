@@ -63,6 +63,24 @@ export interface ViewJson {
   /** Present with the etcd store: pass it back as `ifRevision` to apply only over what was read. */
   readonly revision?: string;
   readonly secret?: { readonly fingerprintSha256?: string; readonly notAfter?: string; readonly expiresInDays?: number; readonly subject?: string; readonly certificates?: number };
+  /** Proxies refusing (NACKing) config generated from this resource (issue #11). */
+  readonly nacks?: readonly { readonly proxy: string; readonly mesh: string; readonly type: string; readonly error: string; readonly hint?: string }[];
+}
+
+/**
+ * After a `get` table: one line per proxy that refuses config generated from a listed resource,
+ * with its error, so a NACK shows on the Route, Mesh, Service or Secret that caused it.
+ */
+export function nackLines(views: readonly ViewJson[]): string {
+  const lines: string[] = [];
+  for (const v of views) {
+    const label = `${str(v.resource['type'])}/${str(v.resource['name'])}`;
+    for (const n of v.nacks ?? []) {
+      lines.push(`NACK: ${label}: proxy ${n.proxy} (mesh ${n.mesh}) refused its ${n.type}: ${n.error.replace(/\s*\n\s*/g, ' ')}`);
+      if (n.hint !== undefined) lines.push(`  hint: ${n.hint.replace(/\s*\n\s*/g, ' ')}`);
+    }
+  }
+  return lines.map((l) => `${l.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`).join('');
 }
 
 function str(v: unknown): string {

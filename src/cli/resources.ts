@@ -8,7 +8,7 @@ import { collectFiles } from '../api/load-files.js';
 import { nearest } from '../api/suggest.js';
 import type { ResourceKind } from '../api/types.js';
 import { AdminClient, addServerOptions, type AppliedJson, type ApplyFileJson, type ServerOptions } from './admin-client.js';
-import { CliError, formatDocuments, parseOutputFormat, resourceTable, type CliIo } from './output.js';
+import { CliError, formatDocuments, nackLines, parseOutputFormat, resourceTable, type CliIo } from './output.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -215,7 +215,7 @@ export function registerResources(program: Command, io: CliIo): void {
     const views = name !== undefined ? [await client.get(kind, name, mesh)] : await client.list(kind, options.mesh);
     const found = views.filter((v) => v !== undefined);
     if (name !== undefined && found.length === 0) throw new CliError([`${kind}/${name} not found${kind !== 'Mesh' ? ` in mesh "${mesh}"` : ''}`]);
-    if (format === 'table') io.stdout.write(resourceTable(kind, found, new Date(), { wide }));
+    if (format === 'table') io.stdout.write(resourceTable(kind, found, new Date(), { wide }) + nackLines(found));
     else io.stdout.write(formatDocuments(found, format, name !== undefined));
   });
 
