@@ -124,7 +124,7 @@ export function buildSnapshot(config: GeneratedConfig, options: BuildSnapshotOpt
     const byName = resources.get(typeUrl) ?? new Map<string, EncodedResource>();
     resources.set(typeUrl, byName);
     const keptVersion = reused.has(typeUrl) ? previous?.snapshot.typeVersions.get(typeUrl) : undefined;
-    typeVersions.set(typeUrl, keptVersion ?? versionOf([...byName.values()]));
+    typeVersions.set(typeUrl, keptVersion ?? patchedVersion(typeUrl, byName, previous?.snapshot) ?? versionOf([...byName.values()]));
   }
   return { ok: true, snapshot: new BuiltSnapshot(resources, typeVersions, config.sources) };
 }
@@ -153,6 +153,34 @@ export function sameContent(a: Snapshot, b: Snapshot): boolean {
   if (a.typeVersions.size !== b.typeVersions.size) return false;
   for (const [typeUrl, version] of a.typeVersions) if (b.typeVersions.get(typeUrl) !== version) return false;
   return true;
+}
+
+/**
+ * Versions of sets that differ from a known set by a few swapped resources (an EDS patch), by
+ * (previous version, swapped names and versions): thousands of proxies holding the same set
+ * get its version from one hash, not one each. The value is always the real `versionOf` of the
+ * set, so the memo changes no version.
+ */
+const patchedVersions = new Map<string, string>();
+const MAX_PATCHED_VERSIONS = 10_000;
+
+function patchedVersion(typeUrl: string, byName: ReadonlyMap<string, EncodedResource>, previous: Snapshot | undefined): string | undefined {
+  const before = previous?.resources.get(typeUrl);
+  const beforeVersion = previous?.typeVersions.get(typeUrl);
+  if (!before || beforeVersion === undefined || before.size !== byName.size) return undefined;
+  let key = `${typeUrl}|${beforeVersion}`;
+  for (const [name, resource] of byName) {
+    const old = before.get(name);
+    if (!old) return undefined;
+    if (old !== resource) key += JSON.stringify([name, resource.version]);
+  }
+  let version = patchedVersions.get(key);
+  if (version === undefined) {
+    if (patchedVersions.size >= MAX_PATCHED_VERSIONS) patchedVersions.clear();
+    version = versionOf([...byName.values()]);
+    patchedVersions.set(key, version);
+  }
+  return version;
 }
 
 /** A deterministic version for a set of resources: the same content gives the same version on any replica. */
