@@ -62,6 +62,8 @@ export interface RecomputeCounters {
   readonly proxyGenerations: number;
   /** Proxy configs updated by an endpoint-only change without being generated. */
   readonly endpointPatches: number;
+  /** Proxy configs updated by a rotation or trust bundle change (SDS only) without being generated. */
+  readonly identityPatches: number;
   /** Resources serialized (protobuf); a resource shared by many proxies counts once. */
   readonly resourcesEncoded: number;
   /** xDS responses sent, per type (LDS, RDS, CDS, EDS, SDS). */
@@ -81,7 +83,7 @@ export class ControlPlane {
   private definedProxies = new Set<string>();
   private readonly translator = new IncrementalTranslator();
   private readonly encoder = new ResourceEncoder();
-  private readonly generation: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0 };
+  private readonly generation: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0, identityPatches: 0 };
   private readonly pushes = new Map<string, number>();
 
   constructor(options: ControlPlaneOptions) {
@@ -179,6 +181,7 @@ export class ControlPlane {
       translations: Object.fromEntries(this.translator.translations),
       proxyGenerations: this.generation.proxyGenerations,
       endpointPatches: this.generation.endpointPatches,
+      identityPatches: this.generation.identityPatches,
       resourcesEncoded: this.encoder.stats.encodes,
       pushes: Object.fromEntries(this.pushes),
     };

@@ -111,6 +111,14 @@ function registerRecomputeMetrics(registers: Registry[], recompute: () => Recomp
     },
   });
   new Counter({
+    name: 'meshcp_proxy_identity_patches_total',
+    help: 'Proxy configs updated by a certificate rotation or trust bundle change (SDS only) without being generated',
+    registers,
+    collect() {
+      advance(this, 'identity', recompute().identityPatches);
+    },
+  });
+  new Counter({
     name: 'meshcp_resources_encoded_total',
     help: 'Envoy resources serialized; a resource shared by many proxies is encoded once',
     registers,

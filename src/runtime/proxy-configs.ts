@@ -14,13 +14,15 @@
  * `generateForProxy` on the full model stays the oracle: test/incremental checks both agree.
  */
 import { Observable, combineLatest } from 'rxjs';
+import { NO_MESH_TLS_MATERIAL } from '../ca/workload-identity.js';
 import { generateForProxy, type GenerateContext, type ProxyIdentity } from '../generate/generate.js';
+import { identitySecrets } from '../identity/names.js';
 import { serviceEndpoints } from '../generate/services.js';
-import type { MeshModel } from '../model/model.js';
+import type { MeshModel, Model } from '../model/model.js';
 import { UNCHANGED, type ModelRevision } from '../translate/incremental.js';
 import type { ResourceObject } from '../xds/encode.js';
 import type { GeneratedConfig } from '../xds/snapshot.js';
-import { ENDPOINT_TYPE } from '../xds/types.js';
+import { ENDPOINT_TYPE, SECRET_TYPE } from '../xds/types.js';
 import { serviceClusterName } from '../envoy/names.js';
 
 /** What every proxy's generation reads: the model revision and the generation context built with it. */
@@ -34,6 +36,8 @@ export interface GenerationCounters {
   proxyGenerations: number;
   /** Proxy configs updated by swapping ClusterLoadAssignments, without generating. */
   endpointPatches: number;
+  /** Proxy configs updated by swapping the identity Secrets (rotation, trust bundle), without generating. */
+  identityPatches: number;
 }
 
 /** Per revision and mesh: the new ClusterLoadAssignment of each changed service, by cluster name (built once for all proxies). */
@@ -71,6 +75,27 @@ export function patchEndpoints(config: GeneratedConfig, replacements: ReadonlyMa
   return { ...config, resources };
 }
 
+/**
+ * `config` with its mesh identity Secrets (certificate, trust bundle) replaced by the current
+ * material, when that is all an identity tick can change: a Dataplane's config names the two
+ * Secrets whenever both exist (generate/mesh-identity.ts), and only their presence, never their
+ * content, shapes its listeners and clusters. Undefined when the tick may change more (the
+ * identity appears or goes, a gateway, a proxy without a Dataplane): generate then.
+ */
+export function patchIdentity(config: GeneratedConfig, model: Model, proxy: ProxyIdentity, context: GenerateContext): GeneratedConfig | undefined {
+  const mesh = model.meshes.get(proxy.mesh);
+  if (!mesh?.mtls || !mesh.dataplanes.has(proxy.name)) return undefined;
+  const secrets = identitySecrets(mesh.name, proxy.name, context.meshTls ?? NO_MESH_TLS_MATERIAL);
+  const list = config.resources.get(SECRET_TYPE) ?? [];
+  const byName = new Map(secrets.map((secret) => [secret['name'] as string, secret]));
+  if (secrets.length !== 2 || list.length !== 2 || !list.every((secret) => byName.has(secret['name'] as string))) return undefined;
+  const patched = list.map((secret) => byName.get(secret['name'] as string)!);
+  if (patched.every((secret, i) => secret === list[i])) return config;
+  const resources = new Map(config.resources);
+  resources.set(SECRET_TYPE, patched);
+  return { ...config, resources };
+}
+
 /** The configs of `proxy` as `states` and its identity `ticks` move; nothing is emitted for a change that does not touch it. */
 export function proxyConfigs(proxy: ProxyIdentity, states: Observable<ResourceState>, ticks: Observable<number>, counters: GenerationCounters): Observable<GeneratedConfig> {
   return new Observable<GeneratedConfig>((subscriber) => {
@@ -83,6 +108,16 @@ export function proxyConfigs(proxy: ProxyIdentity, states: Observable<ResourceSt
     };
     const step = (state: ResourceState, tick: number): GeneratedConfig | undefined => {
       const revision = state.revision;
+      if (last && last.tick !== tick && last.revision === revision.revision) {
+        // An identity tick on an unchanged model: a rotation or a trust bundle change is an SDS-only update.
+        const patched = patchIdentity(last.config, revision.model, proxy, state.context);
+        if (!patched) return generate(state, tick);
+        last.tick = tick;
+        if (patched === last.config) return undefined;
+        counters.identityPatches++;
+        last.config = patched;
+        return patched;
+      }
       if (!last || last.tick !== tick || revision.revision !== last.revision + 1) {
         if (last && last.tick === tick && last.revision === revision.revision) return undefined;
         return generate(state, tick);

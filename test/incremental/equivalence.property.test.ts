@@ -286,7 +286,7 @@ describe('incremental pipeline vs the full recompute (oracle)', () => {
         let list = toResources(world);
         const states = new BehaviorSubject<ResourceState>({ revision: translator.next(list), context: contextFor(list) });
         const ticks = new Map(PROXIES.map((p) => [key(p), new BehaviorSubject(0)]));
-        const counters: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0 };
+        const counters: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0, identityPatches: 0 };
         const byNode = new Map(PROXIES.map((p) => [`${p.mesh}/${p.name}/${p.flavor}`, p]));
         const cache = new SnapshotCache(
           (node) => {

@@ -16,13 +16,13 @@ function parseMetrics(text: string): Map<string, number> {
 describe('recompute metrics', () => {
   it('export translations per mesh, generations, endpoint patches and encodings as they grow', async () => {
     // given counters that move between two scrapes
-    let counters: RecomputeCounters = { translations: { a: 1 }, proxyGenerations: 4, endpointPatches: 0, resourcesEncoded: 10, pushes: {} };
+    let counters: RecomputeCounters = { translations: { a: 1 }, proxyGenerations: 4, endpointPatches: 0, identityPatches: 0, resourcesEncoded: 10, pushes: {} };
     const registry = new StatusRegistry();
     const metrics = createServerMetrics({ statusEvents: registry.events, connectedProxies: () => 0, identities: () => [], meshCas: () => [], resources: () => [], recompute: () => counters });
     const first = parseMetrics(await metrics.metrics());
 
     // when an endpoint change patches three proxies and encodes one assignment
-    counters = { translations: { a: 2, b: 1 }, proxyGenerations: 4, endpointPatches: 3, resourcesEncoded: 11, pushes: { EDS: 3 } };
+    counters = { translations: { a: 2, b: 1 }, proxyGenerations: 4, endpointPatches: 3, identityPatches: 2, resourcesEncoded: 11, pushes: { EDS: 3 } };
     const second = parseMetrics(await metrics.metrics());
 
     // then each scrape shows the totals so far
@@ -32,6 +32,7 @@ describe('recompute metrics', () => {
     expect(second.get('meshcp_mesh_translations_total{mesh="b"}')).toBe(1);
     expect(second.get('meshcp_proxy_generations_total')).toBe(4);
     expect(second.get('meshcp_proxy_endpoint_patches_total')).toBe(3);
+    expect(second.get('meshcp_proxy_identity_patches_total')).toBe(2);
     expect(second.get('meshcp_resources_encoded_total')).toBe(11);
     metrics.close();
   });
