@@ -13,7 +13,7 @@
  * - Anything else, or a revision this proxy did not see the one before of, generates it again.
  * `generateForProxy` on the full model stays the oracle: test/incremental checks both agree.
  */
-import { Observable, combineLatest } from 'rxjs';
+import { Observable } from 'rxjs';
 import { NO_MESH_TLS_MATERIAL } from '../ca/workload-identity.js';
 import { generateForProxy, type GenerateContext, type ProxyIdentity } from '../generate/generate.js';
 import { identitySecrets } from '../identity/names.js';
@@ -136,13 +136,38 @@ export function proxyConfigs(proxy: ProxyIdentity, states: Observable<ResourceSt
       last.config = patched;
       return patched;
     };
-    return combineLatest([states, ticks]).subscribe({
-      next: ([state, tick]) => {
-        const config = step(state, tick);
-        if (config) subscriber.next(config);
+    // combineLatest by hand: one change reaches every connected proxy, and this runs for each of
+    // them, so no per-emission array or operator chain (issue #11 profile).
+    let state: ResourceState | undefined;
+    let tick: number | undefined;
+    const emit = (): void => {
+      if (state === undefined || tick === undefined) return;
+      const config = step(state, tick);
+      if (config) subscriber.next(config);
+    };
+    let completed = 0;
+    const complete = (): void => {
+      if (++completed === 2) subscriber.complete();
+    };
+    const error = (err: unknown): void => subscriber.error(err);
+    const subscription = states.subscribe({
+      next: (value) => {
+        state = value;
+        emit();
       },
-      error: (err: unknown) => subscriber.error(err),
-      complete: () => subscriber.complete(),
+      error,
+      complete,
     });
+    subscription.add(
+      ticks.subscribe({
+        next: (value) => {
+          tick = value;
+          emit();
+        },
+        error,
+        complete,
+      }),
+    );
+    return subscription;
   });
 }

@@ -14,7 +14,7 @@
  *   defines (for config dumps while it is offline).
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { Observable, ReplaySubject, defer, distinctUntilChanged, filter, map, share, throwError, type Subscription } from 'rxjs';
+import { Observable, ReplaySubject, share, throwError, type Subscription } from 'rxjs';
 import type { NodeAuthenticator } from '../identity/xds-auth.js';
 import { defaultEncoder, type ResourceEncoder } from './encode.js';
 import { nodeMesh, nodeRef, refKey } from './node.js';
@@ -139,28 +139,27 @@ export class SnapshotCache implements ConfigWatcher {
 
   private snapshotsFor(node: NodeInfo): Observable<Snapshot> {
     const proxyKey = refKey(nodeRef(node));
-    // Per subscription: the previous config and snapshot, whose unchanged types are reused.
-    const built = defer(() => {
+    // One step per config (build, check, keep, skip when equal) rather than an operator chain:
+    // an endpoint change runs it for every connected proxy (issue #11 profile). Per subscription:
+    // the previous config and snapshot, whose unchanged types are reused.
+    const snapshots = new Observable<Snapshot>((subscriber) => {
       let previous: { config: GeneratedConfig; snapshot: Snapshot } | undefined;
-      return this.source(node).pipe(
-        map((config) => {
-          const result = buildSnapshot(config, { encoder: this.encoder, ...(previous ? { previous } : {}) });
-          if (result.ok) previous = { config, snapshot: result.snapshot };
-          return result;
-        }),
-      );
+      return this.source(node).subscribe({
+        next: (config) => {
+          const result: SnapshotResult = buildSnapshot(config, { encoder: this.encoder, ...(previous ? { previous } : {}) });
+          if (!result.ok) {
+            this.log.error({ node: node.id, mesh: nodeMesh(node), errors: result.errors }, 'generated config is inconsistent; keeping the last good snapshot');
+            return;
+          }
+          const before = previous?.snapshot;
+          previous = { config, snapshot: result.snapshot };
+          this.latest.set(proxyKey, result.snapshot);
+          if (before === undefined || !sameContent(before, result.snapshot)) subscriber.next(result.snapshot);
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
     });
-    return built.pipe(
-      filter((result): result is Extract<SnapshotResult, { ok: true }> => {
-        if (!result.ok) this.log.error({ node: node.id, mesh: nodeMesh(node), errors: result.errors }, 'generated config is inconsistent; keeping the last good snapshot');
-        return result.ok;
-      }),
-      map((result) => {
-        this.latest.set(proxyKey, result.snapshot);
-        return result.snapshot;
-      }),
-      distinctUntilChanged(sameContent),
-      share({ connector: () => new ReplaySubject<Snapshot>(1), resetOnRefCountZero: true }),
-    );
+    return snapshots.pipe(share({ connector: () => new ReplaySubject<Snapshot>(1), resetOnRefCountZero: true }));
   }
 }
