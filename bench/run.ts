@@ -3,8 +3,9 @@
  * server process with a fresh process of N simulated Envoys, prints the results table and
  * writes BENCHMARKS.md and bench/results.json.
  *
- * Environment overrides (for quick runs): BENCH_PROXIES="100,1000", BENCH_ITERATIONS="100,30"
- * (per N), BENCH_PROXIES_PER_CONNECTION="50,1".
+ * Defaults: N = 1,000 and 5,000 (30 and 10 measured changes), 50 proxies per connection (the
+ * figures issue #11 sets its goals on). Overrides: BENCH_PROXIES="100,1000", BENCH_ITERATIONS="100,30"
+ * (per N), BENCH_PROXIES_PER_CONNECTION="50,1" (1 = one HTTP/2 connection per proxy, as real Envoys).
  */
 import { fork } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
@@ -14,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChildLink, type ClientsCommand, type ClientsReply, type RecomputeDelta, type ServerCommand, type ServerReply } from './ipc.js';
 import { measureIssuance } from './issuance.js';
-import { benchmarksMarkdown, machine, markdownTables, percentile, perProxyKiB, type BenchResults, type Implementation, type RunResult } from './report.js';
+import { type EtcdFigures, benchmarksMarkdown, machine, markdownTables, percentile, perProxyKiB, type BenchResults, type Implementation, type RunResult } from './report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** dist/bench → the repository root. */
@@ -35,13 +36,13 @@ function numbers(value: string | undefined, fallback: readonly number[]): number
   });
 }
 
-const PROXY_COUNTS = numbers(process.env['BENCH_PROXIES'], [100, 1000]);
-const ITERATIONS = numbers(process.env['BENCH_ITERATIONS'], [100, 30]);
+const PROXY_COUNTS = numbers(process.env['BENCH_PROXIES'], [1000, 5000]);
+const ITERATIONS = numbers(process.env['BENCH_ITERATIONS'], [30, 10]);
 /**
  * 50 proxies per HTTP/2 connection keeps the load generator (one process, one core) off the
  * critical path; 1 per connection is what real Envoys do, and shows per-connection cost.
  */
-const PER_CONNECTION = numbers(process.env['BENCH_PROXIES_PER_CONNECTION'], [50, 1]);
+const PER_CONNECTION = numbers(process.env['BENCH_PROXIES_PER_CONNECTION'], [50]);
 /** Changes applied and fully ACKed before the measured ones, so JIT warm-up is not counted. */
 const WARMUP_CHANGES = 2;
 
@@ -103,6 +104,18 @@ async function runOne(implementation: Implementation, proxies: number, iteration
   }
 }
 
+/** The etcd store figures, from bench/etcd-store.js in its own process; undefined (with a note) when etcd is not installed. */
+function etcdFigures(): EtcdFigures | undefined {
+  try {
+    execFileSync('etcd', ['--version'], { stdio: 'ignore' });
+  } catch {
+    log('  skipped: no etcd binary (apt-get install etcd-server)');
+    return undefined;
+  }
+  const out = execFileSync(process.execPath, [path.join(here, 'etcd-store.js')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 });
+  return JSON.parse(out) as EtcdFigures;
+}
+
 function utcDate(): string {
   try {
     return execFileSync('date', ['-u'], { encoding: 'utf8' }).trim();
@@ -130,10 +143,13 @@ async function main(): Promise<void> {
       }
     }
   }
+  log('\n== etcd store (bench/etcd-store.ts; needs the etcd binary)');
+  const etcd = etcdFigures();
+  if (etcd) log(`  apply→proxy median: file ${etcd.applyToProxyMs.fileStore.median} ms, etcd same replica ${etcd.applyToProxyMs.etcdSameReplica.median} ms, other replica ${etcd.applyToProxyMs.etcdOtherReplica.median} ms`);
   log('\n== workload certificate issuance');
   const issuance = await measureIssuance(os.cpus().length);
   for (const r of issuance) log(`  ${r.caKey} CA: ${r.perSecond.toFixed(0)} certificates/s (openssl signs ${r.opensslSignPerSecond?.toFixed(0) ?? 'n/a'}/s)`);
-  const results: BenchResults = { date, warmupChanges: WARMUP_CHANGES, loadAverage: { before: loadBefore, after: os.loadavg()[0]! }, machine: machine(), durationSeconds: (Date.now() - started) / 1000, runs, issuance };
+  const results: BenchResults = { date, warmupChanges: WARMUP_CHANGES, loadAverage: { before: loadBefore, after: os.loadavg()[0]! }, machine: machine(), durationSeconds: (Date.now() - started) / 1000, runs, issuance, ...(etcd ? { etcd } : {}) };
   fs.writeFileSync(path.join(repoRoot, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   fs.writeFileSync(path.join(repoRoot, 'BENCHMARKS.md'), benchmarksMarkdown(results));
   process.stdout.write(`\n${markdownTables(results)}\n\nWritten: BENCHMARKS.md, bench/results.json (${results.durationSeconds.toFixed(0)} s)\n`);
