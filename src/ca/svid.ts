@@ -114,9 +114,14 @@ function lastBitStringContent(spkiDer: Buffer): Buffer {
   return spkiDer.subarray(bits.start + 1, bits.start + bits.length);
 }
 
-const generateP256 = (): Promise<crypto.KeyPairKeyObjectResult> =>
+/** A P-256 key pair, encoded on the thread pool too: the SPKI (DER) for the certificate, PKCS#8 PEM for the secret. */
+const generateP256 = (): Promise<{ readonly spki: Buffer; readonly keyPem: string }> =>
   new Promise((resolve, reject) =>
-    crypto.generateKeyPair('ec', { namedCurve: 'P-256' }, (err, publicKey, privateKey) => (err ? reject(err) : resolve({ publicKey, privateKey }))),
+    crypto.generateKeyPair(
+      'ec',
+      { namedCurve: 'P-256', publicKeyEncoding: { type: 'spki', format: 'der' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } },
+      (err, spki, keyPem) => (err ? reject(err) : resolve({ spki, keyPem })),
+    ),
   );
 
 const signAsync = (hash: string, data: Buffer, key: crypto.KeyObject): Promise<Buffer> =>
@@ -161,8 +166,7 @@ export class SvidIssuer {
     const requestedEnd = new Date(start + Math.floor(validitySeconds) * 1000);
     const notAfter = requestedEnd.getTime() > this.issuerNotAfter.getTime() ? this.issuerNotAfter : requestedEnd;
 
-    const { publicKey, privateKey } = await generateP256();
-    const spki = publicKey.export({ type: 'spki', format: 'der' });
+    const { spki, keyPem } = await generateP256();
     const serialHex = randomSerialHex();
     // RFC 5280 §4.2.1.6: the subject is empty, so the SAN extension is critical.
     const san = extension('2.5.29.17', true, seq(...spiffeIds.map((uri) => tlv(0x86, Buffer.from(uri, 'ascii')))));
@@ -192,7 +196,7 @@ export class SvidIssuer {
     return {
       certPem,
       chainPem: certPem + this.intermediatesPem,
-      keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      keyPem,
       serialHex,
       notBefore,
       notAfter,
