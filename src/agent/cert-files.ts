@@ -5,13 +5,15 @@
  * file or the new one, never a torn one.
  *
  * ca.pem goes first: during a CA switch the bundle grows before any certificate from the new CA
- * exists. key.pem and cert.pem follow back to back; gRPC reads the three files independently, so
- * a read that falls between the two renames sees a mismatched pair once and retries at its next
- * refresh.
+ * exists. key.pem and cert.pem follow back to back: all three are written and fsynced before the
+ * first rename, and the renames follow one another synchronously, so a gRPC read that falls
+ * between two of them (it reads the files independently) is a matter of microseconds, and a
+ * mismatched pair is retried at its next refresh.
  */
+import { renameSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../ca/atomic-file.js';
+import { fsyncDirectory, stageFile } from '../ca/atomic-file.js';
 
 export const CERT_FILE = 'cert.pem';
 export const KEY_FILE = 'key.pem';
@@ -41,6 +43,17 @@ export async function writeCertFiles(dir: string, files: CertFiles): Promise<boo
   ];
   const changed: (readonly [string, string, number])[] = [];
   for (const entry of plan) if ((await readIfExists(path.join(dir, entry[0]))) !== entry[1]) changed.push(entry);
-  for (const [name, content, mode] of changed) await writeFileAtomic(path.join(dir, name), content, { mode });
+  // Stage every changed file first (written, fsynced), then move them into place back to back:
+  // gRPC reads key.pem and cert.pem independently, so the window in which a read sees a new key
+  // with an old certificate is the gap between two renames: microseconds, not a write + fsync.
+  const staged: (readonly [tmp: string, file: string])[] = [];
+  try {
+    for (const [name, content, mode] of changed) staged.push([await stageFile(path.join(dir, name), content, mode), path.join(dir, name)]);
+    for (const [tmp, file] of staged) renameSync(tmp, file);
+    staged.length = 0;
+    if (changed.length > 0) await fsyncDirectory(dir);
+  } finally {
+    for (const [tmp] of staged) await fs.rm(tmp, { force: true });
+  }
   return changed.length > 0;
 }

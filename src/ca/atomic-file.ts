@@ -14,7 +14,7 @@ export interface AtomicWriteOptions {
   readonly overwrite?: boolean;
 }
 
-async function fsyncDirectory(dir: string): Promise<void> {
+export async function fsyncDirectory(dir: string): Promise<void> {
   const handle = await fs.open(dir, 'r');
   try {
     await handle.sync();
@@ -39,24 +39,36 @@ async function linkOrRenameNew(tmp: string, file: string): Promise<void> {
   }
 }
 
-export async function writeFileAtomic(file: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
-  const { mode = 0o644, overwrite = true } = options;
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
+/**
+ * Writes `data` to a new temporary file beside `file` (mode set from creation, fsynced) and
+ * returns its path, ready to be moved into place; several files can be staged and then renamed
+ * back to back (agent/cert-files.ts).
+ */
+export async function stageFile(file: string, data: string | Uint8Array, mode = 0o644): Promise<string> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
   const handle = await fs.open(tmp, 'wx', mode);
   try {
-    try {
-      await handle.writeFile(data);
-      await handle.chmod(mode); // the umask may have narrowed or (for 0o644) kept the creation mode
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await handle.writeFile(data);
+    await handle.chmod(mode); // the umask may have narrowed or (for 0o644) kept the creation mode
+    await handle.sync();
+  } catch (err) {
+    await handle.close();
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+  await handle.close();
+  return tmp;
+}
+
+export async function writeFileAtomic(file: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
+  const { mode = 0o644, overwrite = true } = options;
+  const tmp = await stageFile(file, data, mode);
+  try {
     // link() fails when the target exists, which makes "create once" atomic; rename() replaces.
     if (overwrite) await fs.rename(tmp, file);
     else await linkOrRenameNew(tmp, file);
   } finally {
     await fs.rm(tmp, { force: true });
   }
-  await fsyncDirectory(dir);
+  await fsyncDirectory(path.dirname(file));
 }
