@@ -118,6 +118,11 @@ function isEntryPoint(): boolean {
 
 const invokedDirectly = isEntryPoint();
 if (invokedDirectly) {
+  // `meshcp get routes | head`: a reader that closes the pipe early is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   main(process.argv.slice(2)).then(
     (code) => {
       if (code !== 0) process.exit(code);

@@ -71,4 +71,30 @@ describe('the installed meshcp bin (npm pack + npm install, run through the syml
     expect(r.status).not.toBe(0);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
+
+  it('closes quietly when its reader closes the pipe early (meshcp … | head)', () => {
+    // when
+    const r = spawnSync('sh', ['-c', `"${bin}" --help | head -1`], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+    // then
+    expect(r.stdout).toBe('Usage: meshcp [options] [command]\n');
+    expect(r.stderr).toBe('');
+  });
+});
+
+describe('the built bin through a plain symlink (npm link, ln -s into PATH)', () => {
+  it('is executable and prints its usage', () => {
+    // given: a symlink to the build output, as `npm link` makes
+    const link = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-link-')), 'meshcp');
+    fs.symlinkSync(path.join(repo, 'dist/src/cli/main.js'), link);
+    try {
+      // when: run through its #! line, not `node …`
+      const r = spawnSync(link, ['--help'], { encoding: 'utf8', timeout: 60_000 });
+      // then
+      expect(r.error).toBeUndefined();
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain('Usage: meshcp');
+    } finally {
+      fs.rmSync(path.dirname(link), { recursive: true, force: true });
+    }
+  });
 });
