@@ -32,6 +32,7 @@ import type { Logger } from '../runtime/logger.js';
 import { documentToResource, resourceToDocument, sameContent } from './document.js';
 import { SecretBox } from './secret-box.js';
 import {
+  applyOne,
   checkBlobName,
   refKey,
   refOf,
@@ -211,16 +212,12 @@ export class EtcdStore implements Store {
     return this.entries.get(this.resourceKey(ref))?.stored;
   }
 
-  async put(resource: Resource): Promise<AppliedChange> {
-    const [outcome] = await this.apply([{ op: 'put', resource }]);
-    if (!outcome) throw new Error('internal: no outcome for put');
-    return outcome;
+  put(resource: Resource): Promise<AppliedChange> {
+    return applyOne(this, { op: 'put', resource });
   }
 
-  async delete(ref: ResourceRef): Promise<AppliedChange> {
-    const [outcome] = await this.apply([{ op: 'delete', ref }]);
-    if (!outcome) throw new Error('internal: no outcome for delete');
-    return outcome;
+  delete(ref: ResourceRef): Promise<AppliedChange> {
+    return applyOne(this, { op: 'delete', ref });
   }
 
   async apply(changes: readonly StoreChange[]): Promise<AppliedChange[]> {

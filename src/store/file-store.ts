@@ -39,7 +39,7 @@ import type { Resource, ResourceKind } from '../api/types.js';
 import type { Logger } from '../runtime/logger.js';
 import { createFileAtomic, ensureDirectory, isCode, readFileIfExists, removeFileDurable, removeTemporaryFiles, writeFileAtomic, type FaultHooks } from './atomic.js';
 import { documentToResource, resourceToDocument, sameContent } from './document.js';
-import { checkBlobName, refKey, refOf, type AppliedChange, type PutBlobOptions, type ResourceRef, type Store, type StoreChange, type StoredResource } from './store.js';
+import { applyOne, checkBlobName, refKey, refOf, type AppliedChange, type PutBlobOptions, type ResourceRef, type Store, type StoreChange, type StoredResource } from './store.js';
 
 const FORMAT = 1;
 const FILE_MODE = 0o600;
@@ -106,16 +106,12 @@ export class FileStore implements Store {
     return this.entries.get(refKey(ref));
   }
 
-  async put(resource: Resource): Promise<AppliedChange> {
-    const [outcome] = await this.apply([{ op: 'put', resource }]);
-    if (!outcome) throw new Error('internal: no outcome for put');
-    return outcome;
+  put(resource: Resource): Promise<AppliedChange> {
+    return applyOne(this, { op: 'put', resource });
   }
 
-  async delete(ref: ResourceRef): Promise<AppliedChange> {
-    const [outcome] = await this.apply([{ op: 'delete', ref }]);
-    if (!outcome) throw new Error('internal: no outcome for delete');
-    return outcome;
+  delete(ref: ResourceRef): Promise<AppliedChange> {
+    return applyOne(this, { op: 'delete', ref });
   }
 
   apply(changes: readonly StoreChange[]): Promise<AppliedChange[]> {

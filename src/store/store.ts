@@ -103,3 +103,10 @@ export function checkBlobName(name: string): void {
     throw new Error(`invalid blob name ${JSON.stringify(name)}: use segments of letters, digits, '.', '_' and '-' separated by '/'`);
   }
 }
+
+/** `put` and `delete` are one-change batches: every store implements them through its `apply`. */
+export async function applyOne(store: Pick<Store, 'apply'>, change: StoreChange): Promise<AppliedChange> {
+  const [outcome] = await store.apply([change]);
+  if (!outcome) throw new Error(`internal: no outcome for ${change.op}`);
+  return outcome;
+}
