@@ -41,11 +41,7 @@ pki() {
     (umask 077 && head -c 32 /dev/urandom | base64 > "$OUT/etcd/store.key")
   fi
 
-  if [ ! -f "$OUT/certs/my-root-ca.crt" ]; then
-    $MESHCP ca create my-root-ca --out "$OUT/certs"
-    $MESHCP cert issue client --ca "$OUT/certs/my-root-ca.crt" --ca-key "$OUT/certs/my-root-ca.key" --dns client.acme.org --client --out "$OUT/certs"
-    $MESHCP cert issue ecommerce --ca "$OUT/certs/my-root-ca.crt" --ca-key "$OUT/certs/my-root-ca.key" --dns ecommerce.acme.org --server --out "$OUT/certs"
-  fi
+  . "$(dirname "$0")/route-certs.sh"
   if [ ! -f "$OUT/certs/xds-ca.crt" ]; then
     $MESHCP ca create xds-ca --out "$OUT/certs"
   fi
@@ -56,19 +52,6 @@ pki() {
     fi
   done
 
-  # The Secrets the Route names (certFile/keyFile are read relative to this file).
-  cat > "$OUT/config/secrets.yaml" <<YAML
-type: Secret
-name: my-root-ca
-secretType: tls-ca
-certFile: ../certs/my-root-ca.crt
----
-type: Secret
-name: my-tls-cert
-secretType: tls
-certFile: ../certs/ecommerce.crt
-keyFile: ../certs/ecommerce.key
-YAML
   echo "init-etcd pki done: etcd and xDS certificates, the store encryption key and the demo certificates in $OUT"
 }
 

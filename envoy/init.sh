@@ -15,13 +15,8 @@ MESHCP=${MESHCP:-meshcp}
 OUT=${OUT:-/shared}
 XDS_ADDRESS=${XDS_ADDRESS:-meshcp:5678}
 XDS_HOST=${XDS_ADDRESS%:*}
-mkdir -p "$OUT/certs" "$OUT/config"
+. "$(dirname "$0")/route-certs.sh"
 
-if [ ! -f "$OUT/certs/my-root-ca.crt" ]; then
-  $MESHCP ca create my-root-ca --out "$OUT/certs"
-  $MESHCP cert issue client --ca "$OUT/certs/my-root-ca.crt" --ca-key "$OUT/certs/my-root-ca.key" --dns client.acme.org --client --out "$OUT/certs"
-  $MESHCP cert issue ecommerce --ca "$OUT/certs/my-root-ca.crt" --ca-key "$OUT/certs/my-root-ca.key" --dns ecommerce.acme.org --server --out "$OUT/certs"
-fi
 # The admin API listens on the compose network, so it requires client certificates (meshcp refuses
 # a non-loopback admin address without --admin-client-ca): a CA, meshcp's admin server certificate
 # and one client certificate for the CLI inside the meshcp container.
@@ -34,19 +29,5 @@ if [ ! -f "$OUT/certs/xds-ca.crt" ]; then
   $MESHCP ca create xds-ca --out "$OUT/certs"
   $MESHCP cert issue meshcp-xds --ca "$OUT/certs/xds-ca.crt" --ca-key "$OUT/certs/xds-ca.key" --dns "$XDS_HOST" --server --out "$OUT/certs"
 fi
-
-# The Secrets the Route names (certFile/keyFile are read relative to this file).
-cat > "$OUT/config/secrets.yaml" <<YAML
-type: Secret
-name: my-root-ca
-secretType: tls-ca
-certFile: ../certs/my-root-ca.crt
----
-type: Secret
-name: my-tls-cert
-secretType: tls
-certFile: ../certs/ecommerce.crt
-keyFile: ../certs/ecommerce.key
-YAML
 
 echo "init done: certificates and secrets in $OUT (tokens and bootstraps: envoy/tokens.sh, once meshcp runs)"
