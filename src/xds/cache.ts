@@ -55,6 +55,8 @@ function watchKey(node: NodeInfo): string {
 export class SnapshotCache implements ConfigWatcher {
   private readonly watches = new Map<string, SharedWatch>();
   private readonly latest = new Map<string, Snapshot>();
+  /** Shared watches per proxy (refKey): a proxy's flavors each have one. */
+  private readonly watchesPerProxy = new Map<string, number>();
   private readonly authenticate: NodeAuthenticator;
   private readonly defined: (mesh: string, name: string) => boolean;
   private readonly encoder: ResourceEncoder;
@@ -85,6 +87,7 @@ export class SnapshotCache implements ConfigWatcher {
       if (!shared) {
         shared = { snapshots: this.snapshotsFor(node), proxyKey: refKey(ref), subscribers: 0 };
         this.watches.set(key, shared);
+        this.watchesPerProxy.set(shared.proxyKey, (this.watchesPerProxy.get(shared.proxyKey) ?? 0) + 1);
       }
       shared.subscribers++;
       const current = shared;
@@ -115,8 +118,12 @@ export class SnapshotCache implements ConfigWatcher {
         // Forget it once nobody watches, so a reconnect generates afresh (new certificates etc.).
         if (current.subscribers === 0 && this.watches.get(key) === current) {
           this.watches.delete(key);
-          const stillWatched = [...this.watches.values()].some((w) => w.proxyKey === current.proxyKey);
-          if (!stillWatched && !this.defined(ref.mesh, ref.name)) this.latest.delete(current.proxyKey);
+          const remaining = (this.watchesPerProxy.get(current.proxyKey) ?? 1) - 1;
+          if (remaining > 0) this.watchesPerProxy.set(current.proxyKey, remaining);
+          else {
+            this.watchesPerProxy.delete(current.proxyKey);
+            if (!this.defined(ref.mesh, ref.name)) this.latest.delete(current.proxyKey);
+          }
         }
       };
     });
@@ -129,9 +136,8 @@ export class SnapshotCache implements ConfigWatcher {
 
   /** Drops the kept snapshots of proxies nobody watches that the config no longer defines. */
   prune(): void {
-    const watched = new Set([...this.watches.values()].map((w) => w.proxyKey));
     for (const key of this.latest.keys()) {
-      if (watched.has(key)) continue;
+      if (this.watchesPerProxy.has(key)) continue;
       const [mesh, name] = JSON.parse(key) as [string, string];
       if (!this.defined(mesh, name)) this.latest.delete(key);
     }
