@@ -52,7 +52,7 @@ function log(message: string): void {
 
 async function runOne(implementation: Implementation, proxies: number, iterations: number, perConnection: number): Promise<RunResult> {
   log(`\n== ${implementation}, N=${proxies}, ${perConnection} proxies per connection`);
-  const server = new ChildLink<ServerCommand, ServerReply>(`${implementation} server`, fork(SERVER_SCRIPTS[implementation], [], { execArgv: ['--expose-gc'] }));
+  const server = new ChildLink<ServerCommand, ServerReply>(`${implementation} server`, fork(SERVER_SCRIPTS[implementation], [], { execArgv: ['--expose-gc', ...(process.env['BENCH_SERVER_NODE_ARGS']?.split(' ').filter(Boolean) ?? [])] }));
   const clients = new ChildLink<ClientsCommand, ClientsReply>('clients', fork(CLIENTS_SCRIPT, [], { execArgv: [] }));
   try {
     const ready = await server.request({ type: 'init', proxies }, 'ready', 60_000);
