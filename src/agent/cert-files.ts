@@ -13,7 +13,7 @@
 import { renameSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDirectory, stageFile } from '../ca/atomic-file.js';
+import { fsyncDirectory, stageFile } from '../store/atomic.js';
 
 export const CERT_FILE = 'cert.pem';
 export const KEY_FILE = 'key.pem';

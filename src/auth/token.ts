@@ -10,7 +10,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../ca/atomic-file.js';
+import { createFileAtomic } from '../store/atomic.js';
 
 export interface TokenClaims {
   readonly name: string;
@@ -112,11 +112,8 @@ export async function loadOrCreateSigningKey(dataDir: string): Promise<Buffer> {
     if (!isErrno(err, 'ENOENT')) throw err;
   }
   await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
-  try {
-    await writeFileAtomic(file, crypto.randomBytes(SIGNING_KEY_BYTES), { mode: 0o600, overwrite: false });
-  } catch (err) {
-    if (!isErrno(err, 'EEXIST')) throw err;
-  }
+  // Created only if absent: a process that loses the race reads the winner's key.
+  await createFileAtomic(file, crypto.randomBytes(SIGNING_KEY_BYTES), { mode: 0o600 });
   return readSigningKey(file);
 }
 

@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { parseDuration } from '../api/duration.js';
-import { writeFileAtomic } from '../ca/atomic-file.js';
+import { writeFileAtomic } from '../store/atomic.js';
 import { certificateInfo, createRootCa, isoSeconds } from '../ca/pki.js';
 
 export interface CreateCaOptions {

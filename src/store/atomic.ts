@@ -1,8 +1,11 @@
 /**
- * Durable file operations (SPEC §5: write, fsync, rename). A rename within one directory is
- * atomic on POSIX file systems, so a reader (or a restart after a crash) sees either the old or
- * the new content, never a mix. The directory is fsynced after the rename and after an unlink,
- * or the new directory entry itself may be lost on power failure.
+ * Durable file operations, the one write module of meshcp (SPEC §5: write, fsync, rename): the
+ * store's files, the CLI's CA and certificate files, the token signing key and the agent's
+ * certificate files all go through it. A rename within one directory is atomic on POSIX file
+ * systems, so a reader (or a restart after a crash) sees either the old or the new content,
+ * never a mix. The directory is fsynced after the rename and after an unlink, or the new
+ * directory entry itself may be lost on power failure. A file's mode is set from creation (a
+ * key is never briefly readable by others) and fixed against the umask.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -50,13 +53,18 @@ export async function ensureDirectory(dir: string): Promise<void> {
   }
 }
 
-export async function writeFileAtomic(target: string, data: string | Uint8Array, options: { mode: number; hooks?: FaultHooks }): Promise<void> {
-  const dir = path.dirname(target);
-  await ensureDirectory(dir);
-  const temp = path.join(dir, `${TEMP_PREFIX}${path.basename(target)}.${randomBytes(6).toString('hex')}`);
-  const handle = await fs.promises.open(temp, 'wx', options.mode);
+/**
+ * Writes `data` to a new temporary file beside `target` (created with `mode`, fsynced) and returns
+ * its path, ready to be renamed into place. Several files can be staged and then renamed back to
+ * back (agent/cert-files.ts), so a reader that loads them separately sees a mix only for the gap
+ * between two renames. A temporary file left by a crash is removed by `removeTemporaryFiles`.
+ */
+export async function stageFile(target: string, data: string | Uint8Array, mode: number): Promise<string> {
+  const temp = path.join(path.dirname(target), `${TEMP_PREFIX}${path.basename(target)}.${randomBytes(6).toString('hex')}`);
+  const handle = await fs.promises.open(temp, 'wx', mode);
   try {
     await handle.writeFile(data);
+    await handle.chmod(mode); // the umask may have narrowed the creation mode
     await handle.sync();
   } catch (err) {
     await handle.close();
@@ -64,6 +72,13 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     throw err;
   }
   await handle.close();
+  return temp;
+}
+
+export async function writeFileAtomic(target: string, data: string | Uint8Array, options: { mode: number; hooks?: FaultHooks }): Promise<void> {
+  const dir = path.dirname(target);
+  await ensureDirectory(dir);
+  const temp = await stageFile(target, data, options.mode);
   options.hooks?.beforeRename?.(target);
   try {
     await fs.promises.rename(temp, target);
@@ -74,20 +89,23 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
   await fsyncDirectory(dir);
 }
 
-/** Creates `target` only if it does not exist (link(2) fails with EEXIST), atomically. Returns false when it existed. */
+/**
+ * Creates `target` only if it does not exist, atomically: link(2) fails with EEXIST when it does,
+ * so two processes racing to create it agree on one content. Returns false when it existed.
+ * Where the file system has no hard links (FAT, some FUSE and network mounts) it checks, then renames.
+ */
 export async function createFileAtomic(target: string, data: string | Uint8Array, options: { mode: number }): Promise<boolean> {
   const dir = path.dirname(target);
   await ensureDirectory(dir);
-  const temp = path.join(dir, `${TEMP_PREFIX}${path.basename(target)}.${randomBytes(6).toString('hex')}`);
-  const handle = await fs.promises.open(temp, 'wx', options.mode);
+  const temp = await stageFile(target, data, options.mode);
   try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await fs.promises.link(temp, target);
+    try {
+      await fs.promises.link(temp, target);
+    } catch (err) {
+      if (!isCode(err, 'EPERM') && !isCode(err, 'ENOTSUP') && !isCode(err, 'ENOSYS')) throw err;
+      if (await exists(target)) return false;
+      await fs.promises.rename(temp, target);
+    }
     await fsyncDirectory(dir);
     return true;
   } catch (err) {
