@@ -7,7 +7,9 @@
  * are serialized, so the state a write was checked against is the state it is applied to.
  *
  * Only errors the change introduces are reported: when a config file change already broke the
- * merged set (and the last good set is being served), unrelated API writes are not blocked by it.
+ * merged set (and the last good set is being served), or a resource is pinned (its CA file turned
+ * bad, runtime/resource-sources.ts), unrelated API writes are not blocked by it. A resource the
+ * batch changes is always checked in full: changing a pinned Mesh that is still invalid is refused.
  */
 import YAML from 'yaml';
 import { formatFieldError, type FieldError } from '../api/errors.js';

@@ -11,7 +11,7 @@
  *   identity manager signs with exactly what was validated, whatever is on disk now.
  * - `RecordingReader` reads the disk for a validation and remembers what it read, so what is
  *   accepted is what was checked (no second read racing a writer).
- * - `watchCaFiles` notices a change on disk: a directory watch (as for `--config`, which survives
+ * - `CaFileWatch` notices a change on disk: a directory watch (as for `--config`, which survives
  *   an editor's atomic save) plus a slow poll of the files' content, for the mounts a directory
  *   watch misses (a Kubernetes Secret volume swaps a `..data` symlink). Bounded: a few small files
  *   read once a minute by default, and a change re-checks the set once (debounced).
