@@ -7,7 +7,9 @@
  * are serialized, so the state a write was checked against is the state it is applied to.
  *
  * Only errors the change introduces are reported: when a config file change already broke the
- * merged set (and the last good set is being served), unrelated API writes are not blocked by it.
+ * merged set (and the last good set is being served), or a resource is pinned (its CA file turned
+ * bad, runtime/resource-sources.ts), unrelated API writes are not blocked by it. A resource the
+ * batch changes is always checked in full: changing a pinned Mesh that is still invalid is refused.
  */
 import YAML from 'yaml';
 import { formatFieldError, type FieldError } from '../api/errors.js';
@@ -18,7 +20,7 @@ import { mergeResources, type ResourceSources } from '../runtime/resource-source
 import { sameContent } from '../store/document.js';
 import { refKey, refOf, type ChangeOutcome, type ResourceRef, type Store } from '../store/store.js';
 import { builtinCaSecretBackend } from './ca-secrets.js';
-import { certificatePemOf, viewOf, type ResourceView } from './views.js';
+import { certificatePemOf, viewOf, withPin, type ResourceView } from './views.js';
 
 export interface ApplyFile {
   /** Shown in errors (`routes.yaml#2 …`); the CLI sends the path it read. */
@@ -76,11 +78,12 @@ export class ResourceApi {
     const merged = this.options.sources.desired();
     const stored = new Map(this.options.store.current().map((s) => [resourceKey(s.resource), s]));
     const now = this.now();
+    const pins = this.options.sources.pinned();
     const views = merged.resources
       .filter((r) => r.type === kind && (mesh === undefined || r.type === 'Mesh' || r.mesh === mesh))
       .map((r) => {
         const origin = merged.origins.get(resourceKey(r)) ?? 'api';
-        return viewOf(r, origin, origin === 'api' ? stored.get(resourceKey(r)) : undefined, now);
+        return withPin(viewOf(r, origin, origin === 'api' ? stored.get(resourceKey(r)) : undefined, now), pins);
       });
     if (kind === 'Secret') views.push(...(this.options.systemSecrets?.(mesh, now) ?? []));
     return views.sort(compareViews);
@@ -95,7 +98,7 @@ export class ResourceApi {
     }
     const origin = merged.origins.get(refKey(ref)) ?? 'api';
     const stored = origin === 'api' ? this.options.store.current().find((s) => resourceKey(s.resource) === refKey(ref)) : undefined;
-    return viewOf(found, origin, stored, this.now());
+    return withPin(viewOf(found, origin, stored, this.now()), this.options.sources.pinned());
   }
 
   /**
@@ -170,9 +173,13 @@ export class ResourceApi {
     if (errors.length > 0) return { ok: false, status: 400, errors: errors.map(format), warnings: warnings.map(format) };
     const applied = request.dryRun ? this.predictOutcomes(entries) : await this.write(entries, request.ifRevision);
     const notes = warnings.map(format);
-    const pending = this.options.sources.lastErrors;
+    const { sources } = this.options;
+    const pending = sources.lastErrors;
     if (!request.dryRun && pending.length > 0) {
-      notes.push(`the merged configuration is invalid because of the --config files (${pending.length} errors, first: ${pending[0] ?? ''}); meshcp keeps serving the last good set`);
+      notes.push(`${sources.describeSources()} are invalid (${pending.length} errors, first: ${pending[0] ?? ''}); meshcp keeps serving the last good set`);
+    }
+    for (const pin of sources.pinned().values()) {
+      notes.push(`${pin.key} is pinned at its last good version: ${pin.errors[0] ?? ''}`);
     }
     return { ok: true, applied, warnings: notes, dryRun: request.dryRun ?? false };
   }
@@ -205,7 +212,11 @@ export class ResourceApi {
     // Batch resources go last, so a clash (two routes, one host) is blamed on the new one.
     const candidateStore = [...store.current().map((s) => s.resource).filter((r) => !batchKeys.has(resourceKey(r))), ...entries.map((e) => e.resource)];
     // The batch's secrets are checked as they are applied (SPEC §1), by the same validator as serve and validate -f.
-    const introduced = this.introducedIssues(candidateStore, (r) => batchKeys.has(resourceKey(r)));
+    // A resource the batch changes is checked normally, even if the current set has the same error
+    // (a pinned Mesh whose CA expired: changing it must not slip the error past the check).
+    const current = new Map(desired.resources.map((r) => [resourceKey(r), r]));
+    const changedLabels = new Set(entries.filter((e) => !sameResource(current.get(resourceKey(e.resource)), e.resource)).map((e) => resourceLabel(e.resource)));
+    const introduced = this.introducedIssues(candidateStore, (r) => batchKeys.has(resourceKey(r)), (e) => e.resource !== undefined && changedLabels.has(e.resource));
     const origins = new Map(entries.map((e) => [resourceLabel(e.resource), e]));
     const located = (e: FieldError): FieldError => {
       const entry = e.resource !== undefined && e.file === undefined ? origins.get(e.resource) : undefined;
@@ -222,7 +233,11 @@ export class ResourceApi {
   }
 
   /** Errors and warnings of the merged set with `candidateStore` that the current merged set does not have. */
-  private introducedIssues(candidateStore: readonly Resource[], alsoCheckSecret?: (r: Resource) => boolean): { errors: FieldError[]; warnings: FieldError[] } {
+  private introducedIssues(
+    candidateStore: readonly Resource[],
+    alsoCheckSecret?: (r: Resource) => boolean,
+    alwaysReport: (e: FieldError) => boolean = () => false,
+  ): { errors: FieldError[]; warnings: FieldError[] } {
     const { sources } = this.options;
     const desired = sources.desired();
     const current = sources.check(desired);
@@ -231,7 +246,7 @@ export class ResourceApi {
     const fromFiles = desired.resources.filter((r) => desired.origins.get(resourceKey(r)) === 'config');
     const candidate = sources.check(mergeResources(fromFiles, candidateStore), alsoCheckSecret ? { alsoCheckSecret } : {});
     return {
-      errors: candidate.errors.filter((e) => !baseline.has(formatFieldError(e))),
+      errors: candidate.errors.filter((e) => alwaysReport(e) || !baseline.has(formatFieldError(e))),
       warnings: candidate.warnings.filter((w) => !baselineWarnings.has(formatFieldError(w))),
     };
   }
@@ -282,6 +297,10 @@ export class ResourceApi {
     const warnings = inFiles ? [`removed the API copy of ${label}; the --config files still define it`] : [];
     return { ok: true, outcome: 'deleted', warnings };
   }
+}
+
+function sameResource(a: Resource | undefined, b: Resource): boolean {
+  return a !== undefined && sameContent(a, b);
 }
 
 function appliedResource(r: Resource, outcome: ChangeOutcome): AppliedResource {

@@ -4,7 +4,7 @@
  */
 import type { Resource, SecretResource } from '../api/types.js';
 import { summarizeSecret, type SecretSummary } from '../ca/secret-material.js';
-import type { Origin } from '../runtime/resource-sources.js';
+import type { Origin, PinnedResource } from '../runtime/resource-sources.js';
 import { resourceToDocument, type ResourceDocument } from '../store/document.js';
 import type { StoredResource } from '../store/store.js';
 
@@ -31,13 +31,28 @@ export interface ResourceView {
   readonly secret?: SecretSummary | CaKeySummary;
   /** Proxies that currently refuse (NACK) config generated from this resource, with their errors (issue #11). */
   readonly nacks?: readonly { readonly proxy: string; readonly mesh: string; readonly type: string; readonly error: string; readonly hint?: string }[];
+  /**
+   * Present when the resource no longer validates although it did not change (its CA file was
+   * rewritten, its certificate expired): it is served at its last good version, with these errors,
+   * since then (issue #11; runtime/resource-sources.ts).
+   */
+  readonly pinned?: { readonly errors: readonly string[]; readonly since: string };
+}
+
+/** The view with its pin, when the resource is pinned at its last good version. */
+export function withPin(view: ResourceView, pins: ReadonlyMap<string, PinnedResource>): ResourceView {
+  const found = pins.get(viewKey(view));
+  return found ? { ...view, pinned: { errors: found.errors, since: found.since } } : view;
+}
+
+function viewKey(view: ResourceView): string {
+  const r = view.resource as { type?: unknown; mesh?: unknown; name?: unknown };
+  return r.type === 'Mesh' ? `Mesh/${String(r.name)}` : `${String(r.type)}/${String(r.mesh)}/${String(r.name)}`;
 }
 
 /** The view with the NACKs of the config generated from it, when there are any. */
 export function withNacks(view: ResourceView, nacks: ReadonlyMap<string, ResourceView['nacks']> | undefined): ResourceView {
-  const r = view.resource as { type?: unknown; mesh?: unknown; name?: unknown };
-  const key = r.type === 'Mesh' ? `Mesh/${String(r.name)}` : `${String(r.type)}/${String(r.mesh)}/${String(r.name)}`;
-  const found = nacks?.get(key);
+  const found = nacks?.get(viewKey(view));
   return found && found.length > 0 ? { ...view, nacks: found } : view;
 }
 

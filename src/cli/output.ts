@@ -65,6 +65,8 @@ export interface ViewJson {
   readonly secret?: { readonly fingerprintSha256?: string; readonly notAfter?: string; readonly expiresInDays?: number; readonly subject?: string; readonly certificates?: number };
   /** Proxies refusing (NACKing) config generated from this resource (issue #11). */
   readonly nacks?: readonly { readonly proxy: string; readonly mesh: string; readonly type: string; readonly error: string; readonly hint?: string }[];
+  /** Held at its last good version: it no longer validates although it did not change (issue #11). */
+  readonly pinned?: { readonly errors?: readonly string[]; readonly since?: string };
 }
 
 /**
@@ -75,6 +77,7 @@ export function nackLines(views: readonly ViewJson[]): string {
   const lines: string[] = [];
   for (const v of views) {
     const label = `${str(v.resource['type'])}/${str(v.resource['name'])}`;
+    for (const error of v.pinned?.errors ?? []) lines.push(`PINNED: ${label}: served at its last good version since ${str(v.pinned?.since)}: ${error.replace(/\s*\n\s*/g, ' ')}`);
     for (const n of v.nacks ?? []) {
       lines.push(`NACK: ${label}: proxy ${n.proxy} (mesh ${n.mesh}) refused its ${n.type}: ${n.error.replace(/\s*\n\s*/g, ' ')}`);
       if (n.hint !== undefined) lines.push(`  hint: ${n.hint.replace(/\s*\n\s*/g, ' ')}`);

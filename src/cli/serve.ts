@@ -138,10 +138,12 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
   const opened = await openStore(options, log.child({ component: 'store' }));
   const { store } = opened;
   const config = new FileConfigSource(options.config, log.child({ component: 'config' }));
-  // Builtin CA roots live in the data directory, so they survive restarts (SPEC §1 Mesh, §5).
-  const caProviders = defaultCaProviders(store);
   // The mesh CA checks are part of ResourceSources' validateResources (the one validator, issue #13).
   const sources = new ResourceSources(config, store, log.child({ component: 'resources' }));
+  // Builtin CA roots live in the data directory, so they survive restarts (SPEC §1 Mesh, §5). A
+  // provided CA's `file:` is signed with as the served set accepted it (a file that turns bad on
+  // disk leaves its mesh pinned at the last good material, issue #11).
+  const caProviders = defaultCaProviders(store, sources.caFileReader);
   const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
   const cleanup = async (): Promise<void> => {
     for (const fn of cleanups.reverse()) await fn();

@@ -4,13 +4,25 @@
  * (GitOps), so the API must not be able to silently override them. The API copy is shadowed with
  * a warning, and `apply`/`delete` of a file-owned resource is refused (admin/resource-api.ts).
  *
- * The merged set is checked as a whole (references, and the material of new or changed file
- * secrets). An invalid set, e.g. a file change that removes a secret a stored route names, is
- * rejected with a log line per error and the last good set keeps being served (SPEC §3).
+ * The merged set is checked as a whole (references, the material of new or changed file secrets,
+ * every mesh CA). Two kinds of error, two outcomes (README "Validation and pinning"):
+ * - An error the change brings — in a resource it adds or changes, or in one it breaks (a file
+ *   change that removes a secret a stored route names) — rejects the change as a whole, with a log
+ *   line per error, and the last good set keeps being served (SPEC §3).
+ * - An error in a resource the change did not touch, which the last good set has too when checked
+ *   now — its CA `file:` was rewritten on disk into garbage, removed, or its certificate expired —
+ *   blocks nothing (issue #11): that resource is PINNED at its last good version (for a provided CA,
+ *   the material last accepted: ca/providers/ca-files.ts), its error is logged once and shown on it
+ *   (`get`, the admin API), and the rest of the change is served. The pin lifts on the first merge
+ *   where the resource validates again; a change to the pinned resource itself is checked normally.
+ * CA files are watched (and polled), so a rotation or a fix on disk is picked up without any other
+ * change.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { combineLatest, ReplaySubject, type Observable, type Subscription } from 'rxjs';
 import { formatFieldError, type FieldError } from '../api/errors.js';
 import { resourceKey, resourceLabel, type Resource } from '../api/types.js';
+import { CaFileSnapshot, CaFileWatch, caFilesOf, RecordingReader, type CaFileReader, type CaFileWatchOptions } from '../ca/providers/ca-files.js';
 import { validateResources } from '../ca/providers/check.js';
 import type { Store, StoredResource } from '../store/store.js';
 import type { Logger } from './logger.js';
@@ -59,6 +71,26 @@ function secretFingerprint(r: Resource): string | undefined {
 export interface CheckOptions {
   /** Secrets whose material is checked besides new or changed config-file secrets (an API batch's). */
   readonly alsoCheckSecret?: (r: Resource) => boolean;
+  /** How provided CA files are read; the disk when absent. */
+  readonly readFile?: CaFileReader;
+}
+
+/** A resource held at its last good version because it no longer validates for reasons outside the resource set. */
+export interface PinnedResource {
+  /** `resourceKey`: `Mesh/name`, `Kind/mesh/name`. */
+  readonly key: string;
+  readonly type: Resource['type'];
+  readonly name: string;
+  readonly mesh?: string;
+  /** Its errors, one line each (`Mesh/a: mtls.backends[0].conf.cert: …`). */
+  readonly errors: readonly string[];
+  /** ISO 8601: when it was first pinned. */
+  readonly since: string;
+}
+
+export interface ResourceSourcesOptions {
+  /** How CA files named by `file:` are watched; `serve` uses the defaults (directory watch, 60 s poll). */
+  readonly caFiles?: CaFileWatchOptions;
 }
 
 /**
@@ -74,10 +106,16 @@ export class ResourceSources {
   private acceptedSecrets = new Map<string, string>();
   private shadowWarned = '';
   private loggedWarnings = new Set<string>();
-  /** Errors of the last rejected merge; empty when the desired state is being served. */
+  private pins: ReadonlyMap<string, PinnedResource> = new Map();
+  /** The CA file content of the served set; `defaultCaProviders(store, sources.caFileReader)` signs with it. */
+  private readonly caFiles = new CaFileSnapshot();
+  private readonly caFileWatch: CaFileWatch;
+  /** Errors of the last rejected merge; empty when the desired state is being served (pinned resources aside). */
   lastErrors: string[] = [];
   /** Incremented after every merge attempt; tests wait on it. */
   merges = 0;
+  /** Incremented after every re-check of the CA files (watch or poll); tests wait on it. */
+  caFileRechecks = 0;
 
   constructor(
     private readonly files: ConfigFiles,
@@ -85,11 +123,19 @@ export class ResourceSources {
     private readonly log: Logger,
     private readonly now: () => Date = () => new Date(),
     private readonly checks: readonly ResourceCheck[] = [],
-  ) {}
+    options: ResourceSourcesOptions = {},
+  ) {
+    this.caFileWatch = new CaFileWatch(() => this.recheck(), options.caFiles);
+  }
 
   /** The last good merged set; replays it to new subscribers. */
   get resources(): Observable<readonly Resource[]> {
     return this.subject.asObservable();
+  }
+
+  /** Reads a provided CA's `file:` as the served set holds it: give it to the providers that sign (`defaultCaProviders`). */
+  get caFileReader(): CaFileReader {
+    return this.caFiles.read;
   }
 
   /** Starts merging; throws when the initial merged set is invalid (like an invalid initial `--config`). */
@@ -97,12 +143,13 @@ export class ResourceSources {
     this.subscription = combineLatest([this.files.resources, this.store.watch()]).subscribe(([fromFiles, fromStore]) => this.merge(fromFiles, fromStore));
     if (!this.lastGood) {
       this.stop();
-      throw new Error(`invalid configuration (config files and stored resources together):\n${this.lastErrors.join('\n')}`);
+      throw new Error(`invalid configuration (${this.describeSources()}):\n${this.lastErrors.join('\n')}`);
     }
   }
 
   stop(): void {
     this.subscription?.unsubscribe();
+    this.caFileWatch.close();
   }
 
   /** What is being served. */
@@ -119,12 +166,38 @@ export class ResourceSources {
     return this.files.paths;
   }
 
+  /** Resources held at their last good version, by `resourceKey`, with their errors. */
+  pinned(): ReadonlyMap<string, PinnedResource> {
+    return this.pins;
+  }
+
+  /** Where the resources come from, for messages: never blames `--config` files that were not given. */
+  describeSources(): string {
+    if (this.files.paths.length === 0) return 'the stored resources';
+    return this.storeResources().length === 0 ? 'the --config files' : 'the --config files and the stored resources together';
+  }
+
+  /**
+   * Checks the current state again (a CA file changed on disk): a pin lifts when its resource
+   * validates again, new material flows, a newly broken CA is pinned. Emits only when what is
+   * served changed.
+   */
+  recheck(): void {
+    if (!this.subscription || this.subscription.closed) return;
+    this.caFileRechecks++;
+    this.merge(this.files.current(), this.store.current(), { quiet: true });
+  }
+
   /** Errors of `candidate` (a would-be merged set), including new or changed config secrets. */
   check(merged: MergedResources, options: CheckOptions = {}): { errors: FieldError[]; warnings: FieldError[] } {
     const now = this.now();
     const changedFileSecret = (r: Resource): boolean => merged.origins.get(resourceKey(r)) === 'config' && this.acceptedSecrets.get(resourceKey(r)) !== secretFingerprint(r);
     // The one validator of validate -f, apply and serve (ca/providers/check.ts).
-    const result = validateResources(merged.resources, { now, checkSecret: (r) => changedFileSecret(r) || (options.alsoCheckSecret?.(r) ?? false) });
+    const result = validateResources(merged.resources, {
+      now,
+      checkSecret: (r) => changedFileSecret(r) || (options.alsoCheckSecret?.(r) ?? false),
+      ...(options.readFile ? { readFile: options.readFile } : {}),
+    });
     const errors = [...result.errors];
     const warnings = [...result.warnings];
     for (const check of this.checks) {
@@ -139,25 +212,97 @@ export class ResourceSources {
     return this.store.current().map((s: StoredResource) => s.resource);
   }
 
-  private merge(fromFiles: readonly Resource[], fromStore: readonly StoredResource[]): void {
+  private merge(fromFiles: readonly Resource[], fromStore: readonly StoredResource[], options: { quiet?: boolean } = {}): void {
     this.merges++;
     const merged = mergeResources(fromFiles, fromStore.map((s) => s.resource));
     this.warnShadowed(merged.shadowed);
-    const { errors, warnings } = this.check(merged);
+    // What the CA files hold is read once, for the check; what is accepted is what was checked.
+    const reads = new RecordingReader();
+    const { errors, warnings } = this.check(merged, { readFile: reads.read });
     // Checks run on every merge; a warning about an unchanged resource is not repeated.
     const lines = new Set(warnings.map(formatFieldError));
     for (const line of lines) if (!this.loggedWarnings.has(line)) this.log.warn(line);
     this.loggedWarnings = lines;
-    if (errors.length > 0) {
-      this.lastErrors = errors.map(formatFieldError);
+    // Watch what the desired set names, also when it is rejected: fixing a file retries the change.
+    this.caFileWatch.update(merged.resources.flatMap(caFilesOf));
+    const { pins, blocking } = this.classify(merged, errors);
+    if (blocking.length > 0) {
+      this.lastErrors = blocking.map(formatFieldError);
       for (const line of this.lastErrors) this.log.error(line);
-      this.log.error({ errors: errors.length }, this.lastGood ? 'resource change rejected; still serving the last good set' : 'resources rejected');
+      this.log.error({ errors: blocking.length }, this.lastGood ? 'resource change rejected; still serving the last good set' : 'resources rejected');
+      // Nothing new is served: the pins held stay, and a resource newly broken from outside is pinned too.
+      this.setPins(new Map([...this.pins, ...pins]), this.lastGood ?? merged);
       return;
     }
+    const served = pins.size === 0 ? merged : this.withLastGoodOf(merged, pins);
+    const pinnedMeshes = new Set([...pins.values()].filter((p) => p.type === 'Mesh').map((p) => p.name));
+    const meshes = served.resources.filter((r) => r.type === 'Mesh').map((r) => r.name);
+    const materialChanged = this.caFiles.accept(meshes, reads, pinnedMeshes);
+    const unchanged = options.quiet === true && !materialChanged && this.lastErrors.length === 0 && sameResources(this.lastGood, served);
+    this.setPins(pins, served);
     this.lastErrors = [];
-    this.lastGood = merged;
+    this.lastGood = served;
     this.acceptedSecrets = new Map(fromFiles.flatMap((r) => (r.type === 'Secret' ? [[resourceKey(r), secretFingerprint(r) ?? '']] : [])));
-    this.subject.next(merged.resources);
+    if (!unchanged) this.subject.next(served.resources);
+  }
+
+  /**
+   * Splits the errors of a merged set: those of resources to pin (unchanged since the last good
+   * set, which has the very same error when checked now: the cause is outside the resource set),
+   * and those that block the change. Before a first good set there is nothing to pin at.
+   */
+  private classify(merged: MergedResources, errors: readonly FieldError[]): { pins: Map<string, PinnedResource>; blocking: FieldError[] } {
+    const pins = new Map<string, PinnedResource>();
+    if (errors.length === 0) return { pins, blocking: [] };
+    const lastGood = this.lastGood;
+    if (!lastGood) return { pins, blocking: [...errors] };
+    const previous = new Map(lastGood.resources.map((r) => [resourceKey(r), r]));
+    const external = new Set(this.check(lastGood).errors.map(formatFieldError));
+    const byLabel = new Map<string, Resource[]>();
+    for (const r of merged.resources) byLabel.set(resourceLabel(r), [...(byLabel.get(resourceLabel(r)) ?? []), r]);
+    const since = this.now().toISOString();
+    const blocking: FieldError[] = [];
+    for (const e of errors) {
+      const line = formatFieldError(e);
+      const owners = e.resource !== undefined ? (byLabel.get(e.resource) ?? []) : [];
+      const untouched = owners.length > 0 && owners.every((r) => isDeepStrictEqual(previous.get(resourceKey(r)), r));
+      if (!external.has(line) || !untouched) {
+        blocking.push(e);
+        continue;
+      }
+      for (const r of owners) {
+        const key = resourceKey(r);
+        const pin = pins.get(key);
+        pins.set(key, { key, type: r.type, name: r.name, ...(r.type !== 'Mesh' ? { mesh: r.mesh } : {}), errors: [...(pin?.errors ?? []), line], since });
+      }
+    }
+    return { pins, blocking };
+  }
+
+  /** The merged set with each pinned resource as the last good set has it. */
+  private withLastGoodOf(merged: MergedResources, pins: ReadonlyMap<string, PinnedResource>): MergedResources {
+    const previous = new Map((this.lastGood?.resources ?? []).map((r) => [resourceKey(r), r]));
+    return { ...merged, resources: merged.resources.map((r) => (pins.has(resourceKey(r)) ? (previous.get(resourceKey(r)) ?? r) : r)) };
+  }
+
+  /** Logs a pin once (again only when its errors change), and its lifting. */
+  private setPins(next: ReadonlyMap<string, PinnedResource>, served: MergedResources): void {
+    const result = new Map<string, PinnedResource>();
+    for (const [key, pin] of next) {
+      const held = this.pins.get(key);
+      result.set(key, held ? { ...pin, since: held.since } : pin);
+      if (held && held.errors.join('\n') === pin.errors.join('\n')) continue;
+      const label = `${pin.type}/${pin.name}${pin.mesh !== undefined ? ` in mesh "${pin.mesh}"` : ''}`;
+      for (const line of pin.errors) this.log.error({ resource: key, pinned: true }, line);
+      this.log.warn({ resource: key }, `${label} no longer validates although it did not change; it is pinned at its last good version (${pin.type === 'Mesh' ? 'its proxies keep the CA material last accepted' : 'it is served as last accepted'}) until it validates again; every other change keeps being served`);
+    }
+    const servedKeys = new Set(served.resources.map(resourceKey));
+    for (const [key, held] of this.pins) {
+      if (result.has(key)) continue;
+      const label = `${held.type}/${held.name}${held.mesh !== undefined ? ` in mesh "${held.mesh}"` : ''}`;
+      this.log.info({ resource: key }, servedKeys.has(key) ? `${label} validates again: its pin is lifted and its current version is served` : `${label} was removed: its pin is lifted`);
+    }
+    this.pins = result;
   }
 
   private warnShadowed(shadowed: readonly Resource[]): void {
@@ -169,4 +314,9 @@ export class ResourceSources {
       this.log.warn({ resource: resourceKey(r) }, `${resourceLabel(r)}${where} is defined both in a --config file and through the API; the file wins`);
     }
   }
+}
+
+/** The same resources, object for object (a re-check that found nothing new). */
+function sameResources(a: MergedResources | undefined, b: MergedResources): boolean {
+  return a !== undefined && a.resources.length === b.resources.length && a.resources.every((r, i) => r === b.resources[i]);
 }

@@ -2,12 +2,15 @@
  * The mesh CA check of the resource pipeline: every backend of every Mesh is validated by its
  * provider against the whole resource set (a `provided` backend names Secrets), so a Mesh whose
  * CA is unusable is rejected as a change, and the last good set keeps being served (SPEC §3).
+ * A Mesh that did not change but whose CA no longer validates (its `file:` rewritten on disk, its
+ * certificate expired) is pinned at its last good version instead (runtime/resource-sources.ts).
  */
 import type { FieldError } from '../../api/errors.js';
 import { checkReferences } from '../../api/references.js';
 import { resourceLabel, type Resource, type SecretResource } from '../../api/types.js';
 import { resourceSetWarnings } from '../../generate/gateway-warnings.js';
 import { checkSecretMaterial } from '../secret-material.js';
+import type { CaFileReader } from './ca-files.js';
 import { defaultCaProviders } from './registry.js';
 import { validateBackend, type CaProviders } from './types.js';
 
@@ -25,8 +28,8 @@ function reservedSecretName(mesh: string, name: string): boolean {
  * A check for ResourceSources: errors read `Mesh/default: mtls.backends[1].conf.cert: …`.
  * It also refuses user Secrets named like builtin CA material.
  */
-export function meshCaCheck(providers: CaProviders): (resources: readonly Resource[], now: Date) => CheckResult {
-  return (resources, now) => {
+export function meshCaCheck(providers: CaProviders): (resources: readonly Resource[], now: Date, readFile?: CaFileReader) => CheckResult {
+  return (resources, now, readFile) => {
     const errors: FieldError[] = [];
     const warnings: FieldError[] = [];
     for (const r of resources) {
@@ -35,7 +38,7 @@ export function meshCaCheck(providers: CaProviders): (resources: readonly Resour
       }
       if (r.type !== 'Mesh' || !r.mtls) continue;
       r.mtls.backends.forEach((backend, i) => {
-        const result = validateBackend(providers, r.name, backend, { resources, now });
+        const result = validateBackend(providers, r.name, backend, { resources, now, ...(readFile ? { readFile } : {}) });
         const at = (path: string): string => `mtls.backends[${i}].conf.${path}`;
         for (const e of result.errors) errors.push({ resource: resourceLabel(r), path: at(e.path), message: e.message });
         for (const w of result.warnings) warnings.push({ resource: resourceLabel(r), path: at(w.path), message: w.message });
@@ -53,6 +56,8 @@ export interface ResourceSetOptions {
    * so a stored secret that expires later does not block unrelated changes.
    */
   readonly checkSecret?: (secret: SecretResource) => boolean;
+  /** How a provided CA's `file:` is read (serve records what it validated, ca-files.ts); the disk by default. */
+  readonly readFile?: CaFileReader;
 }
 
 /**
@@ -74,7 +79,7 @@ export function validateResources(resources: readonly Resource[], options: Resou
   }
   errors.push(...checkReferences(resources));
   // Validation reads material only; it never initializes (or stores) a CA.
-  const ca = meshCaCheck(VALIDATION_PROVIDERS)(resources, options.now);
+  const ca = meshCaCheck(VALIDATION_PROVIDERS)(resources, options.now, options.readFile);
   errors.push(...ca.errors);
   warnings.push(...ca.warnings);
   // What the gateways will do that the user may not expect (issued certificates, names that miss

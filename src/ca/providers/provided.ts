@@ -9,9 +9,9 @@
  * One `tls` Secret holding the chain and the key serves both.
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import type { DataSource, ProvidedMtlsBackend, SecretResource } from '../../api/types.js';
 import { checkProvidedCa } from '../provided-ca.js';
+import { readCaFileFromDisk, type CaFileReader } from './ca-files.js';
 import type { MaterialIssue } from '../secret-material.js';
 import { caIdOf, caNotAfter, issueWorkloadIdentity, trustRootsOf } from './common.js';
 import type { CaContext, CaProvider, CaValidation, MeshCa } from './types.js';
@@ -50,7 +50,7 @@ export function resolveDataSource(source: DataSource, field: 'cert' | 'key', mes
     return { ok: true, pem: decoded };
   }
   try {
-    return { ok: true, pem: fs.readFileSync(source.file, 'utf8') };
+    return { ok: true, pem: (context.readFile ?? readCaFileFromDisk)(source.file, mesh) };
   } catch (err) {
     return { ok: false, issue: { path: `${field}.file`, message: `cannot read "${source.file}": ${errnoOf(err)}` } };
   }
@@ -82,20 +82,27 @@ function resolveMaterial(mesh: string, backend: ProvidedMtlsBackend, context: Ca
 export class ProvidedCaProvider implements CaProvider<ProvidedMtlsBackend> {
   readonly type = 'provided' as const;
 
+  /**
+   * `readFile`: how `file:` sources are read when the context does not say. `meshcp serve` passes
+   * the content of the last accepted set (ca-files.ts), so a CA file that turns bad on disk is not
+   * what its mesh signs with (issue #11: pinned at its last good version).
+   */
+  constructor(private readonly readFile: CaFileReader = readCaFileFromDisk) {}
+
   validate(mesh: string, backend: ProvidedMtlsBackend, context: CaContext): CaValidation {
-    const { material, errors } = resolveMaterial(mesh, backend, context);
+    const { material, errors } = resolveMaterial(mesh, backend, this.withReader(context));
     if (!material) return { errors, warnings: [] };
     return checkProvidedCa(material.certPem, material.keyPem, context.now);
   }
 
   materialKey(mesh: string, backend: ProvidedMtlsBackend, context: CaContext): string {
-    const material = this.material(mesh, backend, context);
+    const material = this.material(mesh, backend, this.withReader(context));
     const digest = crypto.createHash('sha256').update(material.certPem).update('\0').update(material.keyPem).digest('hex');
     return `provided/${mesh}/${backend.name}/${digest}`;
   }
 
   async initialize(mesh: string, backend: ProvidedMtlsBackend, context: CaContext): Promise<MeshCa> {
-    const material = this.material(mesh, backend, context);
+    const material = this.material(mesh, backend, this.withReader(context));
     const check = checkProvidedCa(material.certPem, material.keyPem, context.now);
     const [first] = check.errors;
     if (first) throw new Error(`Mesh/${mesh}: provided CA backend "${backend.name}": conf.${first.path}: ${first.message}`);
@@ -116,6 +123,10 @@ export class ProvidedCaProvider implements CaProvider<ProvidedMtlsBackend> {
 
   trustRoots(ca: MeshCa): readonly string[] {
     return ca.trustRoots;
+  }
+
+  private withReader(context: CaContext): CaContext {
+    return context.readFile ? context : { ...context, readFile: this.readFile };
   }
 
   private material(mesh: string, backend: ProvidedMtlsBackend, context: CaContext): ProvidedMaterial {

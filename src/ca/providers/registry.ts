@@ -5,11 +5,13 @@
  */
 import type { BuiltinMtlsBackend, MtlsBackend, Resource } from '../../api/types.js';
 import { BuiltinCaProvider, MemoryBlobStore, type BlobStore } from './builtin.js';
+import type { CaFileReader } from './ca-files.js';
 import { ProvidedCaProvider } from './provided.js';
 import { backendMaterialKey, initializeBackend, providerOf, type CaProviders, type IssuedIdentity, type MeshCa, type WorkloadCertificateRequest } from './types.js';
 
-export function defaultCaProviders(store: BlobStore = new MemoryBlobStore()): CaProviders {
-  return { builtin: new BuiltinCaProvider(store), provided: new ProvidedCaProvider() };
+/** `readCaFile`: how a provided CA's `file:` is read (serve: the last accepted content, ca-files.ts); the disk by default. */
+export function defaultCaProviders(store: BlobStore = new MemoryBlobStore(), readCaFile?: CaFileReader): CaProviders {
+  return { builtin: new BuiltinCaProvider(store), provided: new ProvidedCaProvider(readCaFile) };
 }
 
 export class MeshCaRegistry {

@@ -5,6 +5,7 @@
  */
 import type { BuiltinMtlsBackend, MtlsBackend, ProvidedMtlsBackend, Resource } from '../../api/types.js';
 import type { MaterialIssue } from '../secret-material.js';
+import type { CaFileReader } from './ca-files.js';
 import type { WorkloadIdentity } from '../workload-identity.js';
 
 /** An initialized mesh CA: what signs the workload certificates of one (mesh, backend). */
@@ -33,6 +34,12 @@ export interface MeshCa {
 export interface CaContext {
   readonly resources: readonly Resource[];
   readonly now: Date;
+  /**
+   * How a provided CA's `file:` is read: a validation reads the disk (and records what it read),
+   * serving reads the content of the last accepted set (ca-files.ts). The provider's own reader
+   * when absent.
+   */
+  readonly readFile?: CaFileReader;
 }
 
 /** Problems with paths relative to the backend's `conf` (`cert`, `cert[1]`, `key`, `cert.secret`). */
