@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startServer, type RunningServer, type ServeOptions } from '../src/cli/serve.js';
-import { silentLogger } from '../src/runtime/logger.js';
+import { silentLogger } from '../src/log/logger.js';
 import { CLUSTER_TYPE } from '../src/xds/types.js';
 import { startEtcd, type TestEtcd } from '../test/helpers/etcd.js';
 import { FakeEnvoy, namesOf } from '../test/helpers/fake-envoy.js';

@@ -8,7 +8,7 @@ import { BehaviorSubject, firstValueFrom, type Subscription } from 'rxjs';
 import type { Resource } from '../src/api/types.js';
 import { generateForProxy } from '../src/generate/generate.js';
 import { ControlPlane } from '../src/runtime/control-plane.js';
-import { silentLogger } from '../src/runtime/logger.js';
+import { silentLogger } from '../src/log/logger.js';
 import { toWireResponse } from '../src/xds/server.js';
 import { buildSnapshot } from '../src/xds/snapshot.js';
 import { TYPE_SHORT_NAMES } from '../src/xds/types.js';

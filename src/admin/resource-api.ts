@@ -8,7 +8,7 @@
  *
  * Only errors the change introduces are reported: when a config file change already broke the
  * merged set (and the last good set is being served), or a resource is pinned (its CA file turned
- * bad, runtime/resource-sources.ts), unrelated API writes are not blocked by it. A resource the
+ * bad, sources/resource-sources.ts), unrelated API writes are not blocked by it. A resource the
  * batch changes is always checked in full: changing a pinned Mesh that is still invalid is refused.
  */
 import YAML from 'yaml';
@@ -16,7 +16,7 @@ import { formatFieldError, type FieldError } from '../api/errors.js';
 import { isPlainObject } from '../api/fields.js';
 import { findDuplicateResources, parseYamlEntries, type ParsedEntry } from '../api/parse.js';
 import { resourceKey, resourceLabel, type Resource, type ResourceKind } from '../api/types.js';
-import { mergeResources, type ResourceSources } from '../runtime/resource-sources.js';
+import { mergeResources, type ResourceSources } from '../sources/resource-sources.js';
 import { sameContent } from '../store/document.js';
 import { refKey, refOf, type ChangeOutcome, type ResourceRef, type Store } from '../store/store.js';
 import { builtinCaSecretBackend } from './ca-secrets.js';

@@ -37,7 +37,7 @@ import { isPlainObject, Issues, quoteValue, readName, readObject, readString } f
 import { generateToken } from '../auth/token.js';
 import type { Resource } from '../api/types.js';
 import type { IdentityStatus } from '../identity/manager.js';
-import type { Logger } from '../runtime/logger.js';
+import type { Logger } from '../log/logger.js';
 import { StoreConflictError, StoreUnavailableError } from '../store/store.js';
 import { checkCertificateAgainstRoutes, type CertCheckRequest } from './cert-check.js';
 import { configDump, inspectDataplanes, nacksBySource, type InspectSources } from './inspect.js';

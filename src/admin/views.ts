@@ -4,7 +4,7 @@
  */
 import type { Resource, SecretResource } from '../api/types.js';
 import { summarizeSecret, type SecretSummary } from '../ca/secret-material.js';
-import type { Origin, PinnedResource } from '../runtime/resource-sources.js';
+import type { Origin, PinnedResource } from '../sources/resource-sources.js';
 import { resourceToDocument, type ResourceDocument } from '../store/document.js';
 import type { StoredResource } from '../store/store.js';
 
@@ -34,7 +34,7 @@ export interface ResourceView {
   /**
    * Present when the resource no longer validates although it did not change (its CA file was
    * rewritten, its certificate expired): it is served at its last good version, with these errors,
-   * since then (issue #11; runtime/resource-sources.ts).
+   * since then (issue #11; sources/resource-sources.ts).
    */
   readonly pinned?: { readonly errors: readonly string[]; readonly since: string };
 }

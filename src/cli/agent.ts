@@ -14,7 +14,7 @@ import { startAgent } from '../agent/agent.js';
 import { XdsAddressList, parseXdsAddresses } from '../agent/xds-addresses.js';
 import { XdsProxy, checkLoopbackAddress } from '../agent/xds-proxy.js';
 import { parseCertificates } from '../ca/pem.js';
-import { createLogger } from '../runtime/logger.js';
+import { createLogger } from '../log/logger.js';
 import { fileFlagError, listenOn } from './flag-errors.js';
 
 interface AgentFlags {

@@ -4,7 +4,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { Command, CommanderError, Option } from 'commander';
-import { configureLogging, createLogger, LOG_FORMATS, LOG_LEVELS, parseLogFormat, parseLogLevel, type Logger } from '../runtime/logger.js';
+import { configureLogging, createLogger, LOG_FORMATS, LOG_LEVELS, parseLogFormat, parseLogLevel, type Logger } from '../log/logger.js';
 import { registerAgent } from './agent.js';
 import { registerBootstrap } from './bootstrap.js';
 import { registerCa } from './ca.js';

@@ -1,6 +1,6 @@
 /**
  * `meshcp serve` (SPEC §3): the data directory store and the `--config` files, merged
- * (runtime/resource-sources.ts), feed the control plane; the admin API writes to the store.
+ * (sources/resource-sources.ts), feed the control plane; the admin API writes to the store.
  */
 import fs from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
@@ -20,12 +20,12 @@ import {
 import type { BlobStore } from '../ca/providers/builtin.js';
 import { defaultCaProviders } from '../ca/providers/registry.js';
 import { tokenAuthenticator } from '../identity/xds-auth.js';
-import { FileConfigSource } from '../runtime/config-state.js';
+import { FileConfigSource } from '../sources/config-files.js';
 import { ControlPlane } from '../runtime/control-plane.js';
-import { createLogger, type Logger } from '../runtime/logger.js';
+import { createLogger, type Logger } from '../log/logger.js';
 import { createServerMetrics, meshCasInUse } from '../runtime/metrics.js';
-import { ResourceSources } from '../runtime/resource-sources.js';
-import { openStore, type StoreOptions } from '../store/open-store.js';
+import { ResourceSources } from '../sources/resource-sources.js';
+import { openStore, type StoreOptions } from '../runtime/open-store.js';
 import type { Store } from '../store/store.js';
 import { fileFlagError, listenOn } from './flag-errors.js';
 

@@ -16,8 +16,8 @@ import { generateToken, loadOrCreateSigningKey, SIGNING_KEY_FILE } from '../auth
 import { parseValidFor } from './ca.js';
 import { AdminClient, addServerOptions, type ServerOptions } from './admin-client.js';
 import { CliError } from './output.js';
-import { silentLogger } from '../runtime/logger.js';
-import { openStore, type StoreOptions } from '../store/open-store.js';
+import { silentLogger } from '../log/logger.js';
+import { openStore, type StoreOptions } from '../runtime/open-store.js';
 
 export interface GenerateTokenCommandOptions {
   readonly name: string;

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { formatFieldError, type FieldError } from '../api/errors.js';
 import { loadConfigPaths } from '../api/load-files.js';
-import { validateResources } from '../ca/providers/check.js';
+import { validateResources } from '../sources/validate.js';
 import { CliError, processIo, type CliIo } from './output.js';
 
 export interface ValidateReport {
@@ -18,7 +18,7 @@ export async function validateFiles(paths: string[], now: Date = new Date()): Pr
   const loaded = await loadConfigPaths(paths);
   const warnings: FieldError[] = [...loaded.warnings];
   if (!loaded.ok) return { resources: 0, errors: loaded.errors.map(formatFieldError), warnings: warnings.map(formatFieldError) };
-  // The same checks as `apply` and `serve` (ca/providers/check.ts validateResources).
+  // The same checks as `apply` and `serve` (sources/validate.ts validateResources).
   const checked = validateResources(loaded.value, { now });
   const errors = checked.errors;
   warnings.push(...checked.warnings);

@@ -1,6 +1,6 @@
 /**
  * What an operator should be told about a Gateway's generated config, printed by `apply` and
- * logged by `serve` when the resource set changes (ca/providers/check.ts validateResources):
+ * logged by `serve` when the resource set changes (sources/validate.ts validateResources):
  * certificates clients will not trust (issued by the mesh CA, or whose names miss the host),
  * subject matchers Envoy cannot enforce (they admit nobody; validation refuses them now), and
  * upstream TLS that verifies less than it might look.

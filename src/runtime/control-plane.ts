@@ -31,7 +31,7 @@ import { XdsServer } from '../xds/server.js';
 import { refKey } from '../xds/node.js';
 import { StatusRegistry } from '../xds/status.js';
 import { TYPE_SHORT_NAMES, protoNameOf } from '../xds/types.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../log/logger.js';
 import { proxyConfigs, type GenerationCounters, type ResourceState } from './proxy-configs.js';
 import type { ServerCredentials } from '@grpc/grpc-js';
 

@@ -28,7 +28,7 @@ import os from 'node:os';
 import { BehaviorSubject, type Observable } from 'rxjs';
 import { Etcd3, type IKeyValue, type IOptions, type IWatchResponse, type Lease, type Watcher } from 'etcd3';
 import type { Resource } from '../api/types.js';
-import type { Logger } from '../runtime/logger.js';
+import type { Logger } from '../log/logger.js';
 import { documentToResource, resourceToDocument, sameContent } from './document.js';
 import { SecretBox } from './secret-box.js';
 import {

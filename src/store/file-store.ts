@@ -36,7 +36,7 @@ import path from 'node:path';
 import { BehaviorSubject, type Observable } from 'rxjs';
 import YAML from 'yaml';
 import type { Resource, ResourceKind } from '../api/types.js';
-import type { Logger } from '../runtime/logger.js';
+import type { Logger } from '../log/logger.js';
 import { createFileAtomic, ensureDirectory, isCode, readFileIfExists, removeFileDurable, removeTemporaryFiles, writeFileAtomic, type FaultHooks } from './atomic.js';
 import { documentToResource, resourceToDocument, sameContent } from './document.js';
 import { applyOne, checkBlobName, refKey, refOf, type AppliedChange, type PutBlobOptions, type ResourceRef, type Store, type StoreChange, type StoredResource } from './store.js';

@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRootCa } from '../../src/ca/pki.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
-import { createLogger } from '../../src/runtime/logger.js';
+import { createLogger } from '../../src/log/logger.js';
 import { runCli } from '../cli/harness.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -12,7 +12,7 @@ import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRootCa } from '../../src/ca/pki.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
-import { createLogger } from '../../src/runtime/logger.js';
+import { createLogger } from '../../src/log/logger.js';
 import { CLUSTER_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
 import { runCli } from '../cli/harness.js';
 import { FakeEnvoy, type ReceivedResponse } from '../helpers/fake-envoy.js';

@@ -6,9 +6,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { ResourceApi } from '../../src/admin/resource-api.js';
 import { AdminServer } from '../../src/admin/server.js';
 import { createRootCa, issueCertificate } from '../../src/ca/pki.js';
-import { FileConfigSource } from '../../src/runtime/config-state.js';
-import { silentLogger } from '../../src/runtime/logger.js';
-import { ResourceSources } from '../../src/runtime/resource-sources.js';
+import { FileConfigSource } from '../../src/sources/config-files.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { ResourceSources } from '../../src/sources/resource-sources.js';
 import { FileStore } from '../../src/store/file-store.js';
 import { writeTestPki, type TestPki } from '../cli/certs.js';
 import { BASE_RESOURCES, startHarness, type Harness } from '../cli/harness.js';

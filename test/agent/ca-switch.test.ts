@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type RunningAgent } from '../../src/agent/agent.js';
 import { parseCertificates } from '../../src/ca/pem.js';
-import { silentLogger } from '../../src/runtime/logger.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { verify } from '../ca/openssl.js';
 import { startControlPlane, type TestControlPlane } from '../helpers/control-plane.js';
 import { waitFor } from '../helpers/wait.js';

@@ -13,7 +13,7 @@ import { grpcBootstrap } from '../../src/bootstrap/grpc.js';
 import { parseCertificates } from '../../src/ca/pem.js';
 import { createIntermediateCa, createRootCa } from '../../src/ca/pki.js';
 import { verify } from '../ca/openssl.js';
-import { silentLogger } from '../../src/runtime/logger.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { startControlPlane, type TestControlPlane } from '../helpers/control-plane.js';
 import { callWho, freePort, startXdsEchoServer } from '../helpers/echo-service.js';
 import { loadGrpcXdsWithRbac } from '../helpers/mesh-tls.js';

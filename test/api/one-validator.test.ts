@@ -1,6 +1,6 @@
 /**
  * Issue #13 "one validator": `validate -f` (offline), `apply -f` (admin API) and `serve --config`
- * run the same checks (ca/providers/check.ts validateResources) and resolve a provided CA's
+ * run the same checks (sources/validate.ts validateResources) and resolve a provided CA's
  * `file:` the same way (relative to the YAML file). The same inputs must give the same verdicts.
  */
 import fs from 'node:fs';
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/cli/serve.js';
 import { validateFiles } from '../../src/cli/validate.js';
-import { silentLogger } from '../../src/runtime/logger.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { startHarness, type Harness } from '../cli/harness.js';
 import { opensslCa } from '../cli/kuma-openssl.js';
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRootCa, issueCertificate } from '../../src/ca/pki.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
-import { silentLogger } from '../../src/runtime/logger.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { runCli } from './harness.js';
 
 const ENV = ['MESHCP_SERVER', 'MESHCP_CA_CERT', 'MESHCP_CLIENT_CERT', 'MESHCP_CLIENT_KEY'] as const;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { main } from '../../src/cli/main.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
-import { silentLogger } from '../../src/runtime/logger.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { waitFor } from '../helpers/wait.js';
 
 export interface CliRun {

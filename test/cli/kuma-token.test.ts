@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SIGNING_KEY_FILE, verifyToken } from '../../src/auth/token.js';
 import { createRootCa, issueCertificate } from '../../src/ca/pki.js';
 import { startServer } from '../../src/cli/serve.js';
-import { silentLogger } from '../../src/runtime/logger.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { runCli, startHarness, type CliRun, type Harness } from './harness.js';
 
 /** `token generate` prints the token on process.stdout (so `> web-01.token` works); capture it. */

@@ -65,7 +65,7 @@ describe('NACKs shown on the resources that caused them', () => {
     fs.writeFileSync(path.join(dir, 'config.yaml'), config(leaf.chainPem, leaf.keyPem));
     server = await startServer(
       { config: [path.join(dir, 'config.yaml')], dataDir: path.join(dir, 'data'), xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth: 'none', xdsPlaintext: true },
-      (await import('../../src/runtime/logger.js')).silentLogger(),
+      (await import('../../src/log/logger.js')).silentLogger(),
     );
   });
 

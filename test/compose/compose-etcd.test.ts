@@ -19,7 +19,7 @@ import { loadConfigPaths } from '../../src/api/load-files.js';
 import { loadOrCreateStoredSigningKey } from '../../src/auth/signing-key-store.js';
 import { verifyToken } from '../../src/auth/token.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
-import { silentLogger } from '../../src/runtime/logger.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { EtcdStore } from '../../src/store/etcd-store.js';
 import { CLUSTER_TYPE } from '../../src/xds/types.js';
 import { checkBootstrap, get } from '../helpers/envoy-bootstrap.js';

@@ -16,7 +16,7 @@ import type { Resource } from '../../src/api/types.js';
 import { checkAdminBinding } from '../../src/admin/server.js';
 import { verifyToken } from '../../src/auth/token.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
-import { silentLogger } from '../../src/runtime/logger.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { validateFiles } from '../../src/cli/validate.js';
 import { generateForProxy } from '../../src/generate/generate.js';
 import { secretMaterialFromResources } from '../../src/generate/secret-material.js';

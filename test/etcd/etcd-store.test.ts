@@ -6,9 +6,9 @@
 import fs from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RouteResource, SecretResource } from '../../src/api/types.js';
-import { silentLogger } from '../../src/runtime/logger.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { EtcdStore } from '../../src/store/etcd-store.js';
-import { openStore } from '../../src/store/open-store.js';
+import { openStore } from '../../src/runtime/open-store.js';
 import { freePort, startEtcd, startTcpGate, type TcpGate, type TestEtcd } from '../helpers/etcd.js';
 import { waitFor } from '../helpers/wait.js';
 

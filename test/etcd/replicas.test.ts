@@ -12,7 +12,7 @@ import { loadOrCreateStoredSigningKey } from '../../src/auth/signing-key-store.j
 import { generateToken } from '../../src/auth/token.js';
 import { createRootCa } from '../../src/ca/pki.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
-import { createLogger, silentLogger } from '../../src/runtime/logger.js';
+import { createLogger, silentLogger } from '../../src/log/logger.js';
 import { documentToResource } from '../../src/store/document.js';
 import { EtcdStore } from '../../src/store/etcd-store.js';
 import { CLUSTER_TYPE } from '../../src/xds/types.js';

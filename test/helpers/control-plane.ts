@@ -2,9 +2,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FileConfigSource } from '../../src/runtime/config-state.js';
+import { FileConfigSource } from '../../src/sources/config-files.js';
 import { ControlPlane } from '../../src/runtime/control-plane.js';
-import { silentLogger } from '../../src/runtime/logger.js';
+import { silentLogger } from '../../src/log/logger.js';
 
 export interface TestControlPlane {
   dir: string;

@@ -17,8 +17,8 @@ import { createRootCa, issueCertificate, type CaMaterial } from '../../src/ca/pk
 import type { MeshTlsMaterial, WorkloadIdentity } from '../../src/ca/workload-identity.js';
 import { generateForProxy, proxyIdentity } from '../../src/generate/generate.js';
 import { spiffeId } from '../../src/identity/names.js';
-import { FileConfigSource } from '../../src/runtime/config-state.js';
-import { silentLogger } from '../../src/runtime/logger.js';
+import { FileConfigSource } from '../../src/sources/config-files.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
 import { SnapshotCache } from '../../src/xds/cache.js';
 import { XdsServer } from '../../src/xds/server.js';

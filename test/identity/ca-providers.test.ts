@@ -7,7 +7,7 @@ import type { Resource } from '../../src/api/types.js';
 import { certificateInfo } from '../../src/ca/cert-info.js';
 import { createIntermediateCa, createRootCa, type CaMaterial, type IntermediateCa } from '../../src/ca/pki.js';
 import { BuiltinCaProvider, builtinCaBlobName } from '../../src/ca/providers/builtin.js';
-import { meshCaCheck } from '../../src/ca/providers/check.js';
+import { meshCaCheck } from '../../src/sources/validate.js';
 import { ProvidedCaProvider } from '../../src/ca/providers/provided.js';
 import { defaultCaProviders, MeshCaRegistry } from '../../src/ca/providers/registry.js';
 import { x509 } from '../../src/ca/x509.js';

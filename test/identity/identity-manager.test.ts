@@ -8,7 +8,7 @@ import { defaultCaProviders, MeshCaRegistry } from '../../src/ca/providers/regis
 import { IdentityManager, type MaterialDelivery } from '../../src/identity/manager.js';
 import { identitySecrets } from '../../src/identity/names.js';
 import { rotationDelayMs } from '../../src/identity/rotation.js';
-import { silentLogger } from '../../src/runtime/logger.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { waitFor } from '../helpers/wait.js';
 import { FakeTime } from './fake-time.js';
 import { builtinBackend, dataplane, gateway, mesh } from './fixtures.js';

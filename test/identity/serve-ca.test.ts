@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIntermediateCa, createRootCa, type CaMaterial, type IntermediateCa } from '../../src/ca/pki.js';
 import { startServer } from '../../src/cli/serve.js';
-import { silentLogger } from '../../src/runtime/logger.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { startHarness, type Harness } from '../cli/harness.js';
 import { waitFor } from '../helpers/wait.js';
 

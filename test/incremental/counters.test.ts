@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BehaviorSubject } from 'rxjs';
 import type { Resource } from '../../src/api/types.js';
 import { ControlPlane, type RecomputeCounters } from '../../src/runtime/control-plane.js';
-import { silentLogger } from '../../src/runtime/logger.js';
+import { silentLogger } from '../../src/log/logger.js';
 import type { StatusEvent } from '../../src/xds/status.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, TYPE_SHORT_NAMES } from '../../src/xds/types.js';
 import { decodeAny, FakeEnvoy, type ReceivedResponse } from '../helpers/fake-envoy.js';

@@ -9,7 +9,7 @@ import type { MeshTlsMaterial } from '../../src/ca/workload-identity.js';
 import { generateForProxy } from '../../src/generate/generate.js';
 import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
 import { ControlPlane } from '../../src/runtime/control-plane.js';
-import { silentLogger } from '../../src/runtime/logger.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
 import { gatewayListenerName, gatewayRouteName, userCertificateSecretName } from '../../src/envoy/names.js';
 import { sourcesOf } from '../../src/xds/snapshot.js';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkAdminBinding } from '../../src/admin/server.js';
 import { startServer } from '../../src/cli/serve.js';
-import { silentLogger } from '../../src/runtime/logger.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { runCli } from '../cli/harness.js';
 import { errorsOf, rawRequest, snapshotDir, startTestServer, type TestServer } from './admin-server.js';
 

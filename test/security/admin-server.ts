@@ -4,7 +4,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
-import type { Logger } from '../../src/runtime/logger.js';
+import type { Logger } from '../../src/log/logger.js';
 import { bufferLogger } from '../helpers/log-buffer.js';
 
 export interface TestServer {

@@ -11,7 +11,7 @@ import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envoyBootstrap, XDS_CLUSTER_NAME } from '../../src/bootstrap/envoy.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
-import { silentLogger } from '../../src/runtime/logger.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { runCli } from '../cli/harness.js';
 import { checkBootstrap, get } from '../helpers/envoy-bootstrap.js';
 

@@ -6,7 +6,7 @@ import { BehaviorSubject, type Observable } from 'rxjs';
 import { formatFieldError, singleLine } from '../api/errors.js';
 import { loadConfigPaths, watchConfigPaths } from '../api/load-files.js';
 import type { Resource } from '../api/types.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../log/logger.js';
 
 export class FileConfigSource {
   private readonly subject = new BehaviorSubject<readonly Resource[]>([]);

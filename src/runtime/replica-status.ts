@@ -8,7 +8,7 @@
  * per push); a record is small: the counters and times inspect shows, not resource names.
  */
 import type { Subscription } from 'rxjs';
-import type { Logger } from '../runtime/logger.js';
+import type { Logger } from '../log/logger.js';
 import type { ProxyStatus, StatusRegistry, TypeStatus } from '../xds/status.js';
 
 /** What the etcd store offers (etcd-store.ts). */

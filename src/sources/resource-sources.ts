@@ -23,9 +23,9 @@ import { combineLatest, ReplaySubject, type Observable, type Subscription } from
 import { formatFieldError, type FieldError } from '../api/errors.js';
 import { resourceKey, resourceLabel, type Resource } from '../api/types.js';
 import { CaFileSnapshot, CaFileWatch, caFilesOf, RecordingReader, type CaFileReader, type CaFileWatchOptions } from '../ca/providers/ca-files.js';
-import { validateResources } from '../ca/providers/check.js';
+import { validateResources } from './validate.js';
 import type { Store, StoredResource } from '../store/store.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../log/logger.js';
 
 /** What ResourceSources needs from FileConfigSource. */
 export interface ConfigFiles {
@@ -192,7 +192,7 @@ export class ResourceSources {
   check(merged: MergedResources, options: CheckOptions = {}): { errors: FieldError[]; warnings: FieldError[] } {
     const now = this.now();
     const changedFileSecret = (r: Resource): boolean => merged.origins.get(resourceKey(r)) === 'config' && this.acceptedSecrets.get(resourceKey(r)) !== secretFingerprint(r);
-    // The one validator of validate -f, apply and serve (ca/providers/check.ts).
+    // The one validator of validate -f, apply and serve (sources/validate.ts).
     const result = validateResources(merged.resources, {
       now,
       checkSecret: (r) => changedFileSecret(r) || (options.alsoCheckSecret?.(r) ?? false),

@@ -3,16 +3,16 @@
  * provider against the whole resource set (a `provided` backend names Secrets), so a Mesh whose
  * CA is unusable is rejected as a change, and the last good set keeps being served (SPEC §3).
  * A Mesh that did not change but whose CA no longer validates (its `file:` rewritten on disk, its
- * certificate expired) is pinned at its last good version instead (runtime/resource-sources.ts).
+ * certificate expired) is pinned at its last good version instead (sources/resource-sources.ts).
  */
-import type { FieldError } from '../../api/errors.js';
-import { checkReferences } from '../../api/references.js';
-import { resourceLabel, type Resource, type SecretResource } from '../../api/types.js';
-import { resourceSetWarnings } from '../../generate/gateway-warnings.js';
-import { checkSecretMaterial } from '../secret-material.js';
-import type { CaFileReader } from './ca-files.js';
-import { defaultCaProviders } from './registry.js';
-import { validateBackend, type CaProviders } from './types.js';
+import type { FieldError } from '../api/errors.js';
+import { checkReferences } from '../api/references.js';
+import { resourceLabel, type Resource, type SecretResource } from '../api/types.js';
+import { resourceSetWarnings } from '../generate/gateway-warnings.js';
+import { checkSecretMaterial } from '../ca/secret-material.js';
+import type { CaFileReader } from '../ca/providers/ca-files.js';
+import { defaultCaProviders } from '../ca/providers/registry.js';
+import { validateBackend, type CaProviders } from '../ca/providers/types.js';
 
 export interface CheckResult {
   readonly errors: FieldError[];

@@ -5,13 +5,13 @@
 import fs from 'node:fs';
 import { loadOrCreateSigningKey } from '../auth/token.js';
 import { loadOrCreateStoredSigningKey } from '../auth/signing-key-store.js';
-import type { Logger } from '../runtime/logger.js';
+import type { Logger } from '../log/logger.js';
 import type { StatusRegistry } from '../xds/status.js';
-import { EtcdStore, parseEtcdUrl, type EtcdTls } from './etcd-store.js';
-import { FileStore } from './file-store.js';
+import { EtcdStore, parseEtcdUrl, type EtcdTls } from '../store/etcd-store.js';
+import { FileStore } from '../store/file-store.js';
 import { SharedProxyStatus } from './replica-status.js';
-import { ENCRYPTION_KEY_FLAG, readEncryptionKeyFile } from './secret-box.js';
-import type { Store } from './store.js';
+import { ENCRYPTION_KEY_FLAG, readEncryptionKeyFile } from '../store/secret-box.js';
+import type { Store } from '../store/store.js';
 
 export interface StoreOptions {
   readonly dataDir: string;
