@@ -381,7 +381,7 @@ export function benchmarksMarkdown(results: BenchResults): string {
   const mergedNote = earlier.length > 0 ? `\n- Some runs were kept from an earlier invocation (${earlier.join(', ')}; \`BENCH_MERGE=1\`): the Details table marks them.` : '';
   const markdown = `# Benchmarks
 
-To reproduce, run \`npm run bench\`. It takes about ${Math.max(1, Math.round(results.durationSeconds / 10)) * 10} s after compiling, and rewrites this file and \`bench/results.json\` (the raw figures). \`npm run bench:10k\` then adds the N=10,000 runs of both scenarios to them (it runs only those, and keeps the rest).
+To reproduce, run \`npm run bench\`. ${earlier.length > 0 ? `The last invocation (runs merged into earlier results) took about ${Math.max(1, Math.round(results.durationSeconds / 10)) * 10} s after compiling; it` : `It takes about ${Math.max(1, Math.round(results.durationSeconds / 10)) * 10} s after compiling, and`} rewrites this file and \`bench/results.json\` (the raw figures). \`npm run bench:10k\` then adds the N=10,000 runs of both scenarios to them (it runs only those, and keeps the rest).
 
 - Date: ${results.date}
 - CPU: ${m.cpu}, ${m.cores} cores
