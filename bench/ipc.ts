@@ -38,7 +38,7 @@ export interface RecomputeDelta {
 export type ServerReply =
   | { type: 'ready'; port: number; memory: MemorySample; gcExposed: boolean; prepareMs: number }
   | { type: 'initial-started' }
-  | { type: 'initial-done'; ms: number; certificatesIssued?: number }
+  | { type: 'initial-done'; ms: number; certificatesIssued?: number; allSecretsSentMs?: number }
   | { type: 'idle'; memory: MemorySample }
   | { type: 'changed'; iteration: number; ms: number; syncMs: number; pushed: PushCounts; recompute?: RecomputeDelta; heapUsedBytes: number }
   | { type: 'error'; message: string };

@@ -20,7 +20,7 @@ import { toWireResponse } from '../src/xds/server.js';
 import { buildSnapshot } from '../src/xds/snapshot.js';
 import { TYPE_SHORT_NAMES } from '../src/xds/types.js';
 import { lookupType } from '../src/protos/load.js';
-import { ENDPOINT_TYPE, benchTypes, encodeResponse, sampleRequest, type WireResponse } from './protocol.js';
+import { ENDPOINT_TYPE, SECRET_TYPE, benchTypes, encodeResponse, sampleRequest, type WireResponse } from './protocol.js';
 import { MESH, nodeId, resourcesAt, staticResources, type Scenario } from './scenario.js';
 import { progress, type RecomputeDelta } from './ipc.js';
 import { runServerProcess, type BenchTarget, type ChangeResult } from './server-harness.js';
@@ -41,6 +41,8 @@ class MeshcpTarget implements BenchTarget {
   private base: Resource[] = [];
   private subject?: BehaviorSubject<readonly Resource[]>;
   private controlPlane?: ControlPlane;
+  /** mtls: from the start of the initial config until every proxy had been sent its SDS response. */
+  private allSecretsSentMs: number | undefined;
 
   async start(proxies: number, scenario: Scenario): Promise<number> {
     this.proxies = proxies;
@@ -84,10 +86,17 @@ class MeshcpTarget implements BenchTarget {
   initialConfigAcked(): Promise<void> {
     const cp = this.required();
     const ackedTypes = new Map<string, Set<string>>();
+    const secretsSent = new Set<string>();
+    const started = performance.now();
     let complete = 0;
     return new Promise<void>((resolve, reject) => {
       const subscription: Subscription = cp.status.events.subscribe((event) => {
         if (event.kind === 'nack') reject(new Error(`${event.nodeId} NACKed ${event.typeUrl}: ${event.error}`));
+        // meshcp holds a proxy's config until its certificate is issued: its first SDS push marks "issued and generated".
+        if (event.kind === 'sent' && event.typeUrl === SECRET_TYPE && !secretsSent.has(event.nodeId)) {
+          secretsSent.add(event.nodeId);
+          if (secretsSent.size === this.proxies) this.allSecretsSentMs = performance.now() - started;
+        }
         if (event.kind !== 'ack' || !this.types.includes(event.typeUrl)) return;
         let types = ackedTypes.get(event.nodeId);
         if (!types) ackedTypes.set(event.nodeId, (types = new Set()));
@@ -101,6 +110,10 @@ class MeshcpTarget implements BenchTarget {
         }
       });
     });
+  }
+
+  coldStartMilestones(): { allSecretsSentMs?: number } {
+    return this.allSecretsSentMs !== undefined ? { allSecretsSentMs: this.allSecretsSentMs } : {};
   }
 
   /** Workload certificates meshcp has issued since it started (the identity statuses' regeneration counts). */

@@ -86,7 +86,11 @@ async function runOne(scenario: Scenario, implementation: Implementation, proxie
     await server.request({ type: 'begin-initial' }, 'initial-started', 10_000);
     clients.send({ type: 'connect', address: `127.0.0.1:${ready.port}`, proxies, perConnection });
     const initial = await server.expect('initial-done', 200_000);
-    log(`  initial config ACKed by all ${proxies} in ${initial.ms.toFixed(0)} ms${scenario === 'mtls' && initial.certificatesIssued !== undefined ? ` (${initial.certificatesIssued} certificates issued)` : ''}`);
+    log(
+      `  initial config ACKed by all ${proxies} in ${initial.ms.toFixed(0)} ms` +
+        (scenario === 'mtls' && initial.certificatesIssued !== undefined ? ` (${initial.certificatesIssued} certificates issued)` : '') +
+        (initial.allSecretsSentMs !== undefined ? `; every proxy had its SDS response at ${initial.allSecretsSentMs.toFixed(0)} ms` : ''),
+    );
     if (scenario === 'mtls' && initial.certificatesIssued !== undefined && initial.certificatesIssued < proxies) {
       throw new Error(`only ${initial.certificatesIssued} workload certificates issued for ${proxies} proxies`);
     }
@@ -119,6 +123,7 @@ async function runOne(scenario: Scenario, implementation: Implementation, proxie
       initialMs: initial.ms,
       prepareMs: ready.prepareMs,
       ...(scenario === 'mtls' && initial.certificatesIssued !== undefined ? { certificatesIssued: initial.certificatesIssued } : {}),
+      ...(initial.allSecretsSentMs !== undefined ? { allSecretsSentMs: initial.allSecretsSentMs } : {}),
       ...(scenario === 'mtls' ? { caKeyType: mtlsCaKeyType() } : {}),
       changeMs,
       changeSyncMs,

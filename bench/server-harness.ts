@@ -24,6 +24,8 @@ export interface BenchTarget {
   initialConfigAcked(): Promise<void>;
   /** meshcp, mtls: workload certificates issued since start. */
   certificatesIssued?(): number;
+  /** meshcp, mtls: when, within the initial config, every proxy had been sent its SDS response (certificate issued, config generated). */
+  coldStartMilestones?(): { allSecretsSentMs?: number };
   change(iteration: number): Promise<ChangeResult>;
   stop(): Promise<void>;
 }
@@ -54,7 +56,7 @@ export function runServerProcess(target: BenchTarget): void {
         await withDeadline(acked, 180_000, 'initial config ACKed by every proxy');
         const ms = performance.now() - started;
         const certificatesIssued = target.certificatesIssued?.();
-        replyToParent({ type: 'initial-done', ms, ...(certificatesIssued !== undefined ? { certificatesIssued } : {}) });
+        replyToParent({ type: 'initial-done', ms, ...(certificatesIssued !== undefined ? { certificatesIssued } : {}), ...(target.coldStartMilestones?.() ?? {}) });
         return;
       }
       case 'measure-idle':
