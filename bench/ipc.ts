@@ -35,10 +35,16 @@ export interface RecomputeDelta {
   readonly resourcesEncoded: number;
 }
 
+/** meshcp: what the initial config (all N proxies connecting) generated and encoded. */
+export interface InitialRecompute {
+  readonly proxyGenerations: number;
+  readonly resourcesEncoded: number;
+}
+
 export type ServerReply =
   | { type: 'ready'; port: number; memory: MemorySample; gcExposed: boolean; prepareMs: number }
   | { type: 'initial-started' }
-  | { type: 'initial-done'; ms: number; certificatesIssued?: number; allSecretsSentMs?: number }
+  | { type: 'initial-done'; ms: number; certificatesIssued?: number; allSecretsSentMs?: number; initialRecompute?: InitialRecompute }
   | { type: 'idle'; memory: MemorySample }
   | { type: 'changed'; iteration: number; ms: number; syncMs: number; pushed: PushCounts; recompute?: RecomputeDelta; heapUsedBytes: number }
   | { type: 'error'; message: string };

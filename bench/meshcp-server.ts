@@ -43,6 +43,7 @@ class MeshcpTarget implements BenchTarget {
   private controlPlane?: ControlPlane;
   /** mtls: from the start of the initial config until every proxy had been sent its SDS response. */
   private allSecretsSentMs: number | undefined;
+  private initialRecompute?: () => { proxyGenerations: number; resourcesEncoded: number };
 
   async start(proxies: number, scenario: Scenario): Promise<number> {
     this.proxies = proxies;
@@ -88,6 +89,11 @@ class MeshcpTarget implements BenchTarget {
     const ackedTypes = new Map<string, Set<string>>();
     const secretsSent = new Set<string>();
     const started = performance.now();
+    const before = cp.recompute();
+    this.initialRecompute = () => {
+      const after = cp.recompute();
+      return { proxyGenerations: after.proxyGenerations - before.proxyGenerations, resourcesEncoded: after.resourcesEncoded - before.resourcesEncoded };
+    };
     let complete = 0;
     return new Promise<void>((resolve, reject) => {
       const subscription: Subscription = cp.status.events.subscribe((event) => {
@@ -112,8 +118,8 @@ class MeshcpTarget implements BenchTarget {
     });
   }
 
-  coldStartMilestones(): { allSecretsSentMs?: number } {
-    return this.allSecretsSentMs !== undefined ? { allSecretsSentMs: this.allSecretsSentMs } : {};
+  coldStartMilestones(): { allSecretsSentMs?: number; initialRecompute?: { proxyGenerations: number; resourcesEncoded: number } } {
+    return { ...(this.allSecretsSentMs !== undefined ? { allSecretsSentMs: this.allSecretsSentMs } : {}), ...(this.initialRecompute ? { initialRecompute: this.initialRecompute() } : {}) };
   }
 
   /** Workload certificates meshcp has issued since it started (the identity statuses' regeneration counts). */

@@ -1,6 +1,6 @@
 /** Results: percentiles, the machine, the Markdown table and BENCHMARKS.md. */
 import os from 'node:os';
-import type { ClientStats, MemorySample, PushCounts, RecomputeDelta } from './ipc.js';
+import type { ClientStats, InitialRecompute, MemorySample, PushCounts, RecomputeDelta } from './ipc.js';
 import type { IssuanceResult } from './issuance.js';
 import type { Scenario } from './scenario.js';
 
@@ -20,6 +20,8 @@ export interface RunResult {
   readonly certificatesIssued?: number;
   /** meshcp, mtls: ms into the cold start when every proxy had been sent its SDS response (its certificate issued and its config generated). */
   readonly allSecretsSentMs?: number;
+  /** meshcp: proxy generations and resources encoded while the N proxies got their initial config. */
+  readonly initialRecompute?: InitialRecompute;
   /** mtls: the builtin CA's key type (RSA unless BENCH_MTLS_CA_KEY=ECDSA). */
   readonly caKeyType?: 'RSA' | 'ECDSA';
   /** 1-minute load average when this run started and ended. */
@@ -208,11 +210,12 @@ function detailTable(results: BenchResults): string {
   for (const run of results.runs) {
     const prepared = run.prepareMs !== undefined ? (run.prepareMs / 1000).toFixed(1) : 'n/a';
     const secrets = run.allSecretsSentMs !== undefined ? `; every proxy had its SDS response ${format(run.allSecretsSentMs)} ms into it` : '';
+    const initial = run.initialRecompute ? `; initial config: proxy generations ${run.initialRecompute.proxyGenerations}, resources encoded ${run.initialRecompute.resourcesEncoded}` : '';
     const certificates = run.certificatesIssued !== undefined ? ` (${run.certificatesIssued} certificates issued in the cold start${secrets})` : '';
     const load = run.loadAverage ? `${run.loadAverage.before.toFixed(1)} → ${run.loadAverage.after.toFixed(1)}` : 'n/a';
     const earlier = run.fromEarlierRun ? ` (from the run of ${run.fromEarlierRun})` : '';
     lines.push(
-      `| ${run.scenario} | ${run.proxies} | ${run.proxiesPerConnection} | ${run.implementation}${earlier} | ${prepared} | ${format(percentile(run.changeSyncMs, 50))} / ${format(Math.max(...run.changeSyncMs))} | ${pushesPerChange(run)} | ${recomputed(run)}${certificates} | ${mib(run.memoryBefore.rssBytes)} → ${mib(run.memoryIdle.rssBytes)} | ${mib(run.clients.rssBytes)} | ${load} |`,
+      `| ${run.scenario} | ${run.proxies} | ${run.proxiesPerConnection} | ${run.implementation}${earlier} | ${prepared} | ${format(percentile(run.changeSyncMs, 50))} / ${format(Math.max(...run.changeSyncMs))} | ${pushesPerChange(run)} | ${recomputed(run)}${initial}${certificates} | ${mib(run.memoryBefore.rssBytes)} → ${mib(run.memoryIdle.rssBytes)} | ${mib(run.clients.rssBytes)} | ${load} |`,
     );
   }
   return lines.join('\n');

@@ -89,7 +89,8 @@ async function runOne(scenario: Scenario, implementation: Implementation, proxie
     log(
       `  initial config ACKed by all ${proxies} in ${initial.ms.toFixed(0)} ms` +
         (scenario === 'mtls' && initial.certificatesIssued !== undefined ? ` (${initial.certificatesIssued} certificates issued)` : '') +
-        (initial.allSecretsSentMs !== undefined ? `; every proxy had its SDS response at ${initial.allSecretsSentMs.toFixed(0)} ms` : ''),
+        (initial.allSecretsSentMs !== undefined ? `; every proxy had its SDS response at ${initial.allSecretsSentMs.toFixed(0)} ms` : '') +
+        (initial.initialRecompute ? `; ${initial.initialRecompute.proxyGenerations} proxy generations, ${initial.initialRecompute.resourcesEncoded} resources encoded` : ''),
     );
     if (scenario === 'mtls' && initial.certificatesIssued !== undefined && initial.certificatesIssued < proxies) {
       throw new Error(`only ${initial.certificatesIssued} workload certificates issued for ${proxies} proxies`);
@@ -124,6 +125,7 @@ async function runOne(scenario: Scenario, implementation: Implementation, proxie
       prepareMs: ready.prepareMs,
       ...(scenario === 'mtls' && initial.certificatesIssued !== undefined ? { certificatesIssued: initial.certificatesIssued } : {}),
       ...(initial.allSecretsSentMs !== undefined ? { allSecretsSentMs: initial.allSecretsSentMs } : {}),
+      ...(initial.initialRecompute ? { initialRecompute: initial.initialRecompute } : {}),
       ...(scenario === 'mtls' ? { caKeyType: mtlsCaKeyType() } : {}),
       changeMs,
       changeSyncMs,

@@ -4,7 +4,7 @@
  * applies "one changed cluster" measuring until every proxy has ACKed it.
  */
 import { performance } from 'node:perf_hooks';
-import { replyToParent, serveParent, settledMemory, type PushCounts, type RecomputeDelta, type ServerCommand } from './ipc.js';
+import { replyToParent, serveParent, settledMemory, type InitialRecompute, type PushCounts, type RecomputeDelta, type ServerCommand } from './ipc.js';
 import type { Scenario } from './scenario.js';
 
 export interface ChangeResult {
@@ -25,7 +25,7 @@ export interface BenchTarget {
   /** meshcp, mtls: workload certificates issued since start. */
   certificatesIssued?(): number;
   /** meshcp, mtls: when, within the initial config, every proxy had been sent its SDS response (certificate issued, config generated). */
-  coldStartMilestones?(): { allSecretsSentMs?: number };
+  coldStartMilestones?(): { allSecretsSentMs?: number; initialRecompute?: InitialRecompute };
   change(iteration: number): Promise<ChangeResult>;
   stop(): Promise<void>;
 }
