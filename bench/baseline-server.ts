@@ -5,16 +5,27 @@
  * order and with the same version strings. Per stream it only remembers the node, the nonce
  * awaiting an ACK per type, and nothing else. No translation, no generation, no per-stream
  * encoding: what is left is gRPC framing, HTTP/2 and request decoding.
+ *
+ * In the mtls scenario the baseline also holds each proxy's own SDS response (its workload
+ * certificate and key, and the mesh trust bundle): the CA is created and every certificate is
+ * issued with meshcp's own CA registry before any clock starts, so the baseline's cold start is
+ * delivery only. The certificates differ from the ones meshcp issues (fresh keys), not their size.
  */
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import type { Model } from '../src/model/model.js';
+import type { MeshTlsMaterial } from '../src/ca/workload-identity.js';
+import type { IssuedIdentity } from '../src/ca/providers/types.js';
+import { MemoryBlobStore } from '../src/ca/providers/builtin.js';
+import { defaultCaProviders, MeshCaRegistry } from '../src/ca/providers/registry.js';
+import { enabledBackend, indexResources, spiffeIdsOf } from '../src/identity/resource-index.js';
+import { validitySecondsOf } from '../src/identity/rotation.js';
 import { generateForProxy } from '../src/generate/generate.js';
 import { translateMeshes } from '../src/translate/mesh-services.js';
 import { contentHash, type EncodedResource } from '../src/xds/encode.js';
 import { buildSnapshot } from '../src/xds/snapshot.js';
-import { BENCH_TYPES, ADS_PATH, ENDPOINT_TYPE, decodeRequest, encodeResponse, identity, sampleRequest } from './protocol.js';
-import { MESH, nodeId, resourcesAt, staticResources } from './scenario.js';
+import { ADS_PATH, ENDPOINT_TYPE, benchTypes, decodeRequest, encodeResponse, identity, sampleRequest } from './protocol.js';
+import { MESH, nodeId, resourcesAt, staticResources, type Scenario } from './scenario.js';
 import type { Resource } from '../src/api/types.js';
 import { progress } from './ipc.js';
 import { runServerProcess, type BenchTarget, type ChangeResult } from './server-harness.js';
@@ -33,11 +44,11 @@ type Responses = Map<string, Map<string, Buffer>>;
 
 const INITIAL_NONCE = 'i';
 
-function buildResponses(model: Model, proxies: number, typeUrls: readonly string[], nonce: string): Responses {
+function buildResponses(model: Model, proxies: number, typeUrls: readonly string[], nonce: string, meshTls: MeshTlsMaterial | undefined): Responses {
   const shared = new Map<string, Buffer>();
   const out: Responses = new Map();
   for (let i = 0; i < proxies; i++) {
-    const result = buildSnapshot(generateForProxy(model, { name: nodeId(i), mesh: MESH, flavor: 'envoy' }));
+    const result = buildSnapshot(generateForProxy(model, { name: nodeId(i), mesh: MESH, flavor: 'envoy' }, meshTls ? { meshTls } : {}));
     if (!result.ok) throw new Error(`scenario config is inconsistent: ${result.errors.join('; ')}`);
     const perType = new Map<string, Buffer>();
     for (const typeUrl of typeUrls) {
@@ -57,6 +68,29 @@ function buildResponses(model: Model, proxies: number, typeUrls: readonly string
   return out;
 }
 
+/**
+ * The mtls scenario's material, made ahead of time with meshcp's CA code: the mesh's builtin CA,
+ * and one workload certificate per proxy (its SPIFFE IDs as the identity manager computes them).
+ */
+async function issueAll(resources: readonly Resource[], proxies: number): Promise<MeshTlsMaterial> {
+  const registry = new MeshCaRegistry(defaultCaProviders(new MemoryBlobStore()));
+  const index = indexResources(resources);
+  const backend = enabledBackend(index, MESH);
+  if (!backend) throw new Error('mtls scenario without an enabled backend');
+  const ca = await registry.ensure(MESH, backend, resources);
+  const bundle = registry.trustRoots(ca).map((pem) => (pem.endsWith('\n') ? pem : `${pem}\n`)).join('');
+  const identities = new Map<string, IssuedIdentity>();
+  const now = new Date();
+  await Promise.all(
+    Array.from({ length: proxies }, async (_, i) => {
+      const spiffeIds = spiffeIdsOf(index, MESH, nodeId(i));
+      if (!spiffeIds) throw new Error(`${nodeId(i)} has no SPIFFE ID`);
+      identities.set(nodeId(i), await registry.issue(ca, { spiffeIds, validitySeconds: validitySecondsOf(backend.dpCert.rotation.expirationSeconds), now }));
+    }),
+  );
+  return { identity: (mesh, name) => (mesh === MESH ? identities.get(name) : undefined), trustBundle: (mesh) => (mesh === MESH ? bundle : undefined) };
+}
+
 class BaselineTarget implements BenchTarget {
   private readonly server = new grpc.Server({
     // The same server options meshcp's XdsServer uses.
@@ -67,14 +101,19 @@ class BaselineTarget implements BenchTarget {
   });
   private readonly streams = new Map<string, StreamState>();
   private proxies = 0;
+  private types: readonly string[] = [];
   private base: Resource[] = [];
+  private meshTls: MeshTlsMaterial | undefined;
   private initial: Responses = new Map();
   private onAck: (node: string, typeUrl: string) => void = () => undefined;
 
-  async start(proxies: number): Promise<number> {
+  async start(proxies: number, scenario: Scenario): Promise<number> {
     this.proxies = proxies;
-    this.base = staticResources(proxies);
-    this.initial = buildResponses(translateMeshes(resourcesAt(this.base, 0)), proxies, BENCH_TYPES, INITIAL_NONCE);
+    this.types = benchTypes(scenario);
+    this.base = staticResources(proxies, scenario);
+    const resources = resourcesAt(this.base, 0);
+    this.meshTls = scenario === 'mtls' ? await issueAll(resources, proxies) : undefined;
+    this.initial = buildResponses(translateMeshes(resources), proxies, this.types, INITIAL_NONCE, this.meshTls);
     decodeRequest(sampleRequest());
     this.server.addService(
       {
@@ -104,7 +143,7 @@ class BaselineTarget implements BenchTarget {
         if (!types) ackedTypes.set(node, (types = new Set()));
         if (types.has(typeUrl)) return;
         types.add(typeUrl);
-        if (types.size < BENCH_TYPES.length) return;
+        if (types.size < this.types.length) return;
         progress('baseline: initial config ACKed by', ++complete, this.proxies);
         if (complete === this.proxies) {
           this.onAck = () => undefined;
@@ -117,7 +156,7 @@ class BaselineTarget implements BenchTarget {
   async change(iteration: number): Promise<ChangeResult> {
     // Prepared before the clock starts: the floor does not pay for translation or encoding.
     const nonce = `c${iteration}`;
-    const responses = buildResponses(translateMeshes(resourcesAt(this.base, iteration)), this.proxies, [ENDPOINT_TYPE], nonce);
+    const responses = buildResponses(translateMeshes(resourcesAt(this.base, iteration)), this.proxies, [ENDPOINT_TYPE], nonce, this.meshTls);
     if (this.streams.size !== this.proxies) throw new Error(`${this.streams.size} streams open, expected ${this.proxies}`);
     const acked = new Set<string>();
     let started = 0;

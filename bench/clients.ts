@@ -1,8 +1,10 @@
 /**
  * Client process: N simulated Envoys, each with one ADS (SotW) stream, behaving like Envoy:
  * CDS and LDS wildcard; on a CDS response, subscribe EDS to its EDS clusters; on an LDS
- * response, subscribe RDS to the route configurations its HTTP connection managers name;
- * ACK every response (same type_url, version_info, response_nonce; resource_names as
+ * response, subscribe RDS to the route configurations its HTTP connection managers name; on
+ * either, subscribe SDS to the secrets their TLS transport sockets name (mtls scenario: the
+ * workload certificate and the mesh trust bundle), as Envoy does while it warms clusters and
+ * listeners; ACK every response (same type_url, version_info, response_nonce; resource_names as
  * subscribed). The node (with `mesh` metadata as a Struct) is sent on the first request of
  * the stream only, as with Envoy's `set_node_on_first_message_only` (what Istio configures).
  *
@@ -15,8 +17,9 @@ import { jsonToStruct } from '../src/xds/struct.js';
 import { generateForProxy } from '../src/generate/generate.js';
 import { translateMeshes } from '../src/translate/mesh-services.js';
 import { buildSnapshot } from '../src/xds/snapshot.js';
-import { ADS_PATH, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, decodeResponse, edsNamesOf, encodeRequest, encodeResponse, identity, rdsNamesOf, type WireResponse } from './protocol.js';
-import { MESH, nodeId, resourcesAt, staticResources } from './scenario.js';
+import type { MeshTlsMaterial } from '../src/ca/workload-identity.js';
+import { ADS_PATH, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, decodeResponse, edsNamesOf, encodeRequest, encodeResponse, identity, rdsNamesOf, sdsNamesOf, type WireResponse } from './protocol.js';
+import { MESH, SCENARIOS, nodeId, resourcesAt, staticResources } from './scenario.js';
 import { progress, replyToParent, serveParent, type ClientsCommand } from './ipc.js';
 
 interface Counters {
@@ -38,8 +41,8 @@ let expectedProxies = 0;
 /** Derived subscriptions depend only on a response's content, and version_info is a content hash: decode each version once. */
 const derivedNames = new Map<string, string[]>();
 
-function namesFrom(response: WireResponse, derive: (response: WireResponse) => string[]): string[] {
-  const key = `${response.type_url}|${response.version_info}`;
+function namesFrom(what: 'eds' | 'rds' | 'sds', response: WireResponse, derive: (response: WireResponse) => string[]): string[] {
+  const key = `${what}|${response.type_url}|${response.version_info}`;
   let names = derivedNames.get(key);
   if (!names) derivedNames.set(key, (names = derive(response)));
   return names;
@@ -54,6 +57,8 @@ class SimulatedEnvoy {
   private readonly subscribed = new Map<string, readonly string[]>();
   private readonly accepted = new Map<string, string>();
   private readonly latestNonce = new Map<string, string>();
+  /** SDS names referred to by the current clusters and by the current listeners. */
+  private readonly secretsOf = new Map<string, readonly string[]>();
   private nodeSent = false;
   private gotFirst = false;
 
@@ -80,9 +85,16 @@ class SimulatedEnvoy {
     }
     const typeUrl = response.type_url;
     this.latestNonce.set(typeUrl, response.nonce);
-    // Envoy asks for the resources a response refers to before it ACKs that response.
-    if (typeUrl === CLUSTER_TYPE) this.ensureSubscribed(ENDPOINT_TYPE, namesFrom(response, edsNamesOf));
-    if (typeUrl === LISTENER_TYPE) this.ensureSubscribed(ROUTE_TYPE, namesFrom(response, rdsNamesOf));
+    // Envoy asks for the resources a response refers to before it ACKs that response: EDS and
+    // SDS while clusters warm, RDS and SDS while listeners warm.
+    if (typeUrl === CLUSTER_TYPE || typeUrl === LISTENER_TYPE) {
+      if (typeUrl === CLUSTER_TYPE) this.ensureSubscribed(ENDPOINT_TYPE, namesFrom('eds', response, edsNamesOf));
+      else this.ensureSubscribed(ROUTE_TYPE, namesFrom('rds', response, rdsNamesOf));
+      this.secretsOf.set(typeUrl, namesFrom('sds', response, sdsNamesOf));
+      const secrets = [...new Set([...(this.secretsOf.get(CLUSTER_TYPE) ?? []), ...(this.secretsOf.get(LISTENER_TYPE) ?? [])])].sort();
+      // No SDS subscription until something names a secret (the plain scenario never does).
+      if (secrets.length > 0 || this.subscribed.has(SECRET_TYPE)) this.ensureSubscribed(SECRET_TYPE, secrets);
+    }
     this.accepted.set(typeUrl, response.version_info);
     this.write({ type_url: typeUrl, version_info: response.version_info, response_nonce: response.nonce, resource_names: [...(this.subscribed.get(typeUrl) ?? [])] });
   }
@@ -149,8 +161,17 @@ serveParent<ClientsCommand>(async (command) => {
  */
 function warmUp(): void {
   encodeRequest({ type_url: CLUSTER_TYPE, node: { id: 'warm', metadata: jsonToStruct({ mesh: MESH }) } });
-  const resources = resourcesAt(staticResources(1), 0);
-  const result = buildSnapshot(generateForProxy(translateMeshes(resources), { name: nodeId(0), mesh: MESH, flavor: 'envoy' }));
+  // The mtls config refers to SDS names only; the material's content does not matter to the client's decoding.
+  const material: MeshTlsMaterial = {
+    identity: () => ({ certChainPem: 'warm', keyPem: 'warm', spiffeIds: [], serialHex: '01', notAfter: new Date() }),
+    trustBundle: () => 'warm',
+  };
+  for (const scenario of SCENARIOS) warmUpScenario(scenario === 'mtls' ? material : undefined, scenario);
+}
+
+function warmUpScenario(meshTls: MeshTlsMaterial | undefined, scenario: (typeof SCENARIOS)[number]): void {
+  const resources = resourcesAt(staticResources(1, scenario), 0);
+  const result = buildSnapshot(generateForProxy(translateMeshes(resources), { name: nodeId(0), mesh: MESH, flavor: 'envoy' }, meshTls ? { meshTls } : {}));
   if (!result.ok) throw new Error(result.errors.join('; '));
   const response = (typeUrl: string): WireResponse =>
     decodeResponse(
@@ -162,6 +183,9 @@ function warmUp(): void {
       }),
     );
   if (edsNamesOf(response(CLUSTER_TYPE)).length === 0 || rdsNamesOf(response(LISTENER_TYPE)).length === 0) throw new Error('warm-up config has no EDS or RDS names');
+  const secrets = [...sdsNamesOf(response(CLUSTER_TYPE)), ...sdsNamesOf(response(LISTENER_TYPE))];
+  if ((secrets.length > 0) !== (scenario === 'mtls')) throw new Error(`${scenario} warm-up config names ${secrets.length} SDS secrets`);
+  if (scenario === 'mtls' && (result.snapshot.resources.get(SECRET_TYPE)?.size ?? 0) === 0) throw new Error('mtls warm-up config has no SDS secrets');
 }
 
 warmUp();

@@ -4,9 +4,10 @@
  * measures with its own clock; only durations cross process boundaries.
  */
 import type { ChildProcess } from 'node:child_process';
+import type { Scenario } from './scenario.js';
 
 export type ServerCommand =
-  | { type: 'init'; proxies: number }
+  | { type: 'init'; proxies: number; scenario: Scenario }
   | { type: 'begin-initial' }
   | { type: 'measure-idle' }
   | { type: 'change'; iteration: number }
@@ -28,14 +29,22 @@ export interface RecomputeDelta {
   readonly proxyGenerations: number;
   /** Proxy configs updated by swapping ClusterLoadAssignments, without generating. */
   readonly endpointPatches: number;
+  /** Proxy configs updated by a certificate or trust bundle change (SDS only), without generating. */
+  readonly identityPatches: number;
   /** Resources serialized with protobuf. */
   readonly resourcesEncoded: number;
 }
 
+/** meshcp: what the initial config (all N proxies connecting) generated and encoded. */
+export interface InitialRecompute {
+  readonly proxyGenerations: number;
+  readonly resourcesEncoded: number;
+}
+
 export type ServerReply =
-  | { type: 'ready'; port: number; memory: MemorySample; gcExposed: boolean }
+  | { type: 'ready'; port: number; memory: MemorySample; gcExposed: boolean; prepareMs: number }
   | { type: 'initial-started' }
-  | { type: 'initial-done'; ms: number }
+  | { type: 'initial-done'; ms: number; certificatesIssued?: number; allSecretsSentMs?: number; initialRecompute?: InitialRecompute }
   | { type: 'idle'; memory: MemorySample }
   | { type: 'changed'; iteration: number; ms: number; syncMs: number; pushed: PushCounts; recompute?: RecomputeDelta; heapUsedBytes: number }
   | { type: 'error'; message: string };

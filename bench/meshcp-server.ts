@@ -2,39 +2,79 @@
  * Server process: a real meshcp ControlPlane fed from a BehaviorSubject. ACKs are observed
  * through the server's own status events (one `ack` per proxy per type), which is the most
  * accurate clock: the moment meshcp has processed the ACK.
+ *
+ * In the mtls scenario the builtin CA is created before any clock starts (a restart of a
+ * control plane whose CA already exists); the workload certificates are issued by meshcp when
+ * each proxy connects, inside the initial-config clock (the cold start). No token
+ * authentication: every proxy is accepted, as in the plain scenario.
  */
 import { performance } from 'node:perf_hooks';
 import { BehaviorSubject, firstValueFrom, type Subscription } from 'rxjs';
 import type { Resource } from '../src/api/types.js';
+import type { MeshTlsMaterial } from '../src/ca/workload-identity.js';
 import { generateForProxy } from '../src/generate/generate.js';
+import { indexResources, spiffeIdsOf } from '../src/identity/resource-index.js';
 import { ControlPlane } from '../src/runtime/control-plane.js';
 import { silentLogger } from '../src/log/logger.js';
 import { toWireResponse } from '../src/xds/server.js';
 import { buildSnapshot } from '../src/xds/snapshot.js';
 import { TYPE_SHORT_NAMES } from '../src/xds/types.js';
 import { lookupType } from '../src/protos/load.js';
-import { BENCH_TYPES, ENDPOINT_TYPE, encodeResponse, sampleRequest, type WireResponse } from './protocol.js';
-import { MESH, nodeId, resourcesAt, staticResources } from './scenario.js';
+import { ENDPOINT_TYPE, SECRET_TYPE, benchTypes, encodeResponse, sampleRequest, type WireResponse } from './protocol.js';
+import { MESH, nodeId, resourcesAt, staticResources, type Scenario } from './scenario.js';
 import { progress, type RecomputeDelta } from './ipc.js';
 import { runServerProcess, type BenchTarget, type ChangeResult } from './server-harness.js';
 
+/** Polls `condition` every 10 ms until it holds; rejects after `ms`. */
+async function until(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 class MeshcpTarget implements BenchTarget {
   private proxies = 0;
+  private scenario: Scenario = 'plain';
+  private types: readonly string[] = [];
   private base: Resource[] = [];
   private subject?: BehaviorSubject<readonly Resource[]>;
   private controlPlane?: ControlPlane;
+  /** mtls: from the start of the initial config until every proxy had been sent its SDS response. */
+  private allSecretsSentMs: number | undefined;
+  private initialRecompute?: () => { proxyGenerations: number; resourcesEncoded: number };
 
-  async start(proxies: number): Promise<number> {
+  async start(proxies: number, scenario: Scenario): Promise<number> {
     this.proxies = proxies;
-    this.base = staticResources(proxies);
+    this.scenario = scenario;
+    this.types = benchTypes(scenario);
+    this.base = staticResources(proxies, scenario);
     this.subject = new BehaviorSubject<readonly Resource[]>(resourcesAt(this.base, 0));
     this.controlPlane = new ControlPlane({ resources: this.subject, log: silentLogger() });
-    const port = await this.controlPlane.listen('127.0.0.1:0');
+    const cp = this.controlPlane;
+    const port = await cp.listen('127.0.0.1:0');
     // Warm-up outside the measurements: translate once, and build + encode one proxy's config
     // so the protobuf codecs exist before memory is sampled and clocks start.
-    const model = await firstValueFrom(this.controlPlane.model);
-    const snapshot = buildSnapshot(generateForProxy(model, { name: nodeId(0), mesh: MESH, flavor: 'envoy' }));
+    const model = await firstValueFrom(cp.model);
+    let meshTls: MeshTlsMaterial | undefined;
+    if (scenario === 'mtls') {
+      // The builtin CA exists before the cold start begins: it is generated once per mesh, then kept.
+      await until(() => cp.identities.trustBundle(MESH) !== undefined, 60_000, 'the builtin mesh CA');
+      const [ca] = cp.identities.builtinCas();
+      if (!ca) throw new Error('no builtin CA after the trust bundle appeared');
+      const backend = this.base.find((r) => r.type === 'Mesh')?.mtls?.backends[0];
+      const spiffeIds = spiffeIdsOf(indexResources(this.base), MESH, nodeId(0));
+      if (!backend || !spiffeIds) throw new Error('mtls scenario without a backend or SPIFFE IDs');
+      // One certificate through meshcp's issuer (the CA's key import and the issuer's JIT), not a proxy's.
+      const identity = await cp.identities.cas.issue(ca, { spiffeIds, validitySeconds: backend.dpCert.rotation.expirationSeconds, now: new Date() });
+      meshTls = { identity: () => identity, trustBundle: (mesh) => cp.identities.trustBundle(mesh) };
+    }
+    const snapshot = buildSnapshot(generateForProxy(model, { name: nodeId(0), mesh: MESH, flavor: 'envoy' }, meshTls ? { meshTls } : {}));
     if (!snapshot.ok) throw new Error(`scenario config is inconsistent: ${snapshot.errors.join('; ')}`);
+    for (const typeUrl of this.types) {
+      if (!snapshot.snapshot.resources.get(typeUrl)?.size) throw new Error(`warm-up config of the ${scenario} scenario has no ${TYPE_SHORT_NAMES[typeUrl] ?? typeUrl}`);
+    }
     for (const [typeUrl, byName] of snapshot.snapshot.resources) {
       encodeResponse(toWireResponse({ kind: 'sotw', typeUrl, versionInfo: 'warm', nonce: 'warm', resources: [...byName.values()] }) as WireResponse);
     }
@@ -47,23 +87,46 @@ class MeshcpTarget implements BenchTarget {
   initialConfigAcked(): Promise<void> {
     const cp = this.required();
     const ackedTypes = new Map<string, Set<string>>();
+    const secretsSent = new Set<string>();
+    const started = performance.now();
+    const before = cp.recompute();
+    this.initialRecompute = () => {
+      const after = cp.recompute();
+      return { proxyGenerations: after.proxyGenerations - before.proxyGenerations, resourcesEncoded: after.resourcesEncoded - before.resourcesEncoded };
+    };
     let complete = 0;
     return new Promise<void>((resolve, reject) => {
       const subscription: Subscription = cp.status.events.subscribe((event) => {
         if (event.kind === 'nack') reject(new Error(`${event.nodeId} NACKed ${event.typeUrl}: ${event.error}`));
-        if (event.kind !== 'ack' || !BENCH_TYPES.includes(event.typeUrl)) return;
+        // meshcp holds a proxy's config until its certificate is issued: its first SDS push marks "issued and generated".
+        if (event.kind === 'sent' && event.typeUrl === SECRET_TYPE && !secretsSent.has(event.nodeId)) {
+          secretsSent.add(event.nodeId);
+          if (secretsSent.size === this.proxies) this.allSecretsSentMs = performance.now() - started;
+        }
+        if (event.kind !== 'ack' || !this.types.includes(event.typeUrl)) return;
         let types = ackedTypes.get(event.nodeId);
         if (!types) ackedTypes.set(event.nodeId, (types = new Set()));
         if (types.has(event.typeUrl)) return;
         types.add(event.typeUrl);
-        if (types.size < BENCH_TYPES.length) return;
-        progress('meshcp: initial config ACKed by', ++complete, this.proxies);
+        if (types.size < this.types.length) return;
+        progress(`meshcp (${this.scenario}): initial config ACKed by`, ++complete, this.proxies);
         if (complete === this.proxies) {
           subscription.unsubscribe();
           resolve();
         }
       });
     });
+  }
+
+  coldStartMilestones(): { allSecretsSentMs?: number; initialRecompute?: { proxyGenerations: number; resourcesEncoded: number } } {
+    return { ...(this.allSecretsSentMs !== undefined ? { allSecretsSentMs: this.allSecretsSentMs } : {}), ...(this.initialRecompute ? { initialRecompute: this.initialRecompute() } : {}) };
+  }
+
+  /** Workload certificates meshcp has issued since it started (the identity statuses' regeneration counts). */
+  certificatesIssued(): number {
+    return this.required()
+      .identities.listStatus(MESH)
+      .reduce((sum, status) => sum + status.regenerations, 0);
   }
 
   async change(iteration: number): Promise<ChangeResult> {
@@ -106,6 +169,7 @@ class MeshcpTarget implements BenchTarget {
       translations: sum(after.translations) - sum(before.translations),
       proxyGenerations: after.proxyGenerations - before.proxyGenerations,
       endpointPatches: after.endpointPatches - before.endpointPatches,
+      identityPatches: after.identityPatches - before.identityPatches,
       resourcesEncoded: after.resourcesEncoded - before.resourcesEncoded,
     };
     return { ms, syncMs, pushed, recompute };

@@ -1,11 +1,19 @@
 /**
- * `npm run bench`: for each N, runs meshcp and the raw grpc-js baseline, each in a fresh
- * server process with a fresh process of N simulated Envoys, prints the results table and
+ * `npm run bench`: for each scenario and N, runs meshcp and the raw grpc-js baseline, each in a
+ * fresh server process with a fresh process of N simulated Envoys, prints the results table and
  * writes BENCHMARKS.md and bench/results.json.
  *
- * Defaults: N = 1,000 and 5,000 (30 and 10 measured changes), 50 proxies per connection (the
- * figures issue #11 sets its goals on). Overrides: BENCH_PROXIES="100,1000", BENCH_ITERATIONS="100,30"
- * (per N), BENCH_PROXIES_PER_CONNECTION="50,1" (1 = one HTTP/2 connection per proxy, as real Envoys).
+ * Defaults: scenarios plain and mtls, N = 1,000 and 5,000, 50 proxies per connection (the figures
+ * issue #11 sets its goals on); measured changes per N: plain 30 / 10, mtls 20 / 8 (5 at 10,000).
+ * Overrides:
+ * - BENCH_PROXIES="1000,5000,10000" (10,000 runs only when listed; `npm run bench:10k`);
+ * - BENCH_ITERATIONS="100,30" (per N, both scenarios), BENCH_MTLS_ITERATIONS="20,8" (per N, mtls only);
+ * - BENCH_SCENARIOS="plain,mtls"; BENCH_MTLS_CA_KEY=ECDSA (the builtin CA's key; RSA by default);
+ * - BENCH_PROXIES_PER_CONNECTION="50,1" (1 = one HTTP/2 connection per proxy, as real Envoys);
+ * - BENCH_SKIP_ETCD=1, BENCH_SKIP_ISSUANCE=1: leave those measurements out;
+ * - BENCH_MERGE=1: keep the runs (and the issuance / etcd figures, when skipped) of the existing
+ *   bench/results.json that this invocation does not measure again, e.g. add the 10,000 runs to
+ *   a default run (`npm run bench:10k` does this).
  */
 import { fork } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
@@ -16,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { ChildLink, type ClientsCommand, type ClientsReply, type RecomputeDelta, type ServerCommand, type ServerReply } from './ipc.js';
 import { measureIssuance } from './issuance.js';
 import { type EtcdFigures, benchmarksMarkdown, machine, markdownTables, percentile, perProxyKiB, type BenchResults, type Implementation, type RunResult } from './report.js';
+import { isScenario, mtlsCaKeyType, type Scenario } from './scenario.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** dist/bench → the repository root. */
@@ -37,7 +46,22 @@ function numbers(value: string | undefined, fallback: readonly number[]): number
 }
 
 const PROXY_COUNTS = numbers(process.env['BENCH_PROXIES'], [1000, 5000]);
-const ITERATIONS = numbers(process.env['BENCH_ITERATIONS'], [30, 10]);
+const SCENARIO_LIST: Scenario[] = (process.env['BENCH_SCENARIOS']?.trim() || 'plain,mtls').split(',').map((v) => {
+  const scenario = v.trim();
+  if (!isScenario(scenario)) throw new Error(`BENCH_SCENARIOS: unknown scenario "${scenario}" (plain, mtls)`);
+  return scenario;
+});
+const flag = (name: string): boolean => ['1', 'true', 'yes'].includes((process.env[name] ?? '').trim().toLowerCase());
+
+/** Measured changes for the i-th N: the override lists (per N, the last one repeating), else by scenario and size. */
+function iterationsFor(scenario: Scenario, i: number, proxies: number): number {
+  const list = (value: string | undefined): number[] | undefined => (value === undefined || value.trim() === '' ? undefined : numbers(value, []));
+  const override = (scenario === 'mtls' ? list(process.env['BENCH_MTLS_ITERATIONS']) : undefined) ?? list(process.env['BENCH_ITERATIONS']);
+  if (override) return override[Math.min(i, override.length - 1)]!;
+  if (proxies <= 1000) return scenario === 'mtls' ? 20 : 30;
+  if (proxies <= 5000) return scenario === 'mtls' ? 8 : 10;
+  return 5;
+}
 /**
  * 50 proxies per HTTP/2 connection keeps the load generator (one process, one core) off the
  * critical path; 1 per connection is what real Envoys do, and shows per-connection cost.
@@ -50,18 +74,27 @@ function log(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
-async function runOne(implementation: Implementation, proxies: number, iterations: number, perConnection: number): Promise<RunResult> {
-  log(`\n== ${implementation}, N=${proxies}, ${perConnection} proxies per connection`);
+async function runOne(scenario: Scenario, implementation: Implementation, proxies: number, iterations: number, perConnection: number): Promise<RunResult> {
+  log(`\n== ${scenario}: ${implementation}, N=${proxies}, ${perConnection} proxies per connection`);
+  const loadBefore = os.loadavg()[0]!;
   const server = new ChildLink<ServerCommand, ServerReply>(`${implementation} server`, fork(SERVER_SCRIPTS[implementation], [], { execArgv: ['--expose-gc', ...(process.env['BENCH_SERVER_NODE_ARGS']?.split(' ').filter(Boolean) ?? [])] }));
   const clients = new ChildLink<ClientsCommand, ClientsReply>('clients', fork(CLIENTS_SCRIPT, [], { execArgv: [] }));
   try {
-    const ready = await server.request({ type: 'init', proxies }, 'ready', 60_000);
+    const ready = await server.request({ type: 'init', proxies, scenario }, 'ready', 180_000);
     await clients.expect('ready', 60_000);
-    log(`  server on port ${ready.port}, RSS ${(ready.memory.rssBytes / 1024 ** 2).toFixed(0)} MiB before any proxy`);
+    log(`  server on port ${ready.port}, prepared in ${ready.prepareMs.toFixed(0)} ms, RSS ${(ready.memory.rssBytes / 1024 ** 2).toFixed(0)} MiB before any proxy`);
     await server.request({ type: 'begin-initial' }, 'initial-started', 10_000);
     clients.send({ type: 'connect', address: `127.0.0.1:${ready.port}`, proxies, perConnection });
     const initial = await server.expect('initial-done', 200_000);
-    log(`  initial config ACKed by all ${proxies} in ${initial.ms.toFixed(0)} ms`);
+    log(
+      `  initial config ACKed by all ${proxies} in ${initial.ms.toFixed(0)} ms` +
+        (scenario === 'mtls' && initial.certificatesIssued !== undefined ? ` (${initial.certificatesIssued} certificates issued)` : '') +
+        (initial.allSecretsSentMs !== undefined ? `; every proxy had its SDS response at ${initial.allSecretsSentMs.toFixed(0)} ms` : '') +
+        (initial.initialRecompute ? `; ${initial.initialRecompute.proxyGenerations} proxy generations, ${initial.initialRecompute.resourcesEncoded} resources encoded` : ''),
+    );
+    if (scenario === 'mtls' && initial.certificatesIssued !== undefined && initial.certificatesIssued < proxies) {
+      throw new Error(`only ${initial.certificatesIssued} workload certificates issued for ${proxies} proxies`);
+    }
     const idle = await server.request({ type: 'measure-idle' }, 'idle', 30_000);
     const changeMs: number[] = [];
     const changeSyncMs: number[] = [];
@@ -84,10 +117,16 @@ async function runOne(implementation: Implementation, proxies: number, iteration
     const stats = (await clients.request({ type: 'stats' }, 'stats', 10_000)).stats;
     if (stats.streamErrors > 0) throw new Error(`${stats.streamErrors} client streams failed; last: ${stats.lastError}`);
     return {
+      scenario,
       implementation,
       proxies,
       proxiesPerConnection: perConnection,
       initialMs: initial.ms,
+      prepareMs: ready.prepareMs,
+      ...(scenario === 'mtls' && initial.certificatesIssued !== undefined ? { certificatesIssued: initial.certificatesIssued } : {}),
+      ...(initial.allSecretsSentMs !== undefined ? { allSecretsSentMs: initial.allSecretsSentMs } : {}),
+      ...(initial.initialRecompute ? { initialRecompute: initial.initialRecompute } : {}),
+      ...(scenario === 'mtls' ? { caKeyType: mtlsCaKeyType() } : {}),
       changeMs,
       changeSyncMs,
       pushedPerChange,
@@ -97,6 +136,7 @@ async function runOne(implementation: Implementation, proxies: number, iteration
       memoryIdle: idle.memory,
       gcExposed: ready.gcExposed,
       clients: stats,
+      loadAverage: { before: loadBefore, after: os.loadavg()[0]! },
     };
   } finally {
     await server.stop({ type: 'stop' });
@@ -116,6 +156,26 @@ function etcdFigures(): EtcdFigures | undefined {
   return JSON.parse(out) as EtcdFigures;
 }
 
+/** The existing bench/results.json, for BENCH_MERGE; runs written before scenarios existed are plain. */
+function earlierResults(): BenchResults | undefined {
+  try {
+    const results = JSON.parse(fs.readFileSync(path.join(repoRoot, 'bench', 'results.json'), 'utf8')) as BenchResults;
+    return { ...results, runs: results.runs.map((run) => ({ ...run, scenario: run.scenario ?? 'plain' })) };
+  } catch (err) {
+    log(`  BENCH_MERGE: no earlier results to keep (${err instanceof Error ? err.message : String(err)})`);
+    return undefined;
+  }
+}
+
+/** Connection sharing as given, plain before mtls, N ascending, baseline before meshcp. */
+function runOrder(a: RunResult, b: RunResult): number {
+  const sharing = (r: RunResult): number => {
+    const i = PER_CONNECTION.indexOf(r.proxiesPerConnection);
+    return i < 0 ? PER_CONNECTION.length : i;
+  };
+  return sharing(a) - sharing(b) || (a.scenario === b.scenario ? 0 : a.scenario === 'plain' ? -1 : 1) || a.proxies - b.proxies || (a.implementation === b.implementation ? 0 : a.implementation === 'baseline' ? -1 : 1);
+}
+
 function utcDate(): string {
   try {
     return execFileSync('date', ['-u'], { encoding: 'utf8' }).trim();
@@ -131,25 +191,54 @@ async function main(): Promise<void> {
   if (loadBefore > 0.5) log(`note: 1-minute load average is ${loadBefore.toFixed(2)} before the bench starts; other processes will skew the figures`);
   const runs: RunResult[] = [];
   for (const perConnection of PER_CONNECTION) {
-    for (const [i, proxies] of PROXY_COUNTS.entries()) {
-      const iterations = ITERATIONS[Math.min(i, ITERATIONS.length - 1)]!;
-      for (const implementation of ['baseline', 'meshcp'] as const) {
-        const run = await runOne(implementation, proxies, iterations, perConnection);
-        log(
-          `  → p50 ${percentile(run.changeMs, 50).toFixed(1)} ms, p99 ${percentile(run.changeMs, 99).toFixed(1)} ms, ` +
-            `RSS/proxy ${perProxyKiB(run, 'rssBytes').toFixed(1)} KiB`,
-        );
-        runs.push(run);
+    for (const scenario of SCENARIO_LIST) {
+      for (const [i, proxies] of PROXY_COUNTS.entries()) {
+        const iterations = iterationsFor(scenario, i, proxies);
+        for (const implementation of ['baseline', 'meshcp'] as const) {
+          const run = await runOne(scenario, implementation, proxies, iterations, perConnection);
+          log(
+            `  → initial ${run.initialMs.toFixed(0)} ms, change p50 ${percentile(run.changeMs, 50).toFixed(1)} ms, p99 ${percentile(run.changeMs, 99).toFixed(1)} ms, ` +
+              `RSS/proxy ${perProxyKiB(run, 'rssBytes').toFixed(1)} KiB`,
+          );
+          runs.push(run);
+        }
       }
     }
   }
-  log('\n== etcd store (bench/etcd-store.ts; needs the etcd binary)');
-  const etcd = etcdFigures();
-  if (etcd) log(`  apply→proxy median: file ${etcd.applyToProxyMs.fileStore.median} ms, etcd same replica ${etcd.applyToProxyMs.etcdSameReplica.median} ms, other replica ${etcd.applyToProxyMs.etcdOtherReplica.median} ms`);
-  log('\n== workload certificate issuance');
-  const issuance = await measureIssuance(os.cpus().length);
-  for (const r of issuance) log(`  ${r.caKey} CA: ${r.perSecond.toFixed(0)} certificates/s (openssl signs ${r.opensslSignPerSecond?.toFixed(0) ?? 'n/a'}/s)`);
-  const results: BenchResults = { date, warmupChanges: WARMUP_CHANGES, loadAverage: { before: loadBefore, after: os.loadavg()[0]! }, machine: machine(), durationSeconds: (Date.now() - started) / 1000, runs, issuance, ...(etcd ? { etcd } : {}) };
+  const previous = flag('BENCH_MERGE') ? earlierResults() : undefined;
+  let etcd: EtcdFigures | undefined;
+  if (flag('BENCH_SKIP_ETCD')) {
+    etcd = previous?.etcd;
+    log(`\n== etcd store: skipped (BENCH_SKIP_ETCD)${etcd ? ', figures kept from the earlier results' : ''}`);
+  } else {
+    log('\n== etcd store (bench/etcd-store.ts; needs the etcd binary)');
+    etcd = etcdFigures();
+    if (etcd) log(`  apply→proxy median: file ${etcd.applyToProxyMs.fileStore.median} ms, etcd same replica ${etcd.applyToProxyMs.etcdSameReplica.median} ms, other replica ${etcd.applyToProxyMs.etcdOtherReplica.median} ms`);
+  }
+  let issuance: BenchResults['issuance'];
+  if (flag('BENCH_SKIP_ISSUANCE')) {
+    issuance = previous?.issuance;
+    log(`\n== workload certificate issuance: skipped (BENCH_SKIP_ISSUANCE)${issuance ? ', figures kept from the earlier results' : ''}`);
+  } else {
+    log('\n== workload certificate issuance');
+    issuance = await measureIssuance(os.cpus().length);
+    for (const r of issuance) log(`  ${r.caKey} CA: ${r.perSecond.toFixed(0)} certificates/s (openssl signs ${r.opensslSignPerSecond?.toFixed(0) ?? 'n/a'}/s)`);
+  }
+  // Runs of the earlier results that this invocation did not measure again (BENCH_MERGE).
+  const sameRun = (a: RunResult, b: RunResult): boolean => a.scenario === b.scenario && a.implementation === b.implementation && a.proxies === b.proxies && a.proxiesPerConnection === b.proxiesPerConnection;
+  const kept = (previous?.runs ?? []).filter((old) => !runs.some((run) => sameRun(run, old))).map((old) => ({ ...old, fromEarlierRun: old.fromEarlierRun ?? previous?.date ?? 'an earlier run' }));
+  if (kept.length > 0) log(`\n== kept ${kept.length} runs from the earlier bench/results.json (BENCH_MERGE)`);
+  const allRuns = [...kept, ...runs].sort(runOrder);
+  const results: BenchResults = {
+    date,
+    warmupChanges: WARMUP_CHANGES,
+    loadAverage: { before: loadBefore, after: os.loadavg()[0]! },
+    machine: machine(),
+    durationSeconds: (Date.now() - started) / 1000,
+    runs: allRuns,
+    ...(issuance ? { issuance } : {}),
+    ...(etcd ? { etcd } : {}),
+  };
   fs.writeFileSync(path.join(repoRoot, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   fs.writeFileSync(path.join(repoRoot, 'BENCHMARKS.md'), benchmarksMarkdown(results));
   process.stdout.write(`\n${markdownTables(results)}\n\nWritten: BENCHMARKS.md, bench/results.json (${results.durationSeconds.toFixed(0)} s)\n`);

@@ -4,7 +4,8 @@
  * applies "one changed cluster" measuring until every proxy has ACKed it.
  */
 import { performance } from 'node:perf_hooks';
-import { replyToParent, serveParent, settledMemory, type PushCounts, type RecomputeDelta, type ServerCommand } from './ipc.js';
+import { replyToParent, serveParent, settledMemory, type InitialRecompute, type PushCounts, type RecomputeDelta, type ServerCommand } from './ipc.js';
+import type { Scenario } from './scenario.js';
 
 export interface ChangeResult {
   /** From the change to the last ACK. */
@@ -17,10 +18,14 @@ export interface ChangeResult {
 }
 
 export interface BenchTarget {
-  /** Binds on 127.0.0.1 and prepares everything that does not depend on connected proxies. */
-  start(proxies: number): Promise<number>;
-  /** Resolves when every proxy has ACKed CDS, EDS, LDS and RDS. */
+  /** Binds on 127.0.0.1 and prepares everything that does not depend on connected proxies (mtls: the mesh CA exists). */
+  start(proxies: number, scenario: Scenario): Promise<number>;
+  /** Resolves when every proxy has ACKed CDS, EDS, LDS and RDS (and SDS in the mtls scenario). */
   initialConfigAcked(): Promise<void>;
+  /** meshcp, mtls: workload certificates issued since start. */
+  certificatesIssued?(): number;
+  /** meshcp, mtls: when, within the initial config, every proxy had been sent its SDS response (certificate issued, config generated). */
+  coldStartMilestones?(): { allSecretsSentMs?: number; initialRecompute?: InitialRecompute };
   change(iteration: number): Promise<ChangeResult>;
   stop(): Promise<void>;
 }
@@ -38,8 +43,10 @@ export function runServerProcess(target: BenchTarget): void {
   serveParent<ServerCommand>(async (command) => {
     switch (command.type) {
       case 'init': {
-        const port = await target.start(command.proxies);
-        replyToParent({ type: 'ready', port, memory: await settledMemory(), gcExposed: typeof globalThis.gc === 'function' });
+        const started = performance.now();
+        const port = await target.start(command.proxies, command.scenario);
+        const prepareMs = performance.now() - started;
+        replyToParent({ type: 'ready', port, memory: await settledMemory(), gcExposed: typeof globalThis.gc === 'function', prepareMs });
         return;
       }
       case 'begin-initial': {
@@ -47,7 +54,9 @@ export function runServerProcess(target: BenchTarget): void {
         const acked = target.initialConfigAcked();
         replyToParent({ type: 'initial-started' });
         await withDeadline(acked, 180_000, 'initial config ACKed by every proxy');
-        replyToParent({ type: 'initial-done', ms: performance.now() - started });
+        const ms = performance.now() - started;
+        const certificatesIssued = target.certificatesIssued?.();
+        replyToParent({ type: 'initial-done', ms, ...(certificatesIssued !== undefined ? { certificatesIssued } : {}), ...(target.coldStartMilestones?.() ?? {}) });
         return;
       }
       case 'measure-idle':
