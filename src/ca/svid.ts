@@ -453,7 +453,8 @@ class SvidWorkerPool {
   }
 
   private pump(): void {
-    while (this.workers.length < this.size && this.queue.length > 0) this.workers.push(this.start());
+    // One worker per queued job up to one per core: a lone request starts one worker, a burst all of them.
+    while (this.workers.length < Math.min(this.size, this.queue.length)) this.workers.push(this.start());
     // Fill the least busy workers first, in batches that spread the queue over all of them.
     for (let round = 0; round < BATCHES_PER_WORKER && this.queue.length > 0; round++) {
       for (const w of this.workers) {
@@ -481,7 +482,6 @@ class SvidWorkerPool {
   private start(): PoolWorker {
     const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'meshcp-svid' });
     const w: PoolWorker = { worker, issuers: new Set(), inFlight: [] };
-    worker.unref();
     worker.on('message', (results: FromWorker) => {
       const batch = w.inFlight.shift() ?? [];
       if (w.inFlight.length === 0) worker.unref();
@@ -502,6 +502,8 @@ class SvidWorkerPool {
     };
     worker.on('error', (err) => fail(`worker error: ${err.message}`));
     worker.on('exit', (code) => fail(`worker exited with code ${code}`));
+    // After the listeners: adding a 'message' listener refs the worker's port again.
+    worker.unref();
     return w;
   }
 }

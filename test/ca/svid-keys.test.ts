@@ -97,6 +97,18 @@ describe('SVID key encoding', () => {
     }
   });
 
+  it('leaves no worker keeping the process alive once the SVIDs are issued', async () => {
+    // given
+    const root = await ecdsaRoot();
+    const refedPorts = (): number => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
+    const before = refedPorts();
+    // when: a burst large enough to start a worker per core, then a single one
+    await Promise.all(Array.from({ length: 20 }, () => new SvidIssuer(root).issue(['spiffe://default/web'], 60, NOW)));
+    await new SvidIssuer(root).issue(['spiffe://default/web'], 60, NOW);
+    // then: idle workers are unref'd (a CLI or a test process still exits on its own)
+    expect(refedPorts()).toBe(before);
+  });
+
   it('refuses what is not a P-256 key', () => {
     const ecdh = crypto.createECDH('prime256v1');
     const point = ecdh.generateKeys();
