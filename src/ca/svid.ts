@@ -419,13 +419,16 @@ const MAX_BATCH = 64;
 /** Batches a worker holds at once: one to work on and one waiting, so it never idles for a round trip. */
 const BATCHES_PER_WORKER = 2;
 
+/** Workers at most, whatever the core count: each holds a V8 isolate (about 10 MB). */
+const MAX_WORKERS = 8;
+
 /**
- * The worker threads that issue SVIDs, for every issuer of this process: one per core, started on
- * the first request. Idle workers do not keep the process alive; a worker that dies fails its
- * unanswered jobs and is replaced on the next request.
+ * The worker threads that issue SVIDs, for every issuer of this process: one per core (at most
+ * MAX_WORKERS), started by the first burst that can use them. Idle workers do not keep the process
+ * alive; a worker that dies fails its unanswered jobs and is replaced on the next request.
  */
 class SvidWorkerPool {
-  private readonly size = Math.max(1, os.availableParallelism());
+  private readonly size = Math.max(1, Math.min(MAX_WORKERS, os.availableParallelism()));
   private readonly workers: PoolWorker[] = [];
   private readonly queue: Job[] = [];
   private readonly templates = new Map<number, IssuerTemplate>();
