@@ -17,10 +17,12 @@
  *   comes from a reused ECDH context as a raw scalar and point (about 23 µs), and its SPKI and
  *   PKCS#8 are fixed templates around them (RFC 5480, RFC 5915, RFC 5958).
  * - Everything per certificate (key, DER, signature, PEM) runs in worker threads, synchronously,
- *   in batches: about 75 µs of CPU per certificate with a P-256 CA, against about 100 µs when the
- *   event loop generated keys and built DER around async `crypto.sign` calls on libuv's thread pool
- *   (a promise, a thread hop and a callback per signature, and the event loop as the bottleneck).
- *   The event loop only queues requests and resolves results, a batch at a time.
+ *   in batches: about 90 µs of CPU per certificate with a P-256 CA (about 60 µs of it the key
+ *   generation and the signature), against about 115 µs when the event loop generated keys and
+ *   built DER around async `crypto.sign` calls on libuv's thread pool (a promise, a thread hop and
+ *   a callback per signature, and the event loop itself, at about 55 µs per certificate, as the
+ *   bottleneck). The event loop now spends about 10 µs per certificate: it queues requests and
+ *   resolves results, a batch at a time.
  *
  * The per-certificate code lives in {@link svidCore}, which must stay self-contained: the workers
  * run its source text (`Function.prototype.toString`), so that the same code works from the
