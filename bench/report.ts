@@ -365,16 +365,17 @@ Catch-up after one apply of ${e.bulk.resources} Dataplanes (ms from the start of
 
 function issuanceSection(results: BenchResults): string {
   if (!results.issuance || results.issuance.length === 0) return '';
+  const optional = (n: number | undefined): string => (n !== undefined ? format(n) : 'n/a');
   const rows = results.issuance.map(
     (r) =>
-      `| ${r.caKey} | ${r.certificates} | ${format(r.perSecond)} | ${r.opensslSignPerSecond !== undefined ? format(r.opensslSignPerSecond) : 'n/a'} | ${r.opensslSignPerSecond !== undefined ? `${((100 * r.perSecond) / r.opensslSignPerSecond).toFixed(0)}%` : 'n/a'} |`,
+      `| ${r.caKey} | ${r.certificates} | ${format(r.perSecond)} | ${optional(r.opensslSignPerSecond)} | ${r.opensslSignPerSecond !== undefined ? `${((100 * r.perSecond) / r.opensslSignPerSecond).toFixed(0)}%` : 'n/a'} | ${optional(r.keygenPerSecond)} | ${optional(r.eventLoopMaxDelayMs)} |`,
   );
   return `### Workload certificate issuance
 
-SPIFFE SVIDs (fresh ECDSA P-256 leaf key each) issued concurrently through \`issueWorkloadIdentity\`, the identity manager's own path, in the bench process. The reference is \`openssl speed -multi <cores>\` for the CA's key type in the same run: one signature per certificate is the floor for signing alone. Every SVID also needs a fresh P-256 key pair, which \`openssl speed\` does not count; on this machine OpenSSL 3 makes about 4,000 P-256 key pairs per second per core, so with a P-256 CA key generation, not the signature, bounds issuance. Before issue #11 (\`@peculiar/x509\` per certificate) issuance was 82–101 certificates/s with an RSA-2048 CA.
+SPIFFE SVIDs (fresh ECDSA P-256 leaf key each) issued concurrently through \`issueWorkloadIdentity\`, the identity manager's own path, in the bench process. The reference is \`openssl speed -multi <cores>\` for the CA's key type in the same run: one signature per certificate is the floor for signing alone. Every SVID also needs a fresh P-256 key pair, which \`openssl speed\` does not count; the "Node P-256 keygen / s" column is Node's own rate in the same run (async \`generateKeyPair\` to KeyObjects, all cores, no encoding). meshcp does not use OpenSSL's key encoders per certificate (with them, Node made only about 4,000 P-256 key pairs/s on both cores of this machine): worker threads, one per core, each take a raw key pair from a reused ECDH context, write its SPKI and PKCS#8 from fixed templates, assemble the certificate and sign it. With a P-256 CA, key generation costs about as much as the signature, so issuance stays well below the openssl sign rate; with RSA-2048 the signature dominates. The last column is the longest event-loop delay seen while the certificates were issued. Before issue #11 (\`@peculiar/x509\` per certificate) issuance was 82–101 certificates/s with an RSA-2048 CA.
 
-| CA key | certificates | meshcp issued / s | openssl signs / s (all cores) | meshcp / openssl |
-|---|---:|---:|---:|---:|
+| CA key | certificates | meshcp issued / s | openssl signs / s (all cores) | meshcp / openssl | Node P-256 keygen / s (all cores) | event loop max delay (ms) |
+|---|---:|---:|---:|---:|---:|---:|
 ${rows.join('\n')}`;
 }
 
