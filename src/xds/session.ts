@@ -34,7 +34,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Observable, Subscription } from 'rxjs';
 import { encodeResource, type EncodedResource } from './encode.js';
-import type { Snapshot } from './snapshot.js';
+import { sotwKey, typeSet, typeVersion, type Snapshot } from './snapshot.js';
 import { nodeFlavor, nodeProblem, nodeRef, printableExcerpt, type ProxyRef } from './node.js';
 import { nackHint, type StatusRegistry } from './status.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, KNOWN_TYPES, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE, isFullStateType } from './types.js';
@@ -105,11 +105,44 @@ const REFUSAL_SAMPLES = 5;
  * What the client holds of one type, by name: the resource this stream sent, or undefined when
  * only its version is known (Delta `initial_resource_versions`).
  */
-type Holding = Map<string, EncodedResource | undefined>;
+type Holding = ReadonlyMap<string, EncodedResource | undefined>;
+
+/**
+ * A Set or Map that stays empty, shared by every stream for what it never records (a SotW stream
+ * keeps no client versions; most types are never owed a re-answer): empty collections cost about
+ * 150 bytes each, times seven per type per proxy. Writing to one is a bug, and throws.
+ */
+class EmptySet<T> extends Set<T> {
+  override add(): this {
+    throw new Error('internal: write to a shared empty set');
+  }
+}
+class EmptyMap<K, V> extends Map<K, V> {
+  override set(): this {
+    throw new Error('internal: write to a shared empty map');
+  }
+}
+const NO_NAMES: Set<string> = new EmptySet<string>();
+const NO_VERSIONS: Map<string, string> = new EmptyMap<string, string>();
+const NOTHING_HELD: Holding = new EmptyMap<string, EncodedResource | undefined>();
+
+/** A Delta stream's own holding (never a snapshot's map): Delta updates it in place. */
+function owned(holding: Holding): Map<string, EncodedResource | undefined> {
+  return holding as Map<string, EncodedResource | undefined>;
+}
+
+/** `holding` without `name`: a copy when it has it (a SotW holding may be a snapshot's shared map). */
+function without(holding: Holding, name: string): Holding {
+  if (!holding.has(name)) return holding;
+  const copy = new Map(holding);
+  copy.delete(name);
+  return copy;
+}
 
 interface TypeState {
   readonly typeUrl: string;
   wildcard: boolean;
+  /** SotW replaces it on a subscription change; Delta owns one and updates it. */
   names: Set<string>;
   /** SotW: names were requested on this subscription, so an empty list no longer means wildcard. */
   explicit: boolean;
@@ -120,11 +153,11 @@ interface TypeState {
   pendingVersion?: string;
   /** Force an answer even if the content did not change (first request, new subscription). */
   mustAnswer: boolean;
-  /** SotW: the content key of the last response sent (ACKed or NACKed). */
-  lastSentKey?: string;
-  /** Delta: the resource versions the client holds, as far as this stream knows ('' = forgotten: resend). */
+  /** SotW: the version of the last response sent (ACKed or NACKed), a hash of its content. */
+  lastSentVersion?: string;
+  /** Delta: the resource versions the client holds, as far as this stream knows ('' = forgotten: resend). SotW: always empty. */
   clientVersions: Map<string, string>;
-  /** Delta: subscribed names already reported absent. */
+  /** Delta: subscribed names already reported absent. SotW: always empty. */
   reportedAbsent: Set<string>;
   /** Whether the latest response was NACKed. */
   nacked: boolean;
@@ -136,10 +169,10 @@ interface TypeState {
   pendingHolding?: Holding;
   /** A push was held back, or kept a removal back: retry it when another type settles. */
   deferred: boolean;
-  /** SotW EDS: names whose Cluster changed, owed an answer even if their endpoints did not. */
-  owed: Set<string>;
-  /** SotW EDS without CDS on this stream: owed names already sent, answered once more on a re-request. */
-  reanswer: Set<string>;
+  /** SotW EDS: names whose Cluster changed, owed an answer even if their endpoints did not (created when needed). */
+  owed?: Set<string>;
+  /** SotW EDS without CDS on this stream: owed names already sent, answered once more on a re-request (created when needed). */
+  reanswer?: Set<string>;
 }
 
 let streamCounter = 0;
@@ -259,20 +292,19 @@ export class XdsSession {
   }
 
   private newState(typeUrl: string): TypeState {
+    const delta = this.options.mode === 'delta';
     const state: TypeState = {
       typeUrl,
       wildcard: false,
-      names: new Set(),
+      names: delta ? new Set() : NO_NAMES,
       explicit: false,
       mustAnswer: true,
-      clientVersions: new Map(),
-      reportedAbsent: new Set(),
+      clientVersions: delta ? new Map() : NO_VERSIONS,
+      reportedAbsent: delta ? new Set() : NO_NAMES,
       nacked: false,
-      latest: new Map(),
-      acked: new Map(),
+      latest: delta ? new Map() : NOTHING_HELD,
+      acked: delta ? new Map() : NOTHING_HELD,
       deferred: false,
-      owed: new Set(),
-      reanswer: new Set(),
     };
     this.types.set(typeUrl, state);
     return state;
@@ -312,9 +344,10 @@ export class XdsSession {
    * was NACKed (never resend NACKed content, go-control-plane #962).
    */
   private reRequested(state: TypeState): boolean {
-    if (state.reanswer.size === 0) return false;
-    const hit = !state.nacked && [...state.reanswer].some((n) => state.wildcard || state.names.has(n));
-    state.reanswer.clear();
+    const reanswer = state.reanswer;
+    if (reanswer === undefined || reanswer.size === 0) return false;
+    const hit = !state.nacked && [...reanswer].some((n) => state.wildcard || state.names.has(n));
+    state.reanswer = undefined;
     return hit;
   }
 
@@ -327,8 +360,8 @@ export class XdsSession {
       for (const [name, version] of Object.entries(request.initialVersions)) {
         state.clientVersions.set(name, version);
         // Held from an earlier stream: its content is unknown here, but the client has it.
-        state.latest.set(name, undefined);
-        state.acked.set(name, undefined);
+        owned(state.latest).set(name, undefined);
+        owned(state.acked).set(name, undefined);
       }
       if (request.errorDetail !== undefined) this.recordNack(typeUrl, '', request.errorDetail);
     } else if (request.responseNonce !== '') {
@@ -376,11 +409,11 @@ export class XdsSession {
   private release(state: TypeState, name: string): void {
     state.clientVersions.delete(name);
     state.reportedAbsent.delete(name);
-    state.latest.delete(name);
-    state.acked.delete(name);
-    state.pendingHolding?.delete(name);
-    state.owed.delete(name);
-    state.reanswer.delete(name);
+    state.latest = without(state.latest, name);
+    state.acked = without(state.acked, name);
+    if (state.pendingHolding) state.pendingHolding = without(state.pendingHolding, name);
+    state.owed?.delete(name);
+    state.reanswer?.delete(name);
   }
 
   /** Bounded state (issue #10 point 5): per-name bookkeeping only for what is subscribed. */
@@ -388,7 +421,7 @@ export class XdsSession {
     if (state.wildcard) return;
     const names = new Set<string>();
     for (const map of [state.clientVersions, state.latest, state.acked, state.pendingHolding]) for (const name of map?.keys() ?? []) names.add(name);
-    for (const set of [state.reportedAbsent, state.owed, state.reanswer]) for (const name of set) names.add(name);
+    for (const set of [state.reportedAbsent, state.owed, state.reanswer]) for (const name of set ?? []) names.add(name);
     for (const name of names) if (!state.names.has(name)) this.release(state, name);
   }
 
@@ -421,12 +454,13 @@ export class XdsSession {
     // what resources to return").
     const wildcard = names.includes('*') || (names.length === 0 && !state.explicit && isFullStateType(state.typeUrl));
     if (names.length > 0) state.explicit = true;
-    const next = new Set(names.filter((n) => n !== '*'));
-    const same = wildcard === state.wildcard && next.size === state.names.size && [...next].every((n) => state.names.has(n));
+    // An ACK repeats the subscription: compared without building a set (every proxy ACKs every push).
+    if (wildcard === state.wildcard && sameNames(names, state.names)) return false;
+    const next = names.length === 0 ? NO_NAMES : new Set(names.filter((n) => n !== '*'));
     state.wildcard = wildcard;
-    state.names = next;
-    if (!same) this.dropUnsubscribed(state);
-    return !same;
+    state.names = next.size === 0 ? NO_NAMES : next;
+    this.dropUnsubscribed(state);
+    return true;
   }
 
   private onSnapshot(snapshot: Snapshot): void {
@@ -453,7 +487,7 @@ export class XdsSession {
   }
 
   private selected(state: TypeState, snapshot: Snapshot): EncodedResource[] {
-    const all = snapshot.resources.get(state.typeUrl) ?? new Map<string, EncodedResource>();
+    const all = snapshot.resources.get(state.typeUrl) ?? NOTHING_SENT;
     // Delta says "does not exist" with removed_resources, so no empty assignment is made up.
     const absent = (name: string): EncodedResource | undefined =>
       this.options.mode === 'delta' && state.typeUrl === ENDPOINT_TYPE ? undefined : this.absentResource(state.typeUrl, name);
@@ -480,7 +514,7 @@ export class XdsSession {
       for (const name of cluster.refs.endpoints) {
         if (!eds.wildcard && !eds.names.has(name)) continue;
         if (this.options.mode === 'delta') this.forget(eds, name);
-        else eds.owed.add(name);
+        else (eds.owed ??= new Set()).add(name);
         eds.deferred = true;
       }
     }
@@ -520,13 +554,14 @@ export class XdsSession {
    * removal once that is ACKed. When the snapshot's holder still names it (a fail-closed route to
    * a cluster that has gone) nothing would release it, so it is not kept.
    */
-  private stillNamed(state: TypeState, snapshot: Snapshot, wanted: ReadonlySet<string>): Holding {
-    const kept: Holding = new Map();
-    const holderTypes = state.typeUrl === CLUSTER_TYPE ? [LISTENER_TYPE, ROUTE_TYPE] : state.typeUrl === SECRET_TYPE ? [LISTENER_TYPE, CLUSTER_TYPE] : [];
+  private stillNamed(state: TypeState, snapshot: Snapshot, wanted: { has(name: string): boolean }): Holding {
+    const holderTypes = state.typeUrl === CLUSTER_TYPE ? HOLDERS_OF_CLUSTERS : state.typeUrl === SECRET_TYPE ? HOLDERS_OF_SECRETS : undefined;
+    if (holderTypes === undefined) return NOTHING_HELD;
+    const kept = new Map<string, EncodedResource | undefined>();
     const refsOf = (r: EncodedResource): readonly string[] => (state.typeUrl === CLUSTER_TYPE ? r.refs.clusters : r.refs.secrets);
     const dropped = new Set<string>();
     for (const holding of [state.latest, state.acked]) for (const name of holding.keys()) if (!wanted.has(name)) dropped.add(name);
-    if (dropped.size === 0) return kept;
+    if (dropped.size === 0) return NOTHING_HELD;
     for (const holderType of holderTypes) {
       const holder = this.types.get(holderType);
       if (!holder) continue;
@@ -578,38 +613,70 @@ export class XdsSession {
     return typeUrl === ENDPOINT_TYPE ? encodeResource(ENDPOINT_TYPE, { cluster_name: name }) : undefined;
   }
 
+  /**
+   * Whether the selection is exactly the snapshot's set of the type (wildcard, or the names it
+   * holds; the common case): then the response is that set's shared sorted list and version,
+   * computed once for every proxy holding it (snapshot.ts `typeSet`), not sorted and hashed per proxy.
+   */
+  private selectsAll(state: TypeState, all: ReadonlyMap<string, EncodedResource>): boolean {
+    if (state.wildcard) {
+      for (const name of state.names) if (!all.has(name)) return false;
+      return true;
+    }
+    if (state.names.size !== all.size) return false;
+    for (const name of state.names) if (!all.has(name)) return false;
+    return true;
+  }
+
   private pushSotw(state: TypeState, snapshot: Snapshot): void {
-    const chosen = this.selected(state, snapshot);
-    const kept = this.stillNamed(state, snapshot, new Set(chosen.map((r) => r.name)));
+    const all = snapshot.resources.get(state.typeUrl) ?? NOTHING_SENT;
+    const whole = this.selectsAll(state, all);
+    const chosen = whole ? undefined : this.selected(state, snapshot);
+    const kept = this.stillNamed(state, snapshot, whole ? all : new Set(chosen!.map((r) => r.name)));
     state.deferred = kept.size > 0;
-    const resources = [...chosen, ...[...kept.values()].filter((r): r is EncodedResource => r !== undefined)].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const key = resources.map((r) => `${r.name}@${r.version}`).join('\n');
-    const owed = state.owed.size > 0 && resources.some((r) => state.owed.has(r.name));
-    if (key === state.lastSentKey && !state.mustAnswer && !owed) return;
+    let resources: readonly EncodedResource[];
+    let version: string;
+    let names: readonly string[];
+    let holding: Holding;
+    if (whole && kept.size === 0) {
+      const set = typeSet(all);
+      resources = set.sorted;
+      version = set.version;
+      names = set.names;
+      holding = all;
+    } else {
+      const list = [...(chosen ?? typeSet(all).sorted), ...[...kept.values()].filter((r): r is EncodedResource => r !== undefined)].sort(byName);
+      resources = list;
+      version = contentHash(sotwKey(list));
+      names = list.map((r) => r.name);
+      holding = new Map(list.map((r) => [r.name, r]));
+    }
+    const owedNames = state.owed;
+    const owed = owedNames !== undefined && owedNames.size > 0 && resources.some((r) => owedNames.has(r.name));
+    if (version === state.lastSentVersion && !state.mustAnswer && !owed) return;
     if (this.heldBack(state, resources, snapshot)) {
       state.deferred = true;
       return;
     }
     const previous = state.latest;
-    state.latest = new Map(resources.map((r) => [r.name, r]));
-    state.pendingHolding = state.latest;
+    state.latest = holding;
+    state.pendingHolding = holding;
     state.nacked = false;
-    if (owed && !this.types.has(CLUSTER_TYPE)) for (const name of state.owed) if (state.latest.has(name)) state.reanswer.add(name);
-    state.owed.clear();
+    if (owed && !this.types.has(CLUSTER_TYPE)) for (const name of owedNames) if (holding.has(name)) (state.reanswer ??= new Set()).add(name);
+    state.owed = undefined;
     if (state.typeUrl === CLUSTER_TYPE) this.oweEndpoints(resources.filter((r) => isUpdate(previous.get(r.name)?.version, r)));
-    const version = contentHash(key);
     const nonce = this.nextNonce();
-    state.lastSentKey = key;
+    state.lastSentVersion = version;
     state.mustAnswer = false;
     state.pendingNonce = nonce;
     state.lastNonce = nonce;
     state.pendingVersion = version;
-    this.options.status.sent(this.proxy, state.typeUrl, version, nonce, resources.map((r) => r.name));
+    this.options.status.sent(this.proxy, state.typeUrl, version, nonce, names);
     this.options.send({ kind: 'sotw', typeUrl: state.typeUrl, versionInfo: version, nonce, resources });
   }
 
   private pushDelta(state: TypeState, snapshot: Snapshot): void {
-    const all = snapshot.resources.get(state.typeUrl) ?? new Map<string, EncodedResource>();
+    const all = snapshot.resources.get(state.typeUrl) ?? NOTHING_SENT;
     const wanted = this.selected(state, snapshot);
     const wantedNames = new Set(wanted.map((r) => r.name));
     const changed = wanted.filter((r) => state.clientVersions.get(r.name) !== r.version);
@@ -635,12 +702,12 @@ export class XdsSession {
     const updated = state.typeUrl === CLUSTER_TYPE ? changed.filter((r) => isUpdate(state.latest.get(r.name)?.version ?? state.clientVersions.get(r.name), r)) : [];
     for (const r of changed) {
       state.clientVersions.set(r.name, r.version);
-      state.latest.set(r.name, r);
+      owned(state.latest).set(r.name, r);
       state.reportedAbsent.delete(r.name);
     }
     for (const name of removed) {
       state.clientVersions.delete(name);
-      state.latest.delete(name);
+      owned(state.latest).delete(name);
       // Once reported, a subscribed name that is gone is not reported again on the next push.
       if (state.names.has(name)) state.reportedAbsent.add(name);
     }
@@ -649,7 +716,7 @@ export class XdsSession {
     state.pendingHolding = new Map(state.latest);
     state.nacked = false;
     this.oweEndpoints(updated);
-    const version = snapshot.typeVersions.get(state.typeUrl) ?? '';
+    const version = typeVersion(snapshot, state.typeUrl);
     const nonce = this.nextNonce();
     state.pendingNonce = nonce;
     state.lastNonce = nonce;
@@ -661,6 +728,26 @@ export class XdsSession {
   private nextNonce(): string {
     return `${this.streamId}-${++this.nonceCounter}`;
   }
+}
+
+const NOTHING_SENT: ReadonlyMap<string, EncodedResource> = new EmptyMap<string, EncodedResource>();
+const HOLDERS_OF_CLUSTERS: readonly string[] = [LISTENER_TYPE, ROUTE_TYPE];
+const HOLDERS_OF_SECRETS: readonly string[] = [LISTENER_TYPE, CLUSTER_TYPE];
+
+function byName(a: EncodedResource, b: EncodedResource): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** Whether `names` (a request's, '*' aside) are exactly `held`. */
+function sameNames(names: readonly string[], held: ReadonlySet<string>): boolean {
+  let count = 0;
+  for (const name of names) {
+    if (name === '*') continue;
+    if (!held.has(name)) return false;
+    count++;
+  }
+  // More entries than held names: duplicates in the request.
+  return count === held.size || new Set(names.filter((n) => n !== '*')).size === held.size;
 }
 
 /** Whether `resource` replaces a different version the client held ('' or undefined: unknown, or new). */

@@ -50,7 +50,13 @@ export function sourcesOf(sources: GeneratedSources | undefined, typeUrl: string
 export interface Snapshot {
   /** Hash of every type version. */
   readonly version: string;
+  /**
+   * Per type, the resources by name. The maps are immutable and shared: every snapshot holding the
+   * same set of a type holds the same map (`typeSet`), so thousands of proxies hold one map, and a
+   * session finds the set's sorted list and version once per set, not once per proxy.
+   */
   readonly resources: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>;
+  /** Per type, `typeSet(resources.get(type)).version`; built when asked for (config dumps, fetch). */
   readonly typeVersions: ReadonlyMap<string, string>;
   /** GeneratedConfig.sources of the config it was built from, when known. */
   readonly sources?: GeneratedSources;
@@ -69,18 +75,129 @@ export interface BuildSnapshotOptions {
   readonly previous?: { readonly config: GeneratedConfig; readonly snapshot: Snapshot };
 }
 
-function encodeType(typeUrl: string, list: readonly ResourceObject[], encoder: ResourceEncoder, errors: string[]): Map<string, EncodedResource> {
-  const byName = new Map<string, EncodedResource>();
+/** What is known of one immutable set of resources of a type (a snapshot's per-type map). */
+export interface TypeSet {
+  /**
+   * The SotW `version_info` of exactly this set: the hash of its `name@version` pairs in name
+   * order (session.ts hashes any other selection the same way), so the same content gives the
+   * same version on any replica.
+   */
+  readonly version: string;
+  /** The resources sorted by name, as a SotW response carries them. */
+  readonly sorted: readonly EncodedResource[];
+  /** Their names, in the same order (status `lastSentNames`). */
+  readonly names: readonly string[];
+}
+
+const typeSets = new WeakMap<ReadonlyMap<string, EncodedResource>, TypeSet>();
+
+function byName(a: EncodedResource, b: EncodedResource): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** The key SotW versions hash: `name@version` of each resource, in the order given (sorted by name). */
+export function sotwKey(sorted: readonly EncodedResource[]): string {
+  let key = '';
+  for (let i = 0; i < sorted.length; i++) key += i === 0 ? `${sorted[i]!.name}@${sorted[i]!.version}` : `\n${sorted[i]!.name}@${sorted[i]!.version}`;
+  return key;
+}
+
+function describe(sorted: readonly EncodedResource[], version?: string): TypeSet {
+  return { version: version ?? contentHash(sotwKey(sorted)), sorted, names: sorted.map((r) => r.name) };
+}
+
+/** The version, sorted list and names of a snapshot's type map; computed once per map. */
+export function typeSet(map: ReadonlyMap<string, EncodedResource>): TypeSet {
+  let found = typeSets.get(map);
+  if (!found) {
+    found = describe([...map.values()].sort(byName));
+    typeSets.set(map, found);
+  }
+  return found;
+}
+
+/**
+ * Interned type maps by type and version: proxies holding the same set of a type (the clusters
+ * and assignments of one service's neighbours) share one map. Bounded like the encoder's content
+ * cache: past the bound it starts over, which costs a map per proxy again, never a wrong result.
+ */
+const setsByVersion = new Map<string, ReadonlyMap<string, EncodedResource>>();
+/**
+ * Sets that differ from a known set by a few swapped resources (an EDS patch), by (type, previous
+ * version, swapped names and versions): thousands of proxies holding the same set get its map from
+ * one lookup, not one sort and hash each. The set found is always the real set, so the memo
+ * changes no version.
+ */
+const patchedSets = new Map<string, ReadonlyMap<string, EncodedResource>>();
+const MAX_INTERNED = 50_000;
+
+function intern(typeUrl: string, sorted: readonly EncodedResource[]): ReadonlyMap<string, EncodedResource> {
+  const info = describe(sorted);
+  const key = `${typeUrl}|${info.version}`;
+  const known = setsByVersion.get(key);
+  if (known && known.size === sorted.length) return known;
+  const map = new Map<string, EncodedResource>();
+  for (const r of sorted) map.set(r.name, r);
+  typeSets.set(map, info);
+  if (setsByVersion.size >= MAX_INTERNED) setsByVersion.clear();
+  setsByVersion.set(key, map);
+  return map;
+}
+
+const EMPTY_SET: ReadonlyMap<string, EncodedResource> = new Map();
+typeSets.set(EMPTY_SET, describe([]));
+
+/** Encodes a type's list into its (interned) map; undefined (with errors) when a resource cannot be encoded or a name repeats. */
+function encodeType(
+  typeUrl: string,
+  list: readonly ResourceObject[],
+  encoder: ResourceEncoder,
+  errors: string[],
+  before: ReadonlyMap<string, EncodedResource> | undefined,
+): ReadonlyMap<string, EncodedResource> | undefined {
+  if (list.length === 0) return EMPTY_SET;
+  const encoded: EncodedResource[] = [];
+  let failed = false;
   for (const object of list) {
     try {
-      const encoded = encoder.encode(typeUrl, object);
-      if (byName.has(encoded.name)) errors.push(`duplicate ${typeUrl} name "${encoded.name}"`);
-      byName.set(encoded.name, encoded);
+      encoded.push(encoder.encode(typeUrl, object));
     } catch (err) {
       errors.push(`cannot encode ${typeUrl}: ${(err as Error).message}`);
+      failed = true;
     }
   }
-  return byName;
+  if (failed) return undefined;
+  // A patch of the previous set: same names, some resources swapped.
+  if (before !== undefined && before.size === encoded.length) {
+    let key: string | undefined = `${typeUrl}|${typeSet(before).version}`;
+    const seen = new Set<string>();
+    for (const r of encoded) {
+      const old = before.get(r.name);
+      if (!old || seen.has(r.name)) {
+        key = undefined;
+        break;
+      }
+      seen.add(r.name);
+      if (old !== r) key += `|${r.name.length}:${r.name}@${r.version}`;
+    }
+    if (key !== undefined) {
+      let map = patchedSets.get(key);
+      if (!map) {
+        map = intern(typeUrl, encoded.sort(byName));
+        if (patchedSets.size >= MAX_INTERNED) patchedSets.clear();
+        patchedSets.set(key, map);
+      }
+      return map;
+    }
+  }
+  encoded.sort(byName);
+  for (let i = 1; i < encoded.length; i++) {
+    if (encoded[i]!.name === encoded[i - 1]!.name) {
+      errors.push(`duplicate ${typeUrl} name "${encoded[i]!.name}"`);
+      failed = true;
+    }
+  }
+  return failed ? undefined : intern(typeUrl, encoded);
 }
 
 /** Whether every type not reused holds exactly the names it held in `previous`. */
@@ -99,18 +216,28 @@ export function buildSnapshot(config: GeneratedConfig, options: BuildSnapshotOpt
   const previous = options.previous;
   const errors: string[] = [];
   const resources = new Map<string, ReadonlyMap<string, EncodedResource>>();
-  const reused = new Set<string>();
-  for (const [typeUrl, list] of config.resources) {
-    const kept = previous !== undefined && previous.config.resources.get(typeUrl) === list ? previous.snapshot.resources.get(typeUrl) : undefined;
-    if (kept) {
-      resources.set(typeUrl, kept);
-      reused.add(typeUrl);
+  let reused: Set<string> | undefined;
+  for (const typeUrl of PUSH_ORDER) {
+    const list = config.resources.get(typeUrl);
+    const before = previous?.snapshot.resources.get(typeUrl);
+    if (list === undefined) {
+      resources.set(typeUrl, EMPTY_SET);
+    } else if (before !== undefined && previous!.config.resources.get(typeUrl) === list) {
+      resources.set(typeUrl, before);
+      (reused ??= new Set()).add(typeUrl);
     } else {
-      resources.set(typeUrl, encodeType(typeUrl, list, encoder, errors));
+      const map = encodeType(typeUrl, list, encoder, errors, before);
+      if (map) resources.set(typeUrl, map);
     }
   }
+  for (const [typeUrl, list] of config.resources) {
+    if (resources.has(typeUrl)) continue;
+    const map = encodeType(typeUrl, list, encoder, errors, previous?.snapshot.resources.get(typeUrl));
+    if (map) resources.set(typeUrl, map);
+  }
+  if (errors.length > 0) return { ok: false, errors };
   // The same references over the same names (an EDS patch swaps contents, never names) were checked already.
-  const checked = previous !== undefined && config.refs === previous.config.refs && sameNames(resources, previous.snapshot, reused);
+  const checked = previous !== undefined && config.refs === previous.config.refs && sameNames(resources, previous.snapshot, reused ?? new Set());
   if (!checked) {
     for (const ref of config.refs) {
       if (!resources.get(ref.typeUrl)?.has(ref.name)) {
@@ -119,72 +246,50 @@ export function buildSnapshot(config: GeneratedConfig, options: BuildSnapshotOpt
     }
   }
   if (errors.length > 0) return { ok: false, errors };
-  const typeVersions = new Map<string, string>();
-  for (const typeUrl of PUSH_ORDER) {
-    const byName = resources.get(typeUrl) ?? new Map<string, EncodedResource>();
-    resources.set(typeUrl, byName);
-    const keptVersion = reused.has(typeUrl) ? previous?.snapshot.typeVersions.get(typeUrl) : undefined;
-    typeVersions.set(typeUrl, keptVersion ?? patchedVersion(typeUrl, byName, previous?.snapshot) ?? versionOf([...byName.values()]));
-  }
-  return { ok: true, snapshot: new BuiltSnapshot(resources, typeVersions, config.sources) };
+  return { ok: true, snapshot: new BuiltSnapshot(resources, config.sources) };
 }
 
-/** The snapshot version is hashed when asked for (config dumps): comparing snapshots uses the type versions. */
+/** Type versions and the snapshot version are derived when asked for (config dumps, fetch): comparing snapshots compares their type maps. */
 class BuiltSnapshot implements Snapshot {
   private hashed?: string;
   constructor(
     readonly resources: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>,
-    readonly typeVersions: ReadonlyMap<string, string>,
     readonly sources?: GeneratedSources,
   ) {}
+  get typeVersions(): ReadonlyMap<string, string> {
+    const versions = new Map<string, string>();
+    for (const [typeUrl, map] of this.resources) versions.set(typeUrl, typeSet(map).version);
+    return versions;
+  }
   get version(): string {
     return (this.hashed ??= contentHash([...this.typeVersions.values()].join(',')));
   }
 }
 
+/** The version of a snapshot's type (`typeSet`); '' when it has no such type. */
+export function typeVersion(snapshot: Snapshot, typeUrl: string): string {
+  const map = snapshot.resources.get(typeUrl);
+  return map ? typeSet(map).version : '';
+}
+
 /**
- * Whether two snapshots carry the same content: equal versions of every type, and the same
+ * Whether two snapshots carry the same content: the same set of every type, and the same
  * sources (a regeneration that changes only what a resource came from still replaces the
  * snapshot config dumps and NACK attribution read; sessions then find nothing to send).
  */
 export function sameContent(a: Snapshot, b: Snapshot): boolean {
   if (a === b) return true;
   if (a.sources !== b.sources) return false;
-  if (a.typeVersions.size !== b.typeVersions.size) return false;
-  for (const [typeUrl, version] of a.typeVersions) if (b.typeVersions.get(typeUrl) !== version) return false;
+  if (a.resources.size !== b.resources.size) return false;
+  for (const [typeUrl, map] of a.resources) {
+    const other = b.resources.get(typeUrl);
+    if (other === map) continue;
+    if (!other || typeSet(other).version !== typeSet(map).version) return false;
+  }
   return true;
 }
 
-/**
- * Versions of sets that differ from a known set by a few swapped resources (an EDS patch), by
- * (previous version, swapped names and versions): thousands of proxies holding the same set
- * get its version from one hash, not one each. The value is always the real `versionOf` of the
- * set, so the memo changes no version.
- */
-const patchedVersions = new Map<string, string>();
-const MAX_PATCHED_VERSIONS = 10_000;
-
-function patchedVersion(typeUrl: string, byName: ReadonlyMap<string, EncodedResource>, previous: Snapshot | undefined): string | undefined {
-  const before = previous?.resources.get(typeUrl);
-  const beforeVersion = previous?.typeVersions.get(typeUrl);
-  if (!before || beforeVersion === undefined || before.size !== byName.size) return undefined;
-  let key = `${typeUrl}|${beforeVersion}`;
-  for (const [name, resource] of byName) {
-    const old = before.get(name);
-    if (!old) return undefined;
-    if (old !== resource) key += JSON.stringify([name, resource.version]);
-  }
-  let version = patchedVersions.get(key);
-  if (version === undefined) {
-    if (patchedVersions.size >= MAX_PATCHED_VERSIONS) patchedVersions.clear();
-    version = versionOf([...byName.values()]);
-    patchedVersions.set(key, version);
-  }
-  return version;
-}
-
-/** A deterministic version for a set of resources: the same content gives the same version on any replica. */
+/** A deterministic version for a set of resources: the same content gives the same version on any replica (the SotW version of that set). */
 export function versionOf(resources: readonly EncodedResource[]): string {
-  const parts = resources.map((r) => `${r.name}@${r.version}`).sort();
-  return contentHash(parts.join('\n'));
+  return contentHash(sotwKey([...resources].sort(byName)));
 }

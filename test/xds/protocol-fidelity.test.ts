@@ -417,12 +417,12 @@ describe.each([
 // ---- point 5: bounded state ----
 
 interface SessionInternals {
-  types: Map<string, { clientVersions: Map<string, string>; reportedAbsent: Set<string>; latest: Map<string, unknown>; acked: Map<string, unknown>; owed: Set<string>; reanswer: Set<string> }>;
+  types: Map<string, { clientVersions: Map<string, string>; reportedAbsent: Set<string>; latest: Map<string, unknown>; acked: Map<string, unknown>; owed?: Set<string>; reanswer?: Set<string> }>;
 }
 
 function perNameEntries(session: XdsSession, typeUrl: string): number {
   const state = (session as unknown as SessionInternals).types.get(typeUrl)!;
-  return state.clientVersions.size + state.reportedAbsent.size + state.latest.size + state.acked.size + state.owed.size + state.reanswer.size;
+  return state.clientVersions.size + state.reportedAbsent.size + state.latest.size + state.acked.size + (state.owed?.size ?? 0) + (state.reanswer?.size ?? 0);
 }
 
 function sessionFor(mode: XdsMode, watch: ConfigWatcher, sent: XdsResponse[]): XdsSession {
