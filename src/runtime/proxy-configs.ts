@@ -13,7 +13,7 @@
  * - Anything else, or a revision this proxy did not see the one before of, generates it again.
  * `generateForProxy` on the full model stays the oracle: test/incremental checks both agree.
  */
-import { Observable } from 'rxjs';
+import { Observable, type Subscription } from 'rxjs';
 import { NO_MESH_TLS_MATERIAL } from '../ca/workload-identity.js';
 import { generateForProxy, type GenerateContext, type ProxyIdentity } from '../generate/generate.js';
 import { identitySecrets } from '../identity/names.js';
@@ -96,8 +96,70 @@ export function patchIdentity(config: GeneratedConfig, model: Model, proxy: Prox
   return { ...config, resources };
 }
 
-/** The configs of `proxy` as `states` and its identity `ticks` move; nothing is emitted for a change that does not touch it. */
-export function proxyConfigs(proxy: ProxyIdentity, states: Observable<ResourceState>, ticks: Observable<number>, counters: GenerationCounters): Observable<GeneratedConfig> {
+/**
+ * The model states, fanned out to every connected proxy by a plain loop: one subscription to the
+ * states for the whole fleet instead of one rxjs subscriber chain per proxy (each costs memory
+ * per connected proxy and a few calls per proxy per change; issue #11 profile).
+ */
+export class StateHub {
+  private current?: ResourceState;
+  private failure?: { error: unknown };
+  private readonly listeners = new Set<StateListener>();
+  private readonly subscription: Subscription;
+
+  constructor(states: Observable<ResourceState>) {
+    this.subscription = states.subscribe({
+      next: (state) => {
+        this.current = state;
+        // Listeners that join while this runs get the state when they join.
+        for (const listener of [...this.listeners]) if (this.listeners.has(listener)) listener.next(state);
+      },
+      error: (error: unknown) => {
+        this.failure = { error };
+        for (const listener of [...this.listeners]) listener.error(error);
+        this.listeners.clear();
+      },
+    });
+  }
+
+  /** Listens from now on; the current state, if any, is delivered at once. Returns the way to stop. */
+  listen(listener: StateListener): () => void {
+    if (this.failure) {
+      listener.error(this.failure.error);
+      return () => undefined;
+    }
+    this.listeners.add(listener);
+    if (this.current !== undefined) listener.next(this.current);
+    return () => void this.listeners.delete(listener);
+  }
+
+  /** Proxies listening, for tests. */
+  get size(): number {
+    return this.listeners.size;
+  }
+
+  close(): void {
+    this.subscription.unsubscribe();
+    this.listeners.clear();
+  }
+}
+
+export interface StateListener {
+  next(state: ResourceState): void;
+  error(error: unknown): void;
+}
+
+/**
+ * The configs of `proxy` as `states` and its identity `ticks` move; nothing is emitted for a change
+ * that does not touch it, nor for a config `publish` refuses.
+ */
+export function proxyConfigs(
+  proxy: ProxyIdentity,
+  states: Observable<ResourceState> | StateHub,
+  ticks: Observable<number>,
+  counters: GenerationCounters,
+  publish?: (config: GeneratedConfig) => boolean,
+): Observable<GeneratedConfig> {
   return new Observable<GeneratedConfig>((subscriber) => {
     let last: { revision: number; tick: number; config: GeneratedConfig } | undefined;
     const generate = (state: ResourceState, tick: number): GeneratedConfig => {
@@ -143,31 +205,38 @@ export function proxyConfigs(proxy: ProxyIdentity, states: Observable<ResourceSt
     const emit = (): void => {
       if (state === undefined || tick === undefined) return;
       const config = step(state, tick);
-      if (config) subscriber.next(config);
+      if (config && (publish === undefined || publish(config))) subscriber.next(config);
     };
     let completed = 0;
     const complete = (): void => {
       if (++completed === 2) subscriber.complete();
     };
     const error = (err: unknown): void => subscriber.error(err);
-    const subscription = states.subscribe({
+    const listener: StateListener = {
       next: (value) => {
         state = value;
         emit();
       },
       error,
+    };
+    let stopStates: () => void;
+    if (states instanceof StateHub) {
+      stopStates = states.listen(listener);
+    } else {
+      const subscription = states.subscribe({ ...listener, complete });
+      stopStates = () => subscription.unsubscribe();
+    }
+    const tickSubscription = ticks.subscribe({
+      next: (value) => {
+        tick = value;
+        emit();
+      },
+      error,
       complete,
     });
-    subscription.add(
-      ticks.subscribe({
-        next: (value) => {
-          tick = value;
-          emit();
-        },
-        error,
-        complete,
-      }),
-    );
-    return subscription;
+    return () => {
+      stopStates();
+      tickSubscription.unsubscribe();
+    };
   });
 }
