@@ -31,21 +31,33 @@ const DeltaDiscoveryResponse = (): protobuf.Type => lookupType('envoy.service.di
 
 type Decoded = Record<string, unknown>;
 
-function codec(type: () => protobuf.Type): { serialize: (value: object) => Buffer; deserialize: (bytes: Buffer) => Decoded } {
+const DECODE_OPTIONS: protobuf.IConversionOptions = { defaults: true, longs: String, enums: String };
+const NodeType = (): protobuf.Type => lookupType('envoy.config.core.v3.Node');
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  // protobufjs already hands out a Buffer in Node: copying it again per response cost a
+  // buffer allocation per proxy per push (issue #11 profile at 5,000 proxies).
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * Requests are decoded without `toObject`: every proxy ACKs every push, and the plain-object copy
+ * of each request was pure garbage. Unset fields read as their defaults ('' and [] from the
+ * message prototype); the node, read once per stream, is converted (toNode). Responses may be
+ * written already serialized (a Buffer, see sotwResponseBytes).
+ */
+function codec(type: () => protobuf.Type, plainRequests: boolean): { serialize: (value: object) => Buffer; deserialize: (bytes: Buffer) => Decoded } {
   return {
-    serialize: (value: object) => {
-      // protobufjs already hands out a Buffer in Node: copying it again per response cost a
-      // buffer allocation per proxy per push (issue #11 profile at 5,000 proxies).
-      const bytes = type().encode(value).finish();
-      return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    },
-    deserialize: (bytes: Buffer) => type().toObject(type().decode(bytes), { defaults: true, longs: String, enums: String }) as Decoded,
+    serialize: (value: object) => (Buffer.isBuffer(value) ? value : asBuffer(type().encode(value).finish())),
+    deserialize: plainRequests
+      ? (bytes: Buffer) => type().toObject(type().decode(bytes), DECODE_OPTIONS) as Decoded
+      : (bytes: Buffer) => type().decode(bytes) as unknown as Decoded,
   };
 }
 
 function methodDef(path: string, req: () => protobuf.Type, res: () => protobuf.Type, streaming: boolean): grpc.MethodDefinition<Decoded, object> {
-  const reqCodec = codec(req);
-  const resCodec = codec(res);
+  const reqCodec = codec(req, false);
+  const resCodec = codec(res, true);
   return {
     path,
     requestStream: streaming,
@@ -62,7 +74,9 @@ const strList = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is
 
 function toNode(raw: unknown): NodeInfo | undefined {
   if (raw === null || typeof raw !== 'object') return undefined;
-  const node = raw as Decoded;
+  // A decoded message (its Struct reads oneof defaults from the prototype) becomes a plain object.
+  const type = NodeType();
+  const node = (raw instanceof type.ctor ? type.toObject(raw as protobuf.Message, DECODE_OPTIONS) : raw) as Decoded;
   return { id: str(node['id']), cluster: str(node['cluster']), metadata: structToJson(node['metadata']) };
 }
 
@@ -86,6 +100,28 @@ export function toXdsRequest(raw: Decoded, delta: boolean): XdsRequest {
     responseNonce: str(raw['response_nonce']),
     errorDetail: errorDetail(raw['error_detail']),
   };
+}
+
+/**
+ * The serialized `resources` field of a SotW response, by the resource list: a set shared by many
+ * proxies (snapshot.ts typeSet) is one list, serialized once for all of them.
+ */
+const resourceBytes = new WeakMap<readonly EncodedResource[], Buffer>();
+
+/**
+ * A SotW DiscoveryResponse, serialized: the per-stream fields (version, type, nonce) followed by
+ * the resources' bytes, cached per list. Two serialized messages of one type, concatenated, parse
+ * as their merge (protobuf encoding, "Last One Wins" / repeated fields concatenate).
+ */
+export function sotwResponseBytes(response: Extract<XdsResponse, { kind: 'sotw' }>): Buffer {
+  const type = DiscoveryResponse();
+  let body = resourceBytes.get(response.resources);
+  if (!body) {
+    body = asBuffer(type.encode({ resources: response.resources.map((r) => ({ type_url: r.typeUrl, value: r.value })) }).finish());
+    resourceBytes.set(response.resources, body);
+  }
+  const head = type.encode({ version_info: response.versionInfo, type_url: response.typeUrl, nonce: response.nonce }).finish();
+  return Buffer.concat([head, body], head.length + body.length);
 }
 
 export function toWireResponse(response: XdsResponse): object {
@@ -207,7 +243,7 @@ export class XdsServer {
       status: this.options.status,
       log: this.options.log,
       send: (response) => {
-        if (!ended) call.write(toWireResponse(response));
+        if (!ended) call.write(response.kind === 'sotw' ? sotwResponseBytes(response) : toWireResponse(response));
       },
       close: (code, message) => {
         if (ended) return;
