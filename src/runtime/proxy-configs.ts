@@ -40,12 +40,19 @@ export interface GenerationCounters {
   identityPatches: number;
 }
 
-/** Per revision and mesh: the new ClusterLoadAssignment of each changed service, by cluster name (built once for all proxies). */
-const replacementsByRevision = new WeakMap<ModelRevision, Map<string, ReadonlyMap<string, ResourceObject>>>();
+/** What an endpoint change of one revision and mesh swaps, built once for all proxies. */
+interface EndpointPatch {
+  /** The new ClusterLoadAssignment of each changed service, by cluster name. */
+  readonly replacements: ReadonlyMap<string, ResourceObject>;
+  /** Patched EDS lists by the list they patch: proxies sharing a list (sharedEndpointList) share its patch. */
+  readonly lists: WeakMap<readonly ResourceObject[], readonly ResourceObject[]>;
+}
 
-function endpointReplacements(revision: ModelRevision, mesh: MeshModel, services: ReadonlySet<string>): ReadonlyMap<string, ResourceObject> {
-  let byMesh = replacementsByRevision.get(revision);
-  if (!byMesh) replacementsByRevision.set(revision, (byMesh = new Map()));
+const patchesByRevision = new WeakMap<ModelRevision, Map<string, EndpointPatch>>();
+
+function endpointPatch(revision: ModelRevision, mesh: MeshModel, services: ReadonlySet<string>): EndpointPatch {
+  let byMesh = patchesByRevision.get(revision);
+  if (!byMesh) patchesByRevision.set(revision, (byMesh = new Map()));
   let found = byMesh.get(mesh.name);
   if (!found) {
     const map = new Map<string, ResourceObject>();
@@ -53,9 +60,64 @@ function endpointReplacements(revision: ModelRevision, mesh: MeshModel, services
       const service = mesh.services.get(name);
       if (service) map.set(serviceClusterName(name), serviceEndpoints(service));
     }
-    byMesh.set(mesh.name, (found = map));
+    byMesh.set(mesh.name, (found = { replacements: map, lists: new WeakMap() }));
   }
   return found;
+}
+
+/**
+ * EDS lists by the identities of their assignments: the proxies that call the same services hold
+ * one list (the assignments are shared per service, generate/services.ts), so an endpoint change
+ * patches it once for all of them and the snapshot finds its encoded set by the list
+ * (snapshot.ts), not by encoding each proxy's. Lists are never mutated, so sharing is safe. The
+ * table is bounded: past the bound it starts over, which costs sharing, never a wrong result.
+ */
+const listsByKey = new Map<string, readonly ResourceObject[]>();
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 0;
+const MAX_SHARED_LISTS = 20_000;
+
+function idOf(object: object): number {
+  let id = objectIds.get(object);
+  if (id === undefined) objectIds.set(object, (id = ++nextObjectId));
+  return id;
+}
+
+function sharedList(list: readonly ResourceObject[]): readonly ResourceObject[] {
+  let key = '';
+  for (const object of list) key += `${idOf(object)},`;
+  const found = listsByKey.get(key);
+  if (found) return found;
+  if (listsByKey.size >= MAX_SHARED_LISTS) listsByKey.clear();
+  listsByKey.set(key, list);
+  return list;
+}
+
+/** `config` with its EDS list replaced by the equal shared one (sharedList). */
+function withSharedEndpoints(config: GeneratedConfig): GeneratedConfig {
+  const list = config.resources.get(ENDPOINT_TYPE);
+  if (!list || list.length === 0) return config;
+  const shared = sharedList(list);
+  if (shared === list) return config;
+  const resources = new Map(config.resources);
+  resources.set(ENDPOINT_TYPE, shared);
+  return { ...config, resources };
+}
+
+/** `config` patched by `patch`, the patched EDS list shared by every proxy that held the same list. */
+function patchShared(config: GeneratedConfig, patch: EndpointPatch): GeneratedConfig {
+  const list = config.resources.get(ENDPOINT_TYPE);
+  if (!list || patch.replacements.size === 0) return config;
+  let patched = patch.lists.get(list);
+  if (patched === undefined) {
+    const next = patchEndpoints(config, patch.replacements).resources.get(ENDPOINT_TYPE)!;
+    patched = next === list ? list : sharedList(next);
+    patch.lists.set(list, patched);
+  }
+  if (patched === list) return config;
+  const resources = new Map(config.resources);
+  resources.set(ENDPOINT_TYPE, patched);
+  return { ...config, resources };
 }
 
 /** `config` with the assignments named in `replacements` swapped; `config` itself when it has none of them. */
@@ -164,7 +226,7 @@ export function proxyConfigs(
     let last: { revision: number; tick: number; config: GeneratedConfig } | undefined;
     const generate = (state: ResourceState, tick: number): GeneratedConfig => {
       counters.proxyGenerations++;
-      const config = generateForProxy(state.revision.model, proxy, state.context);
+      const config = withSharedEndpoints(generateForProxy(state.revision.model, proxy, state.context));
       last = { revision: state.revision.revision, tick, config };
       return config;
     };
@@ -191,7 +253,7 @@ export function proxyConfigs(
       }
       const mesh = revision.model.meshes.get(proxy.mesh);
       if (change.kind === 'full' || !mesh || change.proxies.has(proxy.name)) return generate(state, tick);
-      const patched = patchEndpoints(last.config, endpointReplacements(revision, mesh, change.services));
+      const patched = patchShared(last.config, endpointPatch(revision, mesh, change.services));
       last.revision = revision.revision;
       if (patched === last.config) return undefined;
       counters.endpointPatches++;

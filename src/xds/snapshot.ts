@@ -147,6 +147,29 @@ function intern(typeUrl: string, sorted: readonly EncodedResource[]): ReadonlyMa
 const EMPTY_SET: ReadonlyMap<string, EncodedResource> = new Map();
 typeSets.set(EMPTY_SET, describe([]));
 
+/**
+ * Sets by the list they were encoded from, per encoder: lists shared between proxies (the EDS list
+ * of proxies calling the same services, runtime/proxy-configs.ts) are encoded once, not once per
+ * proxy. Generated lists are never mutated, so a list always encodes to the same set.
+ */
+const setsByList = new WeakMap<ResourceEncoder, WeakMap<readonly ResourceObject[], ReadonlyMap<string, EncodedResource>>>();
+
+function encodeList(
+  typeUrl: string,
+  list: readonly ResourceObject[],
+  encoder: ResourceEncoder,
+  errors: string[],
+  before: ReadonlyMap<string, EncodedResource> | undefined,
+): ReadonlyMap<string, EncodedResource> | undefined {
+  let byList = setsByList.get(encoder);
+  if (!byList) setsByList.set(encoder, (byList = new WeakMap()));
+  const known = byList.get(list);
+  if (known) return known;
+  const map = encodeType(typeUrl, list, encoder, errors, before);
+  if (map) byList.set(list, map);
+  return map;
+}
+
 /** Encodes a type's list into its (interned) map; undefined (with errors) when a resource cannot be encoded or a name repeats. */
 function encodeType(
   typeUrl: string,
@@ -169,16 +192,12 @@ function encodeType(
   if (failed) return undefined;
   // A patch of the previous set: same names, some resources swapped.
   if (before !== undefined && before.size === encoded.length) {
-    let key: string | undefined = `${typeUrl}|${typeSet(before).version}`;
-    const seen = new Set<string>();
-    for (const r of encoded) {
+    let key: string | undefined = repeatsName(encoded) ? undefined : `${typeUrl}|${typeSet(before).version}`;
+    for (let i = 0; i < encoded.length && key !== undefined; i++) {
+      const r = encoded[i]!;
       const old = before.get(r.name);
-      if (!old || seen.has(r.name)) {
-        key = undefined;
-        break;
-      }
-      seen.add(r.name);
-      if (old !== r) key += `|${r.name.length}:${r.name}@${r.version}`;
+      if (!old) key = undefined;
+      else if (old !== r) key += `|${r.name.length}:${r.name}@${r.version}`;
     }
     if (key !== undefined) {
       let map = patchedSets.get(key);
@@ -198,6 +217,13 @@ function encodeType(
     }
   }
   return failed ? undefined : intern(typeUrl, encoded);
+}
+
+/** Whether a name appears twice in `list` (short lists are compared pairwise: no set is built). */
+function repeatsName(list: readonly EncodedResource[]): boolean {
+  if (list.length > 16) return new Set(list.map((r) => r.name)).size !== list.length;
+  for (let i = 1; i < list.length; i++) for (let j = 0; j < i; j++) if (list[j]!.name === list[i]!.name) return true;
+  return false;
 }
 
 /** Whether every type not reused holds exactly the names it held in `previous`. */
@@ -226,13 +252,13 @@ export function buildSnapshot(config: GeneratedConfig, options: BuildSnapshotOpt
       resources.set(typeUrl, before);
       (reused ??= new Set()).add(typeUrl);
     } else {
-      const map = encodeType(typeUrl, list, encoder, errors, before);
+      const map = encodeList(typeUrl, list, encoder, errors, before);
       if (map) resources.set(typeUrl, map);
     }
   }
   for (const [typeUrl, list] of config.resources) {
     if (resources.has(typeUrl)) continue;
-    const map = encodeType(typeUrl, list, encoder, errors, previous?.snapshot.resources.get(typeUrl));
+    const map = encodeList(typeUrl, list, encoder, errors, previous?.snapshot.resources.get(typeUrl));
     if (map) resources.set(typeUrl, map);
   }
   if (errors.length > 0) return { ok: false, errors };
