@@ -36,7 +36,7 @@ import type { Observable, Subscription } from 'rxjs';
 import { encodeResource, type EncodedResource } from './encode.js';
 import { sotwKey, typeSet, typeVersion, type Snapshot } from './snapshot.js';
 import { nodeFlavor, nodeProblem, nodeRef, printableExcerpt, type ProxyRef } from './node.js';
-import { nackHint, type StatusRegistry } from './status.js';
+import { nackHint, type ProxyStatus, type StatusRegistry } from './status.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, KNOWN_TYPES, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE, isFullStateType } from './types.js';
 import { contentHash } from './encode.js';
 
@@ -194,6 +194,8 @@ export class XdsSession {
   private proxy: ProxyRef = { mesh: '', name: '' };
   /** Whether this stream was authenticated and counted in the status registry. */
   private registered = false;
+  /** The proxy's status row while this stream is open (StatusRegistry.streamOpened). */
+  private row?: ProxyStatus;
   private closed = false;
 
   constructor(private readonly options: SessionOptions) {}
@@ -225,6 +227,7 @@ export class XdsSession {
     this.closed = true;
     this.subscription?.unsubscribe();
     if (this.registered) this.options.status.streamClosed(this.proxy);
+    this.row = undefined;
   }
 
   private acceptNode(node: NodeInfo | undefined): boolean {
@@ -265,7 +268,7 @@ export class XdsSession {
     }
     this.subscription = subscription;
     this.registered = true;
-    this.options.status.streamOpened(this.proxy, nodeFlavor(node));
+    this.row = this.options.status.streamOpened(this.proxy, nodeFlavor(node));
     return true;
   }
 
@@ -437,14 +440,14 @@ export class XdsSession {
     if (request.errorDetail !== undefined) {
       this.recordNack(state.typeUrl, version, request.errorDetail);
     } else {
-      this.options.status.acked(this.proxy, state.typeUrl, version);
+      this.options.status.acked(this.row ?? this.proxy, state.typeUrl, version);
     }
   }
 
   private recordNack(typeUrl: string, version: string, error: string): void {
     const hint = nackHint(error);
     this.options.log.warn({ node: this.node?.id, typeUrl, version, error, ...(hint !== undefined ? { hint } : {}) }, 'proxy rejected configuration (NACK)');
-    this.options.status.nacked(this.proxy, typeUrl, version, error);
+    this.options.status.nacked(this.row ?? this.proxy, typeUrl, version, error);
   }
 
   /** Returns whether the subscription changed. */
@@ -671,7 +674,7 @@ export class XdsSession {
     state.pendingNonce = nonce;
     state.lastNonce = nonce;
     state.pendingVersion = version;
-    this.options.status.sent(this.proxy, state.typeUrl, version, nonce, names);
+    this.options.status.sent(this.row ?? this.proxy, state.typeUrl, version, nonce, names);
     this.options.send({ kind: 'sotw', typeUrl: state.typeUrl, versionInfo: version, nonce, resources });
   }
 
@@ -721,7 +724,7 @@ export class XdsSession {
     state.pendingNonce = nonce;
     state.lastNonce = nonce;
     state.pendingVersion = version;
-    this.options.status.sent(this.proxy, state.typeUrl, version, nonce, changed.map((r) => r.name));
+    this.options.status.sent(this.row ?? this.proxy, state.typeUrl, version, nonce, changed.map((r) => r.name));
     this.options.send({ kind: 'delta', typeUrl: state.typeUrl, systemVersionInfo: version, nonce, resources: changed, removed });
   }
 

@@ -125,6 +125,14 @@ class TypeRow implements TypeStatus {
 
 const systemNow = (): Date => new Date();
 
+function isRow(proxy: ProxyRef | ProxyStatus): proxy is ProxyStatus {
+  return (proxy as Partial<ProxyStatus>).types !== undefined;
+}
+
+function nameOf(proxy: ProxyRef | ProxyStatus): string {
+  return isRow(proxy) ? proxy.nodeId : proxy.name;
+}
+
 export class StatusRegistry {
   /** By mesh, then name: no key string is built per event (every push and ACK of every proxy passes here). */
   private readonly proxies = new Map<string, Map<string, ProxyStatus>>();
@@ -156,7 +164,12 @@ export class StatusRegistry {
     return this.proxies.get(mesh)?.get(name);
   }
 
-  streamOpened(ref: ProxyRef, flavor: string): void {
+  /**
+   * Counts a stream of the proxy and returns its row, which the stream may pass instead of `ref`
+   * while it is open (the row stays while the proxy has a stream): one lookup per stream rather
+   * than one per push and ACK.
+   */
+  streamOpened(ref: ProxyRef, flavor: string): ProxyStatus {
     let byName = this.proxies.get(ref.mesh);
     if (!byName) this.proxies.set(ref.mesh, (byName = new Map()));
     let status = byName.get(ref.name);
@@ -171,6 +184,7 @@ export class StatusRegistry {
     status.lastConnectedAt = now;
     status.activeStreams++;
     this.eventSubject.next({ kind: 'connect', nodeId: ref.name, mesh: ref.mesh });
+    return status;
   }
 
   streamClosed(ref: ProxyRef): void {
@@ -197,39 +211,39 @@ export class StatusRegistry {
     if (byName.size === 0) this.proxies.delete(mesh);
   }
 
-  sent(ref: ProxyRef, typeUrl: string, version: string, nonce: string, names: readonly string[]): void {
-    const t = this.typeStatus(ref, typeUrl);
+  sent(proxy: ProxyRef | ProxyStatus, typeUrl: string, version: string, nonce: string, names: readonly string[]): void {
+    const t = this.typeStatus(proxy, typeUrl);
     t.lastSentVersion = version;
     t.lastSentNonce = nonce;
     t.sentMs = this.nowMs();
     t.totalUpdates++;
     t.lastSentNames = names;
-    this.eventSubject.next({ kind: 'sent', nodeId: ref.name, mesh: ref.mesh, typeUrl, version, resources: names.length });
+    this.eventSubject.next({ kind: 'sent', nodeId: nameOf(proxy), mesh: proxy.mesh, typeUrl, version, resources: names.length });
   }
 
-  acked(ref: ProxyRef, typeUrl: string, version: string): void {
-    const t = this.typeStatus(ref, typeUrl);
+  acked(proxy: ProxyRef | ProxyStatus, typeUrl: string, version: string): void {
+    const t = this.typeStatus(proxy, typeUrl);
     const now = this.nowMs();
     const latencyMs = t.sentMs >= 0 && t.lastSentVersion === version ? now - t.sentMs : undefined;
     t.lastAckedVersion = version;
     t.ackedMs = now;
-    this.eventSubject.next({ kind: 'ack', nodeId: ref.name, mesh: ref.mesh, typeUrl, version, latencyMs });
+    this.eventSubject.next({ kind: 'ack', nodeId: nameOf(proxy), mesh: proxy.mesh, typeUrl, version, latencyMs });
   }
 
-  nacked(ref: ProxyRef, typeUrl: string, version: string, error: string): void {
-    const t = this.typeStatus(ref, typeUrl);
+  nacked(proxy: ProxyRef | ProxyStatus, typeUrl: string, version: string, error: string): void {
+    const t = this.typeStatus(proxy, typeUrl);
     t.nackCount++;
     // error_detail comes from the proxy: keep what a person reads, not megabytes per type.
     t.lastError = error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH)}… (${error.length} characters)` : error;
     const hint = nackHint(error);
     if (hint !== undefined) t.lastErrorHint = hint;
     else delete t.lastErrorHint;
-    this.eventSubject.next({ kind: 'nack', nodeId: ref.name, mesh: ref.mesh, typeUrl, version, error });
+    this.eventSubject.next({ kind: 'nack', nodeId: nameOf(proxy), mesh: proxy.mesh, typeUrl, version, error });
   }
 
-  private typeStatus(ref: ProxyRef, typeUrl: string): TypeRow {
-    const proxy = this.get(ref.name, ref.mesh);
-    if (!proxy) throw new Error(`status for unknown proxy "${ref.name}" in mesh "${ref.mesh}"`);
+  private typeStatus(ref: ProxyRef | ProxyStatus, typeUrl: string): TypeRow {
+    const proxy = isRow(ref) ? ref : this.get(ref.name, ref.mesh);
+    if (!proxy) throw new Error(`status for unknown proxy "${nameOf(ref)}" in mesh "${ref.mesh}"`);
     let t = proxy.types.get(typeUrl);
     if (!(t instanceof TypeRow)) {
       // A row restored from elsewhere (a plain TypeStatus) is taken over with its fields.
