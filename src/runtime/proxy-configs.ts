@@ -21,7 +21,7 @@ import { serviceEndpoints } from '../generate/services.js';
 import type { MeshModel, Model } from '../model/model.js';
 import { UNCHANGED, type ModelRevision } from '../translate/incremental.js';
 import type { ResourceObject } from '../xds/encode.js';
-import type { GeneratedConfig } from '../xds/snapshot.js';
+import type { GeneratedConfig, GeneratedSources } from '../xds/snapshot.js';
 import { ENDPOINT_TYPE, SECRET_TYPE } from '../xds/types.js';
 import { serviceClusterName } from '../envoy/names.js';
 
@@ -93,15 +93,41 @@ function sharedList(list: readonly ResourceObject[]): readonly ResourceObject[] 
   return list;
 }
 
-/** `config` with its EDS list replaced by the equal shared one (sharedList). */
-function withSharedEndpoints(config: GeneratedConfig): GeneratedConfig {
+/**
+ * Source maps (GeneratedSources.extra) by content: proxies of one service generate equal maps of
+ * shared lists, one Map per type each; shared, they are held once (the table is bounded as above).
+ */
+const sourceMaps = new Map<string, ReadonlyMap<string, unknown>>();
+
+function sharedMap<V extends object>(map: ReadonlyMap<string, V>): ReadonlyMap<string, V> {
+  let key = '';
+  for (const [name, value] of map) key += `${name.length}:${name}=${idOf(value)},`;
+  const found = sourceMaps.get(key) as ReadonlyMap<string, V> | undefined;
+  if (found) return found;
+  if (sourceMaps.size >= MAX_SHARED_LISTS) sourceMaps.clear();
+  sourceMaps.set(key, map);
+  return map;
+}
+
+function sharedSources(sources: GeneratedSources | undefined): GeneratedSources | undefined {
+  if (!sources || sources.extra.size === 0) return sources;
+  const inner = new Map<string, ReadonlyMap<string, readonly string[]>>();
+  for (const [typeUrl, byName] of sources.extra) inner.set(typeUrl, sharedMap(byName));
+  return { owner: sources.owner, extra: sharedMap(inner) };
+}
+
+/**
+ * A generated config with what proxies have in common shared between them: its EDS list replaced
+ * by the equal shared one (sharedList), its source maps by the equal shared ones.
+ */
+function withSharedParts(config: GeneratedConfig): GeneratedConfig {
   const list = config.resources.get(ENDPOINT_TYPE);
-  if (!list || list.length === 0) return config;
-  const shared = sharedList(list);
-  if (shared === list) return config;
+  const sources = sharedSources(config.sources);
+  const shared = list && list.length > 0 ? sharedList(list) : list;
+  if (shared === list && sources === config.sources) return config;
   const resources = new Map(config.resources);
-  resources.set(ENDPOINT_TYPE, shared);
-  return { ...config, resources };
+  if (shared) resources.set(ENDPOINT_TYPE, shared);
+  return { ...config, resources, ...(sources ? { sources } : {}) };
 }
 
 /** `config` patched by `patch`, the patched EDS list shared by every proxy that held the same list. */
@@ -226,7 +252,7 @@ export function proxyConfigs(
     let last: { revision: number; tick: number; config: GeneratedConfig } | undefined;
     const generate = (state: ResourceState, tick: number): GeneratedConfig => {
       counters.proxyGenerations++;
-      const config = withSharedEndpoints(generateForProxy(state.revision.model, proxy, state.context));
+      const config = withSharedParts(generateForProxy(state.revision.model, proxy, state.context));
       last = { revision: state.revision.revision, tick, config };
       return config;
     };

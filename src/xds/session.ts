@@ -185,7 +185,7 @@ export class XdsSession {
   private readonly streamId = `${randomBytes(4).toString('hex')}${(++streamCounter).toString(36)}`;
   private nonceCounter = 0;
   /** Secret names this stream asked for and did not get; logged once each (up to MAX_TRACKED_REFUSALS names). */
-  private readonly refusedSecrets = new Set<string>();
+  private refusedSecrets: Set<string> = NO_NAMES;
   /** Refusals found by the push in progress, logged as one line (security issue #9: not one line per name). */
   private refusalBatch?: { count: number; samples: string[]; saturated: boolean };
   /** Set once more than MAX_TRACKED_REFUSALS names were refused: later refusals are not logged (they would repeat on every push). */
@@ -459,11 +459,24 @@ export class XdsSession {
     if (names.length > 0) state.explicit = true;
     // An ACK repeats the subscription: compared without building a set (every proxy ACKs every push).
     if (wildcard === state.wildcard && sameNames(names, state.names)) return false;
-    const next = names.length === 0 ? NO_NAMES : new Set(names.filter((n) => n !== '*'));
+    const next = names.length === 0 ? NO_NAMES : this.namesSet(state.typeUrl, names);
     state.wildcard = wildcard;
     state.names = next.size === 0 ? NO_NAMES : next;
     this.dropUnsubscribed(state);
     return true;
+  }
+
+  /**
+   * A SotW subscription as a set, the snapshot's own names when they are the same (an EDS or RDS
+   * subscription usually is): that set is shared by every stream subscribed to the same names.
+   */
+  private namesSet(typeUrl: string, names: readonly string[]): Set<string> {
+    const all = this.snapshot?.resources.get(typeUrl);
+    if (all !== undefined && all.size > 0) {
+      const shared = keySet(all);
+      if (sameNames(names, shared)) return shared;
+    }
+    return new Set(names.filter((n) => n !== '*'));
   }
 
   private onSnapshot(snapshot: Snapshot): void {
@@ -608,7 +621,7 @@ export class XdsSession {
           );
         });
       }
-      if (this.refusedSecrets.size < MAX_TRACKED_REFUSALS) this.refusedSecrets.add(name);
+      if (this.refusedSecrets.size < MAX_TRACKED_REFUSALS) (this.refusedSecrets === NO_NAMES ? (this.refusedSecrets = new Set()) : this.refusedSecrets).add(name);
       else this.refusalBatch.saturated = true;
       this.refusalBatch.count++;
       if (this.refusalBatch.samples.length < REFUSAL_SAMPLES) this.refusalBatch.samples.push(printableExcerpt(name));
@@ -739,6 +752,33 @@ const HOLDERS_OF_SECRETS: readonly string[] = [LISTENER_TYPE, CLUSTER_TYPE];
 
 function byName(a: EncodedResource, b: EncodedResource): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** The names of a snapshot's type map, as a set shared by every stream (never written: SotW replaces its names). */
+const keySets = new WeakMap<ReadonlyMap<string, unknown>, Set<string>>();
+
+class SharedNames extends Set<string> {
+  private sealed = false;
+  constructor(names: Iterable<string>) {
+    super(names);
+    this.sealed = true;
+  }
+  override add(name: string): this {
+    if (this.sealed) throw new Error('internal: write to a shared name set');
+    return super.add(name);
+  }
+  override delete(): boolean {
+    throw new Error('internal: write to a shared name set');
+  }
+  override clear(): void {
+    throw new Error('internal: write to a shared name set');
+  }
+}
+
+function keySet(map: ReadonlyMap<string, unknown>): Set<string> {
+  let found = keySets.get(map);
+  if (!found) keySets.set(map, (found = new SharedNames(map.keys())));
+  return found;
 }
 
 /** Whether `names` (a request's, '*' aside) are exactly `held`. */

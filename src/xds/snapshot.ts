@@ -121,7 +121,8 @@ export function typeSet(map: ReadonlyMap<string, EncodedResource>): TypeSet {
  * and assignments of one service's neighbours) share one map. Bounded like the encoder's content
  * cache: past the bound it starts over, which costs a map per proxy again, never a wrong result.
  */
-const setsByVersion = new Map<string, ReadonlyMap<string, EncodedResource>>();
+const setsByVersion = new Map<string, Map<string, ReadonlyMap<string, EncodedResource>>>();
+let internedCount = 0;
 /**
  * Sets that differ from a known set by a few swapped resources (an EDS patch), by (type, previous
  * version, swapped names and versions): thousands of proxies holding the same set get its map from
@@ -133,14 +134,21 @@ const MAX_INTERNED = 50_000;
 
 function intern(typeUrl: string, sorted: readonly EncodedResource[]): ReadonlyMap<string, EncodedResource> {
   const info = describe(sorted);
-  const key = `${typeUrl}|${info.version}`;
-  const known = setsByVersion.get(key);
+  // By type, then version: the key is the version string the set keeps anyway.
+  let byVersion = setsByVersion.get(typeUrl);
+  const known = byVersion?.get(info.version);
   if (known && known.size === sorted.length) return known;
   const map = new Map<string, EncodedResource>();
   for (const r of sorted) map.set(r.name, r);
   typeSets.set(map, info);
-  if (setsByVersion.size >= MAX_INTERNED) setsByVersion.clear();
-  setsByVersion.set(key, map);
+  if (internedCount >= MAX_INTERNED) {
+    setsByVersion.clear();
+    internedCount = 0;
+    byVersion = undefined;
+  }
+  if (!byVersion) setsByVersion.set(typeUrl, (byVersion = new Map()));
+  byVersion.set(info.version, map);
+  internedCount++;
   return map;
 }
 
