@@ -86,7 +86,7 @@ export class ResourceEncoder {
       return cached;
     }
     const type = lookupType(protoNameOf(typeUrl));
-    const value = type.encode(type.fromObject(resource)).finish();
+    const value = ownBytes(type.encode(type.fromObject(resource)).finish());
     const encoded: EncodedResource = { name: resourceName(typeUrl, resource), typeUrl, version: contentHash(value), value, refs: dependenciesOf(typeUrl, resource) };
     this.stats.encodes++;
     if (this.byContent.size >= MAX_CONTENT_ENTRIES) this.byContent.clear();
@@ -94,6 +94,15 @@ export class ResourceEncoder {
     this.byObject.set(resource, encoded);
     return encoded;
   }
+}
+
+/**
+ * `bytes` in a buffer of its own. protobufjs hands out small results as slices of Node's shared
+ * 8 KiB allocation pool, and one long-lived slice keeps its whole pool alive: the encoded
+ * resources every proxy holds kept about one pool per connected proxy (8 KiB of RSS each).
+ */
+export function ownBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
 }
 
 /** The process-wide encoder of code that does not bring its own (tests, goldens, the bench's oracle). */

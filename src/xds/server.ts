@@ -107,6 +107,11 @@ export function toXdsRequest(raw: Decoded, delta: boolean): XdsRequest {
  * proxies (snapshot.ts typeSet) is one list, serialized once for all of them.
  */
 const resourceBytes = new WeakMap<readonly EncodedResource[], Buffer>();
+/**
+ * Lists serialized once already: a list is cached from its second response on, so a proxy's own
+ * set (its listeners, sent once on connect) does not keep a serialized copy for as long as it lives.
+ */
+const seenOnce = new WeakSet<readonly EncodedResource[]>();
 
 /**
  * A SotW DiscoveryResponse, serialized: the per-stream fields (version, type, nonce) followed by
@@ -117,8 +122,16 @@ export function sotwResponseBytes(response: Extract<XdsResponse, { kind: 'sotw' 
   const type = DiscoveryResponse();
   let body = resourceBytes.get(response.resources);
   if (!body) {
-    body = asBuffer(type.encode({ resources: response.resources.map((r) => ({ type_url: r.typeUrl, value: r.value })) }).finish());
-    resourceBytes.set(response.resources, body);
+    const bytes = type.encode({ resources: response.resources.map((r) => ({ type_url: r.typeUrl, value: r.value })) }).finish();
+    if (seenOnce.has(response.resources)) {
+      // Out of Node's shared pool (see encode.ts ownBytes): the cached copy lives as long as its list.
+      body = Buffer.allocUnsafeSlow(bytes.byteLength);
+      body.set(bytes);
+      resourceBytes.set(response.resources, body);
+    } else {
+      seenOnce.add(response.resources);
+      body = asBuffer(bytes);
+    }
   }
   const head = type.encode({ version_info: response.versionInfo, type_url: response.typeUrl, nonce: response.nonce }).finish();
   return Buffer.concat([head, body], head.length + body.length);

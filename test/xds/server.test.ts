@@ -171,8 +171,9 @@ describe('wire codecs', () => {
     const resources = [encodeResource(CLUSTER_TYPE, cluster('c1')), encodeResource(CLUSTER_TYPE, cluster('c2'))];
     const response = { kind: 'sotw' as const, typeUrl: CLUSTER_TYPE, versionInfo: 'v1', nonce: 'n-1', resources };
 
-    // when it is serialized twice (the second time from the cached resource bytes) and with the plain encoder
+    // when it is serialized a third time (from the resource bytes cached on the second) and with the plain encoder
     sotwResponseBytes(response);
+    sotwResponseBytes({ ...response, nonce: 'n-0' });
     const fast = type.toObject(type.decode(sotwResponseBytes({ ...response, nonce: 'n-2' })), { defaults: true });
     const plain = type.toObject(type.decode(type.encode(toWireResponse({ ...response, nonce: 'n-2' })).finish()), { defaults: true });
 
