@@ -207,10 +207,12 @@ export class XdsSession {
   onRequest(request: XdsRequest): void {
     if (this.closed) return;
     if (!this.acceptNode(request.node)) return;
-    const typeUrl = this.resolveTypeUrl(request.typeUrl);
-    if (typeUrl === undefined) return;
-    if (!KNOWN_TYPES.has(typeUrl)) {
-      this.options.log.warn({ node: this.node?.id, typeUrl }, 'ignoring request for an unknown resource type');
+    const requested = this.resolveTypeUrl(request.typeUrl);
+    if (requested === undefined) return;
+    // The constant itself: every later lookup and comparison of this request's type is by identity.
+    const typeUrl = CANONICAL_TYPES.get(requested);
+    if (typeUrl === undefined) {
+      this.options.log.warn({ node: this.node?.id, typeUrl: requested }, 'ignoring request for an unknown resource type');
       return;
     }
     const state = this.types.get(typeUrl);
@@ -746,6 +748,7 @@ export class XdsSession {
   }
 }
 
+const CANONICAL_TYPES: ReadonlyMap<string, string> = new Map([...KNOWN_TYPES].map((t) => [t, t]));
 const NOTHING_SENT: ReadonlyMap<string, EncodedResource> = new EmptyMap<string, EncodedResource>();
 const HOLDERS_OF_CLUSTERS: readonly string[] = [LISTENER_TYPE, ROUTE_TYPE];
 const HOLDERS_OF_SECRETS: readonly string[] = [LISTENER_TYPE, CLUSTER_TYPE];
