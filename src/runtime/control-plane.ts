@@ -86,7 +86,6 @@ export class ControlPlane {
   private readonly translator = new IncrementalTranslator();
   private readonly encoder = new ResourceEncoder();
   private readonly generation: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0, identityPatches: 0 };
-  private readonly pushes = new Map<string, number>();
 
   constructor(options: ControlPlaneOptions) {
     const providers = options.caProviders ?? defaultCaProviders(options.caStore ?? new MemoryBlobStore());
@@ -124,13 +123,6 @@ export class ControlPlane {
     this.subscription = this.state.subscribe();
     this.hub = new StateHub(this.state);
     this.subscription.add(resources.subscribe((list) => this.identities.update(list)));
-    this.subscription.add(
-      this.status.events.subscribe((event) => {
-        if (event.kind !== 'sent') return;
-        const type = TYPE_SHORT_NAMES[event.typeUrl] ?? protoNameOf(event.typeUrl);
-        this.pushes.set(type, (this.pushes.get(type) ?? 0) + 1);
-      }),
-    );
     this.cache = new SnapshotCache(
       (node) => {
         const proxy = proxyIdentity(node);
@@ -185,7 +177,7 @@ export class ControlPlane {
       endpointPatches: this.generation.endpointPatches,
       identityPatches: this.generation.identityPatches,
       resourcesEncoded: this.encoder.stats.encodes,
-      pushes: Object.fromEntries(this.pushes),
+      pushes: Object.fromEntries([...this.status.sentPerType].map(([typeUrl, count]) => [TYPE_SHORT_NAMES[typeUrl] ?? protoNameOf(typeUrl), count])),
     };
   }
 

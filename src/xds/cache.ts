@@ -169,9 +169,11 @@ export class SnapshotCache implements ConfigWatcher {
   private connect(node: NodeInfo, shared: SharedWatch): void {
     shared.connected = true;
     let previous: { config: GeneratedConfig; snapshot: Snapshot } | undefined;
+    const options: { encoder: ResourceEncoder; previous?: { config: GeneratedConfig; snapshot: Snapshot } } = { encoder: this.encoder };
     const upstream = this.source(node).subscribe({
       next: (config) => {
-        const result: SnapshotResult = buildSnapshot(config, { encoder: this.encoder, ...(previous ? { previous } : {}) });
+        if (previous) options.previous = previous;
+        const result: SnapshotResult = buildSnapshot(config, options);
         if (!result.ok) {
           this.log.error({ node: node.id, mesh: nodeMesh(node), errors: result.errors }, 'generated config is inconsistent; keeping the last good snapshot');
           return;

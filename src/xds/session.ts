@@ -637,6 +637,7 @@ export class XdsSession {
    * computed once for every proxy holding it (snapshot.ts `typeSet`), not sorted and hashed per proxy.
    */
   private selectsAll(state: TypeState, all: ReadonlyMap<string, EncodedResource>): boolean {
+    if (state.names instanceof SharedNames && state.names === keySet(all)) return true;
     if (state.wildcard) {
       for (const name of state.names) if (!all.has(name)) return false;
       return true;
@@ -757,8 +758,14 @@ function byName(a: EncodedResource, b: EncodedResource): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
-/** The names of a snapshot's type map, as a set shared by every stream (never written: SotW replaces its names). */
+/**
+ * The names of a snapshot's type map, as a set shared by every stream (never written: SotW
+ * replaces its names); one set per distinct list of names, so a patched map with the same names
+ * (an endpoint change) has the very set its subscribers hold, and `selectsAll` is one comparison.
+ */
 const keySets = new WeakMap<ReadonlyMap<string, unknown>, Set<string>>();
+const namesByContent = new Map<string, Set<string>>();
+const MAX_NAME_SETS = 20_000;
 
 class SharedNames extends Set<string> {
   private sealed = false;
@@ -778,9 +785,19 @@ class SharedNames extends Set<string> {
   }
 }
 
-function keySet(map: ReadonlyMap<string, unknown>): Set<string> {
+function keySet(map: ReadonlyMap<string, EncodedResource>): Set<string> {
   let found = keySets.get(map);
-  if (!found) keySets.set(map, (found = new SharedNames(map.keys())));
+  if (!found) {
+    const names = typeSet(map).names;
+    const key = names.join('\n');
+    found = namesByContent.get(key);
+    if (!found || found.size !== names.length) {
+      found = new SharedNames(names);
+      if (namesByContent.size >= MAX_NAME_SETS) namesByContent.clear();
+      namesByContent.set(key, found);
+    }
+    keySets.set(map, found);
+  }
   return found;
 }
 

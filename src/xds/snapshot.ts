@@ -234,14 +234,11 @@ function repeatsName(list: readonly EncodedResource[]): boolean {
   return false;
 }
 
-/** Whether every type not reused holds exactly the names it held in `previous`. */
-function sameNames(resources: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>, previous: Snapshot, reused: ReadonlySet<string>): boolean {
-  for (const [typeUrl, byName] of resources) {
-    if (reused.has(typeUrl)) continue;
-    const before = previous.resources.get(typeUrl);
-    if (!before || before.size !== byName.size) return false;
-    for (const name of byName.keys()) if (!before.has(name)) return false;
-  }
+/** Whether `map` holds exactly the names `before` holds. */
+function sameKeys(map: ReadonlyMap<string, EncodedResource>, before: ReadonlyMap<string, EncodedResource> | undefined): boolean {
+  if (map === before) return true;
+  if (!before || before.size !== map.size) return false;
+  for (const name of map.keys()) if (!before.has(name)) return false;
   return true;
 }
 
@@ -250,28 +247,38 @@ export function buildSnapshot(config: GeneratedConfig, options: BuildSnapshotOpt
   const previous = options.previous;
   const errors: string[] = [];
   const resources = new Map<string, ReadonlyMap<string, EncodedResource>>();
-  let reused: Set<string> | undefined;
+  // The same references over the same names (an EDS patch swaps contents, never names) were checked already.
+  let checked = previous !== undefined && config.refs === previous.config.refs;
+  let known = 0;
   for (const typeUrl of PUSH_ORDER) {
     const list = config.resources.get(typeUrl);
     const before = previous?.snapshot.resources.get(typeUrl);
     if (list === undefined) {
       resources.set(typeUrl, EMPTY_SET);
-    } else if (before !== undefined && previous!.config.resources.get(typeUrl) === list) {
+      if (checked && before !== undefined && before.size > 0) checked = false;
+      continue;
+    }
+    known++;
+    if (before !== undefined && previous!.config.resources.get(typeUrl) === list) {
       resources.set(typeUrl, before);
-      (reused ??= new Set()).add(typeUrl);
-    } else {
-      const map = encodeList(typeUrl, list, encoder, errors, before);
-      if (map) resources.set(typeUrl, map);
+      continue;
+    }
+    const map = encodeList(typeUrl, list, encoder, errors, before);
+    if (map) {
+      resources.set(typeUrl, map);
+      if (checked && !sameKeys(map, before)) checked = false;
     }
   }
-  for (const [typeUrl, list] of config.resources) {
-    if (resources.has(typeUrl)) continue;
-    const map = encodeList(typeUrl, list, encoder, errors, previous?.snapshot.resources.get(typeUrl));
-    if (map) resources.set(typeUrl, map);
+  if (config.resources.size > known) {
+    config.resources.forEach((list, typeUrl) => {
+      if (resources.has(typeUrl)) return;
+      const before = previous?.snapshot.resources.get(typeUrl);
+      const map = encodeList(typeUrl, list, encoder, errors, before);
+      if (map) resources.set(typeUrl, map);
+      checked = false;
+    });
   }
   if (errors.length > 0) return { ok: false, errors };
-  // The same references over the same names (an EDS patch swaps contents, never names) were checked already.
-  const checked = previous !== undefined && config.refs === previous.config.refs && sameNames(resources, previous.snapshot, reused ?? new Set());
   if (!checked) {
     for (const ref of config.refs) {
       if (!resources.get(ref.typeUrl)?.has(ref.name)) {
@@ -315,12 +322,14 @@ export function sameContent(a: Snapshot, b: Snapshot): boolean {
   if (a === b) return true;
   if (a.sources !== b.sources) return false;
   if (a.resources.size !== b.resources.size) return false;
-  for (const [typeUrl, map] of a.resources) {
+  let same = true;
+  // forEach: no entry array per type (this runs for every proxy a change reaches).
+  a.resources.forEach((map, typeUrl) => {
+    if (!same) return;
     const other = b.resources.get(typeUrl);
-    if (other === map) continue;
-    if (!other || typeSet(other).version !== typeSet(map).version) return false;
-  }
-  return true;
+    if (other !== map && (!other || typeSet(other).version !== typeSet(map).version)) same = false;
+  });
+  return same;
 }
 
 /** A deterministic version for a set of resources: the same content gives the same version on any replica (the SotW version of that set). */

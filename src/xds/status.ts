@@ -138,6 +138,8 @@ export class StatusRegistry {
   private readonly proxies = new Map<string, Map<string, ProxyStatus>>();
   private count = 0;
   private readonly nowMs: () => number;
+  /** Responses sent, per type URL (the control plane's push counters: no event subscriber per push). */
+  readonly sentPerType = new Map<string, number>();
   private readonly eventSubject = new Subject<StatusEvent>();
   readonly events: Observable<StatusEvent> = this.eventSubject.asObservable();
 
@@ -218,6 +220,7 @@ export class StatusRegistry {
     t.sentMs = this.nowMs();
     t.totalUpdates++;
     t.lastSentNames = names;
+    this.sentPerType.set(typeUrl, (this.sentPerType.get(typeUrl) ?? 0) + 1);
     this.eventSubject.next({ kind: 'sent', nodeId: nameOf(proxy), mesh: proxy.mesh, typeUrl, version, resources: names.length });
   }
 
