@@ -28,7 +28,6 @@ import { SnapshotCache } from '../xds/cache.js';
 import { ResourceEncoder } from '../xds/encode.js';
 import { sourcesOf, type GeneratedConfig } from '../xds/snapshot.js';
 import { XdsServer } from '../xds/server.js';
-import { refKey } from '../xds/node.js';
 import { StatusRegistry } from '../xds/status.js';
 import { TYPE_SHORT_NAMES, protoNameOf } from '../xds/types.js';
 import type { Logger } from './logger.js';
@@ -81,8 +80,8 @@ export class ControlPlane {
   private readonly hub: StateHub;
   private readonly subscription: Subscription;
   private readonly delivery: ReturnType<typeof statusDelivery>;
-  /** refKey of every Dataplane and Gateway: only these keep status rows and snapshots while offline (security issue #9). */
-  private definedProxies = new Set<string>();
+  /** Every Dataplane and Gateway, by mesh then name: only these keep status rows and snapshots while offline (security issue #9). */
+  private definedProxies = new Map<string, Set<string>>();
   private readonly translator = new IncrementalTranslator();
   private readonly encoder = new ResourceEncoder();
   private readonly generation: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0, identityPatches: 0 };
@@ -90,7 +89,7 @@ export class ControlPlane {
   constructor(options: ControlPlaneOptions) {
     const providers = options.caProviders ?? defaultCaProviders(options.caStore ?? new MemoryBlobStore());
     const clock = options.identity?.clock;
-    const defined = (mesh: string, name: string): boolean => this.definedProxies.has(refKey({ mesh, name }));
+    const defined = (mesh: string, name: string): boolean => this.definedProxies.get(mesh)?.has(name) ?? false;
     this.status = new StatusRegistry(undefined, defined);
     this.delivery = statusDelivery(this.status);
     this.identities = new IdentityManager({
@@ -141,7 +140,15 @@ export class ControlPlane {
     );
     this.subscription.add(
       resources.subscribe((list) => {
-        this.definedProxies = new Set(list.filter((r) => r.type === 'Dataplane' || r.type === 'Gateway').map((r) => refKey({ mesh: r.mesh, name: r.name })));
+        // Rebuilt on every change: no key string per proxy.
+        const definedProxies = new Map<string, Set<string>>();
+        for (const r of list) {
+          if (r.type !== 'Dataplane' && r.type !== 'Gateway') continue;
+          let names = definedProxies.get(r.mesh);
+          if (!names) definedProxies.set(r.mesh, (names = new Set()));
+          names.add(r.name);
+        }
+        this.definedProxies = definedProxies;
         this.status.prune();
         this.cache.prune();
       }),
