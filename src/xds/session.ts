@@ -176,13 +176,19 @@ interface TypeState {
 }
 
 let streamCounter = 0;
+/**
+ * Nonces are `<process prefix><stream counter>-<response counter>`: unique per stream within the
+ * process, and, by the random prefix drawn once per process, not repeated by a restarted one
+ * (a per-stream draw cost a synchronous randomBytes call per connecting proxy).
+ */
+const PROCESS_PREFIX = randomBytes(4).toString('hex');
 
 export class XdsSession {
   private node?: NodeInfo;
   private snapshot?: Snapshot;
   private subscription?: Subscription;
   private readonly types = new Map<string, TypeState>();
-  private readonly streamId = `${randomBytes(4).toString('hex')}${(++streamCounter).toString(36)}`;
+  private readonly streamId = `${PROCESS_PREFIX}${(++streamCounter).toString(36)}`;
   private nonceCounter = 0;
   /** Secret names this stream asked for and did not get; logged once each (up to MAX_TRACKED_REFUSALS names). */
   private refusedSecrets: Set<string> = NO_NAMES;
