@@ -342,6 +342,9 @@ export class XdsSession {
     if (request.responseNonce !== state.lastNonce) return false;
     const settles = request.responseNonce === state.pendingNonce;
     if (settles) this.settlePending(state, request);
+    // A NACK of the latest response after it was settled (a client that ACKed, then NACKed the
+    // same nonce): its content is never sent again either, so it is not re-answered (reRequested).
+    else if (request.errorDetail !== undefined) state.nacked = true;
     if (this.setSotwNames(state, request.resourceNames)) state.mustAnswer = true;
     else if (!settles && this.reRequested(state)) state.mustAnswer = true;
     return true;

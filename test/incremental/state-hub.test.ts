@@ -3,7 +3,7 @@
  * one subscription, fanned out by a loop instead of one rxjs subscriber chain per proxy.
  */
 import { describe, expect, it } from 'vitest';
-import { Subject } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import { StateHub, type ResourceState, type StateListener } from '../../src/runtime/proxy-configs.js';
 
 /** Stand-ins: the hub only passes states along. */
@@ -20,12 +20,11 @@ describe('StateHub', () => {
     // given a hub over a states stream with one state so far
     const states = new Subject<ResourceState>();
     let subscriptions = 0;
-    states.subscribe = ((original) =>
-      function (this: Subject<ResourceState>, ...args: Parameters<Subject<ResourceState>['subscribe']>) {
-        subscriptions++;
-        return original.apply(this, args);
-      })(states.subscribe);
-    const hub = new StateHub(states);
+    const counted = new Observable<ResourceState>((subscriber) => {
+      subscriptions++;
+      return states.subscribe(subscriber);
+    });
+    const hub = new StateHub(counted);
     states.next(state(1));
 
     // when three proxies join, then each gets the current state at once
