@@ -11,7 +11,7 @@
  * swaps shared ClusterLoadAssignments into the proxies' configs (runtime/proxy-configs.ts). The
  * counters of what each change recomputed are `recompute()`.
  */
-import { distinctUntilChanged, filter, map, shareReplay, type Observable, type Subscription } from 'rxjs';
+import { distinctUntilChanged, map, shareReplay, type Observable, type Subscription } from 'rxjs';
 import type { Resource } from '../api/types.js';
 import type { MeshTlsMaterial } from '../ca/workload-identity.js';
 import { MemoryBlobStore, type BlobStore } from '../ca/providers/builtin.js';
@@ -26,13 +26,12 @@ import type { Model } from '../model/model.js';
 import { IncrementalTranslator } from '../translate/incremental.js';
 import { SnapshotCache } from '../xds/cache.js';
 import { ResourceEncoder } from '../xds/encode.js';
-import { sourcesOf } from '../xds/snapshot.js';
+import { sourcesOf, type GeneratedConfig } from '../xds/snapshot.js';
 import { XdsServer } from '../xds/server.js';
-import { refKey } from '../xds/node.js';
 import { StatusRegistry } from '../xds/status.js';
 import { TYPE_SHORT_NAMES, protoNameOf } from '../xds/types.js';
 import type { Logger } from '../log/logger.js';
-import { proxyConfigs, type GenerationCounters, type ResourceState } from './proxy-configs.js';
+import { proxyConfigs, StateHub, type GenerationCounters, type ResourceState } from './proxy-configs.js';
 import type { ServerCredentials } from '@grpc/grpc-js';
 
 /** Timing of issuance, rotation and CA switches (identity/manager.ts); defaults suit production. */
@@ -77,19 +76,20 @@ export class ControlPlane {
   readonly xds: XdsServer;
   readonly identities: IdentityManager;
   private readonly state: Observable<ResourceState>;
+  /** The states, fanned out to every connected proxy's generation. */
+  private readonly hub: StateHub;
   private readonly subscription: Subscription;
   private readonly delivery: ReturnType<typeof statusDelivery>;
-  /** refKey of every Dataplane and Gateway: only these keep status rows and snapshots while offline (security issue #9). */
-  private definedProxies = new Set<string>();
+  /** Every Dataplane and Gateway, by mesh then name: only these keep status rows and snapshots while offline (security issue #9). */
+  private definedProxies = new Map<string, Set<string>>();
   private readonly translator = new IncrementalTranslator();
   private readonly encoder = new ResourceEncoder();
   private readonly generation: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0, identityPatches: 0 };
-  private readonly pushes = new Map<string, number>();
 
   constructor(options: ControlPlaneOptions) {
     const providers = options.caProviders ?? defaultCaProviders(options.caStore ?? new MemoryBlobStore());
     const clock = options.identity?.clock;
-    const defined = (mesh: string, name: string): boolean => this.definedProxies.has(refKey({ mesh, name }));
+    const defined = (mesh: string, name: string): boolean => this.definedProxies.get(mesh)?.has(name) ?? false;
     this.status = new StatusRegistry(undefined, defined);
     this.delivery = statusDelivery(this.status);
     this.identities = new IdentityManager({
@@ -120,34 +120,35 @@ export class ControlPlane {
     // Generating a new identity against the old model (e.g. a certificate for a mesh whose mTLS was
     // just turned off) never happens this way.
     this.subscription = this.state.subscribe();
+    this.hub = new StateHub(this.state);
     this.subscription.add(resources.subscribe((list) => this.identities.update(list)));
-    this.subscription.add(
-      this.status.events.subscribe((event) => {
-        if (event.kind !== 'sent') return;
-        const type = TYPE_SHORT_NAMES[event.typeUrl] ?? protoNameOf(event.typeUrl);
-        this.pushes.set(type, (this.pushes.get(type) ?? 0) + 1);
-      }),
-    );
     this.cache = new SnapshotCache(
       (node) => {
         const proxy = proxyIdentity(node);
-        return proxyConfigs(proxy, this.state, this.identities.watch({ mesh: proxy.mesh, name: proxy.name }), this.generation).pipe(
-          // Never publish a partial config (issue #10): while material is being issued, the proxy
-          // keeps what it has (or, on a first connect, waits). In SotW an empty LDS/CDS would
-          // delete every listener and cluster the proxy has.
-          filter((config) => {
-            if (config.pending === undefined) return true;
-            options.log.debug({ node: proxy.name, mesh: proxy.mesh, awaiting: config.pending }, 'holding the config until its material is issued');
-            return false;
-          }),
-        );
+        // Never publish a partial config (issue #10): while material is being issued, the proxy
+        // keeps what it has (or, on a first connect, waits). In SotW an empty LDS/CDS would
+        // delete every listener and cluster the proxy has.
+        const publish = (config: GeneratedConfig): boolean => {
+          if (config.pending === undefined) return true;
+          options.log.debug({ node: proxy.name, mesh: proxy.mesh, awaiting: config.pending }, 'holding the config until its material is issued');
+          return false;
+        };
+        return proxyConfigs(proxy, this.hub, this.identities.watch({ mesh: proxy.mesh, name: proxy.name }), this.generation, publish);
       },
       options.log,
       { ...(options.authenticate ? { authenticate: options.authenticate } : {}), defined, encoder: this.encoder },
     );
     this.subscription.add(
       resources.subscribe((list) => {
-        this.definedProxies = new Set(list.filter((r) => r.type === 'Dataplane' || r.type === 'Gateway').map((r) => refKey({ mesh: r.mesh, name: r.name })));
+        // Rebuilt on every change: no key string per proxy.
+        const definedProxies = new Map<string, Set<string>>();
+        for (const r of list) {
+          if (r.type !== 'Dataplane' && r.type !== 'Gateway') continue;
+          let names = definedProxies.get(r.mesh);
+          if (!names) definedProxies.set(r.mesh, (names = new Set()));
+          names.add(r.name);
+        }
+        this.definedProxies = definedProxies;
         this.status.prune();
         this.cache.prune();
       }),
@@ -183,7 +184,7 @@ export class ControlPlane {
       endpointPatches: this.generation.endpointPatches,
       identityPatches: this.generation.identityPatches,
       resourcesEncoded: this.encoder.stats.encodes,
-      pushes: Object.fromEntries(this.pushes),
+      pushes: Object.fromEntries([...this.status.sentPerType].map(([typeUrl, count]) => [TYPE_SHORT_NAMES[typeUrl] ?? protoNameOf(typeUrl), count])),
     };
   }
 
@@ -197,6 +198,7 @@ export class ControlPlane {
     this.xds.setServing(false);
     await this.xds.close();
     this.subscription.unsubscribe();
+    this.hub.close();
     this.delivery.close();
     this.identities.close();
   }

@@ -13,7 +13,7 @@
  * - Anything else, or a revision this proxy did not see the one before of, generates it again.
  * `generateForProxy` on the full model stays the oracle: test/incremental checks both agree.
  */
-import { Observable } from 'rxjs';
+import { Observable, type Subscription } from 'rxjs';
 import { NO_MESH_TLS_MATERIAL } from '../ca/workload-identity.js';
 import { generateForProxy, type GenerateContext, type ProxyIdentity } from '../generate/generate.js';
 import { identitySecrets } from '../identity/names.js';
@@ -21,7 +21,7 @@ import { serviceEndpoints } from '../generate/services.js';
 import type { MeshModel, Model } from '../model/model.js';
 import { UNCHANGED, type ModelRevision } from '../translate/incremental.js';
 import type { ResourceObject } from '../xds/encode.js';
-import type { GeneratedConfig } from '../xds/snapshot.js';
+import type { GeneratedConfig, GeneratedSources } from '../xds/snapshot.js';
 import { ENDPOINT_TYPE, SECRET_TYPE } from '../xds/types.js';
 import { serviceClusterName } from '../envoy/names.js';
 
@@ -40,12 +40,19 @@ export interface GenerationCounters {
   identityPatches: number;
 }
 
-/** Per revision and mesh: the new ClusterLoadAssignment of each changed service, by cluster name (built once for all proxies). */
-const replacementsByRevision = new WeakMap<ModelRevision, Map<string, ReadonlyMap<string, ResourceObject>>>();
+/** What an endpoint change of one revision and mesh swaps, built once for all proxies. */
+interface EndpointPatch {
+  /** The new ClusterLoadAssignment of each changed service, by cluster name. */
+  readonly replacements: ReadonlyMap<string, ResourceObject>;
+  /** Patched EDS lists by the list they patch: proxies sharing a list (sharedEndpointList) share its patch. */
+  readonly lists: WeakMap<readonly ResourceObject[], readonly ResourceObject[]>;
+}
 
-function endpointReplacements(revision: ModelRevision, mesh: MeshModel, services: ReadonlySet<string>): ReadonlyMap<string, ResourceObject> {
-  let byMesh = replacementsByRevision.get(revision);
-  if (!byMesh) replacementsByRevision.set(revision, (byMesh = new Map()));
+const patchesByRevision = new WeakMap<ModelRevision, Map<string, EndpointPatch>>();
+
+function endpointPatch(revision: ModelRevision, mesh: MeshModel, services: ReadonlySet<string>): EndpointPatch {
+  let byMesh = patchesByRevision.get(revision);
+  if (!byMesh) patchesByRevision.set(revision, (byMesh = new Map()));
   let found = byMesh.get(mesh.name);
   if (!found) {
     const map = new Map<string, ResourceObject>();
@@ -53,9 +60,129 @@ function endpointReplacements(revision: ModelRevision, mesh: MeshModel, services
       const service = mesh.services.get(name);
       if (service) map.set(serviceClusterName(name), serviceEndpoints(service));
     }
-    byMesh.set(mesh.name, (found = map));
+    byMesh.set(mesh.name, (found = { replacements: map, lists: new WeakMap() }));
   }
   return found;
+}
+
+/**
+ * EDS lists by the identities of their assignments: the proxies that call the same services hold
+ * one list (the assignments are shared per service, generate/services.ts), so an endpoint change
+ * patches it once for all of them and the snapshot finds its encoded set by the list
+ * (snapshot.ts), not by encoding each proxy's. Lists are never mutated, so sharing is safe. The
+ * table is bounded: past the bound it starts over, which costs sharing, never a wrong result.
+ */
+const listsByKey = new Map<string, readonly ResourceObject[]>();
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 0;
+const MAX_SHARED_LISTS = 20_000;
+
+function idOf(object: object): number {
+  let id = objectIds.get(object);
+  if (id === undefined) objectIds.set(object, (id = ++nextObjectId));
+  return id;
+}
+
+function sharedList(list: readonly ResourceObject[]): readonly ResourceObject[] {
+  let key = '';
+  for (const object of list) key += `${idOf(object)},`;
+  const found = listsByKey.get(key);
+  if (found) return found;
+  if (listsByKey.size >= MAX_SHARED_LISTS) listsByKey.clear();
+  listsByKey.set(key, list);
+  return list;
+}
+
+/**
+ * Source maps (GeneratedSources.extra) by content: proxies of one service generate equal maps of
+ * shared lists, one Map per type each; shared, they are held once (the table is bounded as above).
+ */
+const sourceMaps = new Map<string, ReadonlyMap<string, unknown>>();
+
+function sharedMap<V extends object>(map: ReadonlyMap<string, V>): ReadonlyMap<string, V> {
+  let key = '';
+  for (const [name, value] of map) key += `${name.length}:${name}=${idOf(value)},`;
+  const found = sourceMaps.get(key) as ReadonlyMap<string, V> | undefined;
+  if (found) return found;
+  if (sourceMaps.size >= MAX_SHARED_LISTS) sourceMaps.clear();
+  sourceMaps.set(key, map);
+  return map;
+}
+
+function sharedSources(sources: GeneratedSources | undefined): GeneratedSources | undefined {
+  if (!sources || sources.extra.size === 0) return sources;
+  const inner = new Map<string, ReadonlyMap<string, readonly string[]>>();
+  for (const [typeUrl, byName] of sources.extra) inner.set(typeUrl, sharedMap(byName));
+  return { owner: sources.owner, extra: sharedMap(inner) };
+}
+
+/**
+ * A generated config with what proxies have in common shared between them: its EDS list replaced
+ * by the equal shared one (sharedList), its source maps by the equal shared ones.
+ */
+function withSharedParts(config: GeneratedConfig): GeneratedConfig {
+  const list = config.resources.get(ENDPOINT_TYPE);
+  const sources = sharedSources(config.sources);
+  const shared = list && list.length > 0 ? sharedList(list) : list;
+  if (shared === list && sources === config.sources) return config;
+  const resources = new Map(config.resources);
+  if (shared) resources.set(ENDPOINT_TYPE, shared);
+  return { ...config, resources, ...(sources ? { sources } : {}) };
+}
+
+/** `config` patched by `patch`, the patched EDS list shared by every proxy that held the same list. */
+function patchShared(config: GeneratedConfig, patch: EndpointPatch): GeneratedConfig {
+  const list = config.resources.get(ENDPOINT_TYPE);
+  if (!list || patch.replacements.size === 0) return config;
+  let patched = patch.lists.get(list);
+  if (patched === undefined) {
+    const next = patchEndpoints(config, patch.replacements).resources.get(ENDPOINT_TYPE)!;
+    patched = next === list ? list : sharedList(next);
+    patch.lists.set(list, patched);
+  }
+  if (patched === list) return config;
+  return { ...config, resources: new ResourcesWith(config.resources, ENDPOINT_TYPE, patched) };
+}
+
+/**
+ * A config's resources with one type's list replaced, without copying the map: an endpoint change
+ * makes one per connected proxy. Replacing again replaces the same entry of the same base, so the
+ * chain never grows.
+ */
+class ResourcesWith implements ReadonlyMap<string, readonly ResourceObject[]> {
+  private readonly base: ReadonlyMap<string, readonly ResourceObject[]>;
+  constructor(
+    base: ReadonlyMap<string, readonly ResourceObject[]>,
+    private readonly typeUrl: string,
+    private readonly list: readonly ResourceObject[],
+  ) {
+    this.base = base instanceof ResourcesWith && base.typeUrl === typeUrl ? base.base : base;
+  }
+  get size(): number {
+    return this.base.has(this.typeUrl) ? this.base.size : this.base.size + 1;
+  }
+  get(typeUrl: string): readonly ResourceObject[] | undefined {
+    return typeUrl === this.typeUrl ? this.list : this.base.get(typeUrl);
+  }
+  has(typeUrl: string): boolean {
+    return typeUrl === this.typeUrl || this.base.has(typeUrl);
+  }
+  forEach(callback: (value: readonly ResourceObject[], key: string, map: ReadonlyMap<string, readonly ResourceObject[]>) => void): void {
+    for (const [key, value] of this) callback(value, key, this);
+  }
+  *entries(): MapIterator<[string, readonly ResourceObject[]]> {
+    for (const [key, value] of this.base) yield [key, key === this.typeUrl ? this.list : value];
+    if (!this.base.has(this.typeUrl)) yield [this.typeUrl, this.list];
+  }
+  *keys(): MapIterator<string> {
+    for (const [key] of this.entries()) yield key;
+  }
+  *values(): MapIterator<readonly ResourceObject[]> {
+    for (const [, value] of this.entries()) yield value;
+  }
+  [Symbol.iterator](): MapIterator<[string, readonly ResourceObject[]]> {
+    return this.entries();
+  }
 }
 
 /** `config` with the assignments named in `replacements` swapped; `config` itself when it has none of them. */
@@ -96,13 +223,75 @@ export function patchIdentity(config: GeneratedConfig, model: Model, proxy: Prox
   return { ...config, resources };
 }
 
-/** The configs of `proxy` as `states` and its identity `ticks` move; nothing is emitted for a change that does not touch it. */
-export function proxyConfigs(proxy: ProxyIdentity, states: Observable<ResourceState>, ticks: Observable<number>, counters: GenerationCounters): Observable<GeneratedConfig> {
+/**
+ * The model states, fanned out to every connected proxy by a plain loop: one subscription to the
+ * states for the whole fleet instead of one rxjs subscriber chain per proxy (each costs memory
+ * per connected proxy and a few calls per proxy per change; issue #11 profile).
+ */
+export class StateHub {
+  private current?: ResourceState;
+  private failure?: { error: unknown };
+  private readonly listeners = new Set<StateListener>();
+  private readonly subscription: Subscription;
+
+  constructor(states: Observable<ResourceState>) {
+    this.subscription = states.subscribe({
+      next: (state) => {
+        this.current = state;
+        // Listeners that join while this runs get the state when they join.
+        for (const listener of [...this.listeners]) if (this.listeners.has(listener)) listener.next(state);
+      },
+      error: (error: unknown) => {
+        this.failure = { error };
+        for (const listener of [...this.listeners]) listener.error(error);
+        this.listeners.clear();
+      },
+    });
+  }
+
+  /** Listens from now on; the current state, if any, is delivered at once. Returns the way to stop. */
+  listen(listener: StateListener): () => void {
+    if (this.failure) {
+      listener.error(this.failure.error);
+      return () => undefined;
+    }
+    this.listeners.add(listener);
+    if (this.current !== undefined) listener.next(this.current);
+    return () => void this.listeners.delete(listener);
+  }
+
+  /** Proxies listening, for tests. */
+  get size(): number {
+    return this.listeners.size;
+  }
+
+  close(): void {
+    this.subscription.unsubscribe();
+    this.listeners.clear();
+  }
+}
+
+export interface StateListener {
+  next(state: ResourceState): void;
+  error(error: unknown): void;
+}
+
+/**
+ * The configs of `proxy` as `states` and its identity `ticks` move; nothing is emitted for a change
+ * that does not touch it, nor for a config `publish` refuses.
+ */
+export function proxyConfigs(
+  proxy: ProxyIdentity,
+  states: Observable<ResourceState> | StateHub,
+  ticks: Observable<number>,
+  counters: GenerationCounters,
+  publish?: (config: GeneratedConfig) => boolean,
+): Observable<GeneratedConfig> {
   return new Observable<GeneratedConfig>((subscriber) => {
     let last: { revision: number; tick: number; config: GeneratedConfig } | undefined;
     const generate = (state: ResourceState, tick: number): GeneratedConfig => {
       counters.proxyGenerations++;
-      const config = generateForProxy(state.revision.model, proxy, state.context);
+      const config = withSharedParts(generateForProxy(state.revision.model, proxy, state.context));
       last = { revision: state.revision.revision, tick, config };
       return config;
     };
@@ -129,7 +318,7 @@ export function proxyConfigs(proxy: ProxyIdentity, states: Observable<ResourceSt
       }
       const mesh = revision.model.meshes.get(proxy.mesh);
       if (change.kind === 'full' || !mesh || change.proxies.has(proxy.name)) return generate(state, tick);
-      const patched = patchEndpoints(last.config, endpointReplacements(revision, mesh, change.services));
+      const patched = patchShared(last.config, endpointPatch(revision, mesh, change.services));
       last.revision = revision.revision;
       if (patched === last.config) return undefined;
       counters.endpointPatches++;
@@ -143,31 +332,38 @@ export function proxyConfigs(proxy: ProxyIdentity, states: Observable<ResourceSt
     const emit = (): void => {
       if (state === undefined || tick === undefined) return;
       const config = step(state, tick);
-      if (config) subscriber.next(config);
+      if (config && (publish === undefined || publish(config))) subscriber.next(config);
     };
     let completed = 0;
     const complete = (): void => {
       if (++completed === 2) subscriber.complete();
     };
     const error = (err: unknown): void => subscriber.error(err);
-    const subscription = states.subscribe({
+    const listener: StateListener = {
       next: (value) => {
         state = value;
         emit();
       },
       error,
+    };
+    let stopStates: () => void;
+    if (states instanceof StateHub) {
+      stopStates = states.listen(listener);
+    } else {
+      const subscription = states.subscribe({ ...listener, complete });
+      stopStates = () => subscription.unsubscribe();
+    }
+    const tickSubscription = ticks.subscribe({
+      next: (value) => {
+        tick = value;
+        emit();
+      },
+      error,
       complete,
     });
-    subscription.add(
-      ticks.subscribe({
-        next: (value) => {
-          tick = value;
-          emit();
-        },
-        error,
-        complete,
-      }),
-    );
-    return subscription;
+    return () => {
+      stopStates();
+      tickSubscription.unsubscribe();
+    };
   });
 }

@@ -14,7 +14,7 @@
  *   defines (for config dumps while it is offline).
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { Observable, ReplaySubject, share, throwError, type Subscription } from 'rxjs';
+import { Observable, throwError, type Subscriber, type Subscription } from 'rxjs';
 import type { NodeAuthenticator } from '../identity/xds-auth.js';
 import { defaultEncoder, type ResourceEncoder } from './encode.js';
 import { nodeMesh, nodeRef, refKey } from './node.js';
@@ -36,11 +36,21 @@ export interface SnapshotCacheOptions {
   readonly encoder?: ResourceEncoder;
 }
 
+/**
+ * One generation shared by the streams of a proxy: the upstream config subscription, the last
+ * snapshot (replayed to a stream that joins) and the streams. Fanned out by hand rather than with
+ * rxjs `share` and a ReplaySubject, whose subscriber chain cost memory per connected proxy and
+ * calls per proxy per change (issue #11).
+ */
 interface SharedWatch {
-  readonly snapshots: Observable<Snapshot>;
   /** refKey of the proxy, for `latest`. */
   readonly proxyKey: string;
-  subscribers: number;
+  readonly sinks: Set<Subscriber<Snapshot>>;
+  last?: Snapshot;
+  connected: boolean;
+  upstream?: Subscription;
+  /** Every stream left (or failed) before the upstream subscription was returned. */
+  done: boolean;
 }
 
 /** setTimeout takes at most 2^31-1 ms (~24.8 days); a longer token is re-armed in steps. */
@@ -85,13 +95,17 @@ export class SnapshotCache implements ConfigWatcher {
     return new Observable<Snapshot>((subscriber) => {
       let shared = this.watches.get(key);
       if (!shared) {
-        shared = { snapshots: this.snapshotsFor(node), proxyKey: refKey(ref), subscribers: 0 };
+        shared = { proxyKey: refKey(ref), sinks: new Set(), connected: false, done: false };
         this.watches.set(key, shared);
         this.watchesPerProxy.set(shared.proxyKey, (this.watchesPerProxy.get(shared.proxyKey) ?? 0) + 1);
       }
-      shared.subscribers++;
       const current = shared;
-      const inner: Subscription = current.snapshots.subscribe(subscriber);
+      current.sinks.add(subscriber);
+      if (current.connected) {
+        if (current.last !== undefined) subscriber.next(current.last);
+      } else {
+        this.connect(node, current);
+      }
       let timer: ReturnType<typeof setTimeout> | undefined;
       if (auth.expiresAt) {
         const expiresAt = auth.expiresAt;
@@ -113,10 +127,13 @@ export class SnapshotCache implements ConfigWatcher {
       }
       return () => {
         if (timer !== undefined) clearTimeout(timer);
-        inner.unsubscribe();
-        current.subscribers--;
+        current.sinks.delete(subscriber);
         // Forget it once nobody watches, so a reconnect generates afresh (new certificates etc.).
-        if (current.subscribers === 0 && this.watches.get(key) === current) {
+        if (current.sinks.size === 0) {
+          current.done = true;
+          current.upstream?.unsubscribe();
+        }
+        if (current.sinks.size === 0 && this.watches.get(key) === current) {
           this.watches.delete(key);
           const remaining = (this.watchesPerProxy.get(current.proxyKey) ?? 1) - 1;
           if (remaining > 0) this.watchesPerProxy.set(current.proxyKey, remaining);
@@ -143,29 +160,39 @@ export class SnapshotCache implements ConfigWatcher {
     }
   }
 
-  private snapshotsFor(node: NodeInfo): Observable<Snapshot> {
-    const proxyKey = refKey(nodeRef(node));
-    // One step per config (build, check, keep, skip when equal) rather than an operator chain:
-    // an endpoint change runs it for every connected proxy (issue #11 profile). Per subscription:
-    // the previous config and snapshot, whose unchanged types are reused.
-    const snapshots = new Observable<Snapshot>((subscriber) => {
-      let previous: { config: GeneratedConfig; snapshot: Snapshot } | undefined;
-      return this.source(node).subscribe({
-        next: (config) => {
-          const result: SnapshotResult = buildSnapshot(config, { encoder: this.encoder, ...(previous ? { previous } : {}) });
-          if (!result.ok) {
-            this.log.error({ node: node.id, mesh: nodeMesh(node), errors: result.errors }, 'generated config is inconsistent; keeping the last good snapshot');
-            return;
-          }
-          const before = previous?.snapshot;
-          previous = { config, snapshot: result.snapshot };
-          this.latest.set(proxyKey, result.snapshot);
-          if (before === undefined || !sameContent(before, result.snapshot)) subscriber.next(result.snapshot);
-        },
-        error: (err: unknown) => subscriber.error(err),
-        complete: () => subscriber.complete(),
-      });
+  /**
+   * Subscribes the shared watch to the proxy's configs: one step per config (build, check, keep,
+   * skip when equal) rather than an operator chain, as an endpoint change runs it for every
+   * connected proxy (issue #11 profile). The previous config and snapshot are kept, so their
+   * unchanged types are reused.
+   */
+  private connect(node: NodeInfo, shared: SharedWatch): void {
+    shared.connected = true;
+    let previous: { config: GeneratedConfig; snapshot: Snapshot } | undefined;
+    const options: { encoder: ResourceEncoder; previous?: { config: GeneratedConfig; snapshot: Snapshot } } = { encoder: this.encoder };
+    const upstream = this.source(node).subscribe({
+      next: (config) => {
+        if (previous) options.previous = previous;
+        const result: SnapshotResult = buildSnapshot(config, options);
+        if (!result.ok) {
+          this.log.error({ node: node.id, mesh: nodeMesh(node), errors: result.errors }, 'generated config is inconsistent; keeping the last good snapshot');
+          return;
+        }
+        const before = previous?.snapshot;
+        previous = { config, snapshot: result.snapshot };
+        this.latest.set(shared.proxyKey, result.snapshot);
+        if (before !== undefined && sameContent(before, result.snapshot)) return;
+        shared.last = result.snapshot;
+        for (const sink of shared.sinks) sink.next(result.snapshot);
+      },
+      error: (err: unknown) => {
+        for (const sink of [...shared.sinks]) sink.error(err);
+      },
+      complete: () => {
+        for (const sink of [...shared.sinks]) sink.complete();
+      },
     });
-    return snapshots.pipe(share({ connector: () => new ReplaySubject<Snapshot>(1), resetOnRefCountZero: true }));
+    if (shared.done) upstream.unsubscribe();
+    else shared.upstream = upstream;
   }
 }

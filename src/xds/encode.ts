@@ -44,8 +44,16 @@ const MAX_CONTENT_ENTRIES = 50_000;
 const sha256: (data: string | Uint8Array, encoding: 'hex' | 'base64') => string =
   typeof crypto.hash === 'function' ? (data, encoding) => crypto.hash('sha256', data, encoding) : (data, encoding) => crypto.createHash('sha256').update(data).digest(encoding);
 
+const sha256Bytes: (data: string | Uint8Array) => Buffer =
+  typeof crypto.hash === 'function' ? (data) => crypto.hash('sha256', data, 'buffer') as unknown as Buffer : (data) => crypto.createHash('sha256').update(data).digest();
+
+/**
+ * The first 64 bits of the SHA-256, in hex. Printed from the digest's first 8 bytes rather than
+ * sliced from the full hex: a 16-character slice is a V8 sliced string that keeps the whole
+ * 64-character digest alive for as long as the version is held (every proxy holds several).
+ */
 export function contentHash(data: string | Uint8Array): string {
-  return sha256(data, 'hex').slice(0, 16);
+  return sha256Bytes(data).toString('hex', 0, 8);
 }
 
 /**
@@ -78,7 +86,7 @@ export class ResourceEncoder {
       return cached;
     }
     const type = lookupType(protoNameOf(typeUrl));
-    const value = type.encode(type.fromObject(resource)).finish();
+    const value = ownBytes(type.encode(type.fromObject(resource)).finish());
     const encoded: EncodedResource = { name: resourceName(typeUrl, resource), typeUrl, version: contentHash(value), value, refs: dependenciesOf(typeUrl, resource) };
     this.stats.encodes++;
     if (this.byContent.size >= MAX_CONTENT_ENTRIES) this.byContent.clear();
@@ -86,6 +94,15 @@ export class ResourceEncoder {
     this.byObject.set(resource, encoded);
     return encoded;
   }
+}
+
+/**
+ * `bytes` in a buffer of its own. protobufjs hands out small results as slices of Node's shared
+ * 8 KiB allocation pool, and one long-lived slice keeps its whole pool alive: the encoded
+ * resources every proxy holds kept about one pool per connected proxy (8 KiB of RSS each).
+ */
+export function ownBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
 }
 
 /** The process-wide encoder of code that does not bring its own (tests, goldens, the bench's oracle). */

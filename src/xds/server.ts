@@ -31,21 +31,33 @@ const DeltaDiscoveryResponse = (): protobuf.Type => lookupType('envoy.service.di
 
 type Decoded = Record<string, unknown>;
 
-function codec(type: () => protobuf.Type): { serialize: (value: object) => Buffer; deserialize: (bytes: Buffer) => Decoded } {
+const DECODE_OPTIONS: protobuf.IConversionOptions = { defaults: true, longs: String, enums: String };
+const NodeType = (): protobuf.Type => lookupType('envoy.config.core.v3.Node');
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  // protobufjs already hands out a Buffer in Node: copying it again per response cost a
+  // buffer allocation per proxy per push (issue #11 profile at 5,000 proxies).
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * Requests are decoded without `toObject`: every proxy ACKs every push, and the plain-object copy
+ * of each request was pure garbage. Unset fields read as their defaults ('' and [] from the
+ * message prototype); the node, read once per stream, is converted (toNode). Responses may be
+ * written already serialized (a Buffer, see sotwResponseBytes).
+ */
+function codec(type: () => protobuf.Type, plainRequests: boolean): { serialize: (value: object) => Buffer; deserialize: (bytes: Buffer) => Decoded } {
   return {
-    serialize: (value: object) => {
-      // protobufjs already hands out a Buffer in Node: copying it again per response cost a
-      // buffer allocation per proxy per push (issue #11 profile at 5,000 proxies).
-      const bytes = type().encode(value).finish();
-      return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    },
-    deserialize: (bytes: Buffer) => type().toObject(type().decode(bytes), { defaults: true, longs: String, enums: String }) as Decoded,
+    serialize: (value: object) => (value instanceof SotwWire ? serializeSotw(value.response) : Buffer.isBuffer(value) ? value : asBuffer(type().encode(value).finish())),
+    deserialize: plainRequests
+      ? (bytes: Buffer) => type().toObject(type().decode(bytes), DECODE_OPTIONS) as Decoded
+      : (bytes: Buffer) => type().decode(bytes) as unknown as Decoded,
   };
 }
 
 function methodDef(path: string, req: () => protobuf.Type, res: () => protobuf.Type, streaming: boolean): grpc.MethodDefinition<Decoded, object> {
-  const reqCodec = codec(req);
-  const resCodec = codec(res);
+  const reqCodec = codec(req, false);
+  const resCodec = codec(res, true);
   return {
     path,
     requestStream: streaming,
@@ -62,7 +74,9 @@ const strList = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is
 
 function toNode(raw: unknown): NodeInfo | undefined {
   if (raw === null || typeof raw !== 'object') return undefined;
-  const node = raw as Decoded;
+  // A decoded message (its Struct reads oneof defaults from the prototype) becomes a plain object.
+  const type = NodeType();
+  const node = (raw instanceof type.ctor ? type.toObject(raw as protobuf.Message, DECODE_OPTIONS) : raw) as Decoded;
   return { id: str(node['id']), cluster: str(node['cluster']), metadata: structToJson(node['metadata']) };
 }
 
@@ -86,6 +100,74 @@ export function toXdsRequest(raw: Decoded, delta: boolean): XdsRequest {
     responseNonce: str(raw['response_nonce']),
     errorDetail: errorDetail(raw['error_detail']),
   };
+}
+
+/**
+ * The serialized `resources` field of a SotW response, by the resource list: a set shared by many
+ * proxies (snapshot.ts typeSet) is one list, serialized once for all of them.
+ */
+const resourceBytes = new WeakMap<readonly EncodedResource[], Buffer>();
+/**
+ * Lists serialized once already: a list is cached from its second response on, so a proxy's own
+ * set (its listeners, sent once on connect) does not keep a serialized copy for as long as it lives.
+ */
+const seenOnce = new WeakSet<readonly EncodedResource[]>();
+
+/**
+ * A SotW response handed to grpc-js's `call.write`, serialized when grpc-js serializes it: grpc-js
+ * copies the serialized bytes into its framed message at once (ServerInterceptingCall
+ * serializeMessage), so they can be assembled in a reused buffer. An EDS response of services with
+ * a hundred endpoints each is ~10 KB: past Node's pooled sizes, a buffer of its own per proxy per
+ * change cost more than the copy (issue #11 profile at 5,000 proxies).
+ */
+class SotwWire {
+  constructor(readonly response: Extract<XdsResponse, { kind: 'sotw' }>) {}
+}
+
+let scratch = Buffer.allocUnsafeSlow(64 * 1024);
+/** Responses larger than this get a buffer of their own rather than growing the reused one for good. */
+const MAX_SCRATCH = 1024 * 1024;
+
+/** `sotwResponseBytes` into the reused buffer: valid until the next call (grpc-js copies it at once). */
+function serializeSotw(response: Extract<XdsResponse, { kind: 'sotw' }>): Buffer {
+  const { head, body } = sotwParts(response);
+  const length = head.length + body.length;
+  let out = scratch;
+  if (length > out.length) {
+    out = Buffer.allocUnsafeSlow(Math.max(length, 2 * out.length));
+    if (out.length <= MAX_SCRATCH) scratch = out;
+  }
+  out.set(head, 0);
+  out.set(body, head.length);
+  return out.subarray(0, length);
+}
+
+/**
+ * A SotW DiscoveryResponse, serialized: the per-stream fields (version, type, nonce) followed by
+ * the resources' bytes, cached per list. Two serialized messages of one type, concatenated, parse
+ * as their merge (protobuf encoding, "Last One Wins" / repeated fields concatenate).
+ */
+export function sotwResponseBytes(response: Extract<XdsResponse, { kind: 'sotw' }>): Buffer {
+  return Buffer.from(serializeSotw(response));
+}
+
+function sotwParts(response: Extract<XdsResponse, { kind: 'sotw' }>): { head: Uint8Array; body: Uint8Array } {
+  const type = DiscoveryResponse();
+  let body = resourceBytes.get(response.resources);
+  if (!body) {
+    const bytes = type.encode({ resources: response.resources.map((r) => ({ type_url: r.typeUrl, value: r.value })) }).finish();
+    if (seenOnce.has(response.resources)) {
+      // Out of Node's shared pool (see encode.ts ownBytes): the cached copy lives as long as its list.
+      body = Buffer.allocUnsafeSlow(bytes.byteLength);
+      body.set(bytes);
+      resourceBytes.set(response.resources, body);
+    } else {
+      seenOnce.add(response.resources);
+      body = asBuffer(bytes);
+    }
+  }
+  const head = type.encode({ version_info: response.versionInfo, type_url: response.typeUrl, nonce: response.nonce }).finish();
+  return { head, body };
 }
 
 export function toWireResponse(response: XdsResponse): object {
@@ -207,7 +289,7 @@ export class XdsServer {
       status: this.options.status,
       log: this.options.log,
       send: (response) => {
-        if (!ended) call.write(toWireResponse(response));
+        if (!ended) call.write(response.kind === 'sotw' ? new SotwWire(response) : toWireResponse(response));
       },
       close: (code, message) => {
         if (ended) return;

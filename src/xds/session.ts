@@ -34,9 +34,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Observable, Subscription } from 'rxjs';
 import { encodeResource, type EncodedResource } from './encode.js';
-import type { Snapshot } from './snapshot.js';
+import { sotwKey, typeSet, typeVersion, type Snapshot } from './snapshot.js';
 import { nodeFlavor, nodeProblem, nodeRef, printableExcerpt, type ProxyRef } from './node.js';
-import { nackHint, type StatusRegistry } from './status.js';
+import { nackHint, type ProxyStatus, type StatusRegistry } from './status.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, KNOWN_TYPES, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE, isFullStateType } from './types.js';
 import { contentHash } from './encode.js';
 
@@ -105,11 +105,44 @@ const REFUSAL_SAMPLES = 5;
  * What the client holds of one type, by name: the resource this stream sent, or undefined when
  * only its version is known (Delta `initial_resource_versions`).
  */
-type Holding = Map<string, EncodedResource | undefined>;
+type Holding = ReadonlyMap<string, EncodedResource | undefined>;
+
+/**
+ * A Set or Map that stays empty, shared by every stream for what it never records (a SotW stream
+ * keeps no client versions; most types are never owed a re-answer): empty collections cost about
+ * 150 bytes each, times seven per type per proxy. Writing to one is a bug, and throws.
+ */
+class EmptySet<T> extends Set<T> {
+  override add(): this {
+    throw new Error('internal: write to a shared empty set');
+  }
+}
+class EmptyMap<K, V> extends Map<K, V> {
+  override set(): this {
+    throw new Error('internal: write to a shared empty map');
+  }
+}
+const NO_NAMES: Set<string> = new EmptySet<string>();
+const NO_VERSIONS: Map<string, string> = new EmptyMap<string, string>();
+const NOTHING_HELD: Holding = new EmptyMap<string, EncodedResource | undefined>();
+
+/** A Delta stream's own holding (never a snapshot's map): Delta updates it in place. */
+function owned(holding: Holding): Map<string, EncodedResource | undefined> {
+  return holding as Map<string, EncodedResource | undefined>;
+}
+
+/** `holding` without `name`: a copy when it has it (a SotW holding may be a snapshot's shared map). */
+function without(holding: Holding, name: string): Holding {
+  if (!holding.has(name)) return holding;
+  const copy = new Map(holding);
+  copy.delete(name);
+  return copy;
+}
 
 interface TypeState {
   readonly typeUrl: string;
   wildcard: boolean;
+  /** SotW replaces it on a subscription change; Delta owns one and updates it. */
   names: Set<string>;
   /** SotW: names were requested on this subscription, so an empty list no longer means wildcard. */
   explicit: boolean;
@@ -120,11 +153,11 @@ interface TypeState {
   pendingVersion?: string;
   /** Force an answer even if the content did not change (first request, new subscription). */
   mustAnswer: boolean;
-  /** SotW: the content key of the last response sent (ACKed or NACKed). */
-  lastSentKey?: string;
-  /** Delta: the resource versions the client holds, as far as this stream knows ('' = forgotten: resend). */
+  /** SotW: the version of the last response sent (ACKed or NACKed), a hash of its content. */
+  lastSentVersion?: string;
+  /** Delta: the resource versions the client holds, as far as this stream knows ('' = forgotten: resend). SotW: always empty. */
   clientVersions: Map<string, string>;
-  /** Delta: subscribed names already reported absent. */
+  /** Delta: subscribed names already reported absent. SotW: always empty. */
   reportedAbsent: Set<string>;
   /** Whether the latest response was NACKed. */
   nacked: boolean;
@@ -136,23 +169,29 @@ interface TypeState {
   pendingHolding?: Holding;
   /** A push was held back, or kept a removal back: retry it when another type settles. */
   deferred: boolean;
-  /** SotW EDS: names whose Cluster changed, owed an answer even if their endpoints did not. */
-  owed: Set<string>;
-  /** SotW EDS without CDS on this stream: owed names already sent, answered once more on a re-request. */
-  reanswer: Set<string>;
+  /** SotW EDS: names whose Cluster changed, owed an answer even if their endpoints did not (created when needed). */
+  owed?: Set<string>;
+  /** SotW EDS without CDS on this stream: owed names already sent, answered once more on a re-request (created when needed). */
+  reanswer?: Set<string>;
 }
 
 let streamCounter = 0;
+/**
+ * Nonces are `<process prefix><stream counter>-<response counter>`: unique per stream within the
+ * process, and, by the random prefix drawn once per process, not repeated by a restarted one
+ * (a per-stream draw cost a synchronous randomBytes call per connecting proxy).
+ */
+const PROCESS_PREFIX = randomBytes(4).toString('hex');
 
 export class XdsSession {
   private node?: NodeInfo;
   private snapshot?: Snapshot;
   private subscription?: Subscription;
   private readonly types = new Map<string, TypeState>();
-  private readonly streamId = `${randomBytes(4).toString('hex')}${(++streamCounter).toString(36)}`;
+  private readonly streamId = `${PROCESS_PREFIX}${(++streamCounter).toString(36)}`;
   private nonceCounter = 0;
   /** Secret names this stream asked for and did not get; logged once each (up to MAX_TRACKED_REFUSALS names). */
-  private readonly refusedSecrets = new Set<string>();
+  private refusedSecrets: Set<string> = NO_NAMES;
   /** Refusals found by the push in progress, logged as one line (security issue #9: not one line per name). */
   private refusalBatch?: { count: number; samples: string[]; saturated: boolean };
   /** Set once more than MAX_TRACKED_REFUSALS names were refused: later refusals are not logged (they would repeat on every push). */
@@ -161,6 +200,8 @@ export class XdsSession {
   private proxy: ProxyRef = { mesh: '', name: '' };
   /** Whether this stream was authenticated and counted in the status registry. */
   private registered = false;
+  /** The proxy's status row while this stream is open (StatusRegistry.streamOpened). */
+  private row?: ProxyStatus;
   private closed = false;
 
   constructor(private readonly options: SessionOptions) {}
@@ -172,10 +213,12 @@ export class XdsSession {
   onRequest(request: XdsRequest): void {
     if (this.closed) return;
     if (!this.acceptNode(request.node)) return;
-    const typeUrl = this.resolveTypeUrl(request.typeUrl);
-    if (typeUrl === undefined) return;
-    if (!KNOWN_TYPES.has(typeUrl)) {
-      this.options.log.warn({ node: this.node?.id, typeUrl }, 'ignoring request for an unknown resource type');
+    const requested = this.resolveTypeUrl(request.typeUrl);
+    if (requested === undefined) return;
+    // The constant itself: every later lookup and comparison of this request's type is by identity.
+    const typeUrl = CANONICAL_TYPES.get(requested);
+    if (typeUrl === undefined) {
+      this.options.log.warn({ node: this.node?.id, typeUrl: requested }, 'ignoring request for an unknown resource type');
       return;
     }
     const state = this.types.get(typeUrl);
@@ -192,6 +235,7 @@ export class XdsSession {
     this.closed = true;
     this.subscription?.unsubscribe();
     if (this.registered) this.options.status.streamClosed(this.proxy);
+    this.row = undefined;
   }
 
   private acceptNode(node: NodeInfo | undefined): boolean {
@@ -232,7 +276,7 @@ export class XdsSession {
     }
     this.subscription = subscription;
     this.registered = true;
-    this.options.status.streamOpened(this.proxy, nodeFlavor(node));
+    this.row = this.options.status.streamOpened(this.proxy, nodeFlavor(node));
     return true;
   }
 
@@ -259,20 +303,19 @@ export class XdsSession {
   }
 
   private newState(typeUrl: string): TypeState {
+    const delta = this.options.mode === 'delta';
     const state: TypeState = {
       typeUrl,
       wildcard: false,
-      names: new Set(),
+      names: delta ? new Set() : NO_NAMES,
       explicit: false,
       mustAnswer: true,
-      clientVersions: new Map(),
-      reportedAbsent: new Set(),
+      clientVersions: delta ? new Map() : NO_VERSIONS,
+      reportedAbsent: delta ? new Set() : NO_NAMES,
       nacked: false,
-      latest: new Map(),
-      acked: new Map(),
+      latest: delta ? new Map() : NOTHING_HELD,
+      acked: delta ? new Map() : NOTHING_HELD,
       deferred: false,
-      owed: new Set(),
-      reanswer: new Set(),
     };
     this.types.set(typeUrl, state);
     return state;
@@ -299,6 +342,9 @@ export class XdsSession {
     if (request.responseNonce !== state.lastNonce) return false;
     const settles = request.responseNonce === state.pendingNonce;
     if (settles) this.settlePending(state, request);
+    // A NACK of the latest response after it was settled (a client that ACKed, then NACKed the
+    // same nonce): its content is never sent again either, so it is not re-answered (reRequested).
+    else if (request.errorDetail !== undefined) state.nacked = true;
     if (this.setSotwNames(state, request.resourceNames)) state.mustAnswer = true;
     else if (!settles && this.reRequested(state)) state.mustAnswer = true;
     return true;
@@ -312,9 +358,10 @@ export class XdsSession {
    * was NACKed (never resend NACKed content, go-control-plane #962).
    */
   private reRequested(state: TypeState): boolean {
-    if (state.reanswer.size === 0) return false;
-    const hit = !state.nacked && [...state.reanswer].some((n) => state.wildcard || state.names.has(n));
-    state.reanswer.clear();
+    const reanswer = state.reanswer;
+    if (reanswer === undefined || reanswer.size === 0) return false;
+    const hit = !state.nacked && [...reanswer].some((n) => state.wildcard || state.names.has(n));
+    state.reanswer = undefined;
     return hit;
   }
 
@@ -327,8 +374,8 @@ export class XdsSession {
       for (const [name, version] of Object.entries(request.initialVersions)) {
         state.clientVersions.set(name, version);
         // Held from an earlier stream: its content is unknown here, but the client has it.
-        state.latest.set(name, undefined);
-        state.acked.set(name, undefined);
+        owned(state.latest).set(name, undefined);
+        owned(state.acked).set(name, undefined);
       }
       if (request.errorDetail !== undefined) this.recordNack(typeUrl, '', request.errorDetail);
     } else if (request.responseNonce !== '') {
@@ -376,11 +423,11 @@ export class XdsSession {
   private release(state: TypeState, name: string): void {
     state.clientVersions.delete(name);
     state.reportedAbsent.delete(name);
-    state.latest.delete(name);
-    state.acked.delete(name);
-    state.pendingHolding?.delete(name);
-    state.owed.delete(name);
-    state.reanswer.delete(name);
+    state.latest = without(state.latest, name);
+    state.acked = without(state.acked, name);
+    if (state.pendingHolding) state.pendingHolding = without(state.pendingHolding, name);
+    state.owed?.delete(name);
+    state.reanswer?.delete(name);
   }
 
   /** Bounded state (issue #10 point 5): per-name bookkeeping only for what is subscribed. */
@@ -388,7 +435,7 @@ export class XdsSession {
     if (state.wildcard) return;
     const names = new Set<string>();
     for (const map of [state.clientVersions, state.latest, state.acked, state.pendingHolding]) for (const name of map?.keys() ?? []) names.add(name);
-    for (const set of [state.reportedAbsent, state.owed, state.reanswer]) for (const name of set) names.add(name);
+    for (const set of [state.reportedAbsent, state.owed, state.reanswer]) for (const name of set ?? []) names.add(name);
     for (const name of names) if (!state.names.has(name)) this.release(state, name);
   }
 
@@ -404,14 +451,14 @@ export class XdsSession {
     if (request.errorDetail !== undefined) {
       this.recordNack(state.typeUrl, version, request.errorDetail);
     } else {
-      this.options.status.acked(this.proxy, state.typeUrl, version);
+      this.options.status.acked(this.row ?? this.proxy, state.typeUrl, version);
     }
   }
 
   private recordNack(typeUrl: string, version: string, error: string): void {
     const hint = nackHint(error);
     this.options.log.warn({ node: this.node?.id, typeUrl, version, error, ...(hint !== undefined ? { hint } : {}) }, 'proxy rejected configuration (NACK)');
-    this.options.status.nacked(this.proxy, typeUrl, version, error);
+    this.options.status.nacked(this.row ?? this.proxy, typeUrl, version, error);
   }
 
   /** Returns whether the subscription changed. */
@@ -421,12 +468,26 @@ export class XdsSession {
     // what resources to return").
     const wildcard = names.includes('*') || (names.length === 0 && !state.explicit && isFullStateType(state.typeUrl));
     if (names.length > 0) state.explicit = true;
-    const next = new Set(names.filter((n) => n !== '*'));
-    const same = wildcard === state.wildcard && next.size === state.names.size && [...next].every((n) => state.names.has(n));
+    // An ACK repeats the subscription: compared without building a set (every proxy ACKs every push).
+    if (wildcard === state.wildcard && sameNames(names, state.names)) return false;
+    const next = names.length === 0 ? NO_NAMES : this.namesSet(state.typeUrl, names);
     state.wildcard = wildcard;
-    state.names = next;
-    if (!same) this.dropUnsubscribed(state);
-    return !same;
+    state.names = next.size === 0 ? NO_NAMES : next;
+    this.dropUnsubscribed(state);
+    return true;
+  }
+
+  /**
+   * A SotW subscription as a set, the snapshot's own names when they are the same (an EDS or RDS
+   * subscription usually is): that set is shared by every stream subscribed to the same names.
+   */
+  private namesSet(typeUrl: string, names: readonly string[]): Set<string> {
+    const all = this.snapshot?.resources.get(typeUrl);
+    if (all !== undefined && all.size > 0) {
+      const shared = keySet(all);
+      if (sameNames(names, shared)) return shared;
+    }
+    return new Set(names.filter((n) => n !== '*'));
   }
 
   private onSnapshot(snapshot: Snapshot): void {
@@ -453,7 +514,7 @@ export class XdsSession {
   }
 
   private selected(state: TypeState, snapshot: Snapshot): EncodedResource[] {
-    const all = snapshot.resources.get(state.typeUrl) ?? new Map<string, EncodedResource>();
+    const all = snapshot.resources.get(state.typeUrl) ?? NOTHING_SENT;
     // Delta says "does not exist" with removed_resources, so no empty assignment is made up.
     const absent = (name: string): EncodedResource | undefined =>
       this.options.mode === 'delta' && state.typeUrl === ENDPOINT_TYPE ? undefined : this.absentResource(state.typeUrl, name);
@@ -480,7 +541,7 @@ export class XdsSession {
       for (const name of cluster.refs.endpoints) {
         if (!eds.wildcard && !eds.names.has(name)) continue;
         if (this.options.mode === 'delta') this.forget(eds, name);
-        else eds.owed.add(name);
+        else (eds.owed ??= new Set()).add(name);
         eds.deferred = true;
       }
     }
@@ -520,13 +581,14 @@ export class XdsSession {
    * removal once that is ACKed. When the snapshot's holder still names it (a fail-closed route to
    * a cluster that has gone) nothing would release it, so it is not kept.
    */
-  private stillNamed(state: TypeState, snapshot: Snapshot, wanted: ReadonlySet<string>): Holding {
-    const kept: Holding = new Map();
-    const holderTypes = state.typeUrl === CLUSTER_TYPE ? [LISTENER_TYPE, ROUTE_TYPE] : state.typeUrl === SECRET_TYPE ? [LISTENER_TYPE, CLUSTER_TYPE] : [];
+  private stillNamed(state: TypeState, snapshot: Snapshot, wanted: { has(name: string): boolean }): Holding {
+    const holderTypes = state.typeUrl === CLUSTER_TYPE ? HOLDERS_OF_CLUSTERS : state.typeUrl === SECRET_TYPE ? HOLDERS_OF_SECRETS : undefined;
+    if (holderTypes === undefined) return NOTHING_HELD;
+    const kept = new Map<string, EncodedResource | undefined>();
     const refsOf = (r: EncodedResource): readonly string[] => (state.typeUrl === CLUSTER_TYPE ? r.refs.clusters : r.refs.secrets);
     const dropped = new Set<string>();
     for (const holding of [state.latest, state.acked]) for (const name of holding.keys()) if (!wanted.has(name)) dropped.add(name);
-    if (dropped.size === 0) return kept;
+    if (dropped.size === 0) return NOTHING_HELD;
     for (const holderType of holderTypes) {
       const holder = this.types.get(holderType);
       if (!holder) continue;
@@ -570,7 +632,7 @@ export class XdsSession {
           );
         });
       }
-      if (this.refusedSecrets.size < MAX_TRACKED_REFUSALS) this.refusedSecrets.add(name);
+      if (this.refusedSecrets.size < MAX_TRACKED_REFUSALS) (this.refusedSecrets === NO_NAMES ? (this.refusedSecrets = new Set()) : this.refusedSecrets).add(name);
       else this.refusalBatch.saturated = true;
       this.refusalBatch.count++;
       if (this.refusalBatch.samples.length < REFUSAL_SAMPLES) this.refusalBatch.samples.push(printableExcerpt(name));
@@ -578,38 +640,71 @@ export class XdsSession {
     return typeUrl === ENDPOINT_TYPE ? encodeResource(ENDPOINT_TYPE, { cluster_name: name }) : undefined;
   }
 
+  /**
+   * Whether the selection is exactly the snapshot's set of the type (wildcard, or the names it
+   * holds; the common case): then the response is that set's shared sorted list and version,
+   * computed once for every proxy holding it (snapshot.ts `typeSet`), not sorted and hashed per proxy.
+   */
+  private selectsAll(state: TypeState, all: ReadonlyMap<string, EncodedResource>): boolean {
+    if (state.names instanceof SharedNames && state.names === keySet(all)) return true;
+    if (state.wildcard) {
+      for (const name of state.names) if (!all.has(name)) return false;
+      return true;
+    }
+    if (state.names.size !== all.size) return false;
+    for (const name of state.names) if (!all.has(name)) return false;
+    return true;
+  }
+
   private pushSotw(state: TypeState, snapshot: Snapshot): void {
-    const chosen = this.selected(state, snapshot);
-    const kept = this.stillNamed(state, snapshot, new Set(chosen.map((r) => r.name)));
+    const all = snapshot.resources.get(state.typeUrl) ?? NOTHING_SENT;
+    const whole = this.selectsAll(state, all);
+    const chosen = whole ? undefined : this.selected(state, snapshot);
+    const kept = this.stillNamed(state, snapshot, whole ? all : new Set(chosen!.map((r) => r.name)));
     state.deferred = kept.size > 0;
-    const resources = [...chosen, ...[...kept.values()].filter((r): r is EncodedResource => r !== undefined)].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const key = resources.map((r) => `${r.name}@${r.version}`).join('\n');
-    const owed = state.owed.size > 0 && resources.some((r) => state.owed.has(r.name));
-    if (key === state.lastSentKey && !state.mustAnswer && !owed) return;
+    let resources: readonly EncodedResource[];
+    let version: string;
+    let names: readonly string[];
+    let holding: Holding;
+    if (whole && kept.size === 0) {
+      const set = typeSet(all);
+      resources = set.sorted;
+      version = set.version;
+      names = set.names;
+      holding = all;
+    } else {
+      const list = [...(chosen ?? typeSet(all).sorted), ...[...kept.values()].filter((r): r is EncodedResource => r !== undefined)].sort(byName);
+      resources = list;
+      version = contentHash(sotwKey(list));
+      names = list.map((r) => r.name);
+      holding = new Map(list.map((r) => [r.name, r]));
+    }
+    const owedNames = state.owed;
+    const owed = owedNames !== undefined && owedNames.size > 0 && resources.some((r) => owedNames.has(r.name));
+    if (version === state.lastSentVersion && !state.mustAnswer && !owed) return;
     if (this.heldBack(state, resources, snapshot)) {
       state.deferred = true;
       return;
     }
     const previous = state.latest;
-    state.latest = new Map(resources.map((r) => [r.name, r]));
-    state.pendingHolding = state.latest;
+    state.latest = holding;
+    state.pendingHolding = holding;
     state.nacked = false;
-    if (owed && !this.types.has(CLUSTER_TYPE)) for (const name of state.owed) if (state.latest.has(name)) state.reanswer.add(name);
-    state.owed.clear();
+    if (owed && !this.types.has(CLUSTER_TYPE)) for (const name of owedNames) if (holding.has(name)) (state.reanswer ??= new Set()).add(name);
+    state.owed = undefined;
     if (state.typeUrl === CLUSTER_TYPE) this.oweEndpoints(resources.filter((r) => isUpdate(previous.get(r.name)?.version, r)));
-    const version = contentHash(key);
     const nonce = this.nextNonce();
-    state.lastSentKey = key;
+    state.lastSentVersion = version;
     state.mustAnswer = false;
     state.pendingNonce = nonce;
     state.lastNonce = nonce;
     state.pendingVersion = version;
-    this.options.status.sent(this.proxy, state.typeUrl, version, nonce, resources.map((r) => r.name));
+    this.options.status.sent(this.row ?? this.proxy, state.typeUrl, version, nonce, names);
     this.options.send({ kind: 'sotw', typeUrl: state.typeUrl, versionInfo: version, nonce, resources });
   }
 
   private pushDelta(state: TypeState, snapshot: Snapshot): void {
-    const all = snapshot.resources.get(state.typeUrl) ?? new Map<string, EncodedResource>();
+    const all = snapshot.resources.get(state.typeUrl) ?? NOTHING_SENT;
     const wanted = this.selected(state, snapshot);
     const wantedNames = new Set(wanted.map((r) => r.name));
     const changed = wanted.filter((r) => state.clientVersions.get(r.name) !== r.version);
@@ -635,12 +730,12 @@ export class XdsSession {
     const updated = state.typeUrl === CLUSTER_TYPE ? changed.filter((r) => isUpdate(state.latest.get(r.name)?.version ?? state.clientVersions.get(r.name), r)) : [];
     for (const r of changed) {
       state.clientVersions.set(r.name, r.version);
-      state.latest.set(r.name, r);
+      owned(state.latest).set(r.name, r);
       state.reportedAbsent.delete(r.name);
     }
     for (const name of removed) {
       state.clientVersions.delete(name);
-      state.latest.delete(name);
+      owned(state.latest).delete(name);
       // Once reported, a subscribed name that is gone is not reported again on the next push.
       if (state.names.has(name)) state.reportedAbsent.add(name);
     }
@@ -649,18 +744,82 @@ export class XdsSession {
     state.pendingHolding = new Map(state.latest);
     state.nacked = false;
     this.oweEndpoints(updated);
-    const version = snapshot.typeVersions.get(state.typeUrl) ?? '';
+    const version = typeVersion(snapshot, state.typeUrl);
     const nonce = this.nextNonce();
     state.pendingNonce = nonce;
     state.lastNonce = nonce;
     state.pendingVersion = version;
-    this.options.status.sent(this.proxy, state.typeUrl, version, nonce, changed.map((r) => r.name));
+    this.options.status.sent(this.row ?? this.proxy, state.typeUrl, version, nonce, changed.map((r) => r.name));
     this.options.send({ kind: 'delta', typeUrl: state.typeUrl, systemVersionInfo: version, nonce, resources: changed, removed });
   }
 
   private nextNonce(): string {
     return `${this.streamId}-${++this.nonceCounter}`;
   }
+}
+
+const CANONICAL_TYPES: ReadonlyMap<string, string> = new Map([...KNOWN_TYPES].map((t) => [t, t]));
+const NOTHING_SENT: ReadonlyMap<string, EncodedResource> = new EmptyMap<string, EncodedResource>();
+const HOLDERS_OF_CLUSTERS: readonly string[] = [LISTENER_TYPE, ROUTE_TYPE];
+const HOLDERS_OF_SECRETS: readonly string[] = [LISTENER_TYPE, CLUSTER_TYPE];
+
+function byName(a: EncodedResource, b: EncodedResource): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/**
+ * The names of a snapshot's type map, as a set shared by every stream (never written: SotW
+ * replaces its names); one set per distinct list of names, so a patched map with the same names
+ * (an endpoint change) has the very set its subscribers hold, and `selectsAll` is one comparison.
+ */
+const keySets = new WeakMap<ReadonlyMap<string, unknown>, Set<string>>();
+const namesByContent = new Map<string, Set<string>>();
+const MAX_NAME_SETS = 20_000;
+
+class SharedNames extends Set<string> {
+  private sealed = false;
+  constructor(names: Iterable<string>) {
+    super(names);
+    this.sealed = true;
+  }
+  override add(name: string): this {
+    if (this.sealed) throw new Error('internal: write to a shared name set');
+    return super.add(name);
+  }
+  override delete(): boolean {
+    throw new Error('internal: write to a shared name set');
+  }
+  override clear(): void {
+    throw new Error('internal: write to a shared name set');
+  }
+}
+
+function keySet(map: ReadonlyMap<string, EncodedResource>): Set<string> {
+  let found = keySets.get(map);
+  if (!found) {
+    const names = typeSet(map).names;
+    const key = names.join('\n');
+    found = namesByContent.get(key);
+    if (!found || found.size !== names.length) {
+      found = new SharedNames(names);
+      if (namesByContent.size >= MAX_NAME_SETS) namesByContent.clear();
+      namesByContent.set(key, found);
+    }
+    keySets.set(map, found);
+  }
+  return found;
+}
+
+/** Whether `names` (a request's, '*' aside) are exactly `held`. */
+function sameNames(names: readonly string[], held: ReadonlySet<string>): boolean {
+  let count = 0;
+  for (const name of names) {
+    if (name === '*') continue;
+    if (!held.has(name)) return false;
+    count++;
+  }
+  // More entries than held names: duplicates in the request.
+  return count === held.size || new Set(names.filter((n) => n !== '*')).size === held.size;
 }
 
 /** Whether `resource` replaces a different version the client held ('' or undefined: unknown, or new). */

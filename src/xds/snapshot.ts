@@ -50,7 +50,13 @@ export function sourcesOf(sources: GeneratedSources | undefined, typeUrl: string
 export interface Snapshot {
   /** Hash of every type version. */
   readonly version: string;
+  /**
+   * Per type, the resources by name. The maps are immutable and shared: every snapshot holding the
+   * same set of a type holds the same map (`typeSet`), so thousands of proxies hold one map, and a
+   * session finds the set's sorted list and version once per set, not once per proxy.
+   */
   readonly resources: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>;
+  /** Per type, `typeSet(resources.get(type)).version`; built when asked for (config dumps, fetch). */
   readonly typeVersions: ReadonlyMap<string, string>;
   /** GeneratedConfig.sources of the config it was built from, when known. */
   readonly sources?: GeneratedSources;
@@ -69,28 +75,170 @@ export interface BuildSnapshotOptions {
   readonly previous?: { readonly config: GeneratedConfig; readonly snapshot: Snapshot };
 }
 
-function encodeType(typeUrl: string, list: readonly ResourceObject[], encoder: ResourceEncoder, errors: string[]): Map<string, EncodedResource> {
-  const byName = new Map<string, EncodedResource>();
-  for (const object of list) {
-    try {
-      const encoded = encoder.encode(typeUrl, object);
-      if (byName.has(encoded.name)) errors.push(`duplicate ${typeUrl} name "${encoded.name}"`);
-      byName.set(encoded.name, encoded);
-    } catch (err) {
-      errors.push(`cannot encode ${typeUrl}: ${(err as Error).message}`);
-    }
-  }
-  return byName;
+/** What is known of one immutable set of resources of a type (a snapshot's per-type map). */
+export interface TypeSet {
+  /**
+   * The SotW `version_info` of exactly this set: the hash of its `name@version` pairs in name
+   * order (session.ts hashes any other selection the same way), so the same content gives the
+   * same version on any replica.
+   */
+  readonly version: string;
+  /** The resources sorted by name, as a SotW response carries them. */
+  readonly sorted: readonly EncodedResource[];
+  /** Their names, in the same order (status `lastSentNames`). */
+  readonly names: readonly string[];
 }
 
-/** Whether every type not reused holds exactly the names it held in `previous`. */
-function sameNames(resources: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>, previous: Snapshot, reused: ReadonlySet<string>): boolean {
-  for (const [typeUrl, byName] of resources) {
-    if (reused.has(typeUrl)) continue;
-    const before = previous.resources.get(typeUrl);
-    if (!before || before.size !== byName.size) return false;
-    for (const name of byName.keys()) if (!before.has(name)) return false;
+const typeSets = new WeakMap<ReadonlyMap<string, EncodedResource>, TypeSet>();
+
+function byName(a: EncodedResource, b: EncodedResource): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** The key SotW versions hash: `name@version` of each resource, in the order given (sorted by name). */
+export function sotwKey(sorted: readonly EncodedResource[]): string {
+  let key = '';
+  for (let i = 0; i < sorted.length; i++) key += i === 0 ? `${sorted[i]!.name}@${sorted[i]!.version}` : `\n${sorted[i]!.name}@${sorted[i]!.version}`;
+  return key;
+}
+
+function describe(sorted: readonly EncodedResource[], version?: string): TypeSet {
+  return { version: version ?? contentHash(sotwKey(sorted)), sorted, names: sorted.map((r) => r.name) };
+}
+
+/** The version, sorted list and names of a snapshot's type map; computed once per map. */
+export function typeSet(map: ReadonlyMap<string, EncodedResource>): TypeSet {
+  let found = typeSets.get(map);
+  if (!found) {
+    found = describe([...map.values()].sort(byName));
+    typeSets.set(map, found);
   }
+  return found;
+}
+
+/**
+ * Interned type maps by type and version: proxies holding the same set of a type (the clusters
+ * and assignments of one service's neighbours) share one map. Bounded like the encoder's content
+ * cache: past the bound it starts over, which costs a map per proxy again, never a wrong result.
+ */
+const setsByVersion = new Map<string, Map<string, ReadonlyMap<string, EncodedResource>>>();
+let internedCount = 0;
+/**
+ * Sets that differ from a known set by a few swapped resources (an EDS patch), by (type, previous
+ * version, swapped names and versions): thousands of proxies holding the same set get its map from
+ * one lookup, not one sort and hash each. The set found is always the real set, so the memo
+ * changes no version.
+ */
+const patchedSets = new Map<string, ReadonlyMap<string, EncodedResource>>();
+const MAX_INTERNED = 50_000;
+
+function intern(typeUrl: string, sorted: readonly EncodedResource[]): ReadonlyMap<string, EncodedResource> {
+  const info = describe(sorted);
+  // By type, then version: the key is the version string the set keeps anyway.
+  let byVersion = setsByVersion.get(typeUrl);
+  const known = byVersion?.get(info.version);
+  if (known && known.size === sorted.length) return known;
+  const map = new Map<string, EncodedResource>();
+  for (const r of sorted) map.set(r.name, r);
+  typeSets.set(map, info);
+  if (internedCount >= MAX_INTERNED) {
+    setsByVersion.clear();
+    internedCount = 0;
+    byVersion = undefined;
+  }
+  if (!byVersion) setsByVersion.set(typeUrl, (byVersion = new Map()));
+  byVersion.set(info.version, map);
+  internedCount++;
+  return map;
+}
+
+const EMPTY_SET: ReadonlyMap<string, EncodedResource> = new Map();
+typeSets.set(EMPTY_SET, describe([]));
+
+/**
+ * Sets by the list they were encoded from, per encoder: lists shared between proxies (the EDS list
+ * of proxies calling the same services, runtime/proxy-configs.ts) are encoded once, not once per
+ * proxy. Generated lists are never mutated, so a list always encodes to the same set.
+ */
+const setsByList = new WeakMap<ResourceEncoder, WeakMap<readonly ResourceObject[], ReadonlyMap<string, EncodedResource>>>();
+
+function encodeList(
+  typeUrl: string,
+  list: readonly ResourceObject[],
+  encoder: ResourceEncoder,
+  errors: string[],
+  before: ReadonlyMap<string, EncodedResource> | undefined,
+): ReadonlyMap<string, EncodedResource> | undefined {
+  let byList = setsByList.get(encoder);
+  if (!byList) setsByList.set(encoder, (byList = new WeakMap()));
+  const known = byList.get(list);
+  if (known) return known;
+  const map = encodeType(typeUrl, list, encoder, errors, before);
+  if (map) byList.set(list, map);
+  return map;
+}
+
+/** Encodes a type's list into its (interned) map; undefined (with errors) when a resource cannot be encoded or a name repeats. */
+function encodeType(
+  typeUrl: string,
+  list: readonly ResourceObject[],
+  encoder: ResourceEncoder,
+  errors: string[],
+  before: ReadonlyMap<string, EncodedResource> | undefined,
+): ReadonlyMap<string, EncodedResource> | undefined {
+  if (list.length === 0) return EMPTY_SET;
+  const encoded: EncodedResource[] = [];
+  let failed = false;
+  for (const object of list) {
+    try {
+      encoded.push(encoder.encode(typeUrl, object));
+    } catch (err) {
+      errors.push(`cannot encode ${typeUrl}: ${(err as Error).message}`);
+      failed = true;
+    }
+  }
+  if (failed) return undefined;
+  // A patch of the previous set: same names, some resources swapped.
+  if (before !== undefined && before.size === encoded.length) {
+    let key: string | undefined = repeatsName(encoded) ? undefined : `${typeUrl}|${typeSet(before).version}`;
+    for (let i = 0; i < encoded.length && key !== undefined; i++) {
+      const r = encoded[i]!;
+      const old = before.get(r.name);
+      if (!old) key = undefined;
+      else if (old !== r) key += `|${r.name.length}:${r.name}@${r.version}`;
+    }
+    if (key !== undefined) {
+      let map = patchedSets.get(key);
+      if (!map) {
+        map = intern(typeUrl, encoded.sort(byName));
+        if (patchedSets.size >= MAX_INTERNED) patchedSets.clear();
+        patchedSets.set(key, map);
+      }
+      return map;
+    }
+  }
+  encoded.sort(byName);
+  for (let i = 1; i < encoded.length; i++) {
+    if (encoded[i]!.name === encoded[i - 1]!.name) {
+      errors.push(`duplicate ${typeUrl} name "${encoded[i]!.name}"`);
+      failed = true;
+    }
+  }
+  return failed ? undefined : intern(typeUrl, encoded);
+}
+
+/** Whether a name appears twice in `list` (short lists are compared pairwise: no set is built). */
+function repeatsName(list: readonly EncodedResource[]): boolean {
+  if (list.length > 16) return new Set(list.map((r) => r.name)).size !== list.length;
+  for (let i = 1; i < list.length; i++) for (let j = 0; j < i; j++) if (list[j]!.name === list[i]!.name) return true;
+  return false;
+}
+
+/** Whether `map` holds exactly the names `before` holds. */
+function sameKeys(map: ReadonlyMap<string, EncodedResource>, before: ReadonlyMap<string, EncodedResource> | undefined): boolean {
+  if (map === before) return true;
+  if (!before || before.size !== map.size) return false;
+  for (const name of map.keys()) if (!before.has(name)) return false;
   return true;
 }
 
@@ -99,18 +247,38 @@ export function buildSnapshot(config: GeneratedConfig, options: BuildSnapshotOpt
   const previous = options.previous;
   const errors: string[] = [];
   const resources = new Map<string, ReadonlyMap<string, EncodedResource>>();
-  const reused = new Set<string>();
-  for (const [typeUrl, list] of config.resources) {
-    const kept = previous !== undefined && previous.config.resources.get(typeUrl) === list ? previous.snapshot.resources.get(typeUrl) : undefined;
-    if (kept) {
-      resources.set(typeUrl, kept);
-      reused.add(typeUrl);
-    } else {
-      resources.set(typeUrl, encodeType(typeUrl, list, encoder, errors));
+  // The same references over the same names (an EDS patch swaps contents, never names) were checked already.
+  let checked = previous !== undefined && config.refs === previous.config.refs;
+  let known = 0;
+  for (const typeUrl of PUSH_ORDER) {
+    const list = config.resources.get(typeUrl);
+    const before = previous?.snapshot.resources.get(typeUrl);
+    if (list === undefined) {
+      resources.set(typeUrl, EMPTY_SET);
+      if (checked && before !== undefined && before.size > 0) checked = false;
+      continue;
+    }
+    known++;
+    if (before !== undefined && previous!.config.resources.get(typeUrl) === list) {
+      resources.set(typeUrl, before);
+      continue;
+    }
+    const map = encodeList(typeUrl, list, encoder, errors, before);
+    if (map) {
+      resources.set(typeUrl, map);
+      if (checked && !sameKeys(map, before)) checked = false;
     }
   }
-  // The same references over the same names (an EDS patch swaps contents, never names) were checked already.
-  const checked = previous !== undefined && config.refs === previous.config.refs && sameNames(resources, previous.snapshot, reused);
+  if (config.resources.size > known) {
+    config.resources.forEach((list, typeUrl) => {
+      if (resources.has(typeUrl)) return;
+      const before = previous?.snapshot.resources.get(typeUrl);
+      const map = encodeList(typeUrl, list, encoder, errors, before);
+      if (map) resources.set(typeUrl, map);
+      checked = false;
+    });
+  }
+  if (errors.length > 0) return { ok: false, errors };
   if (!checked) {
     for (const ref of config.refs) {
       if (!resources.get(ref.typeUrl)?.has(ref.name)) {
@@ -119,72 +287,52 @@ export function buildSnapshot(config: GeneratedConfig, options: BuildSnapshotOpt
     }
   }
   if (errors.length > 0) return { ok: false, errors };
-  const typeVersions = new Map<string, string>();
-  for (const typeUrl of PUSH_ORDER) {
-    const byName = resources.get(typeUrl) ?? new Map<string, EncodedResource>();
-    resources.set(typeUrl, byName);
-    const keptVersion = reused.has(typeUrl) ? previous?.snapshot.typeVersions.get(typeUrl) : undefined;
-    typeVersions.set(typeUrl, keptVersion ?? patchedVersion(typeUrl, byName, previous?.snapshot) ?? versionOf([...byName.values()]));
-  }
-  return { ok: true, snapshot: new BuiltSnapshot(resources, typeVersions, config.sources) };
+  return { ok: true, snapshot: new BuiltSnapshot(resources, config.sources) };
 }
 
-/** The snapshot version is hashed when asked for (config dumps): comparing snapshots uses the type versions. */
+/** Type versions and the snapshot version are derived when asked for (config dumps, fetch): comparing snapshots compares their type maps. */
 class BuiltSnapshot implements Snapshot {
   private hashed?: string;
   constructor(
     readonly resources: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>,
-    readonly typeVersions: ReadonlyMap<string, string>,
     readonly sources?: GeneratedSources,
   ) {}
+  get typeVersions(): ReadonlyMap<string, string> {
+    const versions = new Map<string, string>();
+    for (const [typeUrl, map] of this.resources) versions.set(typeUrl, typeSet(map).version);
+    return versions;
+  }
   get version(): string {
     return (this.hashed ??= contentHash([...this.typeVersions.values()].join(',')));
   }
 }
 
+/** The version of a snapshot's type (`typeSet`); '' when it has no such type. */
+export function typeVersion(snapshot: Snapshot, typeUrl: string): string {
+  const map = snapshot.resources.get(typeUrl);
+  return map ? typeSet(map).version : '';
+}
+
 /**
- * Whether two snapshots carry the same content: equal versions of every type, and the same
+ * Whether two snapshots carry the same content: the same set of every type, and the same
  * sources (a regeneration that changes only what a resource came from still replaces the
  * snapshot config dumps and NACK attribution read; sessions then find nothing to send).
  */
 export function sameContent(a: Snapshot, b: Snapshot): boolean {
   if (a === b) return true;
   if (a.sources !== b.sources) return false;
-  if (a.typeVersions.size !== b.typeVersions.size) return false;
-  for (const [typeUrl, version] of a.typeVersions) if (b.typeVersions.get(typeUrl) !== version) return false;
-  return true;
+  if (a.resources.size !== b.resources.size) return false;
+  let same = true;
+  // forEach: no entry array per type (this runs for every proxy a change reaches).
+  a.resources.forEach((map, typeUrl) => {
+    if (!same) return;
+    const other = b.resources.get(typeUrl);
+    if (other !== map && (!other || typeSet(other).version !== typeSet(map).version)) same = false;
+  });
+  return same;
 }
 
-/**
- * Versions of sets that differ from a known set by a few swapped resources (an EDS patch), by
- * (previous version, swapped names and versions): thousands of proxies holding the same set
- * get its version from one hash, not one each. The value is always the real `versionOf` of the
- * set, so the memo changes no version.
- */
-const patchedVersions = new Map<string, string>();
-const MAX_PATCHED_VERSIONS = 10_000;
-
-function patchedVersion(typeUrl: string, byName: ReadonlyMap<string, EncodedResource>, previous: Snapshot | undefined): string | undefined {
-  const before = previous?.resources.get(typeUrl);
-  const beforeVersion = previous?.typeVersions.get(typeUrl);
-  if (!before || beforeVersion === undefined || before.size !== byName.size) return undefined;
-  let key = `${typeUrl}|${beforeVersion}`;
-  for (const [name, resource] of byName) {
-    const old = before.get(name);
-    if (!old) return undefined;
-    if (old !== resource) key += JSON.stringify([name, resource.version]);
-  }
-  let version = patchedVersions.get(key);
-  if (version === undefined) {
-    if (patchedVersions.size >= MAX_PATCHED_VERSIONS) patchedVersions.clear();
-    version = versionOf([...byName.values()]);
-    patchedVersions.set(key, version);
-  }
-  return version;
-}
-
-/** A deterministic version for a set of resources: the same content gives the same version on any replica. */
+/** A deterministic version for a set of resources: the same content gives the same version on any replica (the SotW version of that set). */
 export function versionOf(resources: readonly EncodedResource[]): string {
-  const parts = resources.map((r) => `${r.name}@${r.version}`).sort();
-  return contentHash(parts.join('\n'));
+  return contentHash(sotwKey([...resources].sort(byName)));
 }

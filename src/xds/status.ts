@@ -9,7 +9,7 @@
  * (hole 8).
  */
 import { Subject, type Observable } from 'rxjs';
-import { refKey, type ProxyRef } from './node.js';
+import type { ProxyRef } from './node.js';
 
 export type { ProxyRef } from './node.js';
 
@@ -26,7 +26,7 @@ export interface TypeStatus {
   /** Responses sent for this type. */
   totalUpdates: number;
   /** Names in the last response, for the config dump. */
-  lastSentNames: string[];
+  lastSentNames: readonly string[];
 }
 
 export interface ProxyStatus {
@@ -87,96 +87,174 @@ export function nackHint(error: string | undefined): string | undefined {
 /** Whether a Dataplane or Gateway of that name exists in that mesh: only those keep a row while offline. */
 export type ProxyDefined = (mesh: string, name: string) => boolean;
 
+/**
+ * A TypeStatus as the registry keeps it: the times as epoch milliseconds, turned into Dates when
+ * read. Every connected proxy has four or five of these; a Date each for the last push and the
+ * last ACK cost over a kilobyte per proxy.
+ */
+class TypeRow implements TypeStatus {
+  lastSentVersion?: string;
+  lastSentNonce?: string;
+  lastAckedVersion?: string;
+  nackCount = 0;
+  lastError?: string;
+  lastErrorHint?: string;
+  totalUpdates = 0;
+  lastSentNames: readonly string[] = [];
+  sentMs = -1;
+  ackedMs = -1;
+
+  get lastSentAt(): Date | undefined {
+    return this.sentMs < 0 ? undefined : new Date(this.sentMs);
+  }
+  set lastSentAt(value: Date | undefined) {
+    this.sentMs = value === undefined ? -1 : value.getTime();
+  }
+  get lastAckedAt(): Date | undefined {
+    return this.ackedMs < 0 ? undefined : new Date(this.ackedMs);
+  }
+  set lastAckedAt(value: Date | undefined) {
+    this.ackedMs = value === undefined ? -1 : value.getTime();
+  }
+  /** As a plain object (tests and logs see the fields, not the accessors). */
+  toJSON(): TypeStatus {
+    const { sentMs: _sent, ackedMs: _acked, ...fields } = this;
+    return { ...fields, ...(this.sentMs >= 0 ? { lastSentAt: this.lastSentAt } : {}), ...(this.ackedMs >= 0 ? { lastAckedAt: this.lastAckedAt } : {}) };
+  }
+}
+
+const systemNow = (): Date => new Date();
+
+function isRow(proxy: ProxyRef | ProxyStatus): proxy is ProxyStatus {
+  return (proxy as Partial<ProxyStatus>).types !== undefined;
+}
+
+function nameOf(proxy: ProxyRef | ProxyStatus): string {
+  return isRow(proxy) ? proxy.nodeId : proxy.name;
+}
+
 export class StatusRegistry {
-  private readonly proxies = new Map<string, ProxyStatus>();
+  /** By mesh, then name: no key string is built per event (every push and ACK of every proxy passes here). */
+  private readonly proxies = new Map<string, Map<string, ProxyStatus>>();
+  private count = 0;
+  private readonly nowMs: () => number;
+  /** Responses sent, per type URL (the control plane's push counters: no event subscriber per push). */
+  readonly sentPerType = new Map<string, number>();
   private readonly eventSubject = new Subject<StatusEvent>();
   readonly events: Observable<StatusEvent> = this.eventSubject.asObservable();
 
   constructor(
-    private readonly now: () => Date = () => new Date(),
+    private readonly now: () => Date = systemNow,
     private readonly defined: ProxyDefined = () => true,
-  ) {}
+  ) {
+    this.nowMs = now === systemNow ? Date.now : () => now().getTime();
+  }
 
   /** Rows kept, for bounds checks. */
   get size(): number {
-    return this.proxies.size;
+    return this.count;
   }
 
   list(): ProxyStatus[] {
-    return [...this.proxies.values()];
+    const out: ProxyStatus[] = [];
+    for (const byName of this.proxies.values()) for (const status of byName.values()) out.push(status);
+    return out;
   }
 
   /** The proxy `name` of `mesh` (`default`, as for a node without `metadata.mesh`). */
   get(name: string, mesh = 'default'): ProxyStatus | undefined {
-    return this.proxies.get(refKey({ mesh, name }));
+    return this.proxies.get(mesh)?.get(name);
   }
 
-  streamOpened(ref: ProxyRef, flavor: string): void {
-    const key = refKey(ref);
-    const status = this.proxies.get(key) ?? { nodeId: ref.name, mesh: ref.mesh, flavor, activeStreams: 0, types: new Map<string, TypeStatus>() };
+  /**
+   * Counts a stream of the proxy and returns its row, which the stream may pass instead of `ref`
+   * while it is open (the row stays while the proxy has a stream): one lookup per stream rather
+   * than one per push and ACK.
+   */
+  streamOpened(ref: ProxyRef, flavor: string): ProxyStatus {
+    let byName = this.proxies.get(ref.mesh);
+    if (!byName) this.proxies.set(ref.mesh, (byName = new Map()));
+    let status = byName.get(ref.name);
+    if (!status) {
+      status = { nodeId: ref.name, mesh: ref.mesh, flavor, activeStreams: 0, types: new Map<string, TypeStatus>() };
+      byName.set(ref.name, status);
+      this.count++;
+    }
     status.flavor = flavor;
-    if (status.activeStreams === 0) status.connectedSince = this.now();
-    status.lastConnectedAt = this.now();
+    const now = this.now();
+    if (status.activeStreams === 0) status.connectedSince = now;
+    status.lastConnectedAt = now;
     status.activeStreams++;
-    this.proxies.set(key, status);
     this.eventSubject.next({ kind: 'connect', nodeId: ref.name, mesh: ref.mesh });
+    return status;
   }
 
   streamClosed(ref: ProxyRef): void {
-    const key = refKey(ref);
-    const status = this.proxies.get(key);
+    const status = this.get(ref.name, ref.mesh);
     if (!status) return;
     status.activeStreams = Math.max(0, status.activeStreams - 1);
     if (status.activeStreams === 0) {
       status.connectedSince = undefined;
       status.lastDisconnectedAt = this.now();
-      if (!this.defined(ref.mesh, ref.name)) this.proxies.delete(key);
+      if (!this.defined(ref.mesh, ref.name)) this.remove(ref.mesh, ref.name);
     }
     this.eventSubject.next({ kind: 'disconnect', nodeId: ref.name, mesh: ref.mesh });
   }
 
   /** Drops the rows of offline proxies that are no longer defined (after a config change). */
   prune(): void {
-    for (const [key, status] of this.proxies) if (status.activeStreams === 0 && !this.defined(status.mesh, status.nodeId)) this.proxies.delete(key);
+    for (const status of this.list()) if (status.activeStreams === 0 && !this.defined(status.mesh, status.nodeId)) this.remove(status.mesh, status.nodeId);
   }
 
-  sent(ref: ProxyRef, typeUrl: string, version: string, nonce: string, names: string[]): void {
-    const t = this.typeStatus(ref, typeUrl);
+  private remove(mesh: string, name: string): void {
+    const byName = this.proxies.get(mesh);
+    if (!byName?.delete(name)) return;
+    this.count--;
+    if (byName.size === 0) this.proxies.delete(mesh);
+  }
+
+  sent(proxy: ProxyRef | ProxyStatus, typeUrl: string, version: string, nonce: string, names: readonly string[]): void {
+    const t = this.typeStatus(proxy, typeUrl);
     t.lastSentVersion = version;
     t.lastSentNonce = nonce;
-    t.lastSentAt = this.now();
+    t.sentMs = this.nowMs();
     t.totalUpdates++;
     t.lastSentNames = names;
-    this.eventSubject.next({ kind: 'sent', nodeId: ref.name, mesh: ref.mesh, typeUrl, version, resources: names.length });
+    this.sentPerType.set(typeUrl, (this.sentPerType.get(typeUrl) ?? 0) + 1);
+    this.eventSubject.next({ kind: 'sent', nodeId: nameOf(proxy), mesh: proxy.mesh, typeUrl, version, resources: names.length });
   }
 
-  acked(ref: ProxyRef, typeUrl: string, version: string): void {
-    const t = this.typeStatus(ref, typeUrl);
-    const latencyMs = t.lastSentAt && t.lastSentVersion === version ? this.now().getTime() - t.lastSentAt.getTime() : undefined;
+  acked(proxy: ProxyRef | ProxyStatus, typeUrl: string, version: string): void {
+    const t = this.typeStatus(proxy, typeUrl);
+    const now = this.nowMs();
+    const latencyMs = t.sentMs >= 0 && t.lastSentVersion === version ? now - t.sentMs : undefined;
     t.lastAckedVersion = version;
-    t.lastAckedAt = this.now();
-    this.eventSubject.next({ kind: 'ack', nodeId: ref.name, mesh: ref.mesh, typeUrl, version, latencyMs });
+    t.ackedMs = now;
+    this.eventSubject.next({ kind: 'ack', nodeId: nameOf(proxy), mesh: proxy.mesh, typeUrl, version, latencyMs });
   }
 
-  nacked(ref: ProxyRef, typeUrl: string, version: string, error: string): void {
-    const t = this.typeStatus(ref, typeUrl);
+  nacked(proxy: ProxyRef | ProxyStatus, typeUrl: string, version: string, error: string): void {
+    const t = this.typeStatus(proxy, typeUrl);
     t.nackCount++;
     // error_detail comes from the proxy: keep what a person reads, not megabytes per type.
     t.lastError = error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH)}… (${error.length} characters)` : error;
     const hint = nackHint(error);
     if (hint !== undefined) t.lastErrorHint = hint;
     else delete t.lastErrorHint;
-    this.eventSubject.next({ kind: 'nack', nodeId: ref.name, mesh: ref.mesh, typeUrl, version, error });
+    this.eventSubject.next({ kind: 'nack', nodeId: nameOf(proxy), mesh: proxy.mesh, typeUrl, version, error });
   }
 
-  private typeStatus(ref: ProxyRef, typeUrl: string): TypeStatus {
-    const proxy = this.proxies.get(refKey(ref));
-    if (!proxy) throw new Error(`status for unknown proxy "${ref.name}" in mesh "${ref.mesh}"`);
+  private typeStatus(ref: ProxyRef | ProxyStatus, typeUrl: string): TypeRow {
+    const proxy = isRow(ref) ? ref : this.get(ref.name, ref.mesh);
+    if (!proxy) throw new Error(`status for unknown proxy "${nameOf(ref)}" in mesh "${ref.mesh}"`);
     let t = proxy.types.get(typeUrl);
-    if (!t) {
-      t = { nackCount: 0, totalUpdates: 0, lastSentNames: [] };
-      proxy.types.set(typeUrl, t);
+    if (!(t instanceof TypeRow)) {
+      // A row restored from elsewhere (a plain TypeStatus) is taken over with its fields.
+      const row = new TypeRow();
+      if (t) Object.assign(row, t);
+      proxy.types.set(typeUrl, row);
+      t = row;
     }
-    return t;
+    return t as TypeRow;
   }
 }

@@ -151,6 +151,23 @@ describe('EDS re-request after a cluster update (SotW, per-type EDS)', () => {
     envoy.send({ names: ['c1'], nonce: answer.nonce, version: answer.version });
     await envoy.barrier();
   });
+
+  it('does not re-answer a response the client NACKs after having ACKed it (NACKed content is never resent)', async () => {
+    // given a per-type EDS stream holding c1, and c1 updated: its EDS resent and ACKed
+    const node = newNode();
+    watcher.set(node, { clusters: [cluster('c1', 5)], endpoints: [endpoints('c1', 8001)] });
+    const envoy = connect('sotw', node, ENDPOINT_TYPE);
+    await subscribeAcked(envoy, ENDPOINT_TYPE, ['c1']);
+    watcher.set(node, { clusters: [cluster('c1', 6)], endpoints: [endpoints('c1', 8001)] });
+    const resent = await envoy.nextOf(ENDPOINT_TYPE);
+    envoy.ack(resent);
+
+    // when the client then NACKs that same response (found by the protocol property test, seed 925299266)
+    envoy.nack(resent, 'rejected after all');
+
+    // then the same content is not sent again: the next response is the barrier's
+    await envoy.barrier();
+  });
 });
 
 // ---- point 3: make-before-break ----
@@ -417,12 +434,12 @@ describe.each([
 // ---- point 5: bounded state ----
 
 interface SessionInternals {
-  types: Map<string, { clientVersions: Map<string, string>; reportedAbsent: Set<string>; latest: Map<string, unknown>; acked: Map<string, unknown>; owed: Set<string>; reanswer: Set<string> }>;
+  types: Map<string, { clientVersions: Map<string, string>; reportedAbsent: Set<string>; latest: Map<string, unknown>; acked: Map<string, unknown>; owed?: Set<string>; reanswer?: Set<string> }>;
 }
 
 function perNameEntries(session: XdsSession, typeUrl: string): number {
   const state = (session as unknown as SessionInternals).types.get(typeUrl)!;
-  return state.clientVersions.size + state.reportedAbsent.size + state.latest.size + state.acked.size + state.owed.size + state.reanswer.size;
+  return state.clientVersions.size + state.reportedAbsent.size + state.latest.size + state.acked.size + (state.owed?.size ?? 0) + (state.reanswer?.size ?? 0);
 }
 
 function sessionFor(mode: XdsMode, watch: ConfigWatcher, sent: XdsResponse[]): XdsSession {

@@ -6,7 +6,10 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import { XdsServer } from '../../src/xds/server.js';
+import { sotwResponseBytes, toWireResponse, toXdsRequest, XdsServer } from '../../src/xds/server.js';
+import { lookupType } from '../../src/protos/load.js';
+import { encodeResource } from '../../src/xds/encode.js';
+import { jsonToStruct } from '../../src/xds/struct.js';
 import { StatusRegistry } from '../../src/xds/status.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
 import { ControlledWatcher, cluster, endpoints, listener, route, secret } from '../helpers/controlled-watcher.js';
@@ -158,5 +161,53 @@ describe('keepalive', () => {
     // then the server's keepalive notices, and the stream is released
     await waitFor('the half-open stream to be released', () => status.get('vanishing')?.activeStreams === 0, { timeoutMs: 10_000 });
     expect(status.get('vanishing')?.lastDisconnectedAt).toBeInstanceOf(Date);
+  });
+});
+
+describe('wire codecs', () => {
+  it('serializes a SotW response from its cached resource bytes to the same message as the plain encoding', () => {
+    // given a response carrying two resources
+    const type = lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+    const resources = [encodeResource(CLUSTER_TYPE, cluster('c1')), encodeResource(CLUSTER_TYPE, cluster('c2'))];
+    const response = { kind: 'sotw' as const, typeUrl: CLUSTER_TYPE, versionInfo: 'v1', nonce: 'n-1', resources };
+
+    // when it is serialized a third time (from the resource bytes cached on the second) and with the plain encoder
+    sotwResponseBytes(response);
+    sotwResponseBytes({ ...response, nonce: 'n-0' });
+    const fast = type.toObject(type.decode(sotwResponseBytes({ ...response, nonce: 'n-2' })), { defaults: true });
+    const plain = type.toObject(type.decode(type.encode(toWireResponse({ ...response, nonce: 'n-2' })).finish()), { defaults: true });
+
+    // then both decode to the same message
+    expect(fast).toEqual(plain);
+    expect(fast['resources']).toHaveLength(2);
+    expect(fast['nonce']).toBe('n-2');
+  });
+
+  it('reads a request decoded without toObject, node metadata included', () => {
+    // given a DiscoveryRequest as Envoy sends its first one, and one with nothing but an ACK
+    const type = lookupType('envoy.service.discovery.v3.DiscoveryRequest');
+    const first = type.decode(
+      type
+        .encode(
+          type.fromObject({
+            type_url: CLUSTER_TYPE,
+            resource_names: ['a', 'b'],
+            node: { id: 'web-01', cluster: 'c', metadata: jsonToStruct({ mesh: 'm1', flavor: 'grpc', n: 3, ok: true, list: ['x'], nested: { k: 'v' } }) },
+            error_detail: { code: 3, message: 'bad config' },
+          }),
+        )
+        .finish(),
+    ) as unknown as Record<string, unknown>;
+    const ack = type.decode(type.encode(type.fromObject({ type_url: CLUSTER_TYPE, response_nonce: 'n-1', version_info: 'v1' })).finish()) as unknown as Record<string, unknown>;
+
+    // when they are read as the server reads them
+    const request = toXdsRequest(first, false);
+    const acked = toXdsRequest(ack, false);
+
+    // then every field is as sent, defaults where unset
+    expect(request.node).toEqual({ id: 'web-01', cluster: 'c', metadata: { mesh: 'm1', flavor: 'grpc', n: 3, ok: true, list: ['x'], nested: { k: 'v' } } });
+    expect(request.resourceNames).toEqual(['a', 'b']);
+    expect(request.errorDetail).toBe('bad config');
+    expect(acked).toMatchObject({ node: undefined, typeUrl: CLUSTER_TYPE, versionInfo: 'v1', responseNonce: 'n-1', resourceNames: [], errorDetail: undefined });
   });
 });
