@@ -14,14 +14,12 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { verifyToken } from '../auth/token.js';
 import { nodeMesh } from '../xds/node.js';
-import { WatchError, type NodeInfo } from '../xds/session.js';
+import type { NodeAuthentication, NodeAuthenticator } from '../xds/cache.js';
+import { WatchError } from '../xds/session.js';
 import type { Clock } from './time.js';
 import { systemClock } from './time.js';
 
-/** Refused with a gRPC status, or accepted until `expiresAt` (for ever when absent). */
-export type NodeAuthentication = { readonly ok: false; readonly error: WatchError } | { readonly ok: true; readonly expiresAt?: Date };
-
-export type NodeAuthenticator = (node: NodeInfo) => NodeAuthentication;
+export type { NodeAuthentication, NodeAuthenticator } from '../xds/cache.js';
 
 export interface TokenAuthOptions {
   readonly signingKey: Buffer;

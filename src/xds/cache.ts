@@ -15,11 +15,16 @@
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { Observable, throwError, type Subscriber, type Subscription } from 'rxjs';
-import type { NodeAuthenticator } from '../identity/xds-auth.js';
 import { defaultEncoder, type ResourceEncoder } from './encode.js';
 import { nodeMesh, nodeRef, refKey } from './node.js';
 import { buildSnapshot, sameContent, type GeneratedConfig, type Snapshot, type SnapshotResult } from './snapshot.js';
 import { WatchError, type ConfigWatcher, type NodeInfo } from './session.js';
+
+/** Refused with a gRPC status, or accepted until `expiresAt` (for ever when absent). */
+export type NodeAuthentication = { readonly ok: false; readonly error: WatchError } | { readonly ok: true; readonly expiresAt?: Date };
+
+/** Decides, from a stream's node, whether any config flows to it (identity/xds-auth.ts: dataplane tokens). */
+export type NodeAuthenticator = (node: NodeInfo) => NodeAuthentication;
 
 export type ConfigSource = (node: NodeInfo) => Observable<GeneratedConfig>;
 
