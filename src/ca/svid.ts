@@ -546,6 +546,18 @@ export class SvidIssuer {
     });
   }
 
+  /** The last validity period handed out: a burst within one second shares its two Dates (issue #11, per-proxy memory). */
+  private lastValidity?: { readonly start: number; readonly seconds: number; readonly notBefore: Date; readonly notAfter: Date };
+
+  private validity(start: number, seconds: number): { readonly notBefore: Date; readonly notAfter: Date } {
+    const last = this.lastValidity;
+    if (last?.start === start && last.seconds === seconds) return last;
+    const requestedEnd = new Date(start + seconds * 1000);
+    const notAfter = requestedEnd.getTime() > this.issuerNotAfter.getTime() ? this.issuerNotAfter : requestedEnd;
+    this.lastValidity = { start, seconds, notBefore: new Date(start - BACKDATE_MS), notAfter };
+    return this.lastValidity;
+  }
+
   /**
    * A SPIFFE X509-SVID for `spiffeIds` with a fresh ECDSA P-256 key; its lifetime is capped at the
    * CA's own expiry. Made in a worker thread (key, DER, signature, PEM): the event loop only queues
@@ -556,10 +568,7 @@ export class SvidIssuer {
     const bad = spiffeIds.find((u) => !u.startsWith('spiffe://'));
     if (bad !== undefined) throw new Error(`workload URI SAN ${JSON.stringify(bad)} is not a spiffe:// ID`);
     if (!Number.isFinite(validitySeconds) || validitySeconds <= 0) throw new Error(`validity must be a positive duration, got ${validitySeconds}s`);
-    const start = Math.floor(now.getTime() / 1000) * 1000;
-    const notBefore = new Date(start - BACKDATE_MS);
-    const requestedEnd = new Date(start + Math.floor(validitySeconds) * 1000);
-    const notAfter = requestedEnd.getTime() > this.issuerNotAfter.getTime() ? this.issuerNotAfter : requestedEnd;
+    const { notBefore, notAfter } = this.validity(Math.floor(now.getTime() / 1000) * 1000, Math.floor(validitySeconds));
     const svid = await this.pool.submit(this.id, notBefore.getTime(), notAfter.getTime(), [...spiffeIds]);
     return { certPem: svid.certPem, chainPem: svid.certPem + this.intermediatesPem, keyPem: svid.keyPem, serialHex: svid.serialHex, notBefore, notAfter };
   }

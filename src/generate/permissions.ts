@@ -75,8 +75,45 @@ function dedupe(principals: readonly RbacPrincipal[]): RbacPrincipal[] {
   });
 }
 
-/** Policies for mTLS callers of `inbound`; an empty list denies everything. */
-export function inboundPolicies(mesh: MeshModel, inbound: InboundModel): RbacPolicy[] {
+/**
+ * The policies of an inbound depend on the mesh model and the inbound's tags only, and every
+ * instance of a service has the same tags: they are computed once per mesh model and tag set and
+ * the same (frozen) arrays are handed to every proxy, which also lets the RBAC filter built from
+ * them be shared (issue #11: selectorMatches per inbound of every proxy was a cold-start hot spot).
+ */
+interface PolicyCache {
+  readonly inbound: Map<string, readonly RbacPolicy[]>;
+  readonly plaintext: Map<string, readonly RbacPolicy[]>;
+}
+const policyCaches = new WeakMap<MeshModel, PolicyCache>();
+/** Bounded per mesh model: past the bound it starts over (a recomputation, never a wrong result). */
+const MAX_TAG_SETS = 10_000;
+
+function tagsKey(tags: Readonly<Record<string, string>>): string {
+  // Selectors look tags up by key, so the order of the keys does not matter.
+  return JSON.stringify(Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function cached(mesh: MeshModel, inbound: InboundModel, kind: keyof PolicyCache, compute: () => RbacPolicy[]): readonly RbacPolicy[] {
+  let cache = policyCaches.get(mesh);
+  if (!cache) policyCaches.set(mesh, (cache = { inbound: new Map(), plaintext: new Map() }));
+  const byTags = cache[kind];
+  const key = tagsKey(inbound.tags);
+  let policies = byTags.get(key);
+  if (!policies) {
+    if (byTags.size >= MAX_TAG_SETS) byTags.clear();
+    policies = Object.freeze(compute().map((p) => Object.freeze({ ...p, principals: Object.freeze(p.principals) })));
+    byTags.set(key, policies);
+  }
+  return policies;
+}
+
+/** Policies for mTLS callers of `inbound`; an empty list denies everything. Shared, never to be mutated. */
+export function inboundPolicies(mesh: MeshModel, inbound: InboundModel): readonly RbacPolicy[] {
+  return cached(mesh, inbound, 'inbound', () => computeInboundPolicies(mesh, inbound));
+}
+
+function computeInboundPolicies(mesh: MeshModel, inbound: InboundModel): RbacPolicy[] {
   let cached: Map<string, Array<Readonly<Record<string, string>>>> | undefined;
   const tagsByService = (): Map<string, Array<Readonly<Record<string, string>>>> => (cached ??= inboundTagsByService(mesh));
   return mesh.trafficPermissions
@@ -88,11 +125,13 @@ export function inboundPolicies(mesh: MeshModel, inbound: InboundModel): RbacPol
 /**
  * Policies for plaintext callers of `inbound` (PERMISSIVE): a plaintext connection carries no
  * identity, so it is admitted only by a permission that admits any caller, and a permission
- * naming particular services can never be bypassed by dropping TLS.
+ * naming particular services can never be bypassed by dropping TLS. Shared, never to be mutated.
  */
-export function plaintextPolicies(mesh: MeshModel, inbound: InboundModel): RbacPolicy[] {
-  return mesh.trafficPermissions
-    .filter((permission) => permission.destinations.some((d) => selectorMatches(d, inbound.tags)))
-    .filter((permission) => permission.sources.some(isAnyCaller))
-    .map((permission) => ({ name: permission.name, principals: [{ any: true } as const] }));
+export function plaintextPolicies(mesh: MeshModel, inbound: InboundModel): readonly RbacPolicy[] {
+  return cached(mesh, inbound, 'plaintext', () =>
+    mesh.trafficPermissions
+      .filter((permission) => permission.destinations.some((d) => selectorMatches(d, inbound.tags)))
+      .filter((permission) => permission.sources.some(isAnyCaller))
+      .map((permission) => ({ name: permission.name, principals: [{ any: true } as const] })),
+  );
 }
