@@ -81,29 +81,39 @@ function dedupe(principals: readonly RbacPrincipal[]): RbacPrincipal[] {
  * the same (frozen) arrays are handed to every proxy, which also lets the RBAC filter built from
  * them be shared (issue #11: selectorMatches per inbound of every proxy was a cold-start hot spot).
  */
-interface PolicyCache {
-  readonly inbound: Map<string, readonly RbacPolicy[]>;
-  readonly plaintext: Map<string, readonly RbacPolicy[]>;
+interface InboundPolicies {
+  inbound?: readonly RbacPolicy[];
+  plaintext?: readonly RbacPolicy[];
 }
-const policyCaches = new WeakMap<MeshModel, PolicyCache>();
+const policyCaches = new WeakMap<MeshModel, Map<string, InboundPolicies>>();
 /** Bounded per mesh model: past the bound it starts over (a recomputation, never a wrong result). */
 const MAX_TAG_SETS = 10_000;
+/** Each inbound's tag set keeps its key (tag objects live as long as their model). */
+const tagKeys = new WeakMap<object, string>();
 
 function tagsKey(tags: Readonly<Record<string, string>>): string {
-  // Selectors look tags up by key, so the order of the keys does not matter.
-  return JSON.stringify(Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  let key = tagKeys.get(tags);
+  if (key === undefined) {
+    // Selectors look tags up by key, so the order of the keys does not matter.
+    key = JSON.stringify(Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    tagKeys.set(tags, key);
+  }
+  return key;
 }
 
-function cached(mesh: MeshModel, inbound: InboundModel, kind: keyof PolicyCache, compute: () => RbacPolicy[]): readonly RbacPolicy[] {
-  let cache = policyCaches.get(mesh);
-  if (!cache) policyCaches.set(mesh, (cache = { inbound: new Map(), plaintext: new Map() }));
-  const byTags = cache[kind];
+function cached(mesh: MeshModel, inbound: InboundModel, kind: keyof InboundPolicies, compute: () => RbacPolicy[]): readonly RbacPolicy[] {
+  let byTags = policyCaches.get(mesh);
+  if (!byTags) policyCaches.set(mesh, (byTags = new Map()));
   const key = tagsKey(inbound.tags);
-  let policies = byTags.get(key);
-  if (!policies) {
+  let entry = byTags.get(key);
+  if (!entry) {
     if (byTags.size >= MAX_TAG_SETS) byTags.clear();
+    byTags.set(key, (entry = {}));
+  }
+  let policies = entry[kind];
+  if (!policies) {
     policies = Object.freeze(compute().map((p) => Object.freeze({ ...p, principals: Object.freeze(p.principals) })));
-    byTags.set(key, policies);
+    entry[kind] = policies;
   }
   return policies;
 }

@@ -79,6 +79,8 @@ export class IdentityManager implements MeshTlsMaterial {
   private readonly log: IdentityLogger;
   private readonly meshes = new Map<string, MeshState>();
   private readonly proxies = new Map<string, ProxyState>();
+  /** `proxies` by mesh. */
+  private readonly byMesh = new Map<string, Set<ProxyState>>();
   private readonly statuses = new IdentityStatuses();
   private readonly serverCertificates: IssuedServerCertificates;
   private readonly deliverySubscription: Subscription;
@@ -158,6 +160,9 @@ export class IdentityManager implements MeshTlsMaterial {
       if (!proxy) {
         proxy = { mesh: ref.mesh, name: ref.name, subscribers: 0, version: -1, watchers: [], ready: false, issueSeq: 0, issuing: false };
         this.proxies.set(key, proxy);
+        let members = this.byMesh.get(proxy.mesh);
+        if (!members) this.byMesh.set(proxy.mesh, (members = new Set()));
+        members.add(proxy);
       }
       const current = proxy;
       current.subscribers++;
@@ -381,6 +386,9 @@ export class IdentityManager implements MeshTlsMaterial {
   private forget(proxy: ProxyState, key: string): void {
     this.dropIdentity(proxy);
     this.proxies.delete(key);
+    const members = this.byMesh.get(proxy.mesh);
+    members?.delete(proxy);
+    if (members?.size === 0) this.byMesh.delete(proxy.mesh);
     this.statuses.disconnected(key, this.index.dataplanes.has(key) || this.index.gateways.has(key));
     const mesh = this.meshes.get(proxy.mesh);
     if (mesh) this.caSwitch.checkSwitch(mesh);
@@ -481,8 +489,13 @@ export class IdentityManager implements MeshTlsMaterial {
     for (const proxy of this.proxiesOf(mesh)) if (proxy.ready) this.publish(proxy);
   }
 
+  /**
+   * The connected proxies of `mesh`, from a per-mesh index: called per issuance and per SDS ACK
+   * during a CA switch, a scan of every proxy of every mesh each time was quadratic (issue #11).
+   */
   private proxiesOf(mesh: string): ProxyState[] {
-    return [...this.proxies.values()].filter((p) => p.mesh === mesh && p.subscribers > 0);
+    const members = this.byMesh.get(mesh);
+    return members ? [...members].filter((p) => p.subscribers > 0) : [];
   }
 
   private status(proxy: ProxyState): MutableStatus {
