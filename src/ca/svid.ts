@@ -410,6 +410,8 @@ interface Job {
 
 interface PoolWorker {
   readonly worker: Worker;
+  /** Armed while the worker has nothing to do: it is stopped when this fires. */
+  idleTimer?: NodeJS.Timeout;
   /** Issuers this worker has a template for. */
   readonly issuers: Set<number>;
   /** Batches posted and not yet answered, oldest first (a worker answers in order). */
@@ -423,6 +425,13 @@ const BATCHES_PER_WORKER = 2;
 
 /** Workers at most, whatever the core count: each holds a V8 isolate (about 10 MB). */
 const MAX_WORKERS = 8;
+
+/**
+ * A worker with nothing to do for this long is stopped, and its isolate's memory returned:
+ * certificates come in bursts (connections, rotations at 4/5 of a day-long lifetime), and a
+ * stopped worker costs only a restart (tens of ms) at the next burst (issue #11, idle memory).
+ */
+let idleWorkerMs = 10_000;
 
 /**
  * The worker threads that issue SVIDs, for every issuer of this process: one per core (at most
@@ -480,8 +489,29 @@ class SvidWorkerPool {
       w.issuers.add(job.issuer);
     }
     if (w.inFlight.length === 0) w.worker.ref();
+    if (w.idleTimer !== undefined) clearTimeout(w.idleTimer);
+    w.idleTimer = undefined;
     w.inFlight.push(batch);
     w.worker.postMessage({ kind: 'batch', jobs: batch.map((j) => [j.issuer, j.notBeforeMs, j.notAfterMs, j.spiffeIds] as const) } satisfies ToWorker);
+  }
+
+  /** Stops `w` once it has stayed without work for `idleWorkerMs`; new work cancels that (post). */
+  private retireWhenIdle(w: PoolWorker): void {
+    if (w.idleTimer !== undefined) clearTimeout(w.idleTimer);
+    w.idleTimer = setTimeout(() => {
+      w.idleTimer = undefined;
+      const index = this.workers.indexOf(w);
+      if (index < 0 || w.inFlight.length > 0) return;
+      // Out of the pool first: its exit is then no failure (fail() finds it gone).
+      this.workers.splice(index, 1);
+      void w.worker.terminate();
+    }, idleWorkerMs);
+    w.idleTimer.unref();
+  }
+
+  /** Workers running, for tests. */
+  get running(): number {
+    return this.workers.length;
   }
 
   private start(): PoolWorker {
@@ -489,7 +519,10 @@ class SvidWorkerPool {
     const w: PoolWorker = { worker, issuers: new Set(), inFlight: [] };
     worker.on('message', (results: FromWorker) => {
       const batch = w.inFlight.shift() ?? [];
-      if (w.inFlight.length === 0) worker.unref();
+      if (w.inFlight.length === 0) {
+        worker.unref();
+        this.retireWhenIdle(w);
+      }
       batch.forEach((job, i) => {
         const result = results[i];
         if (result !== undefined && result.length === 3) job.resolve({ certPem: result[0], keyPem: result[1], serialHex: result[2] });
@@ -498,6 +531,7 @@ class SvidWorkerPool {
       this.pump();
     });
     const fail = (reason: string): void => {
+      if (w.idleTimer !== undefined) clearTimeout(w.idleTimer);
       const index = this.workers.indexOf(w);
       if (index < 0) return;
       this.workers.splice(index, 1);
@@ -514,6 +548,16 @@ class SvidWorkerPool {
 }
 
 let pool: SvidWorkerPool | undefined;
+
+/** SVID worker threads running now (tests). */
+export function svidWorkersRunning(): number {
+  return pool?.running ?? 0;
+}
+
+/** How long an idle SVID worker lives (tests; 10 s by default). */
+export function setSvidWorkerIdleMs(ms: number): void {
+  idleWorkerMs = ms;
+}
 
 /** A CA loaded once for many SVIDs. */
 export class SvidIssuer {
