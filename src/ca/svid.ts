@@ -410,6 +410,8 @@ interface Job {
 
 interface PoolWorker {
   readonly worker: Worker;
+  /** Armed while the worker has nothing to do: it is stopped when this fires. */
+  idleTimer?: NodeJS.Timeout;
   /** Issuers this worker has a template for. */
   readonly issuers: Set<number>;
   /** Batches posted and not yet answered, oldest first (a worker answers in order). */
@@ -423,6 +425,13 @@ const BATCHES_PER_WORKER = 2;
 
 /** Workers at most, whatever the core count: each holds a V8 isolate (about 10 MB). */
 const MAX_WORKERS = 8;
+
+/**
+ * A worker with nothing to do for this long is stopped, and its isolate's memory returned:
+ * certificates come in bursts (connections, rotations at 4/5 of a day-long lifetime), and a
+ * stopped worker costs only a restart (tens of ms) at the next burst (issue #11, idle memory).
+ */
+let idleWorkerMs = 10_000;
 
 /**
  * The worker threads that issue SVIDs, for every issuer of this process: one per core (at most
@@ -480,8 +489,29 @@ class SvidWorkerPool {
       w.issuers.add(job.issuer);
     }
     if (w.inFlight.length === 0) w.worker.ref();
+    if (w.idleTimer !== undefined) clearTimeout(w.idleTimer);
+    w.idleTimer = undefined;
     w.inFlight.push(batch);
     w.worker.postMessage({ kind: 'batch', jobs: batch.map((j) => [j.issuer, j.notBeforeMs, j.notAfterMs, j.spiffeIds] as const) } satisfies ToWorker);
+  }
+
+  /** Stops `w` once it has stayed without work for `idleWorkerMs`; new work cancels that (post). */
+  private retireWhenIdle(w: PoolWorker): void {
+    if (w.idleTimer !== undefined) clearTimeout(w.idleTimer);
+    w.idleTimer = setTimeout(() => {
+      w.idleTimer = undefined;
+      const index = this.workers.indexOf(w);
+      if (index < 0 || w.inFlight.length > 0) return;
+      // Out of the pool first: its exit is then no failure (fail() finds it gone).
+      this.workers.splice(index, 1);
+      void w.worker.terminate();
+    }, idleWorkerMs);
+    w.idleTimer.unref();
+  }
+
+  /** Workers running, for tests. */
+  get running(): number {
+    return this.workers.length;
   }
 
   private start(): PoolWorker {
@@ -489,7 +519,10 @@ class SvidWorkerPool {
     const w: PoolWorker = { worker, issuers: new Set(), inFlight: [] };
     worker.on('message', (results: FromWorker) => {
       const batch = w.inFlight.shift() ?? [];
-      if (w.inFlight.length === 0) worker.unref();
+      if (w.inFlight.length === 0) {
+        worker.unref();
+        this.retireWhenIdle(w);
+      }
       batch.forEach((job, i) => {
         const result = results[i];
         if (result !== undefined && result.length === 3) job.resolve({ certPem: result[0], keyPem: result[1], serialHex: result[2] });
@@ -498,6 +531,7 @@ class SvidWorkerPool {
       this.pump();
     });
     const fail = (reason: string): void => {
+      if (w.idleTimer !== undefined) clearTimeout(w.idleTimer);
       const index = this.workers.indexOf(w);
       if (index < 0) return;
       this.workers.splice(index, 1);
@@ -514,6 +548,16 @@ class SvidWorkerPool {
 }
 
 let pool: SvidWorkerPool | undefined;
+
+/** SVID worker threads running now (tests). */
+export function svidWorkersRunning(): number {
+  return pool?.running ?? 0;
+}
+
+/** How long an idle SVID worker lives (tests; 10 s by default). */
+export function setSvidWorkerIdleMs(ms: number): void {
+  idleWorkerMs = ms;
+}
 
 /** A CA loaded once for many SVIDs. */
 export class SvidIssuer {
@@ -546,6 +590,18 @@ export class SvidIssuer {
     });
   }
 
+  /** The last validity period handed out: a burst within one second shares its two Dates (issue #11, per-proxy memory). */
+  private lastValidity?: { readonly start: number; readonly seconds: number; readonly notBefore: Date; readonly notAfter: Date };
+
+  private validity(start: number, seconds: number): { readonly notBefore: Date; readonly notAfter: Date } {
+    const last = this.lastValidity;
+    if (last?.start === start && last.seconds === seconds) return last;
+    const requestedEnd = new Date(start + seconds * 1000);
+    const notAfter = requestedEnd.getTime() > this.issuerNotAfter.getTime() ? this.issuerNotAfter : requestedEnd;
+    this.lastValidity = { start, seconds, notBefore: new Date(start - BACKDATE_MS), notAfter };
+    return this.lastValidity;
+  }
+
   /**
    * A SPIFFE X509-SVID for `spiffeIds` with a fresh ECDSA P-256 key; its lifetime is capped at the
    * CA's own expiry. Made in a worker thread (key, DER, signature, PEM): the event loop only queues
@@ -556,10 +612,7 @@ export class SvidIssuer {
     const bad = spiffeIds.find((u) => !u.startsWith('spiffe://'));
     if (bad !== undefined) throw new Error(`workload URI SAN ${JSON.stringify(bad)} is not a spiffe:// ID`);
     if (!Number.isFinite(validitySeconds) || validitySeconds <= 0) throw new Error(`validity must be a positive duration, got ${validitySeconds}s`);
-    const start = Math.floor(now.getTime() / 1000) * 1000;
-    const notBefore = new Date(start - BACKDATE_MS);
-    const requestedEnd = new Date(start + Math.floor(validitySeconds) * 1000);
-    const notAfter = requestedEnd.getTime() > this.issuerNotAfter.getTime() ? this.issuerNotAfter : requestedEnd;
+    const { notBefore, notAfter } = this.validity(Math.floor(now.getTime() / 1000) * 1000, Math.floor(validitySeconds));
     const svid = await this.pool.submit(this.id, notBefore.getTime(), notAfter.getTime(), [...spiffeIds]);
     return { certPem: svid.certPem, chainPem: svid.certPem + this.intermediatesPem, keyPem: svid.keyPem, serialHex: svid.serialHex, notBefore, notAfter };
   }

@@ -33,15 +33,30 @@ export function allowRules(policies: readonly RbacPolicy[]): Record<string, unkn
   return { action: 'ALLOW', policies: Object.fromEntries(entries) };
 }
 
+/**
+ * Filters built from one policy list are one object: generation hands every instance of a service
+ * the same (cached, frozen) list (generate/permissions.ts), so thousands of proxies hold one RBAC
+ * filter instead of one each (issue #11). Lists are never mutated, so a list always builds the same filter.
+ */
+const httpFilters = new WeakMap<readonly RbacPolicy[], Record<string, unknown>>();
+const networkRules = new WeakMap<readonly RbacPolicy[], Record<string, unknown>>();
+
 /** HTTP RBAC (http, http2 and gRPC inbounds; proxyless gRPC servers): a denied request gets 403 / PERMISSION_DENIED. */
 export function meshHttpRbacFilter(policies: readonly RbacPolicy[]): Record<string, unknown> {
-  return { name: RBAC_FILTER_NAME, typed_config: typed('envoy.extensions.filters.http.rbac.v3.RBAC', { rules: allowRules(policies) }) };
+  let filter = httpFilters.get(policies);
+  if (!filter) {
+    filter = { name: RBAC_FILTER_NAME, typed_config: typed('envoy.extensions.filters.http.rbac.v3.RBAC', { rules: allowRules(policies) }) };
+    httpFilters.set(policies, filter);
+  }
+  return filter;
 }
 
 /** Network RBAC (tcp inbounds): a denied connection is closed. */
 export function meshNetworkRbacFilter(listenerName: string, policies: readonly RbacPolicy[]): Record<string, unknown> {
+  let rules = networkRules.get(policies);
+  if (!rules) networkRules.set(policies, (rules = allowRules(policies)));
   return {
     name: NETWORK_RBAC_FILTER_NAME,
-    typed_config: typed('envoy.extensions.filters.network.rbac.v3.RBAC', { stat_prefix: statPrefix(listenerName), rules: allowRules(policies) }),
+    typed_config: typed('envoy.extensions.filters.network.rbac.v3.RBAC', { stat_prefix: statPrefix(listenerName), rules }),
   };
 }

@@ -58,6 +58,18 @@ function inboundFilters(listenerName: string, inbound: InboundModel, localCluste
   return [...(policies ? [meshNetworkRbacFilter(listenerName, policies)] : []), tcpProxyFilter(listenerName, localCluster)];
 }
 
+/**
+ * The inbound mTLS transport socket names only mesh-wide things (the SDS names of the mesh
+ * identity, the trust domain, the ALPN of the protocol): one object per mesh and protocol kind,
+ * shared by every proxy instead of built per proxy (issue #11).
+ */
+function sharedDownstreamTls(mesh: MeshModel, identity: SdsMeshIdentity, http: boolean): Record<string, unknown> {
+  const trustDomainPrefix = spiffeId(mesh.name, '');
+  return interned(`mesh-downstream-tls|${http ? 'http' : 'tcp'}|${identity.certificate}|${identity.trustBundle}|${trustDomainPrefix}`, () =>
+    meshDownstreamTlsSds({ identity, trustDomainPrefix, alpn: http ? INBOUND_HTTP_ALPN : [] }),
+  );
+}
+
 function addMeshInboundListener(
   builder: ConfigBuilder,
   mesh: MeshModel,
@@ -68,12 +80,14 @@ function addMeshInboundListener(
 ): void {
   const mode = mesh.mtls?.mode ?? 'STRICT';
   const listenerName = inboundListenerName(dataplane.address, inbound.port);
+  const mtlsPolicies = inboundPolicies(mesh, inbound);
+  const plaintextOnes = plaintextPolicies(mesh, inbound);
   // The Mesh's mTLS mode and the TrafficPermissions that apply shape this listener.
-  builder.from(LISTENER_TYPE, listenerName, `Mesh/${mesh.name}`, ...inboundPolicies(mesh, inbound).map((p) => `TrafficPermission/${p.name}`), ...plaintextPolicies(mesh, inbound).map((p) => `TrafficPermission/${p.name}`));
+  builder.from(LISTENER_TYPE, listenerName, `Mesh/${mesh.name}`, ...mtlsPolicies.map((p) => `TrafficPermission/${p.name}`), ...plaintextOnes.map((p) => `TrafficPermission/${p.name}`));
   const plaintext = (match: boolean): FilterChain => ({
     name: PLAINTEXT_FILTER_CHAIN,
     ...(match ? { filter_chain_match: { transport_protocol: 'raw_buffer' } } : {}),
-    filters: inboundFilters(listenerName, inbound, localCluster, plaintextPolicies(mesh, inbound)),
+    filters: inboundFilters(listenerName, inbound, localCluster, plaintextOnes),
   });
   if (!identity) {
     if (mode === 'PERMISSIVE') builder.listener(listenerName, socketListener(listenerName, dataplane.address, inbound.port, [plaintext(false)], 'INBOUND'));
@@ -82,14 +96,11 @@ function addMeshInboundListener(
   const mtls = (match: boolean): FilterChain => ({
     name: MTLS_FILTER_CHAIN,
     ...(match ? { filter_chain_match: { transport_protocol: 'tls' } } : {}),
-    filters: inboundFilters(listenerName, inbound, localCluster, inboundPolicies(mesh, inbound), true),
-    transport_socket: meshDownstreamTlsSds({
-      identity,
-      trustDomainPrefix: spiffeId(mesh.name, ''),
-      alpn: isHttp(inbound.protocol) ? INBOUND_HTTP_ALPN : [],
-    }),
+    filters: inboundFilters(listenerName, inbound, localCluster, mtlsPolicies, true),
+    transport_socket: sharedDownstreamTls(mesh, identity, isHttp(inbound.protocol)),
   });
-  builder.ref(SECRET_TYPE, identity.certificate, `listener ${listenerName}`).ref(SECRET_TYPE, identity.trustBundle, `listener ${listenerName}`);
+  const from = `listener ${listenerName}`;
+  builder.ref(SECRET_TYPE, identity.certificate, from).ref(SECRET_TYPE, identity.trustBundle, from);
   if (mode === 'STRICT') {
     builder.listener(listenerName, socketListener(listenerName, dataplane.address, inbound.port, [mtls(false)], 'INBOUND'));
     return;

@@ -75,8 +75,55 @@ function dedupe(principals: readonly RbacPrincipal[]): RbacPrincipal[] {
   });
 }
 
-/** Policies for mTLS callers of `inbound`; an empty list denies everything. */
-export function inboundPolicies(mesh: MeshModel, inbound: InboundModel): RbacPolicy[] {
+/**
+ * The policies of an inbound depend on the mesh model and the inbound's tags only, and every
+ * instance of a service has the same tags: they are computed once per mesh model and tag set and
+ * the same (frozen) arrays are handed to every proxy, which also lets the RBAC filter built from
+ * them be shared (issue #11: selectorMatches per inbound of every proxy was a cold-start hot spot).
+ */
+interface InboundPolicies {
+  inbound?: readonly RbacPolicy[];
+  plaintext?: readonly RbacPolicy[];
+}
+const policyCaches = new WeakMap<MeshModel, Map<string, InboundPolicies>>();
+/** Bounded per mesh model: past the bound it starts over (a recomputation, never a wrong result). */
+const MAX_TAG_SETS = 10_000;
+/** Each inbound's tag set keeps its key (tag objects live as long as their model). */
+const tagKeys = new WeakMap<object, string>();
+
+function tagsKey(tags: Readonly<Record<string, string>>): string {
+  let key = tagKeys.get(tags);
+  if (key === undefined) {
+    // Selectors look tags up by key, so the order of the keys does not matter.
+    key = JSON.stringify(Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    tagKeys.set(tags, key);
+  }
+  return key;
+}
+
+function cached(mesh: MeshModel, inbound: InboundModel, kind: keyof InboundPolicies, compute: () => RbacPolicy[]): readonly RbacPolicy[] {
+  let byTags = policyCaches.get(mesh);
+  if (!byTags) policyCaches.set(mesh, (byTags = new Map()));
+  const key = tagsKey(inbound.tags);
+  let entry = byTags.get(key);
+  if (!entry) {
+    if (byTags.size >= MAX_TAG_SETS) byTags.clear();
+    byTags.set(key, (entry = {}));
+  }
+  let policies = entry[kind];
+  if (!policies) {
+    policies = Object.freeze(compute().map((p) => Object.freeze({ ...p, principals: Object.freeze(p.principals) })));
+    entry[kind] = policies;
+  }
+  return policies;
+}
+
+/** Policies for mTLS callers of `inbound`; an empty list denies everything. Shared, never to be mutated. */
+export function inboundPolicies(mesh: MeshModel, inbound: InboundModel): readonly RbacPolicy[] {
+  return cached(mesh, inbound, 'inbound', () => computeInboundPolicies(mesh, inbound));
+}
+
+function computeInboundPolicies(mesh: MeshModel, inbound: InboundModel): RbacPolicy[] {
   let cached: Map<string, Array<Readonly<Record<string, string>>>> | undefined;
   const tagsByService = (): Map<string, Array<Readonly<Record<string, string>>>> => (cached ??= inboundTagsByService(mesh));
   return mesh.trafficPermissions
@@ -88,11 +135,13 @@ export function inboundPolicies(mesh: MeshModel, inbound: InboundModel): RbacPol
 /**
  * Policies for plaintext callers of `inbound` (PERMISSIVE): a plaintext connection carries no
  * identity, so it is admitted only by a permission that admits any caller, and a permission
- * naming particular services can never be bypassed by dropping TLS.
+ * naming particular services can never be bypassed by dropping TLS. Shared, never to be mutated.
  */
-export function plaintextPolicies(mesh: MeshModel, inbound: InboundModel): RbacPolicy[] {
-  return mesh.trafficPermissions
-    .filter((permission) => permission.destinations.some((d) => selectorMatches(d, inbound.tags)))
-    .filter((permission) => permission.sources.some(isAnyCaller))
-    .map((permission) => ({ name: permission.name, principals: [{ any: true } as const] }));
+export function plaintextPolicies(mesh: MeshModel, inbound: InboundModel): readonly RbacPolicy[] {
+  return cached(mesh, inbound, 'plaintext', () =>
+    mesh.trafficPermissions
+      .filter((permission) => permission.destinations.some((d) => selectorMatches(d, inbound.tags)))
+      .filter((permission) => permission.sources.some(isAnyCaller))
+      .map((permission) => ({ name: permission.name, principals: [{ any: true } as const] })),
+  );
 }

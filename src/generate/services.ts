@@ -84,6 +84,24 @@ function serviceResources(service: ServiceModel, security: MeshUpstreamSecurity 
 }
 
 /**
+ * `cluster <name>`, the origin of a cluster's references: one string per cluster name for every
+ * proxy, not three new ones per cluster of every proxy kept in its config's refs (issue #11).
+ * Bounded: past the bound it starts over.
+ */
+const refOrigins = new Map<string, string>();
+const MAX_REF_ORIGINS = 20_000;
+
+function clusterRefOrigin(name: string): string {
+  let origin = refOrigins.get(name);
+  if (origin === undefined) {
+    if (refOrigins.size >= MAX_REF_ORIGINS) refOrigins.clear();
+    origin = `cluster ${name}`;
+    refOrigins.set(name, origin);
+  }
+  return origin;
+}
+
+/**
  * Adds the EDS cluster and its endpoints for `service` (or an empty one when the service is
  * unknown). With `meshSecurity`, a mesh service is reached over mesh mTLS, or not at all while
  * the proxy has no identity; a Service resource without Dataplanes stays as it is.
@@ -93,11 +111,12 @@ export function addServiceCluster(builder: ConfigBuilder, service: ServiceModel 
   if (builder.has(CLUSTER_TYPE, name)) return name;
   if (service?.meshManaged && meshSecurity?.kind === 'unavailable') return name;
   const resources = service ? serviceResources(service, meshSecurity) : { cluster: edsCluster({ name }), endpoints: clusterLoadAssignment(name, []) };
-  builder.cluster(name, resources.cluster).endpoints(name, resources.endpoints).ref(ENDPOINT_TYPE, name, `cluster ${name}`);
+  const origin = clusterRefOrigin(name);
+  builder.cluster(name, resources.cluster).endpoints(name, resources.endpoints).ref(ENDPOINT_TYPE, name, origin);
   builder.from(CLUSTER_TYPE, name, `Service/${serviceName}`).from(ENDPOINT_TYPE, name, `Service/${serviceName}`);
   if (service?.meshManaged && meshSecurity !== undefined) builder.from(CLUSTER_TYPE, name, `Mesh/${service.mesh}`);
   if (service?.meshManaged && meshSecurity?.kind === 'sds') {
-    builder.ref(SECRET_TYPE, meshSecurity.identity.certificate, `cluster ${name}`).ref(SECRET_TYPE, meshSecurity.identity.trustBundle, `cluster ${name}`);
+    builder.ref(SECRET_TYPE, meshSecurity.identity.certificate, origin).ref(SECRET_TYPE, meshSecurity.identity.trustBundle, origin);
   }
   return name;
 }

@@ -139,8 +139,8 @@ export class CaSwitch {
     if (mesh.retiring.length === 0 || !mesh.ca || mesh.pending) return false;
     for (const proxy of this.host.proxiesOf(mesh.name)) {
       if (proxy.spiffeIds === undefined) continue;
-      if (proxy.identity?.caId !== mesh.ca.id || proxy.identityPublishedAt === undefined) return false;
-      if (!this.delivery.delivered(mesh.name, proxy.name, proxy.identityPublishedAt)) return false;
+      if (proxy.identity?.caId !== mesh.ca.id || proxy.identityPublishedAtMs === undefined) return false;
+      if (!this.delivery.delivered(mesh.name, proxy.name, new Date(proxy.identityPublishedAtMs))) return false;
     }
     return true;
   }

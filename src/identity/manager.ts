@@ -25,7 +25,7 @@
  * files `meshcp agent` writes only once per refresh interval, so an ACK from its agent means
  * "on disk", not yet "in use".
  */
-import { BehaviorSubject, Observable, filter, type Subscription } from 'rxjs';
+import { Observable, type Subscription } from 'rxjs';
 import type { Resource } from '../api/types.js';
 import type { IssuedServerCertificate, MeshTlsMaterial } from '../ca/workload-identity.js';
 import { GATEWAY_CA_BACKEND, type MeshCaRegistry } from '../ca/providers/registry.js';
@@ -63,6 +63,12 @@ export interface IdentityManagerOptions {
   readonly delivery?: MaterialDelivery;
 }
 
+/** `s` as one sequential string: reading it once makes V8 flatten it in place. */
+function flat(s: string): string {
+  void s.charCodeAt(0);
+  return s;
+}
+
 export class IdentityManager implements MeshTlsMaterial {
   private readonly clock: Clock;
   private readonly scheduler: Scheduler;
@@ -73,6 +79,8 @@ export class IdentityManager implements MeshTlsMaterial {
   private readonly log: IdentityLogger;
   private readonly meshes = new Map<string, MeshState>();
   private readonly proxies = new Map<string, ProxyState>();
+  /** `proxies` by mesh. */
+  private readonly byMesh = new Map<string, Set<ProxyState>>();
   private readonly statuses = new IdentityStatuses();
   private readonly serverCertificates: IssuedServerCertificates;
   private readonly deliverySubscription: Subscription;
@@ -80,6 +88,7 @@ export class IdentityManager implements MeshTlsMaterial {
   private resources: readonly Resource[] = [];
   private index: ResourceIndex = indexResources([]);
   private closed = false;
+  private lastNow?: Date;
 
   constructor(private readonly options: IdentityManagerOptions) {
     this.clock = options.clock ?? systemClock;
@@ -149,18 +158,24 @@ export class IdentityManager implements MeshTlsMaterial {
       const key = `${ref.mesh}/${ref.name}`;
       let proxy = this.proxies.get(key);
       if (!proxy) {
-        proxy = { mesh: ref.mesh, name: ref.name, subscribers: 0, versions: new BehaviorSubject(-1), ready: false, issueSeq: 0, issuing: false };
+        proxy = { mesh: ref.mesh, name: ref.name, subscribers: 0, version: -1, watchers: [], ready: false, issueSeq: 0, issuing: false };
         this.proxies.set(key, proxy);
+        let members = this.byMesh.get(proxy.mesh);
+        if (!members) this.byMesh.set(proxy.mesh, (members = new Set()));
+        members.add(proxy);
       }
       const current = proxy;
       current.subscribers++;
-      if (current.subscribers === 1) {
+      // As a BehaviorSubject would: the current version first (if any), then every new one.
+      current.watchers.push(subscriber);
+      if (current.version >= 0) subscriber.next(current.version);
+      if (current.subscribers === 1 && !subscriber.closed) {
         this.status(current).connected = true;
         this.reconcileProxy(current);
       }
-      const inner = current.versions.pipe(filter((v) => v >= 0)).subscribe(subscriber);
       return () => {
-        inner.unsubscribe();
+        const index = current.watchers.indexOf(subscriber);
+        if (index >= 0) current.watchers.splice(index, 1);
         current.subscribers--;
         if (current.subscribers === 0 && this.proxies.get(key) === current) this.forget(current, key);
       };
@@ -172,12 +187,22 @@ export class IdentityManager implements MeshTlsMaterial {
     return proxy?.spiffeIds !== undefined ? proxy.identity : undefined;
   }
 
+  /**
+   * Asked once per generated proxy config: the bundle is kept per mesh for the set of CAs it was
+   * built from, so every proxy shares one string (issue #11) and a CA change rebuilds it.
+   */
   trustBundle(mesh: string): string | undefined {
     const state = this.meshes.get(mesh);
     if (!state?.ca || !state.backend) return undefined;
+    const cas = [state.ca, ...(state.pending ? [state.pending.ca] : []), ...state.retiring];
+    const known = state.bundle;
+    if (known && known.cas.length === cas.length && known.cas.every((ca, i) => ca === cas[i])) return known.pem;
     const roots = new Map<string, string>();
-    for (const ca of [state.ca, ...(state.pending ? [state.pending.ca] : []), ...state.retiring]) for (const pem of this.options.cas.trustRoots(ca)) roots.set(pem.replace(/\s+/g, ''), pem);
-    return [...roots.values()].map((pem) => (pem.endsWith('\n') ? pem : `${pem}\n`)).join('');
+    for (const ca of cas) for (const pem of this.options.cas.trustRoots(ca)) roots.set(pem.replace(/\s+/g, ''), pem);
+    // Flattened once (a join of many PEMs is a tree of concatenations until first read).
+    const pem = flat([...roots.values()].map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join(''));
+    state.bundle = { cas, pem };
+    return pem;
   }
 
   /** A server certificate for a Gateway Route host (SPEC §1 Route), see server-certificates.ts. */
@@ -361,6 +386,9 @@ export class IdentityManager implements MeshTlsMaterial {
   private forget(proxy: ProxyState, key: string): void {
     this.dropIdentity(proxy);
     this.proxies.delete(key);
+    const members = this.byMesh.get(proxy.mesh);
+    members?.delete(proxy);
+    if (members?.size === 0) this.byMesh.delete(proxy.mesh);
     this.statuses.disconnected(key, this.index.dataplanes.has(key) || this.index.gateways.has(key));
     const mesh = this.meshes.get(proxy.mesh);
     if (mesh) this.caSwitch.checkSwitch(mesh);
@@ -369,7 +397,7 @@ export class IdentityManager implements MeshTlsMaterial {
   private scheduleIssue(proxy: ProxyState, delayMs: number): void {
     proxy.cancelTimer?.();
     const status = this.status(proxy);
-    status.nextRotationAt = new Date(this.clock.now().getTime() + delayMs);
+    status.nextRotationAtMs = this.clock.now().getTime() + delayMs;
     proxy.cancelTimer = this.scheduler.schedule(delayMs, () => {
       proxy.cancelTimer = undefined;
       if (proxy.subscribers > 0 && !this.closed) this.issue(proxy);
@@ -386,7 +414,7 @@ export class IdentityManager implements MeshTlsMaterial {
     proxy.cancelTimer = undefined;
     const seq = ++proxy.issueSeq;
     proxy.issuing = true;
-    const now = this.clock.now();
+    const now = this.sharedNow();
     this.options.cas.issue(ca, { spiffeIds, validitySeconds: validitySecondsOf(backend.dpCert.rotation.expirationSeconds), now }).then(
       (identity) => {
         if (seq !== proxy.issueSeq || proxy.subscribers === 0 || this.closed) return;
@@ -419,7 +447,7 @@ export class IdentityManager implements MeshTlsMaterial {
           },
           previous ? 'rotated workload certificate' : 'issued workload certificate',
         );
-        proxy.identityPublishedAt = this.clock.now();
+        proxy.identityPublishedAtMs = this.clock.now().getTime();
         this.publish(proxy);
         if (mesh) this.caSwitch.checkRetirement(mesh);
       },
@@ -437,17 +465,37 @@ export class IdentityManager implements MeshTlsMaterial {
 
 
 
+  /**
+   * The clock's time, as the same Date object as the last call's when the time has not moved: the
+   * issuance time is kept per proxy (identity, status), and proxies issued together share it.
+   */
+  private sharedNow(): Date {
+    const now = this.clock.now();
+    if (this.lastNow?.getTime() === now.getTime()) return this.lastNow;
+    this.lastNow = now;
+    return now;
+  }
+
   private publish(proxy: ProxyState): void {
     proxy.ready = true;
-    proxy.versions.next(proxy.versions.value + 1);
+    const version = ++proxy.version;
+    const watchers = proxy.watchers;
+    // A watcher may subscribe or unsubscribe while being told: tell those present now.
+    if (watchers.length === 1) watchers[0]!.next(version);
+    else for (const watcher of [...watchers]) watcher.next(version);
   }
 
   private bumpMesh(mesh: string): void {
     for (const proxy of this.proxiesOf(mesh)) if (proxy.ready) this.publish(proxy);
   }
 
+  /**
+   * The connected proxies of `mesh`, from a per-mesh index: called per issuance and per SDS ACK
+   * during a CA switch, a scan of every proxy of every mesh each time was quadratic (issue #11).
+   */
   private proxiesOf(mesh: string): ProxyState[] {
-    return [...this.proxies.values()].filter((p) => p.mesh === mesh && p.subscribers > 0);
+    const members = this.byMesh.get(mesh);
+    return members ? [...members].filter((p) => p.subscribers > 0) : [];
   }
 
   private status(proxy: ProxyState): MutableStatus {

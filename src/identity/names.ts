@@ -10,7 +10,7 @@
  * its `meshcp agent` subscribes to exactly these two names and writes cert.pem, key.pem and
  * ca.pem for the file_watcher certificate provider (SPEC §2, §3 agent).
  */
-import type { MeshTlsMaterial } from '../ca/workload-identity.js';
+import type { MeshTlsMaterial, WorkloadIdentity } from '../ca/workload-identity.js';
 import { tlsCertificateSecret, validationContextSecret } from '../envoy/tls.js';
 import type { ResourceObject } from '../xds/encode.js';
 
@@ -38,7 +38,24 @@ export function identitySecrets(mesh: string, proxyName: string, material: MeshT
   const identity = material.identity(mesh, proxyName);
   const bundle = material.trustBundle(mesh);
   if (!identity || bundle === undefined) return [];
-  return [tlsCertificateSecret(identityCertificateSecretName(mesh), identity.certChainPem, identity.keyPem), trustBundleSecret(mesh, bundle)];
+  return [certificateSecret(mesh, identity), trustBundleSecret(mesh, bundle)];
+}
+
+/**
+ * The certificate Secret of an identity, one object for as long as the identity lives: a proxy
+ * generated again (a model change) with the same certificate hands the encoder the same object,
+ * which it finds by identity instead of digesting the PEMs again (issue #11).
+ */
+const certificateSecrets = new WeakMap<WorkloadIdentity, ResourceObject>();
+
+function certificateSecret(mesh: string, identity: WorkloadIdentity): ResourceObject {
+  const name = identityCertificateSecretName(mesh);
+  let secret = certificateSecrets.get(identity);
+  if (secret?.['name'] !== name) {
+    secret = tlsCertificateSecret(name, identity.certChainPem, identity.keyPem);
+    certificateSecrets.set(identity, secret);
+  }
+  return secret;
 }
 
 /**

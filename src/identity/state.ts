@@ -2,7 +2,7 @@
  * The identity manager's mutable state (manager.ts), shared by the CA switch (ca-switch.ts):
  * per mesh, its issuing CA and any switch in progress; per connected proxy, its identity.
  */
-import type { BehaviorSubject } from 'rxjs';
+import type { Subscriber } from 'rxjs';
 import type { MtlsBackend } from '../api/types.js';
 import type { IssuedIdentity, MeshCa } from '../ca/providers/types.js';
 
@@ -22,6 +22,8 @@ export interface MeshState {
   retiring: MeshCa[];
   /** A settle delay running before the next switch step (see `settleMs`). */
   settling?: () => void;
+  /** The trust bundle last built, and the CAs (issuing, pending, retiring, in order) it was built from. */
+  bundle?: { readonly cas: readonly MeshCa[]; readonly pem: string };
 }
 
 export interface PendingSwitch {
@@ -36,14 +38,19 @@ export interface ProxyState {
   readonly mesh: string;
   readonly name: string;
   subscribers: number;
-  /** -1 until the first config may be generated. */
-  readonly versions: BehaviorSubject<number>;
+  /** -1 until the first config may be generated; every publish adds one. */
+  version: number;
+  /**
+   * The `watch` subscribers, told every new version (a plain list rather than a BehaviorSubject
+   * and a filter per proxy: issue #11, per-proxy memory).
+   */
+  readonly watchers: Array<Subscriber<number>>;
   ready: boolean;
   /** Undefined when the proxy gets no identity. */
   spiffeIds?: readonly string[];
   identity?: IssuedIdentity;
-  /** When the current identity was handed to the runtime (for MaterialDelivery). */
-  identityPublishedAt?: Date;
+  /** When the current identity was handed to the runtime (for MaterialDelivery), in ms since the epoch. */
+  identityPublishedAtMs?: number;
   issueSeq: number;
   issuing: boolean;
   cancelTimer?: () => void;
@@ -58,7 +65,8 @@ export interface MutableStatus {
   serialHex?: string;
   regeneratedAt?: Date;
   expiration?: Date;
-  nextRotationAt?: Date;
+  /** In ms since the epoch (a number per proxy rather than a Date object). */
+  nextRotationAtMs?: number;
   regenerations: number;
   lastError?: string;
 }

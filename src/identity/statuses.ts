@@ -22,12 +22,12 @@ export class IdentityStatuses {
 
   /** Every proxy that has connected since the control plane started (copies). */
   list(mesh?: string): IdentityStatus[] {
-    return [...this.byProxy.values()].filter((s) => mesh === undefined || s.mesh === mesh).map((s) => ({ ...s }));
+    return [...this.byProxy.values()].filter((s) => mesh === undefined || s.mesh === mesh).map(publicStatus);
   }
 
   get(mesh: string, name: string): IdentityStatus | undefined {
     const s = this.byProxy.get(`${mesh}/${name}`);
-    return s ? { ...s } : undefined;
+    return s ? publicStatus(s) : undefined;
   }
 
   /**
@@ -39,7 +39,13 @@ export class IdentityStatuses {
     const status = this.byProxy.get(key);
     if (!status) return;
     status.connected = false;
-    status.nextRotationAt = undefined;
+    status.nextRotationAtMs = undefined;
     if (status.regenerations === 0 && !defined) this.byProxy.delete(key);
   }
+}
+
+/** A copy of `s` as the admin API shows it. */
+function publicStatus(s: MutableStatus): IdentityStatus {
+  const { nextRotationAtMs, ...rest } = s;
+  return nextRotationAtMs === undefined ? rest : { ...rest, nextRotationAt: new Date(nextRotationAtMs) };
 }

@@ -267,6 +267,45 @@ describe('envoy flavor with mesh mTLS', () => {
     expect(web.clusters.get('legacy')?.['transport_socket']).toBeUndefined();
   });
 
+  it('instances of a service share one inbound RBAC filter and TLS context, built once per model (issue #11)', () => {
+    // given backend-03 with backend-01's tags (in another order) and a model generated for both
+    const resources = parse(`${MESH('STRICT')}${WORKLOADS}---
+type: Dataplane
+name: backend-03
+networking:
+  address: 10.0.0.4
+  inbound:
+  - port: 8080
+    servicePort: 18080
+    tags: { version: v1, kuma.io/protocol: http, kuma.io/service: backend }
+`);
+    const model = translateMeshes(resources);
+    const context = { meshTls: material(['backend-01', 'backend-02', 'backend-03']) };
+    const inboundOf = (name: string, address: string): Json => {
+      const config = generateForProxy(model, { name, mesh: 'default', flavor: 'envoy' }, context);
+      const listener = (config.resources.get(LISTENER_TYPE) ?? []).find((l) => l['name'] === `inbound:${address}:8080`) as Json;
+      return chains(listener)[0] as Json;
+    };
+    const rbacOf = (chain: Json): unknown => {
+      const hcm = ((chain['filters'] as Json[])[0]?.['typed_config'] as Json)['http_filters'] as Json[];
+      return hcm.find((f) => f['name'] === 'envoy.filters.http.rbac');
+    };
+    // when
+    const one = inboundOf('backend-01', '10.0.0.2');
+    const two = inboundOf('backend-02', '10.0.0.3');
+    const three = inboundOf('backend-03', '10.0.0.4');
+    // then: the same objects for every instance, with the same content whatever the tag set
+    expect(rbacOf(one)).toBeDefined();
+    expect(rbacOf(three)).toBe(rbacOf(one));
+    expect(three['transport_socket']).toBe(one['transport_socket']);
+    expect(two['transport_socket']).toBe(one['transport_socket']);
+    expect(rbacOf(two)).toEqual(rbacOf(one));
+    const mesh = model.meshes.get('default')!;
+    const inbound = mesh.dataplanes.get('backend-03')!.inbound[0]!;
+    expect(inboundPolicies(mesh, inbound)).toBe(inboundPolicies(mesh, mesh.dataplanes.get('backend-01')!.inbound[0]!));
+    expect(inboundPolicies(mesh, inbound)).toEqual([{ name: 'web-to-backend', principals: [{ exact: 'spiffe://default/web' }] }]);
+  });
+
   it('sends a proxy its own key and no other', () => {
     // given a STRICT mesh and identities for everyone
     const resources = parse(`${MESH('STRICT')}${WORKLOADS}`);

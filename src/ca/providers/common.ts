@@ -27,7 +27,8 @@ export async function issueWorkloadIdentity(ca: MeshCa, request: WorkloadCertifi
   return {
     certChainPem: issued.chainPem,
     keyPem: issued.keyPem,
-    spiffeIds: [...request.spiffeIds],
+    // The request's list, not a copy per certificate: it is never mutated (readonly).
+    spiffeIds: request.spiffeIds,
     serialHex: issued.serialHex,
     notAfter: issued.notAfter,
     notBefore: issued.notBefore,
