@@ -36,7 +36,7 @@ import type { Observable, Subscription } from 'rxjs';
 import { encodeResource, type EncodedResource } from './encode.js';
 import { replacedKey, sotwKey, typeSet, typeVersion, type Snapshot } from './snapshot.js';
 import { nodeFlavor, nodeProblem, nodeRef, printableExcerpt, type ProxyRef } from './node.js';
-import { nackHint, type ProxyStatus, type StatusRegistry } from './status.js';
+import { nackHint, type ProxyStatus, type StatusRegistry, type StatusTypeRow } from './status.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, KNOWN_TYPES, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE, isFullStateType } from './types.js';
 import { contentHash } from './encode.js';
 
@@ -173,6 +173,8 @@ interface TypeState {
   owed?: Set<string>;
   /** SotW EDS without CDS on this stream: owed names already sent, answered once more on a re-request (created when needed). */
   reanswer?: Set<string>;
+  /** This type's row in the proxy's status (StatusRegistry.typeRowOf), once a push or ACK needed it. */
+  statusRow?: StatusTypeRow;
 }
 
 let streamCounter = 0;
@@ -455,7 +457,7 @@ export class XdsSession {
     if (request.errorDetail !== undefined) {
       this.recordNack(state.typeUrl, version, request.errorDetail);
     } else {
-      this.options.status.acked(this.row ?? this.proxy, state.typeUrl, version);
+      this.options.status.acked(this.row ?? this.proxy, state.typeUrl, version, this.statusRow(state));
     }
   }
 
@@ -512,6 +514,12 @@ export class XdsSession {
       }
       this.push(typeUrl);
     }
+  }
+
+  /** The type's status row, kept by the type while the stream is open (its row is: streamOpened). */
+  private statusRow(state: TypeState): StatusTypeRow | undefined {
+    if (this.row === undefined) return undefined;
+    return (state.statusRow ??= this.options.status.typeRowOf(this.row, state.typeUrl));
   }
 
   private setDeferred(state: TypeState, value: boolean): void {
@@ -714,7 +722,7 @@ export class XdsSession {
     state.pendingNonce = nonce;
     state.lastNonce = nonce;
     state.pendingVersion = version;
-    this.options.status.sent(this.row ?? this.proxy, state.typeUrl, version, nonce, names);
+    this.options.status.sent(this.row ?? this.proxy, state.typeUrl, version, nonce, names, this.statusRow(state));
     this.options.send({ kind: 'sotw', typeUrl: state.typeUrl, versionInfo: version, nonce, resources });
   }
 
@@ -764,7 +772,7 @@ export class XdsSession {
     state.pendingNonce = nonce;
     state.lastNonce = nonce;
     state.pendingVersion = version;
-    this.options.status.sent(this.row ?? this.proxy, state.typeUrl, version, nonce, changed.map((r) => r.name));
+    this.options.status.sent(this.row ?? this.proxy, state.typeUrl, version, nonce, changed.map((r) => r.name), this.statusRow(state));
     this.options.send({ kind: 'delta', typeUrl: state.typeUrl, systemVersionInfo: version, nonce, resources: changed, removed });
   }
 
