@@ -70,7 +70,14 @@ function methodDef(path: string, req: () => protobuf.Type, res: () => protobuf.T
 }
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
-const strList = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+const NO_STRINGS: readonly string[] = Object.freeze([]);
+const NO_VERSIONS: Readonly<Record<string, string>> = Object.freeze({});
+/** The decoded list itself when it holds only strings (every ACK carries one): no copy per request. */
+function strList(v: unknown): readonly string[] {
+  if (!Array.isArray(v) || v.length === 0) return NO_STRINGS;
+  for (const x of v as unknown[]) if (typeof x !== 'string') return v.filter((y): y is string => typeof y === 'string');
+  return v as string[];
+}
 
 function toNode(raw: unknown): NodeInfo | undefined {
   if (raw === null || typeof raw !== 'object') return undefined;
@@ -93,10 +100,10 @@ export function toXdsRequest(raw: Decoded, delta: boolean): XdsRequest {
     node: toNode(raw['node']),
     typeUrl: str(raw['type_url']),
     versionInfo: str(raw['version_info']),
-    resourceNames: delta ? [] : strList(raw['resource_names']),
-    subscribe: delta ? strList(raw['resource_names_subscribe']) : [],
-    unsubscribe: delta ? strList(raw['resource_names_unsubscribe']) : [],
-    initialVersions: delta && versions !== null && typeof versions === 'object' ? (versions as Record<string, string>) : {},
+    resourceNames: delta ? NO_STRINGS : strList(raw['resource_names']),
+    subscribe: delta ? strList(raw['resource_names_subscribe']) : NO_STRINGS,
+    unsubscribe: delta ? strList(raw['resource_names_unsubscribe']) : NO_STRINGS,
+    initialVersions: delta && versions !== null && typeof versions === 'object' ? (versions as Record<string, string>) : NO_VERSIONS,
     responseNonce: str(raw['response_nonce']),
     errorDetail: errorDetail(raw['error_detail']),
   };
