@@ -21,7 +21,7 @@ import { serviceEndpoints } from '../generate/services.js';
 import type { MeshModel, Model } from '../model/model.js';
 import { UNCHANGED, type ModelRevision } from '../translate/incremental.js';
 import type { ResourceObject } from '../xds/encode.js';
-import type { GeneratedConfig, GeneratedSources } from '../xds/snapshot.js';
+import { MapWith, type GeneratedConfig, type GeneratedSources } from '../xds/snapshot.js';
 import { ENDPOINT_TYPE, SECRET_TYPE } from '../xds/types.js';
 import { serviceClusterName } from '../envoy/names.js';
 
@@ -141,48 +141,8 @@ function patchShared(config: GeneratedConfig, patch: EndpointPatch): GeneratedCo
     patch.lists.set(list, patched);
   }
   if (patched === list) return config;
-  return { ...config, resources: new ResourcesWith(config.resources, ENDPOINT_TYPE, patched) };
-}
-
-/**
- * A config's resources with one type's list replaced, without copying the map: an endpoint change
- * makes one per connected proxy. Replacing again replaces the same entry of the same base, so the
- * chain never grows.
- */
-class ResourcesWith implements ReadonlyMap<string, readonly ResourceObject[]> {
-  private readonly base: ReadonlyMap<string, readonly ResourceObject[]>;
-  constructor(
-    base: ReadonlyMap<string, readonly ResourceObject[]>,
-    private readonly typeUrl: string,
-    private readonly list: readonly ResourceObject[],
-  ) {
-    this.base = base instanceof ResourcesWith && base.typeUrl === typeUrl ? base.base : base;
-  }
-  get size(): number {
-    return this.base.has(this.typeUrl) ? this.base.size : this.base.size + 1;
-  }
-  get(typeUrl: string): readonly ResourceObject[] | undefined {
-    return typeUrl === this.typeUrl ? this.list : this.base.get(typeUrl);
-  }
-  has(typeUrl: string): boolean {
-    return typeUrl === this.typeUrl || this.base.has(typeUrl);
-  }
-  forEach(callback: (value: readonly ResourceObject[], key: string, map: ReadonlyMap<string, readonly ResourceObject[]>) => void): void {
-    for (const [key, value] of this) callback(value, key, this);
-  }
-  *entries(): MapIterator<[string, readonly ResourceObject[]]> {
-    for (const [key, value] of this.base) yield [key, key === this.typeUrl ? this.list : value];
-    if (!this.base.has(this.typeUrl)) yield [this.typeUrl, this.list];
-  }
-  *keys(): MapIterator<string> {
-    for (const [key] of this.entries()) yield key;
-  }
-  *values(): MapIterator<readonly ResourceObject[]> {
-    for (const [, value] of this.entries()) yield value;
-  }
-  [Symbol.iterator](): MapIterator<[string, readonly ResourceObject[]]> {
-    return this.entries();
-  }
+  // The previous lists with EDS replaced, not a copy: the snapshot then sees it is an EDS patch (snapshot.ts MapWith).
+  return { ...config, resources: new MapWith(config.resources, ENDPOINT_TYPE, patched) };
 }
 
 /** `config` with the assignments named in `replacements` swapped; `config` itself when it has none of them. */

@@ -184,7 +184,11 @@ export class SnapshotCache implements ConfigWatcher {
           return;
         }
         const before = previous?.snapshot;
-        previous = { config, snapshot: result.snapshot };
+        // Updated in place: one object per watch, not one per config (every proxy, every change).
+        if (previous) {
+          previous.config = config;
+          previous.snapshot = result.snapshot;
+        } else previous = { config, snapshot: result.snapshot };
         this.latest.set(shared.proxyKey, result.snapshot);
         if (before !== undefined && sameContent(before, result.snapshot)) return;
         shared.last = result.snapshot;

@@ -70,7 +70,14 @@ function methodDef(path: string, req: () => protobuf.Type, res: () => protobuf.T
 }
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
-const strList = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+const NO_STRINGS: readonly string[] = Object.freeze([]);
+const NO_VERSIONS: Readonly<Record<string, string>> = Object.freeze({});
+/** The decoded list itself when it holds only strings (every ACK carries one): no copy per request. */
+function strList(v: unknown): readonly string[] {
+  if (!Array.isArray(v) || v.length === 0) return NO_STRINGS;
+  for (const x of v as unknown[]) if (typeof x !== 'string') return v.filter((y): y is string => typeof y === 'string');
+  return v as string[];
+}
 
 function toNode(raw: unknown): NodeInfo | undefined {
   if (raw === null || typeof raw !== 'object') return undefined;
@@ -93,20 +100,27 @@ export function toXdsRequest(raw: Decoded, delta: boolean): XdsRequest {
     node: toNode(raw['node']),
     typeUrl: str(raw['type_url']),
     versionInfo: str(raw['version_info']),
-    resourceNames: delta ? [] : strList(raw['resource_names']),
-    subscribe: delta ? strList(raw['resource_names_subscribe']) : [],
-    unsubscribe: delta ? strList(raw['resource_names_unsubscribe']) : [],
-    initialVersions: delta && versions !== null && typeof versions === 'object' ? (versions as Record<string, string>) : {},
+    resourceNames: delta ? NO_STRINGS : strList(raw['resource_names']),
+    subscribe: delta ? strList(raw['resource_names_subscribe']) : NO_STRINGS,
+    unsubscribe: delta ? strList(raw['resource_names_unsubscribe']) : NO_STRINGS,
+    initialVersions: delta && versions !== null && typeof versions === 'object' ? (versions as Record<string, string>) : NO_VERSIONS,
     responseNonce: str(raw['response_nonce']),
     errorDetail: errorDetail(raw['error_detail']),
   };
 }
 
 /**
- * The serialized `resources` field of a SotW response, by the resource list: a set shared by many
- * proxies (snapshot.ts typeSet) is one list, serialized once for all of them.
+ * What a SotW response of a resource list serializes to, apart from its nonce, by the list: a set
+ * shared by many proxies (snapshot.ts typeSet) is one list, serialized once for all of them. `head`
+ * is the serialized `version_info` and `type_url` of the response that built it.
  */
-const resourceBytes = new WeakMap<readonly EncodedResource[], Buffer>();
+interface ListBytes {
+  readonly body: Buffer;
+  readonly version: string;
+  readonly typeUrl: string;
+  readonly head: Buffer;
+}
+const listBytes = new WeakMap<readonly EncodedResource[], ListBytes>();
 /**
  * Lists serialized once already: a list is cached from its second response on, so a proxy's own
  * set (its listeners, sent once on connect) does not keep a serialized copy for as long as it lives.
@@ -127,25 +141,54 @@ class SotwWire {
 let scratch = Buffer.allocUnsafeSlow(64 * 1024);
 /** Responses larger than this get a buffer of their own rather than growing the reused one for good. */
 const MAX_SCRATCH = 1024 * 1024;
+/** DiscoveryResponse field 5 (`nonce`), length-delimited: (5 << 3) | 2. */
+const NONCE_TAG = 0x2a;
 
 /** `sotwResponseBytes` into the reused buffer: valid until the next call (grpc-js copies it at once). */
 function serializeSotw(response: Extract<XdsResponse, { kind: 'sotw' }>): Buffer {
   const { head, body } = sotwParts(response);
-  const length = head.length + body.length;
+  const nonceLength = Buffer.byteLength(response.nonce, 'utf8');
+  const nonceField = nonceLength === 0 ? 0 : 1 + varintLength(nonceLength) + nonceLength;
+  const length = head.length + nonceField + body.length;
   let out = scratch;
   if (length > out.length) {
     out = Buffer.allocUnsafeSlow(Math.max(length, 2 * out.length));
     if (out.length <= MAX_SCRATCH) scratch = out;
   }
   out.set(head, 0);
-  out.set(body, head.length);
+  let at = head.length;
+  if (nonceLength > 0) {
+    // The nonce is the one field of every response of its own: written here rather than through a
+    // protobufjs Writer per push (a writer, its operation list and a pooled buffer per proxy per change).
+    out[at++] = NONCE_TAG;
+    at = writeVarint(out, at, nonceLength);
+    at += out.write(response.nonce, at, 'utf8');
+  }
+  out.set(body, at);
   return out.subarray(0, length);
 }
 
+function varintLength(value: number): number {
+  let n = 1;
+  for (let v = value; v >= 0x80; v >>>= 7) n++;
+  return n;
+}
+
+function writeVarint(out: Buffer, at: number, value: number): number {
+  let v = value;
+  while (v >= 0x80) {
+    out[at++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  out[at++] = v;
+  return at;
+}
+
 /**
- * A SotW DiscoveryResponse, serialized: the per-stream fields (version, type, nonce) followed by
- * the resources' bytes, cached per list. Two serialized messages of one type, concatenated, parse
- * as their merge (protobuf encoding, "Last One Wins" / repeated fields concatenate).
+ * A SotW DiscoveryResponse, serialized: `version_info` and `type_url`, the nonce, then the
+ * resources' bytes, the first and last cached per list. Serialized messages of one type,
+ * concatenated, parse as their merge (protobuf encoding, "Last One Wins" / repeated fields
+ * concatenate), and fields may appear in any order.
  */
 export function sotwResponseBytes(response: Extract<XdsResponse, { kind: 'sotw' }>): Buffer {
   return Buffer.from(serializeSotw(response));
@@ -153,21 +196,27 @@ export function sotwResponseBytes(response: Extract<XdsResponse, { kind: 'sotw' 
 
 function sotwParts(response: Extract<XdsResponse, { kind: 'sotw' }>): { head: Uint8Array; body: Uint8Array } {
   const type = DiscoveryResponse();
-  let body = resourceBytes.get(response.resources);
-  if (!body) {
-    const bytes = type.encode({ resources: response.resources.map((r) => ({ type_url: r.typeUrl, value: r.value })) }).finish();
-    if (seenOnce.has(response.resources)) {
-      // Out of Node's shared pool (see encode.ts ownBytes): the cached copy lives as long as its list.
-      body = Buffer.allocUnsafeSlow(bytes.byteLength);
-      body.set(bytes);
-      resourceBytes.set(response.resources, body);
-    } else {
-      seenOnce.add(response.resources);
-      body = asBuffer(bytes);
-    }
+  const known = listBytes.get(response.resources);
+  if (known !== undefined) {
+    if (known.version === response.versionInfo && known.typeUrl === response.typeUrl) return known;
+    return { head: type.encode({ version_info: response.versionInfo, type_url: response.typeUrl }).finish(), body: known.body };
   }
-  const head = type.encode({ version_info: response.versionInfo, type_url: response.typeUrl, nonce: response.nonce }).finish();
-  return { head, body };
+  const bytes = type.encode({ resources: response.resources.map((r) => ({ type_url: r.typeUrl, value: r.value })) }).finish();
+  const head = type.encode({ version_info: response.versionInfo, type_url: response.typeUrl }).finish();
+  if (!seenOnce.has(response.resources)) {
+    seenOnce.add(response.resources);
+    return { head, body: bytes };
+  }
+  // Out of Node's shared pool (see encode.ts ownBytes): the cached copies live as long as their list.
+  const cached: ListBytes = { body: ownBuffer(bytes), version: response.versionInfo, typeUrl: response.typeUrl, head: ownBuffer(head) };
+  listBytes.set(response.resources, cached);
+  return cached;
+}
+
+function ownBuffer(bytes: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
 }
 
 export function toWireResponse(response: XdsResponse): object {

@@ -34,9 +34,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Observable, Subscription } from 'rxjs';
 import { encodeResource, type EncodedResource } from './encode.js';
-import { sotwKey, typeSet, typeVersion, type Snapshot } from './snapshot.js';
+import { replacedKey, sotwKey, typeSet, typeVersion, type Snapshot } from './snapshot.js';
 import { nodeFlavor, nodeProblem, nodeRef, printableExcerpt, type ProxyRef } from './node.js';
-import { nackHint, type ProxyStatus, type StatusRegistry } from './status.js';
+import { nackHint, type ProxyStatus, type StatusRegistry, type StatusTypeRow } from './status.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, KNOWN_TYPES, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE, isFullStateType } from './types.js';
 import { contentHash } from './encode.js';
 
@@ -173,6 +173,8 @@ interface TypeState {
   owed?: Set<string>;
   /** SotW EDS without CDS on this stream: owed names already sent, answered once more on a re-request (created when needed). */
   reanswer?: Set<string>;
+  /** This type's row in the proxy's status (StatusRegistry.typeRowOf), once a push or ACK needed it. */
+  statusRow?: StatusTypeRow;
 }
 
 let streamCounter = 0;
@@ -203,6 +205,8 @@ export class XdsSession {
   /** The proxy's status row while this stream is open (StatusRegistry.streamOpened). */
   private row?: ProxyStatus;
   private closed = false;
+  /** Types whose `deferred` is set (setDeferred): with none, a request or snapshot need not look at every type. */
+  private deferredTypes = 0;
 
   constructor(private readonly options: SessionOptions) {}
 
@@ -225,8 +229,10 @@ export class XdsSession {
     const changed = this.options.mode === 'sotw' ? this.onSotwRequest(typeUrl, state, request) : this.onDeltaRequest(typeUrl, state, request);
     // An ACKed CDS/SDS may release a held LDS/RDS, an ACKed LDS/RDS a removal kept back: retry
     // the deferred types too, in make-before-break order.
+    // (A push may defer another type, e.g. a CDS push owes EDS: the count is read as the loop goes.)
+    if (!changed && this.deferredTypes === 0) return;
     for (const type of PUSH_ORDER) {
-      if ((type === typeUrl && changed) || this.types.get(type)?.deferred === true) this.push(type);
+      if ((type === typeUrl && changed) || (this.deferredTypes > 0 && this.types.get(type)?.deferred === true)) this.push(type);
     }
   }
 
@@ -451,7 +457,7 @@ export class XdsSession {
     if (request.errorDetail !== undefined) {
       this.recordNack(state.typeUrl, version, request.errorDetail);
     } else {
-      this.options.status.acked(this.row ?? this.proxy, state.typeUrl, version);
+      this.options.status.acked(this.row ?? this.proxy, state.typeUrl, version, this.statusRow(state));
     }
   }
 
@@ -496,19 +502,36 @@ export class XdsSession {
     // With CDS on this stream, EDS is owed when the CDS carrying the change goes out (pushSotw/pushDelta of CDS);
     // without it (a per-type EDS stream), the change is seen between snapshots.
     if (previous && !this.types.has(CLUSTER_TYPE)) this.oweEndpoints(updatedBetween(previous, snapshot));
+    // An endpoint patch replaces one type's set over the previous snapshot's (snapshot.ts MapWith): only that type can differ.
+    const only = previous ? replacedKey(previous.resources, snapshot.resources) : undefined;
     for (const typeUrl of PUSH_ORDER) {
       // A type whose map is the previous snapshot's (snapshot.ts reuses unchanged types) has nothing
       // new to send, unless a push of it is owed (deferred); requests push on their own. Skipping it
       // keeps an EDS-only change from costing five pushes' worth of work per proxy (issue #11).
-      if (previous && previous.resources.get(typeUrl) === snapshot.resources.get(typeUrl) && this.types.get(typeUrl)?.deferred !== true) continue;
+      if (previous) {
+        const same = only !== undefined ? typeUrl !== only || previous.resources.get(only) === snapshot.resources.get(only) : previous.resources.get(typeUrl) === snapshot.resources.get(typeUrl);
+        if (same && (this.deferredTypes === 0 || this.types.get(typeUrl)?.deferred !== true)) continue;
+      }
       this.push(typeUrl);
     }
+  }
+
+  /** The type's status row, kept by the type while the stream is open (its row is: streamOpened). */
+  private statusRow(state: TypeState): StatusTypeRow | undefined {
+    if (this.row === undefined) return undefined;
+    return (state.statusRow ??= this.options.status.typeRowOf(this.row, state.typeUrl));
+  }
+
+  private setDeferred(state: TypeState, value: boolean): void {
+    if (state.deferred === value) return;
+    state.deferred = value;
+    this.deferredTypes += value ? 1 : -1;
   }
 
   private push(typeUrl: string): void {
     const state = this.types.get(typeUrl);
     if (!state || this.closed || !this.snapshot || state.pendingNonce !== undefined) return;
-    state.deferred = false;
+    this.setDeferred(state, false);
     if (this.options.mode === 'sotw') this.pushSotw(state, this.snapshot);
     else this.pushDelta(state, this.snapshot);
   }
@@ -542,7 +565,7 @@ export class XdsSession {
         if (!eds.wildcard && !eds.names.has(name)) continue;
         if (this.options.mode === 'delta') this.forget(eds, name);
         else (eds.owed ??= new Set()).add(name);
-        eds.deferred = true;
+        this.setDeferred(eds, true);
       }
     }
   }
@@ -661,7 +684,7 @@ export class XdsSession {
     const whole = this.selectsAll(state, all);
     const chosen = whole ? undefined : this.selected(state, snapshot);
     const kept = this.stillNamed(state, snapshot, whole ? all : new Set(chosen!.map((r) => r.name)));
-    state.deferred = kept.size > 0;
+    this.setDeferred(state, kept.size > 0);
     let resources: readonly EncodedResource[];
     let version: string;
     let names: readonly string[];
@@ -683,7 +706,7 @@ export class XdsSession {
     const owed = owedNames !== undefined && owedNames.size > 0 && resources.some((r) => owedNames.has(r.name));
     if (version === state.lastSentVersion && !state.mustAnswer && !owed) return;
     if (this.heldBack(state, resources, snapshot)) {
-      state.deferred = true;
+      this.setDeferred(state, true);
       return;
     }
     const previous = state.latest;
@@ -699,7 +722,7 @@ export class XdsSession {
     state.pendingNonce = nonce;
     state.lastNonce = nonce;
     state.pendingVersion = version;
-    this.options.status.sent(this.row ?? this.proxy, state.typeUrl, version, nonce, names);
+    this.options.status.sent(this.row ?? this.proxy, state.typeUrl, version, nonce, names, this.statusRow(state));
     this.options.send({ kind: 'sotw', typeUrl: state.typeUrl, versionInfo: version, nonce, resources });
   }
 
@@ -709,7 +732,7 @@ export class XdsSession {
     const wantedNames = new Set(wanted.map((r) => r.name));
     const changed = wanted.filter((r) => state.clientVersions.get(r.name) !== r.version);
     const kept = this.stillNamed(state, snapshot, wantedNames);
-    state.deferred = kept.size > 0;
+    this.setDeferred(state, kept.size > 0);
     // clientVersions holds subscribed names only (dropUnsubscribed); a dropped one that is still
     // named waits (make-before-break).
     const removed = [...state.clientVersions.keys()].filter((name) => !wantedNames.has(name) && !kept.has(name));
@@ -723,7 +746,7 @@ export class XdsSession {
       return;
     }
     if (this.heldBack(state, changed, snapshot)) {
-      state.deferred = true;
+      this.setDeferred(state, true);
       return;
     }
     state.mustAnswer = false;
@@ -749,7 +772,7 @@ export class XdsSession {
     state.pendingNonce = nonce;
     state.lastNonce = nonce;
     state.pendingVersion = version;
-    this.options.status.sent(this.row ?? this.proxy, state.typeUrl, version, nonce, changed.map((r) => r.name));
+    this.options.status.sent(this.row ?? this.proxy, state.typeUrl, version, nonce, changed.map((r) => r.name), this.statusRow(state));
     this.options.send({ kind: 'delta', typeUrl: state.typeUrl, systemVersionInfo: version, nonce, resources: changed, removed });
   }
 

@@ -242,9 +242,90 @@ function sameKeys(map: ReadonlyMap<string, EncodedResource>, before: ReadonlyMap
   return true;
 }
 
+/**
+ * A map with one entry replaced, over a base map, without copying it: an endpoint change makes a
+ * config (its lists by type) and a snapshot (its sets by type) per connected proxy that differ
+ * from the proxy's previous ones in the EDS entry alone (issue #11). Replacing the same key again
+ * replaces it over the same base, so the chain never grows. Entries keep the base's order.
+ */
+export class MapWith<V> implements ReadonlyMap<string, V> {
+  readonly base: ReadonlyMap<string, V>;
+  constructor(
+    base: ReadonlyMap<string, V>,
+    readonly key: string,
+    readonly value: V,
+  ) {
+    this.base = base instanceof MapWith && base.key === key ? (base.base as ReadonlyMap<string, V>) : base;
+  }
+  get size(): number {
+    return this.base.has(this.key) ? this.base.size : this.base.size + 1;
+  }
+  get(key: string): V | undefined {
+    return key === this.key ? this.value : this.base.get(key);
+  }
+  has(key: string): boolean {
+    return key === this.key || this.base.has(key);
+  }
+  forEach(callback: (value: V, key: string, map: ReadonlyMap<string, V>) => void): void {
+    this.base.forEach((value, key) => callback(key === this.key ? this.value : value, key, this));
+    if (!this.base.has(this.key)) callback(this.value, this.key, this);
+  }
+  *entries(): MapIterator<[string, V]> {
+    for (const [key, value] of this.base) yield [key, key === this.key ? this.value : value];
+    if (!this.base.has(this.key)) yield [this.key, this.value];
+  }
+  *keys(): MapIterator<string> {
+    for (const [key] of this.entries()) yield key;
+  }
+  *values(): MapIterator<V> {
+    for (const [, value] of this.entries()) yield value;
+  }
+  [Symbol.iterator](): MapIterator<[string, V]> {
+    return this.entries();
+  }
+}
+
+/**
+ * The one key whose entry may differ between `before` and `after` when `after` is `before` with
+ * that entry replaced (both over the same base, see MapWith); undefined when any entry may differ.
+ */
+export function replacedKey(before: ReadonlyMap<string, unknown>, after: ReadonlyMap<string, unknown>): string | undefined {
+  if (!(after instanceof MapWith)) return undefined;
+  if (before === after.base || (before instanceof MapWith && before.key === after.key && before.base === after.base)) return after.key;
+  return undefined;
+}
+
+const PUSHED_TYPES: ReadonlySet<string> = new Set(PUSH_ORDER);
+
+/**
+ * An endpoint patch (the config is the previous one with one type's list replaced, see MapWith):
+ * the snapshot is the previous one with that type's set replaced. Every other type is the same
+ * list, so the general path would reuse the same set for it. Undefined when the config is no such
+ * patch, or the new set cannot be built (the general path then reports why).
+ */
+function patchedSnapshot(config: GeneratedConfig, previous: { readonly config: GeneratedConfig; readonly snapshot: Snapshot }, encoder: ResourceEncoder): Snapshot | undefined {
+  const typeUrl = replacedKey(previous.config.resources, config.resources);
+  if (typeUrl === undefined || !PUSHED_TYPES.has(typeUrl)) return undefined;
+  const before = previous.snapshot.resources.get(typeUrl);
+  const list = config.resources.get(typeUrl);
+  if (before === undefined || list === undefined) return undefined;
+  const errors: string[] = [];
+  const map = encodeList(typeUrl, list, encoder, errors, before);
+  if (map === undefined) return undefined;
+  const resources = map === before ? previous.snapshot.resources : new MapWith(previous.snapshot.resources, typeUrl, map);
+  if (config.refs !== previous.config.refs || !sameKeys(map, before)) {
+    for (const ref of config.refs) if (!resources.get(ref.typeUrl)?.has(ref.name)) return undefined;
+  }
+  return new BuiltSnapshot(resources, config.sources);
+}
+
 export function buildSnapshot(config: GeneratedConfig, options: BuildSnapshotOptions = {}): SnapshotResult {
   const encoder = options.encoder ?? defaultEncoder;
   const previous = options.previous;
+  if (previous !== undefined) {
+    const patched = patchedSnapshot(config, previous, encoder);
+    if (patched !== undefined) return { ok: true, snapshot: patched };
+  }
   const errors: string[] = [];
   const resources = new Map<string, ReadonlyMap<string, EncodedResource>>();
   // The same references over the same names (an EDS patch swaps contents, never names) were checked already.
@@ -321,6 +402,13 @@ export function typeVersion(snapshot: Snapshot, typeUrl: string): string {
 export function sameContent(a: Snapshot, b: Snapshot): boolean {
   if (a === b) return true;
   if (a.sources !== b.sources) return false;
+  const only = replacedKey(a.resources, b.resources) ?? replacedKey(b.resources, a.resources);
+  if (only !== undefined) {
+    // One set replaced (an endpoint patch): the other types are the same maps.
+    const x = a.resources.get(only);
+    const y = b.resources.get(only);
+    return x === y || (x !== undefined && y !== undefined && typeSet(x).version === typeSet(y).version);
+  }
   if (a.resources.size !== b.resources.size) return false;
   let same = true;
   // forEach: no entry array per type (this runs for every proxy a change reaches).

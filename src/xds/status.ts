@@ -123,6 +123,9 @@ class TypeRow implements TypeStatus {
   }
 }
 
+/** A proxy's status row of one type (StatusRegistry.typeRowOf), which an open stream keeps and hands back. */
+export type StatusTypeRow = TypeRow;
+
 const systemNow = (): Date => new Date();
 
 function isRow(proxy: ProxyRef | ProxyStatus): proxy is ProxyStatus {
@@ -213,8 +216,18 @@ export class StatusRegistry {
     if (byName.size === 0) this.proxies.delete(mesh);
   }
 
-  sent(proxy: ProxyRef | ProxyStatus, typeUrl: string, version: string, nonce: string, names: readonly string[]): void {
-    const t = this.typeStatus(proxy, typeUrl);
+  /**
+   * The row of `typeUrl` in `proxy`'s status: a stream keeps it while it is open (the row stays
+   * while the proxy has a stream) and passes it to sent/acked, so a push or an ACK does not look
+   * it up in the proxy's map of types (every proxy, every change: issue #11 profile).
+   */
+  typeRowOf(proxy: ProxyStatus, typeUrl: string): StatusTypeRow {
+    return this.typeStatus(proxy, typeUrl);
+  }
+
+  /** `row`: `proxy`'s row of `typeUrl` (typeRowOf), when the caller kept it. */
+  sent(proxy: ProxyRef | ProxyStatus, typeUrl: string, version: string, nonce: string, names: readonly string[], row?: StatusTypeRow): void {
+    const t = row ?? this.typeStatus(proxy, typeUrl);
     t.lastSentVersion = version;
     t.lastSentNonce = nonce;
     t.sentMs = this.nowMs();
@@ -224,8 +237,8 @@ export class StatusRegistry {
     this.eventSubject.next({ kind: 'sent', nodeId: nameOf(proxy), mesh: proxy.mesh, typeUrl, version, resources: names.length });
   }
 
-  acked(proxy: ProxyRef | ProxyStatus, typeUrl: string, version: string): void {
-    const t = this.typeStatus(proxy, typeUrl);
+  acked(proxy: ProxyRef | ProxyStatus, typeUrl: string, version: string, row?: StatusTypeRow): void {
+    const t = row ?? this.typeStatus(proxy, typeUrl);
     const now = this.nowMs();
     const latencyMs = t.sentMs >= 0 && t.lastSentVersion === version ? now - t.sentMs : undefined;
     t.lastAckedVersion = version;

@@ -183,6 +183,29 @@ describe('wire codecs', () => {
     expect(fast['nonce']).toBe('n-2');
   });
 
+  it('writes the nonce of every response and the version of the list it is sent with, whatever is cached for the list', () => {
+    const type = lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+    const decode = (bytes: Buffer): Record<string, unknown> => type.toObject(type.decode(bytes), { defaults: true });
+    const plain = (r: Parameters<typeof toWireResponse>[0]): Record<string, unknown> => decode(Buffer.from(type.encode(toWireResponse(r)).finish()));
+    // given one resource list, serialized twice so its bytes are cached with version v1
+    const resources = [encodeResource(CLUSTER_TYPE, cluster('c1'))];
+    const response = { kind: 'sotw' as const, typeUrl: CLUSTER_TYPE, versionInfo: 'v1', nonce: 'n-1', resources };
+    sotwResponseBytes(response);
+    sotwResponseBytes(response);
+
+    // when it is sent with another version, with an empty nonce, and with a nonce longer than 127 bytes (a two-byte length)
+    const cases = [
+      { ...response, versionInfo: 'v2', nonce: 'n-3' },
+      { ...response, nonce: '' },
+      { ...response, nonce: `${'x'.repeat(200)}é` },
+      { ...response, versionInfo: '', typeUrl: ENDPOINT_TYPE, nonce: 'n-4' },
+    ];
+    // then each decodes to what the plain encoding of the same response decodes to
+    for (const r of cases) expect(decode(sotwResponseBytes(r))).toEqual(plain(r));
+    expect(decode(sotwResponseBytes(cases[2]!))['nonce']).toBe(`${'x'.repeat(200)}é`);
+    expect(decode(sotwResponseBytes(response))['version_info']).toBe('v1');
+  });
+
   it('reads a request decoded without toObject, node metadata included', () => {
     // given a DiscoveryRequest as Envoy sends its first one, and one with nothing but an ACK
     const type = lookupType('envoy.service.discovery.v3.DiscoveryRequest');
