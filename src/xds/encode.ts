@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import { lookupType } from '../protos/load.js';
 import { dependenciesOf, type ResourceDependencies } from './dependencies.js';
-import { ENDPOINT_TYPE, protoNameOf } from './types.js';
+import { ENDPOINT_TYPE, SECRET_TYPE, protoNameOf } from './types.js';
 
 export interface EncodedResource {
   readonly name: string;
@@ -62,6 +62,9 @@ export function contentHash(data: string | Uint8Array): string {
  * (a per-proxy object with the same content as one already encoded reuses its bytes and its
  * EncodedResource, so equal resources of many proxies are one object in memory).
  *
+ * A Secret holding a private key (`tls_certificate`) is cached by object only: the content cache
+ * outlives the objects, and would keep every rotated-out key in memory until it is cleared.
+ *
  * The control plane owns one; `stats.encodes` counts real encodings, the recompute counter of
  * issue #11.
  */
@@ -78,8 +81,9 @@ export class ResourceEncoder {
     }
     // The full digest, not the JSON, is kept: thousands of per-proxy listeners would otherwise hold
     // their JSON text in memory for as long as the entry lives.
-    const key = sha256(`${typeUrl}|${JSON.stringify(resource)}`, 'base64');
-    const cached = this.byContent.get(key);
+    const holdsKey = typeUrl === SECRET_TYPE && resource['tls_certificate'] !== undefined;
+    const key = holdsKey ? undefined : sha256(`${typeUrl}|${JSON.stringify(resource)}`, 'base64');
+    const cached = key === undefined ? undefined : this.byContent.get(key);
     if (cached) {
       this.stats.hits++;
       this.byObject.set(resource, cached);
@@ -89,8 +93,10 @@ export class ResourceEncoder {
     const value = ownBytes(type.encode(type.fromObject(resource)).finish());
     const encoded: EncodedResource = { name: resourceName(typeUrl, resource), typeUrl, version: contentHash(value), value, refs: dependenciesOf(typeUrl, resource) };
     this.stats.encodes++;
-    if (this.byContent.size >= MAX_CONTENT_ENTRIES) this.byContent.clear();
-    this.byContent.set(key, encoded);
+    if (key !== undefined) {
+      if (this.byContent.size >= MAX_CONTENT_ENTRIES) this.byContent.clear();
+      this.byContent.set(key, encoded);
+    }
     this.byObject.set(resource, encoded);
     return encoded;
   }
