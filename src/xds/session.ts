@@ -704,7 +704,9 @@ export class XdsSession {
     }
     const owedNames = state.owed;
     const owed = owedNames !== undefined && owedNames.size > 0 && resources.some((r) => owedNames.has(r.name));
-    if (version === state.lastSentVersion && !state.mustAnswer && !owed) return;
+    // An owed EDS re-answer (a cluster update) of content the client NACKed is not sent again:
+    // never resend NACKed content (go-control-plane #962), as reRequested() holds for SotW too.
+    if (version === state.lastSentVersion && !state.mustAnswer && (!owed || state.nacked)) return;
     if (this.heldBack(state, resources, snapshot)) {
       this.setDeferred(state, true);
       return;
