@@ -113,7 +113,6 @@ export function ownBytes(bytes: Uint8Array): Uint8Array {
 
 /** The process-wide encoder of code that does not bring its own (tests, goldens, the bench's oracle). */
 export const defaultEncoder = new ResourceEncoder();
-export const encoderStats: EncoderStats = defaultEncoder.stats;
 
 export function encodeResource(typeUrl: string, resource: ResourceObject): EncodedResource {
   return defaultEncoder.encode(typeUrl, resource);

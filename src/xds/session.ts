@@ -34,11 +34,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Observable, Subscription } from 'rxjs';
 import { encodeResource, type EncodedResource } from './encode.js';
-import { replacedKey, sotwKey, typeSet, typeVersion, type Snapshot } from './snapshot.js';
+import { replacedKey, sortedVersion, typeSet, typeVersion, type Snapshot } from './snapshot.js';
 import { nodeFlavor, nodeProblem, nodeRef, printableExcerpt, type ProxyRef } from './node.js';
 import { nackHint, type ProxyStatus, type StatusRegistry, type StatusTypeRow } from './status.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, KNOWN_TYPES, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE, isFullStateType } from './types.js';
-import { contentHash } from './encode.js';
 
 export interface NodeInfo {
   readonly id: string;
@@ -698,7 +697,7 @@ export class XdsSession {
     } else {
       const list = [...(chosen ?? typeSet(all).sorted), ...[...kept.values()].filter((r): r is EncodedResource => r !== undefined)].sort(byName);
       resources = list;
-      version = contentHash(sotwKey(list));
+      version = sortedVersion(list);
       names = list.map((r) => r.name);
       holding = new Map(list.map((r) => [r.name, r]));
     }

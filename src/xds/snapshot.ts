@@ -96,14 +96,19 @@ function byName(a: EncodedResource, b: EncodedResource): number {
 }
 
 /** The key SotW versions hash: `name@version` of each resource, in the order given (sorted by name). */
-export function sotwKey(sorted: readonly EncodedResource[]): string {
+function sotwKey(sorted: readonly EncodedResource[]): string {
   let key = '';
   for (let i = 0; i < sorted.length; i++) key += i === 0 ? `${sorted[i]!.name}@${sorted[i]!.version}` : `\n${sorted[i]!.name}@${sorted[i]!.version}`;
   return key;
 }
 
+/** The SotW version of resources sorted by name: the same content gives the same version on any replica. */
+export function sortedVersion(sorted: readonly EncodedResource[]): string {
+  return contentHash(sotwKey(sorted));
+}
+
 function describe(sorted: readonly EncodedResource[], version?: string): TypeSet {
-  return { version: version ?? contentHash(sotwKey(sorted)), sorted, names: sorted.map((r) => r.name) };
+  return { version: version ?? sortedVersion(sorted), sorted, names: sorted.map((r) => r.name) };
 }
 
 /** The version, sorted list and names of a snapshot's type map; computed once per map. */
@@ -420,7 +425,3 @@ export function sameContent(a: Snapshot, b: Snapshot): boolean {
   return same;
 }
 
-/** A deterministic version for a set of resources: the same content gives the same version on any replica (the SotW version of that set). */
-export function versionOf(resources: readonly EncodedResource[]): string {
-  return contentHash(sotwKey([...resources].sort(byName)));
-}
