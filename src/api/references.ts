@@ -17,7 +17,7 @@ interface MeshIndex {
   readonly gateways: GatewayResource[];
 }
 
-function indexMeshes(resources: readonly Resource[]): Map<string, MeshIndex> {
+function indexMeshes(resources: readonly Resource[], withServices = true): Map<string, MeshIndex> {
   const meshes = new Map<string, MeshIndex>();
   const meshIndex = (mesh: string): MeshIndex => {
     let found = meshes.get(mesh);
@@ -33,7 +33,7 @@ function indexMeshes(resources: readonly Resource[]): Map<string, MeshIndex> {
     if (r.type === 'Secret') m.secrets.set(r.name, r);
     if (r.type === 'Service') m.services.add(r.name);
     if (r.type === 'Gateway') m.gateways.push(r);
-    if (r.type === 'Dataplane') {
+    if (r.type === 'Dataplane' && withServices) {
       for (const inbound of r.networking.inbound) {
         const service = inbound.tags[SERVICE_TAG];
         if (service !== undefined) m.services.add(service);
@@ -123,18 +123,23 @@ function checkService(service: ServiceResource, mesh: MeshIndex): FieldError[] {
 }
 
 /**
- * Every dangling or ambiguous reference in `resources`. When two Routes claim one host on one
- * gateway, the later one in `resources` gets the error, so callers put new resources last.
+ * Every dangling or ambiguous reference in `resources` (of the resources in `only`, when given:
+ * sources/validate.ts validateChange). When two Routes claim one host on one gateway, the later
+ * one in `resources` gets the error, so callers put new resources last.
  */
-export function checkReferences(resources: readonly Resource[]): FieldError[] {
-  const meshes = indexMeshes(resources);
+export function checkReferences(resources: readonly Resource[], only?: readonly Resource[]): FieldError[] {
+  const selected = only ? new Set(only) : undefined;
+  // The service names are what Routes need; a check of Services alone does not index them.
+  const meshes = indexMeshes(resources, selected === undefined || only?.some((r) => r.type === 'Route'));
   const hosts = new Map<string, RouteResource>();
   const errors: FieldError[] = [];
   for (const r of resources) {
     if (r.type === 'Route') {
-      errors.push(...checkRoute(r, meshes.get(r.mesh) ?? EMPTY, hosts));
+      // Every Route claims its host in order, so the later claimant gets the error also when only some are reported.
+      const found = checkRoute(r, meshes.get(r.mesh) ?? EMPTY, hosts);
+      if (!selected || selected.has(r)) errors.push(...found);
     }
-    if (r.type === 'Service') errors.push(...checkService(r, meshes.get(r.mesh) ?? EMPTY));
+    if (r.type === 'Service' && (!selected || selected.has(r))) errors.push(...checkService(r, meshes.get(r.mesh) ?? EMPTY));
   }
   return errors;
 }

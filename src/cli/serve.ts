@@ -159,7 +159,7 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
     const authenticate =
       options.auth === 'token' ? tokenAuthenticator({ signingKey: await opened.signingKey(), log: log.child({ component: 'xds-auth' }) }) : undefined;
     const controlPlane = new ControlPlane({
-      resources: sources.resources,
+      changes: sources.changes,
       log,
       caStore: store,
       caProviders,

@@ -3,6 +3,7 @@
  * and generation stays a pure function: the caller injects the source (backed by the Secret
  * resources and the mesh CA in production, by fixed PEMs in tests).
  */
+import type { ResourceSet } from '../api/resource-set.js';
 import type { Resource, SecretResource } from '../api/types.js';
 import type { IssuedServerCertificate } from '../ca/workload-identity.js';
 
@@ -41,6 +42,19 @@ export function secretMaterialFromResources(
   for (const r of resources) if (r.type === 'Secret') secrets.set(`${r.mesh}/${r.name}`, r);
   return {
     userSecret: (mesh, name) => secrets.get(`${mesh}/${name}`),
+    issuedServerCertificate: issue,
+    ...(pending ? { issuedServerCertificatePending: pending } : {}),
+  };
+}
+
+/** User secrets looked up in a resource set's mesh groups (indexed per group on first use); issued certificates from `issue`. */
+export function secretMaterialFromSet(
+  set: ResourceSet,
+  issue: (mesh: string, host: string) => IssuedServerCertificate | undefined,
+  pending?: (mesh: string, host: string) => boolean,
+): SecretMaterialSource {
+  return {
+    userSecret: (mesh, name) => set.secret(mesh, name),
     issuedServerCertificate: issue,
     ...(pending ? { issuedServerCertificatePending: pending } : {}),
   };

@@ -26,11 +26,12 @@
  * "on disk", not yet "in use".
  */
 import { Observable, type Subscription } from 'rxjs';
+import { meshOf, resetChange, ResourceSet, type ResourceChange } from '../api/resource-set.js';
 import type { Resource } from '../api/types.js';
 import type { IssuedServerCertificate, MeshTlsMaterial } from '../ca/workload-identity.js';
 import { GATEWAY_CA_BACKEND, type MeshCaRegistry } from '../ca/providers/registry.js';
 import type { IssuedIdentity, MeshCa } from '../ca/providers/types.js';
-import { enabledBackend, indexResources, spiffeIdsOf, type ResourceIndex } from './resource-index.js';
+import { enabledBackend, indexResources, spiffeIdsOf, type MutableResourceIndex } from './resource-index.js';
 import { rotationDelayMs, validitySecondsOf } from './rotation.js';
 import { CaSwitch } from './ca-switch.js';
 import { IssuedServerCertificates } from './server-certificates.js';
@@ -63,6 +64,10 @@ export interface IdentityManagerOptions {
   readonly delivery?: MaterialDelivery;
 }
 
+function isChange(input: readonly Resource[] | ResourceChange): input is ResourceChange {
+  return !Array.isArray(input);
+}
+
 /** `s` as one sequential string: reading it once makes V8 flatten it in place. */
 function flat(s: string): string {
   void s.charCodeAt(0);
@@ -85,8 +90,8 @@ export class IdentityManager implements MeshTlsMaterial {
   private readonly serverCertificates: IssuedServerCertificates;
   private readonly deliverySubscription: Subscription;
   private readonly caSwitch: CaSwitch;
-  private resources: readonly Resource[] = [];
-  private index: ResourceIndex = indexResources([]);
+  private set: ResourceSet = ResourceSet.EMPTY;
+  private index: MutableResourceIndex = indexResources([]);
   private closed = false;
   private lastNow?: Date;
 
@@ -139,14 +144,51 @@ export class IdentityManager implements MeshTlsMaterial {
     return this.options.cas;
   }
 
-  /** Takes the current (validated) resource set: Mesh mTLS policies, Dataplanes and Gateways. */
-  update(resources: readonly Resource[]): void {
+  /**
+   * Takes the current (validated) resource set: Mesh mTLS policies, Dataplanes and Gateways. A
+   * change looks only at what it touches (issue #11): the meshes whose Mesh or Secrets it puts or
+   * deletes (their CA, and every proxy of theirs), and the proxies whose Dataplane or Gateway it
+   * puts or deletes. A list (tests) or a reset looks at everything.
+   */
+  update(input: readonly Resource[] | ResourceChange): void {
     if (this.closed) return;
-    this.resources = resources;
-    this.index = indexResources(resources);
-    this.initializeBuiltinBackends();
-    for (const name of new Set([...this.index.meshes.keys(), ...this.meshes.keys()])) this.reconcileMesh(this.meshState(name));
-    for (const proxy of this.proxies.values()) this.reconcileProxy(proxy);
+    const change = isChange(input) ? input : resetChange(ResourceSet.fromList(input));
+    this.set = change.set;
+    if (change.reset) {
+      this.index = indexResources(change.set.list());
+      this.initializeBuiltinBackends(this.index.meshes.keys());
+      for (const name of new Set([...this.index.meshes.keys(), ...this.meshes.keys()])) this.reconcileMesh(this.meshState(name));
+      for (const proxy of this.proxies.values()) this.reconcileProxy(proxy);
+      return;
+    }
+    const meshes = new Set<string>();
+    const proxies = new Set<string>();
+    const look = (r: Resource): void => {
+      if (r.type === 'Mesh' || r.type === 'Secret') meshes.add(meshOf(r));
+      else if (r.type === 'Dataplane' || r.type === 'Gateway') proxies.add(`${r.mesh}/${r.name}`);
+    };
+    for (const r of change.deletes) {
+      this.index.remove(r);
+      look(r);
+    }
+    change.puts.forEach((r, i) => {
+      const old = change.replaced[i];
+      if (old) this.index.remove(old);
+      this.index.put(r);
+      look(r);
+    });
+    this.initializeBuiltinBackends([...meshes].filter((m) => this.index.meshes.has(m)));
+    for (const name of meshes) this.reconcileMesh(this.meshState(name));
+    for (const name of meshes) for (const proxy of this.proxiesOf(name)) this.reconcileProxy(proxy);
+    for (const key of proxies) {
+      const proxy = this.proxies.get(key);
+      if (proxy && !meshes.has(proxy.mesh)) this.reconcileProxy(proxy);
+    }
+  }
+
+  /** Resources indexed since the start: a change indexes only what it puts or deletes (recompute counter). */
+  get resourcesIndexed(): number {
+    return this.index.indexed;
   }
 
   /**
@@ -262,13 +304,16 @@ export class IdentityManager implements MeshTlsMaterial {
   }
 
   /** Kuma provisions every builtin backend when the Mesh appears, so its Secrets can be listed (and backed up) before it is enabled. */
-  private initializeBuiltinBackends(): void {
-    for (const mesh of this.index.meshes.values()) {
+  private initializeBuiltinBackends(names: Iterable<string>): void {
+    for (const name of names) {
+      const mesh = this.index.meshes.get(name);
+      if (!mesh) continue;
+      const resources = this.set.resourcesOf(mesh.name);
       for (const backend of mesh.mtls?.backends ?? []) {
         if (backend.type !== 'builtin') continue;
-        const key = this.options.cas.keyOf(mesh.name, backend, this.resources);
+        const key = this.options.cas.keyOf(mesh.name, backend, resources);
         if (typeof key === 'string' && this.options.cas.get(key)) continue;
-        this.options.cas.ensure(mesh.name, backend, this.resources).catch((err: unknown) => {
+        this.options.cas.ensure(mesh.name, backend, resources).catch((err: unknown) => {
           this.log.error({ mesh: mesh.name, backend: backend.name, err: message(err) }, 'cannot initialize the builtin CA');
         });
       }
@@ -290,7 +335,7 @@ export class IdentityManager implements MeshTlsMaterial {
       state.retiring = [];
       return;
     }
-    const key = this.options.cas.keyOf(state.name, enabled, this.resources);
+    const key = this.options.cas.keyOf(state.name, enabled, this.set.resourcesOf(state.name));
     if (key instanceof Error) {
       // Validation rejects such a change before it gets here; keep issuing from the last good CA.
       state.caError = key.message;
@@ -305,7 +350,7 @@ export class IdentityManager implements MeshTlsMaterial {
     }
     if (state.initializing === key || state.pending?.key === key) return;
     state.initializing = key;
-    this.options.cas.ensure(state.name, enabled, this.resources).then(
+    this.options.cas.ensure(state.name, enabled, this.set.resourcesOf(state.name)).then(
       (ca) => this.activate(state, key, ca),
       (err: unknown) => {
         if (state.initializing !== key) return;
@@ -511,11 +556,11 @@ export class IdentityManager implements MeshTlsMaterial {
       // failed to initialize is not pending (its hosts fail closed rather than holding the config).
       return state.caError === undefined ? 'pending' : undefined;
     }
-    const key = this.options.cas.keyOf(mesh, GATEWAY_CA_BACKEND, this.resources);
+    const key = this.options.cas.keyOf(mesh, GATEWAY_CA_BACKEND, this.set.resourcesOf(mesh));
     if (key instanceof Error) return undefined;
     const ca = this.options.cas.get(key);
     if (ca) return { ca, validitySeconds: GATEWAY_CA_BACKEND.dpCert.rotation.expirationSeconds };
-    this.options.cas.ensure(mesh, GATEWAY_CA_BACKEND, this.resources).then(
+    this.options.cas.ensure(mesh, GATEWAY_CA_BACKEND, this.set.resourcesOf(mesh)).then(
       () => this.bumpMesh(mesh),
       (err: unknown) => this.log.error({ mesh, err: message(err) }, 'cannot initialize the gateway CA'),
     );

@@ -12,22 +12,39 @@ export interface ResourceIndex {
   readonly gateways: ReadonlySet<string>;
 }
 
-export function indexResources(resources: readonly Resource[]): ResourceIndex {
-  const meshes = new Map<string, MeshResource>();
-  const dataplanes = new Map<string, readonly string[]>();
-  const gateways = new Set<string>();
-  for (const r of resources) {
-    if (r.type === 'Mesh') meshes.set(r.name, r);
+/** The index, kept up to date resource by resource (issue #11: a change indexes what it touches). */
+export class MutableResourceIndex implements ResourceIndex {
+  readonly meshes = new Map<string, MeshResource>();
+  readonly dataplanes = new Map<string, readonly string[]>();
+  readonly gateways = new Set<string>();
+  /** Resources indexed (put or removed) since the start (recompute counter). */
+  indexed = 0;
+
+  put(r: Resource): void {
+    this.indexed++;
+    if (r.type === 'Mesh') this.meshes.set(r.name, r);
     else if (r.type === 'Dataplane') {
       const services = new Set<string>();
       for (const inbound of r.networking.inbound) {
         const service = inbound.tags[SERVICE_TAG];
         if (service !== undefined) services.add(service);
       }
-      dataplanes.set(`${r.mesh}/${r.name}`, [...services].sort());
-    } else if (r.type === 'Gateway') gateways.add(`${r.mesh}/${r.name}`);
+      this.dataplanes.set(`${r.mesh}/${r.name}`, [...services].sort());
+    } else if (r.type === 'Gateway') this.gateways.add(`${r.mesh}/${r.name}`);
   }
-  return { meshes, dataplanes, gateways };
+
+  remove(r: Resource): void {
+    this.indexed++;
+    if (r.type === 'Mesh') this.meshes.delete(r.name);
+    else if (r.type === 'Dataplane') this.dataplanes.delete(`${r.mesh}/${r.name}`);
+    else if (r.type === 'Gateway') this.gateways.delete(`${r.mesh}/${r.name}`);
+  }
+}
+
+export function indexResources(resources: readonly Resource[]): MutableResourceIndex {
+  const index = new MutableResourceIndex();
+  for (const r of resources) index.put(r);
+  return index;
 }
 
 /** The enabled backend of a mesh; undefined when mTLS is disabled (or the mesh does not exist). */

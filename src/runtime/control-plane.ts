@@ -11,14 +11,15 @@
  * swaps shared ClusterLoadAssignments into the proxies' configs (runtime/proxy-configs.ts). The
  * counters of what each change recomputed are `recompute()`.
  */
-import { distinctUntilChanged, map, shareReplay, type Observable, type Subscription } from 'rxjs';
+import { distinctUntilChanged, map, scan, shareReplay, type Observable, type Subscription } from 'rxjs';
+import { listChange, ResourceSet, type ResourceChange } from '../api/resource-set.js';
 import type { Resource } from '../api/types.js';
 import type { MeshTlsMaterial } from '../ca/workload-identity.js';
 import { MemoryBlobStore, type BlobStore } from '../ca/providers/builtin.js';
 import { defaultCaProviders, MeshCaRegistry } from '../ca/providers/registry.js';
 import type { CaProviders } from '../ca/providers/types.js';
 import { proxyIdentity } from '../generate/generate.js';
-import { secretMaterialFromResources } from '../generate/secret-material.js';
+import { secretMaterialFromSet } from '../generate/secret-material.js';
 import { statusDelivery } from '../identity/delivery.js';
 import { IdentityManager, type IdentityManagerOptions } from '../identity/manager.js';
 import type { NodeAuthenticator } from '../identity/xds-auth.js';
@@ -34,11 +35,27 @@ import type { Logger } from '../log/logger.js';
 import { proxyConfigs, StateHub, type GenerationCounters, type ResourceState } from './proxy-configs.js';
 import type { ServerCredentials } from '@grpc/grpc-js';
 
+/** Whole lists as changes: each list compared with the previous one, object by object. */
+function changesOfLists(lists: Observable<readonly Resource[]> | undefined): Observable<ResourceChange> {
+  if (!lists) throw new Error('ControlPlane: give `changes` or `resources`');
+  return lists.pipe(
+    distinctUntilChanged(),
+    scan((previous: ResourceChange | undefined, list: readonly Resource[]) => listChange(previous?.set, ResourceSet.fromList(list)), undefined),
+    map((change) => change as ResourceChange),
+  );
+}
+
 /** Timing of issuance, rotation and CA switches (identity/manager.ts); defaults suit production. */
 export type IdentityOptions = Pick<IdentityManagerOptions, 'clock' | 'scheduler' | 'random' | 'switchWindowMs' | 'bundleTimeoutMs' | 'settleMs' | 'retryDelayMs'>;
 
 export interface ControlPlaneOptions {
-  readonly resources: Observable<readonly Resource[]>;
+  /**
+   * The served resources as changes (sources/resource-sources.ts `changes`): what each change
+   * puts, deletes and which meshes it touches, so the control plane looks only at those.
+   */
+  readonly changes?: Observable<ResourceChange>;
+  /** The served resources as whole lists (tests, the bench): each list is compared with the last to find the change. Used when `changes` is absent. */
+  readonly resources?: Observable<readonly Resource[]>;
   readonly log: Logger;
   readonly keepaliveTimeMs?: number;
   readonly keepaliveTimeoutMs?: number;
@@ -98,15 +115,15 @@ export class ControlPlane {
       delivery: this.delivery,
       ...options.identity,
     });
-    const resources = options.resources.pipe(distinctUntilChanged(), shareReplay({ bufferSize: 1, refCount: false }));
+    const resources = (options.changes ?? changesOfLists(options.resources)).pipe(shareReplay({ bufferSize: 1, refCount: false }));
     const meshTls: MeshTlsMaterial = this.identities;
     this.state = resources.pipe(
-      map((list) => ({
-        revision: this.translator.next(list),
+      map((change) => ({
+        revision: this.translator.apply(change),
         context: {
           meshTls,
-          secrets: secretMaterialFromResources(
-            list,
+          secrets: secretMaterialFromSet(
+            change.set,
             (mesh, host) => this.identities.issuedServerCertificate(mesh, host),
             (mesh, host) => this.identities.issuedServerCertificatePending(mesh, host),
           ),
@@ -121,7 +138,7 @@ export class ControlPlane {
     // just turned off) never happens this way.
     this.subscription = this.state.subscribe();
     this.hub = new StateHub(this.state);
-    this.subscription.add(resources.subscribe((list) => this.identities.update(list)));
+    this.subscription.add(resources.subscribe((change) => this.identities.update(change)));
     this.cache = new SnapshotCache(
       (node) => {
         const proxy = proxyIdentity(node);
@@ -139,18 +156,24 @@ export class ControlPlane {
       { ...(options.authenticate ? { authenticate: options.authenticate } : {}), defined, encoder: this.encoder },
     );
     this.subscription.add(
-      resources.subscribe((list) => {
-        // Rebuilt on every change: no key string per proxy.
-        const definedProxies = new Map<string, Set<string>>();
-        for (const r of list) {
-          if (r.type !== 'Dataplane' && r.type !== 'Gateway') continue;
-          let names = definedProxies.get(r.mesh);
-          if (!names) definedProxies.set(r.mesh, (names = new Set()));
+      resources.subscribe((change) => {
+        // Kept by mesh then name (no key string per proxy), from what the change puts and deletes.
+        const proxy = (r: Resource): boolean => r.type === 'Dataplane' || r.type === 'Gateway';
+        if (change.reset) this.definedProxies = new Map();
+        const add = (r: Resource): void => {
+          if (r.type !== 'Dataplane' && r.type !== 'Gateway') return;
+          let names = this.definedProxies.get(r.mesh);
+          if (!names) this.definedProxies.set(r.mesh, (names = new Set()));
           names.add(r.name);
+        };
+        if (change.reset) for (const r of change.set.list()) add(r);
+        for (const r of change.puts) add(r);
+        for (const r of change.deletes) if (r.type === 'Dataplane' || r.type === 'Gateway') this.definedProxies.get(r.mesh)?.delete(r.name);
+        // Rows and snapshots of proxies no longer defined go (a pass over every proxy: only when one went).
+        if (change.reset || change.deletes.some(proxy)) {
+          this.status.prune();
+          this.cache.prune();
         }
-        this.definedProxies = definedProxies;
-        this.status.prune();
-        this.cache.prune();
       }),
     );
     this.xds = new XdsServer({

@@ -19,12 +19,13 @@
  * change.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { combineLatest, ReplaySubject, type Observable, type Subscription } from 'rxjs';
+import { concat, defer, map, of, Subject, type Observable, type Subscription } from 'rxjs';
+import { listChange, resetChange, ResourceSet, type RankedResource, type ResourceChange } from '../api/resource-set.js';
 import { formatFieldError, type FieldError } from '../api/errors.js';
 import { resourceKey, resourceLabel, type Resource } from '../api/types.js';
 import { CaFileSnapshot, CaFileWatch, caFilesOf, RecordingReader, type CaFileReader, type CaFileWatchOptions } from '../ca/providers/ca-files.js';
-import { validateResources } from './validate.js';
-import type { Store, StoredResource } from '../store/store.js';
+import { validateChange, validateResources } from './validate.js';
+import { refKey, type Store, type StoredResource, type StoreEvent } from '../store/store.js';
 import type { Logger } from '../log/logger.js';
 
 /** What ResourceSources needs from FileConfigSource. */
@@ -99,10 +100,49 @@ export interface ResourceSourcesOptions {
  */
 export type ResourceCheck = (resources: readonly Resource[], now: Date) => { errors: FieldError[]; warnings: FieldError[] };
 
+/** Recompute counters of the sources (issue #11). */
+export interface SourceCounters {
+  /** Changes validated by `validateChange` (only what they touch). */
+  incrementalChecks: number;
+  /** Merges validated as a whole set (the start, a config file reload, a CA file re-check, any change while something is rejected or pinned). */
+  fullChecks: number;
+  /** Resources `validateChange` checked, summed over changes. */
+  resourcesChecked: number;
+}
+
+/**
+ * Validity depends on time (an inline CA or a certificate expires) while `validateChange` checks
+ * only what a change touches: the whole set is checked again on the first change a minute or more
+ * after the last whole check (and on every CA file re-check, watched and polled).
+ */
+const FULL_CHECK_INTERVAL_MS = 60_000;
+
+/** Config-file resources rank first, in file order; stored ones after them, by key (the order of `mergeResources`). */
+function fileRank(index: number): string {
+  return `f${String(index).padStart(9, '0')}`;
+}
+
+function storeRank(key: string): string {
+  return `s${key}`;
+}
+
 export class ResourceSources {
-  private readonly subject = new ReplaySubject<readonly Resource[]>(1);
-  private subscription?: Subscription;
-  private lastGood?: MergedResources;
+  private readonly changeSubject = new Subject<ResourceChange>();
+  private subscriptions: Subscription[] = [];
+  private started = false;
+  /** What is served, as the pipeline passes it on; `lastGood` is its list form, made when asked. */
+  private servedSet?: ResourceSet;
+  private lastGoodList?: MergedResources;
+  /** The config files' resources as last read, and the key of each. */
+  private fileResources: readonly Resource[] = [];
+  private fileKeys = new Set<string>();
+  /** The store's resources by key, kept from its change events. */
+  private readonly stored = new Map<string, Resource>();
+  /** Whether the served set is the desired one (nothing rejected, nothing pinned): the condition to check a store change alone. */
+  private servingDesired = false;
+  /** When the whole set was last checked: what depends on time (a CA or certificate that expired) is checked again at least once a minute while changes flow. */
+  private lastFullCheck = 0;
+  readonly counters: SourceCounters = { incrementalChecks: 0, fullChecks: 0, resourcesChecked: 0 };
   private acceptedSecrets = new Map<string, string>();
   private shadowWarned = '';
   private loggedWarnings = new Set<string>();
@@ -128,9 +168,17 @@ export class ResourceSources {
     this.caFileWatch = new CaFileWatch(() => this.recheck(), options.caFiles);
   }
 
-  /** The last good merged set; replays it to new subscribers. */
+  /**
+   * The changes of the served set (issue #11): first the whole set as a reset, then each change.
+   * Unchanged meshes' groups are shared with the previous set.
+   */
+  get changes(): Observable<ResourceChange> {
+    return defer(() => (this.servedSet ? concat(of(resetChange(this.servedSet)), this.changeSubject) : this.changeSubject));
+  }
+
+  /** The last good merged set as a list (in `mergeResources` order); replays it to new subscribers. */
   get resources(): Observable<readonly Resource[]> {
-    return this.subject.asObservable();
+    return this.changes.pipe(map(() => this.lastGood?.resources ?? []));
   }
 
   /** Reads a provided CA's `file:` as the served set holds it: give it to the providers that sign (`defaultCaProviders`). */
@@ -140,7 +188,16 @@ export class ResourceSources {
 
   /** Starts merging; throws when the initial merged set is invalid (like an invalid initial `--config`). */
   start(): void {
-    this.subscription = combineLatest([this.files.resources, this.store.watch()]).subscribe(([fromFiles, fromStore]) => this.merge(fromFiles, fromStore));
+    this.started = true;
+    // Both sources replay at once: the store a reset event, the files their list.
+    this.subscriptions.push(this.store.changes().subscribe((event) => this.onStoreEvent(event)));
+    this.subscriptions.push(
+      this.files.resources.subscribe((list) => {
+        this.fileResources = list;
+        this.fileKeys = new Set(list.map(resourceKey));
+        this.merge();
+      }),
+    );
     if (!this.lastGood) {
       this.stop();
       throw new Error(`invalid configuration (${this.describeSources()}):\n${this.lastErrors.join('\n')}`);
@@ -148,7 +205,9 @@ export class ResourceSources {
   }
 
   stop(): void {
-    this.subscription?.unsubscribe();
+    this.started = false;
+    for (const s of this.subscriptions) s.unsubscribe();
+    this.subscriptions = [];
     this.caFileWatch.close();
   }
 
@@ -183,9 +242,9 @@ export class ResourceSources {
    * served changed.
    */
   recheck(): void {
-    if (!this.subscription || this.subscription.closed) return;
+    if (!this.started) return;
     this.caFileRechecks++;
-    this.merge(this.files.current(), this.store.current(), { quiet: true });
+    this.merge({ quiet: true });
   }
 
   /** Errors of `candidate` (a would-be merged set), including new or changed config secrets. */
@@ -212,9 +271,119 @@ export class ResourceSources {
     return this.store.current().map((s: StoredResource) => s.resource);
   }
 
-  private merge(fromFiles: readonly Resource[], fromStore: readonly StoredResource[], options: { quiet?: boolean } = {}): void {
+  /** The served set as `mergeResources` lists it (files first, then stored resources by key), made once per served set when asked. */
+  private get lastGood(): MergedResources | undefined {
+    if (!this.lastGoodList && this.servedSet) {
+      const ranked: { resource: Resource; rank: string }[] = [];
+      for (const group of this.servedSet.groups.values()) group.resources.forEach((resource, i) => ranked.push({ resource, rank: group.ranks[i] ?? '' }));
+      ranked.sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : 0));
+      const origins = new Map<string, Origin>();
+      for (const { resource } of ranked) origins.set(resourceKey(resource), this.fileKeys.has(resourceKey(resource)) ? 'config' : 'api');
+      const shadowed = [...this.stored].filter(([key]) => this.fileKeys.has(key)).map(([, r]) => r);
+      this.lastGoodList = { resources: ranked.map((r) => r.resource), origins, shadowed };
+    }
+    return this.lastGoodList;
+  }
+
+  private set lastGood(value: MergedResources | undefined) {
+    this.lastGoodList = value;
+  }
+
+  /** A store batch: checked alone when it can be (`changeAlone`), else merged and checked as a whole set. */
+  private onStoreEvent(event: StoreEvent): void {
+    if (event.reset) {
+      this.stored.clear();
+      for (const s of event.reset) this.stored.set(resourceKey(s.resource), s.resource);
+      // The first event comes before the files' list: start() merges then.
+      if (this.started && this.lastGood) this.merge();
+      return;
+    }
+    const before = new Map<string, Resource | undefined>();
+    for (const s of event.puts) {
+      const key = resourceKey(s.resource);
+      if (!before.has(key)) before.set(key, this.stored.get(key));
+      this.stored.set(key, s.resource);
+    }
+    for (const ref of event.deletes) {
+      const key = refKey(ref);
+      if (!before.has(key)) before.set(key, this.stored.get(key));
+      this.stored.delete(key);
+    }
+    if (!this.changeAlone(before)) this.merge();
+  }
+
+  /**
+   * The hot path (issue #11): a store change to a served set that is exactly the desired one is
+   * checked by `validateChange`, which looks only at what the change touches, and passed on as a
+   * change. Anything else (a key a config file owns, an error, a pin, the first set) takes the
+   * whole-set path of `merge`, which places errors and pins. Returns whether it handled the change.
+   */
+  private changeAlone(before: ReadonlyMap<string, Resource | undefined>): boolean {
+    const served = this.servedSet;
+    const now = this.now();
+    const sinceFullCheck = now.getTime() - this.lastFullCheck;
+    if (!served || !this.servingDesired || !this.lastGood || sinceFullCheck < 0 || sinceFullCheck >= FULL_CHECK_INTERVAL_MS) return false;
+    const puts: RankedResource[] = [];
+    const replaced: (Resource | undefined)[] = [];
+    const deletes: Resource[] = [];
+    for (const [key, old] of before) {
+      if (this.fileKeys.has(key)) return false;
+      const now = this.stored.get(key);
+      if (now === old) continue;
+      if (now) {
+        puts.push({ resource: now, rank: storeRank(key) });
+        replaced.push(old);
+      } else if (old) deletes.push(old);
+    }
     this.merges++;
-    const merged = mergeResources(fromFiles, fromStore.map((s) => s.resource));
+    const set = served.apply(
+      puts,
+      deletes.map((r) => ({ mesh: meshOfResource(r), rank: storeRank(resourceKey(r)) })),
+    );
+    const meshes = new Set([...puts.map((p) => meshOfResource(p.resource)), ...deletes.map(meshOfResource)]);
+    const change: ResourceChange = { set, puts: puts.map((p) => p.resource), replaced, deletes, meshes, reset: false };
+    const reads = new RecordingReader();
+    // Stored secrets were checked when applied (SPEC §1); only config-file secrets are checked here, and none is in this change.
+    const result = validateChange(change, { now, checkSecret: () => false, readFile: reads.read });
+    const errors = [...result.errors];
+    const warnings = [...result.warnings];
+    for (const check of this.checks) {
+      const extra = check(set.list(), now);
+      errors.push(...extra.errors);
+      warnings.push(...extra.warnings);
+    }
+    if (errors.length > 0) {
+      // Placed by the whole-set check (which resource, blocking or pinned).
+      this.merges--;
+      return false;
+    }
+    this.counters.incrementalChecks++;
+    this.counters.resourcesChecked += result.checked;
+    for (const line of new Set(warnings.map(formatFieldError))) {
+      if (this.loggedWarnings.has(line)) continue;
+      this.log.warn(line);
+      this.loggedWarnings.add(line);
+    }
+    const materialChanged = this.caFiles.acceptMeshes(result.caMeshes, reads, (mesh) => set.group(mesh)?.resources.some((r) => r.type === 'Mesh') ?? false);
+    if (puts.some((p) => p.resource.type === 'Mesh') || deletes.some((r) => r.type === 'Mesh')) {
+      this.caFileWatch.update(set.list().filter((r) => r.type === 'Mesh').flatMap(caFilesOf));
+    }
+    this.servedSet = set;
+    this.lastGoodList = undefined;
+    this.emit(materialChanged.size === 0 ? change : withMaterialOf(change, materialChanged));
+    return true;
+  }
+
+  private emit(change: ResourceChange): void {
+    this.changeSubject.next(change);
+  }
+
+  private merge(options: { quiet?: boolean } = {}): void {
+    this.counters.fullChecks++;
+    this.lastFullCheck = this.now().getTime();
+    this.merges++;
+    const fromFiles = this.fileResources;
+    const merged = mergeResources(fromFiles, [...this.stored].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r));
     this.warnShadowed(merged.shadowed);
     // What the CA files hold is read once, for the check; what is accepted is what was checked.
     const reads = new RecordingReader();
@@ -226,6 +395,7 @@ export class ResourceSources {
     // Watch what the desired set names, also when it is rejected: fixing a file retries the change.
     this.caFileWatch.update(merged.resources.flatMap(caFilesOf));
     const { pins, blocking } = this.classify(merged, errors);
+    this.servingDesired = false;
     if (blocking.length > 0) {
       this.lastErrors = blocking.map(formatFieldError);
       for (const line of this.lastErrors) this.log.error(line);
@@ -242,8 +412,16 @@ export class ResourceSources {
     this.setPins(pins, served);
     this.lastErrors = [];
     this.lastGood = served;
+    this.servingDesired = pins.size === 0;
     this.acceptedSecrets = new Map(fromFiles.flatMap((r) => (r.type === 'Secret' ? [[resourceKey(r), secretFingerprint(r) ?? '']] : [])));
-    if (!unchanged) this.subject.next(served.resources);
+    if (unchanged) return;
+    const previous = this.servedSet;
+    this.servedSet = rankedSet(served, fromFiles);
+    let change = listChange(previous, this.servedSet);
+    this.servedSet = change.set;
+    // New CA file content reaches the identities as a put of the (same) Mesh resource.
+    if (materialChanged && !change.reset) change = withMaterialOf(change, new Set(meshes.filter((m) => !pinnedMeshes.has(m))));
+    this.emit(change);
   }
 
   /**
@@ -314,6 +492,35 @@ export class ResourceSources {
       this.log.warn({ resource: resourceKey(r) }, `${resourceLabel(r)}${where} is defined both in a --config file and through the API; the file wins`);
     }
   }
+}
+
+function meshOfResource(r: Resource): string {
+  return r.type === 'Mesh' ? r.name : r.mesh;
+}
+
+/** The served set with ranks: config-file resources in file order, then stored ones by key. */
+function rankedSet(served: MergedResources, fromFiles: readonly Resource[]): ResourceSet {
+  const fileIndex = new Map(fromFiles.map((r, i) => [resourceKey(r), i]));
+  return ResourceSet.fromRanked(
+    served.resources.map((r) => {
+      const key = resourceKey(r);
+      const index = served.origins.get(key) === 'config' ? fileIndex.get(key) : undefined;
+      return { resource: r, rank: index !== undefined ? fileRank(index) : storeRank(key) };
+    }),
+  );
+}
+
+/** `change` with the Mesh resources of `meshes` put again: their CA files' content changed (the objects did not). */
+function withMaterialOf(change: ResourceChange, meshes: ReadonlySet<string>): ResourceChange {
+  const puts = [...change.puts];
+  const replaced = [...change.replaced];
+  for (const mesh of meshes) {
+    const resource = change.set.resourcesOf(mesh).find((r) => r.type === 'Mesh');
+    if (!resource || puts.includes(resource)) continue;
+    puts.push(resource);
+    replaced.push(undefined);
+  }
+  return { ...change, puts, replaced, meshes: new Set([...change.meshes, ...meshes]) };
 }
 
 /** The same resources, object for object (a re-check that found nothing new). */

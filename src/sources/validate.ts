@@ -7,7 +7,9 @@
  */
 import type { FieldError } from '../api/errors.js';
 import { checkReferences } from '../api/references.js';
-import { resourceLabel, type Resource, type SecretResource } from '../api/types.js';
+import { isDeepStrictEqual } from 'node:util';
+import { meshOf, type ResourceChange } from '../api/resource-set.js';
+import { resourceLabel, type MeshResource, type Resource, type SecretResource } from '../api/types.js';
 import { resourceSetWarnings } from '../generate/gateway-warnings.js';
 import { checkSecretMaterial } from '../ca/secret-material.js';
 import type { CaFileReader } from '../ca/providers/ca-files.js';
@@ -36,16 +38,20 @@ export function meshCaCheck(providers: CaProviders): (resources: readonly Resour
       if (r.type === 'Secret' && reservedSecretName(r.mesh, r.name)) {
         errors.push({ resource: resourceLabel(r), path: 'name', message: `"${r.name}" is reserved for the builtin CA material of mesh "${r.mesh}"; choose another name` });
       }
-      if (r.type !== 'Mesh' || !r.mtls) continue;
-      r.mtls.backends.forEach((backend, i) => {
-        const result = validateBackend(providers, r.name, backend, { resources, now, ...(readFile ? { readFile } : {}) });
-        const at = (path: string): string => `mtls.backends[${i}].conf.${path}`;
-        for (const e of result.errors) errors.push({ resource: resourceLabel(r), path: at(e.path), message: e.message });
-        for (const w of result.warnings) warnings.push({ resource: resourceLabel(r), path: at(w.path), message: w.message });
-      });
+      if (r.type === 'Mesh') checkMeshCa(providers, r, resources, now, readFile, errors, warnings);
     }
     return { errors, warnings };
   };
+}
+
+/** Every CA backend of one Mesh, validated by its provider against `resources` (which hold the Secrets a provided backend names). */
+function checkMeshCa(providers: CaProviders, mesh: MeshResource, resources: readonly Resource[], now: Date, readFile: CaFileReader | undefined, errors: FieldError[], warnings: FieldError[]): void {
+  mesh.mtls?.backends.forEach((backend, i) => {
+    const result = validateBackend(providers, mesh.name, backend, { resources, now, ...(readFile ? { readFile } : {}) });
+    const at = (path: string): string => `mtls.backends[${i}].conf.${path}`;
+    for (const e of result.errors) errors.push({ resource: resourceLabel(mesh), path: at(e.path), message: e.message });
+    for (const w of result.warnings) warnings.push({ resource: resourceLabel(mesh), path: at(w.path), message: w.message });
+  });
 }
 
 export interface ResourceSetOptions {
@@ -94,4 +100,118 @@ const VALIDATION_PROVIDERS: CaProviders = defaultCaProviders();
 function warningField(line: string): FieldError {
   const match = /^([A-Za-z]+\/[^:\s]+): (.*)$/.exec(line);
   return match ? { resource: match[1] ?? '', path: '', message: match[2] ?? line } : { path: '', message: line };
+}
+
+/** What `validateChange` checked (recompute counters, issue #11). */
+export interface ChangeCheckResult extends CheckResult {
+  /** Resources checked: secrets whose material was read, routes and services whose references were resolved, meshes whose CA backends were validated. */
+  readonly checked: number;
+  /** Meshes whose CA backends were validated (their provided CA files read through `readFile`). */
+  readonly caMeshes: ReadonlySet<string>;
+}
+
+const SERVICE_TAG = 'kuma.io/service';
+
+/** The services a resource adds to its mesh's service set (what a Route may name). */
+function servicesProvided(r: Resource | undefined): string {
+  if (!r) return '';
+  if (r.type === 'Service') return r.name;
+  if (r.type !== 'Dataplane') return '';
+  return r.networking.inbound.map((i) => i.tags[SERVICE_TAG] ?? '').join('\0');
+}
+
+/**
+ * The same check as `validateResources`, for a change to a set that was valid (no errors): only
+ * what the change can affect is checked again (issue #11: a change costs what it touches).
+ * - the material of each put Secret that `checkSecret` selects, and its name;
+ * - per mesh the change touches: the references of every put Route and Service; of every Route
+ *   of the mesh when its gateways, secrets or service names changed (or a Route did: host
+ *   claims depend on every Route of the gateway); of every Service when its secrets changed;
+ * - the CA backends of a mesh whose Mesh resource or Secrets changed;
+ * - gateway warnings of the meshes whose Routes, Gateways, Services, Secrets or Mesh changed.
+ * Its errors are empty exactly when `validateResources(change.set.list())` has none
+ * (test/sources/validate-change.property.test.ts); when they are not, the caller runs the full
+ * check to place them (which resource, pinned or blocking).
+ */
+export function validateChange(change: ResourceChange, options: ResourceSetOptions): ChangeCheckResult {
+  if (change.reset) {
+    const full = validateResources(change.set.list(), options);
+    return { ...full, checked: change.set.list().length, caMeshes: new Set(change.set.groups.keys()) };
+  }
+  const errors: FieldError[] = [];
+  const warnings: FieldError[] = [];
+  let checked = 0;
+  interface Touch {
+    routes: boolean;
+    allRoutes: boolean;
+    allServices: boolean;
+    ca: boolean;
+    warnings: boolean;
+  }
+  const touched = new Map<string, Touch>();
+  const touch = (mesh: string): Touch => {
+    let t = touched.get(mesh);
+    if (!t) touched.set(mesh, (t = { routes: false, allRoutes: false, allServices: false, ca: false, warnings: false }));
+    return t;
+  };
+  const putSet = new Set<Resource>(change.puts);
+  const note = (r: Resource, before: Resource | undefined): void => {
+    const t = touch(meshOf(r));
+    switch (r.type) {
+      case 'Mesh':
+        t.ca = true;
+        t.warnings = true;
+        break;
+      case 'Secret':
+        t.allRoutes = t.allServices = t.ca = t.warnings = true;
+        break;
+      case 'Gateway':
+        t.allRoutes = t.warnings = true;
+        break;
+      case 'Route':
+        t.allRoutes = t.warnings = true;
+        break;
+      case 'Service':
+        // Gateway warnings read a Service's tls only; an endpoint change is not looked at again.
+        if (before?.type !== 'Service' || !isDeepStrictEqual(r.tls, before.tls)) t.warnings = true;
+        if (servicesProvided(r) !== servicesProvided(before)) t.allRoutes = true;
+        break;
+      case 'Dataplane':
+        if (servicesProvided(r) !== servicesProvided(before)) t.allRoutes = true;
+        break;
+      default:
+        break;
+    }
+  };
+  change.puts.forEach((r, i) => note(r, change.replaced[i]));
+  for (const r of change.deletes) note(r, undefined);
+  for (const r of change.puts) {
+    if (r.type !== 'Secret') continue;
+    if (reservedSecretName(r.mesh, r.name)) errors.push({ resource: resourceLabel(r), path: 'name', message: `"${r.name}" is reserved for the builtin CA material of mesh "${r.mesh}"; choose another name` });
+    if (r.secretType === 'generic' || options.checkSecret?.(r) === false) continue;
+    checked++;
+    const material = checkSecretMaterial(r, options.now);
+    for (const e of material.errors) errors.push({ resource: resourceLabel(r), path: e.path, message: e.message });
+    for (const w of material.warnings) warnings.push({ resource: resourceLabel(r), path: w.path, message: w.message });
+  }
+  const caMeshes = new Set<string>();
+  const warnMeshes: string[] = [];
+  for (const [mesh, t] of touched) {
+    const resources = change.set.resourcesOf(mesh);
+    const toCheck = resources.filter((r) => (r.type === 'Route' && (t.allRoutes || putSet.has(r))) || (r.type === 'Service' && (t.allServices || putSet.has(r))));
+    if (toCheck.length > 0) {
+      checked += toCheck.length;
+      // Host claims: the Routes of the mesh in set order, so the later claimant gets the error, as the full check gives it.
+      errors.push(...checkReferences(resources, toCheck));
+    }
+    const meshResource = t.ca ? resources.find((r) => r.type === 'Mesh' && r.name === mesh) : undefined;
+    if (meshResource?.type === 'Mesh' && meshResource.mtls) {
+      checked++;
+      caMeshes.add(mesh);
+      checkMeshCa(VALIDATION_PROVIDERS, meshResource, resources, options.now, options.readFile, errors, warnings);
+    }
+    if (t.warnings && resources.some((r) => r.type === 'Gateway')) warnMeshes.push(mesh);
+  }
+  if (errors.length === 0) for (const mesh of warnMeshes) for (const line of resourceSetWarnings(change.set.resourcesOf(mesh))) warnings.push(warningField(line));
+  return { errors, warnings, checked, caMeshes };
 }

@@ -26,6 +26,7 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
 import { BehaviorSubject, type Observable } from 'rxjs';
+import { StoreFeed, type StoreEvent } from './store.js';
 import { Etcd3, type IKeyValue, type IOptions, type IWatchResponse, type Lease, type Watcher } from 'etcd3';
 import type { Resource } from '../api/types.js';
 import type { Logger } from '../log/logger.js';
@@ -120,7 +121,7 @@ function isUnavailable(err: unknown): boolean {
 }
 
 export class EtcdStore implements Store {
-  private readonly subject: BehaviorSubject<readonly StoredResource[]>;
+  private readonly feed: StoreFeed;
   private readonly box: SecretBox;
   private readonly resourcesPrefix: string;
   private readonly blobsPrefix: string;
@@ -154,7 +155,7 @@ export class EtcdStore implements Store {
     this.resourcesPrefix = `${location.prefix}resources/`;
     this.blobsPrefix = `${location.prefix}blobs/`;
     this.statusPrefix = `${location.prefix}status/`;
-    this.subject = new BehaviorSubject(this.sorted());
+    this.feed = new StoreFeed(() => this.sorted());
   }
 
   /** Connects, lists every resource and starts watching; rejects (naming the store) when etcd is unreachable or holds an unreadable record. */
@@ -200,12 +201,16 @@ export class EtcdStore implements Store {
     return this.location.name;
   }
 
+  changes(): Observable<StoreEvent> {
+    return this.feed.changes();
+  }
+
   watch(): Observable<readonly StoredResource[]> {
-    return this.subject.asObservable();
+    return this.feed.watch();
   }
 
   current(): readonly StoredResource[] {
-    return this.subject.value;
+    return this.feed.current();
   }
 
   async get(ref: ResourceRef): Promise<StoredResource | undefined> {
@@ -365,7 +370,7 @@ export class EtcdStore implements Store {
       await Promise.race([watcher.cancel().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
     }
     this.client.close();
-    this.subject.complete();
+    this.feed.complete();
   }
 
   private statusKey(key: string): string {
@@ -570,7 +575,8 @@ export class EtcdStore implements Store {
 
   private onWatchData(watcher: Watcher, response: IWatchResponse): void {
     if (watcher !== this.watcher || this.closed) return;
-    let changed = false;
+    const puts = new Map<string, StoredResource>();
+    const deletes = new Map<string, ResourceRef>();
     // Events up to what a listing already covered are skipped; one transaction's events share a revision.
     const covered = this.seenRevision;
     for (const event of response.events) {
@@ -578,11 +584,18 @@ export class EtcdStore implements Store {
       const revision = Number(event.kv.mod_revision);
       if (revision <= covered) continue;
       if (event.type === 'Delete') {
-        changed = this.entries.delete(key) || changed;
+        const gone = this.entries.get(key);
+        if (gone) {
+          this.entries.delete(key);
+          puts.delete(key);
+          deletes.set(key, refOf(gone.stored.resource));
+        }
       } else {
         try {
-          this.entries.set(key, this.decode(key, event.kv));
-          changed = true;
+          const entry = this.decode(key, event.kv);
+          this.entries.set(key, entry);
+          deletes.delete(key);
+          puts.set(key, entry.stored);
         } catch (err) {
           // Keep the previous value: an unreadable record must not take a served resource away.
           this.options.log?.error({ store: this.name, key, reason: oneLine(err) }, 'ignoring an unreadable record written to the store');
@@ -590,7 +603,7 @@ export class EtcdStore implements Store {
       }
       this.seenRevision = Math.max(this.seenRevision, revision);
     }
-    if (changed) this.subject.next(this.sorted());
+    if (puts.size > 0 || deletes.size > 0) this.feed.emit({ puts: [...puts.values()], deletes: [...deletes.values()] });
     this.releaseWaiters();
   }
 
@@ -631,7 +644,7 @@ export class EtcdStore implements Store {
     this.entries.clear();
     for (const [k, v] of next) this.entries.set(k, v);
     this.seenRevision = Math.max(this.seenRevision, listing.revision);
-    this.subject.next(this.sorted());
+    this.feed.emit({ puts: [], deletes: [], reset: [...this.entries.values()].map((e) => e.stored) });
     this.releaseWaiters();
   }
 

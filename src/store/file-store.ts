@@ -33,13 +33,13 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BehaviorSubject, type Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import YAML from 'yaml';
 import type { Resource, ResourceKind } from '../api/types.js';
 import type { Logger } from '../log/logger.js';
 import { createFileAtomic, ensureDirectory, isCode, readFileIfExists, removeFileDurable, removeTemporaryFiles, writeFileAtomic, type FaultHooks } from './atomic.js';
 import { documentToResource, resourceToDocument, sameContent } from './document.js';
-import { applyOne, checkBlobName, refKey, refOf, type AppliedChange, type PutBlobOptions, type ResourceRef, type Store, type StoreChange, type StoredResource } from './store.js';
+import { applyOne, checkBlobName, refKey, refOf, StoreFeed, type AppliedChange, type PutBlobOptions, type ResourceRef, type Store, type StoreChange, type StoredResource, type StoreEvent } from './store.js';
 
 const FORMAT = 1;
 const FILE_MODE = 0o600;
@@ -68,7 +68,7 @@ interface FileWrite {
 }
 
 export class FileStore implements Store {
-  private readonly subject: BehaviorSubject<readonly StoredResource[]>;
+  private readonly feed: StoreFeed;
   private tail: Promise<unknown> = Promise.resolve();
   private journalPending = false;
   private closed = false;
@@ -78,7 +78,7 @@ export class FileStore implements Store {
     private readonly entries: Map<string, StoredResource>,
     private readonly options: FileStoreOptions,
   ) {
-    this.subject = new BehaviorSubject(this.sorted());
+    this.feed = new StoreFeed(() => this.sorted());
   }
 
   /** Opens (creating if needed) a data directory: removes temporary files, replays an unfinished batch, loads every resource. */
@@ -94,12 +94,16 @@ export class FileStore implements Store {
     return new FileStore(root, entries, options);
   }
 
+  changes(): Observable<StoreEvent> {
+    return this.feed.changes();
+  }
+
   watch(): Observable<readonly StoredResource[]> {
-    return this.subject.asObservable();
+    return this.feed.watch();
   }
 
   current(): readonly StoredResource[] {
-    return this.subject.value;
+    return this.feed.current();
   }
 
   async get(ref: ResourceRef): Promise<StoredResource | undefined> {
@@ -141,7 +145,7 @@ export class FileStore implements Store {
   async close(): Promise<void> {
     this.closed = true;
     await this.tail.catch(() => undefined);
-    this.subject.complete();
+    this.feed.complete();
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -157,6 +161,8 @@ export class FileStore implements Store {
     const next = new Map(this.entries);
     const outcomes: AppliedChange[] = [];
     const writes: FileWrite[] = [];
+    const puts: StoredResource[] = [];
+    const deletes: ResourceRef[] = [];
     for (const change of changes) {
       const ref = change.op === 'put' ? refOf(change.resource) : change.ref;
       const key = refKey(ref);
@@ -168,6 +174,7 @@ export class FileStore implements Store {
         if (!existing) continue;
         next.delete(key);
         writes.push({ path: file });
+        deletes.push(ref);
         continue;
       }
       if (existing && sameContent(existing.resource, change.resource)) {
@@ -176,6 +183,7 @@ export class FileStore implements Store {
       }
       const stored: StoredResource = { resource: change.resource, creationTime: existing?.creationTime ?? now, modificationTime: now };
       next.set(key, stored);
+      puts.push(stored);
       writes.push({ path: file, content: serialize(stored) });
       outcomes.push({ ref, outcome: existing ? 'updated' : 'created' });
     }
@@ -195,7 +203,7 @@ export class FileStore implements Store {
     if (writes.length > 0) {
       this.entries.clear();
       for (const [k, v] of next) this.entries.set(k, v);
-      this.subject.next(this.sorted());
+      this.feed.emit({ puts, deletes });
     }
     return outcomes;
   }

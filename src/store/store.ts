@@ -3,7 +3,7 @@
  * (FileStore); etcd is the store for several replicas. Validation happens above the store: a
  * store keeps whatever batch it is given, atomically.
  */
-import type { Observable } from 'rxjs';
+import { defer, map, startWith, Subject, type Observable } from 'rxjs';
 import type { Resource, ResourceKind } from '../api/types.js';
 
 /** Identifies one resource; `mesh` is '' for a Mesh (SPEC §1: Meshes are not mesh-scoped). */
@@ -66,7 +66,21 @@ export interface PutBlobOptions {
   readonly ifAbsent?: boolean;
 }
 
+/**
+ * One committed batch as the store emits it (issue #11: the store emits changes, not whole
+ * lists). A batch's puts and deletes become visible together.
+ */
+export interface StoreEvent {
+  /** New or changed resources. */
+  readonly puts: readonly StoredResource[];
+  readonly deletes: readonly ResourceRef[];
+  /** Set on the first event of a subscription, and when the store re-lists (etcd after its history was compacted): everything it holds now, replacing what was known. */
+  readonly reset?: readonly StoredResource[];
+}
+
 export interface Store {
+  /** Every committed batch; replays the whole content as a `reset` event on subscribe. */
+  changes(): Observable<StoreEvent>;
   /** The committed resources, sorted by key; replays the current list on subscribe and emits once per committed batch. */
   watch(): Observable<readonly StoredResource[]>;
   /** The committed resources right now (the value `watch()` last emitted). */
@@ -92,6 +106,41 @@ export function refOf(r: Resource): ResourceRef {
 /** The same string as `resourceKey` of the resource the ref names. */
 export function refKey(ref: ResourceRef): string {
   return ref.type === 'Mesh' ? `Mesh/${ref.name}` : `${ref.type}/${ref.mesh}/${ref.name}`;
+}
+
+/**
+ * The change feed both stores share: `changes()` as a reset then every batch, `current()` sorted
+ * only when asked (not once per change), and `watch()` derived from both.
+ */
+export class StoreFeed {
+  private readonly subject = new Subject<StoreEvent>();
+  private sortedCache: readonly StoredResource[] | undefined;
+
+  /** `sorted`: the committed resources sorted by key, computed when `current()` is asked after a change. */
+  constructor(private readonly sorted: () => readonly StoredResource[]) {}
+
+  current(): readonly StoredResource[] {
+    this.sortedCache ??= this.sorted();
+    return this.sortedCache;
+  }
+
+  changes(): Observable<StoreEvent> {
+    return defer(() => this.subject.pipe(startWith<StoreEvent>({ puts: [], deletes: [], reset: this.current() })));
+  }
+
+  watch(): Observable<readonly StoredResource[]> {
+    return this.changes().pipe(map(() => this.current()));
+  }
+
+  /** After the entries changed. */
+  emit(event: StoreEvent): void {
+    this.sortedCache = undefined;
+    this.subject.next(event);
+  }
+
+  complete(): void {
+    this.subject.complete();
+  }
 }
 
 /** Blob names are relative paths of safe segments: `ca/default/ca-1.key`. */

@@ -15,9 +15,10 @@
  * `translateMeshes` (the full translation) stays the oracle: the property test in
  * test/incremental checks that both give the same per-proxy output.
  */
+import { listChange, ResourceSet, type ResourceChange } from '../api/resource-set.js';
 import type { Resource } from '../api/types.js';
 import type { DataplaneModel, EndpointModel, GatewayModel, MeshModel, Model, ServiceModel } from '../model/model.js';
-import { resourcesByMesh, SERVICE_TAG, translateMesh } from './mesh-services.js';
+import { SERVICE_TAG, translateMesh } from './mesh-services.js';
 
 export type MeshChange =
   | { readonly kind: 'unchanged' }
@@ -176,6 +177,7 @@ function endpointOnlyChange(previous: MeshModel, before: readonly Resource[], af
 
 export class IncrementalTranslator {
   private inputs = new Map<string, readonly Resource[]>();
+  private set?: ResourceSet;
   private current: ModelRevision = { revision: 0, model: { meshes: new Map() }, changes: new Map() };
   /** Meshes translated, per mesh name (recompute counter, issue #11). */
   readonly translations = new Map<string, number>();
@@ -184,26 +186,42 @@ export class IncrementalTranslator {
     return this.current;
   }
 
+  /** The next revision from a whole list (tests): the change is found by comparing it with the last set. */
   next(resources: readonly Resource[]): ModelRevision {
-    const groups = resourcesByMesh(resources);
+    return this.apply(listChange(this.set, ResourceSet.fromList(resources)));
+  }
+
+  /** The next revision: only the meshes the change names are looked at (all of them on a reset). */
+  apply(change: ResourceChange): ModelRevision {
     const previous = this.current.model;
-    const meshes = new Map<string, MeshModel>();
     const changes = new Map<string, MeshChange>();
-    for (const [name, group] of groups) {
+    const touched = change.reset ? new Set([...change.set.groups.keys(), ...previous.meshes.keys()]) : change.meshes;
+    const translated = new Map<string, MeshModel>();
+    for (const name of touched) {
+      const group = change.set.group(name);
       const before = previous.meshes.get(name);
-      const input = this.inputs.get(name);
-      if (before && sameResources(input, group)) {
-        meshes.set(name, before);
+      if (!group) {
+        if (before) changes.set(name, FULL);
+        this.inputs.delete(name);
         continue;
       }
+      const input = this.inputs.get(name);
+      this.inputs.set(name, group.resources);
+      if (before && sameResources(input, group.resources)) continue;
       this.translations.set(name, (this.translations.get(name) ?? 0) + 1);
-      const { mesh, change } =
-        (before && input ? endpointOnlyChange(before, input, group) : undefined) ?? internMesh(before, translateMesh(name, group), !sameSecrets(input, group));
-      meshes.set(name, mesh);
-      if (change.kind !== 'unchanged') changes.set(name, change);
+      const { mesh, change: meshChange } =
+        (before && input ? endpointOnlyChange(before, input, group.resources) : undefined) ??
+        internMesh(before, translateMesh(name, group.resources), !sameSecrets(input, group.resources));
+      translated.set(name, mesh);
+      if (meshChange.kind !== 'unchanged') changes.set(name, meshChange);
     }
-    for (const name of previous.meshes.keys()) if (!groups.has(name)) changes.set(name, FULL);
-    this.inputs = groups;
+    // In the set's mesh order; an untouched mesh keeps its model object.
+    const meshes = new Map<string, MeshModel>();
+    for (const name of change.set.groups.keys()) {
+      const mesh = translated.get(name) ?? previous.meshes.get(name);
+      if (mesh) meshes.set(name, mesh);
+    }
+    this.set = change.set;
     this.current = { revision: this.current.revision + 1, model: { meshes }, changes };
     return this.current;
   }

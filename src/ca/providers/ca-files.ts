@@ -75,6 +75,28 @@ export class CaFileSnapshot {
    * Takes the content `reads` recorded for each mesh in `meshes`, except the `pinned` ones, which
    * keep what they had. Returns whether any content changed (proxies then need the new material).
    */
+  /**
+   * For a change that validated only some meshes' CAs (sources/validate.ts validateChange): takes
+   * what `reads` recorded for those meshes, keeps every other mesh's content, and drops meshes no
+   * longer `present`. Returns the meshes whose content changed.
+   */
+  acceptMeshes(meshes: Iterable<string>, reads: RecordingReader, present: (mesh: string) => boolean): Set<string> {
+    const next = new Map<string, ReadonlyMap<string, string>>();
+    for (const [mesh, files] of this.files) if (present(mesh)) next.set(mesh, files);
+    const changed = new Set<string>();
+    for (const mesh of meshes) {
+      const files = reads.of(mesh);
+      const before = this.files.get(mesh);
+      if (files && files.size > 0) next.set(mesh, new Map(files));
+      else next.delete(mesh);
+      const after = next.get(mesh);
+      if (digestOf(new Map(before ? [[mesh, before]] : [])) !== digestOf(new Map(after ? [[mesh, after]] : []))) changed.add(mesh);
+    }
+    this.files = next;
+    this.digest = digestOf(next);
+    return changed;
+  }
+
   accept(meshes: Iterable<string>, reads: RecordingReader, pinned: ReadonlySet<string>): boolean {
     const next = new Map<string, ReadonlyMap<string, string>>();
     for (const mesh of meshes) {
