@@ -26,7 +26,7 @@
  * "on disk", not yet "in use".
  */
 import { Observable, type Subscription } from 'rxjs';
-import { meshOf, resetChange, ResourceSet, type ResourceChange } from '../api/resource-set.js';
+import { listChange, meshOf, ResourceSet, type ResourceChange } from '../api/resource-set.js';
 import type { Resource } from '../api/types.js';
 import type { IssuedServerCertificate, MeshTlsMaterial } from '../ca/workload-identity.js';
 import { GATEWAY_CA_BACKEND, type MeshCaRegistry } from '../ca/providers/registry.js';
@@ -148,11 +148,12 @@ export class IdentityManager implements MeshTlsMaterial {
    * Takes the current (validated) resource set: Mesh mTLS policies, Dataplanes and Gateways. A
    * change looks only at what it touches (issue #11): the meshes whose Mesh or Secrets it puts or
    * deletes (their CA, and every proxy of theirs), and the proxies whose Dataplane or Gateway it
-   * puts or deletes. A list (tests) or a reset looks at everything.
+   * puts or deletes. A reset (the first set) looks at everything.
    */
   update(input: readonly Resource[] | ResourceChange): void {
     if (this.closed) return;
-    const change = isChange(input) ? input : resetChange(ResourceSet.fromList(input));
+    // A list (tests) is compared with the last set, so it takes the same path as a change.
+    const change = isChange(input) ? input : listChange(this.set === ResourceSet.EMPTY ? undefined : this.set, ResourceSet.fromList(input));
     this.set = change.set;
     if (change.reset) {
       this.index = indexResources(change.set.list());

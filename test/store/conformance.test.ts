@@ -10,8 +10,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { RouteResource, SecretResource } from '../../src/api/types.js';
 import { EtcdStore } from '../../src/store/etcd-store.js';
 import { FileStore } from '../../src/store/file-store.js';
-import { StoreConflictError, type Store, type StoredResource } from '../../src/store/store.js';
+import { StoreConflictError, type Store, type StoredResource, type StoreEvent } from '../../src/store/store.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { waitFor } from '../helpers/wait.js';
 
 const route = (name: string, host = `${name}.acme.org`): RouteResource => ({
   type: 'Route',
@@ -150,6 +151,33 @@ describe.each(implementations)('Store conformance: $name', (impl) => {
     expect(emissions[0]).toEqual(['Route/before']);
     expect(emissions.at(-1)).toEqual(['Route/x', 'Route/y']);
     for (const e of emissions) expect([['Route/before'], ['Route/x', 'Route/y']]).toContainEqual(e);
+  });
+
+  it('emits a batch as one change event of its puts and deletes, after a reset with everything (issue #11)', async () => {
+    // given
+    const store = await open();
+    await store.put(route('before'));
+    const events: StoreEvent[] = [];
+    const subscription = store.changes().subscribe((e) => events.push(e));
+    // when
+    await store.apply([
+      { op: 'put', resource: route('x') },
+      { op: 'put', resource: route('before', 'moved.acme.org') },
+      { op: 'delete', ref: { type: 'Route', mesh: 'default', name: 'y' } },
+    ]);
+    await store.apply([{ op: 'delete', ref: { type: 'Route', mesh: 'default', name: 'x' } }]);
+    // the etcd store emits what its watch delivers: wait for the second batch to arrive
+    await waitFor('both batches emitted', () => events.length >= 3);
+    subscription.unsubscribe();
+    // then: a reset, then one event per batch that changed something (a delete of nothing is not an event)
+    expect(events).toHaveLength(3);
+    expect(names(events[0]?.reset ?? [])).toEqual(['Route/before']);
+    expect(events[1]?.reset).toBeUndefined();
+    expect(names(events[1]?.puts ?? []).sort()).toEqual(['Route/before', 'Route/x']);
+    expect(events[1]?.puts.find((s) => s.resource.name === 'before')?.resource).toEqual(route('before', 'moved.acme.org'));
+    expect(events[1]?.deletes).toEqual([]);
+    expect(events[2]?.puts).toEqual([]);
+    expect(events[2]?.deletes).toEqual([{ type: 'Route', mesh: 'default', name: 'x' }]);
   });
 
   it('refuses two changes of one resource in one batch, writing nothing', async () => {
