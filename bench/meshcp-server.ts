@@ -9,7 +9,7 @@
  * authentication: every proxy is accepted, as in the plain scenario.
  */
 import { performance } from 'node:perf_hooks';
-import { BehaviorSubject, firstValueFrom, type Subscription } from 'rxjs';
+import { firstValueFrom, of, type Subscription } from 'rxjs';
 import type { Resource } from '../src/api/types.js';
 import type { MeshTlsMaterial } from '../src/ca/workload-identity.js';
 import { generateForProxy } from '../src/generate/generate.js';
@@ -21,7 +21,9 @@ import { buildSnapshot } from '../src/xds/snapshot.js';
 import { TYPE_SHORT_NAMES } from '../src/xds/types.js';
 import { lookupType } from '../src/protos/load.js';
 import { ENDPOINT_TYPE, SECRET_TYPE, benchTypes, encodeResponse, sampleRequest, type WireResponse } from './protocol.js';
-import { MESH, nodeId, resourcesAt, staticResources, type Scenario } from './scenario.js';
+import { ResourceSources } from '../src/sources/resource-sources.js';
+import { MemoryStore } from './memory-store.js';
+import { MESH, externalService, nodeId, staticResources, type Scenario } from './scenario.js';
 import { progress, type RecomputeDelta } from './ipc.js';
 import { runServerProcess, type BenchTarget, type ChangeResult } from './server-harness.js';
 
@@ -39,7 +41,7 @@ class MeshcpTarget implements BenchTarget {
   private scenario: Scenario = 'plain';
   private types: readonly string[] = [];
   private base: Resource[] = [];
-  private subject?: BehaviorSubject<readonly Resource[]>;
+  private store?: MemoryStore;
   private controlPlane?: ControlPlane;
   /** mtls: from the start of the initial config until every proxy had been sent its SDS response. */
   private allSecretsSentMs: number | undefined;
@@ -50,8 +52,11 @@ class MeshcpTarget implements BenchTarget {
     this.scenario = scenario;
     this.types = benchTypes(scenario);
     this.base = staticResources(proxies, scenario);
-    this.subject = new BehaviorSubject<readonly Resource[]>(resourcesAt(this.base, 0));
-    this.controlPlane = new ControlPlane({ resources: this.subject, log: silentLogger() });
+    // As `meshcp serve` runs: store → sources (merge + check) → control plane, as changes.
+    this.store = new MemoryStore([...this.base, externalService(0)]);
+    const sources = new ResourceSources({ resources: of([]), current: () => [], paths: [] }, this.store, silentLogger());
+    sources.start();
+    this.controlPlane = new ControlPlane({ changes: sources.changes, log: silentLogger() });
     const cp = this.controlPlane;
     const port = await cp.listen('127.0.0.1:0');
     // Warm-up outside the measurements: translate once, and build + encode one proxy's config
@@ -158,9 +163,10 @@ class MeshcpTarget implements BenchTarget {
     });
     const before = cp.recompute();
     started = performance.now();
-    // Synchronous in meshcp: translate the changed mesh, update the affected proxies' snapshots
-    // (an endpoint-only change patches EDS), and write the pushes.
-    this.subject?.next(resourcesAt(this.base, iteration));
+    // Synchronous in meshcp: the store emits the batch, the sources check the changed Service,
+    // the control plane translates the changed mesh, updates the affected proxies' snapshots (an
+    // endpoint-only change patches EDS), and writes the pushes.
+    void this.store?.apply([{ op: 'put', resource: externalService(iteration) }]);
     syncMs = performance.now() - started;
     const ms = await allAcked;
     const after = cp.recompute();

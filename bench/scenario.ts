@@ -100,7 +100,7 @@ function trafficPermission(k: number, services: number): TrafficPermissionResour
 }
 
 /** The external service whose endpoints change; iteration 0 is the initial config. */
-function externalService(iteration: number): ServiceResource {
+export function externalService(iteration: number): ServiceResource {
   const endpoints = [{ address: '10.200.0.1', port: 5432 }];
   if (iteration > 0) endpoints.push({ address: `10.201.${(iteration >> 8) & 255}.${iteration & 255}`, port: 5432 });
   return { type: 'Service', name: 'ext', mesh: MESH, endpoints };
@@ -115,7 +115,7 @@ export function staticResources(proxies: number, scenario: Scenario = 'plain'): 
   return resources;
 }
 
-/** The full resource set for a given change iteration. */
+/** The full resource set for a given change iteration (the baseline; meshcp gets the changed Service through its store). */
 export function resourcesAt(base: readonly Resource[], iteration: number): readonly Resource[] {
   return [...base, externalService(iteration)];
 }
