@@ -209,6 +209,13 @@ export class ResourceApi {
     }
     if (errors.length > 0) return { errors, warnings };
     const batchKeys = new Set(entries.map((e) => resourceKey(e.resource)));
+    // Checked on what it touches when it can be (issue #11); anything to report is placed and worded by the whole-set check below.
+    const alone = sources.checkAlone(
+      entries.map((e) => e.resource),
+      [],
+      (r) => batchKeys.has(resourceKey(r)),
+    );
+    if (alone && alone.errors.length === 0 && alone.warnings.length === 0) return { errors, warnings };
     // Batch resources go last, so a clash (two routes, one host) is blamed on the new one.
     const candidateStore = [...store.current().map((s) => s.resource).filter((r) => !batchKeys.has(resourceKey(r))), ...entries.map((e) => e.resource)];
     // The batch's secrets are checked as they are applied (SPEC §1), by the same validator as serve and validate -f.
@@ -286,7 +293,8 @@ export class ResourceApi {
       };
     }
     if (!inStore) return { ok: false, status: 404, errors: [`${label} not found`], warnings: [] };
-    if (!inFiles) {
+    const alone = inFiles ? undefined : sources.checkAlone([], [ref], () => false);
+    if (!inFiles && !(alone && alone.errors.length === 0)) {
       const remaining = store.current().map((s) => s.resource).filter((r) => resourceKey(r) !== key);
       const broken = this.introducedErrors(remaining);
       if (broken.length > 0) {

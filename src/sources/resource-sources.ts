@@ -22,10 +22,10 @@ import { isDeepStrictEqual } from 'node:util';
 import { concat, defer, map, of, Subject, type Observable, type Subscription } from 'rxjs';
 import { listChange, resetChange, ResourceSet, type RankedResource, type ResourceChange } from '../api/resource-set.js';
 import { formatFieldError, type FieldError } from '../api/errors.js';
-import { resourceKey, resourceLabel, type Resource } from '../api/types.js';
+import { resourceKey, resourceLabel, type Resource, type SecretResource } from '../api/types.js';
 import { CaFileSnapshot, CaFileWatch, caFilesOf, RecordingReader, type CaFileReader, type CaFileWatchOptions } from '../ca/providers/ca-files.js';
-import { validateChange, validateResources } from './validate.js';
-import { refKey, type Store, type StoredResource, type StoreEvent } from '../store/store.js';
+import { validateChange, validateResources, type ChangeCheckResult } from './validate.js';
+import { refKey, type ResourceRef, type Store, type StoredResource, type StoreEvent } from '../store/store.js';
 import type { Logger } from '../log/logger.js';
 
 /** What ResourceSources needs from FileConfigSource. */
@@ -108,6 +108,10 @@ export interface SourceCounters {
   fullChecks: number;
   /** Resources `validateChange` checked, summed over changes. */
   resourcesChecked: number;
+  /** API batches `checkAlone` checked on what they touch. */
+  apiChecksAlone: number;
+  /** Runs of `check`, the whole-set check (merges, pins, and API batches that could not be checked alone). */
+  wholeSetChecks: number;
 }
 
 /**
@@ -142,7 +146,7 @@ export class ResourceSources {
   private servingDesired = false;
   /** When the whole set was last checked: what depends on time (a CA or certificate that expired) is checked again at least once a minute while changes flow. */
   private lastFullCheck = 0;
-  readonly counters: SourceCounters = { incrementalChecks: 0, fullChecks: 0, resourcesChecked: 0 };
+  readonly counters: SourceCounters = { incrementalChecks: 0, fullChecks: 0, resourcesChecked: 0, apiChecksAlone: 0, wholeSetChecks: 0 };
   private acceptedSecrets = new Map<string, string>();
   private shadowWarned = '';
   private loggedWarnings = new Set<string>();
@@ -249,6 +253,7 @@ export class ResourceSources {
 
   /** Errors of `candidate` (a would-be merged set), including new or changed config secrets. */
   check(merged: MergedResources, options: CheckOptions = {}): { errors: FieldError[]; warnings: FieldError[] } {
+    this.counters.wholeSetChecks++;
     const now = this.now();
     const changedFileSecret = (r: Resource): boolean => merged.origins.get(resourceKey(r)) === 'config' && this.acceptedSecrets.get(resourceKey(r)) !== secretFingerprint(r);
     // The one validator of validate -f, apply and serve (sources/validate.ts).
@@ -319,29 +324,10 @@ export class ResourceSources {
    * whole-set path of `merge`, which places errors and pins. Returns whether it handled the change.
    */
   private changeAlone(before: ReadonlyMap<string, Resource | undefined>): boolean {
-    const served = this.servedSet;
     const now = this.now();
-    const sinceFullCheck = now.getTime() - this.lastFullCheck;
-    if (!served || !this.servingDesired || !this.lastGood || sinceFullCheck < 0 || sinceFullCheck >= FULL_CHECK_INTERVAL_MS) return false;
-    const puts: RankedResource[] = [];
-    const replaced: (Resource | undefined)[] = [];
-    const deletes: Resource[] = [];
-    for (const [key, old] of before) {
-      if (this.fileKeys.has(key)) return false;
-      const now = this.stored.get(key);
-      if (now === old) continue;
-      if (now) {
-        puts.push({ resource: now, rank: storeRank(key) });
-        replaced.push(old);
-      } else if (old) deletes.push(old);
-    }
-    this.merges++;
-    const set = served.apply(
-      puts,
-      deletes.map((r) => ({ mesh: meshOfResource(r), rank: storeRank(resourceKey(r)) })),
-    );
-    const meshes = new Set([...puts.map((p) => meshOfResource(p.resource)), ...deletes.map(meshOfResource)]);
-    const change: ResourceChange = { set, puts: puts.map((p) => p.resource), replaced, deletes, meshes, reset: false };
+    const change = this.storeChange(before, (key) => this.stored.get(key), now);
+    if (!change) return false;
+    const set = change.set;
     const reads = new RecordingReader();
     // Stored secrets were checked when applied (SPEC §1); only config-file secrets are checked here, and none is in this change.
     const result = validateChange(change, { now, checkSecret: () => false, readFile: reads.read });
@@ -354,9 +340,9 @@ export class ResourceSources {
     }
     if (errors.length > 0) {
       // Placed by the whole-set check (which resource, blocking or pinned).
-      this.merges--;
       return false;
     }
+    this.merges++;
     this.counters.incrementalChecks++;
     this.counters.resourcesChecked += result.checked;
     for (const line of new Set(warnings.map(formatFieldError))) {
@@ -365,13 +351,68 @@ export class ResourceSources {
       this.loggedWarnings.add(line);
     }
     const materialChanged = this.caFiles.acceptMeshes(result.caMeshes, reads, (mesh) => set.group(mesh)?.resources.some((r) => r.type === 'Mesh') ?? false);
-    if (puts.some((p) => p.resource.type === 'Mesh') || deletes.some((r) => r.type === 'Mesh')) {
+    if (change.puts.some((r) => r.type === 'Mesh') || change.deletes.some((r) => r.type === 'Mesh')) {
       this.caFileWatch.update(set.list().filter((r) => r.type === 'Mesh').flatMap(caFilesOf));
     }
     this.servedSet = set;
     this.lastGoodList = undefined;
     this.emit(materialChanged.size === 0 ? change : withMaterialOf(change, materialChanged));
     return true;
+  }
+
+  /**
+   * The change that takes the served set from `before` (old versions by key) to `after`, when it
+   * may be checked alone: the served set is the desired one, a whole check ran within the last
+   * minute, and no key belongs to a config file. Undefined otherwise.
+   */
+  private storeChange(before: ReadonlyMap<string, Resource | undefined>, after: (key: string) => Resource | undefined, now: Date): ResourceChange | undefined {
+    const served = this.servedSet;
+    const sinceFullCheck = now.getTime() - this.lastFullCheck;
+    if (!served || !this.servingDesired || sinceFullCheck < 0 || sinceFullCheck >= FULL_CHECK_INTERVAL_MS) return undefined;
+    const puts: RankedResource[] = [];
+    const replaced: (Resource | undefined)[] = [];
+    const deletes: Resource[] = [];
+    for (const [key, old] of before) {
+      if (this.fileKeys.has(key)) return undefined;
+      const next = after(key);
+      if (next === old) continue;
+      if (next) {
+        puts.push({ resource: next, rank: storeRank(key) });
+        replaced.push(old);
+      } else if (old) deletes.push(old);
+    }
+    const set = served.apply(
+      puts,
+      deletes.map((r) => ({ mesh: meshOfResource(r), rank: storeRank(resourceKey(r)) })),
+    );
+    const meshes = new Set([...puts.map((p) => meshOfResource(p.resource)), ...deletes.map(meshOfResource)]);
+    return { set, puts: puts.map((p) => p.resource), replaced, deletes, meshes, reset: false };
+  }
+
+  /**
+   * An API batch (puts, or a delete) checked on what it touches (issue #11), as a store change
+   * to the served set would be: the errors and warnings `validateChange` finds, or undefined when
+   * the whole-set check must decide (something is rejected or pinned, a key belongs to a config
+   * file, or the last whole check is a minute old). `checkSecret`: the batch's secrets (SPEC §1).
+   */
+  checkAlone(puts: readonly Resource[], deletes: readonly ResourceRef[], checkSecret: (r: SecretResource) => boolean): ChangeCheckResult | undefined {
+    if (!this.started || this.checks.length > 0) return undefined;
+    const now = this.now();
+    const before = new Map<string, Resource | undefined>();
+    const after = new Map<string, Resource | undefined>();
+    for (const r of puts) {
+      before.set(resourceKey(r), this.stored.get(resourceKey(r)));
+      after.set(resourceKey(r), r);
+    }
+    for (const ref of deletes) {
+      before.set(refKey(ref), this.stored.get(refKey(ref)));
+      after.set(refKey(ref), undefined);
+    }
+    const change = this.storeChange(before, (key) => after.get(key), now);
+    if (!change) return undefined;
+    this.counters.apiChecksAlone++;
+    // Only validated, never accepted: a RecordingReader keeps what it reads to itself.
+    return validateChange(change, { now, checkSecret, readFile: new RecordingReader().read });
   }
 
   private emit(change: ResourceChange): void {

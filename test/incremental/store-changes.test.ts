@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ResourceChange } from '../../src/api/resource-set.js';
 import type { DataplaneResource, Resource, ServiceResource } from '../../src/api/types.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { ResourceApi } from '../../src/admin/resource-api.js';
 import { ControlPlane } from '../../src/runtime/control-plane.js';
 import { FileConfigSource } from '../../src/sources/config-files.js';
 import { ResourceSources } from '../../src/sources/resource-sources.js';
@@ -116,6 +117,30 @@ describe('store → sources → control plane as changes (issue #11)', () => {
     await store.apply([{ op: 'put', resource: ext('10.9.0.4') }]);
     await waitFor('served', () => sources.served()?.resources.some((r) => r.type === 'Service' && r.endpoints[0]?.address === '10.9.0.4') ?? false);
     expect(sources.counters.incrementalChecks).toBe(before.incrementalChecks + 1);
+  });
+
+  it('an API apply is checked on what it touches too; one with an error is worded by the whole-set check', async () => {
+    const api = new ResourceApi({ store, sources });
+    const before = { ...sources.counters };
+    // when: an endpoint change through the admin API
+    const moved = await api.apply({ files: [{ content: 'type: Service\nname: ext\nendpoints: [{ address: 10.9.0.5, port: 443 }]\n' }] });
+    // then: applied without a whole-set check (neither by the API nor by the sources)
+    expect(moved).toMatchObject({ ok: true, warnings: [] });
+    expect(sources.counters.apiChecksAlone).toBe(before.apiChecksAlone + 1);
+    expect(sources.counters.wholeSetChecks).toBe(before.wholeSetChecks);
+    await waitFor('served', () => sources.served()?.resources.some((r) => r.type === 'Service' && r.endpoints[0]?.address === '10.9.0.5') ?? false);
+    expect(sources.counters.wholeSetChecks).toBe(before.wholeSetChecks);
+    // when: a Route naming a service nobody provides
+    const bad = await api.apply({ files: [{ content: 'type: Route\nname: r\nhost: a.example.com\nroutes: [{ prefix: /, route: { service: nope } }]\n' }] });
+    // then: refused, with the whole-set check's errors, and nothing stored
+    expect(bad.ok).toBe(false);
+    expect(bad.ok ? [] : bad.errors.join('\n')).toMatch(/Route\/r: routes\[0\]\.route\.service: service "nope" not found in mesh "default"/);
+    expect(sources.counters.wholeSetChecks).toBeGreaterThan(before.wholeSetChecks);
+    expect(store.current().some((s) => s.resource.type === 'Route')).toBe(false);
+    // when: a Dataplane is deleted through the API: checked alone as well
+    const checks = sources.counters.wholeSetChecks;
+    expect(await api.delete({ type: 'Dataplane', mesh: 'default', name: 'dp-9' })).toMatchObject({ ok: true });
+    expect(sources.counters.wholeSetChecks).toBe(checks);
   });
 
   it('removing a Dataplane is a change of one resource: its proxy is no longer defined', async () => {
