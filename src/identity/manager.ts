@@ -5,7 +5,7 @@
  * - A proxy gets a certificate when it connects (its first xDS stream), if its mesh has mTLS
  *   enabled and it has a Dataplane (or a Gateway) there: one URI SAN `spiffe://<mesh>/<service>`
  *   per service its inbounds serve. The key is held in memory only.
- * - It is rotated at 4/5 of its lifetime (rotation.ts), re-issued at once when the services it
+ * - It is issued and rotated at 4/5 of its lifetime by issuance.ts (rotation.ts), re-issued at once when the services it
  *   serves change, and forgotten when the proxy's last stream closes: a reconnect, a restart of
  *   the control plane or a connection to another replica gets a new one.
  * - Every change is a tick on the proxy's `watch` observable; the runtime then generates that
@@ -32,8 +32,9 @@ import type { IssuedServerCertificate, MeshTlsMaterial } from '../ca/workload-id
 import { GATEWAY_CA_BACKEND, type MeshCaRegistry } from '../ca/providers/registry.js';
 import type { IssuedIdentity, MeshCa } from '../ca/providers/types.js';
 import { enabledBackend, indexResources, spiffeIdsOf, type MutableResourceIndex } from './resource-index.js';
-import { rotationDelayMs, validitySecondsOf } from './rotation.js';
+import { validitySecondsOf } from './rotation.js';
 import { CaSwitch } from './ca-switch.js';
+import { WorkloadIssuance } from './issuance.js';
 import { IssuedServerCertificates } from './server-certificates.js';
 import { IdentityStatuses } from './statuses.js';
 import { message, sameList, type MeshState, type MutableStatus, type ProxyState } from './state.js';
@@ -93,7 +94,7 @@ export class IdentityManager implements MeshTlsMaterial {
   private set: ResourceSet = ResourceSet.EMPTY;
   private index: MutableResourceIndex = indexResources([]);
   private closed = false;
-  private lastNow?: Date;
+  private readonly issuance: WorkloadIssuance;
 
   constructor(private readonly options: IdentityManagerOptions) {
     this.clock = options.clock ?? systemClock;
@@ -112,8 +113,8 @@ export class IdentityManager implements MeshTlsMaterial {
         },
         proxiesOf: (mesh) => this.proxiesOf(mesh),
         bumpMesh: (mesh) => this.bumpMesh(mesh),
-        issue: (proxy) => this.issue(proxy),
-        scheduleIssue: (proxy, delayMs) => this.scheduleIssue(proxy, delayMs),
+        issue: (proxy) => this.issuance.issue(proxy),
+        scheduleIssue: (proxy, delayMs) => this.issuance.schedule(proxy, delayMs),
       },
       {
         clock: this.clock,
@@ -126,6 +127,20 @@ export class IdentityManager implements MeshTlsMaterial {
         log: this.log,
       },
     );
+    this.issuance = new WorkloadIssuance({
+      cas: options.cas,
+      log: this.log,
+      clock: this.clock,
+      scheduler: this.scheduler,
+      random: this.random,
+      switchWindowMs: this.switchWindowMs,
+      retryDelayMs: this.retryDelayMs,
+      closed: () => this.closed,
+      mesh: (name) => this.meshes.get(name),
+      status: (proxy) => this.status(proxy),
+      publish: (proxy) => this.publish(proxy),
+      issued: (mesh) => this.caSwitch.checkRetirement(mesh),
+    });
     this.serverCertificates = new IssuedServerCertificates({
       issuer: { caFor: (mesh) => this.serverCertificateCa(mesh) },
       clock: this.clock,
@@ -364,8 +379,6 @@ export class IdentityManager implements MeshTlsMaterial {
     );
   }
 
-
-
   private activate(state: MeshState, key: string, ca: MeshCa): void {
     if (this.closed || state.initializing !== key) return;
     state.initializing = undefined;
@@ -383,14 +396,10 @@ export class IdentityManager implements MeshTlsMaterial {
     this.bumpMesh(state.name);
     for (const proxy of this.proxiesOf(state.name)) {
       if (proxy.spiffeIds === undefined) this.reconcileProxy(proxy);
-      else if (!proxy.identity || proxy.identity.caId !== ca.id) this.issue(proxy);
+      else if (!proxy.identity || proxy.identity.caId !== ca.id) this.issuance.issue(proxy);
     }
     this.caSwitch.checkRetirement(state);
   }
-
-
-
-
 
   private desiredSpiffeIds(proxy: ProxyState): readonly string[] | undefined {
     if (!this.meshes.get(proxy.mesh)?.backend) return undefined;
@@ -403,7 +412,7 @@ export class IdentityManager implements MeshTlsMaterial {
     const status = this.status(proxy);
     if (wanted === undefined) {
       const had = proxy.identity !== undefined || proxy.spiffeIds !== undefined;
-      this.dropIdentity(proxy);
+      this.issuance.drop(proxy);
       proxy.spiffeIds = undefined;
       status.spiffeIds = [];
       if (had || !proxy.ready) this.publish(proxy);
@@ -418,19 +427,11 @@ export class IdentityManager implements MeshTlsMaterial {
       if (mesh.initializing === undefined && !proxy.ready) this.publish(proxy);
       return;
     }
-    if (changed || (!proxy.identity && !proxy.issuing)) this.issue(proxy);
-  }
-
-  private dropIdentity(proxy: ProxyState): void {
-    proxy.cancelTimer?.();
-    proxy.cancelTimer = undefined;
-    proxy.issueSeq++;
-    proxy.issuing = false;
-    proxy.identity = undefined;
+    if (changed || (!proxy.identity && !proxy.issuing)) this.issuance.issue(proxy);
   }
 
   private forget(proxy: ProxyState, key: string): void {
-    this.dropIdentity(proxy);
+    this.issuance.drop(proxy);
     this.proxies.delete(key);
     const members = this.byMesh.get(proxy.mesh);
     members?.delete(proxy);
@@ -438,88 +439,6 @@ export class IdentityManager implements MeshTlsMaterial {
     this.statuses.disconnected(key, this.index.dataplanes.has(key) || this.index.gateways.has(key));
     const mesh = this.meshes.get(proxy.mesh);
     if (mesh) this.caSwitch.checkSwitch(mesh);
-  }
-
-  private scheduleIssue(proxy: ProxyState, delayMs: number): void {
-    proxy.cancelTimer?.();
-    const status = this.status(proxy);
-    status.nextRotationAtMs = this.clock.now().getTime() + delayMs;
-    proxy.cancelTimer = this.scheduler.schedule(delayMs, () => {
-      proxy.cancelTimer = undefined;
-      if (proxy.subscribers > 0 && !this.closed) this.issue(proxy);
-    });
-  }
-
-  private issue(proxy: ProxyState): void {
-    const mesh = this.meshes.get(proxy.mesh);
-    const ca = mesh?.ca;
-    const backend = mesh?.backend;
-    const spiffeIds = proxy.spiffeIds;
-    if (!ca || !backend || spiffeIds === undefined || this.closed) return;
-    proxy.cancelTimer?.();
-    proxy.cancelTimer = undefined;
-    const seq = ++proxy.issueSeq;
-    proxy.issuing = true;
-    const now = this.sharedNow();
-    this.options.cas.issue(ca, { spiffeIds, validitySeconds: validitySecondsOf(backend.dpCert.rotation.expirationSeconds), now }).then(
-      (identity) => {
-        if (seq !== proxy.issueSeq || proxy.subscribers === 0 || this.closed) return;
-        proxy.issuing = false;
-        const previous = proxy.identity;
-        proxy.identity = identity;
-        const status = this.status(proxy);
-        status.backend = identity.backend;
-        status.serialHex = identity.serialHex;
-        status.regeneratedAt = identity.issuedAt;
-        status.expiration = identity.notAfter;
-        status.regenerations++;
-        status.lastError = undefined;
-        if (mesh?.ca && mesh.ca.id !== identity.caId) {
-          // The CA switched while this one was being signed: it joins the switch's spread.
-          this.scheduleIssue(proxy, this.random() * this.switchWindowMs);
-        } else {
-          const delay = rotationDelayMs(identity.issuedAt, identity.notAfter, this.random);
-          this.scheduleIssue(proxy, Math.max(0, delay - (this.clock.now().getTime() - identity.issuedAt.getTime())));
-        }
-        this.log.info(
-          {
-            mesh: proxy.mesh,
-            proxy: proxy.name,
-            backend: identity.backend,
-            serial: identity.serialHex,
-            ...(previous ? { previousSerial: previous.serialHex } : {}),
-            spiffeIds: identity.spiffeIds,
-            notAfter: identity.notAfter.toISOString(),
-          },
-          previous ? 'rotated workload certificate' : 'issued workload certificate',
-        );
-        proxy.identityPublishedAtMs = this.clock.now().getTime();
-        this.publish(proxy);
-        if (mesh) this.caSwitch.checkRetirement(mesh);
-      },
-      (err: unknown) => {
-        if (seq !== proxy.issueSeq || this.closed) return;
-        proxy.issuing = false;
-        this.status(proxy).lastError = message(err);
-        this.log.error({ mesh: proxy.mesh, proxy: proxy.name, err: message(err), retryInMs: this.retryDelayMs }, 'cannot issue a workload certificate');
-        this.scheduleIssue(proxy, this.retryDelayMs);
-        if (!proxy.ready) this.publish(proxy);
-      },
-    );
-  }
-
-
-
-
-  /**
-   * The clock's time, as the same Date object as the last call's when the time has not moved: the
-   * issuance time is kept per proxy (identity, status), and proxies issued together share it.
-   */
-  private sharedNow(): Date {
-    const now = this.clock.now();
-    if (this.lastNow?.getTime() === now.getTime()) return this.lastNow;
-    this.lastNow = now;
-    return now;
   }
 
   private publish(proxy: ProxyState): void {
