@@ -1,12 +1,53 @@
 /**
  * The last good set of resources from the `--config` paths. A change is loaded as a whole;
  * an invalid change is logged with every error and the last good config keeps being served.
+ * Each reload is also emitted as a change (`changes`): what it put and deleted, compared with the
+ * previous load resource by resource, so a file edit reaches the sources as the resources it
+ * changed (issue #11).
  */
-import { BehaviorSubject, type Observable } from 'rxjs';
+import { isDeepStrictEqual } from 'node:util';
+import { BehaviorSubject, map, scan, type Observable } from 'rxjs';
 import { formatFieldError, singleLine } from '../api/errors.js';
 import { loadConfigPaths, watchConfigPaths } from '../api/load-files.js';
-import type { Resource } from '../api/types.js';
+import { resourceKey, type Resource } from '../api/types.js';
 import type { Logger } from '../log/logger.js';
+
+/** One load of the config files as a change of the previous load. */
+export interface ConfigFilesChange {
+  readonly resources: readonly Resource[];
+  /** Resources that are new or whose content changed. */
+  readonly puts: readonly Resource[];
+  /** For each of `puts`, the version it replaced (undefined: new). */
+  readonly replaced: readonly (Resource | undefined)[];
+  readonly deletes: readonly Resource[];
+  /** The same keys in the same order as the previous load: every resource keeps its place (its rank in the merged set). */
+  readonly sameOrder: boolean;
+}
+
+/** `next` compared with `previous` (undefined: the first load), key by key; equal content is not a put. */
+export function configFilesChange(previous: readonly Resource[] | undefined, next: readonly Resource[]): ConfigFilesChange {
+  const before = new Map((previous ?? []).map((r) => [resourceKey(r), r]));
+  const puts: Resource[] = [];
+  const replaced: (Resource | undefined)[] = [];
+  const sameOrder = previous !== undefined && previous.length === next.length && next.every((r, i) => resourceKey(r) === resourceKey(previous[i]!));
+  for (const r of next) {
+    const key = resourceKey(r);
+    const old = before.get(key);
+    before.delete(key);
+    if (old !== undefined && (old === r || isDeepStrictEqual(old, r))) continue;
+    puts.push(r);
+    replaced.push(old);
+  }
+  return { resources: next, puts, replaced, deletes: [...before.values()], sameOrder };
+}
+
+/** Whole lists as the changes between them (the first compared with nothing). */
+export function configFilesChanges(lists: Observable<readonly Resource[]>): Observable<ConfigFilesChange> {
+  return lists.pipe(
+    scan((last: ConfigFilesChange | undefined, list: readonly Resource[]) => configFilesChange(last?.resources, list), undefined),
+    map((change) => change as ConfigFilesChange),
+  );
+}
 
 export class FileConfigSource {
   private readonly subject = new BehaviorSubject<readonly Resource[]>([]);
@@ -23,6 +64,11 @@ export class FileConfigSource {
 
   get resources(): Observable<readonly Resource[]> {
     return this.subject.asObservable();
+  }
+
+  /** Each load as a change of the previous one (issue #11). */
+  get changes(): Observable<ConfigFilesChange> {
+    return configFilesChanges(this.resources);
   }
 
   current(): readonly Resource[] {

@@ -25,12 +25,15 @@ import { formatFieldError, type FieldError } from '../api/errors.js';
 import { resourceKey, resourceLabel, type Resource, type SecretResource } from '../api/types.js';
 import { CaFileSnapshot, CaFileWatch, caFilesOf, RecordingReader, type CaFileReader, type CaFileWatchOptions } from '../ca/providers/ca-files.js';
 import { validateChange, validateResources, type ChangeCheckResult } from './validate.js';
+import { configFilesChanges, type ConfigFilesChange } from './config-files.js';
 import { refKey, type ResourceRef, type Store, type StoredResource, type StoreEvent } from '../store/store.js';
 import type { Logger } from '../log/logger.js';
 
 /** What ResourceSources needs from FileConfigSource. */
 export interface ConfigFiles {
   readonly resources: Observable<readonly Resource[]>;
+  /** Each load as a change (FileConfigSource); derived from `resources` when absent. */
+  readonly changes?: Observable<ConfigFilesChange>;
   current(): readonly Resource[];
   readonly paths: readonly string[];
 }
@@ -196,10 +199,10 @@ export class ResourceSources {
     // Both sources replay at once: the store a reset event, the files their list.
     this.subscriptions.push(this.store.changes().subscribe((event) => this.onStoreEvent(event)));
     this.subscriptions.push(
-      this.files.resources.subscribe((list) => {
-        this.fileResources = list;
-        this.fileKeys = new Set(list.map(resourceKey));
-        this.merge();
+      (this.files.changes ?? configFilesChanges(this.files.resources)).subscribe((change) => {
+        this.fileResources = change.resources;
+        if (!change.sameOrder) this.fileKeys = new Set(change.resources.map(resourceKey));
+        if (!change.sameOrder || !this.filesChangeAlone(change)) this.merge();
       }),
     );
     if (!this.lastGood) {
@@ -326,11 +329,32 @@ export class ResourceSources {
   private changeAlone(before: ReadonlyMap<string, Resource | undefined>): boolean {
     const now = this.now();
     const change = this.storeChange(before, (key) => this.stored.get(key), now);
-    if (!change) return false;
+    // Stored secrets were checked when applied (SPEC §1); only config-file secrets are checked here, and none is in this change.
+    return change !== undefined && this.acceptAlone(change, now, () => false);
+  }
+
+  /**
+   * A config file reload that kept every resource in its place (an edit of values): checked on
+   * what it touches, like a store change, with its new or changed secrets' material checked.
+   */
+  private filesChangeAlone(files: ConfigFilesChange): boolean {
+    const now = this.now();
+    const index = new Map(files.resources.map((r, i) => [resourceKey(r), i]));
+    const entries = files.puts.map((r, i) => ({ key: resourceKey(r), old: files.replaced[i], next: r as Resource | undefined, rank: fileRank(index.get(resourceKey(r)) ?? 0) }));
+    const change = this.changeOf(entries, now);
+    const puts = new Set(files.puts);
+    if (!change || !this.acceptAlone(change, now, (r) => puts.has(r))) return false;
+    for (const r of files.puts) if (r.type === 'Secret') this.acceptedSecrets.set(resourceKey(r), secretFingerprint(r) ?? '');
+    return true;
+  }
+
+  /** Checks a change alone and, when it has no error, serves it; false leaves it to the whole-set check. */
+  private acceptAlone(change: ResourceChange, now: Date, checkSecret: (r: SecretResource) => boolean): boolean {
+    // Nothing changed (a file saved as it was): nothing to check or pass on.
+    if (change.puts.length === 0 && change.deletes.length === 0) return true;
     const set = change.set;
     const reads = new RecordingReader();
-    // Stored secrets were checked when applied (SPEC §1); only config-file secrets are checked here, and none is in this change.
-    const result = validateChange(change, { now, checkSecret: () => false, readFile: reads.read });
+    const result = validateChange(change, { now, checkSecret, readFile: reads.read });
     const errors = [...result.errors];
     const warnings = [...result.warnings];
     for (const check of this.checks) {
@@ -366,25 +390,34 @@ export class ResourceSources {
    * minute, and no key belongs to a config file. Undefined otherwise.
    */
   private storeChange(before: ReadonlyMap<string, Resource | undefined>, after: (key: string) => Resource | undefined, now: Date): ResourceChange | undefined {
+    const entries: { key: string; old: Resource | undefined; next: Resource | undefined; rank: string }[] = [];
+    for (const [key, old] of before) {
+      if (this.fileKeys.has(key)) return undefined;
+      entries.push({ key, old, next: after(key), rank: storeRank(key) });
+    }
+    return this.changeOf(entries, now);
+  }
+
+  /** The change of the served set that replaces each entry's `old` with its `next` at its rank, when it may be checked alone (see `storeChange`). */
+  private changeOf(entries: readonly { key: string; old: Resource | undefined; next: Resource | undefined; rank: string }[], now: Date): ResourceChange | undefined {
     const served = this.servedSet;
     const sinceFullCheck = now.getTime() - this.lastFullCheck;
     if (!served || !this.servingDesired || sinceFullCheck < 0 || sinceFullCheck >= FULL_CHECK_INTERVAL_MS) return undefined;
     const puts: RankedResource[] = [];
     const replaced: (Resource | undefined)[] = [];
     const deletes: Resource[] = [];
-    for (const [key, old] of before) {
-      if (this.fileKeys.has(key)) return undefined;
-      const next = after(key);
+    const removals: { mesh: string; rank: string }[] = [];
+    for (const { old, next, rank } of entries) {
       if (next === old) continue;
       if (next) {
-        puts.push({ resource: next, rank: storeRank(key) });
+        puts.push({ resource: next, rank });
         replaced.push(old);
-      } else if (old) deletes.push(old);
+      } else if (old) {
+        deletes.push(old);
+        removals.push({ mesh: meshOfResource(old), rank });
+      }
     }
-    const set = served.apply(
-      puts,
-      deletes.map((r) => ({ mesh: meshOfResource(r), rank: storeRank(resourceKey(r)) })),
-    );
+    const set = served.apply(puts, removals);
     const meshes = new Set([...puts.map((p) => meshOfResource(p.resource)), ...deletes.map(meshOfResource)]);
     return { set, puts: puts.map((p) => p.resource), replaced, deletes, meshes, reset: false };
   }

@@ -152,3 +152,67 @@ describe('store → sources → control plane as changes (issue #11)', () => {
     expect(sources.served()?.resources.filter((r) => r.type === 'Dataplane')).toHaveLength(DATAPLANES - 1);
   });
 });
+
+describe('--config files → sources as changes (issue #11)', () => {
+  let dir: string;
+  let file: string;
+  let store: FileStore;
+  let config: FileConfigSource;
+  let sources: ResourceSources;
+
+  const yaml = (address: string, extra = ''): string =>
+    `type: Mesh\nname: default\n---\ntype: Service\nname: ext\nendpoints: [{ address: ${address}, port: 443 }]\n---\ntype: Dataplane\nname: dp-1\nnetworking:\n  address: 10.0.0.1\n  inbound: [{ port: 8080, tags: { kuma.io/service: web } }]\n${extra}`;
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-file-changes-'));
+    file = path.join(dir, 'config.yaml');
+    fs.writeFileSync(file, yaml('10.9.0.1'));
+    store = await FileStore.open(path.join(dir, 'data'));
+    config = new FileConfigSource([file], silentLogger());
+    await config.start({ watch: false });
+    sources = new ResourceSources(config, store, silentLogger());
+    sources.start();
+  });
+
+  afterEach(async () => {
+    sources.stop();
+    config.stop();
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an edit that keeps every resource in place is checked on what it changed; adding a resource takes the whole-set check', async () => {
+    const changes: ResourceChange[] = [];
+    const subscription = sources.changes.subscribe((c) => changes.push(c));
+    const before = { ...sources.counters };
+    // when: an endpoint edited in the file
+    fs.writeFileSync(file, yaml('10.9.0.2'));
+    await config.reload();
+    // then: one resource checked, passed on as that Service alone
+    expect(sources.counters.incrementalChecks).toBe(before.incrementalChecks + 1);
+    expect(sources.counters.fullChecks).toBe(before.fullChecks);
+    expect(sources.counters.resourcesChecked).toBe(before.resourcesChecked + 1);
+    expect(changes.at(-1)?.puts.map((r) => `${r.type}/${r.name}`)).toEqual(['Service/ext']);
+    expect(sources.served()?.resources.find((r) => r.name === 'ext')).toMatchObject({ endpoints: [{ address: '10.9.0.2' }] });
+    // when: saved again unchanged: nothing is passed on
+    const emitted = changes.length;
+    await config.reload();
+    expect(changes).toHaveLength(emitted);
+    // when: a resource is added
+    fs.writeFileSync(file, yaml('10.9.0.2', '---\ntype: Service\nname: other\nendpoints: [{ address: 10.9.1.1, port: 80 }]\n'));
+    await config.reload();
+    // then: the whole-set check, and the new resource is served
+    expect(sources.counters.fullChecks).toBe(before.fullChecks + 1);
+    expect(sources.served()?.resources.map((r) => r.name)).toContain('other');
+    subscription.unsubscribe();
+  });
+
+  it('an edit that breaks a reference is rejected whole, as before', async () => {
+    // when: the Service is edited in place to name a secret that does not exist
+    fs.writeFileSync(file, yaml('10.9.0.1').replace('endpoints: [{ address: 10.9.0.1, port: 443 }]', 'endpoints: [{ address: 10.9.0.1, port: 443 }]\ntls: { caSecret: missing }'));
+    await config.reload();
+    // then
+    expect(sources.lastErrors.join('\n')).toMatch(/Service\/ext: tls\.caSecret: secret "missing" not found in mesh "default"/);
+    expect(sources.served()?.resources.find((r) => r.name === 'ext')).not.toHaveProperty('tls');
+  });
+});
