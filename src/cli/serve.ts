@@ -179,6 +179,7 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       meshCas: () => meshCasInUse(controlPlane.identities, served()),
       resources: served,
       recompute: () => controlPlane.recompute(),
+      sources: () => ({ counters: sources.counters, pinned: sources.pinned().size }),
     });
     cleanups.push(() => metrics.close());
     const api = new ResourceApi({

@@ -14,6 +14,7 @@ import type { MeshCa } from '../ca/providers/types.js';
 import type { IdentityStatus } from '../identity/types.js';
 import type { StatusEvent } from '../xds/status.js';
 import type { RecomputeCounters } from './control-plane.js';
+import type { SourceCounters } from '../sources/resource-sources.js';
 import { TYPE_SHORT_NAMES, protoNameOf } from '../xds/types.js';
 
 export interface MetricsSources {
@@ -28,6 +29,8 @@ export interface MetricsSources {
   readonly resources: () => readonly Resource[];
   /** What changes recomputed (ControlPlane.recompute(), issue #11); not exported when absent. */
   readonly recompute?: () => RecomputeCounters;
+  /** How the sources checked the changes (ResourceSources.counters) and how many resources are pinned; not exported when absent. */
+  readonly sources?: () => { readonly counters: SourceCounters; readonly pinned: number };
   readonly now?: () => Date;
 }
 
@@ -128,6 +131,45 @@ function registerRecomputeMetrics(registers: Registry[], recompute: () => Recomp
   });
 }
 
+/** How changes were checked (issue #11: a change is checked on what it touches when it can be) and what is pinned. */
+function registerSourceMetrics(registers: Registry[], read: () => { readonly counters: SourceCounters; readonly pinned: number }): void {
+  const seen = new Map<string, number>();
+  const advance = (counter: Counter<string>, key: string, value: number, labels?: Record<string, string>): void => {
+    const before = seen.get(key) ?? 0;
+    if (value <= before) return;
+    if (labels) counter.inc(labels, value - before);
+    else counter.inc(value - before);
+    seen.set(key, value);
+  };
+  new Counter({
+    name: 'meshcp_resource_changes_checked_total',
+    help: 'Changes of the served resources checked, by path: "alone" looked only at what the change touches; "whole_set" checked every resource (the start, an error or pin, a config reload that adds or removes resources, a CA file re-check, and once a minute while changes flow)',
+    labelNames: ['path'] as const,
+    registers,
+    collect() {
+      const { counters } = read();
+      advance(this, 'alone', counters.incrementalChecks, { path: 'alone' });
+      advance(this, 'whole_set', counters.fullChecks, { path: 'whole_set' });
+    },
+  });
+  new Counter({
+    name: 'meshcp_resources_checked_total',
+    help: 'Resources checked by changes checked alone (an endpoint change of one Service checks one)',
+    registers,
+    collect() {
+      advance(this, 'checked', read().counters.resourcesChecked);
+    },
+  });
+  new Gauge({
+    name: 'meshcp_pinned_resources',
+    help: 'Resources held at their last good version because they no longer validate although they did not change (e.g. a provided CA file gone bad on disk); `meshcp get` shows why',
+    registers,
+    collect() {
+      this.set(read().pinned);
+    },
+  });
+}
+
 export function createServerMetrics(sources: MetricsSources): ServerMetrics {
   const registry = new Registry();
   const registers = [registry];
@@ -204,6 +246,7 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
 
   const recompute = sources.recompute;
   if (recompute) registerRecomputeMetrics(registers, recompute);
+  if (sources.sources) registerSourceMetrics(registers, sources.sources);
 
   const subscription: Subscription = sources.statusEvents.subscribe((event) => {
     switch (event.kind) {

@@ -258,6 +258,9 @@ describe('inspect and metrics after a scripted xDS scenario', () => {
     });
     // then: exact for the connected proxies and the NACK
     expect(metrics.get('meshcp_xds_connected_proxies')).toBe(1);
+    // and: how the served set was checked (serve's sources are wired in), nothing pinned
+    expect(metrics.get('meshcp_resource_changes_checked_total{path="whole_set"}')).toBeGreaterThanOrEqual(1);
+    expect(metrics.get('meshcp_pinned_resources')).toBe(0);
     expect(metrics.get('meshcp_xds_nacks_total{type="LDS"}')).toBe(1);
     expect(sumOf(metrics, 'meshcp_xds_nacks_total')).toBe(1);
     // and: the push counter sums to TOTAL UPDATES, the certificate counter to CERT REGENERATIONS

@@ -36,4 +36,26 @@ describe('recompute metrics', () => {
     expect(second.get('meshcp_resources_encoded_total')).toBe(11);
     metrics.close();
   });
+
+  it('export how changes were checked and how many resources are pinned', async () => {
+    // given
+    let counters = { incrementalChecks: 2, fullChecks: 1, resourcesChecked: 2, apiChecksAlone: 0, wholeSetChecks: 1 };
+    let pinned = 0;
+    const registry = new StatusRegistry();
+    const metrics = createServerMetrics({ statusEvents: registry.events, connectedProxies: () => 0, identities: () => [], meshCas: () => [], resources: () => [], sources: () => ({ counters, pinned }) });
+    const first = parseMetrics(await metrics.metrics());
+    // when: three more changes checked alone (five resources), one whole-set check, one resource pinned
+    counters = { ...counters, incrementalChecks: 5, fullChecks: 2, resourcesChecked: 7 };
+    pinned = 1;
+    const second = parseMetrics(await metrics.metrics());
+    // then
+    expect(first.get('meshcp_resource_changes_checked_total{path="alone"}')).toBe(2);
+    expect(first.get('meshcp_resource_changes_checked_total{path="whole_set"}')).toBe(1);
+    expect(first.get('meshcp_pinned_resources')).toBe(0);
+    expect(second.get('meshcp_resource_changes_checked_total{path="alone"}')).toBe(5);
+    expect(second.get('meshcp_resource_changes_checked_total{path="whole_set"}')).toBe(2);
+    expect(second.get('meshcp_resources_checked_total')).toBe(7);
+    expect(second.get('meshcp_pinned_resources')).toBe(1);
+    metrics.close();
+  });
 });
