@@ -2,6 +2,7 @@
 import os from 'node:os';
 import type { ClientStats, InitialRecompute, MemorySample, PushCounts, RecomputeDelta } from './ipc.js';
 import type { IssuanceResult } from './issuance.js';
+import type { SourceCheckResult } from './source-checks.js';
 import type { Scenario } from './scenario.js';
 
 export type Implementation = 'meshcp' | 'baseline';
@@ -63,6 +64,8 @@ export interface BenchResults {
   readonly issuance?: readonly IssuanceResult[];
   /** The etcd store (issue #12): apply-to-proxy latency and replica catch-up, from bench/etcd-store.ts. */
   readonly etcd?: EtcdFigures;
+  /** What checking one change costs in the sources, alone vs as a whole set (issue #11), from bench/source-checks.ts. */
+  readonly sourceChecks?: readonly SourceCheckResult[];
 }
 
 export function machine(): Machine {
@@ -363,6 +366,20 @@ ${row('etcd, proxy on the other replica', e.applyToProxyMs.etcdOtherReplica)}
 Catch-up after one apply of ${e.bulk.resources} Dataplanes (ms from the start of the apply): file store apply ${format(e.bulk.fileStoreApplyMs)} (one fsync'd file each); etcd: the apply through replica A returns at ${format(e.bulk.etcdApplyOnAMs)}, replica B's store holds all of them at ${format(e.bulk.etcdInStoreOfBMs)} and B serves them at ${format(e.bulk.etcdServedByBMs)}.`;
 }
 
+function sourceChecksSection(results: BenchResults): string {
+  if (!results.sourceChecks || results.sourceChecks.length === 0) return '';
+  const rows = results.sourceChecks.map(
+    (r) => `| ${r.scenario} | ${r.proxies} | ${r.resources} | ${r.aloneMs.toFixed(3)} | ${r.resourcesCheckedPerChange} | ${r.wholeSetMs.toFixed(2)} | ${(r.wholeSetMs / r.aloneMs).toFixed(0)}× |`,
+  );
+  return `### Checking a change in the sources
+
+The store emits each batch as its puts and deletes, and \`ResourceSources\` checks a change on what it touches (\`validateChange\`) when nothing is rejected or pinned. Measured in the bench process on the scenario's resources (bench/source-checks.ts): the measured change (a new endpoint on \`ext\`) applied 200 times to the bench's in-memory store, from the store's event to the change passed on, against a whole-set check of the same set (\`recheck()\`), which is what every change cost before and what an error, a pin, a config reload that adds resources, a CA file re-check and the first change a minute after the last whole check still cost. CPU time per change, mean; the xDS figures above include the alone path.
+
+| scenario | N | resources | alone (ms/change) | resources checked per change | whole set (ms) | whole set / alone |
+|---|---:|---:|---:|---:|---:|---:|
+${rows.join('\n')}`;
+}
+
 function issuanceSection(results: BenchResults): string {
   if (!results.issuance || results.issuance.length === 0) return '';
   const optional = (n: number | undefined): string => (n !== undefined ? format(n) : 'n/a');
@@ -413,6 +430,8 @@ ${detailTable(results)}
 ${timeSplit(results)}
 
 ${issuanceSection(results)}
+
+${sourceChecksSection(results)}
 
 ${etcdSection(results)}
 

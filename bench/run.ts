@@ -23,6 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChildLink, type ClientsCommand, type ClientsReply, type RecomputeDelta, type ServerCommand, type ServerReply } from './ipc.js';
 import { measureIssuance } from './issuance.js';
+import { measureSourceChecks, type SourceCheckResult } from './source-checks.js';
 import { type EtcdFigures, benchmarksMarkdown, machine, markdownTables, percentile, perProxyKiB, type BenchResults, type Implementation, type RunResult } from './report.js';
 import { isScenario, mtlsCaKeyType, type Scenario } from './scenario.js';
 
@@ -224,6 +225,11 @@ async function main(): Promise<void> {
     issuance = await measureIssuance(os.cpus().length);
     for (const r of issuance) log(`  ${r.caKey} CA: ${r.perSecond.toFixed(0)} certificates/s (openssl signs ${r.opensslSignPerSecond?.toFixed(0) ?? 'n/a'}/s)`);
   }
+  log('\n== checking a change in the sources (bench/source-checks.ts)');
+  const measuredChecks = measureSourceChecks(SCENARIO_LIST, PROXY_COUNTS);
+  for (const r of measuredChecks) log(`  ${r.scenario} N=${r.proxies}: alone ${r.aloneMs.toFixed(3)} ms, whole set ${r.wholeSetMs.toFixed(2)} ms`);
+  const sameCheck = (a: SourceCheckResult, b: SourceCheckResult): boolean => a.scenario === b.scenario && a.proxies === b.proxies;
+  const sourceChecks = [...(previous?.sourceChecks ?? []).filter((old) => !measuredChecks.some((m) => sameCheck(m, old))), ...measuredChecks].sort((a, b) => a.scenario.localeCompare(b.scenario) || a.proxies - b.proxies);
   // Runs of the earlier results that this invocation did not measure again (BENCH_MERGE).
   const sameRun = (a: RunResult, b: RunResult): boolean => a.scenario === b.scenario && a.implementation === b.implementation && a.proxies === b.proxies && a.proxiesPerConnection === b.proxiesPerConnection;
   const kept = (previous?.runs ?? []).filter((old) => !runs.some((run) => sameRun(run, old))).map((old) => ({ ...old, fromEarlierRun: old.fromEarlierRun ?? previous?.date ?? 'an earlier run' }));
@@ -238,6 +244,7 @@ async function main(): Promise<void> {
     runs: allRuns,
     ...(issuance ? { issuance } : {}),
     ...(etcd ? { etcd } : {}),
+    sourceChecks,
   };
   fs.writeFileSync(path.join(repoRoot, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   fs.writeFileSync(path.join(repoRoot, 'BENCHMARKS.md'), benchmarksMarkdown(results));
