@@ -75,19 +75,26 @@ function secondsUntil(date: Date, now: Date): number {
 }
 
 /**
+ * A Prometheus counter fed from a running total read at scrape time: each scrape adds what the
+ * total grew by since the last one (`key` names the total, `labels` the series).
+ */
+function counterFromTotals(): (counter: Counter<string>, key: string, total: number, labels?: Record<string, string>) => void {
+  const seen = new Map<string, number>();
+  return (counter, key, total, labels) => {
+    const before = seen.get(key) ?? 0;
+    if (total <= before) return;
+    if (labels) counter.inc(labels, total - before);
+    else counter.inc(total - before);
+    seen.set(key, total);
+  };
+}
+
+/**
  * The recompute counters of issue #11, read at scrape time: a counter only grows, so each scrape
  * adds what happened since the last one.
  */
 function registerRecomputeMetrics(registers: Registry[], recompute: () => RecomputeCounters): void {
-  const seen = new Map<string, number>();
-  const advance = (counter: Counter<string>, key: string, value: number, labels?: Record<string, string>): void => {
-    const before = seen.get(key) ?? 0;
-    if (value > before) {
-      if (labels) counter.inc(labels, value - before);
-      else counter.inc(value - before);
-      seen.set(key, value);
-    }
-  };
+  const advance = counterFromTotals();
   new Counter({
     name: 'meshcp_mesh_translations_total',
     help: 'Meshes translated from their resources, by mesh: a change translates only the meshes whose resources changed',
@@ -133,14 +140,7 @@ function registerRecomputeMetrics(registers: Registry[], recompute: () => Recomp
 
 /** How changes were checked (issue #11: a change is checked on what it touches when it can be) and what is pinned. */
 function registerSourceMetrics(registers: Registry[], read: () => { readonly counters: SourceCounters; readonly pinned: number }): void {
-  const seen = new Map<string, number>();
-  const advance = (counter: Counter<string>, key: string, value: number, labels?: Record<string, string>): void => {
-    const before = seen.get(key) ?? 0;
-    if (value <= before) return;
-    if (labels) counter.inc(labels, value - before);
-    else counter.inc(value - before);
-    seen.set(key, value);
-  };
+  const advance = counterFromTotals();
   new Counter({
     name: 'meshcp_resource_changes_checked_total',
     help: 'Changes of the served resources checked, by path: "alone" looked only at what the change touches; "whole_set" checked every resource (the start, an error or pin, a config reload that adds or removes resources, a CA file re-check, and once a minute while changes flow)',

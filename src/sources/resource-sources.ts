@@ -20,7 +20,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { concat, defer, map, of, Subject, type Observable, type Subscription } from 'rxjs';
-import { listChange, resetChange, ResourceSet, type RankedResource, type ResourceChange } from '../api/resource-set.js';
+import { listChange, meshOf, resetChange, ResourceSet, type RankedResource, type ResourceChange } from '../api/resource-set.js';
 import { formatFieldError, type FieldError } from '../api/errors.js';
 import { resourceKey, resourceLabel, type Resource, type SecretResource } from '../api/types.js';
 import { CaFileSnapshot, CaFileWatch, caFilesOf, RecordingReader, type CaFileReader, type CaFileWatchOptions } from '../ca/providers/ca-files.js';
@@ -414,11 +414,11 @@ export class ResourceSources {
         replaced.push(old);
       } else if (old) {
         deletes.push(old);
-        removals.push({ mesh: meshOfResource(old), rank });
+        removals.push({ mesh: meshOf(old), rank });
       }
     }
     const set = served.apply(puts, removals);
-    const meshes = new Set([...puts.map((p) => meshOfResource(p.resource)), ...deletes.map(meshOfResource)]);
+    const meshes = new Set([...puts.map((p) => meshOf(p.resource)), ...deletes.map(meshOf)]);
     return { set, puts: puts.map((p) => p.resource), replaced, deletes, meshes, reset: false };
   }
 
@@ -566,10 +566,6 @@ export class ResourceSources {
       this.log.warn({ resource: resourceKey(r) }, `${resourceLabel(r)}${where} is defined both in a --config file and through the API; the file wins`);
     }
   }
-}
-
-function meshOfResource(r: Resource): string {
-  return r.type === 'Mesh' ? r.name : r.mesh;
 }
 
 /** The served set with ranks: config-file resources in file order, then stored ones by key. */

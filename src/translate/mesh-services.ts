@@ -3,6 +3,7 @@
  * TrafficPermissions. A service is the union of the Dataplane inbounds tagged
  * `kuma.io/service: <name>` and a Service resource of that name.
  */
+import { ResourceSet } from '../api/resource-set.js';
 import type { DataplaneResource, Resource, ServiceResource } from '../api/types.js';
 import type { DataplaneModel, EndpointModel, MeshModel, Model, Protocol, ServiceModel } from '../model/model.js';
 import { translateGateways } from './gateways.js';
@@ -40,21 +41,9 @@ interface ServiceAccumulator {
   resource?: ServiceResource;
 }
 
-/** The mesh a resource belongs to: a Mesh is its own. */
-export function meshOf(resource: Resource): string {
-  return resource.type === 'Mesh' ? resource.name : resource.mesh;
-}
-
 /** The resources of each mesh, in their original order; `default` always exists. Sorted by mesh name. */
-export function resourcesByMesh(resources: readonly Resource[]): Map<string, Resource[]> {
-  const groups = new Map<string, Resource[]>([['default', []]]);
-  for (const r of resources) {
-    const mesh = meshOf(r);
-    let group = groups.get(mesh);
-    if (!group) groups.set(mesh, (group = []));
-    group.push(r);
-  }
-  return new Map([...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+export function resourcesByMesh(resources: readonly Resource[]): Map<string, readonly Resource[]> {
+  return new Map([...ResourceSet.fromList(resources).groups].map(([mesh, group]) => [mesh, group.resources]));
 }
 
 /** One mesh's model from the resources of that mesh (or any superset: other meshes' are ignored). */
