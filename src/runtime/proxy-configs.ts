@@ -21,7 +21,7 @@ import { serviceEndpoints } from '../generate/services.js';
 import type { MeshModel, Model } from '../model/model.js';
 import { UNCHANGED, type ModelRevision } from '../translate/incremental.js';
 import type { ResourceObject } from '../xds/encode.js';
-import { MapWith, type GeneratedConfig, type GeneratedSources } from '../xds/snapshot.js';
+import { MapWith, retainedForm, type GeneratedConfig, type GeneratedSources } from '../xds/snapshot.js';
 import { ENDPOINT_TYPE, SECRET_TYPE } from '../xds/types.js';
 import { serviceClusterName } from '../envoy/names.js';
 
@@ -292,7 +292,12 @@ export function proxyConfigs(
     const emit = (): void => {
       if (state === undefined || tick === undefined) return;
       const config = step(state, tick);
-      if (config && (publish === undefined || publish(config))) subscriber.next(config);
+      if (config && (publish === undefined || publish(config))) {
+        subscriber.next(config);
+        // The snapshot cache built it and keeps it without its encoded plain objects (xds/snapshot.ts
+        // retainConfig): keep that same form, so the objects are not held here either.
+        if (last?.config === config) last.config = retainedForm(config);
+      }
     };
     let completed = 0;
     const complete = (): void => {

@@ -17,7 +17,7 @@ import { status as grpcStatus } from '@grpc/grpc-js';
 import { Observable, throwError, type Subscriber, type Subscription } from 'rxjs';
 import { defaultEncoder, type ResourceEncoder } from './encode.js';
 import { nodeMesh, nodeRef, refKey } from './node.js';
-import { buildSnapshot, sameContent, type GeneratedConfig, type Snapshot, type SnapshotResult } from './snapshot.js';
+import { buildSnapshot, retainConfig, sameContent, type GeneratedConfig, type Snapshot, type SnapshotResult } from './snapshot.js';
 import { WatchError, type ConfigWatcher, type NodeInfo } from './session.js';
 
 /** Refused with a gRPC status, or accepted until `expiresAt` (for ever when absent). */
@@ -184,11 +184,13 @@ export class SnapshotCache implements ConfigWatcher {
           return;
         }
         const before = previous?.snapshot;
+        // Kept without the plain objects it was encoded from (snapshot.ts retainConfig): every idle proxy keeps it.
+        const kept = retainConfig(config, result.snapshot);
         // Updated in place: one object per watch, not one per config (every proxy, every change).
         if (previous) {
-          previous.config = config;
+          previous.config = kept;
           previous.snapshot = result.snapshot;
-        } else previous = { config, snapshot: result.snapshot };
+        } else previous = { config: kept, snapshot: result.snapshot };
         this.latest.set(shared.proxyKey, result.snapshot);
         if (before !== undefined && sameContent(before, result.snapshot)) return;
         shared.last = result.snapshot;

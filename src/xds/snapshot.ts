@@ -4,7 +4,7 @@
  * RDS/EDS/SDS name a listener or cluster refers to must be present.
  */
 import { contentHash, defaultEncoder, type EncodedResource, type ResourceEncoder, type ResourceObject } from './encode.js';
-import { PUSH_ORDER } from './types.js';
+import { ENDPOINT_TYPE, PUSH_ORDER, SECRET_TYPE } from './types.js';
 
 export interface ResourceRef {
   readonly typeUrl: string;
@@ -174,6 +174,8 @@ function encodeList(
   errors: string[],
   before: ReadonlyMap<string, EncodedResource> | undefined,
 ): ReadonlyMap<string, EncodedResource> | undefined {
+  const encoded = setsByStandIn.get(list);
+  if (encoded !== undefined) return encoded;
   let byList = setsByList.get(encoder);
   if (!byList) setsByList.set(encoder, (byList = new WeakMap()));
   const known = byList.get(list);
@@ -181,6 +183,64 @@ function encodeList(
   const map = encodeType(typeUrl, list, encoder, errors, before);
   if (map) byList.set(list, map);
   return map;
+}
+
+/**
+ * What a connected proxy keeps of its config once its snapshot is built (issue #11: idle memory
+ * per proxy). The plain objects of a type are read again only to encode them, so once encoded a
+ * list is replaced by a stand-in: an empty, frozen list that stands for the encoded set, one per
+ * set (proxies holding the same set share it). Only the EDS list (an endpoint change patches it,
+ * runtime/proxy-configs.ts; it is shared between proxies anyway) and the SDS list (an identity
+ * tick swaps its Secrets, which the identity module keeps anyway) stay plain. A stand-in encodes
+ * to its set with any encoder, so a config holding stand-ins builds the same snapshot as the
+ * config it stands for. Without it, every idle proxy keeps its own listener and cluster objects,
+ * plus their entries in the encoder's and `setsByList`'s weak maps.
+ */
+const setsByStandIn = new WeakMap<readonly ResourceObject[], ReadonlyMap<string, EncodedResource>>();
+const standInsBySet = new WeakMap<ReadonlyMap<string, EncodedResource>, readonly ResourceObject[]>();
+/** Retained forms by the config they were made from, so the config's producer keeps the same object (`retainedForm`). */
+const retainedForms = new WeakMap<GeneratedConfig, GeneratedConfig>();
+const KEPT_PLAIN: ReadonlySet<string> = new Set([ENDPOINT_TYPE, SECRET_TYPE]);
+
+function standInFor(set: ReadonlyMap<string, EncodedResource>): readonly ResourceObject[] {
+  let standIn = standInsBySet.get(set);
+  if (standIn === undefined) {
+    standIn = Object.freeze([]) as readonly ResourceObject[];
+    standInsBySet.set(set, standIn);
+    setsByStandIn.set(standIn, set);
+  }
+  return standIn;
+}
+
+/** Whether `list` is a stand-in for an encoded set (see `retainConfig`). */
+export function isStandIn(list: readonly ResourceObject[]): boolean {
+  return setsByStandIn.has(list);
+}
+
+/**
+ * `config`, built into `snapshot`, with its encoded lists replaced by stand-ins: what to keep as
+ * the `previous` config. `config` itself when there is nothing to replace. The result is
+ * remembered for `retainedForm(config)`.
+ */
+export function retainConfig(config: GeneratedConfig, snapshot: Snapshot): GeneratedConfig {
+  let replace = false;
+  config.resources.forEach((list, typeUrl) => {
+    if (!replace && !KEPT_PLAIN.has(typeUrl) && !setsByStandIn.has(list) && snapshot.resources.has(typeUrl)) replace = true;
+  });
+  if (!replace) return config;
+  const resources = new Map<string, readonly ResourceObject[]>();
+  config.resources.forEach((list, typeUrl) => {
+    const set = snapshot.resources.get(typeUrl);
+    resources.set(typeUrl, KEPT_PLAIN.has(typeUrl) || set === undefined ? list : standInFor(set));
+  });
+  const kept: GeneratedConfig = { ...config, resources };
+  retainedForms.set(config, kept);
+  return kept;
+}
+
+/** The retained form of `config` made by `retainConfig`, or `config` itself. */
+export function retainedForm(config: GeneratedConfig): GeneratedConfig {
+  return retainedForms.get(config) ?? config;
 }
 
 /** Encodes a type's list into its (interned) map; undefined (with errors) when a resource cannot be encoded or a name repeats. */
