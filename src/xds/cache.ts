@@ -14,7 +14,7 @@
  *   defines (for config dumps while it is offline).
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { Observable, throwError, type Subscriber, type Subscription } from 'rxjs';
+import { Observable } from 'rxjs';
 import { defaultEncoder, type ResourceEncoder } from './encode.js';
 import { nodeMesh, nodeRef, refKey } from './node.js';
 import { buildSnapshot, retainConfig, sameContent, type GeneratedConfig, type Snapshot, type SnapshotResult } from './snapshot.js';
@@ -50,13 +50,40 @@ export interface SnapshotCacheOptions {
 interface SharedWatch {
   /** refKey of the proxy, for `latest`. */
   readonly proxyKey: string;
-  readonly sinks: Set<Subscriber<Snapshot>>;
+  /** Usually one (an ADS stream): an array costs a fraction of a Set. */
+  readonly sinks: SnapshotSink[];
   last?: Snapshot;
   connected: boolean;
-  upstream?: Subscription;
+  /** Stops the upstream config subscription. */
+  upstream?: () => void;
   /** Every stream left (or failed) before the upstream subscription was returned. */
   done: boolean;
 }
+
+/** What `SnapshotCache.listen` delivers to (an rxjs Subscriber is one). */
+export interface SnapshotSink {
+  next(snapshot: Snapshot): void;
+  error(err: unknown): void;
+  complete?(): void;
+}
+
+/** A config source that can be listened to without an rxjs subscriber chain (runtime/proxy-configs.ts ProxyConfigs). */
+export interface ConfigStream {
+  listen(sink: { next(config: GeneratedConfig): void; error(err: unknown): void; complete(): void }): () => void;
+}
+
+function isConfigStream(source: unknown): source is ConfigStream {
+  return typeof (source as Partial<ConfigStream>).listen === 'function';
+}
+
+/** Subscribes `sink` to `source`: directly when it is a ConfigStream, else through rxjs. Returns the way to stop. */
+function listenTo(source: Observable<GeneratedConfig>, sink: { next(config: GeneratedConfig): void; error(err: unknown): void; complete(): void }): () => void {
+  if (isConfigStream(source)) return source.listen(sink);
+  const subscription = source.subscribe(sink);
+  return () => subscription.unsubscribe();
+}
+
+const NO_OP = (): void => undefined;
 
 /** setTimeout takes at most 2^31-1 ms (~24.8 days); a longer token is re-armed in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -93,62 +120,80 @@ export class SnapshotCache implements ConfigWatcher {
 
   /** Streams of one proxy (ADS plus per-type, or a reconnect overlapping the old stream) share one generation. */
   watch(node: NodeInfo): Observable<Snapshot> {
+    return new Observable<Snapshot>((subscriber) => this.listen(node, subscriber));
+  }
+
+  /**
+   * `watch(node).subscribe(sink)` without an rxjs subscriber per stream (about a kilobyte per
+   * connected proxy, issue #11 idle memory): the sink gets the snapshots, or the error that ends
+   * the watch (a refused node: at once). Returns the way to stop.
+   */
+  listen(node: NodeInfo, sink: SnapshotSink): () => void {
     const auth = this.authenticate(node);
-    if (!auth.ok) return throwError(() => auth.error);
+    if (!auth.ok) {
+      sink.error(auth.error);
+      return NO_OP;
+    }
     const key = watchKey(node);
-    const ref = nodeRef(node);
-    return new Observable<Snapshot>((subscriber) => {
-      let shared = this.watches.get(key);
-      if (!shared) {
-        shared = { proxyKey: refKey(ref), sinks: new Set(), connected: false, done: false };
-        this.watches.set(key, shared);
-        this.watchesPerProxy.set(shared.proxyKey, (this.watchesPerProxy.get(shared.proxyKey) ?? 0) + 1);
+    let shared = this.watches.get(key);
+    if (!shared) {
+      shared = { proxyKey: refKey(nodeRef(node)), sinks: [], connected: false, done: false };
+      this.watches.set(key, shared);
+      this.watchesPerProxy.set(shared.proxyKey, (this.watchesPerProxy.get(shared.proxyKey) ?? 0) + 1);
+    }
+    const current = shared;
+    current.sinks.push(sink);
+    if (current.connected) {
+      if (current.last !== undefined) sink.next(current.last);
+    } else {
+      this.connect(node, current);
+    }
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stop = (): void => {
+      if (stopped) return;
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      const at = current.sinks.indexOf(sink);
+      if (at >= 0) current.sinks.splice(at, 1);
+      // Forget it once nobody watches, so a reconnect generates afresh (new certificates etc.).
+      if (current.sinks.length === 0) {
+        current.done = true;
+        current.upstream?.();
       }
-      const current = shared;
-      current.sinks.add(subscriber);
-      if (current.connected) {
-        if (current.last !== undefined) subscriber.next(current.last);
-      } else {
-        this.connect(node, current);
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      if (auth.expiresAt) {
-        const expiresAt = auth.expiresAt;
-        const arm = (): void => {
-          const remaining = expiresAt.getTime() - Date.now();
-          if (remaining <= 0) {
-            // SPEC §2 Tokens: a token is valid until `exp`; past it the stream has no credential.
-            subscriber.error(
-              new WatchError(
-                grpcStatus.UNAUTHENTICATED,
-                `dataplane token of node "${ref.name}" in mesh "${ref.mesh}" expired at ${expiresAt.toISOString()}; reconnect with a new token (meshcp token generate --name ${ref.name} --mesh ${ref.mesh})`,
-              ),
-            );
-            return;
-          }
-          timer = setTimeout(arm, Math.min(remaining, MAX_TIMER_MS));
-        };
-        arm();
-      }
-      return () => {
-        if (timer !== undefined) clearTimeout(timer);
-        current.sinks.delete(subscriber);
-        // Forget it once nobody watches, so a reconnect generates afresh (new certificates etc.).
-        if (current.sinks.size === 0) {
-          current.done = true;
-          current.upstream?.unsubscribe();
+      if (current.sinks.length === 0 && this.watches.get(key) === current) {
+        this.watches.delete(key);
+        const remaining = (this.watchesPerProxy.get(current.proxyKey) ?? 1) - 1;
+        if (remaining > 0) this.watchesPerProxy.set(current.proxyKey, remaining);
+        else {
+          this.watchesPerProxy.delete(current.proxyKey);
+          const ref = nodeRef(node);
+          if (!this.defined(ref.mesh, ref.name)) this.latest.delete(current.proxyKey);
         }
-        if (current.sinks.size === 0 && this.watches.get(key) === current) {
-          this.watches.delete(key);
-          const remaining = (this.watchesPerProxy.get(current.proxyKey) ?? 1) - 1;
-          if (remaining > 0) this.watchesPerProxy.set(current.proxyKey, remaining);
-          else {
-            this.watchesPerProxy.delete(current.proxyKey);
-            if (!this.defined(ref.mesh, ref.name)) this.latest.delete(current.proxyKey);
-          }
+      }
+    };
+    if (auth.expiresAt) {
+      const expiresAt = auth.expiresAt;
+      const arm = (): void => {
+        if (stopped) return;
+        const remaining = expiresAt.getTime() - Date.now();
+        if (remaining <= 0) {
+          const ref = nodeRef(node);
+          // SPEC §2 Tokens: a token is valid until `exp`; past it the stream has no credential.
+          const error = new WatchError(
+            grpcStatus.UNAUTHENTICATED,
+            `dataplane token of node "${ref.name}" in mesh "${ref.mesh}" expired at ${expiresAt.toISOString()}; reconnect with a new token (meshcp token generate --name ${ref.name} --mesh ${ref.mesh})`,
+          );
+          // As an rxjs error: the watch ends for this stream, then the sink hears of it.
+          stop();
+          sink.error(error);
+          return;
         }
+        timer = setTimeout(arm, Math.min(remaining, MAX_TIMER_MS));
       };
-    });
+      arm();
+    }
+    return stop;
   }
 
   /** The last snapshot published to the proxy `name` of `mesh`, for config dumps. */
@@ -175,7 +220,7 @@ export class SnapshotCache implements ConfigWatcher {
     shared.connected = true;
     let previous: { config: GeneratedConfig; snapshot: Snapshot } | undefined;
     const options: { encoder: ResourceEncoder; previous?: { config: GeneratedConfig; snapshot: Snapshot } } = { encoder: this.encoder };
-    const upstream = this.source(node).subscribe({
+    const upstream = listenTo(this.source(node), {
       next: (config) => {
         if (previous) options.previous = previous;
         const result: SnapshotResult = buildSnapshot(config, options);
@@ -194,16 +239,18 @@ export class SnapshotCache implements ConfigWatcher {
         this.latest.set(shared.proxyKey, result.snapshot);
         if (before !== undefined && sameContent(before, result.snapshot)) return;
         shared.last = result.snapshot;
-        for (const sink of shared.sinks) sink.next(result.snapshot);
+        const sinks = shared.sinks;
+        if (sinks.length === 1) sinks[0]!.next(result.snapshot);
+        else for (const sink of [...sinks]) if (sinks.includes(sink)) sink.next(result.snapshot);
       },
       error: (err: unknown) => {
         for (const sink of [...shared.sinks]) sink.error(err);
       },
       complete: () => {
-        for (const sink of [...shared.sinks]) sink.complete();
+        for (const sink of [...shared.sinks]) sink.complete?.();
       },
     });
-    if (shared.done) upstream.unsubscribe();
+    if (shared.done) upstream();
     else shared.upstream = upstream;
   }
 }

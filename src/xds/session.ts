@@ -32,7 +32,7 @@
  * - State is bounded by what is subscribed: nothing is remembered per name once unsubscribed.
  */
 import { randomBytes } from 'node:crypto';
-import type { Observable, Subscription } from 'rxjs';
+import type { Observable } from 'rxjs';
 import { encodeResource, type EncodedResource } from './encode.js';
 import { replacedKey, sortedVersion, typeSet, typeVersion, type Snapshot } from './snapshot.js';
 import { nodeFlavor, nodeProblem, nodeRef, printableExcerpt, type ProxyRef } from './node.js';
@@ -48,6 +48,11 @@ export interface NodeInfo {
 /** Serves snapshots to proxies. An error ends the stream with the given gRPC status. */
 export interface ConfigWatcher {
   watch(node: NodeInfo): Observable<Snapshot>;
+  /**
+   * Optional: `watch(node).subscribe(sink)` without an rxjs subscriber per stream (cache.ts);
+   * returns the way to stop.
+   */
+  listen?(node: NodeInfo, sink: { next(snapshot: Snapshot): void; error(err: unknown): void }): () => void;
 }
 
 export class WatchError extends Error {
@@ -176,6 +181,28 @@ interface TypeState {
   statusRow?: StatusTypeRow;
 }
 
+/**
+ * A stream's type states, one slot per known type (PUSH_ORDER): a Map per stream cost about 250
+ * bytes per connected proxy (issue #11 idle memory). Only known types get a state (onRequest).
+ */
+class TypeStates {
+  private readonly slots: (TypeState | undefined)[] = [undefined, undefined, undefined, undefined, undefined];
+
+  get(typeUrl: string): TypeState | undefined {
+    const i = PUSH_ORDER.indexOf(typeUrl);
+    return i < 0 ? undefined : this.slots[i];
+  }
+  has(typeUrl: string): boolean {
+    return this.get(typeUrl) !== undefined;
+  }
+  set(typeUrl: string, state: TypeState): void {
+    const i = PUSH_ORDER.indexOf(typeUrl);
+    if (i < 0) throw new Error(`internal: no state slot for ${typeUrl}`);
+    this.slots[i] = state;
+  }
+}
+if (PUSH_ORDER.length !== 5) throw new Error('internal: TypeStates has five slots');
+
 let streamCounter = 0;
 /**
  * Nonces are `<process prefix><stream counter>-<response counter>`: unique per stream within the
@@ -187,8 +214,9 @@ const PROCESS_PREFIX = randomBytes(4).toString('hex');
 export class XdsSession {
   private node?: NodeInfo;
   private snapshot?: Snapshot;
-  private subscription?: Subscription;
-  private readonly types = new Map<string, TypeState>();
+  /** Stops the config watch (ConfigWatcher.listen, or the subscription to `watch`). */
+  private stopWatch?: () => void;
+  private readonly types = new TypeStates();
   private readonly streamId = `${PROCESS_PREFIX}${(++streamCounter).toString(36)}`;
   private nonceCounter = 0;
   /** Secret names this stream asked for and did not get; logged once each (up to MAX_TRACKED_REFUSALS names). */
@@ -238,7 +266,7 @@ export class XdsSession {
   end(): void {
     if (this.closed) return;
     this.closed = true;
-    this.subscription?.unsubscribe();
+    this.stopWatch?.();
     if (this.registered) this.options.status.streamClosed(this.proxy);
     this.row = undefined;
   }
@@ -268,18 +296,25 @@ export class XdsSession {
     this.proxy = nodeRef(node);
     // Authentication happens in watch(): a refused stream fails synchronously and is never
     // registered, so unauthenticated callers leave no status row (security issue #9, hole 8).
-    const subscription = this.options.watcher.watch(node).subscribe({
-      next: (snapshot) => this.onSnapshot(snapshot),
+    const sink = {
+      next: (snapshot: Snapshot) => this.onSnapshot(snapshot),
       error: (err: unknown) => {
         const code = err instanceof WatchError ? err.grpcCode : 13;
         this.fail(code, err instanceof Error ? err.message : String(err));
       },
-    });
+    };
+    const watcher = this.options.watcher;
+    let stop: () => void;
+    if (watcher.listen) stop = watcher.listen(node, sink);
+    else {
+      const subscription = watcher.watch(node).subscribe(sink);
+      stop = () => subscription.unsubscribe();
+    }
     if (this.closed) {
-      subscription.unsubscribe();
+      stop();
       return false;
     }
-    this.subscription = subscription;
+    this.stopWatch = stop;
     this.registered = true;
     this.row = this.options.status.streamOpened(this.proxy, nodeFlavor(node));
     return true;
@@ -321,6 +356,16 @@ export class XdsSession {
       latest: delta ? new Map() : NOTHING_HELD,
       acked: delta ? new Map() : NOTHING_HELD,
       deferred: false,
+      // Every field the state ever gets, set now: fields added later go to a separate property
+      // array (about 90 bytes per type per proxy, issue #11 idle memory).
+      pendingNonce: undefined,
+      lastNonce: undefined,
+      pendingVersion: undefined,
+      lastSentVersion: undefined,
+      pendingHolding: undefined,
+      owed: undefined,
+      reanswer: undefined,
+      statusRow: undefined,
     };
     this.types.set(typeUrl, state);
     return state;
