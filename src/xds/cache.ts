@@ -137,12 +137,12 @@ export class SnapshotCache implements ConfigWatcher {
     const key = watchKey(node);
     let shared = this.watches.get(key);
     if (!shared) {
-      shared = { proxyKey: refKey(nodeRef(node)), sinks: [], connected: false, done: false };
+      // Made with its first sink: an array grown by push from empty reserves room for 17.
+      shared = { proxyKey: refKey(nodeRef(node)), sinks: [sink], connected: false, done: false };
       this.watches.set(key, shared);
       this.watchesPerProxy.set(shared.proxyKey, (this.watchesPerProxy.get(shared.proxyKey) ?? 0) + 1);
-    }
+    } else shared.sinks.push(sink);
     const current = shared;
-    current.sinks.push(sink);
     if (current.connected) {
       if (current.last !== undefined) sink.next(current.last);
     } else {

@@ -138,11 +138,13 @@ const patchedSets = new Map<string, ReadonlyMap<string, EncodedResource>>();
 const MAX_INTERNED = 50_000;
 
 function intern(typeUrl: string, sorted: readonly EncodedResource[]): ReadonlyMap<string, EncodedResource> {
-  const info = describe(sorted);
+  const version = sortedVersion(sorted);
   // By type, then version: the key is the version string the set keeps anyway.
   let byVersion = setsByVersion.get(typeUrl);
-  const known = byVersion?.get(info.version);
+  const known = byVersion?.get(version);
   if (known && known.size === sorted.length) return known;
+  // A copy: the list was grown by push (spare capacity), and the set keeps it as long as a proxy holds it.
+  const info = describe(sorted.slice(), version);
   const map = new Map<string, EncodedResource>();
   for (const r of sorted) map.set(r.name, r);
   typeSets.set(map, info);
@@ -228,7 +230,7 @@ export function retainConfig(config: GeneratedConfig, snapshot: Snapshot): Gener
     if (!replace && !KEPT_PLAIN.has(typeUrl) && !setsByStandIn.has(list) && snapshot.resources.has(typeUrl)) replace = true;
   });
   if (!replace) return config;
-  const resources = new Map<string, readonly ResourceObject[]>();
+  const resources = new TypeMap<readonly ResourceObject[]>();
   config.resources.forEach((list, typeUrl) => {
     const set = snapshot.resources.get(typeUrl);
     resources.set(typeUrl, KEPT_PLAIN.has(typeUrl) || set === undefined ? list : standInFor(set));
@@ -306,6 +308,95 @@ function sameKeys(map: ReadonlyMap<string, EncodedResource>, before: ReadonlyMap
   for (const name of map.keys()) if (!before.has(name)) return false;
   return true;
 }
+
+/**
+ * A map by type URL with one field per pushed type (PUSH_ORDER) and a Map only for other types:
+ * every connected proxy holds two of these (its snapshot's sets, its kept config's lists), and a
+ * Map of five entries costs about 300 bytes (issue #11 idle memory). Iterates the pushed types
+ * in PUSH_ORDER, then the others in insertion order, as a Map filled in that order would.
+ */
+export class TypeMap<V> implements ReadonlyMap<string, V> {
+  private s0: V | undefined = undefined;
+  private s1: V | undefined = undefined;
+  private s2: V | undefined = undefined;
+  private s3: V | undefined = undefined;
+  private s4: V | undefined = undefined;
+  private others: Map<string, V> | undefined = undefined;
+
+  private slot(index: number): V | undefined {
+    switch (index) {
+      case 0:
+        return this.s0;
+      case 1:
+        return this.s1;
+      case 2:
+        return this.s2;
+      case 3:
+        return this.s3;
+      default:
+        return this.s4;
+    }
+  }
+
+  set(key: string, value: V): this {
+    switch (PUSH_ORDER.indexOf(key)) {
+      case 0:
+        this.s0 = value;
+        break;
+      case 1:
+        this.s1 = value;
+        break;
+      case 2:
+        this.s2 = value;
+        break;
+      case 3:
+        this.s3 = value;
+        break;
+      case 4:
+        this.s4 = value;
+        break;
+      default:
+        (this.others ??= new Map()).set(key, value);
+    }
+    return this;
+  }
+  get(key: string): V | undefined {
+    const index = PUSH_ORDER.indexOf(key);
+    return index < 0 ? this.others?.get(key) : this.slot(index);
+  }
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+  get size(): number {
+    let size = this.others?.size ?? 0;
+    for (let i = 0; i < PUSH_ORDER.length; i++) if (this.slot(i) !== undefined) size++;
+    return size;
+  }
+  forEach(callback: (value: V, key: string, map: ReadonlyMap<string, V>) => void): void {
+    for (let i = 0; i < PUSH_ORDER.length; i++) {
+      const value = this.slot(i);
+      if (value !== undefined) callback(value, PUSH_ORDER[i]!, this);
+    }
+    this.others?.forEach((value, key) => callback(value, key, this));
+  }
+  *entries(): MapIterator<[string, V]> {
+    for (let i = 0; i < PUSH_ORDER.length; i++) {
+      const value = this.slot(i);
+      if (value !== undefined) yield [PUSH_ORDER[i]!, value];
+    }
+    if (this.others) yield* this.others.entries();
+  }
+  *keys(): MapIterator<string> {
+    for (const [key] of this.entries()) yield key;
+  }
+  *values(): MapIterator<V> {
+    for (const [, value] of this.entries()) yield value;
+  }
+  [Symbol.iterator](): MapIterator<[string, V]> {
+    return this.entries();
+  }
+}
+if (PUSH_ORDER.length !== 5) throw new Error('internal: TypeMap has five fields');
 
 /**
  * A map with one entry replaced, over a base map, without copying it: an endpoint change makes a
@@ -392,7 +483,7 @@ export function buildSnapshot(config: GeneratedConfig, options: BuildSnapshotOpt
     if (patched !== undefined) return { ok: true, snapshot: patched };
   }
   const errors: string[] = [];
-  const resources = new Map<string, ReadonlyMap<string, EncodedResource>>();
+  const resources = new TypeMap<ReadonlyMap<string, EncodedResource>>();
   // The same references over the same names (an EDS patch swaps contents, never names) were checked already.
   let checked = previous !== undefined && config.refs === previous.config.refs;
   let known = 0;
