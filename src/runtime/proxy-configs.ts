@@ -96,24 +96,69 @@ function sharedList(list: readonly ResourceObject[]): readonly ResourceObject[] 
 /**
  * Source maps (GeneratedSources.extra) by content: proxies of one service generate equal maps of
  * shared lists, one Map per type each; shared, they are held once (the table is bounded as above).
+ *
+ * A map that differs from a known one by one entry of its own (a proxy's inbound listener, named
+ * by its address, comes from its TrafficPermissions) is that known map with the entry added
+ * (MapWith), and is not entered in the table: otherwise every connected proxy kept a Map per
+ * type, its key string in the table, and an outer Map and key of its own (about a kilobyte per
+ * mTLS proxy, issue #11 idle memory). The own entry is `own` when given, else the last one
+ * (generation adds a proxy's inbound listeners after its outbound ones). The first map of its
+ * kind is entered with the map without that entry, so the next proxy finds the latter.
  */
 const sourceMaps = new Map<string, ReadonlyMap<string, unknown>>();
 
-function sharedMap<V extends object>(map: ReadonlyMap<string, V>): ReadonlyMap<string, V> {
-  let key = '';
-  for (const [name, value] of map) key += `${name.length}:${name}=${idOf(value)},`;
-  const found = sourceMaps.get(key) as ReadonlyMap<string, V> | undefined;
-  if (found) return found;
+function enterSourceMap(key: string, map: ReadonlyMap<string, unknown>): void {
   if (sourceMaps.size >= MAX_SHARED_LISTS) sourceMaps.clear();
   sourceMaps.set(key, map);
+}
+
+/** `own`: the key of the proxy's own entry; the last when undefined; null: the map is shared whole or not at all. */
+function sharedMap<V extends object>(map: ReadonlyMap<string, V>, own?: string | null): ReadonlyMap<string, V> {
+  let key = '';
+  let restKey = '';
+  let ownName: string | undefined;
+  let ownValue: V | undefined;
+  let i = 0;
+  const last = map.size - 1;
+  for (const [name, value] of map) {
+    const part = `${name.length}:${name}=${idOf(value)},`;
+    key += part;
+    if (own === undefined ? i === last : own !== null && name === own) {
+      ownName = name;
+      ownValue = value;
+    } else restKey += part;
+    i++;
+  }
+  const found = sourceMaps.get(key) as ReadonlyMap<string, V> | undefined;
+  if (found) return found;
+  if (map.size < 2 || ownName === undefined || ownValue === undefined) {
+    enterSourceMap(key, map);
+    return map;
+  }
+  const rest = sourceMaps.get(restKey) as ReadonlyMap<string, V> | undefined;
+  if (rest) return new MapWith(rest, ownName, ownValue);
+  enterSourceMap(key, map);
+  const without = new Map(map);
+  without.delete(ownName);
+  enterSourceMap(restKey, without);
   return map;
 }
 
 function sharedSources(sources: GeneratedSources | undefined): GeneratedSources | undefined {
   if (!sources || sources.extra.size === 0) return sources;
   const inner = new Map<string, ReadonlyMap<string, readonly string[]>>();
-  for (const [typeUrl, byName] of sources.extra) inner.set(typeUrl, sharedMap(byName));
-  return { owner: sources.owner, extra: sharedMap(inner) };
+  // The type whose map is the proxy's own (a known map plus an entry): the outer map is the known one plus it.
+  let own: string | undefined;
+  let owned = 0;
+  for (const [typeUrl, byName] of sources.extra) {
+    const shared = sharedMap(byName);
+    inner.set(typeUrl, shared);
+    if (shared instanceof MapWith) {
+      own = typeUrl;
+      owned++;
+    }
+  }
+  return { owner: sources.owner, extra: sharedMap(inner, owned === 1 ? own : owned === 0 ? undefined : null) };
 }
 
 /**
