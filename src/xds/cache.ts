@@ -41,23 +41,77 @@ export interface SnapshotCacheOptions {
   readonly encoder?: ResourceEncoder;
 }
 
+/** What every shared watch of a cache reads: one object per cache, not fields per watch. */
+interface WatchContext {
+  readonly log: CacheLogger;
+  readonly latest: Map<string, Snapshot>;
+  readonly encoder: ResourceEncoder;
+}
+
 /**
  * One generation shared by the streams of a proxy: the upstream config subscription, the last
  * snapshot (replayed to a stream that joins) and the streams. Fanned out by hand rather than with
  * rxjs `share` and a ReplaySubject, whose subscriber chain cost memory per connected proxy and
- * calls per proxy per change (issue #11).
+ * calls per proxy per change (issue #11). It is also the upstream's sink: its methods, not three
+ * closures per proxy.
+ *
+ * Each config is one step (build, check, keep, skip when equal) rather than an operator chain, as
+ * an endpoint change runs it for every connected proxy (issue #11 profile). The previous config
+ * and snapshot are kept, so their unchanged types are reused.
  */
-interface SharedWatch {
-  /** refKey of the proxy, for `latest`. */
-  readonly proxyKey: string;
-  /** Usually one (an ADS stream): an array costs a fraction of a Set. */
-  readonly sinks: SnapshotSink[];
-  last?: Snapshot;
-  connected: boolean;
+class SharedWatch {
+  /** The last snapshot pushed to the sinks. */
+  last: Snapshot | undefined = undefined;
+  connected = false;
   /** Stops the upstream config subscription. */
-  upstream?: () => void;
+  upstream: (() => void) | undefined = undefined;
   /** Every stream left (or failed) before the upstream subscription was returned. */
-  done: boolean;
+  done = false;
+  /** buildSnapshot's options: the encoder, and the last config built and its snapshot (updated in place). */
+  private readonly options: { encoder: ResourceEncoder; previous?: { config: GeneratedConfig; snapshot: Snapshot } };
+
+  constructor(
+    /** refKey of the proxy, for `latest`. */
+    readonly proxyKey: string,
+    /** Usually one (an ADS stream): an array costs a fraction of a Set. */
+    readonly sinks: SnapshotSink[],
+    private readonly node: NodeInfo,
+    private readonly context: WatchContext,
+  ) {
+    this.options = { encoder: context.encoder };
+  }
+
+  next(config: GeneratedConfig): void {
+    const options = this.options;
+    const result: SnapshotResult = buildSnapshot(config, options);
+    if (!result.ok) {
+      this.context.log.error({ node: this.node.id, mesh: nodeMesh(this.node), errors: result.errors }, 'generated config is inconsistent; keeping the last good snapshot');
+      return;
+    }
+    const previous = options.previous;
+    const before = previous?.snapshot;
+    // Kept without the plain objects it was encoded from (snapshot.ts retainConfig): every idle proxy keeps it.
+    const kept = retainConfig(config, result.snapshot);
+    // Updated in place: one object per watch, not one per config (every proxy, every change).
+    if (previous) {
+      previous.config = kept;
+      previous.snapshot = result.snapshot;
+    } else options.previous = { config: kept, snapshot: result.snapshot };
+    this.context.latest.set(this.proxyKey, result.snapshot);
+    if (before !== undefined && sameContent(before, result.snapshot)) return;
+    this.last = result.snapshot;
+    const sinks = this.sinks;
+    if (sinks.length === 1) sinks[0]!.next(result.snapshot);
+    else for (const sink of [...sinks]) if (sinks.includes(sink)) sink.next(result.snapshot);
+  }
+
+  error(err: unknown): void {
+    for (const sink of [...this.sinks]) sink.error(err);
+  }
+
+  complete(): void {
+    for (const sink of [...this.sinks]) sink.complete?.();
+  }
 }
 
 /** What `SnapshotCache.listen` delivers to (an rxjs Subscriber is one). */
@@ -101,16 +155,16 @@ export class SnapshotCache implements ConfigWatcher {
   private readonly watchesPerProxy = new Map<string, number>();
   private readonly authenticate: NodeAuthenticator;
   private readonly defined: (mesh: string, name: string) => boolean;
-  private readonly encoder: ResourceEncoder;
+  private readonly context: WatchContext;
 
   constructor(
     private readonly source: ConfigSource,
-    private readonly log: CacheLogger,
+    log: CacheLogger,
     options: SnapshotCacheOptions = {},
   ) {
     this.authenticate = options.authenticate ?? (() => ({ ok: true }));
     this.defined = options.defined ?? (() => false);
-    this.encoder = options.encoder ?? defaultEncoder;
+    this.context = { log, latest: this.latest, encoder: options.encoder ?? defaultEncoder };
   }
 
   /** Shared generations and kept snapshots, for bounds checks. */
@@ -138,7 +192,7 @@ export class SnapshotCache implements ConfigWatcher {
     let shared = this.watches.get(key);
     if (!shared) {
       // Made with its first sink: an array grown by push from empty reserves room for 17.
-      shared = { proxyKey: refKey(nodeRef(node)), sinks: [sink], connected: false, done: false };
+      shared = new SharedWatch(refKey(nodeRef(node)), [sink], node, this.context);
       this.watches.set(key, shared);
       this.watchesPerProxy.set(shared.proxyKey, (this.watchesPerProxy.get(shared.proxyKey) ?? 0) + 1);
     } else shared.sinks.push(sink);
@@ -210,46 +264,10 @@ export class SnapshotCache implements ConfigWatcher {
     }
   }
 
-  /**
-   * Subscribes the shared watch to the proxy's configs: one step per config (build, check, keep,
-   * skip when equal) rather than an operator chain, as an endpoint change runs it for every
-   * connected proxy (issue #11 profile). The previous config and snapshot are kept, so their
-   * unchanged types are reused.
-   */
+  /** Subscribes the shared watch to the proxy's configs. */
   private connect(node: NodeInfo, shared: SharedWatch): void {
     shared.connected = true;
-    let previous: { config: GeneratedConfig; snapshot: Snapshot } | undefined;
-    const options: { encoder: ResourceEncoder; previous?: { config: GeneratedConfig; snapshot: Snapshot } } = { encoder: this.encoder };
-    const upstream = listenTo(this.source(node), {
-      next: (config) => {
-        if (previous) options.previous = previous;
-        const result: SnapshotResult = buildSnapshot(config, options);
-        if (!result.ok) {
-          this.log.error({ node: node.id, mesh: nodeMesh(node), errors: result.errors }, 'generated config is inconsistent; keeping the last good snapshot');
-          return;
-        }
-        const before = previous?.snapshot;
-        // Kept without the plain objects it was encoded from (snapshot.ts retainConfig): every idle proxy keeps it.
-        const kept = retainConfig(config, result.snapshot);
-        // Updated in place: one object per watch, not one per config (every proxy, every change).
-        if (previous) {
-          previous.config = kept;
-          previous.snapshot = result.snapshot;
-        } else previous = { config: kept, snapshot: result.snapshot };
-        this.latest.set(shared.proxyKey, result.snapshot);
-        if (before !== undefined && sameContent(before, result.snapshot)) return;
-        shared.last = result.snapshot;
-        const sinks = shared.sinks;
-        if (sinks.length === 1) sinks[0]!.next(result.snapshot);
-        else for (const sink of [...sinks]) if (sinks.includes(sink)) sink.next(result.snapshot);
-      },
-      error: (err: unknown) => {
-        for (const sink of [...shared.sinks]) sink.error(err);
-      },
-      complete: () => {
-        for (const sink of [...shared.sinks]) sink.complete?.();
-      },
-    });
+    const upstream = listenTo(this.source(node), shared);
     if (shared.done) upstream();
     else shared.upstream = upstream;
   }

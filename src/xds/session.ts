@@ -203,6 +203,17 @@ class TypeStates {
 }
 if (PUSH_ORDER.length !== 5) throw new Error('internal: TypeStates has five slots');
 
+/** A session's sink for its config watch: an object with methods, not two closures per stream. */
+class SessionSink {
+  constructor(private readonly session: XdsSession) {}
+  next(snapshot: Snapshot): void {
+    this.session.onSnapshot(snapshot);
+  }
+  error(err: unknown): void {
+    this.session.onWatchError(err);
+  }
+}
+
 let streamCounter = 0;
 /**
  * Nonces are `<process prefix><stream counter>-<response counter>`: unique per stream within the
@@ -296,13 +307,7 @@ export class XdsSession {
     this.proxy = nodeRef(node);
     // Authentication happens in watch(): a refused stream fails synchronously and is never
     // registered, so unauthenticated callers leave no status row (security issue #9, hole 8).
-    const sink = {
-      next: (snapshot: Snapshot) => this.onSnapshot(snapshot),
-      error: (err: unknown) => {
-        const code = err instanceof WatchError ? err.grpcCode : 13;
-        this.fail(code, err instanceof Error ? err.message : String(err));
-      },
-    };
+    const sink = new SessionSink(this);
     const watcher = this.options.watcher;
     let stop: () => void;
     if (watcher.listen) stop = watcher.listen(node, sink);
@@ -334,6 +339,12 @@ export class XdsSession {
       return undefined;
     }
     return fixed;
+  }
+
+  /** The watch ended with an error (SessionSink): the stream ends with its gRPC status. */
+  onWatchError(err: unknown): void {
+    const code = err instanceof WatchError ? err.grpcCode : 13;
+    this.fail(code, err instanceof Error ? err.message : String(err));
   }
 
   private fail(code: number, message: string): void {
@@ -540,7 +551,8 @@ export class XdsSession {
     return new Set(names.filter((n) => n !== '*'));
   }
 
-  private onSnapshot(snapshot: Snapshot): void {
+  /** A snapshot from the watch (SessionSink). */
+  onSnapshot(snapshot: Snapshot): void {
     const previous = this.snapshot;
     this.snapshot = snapshot;
     // With CDS on this stream, EDS is owed when the CDS carrying the change goes out (pushSotw/pushDelta of CDS);

@@ -201,7 +201,8 @@ export class StatusRegistry {
     if (!byName) this.proxies.set(ref.mesh, (byName = new Map()));
     let status = byName.get(ref.name);
     if (!status) {
-      status = { nodeId: ref.name, mesh: ref.mesh, flavor, activeStreams: 0, types: new Map<string, TypeStatus>() };
+      // Every field the row ever gets, set now: fields added later go to a separate property array.
+      status = { nodeId: ref.name, mesh: ref.mesh, flavor, activeStreams: 0, connectedSince: undefined, lastConnectedAt: undefined, lastDisconnectedAt: undefined, types: new Map<string, TypeStatus>() };
       byName.set(ref.name, status);
       this.count++;
     }
