@@ -21,7 +21,7 @@ import { serviceEndpoints } from '../generate/services.js';
 import type { MeshModel, Model } from '../model/model.js';
 import { UNCHANGED, type ModelRevision } from '../translate/incremental.js';
 import type { ResourceObject } from '../xds/encode.js';
-import { MapWith, retainedForm, type GeneratedConfig, type GeneratedSources } from '../xds/snapshot.js';
+import { MapWith, retainedForm, TypeMap, type GeneratedConfig, type GeneratedSources } from '../xds/snapshot.js';
 import { ENDPOINT_TYPE, SECRET_TYPE } from '../xds/types.js';
 import { serviceClusterName } from '../envoy/names.js';
 
@@ -223,7 +223,9 @@ export function patchIdentity(config: GeneratedConfig, model: Model, proxy: Prox
   if (secrets.length !== 2 || list.length !== 2 || !list.every((secret) => byName.has(secret['name'] as string))) return undefined;
   const patched = list.map((secret) => byName.get(secret['name'] as string)!);
   if (patched.every((secret, i) => secret === list[i])) return config;
-  const resources = new Map(config.resources);
+  // A TypeMap: the patched config is what the proxy keeps until its next change (xds/snapshot.ts retainConfig).
+  const resources = new TypeMap<readonly ResourceObject[]>();
+  config.resources.forEach((lists, typeUrl) => resources.set(typeUrl, lists));
   resources.set(SECRET_TYPE, patched);
   return { ...config, resources };
 }

@@ -225,12 +225,15 @@ export function isStandIn(list: readonly ResourceObject[]): boolean {
  * remembered for `retainedForm(config)`.
  */
 export function retainConfig(config: GeneratedConfig, snapshot: Snapshot): GeneratedConfig {
+  const lists = config.resources;
+  // An endpoint or identity patch of a kept config (the usual case, every proxy, every change): nothing to replace.
+  if (lists instanceof MapWith && KEPT_PLAIN.has(lists.key) && lists.base instanceof KeptLists) return config;
   let replace = false;
   config.resources.forEach((list, typeUrl) => {
     if (!replace && !KEPT_PLAIN.has(typeUrl) && !setsByStandIn.has(list) && snapshot.resources.has(typeUrl)) replace = true;
   });
   if (!replace) return config;
-  const resources = new TypeMap<readonly ResourceObject[]>();
+  const resources = new KeptLists();
   config.resources.forEach((list, typeUrl) => {
     const set = snapshot.resources.get(typeUrl);
     resources.set(typeUrl, KEPT_PLAIN.has(typeUrl) || set === undefined ? list : standInFor(set));
@@ -397,6 +400,9 @@ export class TypeMap<V> implements ReadonlyMap<string, V> {
   }
 }
 if (PUSH_ORDER.length !== 5) throw new Error('internal: TypeMap has five fields');
+
+/** The lists of a kept config (retainConfig): only EDS and SDS are plain lists. */
+class KeptLists extends TypeMap<readonly ResourceObject[]> {}
 
 /**
  * A map with one entry replaced, over a base map, without copying it: an endpoint change makes a
