@@ -68,7 +68,7 @@ class SharedWatch {
   /** Every stream left (or failed) before the upstream subscription was returned. */
   done = false;
   /** buildSnapshot's options: the encoder, and the last config built and its snapshot (updated in place). */
-  private readonly options: { encoder: ResourceEncoder; previous?: { config: GeneratedConfig; snapshot: Snapshot } };
+  private readonly options: { encoder: ResourceEncoder; previous: { config: GeneratedConfig; snapshot: Snapshot } | undefined };
 
   constructor(
     /** refKey of the proxy, for `latest`. */
@@ -78,7 +78,8 @@ class SharedWatch {
     private readonly node: NodeInfo,
     private readonly context: WatchContext,
   ) {
-    this.options = { encoder: context.encoder };
+    // `previous` set now (undefined): a field added later goes to a separate property array.
+    this.options = { encoder: context.encoder, previous: undefined };
   }
 
   next(config: GeneratedConfig): void {
