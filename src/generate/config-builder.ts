@@ -24,23 +24,37 @@ import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SEC
  * the next config reuses them), and proxies of one service name the same ones (issue #11 idle
  * memory). Bounded like the lists above; past the bound it starts over.
  */
-const sharedRefs = new Map<string, { readonly ref: ResourceRef; readonly id: number }>();
+const sharedRefs = new Map<string, Map<string, Map<string, { readonly ref: ResourceRef; readonly id: number }>>>();
+let sharedRefCount = 0;
 const sharedRefLists = new Map<string, readonly ResourceRef[]>();
 let nextRefId = 0;
 const MAX_SHARED_REFS = 20_000;
 
+/** The shared reference equal to `ref`, by type, name and origin (nested maps: no key string per reference). */
+function sharedRef(ref: ResourceRef): { readonly ref: ResourceRef; readonly id: number } {
+  let byName = sharedRefs.get(ref.typeUrl);
+  if (!byName) sharedRefs.set(ref.typeUrl, (byName = new Map()));
+  let byFrom = byName.get(ref.name);
+  if (!byFrom) byName.set(ref.name, (byFrom = new Map()));
+  let found = byFrom.get(ref.from);
+  if (!found) {
+    byFrom.set(ref.from, (found = { ref: Object.freeze({ typeUrl: ref.typeUrl, name: ref.name, from: ref.from }), id: ++nextRefId }));
+    sharedRefCount++;
+  }
+  return found;
+}
+
 function sharedRefList(refs: readonly ResourceRef[]): readonly ResourceRef[] {
   if (refs.length === 0) return NO_REFS;
-  if (sharedRefs.size >= MAX_SHARED_REFS) {
+  if (sharedRefCount >= MAX_SHARED_REFS) {
     sharedRefs.clear();
+    sharedRefCount = 0;
     sharedRefLists.clear();
   }
   const list: ResourceRef[] = [];
   let key = '';
   for (const ref of refs) {
-    const refKey = `${ref.typeUrl}\n${ref.name}\n${ref.from}`;
-    let found = sharedRefs.get(refKey);
-    if (!found) sharedRefs.set(refKey, (found = { ref: Object.freeze({ typeUrl: ref.typeUrl, name: ref.name, from: ref.from }), id: ++nextRefId }));
+    const found = sharedRef(ref);
     list.push(found.ref);
     key += `${found.id},`;
   }

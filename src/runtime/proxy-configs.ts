@@ -115,22 +115,22 @@ function enterSourceMap(key: string, map: ReadonlyMap<string, unknown>): void {
 /** `own`: the key of the proxy's own entry; the last when undefined; null: the map is shared whole or not at all. */
 function sharedMap<V extends object>(map: ReadonlyMap<string, V>, own?: string | null): ReadonlyMap<string, V> {
   let key = '';
+  for (const [name, value] of map) key += `${name.length}:${name}=${idOf(value)},`;
+  const found = sourceMaps.get(key) as ReadonlyMap<string, V> | undefined;
+  if (found) return found;
+  // Not known: is it a known map plus an entry of its own?
   let restKey = '';
   let ownName: string | undefined;
   let ownValue: V | undefined;
   let i = 0;
   const last = map.size - 1;
   for (const [name, value] of map) {
-    const part = `${name.length}:${name}=${idOf(value)},`;
-    key += part;
     if (own === undefined ? i === last : own !== null && name === own) {
       ownName = name;
       ownValue = value;
-    } else restKey += part;
+    } else restKey += `${name.length}:${name}=${idOf(value)},`;
     i++;
   }
-  const found = sourceMaps.get(key) as ReadonlyMap<string, V> | undefined;
-  if (found) return found;
   if (map.size < 2 || ownName === undefined || ownValue === undefined) {
     enterSourceMap(key, map);
     return map;
