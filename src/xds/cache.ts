@@ -181,7 +181,8 @@ export class SnapshotCache implements ConfigWatcher {
   /**
    * `watch(node).subscribe(sink)` without an rxjs subscriber per stream (about a kilobyte per
    * connected proxy, issue #11 idle memory): the sink gets the snapshots, or the error that ends
-   * the watch (a refused node: at once). Returns the way to stop.
+   * the watch (a refused node: at once), after which it hears nothing more. Returns the way to
+   * stop; call it after an error too (as rxjs unsubscribes on error), so the stream is released.
    */
   listen(node: NodeInfo, sink: SnapshotSink): () => void {
     const auth = this.authenticate(node);
