@@ -181,6 +181,79 @@ interface TypeState {
   statusRow?: StatusTypeRow;
 }
 
+const WILDCARD = 1;
+const EXPLICIT = 2;
+const MUST_ANSWER = 4;
+const NACKED = 8;
+const DEFERRED = 16;
+
+/**
+ * A TypeState as a stream keeps it: every field set at creation (a field added later goes to a
+ * separate property array) and the five flags in one small integer, read and written through
+ * accessors. Every connected proxy has four or five (issue #11 idle memory).
+ */
+class TypeStateRecord implements TypeState {
+  private flags = MUST_ANSWER;
+  names: Set<string>;
+  pendingNonce: string | undefined = undefined;
+  lastNonce: string | undefined = undefined;
+  pendingVersion: string | undefined = undefined;
+  lastSentVersion: string | undefined = undefined;
+  clientVersions: Map<string, string>;
+  reportedAbsent: Set<string>;
+  latest: Holding;
+  acked: Holding;
+  pendingHolding: Holding | undefined = undefined;
+  owed: Set<string> | undefined = undefined;
+  reanswer: Set<string> | undefined = undefined;
+  statusRow: StatusTypeRow | undefined = undefined;
+
+  constructor(
+    readonly typeUrl: string,
+    delta: boolean,
+  ) {
+    this.names = delta ? new Set() : NO_NAMES;
+    this.clientVersions = delta ? new Map() : NO_VERSIONS;
+    this.reportedAbsent = delta ? new Set() : NO_NAMES;
+    this.latest = delta ? new Map() : NOTHING_HELD;
+    this.acked = delta ? new Map() : NOTHING_HELD;
+  }
+
+  private flag(bit: number, value: boolean): void {
+    this.flags = value ? this.flags | bit : this.flags & ~bit;
+  }
+  get wildcard(): boolean {
+    return (this.flags & WILDCARD) !== 0;
+  }
+  set wildcard(value: boolean) {
+    this.flag(WILDCARD, value);
+  }
+  get explicit(): boolean {
+    return (this.flags & EXPLICIT) !== 0;
+  }
+  set explicit(value: boolean) {
+    this.flag(EXPLICIT, value);
+  }
+  get mustAnswer(): boolean {
+    return (this.flags & MUST_ANSWER) !== 0;
+  }
+  set mustAnswer(value: boolean) {
+    this.flag(MUST_ANSWER, value);
+  }
+  get nacked(): boolean {
+    return (this.flags & NACKED) !== 0;
+  }
+  set nacked(value: boolean) {
+    this.flag(NACKED, value);
+  }
+  get deferred(): boolean {
+    return (this.flags & DEFERRED) !== 0;
+  }
+  set deferred(value: boolean) {
+    this.flag(DEFERRED, value);
+  }
+}
+
 /**
  * A stream's type states, one slot per known type (PUSH_ORDER): a Map per stream cost about 250
  * bytes per connected proxy (issue #11 idle memory). Only known types get a state (onRequest).
@@ -355,29 +428,7 @@ export class XdsSession {
 
   private newState(typeUrl: string): TypeState {
     const delta = this.options.mode === 'delta';
-    const state: TypeState = {
-      typeUrl,
-      wildcard: false,
-      names: delta ? new Set() : NO_NAMES,
-      explicit: false,
-      mustAnswer: true,
-      clientVersions: delta ? new Map() : NO_VERSIONS,
-      reportedAbsent: delta ? new Set() : NO_NAMES,
-      nacked: false,
-      latest: delta ? new Map() : NOTHING_HELD,
-      acked: delta ? new Map() : NOTHING_HELD,
-      deferred: false,
-      // Every field the state ever gets, set now: fields added later go to a separate property
-      // array (about 90 bytes per type per proxy, issue #11 idle memory).
-      pendingNonce: undefined,
-      lastNonce: undefined,
-      pendingVersion: undefined,
-      lastSentVersion: undefined,
-      pendingHolding: undefined,
-      owed: undefined,
-      reanswer: undefined,
-      statusRow: undefined,
-    };
+    const state = new TypeStateRecord(typeUrl, delta);
     this.types.set(typeUrl, state);
     return state;
   }
