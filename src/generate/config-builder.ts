@@ -18,6 +18,55 @@ function sharedList(set: ReadonlySet<string>): readonly string[] {
 }
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
 
+/**
+ * Equal references are one frozen object, and equal lists of them one frozen array, for every
+ * proxy: every connected proxy keeps its config's references (the snapshot consistency check of
+ * the next config reuses them), and proxies of one service name the same ones (issue #11 idle
+ * memory). Bounded like the lists above; past the bound it starts over.
+ */
+const sharedRefs = new Map<string, Map<string, Map<string, { readonly ref: ResourceRef; readonly id: number }>>>();
+let sharedRefCount = 0;
+const sharedRefLists = new Map<string, readonly ResourceRef[]>();
+let nextRefId = 0;
+const MAX_SHARED_REFS = 20_000;
+
+/** The shared reference equal to `ref`, by type, name and origin (nested maps: no key string per reference). */
+function sharedRef(ref: ResourceRef): { readonly ref: ResourceRef; readonly id: number } {
+  let byName = sharedRefs.get(ref.typeUrl);
+  if (!byName) sharedRefs.set(ref.typeUrl, (byName = new Map()));
+  let byFrom = byName.get(ref.name);
+  if (!byFrom) byName.set(ref.name, (byFrom = new Map()));
+  let found = byFrom.get(ref.from);
+  if (!found) {
+    byFrom.set(ref.from, (found = { ref: Object.freeze({ typeUrl: ref.typeUrl, name: ref.name, from: ref.from }), id: ++nextRefId }));
+    sharedRefCount++;
+  }
+  return found;
+}
+
+function sharedRefList(refs: readonly ResourceRef[]): readonly ResourceRef[] {
+  if (refs.length === 0) return NO_REFS;
+  if (sharedRefCount >= MAX_SHARED_REFS) {
+    sharedRefs.clear();
+    sharedRefCount = 0;
+    sharedRefLists.clear();
+  }
+  const list: ResourceRef[] = [];
+  let key = '';
+  for (const ref of refs) {
+    const found = sharedRef(ref);
+    list.push(found.ref);
+    key += `${found.id},`;
+  }
+  let shared = sharedRefLists.get(key);
+  if (!shared) {
+    if (sharedRefLists.size >= MAX_SHARED_REFS) sharedRefLists.clear();
+    sharedRefLists.set(key, (shared = Object.freeze(list.slice())));
+  }
+  return shared;
+}
+const NO_REFS: readonly ResourceRef[] = Object.freeze([]);
+
 export class ConfigBuilder {
   private readonly resources = new Map<string, Map<string, ResourceObject>>(PUSH_ORDER.map((t) => [t, new Map()]));
   private readonly refs: ResourceRef[] = [];
@@ -90,7 +139,7 @@ export class ConfigBuilder {
       }
       if (out.size > 0) extra.set(typeUrl, out);
     }
-    const config: GeneratedConfig = { resources, refs: [...this.refs], sources: { owner: this.owner, extra } };
+    const config: GeneratedConfig = { resources, refs: sharedRefList(this.refs), sources: { owner: this.owner, extra } };
     return this.pending.length > 0 ? { ...config, pending: [...this.pending] } : config;
   }
 }

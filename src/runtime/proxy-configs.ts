@@ -21,7 +21,7 @@ import { serviceEndpoints } from '../generate/services.js';
 import type { MeshModel, Model } from '../model/model.js';
 import { UNCHANGED, type ModelRevision } from '../translate/incremental.js';
 import type { ResourceObject } from '../xds/encode.js';
-import { MapWith, type GeneratedConfig, type GeneratedSources } from '../xds/snapshot.js';
+import { MapWith, retainedForm, TypeMap, type GeneratedConfig, type GeneratedSources } from '../xds/snapshot.js';
 import { ENDPOINT_TYPE, SECRET_TYPE } from '../xds/types.js';
 import { serviceClusterName } from '../envoy/names.js';
 
@@ -96,24 +96,69 @@ function sharedList(list: readonly ResourceObject[]): readonly ResourceObject[] 
 /**
  * Source maps (GeneratedSources.extra) by content: proxies of one service generate equal maps of
  * shared lists, one Map per type each; shared, they are held once (the table is bounded as above).
+ *
+ * A map that differs from a known one by one entry of its own (a proxy's inbound listener, named
+ * by its address, comes from its TrafficPermissions) is that known map with the entry added
+ * (MapWith), and is not entered in the table: otherwise every connected proxy kept a Map per
+ * type, its key string in the table, and an outer Map and key of its own (about a kilobyte per
+ * mTLS proxy, issue #11 idle memory). The own entry is `own` when given, else the last one
+ * (generation adds a proxy's inbound listeners after its outbound ones). The first map of its
+ * kind is entered with the map without that entry, so the next proxy finds the latter.
  */
 const sourceMaps = new Map<string, ReadonlyMap<string, unknown>>();
 
-function sharedMap<V extends object>(map: ReadonlyMap<string, V>): ReadonlyMap<string, V> {
+function enterSourceMap(key: string, map: ReadonlyMap<string, unknown>): void {
+  if (sourceMaps.size >= MAX_SHARED_LISTS) sourceMaps.clear();
+  sourceMaps.set(key, map);
+}
+
+/** `own`: the key of the proxy's own entry; the last when undefined; null: the map is shared whole or not at all. */
+function sharedMap<V extends object>(map: ReadonlyMap<string, V>, own?: string | null): ReadonlyMap<string, V> {
   let key = '';
   for (const [name, value] of map) key += `${name.length}:${name}=${idOf(value)},`;
   const found = sourceMaps.get(key) as ReadonlyMap<string, V> | undefined;
   if (found) return found;
-  if (sourceMaps.size >= MAX_SHARED_LISTS) sourceMaps.clear();
-  sourceMaps.set(key, map);
+  // Not known: is it a known map plus an entry of its own?
+  let restKey = '';
+  let ownName: string | undefined;
+  let ownValue: V | undefined;
+  let i = 0;
+  const last = map.size - 1;
+  for (const [name, value] of map) {
+    if (own === undefined ? i === last : own !== null && name === own) {
+      ownName = name;
+      ownValue = value;
+    } else restKey += `${name.length}:${name}=${idOf(value)},`;
+    i++;
+  }
+  if (map.size < 2 || ownName === undefined || ownValue === undefined) {
+    enterSourceMap(key, map);
+    return map;
+  }
+  const rest = sourceMaps.get(restKey) as ReadonlyMap<string, V> | undefined;
+  if (rest) return new MapWith(rest, ownName, ownValue);
+  enterSourceMap(key, map);
+  const without = new Map(map);
+  without.delete(ownName);
+  enterSourceMap(restKey, without);
   return map;
 }
 
 function sharedSources(sources: GeneratedSources | undefined): GeneratedSources | undefined {
   if (!sources || sources.extra.size === 0) return sources;
   const inner = new Map<string, ReadonlyMap<string, readonly string[]>>();
-  for (const [typeUrl, byName] of sources.extra) inner.set(typeUrl, sharedMap(byName));
-  return { owner: sources.owner, extra: sharedMap(inner) };
+  // The type whose map is the proxy's own (a known map plus an entry): the outer map is the known one plus it.
+  let own: string | undefined;
+  let owned = 0;
+  for (const [typeUrl, byName] of sources.extra) {
+    const shared = sharedMap(byName);
+    inner.set(typeUrl, shared);
+    if (shared instanceof MapWith) {
+      own = typeUrl;
+      owned++;
+    }
+  }
+  return { owner: sources.owner, extra: sharedMap(inner, owned === 1 ? own : owned === 0 ? undefined : null) };
 }
 
 /**
@@ -178,7 +223,9 @@ export function patchIdentity(config: GeneratedConfig, model: Model, proxy: Prox
   if (secrets.length !== 2 || list.length !== 2 || !list.every((secret) => byName.has(secret['name'] as string))) return undefined;
   const patched = list.map((secret) => byName.get(secret['name'] as string)!);
   if (patched.every((secret, i) => secret === list[i])) return config;
-  const resources = new Map(config.resources);
+  // A TypeMap: the patched config is what the proxy keeps until its next change (xds/snapshot.ts retainConfig).
+  const resources = new TypeMap<readonly ResourceObject[]>();
+  config.resources.forEach((lists, typeUrl) => resources.set(typeUrl, lists));
   resources.set(SECRET_TYPE, patched);
   return { ...config, resources };
 }
@@ -236,9 +283,19 @@ export interface StateListener {
   error(error: unknown): void;
 }
 
+/** Where a proxy's configs go (an rxjs Subscriber is one). */
+export interface ConfigSink {
+  next(config: GeneratedConfig): void;
+  error(err: unknown): void;
+  complete(): void;
+}
+
 /**
  * The configs of `proxy` as `states` and its identity `ticks` move; nothing is emitted for a change
  * that does not touch it, nor for a config `publish` refuses.
+ *
+ * An Observable, and a `listen` the snapshot cache uses instead of subscribing (xds/cache.ts
+ * ConfigStream): no rxjs subscriber chain per connected proxy (issue #11 idle memory).
  */
 export function proxyConfigs(
   proxy: ProxyIdentity,
@@ -246,84 +303,154 @@ export function proxyConfigs(
   ticks: Observable<number>,
   counters: GenerationCounters,
   publish?: (config: GeneratedConfig) => boolean,
-): Observable<GeneratedConfig> {
-  return new Observable<GeneratedConfig>((subscriber) => {
-    let last: { revision: number; tick: number; config: GeneratedConfig } | undefined;
-    const generate = (state: ResourceState, tick: number): GeneratedConfig => {
-      counters.proxyGenerations++;
-      const config = withSharedParts(generateForProxy(state.revision.model, proxy, state.context));
-      last = { revision: state.revision.revision, tick, config };
-      return config;
-    };
-    const step = (state: ResourceState, tick: number): GeneratedConfig | undefined => {
-      const revision = state.revision;
-      if (last && last.tick !== tick && last.revision === revision.revision) {
-        // An identity tick on an unchanged model: a rotation or a trust bundle change is an SDS-only update.
-        const patched = patchIdentity(last.config, revision.model, proxy, state.context);
-        if (!patched) return generate(state, tick);
-        last.tick = tick;
-        if (patched === last.config) return undefined;
-        counters.identityPatches++;
-        last.config = patched;
-        return patched;
-      }
-      if (!last || last.tick !== tick || revision.revision !== last.revision + 1) {
-        if (last && last.tick === tick && last.revision === revision.revision) return undefined;
-        return generate(state, tick);
-      }
-      const change = revision.changes.get(proxy.mesh) ?? UNCHANGED;
-      if (change.kind === 'unchanged') {
-        last.revision = revision.revision;
-        return undefined;
-      }
-      const mesh = revision.model.meshes.get(proxy.mesh);
-      if (change.kind === 'full' || !mesh || change.proxies.has(proxy.name)) return generate(state, tick);
-      const patched = patchShared(last.config, endpointPatch(revision, mesh, change.services));
-      last.revision = revision.revision;
-      if (patched === last.config) return undefined;
-      counters.endpointPatches++;
-      last.config = patched;
-      return patched;
-    };
-    // combineLatest by hand: one change reaches every connected proxy, and this runs for each of
-    // them, so no per-emission array or operator chain (issue #11 profile).
-    let state: ResourceState | undefined;
-    let tick: number | undefined;
-    const emit = (): void => {
-      if (state === undefined || tick === undefined) return;
-      const config = step(state, tick);
-      if (config && (publish === undefined || publish(config))) subscriber.next(config);
-    };
-    let completed = 0;
-    const complete = (): void => {
-      if (++completed === 2) subscriber.complete();
-    };
-    const error = (err: unknown): void => subscriber.error(err);
-    const listener: StateListener = {
-      next: (value) => {
-        state = value;
-        emit();
-      },
-      error,
-    };
-    let stopStates: () => void;
+): Observable<GeneratedConfig> & { listen(sink: ConfigSink): () => void } {
+  const listen = (sink: ConfigSink): (() => void) => {
+    const run = new ProxyConfigRun(proxy, counters, publish, sink);
+    run.start(states, ticks);
+    return () => run.stop();
+  };
+  return Object.assign(
+    new Observable<GeneratedConfig>((subscriber) => listen(subscriber)),
+    { listen },
+  );
+}
+
+/**
+ * One listener's run of `proxyConfigs`: its last config, the latest state and tick, and the step
+ * from one to the next. A class rather than closures: one object per connected proxy instead of
+ * a dozen closures and their contexts (issue #11 idle memory).
+ */
+class ProxyConfigRun implements StateListener {
+  /** The last config generated or patched, the revision and tick it is of; undefined before the first. */
+  private lastConfig: GeneratedConfig | undefined = undefined;
+  private lastRevision = 0;
+  private lastTick = 0;
+  private state: ResourceState | undefined = undefined;
+  private tick: number | undefined = undefined;
+  private completed = 0;
+  private closed = false;
+  private stopStates: (() => void) | undefined = undefined;
+  private tickSubscription: Subscription | undefined = undefined;
+
+  constructor(
+    private readonly proxy: ProxyIdentity,
+    private readonly counters: GenerationCounters,
+    private readonly publish: ((config: GeneratedConfig) => boolean) | undefined,
+    private readonly sink: ConfigSink,
+  ) {}
+
+  start(states: Observable<ResourceState> | StateHub, ticks: Observable<number>): void {
     if (states instanceof StateHub) {
-      stopStates = states.listen(listener);
+      this.stopStates = states.listen(this);
     } else {
-      const subscription = states.subscribe({ ...listener, complete });
-      stopStates = () => subscription.unsubscribe();
+      const subscription = states.subscribe({ next: (value) => this.next(value), error: (err: unknown) => this.error(err), complete: () => this.complete() });
+      this.stopStates = () => subscription.unsubscribe();
     }
-    const tickSubscription = ticks.subscribe({
-      next: (value) => {
-        tick = value;
-        emit();
-      },
-      error,
-      complete,
-    });
-    return () => {
-      stopStates();
-      tickSubscription.unsubscribe();
-    };
-  });
+    if (this.closed) {
+      this.stop();
+      return;
+    }
+    const subscription = ticks.subscribe(new TickObserver(this));
+    if (this.closed) subscription.unsubscribe();
+    else this.tickSubscription = subscription;
+  }
+
+  stop(): void {
+    this.closed = true;
+    this.stopStates?.();
+    this.stopStates = undefined;
+    this.tickSubscription?.unsubscribe();
+    this.tickSubscription = undefined;
+  }
+
+  /** A model state (StateListener). */
+  next(state: ResourceState): void {
+    this.state = state;
+    this.emit();
+  }
+
+  onTick(tick: number): void {
+    this.tick = tick;
+    this.emit();
+  }
+
+  error(err: unknown): void {
+    if (this.closed) return;
+    this.stop();
+    this.sink.error(err);
+  }
+
+  complete(): void {
+    if (this.closed || ++this.completed < 2) return;
+    this.stop();
+    this.sink.complete();
+  }
+
+  // combineLatest by hand: one change reaches every connected proxy, and this runs for each of
+  // them, so no per-emission array or operator chain (issue #11 profile).
+  private emit(): void {
+    if (this.closed || this.state === undefined || this.tick === undefined) return;
+    const config = this.step(this.state, this.tick);
+    if (config && (this.publish === undefined || this.publish(config))) {
+      this.sink.next(config);
+      // The snapshot cache built it and keeps it without its encoded plain objects (xds/snapshot.ts
+      // retainConfig): keep that same form, so the objects are not held here either.
+      if (this.lastConfig === config) this.lastConfig = retainedForm(config);
+    }
+  }
+
+  private generate(state: ResourceState, tick: number): GeneratedConfig {
+    this.counters.proxyGenerations++;
+    const config = withSharedParts(generateForProxy(state.revision.model, this.proxy, state.context));
+    this.lastConfig = config;
+    this.lastRevision = state.revision.revision;
+    this.lastTick = tick;
+    return config;
+  }
+
+  private step(state: ResourceState, tick: number): GeneratedConfig | undefined {
+    const revision = state.revision;
+    const last = this.lastConfig;
+    if (last !== undefined && this.lastTick !== tick && this.lastRevision === revision.revision) {
+      // An identity tick on an unchanged model: a rotation or a trust bundle change is an SDS-only update.
+      const patched = patchIdentity(last, revision.model, this.proxy, state.context);
+      if (!patched) return this.generate(state, tick);
+      this.lastTick = tick;
+      if (patched === last) return undefined;
+      this.counters.identityPatches++;
+      this.lastConfig = patched;
+      return patched;
+    }
+    if (last === undefined || this.lastTick !== tick || revision.revision !== this.lastRevision + 1) {
+      if (last !== undefined && this.lastTick === tick && this.lastRevision === revision.revision) return undefined;
+      return this.generate(state, tick);
+    }
+    const change = revision.changes.get(this.proxy.mesh) ?? UNCHANGED;
+    if (change.kind === 'unchanged') {
+      this.lastRevision = revision.revision;
+      return undefined;
+    }
+    const mesh = revision.model.meshes.get(this.proxy.mesh);
+    if (change.kind === 'full' || !mesh || change.proxies.has(this.proxy.name)) return this.generate(state, tick);
+    const patched = patchShared(last, endpointPatch(revision, mesh, change.services));
+    this.lastRevision = revision.revision;
+    if (patched === last) return undefined;
+    this.counters.endpointPatches++;
+    this.lastConfig = patched;
+    return patched;
+  }
+}
+
+/** The ticks' observer: an object with methods, not three closures per proxy. */
+class TickObserver {
+  constructor(private readonly run: ProxyConfigRun) {}
+  next(tick: number): void {
+    this.run.onTick(tick);
+  }
+  error(err: unknown): void {
+    this.run.error(err);
+  }
+  complete(): void {
+    this.run.complete();
+  }
 }

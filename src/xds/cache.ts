@@ -14,10 +14,10 @@
  *   defines (for config dumps while it is offline).
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { Observable, throwError, type Subscriber, type Subscription } from 'rxjs';
+import { Observable } from 'rxjs';
 import { defaultEncoder, type ResourceEncoder } from './encode.js';
 import { nodeMesh, nodeRef, refKey } from './node.js';
-import { buildSnapshot, sameContent, type GeneratedConfig, type Snapshot, type SnapshotResult } from './snapshot.js';
+import { buildSnapshot, retainConfig, sameContent, type GeneratedConfig, type Snapshot, type SnapshotResult } from './snapshot.js';
 import { WatchError, type ConfigWatcher, type NodeInfo } from './session.js';
 
 /** Refused with a gRPC status, or accepted until `expiresAt` (for ever when absent). */
@@ -41,22 +41,104 @@ export interface SnapshotCacheOptions {
   readonly encoder?: ResourceEncoder;
 }
 
+/** What every shared watch of a cache reads: one object per cache, not fields per watch. */
+interface WatchContext {
+  readonly log: CacheLogger;
+  readonly latest: Map<string, Snapshot>;
+  readonly encoder: ResourceEncoder;
+}
+
 /**
  * One generation shared by the streams of a proxy: the upstream config subscription, the last
  * snapshot (replayed to a stream that joins) and the streams. Fanned out by hand rather than with
  * rxjs `share` and a ReplaySubject, whose subscriber chain cost memory per connected proxy and
- * calls per proxy per change (issue #11).
+ * calls per proxy per change (issue #11). It is also the upstream's sink: its methods, not three
+ * closures per proxy.
+ *
+ * Each config is one step (build, check, keep, skip when equal) rather than an operator chain, as
+ * an endpoint change runs it for every connected proxy (issue #11 profile). The previous config
+ * and snapshot are kept, so their unchanged types are reused.
  */
-interface SharedWatch {
-  /** refKey of the proxy, for `latest`. */
-  readonly proxyKey: string;
-  readonly sinks: Set<Subscriber<Snapshot>>;
-  last?: Snapshot;
-  connected: boolean;
-  upstream?: Subscription;
+class SharedWatch {
+  /** The last snapshot pushed to the sinks. */
+  last: Snapshot | undefined = undefined;
+  connected = false;
+  /** Stops the upstream config subscription. */
+  upstream: (() => void) | undefined = undefined;
   /** Every stream left (or failed) before the upstream subscription was returned. */
-  done: boolean;
+  done = false;
+  /** buildSnapshot's options: the encoder, and the last config built and its snapshot (updated in place). */
+  private readonly options: { encoder: ResourceEncoder; previous: { config: GeneratedConfig; snapshot: Snapshot } | undefined };
+
+  constructor(
+    /** refKey of the proxy, for `latest`. */
+    readonly proxyKey: string,
+    /** Usually one (an ADS stream): an array costs a fraction of a Set. */
+    readonly sinks: SnapshotSink[],
+    private readonly node: NodeInfo,
+    private readonly context: WatchContext,
+  ) {
+    // `previous` set now (undefined): a field added later goes to a separate property array.
+    this.options = { encoder: context.encoder, previous: undefined };
+  }
+
+  next(config: GeneratedConfig): void {
+    const options = this.options;
+    const result: SnapshotResult = buildSnapshot(config, options);
+    if (!result.ok) {
+      this.context.log.error({ node: this.node.id, mesh: nodeMesh(this.node), errors: result.errors }, 'generated config is inconsistent; keeping the last good snapshot');
+      return;
+    }
+    const previous = options.previous;
+    const before = previous?.snapshot;
+    // Kept without the plain objects it was encoded from (snapshot.ts retainConfig): every idle proxy keeps it.
+    const kept = retainConfig(config, result.snapshot);
+    // Updated in place: one object per watch, not one per config (every proxy, every change).
+    if (previous) {
+      previous.config = kept;
+      previous.snapshot = result.snapshot;
+    } else options.previous = { config: kept, snapshot: result.snapshot };
+    this.context.latest.set(this.proxyKey, result.snapshot);
+    if (before !== undefined && sameContent(before, result.snapshot)) return;
+    this.last = result.snapshot;
+    const sinks = this.sinks;
+    if (sinks.length === 1) sinks[0]!.next(result.snapshot);
+    else for (const sink of [...sinks]) if (sinks.includes(sink)) sink.next(result.snapshot);
+  }
+
+  error(err: unknown): void {
+    for (const sink of [...this.sinks]) sink.error(err);
+  }
+
+  complete(): void {
+    for (const sink of [...this.sinks]) sink.complete?.();
+  }
 }
+
+/** What `SnapshotCache.listen` delivers to (an rxjs Subscriber is one). */
+export interface SnapshotSink {
+  next(snapshot: Snapshot): void;
+  error(err: unknown): void;
+  complete?(): void;
+}
+
+/** A config source that can be listened to without an rxjs subscriber chain (runtime/proxy-configs.ts ProxyConfigs). */
+export interface ConfigStream {
+  listen(sink: { next(config: GeneratedConfig): void; error(err: unknown): void; complete(): void }): () => void;
+}
+
+function isConfigStream(source: unknown): source is ConfigStream {
+  return typeof (source as Partial<ConfigStream>).listen === 'function';
+}
+
+/** Subscribes `sink` to `source`: directly when it is a ConfigStream, else through rxjs. Returns the way to stop. */
+function listenTo(source: Observable<GeneratedConfig>, sink: { next(config: GeneratedConfig): void; error(err: unknown): void; complete(): void }): () => void {
+  if (isConfigStream(source)) return source.listen(sink);
+  const subscription = source.subscribe(sink);
+  return () => subscription.unsubscribe();
+}
+
+const NO_OP = (): void => undefined;
 
 /** setTimeout takes at most 2^31-1 ms (~24.8 days); a longer token is re-armed in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -74,16 +156,16 @@ export class SnapshotCache implements ConfigWatcher {
   private readonly watchesPerProxy = new Map<string, number>();
   private readonly authenticate: NodeAuthenticator;
   private readonly defined: (mesh: string, name: string) => boolean;
-  private readonly encoder: ResourceEncoder;
+  private readonly context: WatchContext;
 
   constructor(
     private readonly source: ConfigSource,
-    private readonly log: CacheLogger,
+    log: CacheLogger,
     options: SnapshotCacheOptions = {},
   ) {
     this.authenticate = options.authenticate ?? (() => ({ ok: true }));
     this.defined = options.defined ?? (() => false);
-    this.encoder = options.encoder ?? defaultEncoder;
+    this.context = { log, latest: this.latest, encoder: options.encoder ?? defaultEncoder };
   }
 
   /** Shared generations and kept snapshots, for bounds checks. */
@@ -93,62 +175,81 @@ export class SnapshotCache implements ConfigWatcher {
 
   /** Streams of one proxy (ADS plus per-type, or a reconnect overlapping the old stream) share one generation. */
   watch(node: NodeInfo): Observable<Snapshot> {
+    return new Observable<Snapshot>((subscriber) => this.listen(node, subscriber));
+  }
+
+  /**
+   * `watch(node).subscribe(sink)` without an rxjs subscriber per stream (about a kilobyte per
+   * connected proxy, issue #11 idle memory): the sink gets the snapshots, or the error that ends
+   * the watch (a refused node: at once), after which it hears nothing more. Returns the way to
+   * stop; call it after an error too (as rxjs unsubscribes on error), so the stream is released.
+   */
+  listen(node: NodeInfo, sink: SnapshotSink): () => void {
     const auth = this.authenticate(node);
-    if (!auth.ok) return throwError(() => auth.error);
+    if (!auth.ok) {
+      sink.error(auth.error);
+      return NO_OP;
+    }
     const key = watchKey(node);
-    const ref = nodeRef(node);
-    return new Observable<Snapshot>((subscriber) => {
-      let shared = this.watches.get(key);
-      if (!shared) {
-        shared = { proxyKey: refKey(ref), sinks: new Set(), connected: false, done: false };
-        this.watches.set(key, shared);
-        this.watchesPerProxy.set(shared.proxyKey, (this.watchesPerProxy.get(shared.proxyKey) ?? 0) + 1);
+    let shared = this.watches.get(key);
+    if (!shared) {
+      // Made with its first sink: an array grown by push from empty reserves room for 17.
+      shared = new SharedWatch(refKey(nodeRef(node)), [sink], node, this.context);
+      this.watches.set(key, shared);
+      this.watchesPerProxy.set(shared.proxyKey, (this.watchesPerProxy.get(shared.proxyKey) ?? 0) + 1);
+    } else shared.sinks.push(sink);
+    const current = shared;
+    if (current.connected) {
+      if (current.last !== undefined) sink.next(current.last);
+    } else {
+      this.connect(node, current);
+    }
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stop = (): void => {
+      if (stopped) return;
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      const at = current.sinks.indexOf(sink);
+      if (at >= 0) current.sinks.splice(at, 1);
+      // Forget it once nobody watches, so a reconnect generates afresh (new certificates etc.).
+      if (current.sinks.length === 0) {
+        current.done = true;
+        current.upstream?.();
       }
-      const current = shared;
-      current.sinks.add(subscriber);
-      if (current.connected) {
-        if (current.last !== undefined) subscriber.next(current.last);
-      } else {
-        this.connect(node, current);
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      if (auth.expiresAt) {
-        const expiresAt = auth.expiresAt;
-        const arm = (): void => {
-          const remaining = expiresAt.getTime() - Date.now();
-          if (remaining <= 0) {
-            // SPEC §2 Tokens: a token is valid until `exp`; past it the stream has no credential.
-            subscriber.error(
-              new WatchError(
-                grpcStatus.UNAUTHENTICATED,
-                `dataplane token of node "${ref.name}" in mesh "${ref.mesh}" expired at ${expiresAt.toISOString()}; reconnect with a new token (meshcp token generate --name ${ref.name} --mesh ${ref.mesh})`,
-              ),
-            );
-            return;
-          }
-          timer = setTimeout(arm, Math.min(remaining, MAX_TIMER_MS));
-        };
-        arm();
-      }
-      return () => {
-        if (timer !== undefined) clearTimeout(timer);
-        current.sinks.delete(subscriber);
-        // Forget it once nobody watches, so a reconnect generates afresh (new certificates etc.).
-        if (current.sinks.size === 0) {
-          current.done = true;
-          current.upstream?.unsubscribe();
+      if (current.sinks.length === 0 && this.watches.get(key) === current) {
+        this.watches.delete(key);
+        const remaining = (this.watchesPerProxy.get(current.proxyKey) ?? 1) - 1;
+        if (remaining > 0) this.watchesPerProxy.set(current.proxyKey, remaining);
+        else {
+          this.watchesPerProxy.delete(current.proxyKey);
+          const ref = nodeRef(node);
+          if (!this.defined(ref.mesh, ref.name)) this.latest.delete(current.proxyKey);
         }
-        if (current.sinks.size === 0 && this.watches.get(key) === current) {
-          this.watches.delete(key);
-          const remaining = (this.watchesPerProxy.get(current.proxyKey) ?? 1) - 1;
-          if (remaining > 0) this.watchesPerProxy.set(current.proxyKey, remaining);
-          else {
-            this.watchesPerProxy.delete(current.proxyKey);
-            if (!this.defined(ref.mesh, ref.name)) this.latest.delete(current.proxyKey);
-          }
+      }
+    };
+    if (auth.expiresAt) {
+      const expiresAt = auth.expiresAt;
+      const arm = (): void => {
+        if (stopped) return;
+        const remaining = expiresAt.getTime() - Date.now();
+        if (remaining <= 0) {
+          const ref = nodeRef(node);
+          // SPEC §2 Tokens: a token is valid until `exp`; past it the stream has no credential.
+          const error = new WatchError(
+            grpcStatus.UNAUTHENTICATED,
+            `dataplane token of node "${ref.name}" in mesh "${ref.mesh}" expired at ${expiresAt.toISOString()}; reconnect with a new token (meshcp token generate --name ${ref.name} --mesh ${ref.mesh})`,
+          );
+          // As an rxjs error: the watch ends for this stream, then the sink hears of it.
+          stop();
+          sink.error(error);
+          return;
         }
+        timer = setTimeout(arm, Math.min(remaining, MAX_TIMER_MS));
       };
-    });
+      arm();
+    }
+    return stop;
   }
 
   /** The last snapshot published to the proxy `name` of `mesh`, for config dumps. */
@@ -165,43 +266,11 @@ export class SnapshotCache implements ConfigWatcher {
     }
   }
 
-  /**
-   * Subscribes the shared watch to the proxy's configs: one step per config (build, check, keep,
-   * skip when equal) rather than an operator chain, as an endpoint change runs it for every
-   * connected proxy (issue #11 profile). The previous config and snapshot are kept, so their
-   * unchanged types are reused.
-   */
+  /** Subscribes the shared watch to the proxy's configs. */
   private connect(node: NodeInfo, shared: SharedWatch): void {
     shared.connected = true;
-    let previous: { config: GeneratedConfig; snapshot: Snapshot } | undefined;
-    const options: { encoder: ResourceEncoder; previous?: { config: GeneratedConfig; snapshot: Snapshot } } = { encoder: this.encoder };
-    const upstream = this.source(node).subscribe({
-      next: (config) => {
-        if (previous) options.previous = previous;
-        const result: SnapshotResult = buildSnapshot(config, options);
-        if (!result.ok) {
-          this.log.error({ node: node.id, mesh: nodeMesh(node), errors: result.errors }, 'generated config is inconsistent; keeping the last good snapshot');
-          return;
-        }
-        const before = previous?.snapshot;
-        // Updated in place: one object per watch, not one per config (every proxy, every change).
-        if (previous) {
-          previous.config = config;
-          previous.snapshot = result.snapshot;
-        } else previous = { config, snapshot: result.snapshot };
-        this.latest.set(shared.proxyKey, result.snapshot);
-        if (before !== undefined && sameContent(before, result.snapshot)) return;
-        shared.last = result.snapshot;
-        for (const sink of shared.sinks) sink.next(result.snapshot);
-      },
-      error: (err: unknown) => {
-        for (const sink of [...shared.sinks]) sink.error(err);
-      },
-      complete: () => {
-        for (const sink of [...shared.sinks]) sink.complete();
-      },
-    });
-    if (shared.done) upstream.unsubscribe();
+    const upstream = listenTo(this.source(node), shared);
+    if (shared.done) upstream();
     else shared.upstream = upstream;
   }
 }

@@ -32,7 +32,7 @@
  * - State is bounded by what is subscribed: nothing is remembered per name once unsubscribed.
  */
 import { randomBytes } from 'node:crypto';
-import type { Observable, Subscription } from 'rxjs';
+import type { Observable } from 'rxjs';
 import { encodeResource, type EncodedResource } from './encode.js';
 import { replacedKey, sortedVersion, typeSet, typeVersion, type Snapshot } from './snapshot.js';
 import { nodeFlavor, nodeProblem, nodeRef, printableExcerpt, type ProxyRef } from './node.js';
@@ -48,6 +48,11 @@ export interface NodeInfo {
 /** Serves snapshots to proxies. An error ends the stream with the given gRPC status. */
 export interface ConfigWatcher {
   watch(node: NodeInfo): Observable<Snapshot>;
+  /**
+   * Optional: `watch(node).subscribe(sink)` without an rxjs subscriber per stream (cache.ts);
+   * returns the way to stop.
+   */
+  listen?(node: NodeInfo, sink: { next(snapshot: Snapshot): void; error(err: unknown): void }): () => void;
 }
 
 export class WatchError extends Error {
@@ -176,6 +181,112 @@ interface TypeState {
   statusRow?: StatusTypeRow;
 }
 
+const WILDCARD = 1;
+const EXPLICIT = 2;
+const MUST_ANSWER = 4;
+const NACKED = 8;
+const DEFERRED = 16;
+
+/**
+ * A TypeState as a stream keeps it: every field set at creation (a field added later goes to a
+ * separate property array) and the five flags in one small integer, read and written through
+ * accessors. Every connected proxy has four or five (issue #11 idle memory).
+ */
+class TypeStateRecord implements TypeState {
+  private flags = MUST_ANSWER;
+  names: Set<string>;
+  pendingNonce: string | undefined = undefined;
+  lastNonce: string | undefined = undefined;
+  pendingVersion: string | undefined = undefined;
+  lastSentVersion: string | undefined = undefined;
+  clientVersions: Map<string, string>;
+  reportedAbsent: Set<string>;
+  latest: Holding;
+  acked: Holding;
+  pendingHolding: Holding | undefined = undefined;
+  owed: Set<string> | undefined = undefined;
+  reanswer: Set<string> | undefined = undefined;
+  statusRow: StatusTypeRow | undefined = undefined;
+
+  constructor(
+    readonly typeUrl: string,
+    delta: boolean,
+  ) {
+    this.names = delta ? new Set() : NO_NAMES;
+    this.clientVersions = delta ? new Map() : NO_VERSIONS;
+    this.reportedAbsent = delta ? new Set() : NO_NAMES;
+    this.latest = delta ? new Map() : NOTHING_HELD;
+    this.acked = delta ? new Map() : NOTHING_HELD;
+  }
+
+  private flag(bit: number, value: boolean): void {
+    this.flags = value ? this.flags | bit : this.flags & ~bit;
+  }
+  get wildcard(): boolean {
+    return (this.flags & WILDCARD) !== 0;
+  }
+  set wildcard(value: boolean) {
+    this.flag(WILDCARD, value);
+  }
+  get explicit(): boolean {
+    return (this.flags & EXPLICIT) !== 0;
+  }
+  set explicit(value: boolean) {
+    this.flag(EXPLICIT, value);
+  }
+  get mustAnswer(): boolean {
+    return (this.flags & MUST_ANSWER) !== 0;
+  }
+  set mustAnswer(value: boolean) {
+    this.flag(MUST_ANSWER, value);
+  }
+  get nacked(): boolean {
+    return (this.flags & NACKED) !== 0;
+  }
+  set nacked(value: boolean) {
+    this.flag(NACKED, value);
+  }
+  get deferred(): boolean {
+    return (this.flags & DEFERRED) !== 0;
+  }
+  set deferred(value: boolean) {
+    this.flag(DEFERRED, value);
+  }
+}
+
+/**
+ * A stream's type states, one slot per known type (PUSH_ORDER): a Map per stream cost about 250
+ * bytes per connected proxy (issue #11 idle memory). Only known types get a state (onRequest).
+ */
+class TypeStates {
+  private readonly slots: (TypeState | undefined)[] = [undefined, undefined, undefined, undefined, undefined];
+
+  get(typeUrl: string): TypeState | undefined {
+    const i = PUSH_ORDER.indexOf(typeUrl);
+    return i < 0 ? undefined : this.slots[i];
+  }
+  has(typeUrl: string): boolean {
+    return this.get(typeUrl) !== undefined;
+  }
+  set(typeUrl: string, state: TypeState): void {
+    const i = PUSH_ORDER.indexOf(typeUrl);
+    if (i < 0) throw new Error(`internal: no state slot for ${typeUrl}`);
+    this.slots[i] = state;
+  }
+}
+if (PUSH_ORDER.length !== 5) throw new Error('internal: TypeStates has five slots');
+
+/** A session's sink for its config watch: an object with methods, not two closures per stream. */
+class SessionSink {
+  constructor(private readonly session: XdsSession) {}
+  next(snapshot: Snapshot): void {
+    this.session.onSnapshot(snapshot);
+  }
+  error(err: unknown): void {
+    this.session.onWatchError(err);
+  }
+}
+
 let streamCounter = 0;
 /**
  * Nonces are `<process prefix><stream counter>-<response counter>`: unique per stream within the
@@ -187,8 +298,9 @@ const PROCESS_PREFIX = randomBytes(4).toString('hex');
 export class XdsSession {
   private node?: NodeInfo;
   private snapshot?: Snapshot;
-  private subscription?: Subscription;
-  private readonly types = new Map<string, TypeState>();
+  /** Stops the config watch (ConfigWatcher.listen, or the subscription to `watch`). */
+  private stopWatch?: () => void;
+  private readonly types = new TypeStates();
   private readonly streamId = `${PROCESS_PREFIX}${(++streamCounter).toString(36)}`;
   private nonceCounter = 0;
   /** Secret names this stream asked for and did not get; logged once each (up to MAX_TRACKED_REFUSALS names). */
@@ -238,7 +350,7 @@ export class XdsSession {
   end(): void {
     if (this.closed) return;
     this.closed = true;
-    this.subscription?.unsubscribe();
+    this.stopWatch?.();
     if (this.registered) this.options.status.streamClosed(this.proxy);
     this.row = undefined;
   }
@@ -268,18 +380,19 @@ export class XdsSession {
     this.proxy = nodeRef(node);
     // Authentication happens in watch(): a refused stream fails synchronously and is never
     // registered, so unauthenticated callers leave no status row (security issue #9, hole 8).
-    const subscription = this.options.watcher.watch(node).subscribe({
-      next: (snapshot) => this.onSnapshot(snapshot),
-      error: (err: unknown) => {
-        const code = err instanceof WatchError ? err.grpcCode : 13;
-        this.fail(code, err instanceof Error ? err.message : String(err));
-      },
-    });
+    const sink = new SessionSink(this);
+    const watcher = this.options.watcher;
+    let stop: () => void;
+    if (watcher.listen) stop = watcher.listen(node, sink);
+    else {
+      const subscription = watcher.watch(node).subscribe(sink);
+      stop = () => subscription.unsubscribe();
+    }
     if (this.closed) {
-      subscription.unsubscribe();
+      stop();
       return false;
     }
-    this.subscription = subscription;
+    this.stopWatch = stop;
     this.registered = true;
     this.row = this.options.status.streamOpened(this.proxy, nodeFlavor(node));
     return true;
@@ -301,6 +414,12 @@ export class XdsSession {
     return fixed;
   }
 
+  /** The watch ended with an error (SessionSink): the stream ends with its gRPC status. */
+  onWatchError(err: unknown): void {
+    const code = err instanceof WatchError ? err.grpcCode : 13;
+    this.fail(code, err instanceof Error ? err.message : String(err));
+  }
+
   private fail(code: number, message: string): void {
     this.options.log.warn({ node: this.node?.id, code }, `closing xDS stream: ${message}`);
     this.options.close(code, message);
@@ -309,19 +428,7 @@ export class XdsSession {
 
   private newState(typeUrl: string): TypeState {
     const delta = this.options.mode === 'delta';
-    const state: TypeState = {
-      typeUrl,
-      wildcard: false,
-      names: delta ? new Set() : NO_NAMES,
-      explicit: false,
-      mustAnswer: true,
-      clientVersions: delta ? new Map() : NO_VERSIONS,
-      reportedAbsent: delta ? new Set() : NO_NAMES,
-      nacked: false,
-      latest: delta ? new Map() : NOTHING_HELD,
-      acked: delta ? new Map() : NOTHING_HELD,
-      deferred: false,
-    };
+    const state = new TypeStateRecord(typeUrl, delta);
     this.types.set(typeUrl, state);
     return state;
   }
@@ -495,7 +602,8 @@ export class XdsSession {
     return new Set(names.filter((n) => n !== '*'));
   }
 
-  private onSnapshot(snapshot: Snapshot): void {
+  /** A snapshot from the watch (SessionSink). */
+  onSnapshot(snapshot: Snapshot): void {
     const previous = this.snapshot;
     this.snapshot = snapshot;
     // With CDS on this stream, EDS is owed when the CDS carrying the change goes out (pushSotw/pushDelta of CDS);

@@ -4,7 +4,7 @@
  * RDS/EDS/SDS name a listener or cluster refers to must be present.
  */
 import { contentHash, defaultEncoder, type EncodedResource, type ResourceEncoder, type ResourceObject } from './encode.js';
-import { PUSH_ORDER } from './types.js';
+import { ENDPOINT_TYPE, PUSH_ORDER, SECRET_TYPE } from './types.js';
 
 export interface ResourceRef {
   readonly typeUrl: string;
@@ -138,11 +138,13 @@ const patchedSets = new Map<string, ReadonlyMap<string, EncodedResource>>();
 const MAX_INTERNED = 50_000;
 
 function intern(typeUrl: string, sorted: readonly EncodedResource[]): ReadonlyMap<string, EncodedResource> {
-  const info = describe(sorted);
+  const version = sortedVersion(sorted);
   // By type, then version: the key is the version string the set keeps anyway.
   let byVersion = setsByVersion.get(typeUrl);
-  const known = byVersion?.get(info.version);
+  const known = byVersion?.get(version);
   if (known && known.size === sorted.length) return known;
+  // A copy: the list was grown by push (spare capacity), and the set keeps it as long as a proxy holds it.
+  const info = describe(sorted.slice(), version);
   const map = new Map<string, EncodedResource>();
   for (const r of sorted) map.set(r.name, r);
   typeSets.set(map, info);
@@ -174,6 +176,8 @@ function encodeList(
   errors: string[],
   before: ReadonlyMap<string, EncodedResource> | undefined,
 ): ReadonlyMap<string, EncodedResource> | undefined {
+  const encoded = setsByStandIn.get(list);
+  if (encoded !== undefined) return encoded;
   let byList = setsByList.get(encoder);
   if (!byList) setsByList.set(encoder, (byList = new WeakMap()));
   const known = byList.get(list);
@@ -181,6 +185,67 @@ function encodeList(
   const map = encodeType(typeUrl, list, encoder, errors, before);
   if (map) byList.set(list, map);
   return map;
+}
+
+/**
+ * What a connected proxy keeps of its config once its snapshot is built (issue #11: idle memory
+ * per proxy). The plain objects of a type are read again only to encode them, so once encoded a
+ * list is replaced by a stand-in: an empty, frozen list that stands for the encoded set, one per
+ * set (proxies holding the same set share it). Only the EDS list (an endpoint change patches it,
+ * runtime/proxy-configs.ts; it is shared between proxies anyway) and the SDS list (an identity
+ * tick swaps its Secrets, which the identity module keeps anyway) stay plain. A stand-in encodes
+ * to its set with any encoder, so a config holding stand-ins builds the same snapshot as the
+ * config it stands for. Without it, every idle proxy keeps its own listener and cluster objects,
+ * plus their entries in the encoder's and `setsByList`'s weak maps.
+ */
+const setsByStandIn = new WeakMap<readonly ResourceObject[], ReadonlyMap<string, EncodedResource>>();
+const standInsBySet = new WeakMap<ReadonlyMap<string, EncodedResource>, readonly ResourceObject[]>();
+/** Retained forms by the config they were made from, so the config's producer keeps the same object (`retainedForm`). */
+const retainedForms = new WeakMap<GeneratedConfig, GeneratedConfig>();
+const KEPT_PLAIN: ReadonlySet<string> = new Set([ENDPOINT_TYPE, SECRET_TYPE]);
+
+function standInFor(set: ReadonlyMap<string, EncodedResource>): readonly ResourceObject[] {
+  let standIn = standInsBySet.get(set);
+  if (standIn === undefined) {
+    standIn = Object.freeze([]) as readonly ResourceObject[];
+    standInsBySet.set(set, standIn);
+    setsByStandIn.set(standIn, set);
+  }
+  return standIn;
+}
+
+/** Whether `list` is a stand-in for an encoded set (see `retainConfig`). */
+export function isStandIn(list: readonly ResourceObject[]): boolean {
+  return setsByStandIn.has(list);
+}
+
+/**
+ * `config`, built into `snapshot`, with its encoded lists replaced by stand-ins: what to keep as
+ * the `previous` config. `config` itself when there is nothing to replace. The result is
+ * remembered for `retainedForm(config)`.
+ */
+export function retainConfig(config: GeneratedConfig, snapshot: Snapshot): GeneratedConfig {
+  const lists = config.resources;
+  // An endpoint or identity patch of a kept config (the usual case, every proxy, every change): nothing to replace.
+  if (lists instanceof MapWith && KEPT_PLAIN.has(lists.key) && lists.base instanceof KeptLists) return config;
+  let replace = false;
+  config.resources.forEach((list, typeUrl) => {
+    if (!replace && !KEPT_PLAIN.has(typeUrl) && !setsByStandIn.has(list) && snapshot.resources.has(typeUrl)) replace = true;
+  });
+  if (!replace) return config;
+  const resources = new KeptLists();
+  config.resources.forEach((list, typeUrl) => {
+    const set = snapshot.resources.get(typeUrl);
+    resources.set(typeUrl, KEPT_PLAIN.has(typeUrl) || set === undefined ? list : standInFor(set));
+  });
+  const kept: GeneratedConfig = { ...config, resources };
+  retainedForms.set(config, kept);
+  return kept;
+}
+
+/** The retained form of `config` made by `retainConfig`, or `config` itself. */
+export function retainedForm(config: GeneratedConfig): GeneratedConfig {
+  return retainedForms.get(config) ?? config;
 }
 
 /** Encodes a type's list into its (interned) map; undefined (with errors) when a resource cannot be encoded or a name repeats. */
@@ -246,6 +311,98 @@ function sameKeys(map: ReadonlyMap<string, EncodedResource>, before: ReadonlyMap
   for (const name of map.keys()) if (!before.has(name)) return false;
   return true;
 }
+
+/**
+ * A map by type URL with one field per pushed type (PUSH_ORDER) and a Map only for other types:
+ * every connected proxy holds two of these (its snapshot's sets, its kept config's lists), and a
+ * Map of five entries costs about 300 bytes (issue #11 idle memory). Iterates the pushed types
+ * in PUSH_ORDER, then the others in insertion order, as a Map filled in that order would.
+ */
+export class TypeMap<V> implements ReadonlyMap<string, V> {
+  private s0: V | undefined = undefined;
+  private s1: V | undefined = undefined;
+  private s2: V | undefined = undefined;
+  private s3: V | undefined = undefined;
+  private s4: V | undefined = undefined;
+  private others: Map<string, V> | undefined = undefined;
+
+  private slot(index: number): V | undefined {
+    switch (index) {
+      case 0:
+        return this.s0;
+      case 1:
+        return this.s1;
+      case 2:
+        return this.s2;
+      case 3:
+        return this.s3;
+      default:
+        return this.s4;
+    }
+  }
+
+  set(key: string, value: V): this {
+    switch (PUSH_ORDER.indexOf(key)) {
+      case 0:
+        this.s0 = value;
+        break;
+      case 1:
+        this.s1 = value;
+        break;
+      case 2:
+        this.s2 = value;
+        break;
+      case 3:
+        this.s3 = value;
+        break;
+      case 4:
+        this.s4 = value;
+        break;
+      default:
+        (this.others ??= new Map()).set(key, value);
+    }
+    return this;
+  }
+  get(key: string): V | undefined {
+    const index = PUSH_ORDER.indexOf(key);
+    return index < 0 ? this.others?.get(key) : this.slot(index);
+  }
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+  get size(): number {
+    let size = this.others?.size ?? 0;
+    for (let i = 0; i < PUSH_ORDER.length; i++) if (this.slot(i) !== undefined) size++;
+    return size;
+  }
+  forEach(callback: (value: V, key: string, map: ReadonlyMap<string, V>) => void): void {
+    for (let i = 0; i < PUSH_ORDER.length; i++) {
+      const value = this.slot(i);
+      if (value !== undefined) callback(value, PUSH_ORDER[i]!, this);
+    }
+    this.others?.forEach((value, key) => callback(value, key, this));
+  }
+  *entries(): MapIterator<[string, V]> {
+    for (let i = 0; i < PUSH_ORDER.length; i++) {
+      const value = this.slot(i);
+      if (value !== undefined) yield [PUSH_ORDER[i]!, value];
+    }
+    if (this.others) yield* this.others.entries();
+  }
+  *keys(): MapIterator<string> {
+    for (const [key] of this.entries()) yield key;
+  }
+  *values(): MapIterator<V> {
+    for (const [, value] of this.entries()) yield value;
+  }
+  [Symbol.iterator](): MapIterator<[string, V]> {
+    return this.entries();
+  }
+}
+if (PUSH_ORDER.length !== 5) throw new Error('internal: TypeMap has five fields');
+
+/** The lists of a kept config (retainConfig): only EDS and SDS are plain lists. */
+class KeptLists extends TypeMap<readonly ResourceObject[]> {}
 
 /**
  * A map with one entry replaced, over a base map, without copying it: an endpoint change makes a
@@ -332,7 +489,7 @@ export function buildSnapshot(config: GeneratedConfig, options: BuildSnapshotOpt
     if (patched !== undefined) return { ok: true, snapshot: patched };
   }
   const errors: string[] = [];
-  const resources = new Map<string, ReadonlyMap<string, EncodedResource>>();
+  const resources = new TypeMap<ReadonlyMap<string, EncodedResource>>();
   // The same references over the same names (an EDS patch swaps contents, never names) were checked already.
   let checked = previous !== undefined && config.refs === previous.config.refs;
   let known = 0;

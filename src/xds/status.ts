@@ -100,28 +100,50 @@ class TypeRow implements TypeStatus {
   lastError?: string;
   lastErrorHint?: string;
   totalUpdates = 0;
-  lastSentNames: readonly string[] = [];
-  sentMs = -1;
-  ackedMs = -1;
+  lastSentNames: readonly string[] = NO_NAMES;
+  /**
+   * The times as milliseconds since TIME_BASE_MS, undefined when none: an epoch millisecond count
+   * does not fit a small integer, so V8 boxed each in a 16-byte number per row (issue #11 idle memory).
+   */
+  private sentOffset: number | undefined = undefined;
+  private ackedOffset: number | undefined = undefined;
 
+  /** Epoch milliseconds of the last push; -1 when none. */
+  get sentMs(): number {
+    return this.sentOffset === undefined ? -1 : TIME_BASE_MS + this.sentOffset;
+  }
+  set sentMs(value: number) {
+    this.sentOffset = value < 0 ? undefined : value - TIME_BASE_MS;
+  }
+  /** Epoch milliseconds of the last ACK; -1 when none. */
+  get ackedMs(): number {
+    return this.ackedOffset === undefined ? -1 : TIME_BASE_MS + this.ackedOffset;
+  }
+  set ackedMs(value: number) {
+    this.ackedOffset = value < 0 ? undefined : value - TIME_BASE_MS;
+  }
   get lastSentAt(): Date | undefined {
-    return this.sentMs < 0 ? undefined : new Date(this.sentMs);
+    return this.sentOffset === undefined ? undefined : new Date(this.sentMs);
   }
   set lastSentAt(value: Date | undefined) {
     this.sentMs = value === undefined ? -1 : value.getTime();
   }
   get lastAckedAt(): Date | undefined {
-    return this.ackedMs < 0 ? undefined : new Date(this.ackedMs);
+    return this.ackedOffset === undefined ? undefined : new Date(this.ackedMs);
   }
   set lastAckedAt(value: Date | undefined) {
     this.ackedMs = value === undefined ? -1 : value.getTime();
   }
   /** As a plain object (tests and logs see the fields, not the accessors). */
   toJSON(): TypeStatus {
-    const { sentMs: _sent, ackedMs: _acked, ...fields } = this;
-    return { ...fields, ...(this.sentMs >= 0 ? { lastSentAt: this.lastSentAt } : {}), ...(this.ackedMs >= 0 ? { lastAckedAt: this.lastAckedAt } : {}) };
+    const { sentOffset: _sent, ackedOffset: _acked, ...fields } = this;
+    return { ...fields, ...(this.sentOffset !== undefined ? { lastSentAt: this.lastSentAt } : {}), ...(this.ackedOffset !== undefined ? { lastAckedAt: this.lastAckedAt } : {}) };
   }
 }
+
+/** The origin of TypeRow times: this process's start, so the offsets of its lifetime are small integers. */
+const TIME_BASE_MS = Date.now();
+const NO_NAMES: readonly string[] = Object.freeze([]);
 
 /** A proxy's status row of one type (StatusRegistry.typeRowOf), which an open stream keeps and hands back. */
 export type StatusTypeRow = TypeRow;
@@ -179,7 +201,8 @@ export class StatusRegistry {
     if (!byName) this.proxies.set(ref.mesh, (byName = new Map()));
     let status = byName.get(ref.name);
     if (!status) {
-      status = { nodeId: ref.name, mesh: ref.mesh, flavor, activeStreams: 0, types: new Map<string, TypeStatus>() };
+      // Every field the row ever gets, set now: fields added later go to a separate property array.
+      status = { nodeId: ref.name, mesh: ref.mesh, flavor, activeStreams: 0, connectedSince: undefined, lastConnectedAt: undefined, lastDisconnectedAt: undefined, types: new Map<string, TypeStatus>() };
       byName.set(ref.name, status);
       this.count++;
     }
