@@ -40,6 +40,7 @@ import { IdentityStatuses } from './statuses.js';
 import { message, sameList, type MeshState, type MutableStatus, type ProxyState } from './state.js';
 import { systemClock, systemScheduler, type Clock, type Scheduler } from './time.js';
 import { IMMEDIATE_DELIVERY, type IdentityLogger, type IdentityStatus, type MaterialDelivery, type ProxyRef } from './types.js';
+import type { VersionListener } from './state.js';
 
 export { IMMEDIATE_DELIVERY, type IdentityLogger, type IdentityStatus, type MaterialDelivery, type ProxyRef } from './types.js';
 
@@ -212,32 +213,41 @@ export class IdentityManager implements MeshTlsMaterial {
    * generated (at once, or once its first certificate is issued) and whenever its material changes.
    */
   watch(ref: ProxyRef): Observable<number> {
-    return new Observable<number>((subscriber) => {
-      const key = `${ref.mesh}/${ref.name}`;
-      let proxy = this.proxies.get(key);
-      if (!proxy) {
-        proxy = { mesh: ref.mesh, name: ref.name, subscribers: 0, version: -1, watchers: [], ready: false, issueSeq: 0, issuing: false };
-        this.proxies.set(key, proxy);
-        let members = this.byMesh.get(proxy.mesh);
-        if (!members) this.byMesh.set(proxy.mesh, (members = new Set()));
-        members.add(proxy);
-      }
-      const current = proxy;
-      current.subscribers++;
-      // As a BehaviorSubject would: the current version first (if any), then every new one.
-      current.watchers.push(subscriber);
-      if (current.version >= 0) subscriber.next(current.version);
-      if (current.subscribers === 1 && !subscriber.closed) {
-        this.status(current).connected = true;
-        this.reconcileProxy(current);
-      }
-      return () => {
-        const index = current.watchers.indexOf(subscriber);
-        if (index >= 0) current.watchers.splice(index, 1);
-        current.subscribers--;
-        if (current.subscribers === 0 && this.proxies.get(key) === current) this.forget(current, key);
-      };
-    });
+    return new Observable<number>((subscriber) => this.listen(ref, subscriber));
+  }
+
+  /**
+   * `watch` without an Observable: `listener` is told each version until the returned function
+   * is called (the runtime's per-proxy path; no rxjs subscription per proxy, issue #11).
+   */
+  listen(ref: ProxyRef, listener: VersionListener): () => void {
+    const key = `${ref.mesh}/${ref.name}`;
+    let proxy = this.proxies.get(key);
+    if (!proxy) {
+      proxy = { mesh: ref.mesh, name: ref.name, subscribers: 0, version: -1, watchers: [listener], ready: false, issueSeq: 0, issuing: false };
+      this.proxies.set(key, proxy);
+      let members = this.byMesh.get(proxy.mesh);
+      if (!members) this.byMesh.set(proxy.mesh, (members = new Set()));
+      members.add(proxy);
+    } else proxy.watchers.push(listener);
+    const current = proxy;
+    current.subscribers++;
+    let stopped = false;
+    const stop = (): void => {
+      if (stopped) return;
+      stopped = true;
+      const index = current.watchers.indexOf(listener);
+      if (index >= 0) current.watchers.splice(index, 1);
+      current.subscribers--;
+      if (current.subscribers === 0 && this.proxies.get(key) === current) this.forget(current, key);
+    };
+    // As a BehaviorSubject would: the current version first (if any), then every new one.
+    if (current.version >= 0) listener.next(current.version);
+    if (current.subscribers === 1 && !(listener.closed ?? false)) {
+      this.status(current).connected = true;
+      this.reconcileProxy(current);
+    }
+    return stop;
   }
 
   identity(mesh: string, proxyName: string): IssuedIdentity | undefined {

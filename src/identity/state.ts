@@ -2,7 +2,6 @@
  * The identity manager's mutable state (manager.ts), shared by the CA switch (ca-switch.ts):
  * per mesh, its issuing CA and any switch in progress; per connected proxy, its identity.
  */
-import type { Subscriber } from 'rxjs';
 import type { MtlsBackend } from '../api/types.js';
 import type { IssuedIdentity, MeshCa } from '../ca/providers/types.js';
 
@@ -34,6 +33,13 @@ export interface PendingSwitch {
   readonly cancelTimeout: () => void;
 }
 
+/** Told each new version of a proxy's material (an rxjs Subscriber is one). */
+export interface VersionListener {
+  next(version: number): void;
+  /** A subscriber that unsubscribed while being told. */
+  readonly closed?: boolean;
+}
+
 export interface ProxyState {
   readonly mesh: string;
   readonly name: string;
@@ -44,7 +50,7 @@ export interface ProxyState {
    * The `watch` subscribers, told every new version (a plain list rather than a BehaviorSubject
    * and a filter per proxy: issue #11, per-proxy memory).
    */
-  readonly watchers: Array<Subscriber<number>>;
+  readonly watchers: VersionListener[];
   ready: boolean;
   /** Undefined when the proxy gets no identity. */
   spiffeIds?: readonly string[];

@@ -18,7 +18,7 @@ import type { MeshTlsMaterial } from '../ca/workload-identity.js';
 import { MemoryBlobStore, type BlobStore } from '../ca/providers/builtin.js';
 import { defaultCaProviders, MeshCaRegistry } from '../ca/providers/registry.js';
 import type { CaProviders } from '../ca/providers/types.js';
-import { proxyIdentity } from '../generate/generate.js';
+import { proxyIdentity, type ProxyIdentity } from '../generate/generate.js';
 import { secretMaterialFromSet } from '../generate/secret-material.js';
 import { statusDelivery } from '../identity/delivery.js';
 import { IdentityManager, type IdentityManagerOptions } from '../identity/manager.js';
@@ -139,19 +139,16 @@ export class ControlPlane {
     this.subscription = this.state.subscribe();
     this.hub = new StateHub(this.state);
     this.subscription.add(resources.subscribe((change) => this.identities.update(change)));
+    // Never publish a partial config (issue #10): while material is being issued, the proxy
+    // keeps what it has (or, on a first connect, waits). In SotW an empty LDS/CDS would delete
+    // every listener and cluster the proxy has. One function for every proxy.
+    const publish = (config: GeneratedConfig, proxy: ProxyIdentity): boolean => {
+      if (config.pending === undefined) return true;
+      options.log.debug({ node: proxy.name, mesh: proxy.mesh, awaiting: config.pending }, 'holding the config until its material is issued');
+      return false;
+    };
     this.cache = new SnapshotCache(
-      (node) => {
-        const proxy = proxyIdentity(node);
-        // Never publish a partial config (issue #10): while material is being issued, the proxy
-        // keeps what it has (or, on a first connect, waits). In SotW an empty LDS/CDS would
-        // delete every listener and cluster the proxy has.
-        const publish = (config: GeneratedConfig): boolean => {
-          if (config.pending === undefined) return true;
-          options.log.debug({ node: proxy.name, mesh: proxy.mesh, awaiting: config.pending }, 'holding the config until its material is issued');
-          return false;
-        };
-        return proxyConfigs(proxy, this.hub, this.identities.watch({ mesh: proxy.mesh, name: proxy.name }), this.generation, publish);
-      },
+      (node) => proxyConfigs(proxyIdentity(node), this.hub, this.identities, this.generation, publish),
       options.log,
       { ...(options.authenticate ? { authenticate: options.authenticate } : {}), defined, encoder: this.encoder },
     );

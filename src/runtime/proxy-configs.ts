@@ -290,6 +290,11 @@ export interface ConfigSink {
   complete(): void;
 }
 
+/** Identity ticks per proxy without an Observable each (IdentityManager.listen). */
+export interface TickSource {
+  listen(ref: { readonly mesh: string; readonly name: string }, listener: { next(tick: number): void }): () => void;
+}
+
 /**
  * The configs of `proxy` as `states` and its identity `ticks` move; nothing is emitted for a change
  * that does not touch it, nor for a config `publish` refuses.
@@ -300,9 +305,9 @@ export interface ConfigSink {
 export function proxyConfigs(
   proxy: ProxyIdentity,
   states: Observable<ResourceState> | StateHub,
-  ticks: Observable<number>,
+  ticks: Observable<number> | TickSource,
   counters: GenerationCounters,
-  publish?: (config: GeneratedConfig) => boolean,
+  publish?: (config: GeneratedConfig, proxy: ProxyIdentity) => boolean,
 ): Observable<GeneratedConfig> & { listen(sink: ConfigSink): () => void } {
   const listen = (sink: ConfigSink): (() => void) => {
     const run = new ProxyConfigRun(proxy, counters, publish, sink);
@@ -330,16 +335,16 @@ class ProxyConfigRun implements StateListener {
   private completed = 0;
   private closed = false;
   private stopStates: (() => void) | undefined = undefined;
-  private tickSubscription: Subscription | undefined = undefined;
+  private stopTicks: (() => void) | undefined = undefined;
 
   constructor(
     private readonly proxy: ProxyIdentity,
     private readonly counters: GenerationCounters,
-    private readonly publish: ((config: GeneratedConfig) => boolean) | undefined,
+    private readonly publish: ((config: GeneratedConfig, proxy: ProxyIdentity) => boolean) | undefined,
     private readonly sink: ConfigSink,
   ) {}
 
-  start(states: Observable<ResourceState> | StateHub, ticks: Observable<number>): void {
+  start(states: Observable<ResourceState> | StateHub, ticks: Observable<number> | TickSource): void {
     if (states instanceof StateHub) {
       this.stopStates = states.listen(this);
     } else {
@@ -350,17 +355,24 @@ class ProxyConfigRun implements StateListener {
       this.stop();
       return;
     }
+    if (!(ticks instanceof Observable)) {
+      // The identity manager's own listeners: no rxjs subscription per proxy (issue #11 idle memory).
+      const stop = ticks.listen(this.proxy, new TickObserver(this));
+      if (this.closed) stop();
+      else this.stopTicks = stop;
+      return;
+    }
     const subscription = ticks.subscribe(new TickObserver(this));
     if (this.closed) subscription.unsubscribe();
-    else this.tickSubscription = subscription;
+    else this.stopTicks = () => subscription.unsubscribe();
   }
 
   stop(): void {
     this.closed = true;
     this.stopStates?.();
     this.stopStates = undefined;
-    this.tickSubscription?.unsubscribe();
-    this.tickSubscription = undefined;
+    this.stopTicks?.();
+    this.stopTicks = undefined;
   }
 
   /** A model state (StateListener). */
@@ -391,7 +403,7 @@ class ProxyConfigRun implements StateListener {
   private emit(): void {
     if (this.closed || this.state === undefined || this.tick === undefined) return;
     const config = this.step(this.state, this.tick);
-    if (config && (this.publish === undefined || this.publish(config))) {
+    if (config && (this.publish === undefined || this.publish(config, this.proxy))) {
       this.sink.next(config);
       // The snapshot cache built it and keeps it without its encoded plain objects (xds/snapshot.ts
       // retainConfig): keep that same form, so the objects are not held here either.
