@@ -21,9 +21,11 @@ import {
   outboundListenerName,
   outboundRouteName,
   PLAINTEXT_FILTER_CHAIN,
+  statPrefix,
 } from '../envoy/names.js';
 import { routeConfiguration, virtualHost } from '../envoy/route.js';
 import { spiffeId } from '../identity/names.js';
+import { ResourceTemplate, templated, type ResourceObject } from '../xds/encode.js';
 import type { GeneratedConfig } from '../xds/snapshot.js';
 import { LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
 import { ConfigBuilder } from './config-builder.js';
@@ -70,6 +72,44 @@ function sharedDownstreamTls(mesh: MeshModel, identity: SdsMeshIdentity, http: b
   );
 }
 
+/**
+ * Inbound listeners are the one resource of a sidecar that is its own: they carry its address
+ * (the listener name, the socket address and the stat prefixes), and everything else in them is
+ * the same for every instance of a service. Each is encoded from a template per shape (issue #11,
+ * initial config): the listener is built for the proxy as always, and its bytes are the shape's
+ * encoding with the proxy's address spliced in (xds/encode.ts ResourceTemplate).
+ *
+ * A shape's key names every input of its build but the address; policy lists (shared, frozen,
+ * per mesh model and tag set) by identity. Bounded: past the bound it starts over.
+ */
+const inboundTemplates = new Map<string, ResourceTemplate>();
+const MAX_INBOUND_TEMPLATES = 10_000;
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 0;
+
+function idOf(object: object): number {
+  let id = objectIds.get(object);
+  if (id === undefined) objectIds.set(object, (id = ++nextObjectId));
+  return id;
+}
+
+/** The varying fields of an inbound listener: its name, its socket address, the stat prefixes. */
+function inboundHoles(address: string, port: number): string[] {
+  const name = inboundListenerName(address, port);
+  return [name, address, statPrefix(name)];
+}
+
+function templatedInbound(key: string, port: number, address: string, build: (address: string) => ResourceObject): ResourceObject {
+  const listener = build(address);
+  let template = inboundTemplates.get(key);
+  if (!template) {
+    if (inboundTemplates.size >= MAX_INBOUND_TEMPLATES) inboundTemplates.clear();
+    template = new ResourceTemplate(LISTENER_TYPE, build, (a) => inboundHoles(a, port));
+    inboundTemplates.set(key, template);
+  }
+  return templated(listener, template, inboundHoles(address, port));
+}
+
 function addMeshInboundListener(
   builder: ConfigBuilder,
   mesh: MeshModel,
@@ -84,36 +124,47 @@ function addMeshInboundListener(
   const plaintextOnes = plaintextPolicies(mesh, inbound);
   // The Mesh's mTLS mode and the TrafficPermissions that apply shape this listener.
   builder.from(LISTENER_TYPE, listenerName, `Mesh/${mesh.name}`, ...mtlsPolicies.map((p) => `TrafficPermission/${p.name}`), ...plaintextOnes.map((p) => `TrafficPermission/${p.name}`));
-  const plaintext = (match: boolean): FilterChain => ({
-    name: PLAINTEXT_FILTER_CHAIN,
-    ...(match ? { filter_chain_match: { transport_protocol: 'raw_buffer' } } : {}),
-    filters: inboundFilters(listenerName, inbound, localCluster, plaintextOnes),
-  });
-  if (!identity) {
-    if (mode === 'PERMISSIVE') builder.listener(listenerName, socketListener(listenerName, dataplane.address, inbound.port, [plaintext(false)], 'INBOUND'));
-    return;
+  if (!identity && mode !== 'PERMISSIVE') return;
+  if (identity) {
+    const from = `listener ${listenerName}`;
+    builder.ref(SECRET_TYPE, identity.certificate, from).ref(SECRET_TYPE, identity.trustBundle, from);
   }
-  const mtls = (match: boolean): FilterChain => ({
-    name: MTLS_FILTER_CHAIN,
-    ...(match ? { filter_chain_match: { transport_protocol: 'tls' } } : {}),
-    filters: inboundFilters(listenerName, inbound, localCluster, mtlsPolicies, true),
-    transport_socket: sharedDownstreamTls(mesh, identity, isHttp(inbound.protocol)),
-  });
-  const from = `listener ${listenerName}`;
-  builder.ref(SECRET_TYPE, identity.certificate, from).ref(SECRET_TYPE, identity.trustBundle, from);
-  if (mode === 'STRICT') {
-    builder.listener(listenerName, socketListener(listenerName, dataplane.address, inbound.port, [mtls(false)], 'INBOUND'));
-    return;
-  }
-  // The TLS inspector tells TLS from plaintext. A plaintext protocol where the server speaks
-  // first sends the inspector nothing to look at: after the listener filter timeout it goes on
-  // as plaintext instead of being closed.
-  builder.listener(
-    listenerName,
-    socketListener(listenerName, dataplane.address, inbound.port, [mtls(true), plaintext(true)], 'INBOUND', [TLS_INSPECTOR], {
+  // Every input of `build` but the address.
+  const key = JSON.stringify([
+    'mesh',
+    mode,
+    mesh.name,
+    identity ? [identity.certificate, identity.trustBundle] : null,
+    idOf(mtlsPolicies),
+    idOf(plaintextOnes),
+    inbound.port,
+    inbound.protocol,
+    inbound.service,
+    localCluster,
+  ]);
+  const build = (address: string): ResourceObject => {
+    const name = inboundListenerName(address, inbound.port);
+    const plaintext = (match: boolean): FilterChain => ({
+      name: PLAINTEXT_FILTER_CHAIN,
+      ...(match ? { filter_chain_match: { transport_protocol: 'raw_buffer' } } : {}),
+      filters: inboundFilters(name, inbound, localCluster, plaintextOnes),
+    });
+    if (!identity) return socketListener(name, address, inbound.port, [plaintext(false)], 'INBOUND');
+    const mtls = (match: boolean): FilterChain => ({
+      name: MTLS_FILTER_CHAIN,
+      ...(match ? { filter_chain_match: { transport_protocol: 'tls' } } : {}),
+      filters: inboundFilters(name, inbound, localCluster, mtlsPolicies, true),
+      transport_socket: sharedDownstreamTls(mesh, identity, isHttp(inbound.protocol)),
+    });
+    if (mode === 'STRICT') return socketListener(name, address, inbound.port, [mtls(false)], 'INBOUND');
+    // The TLS inspector tells TLS from plaintext. A plaintext protocol where the server speaks
+    // first sends the inspector nothing to look at: after the listener filter timeout it goes on
+    // as plaintext instead of being closed.
+    return socketListener(name, address, inbound.port, [mtls(true), plaintext(true)], 'INBOUND', [TLS_INSPECTOR], {
       continue_on_listener_filters_timeout: true,
-    }),
-  );
+    });
+  };
+  builder.listener(listenerName, templatedInbound(key, inbound.port, dataplane.address, build));
 }
 
 export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel, material: MeshTlsMaterial = NO_MESH_TLS_MATERIAL): GeneratedConfig {
@@ -147,13 +198,22 @@ export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel,
   }
   for (const inbound of dataplane.inbound) {
     const localCluster = localAppClusterName(inbound.servicePort);
-    builder.cluster(localCluster, staticCluster(localCluster, '127.0.0.1', inbound.servicePort, isHttp2(inbound.protocol)));
+    const http2 = isHttp2(inbound.protocol);
+    // A function of the port and protocol alone: one object for every proxy (found by identity when encoded).
+    builder.cluster(localCluster, interned(`local-app-cluster|${inbound.servicePort}|${http2}`, () => staticCluster(localCluster, '127.0.0.1', inbound.servicePort, http2)));
     if (mesh.mtls) {
       addMeshInboundListener(builder, mesh, dataplane, inbound, localCluster, identity);
       continue;
     }
+    const key = JSON.stringify(['plain', inbound.port, inbound.protocol, inbound.service, localCluster]);
     const listenerName = inboundListenerName(dataplane.address, inbound.port);
-    builder.listener(listenerName, socketListener(listenerName, dataplane.address, inbound.port, [{ filters: inboundFilters(listenerName, inbound, localCluster) }], 'INBOUND'));
+    builder.listener(
+      listenerName,
+      templatedInbound(key, inbound.port, dataplane.address, (address) => {
+        const name = inboundListenerName(address, inbound.port);
+        return socketListener(name, address, inbound.port, [{ filters: inboundFilters(name, inbound, localCluster) }], 'INBOUND');
+      }),
+    );
   }
   return builder.build();
 }
