@@ -96,7 +96,7 @@ export class ResourceEncoder {
       this.stats.hits++;
       return known;
     }
-    const instance = this.templates ? templateInstances.get(resource) : undefined;
+    const instance = this.templates ? templateInstanceOf(resource) : undefined;
     if (instance !== undefined && instance.template.typeUrl === typeUrl) return this.encodeInstance(typeUrl, resource, instance);
     // The full digest, not the JSON, is kept: thousands of per-proxy listeners would otherwise hold
     // their JSON text in memory for as long as the entry lives.
@@ -383,7 +383,16 @@ interface TemplateInstance {
   readonly values: readonly string[];
 }
 
-const templateInstances = new WeakMap<object, TemplateInstance>();
+/**
+ * The template instance of a resource, on the resource itself: a non-enumerable symbol property,
+ * invisible to JSON, spreads, Object.entries and deep equality, and much cheaper to set per
+ * proxy than a WeakMap entry.
+ */
+const TEMPLATE_INSTANCE = Symbol('meshcp.templateInstance');
+
+function templateInstanceOf(resource: ResourceObject): TemplateInstance | undefined {
+  return (resource as { [TEMPLATE_INSTANCE]?: TemplateInstance })[TEMPLATE_INSTANCE];
+}
 
 const wellFormed = (value: string): boolean => (value as string & { isWellFormed?: () => boolean }).isWellFormed?.() ?? !/[\uD800-\uDFFF]/.test(value);
 
@@ -394,7 +403,9 @@ const wellFormed = (value: string): boolean => (value as string & { isWellFormed
  */
 export function templated<T extends ResourceObject>(resource: T, template: ResourceTemplate, values: readonly string[]): T {
   // A lone surrogate is encoded differently by protobufjs's own UTF-8 writer and by Buffer's: such values go through protobuf.
-  if (template.usable && values.every(wellFormed)) templateInstances.set(resource, { template, values });
+  if (template.usable && values.every(wellFormed) && Object.isExtensible(resource)) {
+    Object.defineProperty(resource, TEMPLATE_INSTANCE, { value: { template, values } satisfies TemplateInstance });
+  }
   return resource;
 }
 
