@@ -79,18 +79,21 @@ function sharedDownstreamTls(mesh: MeshModel, identity: SdsMeshIdentity, http: b
  * initial config): the listener is built for the proxy as always, and its bytes are the shape's
  * encoding with the proxy's address spliced in (xds/encode.ts ResourceTemplate).
  *
- * A shape's key names every input of its build but the address; policy lists (shared, frozen,
- * per mesh model and tag set) by identity. Bounded: past the bound it starts over.
+ * A shape's key names every input of its build but the address, policy lists by content.
+ * Bounded: past the bound it starts over.
  */
 const inboundTemplates = new Map<string, ResourceTemplate>();
 const MAX_INBOUND_TEMPLATES = 10_000;
-const objectIds = new WeakMap<object, number>();
-let nextObjectId = 0;
+const policyKeys = new WeakMap<readonly RbacPolicy[], string>();
 
-function idOf(object: object): number {
-  let id = objectIds.get(object);
-  if (id === undefined) objectIds.set(object, (id = ++nextObjectId));
-  return id;
+/**
+ * A policy list's content, once per list: lists are shared and frozen (generate/permissions.ts),
+ * new ones come with a new mesh model, and equal content keeps its templates across revisions.
+ */
+function policyKey(policies: readonly RbacPolicy[]): string {
+  let key = policyKeys.get(policies);
+  if (key === undefined) policyKeys.set(policies, (key = JSON.stringify(policies)));
+  return key;
 }
 
 /** The varying fields of an inbound listener: its name, its socket address, the stat prefixes. */
@@ -135,8 +138,8 @@ function addMeshInboundListener(
     mode,
     mesh.name,
     identity ? [identity.certificate, identity.trustBundle] : null,
-    idOf(mtlsPolicies),
-    idOf(plaintextOnes),
+    policyKey(mtlsPolicies),
+    policyKey(plaintextOnes),
     inbound.port,
     inbound.protocol,
     inbound.service,
