@@ -287,6 +287,8 @@ function anyValueType(typeUrl: string): protobuf.Type | undefined {
   }
 }
 
+let templateCount = 0;
+
 export class ResourceTemplate {
   /** Spliced encodings are used only when the template passed its check; otherwise protobuf encodes. */
   readonly usable: boolean;
@@ -307,7 +309,8 @@ export class ResourceTemplate {
     build: (marker: string) => ResourceObject,
     holes: (marker: string) => readonly string[],
   ) {
-    const marker = `meshcp-template-marker-${crypto.randomBytes(6).toString('hex')}`;
+    // Any string no real field holds; a marker found elsewhere makes the template unusable, never wrong.
+    const marker = `meshcp-template-marker-${(++templateCount).toString(36)}-7f1c`;
     const sample = build(marker);
     const values = holes(marker);
     const type = lookupType(protoNameOf(typeUrl));
@@ -349,26 +352,34 @@ export class ResourceTemplate {
   /** The bytes of the resource with `values` in the holes (as `holes(...)` lists them). */
   instantiate(values: readonly string[]): Uint8Array {
     const lengths = this.holeLengths;
-    for (let i = 0; i < lengths.length; i++) lengths[i] = Buffer.byteLength(values[i]!, 'utf8');
+    for (let i = 0; i < lengths.length; i++) lengths[i] = utf8Length(values[i]!);
     // Children follow their parent in node order: sizes from the last node up.
     const sizes = this.sizes;
     for (let n = this.nodes.length - 1; n >= 0; n--) {
       const node = this.nodes[n]!;
       let size = node.fixed;
-      for (const h of node.holes) size += varintLength(lengths[h]!) + lengths[h]!;
-      for (const c of node.children) size += varintLength(sizes[c]!) + sizes[c]!;
+      for (let i = 0; i < node.holes.length; i++) size += varintLength(lengths[node.holes[i]!]!) + lengths[node.holes[i]!]!;
+      for (let i = 0; i < node.children.length; i++) size += varintLength(sizes[node.children[i]!]!) + sizes[node.children[i]!]!;
       sizes[n] = size;
     }
     // A buffer of its own, never a slice of the shared pool (see ownBytes).
     const out = Buffer.allocUnsafeSlow(sizes[0]!);
+    const ops = this.ops;
     let pos = 0;
-    for (const op of this.ops) {
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
       if (op.kind === 'bytes') {
-        out.set(op.bytes, pos);
-        pos += op.bytes.length;
+        const bytes = op.bytes;
+        if (bytes.length <= 32) for (let j = 0; j < bytes.length; j++) out[pos + j] = bytes[j]!;
+        else out.set(bytes, pos);
+        pos += bytes.length;
       } else if (op.kind === 'hole') {
-        pos = writeVarint(out, pos, lengths[op.hole]!);
-        pos += out.write(values[op.hole]!, pos, 'utf8');
+        const length = lengths[op.hole]!;
+        const value = values[op.hole]!;
+        pos = writeVarint(out, pos, length);
+        if (length === value.length) for (let j = 0; j < length; j++) out[pos + j] = value.charCodeAt(j);
+        else out.write(value, pos, 'utf8');
+        pos += length;
       } else {
         pos = writeVarint(out, pos, sizes[op.node]!);
       }
@@ -376,6 +387,12 @@ export class ResourceTemplate {
     if (pos !== out.length) throw new Error(`template of ${protoNameOf(this.typeUrl)}: wrote ${pos} of ${out.length} bytes`);
     return out;
   }
+}
+
+/** UTF-8 byte length; ASCII (every address and name in practice) without leaving JavaScript. */
+function utf8Length(value: string): number {
+  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) >= 0x80) return Buffer.byteLength(value, 'utf8');
+  return value.length;
 }
 
 interface TemplateInstance {
