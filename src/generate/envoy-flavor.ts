@@ -170,6 +170,63 @@ function addMeshInboundListener(
   builder.listener(listenerName, templatedInbound(key, inbound.port, dataplane.address, build));
 }
 
+/**
+ * What an outbound adds to a sidecar is a function of the service, the port, the protocol kind
+ * and the cluster name: built once and shared by every proxy with that outbound, names and
+ * source strings included (issue #11: no per-proxy strings or lookups by concatenated keys).
+ */
+interface OutboundParts {
+  readonly cluster: string;
+  readonly listenerName: string;
+  /** `Service/<name>`: what the listener and route come from. */
+  readonly serviceSource: string;
+  readonly listener: ResourceObject;
+  /** HTTP: the route configuration the listener loads over RDS, and the origin of that reference. */
+  readonly route?: { readonly name: string; readonly resource: ResourceObject; readonly from: string };
+}
+
+/** By service, then port: [tcp, http]. Bounded: past the bound it starts over. */
+const outboundTable = new Map<string, Map<number, Array<OutboundParts | undefined>>>();
+let outboundEntries = 0;
+const MAX_OUTBOUND_ENTRIES = 20_000;
+
+function outboundParts(serviceName: string, port: number, http: boolean, cluster: string): OutboundParts {
+  let byPort = outboundTable.get(serviceName);
+  if (!byPort) {
+    if (outboundEntries >= MAX_OUTBOUND_ENTRIES) {
+      outboundTable.clear();
+      outboundEntries = 0;
+    }
+    outboundTable.set(serviceName, (byPort = new Map()));
+  }
+  let kinds = byPort.get(port);
+  if (!kinds) byPort.set(port, (kinds = [undefined, undefined]));
+  const found = kinds[http ? 1 : 0];
+  if (found && found.cluster === cluster) return found;
+  outboundEntries++;
+  const listenerName = outboundListenerName(OUTBOUND_BIND_ADDRESS, port);
+  const serviceSource = `Service/${serviceName}`;
+  let parts: OutboundParts;
+  if (http) {
+    const routeName = outboundRouteName(serviceName);
+    parts = {
+      cluster,
+      listenerName,
+      serviceSource,
+      listener: socketListener(listenerName, OUTBOUND_BIND_ADDRESS, port, [{ filters: [httpConnectionManagerFilter({ name: listenerName, rds: routeName })] }], 'OUTBOUND'),
+      route: {
+        name: routeName,
+        resource: interned(`outbound-route|${serviceName}|${cluster}`, () => routeConfiguration(routeName, [virtualHost(serviceName, ['*'], [{ prefix: '/', cluster }])])),
+        from: `listener ${listenerName}`,
+      },
+    };
+  } else {
+    parts = { cluster, listenerName, serviceSource, listener: socketListener(listenerName, OUTBOUND_BIND_ADDRESS, port, [{ filters: [tcpProxyFilter(listenerName, cluster)] }], 'OUTBOUND') };
+  }
+  kinds[http ? 1 : 0] = parts;
+  return parts;
+}
+
 export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel, material: MeshTlsMaterial = NO_MESH_TLS_MATERIAL): GeneratedConfig {
   const builder = new ConfigBuilder([`Dataplane/${dataplane.name}`]);
   const identity = mesh.mtls ? addMeshIdentity(builder, mesh.name, dataplane.name, material) : undefined;
@@ -177,27 +234,13 @@ export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel,
   for (const outbound of dataplane.outbound) {
     const service = mesh.services.get(outbound.service);
     const cluster = addServiceCluster(builder, service, outbound.service, meshSecurity);
-    const listenerName = outboundListenerName(OUTBOUND_BIND_ADDRESS, outbound.port);
-    const protocol = service?.protocol ?? 'tcp';
-    builder.from(LISTENER_TYPE, listenerName, `Service/${outbound.service}`);
-    if (isHttp(protocol)) {
-      const routeName = outboundRouteName(outbound.service);
-      builder.route(routeName, interned(`outbound-route|${outbound.service}`, () => routeConfiguration(routeName, [virtualHost(outbound.service, ['*'], [{ prefix: '/', cluster }])])));
-      builder.ref(ROUTE_TYPE, routeName, `listener ${listenerName}`).from(ROUTE_TYPE, routeName, `Service/${outbound.service}`);
-      builder.listener(
-        listenerName,
-        interned(`outbound-http-listener|${outbound.port}|${outbound.service}`, () =>
-          socketListener(listenerName, OUTBOUND_BIND_ADDRESS, outbound.port, [{ filters: [httpConnectionManagerFilter({ name: listenerName, rds: routeName })] }], 'OUTBOUND'),
-        ),
-      );
-    } else {
-      builder.listener(
-        listenerName,
-        interned(`outbound-tcp-listener|${outbound.port}|${outbound.service}`, () =>
-          socketListener(listenerName, OUTBOUND_BIND_ADDRESS, outbound.port, [{ filters: [tcpProxyFilter(listenerName, cluster)] }], 'OUTBOUND'),
-        ),
-      );
+    const parts = outboundParts(outbound.service, outbound.port, isHttp(service?.protocol ?? 'tcp'), cluster);
+    builder.from(LISTENER_TYPE, parts.listenerName, parts.serviceSource);
+    if (parts.route) {
+      builder.route(parts.route.name, parts.route.resource);
+      builder.ref(ROUTE_TYPE, parts.route.name, parts.route.from).from(ROUTE_TYPE, parts.route.name, parts.serviceSource);
     }
+    builder.listener(parts.listenerName, parts.listener);
   }
   for (const inbound of dataplane.inbound) {
     const localCluster = localAppClusterName(inbound.servicePort);
