@@ -79,21 +79,38 @@ function sharedDownstreamTls(mesh: MeshModel, identity: SdsMeshIdentity, http: b
  * initial config): the listener is built for the proxy as always, and its bytes are the shape's
  * encoding with the proxy's address spliced in (xds/encode.ts ResourceTemplate).
  *
- * A shape's key names every input of its build but the address, policy lists by content.
+ * A shape's key names every input of its build but the address, policy lists by a content id.
  * Bounded: past the bound it starts over.
  */
 const inboundTemplates = new Map<string, ResourceTemplate>();
 const MAX_INBOUND_TEMPLATES = 10_000;
-const policyKeys = new WeakMap<readonly RbacPolicy[], string>();
+interface PolicyInfo {
+  /** A short id of the list's content: equal content, equal id (across mesh model revisions). */
+  readonly id: number;
+  /** `TrafficPermission/<name>` of each policy: what a listener built from the list comes from. */
+  readonly sources: readonly string[];
+}
+const policyInfos = new WeakMap<readonly RbacPolicy[], PolicyInfo>();
+const policyIdsByContent = new Map<string, number>();
+let nextPolicyId = 0;
 
 /**
- * A policy list's content, once per list: lists are shared and frozen (generate/permissions.ts),
- * new ones come with a new mesh model, and equal content keeps its templates across revisions.
+ * Once per policy list: lists are shared and frozen (generate/permissions.ts), new ones come with
+ * a new mesh model, and equal content keeps its id, so templates survive model revisions.
  */
-function policyKey(policies: readonly RbacPolicy[]): string {
-  let key = policyKeys.get(policies);
-  if (key === undefined) policyKeys.set(policies, (key = JSON.stringify(policies)));
-  return key;
+function policyInfo(policies: readonly RbacPolicy[]): PolicyInfo {
+  let info = policyInfos.get(policies);
+  if (!info) {
+    const content = JSON.stringify(policies);
+    let id = policyIdsByContent.get(content);
+    if (id === undefined) {
+      if (policyIdsByContent.size >= MAX_INBOUND_TEMPLATES) policyIdsByContent.clear();
+      policyIdsByContent.set(content, (id = ++nextPolicyId));
+    }
+    info = { id, sources: policies.map((p) => `TrafficPermission/${p.name}`) };
+    policyInfos.set(policies, info);
+  }
+  return info;
 }
 
 /** The varying fields of an inbound listener: its name, its socket address, the stat prefixes. */
@@ -126,7 +143,9 @@ function addMeshInboundListener(
   const mtlsPolicies = inboundPolicies(mesh, inbound);
   const plaintextOnes = plaintextPolicies(mesh, inbound);
   // The Mesh's mTLS mode and the TrafficPermissions that apply shape this listener.
-  builder.from(LISTENER_TYPE, listenerName, `Mesh/${mesh.name}`, ...mtlsPolicies.map((p) => `TrafficPermission/${p.name}`), ...plaintextOnes.map((p) => `TrafficPermission/${p.name}`));
+  const mtlsInfo = policyInfo(mtlsPolicies);
+  const plaintextInfo = policyInfo(plaintextOnes);
+  builder.from(LISTENER_TYPE, listenerName, `Mesh/${mesh.name}`, ...mtlsInfo.sources, ...plaintextInfo.sources);
   if (!identity && mode !== 'PERMISSIVE') return;
   if (identity) {
     const from = `listener ${listenerName}`;
@@ -138,8 +157,8 @@ function addMeshInboundListener(
     mode,
     mesh.name,
     identity ? [identity.certificate, identity.trustBundle] : null,
-    policyKey(mtlsPolicies),
-    policyKey(plaintextOnes),
+    mtlsInfo.id,
+    plaintextInfo.id,
     inbound.port,
     inbound.protocol,
     inbound.service,
