@@ -127,7 +127,7 @@ function templatedInbound(key: string, port: number, address: string, build: (ad
     template = new ResourceTemplate(LISTENER_TYPE, build, (a) => inboundHoles(a, port));
     inboundTemplates.set(key, template);
   }
-  return templated(listener, template, inboundHoles(address, port));
+  return templated(listener, template, address);
 }
 
 function addMeshInboundListener(

@@ -97,7 +97,11 @@ export class ResourceEncoder {
       return known;
     }
     const instance = this.templates ? templateInstanceOf(resource) : undefined;
-    if (instance !== undefined && instance.template.typeUrl === typeUrl) return this.encodeInstance(typeUrl, resource, instance);
+    if (instance !== undefined && instance.template.typeUrl === typeUrl) {
+      const values = instance.template.holes(instance.value);
+      // A lone surrogate is encoded differently by protobufjs's own UTF-8 writer and by Buffer's: such values go through protobuf.
+      if (values.every(wellFormed)) return this.encodeInstance(typeUrl, resource, instance.template, values);
+    }
     // The full digest, not the JSON, is kept: thousands of per-proxy listeners would otherwise hold
     // their JSON text in memory for as long as the entry lives.
     const holdsKey = typeUrl === SECRET_TYPE && resource['tls_certificate'] !== undefined;
@@ -124,9 +128,9 @@ export class ResourceEncoder {
    * A templated resource: its bytes spliced, no JSON key (the digest of the bytes is the content
    * key, and gives the version too), no `fromObject`, no reference walk (the template's).
    */
-  private encodeInstance(typeUrl: string, resource: ResourceObject, instance: TemplateInstance): EncodedResource {
+  private encodeInstance(typeUrl: string, resource: ResourceObject, template: ResourceTemplate, values: readonly string[]): EncodedResource {
     this.stats.templated++;
-    const value = instance.template.instantiate(instance.values);
+    const value = template.instantiate(values);
     const digest = sha256Bytes(value);
     const key = `${typeUrl}|bytes|${digest.toString('base64')}`;
     const cached = this.byContent.get(key);
@@ -135,7 +139,7 @@ export class ResourceEncoder {
       this.byObject.set(resource, cached);
       return cached;
     }
-    const encoded: EncodedResource = { name: resourceName(typeUrl, resource), typeUrl, version: digest.toString('hex', 0, 8), value, refs: instance.template.refs };
+    const encoded: EncodedResource = { name: resourceName(typeUrl, resource), typeUrl, version: digest.toString('hex', 0, 8), value, refs: template.refs };
     this.stats.encodes++;
     if (this.byContent.size >= MAX_CONTENT_ENTRIES) this.byContent.clear();
     this.byContent.set(key, encoded);
@@ -300,14 +304,14 @@ export class ResourceTemplate {
   private readonly sizes: Int32Array;
 
   /**
-   * @param build the resource for a set of values: each of `holes(marker)` must be a whole
+   * @param build the resource for a value (an address): each of `holes(marker)` must be a whole
    *   string field of `build(marker)`, and `marker` must appear nowhere else
-   * @param holes the values of the varying fields, in the order instances give them
+   * @param holes the varying fields for a value, in a fixed order
    */
   constructor(
     readonly typeUrl: string,
     build: (marker: string) => ResourceObject,
-    holes: (marker: string) => readonly string[],
+    readonly holes: (value: string) => readonly string[],
   ) {
     // Any string no real field holds; a marker found elsewhere makes the template unusable, never wrong.
     const marker = `meshcp-template-marker-${(++templateCount).toString(36)}-7f1c`;
@@ -395,9 +399,10 @@ function utf8Length(value: string): number {
   return value.length;
 }
 
+/** Kept on each templated resource: the template and the value (an address the model holds anyway), holes computed when encoded. */
 interface TemplateInstance {
   readonly template: ResourceTemplate;
-  readonly values: readonly string[];
+  readonly value: string;
 }
 
 /**
@@ -414,14 +419,14 @@ function templateInstanceOf(resource: ResourceObject): TemplateInstance | undefi
 const wellFormed = (value: string): boolean => (value as string & { isWellFormed?: () => boolean }).isWellFormed?.() ?? !/[\uD800-\uDFFF]/.test(value);
 
 /**
- * Marks `resource` as `template` with `values` in its holes: an encoder splices its bytes instead
- * of encoding it (when the template is usable). `resource` must be what the template's `build`
- * gives for these values; the object itself is unchanged and stays what consumers read.
+ * Marks `resource` as `template` for `value`: an encoder splices its bytes (`template.holes(value)`
+ * into the template) instead of encoding it, when the template is usable. `resource` must be what
+ * the template's `build` gives for `value`; the object itself is unchanged and stays what
+ * consumers read.
  */
-export function templated<T extends ResourceObject>(resource: T, template: ResourceTemplate, values: readonly string[]): T {
-  // A lone surrogate is encoded differently by protobufjs's own UTF-8 writer and by Buffer's: such values go through protobuf.
-  if (template.usable && values.every(wellFormed) && Object.isExtensible(resource)) {
-    Object.defineProperty(resource, TEMPLATE_INSTANCE, { value: { template, values } satisfies TemplateInstance });
+export function templated<T extends ResourceObject>(resource: T, template: ResourceTemplate, value: string): T {
+  if (template.usable && Object.isExtensible(resource)) {
+    Object.defineProperty(resource, TEMPLATE_INSTANCE, { value: { template, value } satisfies TemplateInstance });
   }
   return resource;
 }
