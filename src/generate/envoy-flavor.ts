@@ -164,6 +164,7 @@ function addMeshInboundListener(
     inbound.service,
     localCluster,
   ]);
+  const transportSocket = identity ? sharedDownstreamTls(mesh, identity, isHttp(inbound.protocol)) : undefined;
   const build = (address: string): ResourceObject => {
     const name = inboundListenerName(address, inbound.port);
     const plaintext = (match: boolean): FilterChain => ({
@@ -171,12 +172,12 @@ function addMeshInboundListener(
       ...(match ? { filter_chain_match: { transport_protocol: 'raw_buffer' } } : {}),
       filters: inboundFilters(name, inbound, localCluster, plaintextOnes),
     });
-    if (!identity) return socketListener(name, address, inbound.port, [plaintext(false)], 'INBOUND');
+    if (!transportSocket) return socketListener(name, address, inbound.port, [plaintext(false)], 'INBOUND');
     const mtls = (match: boolean): FilterChain => ({
       name: MTLS_FILTER_CHAIN,
       ...(match ? { filter_chain_match: { transport_protocol: 'tls' } } : {}),
       filters: inboundFilters(name, inbound, localCluster, mtlsPolicies, true),
-      transport_socket: sharedDownstreamTls(mesh, identity, isHttp(inbound.protocol)),
+      transport_socket: transportSocket,
     });
     if (mode === 'STRICT') return socketListener(name, address, inbound.port, [mtls(false)], 'INBOUND');
     // The TLS inspector tells TLS from plaintext. A plaintext protocol where the server speaks
