@@ -293,6 +293,9 @@ function anyValueType(typeUrl: string): protobuf.Type | undefined {
 
 let templateCount = 0;
 
+/** Templates built in this process, and how many of them failed their check (their resources are encoded by protobuf). */
+export const templateCounters = { built: 0, unusable: 0 };
+
 export class ResourceTemplate {
   /** Spliced encodings are used only when the template passed its check; otherwise protobuf encodes. */
   readonly usable: boolean;
@@ -351,6 +354,8 @@ export class ResourceTemplate {
       spliced = false;
     }
     this.usable = spliced;
+    templateCounters.built++;
+    if (!spliced) templateCounters.unusable++;
   }
 
   /** The bytes of the resource with `values` in the holes (as `holes(...)` lists them). */
