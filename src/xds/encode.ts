@@ -59,6 +59,15 @@ export function contentHash(data: string | Uint8Array): string {
   return sha256Bytes(data).toString('hex', 0, 8);
 }
 
+export interface ResourceEncoderOptions {
+  /**
+   * Splice the bytes of resources built from a template (`templated`) rather than encoding them
+   * with protobuf (default true). Off, every resource goes through `fromObject`/`encode`: the
+   * reference the templates are tested against.
+   */
+  readonly templates?: boolean;
+}
+
 /**
  * Encodes each resource once: by object identity first (a shared cluster or assignment built once
  * per revision is one object for every proxy, so the lookup costs a WeakMap hit), then by content
@@ -71,15 +80,6 @@ export function contentHash(data: string | Uint8Array): string {
  * The control plane owns one; `stats.encodes` counts real encodings, the recompute counter of
  * issue #11.
  */
-export interface ResourceEncoderOptions {
-  /**
-   * Splice the bytes of resources built from a template (`templated`) rather than encoding them
-   * with protobuf (default true). Off, every resource goes through `fromObject`/`encode`: the
-   * reference the templates are tested against.
-   */
-  readonly templates?: boolean;
-}
-
 export class ResourceEncoder {
   readonly stats: EncoderStats = { encodes: 0, hits: 0, templated: 0 };
   private readonly byObject = new WeakMap<object, EncodedResource>();
@@ -132,8 +132,10 @@ export class ResourceEncoder {
     this.stats.templated++;
     const value = template.instantiate(values);
     const digest = sha256Bytes(value);
-    const key = `${typeUrl}|bytes|${digest.toString('base64')}`;
-    const cached = this.byContent.get(key);
+    // As above: private keys are never kept by content.
+    const holdsKey = typeUrl === SECRET_TYPE && resource['tls_certificate'] !== undefined;
+    const key = holdsKey ? undefined : `${typeUrl}|bytes|${digest.toString('base64')}`;
+    const cached = key === undefined ? undefined : this.byContent.get(key);
     if (cached) {
       this.stats.hits++;
       this.byObject.set(resource, cached);
@@ -141,8 +143,10 @@ export class ResourceEncoder {
     }
     const encoded: EncodedResource = { name: resourceName(typeUrl, resource), typeUrl, version: digest.toString('hex', 0, 8), value, refs: template.refs };
     this.stats.encodes++;
-    if (this.byContent.size >= MAX_CONTENT_ENTRIES) this.byContent.clear();
-    this.byContent.set(key, encoded);
+    if (key !== undefined) {
+      if (this.byContent.size >= MAX_CONTENT_ENTRIES) this.byContent.clear();
+      this.byContent.set(key, encoded);
+    }
     this.byObject.set(resource, encoded);
     return encoded;
   }
