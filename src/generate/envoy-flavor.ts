@@ -43,6 +43,25 @@ const INBOUND_HTTP_ALPN = ['h2', 'http/1.1'] as const;
 const isHttp = (protocol: Protocol): boolean => protocol !== 'tcp';
 
 /**
+ * The virtual hosts of an inbound's route configuration: a function of the service and the local
+ * cluster, one shared array for every instance of the service (generated objects are never
+ * mutated). By service, then cluster; bounded: past the bound it starts over.
+ */
+const inboundHosts = new Map<string, Map<string, readonly Record<string, unknown>[]>>();
+const MAX_INBOUND_HOSTS = 10_000;
+
+function inboundVirtualHosts(service: string, localCluster: string): readonly Record<string, unknown>[] {
+  let byCluster = inboundHosts.get(service);
+  if (!byCluster) {
+    if (inboundHosts.size >= MAX_INBOUND_HOSTS) inboundHosts.clear();
+    inboundHosts.set(service, (byCluster = new Map()));
+  }
+  let hosts = byCluster.get(localCluster);
+  if (!hosts) byCluster.set(localCluster, (hosts = [virtualHost(service, ['*'], [{ prefix: '/', cluster: localCluster }])]));
+  return hosts;
+}
+
+/**
  * The filters that carry an inbound to the application; with `policies`, behind RBAC. Over
  * mTLS (`mtls`), HTTP applications learn the caller's SPIFFE ID from x-forwarded-client-cert.
  */
@@ -51,7 +70,7 @@ function inboundFilters(listenerName: string, inbound: InboundModel, localCluste
     return [
       httpConnectionManagerFilter({
         name: listenerName,
-        routeConfig: { name: listenerName, virtual_hosts: [virtualHost(inbound.service, ['*'], [{ prefix: '/', cluster: localCluster }])] },
+        routeConfig: { name: listenerName, virtual_hosts: inboundVirtualHosts(inbound.service, localCluster) },
         ...(policies ? { httpFilters: [meshHttpRbacFilter(policies)] } : {}),
         ...(mtls ? { forwardClientCertificate: true } : {}),
       }),
