@@ -266,6 +266,24 @@ function outboundParts(serviceName: string, port: number, http: boolean, cluster
   return parts;
 }
 
+/**
+ * The static cluster of the application behind the sidecar is a function of its port and
+ * protocol kind alone: one object for every proxy (found by identity when encoded). By port, then
+ * [HTTP/1, HTTP/2]; bounded: past the bound it starts over.
+ */
+const localAppClusters = new Map<number, Array<ResourceObject | undefined>>();
+
+function localAppCluster(name: string, servicePort: number, http2: boolean): ResourceObject {
+  let kinds = localAppClusters.get(servicePort);
+  if (!kinds) {
+    if (localAppClusters.size >= MAX_OUTBOUND_ENTRIES) localAppClusters.clear();
+    localAppClusters.set(servicePort, (kinds = [undefined, undefined]));
+  }
+  let cluster = kinds[http2 ? 1 : 0];
+  if (!cluster) kinds[http2 ? 1 : 0] = cluster = staticCluster(name, '127.0.0.1', servicePort, http2);
+  return cluster;
+}
+
 export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel, material: MeshTlsMaterial = NO_MESH_TLS_MATERIAL): GeneratedConfig {
   const builder = new ConfigBuilder([`Dataplane/${dataplane.name}`]);
   const identity = mesh.mtls ? addMeshIdentity(builder, mesh.name, dataplane.name, material) : undefined;
@@ -284,8 +302,7 @@ export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel,
   for (const inbound of dataplane.inbound) {
     const localCluster = localAppClusterName(inbound.servicePort);
     const http2 = isHttp2(inbound.protocol);
-    // A function of the port and protocol alone: one object for every proxy (found by identity when encoded).
-    builder.cluster(localCluster, interned(`local-app-cluster|${inbound.servicePort}|${http2}`, () => staticCluster(localCluster, '127.0.0.1', inbound.servicePort, http2)));
+    builder.cluster(localCluster, localAppCluster(localCluster, inbound.servicePort, http2));
     if (mesh.mtls) {
       addMeshInboundListener(builder, mesh, dataplane, inbound, localCluster, identity);
       continue;
