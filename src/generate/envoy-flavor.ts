@@ -103,6 +103,7 @@ function sharedDownstreamTls(mesh: MeshModel, identity: SdsMeshIdentity, http: b
  */
 const inboundTemplates = new Map<string, ResourceTemplate>();
 const MAX_INBOUND_TEMPLATES = 10_000;
+
 interface PolicyInfo {
   /** A short id of the list's content: equal content, equal id (across mesh model revisions). */
   readonly id: number;
