@@ -76,7 +76,18 @@ describe('template encoding of per-proxy listeners', () => {
     const mode = fc.constantFrom('STRICT', 'PERMISSIVE', undefined);
     fc.assert(
       fc.property(
-        fc.array(fc.record({ address, port: fc.integer({ min: 1, max: 65535 }), servicePort: fc.integer({ min: 1, max: 65535 }), service: fc.constantFrom('web', 'backend', 'db'), protocol }), { minLength: 1, maxLength: 5 }),
+        // Few ports and services, so dataplanes share templates (one shape, many addresses); some odd ports too.
+        fc.array(
+          fc.record({
+            address,
+            port: fc.oneof(fc.constantFrom(8080, 9090), fc.integer({ min: 1, max: 65535 })),
+            servicePort: fc.oneof(fc.constantFrom(18080, 19090), fc.integer({ min: 1, max: 65535 })),
+            service: fc.constantFrom('web', 'backend', 'db'),
+            protocol,
+            version: fc.constantFrom('v1', 'v2', undefined),
+          }),
+          { minLength: 1, maxLength: 8 },
+        ),
         mode,
         fc.boolean(),
         (dataplanes, mtlsMode, permissions) => {
@@ -89,7 +100,13 @@ describe('template encoding of per-proxy listeners', () => {
               name: `dp-${i}`,
               networking: {
                 address: d.address,
-                inbound: [{ port: d.port, servicePort: d.servicePort, tags: { 'kuma.io/service': d.service, ...(d.protocol ? { 'kuma.io/protocol': d.protocol } : {}) } }],
+                inbound: [
+                  {
+                    port: d.port,
+                    servicePort: d.servicePort,
+                    tags: { 'kuma.io/service': d.service, ...(d.protocol ? { 'kuma.io/protocol': d.protocol } : {}), ...(d.version ? { version: d.version } : {}) },
+                  },
+                ],
                 outbound: [{ port: 10001, tags: { 'kuma.io/service': 'backend' } }],
               },
             })),
@@ -97,6 +114,8 @@ describe('template encoding of per-proxy listeners', () => {
               ? [
                   { type: 'TrafficPermission', name: 'web-to-backend', sources: [{ match: { 'kuma.io/service': 'web' } }], destinations: [{ match: { 'kuma.io/service': 'backend' } }] },
                   { type: 'TrafficPermission', name: 'any-to-db', sources: [{ match: { 'kuma.io/service': '*' } }], destinations: [{ match: { 'kuma.io/service': 'db' } }] },
+                  // Per-instance policies: only the v2 instances of backend admit db.
+                  { type: 'TrafficPermission', name: 'db-to-backend-v2', sources: [{ match: { 'kuma.io/service': 'db' } }], destinations: [{ match: { 'kuma.io/service': 'backend', version: 'v2' } }] },
                 ]
               : []),
           ];
