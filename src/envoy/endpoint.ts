@@ -4,7 +4,11 @@ import { socketAddress } from './cluster.js';
 
 export function clusterLoadAssignment(clusterName: string, endpoints: readonly EndpointModel[]): ResourceObject {
   if (endpoints.length === 0) return { cluster_name: clusterName };
-  const sorted = [...endpoints].sort((a, b) => `${a.address}:${a.port}`.localeCompare(`${b.address}:${b.port}`));
+  // Each endpoint's sort key built once, not once per comparison (the same order: a stable sort on the same keys).
+  const sorted = endpoints
+    .map((e) => ({ key: `${e.address}:${e.port}`, e }))
+    .sort((a, b) => a.key.localeCompare(b.key))
+    .map((k) => k.e);
   return {
     cluster_name: clusterName,
     endpoints: [

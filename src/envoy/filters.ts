@@ -41,6 +41,23 @@ const EDGE_HCM_OPTIONS = {
   strip_any_host_port: true,
 } as const;
 
+/**
+ * The HTTP filter list of a connection manager: `filters` then the router. Lists of no filter or
+ * of one (shared) filter, the per-proxy cases (an inbound with or without RBAC), are one shared
+ * array per filter rather than one per proxy (issue #11); generated objects are never mutated.
+ */
+const ROUTER_ONLY: readonly Record<string, unknown>[] = [ROUTER_FILTER];
+const withRouter = new WeakMap<Record<string, unknown>, readonly Record<string, unknown>[]>();
+
+function httpFiltersWithRouter(filters: readonly Record<string, unknown>[] | undefined): readonly Record<string, unknown>[] {
+  if (!filters || filters.length === 0) return ROUTER_ONLY;
+  if (filters.length > 1) return [...filters, ROUTER_FILTER];
+  const only = filters[0]!;
+  let list = withRouter.get(only);
+  if (!list) withRouter.set(only, (list = [only, ROUTER_FILTER]));
+  return list;
+}
+
 export function httpConnectionManagerConfig(options: HcmOptions): Record<string, unknown> {
   return typed('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', {
     stat_prefix: statPrefix(options.name),
@@ -48,7 +65,7 @@ export function httpConnectionManagerConfig(options: HcmOptions): Record<string,
     ...(options.rds !== undefined
       ? { rds: { config_source: ADS_CONFIG_SOURCE, route_config_name: options.rds } }
       : { route_config: options.routeConfig }),
-    http_filters: [...(options.httpFilters ?? []), ROUTER_FILTER],
+    http_filters: httpFiltersWithRouter(options.httpFilters),
     ...(options.edge ? EDGE_HCM_OPTIONS : {}),
     ...(options.forwardClientCertificate ? { forward_client_cert_details: 'SANITIZE_SET', set_current_client_cert_details: { uri: true } } : {}),
   });

@@ -48,8 +48,16 @@ export function grpcApiListenerName(service: string): string {
 export const MTLS_FILTER_CHAIN = 'mtls';
 export const PLAINTEXT_FILTER_CHAIN = 'plaintext';
 
+let lastStatName: string | undefined;
+let lastStatPrefix = '';
+
 export function statPrefix(name: string): string {
-  return name.replace(/[^A-Za-z0-9_.-]/g, '_');
+  // Generation asks for the prefix of the same listener name a few times in a row (its HTTP
+  // connection manager, its RBAC filter, its template's holes): the last answer is kept.
+  if (name === lastStatName) return lastStatPrefix;
+  lastStatPrefix = name.replace(/[^A-Za-z0-9_.-]/g, '_');
+  lastStatName = name;
+  return lastStatPrefix;
 }
 
 /** A Gateway listens on every address of its node (SPEC §1 Gateway `listeners[].port`). */

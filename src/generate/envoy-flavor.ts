@@ -21,9 +21,11 @@ import {
   outboundListenerName,
   outboundRouteName,
   PLAINTEXT_FILTER_CHAIN,
+  statPrefix,
 } from '../envoy/names.js';
 import { routeConfiguration, virtualHost } from '../envoy/route.js';
 import { spiffeId } from '../identity/names.js';
+import { ResourceTemplate, templated, type ResourceObject } from '../xds/encode.js';
 import type { GeneratedConfig } from '../xds/snapshot.js';
 import { LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
 import { ConfigBuilder } from './config-builder.js';
@@ -41,6 +43,25 @@ const INBOUND_HTTP_ALPN = ['h2', 'http/1.1'] as const;
 const isHttp = (protocol: Protocol): boolean => protocol !== 'tcp';
 
 /**
+ * The virtual hosts of an inbound's route configuration: a function of the service and the local
+ * cluster, one shared array for every instance of the service (generated objects are never
+ * mutated). By service, then cluster; bounded: past the bound it starts over.
+ */
+const inboundHosts = new Map<string, Map<string, readonly Record<string, unknown>[]>>();
+const MAX_INBOUND_HOSTS = 10_000;
+
+function inboundVirtualHosts(service: string, localCluster: string): readonly Record<string, unknown>[] {
+  let byCluster = inboundHosts.get(service);
+  if (!byCluster) {
+    if (inboundHosts.size >= MAX_INBOUND_HOSTS) inboundHosts.clear();
+    inboundHosts.set(service, (byCluster = new Map()));
+  }
+  let hosts = byCluster.get(localCluster);
+  if (!hosts) byCluster.set(localCluster, (hosts = [virtualHost(service, ['*'], [{ prefix: '/', cluster: localCluster }])]));
+  return hosts;
+}
+
+/**
  * The filters that carry an inbound to the application; with `policies`, behind RBAC. Over
  * mTLS (`mtls`), HTTP applications learn the caller's SPIFFE ID from x-forwarded-client-cert.
  */
@@ -49,7 +70,7 @@ function inboundFilters(listenerName: string, inbound: InboundModel, localCluste
     return [
       httpConnectionManagerFilter({
         name: listenerName,
-        routeConfig: { name: listenerName, virtual_hosts: [virtualHost(inbound.service, ['*'], [{ prefix: '/', cluster: localCluster }])] },
+        routeConfig: { name: listenerName, virtual_hosts: inboundVirtualHosts(inbound.service, localCluster) },
         ...(policies ? { httpFilters: [meshHttpRbacFilter(policies)] } : {}),
         ...(mtls ? { forwardClientCertificate: true } : {}),
       }),
@@ -70,6 +91,65 @@ function sharedDownstreamTls(mesh: MeshModel, identity: SdsMeshIdentity, http: b
   );
 }
 
+/**
+ * Inbound listeners are the one resource of a sidecar that is its own: they carry its address
+ * (the listener name, the socket address and the stat prefixes), and everything else in them is
+ * the same for every instance of a service. Each is encoded from a template per shape (issue #11,
+ * initial config): the listener is built for the proxy as always, and its bytes are the shape's
+ * encoding with the proxy's address spliced in (xds/encode.ts ResourceTemplate).
+ *
+ * A shape's key names every input of its build but the address, policy lists by a content id.
+ * Bounded: past the bound it starts over.
+ */
+const inboundTemplates = new Map<string, ResourceTemplate>();
+const MAX_INBOUND_TEMPLATES = 10_000;
+
+interface PolicyInfo {
+  /** A short id of the list's content: equal content, equal id (across mesh model revisions). */
+  readonly id: number;
+  /** `TrafficPermission/<name>` of each policy: what a listener built from the list comes from. */
+  readonly sources: readonly string[];
+}
+const policyInfos = new WeakMap<readonly RbacPolicy[], PolicyInfo>();
+const policyIdsByContent = new Map<string, number>();
+let nextPolicyId = 0;
+
+/**
+ * Once per policy list: lists are shared and frozen (generate/permissions.ts), new ones come with
+ * a new mesh model, and equal content keeps its id, so templates survive model revisions.
+ */
+function policyInfo(policies: readonly RbacPolicy[]): PolicyInfo {
+  let info = policyInfos.get(policies);
+  if (!info) {
+    const content = JSON.stringify(policies);
+    let id = policyIdsByContent.get(content);
+    if (id === undefined) {
+      if (policyIdsByContent.size >= MAX_INBOUND_TEMPLATES) policyIdsByContent.clear();
+      policyIdsByContent.set(content, (id = ++nextPolicyId));
+    }
+    info = { id, sources: policies.map((p) => `TrafficPermission/${p.name}`) };
+    policyInfos.set(policies, info);
+  }
+  return info;
+}
+
+/** The varying fields of an inbound listener: its name, its socket address, the stat prefixes. */
+function inboundHoles(address: string, port: number): string[] {
+  const name = inboundListenerName(address, port);
+  return [name, address, statPrefix(name)];
+}
+
+function templatedInbound(key: string, port: number, address: string, build: (address: string) => ResourceObject): ResourceObject {
+  const listener = build(address);
+  let template = inboundTemplates.get(key);
+  if (!template) {
+    if (inboundTemplates.size >= MAX_INBOUND_TEMPLATES) inboundTemplates.clear();
+    template = new ResourceTemplate(LISTENER_TYPE, build, (a) => inboundHoles(a, port));
+    inboundTemplates.set(key, template);
+  }
+  return templated(listener, template, address);
+}
+
 function addMeshInboundListener(
   builder: ConfigBuilder,
   mesh: MeshModel,
@@ -83,37 +163,126 @@ function addMeshInboundListener(
   const mtlsPolicies = inboundPolicies(mesh, inbound);
   const plaintextOnes = plaintextPolicies(mesh, inbound);
   // The Mesh's mTLS mode and the TrafficPermissions that apply shape this listener.
-  builder.from(LISTENER_TYPE, listenerName, `Mesh/${mesh.name}`, ...mtlsPolicies.map((p) => `TrafficPermission/${p.name}`), ...plaintextOnes.map((p) => `TrafficPermission/${p.name}`));
-  const plaintext = (match: boolean): FilterChain => ({
-    name: PLAINTEXT_FILTER_CHAIN,
-    ...(match ? { filter_chain_match: { transport_protocol: 'raw_buffer' } } : {}),
-    filters: inboundFilters(listenerName, inbound, localCluster, plaintextOnes),
-  });
-  if (!identity) {
-    if (mode === 'PERMISSIVE') builder.listener(listenerName, socketListener(listenerName, dataplane.address, inbound.port, [plaintext(false)], 'INBOUND'));
-    return;
+  const mtlsInfo = policyInfo(mtlsPolicies);
+  const plaintextInfo = policyInfo(plaintextOnes);
+  builder.from(LISTENER_TYPE, listenerName, `Mesh/${mesh.name}`, ...mtlsInfo.sources, ...plaintextInfo.sources);
+  if (!identity && mode !== 'PERMISSIVE') return;
+  if (identity) {
+    const from = `listener ${listenerName}`;
+    builder.ref(SECRET_TYPE, identity.certificate, from).ref(SECRET_TYPE, identity.trustBundle, from);
   }
-  const mtls = (match: boolean): FilterChain => ({
-    name: MTLS_FILTER_CHAIN,
-    ...(match ? { filter_chain_match: { transport_protocol: 'tls' } } : {}),
-    filters: inboundFilters(listenerName, inbound, localCluster, mtlsPolicies, true),
-    transport_socket: sharedDownstreamTls(mesh, identity, isHttp(inbound.protocol)),
-  });
-  const from = `listener ${listenerName}`;
-  builder.ref(SECRET_TYPE, identity.certificate, from).ref(SECRET_TYPE, identity.trustBundle, from);
-  if (mode === 'STRICT') {
-    builder.listener(listenerName, socketListener(listenerName, dataplane.address, inbound.port, [mtls(false)], 'INBOUND'));
-    return;
-  }
-  // The TLS inspector tells TLS from plaintext. A plaintext protocol where the server speaks
-  // first sends the inspector nothing to look at: after the listener filter timeout it goes on
-  // as plaintext instead of being closed.
-  builder.listener(
-    listenerName,
-    socketListener(listenerName, dataplane.address, inbound.port, [mtls(true), plaintext(true)], 'INBOUND', [TLS_INSPECTOR], {
+  // Every input of `build` but the address.
+  const key = JSON.stringify([
+    'mesh',
+    mode,
+    mesh.name,
+    identity ? [identity.certificate, identity.trustBundle] : null,
+    mtlsInfo.id,
+    plaintextInfo.id,
+    inbound.port,
+    inbound.protocol,
+    inbound.service,
+    localCluster,
+  ]);
+  const transportSocket = identity ? sharedDownstreamTls(mesh, identity, isHttp(inbound.protocol)) : undefined;
+  const build = (address: string): ResourceObject => {
+    const name = inboundListenerName(address, inbound.port);
+    const plaintext = (match: boolean): FilterChain => ({
+      name: PLAINTEXT_FILTER_CHAIN,
+      ...(match ? { filter_chain_match: { transport_protocol: 'raw_buffer' } } : {}),
+      filters: inboundFilters(name, inbound, localCluster, plaintextOnes),
+    });
+    if (!transportSocket) return socketListener(name, address, inbound.port, [plaintext(false)], 'INBOUND');
+    const mtls = (match: boolean): FilterChain => ({
+      name: MTLS_FILTER_CHAIN,
+      ...(match ? { filter_chain_match: { transport_protocol: 'tls' } } : {}),
+      filters: inboundFilters(name, inbound, localCluster, mtlsPolicies, true),
+      transport_socket: transportSocket,
+    });
+    if (mode === 'STRICT') return socketListener(name, address, inbound.port, [mtls(false)], 'INBOUND');
+    // The TLS inspector tells TLS from plaintext. A plaintext protocol where the server speaks
+    // first sends the inspector nothing to look at: after the listener filter timeout it goes on
+    // as plaintext instead of being closed.
+    return socketListener(name, address, inbound.port, [mtls(true), plaintext(true)], 'INBOUND', [TLS_INSPECTOR], {
       continue_on_listener_filters_timeout: true,
-    }),
-  );
+    });
+  };
+  builder.listener(listenerName, templatedInbound(key, inbound.port, dataplane.address, build));
+}
+
+/**
+ * What an outbound adds to a sidecar is a function of the service, the port, the protocol kind
+ * and the cluster name: built once and shared by every proxy with that outbound, names and
+ * source strings included (issue #11: no per-proxy strings or lookups by concatenated keys).
+ */
+interface OutboundParts {
+  readonly cluster: string;
+  readonly listenerName: string;
+  /** `Service/<name>`: what the listener and route come from. */
+  readonly serviceSource: string;
+  readonly listener: ResourceObject;
+  /** HTTP: the route configuration the listener loads over RDS, and the origin of that reference. */
+  readonly route?: { readonly name: string; readonly resource: ResourceObject; readonly from: string };
+}
+
+/** By service, then port: [tcp, http]. Bounded: past the bound it starts over. */
+const outboundTable = new Map<string, Map<number, Array<OutboundParts | undefined>>>();
+let outboundEntries = 0;
+const MAX_OUTBOUND_ENTRIES = 20_000;
+
+function outboundParts(serviceName: string, port: number, http: boolean, cluster: string): OutboundParts {
+  let byPort = outboundTable.get(serviceName);
+  if (!byPort) {
+    if (outboundEntries >= MAX_OUTBOUND_ENTRIES) {
+      outboundTable.clear();
+      outboundEntries = 0;
+    }
+    outboundTable.set(serviceName, (byPort = new Map()));
+  }
+  let kinds = byPort.get(port);
+  if (!kinds) byPort.set(port, (kinds = [undefined, undefined]));
+  const found = kinds[http ? 1 : 0];
+  if (found && found.cluster === cluster) return found;
+  outboundEntries++;
+  const listenerName = outboundListenerName(OUTBOUND_BIND_ADDRESS, port);
+  const serviceSource = `Service/${serviceName}`;
+  let parts: OutboundParts;
+  if (http) {
+    const routeName = outboundRouteName(serviceName);
+    parts = {
+      cluster,
+      listenerName,
+      serviceSource,
+      listener: socketListener(listenerName, OUTBOUND_BIND_ADDRESS, port, [{ filters: [httpConnectionManagerFilter({ name: listenerName, rds: routeName })] }], 'OUTBOUND'),
+      route: {
+        name: routeName,
+        resource: interned(`outbound-route|${serviceName}|${cluster}`, () => routeConfiguration(routeName, [virtualHost(serviceName, ['*'], [{ prefix: '/', cluster }])])),
+        from: `listener ${listenerName}`,
+      },
+    };
+  } else {
+    parts = { cluster, listenerName, serviceSource, listener: socketListener(listenerName, OUTBOUND_BIND_ADDRESS, port, [{ filters: [tcpProxyFilter(listenerName, cluster)] }], 'OUTBOUND') };
+  }
+  kinds[http ? 1 : 0] = parts;
+  return parts;
+}
+
+/**
+ * The static cluster of the application behind the sidecar is a function of its port and
+ * protocol kind alone: one object for every proxy (found by identity when encoded). By port, then
+ * [HTTP/1, HTTP/2]; bounded: past the bound it starts over.
+ */
+const localAppClusters = new Map<number, Array<ResourceObject | undefined>>();
+
+function localAppCluster(name: string, servicePort: number, http2: boolean): ResourceObject {
+  let kinds = localAppClusters.get(servicePort);
+  if (!kinds) {
+    if (localAppClusters.size >= MAX_OUTBOUND_ENTRIES) localAppClusters.clear();
+    localAppClusters.set(servicePort, (kinds = [undefined, undefined]));
+  }
+  let cluster = kinds[http2 ? 1 : 0];
+  if (!cluster) kinds[http2 ? 1 : 0] = cluster = staticCluster(name, '127.0.0.1', servicePort, http2);
+  return cluster;
 }
 
 export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel, material: MeshTlsMaterial = NO_MESH_TLS_MATERIAL): GeneratedConfig {
@@ -123,37 +292,31 @@ export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel,
   for (const outbound of dataplane.outbound) {
     const service = mesh.services.get(outbound.service);
     const cluster = addServiceCluster(builder, service, outbound.service, meshSecurity);
-    const listenerName = outboundListenerName(OUTBOUND_BIND_ADDRESS, outbound.port);
-    const protocol = service?.protocol ?? 'tcp';
-    builder.from(LISTENER_TYPE, listenerName, `Service/${outbound.service}`);
-    if (isHttp(protocol)) {
-      const routeName = outboundRouteName(outbound.service);
-      builder.route(routeName, interned(`outbound-route|${outbound.service}`, () => routeConfiguration(routeName, [virtualHost(outbound.service, ['*'], [{ prefix: '/', cluster }])])));
-      builder.ref(ROUTE_TYPE, routeName, `listener ${listenerName}`).from(ROUTE_TYPE, routeName, `Service/${outbound.service}`);
-      builder.listener(
-        listenerName,
-        interned(`outbound-http-listener|${outbound.port}|${outbound.service}`, () =>
-          socketListener(listenerName, OUTBOUND_BIND_ADDRESS, outbound.port, [{ filters: [httpConnectionManagerFilter({ name: listenerName, rds: routeName })] }], 'OUTBOUND'),
-        ),
-      );
-    } else {
-      builder.listener(
-        listenerName,
-        interned(`outbound-tcp-listener|${outbound.port}|${outbound.service}`, () =>
-          socketListener(listenerName, OUTBOUND_BIND_ADDRESS, outbound.port, [{ filters: [tcpProxyFilter(listenerName, cluster)] }], 'OUTBOUND'),
-        ),
-      );
+    const parts = outboundParts(outbound.service, outbound.port, isHttp(service?.protocol ?? 'tcp'), cluster);
+    builder.from(LISTENER_TYPE, parts.listenerName, parts.serviceSource);
+    if (parts.route) {
+      builder.route(parts.route.name, parts.route.resource);
+      builder.ref(ROUTE_TYPE, parts.route.name, parts.route.from).from(ROUTE_TYPE, parts.route.name, parts.serviceSource);
     }
+    builder.listener(parts.listenerName, parts.listener);
   }
   for (const inbound of dataplane.inbound) {
     const localCluster = localAppClusterName(inbound.servicePort);
-    builder.cluster(localCluster, staticCluster(localCluster, '127.0.0.1', inbound.servicePort, isHttp2(inbound.protocol)));
+    const http2 = isHttp2(inbound.protocol);
+    builder.cluster(localCluster, localAppCluster(localCluster, inbound.servicePort, http2));
     if (mesh.mtls) {
       addMeshInboundListener(builder, mesh, dataplane, inbound, localCluster, identity);
       continue;
     }
+    const key = JSON.stringify(['plain', inbound.port, inbound.protocol, inbound.service, localCluster]);
     const listenerName = inboundListenerName(dataplane.address, inbound.port);
-    builder.listener(listenerName, socketListener(listenerName, dataplane.address, inbound.port, [{ filters: inboundFilters(listenerName, inbound, localCluster) }], 'INBOUND'));
+    builder.listener(
+      listenerName,
+      templatedInbound(key, inbound.port, dataplane.address, (address) => {
+        const name = inboundListenerName(address, inbound.port);
+        return socketListener(name, address, inbound.port, [{ filters: inboundFilters(name, inbound, localCluster) }], 'INBOUND');
+      }),
+    );
   }
   return builder.build();
 }

@@ -300,7 +300,8 @@ describe('incremental pipeline vs the full recompute (oracle)', () => {
         const subscriptions: Subscription[] = PROXIES.map((p) =>
           cache.watch({ id: p.name, cluster: 'test', metadata: { mesh: p.mesh, flavor: p.flavor } }).subscribe((snapshot) => latest.set(key(p), snapshot)),
         );
-        const oracleEncoder = new ResourceEncoder();
+        // Plain protobuf encoding (no template splicing): the spliced bytes of the system must match it.
+        const oracleEncoder = new ResourceEncoder({ templates: false });
         const lastGood = new Map<string, Snapshot>();
         const check = (after: string): void => {
           const model = translateMeshes(list);
