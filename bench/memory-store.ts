@@ -4,30 +4,22 @@
  * change, the control plane takes it) without the data directory's disk writes, which the
  * baseline does not have either. It emits synchronously inside `apply`.
  */
-import type { Observable } from 'rxjs';
 import type { Resource } from '../src/api/types.js';
-import { refKey, refOf, StoreFeed, type AppliedChange, type ResourceRef, type Store, type StoreChange, type StoredResource, type StoreEvent } from '../src/store/store.js';
+import { MemoryBlobStore } from '../src/ca/providers/builtin.js';
+import { FeedStore, refKey, refOf, type AppliedChange, type ResourceRef, type Store, type StoreChange, type StoredResource } from '../src/store/store.js';
 
-export class MemoryStore implements Store {
+export class MemoryStore extends FeedStore implements Store {
   private readonly entries = new Map<string, StoredResource>();
-  private readonly blobs = new Map<string, Buffer>();
-  private readonly feed = new StoreFeed(() => [...this.entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v));
+  private readonly blobs = new MemoryBlobStore();
 
   constructor(resources: readonly Resource[] = []) {
+    super();
     const now = new Date().toISOString();
     for (const resource of resources) this.entries.set(refKey(refOf(resource)), { resource, creationTime: now, modificationTime: now });
   }
 
-  changes(): Observable<StoreEvent> {
-    return this.feed.changes();
-  }
-
-  watch(): Observable<readonly StoredResource[]> {
-    return this.feed.watch();
-  }
-
-  current(): readonly StoredResource[] {
-    return this.feed.current();
+  protected sorted(): readonly StoredResource[] {
+    return [...this.entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
   }
 
   async get(ref: ResourceRef): Promise<StoredResource | undefined> {
@@ -69,18 +61,16 @@ export class MemoryStore implements Store {
     return this.apply([{ op: 'delete', ref }]).then(([outcome]) => outcome!);
   }
 
-  async putBlob(name: string, data: string | Uint8Array, options: { ifAbsent?: boolean } = {}): Promise<boolean> {
-    if (options.ifAbsent && this.blobs.has(name)) return false;
-    this.blobs.set(name, Buffer.from(data));
-    return true;
+  putBlob(name: string, data: string | Uint8Array, options: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    return this.blobs.putBlob(name, data, options);
   }
 
-  async getBlob(name: string): Promise<Buffer | undefined> {
-    return this.blobs.get(name);
+  getBlob(name: string): Promise<Buffer | undefined> {
+    return this.blobs.getBlob(name);
   }
 
-  async deleteBlob(name: string): Promise<boolean> {
-    return this.blobs.delete(name);
+  async deleteBlob(): Promise<boolean> {
+    throw new Error('the bench store deletes no blob');
   }
 
   async close(): Promise<void> {

@@ -26,7 +26,6 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
 import { BehaviorSubject, type Observable } from 'rxjs';
-import { StoreFeed, type StoreEvent } from './store.js';
 import { Etcd3, type IKeyValue, type IOptions, type IWatchResponse, type Lease, type Watcher } from 'etcd3';
 import type { Resource } from '../api/types.js';
 import type { Logger } from '../log/logger.js';
@@ -37,6 +36,7 @@ import {
   checkBlobName,
   refKey,
   refOf,
+  FeedStore,
   StoreConflictError,
   StoreUnavailableError,
   type AppliedChange,
@@ -120,8 +120,7 @@ function isUnavailable(err: unknown): boolean {
   return ['GRPCUnavailableError', 'GRPCDeadlineExceededError', 'BrokenCircuitError', 'GRPCCancelledError', 'ClientClosedError', 'TaskCancelledError'].includes(err.constructor.name) || /unavailable|deadline|ECONNREFUSED|No connection established/i.test(err.message);
 }
 
-export class EtcdStore implements Store {
-  private readonly feed: StoreFeed;
+export class EtcdStore extends FeedStore implements Store {
   private readonly box: SecretBox;
   private readonly resourcesPrefix: string;
   private readonly blobsPrefix: string;
@@ -151,11 +150,11 @@ export class EtcdStore implements Store {
     private readonly entries: Map<string, Entry>,
     private readonly options: EtcdStoreOptions,
   ) {
+    super();
     this.box = new SecretBox(options.encryptionKey);
     this.resourcesPrefix = `${location.prefix}resources/`;
     this.blobsPrefix = `${location.prefix}blobs/`;
     this.statusPrefix = `${location.prefix}status/`;
-    this.feed = new StoreFeed(() => this.sorted());
   }
 
   /** Connects, lists every resource and starts watching; rejects (naming the store) when etcd is unreachable or holds an unreadable record. */
@@ -199,18 +198,6 @@ export class EtcdStore implements Store {
   /** How errors and logs name this store, e.g. `etcd://127.0.0.1:2379`. */
   get name(): string {
     return this.location.name;
-  }
-
-  changes(): Observable<StoreEvent> {
-    return this.feed.changes();
-  }
-
-  watch(): Observable<readonly StoredResource[]> {
-    return this.feed.watch();
-  }
-
-  current(): readonly StoredResource[] {
-    return this.feed.current();
   }
 
   async get(ref: ResourceRef): Promise<StoredResource | undefined> {
@@ -669,7 +656,7 @@ export class EtcdStore implements Store {
     }
   }
 
-  private sorted(): readonly StoredResource[] {
+  protected sorted(): readonly StoredResource[] {
     return [...this.entries.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v.stored);
   }
 }

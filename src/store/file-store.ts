@@ -33,13 +33,12 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Observable } from 'rxjs';
 import YAML from 'yaml';
 import type { Resource, ResourceKind } from '../api/types.js';
 import type { Logger } from '../log/logger.js';
 import { createFileAtomic, ensureDirectory, isCode, readFileIfExists, removeFileDurable, removeTemporaryFiles, writeFileAtomic, type FaultHooks } from './atomic.js';
 import { documentToResource, resourceToDocument, sameContent } from './document.js';
-import { applyOne, checkBlobName, refKey, refOf, StoreFeed, type AppliedChange, type PutBlobOptions, type ResourceRef, type Store, type StoreChange, type StoredResource, type StoreEvent } from './store.js';
+import { applyOne, checkBlobName, refKey, refOf, FeedStore, type AppliedChange, type PutBlobOptions, type ResourceRef, type Store, type StoreChange, type StoredResource } from './store.js';
 
 const FORMAT = 1;
 const FILE_MODE = 0o600;
@@ -67,8 +66,7 @@ interface FileWrite {
   readonly content?: string;
 }
 
-export class FileStore implements Store {
-  private readonly feed: StoreFeed;
+export class FileStore extends FeedStore implements Store {
   private tail: Promise<unknown> = Promise.resolve();
   private journalPending = false;
   private closed = false;
@@ -78,7 +76,7 @@ export class FileStore implements Store {
     private readonly entries: Map<string, StoredResource>,
     private readonly options: FileStoreOptions,
   ) {
-    this.feed = new StoreFeed(() => this.sorted());
+    super();
   }
 
   /** Opens (creating if needed) a data directory: removes temporary files, replays an unfinished batch, loads every resource. */
@@ -92,18 +90,6 @@ export class FileStore implements Store {
     const entries = await loadAll(root);
     options.log?.info({ dataDir: root, resources: entries.size }, 'store opened');
     return new FileStore(root, entries, options);
-  }
-
-  changes(): Observable<StoreEvent> {
-    return this.feed.changes();
-  }
-
-  watch(): Observable<readonly StoredResource[]> {
-    return this.feed.watch();
-  }
-
-  current(): readonly StoredResource[] {
-    return this.feed.current();
   }
 
   async get(ref: ResourceRef): Promise<StoredResource | undefined> {
@@ -213,7 +199,7 @@ export class FileStore implements Store {
     this.journalPending = false;
   }
 
-  private sorted(): readonly StoredResource[] {
+  protected sorted(): readonly StoredResource[] {
     return [...this.entries.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
   }
 }

@@ -143,6 +143,28 @@ export class StoreFeed {
   }
 }
 
+/**
+ * What every store shares: the change feed over its committed resources (`sorted`: them sorted
+ * by key, asked for only when `current()` is read after a change).
+ */
+export abstract class FeedStore {
+  protected readonly feed = new StoreFeed(() => this.sorted());
+
+  protected abstract sorted(): readonly StoredResource[];
+
+  changes(): Observable<StoreEvent> {
+    return this.feed.changes();
+  }
+
+  watch(): Observable<readonly StoredResource[]> {
+    return this.feed.watch();
+  }
+
+  current(): readonly StoredResource[] {
+    return this.feed.current();
+  }
+}
+
 /** Blob names are relative paths of safe segments: `ca/default/ca-1.key`. */
 const BLOB_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
