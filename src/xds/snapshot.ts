@@ -137,12 +137,29 @@ let internedCount = 0;
 const patchedSets = new Map<string, ReadonlyMap<string, EncodedResource>>();
 const MAX_INTERNED = 50_000;
 
+/**
+ * Sets found shared (built a second time), by type and SotW key (`sotwKey`, the string their
+ * version hashes): the thousands of proxies building the same set (the clusters of one service's
+ * neighbours) then find it without hashing its key each (a digest per proxy per type, issue #11
+ * profile of the initial config). A set built once (a proxy's own listeners) is not entered, so
+ * it costs no key string. Cleared with `setsByVersion`.
+ */
+const sharedSetsByKey = new Map<string, Map<string, ReadonlyMap<string, EncodedResource>>>();
+
 function intern(typeUrl: string, sorted: readonly EncodedResource[]): ReadonlyMap<string, EncodedResource> {
-  const version = sortedVersion(sorted);
+  const key = sotwKey(sorted);
+  let byKey = sharedSetsByKey.get(typeUrl);
+  const shared = byKey?.get(key);
+  if (shared !== undefined && shared.size === sorted.length) return shared;
+  const version = contentHash(key);
   // By type, then version: the key is the version string the set keeps anyway.
   let byVersion = setsByVersion.get(typeUrl);
   const known = byVersion?.get(version);
-  if (known && known.size === sorted.length) return known;
+  if (known && known.size === sorted.length) {
+    if (!byKey) sharedSetsByKey.set(typeUrl, (byKey = new Map()));
+    byKey.set(key, known);
+    return known;
+  }
   // A copy: the list was grown by push (spare capacity), and the set keeps it as long as a proxy holds it.
   const info = describe(sorted.slice(), version);
   const map = new Map<string, EncodedResource>();
@@ -150,6 +167,7 @@ function intern(typeUrl: string, sorted: readonly EncodedResource[]): ReadonlyMa
   typeSets.set(map, info);
   if (internedCount >= MAX_INTERNED) {
     setsByVersion.clear();
+    sharedSetsByKey.clear();
     internedCount = 0;
     byVersion = undefined;
   }
