@@ -183,7 +183,8 @@ typeSets.set(EMPTY_SET, describe([]));
 /**
  * Sets by the list they were encoded from, per encoder: lists shared between proxies (the EDS list
  * of proxies calling the same services, runtime/proxy-configs.ts) are encoded once, not once per
- * proxy. Generated lists are never mutated, so a list always encodes to the same set.
+ * proxy. Generated lists are never mutated, so a list always encodes to the same set. EDS and SDS
+ * lists only (`encodeList`): no other type's list is shared.
  */
 const setsByList = new WeakMap<ResourceEncoder, WeakMap<readonly ResourceObject[], ReadonlyMap<string, EncodedResource>>>();
 
@@ -194,8 +195,16 @@ function encodeList(
   errors: string[],
   before: ReadonlyMap<string, EncodedResource> | undefined,
 ): ReadonlyMap<string, EncodedResource> | undefined {
-  const encoded = setsByStandIn.get(list);
-  if (encoded !== undefined) return encoded;
+  // A stand-in is an empty list: a fresh list (every generated one) is not looked up in a weak map,
+  // which would give it an identity hash for nothing.
+  if (list.length === 0) {
+    const encoded = setsByStandIn.get(list);
+    if (encoded !== undefined) return encoded;
+  }
+  // Only EDS and SDS lists are shared between configs (runtime/proxy-configs.ts sharedList, identity
+  // patches); the other types' lists are the proxy's own, new with every generation, so remembering
+  // them costs a weak map entry per proxy per type and never finds anything.
+  if (!KEPT_PLAIN.has(typeUrl)) return encodeType(typeUrl, list, encoder, errors, before);
   let byList = setsByList.get(encoder);
   if (!byList) setsByList.set(encoder, (byList = new WeakMap()));
   const known = byList.get(list);
@@ -234,7 +243,7 @@ function standInFor(set: ReadonlyMap<string, EncodedResource>): readonly Resourc
 
 /** Whether `list` is a stand-in for an encoded set (see `retainConfig`). */
 export function isStandIn(list: readonly ResourceObject[]): boolean {
-  return setsByStandIn.has(list);
+  return list.length === 0 && setsByStandIn.has(list);
 }
 
 /**
@@ -248,7 +257,7 @@ export function retainConfig(config: GeneratedConfig, snapshot: Snapshot): Gener
   if (lists instanceof MapWith && KEPT_PLAIN.has(lists.key) && lists.base instanceof KeptLists) return config;
   let replace = false;
   config.resources.forEach((list, typeUrl) => {
-    if (!replace && !KEPT_PLAIN.has(typeUrl) && !setsByStandIn.has(list) && snapshot.resources.has(typeUrl)) replace = true;
+    if (!replace && !KEPT_PLAIN.has(typeUrl) && !isStandIn(list) && snapshot.resources.has(typeUrl)) replace = true;
   });
   if (!replace) return config;
   const resources = new KeptLists();
