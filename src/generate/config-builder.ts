@@ -6,6 +6,16 @@ import type { GeneratedConfig, ResourceRef } from '../xds/snapshot.js';
 const sharedLists = new Map<string, readonly string[]>();
 const MAX_SHARED_LISTS = 20_000;
 
+/** The shared list of one source (the usual case): keyed by the source itself, as `join` would key it. */
+function sharedOne(source: string): readonly string[] {
+  let found = sharedLists.get(source);
+  if (!found) {
+    if (sharedLists.size >= MAX_SHARED_LISTS) sharedLists.clear();
+    sharedLists.set(source, (found = Object.freeze([source])));
+  }
+  return found;
+}
+
 function sharedList(set: ReadonlySet<string>): readonly string[] {
   const list = [...set].sort();
   const key = list.join('\n');
@@ -71,7 +81,8 @@ export class ConfigBuilder {
   private readonly resources = new Map<string, Map<string, ResourceObject>>(PUSH_ORDER.map((t) => [t, new Map()]));
   private readonly refs: ResourceRef[] = [];
   private readonly pending: string[] = [];
-  private readonly sources = new Map<string, Map<string, Set<string>>>();
+  /** Per type and name, its sources: one string while there is one (the usual case), a set from the second on. */
+  private readonly sources = new Map<string, Map<string, string | Set<string>>>();
 
   /**
    * @param owner the user resources every generated resource of this proxy comes from (its
@@ -108,9 +119,13 @@ export class ConfigBuilder {
   from(typeUrl: string, name: string, ...sources: readonly string[]): this {
     let byName = this.sources.get(typeUrl);
     if (!byName) this.sources.set(typeUrl, (byName = new Map()));
-    let set = byName.get(name);
-    if (!set) byName.set(name, (set = new Set()));
-    for (const source of sources) set.add(source);
+    let known = byName.get(name);
+    for (const source of sources) {
+      if (known === undefined) byName.set(name, (known = source));
+      else if (typeof known === 'string') {
+        if (known !== source) byName.set(name, (known = new Set([known, source])));
+      } else known.add(source);
+    }
     return this;
   }
 
@@ -135,7 +150,8 @@ export class ConfigBuilder {
       const out = new Map<string, readonly string[]>();
       for (const name of byName.keys()) {
         const set = known.get(name);
-        if (set && set.size > 0) out.set(name, sharedList(set));
+        if (typeof set === 'string') out.set(name, sharedOne(set));
+        else if (set && set.size > 0) out.set(name, sharedList(set));
       }
       if (out.size > 0) extra.set(typeUrl, out);
     }

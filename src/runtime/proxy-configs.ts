@@ -114,27 +114,35 @@ function enterSourceMap(key: string, map: ReadonlyMap<string, unknown>): void {
 
 /** `own`: the key of the proxy's own entry; the last when undefined; null: the map is shared whole or not at all. */
 function sharedMap<V extends object>(map: ReadonlyMap<string, V>, own?: string | null): ReadonlyMap<string, V> {
+  // One pass builds the map's key and the key of the map without its own entry (`restKey`): the
+  // own entry is the last (its part starts at `lastAt`) or the one named `own`.
   let key = '';
-  for (const [name, value] of map) key += `${name.length}:${name}=${idOf(value)},`;
+  let restKey = '';
+  let lastAt = 0;
+  let ownName: string | undefined;
+  let ownValue: V | undefined;
+  for (const [name, value] of map) {
+    const part = `${name.length}:${name}=${idOf(value)},`;
+    if (own === undefined) {
+      lastAt = key.length;
+      ownName = name;
+      ownValue = value;
+    } else if (own !== null) {
+      if (name === own) {
+        ownName = name;
+        ownValue = value;
+      } else restKey += part;
+    }
+    key += part;
+  }
   const found = sourceMaps.get(key) as ReadonlyMap<string, V> | undefined;
   if (found) return found;
   // Not known: is it a known map plus an entry of its own?
-  let restKey = '';
-  let ownName: string | undefined;
-  let ownValue: V | undefined;
-  let i = 0;
-  const last = map.size - 1;
-  for (const [name, value] of map) {
-    if (own === undefined ? i === last : own !== null && name === own) {
-      ownName = name;
-      ownValue = value;
-    } else restKey += `${name.length}:${name}=${idOf(value)},`;
-    i++;
-  }
   if (map.size < 2 || ownName === undefined || ownValue === undefined) {
     enterSourceMap(key, map);
     return map;
   }
+  if (own === undefined) restKey = key.slice(0, lastAt);
   const rest = sourceMaps.get(restKey) as ReadonlyMap<string, V> | undefined;
   if (rest) return new MapWith(rest, ownName, ownValue);
   enterSourceMap(key, map);

@@ -144,27 +144,112 @@ const MAX_SCRATCH = 1024 * 1024;
 /** DiscoveryResponse field 5 (`nonce`), length-delimited: (5 << 3) | 2. */
 const NONCE_TAG = 0x2a;
 
-/** `sotwResponseBytes` into the reused buffer: valid until the next call (grpc-js copies it at once). */
+/** DiscoveryResponse fields, length-delimited: `version_info` (1), `resources` (2), `type_url` (4). */
+const VERSION_TAG = 0x0a;
+const RESOURCES_TAG = 0x12;
+const TYPE_URL_TAG = 0x22;
+/** google.protobuf.Any fields, length-delimited: `type_url` (1), `value` (2). */
+const ANY_TYPE_URL_TAG = 0x0a;
+const ANY_VALUE_TAG = 0x12;
+
+/** The length of a length-delimited field (tag, length, bytes) of `length` bytes. */
+function fieldLength(length: number): number {
+  return 1 + varintLength(length) + length;
+}
+
+/** The serialized `resources` field of a list: each resource an Any of its type URL and bytes. */
+function bodyLength(resources: readonly EncodedResource[]): number {
+  let n = 0;
+  let lastTypeUrl = '';
+  let typeUrlField = fieldLength(0);
+  for (let i = 0; i < resources.length; i++) {
+    const r = resources[i]!;
+    if (r.typeUrl !== lastTypeUrl) {
+      lastTypeUrl = r.typeUrl;
+      typeUrlField = fieldLength(Buffer.byteLength(r.typeUrl, 'utf8'));
+    }
+    n += fieldLength(typeUrlField + fieldLength(r.value.byteLength));
+  }
+  return n;
+}
+
+function writeBody(out: Buffer, at: number, resources: readonly EncodedResource[]): number {
+  let lastTypeUrl = '';
+  let typeUrlLength = 0;
+  for (let i = 0; i < resources.length; i++) {
+    const r = resources[i]!;
+    if (r.typeUrl !== lastTypeUrl) {
+      lastTypeUrl = r.typeUrl;
+      typeUrlLength = Buffer.byteLength(r.typeUrl, 'utf8');
+    }
+    const valueLength = r.value.byteLength;
+    out[at++] = RESOURCES_TAG;
+    at = writeVarint(out, at, fieldLength(typeUrlLength) + fieldLength(valueLength));
+    at = writeString(out, at, ANY_TYPE_URL_TAG, r.typeUrl, typeUrlLength);
+    out[at++] = ANY_VALUE_TAG;
+    at = writeVarint(out, at, valueLength);
+    out.set(r.value, at);
+    at += valueLength;
+  }
+  return at;
+}
+
+/** A length-delimited string field of `length` UTF-8 bytes. */
+function writeString(out: Buffer, at: number, tag: number, value: string, length: number): number {
+  out[at++] = tag;
+  at = writeVarint(out, at, length);
+  return length === 0 ? at : at + out.write(value, at, length, 'utf8');
+}
+
+/**
+ * `sotwResponseBytes` into the reused buffer: valid until the next call (grpc-js copies it at once).
+ * Written field by field (tags, varint lengths, bytes) straight into the buffer rather than through
+ * protobufjs Writers: a writer, its operation list and a pooled buffer per response cost more than
+ * the framing itself on the initial config of thousands of proxies (issue #11 profile). The bytes
+ * are those protobufjs writes for `{ version_info, type_url }`, then the nonce, then
+ * `{ resources }` (server.test.ts decodes them against the plain encoding).
+ */
 function serializeSotw(response: Extract<XdsResponse, { kind: 'sotw' }>): Buffer {
-  const { head, body } = sotwParts(response);
+  const resources = response.resources;
+  const known = listBytes.get(resources);
+  const head = known !== undefined && known.version === response.versionInfo && known.typeUrl === response.typeUrl ? known.head : undefined;
+  let versionLength = 0;
+  let typeUrlLength = 0;
+  let headLength: number;
+  if (head !== undefined) headLength = head.length;
+  else {
+    versionLength = Buffer.byteLength(response.versionInfo, 'utf8');
+    typeUrlLength = Buffer.byteLength(response.typeUrl, 'utf8');
+    headLength = fieldLength(versionLength) + fieldLength(typeUrlLength);
+  }
   const nonceLength = Buffer.byteLength(response.nonce, 'utf8');
-  const nonceField = nonceLength === 0 ? 0 : 1 + varintLength(nonceLength) + nonceLength;
-  const length = head.length + nonceField + body.length;
+  const nonceField = nonceLength === 0 ? 0 : fieldLength(nonceLength);
+  const bodyAt = headLength + nonceField;
+  const length = bodyAt + (known !== undefined ? known.body.length : bodyLength(resources));
   let out = scratch;
   if (length > out.length) {
     out = Buffer.allocUnsafeSlow(Math.max(length, 2 * out.length));
     if (out.length <= MAX_SCRATCH) scratch = out;
   }
-  out.set(head, 0);
-  let at = head.length;
-  if (nonceLength > 0) {
-    // The nonce is the one field of every response of its own: written here rather than through a
-    // protobufjs Writer per push (a writer, its operation list and a pooled buffer per proxy per change).
-    out[at++] = NONCE_TAG;
-    at = writeVarint(out, at, nonceLength);
-    at += out.write(response.nonce, at, 'utf8');
+  if (head !== undefined) out.set(head, 0);
+  else writeString(out, writeString(out, 0, VERSION_TAG, response.versionInfo, versionLength), TYPE_URL_TAG, response.typeUrl, typeUrlLength);
+  // The nonce is the one field of every response of its own.
+  if (nonceLength > 0) writeString(out, headLength, NONCE_TAG, response.nonce, nonceLength);
+  if (known !== undefined) out.set(known.body, bodyAt);
+  else {
+    writeBody(out, bodyAt, resources);
+    // Lists serialized a second time (a set shared by proxies) keep their bytes: see `seenOnce`.
+    if (!seenOnce.has(resources)) seenOnce.add(resources);
+    else {
+      // Out of Node's shared pool (see encode.ts ownBytes): the cached copies live as long as their list.
+      listBytes.set(resources, {
+        body: ownBuffer(out.subarray(bodyAt, length)),
+        version: response.versionInfo,
+        typeUrl: response.typeUrl,
+        head: ownBuffer(out.subarray(0, headLength)),
+      });
+    }
   }
-  out.set(body, at);
   return out.subarray(0, length);
 }
 
@@ -192,25 +277,6 @@ function writeVarint(out: Buffer, at: number, value: number): number {
  */
 export function sotwResponseBytes(response: Extract<XdsResponse, { kind: 'sotw' }>): Buffer {
   return Buffer.from(serializeSotw(response));
-}
-
-function sotwParts(response: Extract<XdsResponse, { kind: 'sotw' }>): { head: Uint8Array; body: Uint8Array } {
-  const type = DiscoveryResponse();
-  const known = listBytes.get(response.resources);
-  if (known !== undefined) {
-    if (known.version === response.versionInfo && known.typeUrl === response.typeUrl) return known;
-    return { head: type.encode({ version_info: response.versionInfo, type_url: response.typeUrl }).finish(), body: known.body };
-  }
-  const bytes = type.encode({ resources: response.resources.map((r) => ({ type_url: r.typeUrl, value: r.value })) }).finish();
-  const head = type.encode({ version_info: response.versionInfo, type_url: response.typeUrl }).finish();
-  if (!seenOnce.has(response.resources)) {
-    seenOnce.add(response.resources);
-    return { head, body: bytes };
-  }
-  // Out of Node's shared pool (see encode.ts ownBytes): the cached copies live as long as their list.
-  const cached: ListBytes = { body: ownBuffer(bytes), version: response.versionInfo, typeUrl: response.typeUrl, head: ownBuffer(head) };
-  listBytes.set(response.resources, cached);
-  return cached;
 }
 
 function ownBuffer(bytes: Uint8Array): Buffer {

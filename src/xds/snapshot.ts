@@ -137,12 +137,29 @@ let internedCount = 0;
 const patchedSets = new Map<string, ReadonlyMap<string, EncodedResource>>();
 const MAX_INTERNED = 50_000;
 
+/**
+ * Sets found shared (built a second time), by type and SotW key (`sotwKey`, the string their
+ * version hashes): the thousands of proxies building the same set (the clusters of one service's
+ * neighbours) then find it without hashing its key each (a digest per proxy per type, issue #11
+ * profile of the initial config). A set built once (a proxy's own listeners) is not entered, so
+ * it costs no key string. Cleared with `setsByVersion`.
+ */
+const sharedSetsByKey = new Map<string, Map<string, ReadonlyMap<string, EncodedResource>>>();
+
 function intern(typeUrl: string, sorted: readonly EncodedResource[]): ReadonlyMap<string, EncodedResource> {
-  const version = sortedVersion(sorted);
+  const key = sotwKey(sorted);
+  let byKey = sharedSetsByKey.get(typeUrl);
+  const shared = byKey?.get(key);
+  if (shared !== undefined && shared.size === sorted.length) return shared;
+  const version = contentHash(key);
   // By type, then version: the key is the version string the set keeps anyway.
   let byVersion = setsByVersion.get(typeUrl);
   const known = byVersion?.get(version);
-  if (known && known.size === sorted.length) return known;
+  if (known && known.size === sorted.length) {
+    if (!byKey) sharedSetsByKey.set(typeUrl, (byKey = new Map()));
+    byKey.set(key, known);
+    return known;
+  }
   // A copy: the list was grown by push (spare capacity), and the set keeps it as long as a proxy holds it.
   const info = describe(sorted.slice(), version);
   const map = new Map<string, EncodedResource>();
@@ -150,6 +167,7 @@ function intern(typeUrl: string, sorted: readonly EncodedResource[]): ReadonlyMa
   typeSets.set(map, info);
   if (internedCount >= MAX_INTERNED) {
     setsByVersion.clear();
+    sharedSetsByKey.clear();
     internedCount = 0;
     byVersion = undefined;
   }
@@ -165,7 +183,8 @@ typeSets.set(EMPTY_SET, describe([]));
 /**
  * Sets by the list they were encoded from, per encoder: lists shared between proxies (the EDS list
  * of proxies calling the same services, runtime/proxy-configs.ts) are encoded once, not once per
- * proxy. Generated lists are never mutated, so a list always encodes to the same set.
+ * proxy. Generated lists are never mutated, so a list always encodes to the same set. EDS and SDS
+ * lists only (`encodeList`): no other type's list is shared.
  */
 const setsByList = new WeakMap<ResourceEncoder, WeakMap<readonly ResourceObject[], ReadonlyMap<string, EncodedResource>>>();
 
@@ -176,8 +195,16 @@ function encodeList(
   errors: string[],
   before: ReadonlyMap<string, EncodedResource> | undefined,
 ): ReadonlyMap<string, EncodedResource> | undefined {
-  const encoded = setsByStandIn.get(list);
-  if (encoded !== undefined) return encoded;
+  // A stand-in is an empty list: a fresh list (every generated one) is not looked up in a weak map,
+  // which would give it an identity hash for nothing.
+  if (list.length === 0) {
+    const encoded = setsByStandIn.get(list);
+    if (encoded !== undefined) return encoded;
+  }
+  // Only EDS and SDS lists are shared between configs (runtime/proxy-configs.ts sharedList, identity
+  // patches); the other types' lists are the proxy's own, new with every generation, so remembering
+  // them costs a weak map entry per proxy per type and never finds anything.
+  if (!KEPT_PLAIN.has(typeUrl)) return encodeType(typeUrl, list, encoder, errors, before);
   let byList = setsByList.get(encoder);
   if (!byList) setsByList.set(encoder, (byList = new WeakMap()));
   const known = byList.get(list);
@@ -216,7 +243,7 @@ function standInFor(set: ReadonlyMap<string, EncodedResource>): readonly Resourc
 
 /** Whether `list` is a stand-in for an encoded set (see `retainConfig`). */
 export function isStandIn(list: readonly ResourceObject[]): boolean {
-  return setsByStandIn.has(list);
+  return list.length === 0 && setsByStandIn.has(list);
 }
 
 /**
@@ -230,7 +257,7 @@ export function retainConfig(config: GeneratedConfig, snapshot: Snapshot): Gener
   if (lists instanceof MapWith && KEPT_PLAIN.has(lists.key) && lists.base instanceof KeptLists) return config;
   let replace = false;
   config.resources.forEach((list, typeUrl) => {
-    if (!replace && !KEPT_PLAIN.has(typeUrl) && !setsByStandIn.has(list) && snapshot.resources.has(typeUrl)) replace = true;
+    if (!replace && !KEPT_PLAIN.has(typeUrl) && !isStandIn(list) && snapshot.resources.has(typeUrl)) replace = true;
   });
   if (!replace) return config;
   const resources = new KeptLists();

@@ -206,6 +206,33 @@ describe('wire codecs', () => {
     expect(decode(sotwResponseBytes(response))['version_info']).toBe('v1');
   });
 
+  it('frames a SotW response by hand to the bytes protobufjs writes for its head, nonce and resources, first time, second time and cached', () => {
+    const type = lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+    // What serializeSotw writes: `{ version_info, type_url }`, then `{ nonce }`, then `{ resources }`, each as protobufjs encodes it.
+    const expected = (r: { typeUrl: string; versionInfo: string; nonce: string; resources: readonly ReturnType<typeof encodeResource>[] }): Buffer =>
+      Buffer.concat([
+        type.encode({ version_info: r.versionInfo, type_url: r.typeUrl }).finish(),
+        r.nonce === '' ? Buffer.alloc(0) : type.encode({ nonce: r.nonce }).finish(),
+        type.encode({ resources: r.resources.map((x) => ({ type_url: x.typeUrl, value: x.value })) }).finish(),
+      ]);
+    // given lists with no resource, with small ones, and with a resource past 127 and 16,383 bytes (two- and three-byte lengths)
+    const big = encodeResource(CLUSTER_TYPE, { ...cluster('big'), alt_stat_name: 'é'.repeat(9000) });
+    expect(big.value.byteLength).toBeGreaterThan(16_383);
+    const lists = [[], [encodeResource(CLUSTER_TYPE, cluster('c1'))], [encodeResource(CLUSTER_TYPE, cluster('c1')), big, encodeResource(CLUSTER_TYPE, { ...cluster('c3'), alt_stat_name: 'x'.repeat(150) })]];
+    for (const resources of lists) {
+      const responses = [
+        { kind: 'sotw' as const, typeUrl: CLUSTER_TYPE, versionInfo: 'v1', nonce: 'n-1', resources },
+        { kind: 'sotw' as const, typeUrl: CLUSTER_TYPE, versionInfo: 'v1', nonce: '', resources },
+        { kind: 'sotw' as const, typeUrl: CLUSTER_TYPE, versionInfo: `é${'v'.repeat(300)}`, nonce: 'n-2', resources },
+        { kind: 'sotw' as const, typeUrl: CLUSTER_TYPE, versionInfo: '', nonce: `${'x'.repeat(200)}é`, resources },
+        { kind: 'sotw' as const, typeUrl: CLUSTER_TYPE, versionInfo: 'v1', nonce: 'n-3', resources },
+      ];
+      // when each is serialized (the list uncached, seen once, then cached with version v1)
+      // then the bytes are exactly the protobufjs encoding
+      for (const r of responses) expect(sotwResponseBytes(r).equals(expected(r))).toBe(true);
+    }
+  });
+
   it('reads a request decoded without toObject, node metadata included', () => {
     // given a DiscoveryRequest as Envoy sends its first one, and one with nothing but an ACK
     const type = lookupType('envoy.service.discovery.v3.DiscoveryRequest');
