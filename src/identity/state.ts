@@ -53,13 +53,13 @@ export interface ProxyState {
   readonly watchers: VersionListener[];
   ready: boolean;
   /** Undefined when the proxy gets no identity. */
-  spiffeIds?: readonly string[];
-  identity?: IssuedIdentity;
+  spiffeIds?: readonly string[] | undefined;
+  identity?: IssuedIdentity | undefined;
   /** When the current identity was handed to the runtime (for MaterialDelivery), in ms since the epoch. */
-  identityPublishedAtMs?: number;
+  identityPublishedAtMs?: number | undefined;
   issueSeq: number;
   issuing: boolean;
-  cancelTimer?: () => void;
+  cancelTimer?: (() => void) | undefined;
 }
 
 export interface MutableStatus {
@@ -67,14 +67,14 @@ export interface MutableStatus {
   name: string;
   connected: boolean;
   spiffeIds: readonly string[];
-  backend?: string;
-  serialHex?: string;
-  regeneratedAt?: Date;
-  expiration?: Date;
+  backend?: string | undefined;
+  serialHex?: string | undefined;
+  regeneratedAt?: Date | undefined;
+  expiration?: Date | undefined;
   /** In ms since the epoch (a number per proxy rather than a Date object). */
-  nextRotationAtMs?: number;
+  nextRotationAtMs?: number | undefined;
   regenerations: number;
-  lastError?: string;
+  lastError?: string | undefined;
 }
 
 export function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {

@@ -96,11 +96,10 @@ class TypeRow implements TypeStatus {
   lastSentVersion?: string;
   lastSentNonce?: string;
   lastAckedVersion?: string;
-  nackCount = 0;
-  lastError?: string;
-  lastErrorHint?: string;
   totalUpdates = 0;
   lastSentNames: readonly string[] = NO_NAMES;
+  /** The NACK fields, which most rows never get: one slot per row until the first NACK (issue #11 idle memory). */
+  private nacks: NackFields | undefined = undefined;
   /**
    * The times as milliseconds since TIME_BASE_MS, undefined when none: an epoch millisecond count
    * does not fit a small integer, so V8 boxed each in a 16-byte number per row (issue #11 idle memory).
@@ -108,6 +107,27 @@ class TypeRow implements TypeStatus {
   private sentOffset: number | undefined = undefined;
   private ackedOffset: number | undefined = undefined;
 
+  get nackCount(): number {
+    return this.nacks?.nackCount ?? 0;
+  }
+  set nackCount(value: number) {
+    this.nackFields().nackCount = value;
+  }
+  get lastError(): string | undefined {
+    return this.nacks?.lastError;
+  }
+  set lastError(value: string | undefined) {
+    this.nackFields().lastError = value;
+  }
+  get lastErrorHint(): string | undefined {
+    return this.nacks?.lastErrorHint;
+  }
+  set lastErrorHint(value: string | undefined) {
+    this.nackFields().lastErrorHint = value;
+  }
+  private nackFields(): NackFields {
+    return (this.nacks ??= { nackCount: 0, lastError: undefined, lastErrorHint: undefined });
+  }
   /** Epoch milliseconds of the last push; -1 when none. */
   get sentMs(): number {
     return this.sentOffset === undefined ? -1 : TIME_BASE_MS + this.sentOffset;
@@ -136,8 +156,95 @@ class TypeRow implements TypeStatus {
   }
   /** As a plain object (tests and logs see the fields, not the accessors). */
   toJSON(): TypeStatus {
-    const { sentOffset: _sent, ackedOffset: _acked, ...fields } = this;
-    return { ...fields, ...(this.sentOffset !== undefined ? { lastSentAt: this.lastSentAt } : {}), ...(this.ackedOffset !== undefined ? { lastAckedAt: this.lastAckedAt } : {}) };
+    const { sentOffset: _sent, ackedOffset: _acked, nacks: _nacks, ...fields } = this;
+    return {
+      ...fields,
+      nackCount: this.nackCount,
+      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+      ...(this.lastErrorHint !== undefined ? { lastErrorHint: this.lastErrorHint } : {}),
+      ...(this.sentOffset !== undefined ? { lastSentAt: this.lastSentAt } : {}),
+      ...(this.ackedOffset !== undefined ? { lastAckedAt: this.lastAckedAt } : {}),
+    };
+  }
+}
+
+interface NackFields {
+  nackCount: number;
+  lastError: string | undefined;
+  lastErrorHint: string | undefined;
+}
+
+/**
+ * A proxy's rows by type URL, as a Map: the four or five entries in one exact-size array of
+ * [typeUrl, row] pairs rather than a hash table (a Map of five entries grows a table of eight or
+ * more slots; every connected proxy has one: issue #11 idle memory). Insertion order, as a Map.
+ */
+class TypeRows implements Map<string, TypeStatus> {
+  private entriesList: (string | TypeStatus)[] = [];
+
+  get size(): number {
+    return this.entriesList.length / 2;
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'Map';
+  }
+
+  private indexOf(key: string): number {
+    const list = this.entriesList;
+    for (let i = 0; i < list.length; i += 2) if (list[i] === key) return i;
+    return -1;
+  }
+
+  get(key: string): TypeStatus | undefined {
+    const i = this.indexOf(key);
+    return i < 0 ? undefined : (this.entriesList[i + 1] as TypeStatus);
+  }
+
+  has(key: string): boolean {
+    return this.indexOf(key) >= 0;
+  }
+
+  set(key: string, value: TypeStatus): this {
+    const i = this.indexOf(key);
+    // A copy of exact size: a type is added a few times per proxy lifetime, and a grown array keeps spare slots.
+    if (i < 0) this.entriesList = [...this.entriesList, key, value];
+    else this.entriesList[i + 1] = value;
+    return this;
+  }
+
+  delete(key: string): boolean {
+    const i = this.indexOf(key);
+    if (i < 0) return false;
+    this.entriesList = this.entriesList.filter((_, j) => j !== i && j !== i + 1);
+    return true;
+  }
+
+  clear(): void {
+    this.entriesList = [];
+  }
+
+  forEach(callback: (value: TypeStatus, key: string, map: Map<string, TypeStatus>) => void, thisArg?: unknown): void {
+    for (const [key, value] of this.entries()) callback.call(thisArg, value, key, this);
+  }
+
+  *entries(): MapIterator<[string, TypeStatus]> {
+    const list = this.entriesList;
+    for (let i = 0; i < list.length; i += 2) yield [list[i] as string, list[i + 1] as TypeStatus];
+  }
+
+  *keys(): MapIterator<string> {
+    const list = this.entriesList;
+    for (let i = 0; i < list.length; i += 2) yield list[i] as string;
+  }
+
+  *values(): MapIterator<TypeStatus> {
+    const list = this.entriesList;
+    for (let i = 0; i < list.length; i += 2) yield list[i + 1] as TypeStatus;
+  }
+
+  [Symbol.iterator](): MapIterator<[string, TypeStatus]> {
+    return this.entries();
   }
 }
 
@@ -202,7 +309,7 @@ export class StatusRegistry {
     let status = byName.get(ref.name);
     if (!status) {
       // Every field the row ever gets, set now: fields added later go to a separate property array.
-      status = { nodeId: ref.name, mesh: ref.mesh, flavor, activeStreams: 0, connectedSince: undefined, lastConnectedAt: undefined, lastDisconnectedAt: undefined, types: new Map<string, TypeStatus>() };
+      status = { nodeId: ref.name, mesh: ref.mesh, flavor, activeStreams: 0, connectedSince: undefined, lastConnectedAt: undefined, lastDisconnectedAt: undefined, types: new TypeRows() };
       byName.set(ref.name, status);
       this.count++;
     }
@@ -275,8 +382,7 @@ export class StatusRegistry {
     // error_detail comes from the proxy: keep what a person reads, not megabytes per type.
     t.lastError = error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH)}… (${error.length} characters)` : error;
     const hint = nackHint(error);
-    if (hint !== undefined) t.lastErrorHint = hint;
-    else delete t.lastErrorHint;
+    t.lastErrorHint = hint;
     this.eventSubject.next({ kind: 'nack', nodeId: nameOf(proxy), mesh: proxy.mesh, typeUrl, version, error });
   }
 
