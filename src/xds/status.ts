@@ -133,14 +133,14 @@ class TypeRow implements TypeStatus {
     return this.sentOffset === undefined ? -1 : TIME_BASE_MS + this.sentOffset;
   }
   set sentMs(value: number) {
-    this.sentOffset = value < 0 ? undefined : value - TIME_BASE_MS;
+    this.sentOffset = value < 0 ? undefined : smallOffset(value);
   }
   /** Epoch milliseconds of the last ACK; -1 when none. */
   get ackedMs(): number {
     return this.ackedOffset === undefined ? -1 : TIME_BASE_MS + this.ackedOffset;
   }
   set ackedMs(value: number) {
-    this.ackedOffset = value < 0 ? undefined : value - TIME_BASE_MS;
+    this.ackedOffset = value < 0 ? undefined : smallOffset(value);
   }
   get lastSentAt(): Date | undefined {
     return this.sentOffset === undefined ? undefined : new Date(this.sentMs);
@@ -208,8 +208,14 @@ class TypeRows implements Map<string, TypeStatus> {
   set(key: string, value: TypeStatus): this {
     const i = this.indexOf(key);
     // A copy of exact size: a type is added a few times per proxy lifetime, and a grown array keeps spare slots.
-    if (i < 0) this.entriesList = [...this.entriesList, key, value];
-    else this.entriesList[i + 1] = value;
+    if (i < 0) {
+      const list = this.entriesList;
+      const grown = new Array<string | TypeStatus>(list.length + 2);
+      for (let j = 0; j < list.length; j++) grown[j] = list[j]!;
+      grown[list.length] = key;
+      grown[list.length + 1] = value;
+      this.entriesList = grown;
+    } else this.entriesList[i + 1] = value;
     return this;
   }
 
@@ -248,8 +254,77 @@ class TypeRows implements Map<string, TypeStatus> {
   }
 }
 
+/**
+ * A ProxyStatus as the registry keeps it: the connection times as milliseconds since TIME_BASE_MS
+ * (small integers), turned into Dates when read; a Date per connected proxy cost about 100 bytes
+ * (issue #11 idle memory).
+ */
+class ProxyRow implements ProxyStatus {
+  activeStreams = 0;
+  readonly types: Map<string, TypeStatus> = new TypeRows();
+  private connectedOffset: number | undefined = undefined;
+  private lastConnectedOffset: number | undefined = undefined;
+  private lastDisconnectedOffset: number | undefined = undefined;
+
+  constructor(
+    readonly nodeId: string,
+    readonly mesh: string,
+    public flavor: string,
+  ) {}
+
+  get connectedSince(): Date | undefined {
+    return dateAt(this.connectedOffset);
+  }
+  set connectedSince(value: Date | undefined) {
+    this.connectedOffset = offsetOf(value);
+  }
+  get lastConnectedAt(): Date | undefined {
+    return dateAt(this.lastConnectedOffset);
+  }
+  set lastConnectedAt(value: Date | undefined) {
+    this.lastConnectedOffset = offsetOf(value);
+  }
+  get lastDisconnectedAt(): Date | undefined {
+    return dateAt(this.lastDisconnectedOffset);
+  }
+  set lastDisconnectedAt(value: Date | undefined) {
+    this.lastDisconnectedOffset = offsetOf(value);
+  }
+
+  /** As a plain object (tests and logs see the fields, not the accessors). */
+  toJSON(): ProxyStatus {
+    return {
+      nodeId: this.nodeId,
+      mesh: this.mesh,
+      flavor: this.flavor,
+      activeStreams: this.activeStreams,
+      ...(this.connectedOffset !== undefined ? { connectedSince: this.connectedSince } : {}),
+      ...(this.lastConnectedOffset !== undefined ? { lastConnectedAt: this.lastConnectedAt } : {}),
+      ...(this.lastDisconnectedOffset !== undefined ? { lastDisconnectedAt: this.lastDisconnectedAt } : {}),
+      types: this.types,
+    };
+  }
+}
+
+function offsetOf(date: Date | undefined): number | undefined {
+  return date === undefined ? undefined : smallOffset(date.getTime());
+}
+
+function dateAt(offset: number | undefined): Date | undefined {
+  return offset === undefined ? undefined : new Date(TIME_BASE_MS + offset);
+}
+
 /** The origin of TypeRow times: this process's start, so the offsets of its lifetime are small integers. */
 const TIME_BASE_MS = Date.now();
+
+/**
+ * `ms` - TIME_BASE_MS, as a small integer when it is one: the difference of two doubles may be
+ * kept as a boxed number even when integral, `| 0` makes V8 store it in the field itself.
+ */
+function smallOffset(ms: number): number {
+  const offset = ms - TIME_BASE_MS;
+  return offset === (offset | 0) ? offset | 0 : offset;
+}
 const NO_NAMES: readonly string[] = Object.freeze([]);
 
 /** A proxy's status row of one type (StatusRegistry.typeRowOf), which an open stream keeps and hands back. */
@@ -309,7 +384,7 @@ export class StatusRegistry {
     let status = byName.get(ref.name);
     if (!status) {
       // Every field the row ever gets, set now: fields added later go to a separate property array.
-      status = { nodeId: ref.name, mesh: ref.mesh, flavor, activeStreams: 0, connectedSince: undefined, lastConnectedAt: undefined, lastDisconnectedAt: undefined, types: new TypeRows() };
+      status = new ProxyRow(ref.name, ref.mesh, flavor);
       byName.set(ref.name, status);
       this.count++;
     }
