@@ -232,7 +232,7 @@ export class IdentityManager implements MeshTlsMaterial {
         name: ref.name,
         subscribers: 0,
         version: -1,
-        watchers: [listener],
+        watchers: listener,
         ready: false,
         spiffeIds: undefined,
         identity: undefined,
@@ -243,15 +243,21 @@ export class IdentityManager implements MeshTlsMaterial {
       };
       if (!members) this.proxies.set(ref.mesh, (members = new Map()));
       members.set(ref.name, proxy);
-    } else proxy.watchers.push(listener);
+    } else if (Array.isArray(proxy.watchers)) proxy.watchers.push(listener);
+    else proxy.watchers = [proxy.watchers, listener];
     const current = proxy;
     current.subscribers++;
     let stopped = false;
     const stop = (): void => {
       if (stopped) return;
       stopped = true;
-      const index = current.watchers.indexOf(listener);
-      if (index >= 0) current.watchers.splice(index, 1);
+      const watchers = current.watchers;
+      if (!Array.isArray(watchers)) {
+        if (watchers === listener) current.watchers = [];
+      } else {
+        const index = watchers.indexOf(listener);
+        if (index >= 0) watchers.splice(index, 1);
+      }
       current.subscribers--;
       if (current.subscribers === 0 && this.proxy(current.mesh, current.name) === current) this.forget(current);
     };
@@ -472,7 +478,8 @@ export class IdentityManager implements MeshTlsMaterial {
     const version = ++proxy.version;
     const watchers = proxy.watchers;
     // A watcher may subscribe or unsubscribe while being told: tell those present now.
-    if (watchers.length === 1) watchers[0]!.next(version);
+    if (!Array.isArray(watchers)) watchers.next(version);
+    else if (watchers.length === 1) watchers[0]!.next(version);
     else for (const watcher of [...watchers]) watcher.next(version);
   }
 

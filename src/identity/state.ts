@@ -48,9 +48,10 @@ export interface ProxyState {
   version: number;
   /**
    * The `watch` subscribers, told every new version (a plain list rather than a BehaviorSubject
-   * and a filter per proxy: issue #11, per-proxy memory).
+   * and a filter per proxy: issue #11, per-proxy memory). The usual lone subscriber is kept as is,
+   * without a one-element array.
    */
-  readonly watchers: VersionListener[];
+  watchers: VersionListener | VersionListener[];
   ready: boolean;
   /** Undefined when the proxy gets no identity. */
   spiffeIds?: readonly string[] | undefined;
