@@ -236,7 +236,7 @@ export class IdentityManager implements MeshTlsMaterial {
         ready: false,
         spiffeIds: undefined,
         identity: undefined,
-        identityPublishedAtMs: undefined,
+        identityPublishedAt: undefined,
         issueSeq: 0,
         issuing: false,
         cancelTimer: undefined,

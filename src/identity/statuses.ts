@@ -3,7 +3,7 @@
  * REGENERATED AGO / EXPIRATION / REGENERATIONS), kept after a proxy disconnects. Split out of the
  * identity manager (issue #11).
  */
-import type { MutableStatus, ProxyState } from './state.js';
+import { msAt, type MutableStatus, type ProxyState } from './state.js';
 import type { IdentityStatus } from './types.js';
 
 export class IdentityStatuses {
@@ -26,7 +26,7 @@ export class IdentityStatuses {
         serialHex: undefined,
         regeneratedAt: undefined,
         expiration: undefined,
-        nextRotationAtMs: undefined,
+        nextRotationAt: undefined,
         lastError: undefined,
       };
       if (!byName) this.byMesh.set(proxy.mesh, (byName = new Map()));
@@ -57,7 +57,7 @@ export class IdentityStatuses {
     const status = byName?.get(name);
     if (!byName || !status) return;
     status.connected = false;
-    status.nextRotationAtMs = undefined;
+    status.nextRotationAt = undefined;
     if (status.regenerations === 0 && !defined) {
       byName.delete(name);
       if (byName.size === 0) this.byMesh.delete(mesh);
@@ -78,6 +78,6 @@ function publicStatus(s: MutableStatus): IdentityStatus {
     ...(s.regeneratedAt !== undefined ? { regeneratedAt: s.regeneratedAt } : {}),
     ...(s.expiration !== undefined ? { expiration: s.expiration } : {}),
     ...(s.lastError !== undefined ? { lastError: s.lastError } : {}),
-    ...(s.nextRotationAtMs !== undefined ? { nextRotationAt: new Date(s.nextRotationAtMs) } : {}),
+    ...(s.nextRotationAt !== undefined ? { nextRotationAt: new Date(msAt(s.nextRotationAt)) } : {}),
   };
 }
