@@ -6,7 +6,7 @@
  * proxies; it reaches them through `CaSwitchHost`.
  */
 import type { MeshCa } from '../ca/providers/types.js';
-import type { MeshState, PendingSwitch, ProxyState } from './state.js';
+import { msAt, type MeshState, type PendingSwitch, type ProxyState } from './state.js';
 import type { Clock, Scheduler } from './time.js';
 import type { IdentityLogger, MaterialDelivery } from './types.js';
 
@@ -139,8 +139,8 @@ export class CaSwitch {
     if (mesh.retiring.length === 0 || !mesh.ca || mesh.pending) return false;
     for (const proxy of this.host.proxiesOf(mesh.name)) {
       if (proxy.spiffeIds === undefined) continue;
-      if (proxy.identity?.caId !== mesh.ca.id || proxy.identityPublishedAtMs === undefined) return false;
-      if (!this.delivery.delivered(mesh.name, proxy.name, new Date(proxy.identityPublishedAtMs))) return false;
+      if (proxy.identity?.caId !== mesh.ca.id || proxy.identityPublishedAt === undefined) return false;
+      if (!this.delivery.delivered(mesh.name, proxy.name, new Date(msAt(proxy.identityPublishedAt)))) return false;
     }
     return true;
   }

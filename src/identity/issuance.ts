@@ -6,7 +6,7 @@
  */
 import type { MeshCaRegistry } from '../ca/providers/registry.js';
 import { rotationDelayMs, validitySecondsOf } from './rotation.js';
-import { message, type MeshState, type MutableStatus, type ProxyState } from './state.js';
+import { message, msOffset, type MeshState, type MutableStatus, type ProxyState } from './state.js';
 import type { Clock, Scheduler } from './time.js';
 import type { IdentityLogger } from './types.js';
 
@@ -46,7 +46,7 @@ export class WorkloadIssuance {
     const { clock, scheduler } = this.context;
     proxy.cancelTimer?.();
     const status = this.context.status(proxy);
-    status.nextRotationAtMs = clock.now().getTime() + delayMs;
+    status.nextRotationAt = msOffset(clock.now().getTime() + delayMs);
     proxy.cancelTimer = scheduler.schedule(delayMs, () => {
       proxy.cancelTimer = undefined;
       if (proxy.subscribers > 0 && !this.context.closed()) this.issue(proxy);
@@ -97,7 +97,7 @@ export class WorkloadIssuance {
           },
           previous ? 'rotated workload certificate' : 'issued workload certificate',
         );
-        proxy.identityPublishedAtMs = context.clock.now().getTime();
+        proxy.identityPublishedAt = msOffset(context.clock.now().getTime());
         context.publish(proxy);
         if (mesh) context.issued(mesh);
       },

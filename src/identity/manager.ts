@@ -85,9 +85,11 @@ export class IdentityManager implements MeshTlsMaterial {
   private readonly delivery: MaterialDelivery;
   private readonly log: IdentityLogger;
   private readonly meshes = new Map<string, MeshState>();
-  private readonly proxies = new Map<string, ProxyState>();
-  /** `proxies` by mesh. */
-  private readonly byMesh = new Map<string, Set<ProxyState>>();
+  /**
+   * Connected proxies by mesh, then name: no `mesh/name` key string is kept (or built per
+   * lookup) for each proxy, and a mesh's proxies are one map (issue #11, per-proxy memory).
+   */
+  private readonly proxies = new Map<string, Map<string, ProxyState>>();
   private readonly statuses = new IdentityStatuses();
   private readonly serverCertificates: IssuedServerCertificates;
   private readonly deliverySubscription: Subscription;
@@ -175,14 +177,17 @@ export class IdentityManager implements MeshTlsMaterial {
       this.index = indexResources(change.set.list());
       this.initializeBuiltinBackends(this.index.meshes.keys());
       for (const name of new Set([...this.index.meshes.keys(), ...this.meshes.keys()])) this.reconcileMesh(this.meshState(name));
-      for (const proxy of this.proxies.values()) this.reconcileProxy(proxy);
+      for (const members of this.proxies.values()) for (const proxy of members.values()) this.reconcileProxy(proxy);
       return;
     }
     const meshes = new Set<string>();
-    const proxies = new Set<string>();
+    const proxies = new Set<ProxyState>();
     const look = (r: Resource): void => {
       if (r.type === 'Mesh' || r.type === 'Secret') meshes.add(meshOf(r));
-      else if (r.type === 'Dataplane' || r.type === 'Gateway') proxies.add(`${r.mesh}/${r.name}`);
+      else if (r.type === 'Dataplane' || r.type === 'Gateway') {
+        const proxy = this.proxy(r.mesh, r.name);
+        if (proxy) proxies.add(proxy);
+      }
     };
     for (const r of change.deletes) {
       this.index.remove(r);
@@ -197,10 +202,7 @@ export class IdentityManager implements MeshTlsMaterial {
     this.initializeBuiltinBackends([...meshes].filter((m) => this.index.meshes.has(m)));
     for (const name of meshes) this.reconcileMesh(this.meshState(name));
     for (const name of meshes) for (const proxy of this.proxiesOf(name)) this.reconcileProxy(proxy);
-    for (const key of proxies) {
-      const proxy = this.proxies.get(key);
-      if (proxy && !meshes.has(proxy.mesh)) this.reconcileProxy(proxy);
-    }
+    for (const proxy of proxies) if (!meshes.has(proxy.mesh)) this.reconcileProxy(proxy);
   }
 
   /** Resources indexed since the start: a change indexes only what it puts or deletes (recompute counter). */
@@ -221,25 +223,43 @@ export class IdentityManager implements MeshTlsMaterial {
    * is called (the runtime's per-proxy path; no rxjs subscription per proxy, issue #11).
    */
   listen(ref: ProxyRef, listener: VersionListener): () => void {
-    const key = `${ref.mesh}/${ref.name}`;
-    let proxy = this.proxies.get(key);
+    let members = this.proxies.get(ref.mesh);
+    let proxy = members?.get(ref.name);
     if (!proxy) {
-      proxy = { mesh: ref.mesh, name: ref.name, subscribers: 0, version: -1, watchers: [listener], ready: false, issueSeq: 0, issuing: false };
-      this.proxies.set(key, proxy);
-      let members = this.byMesh.get(proxy.mesh);
-      if (!members) this.byMesh.set(proxy.mesh, (members = new Set()));
-      members.add(proxy);
-    } else proxy.watchers.push(listener);
+      // Every field the state ever gets, set now: fields added later would go to a separate property array.
+      proxy = {
+        mesh: ref.mesh,
+        name: ref.name,
+        subscribers: 0,
+        version: -1,
+        watchers: listener,
+        ready: false,
+        spiffeIds: undefined,
+        identity: undefined,
+        identityPublishedAt: undefined,
+        issueSeq: 0,
+        issuing: false,
+        cancelTimer: undefined,
+      };
+      if (!members) this.proxies.set(ref.mesh, (members = new Map()));
+      members.set(ref.name, proxy);
+    } else if (Array.isArray(proxy.watchers)) proxy.watchers.push(listener);
+    else proxy.watchers = [proxy.watchers, listener];
     const current = proxy;
     current.subscribers++;
     let stopped = false;
     const stop = (): void => {
       if (stopped) return;
       stopped = true;
-      const index = current.watchers.indexOf(listener);
-      if (index >= 0) current.watchers.splice(index, 1);
+      const watchers = current.watchers;
+      if (!Array.isArray(watchers)) {
+        if (watchers === listener) current.watchers = [];
+      } else {
+        const index = watchers.indexOf(listener);
+        if (index >= 0) watchers.splice(index, 1);
+      }
       current.subscribers--;
-      if (current.subscribers === 0 && this.proxies.get(key) === current) this.forget(current, key);
+      if (current.subscribers === 0 && this.proxy(current.mesh, current.name) === current) this.forget(current);
     };
     // As a BehaviorSubject would: the current version first (if any), then every new one.
     if (current.version >= 0) listener.next(current.version);
@@ -251,7 +271,7 @@ export class IdentityManager implements MeshTlsMaterial {
   }
 
   identity(mesh: string, proxyName: string): IssuedIdentity | undefined {
-    const proxy = this.proxies.get(`${mesh}/${proxyName}`);
+    const proxy = this.proxy(mesh, proxyName);
     return proxy?.spiffeIds !== undefined ? proxy.identity : undefined;
   }
 
@@ -314,9 +334,11 @@ export class IdentityManager implements MeshTlsMaterial {
       mesh.pending?.cancelTimeout();
       mesh.settling?.();
     }
-    for (const proxy of this.proxies.values()) {
-      proxy.cancelTimer?.();
-      proxy.issueSeq++;
+    for (const members of this.proxies.values()) {
+      for (const proxy of members.values()) {
+        proxy.cancelTimer?.();
+        proxy.issueSeq++;
+      }
     }
   }
 
@@ -440,13 +462,13 @@ export class IdentityManager implements MeshTlsMaterial {
     if (changed || (!proxy.identity && !proxy.issuing)) this.issuance.issue(proxy);
   }
 
-  private forget(proxy: ProxyState, key: string): void {
+  private forget(proxy: ProxyState): void {
     this.issuance.drop(proxy);
-    this.proxies.delete(key);
-    const members = this.byMesh.get(proxy.mesh);
-    members?.delete(proxy);
-    if (members?.size === 0) this.byMesh.delete(proxy.mesh);
-    this.statuses.disconnected(key, this.index.dataplanes.has(key) || this.index.gateways.has(key));
+    const members = this.proxies.get(proxy.mesh);
+    members?.delete(proxy.name);
+    if (members?.size === 0) this.proxies.delete(proxy.mesh);
+    const key = `${proxy.mesh}/${proxy.name}`;
+    this.statuses.disconnected(proxy.mesh, proxy.name, this.index.dataplanes.has(key) || this.index.gateways.has(key));
     const mesh = this.meshes.get(proxy.mesh);
     if (mesh) this.caSwitch.checkSwitch(mesh);
   }
@@ -456,7 +478,8 @@ export class IdentityManager implements MeshTlsMaterial {
     const version = ++proxy.version;
     const watchers = proxy.watchers;
     // A watcher may subscribe or unsubscribe while being told: tell those present now.
-    if (watchers.length === 1) watchers[0]!.next(version);
+    if (!Array.isArray(watchers)) watchers.next(version);
+    else if (watchers.length === 1) watchers[0]!.next(version);
     else for (const watcher of [...watchers]) watcher.next(version);
   }
 
@@ -469,8 +492,12 @@ export class IdentityManager implements MeshTlsMaterial {
    * during a CA switch, a scan of every proxy of every mesh each time was quadratic (issue #11).
    */
   private proxiesOf(mesh: string): ProxyState[] {
-    const members = this.byMesh.get(mesh);
-    return members ? [...members].filter((p) => p.subscribers > 0) : [];
+    const members = this.proxies.get(mesh);
+    return members ? [...members.values()].filter((p) => p.subscribers > 0) : [];
+  }
+
+  private proxy(mesh: string, name: string): ProxyState | undefined {
+    return this.proxies.get(mesh)?.get(name);
   }
 
   private status(proxy: ProxyState): MutableStatus {

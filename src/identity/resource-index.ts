@@ -62,7 +62,41 @@ export function enabledBackend(index: ResourceIndex, mesh: string): MtlsBackend 
 export function spiffeIdsOf(index: ResourceIndex, mesh: string, name: string): readonly string[] | undefined {
   const key = `${mesh}/${name}`;
   const services = index.dataplanes.get(key);
-  if (services !== undefined) return (services.length > 0 ? services : [name]).map((s) => spiffeId(mesh, s));
-  if (index.gateways.has(key)) return [spiffeId(mesh, name)];
+  if (services !== undefined) return spiffeIdList(mesh, services.length > 0 ? services : [name]);
+  if (index.gateways.has(key)) return spiffeIdList(mesh, [name]);
   return undefined;
+}
+
+/**
+ * One frozen list per mesh and services: every proxy of a service holds the same list (in its
+ * state, its status and its certificate) rather than a list and strings of its own, and an
+ * unchanged list is the same object on the next reconcile (issue #11, per-proxy memory). Bounded:
+ * past the bound the table starts over, which costs new lists, never a wrong one.
+ */
+const spiffeIdLists = new Map<string, Map<string, readonly string[]>>();
+let spiffeIdListCount = 0;
+const MAX_SPIFFE_ID_LISTS = 20_000;
+
+function spiffeIdList(mesh: string, services: readonly string[]): readonly string[] {
+  const key = JSON.stringify(services);
+  let byServices = spiffeIdLists.get(mesh);
+  let list = byServices?.get(key);
+  if (list === undefined) {
+    if (spiffeIdListCount >= MAX_SPIFFE_ID_LISTS) {
+      spiffeIdLists.clear();
+      spiffeIdListCount = 0;
+      byServices = undefined;
+    }
+    if (!byServices) spiffeIdLists.set(mesh, (byServices = new Map()));
+    list = Object.freeze(services.map((s) => flat(spiffeId(mesh, s))));
+    byServices.set(key, list);
+    spiffeIdListCount++;
+  }
+  return list;
+}
+
+/** `s` as one sequential string: reading it once makes V8 flatten a concatenation in place. */
+function flat(s: string): string {
+  void s.charCodeAt(0);
+  return s;
 }

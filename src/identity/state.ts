@@ -48,18 +48,19 @@ export interface ProxyState {
   version: number;
   /**
    * The `watch` subscribers, told every new version (a plain list rather than a BehaviorSubject
-   * and a filter per proxy: issue #11, per-proxy memory).
+   * and a filter per proxy: issue #11, per-proxy memory). The usual lone subscriber is kept as is,
+   * without a one-element array.
    */
-  readonly watchers: VersionListener[];
+  watchers: VersionListener | VersionListener[];
   ready: boolean;
   /** Undefined when the proxy gets no identity. */
-  spiffeIds?: readonly string[];
-  identity?: IssuedIdentity;
-  /** When the current identity was handed to the runtime (for MaterialDelivery), in ms since the epoch. */
-  identityPublishedAtMs?: number;
+  spiffeIds?: readonly string[] | undefined;
+  identity?: IssuedIdentity | undefined;
+  /** When the current identity was handed to the runtime (for MaterialDelivery), as {@link msOffset} gives it. */
+  identityPublishedAt?: number | undefined;
   issueSeq: number;
   issuing: boolean;
-  cancelTimer?: () => void;
+  cancelTimer?: (() => void) | undefined;
 }
 
 export interface MutableStatus {
@@ -67,14 +68,32 @@ export interface MutableStatus {
   name: string;
   connected: boolean;
   spiffeIds: readonly string[];
-  backend?: string;
-  serialHex?: string;
-  regeneratedAt?: Date;
-  expiration?: Date;
-  /** In ms since the epoch (a number per proxy rather than a Date object). */
-  nextRotationAtMs?: number;
+  backend?: string | undefined;
+  serialHex?: string | undefined;
+  regeneratedAt?: Date | undefined;
+  expiration?: Date | undefined;
+  /** As {@link msOffset} gives it (a small integer per proxy rather than a Date object or a boxed number). */
+  nextRotationAt?: number | undefined;
   regenerations: number;
-  lastError?: string;
+  lastError?: string | undefined;
+}
+
+/** The origin of the times kept per proxy: this process's start. */
+const TIME_BASE_MS = Date.now();
+
+/**
+ * Epoch milliseconds as kept per proxy: relative to the process start, so that the times of its
+ * lifetime are small integers, which V8 stores in the field itself (an epoch millisecond count is
+ * a boxed 16-byte number per field: issue #11, per-proxy memory). {@link msAt} turns it back.
+ */
+export function msOffset(epochMs: number): number {
+  const offset = epochMs - TIME_BASE_MS;
+  return offset === (offset | 0) ? offset | 0 : offset;
+}
+
+/** The epoch milliseconds of an {@link msOffset}. */
+export function msAt(offset: number): number {
+  return TIME_BASE_MS + offset;
 }
 
 export function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {

@@ -36,6 +36,10 @@ const NODE_TIMERS: TimerHost = {
 };
 
 interface Entry {
+  /**
+   * Due time in ms after the queue's creation: a small integer, which V8 keeps in the entry itself
+   * (an epoch millisecond count is a boxed 16-byte number per entry, one per connected proxy).
+   */
   readonly due: number;
   task: (() => void) | undefined;
   /** Position in the heap; -1 once run or cancelled. */
@@ -53,8 +57,18 @@ export class TimerQueue implements Scheduler {
   private timer: unknown;
   /** Due time the timer is armed for (Infinity when none is). */
   private armedFor = Infinity;
+  /** The host's time at creation: entries keep their due time relative to it. */
+  private readonly base: number;
 
-  constructor(private readonly host: TimerHost = NODE_TIMERS) {}
+  constructor(private readonly host: TimerHost = NODE_TIMERS) {
+    this.base = host.now();
+  }
+
+  /** The host's time, relative to `base`: a small integer when it is one. */
+  private now(): number {
+    const offset = this.host.now() - this.base;
+    return offset === (offset | 0) ? offset | 0 : offset;
+  }
 
   /** Tasks waiting, for tests. */
   get size(): number {
@@ -62,7 +76,8 @@ export class TimerQueue implements Scheduler {
   }
 
   schedule(delayMs: number, task: () => void): () => void {
-    const entry: Entry = { due: this.host.now() + Math.max(0, delayMs), task, index: this.heap.length };
+    const due = this.now() + Math.max(0, delayMs);
+    const entry: Entry = { due: due === (due | 0) ? due | 0 : due, task, index: this.heap.length };
     this.heap.push(entry);
     this.up(entry.index);
     this.arm();
@@ -86,14 +101,14 @@ export class TimerQueue implements Scheduler {
     if (this.timer !== undefined && this.armedFor <= first.due) return;
     if (this.timer !== undefined) this.host.clearTimer(this.timer);
     this.armedFor = first.due;
-    this.timer = this.host.setTimer(Math.min(Math.max(0, first.due - this.host.now()), MAX_TIMER_MS), () => this.fire());
+    this.timer = this.host.setTimer(Math.min(Math.max(0, first.due - this.now()), MAX_TIMER_MS), () => this.fire());
   }
 
   private fire(): void {
     this.timer = undefined;
     this.armedFor = Infinity;
     // Tasks scheduled by a task run on a later turn, even with no delay.
-    const now = this.host.now();
+    const now = this.now();
     for (let first = this.heap[0]; first !== undefined && first.due <= now; first = this.heap[0]) {
       this.remove(0);
       const task = first.task;
