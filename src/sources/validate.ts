@@ -198,7 +198,11 @@ export function validateChange(change: ResourceChange, options: ResourceSetOptio
   const warnMeshes: string[] = [];
   for (const [mesh, t] of touched) {
     const resources = change.set.resourcesOf(mesh);
-    const toCheck = resources.filter((r) => (r.type === 'Route' && (t.allRoutes || putSet.has(r))) || (r.type === 'Service' && (t.allServices || putSet.has(r))));
+    // Only the put ones, unless a whole kind of the mesh must be looked at again (no pass over the mesh for an endpoint change).
+    const toCheck =
+      t.allRoutes || t.allServices
+        ? resources.filter((r) => (r.type === 'Route' && (t.allRoutes || putSet.has(r))) || (r.type === 'Service' && (t.allServices || putSet.has(r))))
+        : change.puts.filter((r) => (r.type === 'Route' || r.type === 'Service') && meshOf(r) === mesh);
     if (toCheck.length > 0) {
       checked += toCheck.length;
       // Host claims: the Routes of the mesh in set order, so the later claimant gets the error, as the full check gives it.

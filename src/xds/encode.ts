@@ -115,6 +115,11 @@ export class ResourceEncoder {
     const type = lookupType(protoNameOf(typeUrl));
     const value = type.encode(type.fromObject(resource), new OwnBufferWriter()).finish();
     const encoded: EncodedResource = { name: resourceName(typeUrl, resource), typeUrl, version: contentHash(value), value, refs: dependenciesOf(typeUrl, resource) };
+    return this.remember(resource, key, encoded);
+  }
+
+  /** A new encoding, kept by object and (when it has a content key) by content. */
+  private remember(resource: object, key: string | undefined, encoded: EncodedResource): EncodedResource {
     this.stats.encodes++;
     if (key !== undefined) {
       if (this.byContent.size >= MAX_CONTENT_ENTRIES) this.byContent.clear();
@@ -142,13 +147,7 @@ export class ResourceEncoder {
       return cached;
     }
     const encoded: EncodedResource = { name: resourceName(typeUrl, resource), typeUrl, version: digest.toString('hex', 0, 8), value, refs: template.refs };
-    this.stats.encodes++;
-    if (key !== undefined) {
-      if (this.byContent.size >= MAX_CONTENT_ENTRIES) this.byContent.clear();
-      this.byContent.set(key, encoded);
-    }
-    this.byObject.set(resource, encoded);
-    return encoded;
+    return this.remember(resource, key, encoded);
   }
 }
 
