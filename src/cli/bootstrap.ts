@@ -1,8 +1,9 @@
 /**
  * `meshcp bootstrap envoy|grpc` (SPEC §3). xDS is TLS by default (SPEC §2): the Envoy bootstrap
  * carries the control-plane CA, read from `--ca-cert` or fetched from the admin API (`--server`).
- * gRPC's xDS client cannot speak TLS to meshcp, so the gRPC bootstrap points at `meshcp agent
- * --xds-proxy-address`, which adds the token itself. Several `--xds-address` (replicas, SPEC §5)
+ * grpc-js's xDS client cannot speak TLS to meshcp, so the gRPC bootstrap points at `meshcp agent
+ * --xds-proxy-address`, which adds the token itself; clients with gRFC A65 `tls` channel
+ * credentials (grpc-go, grpc-java, C-core) get `--ca-cert` and connect to meshcp directly. Several `--xds-address` (replicas, SPEC §5)
  * become several endpoints of the Envoy xDS cluster; a gRPC app has one relay, its agent, which
  * takes the replica list itself.
  */
@@ -117,8 +118,21 @@ export function registerBootstrap(program: Command, io: CliIo = processIo()): vo
     });
   common(bootstrap.command('grpc').description('Print a gRPC xDS bootstrap JSON (server listener template, file_watcher certificate providers)'))
     .option('--cert-dir <dir>', 'directory where `meshcp agent` writes cert.pem, key.pem and ca.pem')
+    .option('--ca-cert <file>', "connect to meshcp directly over TLS (gRFC A65 `tls` channel credentials: grpc-go, grpc-java, C-core), verifying meshcp's xDS certificate with this CA file (GET /api/xds-ca); the token goes in node.metadata")
     .option('--xds-plaintext', 'allow a non-loopback --xds-address in plaintext (local development only)')
-    .action((options: BootstrapOptions) => {
+    .action(async (options: BootstrapOptions) => {
+      if (options.caCert !== undefined) {
+        if (options.xdsPlaintext) throw new Error('--xds-plaintext cannot be combined with --ca-cert: drop one of them');
+        // The file is read by the app at run time: check now that it is a CA certificate.
+        await xdsCaPem({ caCert: options.caCert, server: '' });
+        const addresses = xdsAddresses(options);
+        if (addresses.length > 1) throw new Error(`bootstrap grpc --ca-cert takes one --xds-address (a meshcp replica or a load balancer in front of them), got ${addresses.join(', ')}`);
+        const token = readToken(options);
+        if (token === undefined) io.stderr.write('warning: no --token or --token-file: meshcp refuses this app unless it runs with --auth none\n');
+        const doc = grpcBootstrap({ name: options.name, mesh: options.mesh, xdsAddress: addresses[0]!, token, certDir: options.certDir, xdsCaCertFile: options.caCert });
+        io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+        return;
+      }
       // grpc-js's xDS client has only insecure channel credentials (SPEC §2 "Proxyless gRPC and
       // TLS"): its plaintext must stay on loopback, to `meshcp agent --xds-proxy-address`.
       const addresses = xdsAddresses(options);
