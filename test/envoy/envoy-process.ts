@@ -73,7 +73,7 @@ export class EnvoyProcess {
         '-c', bootstrapPath,
         // Several Envoys run at once: each picks its own unused base id (shared-memory domain).
         '--use-dynamic-base-id', '--base-id-path', path.join(options.dir, 'base-id'),
-        '--log-path', logPath, '-l', 'info',
+        '--log-path', logPath, '-l', 'info', '--file-flush-interval-msec', '200',
         // One worker keeps a fleet of test Envoys from oversubscribing two cores.
         '--concurrency', '1',
         '--drain-time-s', '1', '--parent-shutdown-time-s', '2',
