@@ -3,7 +3,8 @@
  * xDS, token auth), a `meshcp agent` per workload keeping its certificate files, and grpc-go
  * servers and clients (test/peers/go/cmd/grpc-peer, google.golang.org/grpc/xds) whose bootstraps
  * come from `meshcp bootstrap grpc --ca-cert`: they speak TLS to meshcp directly (gRFC A65), with
- * their token in node.metadata and no relay. grpc-js workloads join through their agent's relay.
+ * their token in node.metadata and no relay. grpc-js workloads join through their agent's relay,
+ * and a real Envoy sidecar (test/envoy) through `meshcp bootstrap envoy`.
  *
  * grpc-go validates xDS resources strictly: every scenario ends by checking that no go peer
  * NACKed anything.
@@ -14,7 +15,8 @@ import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callWho, freePort, startXdsEchoServer } from '../helpers/echo-service.js';
+import { printEnvoysOnFailure, Testbed } from '../envoy/testbed.js';
+import { callWho, freePort, startEchoServer, startXdsEchoServer } from '../helpers/echo-service.js';
 import { loadGrpcXdsWithRbac } from '../helpers/mesh-tls.js';
 import { waitFor } from '../helpers/wait.js';
 import { goBinaryAsync } from './go-binaries.js';
@@ -41,6 +43,8 @@ interface MeshOptions {
 const GO_WORKLOADS = ['backend-1', 'backend-2', 'web'] as const;
 const JS_WORKLOADS = ['js-backend', 'js-web'] as const;
 type Workload = (typeof GO_WORKLOADS)[number] | (typeof JS_WORKLOADS)[number];
+/** An Envoy sidecar (`envoy-app`): its inbound port, the plain gRPC app behind it, its outbound port to `backend`. */
+type SidecarPort = 'sidecar-inbound' | 'sidecar-app' | 'sidecar-outbound';
 
 const permission = (name: string, source: string, destination: string): string => `---
 type: TrafficPermission
@@ -58,7 +62,16 @@ networking:
 `;
 
 /** Certificates live 10 s (rotated at 8 s), so every scenario runs through rotations. */
-function meshYaml(ports: Record<Workload, number>, options: MeshOptions = {}): string {
+const sidecarYaml = (ports: Record<SidecarPort, number>): string => `---
+type: Dataplane
+name: envoy-app
+networking:
+  address: 127.0.0.1
+  inbound: [{ port: ${ports['sidecar-inbound']}, servicePort: ${ports['sidecar-app']}, tags: { kuma.io/service: envoy-app, kuma.io/protocol: grpc } }]
+  outbound: [{ port: ${ports['sidecar-outbound']}, tags: { kuma.io/service: backend } }]
+`;
+
+function meshYaml(ports: Record<Workload | SidecarPort, number>, options: MeshOptions = {}): string {
   return `type: Mesh
 name: default
 mtls:
@@ -72,7 +85,7 @@ mtls:
     type: builtin
     mode: STRICT
     dpCert: { rotation: { expiration: 10s } }
-${dataplane('backend-1', 'backend', ports['backend-1'])}${dataplane('backend-2', 'backend', ports['backend-2'])}${dataplane('web', 'web', ports.web)}${dataplane('js-backend', 'js-backend', ports['js-backend'])}${dataplane('js-web', 'js-web', ports['js-web'])}${options.webToBackend === false ? '' : permission('web-to-backend', 'web', 'backend')}${permission('web-to-js', 'web', 'js-backend')}${permission('js-to-backend', 'js-web', 'backend')}`;
+${dataplane('backend-1', 'backend', ports['backend-1'])}${dataplane('backend-2', 'backend', ports['backend-2'])}${dataplane('web', 'web', ports.web)}${dataplane('js-backend', 'js-backend', ports['js-backend'])}${dataplane('js-web', 'js-web', ports['js-web'])}${options.webToBackend === false ? '' : permission('web-to-backend', 'web', 'backend')}${permission('web-to-js', 'web', 'js-backend')}${permission('js-to-backend', 'js-web', 'backend')}${sidecarYaml(ports)}${permission('web-to-envoy', 'web', 'envoy-app')}${permission('envoy-to-backend', 'envoy-app', 'backend')}`;
 }
 
 const calls = (events: readonly GoEvent[], from = 0): GoEvent[] => events.slice(from).filter((e) => e.event === 'call');
@@ -87,15 +100,19 @@ describe('grpc-go proxyless peers against meshcp serve (TLS xDS, tokens, agents)
   let adminUrl: string;
   let serve: ServeProcess;
   let goPeer: string;
-  const ports = {} as Record<Workload, number>;
+  const ports = {} as Record<Workload | SidecarPort, number>;
   const certDir = (name: Workload): string => path.join(dir, 'certs', name);
   const agents = new Map<Workload, PeerProcess>();
   const servers = new Map<string, PeerProcess<GoEvent>>();
   let client: PeerProcess<GoEvent>;
+  let bed: Testbed | undefined;
+  printEnvoysOnFailure(() => [bed]);
   const cleanup: Array<() => Promise<void> | void> = [];
 
+  // Fixed (free) ports, so that the restarted process is where the peers and the Envoy testbed look.
+  let adminAddress: string;
   const startServe = async (): Promise<void> => {
-    serve = new ServeProcess(['--config', configFile, '--data-dir', dataDir, '--xds-address', xdsAddress, '--admin-address', '127.0.0.1:0']);
+    serve = new ServeProcess(['--config', configFile, '--data-dir', dataDir, '--xds-address', xdsAddress, '--admin-address', adminAddress]);
     adminUrl = (await serve.ready).adminUrl;
   };
 
@@ -129,18 +146,26 @@ describe('grpc-go proxyless peers against meshcp serve (TLS xDS, tokens, agents)
     return { acked, nacked };
   };
   const EVERY_TYPE_ACKED = { 'backend-1': ['LDS', 'SDS'], 'backend-2': ['LDS', 'SDS'], web: ['CDS', 'EDS', 'LDS', 'RDS', 'SDS'] };
+  /** Every type ACKed (a stream just opened may still have a response in flight), and not one NACK ever. */
   const expectNoNacks = async (): Promise<void> => {
-    const { acked, nacked } = await xdsState();
+    const { nacked } = await waitFor('every type ACKed by the go peers', async () => {
+      const state = await xdsState();
+      if (Object.values(state.nacked).some((n) => n.length > 0)) return state;
+      return JSON.stringify(state.acked) === JSON.stringify(EVERY_TYPE_ACKED) ? state : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 100 });
     expect(nacked).toEqual({ 'backend-1': [], 'backend-2': [], web: [] });
-    expect(acked).toEqual(EVERY_TYPE_ACKED);
   };
 
   beforeAll(async () => {
     goPeer = await goBinaryAsync('grpc-peer');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-grpc-go-'));
     cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-    for (const name of [...GO_WORKLOADS, ...JS_WORKLOADS]) ports[name] = await freePort();
+    for (const name of [...GO_WORKLOADS, ...JS_WORKLOADS, 'sidecar-inbound', 'sidecar-outbound'] as const) ports[name] = await freePort();
+    const sidecarApp = await startEchoServer('envoy-app');
+    cleanup.push(sidecarApp.stop);
+    ports['sidecar-app'] = sidecarApp.port;
     xdsAddress = `127.0.0.1:${await freePort()}`;
+    adminAddress = `127.0.0.1:${await freePort()}`;
     configFile = path.join(dir, 'mesh.yaml');
     dataDir = path.join(dir, 'data');
     await writeConfig({});
@@ -296,7 +321,7 @@ describe('grpc-go proxyless peers against meshcp serve (TLS xDS, tokens, agents)
     await client.waitEvent('an admitted call again', (e) => e.event === 'call' && e.ok === true, { from: client.events.length, timeoutMs: 60_000 });
   }, 240_000);
 
-  it('lets grpc-go and grpc-js call each other in the same mesh', async () => {
+  it('lets grpc-go, grpc-js and an Envoy sidecar call each other in the same mesh', async () => {
     // given: a grpc-js xDS server (js-backend) and a grpc-js client (js-web), through their agents' relays
     const jsBootstrap = (name: Workload): Record<string, unknown> => JSON.parse(fs.readFileSync(path.join(dir, `${name}.bootstrap.json`), 'utf8')) as Record<string, unknown>;
     const jsServer = await startXdsEchoServer('js-backend', ports['js-backend'], jsBootstrap('js-backend'), new grpcXds.XdsServerCredentials(grpc.ServerCredentials.createInsecure()));
@@ -305,19 +330,32 @@ describe('grpc-go proxyless peers against meshcp serve (TLS xDS, tokens, agents)
       'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': JSON.stringify(jsBootstrap('js-web')),
     });
     cleanup.push(() => jsClient.close());
+    // and: a real Envoy 1.40 sidecar (envoy-app) in front of a plain gRPC app, bootstrapped by `meshcp bootstrap envoy`
+    bed = Testbed.around('grpc-go', { adminUrl, xdsAddress });
+    cleanup.push(() => bed?.stop());
+    await bed.readyEnvoy('envoy-app');
     const goToJs = goProcess('web (grpc-go client of js-backend)', ['client', '--target', 'xds:///js-backend'], 'web');
     cleanup.push(() => goToJs.stop());
+    const goToEnvoy = goProcess('web (grpc-go client of envoy-app)', ['client', '--target', 'xds:///envoy-app'], 'web');
+    cleanup.push(() => goToEnvoy.stop());
+    const throughSidecar = new grpc.Client(`127.0.0.1:${ports['sidecar-outbound']}`, grpc.credentials.createInsecure());
+    cleanup.push(() => throughSidecar.close());
 
-    // when: grpc-js calls the grpc-go servers, and grpc-go calls the grpc-js server
+    // when: grpc-js calls the grpc-go servers, grpc-go calls the grpc-js server and the Envoy sidecar, the sidecar's app calls backend through Envoy
     const jsToGo = await waitFor('grpc-js → grpc-go', async () => callWho(jsClient, 5000).catch(() => undefined), { timeoutMs: 60_000 });
     const goToJsReply = await goToJs.waitEvent('grpc-go → grpc-js', (e) => e.event === 'call' && e.ok === true, { timeoutMs: 60_000 });
+    const goToEnvoyReply = await goToEnvoy.waitEvent('grpc-go → Envoy sidecar → app', (e) => e.event === 'call' && e.ok === true, { timeoutMs: 60_000 });
+    const envoyToGo = await waitFor('app → Envoy sidecar → grpc-go', async () => callWho(throughSidecar, 5000).catch(() => undefined), { timeoutMs: 60_000 });
 
-    // then: each side saw the other's SPIFFE identity over mesh mTLS
+    // then: each callee saw its caller's SPIFFE identity over mesh mTLS (the app behind Envoy sees plaintext from its sidecar)
     expect(['backend-1', 'backend-2']).toContain(jsToGo.server);
     expect(jsToGo.peerUris).toEqual(['spiffe://default/js-web']);
     expect(goToJsReply.server).toBe('js-backend');
     expect(goToJsReply.peerUris).toEqual(['spiffe://default/web']);
     expect(jsServer.calls()).toBeGreaterThan(0);
+    expect(goToEnvoyReply.server).toBe('envoy-app');
+    expect(['backend-1', 'backend-2']).toContain(envoyToGo.server);
+    expect(envoyToGo.peerUris).toEqual(['spiffe://default/envoy-app']);
     await expectNoNacks();
   });
 });
