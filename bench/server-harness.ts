@@ -4,7 +4,7 @@
  * applies "one changed cluster" measuring until every proxy has ACKed it.
  */
 import { performance } from 'node:perf_hooks';
-import { replyToParent, serveParent, settledMemory, type InitialRecompute, type PushCounts, type RecomputeDelta, type ServerCommand } from './ipc.js';
+import { replyToParent, serveParent, settledMemory, type InitialRecompute, type MemorySample, type PushCounts, type RecomputeDelta, type ServerCommand } from './ipc.js';
 import type { Scenario } from './scenario.js';
 
 export interface ChangeResult {
@@ -27,6 +27,12 @@ export interface BenchTarget {
   /** meshcp, mtls: when, within the initial config, every proxy had been sent its SDS response (certificate issued, config generated). */
   coldStartMilestones?(): { allSecretsSentMs?: number; initialRecompute?: InitialRecompute };
   change(iteration: number): Promise<ChangeResult>;
+  /**
+   * A server in another process (go-control-plane) measures its own memory; without these, this
+   * process's settled memory is the server's. `memoryBefore` is read once start() has returned.
+   */
+  memoryBefore?(): Promise<MemorySample>;
+  memoryIdle?(): Promise<MemorySample>;
   stop(): Promise<void>;
 }
 
@@ -46,7 +52,8 @@ export function runServerProcess(target: BenchTarget): void {
         const started = performance.now();
         const port = await target.start(command.proxies, command.scenario);
         const prepareMs = performance.now() - started;
-        replyToParent({ type: 'ready', port, memory: await settledMemory(), gcExposed: typeof globalThis.gc === 'function', prepareMs });
+        const memory = target.memoryBefore ? await target.memoryBefore() : await settledMemory();
+        replyToParent({ type: 'ready', port, memory, gcExposed: typeof globalThis.gc === 'function', prepareMs });
         return;
       }
       case 'begin-initial': {
@@ -60,7 +67,7 @@ export function runServerProcess(target: BenchTarget): void {
         return;
       }
       case 'measure-idle':
-        replyToParent({ type: 'idle', memory: await settledMemory() });
+        replyToParent({ type: 'idle', memory: target.memoryIdle ? await target.memoryIdle() : await settledMemory() });
         return;
       case 'change': {
         const result = await withDeadline(target.change(command.iteration), 60_000, `change ${command.iteration} ACKed by every proxy`);
