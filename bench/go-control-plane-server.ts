@@ -13,13 +13,11 @@
  * the baseline, every certificate is issued before the clock: go-control-plane does not issue
  * certificates, so its cold start is delivery only.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import readline from 'node:readline';
 import { serviceClusterName } from '../src/envoy/names.js';
 import { generateForProxy } from '../src/generate/generate.js';
 import { translateMeshes } from '../src/translate/mesh-services.js';
 import { buildSnapshot } from '../src/xds/snapshot.js';
-import { goBinary } from '../test/peers/go-binaries.js';
+import { GoXdsServer } from './go-xds-server.js';
 import type { MemorySample } from './ipc.js';
 import { issueAll, prepareProxyConfigs } from './prepared.js';
 import { ENDPOINT_TYPE, benchTypes } from './protocol.js';
@@ -27,66 +25,6 @@ import { MESH, nodeId, resourcesAt, staticResources, type Scenario } from './sce
 import { runServerProcess, type BenchTarget, type ChangeResult } from './server-harness.js';
 import type { Resource } from '../src/api/types.js';
 import type { MeshTlsMaterial } from '../src/ca/workload-identity.js';
-
-type GoEvent = { event: string } & Record<string, unknown>;
-
-/** The Go server process: commands on its stdin, events from its stdout. */
-class GoXdsServer {
-  private readonly child: ChildProcessWithoutNullStreams;
-  private readonly waiting = new Map<string, { resolve: (e: GoEvent) => void; reject: (err: Error) => void }>();
-  private stderr = '';
-  private failure: Error | undefined;
-
-  constructor(args: readonly string[]) {
-    this.child = spawn(goBinary('xds-server'), args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stderr.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-10_000)));
-    readline.createInterface({ input: this.child.stdout }).on('line', (line) => {
-      const event = JSON.parse(line) as GoEvent;
-      if (event.event === 'nack') return this.fail(new Error(`go-control-plane: ${String(event['node'])} NACKed ${String(event['typeUrl'])}: ${String(event['error'])}`));
-      const key = `${event.event}|${String(event['token'] ?? '')}`;
-      const waiter = this.waiting.get(key);
-      this.waiting.delete(key);
-      waiter?.resolve(event);
-    });
-    this.child.on('exit', (code, signal) => this.fail(new Error(`go-control-plane xds-server exited (${signal ?? `code ${String(code)}`}): ${this.stderr}`)));
-  }
-
-  private fail(err: Error): void {
-    this.failure ??= err;
-    for (const waiter of this.waiting.values()) waiter.reject(err);
-    this.waiting.clear();
-  }
-
-  async send(command: Record<string, unknown>): Promise<void> {
-    if (this.failure) throw this.failure;
-    if (!this.child.stdin.write(`${JSON.stringify(command)}\n`)) await new Promise((resolve) => this.child.stdin.once('drain', resolve));
-  }
-
-  /** Sends `command` and resolves with the event `event` (with the command's token, if any). */
-  async request(command: Record<string, unknown>, event: string): Promise<GoEvent> {
-    const answer = new Promise<GoEvent>((resolve, reject) => {
-      if (this.failure) return reject(this.failure);
-      this.waiting.set(`${event}|${String(command['token'] ?? '')}`, { resolve, reject });
-    });
-    await this.send(command);
-    return answer;
-  }
-
-  async memory(): Promise<MemorySample> {
-    const e = await this.request({ op: 'memory' }, 'memory');
-    return { rssBytes: Number(e['rssBytes']), heapUsedBytes: Number(e['heapUsedBytes']) };
-  }
-
-  /** Closing stdin ends it; SIGKILL (this process's own child, by PID) if it lingers. */
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    this.child.stdin.end();
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
-  }
-}
 
 class GoControlPlaneTarget implements BenchTarget {
   private server?: GoXdsServer;
@@ -104,7 +42,7 @@ class GoControlPlaneTarget implements BenchTarget {
     this.meshTls = scenario === 'mtls' ? await issueAll(resources, proxies) : undefined;
     const configs = prepareProxyConfigs(translateMeshes(resources), proxies, this.types, this.meshTls);
     const edsCache = process.env['BENCH_GO_EDS_CACHE'] === 'snapshot' ? 'snapshot' : 'linear';
-    const server = new GoXdsServer(['--listen', '127.0.0.1:0', '--eds-cache', edsCache]);
+    const server = new GoXdsServer({ edsCache });
     this.server = server;
     // Each distinct resource once (ids by type, name and meshcp's content version); the Go server shares the decoded messages.
     const ids = new Map<string, string>();
