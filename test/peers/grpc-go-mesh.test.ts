@@ -146,6 +146,25 @@ describe('grpc-go proxyless peers against meshcp serve (TLS xDS, tokens, agents)
     return { acked, nacked };
   };
   const EVERY_TYPE_ACKED = { 'backend-1': ['LDS', 'SDS'], 'backend-2': ['LDS', 'SDS'], web: ['CDS', 'EDS', 'LDS', 'RDS', 'SDS'] };
+  /** `wait`, failing at once with grpc-go's words if a go peer NACKs meanwhile (instead of a timeout). */
+  const failOnNack = async <T>(wait: Promise<T>): Promise<T> => {
+    let done = false;
+    const watch = (async (): Promise<never> => {
+      while (!done) {
+        const { nacked } = await xdsState().catch(() => ({ nacked: {} as Record<string, string[]> }));
+        const found = Object.entries(nacked).filter(([, n]) => n.length > 0);
+        if (found.length > 0) throw new Error(`grpc-go NACKed: ${JSON.stringify(Object.fromEntries(found))}`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      return new Promise<never>(() => undefined);
+    })();
+    try {
+      return await Promise.race([wait, watch]);
+    } finally {
+      done = true;
+    }
+  };
+
   /** Every type ACKed (a stream just opened may still have a response in flight), and not one NACK ever. */
   const expectNoNacks = async (): Promise<void> => {
     const { nacked } = await waitFor('every type ACKed by the go peers', async () => {
@@ -205,7 +224,7 @@ describe('grpc-go proxyless peers against meshcp serve (TLS xDS, tokens, agents)
       servers.set(name, server);
       cleanup.push(() => server.stop());
     }
-    for (const [name, server] of servers) await server.waitEvent(`${name} SERVING`, (e) => e.event === 'serving-mode' && e.mode === 'SERVING', { timeoutMs: 60_000 });
+    for (const [name, server] of servers) await failOnNack(server.waitEvent(`${name} SERVING`, (e) => e.event === 'serving-mode' && e.mode === 'SERVING', { timeoutMs: 60_000 }));
     client = goProcess('web (grpc-go client)', ['client', '--target', 'xds:///backend', '--fresh-every', '5'], 'web');
     cleanup.push(() => client.stop());
   }, 600_000);
@@ -216,7 +235,7 @@ describe('grpc-go proxyless peers against meshcp serve (TLS xDS, tokens, agents)
 
   it('resolves xds:///backend to both grpc-go servers and balances calls over mTLS; each server sees the caller\'s SPIFFE ID', async () => {
     // given: the grpc-go client calling xds:///backend, two grpc-go servers behind it (one locality, weight 1 each, as meshcp emits them)
-    const first = await client.waitEvent('a successful call', (e) => e.event === 'call' && e.ok === true, { timeoutMs: 60_000 });
+    const first = await failOnNack(client.waitEvent('a successful call', (e) => e.event === 'call' && e.ok === true, { timeoutMs: 60_000 }));
     const from = client.events.indexOf(first);
 
     // when: 40 more calls are made
@@ -231,7 +250,7 @@ describe('grpc-go proxyless peers against meshcp serve (TLS xDS, tokens, agents)
     expect(Math.min(...perServer.values())).toBeGreaterThanOrEqual(10);
     expect(new Set(window.map((e) => JSON.stringify(e.peerUris)))).toEqual(new Set([JSON.stringify(['spiffe://default/web'])]));
     await expectNoNacks();
-  });
+  }, 120_000);
 
   it('follows TrafficPermission allow → deny → allow without a restart of either peer', async () => {
     // given: calls admitted
@@ -343,8 +362,8 @@ describe('grpc-go proxyless peers against meshcp serve (TLS xDS, tokens, agents)
 
     // when: grpc-js calls the grpc-go servers, grpc-go calls the grpc-js server and the Envoy sidecar, the sidecar's app calls backend through Envoy
     const jsToGo = await waitFor('grpc-js → grpc-go', async () => callWho(jsClient, 5000).catch(() => undefined), { timeoutMs: 60_000 });
-    const goToJsReply = await goToJs.waitEvent('grpc-go → grpc-js', (e) => e.event === 'call' && e.ok === true, { timeoutMs: 60_000 });
-    const goToEnvoyReply = await goToEnvoy.waitEvent('grpc-go → Envoy sidecar → app', (e) => e.event === 'call' && e.ok === true, { timeoutMs: 60_000 });
+    const goToJsReply = await failOnNack(goToJs.waitEvent('grpc-go → grpc-js', (e) => e.event === 'call' && e.ok === true, { timeoutMs: 60_000 }));
+    const goToEnvoyReply = await failOnNack(goToEnvoy.waitEvent('grpc-go → Envoy sidecar → app', (e) => e.event === 'call' && e.ok === true, { timeoutMs: 60_000 }));
     const envoyToGo = await waitFor('app → Envoy sidecar → grpc-go', async () => callWho(throughSidecar, 5000).catch(() => undefined), { timeoutMs: 60_000 });
 
     // then: each callee saw its caller's SPIFFE identity over mesh mTLS (the app behind Envoy sees plaintext from its sidecar)
