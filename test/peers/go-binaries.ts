@@ -51,7 +51,7 @@ export function goBinaryDir(): string {
 }
 
 function buildArgs(name: GoPeer, tmp: string): string[] {
-  return ['build', '-mod=readonly', '-o', tmp, `./cmd/${name}`];
+  return ['build', '-mod=readonly', '-buildvcs=false', '-o', tmp, `./cmd/${name}`];
 }
 
 function buildFailure(name: GoPeer, detail: string): Error {
