@@ -118,8 +118,15 @@ export class PeerProcess<E extends object = Record<string, unknown>> {
     const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     this.exited = `stopped by the test (${signal})`;
     this.child.stdin?.end();
-    process.kill(this.child.pid, signal);
-    const timer = graceMs > 0 ? setTimeout(() => this.child.pid !== undefined && process.kill(this.child.pid, 'SIGKILL'), graceMs) : undefined;
+    const kill = (sig: NodeJS.Signals): void => {
+      try {
+        if (this.child.exitCode === null && this.child.signalCode === null) process.kill(this.child.pid!, sig);
+      } catch {
+        // it exited meanwhile
+      }
+    };
+    kill(signal);
+    const timer = graceMs > 0 ? setTimeout(() => kill('SIGKILL'), graceMs) : undefined;
     await gone;
     if (timer) clearTimeout(timer);
   }
