@@ -88,6 +88,10 @@ class GoControlPlaneTarget implements BenchTarget {
     return Promise.resolve(this.before);
   }
 
+  serverPid(): number | undefined {
+    return this.server?.pid;
+  }
+
   memoryIdle(): Promise<MemorySample> {
     return this.server!.memory();
   }

@@ -42,6 +42,10 @@ export class GoXdsServer {
     this.child.on('exit', (code, signal) => this.fail(new Error(`go-control-plane xds-server exited (${signal ?? `code ${String(code)}`}): ${this.stderr}`)));
   }
 
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   private fail(err: Error): void {
     if (this.stopping) return;
     this.failure ??= err;

@@ -33,6 +33,8 @@ export interface RunResult {
   readonly changeMs: readonly number[];
   /** How long applying each change kept the server's event loop busy. */
   readonly changeSyncMs: readonly number[];
+  /** Write-family system calls of the server process during each measured change (/proc/PID/io syscw). */
+  readonly writeSyscallsPerChange?: readonly number[];
   readonly pushedPerChange: readonly PushCounts[];
   /** meshcp: what each measured change recomputed (issue #11). */
   readonly recomputePerChange?: readonly RecomputeDelta[];
@@ -210,8 +212,8 @@ function pushesPerChange(run: RunResult): string {
 
 function detailTable(results: BenchResults): string {
   const lines = [
-    '| scenario | N | proxies per connection | server | prepared before the clock (s) | change: event loop busy, p50 / max (ms) | responses pushed per change | recomputed per change | server RSS before → idle (MiB) | client process RSS (MiB) | load average during the run |',
-    '|---|---:|---:|---|---:|---:|---|---|---:|---:|---:|',
+    '| scenario | N | proxies per connection | server | prepared before the clock (s) | change: event loop busy, p50 / max (ms) | responses pushed per change | server write syscalls per change, p50 | recomputed per change | server RSS before → idle (MiB) | client process RSS (MiB) | load average during the run |',
+    '|---|---:|---:|---|---:|---:|---|---:|---|---:|---:|---:|',
   ];
   const mib = (bytes: number): string => (bytes / 1024 ** 2).toFixed(0);
   for (const run of results.runs) {
@@ -222,7 +224,7 @@ function detailTable(results: BenchResults): string {
     const load = run.loadAverage ? `${run.loadAverage.before.toFixed(1)} → ${run.loadAverage.after.toFixed(1)}` : 'n/a';
     const earlier = run.fromEarlierRun ? ` (from the run of ${run.fromEarlierRun})` : '';
     lines.push(
-      `| ${run.scenario} | ${run.proxies} | ${run.proxiesPerConnection} | ${run.implementation}${earlier} | ${prepared} | ${format(percentile(run.changeSyncMs, 50))} / ${format(Math.max(...run.changeSyncMs))} | ${pushesPerChange(run)} | ${recomputed(run)}${initial}${certificates} | ${mib(run.memoryBefore.rssBytes)} → ${mib(run.memoryIdle.rssBytes)} | ${mib(run.clients.rssBytes)} | ${load} |`,
+      `| ${run.scenario} | ${run.proxies} | ${run.proxiesPerConnection} | ${run.implementation}${earlier} | ${prepared} | ${format(percentile(run.changeSyncMs, 50))} / ${format(Math.max(...run.changeSyncMs))} | ${pushesPerChange(run)} | ${run.writeSyscallsPerChange ? format(percentile(run.writeSyscallsPerChange, 50)) : 'n/a'} | ${recomputed(run)}${initial}${certificates} | ${mib(run.memoryBefore.rssBytes)} → ${mib(run.memoryIdle.rssBytes)} | ${mib(run.clients.rssBytes)} | ${load} |`,
     );
   }
   return lines.join('\n');

@@ -109,6 +109,7 @@ async function runOne(scenario: Scenario, implementation: Implementation, proxie
     const idle = await server.request({ type: 'measure-idle' }, 'idle', 30_000);
     const changeMs: number[] = [];
     const changeSyncMs: number[] = [];
+    const writeSyscallsPerChange: number[] = [];
     const pushedPerChange: RunResult['pushedPerChange'][number][] = [];
     const recomputePerChange: RecomputeDelta[] = [];
     const heapAfterChangeBytes: number[] = [];
@@ -120,6 +121,7 @@ async function runOne(scenario: Scenario, implementation: Implementation, proxie
       const changed = await server.request({ type: 'change', iteration }, 'changed', 70_000);
       changeMs.push(changed.ms);
       changeSyncMs.push(changed.syncMs);
+      if (changed.writeSyscalls !== undefined) writeSyscallsPerChange.push(changed.writeSyscalls);
       pushedPerChange.push(changed.pushed);
       if (changed.recompute) recomputePerChange.push(changed.recompute);
       heapAfterChangeBytes.push(changed.heapUsedBytes);
@@ -140,6 +142,7 @@ async function runOne(scenario: Scenario, implementation: Implementation, proxie
       ...(scenario === 'mtls' ? { caKeyType: mtlsCaKeyType() } : {}),
       changeMs,
       changeSyncMs,
+      ...(writeSyscallsPerChange.length > 0 ? { writeSyscallsPerChange } : {}),
       pushedPerChange,
       ...(recomputePerChange.length > 0 ? { recomputePerChange } : {}),
       heapAfterChangeBytes,

@@ -3,6 +3,7 @@
  * starts a server for N proxies, reports when every proxy has ACKed its initial config, and
  * applies "one changed cluster" measuring until every proxy has ACKed it.
  */
+import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { replyToParent, serveParent, settledMemory, type InitialRecompute, type MemorySample, type PushCounts, type RecomputeDelta, type ServerCommand } from './ipc.js';
 import type { Scenario } from './scenario.js';
@@ -33,6 +34,8 @@ export interface BenchTarget {
    */
   memoryBefore?(): Promise<MemorySample>;
   memoryIdle?(): Promise<MemorySample>;
+  /** The process that serves xDS, when it is not this one (its write syscalls are counted). */
+  serverPid?(): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -43,6 +46,20 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): 
     timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Write-family system calls (write, writev, sendmsg…) the server process has made, from Linux's
+ * /proc/PID/io `syscw` (all its threads); undefined where that file does not exist. Counted per
+ * change, it shows how many socket writes the same pushes took, whatever else the machine does.
+ */
+function writeSyscalls(pid: number | undefined): number | undefined {
+  try {
+    const match = /^syscw:\s*(\d+)$/m.exec(fs.readFileSync(`/proc/${pid ?? 'self'}/io`, 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function runServerProcess(target: BenchTarget): void {
@@ -70,8 +87,12 @@ export function runServerProcess(target: BenchTarget): void {
         replyToParent({ type: 'idle', memory: target.memoryIdle ? await target.memoryIdle() : await settledMemory() });
         return;
       case 'change': {
+        const pid = target.serverPid?.();
+        const writesBefore = writeSyscalls(pid);
         const result = await withDeadline(target.change(command.iteration), 60_000, `change ${command.iteration} ACKed by every proxy`);
-        replyToParent({ type: 'changed', iteration: command.iteration, ...result, heapUsedBytes: process.memoryUsage().heapUsed });
+        const writesAfter = writeSyscalls(pid);
+        const writes = writesBefore !== undefined && writesAfter !== undefined ? { writeSyscalls: writesAfter - writesBefore } : {};
+        replyToParent({ type: 'changed', iteration: command.iteration, ...result, heapUsedBytes: process.memoryUsage().heapUsed, ...writes });
         return;
       }
       case 'stop':
