@@ -115,8 +115,10 @@ type acks struct {
 type initialWait struct {
 	token string
 	nodes int
-	types []string
-	done  bool
+	types map[string]bool
+	// Nodes that have ACKed every type of the wait, counted as their last type comes in.
+	complete int
+	done     bool
 }
 
 type updateWait struct {
@@ -153,8 +155,13 @@ func (a *acks) onRequest(stream int64, req *discovery.DiscoveryRequest) error {
 	if a.ackedTypes[node] == nil {
 		a.ackedTypes[node] = map[string]bool{}
 	}
-	a.ackedTypes[node][req.GetTypeUrl()] = true
-	a.checkInitial()
+	if !a.ackedTypes[node][req.GetTypeUrl()] {
+		a.ackedTypes[node][req.GetTypeUrl()] = true
+		if w := a.initial; w != nil && w.types[req.GetTypeUrl()] && a.ackedAll(node, w) {
+			w.complete++
+			a.checkInitial()
+		}
+	}
 	if u := a.update; u != nil && !u.finished && u.typeURL == req.GetTypeUrl() && u.nonces[stream] == nonce {
 		u.acked[node] = true
 		if len(u.acked) >= u.nodes {
@@ -185,23 +192,18 @@ func (a *acks) onClosed(stream int64) {
 	delete(a.sent, stream)
 }
 
+func (a *acks) ackedAll(node string, w *initialWait) bool {
+	for t := range w.types {
+		if !a.ackedTypes[node][t] {
+			return false
+		}
+	}
+	return true
+}
+
 // checkInitial reports the initial wait once enough nodes ACKed every type; call with mu held.
 func (a *acks) checkInitial() {
-	w := a.initial
-	if w == nil || w.done {
-		return
-	}
-	complete := 0
-	for _, acked := range a.ackedTypes {
-		all := true
-		for _, t := range w.types {
-			all = all && acked[t]
-		}
-		if all {
-			complete++
-		}
-	}
-	if complete >= w.nodes {
+	if w := a.initial; w != nil && !w.done && w.complete >= w.nodes {
 		w.done = true
 		emit(map[string]any{"event": "acked", "token": w.token})
 	}
@@ -277,8 +279,18 @@ func (cp *controlPlane) handle(cmd command) error {
 		}
 		cp.linear.SetResources(initial)
 	case "await-acks":
+		wait := &initialWait{token: cmd.Token, nodes: cmd.Nodes, types: map[string]bool{}}
+		for _, t := range cmd.IDs {
+			wait.types[t] = true
+		}
 		cp.acks.mu.Lock()
-		cp.acks.initial = &initialWait{token: cmd.Token, nodes: cmd.Nodes, types: cmd.IDs}
+		cp.acks.initial = wait
+		// Nodes that ACKed before the wait began count too (once, here).
+		for node := range cp.acks.ackedTypes {
+			if cp.acks.ackedAll(node, wait) {
+				wait.complete++
+			}
+		}
 		cp.acks.checkInitial()
 		cp.acks.mu.Unlock()
 	case "update":
