@@ -15,6 +15,7 @@
  * `translateMeshes` (the full translation) stays the oracle: the property test in
  * test/incremental checks that both give the same per-proxy output.
  */
+import { isIP } from 'node:net';
 import { listChange, ResourceSet, type ResourceChange } from '../api/resource-set.js';
 import type { Resource } from '../api/types.js';
 import type { DataplaneModel, EndpointModel, GatewayModel, MeshModel, Model, ServiceModel } from '../model/model.js';
@@ -163,6 +164,8 @@ function endpointOnlyChange(previous: MeshModel, before: readonly Resource[], af
       if (deepEqual(a, b)) continue;
       return undefined;
     }
+    // An endpoint given by name lives in the cluster itself (a DNS cluster), not in EDS.
+    if (a.endpoints.some((e) => isIP(e.address) === 0) || b.endpoints.some((e) => isIP(e.address) === 0)) return undefined;
     if (!deepEqual(a.endpoints, b.endpoints)) changed.add(b.name);
   }
   if (changed.size === 0) return { mesh: previous, change: UNCHANGED };
