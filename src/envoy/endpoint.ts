@@ -30,7 +30,9 @@ export function clusterLoadAssignment(clusterName: string, all: readonly Endpoin
         load_balancing_weight: { value: 1 },
         lb_endpoints: sorted.map((e) => ({
           endpoint: { address: socketAddress(e.address, e.port) },
-          health_status: 'HEALTHY',
+          // An offline Dataplane's endpoint is UNHEALTHY, as Kuma reports it: Envoy routes around it
+          // (unless most are out, its panic threshold) and gRPC drops it.
+          health_status: e.healthy === false ? 'UNHEALTHY' : 'HEALTHY',
           load_balancing_weight: { value: 1 },
         })),
       },
