@@ -58,7 +58,9 @@ const MESH_HCM_TIMEOUTS = {
  */
 const EDGE_HCM_OPTIONS = {
   use_remote_address: { value: true },
-  internal_address_config: { unix_sockets: false, cidr_ranges: [] },
+  // An empty list means Envoy's default (private and loopback ranges, observed on Envoy 1.40), so
+  // the one internal range is the limited broadcast address, which no TCP client can have.
+  internal_address_config: { unix_sockets: false, cidr_ranges: [{ address_prefix: '255.255.255.255', prefix_len: { value: 32 } }] },
   normalize_path: { value: true },
   merge_slashes: true,
   strip_any_host_port: true,
