@@ -26,8 +26,15 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
-function handler(name: string, count: () => void): http.RequestListener {
+function handler(name: string, count: () => void, delayed = false): http.RequestListener {
   return (req, res) => {
+    // `/slow/MS`: answer after MS milliseconds (a long request).
+    const slow = delayed ? null : /^\/slow\/(\d+)/.exec(req.url ?? '');
+    if (slow) {
+      const timer = setTimeout(() => handler(name, count, true)(req, res), Number(slow[1]));
+      res.once('close', () => clearTimeout(timer));
+      return;
+    }
     count();
     const socket = req.socket as tls.TLSSocket;
     const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
