@@ -26,10 +26,10 @@ export function XdsStateBadge({ state }: { state: string }) {
 }
 
 /** An expiry date with how long is left; within 30 days it is marked (as `meshcp get secrets` marks it with (!)). */
-export function Expiry({ iso }: { iso: string | undefined }) {
+export function Expiry({ iso, warnDays = 30 }: { iso: string | undefined; warnDays?: number }) {
   const days = daysLeft(iso);
   if (iso === undefined || days === undefined) return <span>—</span>;
-  const tone: Tone | undefined = days < 0 ? 'bad' : days < 30 ? 'warn' : undefined;
+  const tone: Tone | undefined = days < 0 ? 'bad' : days < warnDays ? 'warn' : undefined;
   return (
     <span class="expiry">
       <time dateTime={iso}>{utc(iso)}</time> <span class="muted">({until(iso)})</span>
@@ -106,8 +106,8 @@ export function ViewFrame<T>({ view, children }: { view: ViewState<T>; children:
     <>
       {view.error && (
         <div class="stale" role="alert">
-          {view.error.kind === 'unreachable' ? 'The control plane is unreachable' : `The admin API answered ${view.error.status}: ${view.error.message}`}
-          {view.readAt && <> — showing what it said at {view.readAt.toLocaleTimeString()}.</>}
+          <ErrorText error={view.error} />
+          {view.readAt && <p>Showing what it said at {view.readAt.toLocaleTimeString()}.</p>}
         </div>
       )}
       {children(view.data)}

@@ -41,6 +41,8 @@ export class LiveConnection {
         window.setTimeout(() => this.start(), 5000);
       }
       this.setState('reconnecting');
+      // The views read themselves again: they then show the server unreachable, or catch up.
+      this.emit({ kind: 'everything' });
     });
   }
 

@@ -30,7 +30,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { isIP, type AddressInfo } from 'node:net';
+import { isIP, type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
 import { parseDuration } from '../api/duration.js';
 import { formatFieldError, singleLine } from '../api/errors.js';
@@ -122,6 +122,8 @@ export class AdminServer {
   private allowedHosts: ReadonlySet<string> = new Set();
   private readonly live?: LiveFeed;
   private readonly guiRoutes: GuiRoutes;
+  /** Every open socket, also those still in their TLS handshake, which closeAllConnections does not see. */
+  private readonly sockets = new Set<Socket>();
 
   constructor(private readonly options: AdminServerOptions) {
     this.live = options.live ? new LiveFeed(options.live, options.live.options) : undefined;
@@ -150,6 +152,10 @@ export class AdminServer {
     this.server = options.tls
       ? https.createServer({ cert: options.tls.cert, key: options.tls.key, ...(options.tls.clientCa !== undefined ? { ca: options.tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) }, handler)
       : http.createServer(handler);
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
   }
 
   /** Listens on `host:port` (port 0: any free port); resolves to the URL clients use. */
@@ -174,6 +180,9 @@ export class AdminServer {
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
+      // A browser reconnecting its event stream as the server stops leaves a socket mid-handshake:
+      // without this, close() waits for that socket's timeout (minutes).
+      for (const socket of this.sockets) socket.destroy();
     });
   }
 

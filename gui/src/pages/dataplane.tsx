@@ -74,10 +74,22 @@ function ConfigTable({ dump }: { dump: ConfigDump }) {
                   <XdsStateBadge state={t.state} />
                 </td>
                 <td>
-                  {t.lastSentVersion !== undefined ? <code>{t.lastSentVersion}</code> : '—'} <span class="muted">{ago(t.lastSentAt)}</span>
+                  {t.lastSentVersion !== undefined ? (
+                    <>
+                      <code>{t.lastSentVersion}</code> <span class="muted">{ago(t.lastSentAt)}</span>
+                    </>
+                  ) : (
+                    '—'
+                  )}
                 </td>
                 <td>
-                  {t.lastAckedVersion !== undefined ? <code>{t.lastAckedVersion}</code> : '—'} <span class="muted">{ago(t.lastAckedAt)}</span>
+                  {t.lastAckedVersion !== undefined ? (
+                    <>
+                      <code>{t.lastAckedVersion}</code> <span class="muted">{ago(t.lastAckedAt)}</span>
+                    </>
+                  ) : (
+                    '—'
+                  )}
                 </td>
                 <td class="num">{t.totalUpdates}</td>
                 <td class="num">{t.nackCount}</td>
@@ -136,7 +148,8 @@ function CertificatePanel({ identity }: { identity: IdentityJson | undefined }) 
       </dd>
       <dt>Expires</dt>
       <dd>
-        <Expiry iso={identity.expiration} />
+        {/* Workload certificates are short-lived by design and rotated at 4/5 of their life: no "expires soon" mark. */}
+        <Expiry iso={identity.expiration} warnDays={0} />
       </dd>
       <dt>Next rotation</dt>
       <dd>{identity.nextRotationAt !== undefined ? utc(identity.nextRotationAt) : <span class="muted">none scheduled (disconnected)</span>}</dd>

@@ -25,7 +25,7 @@ function MeshCard({ mesh }: { mesh: MeshOverview }) {
         <dt>CA backend</dt>
         <dd data-testid="ca-backend">
           {mtls.enabledBackend ?? <span class="muted">none enabled</span>}
-          {mtls.backends.length > 0 && <span class="muted"> (of {mtls.backends.map((b) => `${b.name}: ${b.type}`).join(', ')})</span>}
+          {mtls.backends.length > 0 && <span class="muted"> — backends: {mtls.backends.map((b) => `${b.name} (${b.type})`).join(', ')}</span>}
         </dd>
         <dt>CA phase</dt>
         <dd data-testid="ca-phase">

@@ -42,6 +42,19 @@ function Legend() {
   );
 }
 
+/** Past this many edges, transport labels would cover the graph: they show for the selected service only. */
+const MAX_LABELLED_EDGES = 40;
+
+function EdgeLabel({ points, text }: { points: readonly { x: number; y: number }[]; text: string }) {
+  const mid = points[Math.floor(points.length / 2)];
+  if (!mid) return null;
+  return (
+    <text x={mid.x} y={mid.y - 5} class="edge-label" text-anchor="middle">
+      {text}
+    </text>
+  );
+}
+
 function Graph({ graph, focus, onlyNeighbours, onFocus }: { graph: ServiceGraph; focus: string; onlyNeighbours: boolean; onFocus: (name: string) => void }) {
   const neighbours = useMemo(() => {
     if (focus === '') return undefined;
@@ -66,10 +79,12 @@ function Graph({ graph, focus, onlyNeighbours, onFocus }: { graph: ServiceGraph;
           const points = layout.edges.get(edgeKey(e.from, e.to));
           if (!points) return null;
           const dim = focus !== '' && e.from !== focus && e.to !== focus;
+          const labelled = layout.edges.size <= MAX_LABELLED_EDGES || (focus !== '' && !dim);
           return (
             <g key={edgeKey(e.from, e.to)} class={`edge-group${dim ? ' dim' : ''}`} data-from={e.from} data-to={e.to} data-access={e.access}>
               <title>{edgeTitle(e)}</title>
               <path d={pathThrough(points)} class={`edge edge-${e.access}`} marker-end={`url(#arrow-${e.access})`} />
+              {labelled && <EdgeLabel points={points} text={e.transport} />}
             </g>
           );
         })}
