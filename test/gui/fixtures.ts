@@ -21,6 +21,9 @@ export interface GuiPki {
   readonly adminServerKeyPem: string;
   readonly adminClientPem: string;
   readonly adminClientKeyPem: string;
+  /** A server certificate for other.acme.org: the route `admin` (host admin.acme.org) uses it, a SAN mismatch. */
+  readonly wrongHostPem: string;
+  readonly wrongHostKeyPem: string;
 }
 
 const DAY = 86_400;
@@ -33,6 +36,7 @@ export async function guiPki(): Promise<GuiPki> {
   const adminCa = await createRootCa({ commonName: 'Admin CA', validitySeconds: 365 * DAY });
   const adminServer = await issueCertificate({ issuer: adminCa, commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], usage: 'server', validitySeconds: 30 * DAY });
   const adminClient = await issueCertificate({ issuer: adminCa, commonName: 'ops@acme.org', usage: 'client', validitySeconds: 30 * DAY });
+  const wrongHost = await issueCertificate({ issuer: otherCa, commonName: 'other.acme.org', dnsNames: ['other.acme.org'], usage: 'server', validitySeconds: 200 * DAY });
   return {
     clientCaPem: clientCa.certPem,
     admittedPem: admitted.certPem,
@@ -42,6 +46,8 @@ export async function guiPki(): Promise<GuiPki> {
     adminServerKeyPem: adminServer.keyPem,
     adminClientPem: adminClient.certPem,
     adminClientKeyPem: adminClient.keyPem,
+    wrongHostPem: wrongHost.certPem,
+    wrongHostKeyPem: wrongHost.keyPem,
   };
 }
 
@@ -111,6 +117,24 @@ validation:
   clientCertificate:
     subjectMatches: [{ exact: client.acme.org }, { hasSuffix: .partner.acme.org }]
 routes: [{ prefix: /, route: { service: web } }]
+`,
+    `type: Secret
+mesh: default
+name: admin-cert
+secretType: tls
+cert: |
+${indent(pki.wrongHostPem, 2)}
+key: |
+${indent(pki.wrongHostKeyPem, 2)}
+`,
+    `type: Route
+mesh: default
+name: admin
+gateway: edge
+host: admin.acme.org
+tls:
+  serverCertificate: { name: admin-cert }
+routes: [{ prefix: /, route: { service: backend } }]
 `,
   ].join('---\n');
 }

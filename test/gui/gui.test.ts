@@ -105,6 +105,8 @@ describe('web GUI in Chromium', () => {
     await expect.poll(() => route.textContent(), DEADLINE).toContain(error);
     expect(await route.textContent()).toContain('Secret client-ca');
     expect(await route.textContent()).toContain('exact: client.acme.org');
+    // a custom server certificate whose names miss the host is flagged, as `apply` warns
+    expect(await page.locator('tr[data-route="admin"]').textContent()).toContain('SAN mismatch');
     await expectAccessible();
     await screenshot(page, 'gateways');
   });

@@ -24,7 +24,8 @@ function ServerCertificate({ cert, host }: { cert: RouteView['serverCertificate'
           <li>{c.subject}</li>
           <li>DNS names: {c.dnsNames.length > 0 ? c.dnsNames.join(', ') : 'none'}</li>
           <li>
-            Expires <Expiry iso={c.notAfter} />
+            {/* meshcp rotates the certificates it issues: only a custom one needs a reminder. */}
+            Expires <Expiry iso={c.notAfter} warnDays={cert.kind === 'custom' ? 30 : 0} />
           </li>
           <li class="muted">serial {hexGroups(c.serial)}</li>
         </ul>
