@@ -13,7 +13,18 @@ import { LISTENER_TYPE, CLUSTER_TYPE, SECRET_TYPE } from '../../src/xds/types.js
 import { FakeEnvoy, type ReceivedResponse } from '../helpers/fake-envoy.js';
 import { bufferLogger } from '../helpers/log-buffer.js';
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The checkout: test/gui when run from source, dist/test/gui when built (bench/gui.ts). */
+function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'package.json')) || path.basename(dir) === 'dist') {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('no package.json above the GUI test harness');
+    dir = parent;
+  }
+  return dir;
+}
+
+export const REPO = repoRoot();
 /** `npm run build` writes the GUI here; the tests serve exactly what ships. */
 export const GUI_DIR = path.join(REPO, 'dist', 'gui');
 /** Screenshots of each page, kept as test artifacts (gitignored). */

@@ -65,7 +65,9 @@ function MeshCard({ mesh }: { mesh: MeshOverview }) {
         <dd data-testid="soonest-expiry">
           {mesh.soonestExpiry ? (
             <>
-              {mesh.soonestExpiry.kind} <strong>{mesh.soonestExpiry.name}</strong>: <Expiry iso={mesh.soonestExpiry.notAfter} />
+              {mesh.soonestExpiry.kind} <strong>{mesh.soonestExpiry.name}</strong>:{' '}
+              {/* What meshcp issues it also rotates; a user Secret or a CA needs someone to act in time. */}
+              <Expiry iso={mesh.soonestExpiry.notAfter} warnDays={mesh.soonestExpiry.kind === 'secret' || mesh.soonestExpiry.kind === 'mesh CA' ? 30 : 0} />
             </>
           ) : (
             <span class="muted">no certificate</span>
