@@ -119,6 +119,14 @@ describe('web GUI in Chromium', () => {
     expect(await edge.getAttribute('data-access')).toBe('allowed');
     await expectAccessible();
     await screenshot(page, 'services');
+    // and a node is reachable by keyboard: Tab to it, Enter selects it
+    await page.locator('svg g[data-node="web"]').focus();
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-node'))).toBe('web');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.locator('[data-testid="edge-table"] caption').textContent(), DEADLINE).toContain('to and from web');
+    expect(await page.locator('svg g[data-node="web"]').getAttribute('aria-pressed')).toBe('true');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.locator('[data-testid="edge-table"] caption').textContent(), DEADLINE).not.toContain('to and from');
     // when
     const deleted = await mesh.api('DELETE', '/api/trafficpermissions/web-to-backend?mesh=default');
     expect(deleted.status).toBe(200);
@@ -142,8 +150,13 @@ describe('web GUI in Chromium', () => {
     expect(await admitted.textContent()).toMatch(/client\.acme\.org/);
     await expectAccessible();
     await screenshot(page, 'cert-check');
-    // when: a file from another CA
-    await page.getByLabel('Or choose a file').setInputFiles({ name: 'stranger.pem', mimeType: 'application/x-pem-file', buffer: Buffer.from(pki.strangerPem) });
+    // when: a file from another CA, dropped on the text box
+    const dropped = await page.evaluateHandle((pem) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([pem], 'stranger.pem', { type: 'application/x-pem-file' }));
+      return transfer;
+    }, pki.strangerPem);
+    await page.dispatchEvent('#pem', 'drop', { dataTransfer: dropped });
     await expect.poll(() => page.getByLabel('Client certificate (PEM)').inputValue()).toBe(pki.strangerPem);
     await page.getByRole('button', { name: 'Check' }).click();
     // then
@@ -266,6 +279,8 @@ describe('web GUI in Chromium', () => {
       // then
       await mtlsPage.getByRole('heading', { name: 'No meshes yet' }).waitFor(DEADLINE);
       expect(await mtlsPage.locator('main').textContent()).toContain('mTLS required (you: CN=ops@acme.org)');
+      expect(await axeViolations(mtlsPage)).toEqual([]);
+      await screenshot(mtlsPage, 'empty');
       // when: the control plane goes away
       await secure.close();
       // then: the page says it is unreachable, and that this admin API wants a client certificate

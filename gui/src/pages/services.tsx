@@ -67,7 +67,7 @@ function Graph({ graph, focus, onlyNeighbours, onFocus }: { graph: ServiceGraph;
   const nodeKinds = new Map(graph.nodes.map((n) => [n.name, n]));
   return (
     <div class="graph-wrap">
-      <svg class="graph" width={layout.width} height={layout.height} viewBox={`0 0 ${layout.width} ${layout.height}`} role="img" aria-label={`Service graph of mesh ${graph.mesh}; the table below lists the same calls`}>
+      <svg class="graph" width={layout.width} height={layout.height} viewBox={`0 0 ${layout.width} ${layout.height}`} role="group" aria-label={`Service graph of mesh ${graph.mesh}; the table below lists the same calls`}>
         <defs>
           {(['allowed', 'partial', 'denied', 'unenforced'] as const).map((a) => (
             <marker key={a} id={`arrow-${a}`} viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
@@ -97,7 +97,7 @@ function Graph({ graph, focus, onlyNeighbours, onFocus }: { graph: ServiceGraph;
               class={`node node-${info?.kind ?? 'mesh'}${focus === name ? ' focused' : ''}${dim ? ' dim' : ''}`}
               transform={`translate(${n.x - n.width / 2},${n.y - n.height / 2})`}
               role="button"
-              tabIndex={0}
+              tabindex={0}
               aria-label={`${name}, ${info?.kind ?? 'mesh'} service${focus === name ? ', selected' : ''}`}
               aria-pressed={focus === name}
               data-node={name}
