@@ -10,6 +10,7 @@ import { parseDuration } from '../api/duration.js';
 import { caCertificatePem, caSecretViews } from '../admin/ca-secrets.js';
 import { ResourceApi } from '../admin/resource-api.js';
 import { AdminServer, checkAdminBinding, type AdminTlsOptions } from '../admin/server.js';
+import { defaultGuiDir, GuiAssets } from '../admin/gui-assets.js';
 import {
   checkServingFiles,
   fileServerCredentials,
@@ -50,6 +51,8 @@ export interface ServeOptions extends Omit<StoreOptions, 'dataDir'> {
   readonly xdsTlsKey?: string;
   /** How long a Dataplane's proxy may be disconnected before its endpoints are reported unhealthy (`--offline-grace`, default 10s). */
   readonly offlineGrace?: string;
+  /** Where the built web GUI is (tests); default: dist/gui of this installation. */
+  readonly guiDir?: string;
   /** Tests: lifetime, clock and timer of the issued serving certificate. */
   readonly xdsServingCert?: Pick<XdsServingCertificateOptions, 'validitySeconds' | 'now' | 'setTimer'>;
 }
@@ -200,6 +203,7 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       systemSecrets: (mesh, now) => caSecretViews(controlPlane.identities.builtinCas(), now, mesh),
       systemCertificate: (mesh, name) => caCertificatePem(controlPlane.identities.builtinCas(), mesh, name),
     });
+    const gui = GuiAssets.load(options.guiDir ?? defaultGuiDir());
     const admin = new AdminServer({
       api,
       identities: controlPlane.identities,
@@ -214,6 +218,10 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       xdsCa: () => (xds.caPem !== undefined ? { pem: xds.caPem } : { unavailable: xds.noCa ?? 'no xDS CA' }),
       // `meshcp token generate --server` (SPEC §3): the key proxies' tokens are verified with.
       tokens: { signingKey: () => opened.signingKey() },
+      // The read-only web GUI (SPEC §3 `/gui/`): built files, live feed, and the views it reads.
+      gui,
+      live: { status: controlPlane.status.events, resources: sources.changes, certificate: (mesh, name) => controlPlane.identities.getStatus(mesh, name) },
+      views: { identities: controlPlane.identities, meshCas: () => meshCasInUse(controlPlane.identities, served()) },
       ...(tls ? { tls } : {}),
     });
     const { url: adminUrl } = await listenOn('--admin-address', options.adminAddress, admin.listen(options.adminAddress));
@@ -221,7 +229,8 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
     const xdsPort = await listenOn('--xds-address', options.xdsAddress, controlPlane.listen(options.xdsAddress));
     const xdsAddress = options.xdsAddress.replace(/:\d+$/, `:${xdsPort}`);
     ready = true;
-    log.info({ xds: xdsAddress, admin: adminUrl, store: opened.description, config: options.config, adminMtls: tls?.clientCa !== undefined, auth: options.auth, xdsTls: xds.mode }, 'meshcp is serving');
+    if (!gui.ok) log.warn(gui.unavailable);
+    log.info({ xds: xdsAddress, admin: adminUrl, ...(gui.ok ? { gui: `${adminUrl}/gui/` } : {}), store: opened.description, config: options.config, adminMtls: tls?.clientCa !== undefined, auth: options.auth, xdsTls: xds.mode }, 'meshcp is serving');
     return {
       adminUrl,
       xdsAddress,
