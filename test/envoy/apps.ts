@@ -15,6 +15,8 @@ export interface AppReply {
   readonly xfcc?: string;
   /** The subject of the client certificate the app itself saw (TLS apps). */
   readonly peerSubject?: string;
+  /** The `x-envoy-*` request headers that reached the app. */
+  readonly envoyHeaders?: Record<string, string>;
 }
 
 export interface RunningApp {
@@ -24,8 +26,15 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
-function handler(name: string, count: () => void): http.RequestListener {
+function handler(name: string, count: () => void, delayed = false): http.RequestListener {
   return (req, res) => {
+    // `/slow/MS`: answer after MS milliseconds (a long request).
+    const slow = delayed ? null : /^\/slow\/(\d+)/.exec(req.url ?? '');
+    if (slow) {
+      const timer = setTimeout(() => handler(name, count, true)(req, res), Number(slow[1]));
+      res.once('close', () => clearTimeout(timer));
+      return;
+    }
     count();
     const socket = req.socket as tls.TLSSocket;
     const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
@@ -34,6 +43,7 @@ function handler(name: string, count: () => void): http.RequestListener {
       path: req.url ?? '',
       ...(req.headers['x-forwarded-client-cert'] !== undefined ? { xfcc: String(req.headers['x-forwarded-client-cert']) } : {}),
       ...(peer?.subject?.CN !== undefined ? { peerSubject: String(peer.subject.CN) } : {}),
+      envoyHeaders: Object.fromEntries(Object.entries(req.headers).filter(([k]) => k.startsWith('x-envoy-')).map(([k, v]) => [k, String(v)])),
     };
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(reply));
@@ -105,6 +115,8 @@ export function httpGet(port: number, urlPath = '/', options: { host?: string; a
 export interface TlsClient {
   /** The name sent as SNI and in the Host header. */
   readonly host: string;
+  /** Further request headers. */
+  readonly headers?: Record<string, string>;
   /** CAs the client trusts for the server certificate. */
   readonly ca: string;
   readonly cert?: string;
@@ -123,7 +135,7 @@ export function httpsGet(port: number, client: TlsClient, urlPath = '/'): Promis
   return new Promise((resolve, reject) => {
     const req = https.request(
       {
-        host: '127.0.0.1', port, path: urlPath, servername: client.host, headers: { host: client.host },
+        host: '127.0.0.1', port, path: urlPath, servername: client.host, headers: { ...client.headers, host: client.host },
         ca: client.ca, ...(client.cert !== undefined ? { cert: client.cert, key: client.key } : {}),
         agent: false, timeout: 10_000,
         // The server certificate names the route host, not 127.0.0.1.

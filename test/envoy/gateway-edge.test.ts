@@ -154,6 +154,20 @@ describe('edge gateway on real Envoy', () => {
     expect(reply.json()).toMatchObject({ app: 'unverified', peerSubject: 'gw-client' });
   });
 
+  it('follows Envoy\'s edge guidance: no client is internal, x-envoy-* headers from clients are dropped, headers with underscores refused', async () => {
+    // given a client on loopback (a private address Envoy would trust by default)
+    const open = { host: 'mismatch.acme.org', ca: serverCa.certPem, checkName: false };
+    // when it sends Envoy control headers
+    const reply = await httpsGet(port, { ...open, headers: { 'x-envoy-upstream-rq-timeout-ms': '1', 'x-envoy-retry-on': '5xx' } });
+    // then none reaches the upstream: Envoy treats the client as external (it adds only its address)
+    expect(reply.status).toBe(200);
+    expect(reply.json().envoyHeaders).toEqual({ 'x-envoy-external-address': '127.0.0.1' });
+    // and a header with an underscore is refused before it reaches any upstream
+    const served = app.served();
+    expect((await httpsGet(port, { ...open, headers: { x_user: 'admin' } })).status).toBe(400);
+    expect(app.served()).toBe(served);
+  });
+
   it('Envoy accepted every resource', async () => {
     const rejected = [...(await edge.stats('update_rejected'))].filter(([, v]) => v > 0);
     expect(rejected).toEqual([]);

@@ -101,6 +101,7 @@ describe('mesh sidecars on real Envoy', () => {
   let web: EnvoyProcess;
   let backend: EnvoyProcess;
   let ca: { certPem: string; keyPem: string };
+
   const apps: RunningApp[] = [];
   const toB64 = (s: string): string => Buffer.from(s).toString('base64');
   printEnvoysOnFailure(() => [bed]);

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
-import { startServer, type RunningServer } from '../../src/cli/serve.js';
+import { startServer, type RunningServer, type ServeOptions } from '../../src/cli/serve.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { runCli, type CliRun } from '../cli/harness.js';
 import { freePort } from '../helpers/echo-service.js';
@@ -107,9 +107,9 @@ export class Testbed {
   ) {}
 
   /** An in-process `meshcp serve` (xDS over TLS, token auth) on free ports. */
-  static async start(label: string): Promise<Testbed> {
+  static async start(label: string, options: Partial<ServeOptions> = {}): Promise<Testbed> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `meshcp-envoy-${label}-`));
-    const server = await startServer({ config: [], dataDir: path.join(dir, 'data'), xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth: 'token' }, silentLogger());
+    const server = await startServer({ config: [], dataDir: path.join(dir, 'data'), xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth: 'token', ...options }, silentLogger());
     await waitFor('meshcp ready', () => server.isReady());
     const bed = new Testbed(dir, server, server);
     bed.cleanups.push(() => server.close());
