@@ -78,6 +78,22 @@ export interface StoreEvent {
   readonly reset?: readonly StoredResource[];
 }
 
+/**
+ * A stored record the store cannot use (it does not parse or validate, e.g. written by hand): it is
+ * skipped, or, when it replaced a good version, that version is held (SPEC §3 serve). Never fatal.
+ */
+export interface StoreProblem {
+  /** `refKey` of the resource the record is stored as, or the store's own key when it names none. */
+  readonly key: string;
+  readonly ref?: ResourceRef;
+  /** One line, never key material. */
+  readonly reason: string;
+  /** ISO 8601: when it was first seen. */
+  readonly since: string;
+  /** Whether a last good version of the resource keeps being served. */
+  readonly held: boolean;
+}
+
 export interface Store {
   /** Every committed batch; replays the whole content as a `reset` event on subscribe. */
   changes(): Observable<StoreEvent>;
@@ -94,6 +110,8 @@ export interface Store {
   putBlob(name: string, data: string | Uint8Array, options?: PutBlobOptions): Promise<boolean>;
   getBlob(name: string): Promise<Buffer | undefined>;
   deleteBlob(name: string): Promise<boolean>;
+  /** Records that are skipped or held at their last good version, by the store's key. */
+  problems?(): ReadonlyMap<string, StoreProblem>;
   /** Why the store cannot take writes right now (e.g. `etcd://…: unavailable`), or undefined when it can; for /readyz. */
   unavailable?(): string | undefined;
   close(): Promise<void>;

@@ -223,14 +223,24 @@ describe('FileStore', () => {
     await store.close();
   });
 
-  it('refuses to open a damaged store instead of serving part of it', async () => {
+  it('opens a store with a damaged record: skips that record, reports it, keeps the others', async () => {
     // given
     const store = await FileStore.open(dir);
     await store.put(route('a'));
+    await store.put(route('b'));
     await store.close();
     fs.writeFileSync(path.join(dir, 'resources', 'default', 'routes', 'a.yaml'), 'resource:\n  type: Route\n  name: a\n  hots: x\n');
-    // when / then
-    await expect(FileStore.open(dir)).rejects.toThrow(/a\.yaml.*unknown field "hots", did you mean "host"/s);
+    // when
+    const reopened = await FileStore.open(dir);
+    // then
+    expect(reopened.current().map((s) => s.resource.name)).toEqual(['b']);
+    const problem = reopened.problems().get(path.join('resources', 'default', 'routes', 'a.yaml'));
+    expect(problem).toMatchObject({ key: 'Route/default/a', held: false });
+    expect(problem?.reason).toMatch(/unknown field "hots", did you mean "host"/);
+    // and: writing the resource again replaces the bad file, and the problem goes
+    await reopened.put(route('a'));
+    expect(reopened.problems().size).toBe(0);
+    await reopened.close();
   });
 
   it('keeps blobs private, and creates only once with ifAbsent', async () => {
