@@ -11,6 +11,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createFileAtomic } from '../store/atomic.js';
+import { checkKeyFileTrust } from '../store/data-dir.js';
 
 export interface TokenClaims {
   readonly name: string;
@@ -118,6 +119,8 @@ export async function loadOrCreateSigningKey(dataDir: string): Promise<Buffer> {
 }
 
 async function readSigningKey(file: string): Promise<Buffer> {
+  // A key another user could have planted or read signs nothing (StrictModes, store/data-dir.ts).
+  checkKeyFileTrust(file);
   const key = await fs.readFile(file);
   if (key.length < SIGNING_KEY_BYTES) throw new Error(`token signing key ${file} is shorter than ${SIGNING_KEY_BYTES} bytes; delete it to generate a new one (tokens already issued become invalid)`);
   return key;

@@ -28,7 +28,8 @@
  * change needs no journal: its own rename is its commit point. In the process, readers only see
  * the in-memory state, which changes once per committed batch.
  *
- * One process owns a data directory; several replicas share state through etcd instead.
+ * One process owns a data directory (`serve.lock`), and it is trusted only if no other user owns
+ * or may write it (data-dir.ts); several replicas share state through etcd instead.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -37,6 +38,7 @@ import YAML from 'yaml';
 import type { Resource, ResourceKind } from '../api/types.js';
 import type { Logger } from '../log/logger.js';
 import { createFileAtomic, ensureDirectory, isCode, readFileIfExists, removeFileDurable, removeTemporaryFiles, writeFileAtomic, type FaultHooks } from './atomic.js';
+import { checkDataDirTrust, DataDirLock } from './data-dir.js';
 import { documentToResource, resourceToDocument, sameContent } from './document.js';
 import { applyOne, checkBlobName, refKey, refOf, FeedStore, type AppliedChange, type PutBlobOptions, type ResourceRef, type Store, type StoreChange, type StoredResource, type StoreProblem } from './store.js';
 
@@ -76,6 +78,7 @@ export class FileStore extends FeedStore implements Store {
     private readonly entries: Map<string, StoredResource>,
     /** Files that did not load, by path relative to the data directory; one goes when its resource is written or deleted. */
     private readonly skipped: Map<string, StoreProblem>,
+    private readonly lock: DataDirLock,
     private readonly options: FileStoreOptions,
   ) {
     super();
@@ -85,6 +88,19 @@ export class FileStore extends FeedStore implements Store {
   static async open(dataDir: string, options: FileStoreOptions = {}): Promise<FileStore> {
     const root = path.resolve(dataDir);
     await ensureDirectory(root);
+    // Nothing in it is read before it is trusted (StrictModes), and one server owns it (data-dir.ts).
+    checkDataDirTrust(root);
+    const lock = new DataDirLock(root);
+    lock.acquire();
+    try {
+      return await FileStore.load(root, lock, options);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  private static async load(root: string, lock: DataDirLock, options: FileStoreOptions): Promise<FileStore> {
     await checkFormat(root);
     const removed = await removeTemporaryFiles(root);
     if (removed > 0) options.log?.warn({ dataDir: root, removed }, 'removed temporary files left by an interrupted write');
@@ -96,7 +112,7 @@ export class FileStore extends FeedStore implements Store {
       options.log?.error({ dataDir: root, file: problem.file, reason: problem.problem.reason }, 'a stored record does not validate; it is skipped (rewrite it with `meshcp apply`, or remove the file)');
     }
     options.log?.info({ dataDir: root, resources: entries.size, skipped: problems.size }, 'store opened');
-    return new FileStore(root, entries, new Map([...problems].map(([k, p]) => [k, p.problem])), options);
+    return new FileStore(root, entries, new Map([...problems].map(([k, p]) => [k, p.problem])), lock, options);
   }
 
   problems(): ReadonlyMap<string, StoreProblem> {
@@ -140,8 +156,10 @@ export class FileStore extends FeedStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     await this.tail.catch(() => undefined);
+    this.lock.release();
     this.feed.complete();
   }
 

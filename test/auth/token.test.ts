@@ -160,7 +160,7 @@ describe('loadOrCreateSigningKey', () => {
     // given
     const dir = dataDir();
     fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, SIGNING_KEY_FILE), Buffer.alloc(5));
+    fs.writeFileSync(path.join(dir, SIGNING_KEY_FILE), Buffer.alloc(5), { mode: 0o600 });
     // when / then
     await expect(loadOrCreateSigningKey(dir)).rejects.toThrow(/shorter than 32 bytes/);
   });

@@ -132,6 +132,7 @@ describe('FileStore', () => {
     // then
     expect(hosts(crashing.current())).toEqual(['a=old.acme.org']);
     expect(filesUnder(path.join(dir, 'resources', 'default', 'routes')).some((f) => f.startsWith('.tmp-'))).toBe(true);
+    await crashing.close(); // the crashed process is gone, and its lock with it
     const reopened = await FileStore.open(dir);
     expect(hosts(reopened.current())).toEqual(['a=old.acme.org']);
     expect(filesUnder(path.join(dir, 'resources', 'default', 'routes'))).toEqual(['a.yaml']);
@@ -151,6 +152,7 @@ describe('FileStore', () => {
     await expect(crashing.apply([{ op: 'put', resource: route('a') }, { op: 'put', resource: route('b') }])).rejects.toThrow(SimulatedCrash);
     // then
     expect(crashing.current()).toEqual([]);
+    await crashing.close();
     const reopened = await FileStore.open(dir);
     expect(reopened.current()).toEqual([]);
     await reopened.close();
@@ -176,6 +178,7 @@ describe('FileStore', () => {
       { op: 'delete', ref: { type: 'Route', mesh: 'default', name: 'c' } },
     ]);
     expect(fs.existsSync(path.join(dir, 'journal.yaml'))).toBe(true);
+    await crashing.close(); // the crashed process is gone, and its lock with it
     // then: reopening (the restart after the crash) finishes the batch
     const reopened = await FileStore.open(dir);
     expect(hosts(reopened.current())).toEqual(['a=a.acme.org', 'b=b.acme.org']);
@@ -194,6 +197,7 @@ describe('FileStore', () => {
     });
     // when
     await crashing.apply([{ op: 'put', resource: route('a') }, { op: 'put', resource: secret }]);
+    await crashing.close();
     // then
     const reopened = await FileStore.open(dir);
     expect(reopened.current().map((s) => s.resource.name)).toEqual(['a', 'my-tls']);
@@ -241,6 +245,16 @@ describe('FileStore', () => {
     await reopened.put(route('a'));
     expect(reopened.problems().size).toBe(0);
     await reopened.close();
+  });
+
+  it('refuses a second store on the same directory while the first is open', async () => {
+    // given
+    const first = await FileStore.open(dir);
+    // when / then
+    await expect(FileStore.open(dir)).rejects.toThrow(new RegExp(`data directory ${dir} is in use by another meshcp serve \\(pid ${process.pid}`));
+    await first.close();
+    const second = await FileStore.open(dir);
+    await second.close();
   });
 
   it('keeps blobs private, and creates only once with ifAbsent', async () => {
