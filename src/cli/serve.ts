@@ -155,9 +155,11 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
     cleanups.push(() => config.stop());
     sources.start();
     cleanups.push(() => sources.stop());
-    // SPEC §2: with --auth token (the default) a proxy must present a dataplane token for its name and mesh.
-    const authenticate =
-      options.auth === 'token' ? tokenAuthenticator({ signingKey: await opened.signingKey(), log: log.child({ component: 'xds-auth' }) }) : undefined;
+    // SPEC §2: with --auth token (the default) a proxy must present a dataplane token for its name
+    // and mesh, verified with the keyring: rotated keys and revocations from the store, followed live.
+    const keyring = await opened.keyring();
+    cleanups.push(() => keyring.close());
+    const authenticate = options.auth === 'token' ? tokenAuthenticator({ keyring, log: log.child({ component: 'xds-auth' }) }) : undefined;
     const controlPlane = new ControlPlane({
       changes: sources.changes,
       log,
@@ -201,7 +203,7 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       hostnames: options.adminHostname ?? [],
       xdsCa: () => (xds.caPem !== undefined ? { pem: xds.caPem } : { unavailable: xds.noCa ?? 'no xDS CA' }),
       // `meshcp token generate --server` (SPEC §3): the key proxies' tokens are verified with.
-      tokens: { signingKey: () => opened.signingKey() },
+      tokens: keyring,
       ...(tls ? { tls } : {}),
     });
     const { url: adminUrl } = await listenOn('--admin-address', options.adminAddress, admin.listen(options.adminAddress));

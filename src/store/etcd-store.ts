@@ -31,7 +31,7 @@
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
-import { BehaviorSubject, type Observable } from 'rxjs';
+import { BehaviorSubject, Observable } from 'rxjs';
 import { Etcd3, type IKeyValue, type IOptions, type IWatchResponse, type Lease, type Watcher } from 'etcd3';
 import { RESOURCE_KINDS, type Resource, type ResourceKind } from '../api/types.js';
 import type { Logger } from '../log/logger.js';
@@ -170,6 +170,8 @@ export class EtcdStore extends FeedStore implements Store {
   private statusWatchStarted = false;
   /** Records that do not decode (by etcd key): reported once each, and on the resource they would be. */
   private readonly problemRecords = new Map<string, StoreProblem>();
+  /** Blob watches to stop on close. */
+  private readonly blobWatchStops = new Set<() => void>();
   /** Sealed values opened so far (a listing compares before and after). */
   private sealedOpened = 0;
   /** Records being sealed in place (etcd key → the mod_revision read), so one is written once. */
@@ -338,6 +340,55 @@ export class EtcdStore extends FeedStore implements Store {
     return Number(result.deleted) > 0;
   }
 
+  async listBlobs(prefix: string): Promise<string[]> {
+    const folder = prefix.replace(/\/+$/, '');
+    checkBlobName(folder);
+    this.checkOpen();
+    const keys = await this.call(`listing blobs ${folder}/`, () => this.client.getAll().prefix(`${this.blobsPrefix}${folder}/`).keys());
+    return keys.map((k) => k.slice(this.blobsPrefix.length)).sort();
+  }
+
+  /**
+   * An etcd watch on the blobs under `prefix`, one per subscription: emits on every change by any
+   * replica, and once each time the watch (re)connects, so a reader that missed changes while etcd
+   * was unreachable lists again.
+   */
+  blobChanges(prefix: string): Observable<void> {
+    const folder = prefix.replace(/\/+$/, '');
+    checkBlobName(folder);
+    return new Observable<void>((subscriber) => {
+      if (this.closed) {
+        subscriber.complete();
+        return undefined;
+      }
+      let watcher: Watcher | undefined;
+      let cancelled = false;
+      const start = (): void => {
+        const w = this.client.watch().prefix(`${this.blobsPrefix}${folder}/`).watcher();
+        watcher = w;
+        w.on('data', () => subscriber.next());
+        w.on('connected', () => subscriber.next());
+        // A cancelled watch (compaction): start a new one, which lists nothing missed by itself; the reader lists on its 'connected'.
+        w.on('error', () => {
+          w.removeAllListeners();
+          if (!cancelled && !this.closed) start();
+        });
+      };
+      start();
+      const stop = (): void => {
+        cancelled = true;
+        const w = watcher;
+        w?.removeAllListeners();
+        void w?.cancel().catch(() => undefined);
+      };
+      this.blobWatchStops.add(stop);
+      return () => {
+        this.blobWatchStops.delete(stop);
+        stop();
+      };
+    });
+  }
+
   problems(): ReadonlyMap<string, StoreProblem> {
     return this.problemRecords;
   }
@@ -377,6 +428,8 @@ export class EtcdStore extends FeedStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const stop of this.blobWatchStops) stop();
+    this.blobWatchStops.clear();
     if (this.republishTimer) clearInterval(this.republishTimer);
     this.statusWatcher?.removeAllListeners();
     void this.statusWatcher?.cancel().catch(() => undefined);

@@ -40,7 +40,8 @@ import type { Logger } from '../log/logger.js';
 import { createFileAtomic, ensureDirectory, isCode, readFileIfExists, removeFileDurable, removeTemporaryFiles, writeFileAtomic, type FaultHooks } from './atomic.js';
 import { checkDataDirTrust, DataDirLock } from './data-dir.js';
 import { documentToResource, resourceToDocument, sameContent } from './document.js';
-import { applyOne, checkBlobName, refKey, refOf, FeedStore, type AppliedChange, type PutBlobOptions, type ResourceRef, type Store, type StoreChange, type StoredResource, type StoreProblem } from './store.js';
+import type { Observable } from 'rxjs';
+import { applyOne, BlobFeed, checkBlobName, refKey, refOf, FeedStore, type AppliedChange, type PutBlobOptions, type ResourceRef, type Store, type StoreChange, type StoredResource, type StoreProblem } from './store.js';
 
 const FORMAT = 1;
 const FILE_MODE = 0o600;
@@ -70,6 +71,7 @@ interface FileWrite {
 
 export class FileStore extends FeedStore implements Store {
   private tail: Promise<unknown> = Promise.resolve();
+  private readonly blobFeed = new BlobFeed();
   private journalPending = false;
   private closed = false;
 
@@ -138,11 +140,21 @@ export class FileStore extends FeedStore implements Store {
   async putBlob(name: string, data: string | Uint8Array, options: PutBlobOptions = {}): Promise<boolean> {
     checkBlobName(name);
     const file = path.join(this.dataDir, 'blobs', ...name.split('/'));
-    return this.exclusive(async () => {
+    const written = await this.exclusive(async () => {
       if (options.ifAbsent) return createFileAtomic(file, data, { mode: FILE_MODE });
       await writeFileAtomic(file, data, { mode: FILE_MODE, hooks: this.options.hooks });
       return true;
     });
+    if (written) this.blobFeed.changed(name);
+    return written;
+  }
+
+  async listBlobs(prefix: string): Promise<string[]> {
+    return listBlobFiles(this.dataDir, prefix);
+  }
+
+  blobChanges(prefix: string): Observable<void> {
+    return this.blobFeed.changes(prefix);
   }
 
   async getBlob(name: string): Promise<Buffer | undefined> {
@@ -152,7 +164,9 @@ export class FileStore extends FeedStore implements Store {
 
   async deleteBlob(name: string): Promise<boolean> {
     checkBlobName(name);
-    return this.exclusive(() => removeFileDurable(path.join(this.dataDir, 'blobs', ...name.split('/'))));
+    const deleted = await this.exclusive(() => removeFileDurable(path.join(this.dataDir, 'blobs', ...name.split('/'))));
+    if (deleted) this.blobFeed.changed(name);
+    return deleted;
   }
 
   async close(): Promise<void> {
@@ -161,6 +175,7 @@ export class FileStore extends FeedStore implements Store {
     await this.tail.catch(() => undefined);
     this.lock.release();
     this.feed.complete();
+    this.blobFeed.complete();
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -232,6 +247,18 @@ export class FileStore extends FeedStore implements Store {
   protected sorted(): readonly StoredResource[] {
     return [...this.entries.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
   }
+}
+
+/**
+ * Blob names under `prefix` in a data directory's `blobs/` (a folder, `auth/revoked/`), sorted;
+ * temporary files left by a crash are not blobs. Also read without opening the store (the offline
+ * `meshcp token generate --data-dir` while `serve` holds the directory).
+ */
+export async function listBlobFiles(dataDir: string, prefix: string): Promise<string[]> {
+  const folder = prefix.replace(/\/+$/, '');
+  checkBlobName(folder);
+  const names = await visibleEntries(path.join(dataDir, 'blobs', ...folder.split('/')));
+  return names.map((n) => `${folder}/${n}`);
 }
 
 /** See the file comment: the longest name kept as is; longer ones are shortened and hashed. */
