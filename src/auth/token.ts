@@ -153,7 +153,7 @@ export function readTokenUnverified(token: string): { claims?: Partial<TokenClai
   const payload = decodeJsonObject(payloadPart);
   const kid = header?.['kid'];
   const jti = payload?.['jti'];
-  return { ...(payload ? { claims: { ...(typeof jti === 'string' ? { jti } : {}), ...(typeof payload['name'] === 'string' ? { name: payload['name'] } : {}), ...(typeof payload['mesh'] === 'string' ? { mesh: payload['mesh'] } : {}), ...(typeof payload['exp'] === 'number' ? { exp: payload['exp'] } : {}) } } : {}), ...(typeof kid === 'string' ? { kid } : {}) };
+  return { ...(payload ? { claims: { ...(typeof jti === 'string' ? { jti } : {}), ...(typeof payload['name'] === 'string' ? { name: payload['name'] } : {}), ...(typeof payload['mesh'] === 'string' ? { mesh: payload['mesh'] } : {}), ...(typeof payload['exp'] === 'number' ? { exp: payload['exp'] } : {}), ...(typeof payload['iat'] === 'number' ? { iat: payload['iat'] } : {}) } } : {}), ...(typeof kid === 'string' ? { kid } : {}) };
 }
 
 /**

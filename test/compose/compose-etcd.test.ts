@@ -23,6 +23,8 @@ import { silentLogger } from '../../src/log/logger.js';
 import { EtcdStore } from '../../src/store/etcd-store.js';
 import { CLUSTER_TYPE } from '../../src/xds/types.js';
 import { checkBootstrap, get } from '../helpers/envoy-bootstrap.js';
+import { parseDuration } from '../../src/api/duration.js';
+import { envoyVolumes, expectOnlyItsOwnBootstrap, expectSharedVolumeHoldsNoCaKey, mounts } from './proxy-volumes.js';
 import { freePort } from '../helpers/etcd.js';
 import { FakeEnvoy } from '../helpers/fake-envoy.js';
 import { waitFor } from '../helpers/wait.js';
@@ -34,6 +36,7 @@ type Service = {
   image?: string;
   build?: string;
   command?: string[];
+  volumes?: string[];
   entrypoint?: string[];
   environment?: Record<string, string>;
   healthcheck?: { test?: string[] };
@@ -54,6 +57,8 @@ const envoys = Object.entries(services).filter(([, s]) => s.image?.startsWith('e
 const replicaAddresses = replicas.map(([name, s]) => `${name}:${flag(s.command, '--xds-address')?.split(':').pop()}`);
 
 let out: string;
+/** The volumes other than the shared one: the proxies' and the init-only CA keys. */
+let aside: string;
 let etcdChild: ChildProcess | undefined;
 let etcdEndpoint: string;
 /** A path of the compose file's /shared volume, in this test's output directory. */
@@ -68,7 +73,7 @@ function runInit(phase: 'pki' | 'tokens', env: Record<string, string>): void {
   const service = services[phase === 'pki' ? 'init-pki' : 'init-tokens'];
   expect(service?.entrypoint).toEqual(['sh', '/app/envoy/init-etcd.sh', phase]);
   const run = spawnSync('sh', [path.join(ROOT, 'envoy/init-etcd.sh'), phase], {
-    env: { ...process.env, ...service?.environment, MESHCP: `${process.execPath} ${CLI}`, OUT: out, ...env },
+    env: { ...process.env, ...service?.environment, MESHCP: `${process.execPath} ${CLI}`, OUT: out, CA_KEYS: path.join(aside, 'ca-keys'), PROXIES: path.join(aside, 'proxies'), ...env },
     encoding: 'utf8',
     timeout: 120_000,
   });
@@ -77,6 +82,7 @@ function runInit(phase: 'pki' | 'tokens', env: Record<string, string>): void {
 
 beforeAll(async () => {
   out = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-compose-etcd-'));
+  aside = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-compose-etcd-volumes-'));
   // given: the pki phase, as the init-pki service runs it
   runInit('pki', {});
   // and: etcd with the compose file's command, its paths and ports mapped here
@@ -85,7 +91,7 @@ beforeAll(async () => {
   etcdEndpoint = `127.0.0.1:${clientPort}`;
   const args = command.slice(1).map((arg) => {
     if (arg.startsWith('/shared/')) return shared(arg);
-    if (arg === '/etcd-data') return path.join(out, 'etcd-data');
+    if (arg === '/etcd-data') return path.join(aside, 'etcd-data');
     if (arg === 'https://0.0.0.0:2379' || arg === 'https://etcd:2379') return `https://${etcdEndpoint}`;
     return arg;
   });
@@ -122,6 +128,7 @@ afterAll(async () => {
     await exited;
   }
   if (out) fs.rmSync(out, { recursive: true, force: true });
+  if (aside) fs.rmSync(aside, { recursive: true, force: true });
 });
 
 describe('docker-compose etcd variant', () => {
@@ -193,9 +200,9 @@ describe('docker-compose etcd variant', () => {
     await store.close();
     const xdsCa = fs.readFileSync(path.join(out, 'certs/xds-ca.crt'), 'utf8');
     expect(envoys.map(([name]) => name).sort()).toEqual(['backend-sidecar', 'edge', 'web-sidecar']);
-    for (const [name, envoy] of envoys) {
-      // when: the bootstrap its command names
-      const bootstrap = YAML.parse(fs.readFileSync(shared(flag(envoy.command, '-c')), 'utf8')) as Record<string, unknown>;
+    for (const { name, bootstrap: file } of envoyVolumes(services, 'init-tokens', path.join(aside, 'proxies'))) {
+      // when: the bootstrap its command names, in its own volume
+      const bootstrap = YAML.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
       // then: valid, lossless, both replicas with per-endpoint TLS for the name dialled there
       const { roundTrip, violations } = checkBootstrap(bootstrap);
       expect(violations, name).toEqual([]);
@@ -218,6 +225,27 @@ describe('docker-compose etcd variant', () => {
       const token = verifyToken(String(get(bootstrap, 'node', 'metadata', 'token')), signingKey);
       expect(token.ok && token.claims.name, name).toBe(proxy);
     }
+  });
+
+  it('gives each Envoy only its own volume: its bootstrap with its own short-lived token, owner-only for the Envoy user; CA keys stay with init', () => {
+    // given
+    const envoyList = envoyVolumes(services, 'init-tokens', path.join(aside, 'proxies'));
+    expect(envoyList.map((e) => e.proxy).sort()).toEqual(['backend', 'edge', 'web']);
+    const env = services['init-tokens']?.environment ?? {};
+    const validity = parseDuration(env['TOKEN_VALIDITY'] ?? '') ?? Infinity;
+    expect(validity).toBeLessThanOrEqual(24 * 3600);
+    // then
+    for (const envoy of envoyList) expectOnlyItsOwnBootstrap(envoy, Number(env['ENVOY_UID']), validity);
+    for (const [name, service] of Object.entries(services)) {
+      for (const m of mounts(service)) {
+        if (envoyList.some((e) => e.volume === m.source)) expect([...envoyList.map((e) => e.name), 'init-tokens'], `${name} mounts ${m.source}`).toContain(name);
+        if (m.source === 'shared' && name !== 'init-pki') expect(m.readOnly, `${name} mounts shared read-only`).toBe(true);
+      }
+    }
+    expect(fs.existsSync(path.join(out, 'tokens'))).toBe(false);
+    expectSharedVolumeHoldsNoCaKey(out);
+    expect(fs.readdirSync(path.join(aside, 'ca-keys')).sort()).toEqual(['etcd-ca.key', 'my-root-ca.key', 'xds-ca.key']);
+    expect(Object.entries(services).filter(([, s]) => mounts(s).some((m) => m.source === 'ca-keys')).map(([n]) => n)).toEqual(['init-pki']);
   });
 
   it('starts both replicas with the compose flags on that etcd; each serves web its config over TLS for its own name, with web\'s init token, at the same version', async () => {
@@ -249,7 +277,8 @@ describe('docker-compose etcd variant', () => {
         );
       }
       // when: web connects to each, checking the server's name as its bootstrap does
-      const token = fs.readFileSync(path.join(out, 'tokens/web.token'), 'utf8').trim();
+      const webBootstrap = envoyVolumes(services, 'init-tokens', path.join(aside, 'proxies')).find((e) => e.proxy === 'web')?.bootstrap ?? '';
+      const token = String(get(YAML.parse(fs.readFileSync(webBootstrap, 'utf8')), 'node', 'metadata', 'token'));
       const versions: string[] = [];
       for (const [i, [name]] of replicas.entries()) {
         const client = new FakeEnvoy({
