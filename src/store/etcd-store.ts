@@ -37,6 +37,7 @@ import { RESOURCE_KINDS, type Resource, type ResourceKind } from '../api/types.j
 import type { Logger } from '../log/logger.js';
 import { documentToResource, resourceToDocument, sameContent } from './document.js';
 import { mapPrivateKeys } from './private-keys.js';
+import { CONFLICT_ATTEMPTS, conflictBackoffMs, sleep } from './retry.js';
 import { SecretBox, WrongStoreKeyError } from './secret-box.js';
 import {
   applyOne,
@@ -59,7 +60,7 @@ const RECORD_FORMAT = 1;
 const DEFAULT_PREFIX = '/meshcp/';
 /** Reads of a batch go in transactions of this many ranges, under etcd's default --max-txn-ops (128). */
 const READ_CHUNK = 64;
-const MAX_APPLY_ATTEMPTS = 20;
+const MAX_APPLY_ATTEMPTS = CONFLICT_ATTEMPTS;
 
 export interface EtcdTls {
   /** PEM of the CA that signed etcd's serving certificate (`--store-ca-cert`). */
@@ -306,8 +307,15 @@ export class EtcdStore extends FeedStore implements Store {
         await this.caughtUp(Number(result.header.revision));
         return outcomes;
       }
-      // Another replica wrote one of these keys between our read and our write: read again.
-      if (attempt >= MAX_APPLY_ATTEMPTS) throw new Error(`${this.name}: the batch kept conflicting with concurrent writes to the same resources (${attempt} attempts); retry it`);
+      // Another replica wrote one of these keys between our read and our write: read again, after
+      // a short jittered pause so racing writers spread out (store/retry.ts).
+      if (attempt >= MAX_APPLY_ATTEMPTS) {
+        throw new StoreConflictError(
+          `${this.name}: ${keyed.map((k) => refKey(k.ref)).slice(0, 3).join(', ')}${keyed.length > 3 ? ', …' : ''} kept changing under this write: ${attempt} attempts each lost the race to a concurrent write of the same resources; nothing was written, retry it`,
+          keyed[0]!.ref,
+        );
+      }
+      await sleep(conflictBackoffMs(attempt));
     }
   }
 
