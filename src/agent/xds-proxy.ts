@@ -17,7 +17,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { AgentLogger } from './agent.js';
 import { bindTarget, parseRelayAddress, tcpRelayWarning, UnixRelaySocket, type RelayAddress } from './relay-listener.js';
 import { RelayedStream, identity, withAgentMetadata, type Kind, type RelayContext, type RelayedMethod } from './relayed-stream.js';
-import { DEFAULT_BACKOFF, addressListOf, type BackoffOptions, type XdsAddressList } from './xds-addresses.js';
+import { DEFAULT_BACKOFF, UPSTREAM_KEEPALIVE, addressListOf, type BackoffOptions, type XdsAddressList } from './xds-addresses.js';
 import { lookupType } from '../protos/load.js';
 import type protobuf from 'protobufjs';
 
@@ -148,7 +148,7 @@ export class XdsProxy {
   private upstream(address: string): grpc.Client {
     let client = this.upstreams.get(address);
     if (!client) {
-      client = new grpc.Client(address, this.options.credentials, { 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+      client = new grpc.Client(address, this.options.credentials, { 'grpc.max_receive_message_length': 16 * 1024 * 1024, ...UPSTREAM_KEEPALIVE });
       this.upstreams.set(address, client);
     }
     return client;

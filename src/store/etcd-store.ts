@@ -80,6 +80,8 @@ export interface EtcdStoreOptions {
   readonly callTimeoutMs?: number;
   /** TTL of the lease a replica publishes proxy status under: how long a dead replica's proxies stay Online elsewhere. Default 10. */
   readonly statusLeaseSeconds?: number;
+  /** How often etcd is probed, so /readyz says a replica is cut off even while nothing writes. Default 2000. */
+  readonly probeIntervalMs?: number;
 }
 
 export interface EtcdLocation {
@@ -171,6 +173,7 @@ export class EtcdStore extends FeedStore implements Store {
   private statusWatchStarted = false;
   /** Records that do not decode (by etcd key): reported once each, and on the resource they would be. */
   private readonly problemRecords = new Map<string, StoreProblem>();
+  private probeTimer: NodeJS.Timeout | undefined;
   /** Blob watches to stop on close. */
   private readonly blobWatchStops = new Set<() => void>();
   /** Sealed values opened so far (a listing compares before and after). */
@@ -222,6 +225,7 @@ export class EtcdStore extends FeedStore implements Store {
       if (wrongKey && listing.opened === 0 && !(await store.opensAnyBlob())) throw new Error(`${location.name}: cannot load the store: ${wrongKey.key}: ${wrongKey.reason}`);
       store.replaceAll(listing);
       store.startWatch(listing.revision + 1);
+      store.startProbe();
     } catch (err) {
       store.closed = true;
       client.close();
@@ -436,6 +440,7 @@ export class EtcdStore extends FeedStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.probeTimer) clearInterval(this.probeTimer);
     for (const stop of this.blobWatchStops) stop();
     this.blobWatchStops.clear();
     if (this.republishTimer) clearInterval(this.republishTimer);
@@ -456,6 +461,34 @@ export class EtcdStore extends FeedStore implements Store {
     }
     this.client.close();
     this.feed.complete();
+  }
+
+  /**
+   * A silent partition (a cut link drops packets; no reset arrives) leaves the watch stream open
+   * and quiet: only a call with a deadline notices it. A read every probe interval keeps
+   * `unavailable()` (/readyz) true to what etcd answers now, and says when it changes.
+   */
+  private startProbe(): void {
+    const interval = this.options.probeIntervalMs ?? 2000;
+    let probing = false;
+    this.probeTimer = setInterval(() => {
+      if (probing || this.closed) return;
+      probing = true;
+      const wasDown = this.callDown !== undefined;
+      this.call('probing the store', () => this.client.get(`${this.location.prefix}probe`).exec())
+        .then(
+          () => {
+            if (wasDown) this.options.log?.info({ store: this.name }, 'store reachable again');
+          },
+          (err: unknown) => {
+            if (!wasDown && !this.closed) this.options.log?.warn({ store: this.name, reason: oneLine(err) }, 'store unreachable; serving the last good configuration, writes fail until it returns');
+          },
+        )
+        .finally(() => {
+          probing = false;
+        });
+    }, interval);
+    this.probeTimer.unref();
   }
 
   private statusKey(key: string): string {
