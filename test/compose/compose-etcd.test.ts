@@ -6,7 +6,7 @@
  * replicas, started with the compose flags on that etcd, serve a proxy its config with the token
  * and the TLS check its bootstrap carries.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -69,13 +69,22 @@ const shared = (file: string | undefined): string => {
 /** The compose replica's --store URL, pointed at the local etcd. */
 const localStore = (url: string | undefined): string => (url ?? '').replace('etcd:2379', etcdEndpoint);
 
-function runInit(phase: 'pki' | 'tokens', env: Record<string, string>): void {
+/** An init phase as compose runs it; asynchronous, so this worker's event loop (and vitest's RPC) keeps running. */
+async function runInit(phase: 'pki' | 'tokens', env: Record<string, string>): Promise<void> {
   const service = services[phase === 'pki' ? 'init-pki' : 'init-tokens'];
   expect(service?.entrypoint).toEqual(['sh', '/app/envoy/init-etcd.sh', phase]);
-  const run = spawnSync('sh', [path.join(ROOT, 'envoy/init-etcd.sh'), phase], {
-    env: { ...process.env, ...service?.environment, MESHCP: `${process.execPath} ${CLI}`, OUT: out, CA_KEYS: path.join(aside, 'ca-keys'), PROXIES: path.join(aside, 'proxies'), ...env },
-    encoding: 'utf8',
-    timeout: 120_000,
+  const run = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+    const child = spawn('sh', [path.join(ROOT, 'envoy/init-etcd.sh'), phase], {
+      env: { ...process.env, ...service?.environment, MESHCP: `${process.execPath} ${CLI}`, OUT: out, CA_KEYS: path.join(aside, 'ca-keys'), PROXIES: path.join(aside, 'proxies'), ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('exit', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stderr });
+    });
   });
   if (run.status !== 0) throw new Error(`envoy/init-etcd.sh ${phase} failed (${run.status}): ${run.stderr}`);
 }
@@ -84,7 +93,7 @@ beforeAll(async () => {
   out = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-compose-etcd-'));
   aside = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-compose-etcd-volumes-'));
   // given: the pki phase, as the init-pki service runs it
-  runInit('pki', {});
+  await runInit('pki', {});
   // and: etcd with the compose file's command, its paths and ports mapped here
   const command = services['etcd']?.command ?? [];
   const [clientPort, peerPort] = [await freePort(), await freePort()];
@@ -118,7 +127,7 @@ beforeAll(async () => {
     probe.close();
   }
   // and: the tokens phase, against that etcd
-  runInit('tokens', { STORE: localStore(services['init-tokens']?.environment?.['STORE']) });
+  await runInit('tokens', { STORE: localStore(services['init-tokens']?.environment?.['STORE']) });
 }, 180_000);
 
 afterAll(async () => {

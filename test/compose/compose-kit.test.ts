@@ -4,7 +4,7 @@
  * the bootstraps it wrote, the meshcp resources and the ports must agree, and the config the
  * edge gateway would receive must match its golden file.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -70,10 +70,8 @@ beforeAll(async () => {
   out = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-compose-'));
   aside = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-compose-volumes-'));
   const initEnv = services['init']?.environment ?? {};
-  const init = spawnSync('sh', [path.join(ROOT, 'envoy/init.sh')], {
-    env: { ...process.env, MESHCP: `${process.execPath} ${CLI}`, OUT: out, CA_KEYS: path.join(aside, 'ca-keys'), XDS_ADDRESS: initEnv['XDS_ADDRESS'] ?? '' },
-    encoding: 'utf8',
-  });
+  // (async: a long synchronous spawn would block this worker's event loop, and vitest's RPC with it)
+  const init = await runAsync('sh', [path.join(ROOT, 'envoy/init.sh')], { ...process.env, MESHCP: `${process.execPath} ${CLI}`, OUT: out, CA_KEYS: path.join(aside, 'ca-keys'), XDS_ADDRESS: initEnv['XDS_ADDRESS'] ?? '' });
   if (init.status !== 0) throw new Error(`envoy/init.sh failed (${init.status}): ${init.stderr}`);
   // and: meshcp serving as the compose command says (admin mTLS and xDS TLS with init's files), on 127.0.0.1 here
   const command = services['meshcp']?.command ?? [];
