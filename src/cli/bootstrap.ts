@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import YAML from 'yaml';
+import { parseRelayAddress } from '../agent/relay-listener.js';
 import { parseXdsAddresses } from '../agent/xds-addresses.js';
 import { defaultAdminSocket, envoyBootstrap, parseAdminAddress } from '../bootstrap/envoy.js';
 import { grpcBootstrap } from '../bootstrap/grpc.js';
@@ -142,17 +143,24 @@ export function registerBootstrap(program: Command, io: CliIo = processIo()): vo
         return;
       }
       // grpc-js's xDS client has only insecure channel credentials (SPEC §2 "Proxyless gRPC and
-      // TLS"): its plaintext must stay on loopback, to `meshcp agent --xds-proxy-address`.
+      // TLS"): its plaintext must stay local, to `meshcp agent --xds-proxy-address` (a Unix socket).
+      const [only] = options.xdsAddress;
+      if (options.xdsAddress.length === 1 && only?.startsWith('unix:')) {
+        const relay = parseRelayAddress(only, '--xds-address');
+        const doc = grpcBootstrap({ name: options.name, mesh: options.mesh, xdsAddress: relay.kind === 'unix' ? `unix://${relay.path}` : only, token: readToken(options), certDir: options.certDir });
+        io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+        return;
+      }
       const addresses = xdsAddresses(options);
       if (addresses.length > 1) {
         throw new Error(
-          `bootstrap grpc takes one --xds-address, the app's agent relay (meshcp agent --xds-proxy-address 127.0.0.1:PORT): list the replicas on the agent instead (meshcp agent --xds-address ${addresses.join(' --xds-address ')})`,
+          `bootstrap grpc takes one --xds-address, the app's agent relay (meshcp agent --xds-proxy-address unix:///PATH): list the replicas on the agent instead (meshcp agent --xds-address ${addresses.join(' --xds-address ')})`,
         );
       }
       const [xdsAddress] = addresses as [string];
       if (!options.xdsPlaintext && !isLoopbackHost(xdsAddress)) {
         throw new Error(
-          `--xds-address "${xdsAddress}" is not on loopback, and a gRPC xDS client speaks plaintext: run \`meshcp agent --xds-proxy-address 127.0.0.1:PORT\` next to the app and pass --xds-address 127.0.0.1:PORT (or --xds-plaintext for development)`,
+          `--xds-address "${xdsAddress}" is not on loopback, and a gRPC xDS client speaks plaintext: run \`meshcp agent --xds-proxy-address unix:///PATH\` next to the app and pass --xds-address unix:///PATH (or --xds-plaintext for development)`,
         );
       }
       if (options.xdsPlaintext) io.stderr.write('warning: --xds-plaintext: this gRPC app talks xDS WITHOUT TLS across the network. For local development only.\n');
