@@ -37,6 +37,8 @@ export interface EnvoyOptions {
   readonly dir: string;
   /** The bootstrap YAML as `meshcp bootstrap envoy` printed it. */
   readonly bootstrap: string;
+  /** A command that runs Envoy elsewhere, e.g. `ip netns exec NS` (it must exec Envoy in place). */
+  readonly prefix?: readonly string[];
 }
 
 export class EnvoyProcess {
@@ -67,9 +69,11 @@ export class EnvoyProcess {
     const bootstrapPath = path.join(options.dir, 'bootstrap.yaml');
     fs.writeFileSync(bootstrapPath, options.bootstrap);
     const logPath = path.join(options.dir, 'envoy.log');
+    const [command, ...prefixArgs] = [...(options.prefix ?? []), binary];
     const proc = spawn(
-      binary,
+      command!,
       [
+        ...prefixArgs,
         '-c', bootstrapPath,
         // Several Envoys run at once: each picks its own unused base id (shared-memory domain).
         '--use-dynamic-base-id', '--base-id-path', path.join(options.dir, 'base-id'),

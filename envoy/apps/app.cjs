@@ -1,3 +1,4 @@
+// CommonJS (.cjs): this repository is an ES module package, and the compose kit mounts the file alone.
 // The compose demo's two services: plain HTTP apps behind Envoy sidecars. `web` calls
 // `backend` through its sidecar's outbound listener; `backend` answers with its name.
 const http = require('node:http');
