@@ -32,6 +32,8 @@ export interface FetchOptions {
   readonly limits: Pick<XdsLimits, 'maxNodeBytes' | 'maxNamesPerType'>;
   /** How long a fetch's config watch is kept after it answered. */
   readonly lingerMs?: number;
+  /** The server's counters: a fetch decoded whole counts as a decoded request. */
+  readonly stats?: { decodedRequests: number };
 }
 
 interface Lingering {
@@ -67,6 +69,7 @@ export class FetchService {
     }
     // Authentication: a refused caller is logged by the authenticator, and nothing is kept.
     const snapshot = await this.open(node);
+    if (this.options.stats) this.options.stats.decodedRequests++;
     const request = decodeRequest(bytes, false);
     const names = request.resourceNames.filter((n) => n !== '*');
     const refusal = namesProblem(names, typeUrl, this.options.limits.maxNamesPerType);

@@ -47,6 +47,11 @@ const INTERNAL = 13;
 
 type Call = grpc.ServerDuplexStream<Buffer, object>;
 
+export interface XdsServerStats {
+  decodedRequests: number;
+  refusedStreams: number;
+}
+
 /**
  * Requests reach the handlers as raw bytes (request.ts decodes them, the node first). Responses
  * may be written already serialized (a Buffer) or as a SotwWire, serialized when grpc-js writes it.
@@ -95,13 +100,16 @@ export class XdsServer {
   readonly counters: SubscriptionCounters = newSubscriptionCounters();
   private readonly fetches: FetchService;
   private readonly calls = new Set<Call>();
-  /** Streams refused before they authenticated (first-request deadline, node size or shape), for bounds checks. */
-  refusedStreams = 0;
+  /**
+   * Requests decoded whole (only after their node authenticated), and streams refused before that
+   * (first-request deadline, node size or shape): what unauthenticated callers made the server do.
+   */
+  readonly stats: XdsServerStats = { decodedRequests: 0, refusedStreams: 0 };
 
   constructor(private readonly options: XdsServerOptions) {
     this.limits = { ...DEFAULT_XDS_LIMITS, ...options.limits };
     this.grpcServer = new grpc.Server(grpcOptions(this.limits, options));
-    this.fetches = new FetchService({ watcher: options.watcher, log: options.log, limits: this.limits, lingerMs: options.fetchLingerMs ?? DEFAULT_FETCH_LINGER_MS });
+    this.fetches = new FetchService({ watcher: options.watcher, log: options.log, limits: this.limits, lingerMs: options.fetchLingerMs ?? DEFAULT_FETCH_LINGER_MS, stats: this.stats });
     this.grpcServer.addService(
       {
         StreamAggregatedResources: methodDef(`/${ADS_SERVICE}/StreamAggregatedResources`, DiscoveryResponse, true),
@@ -217,7 +225,7 @@ export class XdsServer {
     /** A stream refused before it authenticated: one log line, no state. */
     const refuse = (code: number, message: string): void => {
       if (ended) return;
-      this.refusedStreams++;
+      this.stats.refusedStreams++;
       this.options.log.warn({ peer: call.getPeer(), code }, `refused an xDS stream: ${message}`);
       end(code, message);
       finish();
@@ -233,6 +241,7 @@ export class XdsServer {
           const node = readNode(bytes, delta, this.limits.maxNodeBytes);
           if (!session.open(node)) return;
         }
+        this.stats.decodedRequests++;
         session.onRequest(decodeRequest(bytes, delta));
       } catch (err) {
         if (err instanceof RequestRefusal) {
