@@ -18,10 +18,12 @@ export interface SubscriptionCounters {
   namesReleased: number;
   /** Holding maps copied to drop names from them (a SotW holding shared with the snapshot). */
   holdingCopies: number;
+  /** Names looked at by passes over everything a stream holds of a type (dropUnsubscribed). */
+  namesScanned: number;
 }
 
 export function newSubscriptionCounters(): SubscriptionCounters {
-  return { namesReleased: 0, holdingCopies: 0 };
+  return { namesReleased: 0, holdingCopies: 0, namesScanned: 0 };
 }
 
 /**
@@ -303,6 +305,7 @@ export function dropUnsubscribed(state: TypeState, counters: SubscriptionCounter
   if (state.wildcard) return;
   const gone = new Set<string>();
   const unsubscribed = (name: string): void => {
+    counters.namesScanned++;
     if (!state.names.has(name)) gone.add(name);
   };
   for (const map of [state.clientVersions, state.latest, state.acked, state.pendingHolding]) if (map) for (const name of map.keys()) unsubscribed(name);
