@@ -41,9 +41,9 @@ const raw = (bytes: Buffer): Buffer => bytes;
 export class HealthService {
   private readonly statuses: Map<string, ServingStatus>;
   /** Open Watch calls of known names; a call is removed when it ends. */
-  private readonly watchers = new Map<string, Set<grpc.ServerWritableStream<Buffer, Buffer>>>();
+  private readonly watchers = new Map<string, Set<grpc.ServerDuplexStream<Buffer, Buffer>>>();
   /** Open Watch calls of unknown names: nothing is kept about the name, only the call until it ends. */
-  private readonly unknownWatchers = new Set<grpc.ServerWritableStream<Buffer, Buffer>>();
+  private readonly unknownWatchers = new Set<grpc.ServerDuplexStream<Buffer, Buffer>>();
   private types: HealthTypes | undefined = undefined;
 
   constructor(services: readonly string[]) {
@@ -66,9 +66,9 @@ export class HealthService {
   }
 
   addToServer(server: grpc.Server): void {
-    const method = <Streaming extends boolean>(name: string, responseStream: Streaming): grpc.MethodDefinition<Buffer, Buffer> => ({
+    const method = (name: string, requestStream: boolean, responseStream: boolean): grpc.MethodDefinition<Buffer, Buffer> => ({
       path: `/grpc.health.v1.Health/${name}`,
-      requestStream: false,
+      requestStream,
       responseStream,
       requestSerialize: raw,
       requestDeserialize: raw,
@@ -76,7 +76,11 @@ export class HealthService {
       responseDeserialize: raw,
     });
     server.addService(
-      { Check: method('Check', false), Watch: method('Watch', true), List: method('List', false) },
+      // Watch is served as a bidirectional call (the same on the wire): its handler runs when the
+      // call starts, so it hears every way the call can end. As a server-streaming handler it ran
+      // at the half-close even after grpc-js had ended the call (a second request message), and
+      // the watch was never released.
+      { Check: method('Check', false, false), Watch: method('Watch', true, true), List: method('List', false, false) },
       {
         Check: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
           const service = this.serviceOf(call.request);
@@ -85,7 +89,7 @@ export class HealthService {
           if (status === undefined) return callback({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
           callback(null, this.encodeStatus(status));
         },
-        Watch: (call: grpc.ServerWritableStream<Buffer, Buffer>) => this.watch(call),
+        Watch: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => this.watch(call),
         List: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
           const statuses = Object.fromEntries([...this.statuses].map(([s, status]) => [s, { status }]));
           const type = this.loaded().listResponse;
@@ -100,23 +104,35 @@ export class HealthService {
     for (const call of [...this.unknownWatchers, ...[...this.watchers.values()].flatMap((s) => [...s])]) call.end();
   }
 
-  private watch(call: grpc.ServerWritableStream<Buffer, Buffer>): void {
-    const service = this.serviceOf(call.request);
-    if (typeof service !== 'string') {
-      call.emit('error', service);
-      return;
-    }
-    const set = this.watchers.get(service) ?? this.unknownWatchers;
-    set.add(call);
+  private watch(call: grpc.ServerDuplexStream<Buffer, Buffer>): void {
+    let set: Set<grpc.ServerDuplexStream<Buffer, Buffer>> | undefined;
+    let ended = false;
     const forget = (): void => {
-      set.delete(call);
+      ended = true;
+      set?.delete(call);
+    };
+    const fail = (error: grpc.ServiceError): void => {
+      if (ended) return;
+      forget();
+      call.emit('error', error);
     };
     call.on('cancelled', forget);
     call.on('close', forget);
     call.on('finish', forget);
     call.on('error', forget);
-    // An unknown name is answered and the call kept open, as the protocol says; its name is not kept.
-    call.write(this.encodeStatus(this.statuses.get(service) ?? 'SERVICE_UNKNOWN'));
+    call.on('data', (bytes: Buffer) => {
+      if (ended) return;
+      if (set !== undefined) return fail(serviceError(grpc.status.INVALID_ARGUMENT, 'a health watch takes one request'));
+      const service = this.serviceOf(bytes);
+      if (typeof service !== 'string') return fail(service);
+      // An unknown name is answered and the call kept open, as the protocol says; its name is not kept.
+      set = this.watchers.get(service) ?? this.unknownWatchers;
+      set.add(call);
+      call.write(this.encodeStatus(this.statuses.get(service) ?? 'SERVICE_UNKNOWN'));
+    });
+    call.on('end', () => {
+      if (set === undefined) fail(serviceError(grpc.status.INVALID_ARGUMENT, 'a health watch needs a request'));
+    });
   }
 
   /** The requested service name, or the error to end the call with. */

@@ -293,7 +293,8 @@ export class XdsSession {
       return requested;
     }
     if (requested !== '' && requested !== fixed) {
-      this.fail(INVALID_ARGUMENT, `this service serves ${fixed}, not ${requested}`);
+      // The requested type is the proxy's text: escaped and cut, as in a log line.
+      this.fail(INVALID_ARGUMENT, `this service serves ${fixed}, not ${printableExcerpt(requested, MAX_LOGGED_PROXY_TEXT)}`);
       return undefined;
     }
     return fixed;
@@ -499,7 +500,7 @@ export class XdsSession {
     const head = error.length > MAX_LOGGED_PROXY_TEXT ? error.slice(0, 4 * MAX_LOGGED_PROXY_TEXT) : error;
     const hint = nackHint(head);
     this.proxyLog(
-      { typeUrl, version, error: printableExcerpt(error, MAX_LOGGED_PROXY_TEXT), ...(error.length > MAX_LOGGED_PROXY_TEXT ? { errorLength: error.length } : {}), ...(hint !== undefined ? { hint } : {}) },
+      { typeUrl, version: printableExcerpt(version, 128), error: printableExcerpt(error, MAX_LOGGED_PROXY_TEXT), ...(error.length > MAX_LOGGED_PROXY_TEXT ? { errorLength: error.length } : {}), ...(hint !== undefined ? { hint } : {}) },
       'proxy rejected configuration (NACK)',
     );
     this.options.status.nacked(this.row ?? this.proxy, typeUrl, version, error, nonce);

@@ -61,6 +61,6 @@ describe('responses a client that does not ACK can make the server send', () => 
     await waitFor('the config sent', () => sentOf().every((n, i) => n > before[i]!), { timeoutMs: 20_000 });
     // then: one response per type was sent, none more
     expect(sentOf().map((n, i) => n - before[i]!)).toEqual([1, 1, 1]);
-    connection.close();
+    connection.destroy();
   }, 60_000);
 });

@@ -9,6 +9,7 @@ import { service as healthService } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.js';
 import { TWO_MESHES, heapAfterGc, startTestServer, type TestServer } from './xds-harness.js';
+import { HEALTH_WATCH, RawConnection } from './xds-raw-client.js';
 
 const MIB = 1024 * 1024;
 
@@ -85,6 +86,19 @@ describe('gRPC health on the xDS port', () => {
     expect(health().names).toBe(7);
     expect(heapAfterGc() - heapBefore).toBeLessThan(30 * MIB);
   }, 120_000);
+
+  it('releases a watch that sent two requests (found by the xDS fuzz)', async () => {
+    // given: a raw client sends two HealthCheckRequests on one Watch, then half-closes
+    const connection = new RawConnection(t.server.xdsAddress);
+    const stream = connection.open(HEALTH_WATCH);
+    stream.send(Buffer.alloc(0));
+    stream.send(Buffer.alloc(0));
+    stream.end();
+    // when / then: the call is refused, and no watch is left
+    expect((await stream.closed()).code).toBe(grpc.status.INVALID_ARGUMENT);
+    connection.close();
+    await waitFor('the watch released', () => health().watches === 0, { timeoutMs: 20_000 });
+  });
 
   it('tells a watcher of a known service when it stops serving, and forgets it when it leaves', async () => {
     // given: a watch of the ADS service

@@ -44,7 +44,7 @@ describe('before a stream has authenticated', () => {
   }, 60_000);
 
   afterAll(async () => {
-    for (const c of connections) c.close();
+    for (const c of connections) c.destroy();
     await t.close();
   });
 
@@ -116,7 +116,7 @@ describe('before a stream has authenticated', () => {
     expect(xds().sizes.streams).toBe(101);
     expect(streams.filter((s) => s.isClosed)).toHaveLength(0);
     other.cancel();
-    connection.close();
+    connection.destroy();
     await waitFor('the streams released', () => xds().sizes.streams === 0, { timeoutMs: 20_000 });
   }, 60_000);
 });
@@ -133,7 +133,7 @@ describe('connection and stream deadlines', () => {
   }, 60_000);
 
   afterAll(async () => {
-    for (const c of connections) c.close();
+    for (const c of connections) c.destroy();
     await t.close();
   });
 
@@ -200,7 +200,7 @@ describe('memory per connection', () => {
     const refused = await Promise.all(streams.filter((s) => s.isClosed).map((s) => s.closed()));
     expect(refused.filter((s) => s.rstCode === 11).length).toBeGreaterThan(0);
     expect(t.server.controlPlane.xds.sizes.streams).toBeLessThan(5_000);
-    connection.close();
+    connection.destroy();
     await waitFor('the streams released', () => t.server.controlPlane.xds.sizes.streams === 0, { timeoutMs: 20_000 });
   }, 60_000);
 });

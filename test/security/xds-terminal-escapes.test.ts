@@ -76,6 +76,20 @@ describe('non-printable node ids', () => {
     t.closeClients();
   });
 
+  it('escapes a type URL it refuses on a per-type stream (found by the xDS fuzz)', async () => {
+    // given
+    const client = t.client({ mode: 'sotw', service: LISTENER_TYPE, node: { id: 'web-01', metadata: { mesh: 'default' } } });
+    const from = t.logs.text().length;
+    // when: it asks a listener stream for another type, named with a bidi override and a line separator
+    client.send({ typeUrl: 'type.googleapis.com/evil\u202e\u2028x', names: [] });
+    const status = await client.closed(10_000);
+    // then
+    expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(status.details).toContain('not type.googleapis.com/evil\\u202e\\u2028x');
+    expect(t.logs.text().slice(from)).not.toMatch(/[\u2028\u202e]/);
+    t.closeClients();
+  });
+
   it('refuses a mesh name with control characters too', async () => {
     const client = t.client({ mode: 'sotw', node: { id: 'web-01', metadata: { mesh: 'default\u001b[8m' } } });
     client.send({ typeUrl: LISTENER_TYPE, names: [] });
