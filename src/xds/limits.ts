@@ -5,7 +5,7 @@
  *
  * The port is open to anyone who can reach it (0.0.0.0:5678 by default), and a caller proves who
  * it is only with the node of its first request. So everything a caller can make the server hold
- * before that is bounded: connection count per stream, message size, how long a stream may stay
+ * before that is bounded: streams per connection, message size, how long a stream may stay
  * silent, what of a request is decoded.
  */
 

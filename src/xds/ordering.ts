@@ -12,7 +12,7 @@ const HOLDERS_OF_CLUSTERS: readonly string[] = [LISTENER_TYPE, ROUTE_TYPE];
 const HOLDERS_OF_SECRETS: readonly string[] = [LISTENER_TYPE, CLUSTER_TYPE];
 
 /**
- * Make-before-break for additions (issue #10 point 3; xDS protocol "Eventual consistency
+ * Make-before-break for additions (xDS protocol "Eventual consistency
  * considerations"): a Listener/RouteConfiguration naming a cluster or secret that this stream
  * will send but has not yet, or whose push awaits its ACK, is held. Envoy holds a CDS ACK while
  * the new clusters warm; a listener going out first points at a cluster that is not there. A
@@ -38,7 +38,7 @@ function awaits(types: TypeStates, typeUrl: string, names: readonly string[], sn
 }
 
 /**
- * Make-before-break for removals (issue #10 point 3): a cluster (or secret) that the snapshot
+ * Make-before-break for removals: a cluster (or secret) that the snapshot
  * dropped is kept while a Listener or RouteConfiguration (for a secret: a Listener or Cluster)
  * that the client holds on this stream, ACKed or just sent, names it and the snapshot's version
  * of that holder no longer does: the change that stops naming it goes out first, and the

@@ -110,7 +110,7 @@ const DEFERRED = 16;
 /**
  * A TypeState as a stream keeps it: every field set at creation (a field added later goes to a
  * separate property array) and the five flags in one small integer, read and written through
- * accessors. Every connected proxy has four or five (issue #11 idle memory).
+ * accessors. Every connected proxy has four or five (idle memory per proxy).
  */
 export class TypeStateRecord implements TypeState {
   private flags = MUST_ANSWER;
@@ -177,7 +177,7 @@ export class TypeStateRecord implements TypeState {
 
 /**
  * A stream's type states, one slot per known type (PUSH_ORDER): a Map per stream cost about 250
- * bytes per connected proxy (issue #11 idle memory). Only known types get a state (onRequest).
+ * bytes per connected proxy (idle memory per proxy). Only known types get a state (onRequest).
  */
 export class TypeStates {
   private readonly slots: (TypeState | undefined)[] = [undefined, undefined, undefined, undefined, undefined];
