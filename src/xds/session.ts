@@ -330,7 +330,6 @@ export class XdsSession {
    */
   private withinLimits(typeUrl: string, state: TypeState | undefined, request: XdsRequest): boolean {
     const max = this.limits.maxNamesPerType;
-    const type = protoNameOf(typeUrl);
     let count: number;
     let added: readonly string[];
     if (this.options.mode === 'sotw') {
@@ -344,12 +343,12 @@ export class XdsSession {
       if (state === undefined) count = Math.max(count, Object.keys(request.initialVersions).length);
     }
     if (count > max) {
-      this.fail(RESOURCE_EXHAUSTED, `the stream subscribes to ${count} ${type} names; at most ${max} per type are allowed (--xds-max-names-per-type)`);
+      this.fail(RESOURCE_EXHAUSTED, `the stream subscribes to ${count} ${protoNameOf(typeUrl)} names; at most ${max} per type are allowed (--xds-max-names-per-type)`);
       return false;
     }
     for (const name of added) {
       if (name.length > MAX_RESOURCE_NAME_LENGTH) {
-        this.fail(INVALID_ARGUMENT, `a ${type} resource name is ${name.length} characters long; at most ${MAX_RESOURCE_NAME_LENGTH} are allowed`);
+        this.fail(INVALID_ARGUMENT, `a ${protoNameOf(typeUrl)} resource name is ${name.length} characters long; at most ${MAX_RESOURCE_NAME_LENGTH} are allowed`);
         return false;
       }
     }
