@@ -176,12 +176,16 @@ export class XdsSession {
   /** Types whose `deferred` is set (setDeferred): with none, a request or snapshot need not look at every type. */
   private deferredTypes = 0;
 
-  private readonly limits: Pick<XdsLimits, 'maxStreamsPerProxy' | 'maxNamesPerType'>;
-  private readonly counters: SubscriptionCounters;
+  constructor(private readonly options: SessionOptions) {}
 
-  constructor(private readonly options: SessionOptions) {
-    this.limits = options.limits ?? DEFAULT_XDS_LIMITS;
-    this.counters = options.counters ?? newSubscriptionCounters();
+  /** Read from the options, not kept per stream (every connected proxy has a session). */
+  private get limits(): Pick<XdsLimits, 'maxStreamsPerProxy' | 'maxNamesPerType'> {
+    return this.options.limits ?? DEFAULT_XDS_LIMITS;
+  }
+
+  /** The server's counters; without them (a session made alone) the counts go nowhere. */
+  private get counters(): SubscriptionCounters {
+    return this.options.counters ?? newSubscriptionCounters();
   }
 
   get nodeId(): string | undefined {

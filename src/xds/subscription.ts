@@ -106,10 +106,11 @@ const EXPLICIT = 2;
 const MUST_ANSWER = 4;
 const NACKED = 8;
 const DEFERRED = 16;
+const DELTA = 32;
 
 /**
  * A TypeState as a stream keeps it: every field set at creation (a field added later goes to a
- * separate property array) and the five flags in one small integer, read and written through
+ * separate property array) and the six flags in one small integer, read and written through
  * accessors. Every connected proxy has four or five (idle memory per proxy).
  */
 export class TypeStateRecord implements TypeState {
@@ -131,8 +132,9 @@ export class TypeStateRecord implements TypeState {
 
   constructor(
     readonly typeUrl: string,
-    readonly delta: boolean,
+    delta: boolean,
   ) {
+    if (delta) this.flags |= DELTA;
     this.names = delta ? new Set() : NO_NAMES;
     this.clientVersions = delta ? new Map() : NO_VERSIONS;
     this.reportedAbsent = delta ? new Set() : NO_NAMES;
@@ -140,6 +142,9 @@ export class TypeStateRecord implements TypeState {
     this.acked = delta ? new Map() : NOTHING_HELD;
   }
 
+  get delta(): boolean {
+    return (this.flags & DELTA) !== 0;
+  }
   private flag(bit: number, value: boolean): void {
     this.flags = value ? this.flags | bit : this.flags & ~bit;
   }

@@ -14,7 +14,8 @@ export interface WritableCall {
 }
 
 export class ResponseWriter {
-  private readonly waiting = new Map<string, object>();
+  /** Made when the stream first fills: every connected proxy has a writer, few ever wait. */
+  private waiting: Map<string, object> | undefined = undefined;
   private blocked = false;
   /** Responses that replaced a waiting one of their type, for tests and metrics. */
   coalesced = 0;
@@ -23,13 +24,14 @@ export class ResponseWriter {
 
   /** Responses waiting for the stream to drain. */
   get queued(): number {
-    return this.waiting.size;
+    return this.waiting?.size ?? 0;
   }
 
   write(typeUrl: string, message: object): void {
     if (this.blocked) {
-      if (this.waiting.has(typeUrl)) this.coalesced++;
-      this.waiting.set(typeUrl, message);
+      const waiting = (this.waiting ??= new Map());
+      if (waiting.has(typeUrl)) this.coalesced++;
+      waiting.set(typeUrl, message);
       return;
     }
     this.send(message);
@@ -43,8 +45,10 @@ export class ResponseWriter {
 
   private drained(): void {
     this.blocked = false;
-    for (const [typeUrl, message] of this.waiting) {
-      this.waiting.delete(typeUrl);
+    const waiting = this.waiting;
+    if (waiting === undefined) return;
+    for (const [typeUrl, message] of waiting) {
+      waiting.delete(typeUrl);
       this.send(message);
       if (this.blocked) return;
     }
