@@ -223,7 +223,7 @@ export function nacksBySource(sources: InspectSources): Map<string, ProxyNack[]>
   return out;
 }
 
-function stateOf(t: TypeStatus | undefined): TypeDump['state'] {
+export function stateOf(t: TypeStatus | undefined): TypeDump['state'] {
   if (!t || t.lastSentVersion === undefined) return 'NOT_SENT';
   if (t.lastAckedVersion === t.lastSentVersion && t.lastAckedAt !== undefined && (t.lastSentAt === undefined || t.lastAckedAt >= t.lastSentAt)) return 'ACKED';
   if (t.lastError !== undefined && t.nackCount > 0) return 'NACKED';

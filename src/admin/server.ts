@@ -10,11 +10,12 @@
  *   DELETE /api/{type}/{name}[?mesh=M]
  *   GET    /api/secrets/{name}/certificate[?mesh=M]   the certificates of a secret or builtin CA, PEM (never a key)
  *   POST   /api/tokens                       body {name, mesh?, validFor?}: a dataplane token signed with the server's key
- *   GET    /api/identities[?mesh=M]          workload certificate status per proxy (for `inspect`)
+ *   GET    /api/identities[?mesh=M][&name=N]  workload certificate status per proxy (for `inspect`)
  *   GET    /api/inspect/dataplanes[?mesh=M]  per proxy: stream, xDS and certificate state (`meshcp inspect dataplanes`)
  *   GET    /api/inspect/dataplanes/{name}/config-dump[?mesh=M]
  *                                            what was last sent per type, keys redacted, with its ACK/NACK state
  *   POST   /api/cert-check                   body {cert: PEM, route?, mesh?}: would each Route admit this client certificate
+ *   GET    /gui/, /api/events, /api/inspect/{meshes,services,gateways,secrets}: the read-only web GUI (gui-routes.ts)
  *
  * `{type}` is singular or plural, case-insensitive. Errors are `{ errors: [string], warnings: [string] }`.
  * With `tls.clientCa` the server is HTTPS and requires a client certificate signed by that CA.
@@ -29,7 +30,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { isIP, type AddressInfo } from 'node:net';
+import { isIP, type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
 import { parseDuration } from '../api/duration.js';
 import { formatFieldError, singleLine } from '../api/errors.js';
@@ -40,6 +41,12 @@ import type { IdentityStatus } from '../identity/manager.js';
 import type { Logger } from '../log/logger.js';
 import { StoreConflictError, StoreUnavailableError } from '../store/store.js';
 import { checkCertificateAgainstRoutes, type CertCheckRequest } from './cert-check.js';
+import type { GuiAssetsResult } from './gui-assets.js';
+import { GuiRoutes } from './gui-routes.js';
+import { HttpError } from './http-error.js';
+import { LiveFeed, type LiveFeedOptions, type LiveSources } from './live-events.js';
+import type { IdentityViewSource } from './mesh-overview.js';
+import type { MeshCa } from '../ca/providers/types.js';
 import { configDump, inspectDataplanes, nacksBySource, type InspectSources } from './inspect.js';
 import { withNacks } from './views.js';
 import { kindPlural, knownTypeNames, parseKind } from './kinds.js';
@@ -96,19 +103,16 @@ export interface AdminServerOptions {
    * protected as every admin call (loopback, or mTLS with --admin-client-ca).
    */
   readonly tokens?: { signingKey(): Promise<Buffer> };
+  /** The web GUI at `/gui/` (gui-assets.ts): its built files, or why there are none. */
+  readonly gui?: GuiAssetsResult;
+  /** `GET /api/events` for the GUI (live-events.ts). */
+  readonly live?: LiveSources & { readonly options?: LiveFeedOptions };
+  /** What the GUI's views read besides `inspect` (gui-routes.ts); they need `inspect` too. */
+  readonly views?: { readonly identities: IdentityViewSource; readonly meshCas: () => readonly MeshCa[] };
 }
 
 /** The longest token lifetime the API signs: a leaked token is valid until it expires (there is no revocation list). */
 const MAX_TOKEN_SECONDS = 10 * 365 * 86_400;
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 type Json = Record<string, unknown>;
 
@@ -116,8 +120,20 @@ export class AdminServer {
   private readonly server: http.Server;
   private port = 0;
   private allowedHosts: ReadonlySet<string> = new Set();
+  private readonly live?: LiveFeed;
+  private readonly guiRoutes: GuiRoutes;
+  /** Every open socket, also those still in their TLS handshake, which closeAllConnections does not see. */
+  private readonly sockets = new Set<Socket>();
 
   constructor(private readonly options: AdminServerOptions) {
+    this.live = options.live ? new LiveFeed(options.live, options.live.options) : undefined;
+    const { inspect, views, api } = options;
+    this.guiRoutes = new GuiRoutes({
+      mtls: options.tls?.clientCa !== undefined,
+      ...(options.gui ? { assets: options.gui } : {}),
+      ...(this.live ? { live: this.live } : {}),
+      ...(inspect && views ? { views: { inspect, ...views, secrets: (mesh?: string) => api.list('Secret', mesh) } } : {}),
+    });
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       this.handle(req, res).catch((err: unknown) => {
         // A store that cannot be reached or a lost compare-and-swap is no server bug: say so (issue #12).
@@ -136,6 +152,10 @@ export class AdminServer {
     this.server = options.tls
       ? https.createServer({ cert: options.tls.cert, key: options.tls.key, ...(options.tls.clientCa !== undefined ? { ca: options.tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) }, handler)
       : http.createServer(handler);
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
   }
 
   /** Listens on `host:port` (port 0: any free port); resolves to the URL clients use. */
@@ -156,9 +176,13 @@ export class AdminServer {
   }
 
   async close(): Promise<void> {
+    this.live?.close();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
+      // A browser reconnecting its event stream as the server stops leaves a socket mid-handshake:
+      // without this, close() waits for that socket's timeout (minutes).
+      for (const socket of this.sockets) socket.destroy();
     });
   }
 
@@ -175,6 +199,7 @@ export class AdminServer {
     }
     this.checkBrowserSafety(req, method, url);
     if (first === 'metrics' && segments.length === 1) return this.serveMetrics(res);
+    if (this.guiRoutes.handle(req, res, method, segments, url)) return;
     if (first !== 'api') throw new HttpError(404, `no such path ${url.pathname}; see /api`);
     if (second === undefined) return send(res, 200, { types: knownTypeNames() });
     if (second === 'apply' && third === undefined) {
@@ -209,7 +234,8 @@ export class AdminServer {
     }
     if (second === 'identities' && third === undefined && this.options.identities) {
       allow(method, ['GET']);
-      const items = this.options.identities.listStatus(url.searchParams.get('mesh') ?? undefined).map(identityJson);
+      const name = url.searchParams.get('name') ?? undefined;
+      const items = this.options.identities.listStatus(url.searchParams.get('mesh') ?? undefined).filter((s) => name === undefined || s.name === name).map(identityJson);
       return send(res, 200, { items, total: items.length });
     }
     const kind = parseKind(second);

@@ -219,6 +219,20 @@ export function readAddress(v: unknown, path: string, issues: Issues, required =
   return s;
 }
 
+/**
+ * An IP address: where Envoy listens, and what EDS carries (Envoy refuses a hostname there as a
+ * "malformed IP address" and NACKs the whole response).
+ */
+export function readIpAddress(v: unknown, path: string, issues: Issues, required = false, hint = ''): string | undefined {
+  const s = readString(v, path, issues, required);
+  if (s === undefined) return undefined;
+  if (isIP(s) === 0) {
+    issues.error(path, `invalid address ${quoteValue(s)}: expected an IP address${isHostname(s) ? `, not a hostname${hint}` : ''}`);
+    return undefined;
+  }
+  return s;
+}
+
 /** A `{ key: value }` mapping of strings, e.g. tags or a TrafficPermission match. */
 export function readStringMap(v: unknown, path: string, issues: Issues, options: { required?: boolean; nonEmpty?: boolean } = {}): Record<string, string> | undefined {
   if (isAbsent(v)) return options.required ? missing(issues, path) : undefined;

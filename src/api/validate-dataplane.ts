@@ -1,5 +1,5 @@
 /** Dataplane: a sidecar or proxyless workload, Kuma universal format (SPEC §1 Dataplane). */
-import { field, index, readAddress, readList, readObject, readPort, readStringMap, type Issues, type YamlObject } from './fields.js';
+import { field, index, readIpAddress, readList, readObject, readPort, readStringMap, type Issues, type YamlObject } from './fields.js';
 import type { DataplaneInbound, DataplaneOutbound, DataplaneResource } from './types.js';
 
 export const SERVICE_TAG = 'kuma.io/service';
@@ -58,15 +58,47 @@ function readOutbounds(v: unknown, path: string, issues: Issues): DataplaneOutbo
   return outbounds;
 }
 
+/** Where a sidecar binds its outbound listeners, and calls the application behind an inbound. */
+const SIDECAR_LOOPBACK = '127.0.0.1';
+
+const isLoopback = (address: string): boolean => address.startsWith('127.') || address === '::1';
+
+/**
+ * Ports one sidecar cannot use twice: an inbound listener on the Dataplane's address and an
+ * outbound listener on 127.0.0.1 with the same port collide when the address is 127.0.0.1 or
+ * 0.0.0.0 (Envoy refuses the second listener, "duplicate address"); an application port that is
+ * also an outbound port is taken by Envoy; and on a loopback address an inbound whose
+ * application port is its own port forwards to itself.
+ */
+function checkListenerCollisions(address: string, inbound: readonly DataplaneInbound[], outbound: readonly DataplaneOutbound[], issues: Issues): void {
+  const outboundIndex = new Map(outbound.map((o, j) => [o.port, j]));
+  inbound.forEach((i, n) => {
+    const path = index('networking.inbound', n);
+    const clash = outboundIndex.get(i.port);
+    if (clash !== undefined && (address === SIDECAR_LOOPBACK || address === '0.0.0.0')) {
+      issues.error(field(index('networking.outbound', clash), 'port'), `port ${i.port} is also ${field(path, 'port')} on ${address}: the inbound listener and the outbound listener (bound to ${SIDECAR_LOOPBACK}) would collide; use another port for one of them`);
+    }
+    if (i.servicePort === undefined) return;
+    const appClash = outboundIndex.get(i.servicePort);
+    if (appClash !== undefined) {
+      issues.error(field(path, 'servicePort'), `port ${i.servicePort} is also ${field(index('networking.outbound', appClash), 'port')}: the sidecar's outbound listener takes ${SIDECAR_LOOPBACK}:${i.servicePort}, where the application should listen; use another port for one of them`);
+    }
+    if (i.servicePort === i.port && isLoopback(address)) {
+      issues.error(field(path, 'servicePort'), `equals ${field(path, 'port')} (${i.port}) on the loopback address ${address}: the sidecar would forward inbound traffic to its own listener; give the port the application listens on`);
+    }
+  });
+}
+
 export function validateDataplane(o: YamlObject, scope: { name: string; mesh: string }, issues: Issues): DataplaneResource {
   readObject(o, '', issues, ['type', 'name', 'mesh', 'networking']);
   const networking = readObject(o['networking'], 'networking', issues, ['address', 'inbound', 'outbound'], true);
-  const address = networking ? readAddress(networking['address'], 'networking.address', issues, true) : undefined;
+  const address = networking ? readIpAddress(networking['address'], 'networking.address', issues, true, ' (Envoy binds its inbound listeners to it and other proxies dial it): give the workload\'s IP, or use a Service resource for an endpoint known by name') : undefined;
   const inbound = networking ? readInbounds(networking['inbound'], 'networking.inbound', issues) : [];
   const outbound = networking ? readOutbounds(networking['outbound'], 'networking.outbound', issues) : [];
   const listed = (v: unknown): boolean => Array.isArray(v) && v.length > 0;
   if (networking && !listed(networking['inbound']) && !listed(networking['outbound'])) {
     issues.error('networking', 'at least one inbound or outbound is required');
   }
+  if (address !== undefined) checkListenerCollisions(address, inbound, outbound, issues);
   return { type: 'Dataplane', name: scope.name, mesh: scope.mesh, networking: { address: address ?? '', inbound, outbound } };
 }

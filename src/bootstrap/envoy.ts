@@ -15,13 +15,83 @@ export interface EnvoyBootstrapOptions {
    */
   readonly xdsAddress: string | readonly string[];
   readonly token?: string;
-  readonly adminPort?: number;
+  /**
+   * Where Envoy's admin interface listens. Its endpoints include `/quitquitquit` and
+   * `/runtime_modify` and it has no authentication, so a TCP port on loopback is open to every
+   * local user and to a browser's cross-site requests: the default is a Unix socket only its
+   * owner can open. `none` leaves the admin interface out.
+   */
+  readonly admin?: EnvoyAdminAddress;
+  /** Delta (incremental) ADS instead of State of the World. */
+  readonly delta?: boolean;
+  /** The heap size at which the overload manager starts shedding load (edge best practice). */
+  readonly maxHeapBytes?: number;
+  /** The most downstream connections this Envoy accepts, all listeners together. */
+  readonly maxDownstreamConnections?: number;
   /**
    * PEM CA that signs meshcp's xDS certificate (GET /api/xds-ca). The xDS cluster then speaks TLS,
    * verifying the chain and that the certificate names the xDS host. Plaintext when absent.
    */
   readonly xdsCaPem?: string;
 }
+
+export type EnvoyAdminAddress = { readonly kind: 'unix'; readonly path: string } | { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'none' };
+
+/** The default admin socket, relative to Envoy's working directory. */
+export const defaultAdminSocket = (name: string): string => `envoy-admin-${name.replace(/[^A-Za-z0-9_.-]/g, '_')}.sock`;
+
+/** `unix:///abs/path`, `unix://rel/path`, `HOST:PORT` or `none`, as `--admin-address` takes it. */
+export function parseAdminAddress(value: string): EnvoyAdminAddress {
+  if (value === 'none') return { kind: 'none' };
+  if (value.startsWith('unix://')) {
+    const socketPath = value.slice('unix://'.length);
+    if (socketPath === '') throw new Error(`--admin-address "${value}": the Unix socket path is empty (unix:///run/envoy/admin.sock)`);
+    // sun_path holds 108 bytes on Linux, the terminating NUL included.
+    if (Buffer.byteLength(socketPath) > 107) throw new Error(`--admin-address "${value}": a Unix socket path is at most 107 bytes; choose a shorter one`);
+    return { kind: 'unix', path: socketPath };
+  }
+  const { host, port } = splitHostPort(value, '--admin-address');
+  return { kind: 'tcp', host, port };
+}
+
+function adminSection(admin: EnvoyAdminAddress): Record<string, unknown> | undefined {
+  switch (admin.kind) {
+    case 'none':
+      return undefined;
+    case 'unix':
+      // 0600: only the user running Envoy can reach /quitquitquit and the config dump.
+      return { address: { pipe: { path: admin.path, mode: 0o600 } } };
+    case 'tcp':
+      return { address: { socket_address: { address: admin.host, port_value: admin.port } } };
+  }
+}
+
+/**
+ * Envoy's edge-proxy guidance ("Configuring Envoy as an edge proxy"): stop accepting requests
+ * before the heap is exhausted, and cap downstream connections over all listeners (Envoy warns at
+ * start when no such cap is configured).
+ */
+function overloadManager(maxHeapBytes: number, maxConnections: number): Record<string, unknown> {
+  const heap = 'envoy.resource_monitors.fixed_heap';
+  return {
+    refresh_interval: duration(0.25),
+    resource_monitors: [
+      { name: heap, typed_config: { '@type': 'type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig', max_heap_size_bytes: maxHeapBytes } },
+      {
+        name: 'envoy.resource_monitors.global_downstream_max_connections',
+        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig', max_active_downstream_connections: maxConnections },
+      },
+    ],
+    actions: [
+      { name: 'envoy.overload_actions.shrink_heap', triggers: [{ name: heap, threshold: { value: 0.95 } }] },
+      { name: 'envoy.overload_actions.stop_accepting_requests', triggers: [{ name: heap, threshold: { value: 0.98 } }] },
+    ],
+  };
+}
+
+/** Defaults for the overload manager: 1 GiB of heap, 50,000 downstream connections (Envoy's edge example). */
+export const DEFAULT_MAX_HEAP_BYTES = 1024 * 1024 * 1024;
+export const DEFAULT_MAX_DOWNSTREAM_CONNECTIONS = 50_000;
 
 const UPSTREAM_TLS_CONTEXT = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
 
@@ -47,11 +117,11 @@ function xdsTransportSocket(host: string, isIp: boolean, caPem: string): Record<
   };
 }
 
-function splitHostPort(address: string): { host: string; port: number } {
+function splitHostPort(address: string, what = 'xDS address'): { host: string; port: number } {
   const index = address.lastIndexOf(':');
-  if (index <= 0) throw new Error(`xDS address "${address}" must be HOST:PORT`);
+  if (index <= 0) throw new Error(`${what} "${address}" must be HOST:PORT`);
   const port = Number(address.slice(index + 1));
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`xDS address "${address}" has an invalid port`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${what} "${address}" has an invalid port`);
   return { host: address.slice(0, index).replace(/^\[|\]$/g, ''), port };
 }
 
@@ -89,6 +159,7 @@ export function envoyBootstrap(options: EnvoyBootstrapOptions): Record<string, u
   if (addresses.length === 0) throw new Error('at least one xDS address is needed');
   const { type, transport_socket, transport_socket_matches, endpoints } = xdsEndpoints(addresses, options.xdsCaPem);
   const metadata: Record<string, string> = { mesh: options.mesh, flavor: 'envoy' };
+  const admin = adminSection(options.admin ?? { kind: 'unix', path: defaultAdminSocket(options.name) });
   if (options.token !== undefined) metadata['token'] = options.token;
   return {
     node: { id: options.name, cluster: options.mesh, metadata },
@@ -105,10 +176,11 @@ export function envoyBootstrap(options: EnvoyBootstrapOptions): Record<string, u
         { name: 'admin', admin_layer: {} },
       ],
     },
-    admin: { address: { socket_address: { address: '127.0.0.1', port_value: options.adminPort ?? 9901 } } },
+    ...(admin !== undefined ? { admin } : {}),
+    overload_manager: overloadManager(options.maxHeapBytes ?? DEFAULT_MAX_HEAP_BYTES, options.maxDownstreamConnections ?? DEFAULT_MAX_DOWNSTREAM_CONNECTIONS),
     dynamic_resources: {
       ads_config: {
-        api_type: 'GRPC',
+        api_type: options.delta ? 'DELTA_GRPC' : 'GRPC',
         transport_api_version: 'V3',
         set_node_on_first_message_only: true,
         grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER_NAME } }],

@@ -60,6 +60,8 @@ export type CertificateUsage = 'client' | 'server' | 'both' | 'workload';
 export interface IssueCertificateOptions {
   readonly issuer: CaMaterial;
   readonly commonName?: string;
+  /** The subject's O, before the CN (as `O=Acme, CN=client`); none by default. */
+  readonly organization?: string;
   readonly dnsNames?: readonly string[];
   readonly uris?: readonly string[];
   /** IP address SANs, e.g. `127.0.0.1` for a server reached by address. */
@@ -101,8 +103,11 @@ function validityWindow(now: Date, validitySeconds: number): { notBefore: Date; 
   return { notBefore: new Date(start - BACKDATE_MS), notAfter: new Date(start + Math.floor(validitySeconds) * 1000) };
 }
 
-function subjectName(commonName: string | undefined): x509.Name {
-  return new x509.Name(commonName !== undefined && commonName !== '' ? [{ CN: [commonName] }] : []);
+function subjectName(commonName: string | undefined, organization?: string): x509.Name {
+  return new x509.Name([
+    ...(organization !== undefined && organization !== '' ? [{ O: [organization] }] : []),
+    ...(commonName !== undefined && commonName !== '' ? [{ CN: [commonName] }] : []),
+  ]);
 }
 
 function sanExtension(dnsNames: readonly string[], uris: readonly string[], critical: boolean, ipAddresses: readonly string[] = []): x509.Extension[] {
@@ -235,7 +240,7 @@ function extendedKeyUsages(usage: CertificateUsage): string[] {
 
 /** A leaf certificate and a fresh key, signed by `issuer`. */
 export async function issueCertificate(options: IssueCertificateOptions): Promise<IssuedCertificate> {
-  const { commonName, dnsNames = [], uris = [], ipAddresses = [], usage, validitySeconds, now = new Date(), keyAlgorithm = 'ecdsa-p256' } = options;
+  const { commonName, organization, dnsNames = [], uris = [], ipAddresses = [], usage, validitySeconds, now = new Date(), keyAlgorithm = 'ecdsa-p256' } = options;
   if (usage === 'workload') {
     if (uris.length === 0) throw new Error('a workload certificate needs at least one spiffe:// URI SAN');
     const bad = uris.find((u) => !u.startsWith('spiffe://'));
@@ -247,7 +252,7 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
   const spec = keySpec(keyAlgorithm);
   const hasSubject = (commonName ?? '') !== '';
   // RFC 5280 §4.2.1.6: with an empty subject, the SAN extension must be critical.
-  const signed = await signWithIssuer(issuer, spec, subjectName(commonName), now, validitySeconds, async (publicKey) => [
+  const signed = await signWithIssuer(issuer, spec, subjectName(commonName, organization), now, validitySeconds, async (publicKey) => [
     new x509.BasicConstraintsExtension(false, undefined, true),
     // keyEncipherment only means something for RSA key transport (RFC 5246 §7.4.7.1).
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | (spec.kind === 'rsa' ? x509.KeyUsageFlags.keyEncipherment : 0), true),

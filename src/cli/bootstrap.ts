@@ -11,7 +11,7 @@ import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { parseXdsAddresses } from '../agent/xds-addresses.js';
-import { envoyBootstrap } from '../bootstrap/envoy.js';
+import { defaultAdminSocket, envoyBootstrap, parseAdminAddress } from '../bootstrap/envoy.js';
 import { grpcBootstrap } from '../bootstrap/grpc.js';
 import { parseCertificates } from '../ca/pem.js';
 import { DEFAULT_SERVER } from './admin-client.js';
@@ -28,6 +28,8 @@ interface BootstrapOptions {
   caCert?: string;
   server: string;
   xdsPlaintext?: boolean;
+  adminAddress?: string;
+  delta?: boolean;
 }
 
 function readToken(options: BootstrapOptions): string | undefined {
@@ -105,14 +107,20 @@ export function registerBootstrap(program: Command, io: CliIo = processIo()): vo
     .option('--ca-cert <file>', 'CA that signs meshcp\'s xDS certificate; fetched from --server (GET /api/xds-ca) when absent')
     .option('--server <url>', 'meshcp admin API to fetch the xDS CA from (env MESHCP_SERVER)', process.env['MESHCP_SERVER'] ?? DEFAULT_SERVER)
     .option('--xds-plaintext', 'connect without TLS (local development only, against `serve --xds-plaintext`)')
+    .option('--admin-address <address>', "Envoy's admin interface: unix://PATH (mode 0600), HOST:PORT (any local user and browser can reach it) or none (default unix://envoy-admin-NAME.sock, relative to Envoy's working directory)")
+    .option('--delta', 'use Delta (incremental) ADS instead of State of the World')
     .action(async (options: BootstrapOptions) => {
       if (options.xdsPlaintext && options.caCert !== undefined) throw new Error('--xds-plaintext cannot be combined with --ca-cert: drop one of them');
+      const admin = parseAdminAddress(options.adminAddress ?? `unix://${defaultAdminSocket(options.name)}`);
+      if (admin.kind === 'tcp') {
+        io.stderr.write(`warning: --admin-address ${options.adminAddress}: Envoy's admin interface has no authentication; on a TCP port every local user, and any web page through the browser, can reach /quitquitquit and the config dump. Prefer unix://PATH.\n`);
+      }
       if (options.xdsPlaintext) {
         io.stderr.write('warning: --xds-plaintext: this Envoy talks to meshcp WITHOUT TLS; its token and workload keys cross the network in clear. For local development only.\n');
       }
       const addresses = xdsAddresses(options);
       const caPem = options.xdsPlaintext ? undefined : await xdsCaPem(options);
-      const doc = envoyBootstrap({ name: options.name, mesh: options.mesh, xdsAddress: addresses, token: readToken(options), ...(caPem !== undefined ? { xdsCaPem: caPem } : {}) });
+      const doc = envoyBootstrap({ name: options.name, mesh: options.mesh, xdsAddress: addresses, token: readToken(options), admin, delta: options.delta === true, ...(caPem !== undefined ? { xdsCaPem: caPem } : {}) });
       io.stdout.write(YAML.stringify(doc));
     });
   common(bootstrap.command('grpc').description('Print a gRPC xDS bootstrap JSON (server listener template, file_watcher certificate providers)'))

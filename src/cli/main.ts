@@ -75,7 +75,7 @@ export function buildProgram(io: CliIo = processIo()): Command {
   registerCert(program);
   registerCertCheck(program, io);
   registerInspect(program, io);
-  registerToken(program);
+  registerToken(program, io);
   registerAgent(program);
   registerValidate(program, io);
   program

@@ -6,9 +6,11 @@ import fs from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import type { Resource } from '../api/types.js';
+import { parseDuration } from '../api/duration.js';
 import { caCertificatePem, caSecretViews } from '../admin/ca-secrets.js';
 import { ResourceApi } from '../admin/resource-api.js';
 import { AdminServer, checkAdminBinding, type AdminTlsOptions } from '../admin/server.js';
+import { defaultGuiDir, GuiAssets } from '../admin/gui-assets.js';
 import {
   checkServingFiles,
   fileServerCredentials,
@@ -49,6 +51,10 @@ export interface ServeOptions extends Omit<StoreOptions, 'dataDir'> {
   /** User-provided xDS serving certificate and key (PEM files) instead of the control-plane CA's. */
   readonly xdsTlsCert?: string;
   readonly xdsTlsKey?: string;
+  /** How long a Dataplane's proxy may be disconnected before its endpoints are reported unhealthy (`--offline-grace`, default 10s). */
+  readonly offlineGrace?: string;
+  /** Where the built web GUI is (tests); default: dist/gui of this installation. */
+  readonly guiDir?: string;
   /** Tests: lifetime, clock and timer of the issued serving certificate. */
   readonly xdsServingCert?: Pick<XdsServingCertificateOptions, 'validitySeconds' | 'now' | 'setTimer'>;
   /** What one xDS caller may cost (xds/limits.ts); over the `--xds-max-*` flags, which are read too. */
@@ -128,6 +134,8 @@ async function xdsTls(options: ServeOptions, store: BlobStore, log: Logger): Pro
   return { mode: 'control-plane-ca', credentials: providerServerCredentials(serving), caPem: ca.certPem, serving };
 }
 
+const DEFAULT_OFFLINE_GRACE = '10s';
+
 /** Starts everything; rejects (after releasing what it opened) when the store or the initial config is invalid. */
 export async function startServer(options: ServeOptions, log: Logger): Promise<RunningServer> {
   if (options.auth !== 'token' && options.auth !== 'none') throw new Error(`--auth must be "token" or "none", not "${options.auth}"`);
@@ -163,8 +171,11 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
     // SPEC §2: with --auth token (the default) a proxy must present a dataplane token for its name and mesh.
     const authenticate =
       options.auth === 'token' ? tokenAuthenticator({ signingKey: await opened.signingKey(), log: log.child({ component: 'xds-auth' }) }) : undefined;
+    const offlineGraceSeconds = parseDuration(options.offlineGrace ?? DEFAULT_OFFLINE_GRACE);
+    if (offlineGraceSeconds === undefined) throw new Error(`--offline-grace "${options.offlineGrace}": expected a duration such as 10s or 1m`);
     const controlPlane = new ControlPlane({
       changes: sources.changes,
+      offlineGraceMs: offlineGraceSeconds * 1000,
       log,
       caStore: store,
       caProviders,
@@ -175,7 +186,11 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
     cleanups.push(() => controlPlane.close());
     // SPEC §5: with etcd, every replica's proxies show in `inspect` (status published under a lease).
     const sharedStatus = opened.shareStatus?.(controlPlane.status, log.child({ component: 'status' }));
-    if (sharedStatus) cleanups.push(() => sharedStatus.close());
+    if (sharedStatus) {
+      cleanups.push(() => sharedStatus.close());
+      // A proxy held by another replica is online here too: its endpoints stay healthy.
+      controlPlane.liveness?.attachRemote(sharedStatus);
+    }
     let ready = false;
     const served = (): readonly Resource[] => sources.served()?.resources ?? [];
     const metrics = createServerMetrics({
@@ -194,6 +209,7 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       systemSecrets: (mesh, now) => caSecretViews(controlPlane.identities.builtinCas(), now, mesh),
       systemCertificate: (mesh, name) => caCertificatePem(controlPlane.identities.builtinCas(), mesh, name),
     });
+    const gui = GuiAssets.load(options.guiDir ?? defaultGuiDir());
     const admin = new AdminServer({
       api,
       identities: controlPlane.identities,
@@ -208,6 +224,10 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       xdsCa: () => (xds.caPem !== undefined ? { pem: xds.caPem } : { unavailable: xds.noCa ?? 'no xDS CA' }),
       // `meshcp token generate --server` (SPEC §3): the key proxies' tokens are verified with.
       tokens: { signingKey: () => opened.signingKey() },
+      // The read-only web GUI (SPEC §3 `/gui/`): built files, live feed, and the views it reads.
+      gui,
+      live: { status: controlPlane.status.events, resources: sources.changes, certificate: (mesh, name) => controlPlane.identities.getStatus(mesh, name) },
+      views: { identities: controlPlane.identities, meshCas: () => meshCasInUse(controlPlane.identities, served()) },
       ...(tls ? { tls } : {}),
     });
     const { url: adminUrl } = await listenOn('--admin-address', options.adminAddress, admin.listen(options.adminAddress));
@@ -215,7 +235,8 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
     const xdsPort = await listenOn('--xds-address', options.xdsAddress, controlPlane.listen(options.xdsAddress));
     const xdsAddress = options.xdsAddress.replace(/:\d+$/, `:${xdsPort}`);
     ready = true;
-    log.info({ xds: xdsAddress, admin: adminUrl, store: opened.description, config: options.config, adminMtls: tls?.clientCa !== undefined, auth: options.auth, xdsTls: xds.mode }, 'meshcp is serving');
+    if (!gui.ok) log.warn(gui.unavailable);
+    log.info({ xds: xdsAddress, admin: adminUrl, ...(gui.ok ? { gui: `${adminUrl}/gui/` } : {}), store: opened.description, config: options.config, adminMtls: tls?.clientCa !== undefined, auth: options.auth, xdsTls: xds.mode }, 'meshcp is serving');
     return {
       adminUrl,
       xdsAddress,
@@ -259,6 +280,7 @@ export function registerServe(program: Command): void {
     .option('--xds-tls-cert <file>', 'serve xDS with this certificate (PEM) instead of one issued from the control-plane CA')
     .option('--xds-tls-key <file>', 'key of --xds-tls-cert')
     .option('--xds-plaintext', 'serve xDS without TLS (local development only: tokens and keys travel in clear)')
+    .option('--offline-grace <duration>', 'how long a Dataplane\'s proxy may have no stream (on any replica) before its endpoints are reported unhealthy', DEFAULT_OFFLINE_GRACE)
     .option('--store <url>', 'etcd://HOST:PORT[,HOST:PORT…]: keep everything in etcd, shared by several replicas (default: the --data-dir directory)')
     .option('--store-ca-cert <file>', 'CA certificate of etcd\'s serving certificate (TLS to etcd)')
     .option('--store-cert <file>', 'client certificate for etcd (mTLS, etcd --client-cert-auth)')

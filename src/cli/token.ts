@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { processIo, type CliIo } from './output.js';
 import { generateToken, loadOrCreateSigningKey, SIGNING_KEY_FILE } from '../auth/token.js';
 import { parseValidFor } from './ca.js';
 import { AdminClient, addServerOptions, type ServerOptions } from './admin-client.js';
@@ -66,7 +67,7 @@ async function generateTokenWithServer(flags: TokenGenerateFlags): Promise<strin
   return token;
 }
 
-export function registerToken(program: Command): void {
+export function registerToken(program: Command, io: CliIo = processIo()): void {
   const token = program.command('token').description('Dataplane tokens');
   const generate = token
     .command('generate')
@@ -91,6 +92,6 @@ export function registerToken(program: Command): void {
     if (flags.store !== undefined) value = await generateTokenWithStore({ ...flags, store: flags.store });
     else if (flags.dataDir !== undefined) value = await generateTokenWithDataDir({ name: flags.name, mesh: flags.mesh, validForSeconds: parseValidFor(flags.validFor), dataDir: flags.dataDir });
     else value = await generateTokenWithServer(flags);
-    process.stdout.write(`${value}\n`);
+    io.stdout.write(`${value}\n`);
   });
 }

@@ -3,71 +3,26 @@
  * on a machine without Docker or Envoy. Everything a user would run is run the same way:
  * `meshcp serve` (embedded store in a temporary data dir, token auth on), `meshcp apply`,
  * `meshcp delete`, `meshcp token generate`, `meshcp agent` (one per workload, writing the
- * certificate files and relaying the workload's xDS to meshcp over TLS: SPEC §2 "Proxyless gRPC
- * and TLS") and `meshcp inspect dataplanes` are child processes; the two workloads
- * (an xDS-enabled gRPC server and an xDS client) run in this process. It stops everything it
- * started and exits 0 only if every step showed what it should.
+ * certificate files and relaying the workload's xDS to meshcp over TLS) and `meshcp inspect
+ * dataplanes` are child processes; the two workloads (an xDS-enabled gRPC server and an xDS
+ * client) run in this process. It stops everything it started and exits 0 only if every step
+ * showed what it should. `--envoy` tells the same story with Envoy sidecars and an edge gateway
+ * (envoy-demo.ts).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { grpcBootstrap } from '../bootstrap/grpc.js';
 import { callWho, freePort, startXdsEchoServer, type WhoReply } from './echo.js';
+import { runEnvoyDemo } from './envoy-demo.js';
+import { info, meshcp, ready, saveXdsCa, serialOf, startProcess, step, stopChild } from './runner.js';
 import { waitUntil } from './wait.js';
 import { DEMO_PERMISSION, demoMeshMtls } from './config.js';
 
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
 /** Short-lived workload certificates, so a rotation (at 4/5 of the lifetime) shows within seconds. */
 const CERT_LIFETIME = '10s';
-
-let stepNumber = 0;
-const step = (text: string): void => void process.stdout.write(`\n[${++stepNumber}] ${text}\n`);
-const info = (text: string): void => void process.stdout.write(`    ${text}\n`);
-
-/** Runs a meshcp command the way a user does; fails the demo if it fails. */
-function meshcp(args: readonly string[], input?: string): string {
-  const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', ...(input !== undefined ? { input } : {}) });
-  if (run.status !== 0) throw new Error(`meshcp ${args.join(' ')} failed: ${run.stderr.trim()}`);
-  return run.stdout;
-}
-
-function startProcess(args: readonly string[], logFile: string): ChildProcess {
-  const log = fs.openSync(logFile, 'a');
-  return spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', log, log] });
-}
-
-/** SIGTERM, then SIGKILL if it has not exited within 10 s. */
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-async function ready(adminUrl: string): Promise<boolean> {
-  try {
-    return (await fetch(`${adminUrl}/readyz`)).ok;
-  } catch {
-    return false;
-  }
-}
-
-function serialOf(certFile: string): string | undefined {
-  try {
-    return new crypto.X509Certificate(fs.readFileSync(certFile)).serialNumber;
-  } catch {
-    return undefined;
-  }
-}
 
 type CallResult = { ok: true; reply: WhoReply } | { ok: false; code: number; message: string };
 
@@ -80,7 +35,7 @@ async function call(client: grpc.Client): Promise<CallResult> {
   }
 }
 
-async function main(): Promise<void> {
+async function runProxylessDemo(): Promise<void> {
   // grpc-js-xds registers its RBAC filter only when this is set before it loads (README, Mesh mTLS).
   process.env['GRPC_XDS_EXPERIMENTAL_RBAC'] = 'true';
   const grpcXds = await import('@grpc/grpc-js-xds');
@@ -100,9 +55,7 @@ async function main(): Promise<void> {
     info(`xDS (TLS) on ${xdsAddress}, admin API on ${adminUrl} (logs: ${dir}/meshcp.log)`);
     // The CA that signs meshcp's xDS certificate, as `curl -o xds-ca.pem $ADMIN/api/xds-ca` gets it.
     const caFile = path.join(dir, 'xds-ca.pem');
-    const caResponse = await fetch(`${adminUrl}/api/xds-ca`);
-    if (!caResponse.ok) throw new Error(`GET /api/xds-ca: HTTP ${caResponse.status}`);
-    fs.writeFileSync(caFile, await caResponse.text());
+    await saveXdsCa(adminUrl, caFile);
     info(`xDS CA saved from GET ${adminUrl}/api/xds-ca`);
 
     step('Apply the demo mesh: builtin CA, STRICT mTLS, services web and backend, permission web → backend');
@@ -194,7 +147,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
+(process.argv.includes('--envoy') ? runEnvoyDemo() : runProxylessDemo()).then(
   () => process.exit(process.exitCode ?? 0),
   (err: unknown) => {
     process.stderr.write(`demo failed: ${(err as Error).message}\n`);

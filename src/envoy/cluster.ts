@@ -21,6 +21,27 @@ function http2Options(http2: boolean | undefined): Record<string, unknown> {
   };
 }
 
+/**
+ * Resilience defaults for clusters to services, as Kuma's default MeshCircuitBreaker policy sets
+ * them: connection and request limits (Envoy's own default of 1024 each, written out so that
+ * `config_dump` shows them), and outlier detection that ejects an endpoint after 5 consecutive
+ * 5xx or gateway failures for 30 s, at most 20% of the endpoints at once (Envoy still ejects one
+ * when there are fewer than five; its panic threshold keeps traffic flowing when most are out).
+ */
+const RESILIENCE = {
+  // Edge guidance, and harmless inside the mesh: 32 KiB buffered per upstream connection.
+  per_connection_buffer_limit_bytes: { value: 32_768 },
+  circuit_breakers: { thresholds: [{ priority: 'DEFAULT', max_connections: { value: 1024 }, max_pending_requests: { value: 1024 }, max_requests: { value: 1024 }, max_retries: { value: 3 } }] },
+  outlier_detection: {
+    consecutive_5xx: { value: 5 },
+    consecutive_gateway_failure: { value: 5 },
+    enforcing_consecutive_gateway_failure: { value: 100 },
+    interval: duration(10),
+    base_ejection_time: duration(30),
+    max_ejection_percent: { value: 20 },
+  },
+} as const;
+
 /** A cluster whose endpoints come over EDS on the ADS stream. */
 export function edsCluster(options: ClusterOptions): ResourceObject {
   return {
@@ -29,6 +50,26 @@ export function edsCluster(options: ClusterOptions): ResourceObject {
     eds_cluster_config: { eds_config: ADS_CONFIG_SOURCE },
     connect_timeout: CONNECT_TIMEOUT,
     lb_policy: 'ROUND_ROBIN',
+    ...RESILIENCE,
+    ...http2Options(options.http2),
+    ...(options.transportSocket ? { transport_socket: options.transportSocket } : {}),
+  };
+}
+
+/**
+ * A cluster to one endpoint known by name, resolved by the proxy: LOGICAL_DNS (Envoy connects to
+ * the first address the name resolves to, re-resolving as the name's records change), the type
+ * Envoy recommends for a large external service and the one gRPC's xDS client supports.
+ */
+export function dnsCluster(options: ClusterOptions & { readonly host: string; readonly port: number }): ResourceObject {
+  return {
+    name: options.name,
+    type: 'LOGICAL_DNS',
+    dns_lookup_family: 'V4_PREFERRED',
+    connect_timeout: CONNECT_TIMEOUT,
+    lb_policy: 'ROUND_ROBIN',
+    ...RESILIENCE,
+    load_assignment: { cluster_name: options.name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(options.host, options.port) } }] }] },
     ...http2Options(options.http2),
     ...(options.transportSocket ? { transport_socket: options.transportSocket } : {}),
   };

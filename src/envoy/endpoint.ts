@@ -1,8 +1,19 @@
+import { isIP } from 'node:net';
 import type { EndpointModel } from '../model/model.js';
 import type { ResourceObject } from '../xds/encode.js';
 import { socketAddress } from './cluster.js';
 
-export function clusterLoadAssignment(clusterName: string, endpoints: readonly EndpointModel[]): ResourceObject {
+/** The endpoint of a service reached by name (generate/services.ts), when that is how it is reached. */
+export function dnsEndpoint(endpoints: readonly EndpointModel[]): EndpointModel | undefined {
+  const [only] = endpoints;
+  return endpoints.length === 1 && only !== undefined && isIP(only.address) === 0 ? only : undefined;
+}
+
+export function clusterLoadAssignment(clusterName: string, all: readonly EndpointModel[]): ResourceObject {
+  // EDS carries IP addresses only: Envoy refuses the whole response for one hostname. A Service
+  // endpoint given by name is reached through a DNS cluster instead (validation allows one only
+  // as a Service's sole endpoint; one that shares its service with Dataplanes is left out).
+  const endpoints = all.some((e) => isIP(e.address) === 0) ? all.filter((e) => isIP(e.address) !== 0) : all;
   if (endpoints.length === 0) return { cluster_name: clusterName };
   // Each endpoint's sort key built once, not once per comparison (the same order: a stable sort on the same keys).
   const sorted = endpoints
@@ -19,7 +30,9 @@ export function clusterLoadAssignment(clusterName: string, endpoints: readonly E
         load_balancing_weight: { value: 1 },
         lb_endpoints: sorted.map((e) => ({
           endpoint: { address: socketAddress(e.address, e.port) },
-          health_status: 'HEALTHY',
+          // An offline Dataplane's endpoint is UNHEALTHY, as Kuma reports it: Envoy routes around it
+          // (unless most are out, its panic threshold) and gRPC drops it.
+          health_status: e.healthy === false ? 'UNHEALTHY' : 'HEALTHY',
           load_balancing_weight: { value: 1 },
         })),
       },

@@ -5,11 +5,19 @@ export interface RouteEntry {
   readonly cluster: string;
 }
 
-export function virtualHost(name: string, domains: readonly string[], routes: readonly RouteEntry[]): Record<string, unknown> {
+/**
+ * Envoy ends a request after 15 s by default (`route.timeout`), which cuts gRPC streams, long
+ * polls and slow downloads. As Istio does, Envoy routes carry no overall request timeout; idle
+ * streams and connections are ended by the connection manager's idle timeouts instead
+ * (envoy/filters.ts). gRPC's xDS clients read `max_stream_duration`, not this field.
+ */
+const NO_REQUEST_TIMEOUT = { seconds: 0, nanos: 0 } as const;
+
+export function virtualHost(name: string, domains: readonly string[], routes: readonly RouteEntry[], flavor: 'envoy' | 'grpc' = 'envoy'): Record<string, unknown> {
   return {
     name,
     domains: [...domains],
-    routes: routes.map((r) => ({ match: { prefix: r.prefix }, route: { cluster: r.cluster } })),
+    routes: routes.map((r) => ({ match: { prefix: r.prefix }, route: { cluster: r.cluster, ...(flavor === 'envoy' ? { timeout: NO_REQUEST_TIMEOUT } : {}) } })),
   };
 }
 

@@ -12,6 +12,12 @@
  * when the CN (resp. one DNS SAN) satisfies the matcher: the pattern anchors on a separator,
  * and every character of the matcher is re-expressed over the input's own alphabet so that it
  * can neither cross into another attribute or SAN nor misread an escape.
+ *
+ * Envoy compiles `safe_regex` patterns with RE2 in Latin-1 mode (Envoy 1.40, observed: `.`
+ * matches one byte of a UTF-8 header value, and `\x{100}` is refused as an invalid escape, so a
+ * listener carrying it is NACKed). The patterns are therefore written over bytes: pure ASCII,
+ * a non-ASCII character as its UTF-8 byte sequence, no class negated (a negated class would also
+ * match the bytes of non-ASCII characters).
  */
 import { CodePointSet } from './code-point-set.js';
 import { parseRe2, type Re2Node } from './re2-syntax.js';
@@ -104,7 +110,7 @@ function emit(node: Re2Node, emitSet: SetEmitter): string {
 
 /** A class, one group, one escape or one character: a quantifier applies to all of it. */
 function isSingleAtom(emitted: string): boolean {
-  return /^(?:\[(?:[^\]\\]|\\.)*\]|\\x\{[0-9A-F]+\}|\\.|[^\\])$/.test(emitted) || isOneGroup(emitted);
+  return /^(?:\[(?:[^\]\\]|\\.)*\]|\\x[0-9A-F]{2}|\\.|[^\\])$/.test(emitted) || isOneGroup(emitted);
 }
 
 /** `(?:…)` whose closing parenthesis is the last character (escapes and classes skipped). */
@@ -131,45 +137,71 @@ function quantifier(min: number, max: number | undefined): string {
   return min === max ? `{${min}}` : `{${min},${max}}`;
 }
 
-const NEVER = '[^\\x00-\\x{10FFFF}]';
+/** Matches nothing: in Latin-1 mode every input character is a byte. */
+const NEVER = '[^\\x00-\\xFF]';
 
 function alternatives(parts: readonly string[]): string {
   if (parts.length === 0) return NEVER;
   return parts.length === 1 ? (parts[0] ?? NEVER) : `(?:${parts.join('|')})`;
 }
 
-/** One character of a class body: printable ASCII as itself (escaped where the class needs it), anything else as \x{…}. */
+const hexByte = (c: number): string => c.toString(16).toUpperCase().padStart(2, '0');
+
+/** One ASCII character of a class body: printable as itself (escaped where the class needs it), else `\xHH`. */
 function classChar(c: number): string {
   if (c >= 0x21 && c <= 0x7e) return /[\\\]\[^-]/.test(String.fromCharCode(c)) ? `\\${String.fromCharCode(c)}` : String.fromCharCode(c);
-  return `\\x{${c.toString(16).toUpperCase()}}`;
+  return `\\x${hexByte(c)}`;
 }
 
 function classBody(set: CodePointSet): string {
   return set.ranges.map(([lo, hi]) => (lo === hi ? classChar(lo) : hi === lo + 1 ? classChar(lo) + classChar(hi) : `${classChar(lo)}-${classChar(hi)}`)).join('');
 }
 
-/** A character class, negated when that is shorter (`.` is `[^\n]`, not sixty ranges). */
-function charClass(set: CodePointSet): string {
+/** A class of ASCII characters (never negated: see the module comment). */
+function asciiClass(set: CodePointSet): string {
   if (set.isEmpty()) return NEVER;
   const [only] = set.ranges;
   if (set.ranges.length === 1 && only && only[0] === only[1]) return escapeLiteral(only[0]);
-  const negated = set.complement();
-  return negated.ranges.length < set.ranges.length ? `[^${classBody(negated)}]` : `[${classBody(set)}]`;
+  return `[${classBody(set)}]`;
 }
 
+/** One ASCII character outside a class. */
 function escapeLiteral(c: number): string {
   if (c >= 0x21 && c <= 0x7e) {
     const s = String.fromCharCode(c);
     return /[\\^$.|?*+()[\]{}]/.test(s) ? `\\${s}` : s;
   }
-  return c === 0x20 ? ' ' : `\\x{${c.toString(16).toUpperCase()}}`;
+  return c === 0x20 ? ' ' : `\\x${hexByte(c)}`;
+}
+
+const ASCII = CodePointSet.of([[0x00, 0x7f]]);
+const NON_ASCII = CodePointSet.of([[0x80, 0x10ffff]]);
+
+/**
+ * The non-ASCII characters of `set` as UTF-8 byte sequences, each byte range written by `byte`.
+ * Under `*`/`+` (`run`) a set holding every non-ASCII character may match their bytes one by
+ * one: a run of whole characters is a run of bytes, and the next piece never starts with a
+ * continuation byte.
+ */
+function nonAsciiParts(set: CodePointSet, run: boolean, byte: (range: ByteRange) => string): string[] {
+  const nonAscii = set.intersect(NON_ASCII);
+  if (nonAscii.isEmpty()) return [];
+  if (run && NON_ASCII.minus(nonAscii).isEmpty()) return [byte([0x80, 0xff])];
+  return nonAscii.ranges.flatMap((range) => utf8Sequences(range).map((sequence) => sequence.map(byte).join('')));
+}
+
+/** A raw byte range, for an input that carries the bytes themselves (DNS SANs). */
+function rawByteRange([lo, hi]: ByteRange): string {
+  return lo === hi ? `\\x${hexByte(lo)}` : `[\\x${hexByte(lo)}-\\x${hexByte(hi)}]`;
 }
 
 const COMMA = CodePointSet.char(0x2c);
 
 /** A DNS SAN is one element of a comma-joined list: a character of it is never a comma. */
-function dnsSanSet(set: CodePointSet): string {
-  return charClass(set.minus(COMMA));
+function dnsSanSet(set: CodePointSet, run: boolean): string {
+  const own = set.minus(COMMA);
+  const ascii = own.intersect(ASCII);
+  return alternatives([...(ascii.isEmpty() ? [] : [asciiClass(ascii)]), ...nonAsciiParts(own, run, rawByteRange)]);
 }
 
 const HEX = '0123456789ABCDEF';
@@ -206,7 +238,6 @@ const CONTROL = CodePointSet.of([
   [0x7f, 0x7f],
 ]);
 const PLAIN = CodePointSet.of([[0x20, 0x7e]]).minus(ALWAYS_ESCAPED).minus(ESCAPED_AT_EDGES);
-const NON_ASCII = CodePointSet.of([[0x80, 0x10ffff]]);
 
 /**
  * One character of a CN value as it appears in the RFC 2253 subject: one escape token or one
@@ -216,18 +247,12 @@ const NON_ASCII = CodePointSet.of([[0x80, 0x10ffff]]);
 function rfc2253Set(set: CodePointSet, run: boolean): string {
   const parts: string[] = [];
   const plain = set.intersect(PLAIN);
-  if (!plain.isEmpty()) parts.push(charClass(plain));
+  if (!plain.isEmpty()) parts.push(asciiClass(plain));
   const edges = set.intersect(ESCAPED_AT_EDGES);
   if (!edges.isEmpty()) parts.push(`\\\\?${edges.ranges.length === 2 ? '[ #]' : escapeLiteral(edges.ranges[0]?.[0] ?? 0x20)}`);
   const escaped = set.intersect(ALWAYS_ESCAPED);
-  if (!escaped.isEmpty()) parts.push(`\\\\${charClass(escaped)}`);
+  if (!escaped.isEmpty()) parts.push(`\\\\${asciiClass(escaped)}`);
   for (const [lo, hi] of set.intersect(CONTROL).ranges) parts.push(hexEscapeRange([lo, hi]));
-  const nonAscii = set.intersect(NON_ASCII);
-  if (run && nonAscii.minus(NON_ASCII).isEmpty() && NON_ASCII.minus(nonAscii).isEmpty()) parts.push(hexEscapeRange([0x80, 0xff]));
-  else {
-    for (const range of nonAscii.ranges) {
-      for (const sequence of utf8Sequences(range)) parts.push(sequence.map(hexEscapeRange).join(''));
-    }
-  }
+  parts.push(...nonAsciiParts(set, run, hexEscapeRange));
   return alternatives(parts);
 }

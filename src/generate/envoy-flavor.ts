@@ -37,6 +37,8 @@ import { addServiceCluster, isHttp2, type MeshUpstreamSecurity } from './service
 /** Sidecars accept outbound calls from the local application on loopback. */
 const OUTBOUND_BIND_ADDRESS = '127.0.0.1';
 
+const isLoopback = (address: string): boolean => address.startsWith('127.') || address === '::1';
+
 /** Inbound HTTP over mTLS: h2 when the caller offers it, else HTTP/1.1 (the codec is AUTO). */
 const INBOUND_HTTP_ALPN = ['h2', 'http/1.1'] as const;
 
@@ -301,6 +303,10 @@ export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel,
     builder.listener(parts.listenerName, parts.listener);
   }
   for (const inbound of dataplane.inbound) {
+    // On a loopback address, an inbound whose application port is its own port would forward to
+    // itself (validation refuses it when servicePort is given; omitted, it is right for a
+    // proxyless workload, which listens on the inbound port itself): no listener, fail closed.
+    if (inbound.servicePort === inbound.port && isLoopback(dataplane.address)) continue;
     const localCluster = localAppClusterName(inbound.servicePort);
     const http2 = isHttp2(inbound.protocol);
     builder.cluster(localCluster, localAppCluster(localCluster, inbound.servicePort, http2));

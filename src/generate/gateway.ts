@@ -11,7 +11,6 @@
  */
 import { NO_MESH_TLS_MATERIAL, type MeshTlsMaterial } from '../ca/workload-identity.js';
 import type { GatewayHostModel, GatewayModel, MeshModel } from '../model/model.js';
-import { edsCluster } from '../envoy/cluster.js';
 import { httpConnectionManagerFilter } from '../envoy/filters.js';
 import { socketListener, TLS_INSPECTOR, type FilterChain } from '../envoy/listener.js';
 import {
@@ -31,7 +30,7 @@ import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } f
 import { ConfigBuilder } from './config-builder.js';
 import { addMeshIdentity } from './mesh-identity.js';
 import type { SecretMaterialSource } from './secret-material.js';
-import { addServiceCluster, isHttp2, serviceEndpoints, type MeshUpstreamSecurity } from './services.js';
+import { addServiceCluster, isHttp2, serviceCluster, type MeshUpstreamSecurity } from './services.js';
 
 const DOWNSTREAM_ALPN = ['h2', 'http/1.1'] as const;
 
@@ -96,14 +95,13 @@ function gatewayServiceCluster(
     ...(tls.sni !== undefined ? { sni: tls.sni } : {}),
     alpn: http2 ? ['h2'] : [],
   });
-  builder
-    .cluster(name, edsCluster({ name, http2, transportSocket }))
-    .endpoints(name, serviceEndpoints(service))
-    .ref(ENDPOINT_TYPE, name, from)
-    .from(CLUSTER_TYPE, name, `Service/${serviceName}`, ...[tls.caSecret, tls.clientCertificateSecret].filter((s): s is string => s !== undefined).map((s) => `Secret/${s}`))
-    .from(ENDPOINT_TYPE, name, `Service/${serviceName}`);
+  const resources = serviceCluster(service, { http2, transportSocket });
+  builder.cluster(name, resources.cluster).from(CLUSTER_TYPE, name, `Service/${serviceName}`, ...[tls.caSecret, tls.clientCertificateSecret].filter((s): s is string => s !== undefined).map((s) => `Secret/${s}`));
+  if (resources.endpoints !== undefined) builder.endpoints(name, resources.endpoints).ref(ENDPOINT_TYPE, name, from).from(ENDPOINT_TYPE, name, `Service/${serviceName}`);
   return name;
 }
+
+const EDGE_BUFFER_LIMIT = 32_768;
 
 function hostFilterChain(
   builder: ConfigBuilder,
@@ -156,7 +154,8 @@ export function generateEnvoyGateway(
   for (const port of gateway.ports) {
     const name = gatewayListenerName(port);
     // The TLS inspector reads the SNI that selects the filter chain.
-    builder.listener(name, socketListener(name, GATEWAY_BIND_ADDRESS, port, chains, 'INBOUND', [TLS_INSPECTOR]));
+    // Edge guidance: 32 KiB per connection bounds what a slow or hostile client can make Envoy buffer.
+    builder.listener(name, socketListener(name, GATEWAY_BIND_ADDRESS, port, chains, 'INBOUND', [TLS_INSPECTOR], { per_connection_buffer_limit_bytes: { value: EDGE_BUFFER_LIMIT } }));
     // Each filter chain is a Route host (the chain is named after it).
     builder.from(LISTENER_TYPE, name, ...gateway.hosts.filter((h) => chains.some((c) => c.name === h.host)).map((h) => `Route/${h.route}`));
   }

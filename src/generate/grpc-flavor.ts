@@ -33,12 +33,12 @@ import { addServiceCluster, type MeshUpstreamSecurity } from './services.js';
 
 function serverFilterChain(mesh: MeshModel, listenerName: string, inbound: InboundModel): FilterChain {
   const routeConfig = serverSideRouteConfiguration(listenerName);
-  if (!mesh.mtls) return { filters: [httpConnectionManagerFilter({ name: listenerName, routeConfig })] };
+  if (!mesh.mtls) return { filters: [httpConnectionManagerFilter({ name: listenerName, routeConfig, flavor: 'grpc' })] };
   // No filter_chain_match: grpc-js-xds ignores a chain whose match leaves transport_protocol
   // empty (server.ts normalizeFilterChainMatch), and with a single chain there is nothing to choose.
   return {
     name: MTLS_FILTER_CHAIN,
-    filters: [httpConnectionManagerFilter({ name: listenerName, routeConfig, httpFilters: [meshHttpRbacFilter(inboundPolicies(mesh, inbound))] })],
+    filters: [httpConnectionManagerFilter({ name: listenerName, routeConfig, httpFilters: [meshHttpRbacFilter(inboundPolicies(mesh, inbound))], flavor: 'grpc' })],
     transport_socket: meshDownstreamTlsProvider(GRPC_CERT_PROVIDER_INSTANCE),
   };
 }
@@ -59,9 +59,9 @@ export function generateProxylessGrpc(
     const cluster = addServiceCluster(builder, service, service.name, meshSecurity);
     const listenerName = grpcApiListenerName(service.name);
     const routeName = outboundRouteName(service.name);
-    builder.route(routeName, interned(`grpc-route|${service.name}`, () => routeConfiguration(routeName, [virtualHost(service.name, ['*'], [{ prefix: '', cluster }])])));
+    builder.route(routeName, interned(`grpc-route|${service.name}`, () => routeConfiguration(routeName, [virtualHost(service.name, ['*'], [{ prefix: '', cluster }], 'grpc')])));
     builder.ref(ROUTE_TYPE, routeName, `listener ${listenerName}`).from(ROUTE_TYPE, routeName, `Service/${service.name}`).from(LISTENER_TYPE, listenerName, `Service/${service.name}`);
-    builder.listener(listenerName, interned(`grpc-api-listener|${service.name}`, () => apiListener(listenerName, httpConnectionManagerConfig({ name: listenerName, rds: routeName }))));
+    builder.listener(listenerName, interned(`grpc-api-listener|${service.name}`, () => apiListener(listenerName, httpConnectionManagerConfig({ name: listenerName, rds: routeName, flavor: 'grpc' }))));
   }
   for (const inbound of dataplane.inbound) {
     const listenerName = grpcServerListenerName(dataplane.address, inbound.port);

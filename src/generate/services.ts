@@ -3,8 +3,8 @@
  * upstream security) and shared by every proxy, so each is encoded once per version.
  */
 import type { ServiceModel } from '../model/model.js';
-import { edsCluster } from '../envoy/cluster.js';
-import { clusterLoadAssignment } from '../envoy/endpoint.js';
+import { dnsCluster, edsCluster } from '../envoy/cluster.js';
+import { clusterLoadAssignment, dnsEndpoint } from '../envoy/endpoint.js';
 import { meshUpstreamTlsProvider, meshUpstreamTlsSds, type SdsMeshIdentity } from '../envoy/mesh-tls.js';
 import { serviceClusterName } from '../envoy/names.js';
 import { spiffeId } from '../identity/names.js';
@@ -14,7 +14,16 @@ import type { ConfigBuilder } from './config-builder.js';
 
 interface ServiceResources {
   readonly cluster: ResourceObject;
-  readonly endpoints: ResourceObject;
+  /** The ClusterLoadAssignment, or undefined for a cluster that resolves its endpoint by name. */
+  readonly endpoints: ResourceObject | undefined;
+}
+
+/** The cluster to `service` (EDS, or DNS for an endpoint given by name) and its EDS resource, if any. */
+export function serviceCluster(service: ServiceModel, options: { readonly http2?: boolean; readonly transportSocket?: Record<string, unknown> }): ServiceResources {
+  const name = serviceClusterName(service.name);
+  const byName = dnsEndpoint(service.endpoints);
+  if (byName !== undefined) return { cluster: dnsCluster({ name, host: byName.address, port: byName.port, ...options }), endpoints: undefined };
+  return { cluster: edsCluster({ name, ...options }), endpoints: serviceEndpoints(service) };
 }
 
 /**
@@ -72,12 +81,8 @@ function serviceResources(service: ServiceModel, security: MeshUpstreamSecurity 
   const key = variantKey(security, service);
   let found = variants.get(key);
   if (!found) {
-    const name = serviceClusterName(service.name);
     const transportSocket = transportSocketFor(service, security);
-    found = {
-      cluster: edsCluster({ name, http2: isHttp2(service.protocol), ...(transportSocket ? { transportSocket } : {}) }),
-      endpoints: serviceEndpoints(service),
-    };
+    found = serviceCluster(service, { http2: isHttp2(service.protocol), ...(transportSocket ? { transportSocket } : {}) });
     variants.set(key, found);
   }
   return found;
@@ -112,8 +117,8 @@ export function addServiceCluster(builder: ConfigBuilder, service: ServiceModel 
   if (service?.meshManaged && meshSecurity?.kind === 'unavailable') return name;
   const resources = service ? serviceResources(service, meshSecurity) : { cluster: edsCluster({ name }), endpoints: clusterLoadAssignment(name, []) };
   const origin = clusterRefOrigin(name);
-  builder.cluster(name, resources.cluster).endpoints(name, resources.endpoints).ref(ENDPOINT_TYPE, name, origin);
-  builder.from(CLUSTER_TYPE, name, `Service/${serviceName}`).from(ENDPOINT_TYPE, name, `Service/${serviceName}`);
+  builder.cluster(name, resources.cluster).from(CLUSTER_TYPE, name, `Service/${serviceName}`);
+  if (resources.endpoints !== undefined) builder.endpoints(name, resources.endpoints).ref(ENDPOINT_TYPE, name, origin).from(ENDPOINT_TYPE, name, `Service/${serviceName}`);
   if (service?.meshManaged && meshSecurity !== undefined) builder.from(CLUSTER_TYPE, name, `Mesh/${service.mesh}`);
   if (service?.meshManaged && meshSecurity?.kind === 'sds') {
     builder.ref(SECRET_TYPE, meshSecurity.identity.certificate, origin).ref(SECRET_TYPE, meshSecurity.identity.trustBundle, origin);

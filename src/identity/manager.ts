@@ -44,6 +44,24 @@ import type { VersionListener } from './state.js';
 
 export { IMMEDIATE_DELIVERY, type IdentityLogger, type IdentityStatus, type MaterialDelivery, type ProxyRef } from './types.js';
 
+/** A mesh CA as the admin API shows it (identity manager `caState`). */
+export interface CaAbout {
+  readonly backend: string;
+  readonly type: string;
+  readonly notAfter: Date;
+}
+
+export interface MeshCaState {
+  readonly enabledBackend?: string;
+  readonly issuing?: CaAbout;
+  /** Switch step 1: the new CA is in the trust bundle but does not issue yet. */
+  readonly pending?: CaAbout & { readonly since: Date };
+  /** Switch step 2: CAs no longer issuing but still trusted until every proxy holds a new certificate. */
+  readonly retiring: readonly CaAbout[];
+  readonly initializing: boolean;
+  readonly error?: string;
+}
+
 export interface IdentityManagerOptions {
   readonly cas: MeshCaRegistry;
   readonly log: IdentityLogger;
@@ -301,6 +319,29 @@ export class IdentityManager implements MeshTlsMaterial {
   /** Whether the certificate of `issuedServerCertificate(mesh, host)` is still on its way. */
   issuedServerCertificatePending(mesh: string, host: string): boolean {
     return this.serverCertificates.pending(mesh, host);
+  }
+
+  /** The certificate served for a Gateway Route host, without its key; never starts an issuance (admin API reads). */
+  serverCertificateOf(mesh: string, host: string): { readonly certPem: string; readonly notAfter: Date } | undefined {
+    return this.serverCertificates.peek(mesh, host);
+  }
+
+  /**
+   * Where the mesh's CA stands, for the admin API's overview: the issuing CA, a new one trusted
+   * but not issuing yet (switch step 1), the old ones still trusted (step 2), and whether a CA is
+   * being initialized or failed. No key material.
+   */
+  caState(mesh: string): MeshCaState {
+    const state = this.meshes.get(mesh);
+    const about = (ca: MeshCa): CaAbout => ({ backend: ca.backend, type: ca.type, notAfter: ca.notAfter });
+    return {
+      ...(state?.backend ? { enabledBackend: state.backend.name } : {}),
+      ...(state?.ca ? { issuing: about(state.ca) } : {}),
+      ...(state?.pending ? { pending: { ...about(state.pending.ca), since: state.pending.since } } : {}),
+      retiring: (state?.retiring ?? []).map(about),
+      initializing: state?.initializing !== undefined,
+      ...(state?.caError !== undefined ? { error: state.caError } : {}),
+    };
   }
 
   /** For `inspect`: every proxy that has connected since the control plane started. */

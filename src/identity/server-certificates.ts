@@ -72,6 +72,16 @@ export class IssuedServerCertificates {
     return entry.issuing !== undefined || entry.awaitingCa;
   }
 
+  /**
+   * The certificate a host is served with, without its key and without starting an issuance (a
+   * read for the admin API: `get` issues on first ask).
+   */
+  peek(mesh: string, host: string): { readonly certPem: string; readonly notAfter: Date } | undefined {
+    const entry = this.entries.get(`${mesh}\n${host.toLowerCase()}`);
+    const cert = entry ? this.validCertificate(entry) : undefined;
+    return cert ? { certPem: cert.certPem, notAfter: cert.notAfter } : undefined;
+  }
+
   /** Until its replacement is ready, a certificate is served as long as it is valid. */
   private validCertificate(entry: Entry): Entry['cert'] {
     const cert = entry.cert;

@@ -11,6 +11,8 @@ export interface EndpointModel {
   readonly port: number;
   /** The Dataplane that serves it, or undefined for a Service resource endpoint. */
   readonly dataplane?: string;
+  /** False while the Dataplane's proxy is offline (runtime/liveness.ts); absent: healthy. */
+  readonly healthy?: false;
 }
 
 /** Upstream TLS towards a Service (APISIX upstream tls). Secret names are meshcp secret names. */

@@ -11,7 +11,7 @@
  * swaps shared ClusterLoadAssignments into the proxies' configs (runtime/proxy-configs.ts). The
  * counters of what each change recomputed are `recompute()`.
  */
-import { distinctUntilChanged, map, scan, shareReplay, type Observable, type Subscription } from 'rxjs';
+import { distinctUntilChanged, EMPTY, filter, map, merge, scan, shareReplay, type Observable, type Subscription } from 'rxjs';
 import { listChange, ResourceSet, type ResourceChange } from '../api/resource-set.js';
 import type { Resource } from '../api/types.js';
 import type { MeshTlsMaterial } from '../ca/workload-identity.js';
@@ -33,6 +33,7 @@ import { XdsServer } from '../xds/server.js';
 import { StatusRegistry } from '../xds/status.js';
 import { TYPE_SHORT_NAMES, protoNameOf } from '../xds/types.js';
 import type { Logger } from '../log/logger.js';
+import { DataplaneLiveness, type LivenessChange } from './liveness.js';
 import { proxyConfigs, StateHub, type GenerationCounters, type ResourceState } from './proxy-configs.js';
 import type { ServerCredentials } from '@grpc/grpc-js';
 
@@ -71,6 +72,11 @@ export interface ControlPlaneOptions {
   readonly xdsCredentials?: ServerCredentials;
   /** What one xDS caller may cost (xds/limits.ts); defaults where absent. */
   readonly xdsLimits?: Partial<XdsLimits>;
+  /**
+   * With it, a Dataplane whose proxy has had no stream for this long is offline and its endpoints
+   * are reported UNHEALTHY (runtime/liveness.ts); without it every endpoint is HEALTHY.
+   */
+  readonly offlineGraceMs?: number;
 }
 
 /** What the changes since the start recomputed (issue #11); every value only grows. */
@@ -102,7 +108,9 @@ export class ControlPlane {
   private readonly delivery: ReturnType<typeof statusDelivery>;
   /** Every Dataplane and Gateway, by mesh then name: only these keep status rows and snapshots while offline (security issue #9). */
   private definedProxies = new Map<string, Set<string>>();
-  private readonly translator = new IncrementalTranslator();
+  /** Online/offline Dataplanes, when enabled (`offlineGraceMs`). */
+  readonly liveness: DataplaneLiveness | undefined;
+  private readonly translator: IncrementalTranslator;
   private readonly encoder = new ResourceEncoder();
   private readonly generation: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0, identityPatches: 0 };
 
@@ -111,6 +119,8 @@ export class ControlPlane {
     const clock = options.identity?.clock;
     const defined = (mesh: string, name: string): boolean => this.definedProxies.get(mesh)?.has(name) ?? false;
     this.status = new StatusRegistry(undefined, defined);
+    this.liveness = options.offlineGraceMs !== undefined ? new DataplaneLiveness({ status: this.status, graceMs: options.offlineGraceMs }) : undefined;
+    this.translator = new IncrementalTranslator(this.liveness?.isOffline);
     this.delivery = statusDelivery(this.status);
     this.identities = new IdentityManager({
       cas: new MeshCaRegistry(providers, clock ? () => clock.now() : undefined),
@@ -120,18 +130,30 @@ export class ControlPlane {
     });
     const resources = (options.changes ?? changesOfLists(options.resources)).pipe(shareReplay({ bufferSize: 1, refCount: false }));
     const meshTls: MeshTlsMaterial = this.identities;
-    this.state = resources.pipe(
-      map((change) => ({
-        revision: this.translator.apply(change),
-        context: {
+    // Resource changes, and a Dataplane's proxy going offline or coming back (an endpoint-only
+    // change of the services it serves), in one sequence of revisions.
+    let context: ResourceState['context'] | undefined;
+    const inputs: Observable<{ readonly change: ResourceChange } | { readonly liveness: LivenessChange }> = merge(
+      resources.pipe(map((change) => ({ change }))),
+      (this.liveness?.changes ?? EMPTY).pipe(map((liveness) => ({ liveness }))),
+    );
+    this.state = inputs.pipe(
+      map((input): ResourceState | undefined => {
+        if ('liveness' in input) {
+          const revision = this.translator.livenessChanged(input.liveness.mesh, input.liveness.name);
+          return revision && context ? { revision, context } : undefined;
+        }
+        context = {
           meshTls,
           secrets: secretMaterialFromSet(
-            change.set,
+            input.change.set,
             (mesh, host) => this.identities.issuedServerCertificate(mesh, host),
             (mesh, host) => this.identities.issuedServerCertificatePending(mesh, host),
           ),
-        },
-      })),
+        };
+        return { revision: this.translator.apply(input.change), context };
+      }),
+      filter((state): state is ResourceState => state !== undefined),
       shareReplay({ bufferSize: 1, refCount: false }),
     );
     this.model = this.state.pipe(map((s) => s.revision.model));
@@ -159,16 +181,24 @@ export class ControlPlane {
       resources.subscribe((change) => {
         // Kept by mesh then name (no key string per proxy), from what the change puts and deletes.
         const proxy = (r: Resource): boolean => r.type === 'Dataplane' || r.type === 'Gateway';
+        const before = change.reset ? this.definedProxies : undefined;
         if (change.reset) this.definedProxies = new Map();
         const add = (r: Resource): void => {
           if (r.type !== 'Dataplane' && r.type !== 'Gateway') return;
           let names = this.definedProxies.get(r.mesh);
           if (!names) this.definedProxies.set(r.mesh, (names = new Set()));
           names.add(r.name);
+          if (r.type === 'Dataplane') this.liveness?.define(r.mesh, r.name, true);
         };
         if (change.reset) for (const r of change.set.list()) add(r);
         for (const r of change.puts) add(r);
-        for (const r of change.deletes) if (r.type === 'Dataplane' || r.type === 'Gateway') this.definedProxies.get(r.mesh)?.delete(r.name);
+        for (const r of change.deletes) {
+          if (r.type !== 'Dataplane' && r.type !== 'Gateway') continue;
+          this.definedProxies.get(r.mesh)?.delete(r.name);
+          if (r.type === 'Dataplane') this.liveness?.define(r.mesh, r.name, false);
+        }
+        // A reset may drop proxies it does not list as deletes.
+        for (const [mesh, names] of before ?? []) for (const name of names) if (!this.definedProxies.get(mesh)?.has(name)) this.liveness?.define(mesh, name, false);
         // Rows and snapshots of proxies no longer defined go (a pass over every proxy: only when one went).
         if (change.reset || change.deletes.some(proxy)) {
           this.status.prune();
@@ -225,5 +255,6 @@ export class ControlPlane {
     this.hub.close();
     this.delivery.close();
     this.identities.close();
+    this.liveness?.close();
   }
 }

@@ -7,7 +7,7 @@
  * Publishing is debounced (a status change per xDS response would otherwise be an etcd write
  * per push); a record is small: the counters and times inspect shows, not resource names.
  */
-import type { Subscription } from 'rxjs';
+import { Subject, type Observable, type Subscription } from 'rxjs';
 import type { Logger } from '../log/logger.js';
 import type { ProxyStatus, StatusRegistry, TypeStatus } from '../xds/status.js';
 
@@ -112,6 +112,9 @@ export class SharedProxyStatus implements ProxyStatusView {
   private readonly dirty = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private remote = new Map<string, ProxyStatus>();
+  private readonly remoteChanged = new Subject<void>();
+  /** After each change of what other replicas published (runtime/liveness.ts). */
+  readonly changes: Observable<void> = this.remoteChanged.asObservable();
 
   constructor(
     private readonly space: StatusSpace,
@@ -137,6 +140,7 @@ export class SharedProxyStatus implements ProxyStatusView {
           remote.set(k, seen ? better(seen, status) : status);
         }
         this.remote = remote;
+        this.remoteChanged.next();
       }),
     );
   }
@@ -149,6 +153,11 @@ export class SharedProxyStatus implements ProxyStatusView {
       merged.set(k, other ? better(local, other) : local);
     }
     return [...merged.values()];
+  }
+
+  /** Whether another replica holds a stream of the proxy. */
+  online(mesh: string, name: string): boolean {
+    return (this.remote.get(proxyKey(mesh, name))?.activeStreams ?? 0) > 0;
   }
 
   get(name: string, mesh = 'default'): ProxyStatus | undefined {

@@ -15,10 +15,11 @@
  * `translateMeshes` (the full translation) stays the oracle: the property test in
  * test/incremental checks that both give the same per-proxy output.
  */
+import { isIP } from 'node:net';
 import { listChange, ResourceSet, type ResourceChange } from '../api/resource-set.js';
 import type { Resource } from '../api/types.js';
 import type { DataplaneModel, EndpointModel, GatewayModel, MeshModel, Model, ServiceModel } from '../model/model.js';
-import { SERVICE_TAG, translateMesh } from './mesh-services.js';
+import { NONE_OFFLINE, SERVICE_TAG, translateMesh, type OfflineDataplanes } from './mesh-services.js';
 
 export type MeshChange =
   | { readonly kind: 'unchanged' }
@@ -133,12 +134,14 @@ function sameSecrets(a: readonly Resource[] | undefined, b: readonly Resource[])
 }
 
 /** A service's endpoints as translateMesh collects them: Dataplane inbounds and Service endpoints, in resource order. */
-function endpointsOf(service: string, resources: readonly Resource[]): EndpointModel[] {
+function endpointsOf(service: string, resources: readonly Resource[], offline: OfflineDataplanes): EndpointModel[] {
   const out: EndpointModel[] = [];
   for (const r of resources) {
     if (r.type === 'Dataplane') {
       for (const inbound of r.networking.inbound) {
-        if ((inbound.tags[SERVICE_TAG] ?? '') === service) out.push({ address: r.networking.address, port: inbound.port, dataplane: r.name });
+        if ((inbound.tags[SERVICE_TAG] ?? '') === service) {
+          out.push({ address: r.networking.address, port: inbound.port, dataplane: r.name, ...(offline(r.mesh, r.name) ? { healthy: false as const } : {}) });
+        }
       }
     } else if (r.type === 'Service' && r.name === service) {
       for (const e of r.endpoints) out.push({ address: e.address, port: e.port });
@@ -152,7 +155,7 @@ function endpointsOf(service: string, resources: readonly Resource[]): EndpointM
  * endpoints (and nothing else) changed, the mesh's model is the previous one with those services'
  * endpoints collected again; nothing else is translated. Undefined for any other change.
  */
-function endpointOnlyChange(previous: MeshModel, before: readonly Resource[], after: readonly Resource[]): { mesh: MeshModel; change: MeshChange } | undefined {
+function endpointOnlyChange(previous: MeshModel, before: readonly Resource[], after: readonly Resource[], offline: OfflineDataplanes): { mesh: MeshModel; change: MeshChange } | undefined {
   if (before.length !== after.length) return undefined;
   const changed = new Set<string>();
   for (let i = 0; i < after.length; i++) {
@@ -163,6 +166,8 @@ function endpointOnlyChange(previous: MeshModel, before: readonly Resource[], af
       if (deepEqual(a, b)) continue;
       return undefined;
     }
+    // An endpoint given by name lives in the cluster itself (a DNS cluster), not in EDS.
+    if (a.endpoints.some((e) => isIP(e.address) === 0) || b.endpoints.some((e) => isIP(e.address) === 0)) return undefined;
     if (!deepEqual(a.endpoints, b.endpoints)) changed.add(b.name);
   }
   if (changed.size === 0) return { mesh: previous, change: UNCHANGED };
@@ -170,12 +175,15 @@ function endpointOnlyChange(previous: MeshModel, before: readonly Resource[], af
   for (const name of changed) {
     const old = previous.services.get(name);
     if (!old) return undefined;
-    services.set(name, { ...old, endpoints: endpointsOf(name, after) });
+    services.set(name, { ...old, endpoints: endpointsOf(name, after, offline) });
   }
   return { mesh: { ...previous, services }, change: { kind: 'endpoints', services: changed, proxies: new Set() } };
 }
 
 export class IncrementalTranslator {
+  /** `offline`: whether a Dataplane's proxy is offline now; its endpoints are then marked unhealthy. */
+  constructor(private readonly offline: OfflineDataplanes = NONE_OFFLINE) {}
+
   private inputs = new Map<string, readonly Resource[]>();
   private set?: ResourceSet;
   private current: ModelRevision = { revision: 0, model: { meshes: new Map() }, changes: new Map() };
@@ -210,8 +218,8 @@ export class IncrementalTranslator {
       if (before && sameResources(input, group.resources)) continue;
       this.translations.set(name, (this.translations.get(name) ?? 0) + 1);
       const { mesh, change: meshChange } =
-        (before && input ? endpointOnlyChange(before, input, group.resources) : undefined) ??
-        internMesh(before, translateMesh(name, group.resources), !sameSecrets(input, group.resources));
+        (before && input ? endpointOnlyChange(before, input, group.resources, this.offline) : undefined) ??
+        internMesh(before, translateMesh(name, group.resources, this.offline), !sameSecrets(input, group.resources));
       translated.set(name, mesh);
       if (meshChange.kind !== 'unchanged') changes.set(name, meshChange);
     }
@@ -222,6 +230,29 @@ export class IncrementalTranslator {
       if (mesh) meshes.set(name, mesh);
     }
     this.set = change.set;
+    this.current = { revision: this.current.revision + 1, model: { meshes }, changes };
+    return this.current;
+  }
+
+  /**
+   * The next revision after Dataplane `name` of `mesh` went online or offline (the `offline`
+   * predicate already says which): the endpoints of the services it serves are collected again,
+   * an endpoint-only change. Undefined when the model has no such Dataplane.
+   */
+  livenessChanged(mesh: string, name: string): ModelRevision | undefined {
+    const previous = this.current.model.meshes.get(mesh);
+    const dataplane = previous?.dataplanes.get(name);
+    const resources = this.inputs.get(mesh);
+    if (!previous || !dataplane || !resources || dataplane.inbound.length === 0) return undefined;
+    const changed = new Set(dataplane.inbound.map((i) => i.service));
+    const services = new Map(previous.services);
+    for (const service of changed) {
+      const old = services.get(service);
+      if (old) services.set(service, { ...old, endpoints: endpointsOf(service, resources, this.offline) });
+    }
+    const meshes = new Map(this.current.model.meshes);
+    meshes.set(mesh, { ...previous, services });
+    const changes = new Map<string, MeshChange>([[mesh, { kind: 'endpoints', services: changed, proxies: new Set() }]]);
     this.current = { revision: this.current.revision + 1, model: { meshes }, changes };
     return this.current;
   }

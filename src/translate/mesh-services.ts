@@ -47,7 +47,12 @@ export function resourcesByMesh(resources: readonly Resource[]): Map<string, rea
 }
 
 /** One mesh's model from the resources of that mesh (or any superset: other meshes' are ignored). */
-export function translateMesh(meshName: string, resources: readonly Resource[]): MeshModel {
+/** Whether a Dataplane's proxy is offline (runtime/liveness.ts); never, by default. */
+export type OfflineDataplanes = (mesh: string, dataplane: string) => boolean;
+
+export const NONE_OFFLINE: OfflineDataplanes = () => false;
+
+export function translateMesh(meshName: string, resources: readonly Resource[], offline: OfflineDataplanes = NONE_OFFLINE): MeshModel {
   const dataplanes = new Map<string, DataplaneModel>();
   const services = new Map<string, ServiceAccumulator>();
   const accumulator = (name: string): ServiceAccumulator => {
@@ -64,7 +69,7 @@ export function translateMesh(meshName: string, resources: readonly Resource[]):
       dataplanes.set(r.name, model);
       for (const inbound of model.inbound) {
         const acc = accumulator(inbound.service);
-        acc.endpoints.push({ address: model.address, port: inbound.port, dataplane: model.name });
+        acc.endpoints.push({ address: model.address, port: inbound.port, dataplane: model.name, ...(offline(meshName, model.name) ? { healthy: false as const } : {}) });
         acc.meshManaged = true;
         acc.protocol ??= inbound.protocol;
       }

@@ -24,7 +24,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE } from '../../src/xds/types.js';
 import { runCli } from '../cli/harness.js';
 import { freePort } from '../helpers/echo-service.js';
-import { checkBootstrap, get } from '../helpers/envoy-bootstrap.js';
+import { get, validateBootstrap } from '../helpers/envoy-bootstrap.js';
 import { FakeEnvoy, namesOf } from '../helpers/fake-envoy.js';
 import { bufferLogger } from '../helpers/log-buffer.js';
 import { waitFor } from '../helpers/wait.js';
@@ -194,15 +194,13 @@ describe('meshcp bootstrap with several replicas', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('envoy: every replica is an endpoint of meshcp_xds with its own TLS context (SNI and SAN for the name dialled there); a valid, lossless Bootstrap', async () => {
+  it('envoy: every replica is an endpoint of meshcp_xds with its own TLS context (SNI and SAN for the name dialled there); a bootstrap Envoy accepts', async () => {
     // when
     const run = await runCli(['bootstrap', 'envoy', '--name', 'web-01', '--xds-address', 'meshcp-1:5678,meshcp-2:5679', '--xds-address', '10.0.0.3:5678', '--ca-cert', caFile]);
     // then
     expect(run.stderr).toBe('');
     const bootstrap = YAML.parse(run.stdout) as Record<string, unknown>;
-    const { roundTrip, violations } = checkBootstrap(bootstrap);
-    expect(violations).toEqual([]);
-    expect(roundTrip).toEqual(bootstrap);
+    expect(validateBootstrap(run.stdout)).toEqual({ ok: true });
     const cluster = get(bootstrap, 'static_resources', 'clusters', 0) as Record<string, unknown>;
     expect(cluster['type']).toBe('STRICT_DNS');
     const endpoints = get(cluster, 'load_assignment', 'endpoints', 0, 'lb_endpoints') as Record<string, unknown>[];

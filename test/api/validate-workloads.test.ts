@@ -25,7 +25,7 @@ describe('Dataplane validation', () => {
 
   it('accepts a dataplane with only outbounds, but not one with neither', () => {
     // given / when
-    const outboundOnly = validateResource({ type: 'Dataplane', name: 'client', networking: { address: 'client.local', outbound: [{ port: 1, tags: { 'kuma.io/service': 'b' } }] } });
+    const outboundOnly = validateResource({ type: 'Dataplane', name: 'client', networking: { address: '10.0.0.7', outbound: [{ port: 1, tags: { 'kuma.io/service': 'b' } }] } });
     const neither = errorsOf({ type: 'Dataplane', name: 'idle', networking: { address: '10.0.0.1' } });
     // then
     expect(outboundOnly.ok && outboundOnly.value).toMatchObject({ networking: { inbound: [], outbound: [{ port: 1 }] } });

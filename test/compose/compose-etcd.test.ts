@@ -22,7 +22,7 @@ import { startServer, type RunningServer } from '../../src/cli/serve.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { EtcdStore } from '../../src/store/etcd-store.js';
 import { CLUSTER_TYPE } from '../../src/xds/types.js';
-import { checkBootstrap, get } from '../helpers/envoy-bootstrap.js';
+import { get, validateBootstrap } from '../helpers/envoy-bootstrap.js';
 import { freePort } from '../helpers/etcd.js';
 import { FakeEnvoy } from '../helpers/fake-envoy.js';
 import { waitFor } from '../helpers/wait.js';
@@ -196,10 +196,8 @@ describe('docker-compose etcd variant', () => {
     for (const [name, envoy] of envoys) {
       // when: the bootstrap its command names
       const bootstrap = YAML.parse(fs.readFileSync(shared(flag(envoy.command, '-c')), 'utf8')) as Record<string, unknown>;
-      // then: valid, lossless, both replicas with per-endpoint TLS for the name dialled there
-      const { roundTrip, violations } = checkBootstrap(bootstrap);
-      expect(violations, name).toEqual([]);
-      expect(roundTrip, name).toEqual(bootstrap);
+      // then: accepted by Envoy, both replicas with per-endpoint TLS for the name dialled there
+      expect(validateBootstrap(bootstrap), name).toEqual({ ok: true });
       const cluster = get(bootstrap, 'static_resources', 'clusters', 0) as Record<string, unknown>;
       const endpoints = get(cluster, 'load_assignment', 'endpoints', 0, 'lb_endpoints') as Record<string, unknown>[];
       const dialled = endpoints.map((e) => get(e, 'endpoint', 'address', 'socket_address') as { address: string; port_value: number });

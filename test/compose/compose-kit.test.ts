@@ -21,7 +21,7 @@ import { validateFiles } from '../../src/cli/validate.js';
 import { generateForProxy } from '../../src/generate/generate.js';
 import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
-import { checkBootstrap, get } from '../helpers/envoy-bootstrap.js';
+import { get, validateBootstrap } from '../helpers/envoy-bootstrap.js';
 import { expectGolden, fakeMeshTls, renderConfig } from '../helpers/golden.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
@@ -116,7 +116,7 @@ describe('docker-compose demo kit', () => {
     expect(services['backend-sidecar']?.network_mode).toBe('service:backend');
   });
 
-  it('gives every Envoy a bootstrap written by `meshcp bootstrap envoy`: valid, lossless, pointing at meshcp over TLS, with a token for its name', async () => {
+  it('gives every Envoy a bootstrap written by `meshcp bootstrap envoy`: accepted by Envoy, pointing at meshcp over TLS, with a token for its name', async () => {
     // given: where meshcp serves xDS, per the compose file: the compose service name, which the Envoys resolve
     const xdsPort = flag(services['meshcp']?.command, '--xds-address')?.split(':').pop();
     const expectedXds = `meshcp:${xdsPort}`;
@@ -131,9 +131,7 @@ describe('docker-compose demo kit', () => {
       expect(file.startsWith('/shared/bootstrap/')).toBe(true);
       const bootstrap = YAML.parse(fs.readFileSync(path.join(out, file.slice('/shared/'.length)), 'utf8')) as Record<string, unknown>;
       // then
-      const { roundTrip, violations } = checkBootstrap(bootstrap);
-      expect(violations, name).toEqual([]);
-      expect(roundTrip, name).toEqual(bootstrap);
+      expect(validateBootstrap(bootstrap), name).toEqual({ ok: true });
       const proxy = name.replace(/-sidecar$/, '');
       expect(get(bootstrap, 'node', 'id')).toBe(proxy);
       const address = get(bootstrap, 'static_resources', 'clusters', 0, 'load_assignment', 'endpoints', 0, 'lb_endpoints', 0, 'endpoint', 'address', 'socket_address') as { address: string; port_value: number };

@@ -66,12 +66,8 @@ describe('template encoding of per-proxy listeners', () => {
   });
 
   it('gives the bytes protobuf gives for random dataplanes, addresses, ports, protocols and mTLS modes', () => {
-    const address = fc.oneof(
-      fc.ipV4(),
-      fc.ipV6(),
-      // Long hostnames: listener names past 127 bytes take two-byte length prefixes.
-      fc.array(fc.stringMatching(/^[a-z][a-z0-9-]{0,40}[a-z0-9]$/), { minLength: 1, maxLength: 6 }).map((labels) => labels.join('.')),
-    );
+    // Dataplane addresses are IPs (Envoy binds to them); names of every length are covered by the splice test below.
+    const address = fc.oneof(fc.ipV4(), fc.ipV6());
     const protocol = fc.constantFrom('http', 'http2', 'grpc', 'tcp', undefined);
     const mode = fc.constantFrom('STRICT', 'PERMISSIVE', undefined);
     fc.assert(

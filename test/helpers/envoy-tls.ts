@@ -126,7 +126,7 @@ function stringMatches(matcher: Json, value: string): boolean {
   if ('prefix' in matcher) return v.startsWith(text('prefix'));
   if ('suffix' in matcher) return v.endsWith(text('suffix'));
   if ('contains' in matcher) return v.includes(text('contains'));
-  if ('safe_regex' in matcher) return re2FullMatch(str(obj(matcher['safe_regex'], 'safe_regex')['regex'], 'regex'), value, 'generated');
+  if ('safe_regex' in matcher) return envoyRegexFullMatch(str(obj(matcher['safe_regex'], 'safe_regex')['regex'], 'regex'), value);
   throw new Error(`string matcher not emulated: ${JSON.stringify(matcher)}`);
 }
 
@@ -434,4 +434,14 @@ export async function startEmulatedListener(config: DecodedProxyConfig, listener
       for (const chain of chains) chain.server.closeAllConnections();
     },
   };
+}
+
+/**
+ * Envoy's `safe_regex` full match, as Envoy 1.40 runs it: RE2 in Latin-1 mode, so a pattern is
+ * read as bytes and matched against the value's UTF-8 bytes. A pattern Envoy would refuse (a
+ * `\x{…}` above 0xFF, a non-ASCII literal, a Unicode class) never matches here either.
+ */
+export function envoyRegexFullMatch(pattern: string, value: string): boolean {
+  if (!/^[\x00-\x7f]*$/.test(pattern) || /\\x\{0*[1-9A-Fa-f][0-9A-Fa-f]{2,}\}/.test(pattern) || /\\[pP]/.test(pattern)) return false;
+  return re2FullMatch(pattern, Buffer.from(value, 'utf8').toString('latin1'), 'generated');
 }
