@@ -15,19 +15,12 @@ import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import type { Model } from '../src/model/model.js';
 import type { MeshTlsMaterial } from '../src/ca/workload-identity.js';
-import type { IssuedIdentity } from '../src/ca/providers/types.js';
-import { MemoryBlobStore } from '../src/ca/providers/builtin.js';
-import { defaultCaProviders, MeshCaRegistry } from '../src/ca/providers/registry.js';
-import { enabledBackend, indexResources, spiffeIdsOf } from '../src/identity/resource-index.js';
-import { validitySecondsOf } from '../src/identity/rotation.js';
-import { generateForProxy } from '../src/generate/generate.js';
 import { translateMeshes } from '../src/translate/mesh-services.js';
-import { contentHash, type EncodedResource } from '../src/xds/encode.js';
-import { buildSnapshot } from '../src/xds/snapshot.js';
 import { ADS_PATH, ENDPOINT_TYPE, benchTypes, decodeRequest, encodeResponse, identity, sampleRequest } from './protocol.js';
-import { MESH, nodeId, resourcesAt, staticResources, type Scenario } from './scenario.js';
+import { resourcesAt, staticResources, type Scenario } from './scenario.js';
 import type { Resource } from '../src/api/types.js';
 import { progress } from './ipc.js';
+import { issueAll, prepareProxyConfigs } from './prepared.js';
 import { runServerProcess, type BenchTarget, type ChangeResult } from './server-harness.js';
 
 type Call = grpc.ServerDuplexStream<Buffer, Buffer>;
@@ -47,48 +40,20 @@ const INITIAL_NONCE = 'i';
 function buildResponses(model: Model, proxies: number, typeUrls: readonly string[], nonce: string, meshTls: MeshTlsMaterial | undefined): Responses {
   const shared = new Map<string, Buffer>();
   const out: Responses = new Map();
-  for (let i = 0; i < proxies; i++) {
-    const result = buildSnapshot(generateForProxy(model, { name: nodeId(i), mesh: MESH, flavor: 'envoy' }, meshTls ? { meshTls } : {}));
-    if (!result.ok) throw new Error(`scenario config is inconsistent: ${result.errors.join('; ')}`);
+  for (const [node, config] of prepareProxyConfigs(model, proxies, typeUrls, meshTls)) {
     const perType = new Map<string, Buffer>();
-    for (const typeUrl of typeUrls) {
-      // As meshcp's session sends SotW: sorted by name, version = hash of name@version pairs.
-      const resources: EncodedResource[] = [...(result.snapshot.resources.get(typeUrl)?.values() ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      const key = resources.map((r) => `${r.name}@${r.version}`).join('\n');
-      const cacheKey = `${typeUrl}|${key}`;
+    for (const [typeUrl, { version, resources }] of config) {
+      const cacheKey = `${typeUrl}|${version}`;
       let bytes = shared.get(cacheKey);
       if (!bytes) {
-        bytes = encodeResponse({ version_info: contentHash(key), type_url: typeUrl, nonce, resources: resources.map((r) => ({ type_url: r.typeUrl, value: r.value })) });
+        bytes = encodeResponse({ version_info: version, type_url: typeUrl, nonce, resources: resources.map((r) => ({ type_url: r.typeUrl, value: r.value })) });
         shared.set(cacheKey, bytes);
       }
       perType.set(typeUrl, bytes);
     }
-    out.set(nodeId(i), perType);
+    out.set(node, perType);
   }
   return out;
-}
-
-/**
- * The mtls scenario's material, made ahead of time with meshcp's CA code: the mesh's builtin CA,
- * and one workload certificate per proxy (its SPIFFE IDs as the identity manager computes them).
- */
-async function issueAll(resources: readonly Resource[], proxies: number): Promise<MeshTlsMaterial> {
-  const registry = new MeshCaRegistry(defaultCaProviders(new MemoryBlobStore()));
-  const index = indexResources(resources);
-  const backend = enabledBackend(index, MESH);
-  if (!backend) throw new Error('mtls scenario without an enabled backend');
-  const ca = await registry.ensure(MESH, backend, resources);
-  const bundle = registry.trustRoots(ca).map((pem) => (pem.endsWith('\n') ? pem : `${pem}\n`)).join('');
-  const identities = new Map<string, IssuedIdentity>();
-  const now = new Date();
-  await Promise.all(
-    Array.from({ length: proxies }, async (_, i) => {
-      const spiffeIds = spiffeIdsOf(index, MESH, nodeId(i));
-      if (!spiffeIds) throw new Error(`${nodeId(i)} has no SPIFFE ID`);
-      identities.set(nodeId(i), await registry.issue(ca, { spiffeIds, validitySeconds: validitySecondsOf(backend.dpCert.rotation.expirationSeconds), now }));
-    }),
-  );
-  return { identity: (mesh, name) => (mesh === MESH ? identities.get(name) : undefined), trustBundle: (mesh) => (mesh === MESH ? bundle : undefined) };
 }
 
 class BaselineTarget implements BenchTarget {

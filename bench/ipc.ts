@@ -46,7 +46,7 @@ export type ServerReply =
   | { type: 'initial-started' }
   | { type: 'initial-done'; ms: number; certificatesIssued?: number; allSecretsSentMs?: number; initialRecompute?: InitialRecompute }
   | { type: 'idle'; memory: MemorySample }
-  | { type: 'changed'; iteration: number; ms: number; syncMs: number; pushed: PushCounts; recompute?: RecomputeDelta; heapUsedBytes: number }
+  | { type: 'changed'; iteration: number; ms: number; syncMs: number; pushed: PushCounts; recompute?: RecomputeDelta; heapUsedBytes: number; writeSyscalls?: number }
   | { type: 'error'; message: string };
 
 export type ClientsCommand = { type: 'connect'; address: string; proxies: number; perConnection: number } | { type: 'stats' } | { type: 'stop' };

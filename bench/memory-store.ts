@@ -4,6 +4,7 @@
  * change, the control plane takes it) without the data directory's disk writes, which the
  * baseline does not have either. It emits synchronously inside `apply`.
  */
+import { NEVER, type Observable } from 'rxjs';
 import type { Resource } from '../src/api/types.js';
 import { MemoryBlobStore } from '../src/ca/providers/builtin.js';
 import { FeedStore, refKey, refOf, type AppliedChange, type ResourceRef, type Store, type StoreChange, type StoredResource } from '../src/store/store.js';
@@ -71,6 +72,15 @@ export class MemoryStore extends FeedStore implements Store {
 
   async deleteBlob(): Promise<boolean> {
     throw new Error('the bench store deletes no blob');
+  }
+
+  /** The bench runs with --auth none: no keyring lists blobs. */
+  async listBlobs(): Promise<string[]> {
+    return [];
+  }
+
+  blobChanges(): Observable<void> {
+    return NEVER;
   }
 
   async close(): Promise<void> {

@@ -8,6 +8,9 @@
  * each proxy connects, inside the initial-config clock (the cold start). No token
  * authentication: every proxy is accepted, as in the plain scenario.
  */
+import fs from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { firstValueFrom, of, type Subscription } from 'rxjs';
 import type { Resource } from '../src/api/types.js';
@@ -161,6 +164,7 @@ class MeshcpTarget implements BenchTarget {
         }
       });
     });
+    const profiler = await this.startProfile(iteration);
     const before = cp.recompute();
     started = performance.now();
     // Synchronous in meshcp: the store emits the batch, the sources check the changed Service,
@@ -169,6 +173,7 @@ class MeshcpTarget implements BenchTarget {
     void this.store?.apply([{ op: 'put', resource: externalService(iteration) }]);
     syncMs = performance.now() - started;
     const ms = await allAcked;
+    await profiler?.();
     const after = cp.recompute();
     const sum = (counts: Readonly<Record<string, number>>): number => Object.values(counts).reduce((a, b) => a + b, 0);
     const recompute: RecomputeDelta = {
@@ -179,6 +184,27 @@ class MeshcpTarget implements BenchTarget {
       resourcesEncoded: after.resourcesEncoded - before.resourcesEncoded,
     };
     return { ms, syncMs, pushed, recompute };
+  }
+
+  /**
+   * BENCH_PROFILE_DIR=DIR: a V8 CPU profile of each change, from the store write to the last ACK,
+   * written to DIR/<scenario>-<N>-change-<i>.cpuprofile (for Chrome DevTools or speedscope). The
+   * profiler slows meshcp down: figures of such a run are not comparable.
+   */
+  private async startProfile(iteration: number): Promise<(() => Promise<void>) | undefined> {
+    const dir = process.env['BENCH_PROFILE_DIR'];
+    if (!dir) return undefined;
+    const session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: 100 });
+    await session.post('Profiler.start');
+    return async () => {
+      const { profile } = await session.post('Profiler.stop');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, `${this.scenario}-${this.proxies}-change-${iteration}.cpuprofile`), JSON.stringify(profile));
+      session.disconnect();
+    };
   }
 
   async stop(): Promise<void> {

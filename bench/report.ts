@@ -4,8 +4,9 @@ import type { ClientStats, InitialRecompute, MemorySample, PushCounts, Recompute
 import type { IssuanceResult } from './issuance.js';
 import type { SourceCheckResult } from './source-checks.js';
 import type { Scenario } from './scenario.js';
+import { goControlPlaneSection } from './report-go.js';
 
-export type Implementation = 'meshcp' | 'baseline';
+export type Implementation = 'meshcp' | 'baseline' | 'go-control-plane';
 
 export interface RunResult {
   /** plain: no mTLS; mtls: builtin CA, STRICT, TrafficPermissions, SDS (bench/scenario.ts). */
@@ -32,6 +33,8 @@ export interface RunResult {
   readonly changeMs: readonly number[];
   /** How long applying each change kept the server's event loop busy. */
   readonly changeSyncMs: readonly number[];
+  /** Write-family system calls of the server process during each measured change (/proc/PID/io syscw). */
+  readonly writeSyscallsPerChange?: readonly number[];
   readonly pushedPerChange: readonly PushCounts[];
   /** meshcp: what each measured change recomputed (issue #11). */
   readonly recomputePerChange?: readonly RecomputeDelta[];
@@ -94,6 +97,8 @@ interface Row {
   readonly metric: string;
   readonly meshcp: number;
   readonly baseline: number;
+  /** NaN when go-control-plane did not run for this N (runs from before it joined the bench). */
+  readonly goControlPlane: number;
 }
 
 /** The meshcp and baseline runs of one (scenario, N, connection sharing); undefined unless both exist. */
@@ -113,28 +118,29 @@ function rows(runs: readonly RunResult[]): Row[] {
     const of = (implementation: Implementation): RunResult | undefined => runs.find((r) => r.proxies === proxies && r.implementation === implementation);
     const meshcp = of('meshcp');
     const baseline = of('baseline');
+    const goControlPlane = of('go-control-plane');
     if (!meshcp || !baseline) continue;
     const k = meshcp.changeMs.length;
     const metric = (name: string, pick: (r: RunResult) => number): void => {
-      out.push({ proxies, metric: name, meshcp: pick(meshcp), baseline: pick(baseline) });
+      out.push({ proxies, metric: name, meshcp: pick(meshcp), baseline: pick(baseline), goControlPlane: goControlPlane ? pick(goControlPlane) : Number.NaN });
     };
     metric(meshcp.scenario === 'mtls' ? 'mTLS cold start: connect, certificates, all 5 types ACKed by all (ms)' : 'initial config ACKed by all (ms)', (r) => r.initialMs);
     metric(`1 cluster changed → all ACKed, p50 (ms, ${k} runs)`, (r) => percentile(r.changeMs, 50));
     metric(`1 cluster changed → all ACKed, p99 (ms, ${k} runs)`, (r) => percentile(r.changeMs, 99));
     metric('RSS per idle connected proxy (KiB)', (r) => perProxyKiB(r, 'rssBytes'));
-    metric('JS heap per idle connected proxy (KiB)', (r) => perProxyKiB(r, 'heapUsedBytes'));
+    metric('heap per idle connected proxy (KiB; Go heap for go-control-plane)', (r) => perProxyKiB(r, 'heapUsedBytes'));
   }
   return out;
 }
 
-function format(value: number): string {
+export function format(value: number): string {
   if (!Number.isFinite(value)) return 'n/a';
   return Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(1);
 }
 
-function ratio(meshcp: number, baseline: number): string {
-  if (!Number.isFinite(meshcp) || !Number.isFinite(baseline) || baseline <= 0) return 'n/a';
-  return `${(meshcp / baseline).toFixed(1)}×`;
+export function ratio(meshcp: number, other: number, digits = 1): string {
+  if (!Number.isFinite(meshcp) || !Number.isFinite(other) || other <= 0) return 'n/a';
+  return `${(meshcp / other).toFixed(digits)}×`;
 }
 
 /** The runs grouped by how many proxies share one HTTP/2 connection, in run order. */
@@ -153,9 +159,9 @@ export function sharingTitle(perConnection: number): string {
 }
 
 export function markdownTable(runs: readonly RunResult[]): string {
-  const lines = ['| N | metric | meshcp | baseline (raw grpc-js) | meshcp / baseline |', '|---:|---|---:|---:|---:|'];
+  const lines = ['| N | metric | meshcp | baseline (raw grpc-js) | meshcp / baseline | go-control-plane | meshcp / go-control-plane |', '|---:|---|---:|---:|---:|---:|---:|'];
   for (const row of rows(runs)) {
-    lines.push(`| ${row.proxies} | ${row.metric} | ${format(row.meshcp)} | ${format(row.baseline)} | ${ratio(row.meshcp, row.baseline)} |`);
+    lines.push(`| ${row.proxies} | ${row.metric} | ${format(row.meshcp)} | ${format(row.baseline)} | ${ratio(row.meshcp, row.baseline)} | ${format(row.goControlPlane)} | ${ratio(row.meshcp, row.goControlPlane, 2)} |`);
   }
   return lines.join('\n');
 }
@@ -167,7 +173,7 @@ export function scenarioTitle(scenario: Scenario, runs: readonly RunResult[] = [
 }
 
 /** The scenarios present in `runs`, plain first. */
-function scenariosOf(runs: readonly RunResult[]): Scenario[] {
+export function scenariosOf(runs: readonly RunResult[]): Scenario[] {
   const present = new Set(runs.map((r) => r.scenario));
   return (['plain', 'mtls'] as const).filter((s) => present.has(s));
 }
@@ -206,8 +212,8 @@ function pushesPerChange(run: RunResult): string {
 
 function detailTable(results: BenchResults): string {
   const lines = [
-    '| scenario | N | proxies per connection | server | prepared before the clock (s) | change: event loop busy, p50 / max (ms) | responses pushed per change | recomputed per change | server RSS before → idle (MiB) | client process RSS (MiB) | load average during the run |',
-    '|---|---:|---:|---|---:|---:|---|---|---:|---:|---:|',
+    '| scenario | N | proxies per connection | server | prepared before the clock (s) | change: event loop busy, p50 / max (ms) | responses pushed per change | server write syscalls per change, p50 | recomputed per change | server RSS before → idle (MiB) | client process RSS (MiB) | load average during the run |',
+    '|---|---:|---:|---|---:|---:|---|---:|---|---:|---:|---:|',
   ];
   const mib = (bytes: number): string => (bytes / 1024 ** 2).toFixed(0);
   for (const run of results.runs) {
@@ -218,7 +224,7 @@ function detailTable(results: BenchResults): string {
     const load = run.loadAverage ? `${run.loadAverage.before.toFixed(1)} → ${run.loadAverage.after.toFixed(1)}` : 'n/a';
     const earlier = run.fromEarlierRun ? ` (from the run of ${run.fromEarlierRun})` : '';
     lines.push(
-      `| ${run.scenario} | ${run.proxies} | ${run.proxiesPerConnection} | ${run.implementation}${earlier} | ${prepared} | ${format(percentile(run.changeSyncMs, 50))} / ${format(Math.max(...run.changeSyncMs))} | ${pushesPerChange(run)} | ${recomputed(run)}${initial}${certificates} | ${mib(run.memoryBefore.rssBytes)} → ${mib(run.memoryIdle.rssBytes)} | ${mib(run.clients.rssBytes)} | ${load} |`,
+      `| ${run.scenario} | ${run.proxies} | ${run.proxiesPerConnection} | ${run.implementation}${earlier} | ${prepared} | ${format(percentile(run.changeSyncMs, 50))} / ${format(Math.max(...run.changeSyncMs))} | ${pushesPerChange(run)} | ${run.writeSyscallsPerChange ? format(percentile(run.writeSyscallsPerChange, 50)) : 'n/a'} | ${recomputed(run)}${initial}${certificates} | ${mib(run.memoryBefore.rssBytes)} → ${mib(run.memoryIdle.rssBytes)} | ${mib(run.clients.rssBytes)} | ${load} |`,
     );
   }
   return lines.join('\n');
@@ -265,7 +271,7 @@ const HELD_PROXIES = 10_000;
 const ISSUANCE_GOALS: Readonly<Record<string, number>> = { 'rsa-2048': 3000, 'ecdsa-p256': 15_000 };
 
 /** The runs the goals are judged on: 50 proxies per connection (issue #11), else the first connection-sharing mode. */
-function goalRuns(results: BenchResults): [number, RunResult[]] | undefined {
+export function goalRuns(results: BenchResults): [number, RunResult[]] | undefined {
   const groups = byConnectionSharing(results);
   return groups.find(([perConnection]) => perConnection === 50) ?? groups[0];
 }
@@ -417,11 +423,13 @@ To reproduce, run \`npm run bench\`. ${earlier.length > 0 ? `The last invocation
 
 ## Results
 
-The baseline is a plain grpc-js server on the same ADS method. It writes the same DiscoveryResponse bytes that meshcp sends, encoded ahead of time. It is the floor for "the same bytes over raw grpc-js streams", and the ratio column shows what meshcp costs on top of it.
+The baseline is a plain grpc-js server on the same ADS method. It writes the same DiscoveryResponse bytes that meshcp sends, encoded ahead of time. It is the floor for "the same bytes over raw grpc-js streams", and the ratio column shows what meshcp costs on top of it. go-control-plane (the reference Go xDS server library) serves the same resources from its caches in the same run; "Against go-control-plane" below says how. Runs from before go-control-plane joined the bench show n/a in its columns.
 
 ${markdownTables(results)}
 
 ${goalsSection(results)}
+
+${goControlPlaneSection(results)}
 
 ### Details
 
@@ -437,7 +445,7 @@ ${etcdSection(results)}
 
 ## Method
 
-- **Processes.** \`bench/run.ts\` forks one server process (meshcp or the baseline), run with \`--expose-gc\`. It forks a second process that holds all N simulated Envoys, so the server's figures leave out client memory and client CPU. Every (N, connection sharing, server) combination gets fresh processes. Everything runs on 127.0.0.1.
+- **Processes.** \`bench/run.ts\` forks one server process (meshcp, the baseline, or the driver of the go-control-plane server, whose own process holds the figures), run with \`--expose-gc\`. It forks a second process that holds all N simulated Envoys, so the server's figures leave out client memory and client CPU. Every (N, connection sharing, server) combination gets fresh processes. Everything runs on 127.0.0.1.
 - **Scenarios** (\`bench/scenario.ts\`). There are N Dataplanes \`dp-0..dp-(N-1)\` in mesh \`default\`. Each one serves \`svc-(i % 50)\` over HTTP, and calls three neighbouring HTTP services and the external TCP Service \`ext\`. So every proxy holds 5 clusters (4 EDS and its local app), 4 ClusterLoadAssignments, 5 listeners and 3 route configurations. In the **plain** scenario the mesh has no mTLS, and each proxy ACKs CDS, EDS, LDS and RDS. In the **mtls** scenario the Mesh has a builtin CA backend (${scenarioTitle('mtls', results.runs).includes('ECDSA') ? 'ECDSA P-256 root, \`BENCH_MTLS_CA_KEY=ECDSA\`' : 'RSA-2048 root, the Kuma default; \`BENCH_MTLS_CA_KEY=ECDSA\` picks P-256'}) in STRICT mode, and 50 TrafficPermissions, one per service, allow exactly its three callers (default deny for the rest). Each proxy then also gets its own workload certificate (a SPIFFE SVID issued by meshcp when the proxy connects) and the mesh trust bundle over SDS; its mesh clusters carry an UpstreamTlsContext and its inbound listener a DownstreamTlsContext (with RBAC) that name those two secrets, and it ACKs CDS, EDS, LDS, RDS and SDS. No token authentication in either scenario: the bench measures xDS and issuance.
 - **Simulated Envoy** (\`bench/clients.ts\`). Each one opens an ADS SotW stream and subscribes to CDS and LDS as a wildcard. It subscribes EDS to the EDS clusters it receives, RDS to the route names in its HTTP connection managers, and SDS to the secret names in the TLS transport sockets of its clusters and listeners (as Envoy does while it warms them). These subscriptions are sent before the response that triggered them is ACKed. It ACKs every response with the same type_url, version_info and nonce, and with the names it subscribes to. Only the first request carries the node, with \`mesh\` metadata as a Struct (\`set_node_on_first_message_only\`).
 - **Connections.** Two modes run. In one, 50 proxies share each HTTP/2 connection, which keeps the single-core load generator off the critical path. In the other, every proxy has its own connection, as real Envoys do. The second mode shows per-connection cost, but the client process does much more work there.

@@ -11,6 +11,9 @@
  * - BENCH_SCENARIOS="plain,mtls"; BENCH_MTLS_CA_KEY=ECDSA (the builtin CA's key; RSA by default);
  * - BENCH_PROXIES_PER_CONNECTION="50,1" (1 = one HTTP/2 connection per proxy, as real Envoys);
  * - BENCH_SKIP_ETCD=1, BENCH_SKIP_ISSUANCE=1: leave those measurements out;
+ * - BENCH_IMPLEMENTATIONS="baseline,go-control-plane,meshcp" (the default: all three; go-control-plane
+ *   is test/peers/go/cmd/xds-server, built with the Go toolchain on first use);
+ *   BENCH_GO_EDS_CACHE=snapshot: go-control-plane serves EDS from each node's snapshot, not a LinearCache;
  * - BENCH_MERGE=1: keep the runs (and the issuance / etcd figures, when skipped) of the existing
  *   bench/results.json that this invocation does not measure again, e.g. add the 10,000 runs to
  *   a default run (`npm run bench:10k` does this).
@@ -34,7 +37,9 @@ const repoRoot = path.resolve(here, '..', '..');
 const SERVER_SCRIPTS: Readonly<Record<Implementation, string>> = {
   meshcp: path.join(here, 'meshcp-server.js'),
   baseline: path.join(here, 'baseline-server.js'),
+  'go-control-plane': path.join(here, 'go-control-plane-server.js'),
 };
+const ALL_IMPLEMENTATIONS: readonly Implementation[] = ['baseline', 'go-control-plane', 'meshcp'];
 const CLIENTS_SCRIPT = path.join(here, 'clients.js');
 
 function numbers(value: string | undefined, fallback: readonly number[]): number[] {
@@ -51,6 +56,11 @@ const SCENARIO_LIST: Scenario[] = (process.env['BENCH_SCENARIOS']?.trim() || 'pl
   const scenario = v.trim();
   if (!isScenario(scenario)) throw new Error(`BENCH_SCENARIOS: unknown scenario "${scenario}" (plain, mtls)`);
   return scenario;
+});
+const IMPLEMENTATIONS: Implementation[] = (process.env['BENCH_IMPLEMENTATIONS']?.trim() || ALL_IMPLEMENTATIONS.join(',')).split(',').map((v) => {
+  const implementation = v.trim() as Implementation;
+  if (!ALL_IMPLEMENTATIONS.includes(implementation)) throw new Error(`BENCH_IMPLEMENTATIONS: unknown server "${v}" (${ALL_IMPLEMENTATIONS.join(', ')})`);
+  return implementation;
 });
 const flag = (name: string): boolean => ['1', 'true', 'yes'].includes((process.env[name] ?? '').trim().toLowerCase());
 
@@ -99,6 +109,7 @@ async function runOne(scenario: Scenario, implementation: Implementation, proxie
     const idle = await server.request({ type: 'measure-idle' }, 'idle', 30_000);
     const changeMs: number[] = [];
     const changeSyncMs: number[] = [];
+    const writeSyscallsPerChange: number[] = [];
     const pushedPerChange: RunResult['pushedPerChange'][number][] = [];
     const recomputePerChange: RecomputeDelta[] = [];
     const heapAfterChangeBytes: number[] = [];
@@ -110,6 +121,7 @@ async function runOne(scenario: Scenario, implementation: Implementation, proxie
       const changed = await server.request({ type: 'change', iteration }, 'changed', 70_000);
       changeMs.push(changed.ms);
       changeSyncMs.push(changed.syncMs);
+      if (changed.writeSyscalls !== undefined) writeSyscallsPerChange.push(changed.writeSyscalls);
       pushedPerChange.push(changed.pushed);
       if (changed.recompute) recomputePerChange.push(changed.recompute);
       heapAfterChangeBytes.push(changed.heapUsedBytes);
@@ -130,6 +142,7 @@ async function runOne(scenario: Scenario, implementation: Implementation, proxie
       ...(scenario === 'mtls' ? { caKeyType: mtlsCaKeyType() } : {}),
       changeMs,
       changeSyncMs,
+      ...(writeSyscallsPerChange.length > 0 ? { writeSyscallsPerChange } : {}),
       pushedPerChange,
       ...(recomputePerChange.length > 0 ? { recomputePerChange } : {}),
       heapAfterChangeBytes,
@@ -168,13 +181,13 @@ function earlierResults(): BenchResults | undefined {
   }
 }
 
-/** Connection sharing as given, plain before mtls, N ascending, baseline before meshcp. */
+/** Connection sharing as given, plain before mtls, N ascending, baseline, go-control-plane, meshcp. */
 function runOrder(a: RunResult, b: RunResult): number {
   const sharing = (r: RunResult): number => {
     const i = PER_CONNECTION.indexOf(r.proxiesPerConnection);
     return i < 0 ? PER_CONNECTION.length : i;
   };
-  return sharing(a) - sharing(b) || (a.scenario === b.scenario ? 0 : a.scenario === 'plain' ? -1 : 1) || a.proxies - b.proxies || (a.implementation === b.implementation ? 0 : a.implementation === 'baseline' ? -1 : 1);
+  return sharing(a) - sharing(b) || (a.scenario === b.scenario ? 0 : a.scenario === 'plain' ? -1 : 1) || a.proxies - b.proxies || ALL_IMPLEMENTATIONS.indexOf(a.implementation) - ALL_IMPLEMENTATIONS.indexOf(b.implementation);
 }
 
 function utcDate(): string {
@@ -195,7 +208,7 @@ async function main(): Promise<void> {
     for (const scenario of SCENARIO_LIST) {
       for (const [i, proxies] of PROXY_COUNTS.entries()) {
         const iterations = iterationsFor(scenario, i, proxies);
-        for (const implementation of ['baseline', 'meshcp'] as const) {
+        for (const implementation of ALL_IMPLEMENTATIONS.filter((i) => IMPLEMENTATIONS.includes(i))) {
           const run = await runOne(scenario, implementation, proxies, iterations, perConnection);
           log(
             `  → initial ${run.initialMs.toFixed(0)} ms, change p50 ${percentile(run.changeMs, 50).toFixed(1)} ms, p99 ${percentile(run.changeMs, 99).toFixed(1)} ms, ` +

@@ -3,8 +3,9 @@
  * starts a server for N proxies, reports when every proxy has ACKed its initial config, and
  * applies "one changed cluster" measuring until every proxy has ACKed it.
  */
+import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { replyToParent, serveParent, settledMemory, type InitialRecompute, type PushCounts, type RecomputeDelta, type ServerCommand } from './ipc.js';
+import { replyToParent, serveParent, settledMemory, type InitialRecompute, type MemorySample, type PushCounts, type RecomputeDelta, type ServerCommand } from './ipc.js';
 import type { Scenario } from './scenario.js';
 
 export interface ChangeResult {
@@ -27,6 +28,14 @@ export interface BenchTarget {
   /** meshcp, mtls: when, within the initial config, every proxy had been sent its SDS response (certificate issued, config generated). */
   coldStartMilestones?(): { allSecretsSentMs?: number; initialRecompute?: InitialRecompute };
   change(iteration: number): Promise<ChangeResult>;
+  /**
+   * A server in another process (go-control-plane) measures its own memory; without these, this
+   * process's settled memory is the server's. `memoryBefore` is read once start() has returned.
+   */
+  memoryBefore?(): Promise<MemorySample>;
+  memoryIdle?(): Promise<MemorySample>;
+  /** The process that serves xDS, when it is not this one (its write syscalls are counted). */
+  serverPid?(): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -39,6 +48,20 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): 
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Write-family system calls (write, writev, sendmsg…) the server process has made, from Linux's
+ * /proc/PID/io `syscw` (all its threads); undefined where that file does not exist. Counted per
+ * change, it shows how many socket writes the same pushes took, whatever else the machine does.
+ */
+function writeSyscalls(pid: number | undefined): number | undefined {
+  try {
+    const match = /^syscw:\s*(\d+)$/m.exec(fs.readFileSync(`/proc/${pid ?? 'self'}/io`, 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function runServerProcess(target: BenchTarget): void {
   serveParent<ServerCommand>(async (command) => {
     switch (command.type) {
@@ -46,7 +69,8 @@ export function runServerProcess(target: BenchTarget): void {
         const started = performance.now();
         const port = await target.start(command.proxies, command.scenario);
         const prepareMs = performance.now() - started;
-        replyToParent({ type: 'ready', port, memory: await settledMemory(), gcExposed: typeof globalThis.gc === 'function', prepareMs });
+        const memory = target.memoryBefore ? await target.memoryBefore() : await settledMemory();
+        replyToParent({ type: 'ready', port, memory, gcExposed: typeof globalThis.gc === 'function', prepareMs });
         return;
       }
       case 'begin-initial': {
@@ -60,11 +84,15 @@ export function runServerProcess(target: BenchTarget): void {
         return;
       }
       case 'measure-idle':
-        replyToParent({ type: 'idle', memory: await settledMemory() });
+        replyToParent({ type: 'idle', memory: target.memoryIdle ? await target.memoryIdle() : await settledMemory() });
         return;
       case 'change': {
+        const pid = target.serverPid?.();
+        const writesBefore = writeSyscalls(pid);
         const result = await withDeadline(target.change(command.iteration), 60_000, `change ${command.iteration} ACKed by every proxy`);
-        replyToParent({ type: 'changed', iteration: command.iteration, ...result, heapUsedBytes: process.memoryUsage().heapUsed });
+        const writesAfter = writeSyscalls(pid);
+        const writes = writesBefore !== undefined && writesAfter !== undefined ? { writeSyscalls: writesAfter - writesBefore } : {};
+        replyToParent({ type: 'changed', iteration: command.iteration, ...result, heapUsedBytes: process.memoryUsage().heapUsed, ...writes });
         return;
       }
       case 'stop':

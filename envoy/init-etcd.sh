@@ -9,10 +9,13 @@
 #                        certificate), and an xDS certificate per replica for its compose name,
 #                        signed by one xDS CA the Envoys trust (the replicas serve them with
 #                        --xds-tls-cert/--xds-tls-key: this runs before any replica exists).
-#   init-etcd.sh tokens  once etcd is healthy: a dataplane token per proxy, signed with the key the
-#                        replicas share in etcd (`meshcp token generate --store etcd://…` creates it
-#                        if it is not there yet, create-if-absent, so a replica starting at the same
-#                        time ends with the same key), and each Envoy bootstrap listing every replica.
+#   init-etcd.sh tokens  once etcd is healthy: a short-lived dataplane token per proxy, signed with
+#                        the key the replicas share in etcd (`meshcp token generate --store etcd://…`
+#                        creates it if it is not there yet, create-if-absent, so a replica starting
+#                        at the same time ends with the same key), inside each Envoy's bootstrap
+#                        listing every replica, in that Envoy's own directory (proxy-bootstrap.sh).
+#
+# CA keys (etcd's, the xDS CA's, the route client CA's) move to $CA_KEYS once they have signed.
 #
 #   MESHCP         how to run meshcp                                   (default: meshcp)
 #   OUT            the shared directory                                (default: /shared)
@@ -48,25 +51,24 @@ pki() {
   for address in $(echo "$XDS_ADDRESSES" | tr ',' ' '); do
     host=${address%:*}
     if [ ! -f "$OUT/certs/$host-xds.crt" ]; then
-      $MESHCP cert issue "$host-xds" --ca "$OUT/certs/xds-ca.crt" --ca-key "$OUT/certs/xds-ca.key" --dns "$host" --server --out "$OUT/certs"
+      $MESHCP cert issue "$host-xds" --ca "$OUT/certs/xds-ca.crt" --ca-key "$(ca_key "$OUT/certs/xds-ca.key")" --dns "$host" --server --out "$OUT/certs"
     fi
   done
 
+  move_ca_keys
   echo "init-etcd pki done: etcd and xDS certificates, the store encryption key and the demo certificates in $OUT"
 }
 
 tokens() {
-  mkdir -p "$OUT/tokens" "$OUT/bootstrap"
+  . "$(dirname "$0")/proxy-bootstrap.sh"
   store_flags="--store $STORE --store-ca-cert $OUT/etcd/etcd-ca.crt --store-cert $OUT/etcd/meshcp.crt --store-key $OUT/etcd/meshcp.key --store-encryption-key-file $OUT/etcd/store.key"
   xds_flags=""
   for address in $(echo "$XDS_ADDRESSES" | tr ',' ' '); do xds_flags="$xds_flags --xds-address $address"; done
   for proxy in edge web backend; do
-    # shellcheck disable=SC2086 # the flag lists are meant to split
-    $MESHCP token generate --name "$proxy" --mesh default --valid-for 8760h $store_flags > "$OUT/tokens/$proxy.token"
-    # shellcheck disable=SC2086
-    $MESHCP bootstrap envoy --name "$proxy" --mesh default --token-file "$OUT/tokens/$proxy.token" $xds_flags --ca-cert "$OUT/certs/xds-ca.crt" > "$OUT/bootstrap/$proxy.yaml"
+    # shellcheck disable=SC2086 # the flag list is meant to split
+    write_bootstrap "$proxy" "$store_flags" $xds_flags --ca-cert "$OUT/certs/xds-ca.crt"
   done
-  echo "init-etcd tokens done: tokens (signed with the key in $STORE) and bootstraps listing $XDS_ADDRESSES in $OUT"
+  echo "init-etcd tokens done: a bootstrap per proxy with a $TOKEN_VALIDITY token (signed with the key in $STORE), listing $XDS_ADDRESSES, in $PROXIES/<proxy>/bootstrap.yaml"
 }
 
 case "$PHASE" in

@@ -10,6 +10,7 @@
 #   OUT          output directory             (default: /shared)
 #   XDS_ADDRESS  meshcp's xDS address as the proxies reach it (default: meshcp:5678); its host is
 #                the DNS name in meshcp's xDS certificate
+#   CA_KEYS      where the CA keys go once they have signed: a volume only init mounts (default: /ca-keys)
 set -eu
 MESHCP=${MESHCP:-meshcp}
 OUT=${OUT:-/shared}
@@ -29,5 +30,8 @@ if [ ! -f "$OUT/certs/xds-ca.crt" ]; then
   $MESHCP ca create xds-ca --out "$OUT/certs"
   $MESHCP cert issue meshcp-xds --ca "$OUT/certs/xds-ca.crt" --ca-key "$OUT/certs/xds-ca.key" --dns "$XDS_HOST" --server --out "$OUT/certs"
 fi
+
+# CA keys only sign here, at init: they go to the init-only volume, out of what meshcp mounts.
+move_ca_keys
 
 echo "init done: certificates and secrets in $OUT (tokens and bootstraps: envoy/tokens.sh, once meshcp runs)"

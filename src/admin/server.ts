@@ -35,7 +35,7 @@ import os from 'node:os';
 import { parseDuration } from '../api/duration.js';
 import { formatFieldError, singleLine } from '../api/errors.js';
 import { isPlainObject, Issues, quoteValue, readName, readObject, readString } from '../api/fields.js';
-import { generateToken } from '../auth/token.js';
+import { tokenApiRequest, type TokenService } from '../auth/token-api.js';
 import type { Resource } from '../api/types.js';
 import type { IdentityStatus } from '../identity/manager.js';
 import type { Logger } from '../log/logger.js';
@@ -102,7 +102,7 @@ export interface AdminServerOptions {
    * control plane): the server's token signing key (data directory or etcd). The route is as
    * protected as every admin call (loopback, or mTLS with --admin-client-ca).
    */
-  readonly tokens?: { signingKey(): Promise<Buffer> };
+  readonly tokens?: TokenService;
   /** The web GUI at `/gui/` (gui-assets.ts): its built files, or why there are none. */
   readonly gui?: GuiAssetsResult;
   /** `GET /api/events` for the GUI (live-events.ts). */
@@ -111,7 +111,7 @@ export interface AdminServerOptions {
   readonly views?: { readonly identities: IdentityViewSource; readonly meshCas: () => readonly MeshCa[] };
 }
 
-/** The longest token lifetime the API signs: a leaked token is valid until it expires (there is no revocation list). */
+/** The longest token lifetime the API signs: a leaked token is valid until it expires or is revoked (`meshcp token revoke`). */
 const MAX_TOKEN_SECONDS = 10 * 365 * 86_400;
 
 type Json = Record<string, unknown>;
@@ -223,6 +223,12 @@ export class AdminServer {
     if (second === 'tokens' && third === undefined && this.options.tokens) {
       allow(method, ['POST']);
       return this.generateToken(req, res, this.options.tokens);
+    }
+    if (second === 'tokens' && third !== undefined && this.options.tokens) {
+      // Revocation and signing-key rotation (SPEC §2 "Token lifecycle"): auth/token-api.ts.
+      const reply = await tokenApiRequest(this.options.tokens, method, [third, ...rest], method === 'POST' ? await readBody(req) : '');
+      if (reply.status === 200) this.options.log.info({ path: url.pathname, method }, 'token lifecycle change through the admin API');
+      return send(res, reply.status, reply.body);
     }
     if (rest.length > 0) throw new HttpError(404, `no such path ${url.pathname}`);
     if (second === 'xds-ca' && third === undefined && this.options.xdsCa) {
@@ -355,7 +361,7 @@ export class AdminServer {
     return send(res, 200, { items: result.items, total: result.items.length });
   }
 
-  private async generateToken(req: http.IncomingMessage, res: http.ServerResponse, tokens: { signingKey(): Promise<Buffer> }): Promise<void> {
+  private async generateToken(req: http.IncomingMessage, res: http.ServerResponse, tokens: TokenService): Promise<void> {
     const body = await readBody(req);
     let doc: unknown;
     try {
@@ -375,7 +381,7 @@ export class AdminServer {
     }
     const [problem] = issues.errors;
     if (problem || name === undefined || mesh === undefined || seconds === undefined) throw new HttpError(400, problem ? formatFieldError(problem) : 'invalid token request');
-    const token = generateToken({ name, mesh, validForSeconds: seconds }, await tokens.signingKey());
+    const token = tokens.sign({ name, mesh, validForSeconds: seconds });
     // Who minted a token for which proxy is worth an audit line; the token itself is a credential and is not logged.
     this.options.log.info({ proxy: name, mesh, validFor }, 'dataplane token generated through the admin API');
     return send(res, 200, { token, name, mesh, validFor });

@@ -9,6 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { decodeAnyValue, protoCodec } from '../xds/codec.js';
 import { jsonToStruct } from '../xds/struct.js';
 import { SECRET_TYPE } from '../xds/types.js';
+import { UPSTREAM_KEEPALIVE } from './xds-addresses.js';
 
 type Decoded = Record<string, unknown>;
 
@@ -104,7 +105,7 @@ export class SdsStream {
     handlers: SdsStreamHandlers,
     credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   ) {
-    this.client = new AdsClient(address, credentials, { 'grpc.use_local_subchannel_pool': 1 });
+    this.client = new AdsClient(address, credentials, { 'grpc.use_local_subchannel_pool': 1, ...UPSTREAM_KEEPALIVE });
     const open = (this.client as unknown as Record<string, (metadata?: grpc.Metadata) => grpc.ClientDuplexStream<Decoded, Decoded>>)['StreamAggregatedResources'];
     if (!open) throw new Error('ADS method missing');
     this.call = open.call(this.client);

@@ -95,3 +95,14 @@ export class ReconnectBackoff {
     return delay;
   }
 }
+
+/**
+ * Channel options of every agent stream to meshcp: HTTP/2 keepalive pings, so a replica that went
+ * silent (a cut link drops packets, it sends no reset) is noticed within about 15 s and the agent
+ * moves on (SPEC §5), instead of waiting for TCP to give up after many minutes. grpc-js servers
+ * (meshcp) accept pings on open streams at this rate.
+ */
+export const UPSTREAM_KEEPALIVE: Readonly<Record<string, number>> = {
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+};

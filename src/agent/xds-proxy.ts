@@ -1,7 +1,8 @@
 /**
- * `meshcp agent --xds-proxy-address 127.0.0.1:PORT` (SPEC §2 "Proxyless gRPC and TLS"): serves
- * xDS to the local proxyless application on loopback, in plaintext, and relays each stream to
- * meshcp over TLS. grpc-js 1.14's xDS client knows only `insecure` and `google_default` channel
+ * `meshcp agent --xds-proxy-address unix:///PATH` (SPEC §2 "Proxyless gRPC and TLS"): serves xDS
+ * to the local proxyless application on a Unix socket only its user can reach (relay-listener.ts;
+ * a loopback HOST:PORT still works, with a warning), in plaintext, and relays each stream to meshcp
+ * over TLS. grpc-js 1.14's xDS client knows only `insecure` and `google_default` channel
  * credentials (gRFC A27), so it cannot verify meshcp itself; istio-agent solves the same problem
  * the same way.
  *
@@ -12,16 +13,19 @@
  * replica goes away (relayed-stream.ts); any status meshcp ends a stream with otherwise reaches
  * the application unchanged. Nothing here logs a token, a request or a response body.
  */
-import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { AgentLogger } from './agent.js';
+import { bindTarget, parseRelayAddress, tcpRelayWarning, UnixRelaySocket, type RelayAddress } from './relay-listener.js';
 import { RelayedStream, identity, withAgentMetadata, type Kind, type RelayContext, type RelayedMethod } from './relayed-stream.js';
-import { DEFAULT_BACKOFF, addressListOf, type BackoffOptions, type XdsAddressList } from './xds-addresses.js';
+import { DEFAULT_BACKOFF, UPSTREAM_KEEPALIVE, addressListOf, type BackoffOptions, type XdsAddressList } from './xds-addresses.js';
 import { lookupType } from '../protos/load.js';
 import type protobuf from 'protobufjs';
 
 export interface XdsProxyOptions {
-  /** Where the application connects: a loopback HOST:PORT (port 0: any free port). */
+  /**
+   * Where the application connects: `unix:///PATH` (a 0600 socket: only this user can reach the
+   * identity, relay-listener.ts), or a loopback HOST:PORT (port 0: any free port), which warns.
+   */
   readonly listenAddress: string;
   /** meshcp's xDS address, or several replicas' (a list shared with the agent keeps both on one replica). */
   readonly upstreamAddress: string | readonly string[] | XdsAddressList;
@@ -60,27 +64,18 @@ function relayedServices(): Map<string, RelayedMethod[]> {
   return services;
 }
 
-/** Refuses anything but a loopback address: the relay serves the agent's identity to whoever connects. */
-export function checkLoopbackAddress(address: string, flag = '--xds-proxy-address'): void {
-  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(address);
-  const host = match?.[1] ?? match?.[2];
-  const port = Number(match?.[3]);
-  if (host === undefined || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`${flag} "${address}" must be HOST:PORT, e.g. 127.0.0.1:15010`);
-  const loopback = host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
-  if (!loopback) {
-    throw new Error(`${flag} "${address}" is not a loopback address: the xDS proxy is plaintext and speaks with this agent's token, so it listens on 127.0.0.1 only (e.g. 127.0.0.1:${port || 15010})`);
-  }
-}
-
 export class XdsProxy {
   private readonly server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
   private readonly upstreams = new Map<string, grpc.Client>();
   private readonly streams = new Set<RelayedStream>();
   private readonly unary = new Set<grpc.ClientUnaryCall>();
   private readonly context: RelayContext;
+  private readonly address: RelayAddress;
+  private socket: UnixRelaySocket | undefined;
 
   constructor(private readonly options: XdsProxyOptions) {
-    checkLoopbackAddress(options.listenAddress);
+    this.address = parseRelayAddress(options.listenAddress);
+    if (this.address.kind === 'tcp') options.log.warn({ address: options.listenAddress }, tcpRelayWarning(options.listenAddress));
     this.context = {
       addresses: addressListOf(options.upstreamAddress),
       upstream: (address) => this.upstream(address),
@@ -117,17 +112,35 @@ export class XdsProxy {
     return this.context.addresses.current();
   }
 
-  /** Binds the loopback address; resolves to the bound port. */
-  listen(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.bindAsync(this.options.listenAddress, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
-    });
+  /** Binds the socket (then it is in place, 0600) or the loopback address; resolves to the bound TCP port (0 for a socket). */
+  async listen(): Promise<number> {
+    const bind = (target: string): Promise<number> =>
+      new Promise((resolve, reject) => {
+        this.server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+      });
+    if (this.address.kind === 'tcp') return bind(this.options.listenAddress);
+    const socket = new UnixRelaySocket(this.address.path);
+    this.socket = socket;
+    try {
+      await bind(bindTarget(await socket.prepare()));
+      socket.publish();
+    } catch (err) {
+      socket.remove();
+      throw err;
+    }
+    return 0;
+  }
+
+  /** Where the app connects: `unix:///PATH` or `HOST:PORT`. */
+  get listening(): string {
+    return this.address.kind === 'unix' ? `unix://${this.address.path}` : this.options.listenAddress;
   }
 
   async close(): Promise<void> {
     for (const stream of [...this.streams]) stream.finish();
     for (const call of this.unary) call.cancel();
     this.server.forceShutdown();
+    this.socket?.remove();
     for (const client of this.upstreams.values()) client.close();
   }
 
@@ -135,7 +148,7 @@ export class XdsProxy {
   private upstream(address: string): grpc.Client {
     let client = this.upstreams.get(address);
     if (!client) {
-      client = new grpc.Client(address, this.options.credentials, { 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+      client = new grpc.Client(address, this.options.credentials, { 'grpc.max_receive_message_length': 16 * 1024 * 1024, ...UPSTREAM_KEEPALIVE });
       this.upstreams.set(address, client);
     }
     return client;

@@ -7,6 +7,7 @@
  */
 import crypto from 'node:crypto';
 import type { BlobStore } from '../ca/providers/builtin.js';
+import type { InitialKey } from './keyring.js';
 import { SIGNING_KEY_BYTES } from './token.js';
 
 export const SIGNING_KEY_BLOB = 'auth/token-signing.key';
@@ -26,4 +27,15 @@ function checked(key: Buffer): Buffer {
     throw new Error(`token signing key ${SIGNING_KEY_BLOB} in the store is shorter than ${SIGNING_KEY_BYTES} bytes; delete it to generate a new one (tokens already issued become invalid)`);
   }
   return key;
+}
+
+/** The initial key of the keyring (keyring.ts) kept in the store. */
+export function storedInitialKey(store: BlobStore): InitialKey {
+  return {
+    load: async () => {
+      const key = await store.getBlob(SIGNING_KEY_BLOB);
+      return key ? checked(key) : undefined;
+    },
+    loadOrCreate: () => loadOrCreateStoredSigningKey(store),
+  };
 }

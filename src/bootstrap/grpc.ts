@@ -13,13 +13,27 @@ export interface GrpcBootstrapOptions {
   readonly certDir?: string;
   /** file_watcher refresh interval. */
   readonly refreshSeconds?: number;
+  /**
+   * The CA file that verifies meshcp's xDS certificate: the app speaks TLS to meshcp directly with
+   * gRFC A65 `tls` channel credentials (grpc-go, grpc-java, C-core), instead of plaintext to a
+   * local `meshcp agent --xds-proxy-address` relay.
+   */
+  readonly xdsCaCertFile?: string;
+}
+
+/** gRFC A65: the `tls` channel credentials type, configured as a file_watcher provider is (gRFC A29). */
+function xdsChannelCreds(options: GrpcBootstrapOptions): Array<Record<string, unknown>> {
+  if (options.xdsCaCertFile === undefined) return [{ type: 'insecure' }];
+  // TLS only, with no `insecure` after it: a client that does not know `tls` must fail to start,
+  // not fall back to sending its token in clear.
+  return [{ type: 'tls', config: { ca_certificate_file: path.resolve(options.xdsCaCertFile), refresh_interval: `${options.refreshSeconds ?? 1}s` } }];
 }
 
 export function grpcBootstrap(options: GrpcBootstrapOptions): Record<string, unknown> {
   const metadata: Record<string, string> = { mesh: options.mesh, flavor: 'grpc' };
   if (options.token !== undefined) metadata['token'] = options.token;
   const bootstrap: Record<string, unknown> = {
-    xds_servers: [{ server_uri: options.xdsAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+    xds_servers: [{ server_uri: options.xdsAddress, channel_creds: xdsChannelCreds(options), server_features: ['xds_v3'] }],
     node: { id: options.name, cluster: options.mesh, locality: {}, metadata },
     server_listener_resource_name_template: GRPC_SERVER_LISTENER_TEMPLATE,
   };

@@ -142,6 +142,12 @@ export class AdminClient {
     return res.body;
   }
 
+  async deleteJson(path: string): Promise<Record<string, unknown>> {
+    const res = await this.request('DELETE', path);
+    this.check(res);
+    return res.body;
+  }
+
   /** Throws the API's errors, one line each. */
   private check(res: Response): void {
     if (res.status >= 200 && res.status < 300) return;

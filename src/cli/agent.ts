@@ -12,7 +12,8 @@ import type { Command } from 'commander';
 import * as grpc from '@grpc/grpc-js';
 import { startAgent } from '../agent/agent.js';
 import { XdsAddressList, parseXdsAddresses } from '../agent/xds-addresses.js';
-import { XdsProxy, checkLoopbackAddress } from '../agent/xds-proxy.js';
+import { parseRelayAddress } from '../agent/relay-listener.js';
+import { XdsProxy } from '../agent/xds-proxy.js';
 import { parseCertificates } from '../ca/pem.js';
 import { createLogger } from '../log/logger.js';
 import { fileFlagError, listenOn } from './flag-errors.js';
@@ -78,11 +79,14 @@ export function registerAgent(program: Command): void {
     .option('--xds-address <host:port>', 'meshcp xDS address; repeat it (or separate with commas) to list several replicas, used in order, the next one when a replica goes away (default 127.0.0.1:5678)', collect, [])
     .option('--ca-cert <file>', 'CA that signs meshcp\'s xDS certificate (GET /api/xds-ca on the admin API)')
     .option('--xds-plaintext', 'talk to meshcp without TLS (local development only, against `serve --xds-plaintext`)')
-    .option('--xds-proxy-address <host:port>', 'also serve xDS to the local app on this loopback address and relay it to meshcp over TLS, adding this agent\'s token')
+    .option(
+      '--xds-proxy-address <unix:///path>',
+      'also serve xDS to the local app and relay it to meshcp over TLS, adding this agent\'s token: on a Unix socket (mode 0600, only this user can connect), or on a loopback HOST:PORT, which warns that any local user could obtain the identity',
+    )
     .action(async (flags: AgentFlags) => {
       const token = readTokenFile(flags.tokenFile);
       const xdsAddresses = parseXdsAddresses(flags.xdsAddress.length > 0 ? flags.xdsAddress : [DEFAULT_XDS_ADDRESS]);
-      if (flags.xdsProxyAddress !== undefined) checkLoopbackAddress(flags.xdsProxyAddress);
+      if (flags.xdsProxyAddress !== undefined) parseRelayAddress(flags.xdsProxyAddress);
       const log = createLogger().child({ component: 'agent' });
       const credentials = xdsChannelCredentials(flags, (msg) => log.warn({}, msg));
       // One list for the SDS stream and the relay: they move to the next replica together.
@@ -92,7 +96,8 @@ export function registerAgent(program: Command): void {
       if (flags.xdsProxyAddress !== undefined) {
         proxy = new XdsProxy({ listenAddress: flags.xdsProxyAddress, upstreamAddress: addresses, credentials, token, mesh: flags.mesh, log });
         const port = await listenOn('--xds-proxy-address', flags.xdsProxyAddress, proxy.listen());
-        log.info({ address: flags.xdsProxyAddress.replace(/:\d+$/, `:${port}`), upstream: xdsAddresses }, 'serving xDS to the local app (meshcp bootstrap grpc --xds-address)');
+        const listening = proxy.listening.startsWith('unix:') ? proxy.listening : proxy.listening.replace(/:\d+$/, `:${port}`);
+        log.info({ address: listening, upstream: xdsAddresses }, `serving xDS to the local app (meshcp bootstrap grpc --xds-address ${listening})`);
       }
       const stop = (): void => {
         log.info({}, 'stopping');

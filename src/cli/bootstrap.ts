@@ -1,8 +1,9 @@
 /**
  * `meshcp bootstrap envoy|grpc` (SPEC §3). xDS is TLS by default (SPEC §2): the Envoy bootstrap
  * carries the control-plane CA, read from `--ca-cert` or fetched from the admin API (`--server`).
- * gRPC's xDS client cannot speak TLS to meshcp, so the gRPC bootstrap points at `meshcp agent
- * --xds-proxy-address`, which adds the token itself. Several `--xds-address` (replicas, SPEC §5)
+ * grpc-js's xDS client cannot speak TLS to meshcp, so the gRPC bootstrap points at `meshcp agent
+ * --xds-proxy-address`, which adds the token itself; clients with gRFC A65 `tls` channel
+ * credentials (grpc-go, grpc-java, C-core) get `--ca-cert` and connect to meshcp directly. Several `--xds-address` (replicas, SPEC §5)
  * become several endpoints of the Envoy xDS cluster; a gRPC app has one relay, its agent, which
  * takes the replica list itself.
  */
@@ -10,6 +11,7 @@ import fs from 'node:fs';
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import YAML from 'yaml';
+import { parseRelayAddress } from '../agent/relay-listener.js';
 import { parseXdsAddresses } from '../agent/xds-addresses.js';
 import { defaultAdminSocket, envoyBootstrap, parseAdminAddress } from '../bootstrap/envoy.js';
 import { grpcBootstrap } from '../bootstrap/grpc.js';
@@ -125,20 +127,40 @@ export function registerBootstrap(program: Command, io: CliIo = processIo()): vo
     });
   common(bootstrap.command('grpc').description('Print a gRPC xDS bootstrap JSON (server listener template, file_watcher certificate providers)'))
     .option('--cert-dir <dir>', 'directory where `meshcp agent` writes cert.pem, key.pem and ca.pem')
+    .option('--ca-cert <file>', "connect to meshcp directly over TLS (gRFC A65 `tls` channel credentials: grpc-go, grpc-java, C-core), verifying meshcp's xDS certificate with this CA file (GET /api/xds-ca); the token goes in node.metadata")
     .option('--xds-plaintext', 'allow a non-loopback --xds-address in plaintext (local development only)')
-    .action((options: BootstrapOptions) => {
+    .action(async (options: BootstrapOptions) => {
+      if (options.caCert !== undefined) {
+        if (options.xdsPlaintext) throw new Error('--xds-plaintext cannot be combined with --ca-cert: drop one of them');
+        // The file is read by the app at run time: check now that it is a CA certificate.
+        await xdsCaPem({ caCert: options.caCert, server: '' });
+        const addresses = xdsAddresses(options);
+        if (addresses.length > 1) throw new Error(`bootstrap grpc --ca-cert takes one --xds-address (a meshcp replica or a load balancer in front of them), got ${addresses.join(', ')}`);
+        const token = readToken(options);
+        if (token === undefined) io.stderr.write('warning: no --token or --token-file: meshcp refuses this app unless it runs with --auth none\n');
+        const doc = grpcBootstrap({ name: options.name, mesh: options.mesh, xdsAddress: addresses[0]!, token, certDir: options.certDir, xdsCaCertFile: options.caCert });
+        io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+        return;
+      }
       // grpc-js's xDS client has only insecure channel credentials (SPEC §2 "Proxyless gRPC and
-      // TLS"): its plaintext must stay on loopback, to `meshcp agent --xds-proxy-address`.
+      // TLS"): its plaintext must stay local, to `meshcp agent --xds-proxy-address` (a Unix socket).
+      const [only] = options.xdsAddress;
+      if (options.xdsAddress.length === 1 && only?.startsWith('unix:')) {
+        const relay = parseRelayAddress(only, '--xds-address');
+        const doc = grpcBootstrap({ name: options.name, mesh: options.mesh, xdsAddress: relay.kind === 'unix' ? `unix://${relay.path}` : only, token: readToken(options), certDir: options.certDir });
+        io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+        return;
+      }
       const addresses = xdsAddresses(options);
       if (addresses.length > 1) {
         throw new Error(
-          `bootstrap grpc takes one --xds-address, the app's agent relay (meshcp agent --xds-proxy-address 127.0.0.1:PORT): list the replicas on the agent instead (meshcp agent --xds-address ${addresses.join(' --xds-address ')})`,
+          `bootstrap grpc takes one --xds-address, the app's agent relay (meshcp agent --xds-proxy-address unix:///PATH): list the replicas on the agent instead (meshcp agent --xds-address ${addresses.join(' --xds-address ')})`,
         );
       }
       const [xdsAddress] = addresses as [string];
       if (!options.xdsPlaintext && !isLoopbackHost(xdsAddress)) {
         throw new Error(
-          `--xds-address "${xdsAddress}" is not on loopback, and a gRPC xDS client speaks plaintext: run \`meshcp agent --xds-proxy-address 127.0.0.1:PORT\` next to the app and pass --xds-address 127.0.0.1:PORT (or --xds-plaintext for development)`,
+          `--xds-address "${xdsAddress}" is not on loopback, and a gRPC xDS client speaks plaintext: run \`meshcp agent --xds-proxy-address unix:///PATH\` next to the app and pass --xds-address unix:///PATH (or --xds-plaintext for development)`,
         );
       }
       if (options.xdsPlaintext) io.stderr.write('warning: --xds-plaintext: this gRPC app talks xDS WITHOUT TLS across the network. For local development only.\n');

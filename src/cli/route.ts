@@ -10,6 +10,7 @@ import { CliError, parseOutputFormat, resourceTable, formatDocuments, type CliIo
 import { printApplied, printWarnings } from './resources.js';
 import { buildRouteDescriptor, exportDescriptor, parseDescriptor, readDescriptorText, type Doc, type RouteFlags } from './route-descriptor.js';
 import { editRoute } from './route-edit.js';
+import { CONFLICT_ATTEMPTS, conflictBackoffMs, sleep } from '../store/retry.js';
 
 export { buildRouteDescriptor, parsePathPrefix, subjectToMatcher, type MatcherDoc, type RouteFlags } from './route-descriptor.js';
 
@@ -94,7 +95,6 @@ Examples:
 `;
 
 /** Lost compare-and-swap races a `route update` retries before giving up. */
-const UPDATE_ATTEMPTS = 20;
 
 export function registerRoute(program: Command, io: CliIo): void {
   const route = program
@@ -125,8 +125,10 @@ export function registerRoute(program: Command, io: CliIo): void {
       const file = await descriptorFromFile(io, command, name, options);
       const mesh = file?.mesh ?? options.mesh;
       // Read-modify-write: with a store that has revisions (etcd), the write applies only over the
-      // version read, and a lost race is read again and retried, so concurrent updates through
-      // several replicas all land (SPEC §5). Without revisions it is one plain update.
+      // version read, and a lost race is read again and retried after a short jittered pause
+      // (store/retry.ts, kubectl's RetryOnConflict), so concurrent updates through several
+      // replicas all land (SPEC §5). Without revisions it is one plain update.
+      const started = Date.now();
       for (let attempt = 1; ; attempt++) {
         const existing = await client.get('Route', name, mesh);
         if (!existing) throw new CliError([`Route/${name} not found in mesh "${mesh}" (create it with \`meshcp route create\`)`]);
@@ -136,8 +138,14 @@ export function registerRoute(program: Command, io: CliIo): void {
         try {
           result = await client.apply([{ ...(file ? { name: file.label } : {}), content: JSON.stringify(doc) }], { mode: 'update', ...(ifRevision !== undefined ? { ifRevision } : {}) });
         } catch (err) {
-          if (err instanceof AdminApiError && err.status === 409 && ifRevision !== undefined && attempt < UPDATE_ATTEMPTS) continue;
-          throw err;
+          if (!(err instanceof AdminApiError && err.status === 409 && ifRevision !== undefined)) throw err;
+          if (attempt >= CONFLICT_ATTEMPTS) {
+            throw new CliError([
+              `Route/${name} in mesh "${mesh}" kept changing under this update: ${attempt} attempts over ${((Date.now() - started) / 1000).toFixed(1)} s each lost the race to another writer (last: ${err.message}); nothing was written by this command, run it again`,
+            ]);
+          }
+          await sleep(conflictBackoffMs(attempt));
+          continue;
         }
         printWarnings(io, result.warnings);
         printApplied(io, result.applied);

@@ -168,9 +168,11 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
     cleanups.push(() => config.stop());
     sources.start();
     cleanups.push(() => sources.stop());
-    // SPEC §2: with --auth token (the default) a proxy must present a dataplane token for its name and mesh.
-    const authenticate =
-      options.auth === 'token' ? tokenAuthenticator({ signingKey: await opened.signingKey(), log: log.child({ component: 'xds-auth' }) }) : undefined;
+    // SPEC §2: with --auth token (the default) a proxy must present a dataplane token for its name
+    // and mesh, verified with the keyring: rotated keys and revocations from the store, followed live.
+    const keyring = await opened.keyring();
+    cleanups.push(() => keyring.close());
+    const authenticate = options.auth === 'token' ? tokenAuthenticator({ keyring, log: log.child({ component: 'xds-auth' }) }) : undefined;
     const offlineGraceSeconds = parseDuration(options.offlineGrace ?? DEFAULT_OFFLINE_GRACE);
     if (offlineGraceSeconds === undefined) throw new Error(`--offline-grace "${options.offlineGrace}": expected a duration such as 10s or 1m`);
     const controlPlane = new ControlPlane({
@@ -223,7 +225,7 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       hostnames: options.adminHostname ?? [],
       xdsCa: () => (xds.caPem !== undefined ? { pem: xds.caPem } : { unavailable: xds.noCa ?? 'no xDS CA' }),
       // `meshcp token generate --server` (SPEC §3): the key proxies' tokens are verified with.
-      tokens: { signingKey: () => opened.signingKey() },
+      tokens: keyring,
       // The read-only web GUI (SPEC §3 `/gui/`): built files, live feed, and the views it reads.
       gui,
       live: { status: controlPlane.status.events, resources: sources.changes, certificate: (mesh, name) => controlPlane.identities.getStatus(mesh, name) },

@@ -63,7 +63,7 @@ async function runProxylessDemo(): Promise<void> {
     fs.writeFileSync(meshFile, demoMeshMtls(backendPort, webPort, CERT_LIFETIME));
     info(meshcp(['apply', '-f', meshFile, '--server', adminUrl]).trim().split('\n').join('\n    '));
 
-    step('Start a meshcp agent per workload: over TLS it fetches the workload certificate (SDS), writes cert.pem, key.pem, ca.pem, and relays the workload\'s xDS from a loopback port');
+    step('Start a meshcp agent per workload: over TLS it fetches the workload certificate (SDS), writes cert.pem, key.pem, ca.pem, and relays the workload\'s xDS on a Unix socket only this user can reach');
     const certDirs: Record<string, string> = {};
     const proxyAddresses: Record<string, string> = {};
     for (const name of ['backend-1', 'web']) {
@@ -71,7 +71,8 @@ async function runProxylessDemo(): Promise<void> {
       // Signed by the control plane, as `kumactl generate dataplane-token` asks its control plane.
       fs.writeFileSync(tokenFile, meshcp(['token', 'generate', '--name', name, '--server', adminUrl]));
       certDirs[name] = path.join(dir, name);
-      proxyAddresses[name] = `127.0.0.1:${await freePort()}`;
+      // A Unix socket only this user can reach: the relay hands out the workload's key (SPEC §2).
+      proxyAddresses[name] = `unix://${path.join(dir, `${name}-xds.sock`)}`;
       const agent = startProcess(
         ['agent', '--name', name, '--token-file', tokenFile, '--cert-dir', certDirs[name]!, '--xds-address', xdsAddress, '--ca-cert', caFile, '--xds-proxy-address', proxyAddresses[name]!],
         path.join(dir, `agent-${name}.log`),
@@ -86,7 +87,7 @@ async function runProxylessDemo(): Promise<void> {
 
     step('Start backend-1 (xDS-enabled gRPC server, mTLS) and web (xDS client, mTLS), then web calls xds:///backend');
     // grpc-js speaks xDS only in plaintext, so each workload's bootstrap names its agent's
-    // loopback proxy, and holds no token: the agent adds it (as `meshcp bootstrap grpc` prints).
+    // relay socket, and holds no token: the agent adds it (as `meshcp bootstrap grpc` prints).
     const bootstrapFor = (name: string): Record<string, unknown> => grpcBootstrap({ name, mesh: 'default', xdsAddress: proxyAddresses[name]!, certDir: certDirs[name]! });
     const backend = await startXdsEchoServer('backend-1', backendPort, bootstrapFor('backend-1'), new grpcXds.XdsServerCredentials(grpc.ServerCredentials.createInsecure()));
     stops.push(backend.stop);

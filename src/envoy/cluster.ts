@@ -39,6 +39,13 @@ const RESILIENCE = {
     interval: duration(10),
     base_ejection_time: duration(30),
     max_ejection_percent: { value: 20 },
+    // Envoy's own defaults for success-rate ejection, written out: gRPC's xDS clients read each
+    // unset field as "no value" rather than the default (grpc-js 1.14 then runs its success-rate
+    // check with no minimum host count and throws from a timer, an uncaught exception that ends
+    // the application's process).
+    success_rate_minimum_hosts: { value: 5 },
+    success_rate_request_volume: { value: 100 },
+    success_rate_stdev_factor: { value: 1900 },
   },
 } as const;
 

@@ -9,9 +9,12 @@
  *
  * An accepted token's expiry is returned: the stream that presented it is closed with
  * UNAUTHENTICATED at that moment (xds/cache.ts), so an expired token stops receiving
- * certificates (security issue #9, hole 2).
+ * certificates (security issue #9, hole 2). With a keyring (SPEC §2 "Token lifecycle") the
+ * expiry also counts the signing key's retirement, and the stream ends as soon as its token is
+ * revoked or its key removed, on whichever replica it is.
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
+import type { TokenCheck, TokenKeyring } from '../auth/keyring.js';
 import { verifyToken } from '../auth/token.js';
 import { nodeMesh } from '../xds/node.js';
 import type { NodeAuthentication, NodeAuthenticator } from '../xds/cache.js';
@@ -21,14 +24,26 @@ import { systemClock } from './time.js';
 
 export type { NodeAuthentication, NodeAuthenticator } from '../xds/cache.js';
 
+/** What verifies tokens with rotation and revocation (auth/keyring.ts). */
+export type TokenVerifier = Pick<TokenKeyring, 'check' | 'watch'>;
+
 export interface TokenAuthOptions {
-  readonly signingKey: Buffer;
-  readonly log: { warn(obj: object, msg: string): void };
+  /** One key, for ever (tests); or `keyring`, with rotation and revocation. */
+  readonly signingKey?: Buffer;
+  readonly keyring?: TokenVerifier;
+  readonly log: { warn(obj: object, msg: string): void; info?(obj: object, msg: string): void };
   readonly clock?: Clock;
 }
 
 export function tokenAuthenticator(options: TokenAuthOptions): NodeAuthenticator {
   const clock = options.clock ?? systemClock;
+  const { signingKey, keyring } = options;
+  if (!keyring && !signingKey) throw new Error('tokenAuthenticator: give a signing key or a keyring');
+  const verify = (token: string): TokenCheck => {
+    if (keyring) return keyring.check(token, clock.now());
+    const result = verifyToken(token, signingKey ?? Buffer.alloc(0), clock.now());
+    return result.ok ? { ok: true, token: { claims: result.claims }, expiresAt: new Date(result.claims.exp * 1000) } : result;
+  };
   return (node) => {
     const mesh = nodeMesh(node);
     const refuse = (code: number, reason: string): NodeAuthentication => {
@@ -39,14 +54,24 @@ export function tokenAuthenticator(options: TokenAuthOptions): NodeAuthenticator
     if (typeof token !== 'string' || token.trim() === '') {
       return refuse(grpcStatus.UNAUTHENTICATED, 'no dataplane token in node.metadata.token (meshcp token generate --name NAME --mesh MESH)');
     }
-    const result = verifyToken(token, options.signingKey, clock.now());
+    const result = verify(token);
     if (!result.ok) return refuse(grpcStatus.UNAUTHENTICATED, `dataplane token refused: ${result.reason}`);
-    if (result.claims.name !== node.id) {
-      return refuse(grpcStatus.PERMISSION_DENIED, `the dataplane token is for "${result.claims.name}", not "${node.id}"`);
+    const { claims } = result.token;
+    if (claims.name !== node.id) {
+      return refuse(grpcStatus.PERMISSION_DENIED, `the dataplane token is for "${claims.name}", not "${node.id}"`);
     }
-    if (result.claims.mesh !== mesh) {
-      return refuse(grpcStatus.PERMISSION_DENIED, `the dataplane token is for mesh "${result.claims.mesh}", not "${mesh}"`);
+    if (claims.mesh !== mesh) {
+      return refuse(grpcStatus.PERMISSION_DENIED, `the dataplane token is for mesh "${claims.mesh}", not "${mesh}"`);
     }
-    return { ok: true, expiresAt: new Date(result.claims.exp * 1000) };
+    if (!keyring) return { ok: true, expiresAt: result.expiresAt };
+    return {
+      ok: true,
+      expiresAt: result.expiresAt,
+      revocation: (end) =>
+        keyring.watch(token, result.expiresAt, (reason) => {
+          options.log.info?.({ node: node.id, mesh, reason }, 'ended an xDS stream: its dataplane token no longer verifies');
+          end(new WatchError(grpcStatus.UNAUTHENTICATED, `node "${node.id}" in mesh "${mesh}": dataplane token refused: ${reason}; reconnect with a new token (meshcp token generate --name ${node.id} --mesh ${mesh})`));
+        }),
+    };
   };
 }

@@ -3,8 +3,9 @@
  * The one place serve.ts chooses between them; everything above sees a `Store`.
  */
 import fs from 'node:fs';
-import { loadOrCreateSigningKey } from '../auth/token.js';
-import { loadOrCreateStoredSigningKey } from '../auth/signing-key-store.js';
+import { TokenKeyring, type InitialKey } from '../auth/keyring.js';
+import { dataDirInitialKey } from '../auth/token.js';
+import { storedInitialKey } from '../auth/signing-key-store.js';
 import type { Logger } from '../log/logger.js';
 import type { StatusRegistry } from '../xds/status.js';
 import { EtcdStore, parseEtcdUrl, type EtcdTls } from '../store/etcd-store.js';
@@ -29,8 +30,12 @@ export interface OpenedStore {
   readonly store: Store;
   /** How logs name it: the data directory, or the etcd URL. */
   readonly description: string;
-  /** The token signing key: a file in the data directory, or a sealed blob in etcd shared by every replica. */
-  signingKey(): Promise<Buffer>;
+  /**
+   * The token signing keys and revocations (auth/keyring.ts), made once per opened store: the
+   * initial key is a file in the data directory or a sealed blob in etcd shared by every replica,
+   * rotated keys and revocations are blobs of the store, followed for changes.
+   */
+  keyring(): Promise<TokenKeyring>;
   /** etcd only: proxy status merged over every replica, this one's published under its lease. */
   shareStatus?(registry: StatusRegistry, log: Logger): SharedProxyStatus;
 }
@@ -68,7 +73,7 @@ export async function openStore(options: StoreOptions, log: Logger): Promise<Ope
       if (value !== undefined) throw new Error(`${flag} applies to --store etcd://…; without --store the data directory is the store`);
     }
     const store = await FileStore.open(options.dataDir, { log });
-    return { store, description: store.dataDir, signingKey: () => loadOrCreateSigningKey(store.dataDir) };
+    return { store, description: store.dataDir, keyring: keyringOnce(store, dataDirInitialKey(store.dataDir), log) };
   }
   const location = parseEtcdUrl(url);
   // Issue #12: private keys in etcd are sealed with a key kept outside etcd; there is no unencrypted mode.
@@ -82,7 +87,13 @@ export async function openStore(options: StoreOptions, log: Logger): Promise<Ope
   return {
     store,
     description: location.name,
-    signingKey: () => loadOrCreateStoredSigningKey(store),
+    keyring: keyringOnce(store, storedInitialKey(store), log),
     shareStatus: (registry, statusLog) => new SharedProxyStatus(store, registry, statusLog),
   };
+}
+
+/** The store's keyring, opened on first use and the same object after (the server and its admin API share it). */
+function keyringOnce(store: Store, initial: InitialKey, log: Logger): () => Promise<TokenKeyring> {
+  let opening: Promise<TokenKeyring> | undefined;
+  return () => (opening ??= TokenKeyring.open(store, initial, { create: true, log: log.child({ component: 'tokens' }) }));
 }

@@ -38,7 +38,6 @@ interface Record1 {
 }
 
 const iso = (d: Date | undefined): string | undefined => d?.toISOString();
-const date = (s: string | undefined): Date | undefined => (s === undefined ? undefined : new Date(s));
 
 function encode(p: ProxyStatus): string {
   const record: Record1 = {
@@ -66,36 +65,78 @@ function encode(p: ProxyStatus): string {
   return JSON.stringify(record);
 }
 
-function decode(value: string): ProxyStatus | undefined {
+/**
+ * A record another replica (or someone with etcd access) wrote: everything is checked, since one
+ * bad value (a date that does not parse, a count that is not a number) would otherwise break every
+ * `inspect` on every replica. Undefined, with the reason, when it is not a status record.
+ */
+function decode(value: string): { status: ProxyStatus } | { problem: string } {
+  let r: unknown;
   try {
-    const r = JSON.parse(value) as Record1;
-    if (r.format !== 1 || typeof r.nodeId !== 'string' || typeof r.mesh !== 'string') return undefined;
-    const types = new Map<string, TypeStatus>();
-    for (const [url, t] of r.types ?? []) {
-      types.set(url, {
-        nackCount: t.nackCount,
-        totalUpdates: t.totalUpdates,
-        lastSentNames: [],
-        ...(t.lastSentVersion !== undefined ? { lastSentVersion: t.lastSentVersion } : {}),
-        ...(t.lastSentAt !== undefined ? { lastSentAt: date(t.lastSentAt)! } : {}),
-        ...(t.lastAckedVersion !== undefined ? { lastAckedVersion: t.lastAckedVersion } : {}),
-        ...(t.lastAckedAt !== undefined ? { lastAckedAt: date(t.lastAckedAt)! } : {}),
-        ...(t.lastError !== undefined ? { lastError: t.lastError } : {}),
-      });
-    }
-    return {
-      nodeId: r.nodeId,
-      mesh: r.mesh,
-      flavor: r.flavor,
-      activeStreams: r.activeStreams,
-      ...(r.connectedSince !== undefined ? { connectedSince: date(r.connectedSince)! } : {}),
-      ...(r.lastConnectedAt !== undefined ? { lastConnectedAt: date(r.lastConnectedAt)! } : {}),
-      ...(r.lastDisconnectedAt !== undefined ? { lastDisconnectedAt: date(r.lastDisconnectedAt)! } : {}),
-      types,
-    };
+    r = JSON.parse(value);
   } catch {
-    return undefined;
+    return { problem: 'not JSON' };
   }
+  if (!isObject(r) || r['format'] !== 1) return { problem: 'not a status record of format 1' };
+  const nodeId = text(r['nodeId']);
+  const mesh = text(r['mesh']);
+  const flavor = r['flavor'] === undefined ? 'envoy' : text(r['flavor']);
+  const activeStreams = count(r['activeStreams']);
+  if (nodeId === undefined || mesh === undefined || flavor === undefined || activeStreams === undefined) return { problem: 'nodeId, mesh, flavor or activeStreams missing or malformed' };
+  const times: Partial<Record<'connectedSince' | 'lastConnectedAt' | 'lastDisconnectedAt', Date>> = {};
+  for (const field of ['connectedSince', 'lastConnectedAt', 'lastDisconnectedAt'] as const) {
+    if (r[field] === undefined) continue;
+    const at = date(r[field]);
+    if (!at) return { problem: `${field} is not a date` };
+    times[field] = at;
+  }
+  const types = new Map<string, TypeStatus>();
+  const entries = r['types'] ?? [];
+  if (!Array.isArray(entries) || entries.length > MAX_TYPES) return { problem: 'types is not a list of at most 16 entries' };
+  for (const entry of entries as unknown[]) {
+    const [url, t] = Array.isArray(entry) ? (entry as unknown[]) : [];
+    const typeUrl = text(url);
+    if (typeUrl === undefined || !isObject(t)) return { problem: 'a types entry is not [typeUrl, status]' };
+    const nackCount = count(t['nackCount']);
+    const totalUpdates = count(t['totalUpdates']);
+    if (nackCount === undefined || totalUpdates === undefined) return { problem: `types ${JSON.stringify(typeUrl.slice(0, 80))}: nackCount or totalUpdates is not a count` };
+    const status: { -readonly [K in keyof TypeStatus]: TypeStatus[K] } = { nackCount, totalUpdates, lastSentNames: [] };
+    for (const field of ['lastSentVersion', 'lastAckedVersion', 'lastError'] as const) {
+      if (t[field] === undefined) continue;
+      const v = text(t[field], field === 'lastError' ? 4096 : 256);
+      if (v === undefined) return { problem: `types ${JSON.stringify(typeUrl.slice(0, 80))}: ${field} is not a string` };
+      status[field] = v;
+    }
+    for (const field of ['lastSentAt', 'lastAckedAt'] as const) {
+      if (t[field] === undefined) continue;
+      const at = date(t[field]);
+      if (!at) return { problem: `types ${JSON.stringify(typeUrl.slice(0, 80))}: ${field} is not a date` };
+      status[field] = at;
+    }
+    types.set(typeUrl, status);
+  }
+  return { status: { nodeId, mesh, flavor, activeStreams, ...times, types } };
+}
+
+const MAX_TYPES = 16;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A string of at most `max` characters (names are at most 253, SPEC §1). */
+function text(v: unknown, max = 253): string | undefined {
+  return typeof v === 'string' && v.length <= max ? v : undefined;
+}
+
+function count(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
+}
+
+function date(v: unknown): Date | undefined {
+  if (typeof v !== 'string' || v.length > 64) return undefined;
+  const at = new Date(v);
+  return Number.isNaN(at.getTime()) ? undefined : at;
 }
 
 const proxyKey = (mesh: string, name: string): string => `${encodeURIComponent(mesh)}/${encodeURIComponent(name)}`;
@@ -115,6 +156,8 @@ export class SharedProxyStatus implements ProxyStatusView {
   private readonly remoteChanged = new Subject<void>();
   /** After each change of what other replicas published (runtime/liveness.ts). */
   readonly changes: Observable<void> = this.remoteChanged.asObservable();
+  /** Malformed records seen in the last listing, with why: each is logged once. */
+  private badRecords = new Map<string, string>();
 
   constructor(
     private readonly space: StatusSpace,
@@ -130,17 +173,27 @@ export class SharedProxyStatus implements ProxyStatusView {
       }),
       space.statusRecords().subscribe((records) => {
         const remote = new Map<string, ProxyStatus>();
+        const bad = new Map<string, string>();
         for (const [key, value] of records) {
           const slash = key.indexOf('/');
           if (key.slice(0, slash) === space.replicaId) continue;
-          const status = decode(value);
-          if (!status) continue;
+          const decoded = decode(value);
+          if ('problem' in decoded) {
+            bad.set(key, decoded.problem);
+            continue;
+          }
+          const { status } = decoded;
           const k = proxyKey(status.mesh, status.nodeId);
           const seen = remote.get(k);
           remote.set(k, seen ? better(seen, status) : status);
         }
         this.remote = remote;
         this.remoteChanged.next();
+        // One bad record is skipped and logged once (again only when it changes), never fatal.
+        for (const [key, problem] of bad) {
+          if (this.badRecords.get(key) !== problem) this.log?.warn({ record: key.slice(0, 600), problem }, 'skipping a malformed proxy status record in the store');
+        }
+        this.badRecords = bad;
       }),
     );
   }

@@ -25,6 +25,7 @@ import { formatFieldError, type FieldError } from '../api/errors.js';
 import { resourceKey, resourceLabel, type Resource, type SecretResource } from '../api/types.js';
 import { CaFileSnapshot, CaFileWatch, caFilesOf, RecordingReader, type CaFileReader, type CaFileWatchOptions } from '../ca/providers/ca-files.js';
 import { validateChange, validateResources, type ChangeCheckResult } from './validate.js';
+import { quarantineStored, type QuarantinedResource } from './stored-quarantine.js';
 import { configFilesChanges, type ConfigFilesChange } from './config-files.js';
 import { refKey, type ResourceRef, type Store, type StoredResource, type StoreEvent } from '../store/store.js';
 import type { Logger } from '../log/logger.js';
@@ -154,6 +155,9 @@ export class ResourceSources {
   private shadowWarned = '';
   private loggedWarnings = new Set<string>();
   private pins: ReadonlyMap<string, PinnedResource> = new Map();
+  /** Stored resources held at their last good version or skipped, because the store brought their errors. */
+  private quarantined: ReadonlyMap<string, QuarantinedResource> = new Map();
+  private quarantineSince = new Map<string, string>();
   /** The CA file content of the served set; `defaultCaProviders(store, sources.caFileReader)` signs with it. */
   private readonly caFiles = new CaFileSnapshot();
   private readonly caFileWatch: CaFileWatch;
@@ -232,9 +236,23 @@ export class ResourceSources {
     return this.files.paths;
   }
 
-  /** Resources held at their last good version, by `resourceKey`, with their errors. */
+  /**
+   * Resources held at their last good version, by `resourceKey`, with their errors: those the
+   * merged set pins, and stored records the store cannot read whose last good version it holds.
+   */
   pinned(): ReadonlyMap<string, PinnedResource> {
-    return this.pins;
+    const held = [...(this.store.problems?.().values() ?? [])].filter((p) => p.held && p.ref !== undefined && !this.pins.has(p.key));
+    const quarantinedHeld = [...this.quarantined.values()].filter((q) => q.outcome === 'held' && !this.pins.has(q.key));
+    if (held.length === 0 && quarantinedHeld.length === 0) return this.pins;
+    const all = new Map(this.pins);
+    for (const q of quarantinedHeld) {
+      all.set(q.key, { key: q.key, type: q.type, name: q.name, ...(q.mesh !== undefined ? { mesh: q.mesh } : {}), errors: q.errors, since: this.quarantineSince.get(q.key) ?? '' });
+    }
+    for (const { key, ref, reason, since } of held) {
+      if (!ref) continue;
+      all.set(key, { key, type: ref.type, name: ref.name, ...(ref.type !== 'Mesh' ? { mesh: ref.mesh } : {}), errors: [`the stored record does not validate: ${reason}`], since });
+    }
+    return all;
   }
 
   /** Where the resources come from, for messages: never blames `--config` files that were not given. */
@@ -457,18 +475,30 @@ export class ResourceSources {
     this.lastFullCheck = this.now().getTime();
     this.merges++;
     const fromFiles = this.fileResources;
-    const merged = mergeResources(fromFiles, [...this.stored].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r));
-    this.warnShadowed(merged.shadowed);
+    const desired = mergeResources(fromFiles, [...this.stored].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r));
+    this.warnShadowed(desired.shadowed);
     // What the CA files hold is read once, for the check; what is accepted is what was checked.
     const reads = new RecordingReader();
-    const { errors, warnings } = this.check(merged, { readFile: reads.read });
+    const evaluate = (candidate: MergedResources): { warnings: FieldError[]; pins: Map<string, PinnedResource>; blocking: FieldError[] } => {
+      const { errors, warnings } = this.check(candidate, { readFile: reads.read });
+      return { warnings, ...this.classify(candidate, errors) };
+    };
+    let merged = desired;
+    let evaluation = evaluate(desired);
+    // Watch what the desired set names, also when it is rejected: fixing a file retries the change.
+    this.caFileWatch.update(desired.resources.flatMap(caFilesOf));
+    // Errors the store brought hold or skip the stored resources behind them (stored-quarantine.ts);
+    // the rest is served. Errors a --config change brings still reject it whole.
+    const quarantine = evaluation.blocking.length > 0 ? quarantineStored(desired, evaluation, this.lastGood, evaluate) : undefined;
+    if (quarantine && quarantine.evaluation.blocking.length === 0) {
+      merged = quarantine.merged;
+      evaluation = quarantine.evaluation;
+    }
     // Checks run on every merge; a warning about an unchanged resource is not repeated.
-    const lines = new Set(warnings.map(formatFieldError));
+    const lines = new Set(evaluation.warnings.map(formatFieldError));
     for (const line of lines) if (!this.loggedWarnings.has(line)) this.log.warn(line);
     this.loggedWarnings = lines;
-    // Watch what the desired set names, also when it is rejected: fixing a file retries the change.
-    this.caFileWatch.update(merged.resources.flatMap(caFilesOf));
-    const { pins, blocking } = this.classify(merged, errors);
+    const { pins, blocking } = evaluation;
     this.servingDesired = false;
     if (blocking.length > 0) {
       this.lastErrors = blocking.map(formatFieldError);
@@ -482,11 +512,13 @@ export class ResourceSources {
     const pinnedMeshes = new Set([...pins.values()].filter((p) => p.type === 'Mesh').map((p) => p.name));
     const meshes = served.resources.filter((r) => r.type === 'Mesh').map((r) => r.name);
     const materialChanged = this.caFiles.accept(meshes, reads, pinnedMeshes);
-    const unchanged = options.quiet === true && !materialChanged && this.lastErrors.length === 0 && sameResources(this.lastGood, served);
+    this.setQuarantined(merged === desired ? new Map() : (quarantine?.quarantined ?? new Map()));
+    const quarantineErrors = [...this.quarantined.values()].flatMap((q) => q.errors);
+    const unchanged = options.quiet === true && !materialChanged && this.lastErrors.join('\n') === quarantineErrors.join('\n') && sameResources(this.lastGood, served);
     this.setPins(pins, served);
-    this.lastErrors = [];
+    this.lastErrors = quarantineErrors;
     this.lastGood = served;
-    this.servingDesired = pins.size === 0;
+    this.servingDesired = pins.size === 0 && this.quarantined.size === 0;
     this.acceptedSecrets = new Map(fromFiles.flatMap((r) => (r.type === 'Secret' ? [[resourceKey(r), secretFingerprint(r) ?? '']] : [])));
     if (unchanged) return;
     const previous = this.servedSet;
@@ -555,6 +587,28 @@ export class ResourceSources {
       this.log.info({ resource: key }, servedKeys.has(key) ? `${label} validates again: its pin is lifted and its current version is served` : `${label} was removed: its pin is lifted`);
     }
     this.pins = result;
+  }
+
+  /** Logs each stored resource held or skipped once (again when its errors change), and when it is served as stored again. */
+  private setQuarantined(next: ReadonlyMap<string, QuarantinedResource>): void {
+    for (const [key, q] of next) {
+      const known = this.quarantined.get(key);
+      if (known && known.outcome === q.outcome && known.errors.join('\n') === q.errors.join('\n')) continue;
+      for (const line of q.errors) this.log.error({ resource: key, stored: true }, line);
+      const label = `${q.type}/${q.name}${q.mesh !== undefined ? ` in mesh "${q.mesh}"` : ''}`;
+      this.log.warn(
+        { resource: key },
+        q.outcome === 'held'
+          ? `the stored ${label} does not validate; its last good version keeps being served (fix it with \`meshcp apply\`); every other resource keeps being served`
+          : `the stored ${label} does not validate and had no good version; it is skipped (fix it with \`meshcp apply\`, or delete it); every other resource keeps being served`,
+      );
+    }
+    for (const [key, q] of this.quarantined) {
+      if (!next.has(key)) this.log.info({ resource: key }, `the stored ${q.type}/${q.name} validates again (or was removed): it is served as stored`);
+    }
+    const since = this.now().toISOString();
+    this.quarantineSince = new Map([...next.keys()].map((key) => [key, this.quarantineSince.get(key) ?? since]));
+    this.quarantined = next;
   }
 
   private warnShadowed(shadowed: readonly Resource[]): void {

@@ -7,6 +7,7 @@
  */
 import type { FieldError } from '../api/errors.js';
 import { checkReferences } from '../api/references.js';
+import { checkIdentityCollisions, takesOwnName } from './identity-collisions.js';
 import { isDeepStrictEqual } from 'node:util';
 import { meshOf, type ResourceChange } from '../api/resource-set.js';
 import { resourceLabel, type MeshResource, type Resource, type SecretResource } from '../api/types.js';
@@ -84,6 +85,7 @@ export function validateResources(resources: readonly Resource[], options: Resou
     for (const w of material.warnings) warnings.push({ resource: resourceLabel(r), path: w.path, message: w.message });
   }
   errors.push(...checkReferences(resources));
+  errors.push(...checkIdentityCollisions(resources));
   // Validation reads material only; it never initializes (or stores) a CA.
   const ca = meshCaCheck(VALIDATION_PROVIDERS)(resources, options.now, options.readFile);
   errors.push(...ca.errors);
@@ -147,11 +149,13 @@ export function validateChange(change: ResourceChange, options: ResourceSetOptio
     allServices: boolean;
     ca: boolean;
     warnings: boolean;
+    /** A proxy's identity may have changed: a Gateway, or a Dataplane's services or inbound-less name. */
+    identities: boolean;
   }
   const touched = new Map<string, Touch>();
   const touch = (mesh: string): Touch => {
     let t = touched.get(mesh);
-    if (!t) touched.set(mesh, (t = { routes: false, allRoutes: false, allServices: false, ca: false, warnings: false }));
+    if (!t) touched.set(mesh, (t = { routes: false, allRoutes: false, allServices: false, ca: false, warnings: false, identities: false }));
     return t;
   };
   const putSet = new Set<Resource>(change.puts);
@@ -167,6 +171,7 @@ export function validateChange(change: ResourceChange, options: ResourceSetOptio
         break;
       case 'Gateway':
         t.allRoutes = t.warnings = true;
+        if (putSet.has(r)) t.identities = true;
         break;
       case 'Route':
         t.allRoutes = t.warnings = true;
@@ -178,6 +183,8 @@ export function validateChange(change: ResourceChange, options: ResourceSetOptio
         break;
       case 'Dataplane':
         if (servicesProvided(r) !== servicesProvided(before)) t.allRoutes = true;
+        // Only a put can make two identities collide; an endpoint change leaves them as they were.
+        if (putSet.has(r) && (servicesProvided(r) !== servicesProvided(before) || takesOwnName(r) !== takesOwnName(before))) t.identities = true;
         break;
       default:
         break;
@@ -208,6 +215,7 @@ export function validateChange(change: ResourceChange, options: ResourceSetOptio
       // Host claims: the Routes of the mesh in set order, so the later claimant gets the error, as the full check gives it.
       errors.push(...checkReferences(resources, toCheck));
     }
+    if (t.identities) errors.push(...checkIdentityCollisions(resources));
     const meshResource = t.ca ? resources.find((r) => r.type === 'Mesh' && r.name === mesh) : undefined;
     if (meshResource?.type === 'Mesh' && meshResource.mtls) {
       checked++;

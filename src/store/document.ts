@@ -30,9 +30,13 @@ export function resourceToDocument(r: Resource): ResourceDocument {
   return JSON.parse(JSON.stringify({ type, name, mesh, ...rest })) as ResourceDocument;
 }
 
-/** Parses a stored document; a document that no longer validates is an error naming it. */
+/**
+ * Parses a stored document; a document that no longer validates is an error naming it. What a
+ * store holds is content: a `file:`, `certFile` or `keyFile` in it (written by hand) is refused,
+ * never read, as only `--config` files and `validate -f` may name files on the server's disk.
+ */
 export function documentToResource(doc: unknown, origin: string): Resource {
-  const result = validateResource(doc, { file: origin, stored: true });
+  const result = validateResource(doc, { file: origin, stored: true, allowFiles: false });
   if (!result.ok) throw new Error(result.errors.map(formatFieldError).join('; '));
   return result.value;
 }

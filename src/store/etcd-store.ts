@@ -19,18 +19,26 @@
  * from the last revision seen, or lists everything again when that history has been compacted
  * (etcd answers a watch on a compacted revision with a cancel, https://etcd.io/docs/v3.4/learning/api/#watch-streams).
  *
- * Secrets at rest: every blob and the `key` of Secret resources are sealed with AES-256-GCM
- * (secret-box.ts) under a key that is not in etcd. The rest (resource documents, certificates) is
+ * Secrets at rest: every blob and every private key inside a resource document (a Secret's `key`,
+ * a provided CA's `conf.key.inline`: private-keys.ts) are sealed with AES-256-GCM (secret-box.ts)
+ * under a key that is not in etcd. A key found in clear (an earlier meshcp kept a provided CA's
+ * inline key so) is read and sealed in place. The rest (resource documents, certificates) is
  * readable by whoever can read etcd.
+ *
+ * A record that does not decode or validate (written by hand, or by an older meshcp) never stops
+ * a replica: it is skipped, or held at its last good version, logged once, and listed by
+ * `problems()`. Stored documents hold content: a file reference in one is refused, never read.
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
-import { BehaviorSubject, type Observable } from 'rxjs';
+import { BehaviorSubject, Observable } from 'rxjs';
 import { Etcd3, type IKeyValue, type IOptions, type IWatchResponse, type Lease, type Watcher } from 'etcd3';
-import type { Resource } from '../api/types.js';
+import { RESOURCE_KINDS, type Resource, type ResourceKind } from '../api/types.js';
 import type { Logger } from '../log/logger.js';
 import { documentToResource, resourceToDocument, sameContent } from './document.js';
-import { SecretBox } from './secret-box.js';
+import { mapPrivateKeys } from './private-keys.js';
+import { CONFLICT_ATTEMPTS, conflictBackoffMs, sleep } from './retry.js';
+import { SecretBox, WrongStoreKeyError } from './secret-box.js';
 import {
   applyOne,
   checkBlobName,
@@ -45,13 +53,14 @@ import {
   type Store,
   type StoreChange,
   type StoredResource,
+  type StoreProblem,
 } from './store.js';
 
 const RECORD_FORMAT = 1;
 const DEFAULT_PREFIX = '/meshcp/';
 /** Reads of a batch go in transactions of this many ranges, under etcd's default --max-txn-ops (128). */
 const READ_CHUNK = 64;
-const MAX_APPLY_ATTEMPTS = 20;
+const MAX_APPLY_ATTEMPTS = CONFLICT_ATTEMPTS;
 
 export interface EtcdTls {
   /** PEM of the CA that signed etcd's serving certificate (`--store-ca-cert`). */
@@ -71,6 +80,8 @@ export interface EtcdStoreOptions {
   readonly callTimeoutMs?: number;
   /** TTL of the lease a replica publishes proxy status under: how long a dead replica's proxies stay Online elsewhere. Default 10. */
   readonly statusLeaseSeconds?: number;
+  /** How often etcd is probed, so /readyz says a replica is cut off even while nothing writes. Default 2000. */
+  readonly probeIntervalMs?: number;
 }
 
 export interface EtcdLocation {
@@ -96,12 +107,29 @@ export function parseEtcdUrl(url: string): EtcdLocation {
 interface Entry {
   readonly stored: StoredResource;
   readonly modRevision: number;
+  /** Private key fields found in clear, to be sealed in place. */
+  readonly inClear?: readonly string[];
 }
 
 interface Listing {
   readonly entries: Map<string, Entry>;
   readonly revision: number;
-  readonly problems: readonly { readonly key: string; readonly reason: string }[];
+  readonly problems: readonly { readonly key: string; readonly reason: string; readonly wrongKey: boolean }[];
+  /** Sealed values the store key opened. */
+  readonly opened: number;
+}
+
+/**
+ * The additional authenticated data of a sealed key: the etcd key, plus the field for keys other
+ * than a Secret's `key` (sealed with the etcd key alone since the first format), so a sealed value
+ * moved to another record or field does not open.
+ */
+function sealContext(key: string, field: string): string {
+  return field === 'key' ? key : `${key}#${field}`;
+}
+
+function isResourceKind(value: string | undefined): value is ResourceKind {
+  return RESOURCE_KINDS.some((k) => k === value);
 }
 
 /** Watch reconnect backoff: doubling from 100 ms to 2 s, so a replica catches up soon after etcd returns. */
@@ -143,6 +171,15 @@ export class EtcdStore extends FeedStore implements Store {
   private readonly statusSubject = new BehaviorSubject<ReadonlyMap<string, string>>(new Map());
   private statusWatcher: Watcher | undefined;
   private statusWatchStarted = false;
+  /** Records that do not decode (by etcd key): reported once each, and on the resource they would be. */
+  private readonly problemRecords = new Map<string, StoreProblem>();
+  private probeTimer: NodeJS.Timeout | undefined;
+  /** Blob watches to stop on close. */
+  private readonly blobWatchStops = new Set<() => void>();
+  /** Sealed values opened so far (a listing compares before and after). */
+  private sealedOpened = 0;
+  /** Records being sealed in place (etcd key → the mod_revision read), so one is written once. */
+  private readonly sealing = new Map<string, number>();
 
   private constructor(
     private readonly location: EtcdLocation,
@@ -157,7 +194,7 @@ export class EtcdStore extends FeedStore implements Store {
     this.statusPrefix = `${location.prefix}status/`;
   }
 
-  /** Connects, lists every resource and starts watching; rejects (naming the store) when etcd is unreachable or holds an unreadable record. */
+  /** Connects, lists every resource and starts watching; rejects (naming the store) when etcd is unreachable. */
   static async open(url: string, options: EtcdStoreOptions): Promise<EtcdStore> {
     const location = parseEtcdUrl(url);
     const scheme = options.tls ? 'https' : 'http';
@@ -181,11 +218,14 @@ export class EtcdStore extends FeedStore implements Store {
     const store = new EtcdStore(location, client, new Map(), options);
     try {
       const listing = await store.call('listing the resources', () => store.list());
-      if (listing.problems.length > 0) {
-        throw new Error(`${location.name}: cannot load the store: ${listing.problems.map((p) => `${p.key}: ${p.reason}`).join('; ')}; rewrite or delete those keys`);
-      }
+      // An unreadable record is reported and skipped: it must not stop this replica (or any other)
+      // from starting. A store key that opens nothing while sealed values exist is this replica's
+      // flag being wrong, not a bad record: that is refused, or every secret would go missing.
+      const wrongKey = listing.problems.find((p) => p.wrongKey);
+      if (wrongKey && listing.opened === 0 && !(await store.opensAnyBlob())) throw new Error(`${location.name}: cannot load the store: ${wrongKey.key}: ${wrongKey.reason}`);
       store.replaceAll(listing);
       store.startWatch(listing.revision + 1);
+      store.startProbe();
     } catch (err) {
       store.closed = true;
       client.close();
@@ -271,8 +311,15 @@ export class EtcdStore extends FeedStore implements Store {
         await this.caughtUp(Number(result.header.revision));
         return outcomes;
       }
-      // Another replica wrote one of these keys between our read and our write: read again.
-      if (attempt >= MAX_APPLY_ATTEMPTS) throw new Error(`${this.name}: the batch kept conflicting with concurrent writes to the same resources (${attempt} attempts); retry it`);
+      // Another replica wrote one of these keys between our read and our write: read again, after
+      // a short jittered pause so racing writers spread out (store/retry.ts).
+      if (attempt >= MAX_APPLY_ATTEMPTS) {
+        throw new StoreConflictError(
+          `${this.name}: ${keyed.map((k) => refKey(k.ref)).slice(0, 3).join(', ')}${keyed.length > 3 ? ', …' : ''} kept changing under this write: ${attempt} attempts each lost the race to a concurrent write of the same resources; nothing was written, retry it`,
+          keyed[0]!.ref,
+        );
+      }
+      await sleep(conflictBackoffMs(attempt));
     }
   }
 
@@ -303,6 +350,59 @@ export class EtcdStore extends FeedStore implements Store {
     this.checkOpen();
     const result = await this.call(`deleting blob ${name}`, () => this.client.delete().key(this.blobsPrefix + name).exec());
     return Number(result.deleted) > 0;
+  }
+
+  async listBlobs(prefix: string): Promise<string[]> {
+    const folder = prefix.replace(/\/+$/, '');
+    checkBlobName(folder);
+    this.checkOpen();
+    const keys = await this.call(`listing blobs ${folder}/`, () => this.client.getAll().prefix(`${this.blobsPrefix}${folder}/`).keys());
+    return keys.map((k) => k.slice(this.blobsPrefix.length)).sort();
+  }
+
+  /**
+   * An etcd watch on the blobs under `prefix`, one per subscription: emits on every change by any
+   * replica, and once each time the watch (re)connects, so a reader that missed changes while etcd
+   * was unreachable lists again.
+   */
+  blobChanges(prefix: string): Observable<void> {
+    const folder = prefix.replace(/\/+$/, '');
+    checkBlobName(folder);
+    return new Observable<void>((subscriber) => {
+      if (this.closed) {
+        subscriber.complete();
+        return undefined;
+      }
+      let watcher: Watcher | undefined;
+      let cancelled = false;
+      const start = (): void => {
+        const w = this.client.watch().prefix(`${this.blobsPrefix}${folder}/`).watcher();
+        watcher = w;
+        w.on('data', () => subscriber.next());
+        w.on('connected', () => subscriber.next());
+        // A cancelled watch (compaction): start a new one, which lists nothing missed by itself; the reader lists on its 'connected'.
+        w.on('error', () => {
+          w.removeAllListeners();
+          if (!cancelled && !this.closed) start();
+        });
+      };
+      start();
+      const stop = (): void => {
+        cancelled = true;
+        const w = watcher;
+        w?.removeAllListeners();
+        void w?.cancel().catch(() => undefined);
+      };
+      this.blobWatchStops.add(stop);
+      return () => {
+        this.blobWatchStops.delete(stop);
+        stop();
+      };
+    });
+  }
+
+  problems(): ReadonlyMap<string, StoreProblem> {
+    return this.problemRecords;
   }
 
   unavailable(): string | undefined {
@@ -340,6 +440,9 @@ export class EtcdStore extends FeedStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    for (const stop of this.blobWatchStops) stop();
+    this.blobWatchStops.clear();
     if (this.republishTimer) clearInterval(this.republishTimer);
     this.statusWatcher?.removeAllListeners();
     void this.statusWatcher?.cancel().catch(() => undefined);
@@ -358,6 +461,34 @@ export class EtcdStore extends FeedStore implements Store {
     }
     this.client.close();
     this.feed.complete();
+  }
+
+  /**
+   * A silent partition (a cut link drops packets; no reset arrives) leaves the watch stream open
+   * and quiet: only a call with a deadline notices it. A read every probe interval keeps
+   * `unavailable()` (/readyz) true to what etcd answers now, and says when it changes.
+   */
+  private startProbe(): void {
+    const interval = this.options.probeIntervalMs ?? 2000;
+    let probing = false;
+    this.probeTimer = setInterval(() => {
+      if (probing || this.closed) return;
+      probing = true;
+      const wasDown = this.callDown !== undefined;
+      this.call('probing the store', () => this.client.get(`${this.location.prefix}probe`).exec())
+        .then(
+          () => {
+            if (wasDown) this.options.log?.info({ store: this.name }, 'store reachable again');
+          },
+          (err: unknown) => {
+            if (!wasDown && !this.closed) this.options.log?.warn({ store: this.name, reason: oneLine(err) }, 'store unreachable; serving the last good configuration, writes fail until it returns');
+          },
+        )
+        .finally(() => {
+          probing = false;
+        });
+    }, interval);
+    this.probeTimer.unref();
   }
 
   private statusKey(key: string): string {
@@ -472,16 +603,30 @@ export class EtcdStore extends FeedStore implements Store {
   private async list(): Promise<Listing> {
     const response = await this.client.getAll().prefix(this.resourcesPrefix).exec();
     const entries = new Map<string, Entry>();
-    const problems: { key: string; reason: string }[] = [];
+    const problems: { key: string; reason: string; wrongKey: boolean }[] = [];
+    const openedBefore = this.sealedOpened;
     for (const kv of response.kvs) {
       const key = kv.key.toString('utf8');
       try {
         entries.set(key, this.decode(key, kv));
       } catch (err) {
-        problems.push({ key, reason: oneLine(err) });
+        problems.push({ key, reason: oneLine(err), wrongKey: err instanceof WrongStoreKeyError });
       }
     }
-    return { entries, revision: Number(response.header.revision), problems };
+    return { entries, revision: Number(response.header.revision), problems, opened: this.sealedOpened - openedBefore };
+  }
+
+  /** Whether some blob (they are all sealed) opens with this replica's store key; false for a store without blobs. */
+  private async opensAnyBlob(): Promise<boolean> {
+    const blobs = await this.call('listing the blobs', () => this.client.getAll().prefix(this.blobsPrefix).limit(16).exec());
+    return blobs.kvs.some((kv) => {
+      try {
+        this.box.open(kv.value.toString('utf8'), kv.key.toString('utf8'));
+        return true;
+      } catch {
+        return false;
+      }
+    });
   }
 
   /** The current records of these keys, read in a few consistent transactions. */
@@ -504,8 +649,8 @@ export class EtcdStore extends FeedStore implements Store {
   }
 
   private encode(key: string, stored: StoredResource): string {
-    const doc: Record<string, unknown> = { ...resourceToDocument(stored.resource) };
-    if (stored.resource.type === 'Secret' && stored.resource.key !== undefined) doc['key'] = this.box.seal(stored.resource.key, key);
+    // Every private key of the document is sealed (private-keys.ts), bound to its etcd key and field.
+    const doc = mapPrivateKeys(resourceToDocument(stored.resource), (value, field) => this.box.seal(value, sealContext(key, field)));
     return JSON.stringify({ format: RECORD_FORMAT, creationTime: stored.creationTime, modificationTime: stored.modificationTime, resource: doc });
   }
 
@@ -518,14 +663,74 @@ export class EtcdStore extends FeedStore implements Store {
     }
     const r = (typeof record === 'object' && record !== null ? record : {}) as Record<string, unknown>;
     if (r['format'] !== RECORD_FORMAT) throw new Error(`unsupported record format ${JSON.stringify(r['format'])} (this meshcp reads format ${RECORD_FORMAT})`);
-    const doc = (typeof r['resource'] === 'object' && r['resource'] !== null ? { ...(r['resource'] as Record<string, unknown>) } : undefined) ?? {};
-    if (doc['type'] === 'Secret' && typeof doc['key'] === 'string') doc['key'] = this.box.open(doc['key'], key).toString('utf8');
+    const raw = (typeof r['resource'] === 'object' && r['resource'] !== null && !Array.isArray(r['resource']) ? (r['resource'] as Record<string, unknown>) : undefined) ?? {};
+    const inClear: string[] = [];
+    const doc = mapPrivateKeys(raw, (value, field) => {
+      if (SecretBox.isSealed(value)) {
+        const opened = this.box.open(value, sealContext(key, field)).toString('utf8');
+        this.sealedOpened++;
+        return opened;
+      }
+      // Written in clear by an earlier meshcp (a provided CA's inline key) or by hand: read it,
+      // and seal it in place (sealInClearKeys).
+      inClear.push(field);
+      return value;
+    });
+    // A stored document holds content, never a path: it may not make the server read a file.
     const resource = documentToResource(doc, key);
     const expected = this.resourcesPrefix + refKey(refOf(resource));
     if (expected !== key) throw new Error(`holds ${refKey(refOf(resource))}, but its key says otherwise`);
     const creationTime = typeof r['creationTime'] === 'string' ? r['creationTime'] : new Date(0).toISOString();
     const modificationTime = typeof r['modificationTime'] === 'string' ? r['modificationTime'] : creationTime;
-    return { stored: { resource, creationTime, modificationTime, revision: kv.mod_revision }, modRevision: Number(kv.mod_revision) };
+    return { stored: { resource, creationTime, modificationTime, revision: kv.mod_revision }, modRevision: Number(kv.mod_revision), ...(inClear.length > 0 ? { inClear } : {}) };
+  }
+
+  /** A record that does not decode: logged once (again only when the reason changes), kept for `problems()`. */
+  private recordProblem(key: string, reason: string): void {
+    const known = this.problemRecords.get(key);
+    if (known?.reason === reason) return;
+    const ref = this.refOfKey(key);
+    const held = this.entries.has(key);
+    this.problemRecords.set(key, { key: ref ? refKey(ref) : key, ...(ref ? { ref } : {}), reason, since: known?.since ?? new Date().toISOString(), held });
+    this.options.log?.error(
+      { store: this.name, record: key, reason },
+      held ? 'a stored record does not validate; its last good version keeps being served' : 'a stored record does not validate; it is skipped (rewrite it with `meshcp apply`, or delete the key)',
+    );
+  }
+
+  /** A record that decodes: its problem (if any) is gone, and a private key found in clear is sealed in place. */
+  private recordReadable(key: string, entry: Entry): void {
+    if (this.problemRecords.delete(key)) this.options.log?.info({ store: this.name, record: key }, 'a stored record validates again');
+    if (entry.inClear && this.sealing.get(key) !== entry.modRevision) {
+      this.sealing.set(key, entry.modRevision);
+      void this.sealInClearKeys(key, entry);
+    }
+  }
+
+  /**
+   * Rewrites a record whose private keys were stored in clear (by an earlier meshcp, which kept a
+   * provided CA's inline key so, or by hand) with every key sealed, content unchanged. Only if the
+   * record is still the one read (compare mod_revision): of several replicas doing this, one writes.
+   */
+  private async sealInClearKeys(key: string, entry: Entry): Promise<void> {
+    try {
+      const result = await this.client.if(key, 'Mod', '==', String(entry.modRevision)).then(this.client.put(key).value(this.encode(key, entry.stored))).commit();
+      if (result.succeeded) this.options.log?.warn({ store: this.name, record: key, fields: entry.inClear }, 'a private key was stored in clear; sealed it in place with the store encryption key');
+    } catch (err) {
+      this.options.log?.warn({ store: this.name, record: key, reason: oneLine(err) }, 'a private key is stored in clear and could not be sealed yet; it is sealed on its next write');
+    } finally {
+      if (this.sealing.get(key) === entry.modRevision) this.sealing.delete(key);
+    }
+  }
+
+  /** `resources/<Kind>/<mesh>/<name>` (a Mesh: `resources/Mesh/<name>`) back to the ref, when it has that shape. */
+  private refOfKey(key: string): ResourceRef | undefined {
+    if (!key.startsWith(this.resourcesPrefix)) return undefined;
+    const parts = key.slice(this.resourcesPrefix.length).split('/');
+    const [type, a, b] = parts;
+    if (!isResourceKind(type)) return undefined;
+    if (type === 'Mesh') return parts.length === 2 && a ? { type, mesh: '', name: a } : undefined;
+    return parts.length === 3 && a && b ? { type, mesh: a, name: b } : undefined;
   }
 
   private tryDecode(key: string, kv: IKeyValue): Entry | undefined {
@@ -571,6 +776,7 @@ export class EtcdStore extends FeedStore implements Store {
       const revision = Number(event.kv.mod_revision);
       if (revision <= covered) continue;
       if (event.type === 'Delete') {
+        this.problemRecords.delete(key);
         const gone = this.entries.get(key);
         if (gone) {
           this.entries.delete(key);
@@ -581,11 +787,12 @@ export class EtcdStore extends FeedStore implements Store {
         try {
           const entry = this.decode(key, event.kv);
           this.entries.set(key, entry);
+          this.recordReadable(key, entry);
           deletes.delete(key);
           puts.set(key, entry.stored);
         } catch (err) {
           // Keep the previous value: an unreadable record must not take a served resource away.
-          this.options.log?.error({ store: this.name, key, reason: oneLine(err) }, 'ignoring an unreadable record written to the store');
+          this.recordProblem(key, oneLine(err));
         }
       }
       this.seenRevision = Math.max(this.seenRevision, revision);
@@ -607,7 +814,6 @@ export class EtcdStore extends FeedStore implements Store {
     while (!this.closed) {
       try {
         const listing = await this.call('listing the resources', () => this.list());
-        for (const { key, reason } of listing.problems) this.options.log?.error({ store: this.name, key, reason }, 'ignoring an unreadable record in the store');
         this.replaceAll(listing);
         this.startWatch(listing.revision + 1);
         this.watchDown = undefined;
@@ -623,11 +829,15 @@ export class EtcdStore extends FeedStore implements Store {
 
   private replaceAll(listing: Listing): void {
     const next = new Map(listing.entries);
+    const problemKeys = new Set(listing.problems.map((p) => p.key));
+    for (const key of this.problemRecords.keys()) if (!problemKeys.has(key)) this.problemRecords.delete(key);
     // A record that became unreadable keeps its last good value (same rule as a watch event).
-    for (const { key } of listing.problems) {
+    for (const { key, reason } of listing.problems) {
       const previous = this.entries.get(key);
       if (previous) next.set(key, previous);
+      this.recordProblem(key, reason);
     }
+    for (const [key, entry] of listing.entries) this.recordReadable(key, entry);
     this.entries.clear();
     for (const [k, v] of next) this.entries.set(k, v);
     this.seenRevision = Math.max(this.seenRevision, listing.revision);

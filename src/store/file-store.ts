@@ -28,7 +28,8 @@
  * change needs no journal: its own rename is its commit point. In the process, readers only see
  * the in-memory state, which changes once per committed batch.
  *
- * One process owns a data directory; several replicas share state through etcd instead.
+ * One process owns a data directory (`serve.lock`), and it is trusted only if no other user owns
+ * or may write it (data-dir.ts); several replicas share state through etcd instead.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -37,8 +38,10 @@ import YAML from 'yaml';
 import type { Resource, ResourceKind } from '../api/types.js';
 import type { Logger } from '../log/logger.js';
 import { createFileAtomic, ensureDirectory, isCode, readFileIfExists, removeFileDurable, removeTemporaryFiles, writeFileAtomic, type FaultHooks } from './atomic.js';
+import { checkDataDirTrust, DataDirLock } from './data-dir.js';
 import { documentToResource, resourceToDocument, sameContent } from './document.js';
-import { applyOne, checkBlobName, refKey, refOf, FeedStore, type AppliedChange, type PutBlobOptions, type ResourceRef, type Store, type StoreChange, type StoredResource } from './store.js';
+import type { Observable } from 'rxjs';
+import { applyOne, BlobFeed, checkBlobName, refKey, refOf, FeedStore, type AppliedChange, type PutBlobOptions, type ResourceRef, type Store, type StoreChange, type StoredResource, type StoreProblem } from './store.js';
 
 const FORMAT = 1;
 const FILE_MODE = 0o600;
@@ -68,12 +71,16 @@ interface FileWrite {
 
 export class FileStore extends FeedStore implements Store {
   private tail: Promise<unknown> = Promise.resolve();
+  private readonly blobFeed = new BlobFeed();
   private journalPending = false;
   private closed = false;
 
   private constructor(
     readonly dataDir: string,
     private readonly entries: Map<string, StoredResource>,
+    /** Files that did not load, by path relative to the data directory; one goes when its resource is written or deleted. */
+    private readonly skipped: Map<string, StoreProblem>,
+    private readonly lock: DataDirLock,
     private readonly options: FileStoreOptions,
   ) {
     super();
@@ -83,13 +90,35 @@ export class FileStore extends FeedStore implements Store {
   static async open(dataDir: string, options: FileStoreOptions = {}): Promise<FileStore> {
     const root = path.resolve(dataDir);
     await ensureDirectory(root);
+    // Nothing in it is read before it is trusted (StrictModes), and one server owns it (data-dir.ts).
+    checkDataDirTrust(root);
+    const lock = new DataDirLock(root);
+    lock.acquire();
+    try {
+      return await FileStore.load(root, lock, options);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  private static async load(root: string, lock: DataDirLock, options: FileStoreOptions): Promise<FileStore> {
     await checkFormat(root);
     const removed = await removeTemporaryFiles(root);
     if (removed > 0) options.log?.warn({ dataDir: root, removed }, 'removed temporary files left by an interrupted write');
     if (await replayJournal(root)) options.log?.warn({ dataDir: root }, 'completed a batch interrupted by a crash');
-    const entries = await loadAll(root);
-    options.log?.info({ dataDir: root, resources: entries.size }, 'store opened');
-    return new FileStore(root, entries, options);
+    const { entries, problems } = await loadAll(root);
+    // A record that does not load is reported and skipped, never fatal (SPEC §3 serve); a later
+    // apply of that resource replaces the file.
+    for (const problem of problems.values()) {
+      options.log?.error({ dataDir: root, file: problem.file, reason: problem.problem.reason }, 'a stored record does not validate; it is skipped (rewrite it with `meshcp apply`, or remove the file)');
+    }
+    options.log?.info({ dataDir: root, resources: entries.size, skipped: problems.size }, 'store opened');
+    return new FileStore(root, entries, new Map([...problems].map(([k, p]) => [k, p.problem])), lock, options);
+  }
+
+  problems(): ReadonlyMap<string, StoreProblem> {
+    return this.skipped;
   }
 
   async get(ref: ResourceRef): Promise<StoredResource | undefined> {
@@ -111,11 +140,21 @@ export class FileStore extends FeedStore implements Store {
   async putBlob(name: string, data: string | Uint8Array, options: PutBlobOptions = {}): Promise<boolean> {
     checkBlobName(name);
     const file = path.join(this.dataDir, 'blobs', ...name.split('/'));
-    return this.exclusive(async () => {
+    const written = await this.exclusive(async () => {
       if (options.ifAbsent) return createFileAtomic(file, data, { mode: FILE_MODE });
       await writeFileAtomic(file, data, { mode: FILE_MODE, hooks: this.options.hooks });
       return true;
     });
+    if (written) this.blobFeed.changed(name);
+    return written;
+  }
+
+  async listBlobs(prefix: string): Promise<string[]> {
+    return listBlobFiles(this.dataDir, prefix);
+  }
+
+  blobChanges(prefix: string): Observable<void> {
+    return this.blobFeed.changes(prefix);
   }
 
   async getBlob(name: string): Promise<Buffer | undefined> {
@@ -125,13 +164,18 @@ export class FileStore extends FeedStore implements Store {
 
   async deleteBlob(name: string): Promise<boolean> {
     checkBlobName(name);
-    return this.exclusive(() => removeFileDurable(path.join(this.dataDir, 'blobs', ...name.split('/'))));
+    const deleted = await this.exclusive(() => removeFileDurable(path.join(this.dataDir, 'blobs', ...name.split('/'))));
+    if (deleted) this.blobFeed.changed(name);
+    return deleted;
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     await this.tail.catch(() => undefined);
+    this.lock.release();
     this.feed.complete();
+    this.blobFeed.complete();
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -186,6 +230,7 @@ export class FileStore extends FeedStore implements Store {
         this.options.log?.error({ err, dataDir: this.dataDir }, 'a committed batch could not be written out yet; it is retried before the next write and when the store opens');
       }
     }
+    for (const write of writes) this.skipped.delete(write.path);
     if (writes.length > 0) {
       this.entries.clear();
       for (const [k, v] of next) this.entries.set(k, v);
@@ -202,6 +247,18 @@ export class FileStore extends FeedStore implements Store {
   protected sorted(): readonly StoredResource[] {
     return [...this.entries.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
   }
+}
+
+/**
+ * Blob names under `prefix` in a data directory's `blobs/` (a folder, `auth/revoked/`), sorted;
+ * temporary files left by a crash are not blobs. Also read without opening the store (the offline
+ * `meshcp token generate --data-dir` while `serve` holds the directory).
+ */
+export async function listBlobFiles(dataDir: string, prefix: string): Promise<string[]> {
+  const folder = prefix.replace(/\/+$/, '');
+  checkBlobName(folder);
+  const names = await visibleEntries(path.join(dataDir, 'blobs', ...folder.split('/')));
+  return names.map((n) => `${folder}/${n}`);
 }
 
 /** See the file comment: the longest name kept as is; longer ones are shortened and hashed. */
@@ -266,9 +323,15 @@ async function checkFormat(root: string): Promise<void> {
   if (format !== FORMAT) throw new Error(`${marker}: unsupported store format ${JSON.stringify(format)} (this meshcp reads format ${FORMAT})`);
 }
 
-async function loadAll(root: string): Promise<Map<string, StoredResource>> {
+interface Skipped {
+  readonly file: string;
+  readonly problem: StoreProblem;
+}
+
+async function loadAll(root: string): Promise<{ entries: Map<string, StoredResource>; problems: Map<string, Skipped> }> {
   const entries = new Map<string, StoredResource>();
-  const problems: string[] = [];
+  const problems = new Map<string, Skipped>();
+  const since = new Date().toISOString();
   const load = async (file: string, type: ResourceKind): Promise<void> => {
     try {
       const stored = parseStored(await fs.promises.readFile(file, 'utf8'), file);
@@ -277,7 +340,10 @@ async function loadAll(root: string): Promise<Map<string, StoredResource>> {
       if (actual.type !== type || expected !== file) throw new Error(`holds ${refKey(actual)}, which belongs at ${expected}`);
       entries.set(refKey(actual), stored);
     } catch (err) {
-      problems.push(`${file}: ${err instanceof Error ? err.message : String(err)}`);
+      const relative = path.relative(root, file);
+      const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+      const ref = refOfPath(relative, type);
+      problems.set(relative, { file, problem: { key: ref ? refKey(ref) : relative, ...(ref ? { ref } : {}), reason, since, held: false } });
     }
   };
   for (const name of await visibleEntries(path.join(root, 'meshes'))) {
@@ -292,9 +358,16 @@ async function loadAll(root: string): Promise<Map<string, StoredResource>> {
       }
     }
   }
-  // Refuse to start on a damaged store rather than serve (and later overwrite) a partial state.
-  if (problems.length > 0) throw new Error(`cannot load the store:\n${problems.join('\n')}`);
-  return entries;
+  return { entries, problems };
+}
+
+/** The resource a file's path names (`relativePath` backwards), unless its name was hashed. */
+function refOfPath(relative: string, type: ResourceKind): ResourceRef | undefined {
+  const parts = relative.split(path.sep);
+  const stem = parts[parts.length - 1]?.replace(/\.yaml$/, '') ?? '';
+  if (stem.includes('~') || stem === '') return undefined;
+  if (type === 'Mesh') return parts.length === 2 ? { type, mesh: '', name: stem } : undefined;
+  return parts.length === 4 && parts[1] && !parts[1].includes('~') ? { type, mesh: parts[1], name: stem } : undefined;
 }
 
 function parseStored(text: string, file: string): StoredResource {

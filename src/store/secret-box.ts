@@ -34,6 +34,14 @@ export function readEncryptionKeyFile(file: string): Buffer {
   throw new Error(`${ENCRYPTION_KEY_FLAG}: "${file}" must hold a 32-byte key (raw, base64 or hex); create one with \`head -c 32 /dev/urandom | base64 > ${file}\``);
 }
 
+/** A value sealed under another store key: the replica's key file, not the value, is likely wrong. */
+export class WrongStoreKeyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WrongStoreKeyError';
+  }
+}
+
 export class SecretBox {
   readonly keyId: string;
 
@@ -61,7 +69,7 @@ export class SecretBox {
     const colon = rest.indexOf(':');
     const keyId = rest.slice(0, colon);
     if (keyId !== this.keyId) {
-      throw new Error(`${context}: encrypted with store key ${keyId}, but ${ENCRYPTION_KEY_FLAG} holds key ${this.keyId}; give every replica the same key file`);
+      throw new WrongStoreKeyError(`${context}: encrypted with store key ${keyId}, but ${ENCRYPTION_KEY_FLAG} holds key ${this.keyId}; give every replica the same key file`);
     }
     const raw = Buffer.from(rest.slice(colon + 1), 'base64');
     if (raw.length < NONCE_BYTES + TAG_BYTES) throw new Error(`${context}: encrypted value is truncated`);

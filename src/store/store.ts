@@ -3,7 +3,7 @@
  * (FileStore); etcd is the store for several replicas. Validation happens above the store: a
  * store keeps whatever batch it is given, atomically.
  */
-import { defer, map, startWith, Subject, type Observable } from 'rxjs';
+import { defer, filter, map, startWith, Subject, type Observable } from 'rxjs';
 import type { Resource, ResourceKind } from '../api/types.js';
 
 /** Identifies one resource; `mesh` is '' for a Mesh (SPEC §1: Meshes are not mesh-scoped). */
@@ -78,6 +78,22 @@ export interface StoreEvent {
   readonly reset?: readonly StoredResource[];
 }
 
+/**
+ * A stored record the store cannot use (it does not parse or validate, e.g. written by hand): it is
+ * skipped, or, when it replaced a good version, that version is held (SPEC §3 serve). Never fatal.
+ */
+export interface StoreProblem {
+  /** `refKey` of the resource the record is stored as, or the store's own key when it names none. */
+  readonly key: string;
+  readonly ref?: ResourceRef;
+  /** One line, never key material. */
+  readonly reason: string;
+  /** ISO 8601: when it was first seen. */
+  readonly since: string;
+  /** Whether a last good version of the resource keeps being served. */
+  readonly held: boolean;
+}
+
 export interface Store {
   /** Every committed batch; replays the whole content as a `reset` event on subscribe. */
   changes(): Observable<StoreEvent>;
@@ -94,6 +110,15 @@ export interface Store {
   putBlob(name: string, data: string | Uint8Array, options?: PutBlobOptions): Promise<boolean>;
   getBlob(name: string): Promise<Buffer | undefined>;
   deleteBlob(name: string): Promise<boolean>;
+  /** Names of the blobs under `prefix` (a folder: `auth/revoked/`), sorted. */
+  listBlobs(prefix: string): Promise<string[]>;
+  /**
+   * Emits when a blob under `prefix` may have changed: written through this store, or (etcd) by
+   * another replica, and after the store was unreachable. Readers list again.
+   */
+  blobChanges(prefix: string): Observable<void>;
+  /** Records that are skipped or held at their last good version, by the store's key. */
+  problems?(): ReadonlyMap<string, StoreProblem>;
   /** Why the store cannot take writes right now (e.g. `etcd://…: unavailable`), or undefined when it can; for /readyz. */
   unavailable?(): string | undefined;
   close(): Promise<void>;
@@ -162,6 +187,26 @@ export abstract class FeedStore {
 
   current(): readonly StoredResource[] {
     return this.feed.current();
+  }
+}
+
+/** Emits for every blob written or deleted through a store, by name; `blobChanges` filters it by prefix. */
+export class BlobFeed {
+  private readonly subject = new Subject<string>();
+
+  changed(name: string): void {
+    this.subject.next(name);
+  }
+
+  changes(prefix: string): Observable<void> {
+    return this.subject.pipe(
+      filter((name) => name.startsWith(prefix)),
+      map(() => undefined),
+    );
+  }
+
+  complete(): void {
+    this.subject.complete();
   }
 }
 

@@ -8,8 +8,8 @@
  *   flavor (everything generation reads from the node, generate.ts proxyIdentity). Keying by
  *   `node.id` alone handed `web-01` of mesh `other` the config, and workload key, of `web-01` in
  *   mesh `default`.
- * - A stream is accepted until its token expires; then that stream (and only it) ends with
- *   UNAUTHENTICATED, so an expired token stops receiving certificates.
+ * - A stream is accepted until its token expires, or is revoked; then that stream (and only it)
+ *   ends with UNAUTHENTICATED, so an expired or revoked token stops receiving certificates.
  * - Nothing is kept for a proxy nobody watches, except the last snapshot of a proxy the config
  *   defines (for config dumps while it is offline).
  */
@@ -20,8 +20,13 @@ import { nodeMesh, nodeRef, refKey } from './node.js';
 import { buildSnapshot, retainConfig, sameContent, type GeneratedConfig, type Snapshot, type SnapshotResult } from './snapshot.js';
 import { WatchError, type ConfigWatcher, type NodeInfo } from './session.js';
 
-/** Refused with a gRPC status, or accepted until `expiresAt` (for ever when absent). */
-export type NodeAuthentication = { readonly ok: false; readonly error: WatchError } | { readonly ok: true; readonly expiresAt?: Date };
+/**
+ * Refused with a gRPC status, or accepted until `expiresAt` (for ever when absent), or until
+ * `revocation` calls back (its credential was revoked): it returns the way to stop listening.
+ */
+export type NodeAuthentication =
+  | { readonly ok: false; readonly error: WatchError }
+  | { readonly ok: true; readonly expiresAt?: Date; readonly revocation?: (end: (error: WatchError) => void) => () => void };
 
 /** Decides, from a stream's node, whether any config flows to it (identity/xds-auth.ts: dataplane tokens). */
 export type NodeAuthenticator = (node: NodeInfo) => NodeAuthentication;
@@ -206,10 +211,12 @@ export class SnapshotCache implements ConfigWatcher {
     }
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let unwatch: (() => void) | undefined;
     const stop = (): void => {
       if (stopped) return;
       stopped = true;
       if (timer !== undefined) clearTimeout(timer);
+      unwatch?.();
       const at = current.sinks.indexOf(sink);
       if (at >= 0) current.sinks.splice(at, 1);
       // Forget it once nobody watches, so a reconnect generates afresh (new certificates etc.).
@@ -248,6 +255,14 @@ export class SnapshotCache implements ConfigWatcher {
         timer = setTimeout(arm, Math.min(remaining, MAX_TIMER_MS));
       };
       arm();
+    }
+    // SPEC §2 Token lifecycle: a revoked token's open streams end, this one among them.
+    if (auth.revocation && !stopped) {
+      unwatch = auth.revocation((error) => {
+        if (stopped) return;
+        stop();
+        sink.error(error);
+      });
     }
     return stop;
   }

@@ -10,6 +10,7 @@ import { createLogger, silentLogger } from '../../src/log/logger.js';
 import { mergeResources, ResourceSources } from '../../src/sources/resource-sources.js';
 import { FileStore } from '../../src/store/file-store.js';
 import { writeTestPki, type TestPki } from '../cli/certs.js';
+import { bufferLogger } from '../helpers/log-buffer.js';
 import { waitFor } from '../helpers/wait.js';
 
 const service = (name: string, port: number): ServiceResource => ({ type: 'Service', name, mesh: 'default', endpoints: [{ address: '127.0.0.1', port }] });
@@ -141,9 +142,28 @@ describe('ResourceSources', () => {
     await waitFor('shadow warning', () => lines.some((l) => l.includes('Service/shopping-cart') && l.includes('the file wins')));
   });
 
-  it('refuses to start on an invalid merged set', async () => {
-    // given / when / then
-    await expect(start(configYaml(pki, false), [route])).rejects.toThrow(/Route\/my-route: tls\.clientValidationCa\.name: secret "root-ca" not found/);
+  it('refuses to start when the --config files are invalid', async () => {
+    // given: a config file whose route names a secret nobody defines
+    const yaml = `${configYaml(pki, false)}---
+type: Route
+name: file-route
+host: a.acme.org
+tls: { clientValidationCa: { name: root-ca } }
+routes: [{ prefix: /, route: { service: shopping-cart } }]
+`;
+    // when / then
+    await expect(start(yaml, [])).rejects.toThrow(/Route\/file-route: tls\.clientValidationCa\.name: secret "root-ca" not found/);
+  });
+
+  it('starts with a stored record that does not validate: skips it, reports it, and serves the rest', async () => {
+    // given: a stored route naming a secret that no source defines (written past the API)
+    const { log, text } = bufferLogger();
+    // when
+    const { sources } = await start(configYaml(pki, false), [route], log);
+    // then
+    expect(names(await firstValueFrom(sources.resources))).toEqual(['Gateway/edge', 'Service/shopping-cart']);
+    expect(sources.lastErrors).toEqual(['Route/my-route: tls.clientValidationCa.name: secret "root-ca" not found in mesh "default"']);
+    expect(text()).toMatch(/the stored Route\/my-route in mesh \\"default\\" does not validate and had no good version; it is skipped/);
   });
 
   it('checks the material of secrets from config files', async () => {

@@ -18,15 +18,19 @@ function hs256(input: string, key: Buffer): string {
 }
 
 describe('dataplane tokens', () => {
-  it('round-trips name, mesh, iat and exp', () => {
+  it('round-trips name, mesh, iat and exp, with a random id and the key id in the header', () => {
     // given
-    const token = generateToken({ name: 'web-01', mesh: 'default', validForSeconds: 3600, now: NOW }, KEY);
+    const token = generateToken({ name: 'web-01', mesh: 'default', validForSeconds: 3600, now: NOW, kid: 'k-1' }, KEY);
+    const other = generateToken({ name: 'web-01', mesh: 'default', validForSeconds: 3600, now: NOW }, KEY);
     // when
     const result = verifyToken(token, KEY, new Date(NOW.getTime() + 1000));
     // then
-    expect(result).toEqual({ ok: true, claims: { name: 'web-01', mesh: 'default', iat: 1893456000, exp: 1893459600 } });
+    expect(result).toEqual({ ok: true, claims: { jti: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/), name: 'web-01', mesh: 'default', iat: 1893456000, exp: 1893459600 } });
     expect(token.split('.')).toHaveLength(3);
-    expect(JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString())).toEqual({ alg: 'HS256', typ: 'JWT' });
+    expect(JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString())).toEqual({ alg: 'HS256', typ: 'JWT', kid: 'k-1' });
+    expect(JSON.parse(Buffer.from(other.split('.')[0] ?? '', 'base64url').toString())).toEqual({ alg: 'HS256', typ: 'JWT' });
+    const jti = (r: ReturnType<typeof verifyToken>): string | undefined => (r.ok ? r.claims.jti : undefined);
+    expect(jti(verifyToken(other, KEY, NOW))).not.toBe(jti(result));
   });
 
   it('round-trips any name and mesh', () => {
@@ -160,7 +164,7 @@ describe('loadOrCreateSigningKey', () => {
     // given
     const dir = dataDir();
     fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, SIGNING_KEY_FILE), Buffer.alloc(5));
+    fs.writeFileSync(path.join(dir, SIGNING_KEY_FILE), Buffer.alloc(5), { mode: 0o600 });
     // when / then
     await expect(loadOrCreateSigningKey(dir)).rejects.toThrow(/shorter than 32 bytes/);
   });

@@ -6,7 +6,7 @@
  * replicas, started with the compose flags on that etcd, serve a proxy its config with the token
  * and the TLS check its bootstrap carries.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,6 +23,8 @@ import { silentLogger } from '../../src/log/logger.js';
 import { EtcdStore } from '../../src/store/etcd-store.js';
 import { CLUSTER_TYPE } from '../../src/xds/types.js';
 import { get, validateBootstrap } from '../helpers/envoy-bootstrap.js';
+import { parseDuration } from '../../src/api/duration.js';
+import { envoyVolumes, expectOnlyItsOwnBootstrap, expectSharedVolumeHoldsNoCaKey, mounts } from './proxy-volumes.js';
 import { freePort } from '../helpers/etcd.js';
 import { FakeEnvoy } from '../helpers/fake-envoy.js';
 import { waitFor } from '../helpers/wait.js';
@@ -34,6 +36,7 @@ type Service = {
   image?: string;
   build?: string;
   command?: string[];
+  volumes?: string[];
   entrypoint?: string[];
   environment?: Record<string, string>;
   healthcheck?: { test?: string[] };
@@ -54,6 +57,8 @@ const envoys = Object.entries(services).filter(([, s]) => s.image?.startsWith('e
 const replicaAddresses = replicas.map(([name, s]) => `${name}:${flag(s.command, '--xds-address')?.split(':').pop()}`);
 
 let out: string;
+/** The volumes other than the shared one: the proxies' and the init-only CA keys. */
+let aside: string;
 let etcdChild: ChildProcess | undefined;
 let etcdEndpoint: string;
 /** A path of the compose file's /shared volume, in this test's output directory. */
@@ -64,28 +69,38 @@ const shared = (file: string | undefined): string => {
 /** The compose replica's --store URL, pointed at the local etcd. */
 const localStore = (url: string | undefined): string => (url ?? '').replace('etcd:2379', etcdEndpoint);
 
-function runInit(phase: 'pki' | 'tokens', env: Record<string, string>): void {
+/** An init phase as compose runs it; asynchronous, so this worker's event loop (and vitest's RPC) keeps running. */
+async function runInit(phase: 'pki' | 'tokens', env: Record<string, string>): Promise<void> {
   const service = services[phase === 'pki' ? 'init-pki' : 'init-tokens'];
   expect(service?.entrypoint).toEqual(['sh', '/app/envoy/init-etcd.sh', phase]);
-  const run = spawnSync('sh', [path.join(ROOT, 'envoy/init-etcd.sh'), phase], {
-    env: { ...process.env, ...service?.environment, MESHCP: `${process.execPath} ${CLI}`, OUT: out, ...env },
-    encoding: 'utf8',
-    timeout: 120_000,
+  const run = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+    const child = spawn('sh', [path.join(ROOT, 'envoy/init-etcd.sh'), phase], {
+      env: { ...process.env, ...service?.environment, MESHCP: `${process.execPath} ${CLI}`, OUT: out, CA_KEYS: path.join(aside, 'ca-keys'), PROXIES: path.join(aside, 'proxies'), ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('exit', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stderr });
+    });
   });
   if (run.status !== 0) throw new Error(`envoy/init-etcd.sh ${phase} failed (${run.status}): ${run.stderr}`);
 }
 
 beforeAll(async () => {
   out = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-compose-etcd-'));
+  aside = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-compose-etcd-volumes-'));
   // given: the pki phase, as the init-pki service runs it
-  runInit('pki', {});
+  await runInit('pki', {});
   // and: etcd with the compose file's command, its paths and ports mapped here
   const command = services['etcd']?.command ?? [];
   const [clientPort, peerPort] = [await freePort(), await freePort()];
   etcdEndpoint = `127.0.0.1:${clientPort}`;
   const args = command.slice(1).map((arg) => {
     if (arg.startsWith('/shared/')) return shared(arg);
-    if (arg === '/etcd-data') return path.join(out, 'etcd-data');
+    if (arg === '/etcd-data') return path.join(aside, 'etcd-data');
     if (arg === 'https://0.0.0.0:2379' || arg === 'https://etcd:2379') return `https://${etcdEndpoint}`;
     return arg;
   });
@@ -112,7 +127,7 @@ beforeAll(async () => {
     probe.close();
   }
   // and: the tokens phase, against that etcd
-  runInit('tokens', { STORE: localStore(services['init-tokens']?.environment?.['STORE']) });
+  await runInit('tokens', { STORE: localStore(services['init-tokens']?.environment?.['STORE']) });
 }, 180_000);
 
 afterAll(async () => {
@@ -122,6 +137,7 @@ afterAll(async () => {
     await exited;
   }
   if (out) fs.rmSync(out, { recursive: true, force: true });
+  if (aside) fs.rmSync(aside, { recursive: true, force: true });
 });
 
 describe('docker-compose etcd variant', () => {
@@ -193,9 +209,9 @@ describe('docker-compose etcd variant', () => {
     await store.close();
     const xdsCa = fs.readFileSync(path.join(out, 'certs/xds-ca.crt'), 'utf8');
     expect(envoys.map(([name]) => name).sort()).toEqual(['backend-sidecar', 'edge', 'web-sidecar']);
-    for (const [name, envoy] of envoys) {
-      // when: the bootstrap its command names
-      const bootstrap = YAML.parse(fs.readFileSync(shared(flag(envoy.command, '-c')), 'utf8')) as Record<string, unknown>;
+    for (const { name, bootstrap: file } of envoyVolumes(services, 'init-tokens', path.join(aside, 'proxies'))) {
+      // when: the bootstrap its command names, in its own volume
+      const bootstrap = YAML.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
       // then: accepted by Envoy, both replicas with per-endpoint TLS for the name dialled there
       expect(validateBootstrap(bootstrap), name).toEqual({ ok: true });
       const cluster = get(bootstrap, 'static_resources', 'clusters', 0) as Record<string, unknown>;
@@ -216,6 +232,27 @@ describe('docker-compose etcd variant', () => {
       const token = verifyToken(String(get(bootstrap, 'node', 'metadata', 'token')), signingKey);
       expect(token.ok && token.claims.name, name).toBe(proxy);
     }
+  });
+
+  it('gives each Envoy only its own volume: its bootstrap with its own short-lived token, owner-only for the Envoy user; CA keys stay with init', () => {
+    // given
+    const envoyList = envoyVolumes(services, 'init-tokens', path.join(aside, 'proxies'));
+    expect(envoyList.map((e) => e.proxy).sort()).toEqual(['backend', 'edge', 'web']);
+    const env = services['init-tokens']?.environment ?? {};
+    const validity = parseDuration(env['TOKEN_VALIDITY'] ?? '') ?? Infinity;
+    expect(validity).toBeLessThanOrEqual(24 * 3600);
+    // then
+    for (const envoy of envoyList) expectOnlyItsOwnBootstrap(envoy, Number(env['ENVOY_UID']), validity);
+    for (const [name, service] of Object.entries(services)) {
+      for (const m of mounts(service)) {
+        if (envoyList.some((e) => e.volume === m.source)) expect([...envoyList.map((e) => e.name), 'init-tokens'], `${name} mounts ${m.source}`).toContain(name);
+        if (m.source === 'shared' && name !== 'init-pki') expect(m.readOnly, `${name} mounts shared read-only`).toBe(true);
+      }
+    }
+    expect(fs.existsSync(path.join(out, 'tokens'))).toBe(false);
+    expectSharedVolumeHoldsNoCaKey(out);
+    expect(fs.readdirSync(path.join(aside, 'ca-keys')).sort()).toEqual(['etcd-ca.key', 'my-root-ca.key', 'xds-ca.key']);
+    expect(Object.entries(services).filter(([, s]) => mounts(s).some((m) => m.source === 'ca-keys')).map(([n]) => n)).toEqual(['init-pki']);
   });
 
   it('starts both replicas with the compose flags on that etcd; each serves web its config over TLS for its own name, with web\'s init token, at the same version', async () => {
@@ -247,7 +284,8 @@ describe('docker-compose etcd variant', () => {
         );
       }
       // when: web connects to each, checking the server's name as its bootstrap does
-      const token = fs.readFileSync(path.join(out, 'tokens/web.token'), 'utf8').trim();
+      const webBootstrap = envoyVolumes(services, 'init-tokens', path.join(aside, 'proxies')).find((e) => e.proxy === 'web')?.bootstrap ?? '';
+      const token = String(get(YAML.parse(fs.readFileSync(webBootstrap, 'utf8')), 'node', 'metadata', 'token'));
       const versions: string[] = [];
       for (const [i, [name]] of replicas.entries()) {
         const client = new FakeEnvoy({

@@ -4,7 +4,7 @@
  * the bootstraps it wrote, the meshcp resources and the ports must agree, and the config the
  * edge gateway would receive must match its golden file.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,7 +22,10 @@ import { generateForProxy } from '../../src/generate/generate.js';
 import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
 import { get, validateBootstrap } from '../helpers/envoy-bootstrap.js';
+import { parseDuration } from '../../src/api/duration.js';
+import { envoyVolumes, expectOnlyItsOwnBootstrap, expectSharedVolumeHoldsNoCaKey, mounts } from './proxy-volumes.js';
 import { expectGolden, fakeMeshTls, renderConfig } from '../helpers/golden.js';
+import { envoyValidate } from '../peers/envoy-validate.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const CLI = path.join(ROOT, 'dist/src/cli/main.js');
@@ -32,6 +35,7 @@ type Service = {
   command?: string[];
   environment?: Record<string, string>;
   ports?: string[];
+  volumes?: string[];
   network_mode?: string;
   networks?: { mesh?: { ipv4_address?: string } };
 };
@@ -46,6 +50,8 @@ const flag = (command: readonly string[] | undefined, name: string): string | un
 const envoyServices = Object.entries(services).filter(([, s]) => s.image?.startsWith('envoyproxy/envoy:'));
 
 let out: string;
+/** Volumes other than the shared one (the proxies' and the init-only CA keys), and meshcp's data directory. */
+let aside: string;
 let resources: Resource[];
 let server: RunningServer;
 
@@ -63,18 +69,17 @@ function runAsync(file: string, args: readonly string[], env: NodeJS.ProcessEnv)
 beforeAll(async () => {
   // given: the init step, run as compose would run it (MESHCP, OUT, XDS_ADDRESS from the compose file)
   out = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-compose-'));
+  aside = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-compose-volumes-'));
   const initEnv = services['init']?.environment ?? {};
-  const init = spawnSync('sh', [path.join(ROOT, 'envoy/init.sh')], {
-    env: { ...process.env, MESHCP: `${process.execPath} ${CLI}`, OUT: out, XDS_ADDRESS: initEnv['XDS_ADDRESS'] ?? '' },
-    encoding: 'utf8',
-  });
+  // (async: a long synchronous spawn would block this worker's event loop, and vitest's RPC with it)
+  const init = await runAsync('sh', [path.join(ROOT, 'envoy/init.sh')], { ...process.env, MESHCP: `${process.execPath} ${CLI}`, OUT: out, CA_KEYS: path.join(aside, 'ca-keys'), XDS_ADDRESS: initEnv['XDS_ADDRESS'] ?? '' });
   if (init.status !== 0) throw new Error(`envoy/init.sh failed (${init.status}): ${init.stderr}`);
   // and: meshcp serving as the compose command says (admin mTLS and xDS TLS with init's files), on 127.0.0.1 here
   const command = services['meshcp']?.command ?? [];
   server = await startServer(
     {
       config: [],
-      dataDir: path.join(out, 'data'),
+      dataDir: path.join(aside, 'data'),
       xdsAddress: '127.0.0.1:0',
       adminAddress: '127.0.0.1:0',
       auth: 'token',
@@ -93,6 +98,9 @@ beforeAll(async () => {
     ...process.env,
     MESHCP: `${process.execPath} ${CLI}`,
     OUT: out,
+    PROXIES: path.join(aside, 'proxies'),
+    TOKEN_VALIDITY: tokensEnv['TOKEN_VALIDITY'] ?? '',
+    ENVOY_UID: tokensEnv['ENVOY_UID'] ?? '',
     XDS_ADDRESS: tokensEnv['XDS_ADDRESS'] ?? '',
     // The compose name `meshcp` is not resolvable here: the same certificate also names localhost.
     MESHCP_SERVER: (tokensEnv['MESHCP_SERVER'] ?? '').replace('://meshcp:5681', `://localhost:${port}`),
@@ -106,6 +114,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   if (out) fs.rmSync(out, { recursive: true, force: true });
+  if (aside) fs.rmSync(aside, { recursive: true, force: true });
 });
 
 describe('docker-compose demo kit', () => {
@@ -124,12 +133,10 @@ describe('docker-compose demo kit', () => {
     expect(services['tokens']?.environment?.['XDS_ADDRESS']).toBe(expectedXds);
     const xdsCa = fs.readFileSync(path.join(out, 'certs/xds-ca.crt'), 'utf8');
     // the key meshcp serve created in its data directory signed the tokens (asked through the admin API)
-    const signingKey = fs.readFileSync(path.join(out, 'data', 'token-signing.key'));
-    for (const [name, service] of envoyServices) {
-      // when: the file its command names, as the init step wrote it
-      const file = flag(service.command, '-c') ?? '';
-      expect(file.startsWith('/shared/bootstrap/')).toBe(true);
-      const bootstrap = YAML.parse(fs.readFileSync(path.join(out, file.slice('/shared/'.length)), 'utf8')) as Record<string, unknown>;
+    const signingKey = fs.readFileSync(path.join(aside, 'data', 'token-signing.key'));
+    for (const { name, bootstrap: file } of envoyVolumes(services, 'tokens', path.join(aside, 'proxies'))) {
+      // when: the file its command names, in its own volume, as the tokens step wrote it
+      const bootstrap = YAML.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
       // then
       expect(validateBootstrap(bootstrap), name).toEqual({ ok: true });
       const proxy = name.replace(/-sidecar$/, '');
@@ -145,6 +152,28 @@ describe('docker-compose demo kit', () => {
       const token = verifyToken(String(get(bootstrap, 'node', 'metadata', 'token')), signingKey);
       expect(token.ok && token.claims.name).toBe(proxy);
     }
+  });
+
+  it('gives each Envoy only its own volume: its bootstrap with its own short-lived token, owner-only for the Envoy user, no key, nothing shared', () => {
+    // given: the Envoys' volumes, as the tokens step filled them
+    const envoys = envoyVolumes(services, 'tokens', path.join(aside, 'proxies'));
+    expect(envoys.map((e) => e.proxy).sort()).toEqual(['backend', 'edge', 'web']);
+    expect(new Set(envoys.map((e) => e.volume)).size).toBe(envoys.length);
+    // then: no Envoy mounts the shared volume; only the tokens step writes theirs
+    for (const [name, service] of Object.entries(services)) {
+      for (const m of mounts(service)) {
+        if (envoys.some((e) => e.volume === m.source)) expect([...envoys.map((e) => e.name), 'tokens'], `${name} mounts ${m.source}`).toContain(name);
+      }
+    }
+    const validity = parseDuration(services['tokens']?.environment?.['TOKEN_VALIDITY'] ?? '') ?? Infinity;
+    expect(validity).toBeLessThanOrEqual(24 * 3600);
+    for (const envoy of envoys) expectOnlyItsOwnBootstrap(envoy, Number(services['tokens']?.environment?.['ENVOY_UID']), validity);
+    // and: the shared volume (meshcp and the tokens step read it) holds no token and no CA key; the CA keys are in the init-only volume
+    expect(mounts(services['tokens']).find((m) => m.source === 'shared')?.readOnly).toBe(true);
+    expect(fs.existsSync(path.join(out, 'tokens'))).toBe(false);
+    expectSharedVolumeHoldsNoCaKey(out);
+    expect(fs.readdirSync(path.join(aside, 'ca-keys')).sort()).toEqual(['admin-ca.key', 'my-root-ca.key', 'xds-ca.key']);
+    expect(Object.entries(services).filter(([, s]) => mounts(s).some((m) => m.source === 'ca-keys')).map(([n]) => n)).toEqual(['init']);
   });
 
   it('serves xDS over TLS with a certificate for the name the Envoys dial, signed by the CA their bootstraps trust', () => {
@@ -227,7 +256,7 @@ describe('docker-compose demo kit', () => {
     const config = generateForProxy(translateMeshes(loaded.value), { name: 'edge', mesh: 'default', flavor: 'envoy' }, { secrets: secretMaterialFromResources(loaded.value, () => undefined), meshTls: fakeMeshTls });
     const rendered = renderConfig(config);
     // then
-    expect(rendered.violations).toEqual([]);
+    expect(envoyValidate(rendered.encoded).flat()).toEqual([]);
     expect(rendered.yaml).toMatch(/port_value: 8443/);
     expect(rendered.yaml).toMatch(/ecommerce\.acme\.org/);
     // the route's mesh service is reached over mesh mTLS with the gateway's own identity

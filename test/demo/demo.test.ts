@@ -30,7 +30,7 @@ describe('npm run demo', () => {
     expect(code, stderr.slice(-3000)).toBe(0);
     // meshcp serves xDS over TLS only, and the workloads reach it through their agents' loopback proxies (SPEC §2)
     expect(stdout).toMatch(/xDS \(TLS\) on 127\.0\.0\.1:\d+/);
-    expect(stdout).toMatch(/web: .*xDS for the workload on 127\.0\.0\.1:\d+/);
+    expect(stdout).toMatch(/web: .*xDS for the workload on unix:\/\/\/\S+\/web-xds\.sock/);
     // an allowed call, with the caller's SPIFFE ID as the server saw it
     expect(stdout).toMatch(/ALLOWED: answered by backend-1; the server saw the caller as spiffe:\/\/default\/web/);
     // the denied call once the permission is deleted, then allowed again

@@ -108,6 +108,7 @@ describe('two replicas on one etcd', () => {
         '--store-encryption-key-file', etcd.files.encryptionKey,
       ]);
       expect(run.code, run.stderr).toBe(0);
+      printed += run.stdout;
     } finally {
       spy.mockRestore();
     }

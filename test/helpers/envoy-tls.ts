@@ -20,10 +20,10 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import { re2FullMatch } from '../../src/api/re2.js';
 import { x509 } from '../../src/ca/x509.js';
-import { checkEncodedResource } from '../../src/protos/validate-rules.js';
 import { decodeResource } from '../../src/xds/encode.js';
 import { buildSnapshot, type GeneratedConfig } from '../../src/xds/snapshot.js';
 import { CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { envoyValidate } from '../peers/envoy-validate.js';
 
 type Json = Record<string, unknown>;
 
@@ -54,12 +54,12 @@ export interface DecodedProxyConfig {
 export function decodeProxyConfig(config: GeneratedConfig): DecodedProxyConfig {
   const result = buildSnapshot(config);
   if (!result.ok) throw new Error(`inconsistent snapshot: ${result.errors.join('; ')}`);
-  for (const [typeUrl, byName] of result.snapshot.resources) {
-    for (const r of byName.values()) {
-      const violations = checkEncodedResource(typeUrl, r.value);
-      if (violations.length > 0) throw new Error(`${r.name} would be NACKed: ${JSON.stringify(violations)}`);
-    }
-  }
+  // Envoy's own validation rules (go-control-plane's ValidateAll), every resource in one batch.
+  const encoded = [...result.snapshot.resources].flatMap(([typeUrl, byName]) => [...byName.values()].map((r) => ({ typeUrl, value: r.value, name: r.name })));
+  const verdicts = envoyValidate(encoded);
+  encoded.forEach((r, i) => {
+    if ((verdicts[i] ?? []).length > 0) throw new Error(`${r.name} would be NACKed: ${JSON.stringify(verdicts[i])}`);
+  });
   const decode = (typeUrl: string): Map<string, Json> =>
     new Map([...(result.snapshot.resources.get(typeUrl) ?? new Map()).values()].map((r) => [r.name, decodeResource(typeUrl, r.value)]));
   return { clusters: decode(CLUSTER_TYPE), listeners: decode(LISTENER_TYPE), routes: decode(ROUTE_TYPE), secrets: decode(SECRET_TYPE) };

@@ -9,7 +9,7 @@ import YAML from 'yaml';
 import { buildSnapshot, type GeneratedConfig } from '../../src/xds/snapshot.js';
 import { decodeResource } from '../../src/xds/encode.js';
 import { PUSH_ORDER, TYPE_SHORT_NAMES } from '../../src/xds/types.js';
-import { checkEncodedResource, type RuleViolation } from '../../src/protos/validate-rules.js';
+import type { ValidationInput } from '../peers/envoy-validate.js';
 import type { Resource } from '../../src/api/types.js';
 import type { MeshTlsMaterial } from '../../src/ca/workload-identity.js';
 import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
@@ -18,7 +18,8 @@ export const GOLDEN_DIR = path.resolve(path.dirname(new URL(import.meta.url).pat
 
 export interface RenderedConfig {
   yaml: string;
-  violations: Array<RuleViolation & { resource: string }>;
+  /** Every encoded resource, as Envoy is sent it, for Envoy's own validators (test/peers/envoy-validate.ts). */
+  encoded: Array<ValidationInput & { readonly resource: string; readonly value: Uint8Array }>;
 }
 
 const PEM_BLOCK = /-----BEGIN ([A-Z ]+)-----[\s\S]*?-----END \1-----\n?/g;
@@ -32,15 +33,15 @@ export function renderConfig(config: GeneratedConfig): RenderedConfig {
   const result = buildSnapshot(config);
   if (!result.ok) throw new Error(`inconsistent snapshot:\n${result.errors.join('\n')}`);
   const out: Record<string, unknown[]> = {};
-  const violations: RenderedConfig['violations'] = [];
+  const encoded: RenderedConfig['encoded'] = [];
   for (const typeUrl of PUSH_ORDER) {
     const byName = result.snapshot.resources.get(typeUrl) ?? new Map();
     const sorted = [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
     if (sorted.length === 0) continue;
     out[TYPE_SHORT_NAMES[typeUrl] ?? typeUrl] = sorted.map((r) => decodeResource(typeUrl, r.value));
-    for (const r of sorted) for (const v of checkEncodedResource(typeUrl, r.value)) violations.push({ ...v, resource: `${TYPE_SHORT_NAMES[typeUrl]} ${r.name}` });
+    for (const r of sorted) encoded.push({ typeUrl, value: r.value, resource: `${TYPE_SHORT_NAMES[typeUrl]} ${r.name}` });
   }
-  return { yaml: maskVolatile(YAML.stringify(out, { sortMapEntries: false, lineWidth: 0 })), violations };
+  return { yaml: maskVolatile(YAML.stringify(out, { sortMapEntries: false, lineWidth: 0 })), encoded };
 }
 
 /** Compares with the golden file, or rewrites it under UPDATE_GOLDEN=1. Returns the expected text. */

@@ -161,7 +161,7 @@ describe('ResourceSources pinning', () => {
     expect(JSON.stringify(sources.served()?.resources.find((r) => r.type === 'Mesh'))).toContain(b64(longer.certPem));
   });
 
-  it('still rejects as a whole a change whose errors it brings, even while a resource is pinned', async () => {
+  it('skips a stored resource whose errors the store brought, serving the rest of the batch, even while a resource is pinned', async () => {
     // given: a pinned Mesh (its file removed)
     const cert = path.join(dir, 'ca.pem');
     const key = path.join(dir, 'ca.key');
@@ -177,25 +177,38 @@ describe('ResourceSources pinning', () => {
       { op: 'put', resource: service('payments', 9002) },
       { op: 'put', resource: route as Resource },
     ]);
-    // then: the change is rejected whole; its error is the route's, not the pinned Mesh's
+    // then: the route (written past the API) is skipped and its error reported; the service is served; the Mesh stays pinned
+    await waitFor('service served', () => sources.served()?.resources.some((r) => r.name === 'payments'));
     expect(sources.lastErrors).toContain('Route/r: tls.clientValidationCa.name: secret "missing" not found in mesh "default"');
-    expect(sources.lastErrors.filter((l) => l.includes('Mesh/'))).toEqual([]);
-    expect(sources.served()?.resources.map((r) => r.name)).toEqual(['mesh-a']);
+    expect(sources.lastErrors.every((l) => l.startsWith('Route/r: '))).toBe(true);
+    expect(sources.served()?.resources.map((r) => r.name)).toEqual(['mesh-a', 'payments']);
+    expect(sources.pinned().get('Mesh/mesh-a')).toBeDefined();
   });
 
   it('names only the sources that exist when the set is invalid', async () => {
-    // given: no --config files, and a stored route whose secret is missing (written past the API)
-    const store = await FileStore.open(path.join(dir, 'data'));
-    const route: RouteResource = { type: 'Route', name: 'r', mesh: 'default', host: 'a.example', tls: { clientValidationCa: { name: 'missing' } }, routes: [{ prefix: '/', route: { service: 'x' } }] };
-    await store.apply([{ op: 'put', resource: route as Resource }]);
-    await store.close();
+    // given: a --config file whose route names a missing secret, and nothing stored
+    const route = 'type: Route\nname: r\nhost: a.example\ntls: { clientValidationCa: { name: missing } }\nroutes: [{ prefix: /, route: { service: x } }]\n';
     // when / then
-    const error = await start(undefined).then(
+    const error = await start(route).then(
       () => undefined,
       (err: unknown) => (err instanceof Error ? err.message : String(err)),
     );
-    expect(error).toMatch(/^invalid configuration \(the stored resources\):\n/);
+    expect(error).toMatch(/^invalid configuration \(the --config files\):\n/);
     expect(error).toContain('Route/r: tls.clientValidationCa.name: secret "missing" not found');
-    expect(error).not.toContain('--config');
+    expect(error).not.toContain('stored');
+  });
+
+  it('starts on a stored route whose secret is missing (written past the API): skips it, never fatal', async () => {
+    // given: no --config files, and a stored route whose secret is missing
+    const store = await FileStore.open(path.join(dir, 'data'));
+    const route: RouteResource = { type: 'Route', name: 'r', mesh: 'default', host: 'a.example', tls: { clientValidationCa: { name: 'missing' } }, routes: [{ prefix: '/', route: { service: 'x' } }] };
+    await store.apply([{ op: 'put', resource: route as Resource }, { op: 'put', resource: service('payments', 9002) }]);
+    await store.close();
+    // when
+    const { sources } = await start(undefined);
+    // then
+    expect(sources.served()?.resources.map((r) => r.name)).toEqual(['payments']);
+    expect(sources.lastErrors).toContain('Route/r: tls.clientValidationCa.name: secret "missing" not found in mesh "default"');
+    expect(sources.lastErrors.every((l) => l.startsWith('Route/r: '))).toBe(true);
   });
 });

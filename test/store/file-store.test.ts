@@ -132,6 +132,7 @@ describe('FileStore', () => {
     // then
     expect(hosts(crashing.current())).toEqual(['a=old.acme.org']);
     expect(filesUnder(path.join(dir, 'resources', 'default', 'routes')).some((f) => f.startsWith('.tmp-'))).toBe(true);
+    await crashing.close(); // the crashed process is gone, and its lock with it
     const reopened = await FileStore.open(dir);
     expect(hosts(reopened.current())).toEqual(['a=old.acme.org']);
     expect(filesUnder(path.join(dir, 'resources', 'default', 'routes'))).toEqual(['a.yaml']);
@@ -151,6 +152,7 @@ describe('FileStore', () => {
     await expect(crashing.apply([{ op: 'put', resource: route('a') }, { op: 'put', resource: route('b') }])).rejects.toThrow(SimulatedCrash);
     // then
     expect(crashing.current()).toEqual([]);
+    await crashing.close();
     const reopened = await FileStore.open(dir);
     expect(reopened.current()).toEqual([]);
     await reopened.close();
@@ -176,6 +178,7 @@ describe('FileStore', () => {
       { op: 'delete', ref: { type: 'Route', mesh: 'default', name: 'c' } },
     ]);
     expect(fs.existsSync(path.join(dir, 'journal.yaml'))).toBe(true);
+    await crashing.close(); // the crashed process is gone, and its lock with it
     // then: reopening (the restart after the crash) finishes the batch
     const reopened = await FileStore.open(dir);
     expect(hosts(reopened.current())).toEqual(['a=a.acme.org', 'b=b.acme.org']);
@@ -194,6 +197,7 @@ describe('FileStore', () => {
     });
     // when
     await crashing.apply([{ op: 'put', resource: route('a') }, { op: 'put', resource: secret }]);
+    await crashing.close();
     // then
     const reopened = await FileStore.open(dir);
     expect(reopened.current().map((s) => s.resource.name)).toEqual(['a', 'my-tls']);
@@ -223,14 +227,34 @@ describe('FileStore', () => {
     await store.close();
   });
 
-  it('refuses to open a damaged store instead of serving part of it', async () => {
+  it('opens a store with a damaged record: skips that record, reports it, keeps the others', async () => {
     // given
     const store = await FileStore.open(dir);
     await store.put(route('a'));
+    await store.put(route('b'));
     await store.close();
     fs.writeFileSync(path.join(dir, 'resources', 'default', 'routes', 'a.yaml'), 'resource:\n  type: Route\n  name: a\n  hots: x\n');
+    // when
+    const reopened = await FileStore.open(dir);
+    // then
+    expect(reopened.current().map((s) => s.resource.name)).toEqual(['b']);
+    const problem = reopened.problems().get(path.join('resources', 'default', 'routes', 'a.yaml'));
+    expect(problem).toMatchObject({ key: 'Route/default/a', held: false });
+    expect(problem?.reason).toMatch(/unknown field "hots", did you mean "host"/);
+    // and: writing the resource again replaces the bad file, and the problem goes
+    await reopened.put(route('a'));
+    expect(reopened.problems().size).toBe(0);
+    await reopened.close();
+  });
+
+  it('refuses a second store on the same directory while the first is open', async () => {
+    // given
+    const first = await FileStore.open(dir);
     // when / then
-    await expect(FileStore.open(dir)).rejects.toThrow(/a\.yaml.*unknown field "hots", did you mean "host"/s);
+    await expect(FileStore.open(dir)).rejects.toThrow(new RegExp(`data directory ${dir} is in use by another meshcp serve \\(pid ${process.pid}`));
+    await first.close();
+    const second = await FileStore.open(dir);
+    await second.close();
   });
 
   it('keeps blobs private, and creates only once with ifAbsent', async () => {
