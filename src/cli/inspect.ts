@@ -3,9 +3,8 @@
  * `kumactl inspect dataplanes`): thin clients of `/api/inspect/...` (admin/inspect.ts).
  */
 import type { Command } from 'commander';
-import YAML from 'yaml';
 import { AdminClient, addServerOptions, type ServerOptions } from './admin-client.js';
-import { CliError, formatAge, parseOutputFormat, renderTable, type CliIo } from './output.js';
+import { CliError, formatAge, parseOutputFormat, printableDocument, renderTable, type CliIo } from './output.js';
 
 /** SPEC §3, in this order. */
 export const INSPECT_DATAPLANES_COLUMNS = [
@@ -109,7 +108,8 @@ export function configDumpTable(dump: Json): string {
 }
 
 function documents(value: unknown, format: 'yaml' | 'json'): string {
-  return format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : YAML.stringify(value, { lineWidth: 0 });
+  // Proxy-controlled text (NACK errors) is in there: nothing that drives the terminal goes out raw.
+  return printableDocument(value, format);
 }
 
 interface InspectListOptions extends ServerOptions {

@@ -83,7 +83,47 @@ export function nackLines(views: readonly ViewJson[]): string {
       if (n.hint !== undefined) lines.push(`  hint: ${n.hint.replace(/\s*\n\s*/g, ' ')}`);
     }
   }
-  return lines.map((l) => `${l.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`).join('');
+  return lines.map((l) => `${escapeUnprintable(l)}\n`).join('');
+}
+
+/**
+ * Characters a proxy's text (a NACK's error_detail) must not bring raw to the terminal: C0 and C1
+ * controls and DEL (ESC and CSI start escape sequences), the Unicode line and paragraph separators
+ * that break a line, and the bidi embeddings, overrides and isolates that reorder it
+ * (https://unicode.org/reports/tr9/, CVE-2021-42574 "Trojan Source"). Shown as `\uXXXX`.
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+function escapeWith(pattern: RegExp, text: string): string {
+  return text.replace(pattern, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+export function escapeUnprintable(text: string): string {
+  return escapeWith(UNPRINTABLE, text);
+}
+
+/**
+ * What JSON.stringify and YAML leave raw inside strings of the UNPRINTABLE characters: DEL, C1, the
+ * separators and the bidi characters (both escape C0 controls themselves; their own line breaks
+ * are structure, not text).
+ */
+const RAW_IN_DOCUMENTS = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * `value` as JSON or YAML that reads back to the same value and holds none of UNPRINTABLE raw.
+ * Those characters only occur inside strings, where `\uXXXX` is the same character in JSON and in
+ * YAML's double-quoted scalars; strings holding one are written double-quoted.
+ */
+export function printableDocument(value: unknown, format: 'yaml' | 'json'): string {
+  if (format === 'json') return escapeWith(RAW_IN_DOCUMENTS, `${JSON.stringify(value, null, 2)}\n`);
+  const doc = new YAML.Document(value);
+  const unsafe = new RegExp(RAW_IN_DOCUMENTS.source);
+  YAML.visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value === 'string' && unsafe.test(node.value)) node.type = 'QUOTE_DOUBLE';
+    },
+  });
+  return escapeWith(RAW_IN_DOCUMENTS, doc.toString({ lineWidth: 0 }));
 }
 
 function str(v: unknown): string {

@@ -30,6 +30,8 @@ import { ResourceSources } from '../sources/resource-sources.js';
 import { openStore, type StoreOptions } from '../runtime/open-store.js';
 import type { Store } from '../store/store.js';
 import { fileFlagError, listenOn } from './flag-errors.js';
+import { addXdsLimitFlags, xdsLimitsFromFlags } from './xds-limit-flags.js';
+import type { XdsLimits } from '../xds/limits.js';
 
 export interface ServeOptions extends Omit<StoreOptions, 'dataDir'> {
   readonly config: readonly string[];
@@ -55,6 +57,8 @@ export interface ServeOptions extends Omit<StoreOptions, 'dataDir'> {
   readonly guiDir?: string;
   /** Tests: lifetime, clock and timer of the issued serving certificate. */
   readonly xdsServingCert?: Pick<XdsServingCertificateOptions, 'validitySeconds' | 'now' | 'setTimer'>;
+  /** What one xDS caller may cost (xds/limits.ts); over the `--xds-max-*` flags, which are read too. */
+  readonly xdsLimits?: Partial<XdsLimits>;
 }
 
 export interface RunningServer {
@@ -139,6 +143,7 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
     log.warn('!!! --auth none: proxies are NOT authenticated; any client can fetch any identity, server key and secret. For local development only. !!!');
   }
   const tls = adminTls(options);
+  const xdsLimits = { ...xdsLimitsFromFlags(options as unknown as Record<string, unknown>), ...options.xdsLimits };
   // Security issue #9 hole 4: off loopback the admin API must authenticate its clients (mTLS).
   const adminBinding = checkAdminBinding(options.adminAddress, tls);
   if (adminBinding !== undefined) log.warn(adminBinding);
@@ -178,6 +183,7 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       caProviders,
       ...(authenticate ? { authenticate } : {}),
       ...(xds.credentials ? { xdsCredentials: xds.credentials } : {}),
+      xdsLimits,
     });
     cleanups.push(() => controlPlane.close());
     // SPEC §5: with etcd, every replica's proxies show in `inspect` (status published under a lease).
@@ -260,7 +266,7 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 export function registerServe(program: Command): void {
-  program
+  const serve = program
     .command('serve')
     .description('Run the control plane: serve xDS (ADS and per-type, SotW and Delta) and the admin API')
     .option('--config <path>', 'resource file or directory (repeatable); watched and hot-reloaded; wins over API-applied resources of the same name', collect, [])
@@ -281,8 +287,8 @@ export function registerServe(program: Command): void {
     .option('--store-ca-cert <file>', 'CA certificate of etcd\'s serving certificate (TLS to etcd)')
     .option('--store-cert <file>', 'client certificate for etcd (mTLS, etcd --client-cert-auth)')
     .option('--store-key <file>', 'key of --store-cert')
-    .option('--store-encryption-key-file <file>', 'with --store etcd://: 32-byte key (raw, base64 or hex) encrypting private keys in etcd; the same on every replica, never in etcd')
-    .action(async (options: ServeOptions) => {
+    .option('--store-encryption-key-file <file>', 'with --store etcd://: 32-byte key (raw, base64 or hex) encrypting private keys in etcd; the same on every replica, never in etcd');
+  addXdsLimitFlags(serve).action(async (options: ServeOptions) => {
       const log = createLogger();
       const server = await startServer(options, log);
       await new Promise<void>((resolve) => {

@@ -28,6 +28,7 @@ import { IncrementalTranslator } from '../translate/incremental.js';
 import { SnapshotCache } from '../xds/cache.js';
 import { ResourceEncoder } from '../xds/encode.js';
 import { sourcesOf, type GeneratedConfig } from '../xds/snapshot.js';
+import type { XdsLimits } from '../xds/limits.js';
 import { XdsServer } from '../xds/server.js';
 import { StatusRegistry } from '../xds/status.js';
 import { TYPE_SHORT_NAMES, protoNameOf } from '../xds/types.js';
@@ -69,6 +70,8 @@ export interface ControlPlaneOptions {
   readonly identity?: IdentityOptions;
   /** xDS server credentials (TLS); plaintext when absent, which `meshcp serve` only allows with --xds-plaintext (SPEC §2). */
   readonly xdsCredentials?: ServerCredentials;
+  /** What one xDS caller may cost (xds/limits.ts); defaults where absent. */
+  readonly xdsLimits?: Partial<XdsLimits>;
   /**
    * With it, a Dataplane whose proxy has had no stream for this long is offline and its endpoints
    * are reported UNHEALTHY (runtime/liveness.ts); without it every endpoint is HEALTHY.
@@ -210,6 +213,7 @@ export class ControlPlane {
       keepaliveTimeMs: options.keepaliveTimeMs,
       keepaliveTimeoutMs: options.keepaliveTimeoutMs,
       ...(options.xdsCredentials ? { credentials: options.xdsCredentials } : {}),
+      ...(options.xdsLimits ? { limits: options.xdsLimits } : {}),
     });
   }
 

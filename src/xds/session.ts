@@ -25,19 +25,45 @@
  *   or secret the snapshot dropped stays while a Listener/RouteConfiguration (or Cluster) the
  *   client holds still names it, and goes once the change that stops naming it is ACKed. Only
  *   types on the same stream can be ordered: per-type streams are independent.
- * - SotW: an empty `resource_names` is the legacy wildcard only until names were requested; after
- *   that it unsubscribes from everything (xDS protocol, "How the client specifies what resources
- *   to return"). Delta: subscribing again to a name (or `*`) the client holds resends it ("the
- *   server must still provide it").
- * - State is bounded by what is subscribed: nothing is remembered per name once unsubscribed.
+ * - SotW: an empty `resource_names` is the legacy wildcard only on the stream's first request of
+ *   the type; after names were requested it unsubscribes from everything (xDS protocol, "How the
+ *   client specifies what resources to return"). Only that first request has an empty nonce: a
+ *   later one is a subscription change, never a restart, so it neither turns the wildcard back on
+ *   nor is answered while a response awaits its ACK.
+ * - Delta: subscribing again to a name (or `*`) the client holds resends it ("the server must
+ *   still provide it"); unsubscribing a name the wildcard still covers is answered with the
+ *   resource, or its removal when it does not exist (the client must learn which).
+ * - State is bounded by what is subscribed: nothing is remembered per name once unsubscribed, and
+ *   a stream subscribes to at most `maxNamesPerType` names per type (limits.ts).
  */
 import { randomBytes } from 'node:crypto';
 import type { Observable } from 'rxjs';
 import { encodeResource, type EncodedResource } from './encode.js';
+import { DEFAULT_XDS_LIMITS, MAX_ABSENT_ANSWERS, MAX_LOGGED_PROXY_TEXT, MAX_RESOURCE_NAME_LENGTH, type XdsLimits } from './limits.js';
 import { replacedKey, sortedVersion, typeSet, typeVersion, type Snapshot } from './snapshot.js';
 import { nodeFlavor, nodeProblem, nodeRef, printableExcerpt, type ProxyRef } from './node.js';
+import { heldBack, isUpdate, stillNamed, updatedBetween } from './ordering.js';
+import { SecretRefusals } from './refusals.js';
 import { nackHint, type ProxyStatus, type StatusRegistry, type StatusTypeRow } from './status.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, KNOWN_TYPES, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE, isFullStateType } from './types.js';
+import {
+  EmptyMap,
+  NO_NAMES,
+  SharedNames,
+  TypeStateRecord,
+  TypeStates,
+  dropUnsubscribed,
+  forget,
+  forgetAll,
+  keySet,
+  newSubscriptionCounters,
+  owned,
+  releaseNames,
+  sameNames,
+  type Holding,
+  type SubscriptionCounters,
+  type TypeState,
+} from './subscription.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, KNOWN_TYPES, PUSH_ORDER, SECRET_TYPE, isFullStateType, protoNameOf } from './types.js';
 
 export interface NodeInfo {
   readonly id: string;
@@ -94,187 +120,18 @@ export interface SessionOptions {
   readonly watcher: ConfigWatcher;
   readonly status: StatusRegistry;
   readonly log: SessionLogger;
+  /** The per-proxy and per-stream caps; DEFAULT_XDS_LIMITS when absent. */
+  readonly limits?: Pick<XdsLimits, 'maxStreamsPerProxy' | 'maxNamesPerType'>;
+  /** What subscription changes cost, shared by the server's sessions; a stream's own when absent. */
+  readonly counters?: SubscriptionCounters;
   send(response: XdsResponse): void;
   close(grpcCode: number, message: string): void;
 }
 
 // gRPC status codes used here.
 const INVALID_ARGUMENT = 3;
-/** Refused secret names remembered per stream, so each is logged once; bounded so a stream cannot grow it without limit. */
-const MAX_TRACKED_REFUSALS = 1024;
-/** Names quoted in a refusal log line. */
-const REFUSAL_SAMPLES = 5;
-
-/**
- * What the client holds of one type, by name: the resource this stream sent, or undefined when
- * only its version is known (Delta `initial_resource_versions`).
- */
-type Holding = ReadonlyMap<string, EncodedResource | undefined>;
-
-/**
- * A Set or Map that stays empty, shared by every stream for what it never records (a SotW stream
- * keeps no client versions; most types are never owed a re-answer): empty collections cost about
- * 150 bytes each, times seven per type per proxy. Writing to one is a bug, and throws.
- */
-class EmptySet<T> extends Set<T> {
-  override add(): this {
-    throw new Error('internal: write to a shared empty set');
-  }
-}
-class EmptyMap<K, V> extends Map<K, V> {
-  override set(): this {
-    throw new Error('internal: write to a shared empty map');
-  }
-}
-const NO_NAMES: Set<string> = new EmptySet<string>();
-const NO_VERSIONS: Map<string, string> = new EmptyMap<string, string>();
-const NOTHING_HELD: Holding = new EmptyMap<string, EncodedResource | undefined>();
-
-/** A Delta stream's own holding (never a snapshot's map): Delta updates it in place. */
-function owned(holding: Holding): Map<string, EncodedResource | undefined> {
-  return holding as Map<string, EncodedResource | undefined>;
-}
-
-/** `holding` without `name`: a copy when it has it (a SotW holding may be a snapshot's shared map). */
-function without(holding: Holding, name: string): Holding {
-  if (!holding.has(name)) return holding;
-  const copy = new Map(holding);
-  copy.delete(name);
-  return copy;
-}
-
-interface TypeState {
-  readonly typeUrl: string;
-  wildcard: boolean;
-  /** SotW replaces it on a subscription change; Delta owns one and updates it. */
-  names: Set<string>;
-  /** SotW: names were requested on this subscription, so an empty list no longer means wildcard. */
-  explicit: boolean;
-  /** Nonce of the response waiting for an ACK/NACK, if any. */
-  pendingNonce?: string;
-  /** Nonce of the latest response sent, ACKed or not: the only one a request may carry. */
-  lastNonce?: string;
-  pendingVersion?: string;
-  /** Force an answer even if the content did not change (first request, new subscription). */
-  mustAnswer: boolean;
-  /** SotW: the version of the last response sent (ACKed or NACKed), a hash of its content. */
-  lastSentVersion?: string;
-  /** Delta: the resource versions the client holds, as far as this stream knows ('' = forgotten: resend). SotW: always empty. */
-  clientVersions: Map<string, string>;
-  /** Delta: subscribed names already reported absent. SotW: always empty. */
-  reportedAbsent: Set<string>;
-  /** Whether the latest response was NACKed. */
-  nacked: boolean;
-  /** What the client holds once it applies the latest response. */
-  latest: Holding;
-  /** What it held at its last ACK: a NACKed response leaves it there. */
-  acked: Holding;
-  /** What the pending response makes it hold, once ACKed. */
-  pendingHolding?: Holding;
-  /** A push was held back, or kept a removal back: retry it when another type settles. */
-  deferred: boolean;
-  /** SotW EDS: names whose Cluster changed, owed an answer even if their endpoints did not (created when needed). */
-  owed?: Set<string>;
-  /** SotW EDS without CDS on this stream: owed names already sent, answered once more on a re-request (created when needed). */
-  reanswer?: Set<string>;
-  /** This type's row in the proxy's status (StatusRegistry.typeRowOf), once a push or ACK needed it. */
-  statusRow?: StatusTypeRow;
-}
-
-const WILDCARD = 1;
-const EXPLICIT = 2;
-const MUST_ANSWER = 4;
-const NACKED = 8;
-const DEFERRED = 16;
-
-/**
- * A TypeState as a stream keeps it: every field set at creation (a field added later goes to a
- * separate property array) and the five flags in one small integer, read and written through
- * accessors. Every connected proxy has four or five (issue #11 idle memory).
- */
-class TypeStateRecord implements TypeState {
-  private flags = MUST_ANSWER;
-  names: Set<string>;
-  pendingNonce: string | undefined = undefined;
-  lastNonce: string | undefined = undefined;
-  pendingVersion: string | undefined = undefined;
-  lastSentVersion: string | undefined = undefined;
-  clientVersions: Map<string, string>;
-  reportedAbsent: Set<string>;
-  latest: Holding;
-  acked: Holding;
-  pendingHolding: Holding | undefined = undefined;
-  owed: Set<string> | undefined = undefined;
-  reanswer: Set<string> | undefined = undefined;
-  statusRow: StatusTypeRow | undefined = undefined;
-
-  constructor(
-    readonly typeUrl: string,
-    delta: boolean,
-  ) {
-    this.names = delta ? new Set() : NO_NAMES;
-    this.clientVersions = delta ? new Map() : NO_VERSIONS;
-    this.reportedAbsent = delta ? new Set() : NO_NAMES;
-    this.latest = delta ? new Map() : NOTHING_HELD;
-    this.acked = delta ? new Map() : NOTHING_HELD;
-  }
-
-  private flag(bit: number, value: boolean): void {
-    this.flags = value ? this.flags | bit : this.flags & ~bit;
-  }
-  get wildcard(): boolean {
-    return (this.flags & WILDCARD) !== 0;
-  }
-  set wildcard(value: boolean) {
-    this.flag(WILDCARD, value);
-  }
-  get explicit(): boolean {
-    return (this.flags & EXPLICIT) !== 0;
-  }
-  set explicit(value: boolean) {
-    this.flag(EXPLICIT, value);
-  }
-  get mustAnswer(): boolean {
-    return (this.flags & MUST_ANSWER) !== 0;
-  }
-  set mustAnswer(value: boolean) {
-    this.flag(MUST_ANSWER, value);
-  }
-  get nacked(): boolean {
-    return (this.flags & NACKED) !== 0;
-  }
-  set nacked(value: boolean) {
-    this.flag(NACKED, value);
-  }
-  get deferred(): boolean {
-    return (this.flags & DEFERRED) !== 0;
-  }
-  set deferred(value: boolean) {
-    this.flag(DEFERRED, value);
-  }
-}
-
-/**
- * A stream's type states, one slot per known type (PUSH_ORDER): a Map per stream cost about 250
- * bytes per connected proxy (issue #11 idle memory). Only known types get a state (onRequest).
- */
-class TypeStates {
-  private readonly slots: (TypeState | undefined)[] = [undefined, undefined, undefined, undefined, undefined];
-
-  get(typeUrl: string): TypeState | undefined {
-    const i = PUSH_ORDER.indexOf(typeUrl);
-    return i < 0 ? undefined : this.slots[i];
-  }
-  has(typeUrl: string): boolean {
-    return this.get(typeUrl) !== undefined;
-  }
-  set(typeUrl: string, state: TypeState): void {
-    const i = PUSH_ORDER.indexOf(typeUrl);
-    if (i < 0) throw new Error(`internal: no state slot for ${typeUrl}`);
-    this.slots[i] = state;
-  }
-}
-if (PUSH_ORDER.length !== 5) throw new Error('internal: TypeStates has five slots');
+const RESOURCE_EXHAUSTED = 8;
+const INTERNAL = 13;
 
 /** A session's sink for its config watch: an object with methods, not two closures per stream. */
 class SessionSink {
@@ -303,12 +160,12 @@ export class XdsSession {
   private readonly types = new TypeStates();
   private readonly streamId = `${PROCESS_PREFIX}${(++streamCounter).toString(36)}`;
   private nonceCounter = 0;
-  /** Secret names this stream asked for and did not get; logged once each (up to MAX_TRACKED_REFUSALS names). */
-  private refusedSecrets: Set<string> = NO_NAMES;
-  /** Refusals found by the push in progress, logged as one line (security issue #9: not one line per name). */
-  private refusalBatch?: { count: number; samples: string[]; saturated: boolean };
-  /** Set once more than MAX_TRACKED_REFUSALS names were refused: later refusals are not logged (they would repeat on every push). */
-  private refusalsSaturated = false;
+  /** Secret names this stream asked for and did not get, and those it was given (refusals.ts); made when first needed. */
+  private refusals?: SecretRefusals;
+  /** Whether unknown EDS names beyond MAX_ABSENT_ANSWERS were left unanswered and said so. */
+  private absentCapLogged = false;
+  /** While the config watch is being opened: an error then is an authentication refusal, which the authenticator logs. */
+  private opening = false;
   /** The proxy this stream serves, (mesh, name): the status registry's key. */
   private proxy: ProxyRef = { mesh: '', name: '' };
   /** Whether this stream was authenticated and counted in the status registry. */
@@ -321,8 +178,27 @@ export class XdsSession {
 
   constructor(private readonly options: SessionOptions) {}
 
+  /** Read from the options, not kept per stream (every connected proxy has a session). */
+  private get limits(): Pick<XdsLimits, 'maxStreamsPerProxy' | 'maxNamesPerType'> {
+    return this.options.limits ?? DEFAULT_XDS_LIMITS;
+  }
+
+  /** The server's counters; without them (a session made alone) the counts go nowhere. */
+  private get counters(): SubscriptionCounters {
+    return this.options.counters ?? newSubscriptionCounters();
+  }
+
   get nodeId(): string | undefined {
     return this.node?.id;
+  }
+
+  /**
+   * The stream's first request carries `node` (read alone, request.ts): checked and authenticated
+   * before anything else of the request is decoded. Returns whether the stream goes on.
+   */
+  open(node: NodeInfo | undefined): boolean {
+    if (this.closed) return false;
+    return this.acceptNode(node);
   }
 
   onRequest(request: XdsRequest): void {
@@ -333,10 +209,11 @@ export class XdsSession {
     // The constant itself: every later lookup and comparison of this request's type is by identity.
     const typeUrl = CANONICAL_TYPES.get(requested);
     if (typeUrl === undefined) {
-      this.options.log.warn({ node: this.node?.id, typeUrl: requested }, 'ignoring request for an unknown resource type');
+      this.proxyLog({ typeUrl: printableExcerpt(requested, MAX_LOGGED_PROXY_TEXT), typeUrlLength: requested.length }, 'ignoring request for an unknown resource type');
       return;
     }
     const state = this.types.get(typeUrl);
+    if (!this.withinLimits(typeUrl, state, request)) return;
     const changed = this.options.mode === 'sotw' ? this.onSotwRequest(typeUrl, state, request) : this.onDeltaRequest(typeUrl, state, request);
     // An ACKed CDS/SDS may release a held LDS/RDS, an ACKed LDS/RDS a removal kept back: retry
     // the deferred types too, in make-before-break order.
@@ -379,17 +256,29 @@ export class XdsSession {
     this.node = node;
     this.proxy = nodeRef(node);
     // Authentication happens in watch(): a refused stream fails synchronously and is never
-    // registered, so unauthenticated callers leave no status row (security issue #9, hole 8).
+    // registered, so unauthenticated callers leave no status row.
     const sink = new SessionSink(this);
     const watcher = this.options.watcher;
     let stop: () => void;
-    if (watcher.listen) stop = watcher.listen(node, sink);
-    else {
-      const subscription = watcher.watch(node).subscribe(sink);
-      stop = () => subscription.unsubscribe();
+    this.opening = true;
+    try {
+      if (watcher.listen) stop = watcher.listen(node, sink);
+      else {
+        const subscription = watcher.watch(node).subscribe(sink);
+        stop = () => subscription.unsubscribe();
+      }
+    } finally {
+      this.opening = false;
     }
     if (this.closed) {
       stop();
+      return false;
+    }
+    // Counted once authenticated: an unauthenticated caller learns nothing about the proxy's streams.
+    const streams = this.options.status.get(this.proxy.name, this.proxy.mesh)?.activeStreams ?? 0;
+    if (streams >= this.limits.maxStreamsPerProxy) {
+      stop();
+      this.fail(RESOURCE_EXHAUSTED, `proxy "${this.proxy.name}" in mesh "${this.proxy.mesh}" already has ${streams} open xDS streams; at most ${this.limits.maxStreamsPerProxy} are allowed (--xds-max-streams-per-proxy)`);
       return false;
     }
     this.stopWatch = stop;
@@ -408,7 +297,8 @@ export class XdsSession {
       return requested;
     }
     if (requested !== '' && requested !== fixed) {
-      this.fail(INVALID_ARGUMENT, `this service serves ${fixed}, not ${requested}`);
+      // The requested type is the proxy's text: escaped and cut, as in a log line.
+      this.fail(INVALID_ARGUMENT, `this service serves ${fixed}, not ${printableExcerpt(requested, MAX_LOGGED_PROXY_TEXT)}`);
       return undefined;
     }
     return fixed;
@@ -416,14 +306,57 @@ export class XdsSession {
 
   /** The watch ended with an error (SessionSink): the stream ends with its gRPC status. */
   onWatchError(err: unknown): void {
-    const code = err instanceof WatchError ? err.grpcCode : 13;
-    this.fail(code, err instanceof Error ? err.message : String(err));
+    const code = err instanceof WatchError ? err.grpcCode : INTERNAL;
+    // A refusal while the watch opens is the authenticator's, and it logged it: one line per refused caller.
+    this.fail(code, err instanceof Error ? err.message : String(err), !this.opening);
   }
 
-  private fail(code: number, message: string): void {
-    this.options.log.warn({ node: this.node?.id, code }, `closing xDS stream: ${message}`);
+  private fail(code: number, message: string, log = true): void {
+    if (log) this.options.log.warn({ node: this.node?.id, code }, `closing xDS stream: ${message}`);
     this.options.close(code, message);
     this.end();
+  }
+
+  /**
+   * A line about this proxy's own input (a NACK, an unknown type), through its log budget: a few
+   * per minute for all its streams, the rest counted in the next line.
+   */
+  private proxyLog(fields: object, message: string): void {
+    const suppressed = this.row === undefined ? 0 : this.options.status.allowLog(this.row);
+    if (suppressed === undefined) return;
+    this.options.log.warn({ node: this.proxy.name, mesh: this.proxy.mesh, ...fields, ...(suppressed > 0 ? { suppressed } : {}) }, message);
+  }
+
+  /**
+   * The names one request may add: at most `maxNamesPerType` per type on the stream, each at most
+   * MAX_RESOURCE_NAME_LENGTH long. Past that the stream is closed: a legitimate proxy asks for the
+   * names meshcp gave it, and each name costs state and a share of every response.
+   */
+  private withinLimits(typeUrl: string, state: TypeState | undefined, request: XdsRequest): boolean {
+    const max = this.limits.maxNamesPerType;
+    let count: number;
+    let added: readonly string[];
+    if (this.options.mode === 'sotw') {
+      count = request.resourceNames.length;
+      added = request.resourceNames;
+    } else {
+      added = request.subscribe;
+      count = state?.names.size ?? 0;
+      for (const name of request.subscribe) if (state?.names.has(name) !== true) count++;
+      // Initial versions make per-name state before any name is subscribed.
+      if (state === undefined) count = Math.max(count, Object.keys(request.initialVersions).length);
+    }
+    if (count > max) {
+      this.fail(RESOURCE_EXHAUSTED, `the stream subscribes to ${count} ${protoNameOf(typeUrl)} names; at most ${max} per type are allowed (--xds-max-names-per-type)`);
+      return false;
+    }
+    for (const name of added) {
+      if (name.length > MAX_RESOURCE_NAME_LENGTH) {
+        this.fail(INVALID_ARGUMENT, `a ${protoNameOf(typeUrl)} resource name is ${name.length} characters long; at most ${MAX_RESOURCE_NAME_LENGTH} are allowed`);
+        return false;
+      }
+    }
+    return true;
   }
 
   private newState(typeUrl: string): TypeState {
@@ -436,16 +369,21 @@ export class XdsSession {
   /** Returns whether a push should be attempted. */
   private onSotwRequest(typeUrl: string, existing: TypeState | undefined, request: XdsRequest): boolean {
     let state = existing;
-    if (!state || request.responseNonce === '') {
-      // A fresh subscription for this type on this stream (or the client restarted the type).
+    if (!state) {
+      // The stream's first request of the type: answered (mustAnswer is set on a new state), and
+      // the only one where an empty list is the legacy wildcard.
       if (request.errorDetail !== undefined) this.recordNack(typeUrl, request.versionInfo, request.errorDetail);
-      state = state ?? this.newState(typeUrl);
-      state.pendingNonce = undefined;
-      state.pendingHolding = undefined;
-      state.mustAnswer = true;
-      // The legacy wildcard applies to the first request of a subscription.
-      state.explicit = false;
+      state = this.newState(typeUrl);
       this.setSotwNames(state, request.resourceNames);
+      return true;
+    }
+    if (request.responseNonce === '') {
+      // Only the first request of a type has no nonce. A later one changes the subscription like
+      // any request; it is answered if nothing awaits an ACK, and never resets what does: a client
+      // repeating it without reading was otherwise sent a full response each time.
+      if (request.errorDetail !== undefined) this.recordNack(typeUrl, request.versionInfo, request.errorDetail);
+      this.setSotwNames(state, request.resourceNames);
+      if (state.pendingNonce === undefined) state.mustAnswer = true;
       return true;
     }
     // Stale: superseded by a newer response. A request carrying the latest nonce after its ACK
@@ -503,52 +441,42 @@ export class XdsSession {
       // it" (xDS protocol, incremental variant). On the first request, initial_resource_versions
       // say what it holds.
       if (name === '*') {
-        if (!first && state.wildcard) this.forgetAll(state);
+        if (!first && state.wildcard) forgetAll(state);
         state.wildcard = true;
       } else {
-        if (!first) this.forget(state, name);
+        if (!first) forget(state, name);
         state.names.add(name);
+        state.owedRemovals?.delete(name);
       }
     }
+    let wildcardEnded = false;
+    const released: string[] = [];
     for (const name of request.unsubscribe) {
-      if (name === '*') state.wildcard = false;
-      state.names.delete(name);
-      this.release(state, name);
+      if (name === '*') {
+        wildcardEnded ||= state.wildcard;
+        state.wildcard = false;
+        continue;
+      }
+      if (!state.names.delete(name)) continue;
+      released.push(name);
     }
-    if (first || request.subscribe.length > 0 || request.unsubscribe.length > 0) this.dropUnsubscribed(state);
+    // Each unsubscribed name is dropped in place: a request costs the names it carries.
+    releaseNames(state, released, this.counters);
+    if (state.wildcard) for (const name of released) this.stillWildcard(state, name);
+    // Only a new stream (initial versions of names not subscribed) or the end of the wildcard can
+    // leave state for names that are not subscribed: only then is everything held looked at.
+    if (first || wildcardEnded) dropUnsubscribed(state, this.counters);
     return true;
   }
 
-  /** Delta: the client's copy of `name` no longer counts, so it is sent (or reported absent) again. */
-  private forget(state: TypeState, name: string): void {
-    if (state.clientVersions.has(name)) state.clientVersions.set(name, '');
-    state.reportedAbsent.delete(name);
-  }
-
-  private forgetAll(state: TypeState): void {
-    for (const name of state.clientVersions.keys()) state.clientVersions.set(name, '');
-    state.reportedAbsent.clear();
-    state.mustAnswer = true;
-  }
-
-  /** Forgets everything about a name the client unsubscribed (it drops the resource). */
-  private release(state: TypeState, name: string): void {
-    state.clientVersions.delete(name);
-    state.reportedAbsent.delete(name);
-    state.latest = without(state.latest, name);
-    state.acked = without(state.acked, name);
-    if (state.pendingHolding) state.pendingHolding = without(state.pendingHolding, name);
-    state.owed?.delete(name);
-    state.reanswer?.delete(name);
-  }
-
-  /** Bounded state (issue #10 point 5): per-name bookkeeping only for what is subscribed. */
-  private dropUnsubscribed(state: TypeState): void {
-    if (state.wildcard) return;
-    const names = new Set<string>();
-    for (const map of [state.clientVersions, state.latest, state.acked, state.pendingHolding]) for (const name of map?.keys() ?? []) names.add(name);
-    for (const set of [state.reportedAbsent, state.owed, state.reanswer]) for (const name of set ?? []) names.add(name);
-    for (const name of names) if (!state.names.has(name)) this.release(state, name);
+  /**
+   * Delta: `name` was unsubscribed while the wildcard still covers it. The client must be told
+   * whether it still exists (go-control-plane's delta `unsubscribe` does the same): it is sent
+   * again when the snapshot has it (its version was released), else reported removed.
+   */
+  private stillWildcard(state: TypeState, name: string): void {
+    if (this.snapshot?.resources.get(state.typeUrl)?.has(name) === true) return;
+    (state.owedRemovals ??= new Set()).add(name);
   }
 
   private settlePending(state: TypeState, request: XdsRequest): void {
@@ -561,16 +489,24 @@ export class XdsSession {
     // Make-before-break counts on what the client accepted; after a NACK it stays on what it ACKed before.
     if (!state.nacked && holding) state.acked = holding;
     if (request.errorDetail !== undefined) {
-      this.recordNack(state.typeUrl, version, request.errorDetail);
+      this.recordNack(state.typeUrl, version, request.errorDetail, request.responseNonce);
     } else {
-      this.options.status.acked(this.row ?? this.proxy, state.typeUrl, version, this.statusRow(state));
+      this.options.status.acked(this.row ?? this.proxy, state.typeUrl, version, this.statusRow(state), request.responseNonce);
     }
   }
 
-  private recordNack(typeUrl: string, version: string, error: string): void {
-    const hint = nackHint(error);
-    this.options.log.warn({ node: this.node?.id, typeUrl, version, error, ...(hint !== undefined ? { hint } : {}) }, 'proxy rejected configuration (NACK)');
-    this.options.status.nacked(this.row ?? this.proxy, typeUrl, version, error);
+  /**
+   * A NACK: recorded in the proxy's status and logged through its budget, its `error_detail`
+   * escaped and cut (the proxy writes it, in any size and with any characters).
+   */
+  private recordNack(typeUrl: string, version: string, error: string, nonce?: string): void {
+    const head = error.length > MAX_LOGGED_PROXY_TEXT ? error.slice(0, 4 * MAX_LOGGED_PROXY_TEXT) : error;
+    const hint = nackHint(head);
+    this.proxyLog(
+      { typeUrl, version: printableExcerpt(version, 128), error: printableExcerpt(error, MAX_LOGGED_PROXY_TEXT), ...(error.length > MAX_LOGGED_PROXY_TEXT ? { errorLength: error.length } : {}), ...(hint !== undefined ? { hint } : {}) },
+      'proxy rejected configuration (NACK)',
+    );
+    this.options.status.nacked(this.row ?? this.proxy, typeUrl, version, error, nonce);
   }
 
   /** Returns whether the subscription changed. */
@@ -585,7 +521,7 @@ export class XdsSession {
     const next = names.length === 0 ? NO_NAMES : this.namesSet(state.typeUrl, names);
     state.wildcard = wildcard;
     state.names = next.size === 0 ? NO_NAMES : next;
-    this.dropUnsubscribed(state);
+    dropUnsubscribed(state, this.counters);
     return true;
   }
 
@@ -645,9 +581,22 @@ export class XdsSession {
 
   private selected(state: TypeState, snapshot: Snapshot): EncodedResource[] {
     const all = snapshot.resources.get(state.typeUrl) ?? NOTHING_SENT;
+    let answered = 0;
     // Delta says "does not exist" with removed_resources, so no empty assignment is made up.
-    const absent = (name: string): EncodedResource | undefined =>
-      this.options.mode === 'delta' && state.typeUrl === ENDPOINT_TYPE ? undefined : this.absentResource(state.typeUrl, name);
+    const absent = (name: string): EncodedResource | undefined => {
+      if (state.typeUrl === SECRET_TYPE) this.refusalsOf().absent(name, state.latest.has(name) || state.acked.has(name));
+      if (state.typeUrl !== ENDPOINT_TYPE || this.options.mode === 'delta') return undefined;
+      // Every requested EDS name is answered, an unknown cluster with no endpoints, so Envoy does
+      // not wait for it; up to a bound, so a request cannot make a response of any size.
+      if (++answered > MAX_ABSENT_ANSWERS) {
+        if (answered === MAX_ABSENT_ANSWERS + 1 && !this.absentCapLogged) {
+          this.absentCapLogged = true;
+          this.proxyLog({ typeUrl: state.typeUrl, answered: MAX_ABSENT_ANSWERS }, `over ${MAX_ABSENT_ANSWERS} requested names are unknown; only as many get an empty answer`);
+        }
+        return undefined;
+      }
+      return encodeResource(ENDPOINT_TYPE, { cluster_name: name });
+    };
     if (state.wildcard) {
       const extra = [...state.names].filter((n) => !all.has(n)).map(absent);
       return [...all.values(), ...extra.filter((r): r is EncodedResource => r !== undefined)];
@@ -670,104 +619,11 @@ export class XdsSession {
     for (const cluster of clusters) {
       for (const name of cluster.refs.endpoints) {
         if (!eds.wildcard && !eds.names.has(name)) continue;
-        if (this.options.mode === 'delta') this.forget(eds, name);
+        if (this.options.mode === 'delta') forget(eds, name);
         else (eds.owed ??= new Set()).add(name);
         this.setDeferred(eds, true);
       }
     }
-  }
-
-  /**
-   * Make-before-break for additions (issue #10 point 3; xDS protocol "Eventual consistency
-   * considerations"): a Listener/RouteConfiguration naming a cluster or secret that this stream
-   * will send but has not yet, or whose push awaits its ACK, is held. Envoy holds a CDS ACK while
-   * the new clusters warm; a listener going out first points at a cluster that is not there. A
-   * name this stream will not send (not in the snapshot, not subscribed — Envoy asks for SDS
-   * names only once a listener names them) holds nothing.
-   */
-  private heldBack(state: TypeState, resources: readonly EncodedResource[], snapshot: Snapshot): boolean {
-    if (state.typeUrl !== LISTENER_TYPE && state.typeUrl !== ROUTE_TYPE) return false;
-    return resources.some((r) => this.awaits(CLUSTER_TYPE, r.refs.clusters, snapshot) || this.awaits(SECRET_TYPE, r.refs.secrets, snapshot));
-  }
-
-  private awaits(typeUrl: string, names: readonly string[], snapshot: Snapshot): boolean {
-    if (names.length === 0) return false;
-    const dep = this.types.get(typeUrl);
-    if (!dep) return false;
-    const all = snapshot.resources.get(typeUrl);
-    for (const name of names) {
-      if (!all?.has(name) || !(dep.wildcard || dep.names.has(name))) continue;
-      if (!dep.latest.has(name)) return true;
-      if (dep.pendingNonce !== undefined && !dep.acked.has(name)) return true;
-    }
-    return false;
-  }
-
-  /**
-   * Make-before-break for removals (issue #10 point 3): a cluster (or secret) that the snapshot
-   * dropped is kept while a Listener or RouteConfiguration (for a secret: a Listener or Cluster)
-   * that the client holds on this stream, ACKed or just sent, names it and the snapshot's version
-   * of that holder no longer does: the change that stops naming it goes out first, and the
-   * removal once that is ACKed. When the snapshot's holder still names it (a fail-closed route to
-   * a cluster that has gone) nothing would release it, so it is not kept.
-   */
-  private stillNamed(state: TypeState, snapshot: Snapshot, wanted: { has(name: string): boolean }): Holding {
-    const holderTypes = state.typeUrl === CLUSTER_TYPE ? HOLDERS_OF_CLUSTERS : state.typeUrl === SECRET_TYPE ? HOLDERS_OF_SECRETS : undefined;
-    if (holderTypes === undefined) return NOTHING_HELD;
-    const kept = new Map<string, EncodedResource | undefined>();
-    const refsOf = (r: EncodedResource): readonly string[] => (state.typeUrl === CLUSTER_TYPE ? r.refs.clusters : r.refs.secrets);
-    const dropped = new Set<string>();
-    for (const holding of [state.latest, state.acked]) for (const name of holding.keys()) if (!wanted.has(name)) dropped.add(name);
-    if (dropped.size === 0) return NOTHING_HELD;
-    for (const holderType of holderTypes) {
-      const holder = this.types.get(holderType);
-      if (!holder) continue;
-      const current = snapshot.resources.get(holderType);
-      for (const holding of [holder.latest, holder.acked]) {
-        for (const [name, resource] of holding) {
-          if (!resource) continue;
-          for (const ref of refsOf(resource)) {
-            if (!dropped.has(ref) || kept.has(ref)) continue;
-            const now = current?.get(name);
-            if (!now || !refsOf(now).includes(ref)) kept.set(ref, state.latest.get(ref) ?? state.acked.get(ref));
-          }
-        }
-      }
-    }
-    return kept;
-  }
-
-  /**
-   * Every requested EDS name is answered; an unknown cluster has no endpoints. A secret that is
-   * not in this proxy's snapshot is never looked up anywhere else: the snapshot was generated
-   * for this proxy's identity alone, so asking for another proxy's identity, a route's server
-   * key or a CA key yields nothing. The refusal is logged once per name and stream (SPEC §2),
-   * as one line per push with a count and a few sample names: a request for 100k unknown
-   * secrets once wrote 100k lines (security issue #9, hole 8). At most MAX_TRACKED_REFUSALS
-   * names are remembered per stream; past that, the stream's refusals are no longer logged.
-   */
-  private absentResource(typeUrl: string, name: string): EncodedResource | undefined {
-    if (typeUrl === SECRET_TYPE && !this.refusalsSaturated && !this.refusedSecrets.has(name)) {
-      if (!this.refusalBatch) {
-        const batch = { count: 0, samples: [] as string[], saturated: false };
-        this.refusalBatch = batch;
-        // Every name of one push is selected synchronously: the batch is complete when this runs.
-        queueMicrotask(() => {
-          this.refusalBatch = undefined;
-          if (batch.saturated) this.refusalsSaturated = true;
-          const more = batch.saturated ? `; over ${MAX_TRACKED_REFUSALS} refused on this stream, further refusals on it are not logged` : '';
-          this.options.log.warn(
-            { node: this.proxy.name, mesh: this.proxy.mesh, count: batch.count, secrets: batch.samples },
-            `${batch.count} secret(s) refused: not (or not yet) part of this proxy's configuration${more}`,
-          );
-        });
-      }
-      if (this.refusedSecrets.size < MAX_TRACKED_REFUSALS) (this.refusedSecrets === NO_NAMES ? (this.refusedSecrets = new Set()) : this.refusedSecrets).add(name);
-      else this.refusalBatch.saturated = true;
-      this.refusalBatch.count++;
-      if (this.refusalBatch.samples.length < REFUSAL_SAMPLES) this.refusalBatch.samples.push(printableExcerpt(name));
-    }
-    return typeUrl === ENDPOINT_TYPE ? encodeResource(ENDPOINT_TYPE, { cluster_name: name }) : undefined;
   }
 
   /**
@@ -790,7 +646,7 @@ export class XdsSession {
     const all = snapshot.resources.get(state.typeUrl) ?? NOTHING_SENT;
     const whole = this.selectsAll(state, all);
     const chosen = whole ? undefined : this.selected(state, snapshot);
-    const kept = this.stillNamed(state, snapshot, whole ? all : new Set(chosen!.map((r) => r.name)));
+    const kept = stillNamed(this.types, state, snapshot, whole ? all : new Set(chosen!.map((r) => r.name)));
     this.setDeferred(state, kept.size > 0);
     let resources: readonly EncodedResource[];
     let version: string;
@@ -814,7 +670,7 @@ export class XdsSession {
     // An owed EDS re-answer (a cluster update) of content the client NACKed is not sent again:
     // never resend NACKed content (go-control-plane #962), as reRequested() holds for SotW too.
     if (version === state.lastSentVersion && !state.mustAnswer && (!owed || state.nacked)) return;
-    if (this.heldBack(state, resources, snapshot)) {
+    if (heldBack(this.types, state, resources, snapshot)) {
       this.setDeferred(state, true);
       return;
     }
@@ -822,6 +678,7 @@ export class XdsSession {
     state.latest = holding;
     state.pendingHolding = holding;
     state.nacked = false;
+    if (state.typeUrl === SECRET_TYPE) this.droppedSecrets([...previous.keys()].filter((name) => !holding.has(name)));
     if (owed && !this.types.has(CLUSTER_TYPE)) for (const name of owedNames) if (holding.has(name)) (state.reanswer ??= new Set()).add(name);
     state.owed = undefined;
     if (state.typeUrl === CLUSTER_TYPE) this.oweEndpoints(resources.filter((r) => isUpdate(previous.get(r.name)?.version, r)));
@@ -840,21 +697,23 @@ export class XdsSession {
     const wanted = this.selected(state, snapshot);
     const wantedNames = new Set(wanted.map((r) => r.name));
     const changed = wanted.filter((r) => state.clientVersions.get(r.name) !== r.version);
-    const kept = this.stillNamed(state, snapshot, wantedNames);
+    const kept = stillNamed(this.types, state, snapshot, wantedNames);
     this.setDeferred(state, kept.size > 0);
     // clientVersions holds subscribed names only (dropUnsubscribed); a dropped one that is still
     // named waits (make-before-break).
     const removed = [...state.clientVersions.keys()].filter((name) => !wantedNames.has(name) && !kept.has(name));
     // Tell the client once that a name it asked for does not exist (so it stops waiting).
     const absent = [...state.names].filter((name) => !all.has(name) && !wantedNames.has(name) && !state.clientVersions.has(name) && !state.reportedAbsent.has(name));
+    // Names unsubscribed under the wildcard that do not exist (stillWildcard): their removal is owed.
+    const owedRemovals = state.owedRemovals === undefined ? NO_LIST : [...state.owedRemovals].filter((name) => !wantedNames.has(name));
     // The first wildcard request is answered even when empty, or Envoy does not finish
     // initializing (go-control-plane respondDelta: `state.IsWildcard() && state.IsFirst()`).
     const firstWildcard = state.mustAnswer && state.wildcard;
-    if (changed.length === 0 && removed.length === 0 && absent.length === 0 && !firstWildcard) {
+    if (changed.length === 0 && removed.length === 0 && absent.length === 0 && owedRemovals.length === 0 && !firstWildcard) {
       state.mustAnswer = false;
       return;
     }
-    if (this.heldBack(state, changed, snapshot)) {
+    if (heldBack(this.types, state, changed, snapshot)) {
       this.setDeferred(state, true);
       return;
     }
@@ -872,7 +731,9 @@ export class XdsSession {
       if (state.names.has(name)) state.reportedAbsent.add(name);
     }
     for (const name of absent) state.reportedAbsent.add(name);
-    removed.push(...absent);
+    if (state.typeUrl === SECRET_TYPE) this.droppedSecrets(removed);
+    removed.push(...absent, ...owedRemovals);
+    state.owedRemovals = undefined;
     state.pendingHolding = new Map(state.latest);
     state.nacked = false;
     this.oweEndpoints(updated);
@@ -888,83 +749,20 @@ export class XdsSession {
   private nextNonce(): string {
     return `${this.streamId}-${++this.nonceCounter}`;
   }
+
+  private refusalsOf(): SecretRefusals {
+    return (this.refusals ??= new SecretRefusals(() => this.proxy, { allow: () => (this.row === undefined ? 0 : this.options.status.allowLog(this.row)), warn: (obj, msg) => this.options.log.warn(obj, msg) }));
+  }
+
+  /** Secrets a push took from the client: asking for them again is not a refusal (refusals.ts). */
+  private droppedSecrets(names: readonly string[]): void {
+    if (names.length > 0) this.refusalsOf().droppedFromClient(names);
+  }
 }
 
 const CANONICAL_TYPES: ReadonlyMap<string, string> = new Map([...KNOWN_TYPES].map((t) => [t, t]));
 const NOTHING_SENT: ReadonlyMap<string, EncodedResource> = new EmptyMap<string, EncodedResource>();
-const HOLDERS_OF_CLUSTERS: readonly string[] = [LISTENER_TYPE, ROUTE_TYPE];
-const HOLDERS_OF_SECRETS: readonly string[] = [LISTENER_TYPE, CLUSTER_TYPE];
-
+const NO_LIST: readonly string[] = Object.freeze([]);
 function byName(a: EncodedResource, b: EncodedResource): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-}
-
-/**
- * The names of a snapshot's type map, as a set shared by every stream (never written: SotW
- * replaces its names); one set per distinct list of names, so a patched map with the same names
- * (an endpoint change) has the very set its subscribers hold, and `selectsAll` is one comparison.
- */
-const keySets = new WeakMap<ReadonlyMap<string, unknown>, Set<string>>();
-const namesByContent = new Map<string, Set<string>>();
-const MAX_NAME_SETS = 20_000;
-
-class SharedNames extends Set<string> {
-  private sealed = false;
-  constructor(names: Iterable<string>) {
-    super(names);
-    this.sealed = true;
-  }
-  override add(name: string): this {
-    if (this.sealed) throw new Error('internal: write to a shared name set');
-    return super.add(name);
-  }
-  override delete(): boolean {
-    throw new Error('internal: write to a shared name set');
-  }
-  override clear(): void {
-    throw new Error('internal: write to a shared name set');
-  }
-}
-
-function keySet(map: ReadonlyMap<string, EncodedResource>): Set<string> {
-  let found = keySets.get(map);
-  if (!found) {
-    const names = typeSet(map).names;
-    const key = names.join('\n');
-    found = namesByContent.get(key);
-    if (!found || found.size !== names.length) {
-      found = new SharedNames(names);
-      if (namesByContent.size >= MAX_NAME_SETS) namesByContent.clear();
-      namesByContent.set(key, found);
-    }
-    keySets.set(map, found);
-  }
-  return found;
-}
-
-/** Whether `names` (a request's, '*' aside) are exactly `held`. */
-function sameNames(names: readonly string[], held: ReadonlySet<string>): boolean {
-  let count = 0;
-  for (const name of names) {
-    if (name === '*') continue;
-    if (!held.has(name)) return false;
-    count++;
-  }
-  // More entries than held names: duplicates in the request.
-  return count === held.size || new Set(names.filter((n) => n !== '*')).size === held.size;
-}
-
-/** Whether `resource` replaces a different version the client held ('' or undefined: unknown, or new). */
-function isUpdate(heldVersion: string | undefined, resource: EncodedResource): boolean {
-  return heldVersion !== undefined && heldVersion !== '' && heldVersion !== resource.version;
-}
-
-/** Clusters present in both snapshots whose content changed. */
-function updatedBetween(previous: Snapshot, next: Snapshot): EncodedResource[] {
-  const before = previous.resources.get(CLUSTER_TYPE);
-  const out: EncodedResource[] = [];
-  for (const [name, cluster] of next.resources.get(CLUSTER_TYPE) ?? []) {
-    if (isUpdate(before?.get(name)?.version, cluster)) out.push(cluster);
-  }
-  return out;
 }

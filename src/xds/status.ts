@@ -9,6 +9,8 @@
  * (hole 8).
  */
 import { Subject, type Observable } from 'rxjs';
+import { PROXY_LOG_BURST, PROXY_LOG_WINDOW_MS } from './limits.js';
+import { LogBudget } from './log-budget.js';
 import type { ProxyRef } from './node.js';
 
 export type { ProxyRef } from './node.js';
@@ -262,6 +264,8 @@ class TypeRows implements Map<string, TypeStatus> {
 class ProxyRow implements ProxyStatus {
   activeStreams = 0;
   readonly types: Map<string, TypeStatus> = new TypeRows();
+  /** Log lines this proxy's input may cause (StatusRegistry.allowLog), once it caused one. */
+  logBudget: LogBudget | undefined = undefined;
   private connectedOffset: number | undefined = undefined;
   private lastConnectedOffset: number | undefined = undefined;
   private lastDisconnectedOffset: number | undefined = undefined;
@@ -442,23 +446,51 @@ export class StatusRegistry {
     this.eventSubject.next({ kind: 'sent', nodeId: nameOf(proxy), mesh: proxy.mesh, typeUrl, version, resources: names.length });
   }
 
-  acked(proxy: ProxyRef | ProxyStatus, typeUrl: string, version: string, row?: StatusTypeRow): void {
+  /**
+   * An ACK of the response `nonce`. A proxy's row shows the state of the latest response sent to
+   * it for the type, whichever of its streams sent it: an ACK of any other response (an older one,
+   * or one on another stream of the proxy) is counted as an event but does not make the row ACKED.
+   * `nonce` undefined: the ACK is taken as of the latest response (callers that track no nonces).
+   */
+  acked(proxy: ProxyRef | ProxyStatus, typeUrl: string, version: string, row?: StatusTypeRow, nonce?: string): void {
     const t = row ?? this.typeStatus(proxy, typeUrl);
     const now = this.nowMs();
-    const latencyMs = t.sentMs >= 0 && t.lastSentVersion === version ? now - t.sentMs : undefined;
-    t.lastAckedVersion = version;
-    t.ackedMs = now;
+    const latest = nonce === undefined || nonce === t.lastSentNonce;
+    const latencyMs = latest && t.sentMs >= 0 && t.lastSentVersion === version ? now - t.sentMs : undefined;
+    if (latest) {
+      t.lastAckedVersion = version;
+      t.ackedMs = now;
+    }
     this.eventSubject.next({ kind: 'ack', nodeId: nameOf(proxy), mesh: proxy.mesh, typeUrl, version, latencyMs });
   }
 
-  nacked(proxy: ProxyRef | ProxyStatus, typeUrl: string, version: string, error: string): void {
+  /**
+   * A NACK, of the response `nonce` when it names one of ours (undefined: the first request of a
+   * stream reporting an error from before). Every NACK is counted; only one of the latest response
+   * (or one not tied to a response) becomes the row's `lastError`, as the ACK state does.
+   */
+  nacked(proxy: ProxyRef | ProxyStatus, typeUrl: string, version: string, error: string, nonce?: string): void {
     const t = this.typeStatus(proxy, typeUrl);
     t.nackCount++;
     // error_detail comes from the proxy: keep what a person reads, not megabytes per type.
-    t.lastError = error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH)}… (${error.length} characters)` : error;
-    const hint = nackHint(error);
-    t.lastErrorHint = hint;
-    this.eventSubject.next({ kind: 'nack', nodeId: nameOf(proxy), mesh: proxy.mesh, typeUrl, version, error });
+    const kept = error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH)}… (${error.length} characters)` : error;
+    if (nonce === undefined || nonce === t.lastSentNonce) {
+      t.lastError = kept;
+      t.lastErrorHint = nackHint(kept);
+    }
+    this.eventSubject.next({ kind: 'nack', nodeId: nameOf(proxy), mesh: proxy.mesh, typeUrl, version, error: kept });
+  }
+
+  /**
+   * Whether a log line caused by this proxy's input may be written now (its LogBudget); when it
+   * may, how many were suppressed since the last one. The budget lives in the proxy's row, so all
+   * its streams share it.
+   */
+  allowLog(proxy: ProxyStatus): number | undefined {
+    const now = this.nowMs();
+    if (!(proxy instanceof ProxyRow)) return 0;
+    proxy.logBudget ??= new LogBudget(PROXY_LOG_BURST, PROXY_LOG_WINDOW_MS, now);
+    return proxy.logBudget.take(now);
   }
 
   private typeStatus(ref: ProxyRef | ProxyStatus, typeUrl: string): TypeRow {

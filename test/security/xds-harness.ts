@@ -6,9 +6,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { generateToken, loadOrCreateSigningKey } from '../../src/auth/token.js';
 import { certificateInfo } from '../../src/ca/cert-info.js';
-import { startServer, type RunningServer } from '../../src/cli/serve.js';
+import { startServer, type RunningServer, type ServeOptions } from '../../src/cli/serve.js';
 import { SECRET_TYPE } from '../../src/xds/types.js';
 import { FakeEnvoy, type FakeEnvoyOptions, type ReceivedResponse } from '../helpers/fake-envoy.js';
 import { bufferLogger } from '../helpers/log-buffer.js';
@@ -44,12 +46,12 @@ networking:
   )
   .join('---\n');
 
-export async function startTestServer(config: string, auth: 'token' | 'none' = 'token'): Promise<TestServer> {
+export async function startTestServer(config: string, auth: 'token' | 'none' = 'token', extra: Partial<ServeOptions> = {}): Promise<TestServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-xds-security-'));
   fs.writeFileSync(path.join(dir, 'config.yaml'), config);
   const logs = bufferLogger();
   const server = await startServer(
-    { config: [path.join(dir, 'config.yaml')], dataDir: path.join(dir, 'data'), xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth, xdsPlaintext: true },
+    { config: [path.join(dir, 'config.yaml')], dataDir: path.join(dir, 'data'), xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth, xdsPlaintext: true, ...extra },
     logs.log,
   );
   const signingKey = await loadOrCreateSigningKey(path.join(dir, 'data'));
@@ -108,4 +110,26 @@ export async function firstIdentity(client: FakeEnvoy, names: readonly string[],
       return found[0]!;
     }
   }
+}
+
+/**
+ * The V8 heap in use after a full garbage collection, in bytes: what the process still holds.
+ * `gc` is exposed for this process on first use (a V8 flag set at run time, then read from a new context).
+ */
+export function heapAfterGc(): number {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
+/** The JSON log lines written since `from` (a length of `logs.text()`), parsed. */
+export function logLinesSince(logs: { text(): string }, from: number): { msg: string; [key: string]: unknown }[] {
+  return logs
+    .text()
+    .slice(from)
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as { msg: string });
 }

@@ -5,9 +5,12 @@
  * the inspect tables escape control characters anyway (defence in depth).
  */
 import * as grpc from '@grpc/grpc-js';
+import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configDumpTable, inspectTable } from '../../src/cli/inspect.js';
 import { LISTENER_TYPE } from '../../src/xds/types.js';
+import { runCli } from '../cli/harness.js';
+import { waitFor } from '../helpers/wait.js';
 import { TWO_MESHES, startTestServer, type TestServer } from './xds-harness.js';
 
 const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
@@ -47,6 +50,44 @@ describe('non-printable node ids', () => {
     // and: nothing kept, nothing raw logged
     expect(t.server.controlPlane.status.list().map((p) => p.nodeId)).not.toContain(id);
     expect(t.logs.text()).not.toMatch(RAW_CONTROL);
+  });
+
+  it('escapes bidi overrides and line separators of a NACK in `meshcp get`', async () => {
+    // given: web-01 refuses its listeners with an error that reorders and breaks terminal lines
+    const client = t.client({ mode: 'sotw', node: { id: 'web-01', metadata: { mesh: 'default' } } });
+    client.send({ typeUrl: LISTENER_TYPE, names: [] });
+    client.nack(await client.nextOf(LISTENER_TYPE, 20_000), 'listener \u202eevil\u202c rejected\u2028fake line\u2029\u2066x\u2069');
+    await waitFor('the NACK on the Dataplane', async () => (await runCli(['get', 'dataplanes', '--server', t.server.adminUrl])).stdout.includes('NACK:'));
+    // when
+    const get = await runCli(['get', 'dataplanes', '--server', t.server.adminUrl]);
+    // then: every one shown as a visible escape, none raw
+    expect(get.code, get.stderr).toBe(0);
+    expect(get.stdout).not.toMatch(/[\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
+    expect(get.stdout).toContain('listener \\u202eevil\\u202c rejected\\u2028fake line\\u2029\\u2066x\\u2069');
+    // and: the config dump, as a table, JSON and YAML: escaped, and the documents read back to the error itself
+    for (const format of ['table', 'json', 'yaml']) {
+      const dump = await runCli(['inspect', 'dataplane', 'web-01', '--mesh', 'default', '--config-dump', '-o', format, '--server', t.server.adminUrl]);
+      expect(dump.code, dump.stderr).toBe(0);
+      expect(dump.stdout).not.toMatch(/[\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
+      if (format === 'table') continue;
+      const parsed = (format === 'json' ? JSON.parse(dump.stdout) : YAML.parse(dump.stdout)) as { types: { lastError?: string }[] };
+      expect(parsed.types.map((type) => type.lastError)).toContain('listener \u202eevil\u202c rejected\u2028fake line\u2029\u2066x\u2069');
+    }
+    t.closeClients();
+  });
+
+  it('escapes a type URL it refuses on a per-type stream (found by the xDS fuzz)', async () => {
+    // given
+    const client = t.client({ mode: 'sotw', service: LISTENER_TYPE, node: { id: 'web-01', metadata: { mesh: 'default' } } });
+    const from = t.logs.text().length;
+    // when: it asks a listener stream for another type, named with a bidi override and a line separator
+    client.send({ typeUrl: 'type.googleapis.com/evil\u202e\u2028x', names: [] });
+    const status = await client.closed(10_000);
+    // then
+    expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(status.details).toContain('not type.googleapis.com/evil\\u202e\\u2028x');
+    expect(t.logs.text().slice(from)).not.toMatch(/[\u2028\u202e]/);
+    t.closeClients();
   });
 
   it('refuses a mesh name with control characters too', async () => {
