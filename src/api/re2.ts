@@ -36,19 +36,27 @@ const requireCjs = createRequire(import.meta.url);
  * loads; it only ever prints the multi-line abort text we replace with a one-line error, so the
  * module gets a printer that drops it (it would otherwise go to stderr, bypassing the JSON log).
  */
-function loadEngine(): Re2Class {
+interface WasmHeap {
+  _malloc(size: number): number;
+  _free(pointer: number): void;
+}
+
+function loadEngine(): { engine: Re2Class; heap: WasmHeap } {
   const marker = `${path.sep}re2-wasm${path.sep}`;
   for (const key of Object.keys(requireCjs.cache)) if (key.includes(marker)) delete requireCjs.cache[key];
   const original = console.warn;
   console.warn = (): void => undefined;
   try {
-    return (requireCjs('re2-wasm') as { RE2: Re2Class }).RE2;
+    const engine = (requireCjs('re2-wasm') as { RE2: Re2Class }).RE2;
+    // The same (cached) Emscripten module the RE2 class was built on.
+    return { engine, heap: requireCjs('re2-wasm/build/wasm/re2.js') as WasmHeap };
   } finally {
     console.warn = original;
   }
 }
 
-let Engine: Re2Class = loadEngine();
+let loaded = loadEngine();
+let Engine: Re2Class = loaded.engine;
 /** How many times the engine was re-instantiated after an abort (tests and metrics look at it). */
 let engineRestarts = 0;
 
@@ -59,7 +67,8 @@ export function re2EngineRestarts(): number {
 /** After an abort every object of the old module is unusable: drop them all (never call into it again). */
 function restartEngine(): void {
   fullMatchers.clear();
-  Engine = loadEngine();
+  loaded = loadEngine();
+  Engine = loaded.engine;
   engineRestarts++;
 }
 
@@ -291,4 +300,14 @@ export function re2FullMatch(pattern: string, value: string, source: 'user' | 'g
 /** Tests only: runs `fn` with the engine as it is, to simulate an abort the bounds did not prevent. */
 export function withEngineForTest<T>(fn: (engine: Re2Class) => T): T {
   return fn(Engine);
+}
+
+/**
+ * Tests only: where the engine's allocator puts a fresh 1 MiB block. Compiled patterns that are
+ * never freed push it up (each holds a few KiB of the fixed 16 MiB heap); freed ones are reused.
+ */
+export function re2HeapTopForTest(): number {
+  const pointer = loaded.heap._malloc(1 << 20);
+  loaded.heap._free(pointer);
+  return pointer;
 }
