@@ -14,6 +14,7 @@ import { certificateInfo } from '../ca/cert-info.js';
 import { keyMatchesCertificate, parseCertificates } from '../ca/pem.js';
 import { identityCertificateSecretName, meshTrustBundleSecretName } from '../identity/names.js';
 import { writeCertFiles, type CertFiles } from './cert-files.js';
+import { xdsConnectHint } from './connect-hints.js';
 import { SdsStream, type SecretsResponse } from './sds-client.js';
 import { DEFAULT_BACKOFF, ReconnectBackoff, addressListOf, type XdsAddressList } from './xds-addresses.js';
 
@@ -40,6 +41,8 @@ export interface AgentOptions {
    */
   readonly reconnect?: { readonly initialMs: number; readonly maxMs: number };
   readonly credentials?: grpc.ChannelCredentials;
+  /** The --xds-ca-cert file the credentials trust: named in the hint when meshcp's certificate does not verify. */
+  readonly caCertFile?: string;
 }
 
 /** The control plane refused the token: retrying cannot help. */
@@ -175,7 +178,11 @@ export function startAgent(options: AgentOptions): RunningAgent {
           // Any replica serves any proxy (SPEC §5): the next attempt goes to the next address.
           const next = addresses.failed(address);
           const retryInMs = backoff.next(answered);
-          log.warn({ node: name, mesh, xdsAddress: address, code: grpc.status[status.code] ?? status.code, details: status.details, retryInMs, next }, 'xDS stream ended; reconnecting');
+          const hint = xdsConnectHint(status.details, options.caCertFile);
+          log.warn(
+            { node: name, mesh, xdsAddress: address, code: grpc.status[status.code] ?? status.code, details: status.details, retryInMs, next, ...(hint !== undefined ? { hint } : {}) },
+            hint !== undefined ? `xDS stream ended; reconnecting: ${hint}` : 'xDS stream ended; reconnecting',
+          );
           reconnectTimer = setTimeout(connect, retryInMs);
         },
       },

@@ -1,13 +1,15 @@
 /**
  * The CLI's side of the admin API (admin/server.ts): `--server URL`, and for an admin API that
- * requires mTLS, `--ca-cert`, `--client-cert`, `--client-key`.
+ * requires mTLS, `--admin-ca-cert`, `--client-cert`, `--client-key`. A failed connection says
+ * which TLS problem it is and which flag fixes it (admin-connect-errors.ts).
  */
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { ResourceKind } from '../api/types.js';
 import { kindPlural } from '../admin/kinds.js';
+import { describeAdminConnectError } from './admin-connect-errors.js';
 import { fileFlagError } from './flag-errors.js';
 import { CliError, type ViewJson } from './output.js';
 
@@ -26,18 +28,48 @@ const FILES_CONTENT_TYPE = 'application/vnd.meshcp.files+json';
 
 export interface ServerOptions {
   readonly server: string;
+  /** The CA of the admin API's HTTPS certificate. */
+  readonly adminCaCert?: string;
+  /** The same, under its old name (deprecated: `--ca-cert` means the xDS CA on `bootstrap` and `agent`). */
   readonly caCert?: string;
   readonly clientCert?: string;
   readonly clientKey?: string;
 }
 
+function envValue(...names: string[]): string | undefined {
+  for (const name of names) {
+    const value = process.env[name];
+    if (value !== undefined && value !== '') return value;
+  }
+  return undefined;
+}
+
+/**
+ * The admin API flags of every client command. `--ca-cert` stays a hidden, deprecated alias of
+ * `--admin-ca-cert` (it was documented for get/apply, while `bootstrap` and `agent` use it for the
+ * xDS CA): it still works, with a warning naming the new flag.
+ */
 export function addServerOptions(command: Command): Command {
-  return command
+  command
     .option('--server <url>', 'meshcp admin API (env MESHCP_SERVER)', process.env['MESHCP_SERVER'] ?? DEFAULT_SERVER)
-    // The TLS files beside MESHCP_SERVER, so a shell set up once talks to an mTLS admin API (issue #13).
-    .option('--ca-cert <file>', 'CA certificate that signed the admin API server certificate (https) (env MESHCP_CA_CERT)', process.env['MESHCP_CA_CERT'] || undefined)
-    .option('--client-cert <file>', 'client certificate for an admin API that requires mTLS (env MESHCP_CLIENT_CERT)', process.env['MESHCP_CLIENT_CERT'] || undefined)
-    .option('--client-key <file>', 'key of --client-cert (env MESHCP_CLIENT_KEY)', process.env['MESHCP_CLIENT_KEY'] || undefined);
+    .option('--admin-ca-cert <file>', 'CA certificate that signed the admin API server certificate (https) (env MESHCP_ADMIN_CA_CERT, or MESHCP_CA_CERT)', envValue('MESHCP_ADMIN_CA_CERT', 'MESHCP_CA_CERT'))
+    .option('--client-cert <file>', 'client certificate for an admin API that requires mTLS (env MESHCP_CLIENT_CERT)', envValue('MESHCP_CLIENT_CERT'))
+    .option('--client-key <file>', 'key of --client-cert (env MESHCP_CLIENT_KEY)', envValue('MESHCP_CLIENT_KEY'));
+  if (!command.options.some((o) => o.long === '--ca-cert')) {
+    command.addOption(new Option('--ca-cert <file>', 'deprecated: --admin-ca-cert').hideHelp());
+    command.hook('preAction', (_hooked, action) => warnDeprecatedCaCert(action));
+  }
+  return command;
+}
+
+function warnDeprecatedCaCert(command: Command): void {
+  if (command.getOptionValueSource('caCert') !== 'cli') return;
+  const value = command.getOptionValue('caCert') as string;
+  if (command.getOptionValueSource('adminCaCert') === 'cli' && command.getOptionValue('adminCaCert') !== value) {
+    throw new CliError([`--ca-cert ${value} and --admin-ca-cert ${String(command.getOptionValue('adminCaCert'))} disagree: give --admin-ca-cert only (--ca-cert is its deprecated name)`]);
+  }
+  command.setOptionValueWithSource('adminCaCert', value, 'cli');
+  command.configureOutput().writeErr?.(`Warning: --ca-cert is deprecated for the admin API: use --admin-ca-cert (on \`bootstrap\` and \`agent\`, the xDS CA is --xds-ca-cert)\n`);
 }
 
 export interface AppliedJson {
@@ -55,6 +87,8 @@ export interface ApplyFileJson {
 interface Response {
   readonly status: number;
   readonly body: Record<string, unknown>;
+  /** The body as sent (a PEM document is not JSON). */
+  readonly text: string;
 }
 
 function stringList(v: unknown): string[] {
@@ -88,7 +122,7 @@ export class AdminClient {
       throw new CliError([`--server: invalid URL "${options.server}" (e.g. ${DEFAULT_SERVER})`]);
     }
     if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') throw new CliError([`--server: expected an http:// or https:// URL, got "${options.server}"`]);
-    const ca = readPemOption(options.caCert, '--ca-cert');
+    const ca = readPemOption(options.adminCaCert ?? options.caCert, '--admin-ca-cert');
     const cert = readPemOption(options.clientCert, '--client-cert');
     const key = readPemOption(options.clientKey, '--client-key');
     if ((cert === undefined) !== (key === undefined)) throw new CliError(['--client-cert and --client-key go together']);
@@ -135,6 +169,13 @@ export class AdminClient {
     return res.body;
   }
 
+  /** GET a text document (a PEM certificate) from the admin API; the API's errors are thrown as a CliError. */
+  async getText(path: string): Promise<string> {
+    const res = await this.request('GET', path);
+    this.check(res);
+    return res.text;
+  }
+
   /** POST a JSON body to the admin API. */
   async postJson(path: string, body: unknown): Promise<Record<string, unknown>> {
     const res = await this.request('POST', path, { contentType: 'application/json', text: JSON.stringify(body) });
@@ -177,11 +218,14 @@ export class AdminClient {
             parsed = { errors: [`admin API answered HTTP ${res.statusCode ?? 0}: ${text.trim().split('\n', 1)[0] ?? ''}`] };
           }
           const json = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
-          resolve({ status: res.statusCode ?? 0, body: json });
+          resolve({ status: res.statusCode ?? 0, body: json, text });
         });
       });
       req.on('error', (err: NodeJS.ErrnoException) => {
-        reject(new CliError([`cannot reach the meshcp admin API at ${this.base.origin}: ${err.code ?? err.message} (is \`meshcp serve\` running? set --server)`]));
+        describeAdminConnectError(this.base, err, { trustsCa: this.tls.ca !== undefined, hasClientCertificate: this.tls.cert !== undefined }).then(
+          (line) => reject(new CliError([line])),
+          () => reject(new CliError([`cannot reach the meshcp admin API at ${this.base.origin}: ${err.code ?? err.message}`])),
+        );
       });
       req.end(body?.text);
     });

@@ -1,24 +1,26 @@
 /**
  * `meshcp bootstrap envoy|grpc` (SPEC §3). xDS is TLS by default (SPEC §2): the Envoy bootstrap
- * carries the control-plane CA, read from `--ca-cert` or fetched from the admin API (`--server`).
+ * carries the control-plane CA, read from `--xds-ca-cert` or fetched from the admin API (`--server`,
+ * with its TLS flags when it requires mTLS).
  * grpc-js's xDS client cannot speak TLS to meshcp, so the gRPC bootstrap points at `meshcp agent
  * --xds-proxy-address`, which adds the token itself; clients with gRFC A65 `tls` channel
- * credentials (grpc-go, grpc-java, C-core) get `--ca-cert` and connect to meshcp directly. Several `--xds-address` (replicas, SPEC §5)
+ * credentials (grpc-go, grpc-java, C-core) get `--xds-ca-cert` and connect to meshcp directly. Several `--xds-address` (replicas, SPEC §5)
  * become several endpoints of the Envoy xDS cluster; a gRPC app has one relay, its agent, which
  * takes the replica list itself.
  */
 import fs from 'node:fs';
 import { isIP } from 'node:net';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import YAML from 'yaml';
 import { parseRelayAddress } from '../agent/relay-listener.js';
 import { parseXdsAddresses } from '../agent/xds-addresses.js';
 import { defaultAdminSocket, envoyBootstrap, parseAdminAddress } from '../bootstrap/envoy.js';
 import { grpcBootstrap } from '../bootstrap/grpc.js';
 import { parseCertificates } from '../ca/pem.js';
-import { DEFAULT_SERVER } from './admin-client.js';
-import { processIo, type CliIo } from './output.js';
+import { AdminClient, addServerOptions, type ServerOptions } from './admin-client.js';
+import { CliError, processIo, type CliIo } from './output.js';
 import { fileFlagError, readFlagFile } from './flag-errors.js';
+import { speaksTls } from './tls-probe.js';
 
 interface BootstrapOptions {
   name: string;
@@ -27,8 +29,11 @@ interface BootstrapOptions {
   tokenFile?: string;
   xdsAddress: string[];
   certDir?: string;
-  caCert?: string;
+  xdsCaCert?: string;
   server: string;
+  adminCaCert?: string;
+  clientCert?: string;
+  clientKey?: string;
   xdsPlaintext?: boolean;
   adminAddress?: string;
   delta?: boolean;
@@ -51,36 +56,47 @@ function checkCaPem(pem: string, source: string): string {
   return pem;
 }
 
-/** The CA that signs meshcp's xDS certificate: --ca-cert, else GET {--server}/api/xds-ca. */
-export async function xdsCaPem(options: { caCert?: string; server: string }): Promise<string> {
-  if (options.caCert !== undefined) {
+/** The CA that signs meshcp's xDS certificate: --xds-ca-cert, else GET {--server}/api/xds-ca (with the admin API's TLS flags). */
+export async function xdsCaPem(options: { xdsCaCert?: string } & ServerOptions): Promise<string> {
+  if (options.xdsCaCert !== undefined) {
     let pem: string;
     try {
-      pem = fs.readFileSync(options.caCert, 'utf8');
+      pem = fs.readFileSync(options.xdsCaCert, 'utf8');
     } catch (err) {
-      throw fileFlagError('--ca-cert', options.caCert, err);
+      throw fileFlagError('--xds-ca-cert', options.xdsCaCert, err);
     }
-    return checkCaPem(pem, `--ca-cert "${options.caCert}"`);
+    return checkCaPem(pem, `--xds-ca-cert "${options.xdsCaCert}"`);
   }
-  const url = `${options.server.replace(/\/+$/, '')}/api/xds-ca`;
-  let res: globalThis.Response;
+  const client = new AdminClient(options);
+  let pem: string;
   try {
-    res = await fetch(url);
+    pem = await client.getText('/api/xds-ca');
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new Error(`cannot fetch the xDS CA from ${url} (${cause}): start meshcp or pass --server URL, or give the CA with --ca-cert FILE`);
+    const lines = err instanceof CliError ? err.lines : [(err as Error).message];
+    throw new CliError(lines.map((line) => `cannot fetch the xDS CA from ${options.server}/api/xds-ca: ${line}; or give the CA with --xds-ca-cert FILE`));
   }
-  const body = await res.text();
-  if (!res.ok) {
-    let why = body.trim();
-    try {
-      why = ((JSON.parse(body) as { errors?: string[] }).errors ?? [why]).join('; ');
-    } catch {
-      // not JSON: keep the text
-    }
-    throw new Error(`cannot fetch the xDS CA from ${url}: HTTP ${res.status}: ${why}`);
+  return checkCaPem(pem, `${options.server}/api/xds-ca`);
+}
+
+/**
+ * `--xds-ca-cert` is the xDS CA; `--ca-cert`, its documented name here, stays as a deprecated alias
+ * (on the admin API commands `--ca-cert` meant the admin API's CA: two meanings for one flag).
+ */
+function addXdsCaOptions(command: Command, help: string): Command {
+  return command
+    .option('--xds-ca-cert <file>', help)
+    .addOption(new Option('--ca-cert <file>', 'deprecated: --xds-ca-cert').hideHelp())
+    .hook('preAction', (_hooked, action) => resolveDeprecatedXdsCa(action));
+}
+
+export function resolveDeprecatedXdsCa(command: Command): void {
+  if (command.getOptionValueSource('caCert') !== 'cli') return;
+  const value = command.getOptionValue('caCert') as string;
+  if (command.getOptionValue('xdsCaCert') !== undefined && command.getOptionValue('xdsCaCert') !== value) {
+    throw new CliError([`--ca-cert ${value} and --xds-ca-cert ${String(command.getOptionValue('xdsCaCert'))} disagree: give --xds-ca-cert only (--ca-cert is its deprecated name)`]);
   }
-  return checkCaPem(body, url);
+  command.setOptionValueWithSource('xdsCaCert', value, 'cli');
+  command.configureOutput().writeErr?.('Warning: --ca-cert is deprecated here: use --xds-ca-cert (the CA of meshcp\'s xDS certificate; the admin API\'s CA is --admin-ca-cert)\n');
 }
 
 function common(command: Command): Command {
@@ -103,16 +119,33 @@ function isLoopbackHost(address: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
+/**
+ * A plaintext gRPC bootstrap aimed at meshcp's own xDS port can never connect: meshcp serves xDS
+ * over TLS there (unless `serve --xds-plaintext`). Says so when the address answers with TLS, or
+ * when it is the default address and nothing answers yet.
+ */
+async function xdsTlsPortWarning(xdsAddress: string, defaulted: boolean): Promise<string | undefined> {
+  const at = xdsAddress.lastIndexOf(':');
+  const host = xdsAddress.slice(0, at).replace(/^\[|\]$/g, '');
+  const port = Number(xdsAddress.slice(at + 1));
+  const fix = 'run `meshcp agent --xds-proxy-address unix:///PATH` beside the app and pass --xds-address unix:///PATH (the agent relays to meshcp over TLS), or give --xds-ca-cert FILE for a gRPC with TLS channel credentials (gRFC A65: grpc-go, C-core)';
+  if (await speaksTls(host, port, 2000)) return `--xds-address ${xdsAddress} answers with TLS (meshcp's xDS port is TLS by default), and this bootstrap makes the app speak plaintext there: it can never connect; ${fix}`;
+  if (defaulted) return `no --xds-address: the app dials ${xdsAddress} in plaintext, where \`meshcp serve\` serves xDS over TLS by default, so it would never connect; ${fix}`;
+  return undefined;
+}
+
 export function registerBootstrap(program: Command, io: CliIo = processIo()): void {
   const bootstrap = program.command('bootstrap').description('Print a bootstrap for an Envoy proxy or a proxyless gRPC app');
-  common(bootstrap.command('envoy').description('Print an Envoy bootstrap YAML that connects to ADS over TLS; repeat --xds-address (or separate with commas) to list several meshcp replicas'))
-    .option('--ca-cert <file>', 'CA that signs meshcp\'s xDS certificate; fetched from --server (GET /api/xds-ca) when absent')
-    .option('--server <url>', 'meshcp admin API to fetch the xDS CA from (env MESHCP_SERVER)', process.env['MESHCP_SERVER'] ?? DEFAULT_SERVER)
+  const envoy = addXdsCaOptions(
+    common(bootstrap.command('envoy').description('Print an Envoy bootstrap YAML that connects to ADS over TLS; repeat --xds-address (or separate with commas) to list several meshcp replicas')),
+    'CA that signs meshcp\'s xDS certificate; fetched from the admin API (--server, GET /api/xds-ca) when absent',
+  )
     .option('--xds-plaintext', 'connect without TLS (local development only, against `serve --xds-plaintext`)')
     .option('--admin-address <address>', "Envoy's admin interface: unix://PATH (mode 0600), HOST:PORT (any local user and browser can reach it) or none (default unix://envoy-admin-NAME.sock, relative to Envoy's working directory)")
-    .option('--delta', 'use Delta (incremental) ADS instead of State of the World')
-    .action(async (options: BootstrapOptions) => {
-      if (options.xdsPlaintext && options.caCert !== undefined) throw new Error('--xds-plaintext cannot be combined with --ca-cert: drop one of them');
+    .option('--delta', 'use Delta (incremental) ADS instead of State of the World');
+  // The admin API the xDS CA is fetched from, with its TLS flags (an admin API that requires mTLS).
+  addServerOptions(envoy).action(async (options: BootstrapOptions) => {
+      if (options.xdsPlaintext && options.xdsCaCert !== undefined) throw new Error('--xds-plaintext cannot be combined with --xds-ca-cert: drop one of them');
       const admin = parseAdminAddress(options.adminAddress ?? `unix://${defaultAdminSocket(options.name)}`);
       if (admin.kind === 'tcp') {
         io.stderr.write(`warning: --admin-address ${options.adminAddress}: Envoy's admin interface has no authentication; on a TCP port every local user, and any web page through the browser, can reach /quitquitquit and the config dump. Prefer unix://PATH.\n`);
@@ -125,20 +158,24 @@ export function registerBootstrap(program: Command, io: CliIo = processIo()): vo
       const doc = envoyBootstrap({ name: options.name, mesh: options.mesh, xdsAddress: addresses, token: readToken(options), admin, delta: options.delta === true, ...(caPem !== undefined ? { xdsCaPem: caPem } : {}) });
       io.stdout.write(YAML.stringify(doc));
     });
-  common(bootstrap.command('grpc').description('Print a gRPC xDS bootstrap JSON (server listener template, file_watcher certificate providers)'))
-    .option('--cert-dir <dir>', 'directory where `meshcp agent` writes cert.pem, key.pem and ca.pem')
-    .option('--ca-cert <file>', "connect to meshcp directly over TLS (gRFC A65 `tls` channel credentials: grpc-go, grpc-java, C-core), verifying meshcp's xDS certificate with this CA file (GET /api/xds-ca); the token goes in node.metadata")
+  addXdsCaOptions(
+    common(bootstrap.command('grpc').description('Print a gRPC xDS bootstrap JSON (server listener template, file_watcher certificate providers)')).option(
+      '--cert-dir <dir>',
+      'directory where `meshcp agent` writes cert.pem, key.pem and ca.pem',
+    ),
+    "connect to meshcp directly over TLS (gRFC A65 `tls` channel credentials: grpc-go, grpc-java, C-core), verifying meshcp's xDS certificate with this CA file (GET /api/xds-ca); the token goes in node.metadata",
+  )
     .option('--xds-plaintext', 'allow a non-loopback --xds-address in plaintext (local development only)')
     .action(async (options: BootstrapOptions) => {
-      if (options.caCert !== undefined) {
-        if (options.xdsPlaintext) throw new Error('--xds-plaintext cannot be combined with --ca-cert: drop one of them');
+      if (options.xdsCaCert !== undefined) {
+        if (options.xdsPlaintext) throw new Error('--xds-plaintext cannot be combined with --xds-ca-cert: drop one of them');
         // The file is read by the app at run time: check now that it is a CA certificate.
-        await xdsCaPem({ caCert: options.caCert, server: '' });
+        await xdsCaPem({ xdsCaCert: options.xdsCaCert, server: '' });
         const addresses = xdsAddresses(options);
-        if (addresses.length > 1) throw new Error(`bootstrap grpc --ca-cert takes one --xds-address (a meshcp replica or a load balancer in front of them), got ${addresses.join(', ')}`);
+        if (addresses.length > 1) throw new Error(`bootstrap grpc --xds-ca-cert takes one --xds-address (a meshcp replica or a load balancer in front of them), got ${addresses.join(', ')}`);
         const token = readToken(options);
         if (token === undefined) io.stderr.write('warning: no --token or --token-file: meshcp refuses this app unless it runs with --auth none\n');
-        const doc = grpcBootstrap({ name: options.name, mesh: options.mesh, xdsAddress: addresses[0]!, token, certDir: options.certDir, xdsCaCertFile: options.caCert });
+        const doc = grpcBootstrap({ name: options.name, mesh: options.mesh, xdsAddress: addresses[0]!, token, certDir: options.certDir, xdsCaCertFile: options.xdsCaCert });
         io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
         return;
       }
@@ -164,6 +201,8 @@ export function registerBootstrap(program: Command, io: CliIo = processIo()): vo
         );
       }
       if (options.xdsPlaintext) io.stderr.write('warning: --xds-plaintext: this gRPC app talks xDS WITHOUT TLS across the network. For local development only.\n');
+      const tlsPort = await xdsTlsPortWarning(xdsAddress, options.xdsAddress.length === 0);
+      if (tlsPort !== undefined) io.stderr.write(`warning: ${tlsPort}\n`);
       const doc = grpcBootstrap({ name: options.name, mesh: options.mesh, xdsAddress, token: readToken(options), certDir: options.certDir });
       io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
     });

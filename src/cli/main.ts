@@ -11,6 +11,7 @@ import { registerCa } from './ca.js';
 import { registerCert } from './cert.js';
 import { registerCertCheck } from './cert-check.js';
 import { registerCompletion } from './completion.js';
+import { registerDemo } from './demo.js';
 import { describeSystemError } from './flag-errors.js';
 import { addExamples } from './help-examples.js';
 import { registerInspect } from './inspect.js';
@@ -78,6 +79,7 @@ export function buildProgram(io: CliIo = processIo()): Command {
   registerToken(program, io);
   registerAgent(program);
   registerValidate(program, io);
+  registerDemo(program, io);
   program
     .command('version')
     .description('Print the meshcp version')

