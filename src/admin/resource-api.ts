@@ -14,6 +14,7 @@
 import YAML from 'yaml';
 import { formatFieldError, type FieldError } from '../api/errors.js';
 import { isPlainObject } from '../api/fields.js';
+import { knownMeshes, unknownMeshMessage } from '../api/mesh-existence.js';
 import { findDuplicateResources, parseYamlEntries, type ParsedEntry } from '../api/parse.js';
 import { resourceKey, resourceLabel, type Resource, type ResourceKind } from '../api/types.js';
 import { mergeResources, type ResourceSources } from '../sources/resource-sources.js';
@@ -73,6 +74,12 @@ export class ResourceApi {
   private tail: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: ResourceApiOptions) {}
+
+  /** Why `mesh` cannot be named (no Mesh resource of that name, and not `default`): the API answers 404 with it. */
+  unknownMesh(mesh: string): string | undefined {
+    const known = knownMeshes(this.options.sources.desired().resources);
+    return known.has(mesh) ? undefined : unknownMeshMessage(mesh, known);
+  }
 
   list(kind: ResourceKind, mesh?: string): ResourceView[] {
     const merged = this.options.sources.desired();

@@ -213,6 +213,7 @@ export class AdminServer {
     }
     if (third !== undefined && rest.length === 1 && rest[0] === 'certificate' && parseKind(second) === 'Secret') {
       allow(method, ['GET']);
+      this.requireMesh(url.searchParams.get('mesh') ?? undefined);
       const result = this.options.api.certificate({ type: 'Secret', mesh: url.searchParams.get('mesh') ?? 'default', name: third });
       if (!result.ok) throw new HttpError(result.status, result.error);
       // PEM for curl; JSON for meshcp, which asks for it.
@@ -247,6 +248,8 @@ export class AdminServer {
     const kind = parseKind(second);
     if (kind === undefined) throw new HttpError(404, `unknown resource type "${second}"; known types: ${knownTypeNames().join(', ')}`);
     const meshParam = url.searchParams.get('mesh') ?? undefined;
+    // `get -m defualt` is a typo, not an empty mesh (Kuma: "mesh not found").
+    if (kind !== 'Mesh') this.requireMesh(meshParam);
     if (third === undefined) {
       allow(method, ['GET']);
       const nacks = this.options.inspect ? nacksBySource(this.options.inspect) : undefined;
@@ -315,6 +318,12 @@ export class AdminServer {
     return parsed.protocol === scheme && parsed.pathname === '/' && this.hostAllowed(parsed.host);
   }
 
+  /** 404 naming the nearest mesh when `mesh` is given and does not exist. */
+  private requireMesh(mesh: string | undefined): void {
+    const problem = mesh === undefined ? undefined : this.options.api.unknownMesh(mesh);
+    if (problem !== undefined) throw new HttpError(404, problem);
+  }
+
   private inspect(method: string, path: readonly string[], url: URL, res: http.ServerResponse): void {
     const sources = this.options.inspect;
     if (!sources) throw new HttpError(404, 'inspect is not enabled');
@@ -324,6 +333,8 @@ export class AdminServer {
     const meshParam = url.searchParams.get('mesh') ?? undefined;
     if (name === undefined) {
       const items = inspectDataplanes(sources, meshParam);
+      // A proxy that connected to a mesh without a Mesh resource is still shown.
+      if (items.length === 0) this.requireMesh(meshParam);
       return send(res, 200, { items, total: items.length });
     }
     const mesh = meshParam ?? 'default';
@@ -374,6 +385,8 @@ export class AdminServer {
     if (!o) throw new HttpError(400, 'expected a JSON body {"name": NAME, "mesh"?: MESH, "validFor"?: "24h"}');
     const name = readName(o['name'], 'name', issues);
     const mesh = readName(o['mesh'] ?? 'default', 'mesh', issues);
+    // A token for a mesh that does not exist would never be accepted by a proxy's mesh: refuse it (as kumactl).
+    if (mesh !== undefined) this.requireMesh(mesh);
     const validFor = readString(o['validFor'] ?? '24h', 'validFor', issues);
     const seconds = validFor !== undefined ? parseDuration(validFor) : undefined;
     if (validFor !== undefined && (seconds === undefined || seconds < 1 || seconds > MAX_TOKEN_SECONDS)) {

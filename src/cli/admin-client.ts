@@ -25,6 +25,8 @@ export class AdminApiError extends CliError {
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:5681';
 const FILES_CONTENT_TYPE = 'application/vnd.meshcp.files+json';
+/** How the admin API words an unknown mesh (api/mesh-existence.ts). */
+const UNKNOWN_MESH = /^mesh ".*" not found/;
 
 export interface ServerOptions {
   readonly server: string;
@@ -139,7 +141,8 @@ export class AdminClient {
 
   async get(kind: ResourceKind, name: string, mesh: string): Promise<ViewJson | undefined> {
     const res = await this.request('GET', `/api/${kindPlural(kind)}/${encodeURIComponent(name)}?mesh=${encodeURIComponent(mesh)}`);
-    if (res.status === 404) return undefined;
+    // 404 for the resource is "not found"; 404 for its mesh is the user's typo, said as the API says it.
+    if (res.status === 404 && !stringList(res.body['errors']).some((e) => UNKNOWN_MESH.test(e))) return undefined;
     this.check(res);
     return res.body as unknown as ViewJson;
   }

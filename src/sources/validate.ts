@@ -7,6 +7,7 @@
  */
 import type { FieldError } from '../api/errors.js';
 import { checkReferences } from '../api/references.js';
+import { checkMeshesExist, IMPLICIT_MESH } from '../api/mesh-existence.js';
 import { checkIdentityCollisions, takesOwnName } from './identity-collisions.js';
 import { isDeepStrictEqual } from 'node:util';
 import { meshOf, type ResourceChange } from '../api/resource-set.js';
@@ -84,6 +85,7 @@ export function validateResources(resources: readonly Resource[], options: Resou
     for (const e of material.errors) errors.push({ resource: resourceLabel(r), path: e.path, message: e.message });
     for (const w of material.warnings) warnings.push({ resource: resourceLabel(r), path: w.path, message: w.message });
   }
+  errors.push(...checkMeshesExist(resources));
   errors.push(...checkReferences(resources));
   errors.push(...checkIdentityCollisions(resources));
   // Validation reads material only; it never initializes (or stores) a CA.
@@ -192,6 +194,14 @@ export function validateChange(change: ResourceChange, options: ResourceSetOptio
   };
   change.puts.forEach((r, i) => note(r, change.replaced[i]));
   for (const r of change.deletes) note(r, undefined);
+  // Mesh existence: a put resource needs its mesh; a deleted Mesh must leave none of its resources behind.
+  const putsElsewhere = change.puts.filter((r) => r.type !== 'Mesh');
+  const orphaned = change.deletes.filter((r) => r.type === 'Mesh' && r.name !== IMPLICIT_MESH).flatMap((m) => change.set.resourcesOf(meshOf(m)).filter((r) => r.type !== 'Mesh'));
+  if (putsElsewhere.length > 0 || orphaned.length > 0) {
+    const candidates = [...new Set([...putsElsewhere, ...orphaned])];
+    const meshResources = [...new Set(candidates.map(meshOf))].flatMap((mesh) => change.set.resourcesOf(mesh).filter((r) => r.type === 'Mesh'));
+    errors.push(...checkMeshesExist(meshResources, candidates));
+  }
   for (const r of change.puts) {
     if (r.type !== 'Secret') continue;
     if (reservedSecretName(r.mesh, r.name)) errors.push({ resource: resourceLabel(r), path: 'name', message: `"${r.name}" is reserved for the builtin CA material of mesh "${r.mesh}"; choose another name` });

@@ -55,7 +55,7 @@ describe('meshcp completion', () => {
     expect(complete(script, ['ro'])).toEqual(['route', 'routes']);
     expect(complete(script, ['route', ''])).toEqual(expect.arrayContaining(['create', 'update', 'get', 'export', 'list', 'edit', 'delete']));
     expect(complete(script, ['routes', 'create', '--host'])).toEqual(['--host', '--hostname']);
-    expect(complete(script, ['secret', 'create', 'tls', 'x', '--c'])).toEqual(['--cert', '--ca', '--ca-cert', '--client-cert', '--client-key']);
+    expect(complete(script, ['secret', 'create', 'tls', 'x', '--c'])).toEqual(['--cert', '--ca', '--client-cert', '--client-key']);
     expect(complete(script, ['completion', ''])).toEqual(expect.arrayContaining(['bash', 'zsh']));
     expect(complete(script, ['--log-level', 'debug', 'cert', 'issue', 'x', '--i'])).toEqual(['--ip']);
   });

@@ -1,5 +1,5 @@
 /**
- * The admin client's TLS files from the environment, beside MESHCP_SERVER (issue #13):
+ * The admin client's TLS files from the environment, beside MESHCP_SERVER:
  * MESHCP_CA_CERT, MESHCP_CLIENT_CERT, MESHCP_CLIENT_KEY, against a serve that requires mTLS.
  */
 import fs from 'node:fs';
@@ -11,7 +11,7 @@ import { startServer, type RunningServer } from '../../src/cli/serve.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { runCli } from './harness.js';
 
-const ENV = ['MESHCP_SERVER', 'MESHCP_CA_CERT', 'MESHCP_CLIENT_CERT', 'MESHCP_CLIENT_KEY'] as const;
+const ENV = ['MESHCP_SERVER', 'MESHCP_CA_CERT', 'MESHCP_ADMIN_CA_CERT', 'MESHCP_CLIENT_CERT', 'MESHCP_CLIENT_KEY'] as const;
 
 describe('admin client TLS from the environment', () => {
   let dir: string;
@@ -90,8 +90,24 @@ describe('admin client TLS from the environment', () => {
     process.env['MESHCP_CLIENT_CERT'] = files['operator.crt'];
     process.env['MESHCP_CLIENT_KEY'] = files['operator.key'];
     // when
-    const run = await runCli(['get', 'meshes', '--ca-cert', files['ca.crt'] ?? '']);
+    const run = await runCli(['get', 'meshes', '--admin-ca-cert', files['ca.crt'] ?? '']);
     // then
     expect(run).toMatchObject({ code: 0, stderr: '' });
+  });
+
+  it('takes MESHCP_ADMIN_CA_CERT, and the old --ca-cert with a warning naming --admin-ca-cert', async () => {
+    // given
+    process.env['MESHCP_SERVER'] = server.adminUrl;
+    process.env['MESHCP_CLIENT_CERT'] = files['operator.crt'];
+    process.env['MESHCP_CLIENT_KEY'] = files['operator.key'];
+    // when
+    process.env['MESHCP_ADMIN_CA_CERT'] = files['ca.crt'];
+    const fromEnv = await runCli(['get', 'meshes']);
+    delete process.env['MESHCP_ADMIN_CA_CERT'];
+    const deprecated = await runCli(['get', 'meshes', '--ca-cert', files['ca.crt'] ?? '']);
+    // then
+    expect(fromEnv).toMatchObject({ code: 0, stderr: '' });
+    expect(deprecated.code).toBe(0);
+    expect(deprecated.stderr).toBe('Warning: --ca-cert is deprecated for the admin API: use --admin-ca-cert (on `bootstrap` and `agent`, the xDS CA is --xds-ca-cert)\n');
   });
 });

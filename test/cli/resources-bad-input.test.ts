@@ -160,6 +160,6 @@ routes: [{ prefix: /, route: { service: shopping-cart } }]
   it('a server that is not there', async () => {
     const run = await h.cli(['get', 'routes', '--server', 'http://127.0.0.1:1']);
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/^Error: cannot reach the meshcp admin API at http:\/\/127\.0\.0\.1:1: ECONNREFUSED/);
+    expect(run.stderr).toMatch(/^Error: cannot reach the meshcp admin API at http:\/\/127\.0\.0\.1:1: connection refused \(is `meshcp serve` running there\? set --server or MESHCP_SERVER\)\n$/);
   });
 });
