@@ -17,5 +17,6 @@ for (const [what, command, args] of steps) {
   }
 }
 process.stdout.write(`[build] done in ${((Date.now() - started) / 1000).toFixed(0)} s; starting the demo\n`);
-const demo = spawnSync(process.execPath, ['dist/src/demo/main.js', ...process.argv.slice(2)], { stdio: 'inherit' });
+// The demo of the installed bin (`meshcp demo`), from the build just made.
+const demo = spawnSync(process.execPath, ['dist/src/cli/main.js', 'demo', ...process.argv.slice(2)], { stdio: 'inherit' });
 process.exit(demo.status ?? 1);

@@ -15,6 +15,7 @@ import YAML from 'yaml';
 import { formatFieldError, type FieldError } from '../api/errors.js';
 import { isPlainObject } from '../api/fields.js';
 import { knownMeshes, unknownMeshMessage } from '../api/mesh-existence.js';
+import { defaultDenyWarnings } from '../api/mesh-warnings.js';
 import { findDuplicateResources, parseYamlEntries, type ParsedEntry } from '../api/parse.js';
 import { resourceKey, resourceLabel, type Resource, type ResourceKind } from '../api/types.js';
 import { mergeResources, type ResourceSources } from '../sources/resource-sources.js';
@@ -310,6 +311,11 @@ export class ResourceApi {
     }
     await store.delete(ref);
     const warnings = inFiles ? [`removed the API copy of ${label}; the --config files still define it`] : [];
+    // The last TrafficPermission of an mTLS mesh: from now on every call in it is denied.
+    if (!inFiles && ref.type === 'TrafficPermission') {
+      const remaining = sources.desired().resources.filter((r) => resourceKey(r) !== key);
+      warnings.push(...defaultDenyWarnings(remaining, new Set([ref.mesh])).map(formatFieldError));
+    }
     return { ok: true, outcome: 'deleted', warnings };
   }
 }

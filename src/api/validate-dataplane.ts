@@ -78,7 +78,17 @@ function checkListenerCollisions(address: string, inbound: readonly DataplaneInb
     if (clash !== undefined && (address === SIDECAR_LOOPBACK || address === '0.0.0.0')) {
       issues.error(field(index('networking.outbound', clash), 'port'), `port ${i.port} is also ${field(path, 'port')} on ${address}: the inbound listener and the outbound listener (bound to ${SIDECAR_LOOPBACK}) would collide; use another port for one of them`);
     }
-    if (i.servicePort === undefined) return;
+    if (i.servicePort === undefined) {
+      // The sidecar forwards to 127.0.0.1:servicePort; without one it would forward to its own
+      // listener, so it gets none (generate/envoy-flavor.ts). Right for a proxyless app only.
+      if (isLoopback(address)) {
+        issues.warn(
+          field(path, 'servicePort'),
+          `none on the loopback address ${address}: right for a proxyless gRPC app, which serves port ${i.port} itself; an Envoy sidecar gets no inbound listener for it (give servicePort, the port the app behind the sidecar listens on)`,
+        );
+      }
+      return;
+    }
     const appClash = outboundIndex.get(i.servicePort);
     if (appClash !== undefined) {
       issues.error(field(path, 'servicePort'), `port ${i.servicePort} is also ${field(index('networking.outbound', appClash), 'port')}: the sidecar's outbound listener takes ${SIDECAR_LOOPBACK}:${i.servicePort}, where the application should listen; use another port for one of them`);

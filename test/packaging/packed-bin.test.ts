@@ -4,7 +4,7 @@
  * hid a bin that printed nothing because the entry-point check compared file names with the
  * symlink's.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,6 +79,46 @@ describe('the installed meshcp bin (npm pack + npm install, run through the syml
     expect(r.stdout).toBe('Usage: meshcp [options] [command]\n');
     expect(r.stderr).toBe('');
   });
+});
+
+describe('meshcp demo from the installed package', () => {
+  it('runs the mesh mTLS story end to end with real proxyless workloads, says what it waits for, and exits 0', async () => {
+    // given: the package installed above, nothing else (no checkout, no build)
+    // when
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(bin, ['demo'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.once('error', reject);
+      child.once('exit', (exit) => resolve({ code: exit, stdout: out, stderr: err }));
+    });
+    // then
+    expect(stderr).not.toMatch(/demo failed/);
+    expect(code, stderr.slice(-3000)).toBe(0);
+    // meshcp serves xDS over TLS only, and the workloads reach it through their agents' relays (SPEC §2)
+    expect(stdout).toMatch(/xDS \(TLS\) on 127\.0\.0\.1:\d+/);
+    expect(stdout).toMatch(/web: .*xDS for the workload on unix:\/\/\/\S+\/web-xds\.sock/);
+    // an allowed call, with the caller's SPIFFE ID as the server saw it
+    expect(stdout).toMatch(/ALLOWED: answered by backend-1; the server saw the caller as spiffe:\/\/default\/web/);
+    // the denied call once the permission is deleted, then allowed again
+    expect(stdout).toMatch(/DENIED: PERMISSION_DENIED/);
+    expect(stdout).toMatch(/ALLOWED again: answered by backend-1, caller spiffe:\/\/default\/web/);
+    // the rotation wait says what it waits for and how long it took
+    expect(stdout).toMatch(/backend-1's certificate \(serial [0-9A-F]+\) is rotated at 4\/5 of its life: due in about \d+ s/);
+    expect(stdout).toMatch(/waiting for the rotated certificate in backend-1\/cert\.pem…/);
+    expect(stdout).toMatch(/the rotated certificate in backend-1\/cert\.pem: after \d+\.\d s/);
+    const before = /serial before: ([0-9A-F]+)/.exec(stdout)?.[1];
+    const after = /serial after: +([0-9A-F]+)/.exec(stdout)?.[1];
+    expect(before).toMatch(/^[0-9A-F]{16,}$/);
+    expect(after).toMatch(/^[0-9A-F]{16,}$/);
+    expect(after).not.toBe(before);
+    // the inspect table, with both dataplanes online
+    expect(stdout).toMatch(/MESH +NAME +TAGS +STATUS/);
+    expect(stdout).toMatch(/default +backend-1 +\S+ +Online/);
+    expect(stdout).toMatch(/default +web +\S+ +Online/);
+  }, 120_000);
 });
 
 describe('the built bin through a plain symlink (npm link, ln -s into PATH)', () => {
