@@ -168,7 +168,11 @@ export class ResourceApi {
       else errors.push(...parsed.errors);
     }
     errors.push(...findDuplicateResources(entries));
-    if (request.ifRevision !== undefined && entries.length !== 1) errors.push({ path: '', message: `ifRevision applies to exactly one document, got ${entries.length}` });
+    // A document that did not parse leaves no entry: its own error says what to fix, and a count
+    // of the entries that did parse would only add noise about the request's plumbing.
+    if (request.ifRevision !== undefined && errors.length === 0 && entries.length !== 1) {
+      errors.push({ path: '', message: `ifRevision (write only over the revision read) takes exactly one resource; this request has ${entries.length}: send one resource per request` });
+    }
     if (errors.length === 0 && entries.length === 0) errors.push({ path: '', message: 'no resources to apply' });
     if (errors.length === 0) {
       const checked = this.checkBatch(entries, request.mode ?? 'apply');
