@@ -142,8 +142,18 @@ export interface RouteValidation {
 }
 
 export interface RouteRule {
+  /** The akka descriptor's rule name ("only used for debugging"): the Envoy route's name. */
+  readonly name?: string;
   readonly prefix: string;
   readonly route: { readonly service: string };
+}
+
+/** The akka descriptor's `corsPolicy`: browsers on these origins may call the route. */
+export interface RouteCorsPolicy {
+  /** `https://app.acme.org`, `https://*.acme.org`, or `*` (any origin). */
+  readonly allowedOrigins: readonly string[];
+  /** Upper case; empty: only what browsers send without asking (GET, HEAD, POST). */
+  readonly allowedMethods: readonly string[];
 }
 
 export interface RouteResource {
@@ -154,6 +164,7 @@ export interface RouteResource {
   readonly host: string;
   readonly tls?: RouteTls;
   readonly validation?: RouteValidation;
+  readonly corsPolicy?: RouteCorsPolicy;
   readonly routes: readonly RouteRule[];
 }
 

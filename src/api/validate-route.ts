@@ -2,9 +2,13 @@
 import { subjectPatterns } from '../envoy/subject-regex.js';
 import { checkRe2, checkRe2Complexity } from './re2.js';
 import { field, index, isAbsent, quoteValue, readHostname, readList, readName, readObject, readString, type DocumentContext, type Issues, type YamlObject } from './fields.js';
-import type { RouteResource, RouteRule, RouteTls, RouteValidation, SecretReference, SubjectMatcher } from './types.js';
+import type { RouteCorsPolicy, RouteResource, RouteRule, RouteTls, RouteValidation, SecretReference, SubjectMatcher } from './types.js';
 
-const ROUTE_FIELDS = ['type', 'name', 'mesh', 'gateway', 'host', 'tls', 'validation', 'routes'] as const;
+const ROUTE_FIELDS = ['type', 'name', 'mesh', 'gateway', 'host', 'tls', 'validation', 'corsPolicy', 'routes'] as const;
+/** A serialized origin (scheme://host[:port]), the host possibly `*.`-prefixed; or `*`. */
+const ORIGIN = /^(\*|[a-z][a-z0-9+.-]*:\/\/(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?)$/;
+/** RFC 9110 method token. */
+const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const MATCHER_KINDS = ['exact', 'hasPrefix', 'hasSuffix', 'regex'] as const;
 
 function readSecretReference(v: unknown, path: string, issues: Issues): SecretReference | undefined {
@@ -83,15 +87,44 @@ function readValidation(v: unknown, path: string, issues: Issues, ctx: DocumentC
   return { clientCertificate: { subjectMatches } };
 }
 
-function readRule(v: unknown, path: string, issues: Issues): RouteRule | undefined {
-  const o = readObject(v, path, issues, ['prefix', 'route']);
+function readCorsPolicy(v: unknown, path: string, issues: Issues): RouteCorsPolicy | undefined {
+  const o = readObject(v, path, issues, ['allowedOrigins', 'allowedMethods']);
   if (!o) return undefined;
+  const originsPath = field(path, 'allowedOrigins');
+  const allowedOrigins = (readList(o['allowedOrigins'], originsPath, issues, { required: true, nonEmpty: true }) ?? [])
+    .map((e, i) => {
+      const origin = readString(e, index(originsPath, i), issues, true);
+      if (origin !== undefined && !ORIGIN.test(origin)) {
+        issues.error(index(originsPath, i), `expected an origin such as https://app.acme.org (scheme, host, optional port; no path), https://*.acme.org, or *; got ${quoteValue(origin)}`);
+        return undefined;
+      }
+      return origin;
+    })
+    .filter((x): x is string => x !== undefined);
+  const methodsPath = field(path, 'allowedMethods');
+  const allowedMethods = (readList(o['allowedMethods'], methodsPath, issues) ?? [])
+    .map((e, i) => {
+      const method = readString(e, index(methodsPath, i), issues, true);
+      if (method !== undefined && !METHOD.test(method)) {
+        issues.error(index(methodsPath, i), `expected an HTTP method such as GET or PUT, got ${quoteValue(method)}`);
+        return undefined;
+      }
+      return method?.toUpperCase();
+    })
+    .filter((x): x is string => x !== undefined);
+  return { allowedOrigins, allowedMethods: [...new Set(allowedMethods)] };
+}
+
+function readRule(v: unknown, path: string, issues: Issues): RouteRule | undefined {
+  const o = readObject(v, path, issues, ['name', 'prefix', 'route']);
+  if (!o) return undefined;
+  const name = readString(o['name'], field(path, 'name'), issues);
   const prefix = readString(o['prefix'], field(path, 'prefix'), issues, true);
   if (prefix !== undefined && !prefix.startsWith('/')) issues.error(field(path, 'prefix'), `path prefix must start with "/", got ${quoteValue(prefix)}`);
   const routePath = field(path, 'route');
   const route = readObject(o['route'], routePath, issues, ['service'], true);
   const service = route ? readString(route['service'], field(routePath, 'service'), issues, true) : undefined;
-  return { prefix: prefix ?? '/', route: { service: service ?? '' } };
+  return { ...(name !== undefined ? { name } : {}), prefix: prefix ?? '/', route: { service: service ?? '' } };
 }
 
 export function validateRoute(o: YamlObject, scope: { name: string; mesh: string }, issues: Issues, ctx: DocumentContext = {}): RouteResource {
@@ -106,6 +139,7 @@ export function validateRoute(o: YamlObject, scope: { name: string; mesh: string
       'subject matchers need tls.clientValidationCa: without a client CA no client certificate is requested, so there is no subject to check',
     );
   }
+  const corsPolicy = readCorsPolicy(o['corsPolicy'], 'corsPolicy', issues);
   const rules = readList(o['routes'], 'routes', issues, { required: true, nonEmpty: true }) ?? [];
   const routes = rules.map((r, i) => readRule(r, index('routes', i), issues)).filter((r): r is RouteRule => r !== undefined);
   return {
@@ -116,6 +150,7 @@ export function validateRoute(o: YamlObject, scope: { name: string; mesh: string
     host: host ?? '',
     ...(tls ? { tls } : {}),
     ...(validation ? { validation } : {}),
+    ...(corsPolicy ? { corsPolicy } : {}),
     routes,
   };
 }

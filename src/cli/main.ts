@@ -3,7 +3,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { Command, CommanderError, Option } from 'commander';
+import { CommanderError, Option, type Command } from 'commander';
 import { configureLogging, createLogger, LOG_FORMATS, LOG_LEVELS, parseLogFormat, parseLogLevel, type Logger } from '../log/logger.js';
 import { registerAgent } from './agent.js';
 import { registerBootstrap } from './bootstrap.js';
@@ -20,6 +20,7 @@ import { registerResources } from './resources.js';
 import { registerRoute } from './route.js';
 import { registerSecret } from './secret.js';
 import { registerServe } from './serve.js';
+import { MeshcpCommand } from './spelling-hints.js';
 import { registerToken } from './token.js';
 import { registerValidate } from './validate.js';
 import { meshcpVersion } from './version.js';
@@ -45,7 +46,7 @@ interface GlobalOptions {
 }
 
 export function buildProgram(io: CliIo = processIo()): Command {
-  const program = new Command('meshcp')
+  const program = new MeshcpCommand('meshcp')
     .description('An Envoy xDS control plane: edge routes with client certificates, mesh mTLS, traffic permissions')
     .version(meshcpVersion())
     // Global: accepted before or after the command name (`meshcp serve --log-level debug`).

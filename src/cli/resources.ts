@@ -166,13 +166,46 @@ interface ApplyOptions extends ServerOptions {
   dryRun?: boolean;
 }
 
-interface GetOptions extends ServerOptions {
+export interface GetOptions extends ServerOptions {
   mesh?: string;
   output: string;
 }
 
-interface DeleteOptions extends ServerOptions {
+export interface DeleteOptions extends ServerOptions {
   mesh: string;
+}
+
+/** `get TYPE [NAME]`, and `secret list|get` (the akka spellings): never a private key. */
+export async function getResources(io: CliIo, kind: ResourceKind, name: string | undefined, options: GetOptions): Promise<void> {
+    if (options.output.toLowerCase() === 'pem') {
+      // The certificates of one secret, or the CA that signs a mesh's certificates (which clients of meshcp-issued route certificates trust); never a key.
+      if ((kind !== 'Secret' && kind !== 'Mesh') || name === undefined) throw new CliError(['-o pem prints the certificates of one secret (meshcp get secret NAME -o pem) or the CA of one mesh (meshcp get mesh NAME -o pem)']);
+      const client = new AdminClient(options);
+      const body =
+        kind === 'Mesh'
+          ? await client.getJson(`/api/meshes/${encodeURIComponent(name)}/certificate`)
+          : await client.getJson(`/api/secrets/${encodeURIComponent(name)}/certificate`, { mesh: options.mesh ?? 'default' });
+      const pem = body['pem'];
+      if (typeof pem !== 'string') throw new CliError([`the admin API at ${options.server} answered without a certificate`]);
+      io.stdout.write(pem);
+      return;
+    }
+    const wide = options.output.toLowerCase() === 'wide';
+    const format = wide ? 'table' : parseOutputFormat(options.output);
+    const client = new AdminClient(options);
+    const mesh = options.mesh ?? 'default';
+    const views = name !== undefined ? [await client.get(kind, name, mesh)] : await client.list(kind, options.mesh);
+    const found = views.filter((v) => v !== undefined);
+    if (name !== undefined && found.length === 0) throw new CliError([`${kind}/${name} not found${kind !== 'Mesh' ? ` in mesh "${mesh}"` : ''}`]);
+    if (format === 'table') io.stdout.write(resourceTable(kind, found, new Date(), { wide }) + nackLines(found));
+    else io.stdout.write(formatDocuments(found, format, name !== undefined));
+}
+
+/** `delete TYPE NAME`, and `secret delete NAME`. */
+export async function deleteResource(io: CliIo, kind: ResourceKind, name: string, options: DeleteOptions): Promise<void> {
+  const result = await new AdminClient(options).delete(kind, name, options.mesh);
+  printWarnings(io, result.warnings);
+  io.stdout.write(`${kind}/${name} deleted\n`);
 }
 
 export function registerResources(program: Command, io: CliIo): void {
@@ -197,31 +230,7 @@ export function registerResources(program: Command, io: CliIo): void {
       .argument('[name]', 'resource name')
       .option('-m, --mesh <mesh>', 'mesh (default: every mesh when listing, "default" for one resource)')
       .option('-o, --output <format>', 'table (fits 120 columns) | wide (every cell whole) | yaml | json | pem (a secret\'s certificates; a mesh\'s CA)', 'table'),
-  ).action(async (type: string, name: string | undefined, options: GetOptions) => {
-    const kind = resolveKind(type);
-    if (options.output.toLowerCase() === 'pem') {
-      // The certificates of one secret, or the CA that signs a mesh's certificates (which clients of meshcp-issued route certificates trust); never a key.
-      if ((kind !== 'Secret' && kind !== 'Mesh') || name === undefined) throw new CliError(['-o pem prints the certificates of one secret (meshcp get secret NAME -o pem) or the CA of one mesh (meshcp get mesh NAME -o pem)']);
-      const client = new AdminClient(options);
-      const body =
-        kind === 'Mesh'
-          ? await client.getJson(`/api/meshes/${encodeURIComponent(name)}/certificate`)
-          : await client.getJson(`/api/secrets/${encodeURIComponent(name)}/certificate`, { mesh: options.mesh ?? 'default' });
-      const pem = body['pem'];
-      if (typeof pem !== 'string') throw new CliError([`the admin API at ${options.server} answered without a certificate`]);
-      io.stdout.write(pem);
-      return;
-    }
-    const wide = options.output.toLowerCase() === 'wide';
-    const format = wide ? 'table' : parseOutputFormat(options.output);
-    const client = new AdminClient(options);
-    const mesh = options.mesh ?? 'default';
-    const views = name !== undefined ? [await client.get(kind, name, mesh)] : await client.list(kind, options.mesh);
-    const found = views.filter((v) => v !== undefined);
-    if (name !== undefined && found.length === 0) throw new CliError([`${kind}/${name} not found${kind !== 'Mesh' ? ` in mesh "${mesh}"` : ''}`]);
-    if (format === 'table') io.stdout.write(resourceTable(kind, found, new Date(), { wide }) + nackLines(found));
-    else io.stdout.write(formatDocuments(found, format, name !== undefined));
-  });
+  ).action((type: string, name: string | undefined, options: GetOptions) => getResources(io, resolveKind(type), name, options));
 
   addServerOptions(
     program
@@ -230,10 +239,5 @@ export function registerResources(program: Command, io: CliIo): void {
       .argument('<type>', 'resource type')
       .argument('<name>', 'resource name')
       .option('-m, --mesh <mesh>', 'mesh', 'default'),
-  ).action(async (type: string, name: string, options: DeleteOptions) => {
-    const kind = resolveKind(type);
-    const result = await new AdminClient(options).delete(kind, name, options.mesh);
-    printWarnings(io, result.warnings);
-    io.stdout.write(`${kind}/${name} deleted\n`);
-  });
+  ).action((type: string, name: string, options: DeleteOptions) => deleteResource(io, resolveKind(type), name, options));
 }

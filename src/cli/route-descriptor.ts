@@ -39,6 +39,9 @@ export interface RouteFlags {
   readonly removeClientCertificateSubject: readonly string[];
   readonly pathPrefix: readonly string[];
   readonly removePathPrefix: readonly string[];
+  /** akka's --cors-origin / --cors-method: added to corsPolicy. */
+  readonly corsOrigin?: readonly string[];
+  readonly corsMethod?: readonly string[];
 }
 
 export type Doc = Record<string, unknown>;
@@ -51,7 +54,7 @@ function docList(v: unknown): Doc[] {
   return Array.isArray(v) ? v.filter(isDoc) : [];
 }
 
-const DESCRIPTOR_FIELDS = new Set(['type', 'name', 'mesh', 'gateway', 'host', 'tls', 'validation', 'routes']);
+const DESCRIPTOR_FIELDS = new Set(['type', 'name', 'mesh', 'gateway', 'host', 'tls', 'validation', 'corsPolicy', 'routes']);
 
 /**
  * The route descriptor with `flags` merged into `existing` (a fresh one when undefined). Fields
@@ -83,6 +86,15 @@ export function buildRouteDescriptor(name: string, mesh: string, existing: Doc |
     else rules = [...rules, rule];
   }
 
+  const cors: Doc = isDoc(base['corsPolicy']) ? base['corsPolicy'] : {};
+  const addTo = (key: string, values: readonly string[] | undefined): void => {
+    if (!values || values.length === 0) return;
+    const current = Array.isArray(cors[key]) ? (cors[key] as unknown[]) : [];
+    cors[key] = [...current, ...values.filter((v) => !current.includes(v))];
+  };
+  addTo('allowedOrigins', flags.corsOrigin);
+  addTo('allowedMethods', flags.corsMethod);
+
   const others = Object.fromEntries(Object.entries(base).filter(([k]) => !DESCRIPTOR_FIELDS.has(k)));
   const gateway = flags.gateway ?? base['gateway'];
   const host = flags.host ?? base['host'];
@@ -94,6 +106,7 @@ export function buildRouteDescriptor(name: string, mesh: string, existing: Doc |
     ...(host !== undefined ? { host } : {}),
     ...(Object.keys(tls).length > 0 ? { tls } : {}),
     ...(matchers.length > 0 ? { validation: { ...validation, clientCertificate: { ...clientCertificate, subjectMatches: matchers } } } : {}),
+    ...(Object.keys(cors).length > 0 ? { corsPolicy: cors } : {}),
     routes: rules,
     ...others,
   };

@@ -30,6 +30,8 @@ interface RouteOptions extends ServerOptions {
   pathPrefix?: string[];
   path?: string[];
   removePathPrefix?: string[];
+  corsOrigin?: string[];
+  corsMethod?: string[];
   filename?: string;
 }
 
@@ -52,6 +54,8 @@ function flagsOf(options: RouteOptions): RouteFlags {
     removeClientCertificateSubject: options.removeClientCertificateSubject ?? [],
     pathPrefix: [...(options.pathPrefix ?? []), ...(options.path ?? [])],
     removePathPrefix: options.removePathPrefix ?? [],
+    corsOrigin: options.corsOrigin ?? [],
+    corsMethod: options.corsMethod ?? [],
   };
 }
 
@@ -67,13 +71,25 @@ function routeOptions(command: Command, update: boolean): Command {
     .option('--client-certificate-subject <subject>', 'admit clients whose certificate CN or DNS SAN matches; * is a wildcard, e.g. *.acme.org (repeatable)', collect, [])
     .option('--server-certificate-secret <secret>', 'tls secret presented to clients (default: issued by the mesh CA, not publicly trusted)')
     .option('--path-prefix <prefix=service>', 'send requests under PREFIX to SERVICE, e.g. /=shopping-cart (repeatable)', collect, [])
-    .option('--path <prefix=service>', 'same as --path-prefix (the akka CLI spelling; repeatable)', collect, []);
+    .option('--path <prefix=service>', 'same as --path-prefix (the akka CLI spelling; repeatable)', collect, [])
+    .option('--cors-origin <origin>', 'let browsers on this origin call the route (CORS), e.g. https://app.acme.org, https://*.acme.org or * (repeatable)', collect, [])
+    .option('--cors-method <method>', 'an HTTP method CORS callers may use, e.g. PUT (repeatable; GET, HEAD and POST need none)', collect, []);
   if (update) {
     command
       .option('--remove-client-certificate-subject <subject>', 'remove a subject matcher (repeatable)', collect, [])
       .option('--remove-path-prefix <prefix>', 'remove the rule for PREFIX (repeatable)', collect, []);
   }
   return addServerOptions(command);
+}
+
+/** The `name:` of a one-document descriptor, if it has one (parseDescriptor reports everything else). */
+function nameInDescriptor(text: string): string | undefined {
+  try {
+    const value: unknown = YAML.parse(text);
+    return typeof value === 'object' && value !== null && typeof (value as Record<string, unknown>)['name'] === 'string' ? String((value as Record<string, unknown>)['name']) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The descriptor from `-f`, with `type`, `name` and `mesh` filled in from the command line. */
@@ -152,6 +168,29 @@ export function registerRoute(program: Command, io: CliIo): void {
         return;
       }
     });
+
+  addServerOptions(
+    route
+      .command('apply')
+      .description('Create or update a route from a descriptor file (akka routes apply): NAME, or the name: in the file')
+      .argument('[name]', 'route name (default: the name: field of the file)')
+      .option('-f, --filename <file>', 'route descriptor YAML (as `route export` or `route get -o yaml` prints it), or - for stdin')
+      // akka routes apply spells it --file.
+      .addOption(new Option('--file <file>', 'same as -f').hideHelp())
+      .option('-m, --mesh <mesh>', 'mesh', 'default')
+      .addHelpText('after', '\nExample:\n  meshcp route export my-route > my-route.yaml && meshcp route apply my-route -f my-route.yaml\n'),
+  ).action(async (nameArg: string | undefined, options: RouteOptions & { file?: string }, command: Command) => {
+    const file = options.filename ?? options.file;
+    if (file === undefined) throw new CliError(['-f FILE is required: the route descriptor (e.g. from `meshcp route export NAME`), or - for stdin']);
+    const { label, text } = await readDescriptorText(file, io);
+    const named = nameArg ?? nameInDescriptor(text);
+    if (named === undefined) throw new CliError([`${label}: no route name: give it, \`meshcp route apply NAME -f ${file}\`, or put name: in the file`]);
+    const parsed = parseDescriptor(text, label, named, { value: options.mesh, explicit: command.getOptionValueSource('mesh') === 'cli' });
+    const doc = buildRouteDescriptor(named, parsed.mesh, parsed.doc, flagsOf({ ...options, filename: undefined }));
+    const result = await new AdminClient(options).apply([{ name: label, content: JSON.stringify(doc) }]);
+    printWarnings(io, result.warnings);
+    printApplied(io, result.applied);
+  });
 
   addServerOptions(
     route

@@ -13,7 +13,7 @@ import type { Command } from 'commander';
 import { AdminClient, addServerOptions, type ServerOptions } from './admin-client.js';
 import { fileFlagError } from './flag-errors.js';
 import { CliError, type CliIo } from './output.js';
-import { printApplied, printWarnings } from './resources.js';
+import { deleteResource, getResources, printApplied, printWarnings, type DeleteOptions, type GetOptions } from './resources.js';
 
 interface SecretOptions extends ServerOptions {
   cert: string;
@@ -76,7 +76,9 @@ Examples:
   meshcp secret create tls-ca my-root-ca --cert ./my-root-ca.crt
   meshcp secret create tls my-tls-cert --key ./my-key.pem --cert ./my-cert.pem
   meshcp secret create tls my-tls-cert --key ./my-key.pem --cert ./my-cert.pem --ca ./ca.pem --overwrite
-  meshcp get secrets`,
+  meshcp secret list                      # = meshcp get secrets
+  meshcp secret get my-tls-cert -o yaml   # certificate summary; a key is never shown
+  meshcp secret delete my-tls-cert`,
     );
   const create = secret.command('create').description('Create a secret from PEM files');
   common(
@@ -97,4 +99,25 @@ Examples:
       .option('--ca <file>', 'PEM file with the CA that issued the certificate: also creates the tls-ca secret NAME-ca')
       .addHelpText('after', '\nExample:\n  meshcp secret create tls my-tls-cert --key ./my-key.pem --cert ./my-cert.pem\n'),
   ).action((name: string, options: SecretOptions) => createSecret(io, name, 'tls', options));
+
+  // The akka CLI's `secrets list|get|delete`: the same as get secrets / get secret NAME / delete secret NAME.
+  addServerOptions(
+    secret
+      .command('list')
+      .alias('ls')
+      .description('List secrets (the same table as `meshcp get secrets`; keys are never shown)')
+      .option('-m, --mesh <mesh>', 'only secrets of this mesh (default: every mesh)')
+      .option('-o, --output <format>', 'table (fits 120 columns) | wide | yaml | json', 'table'),
+  ).action((options: GetOptions) => getResources(io, 'Secret', undefined, options));
+  addServerOptions(
+    secret
+      .command('get')
+      .description('Show one secret: its type and certificate summary (`meshcp get secret NAME`; keys are never shown)')
+      .argument('<name>', 'secret name')
+      .option('-m, --mesh <mesh>', 'mesh', 'default')
+      .option('-o, --output <format>', 'table | wide | yaml | json | pem (its certificates)', 'table'),
+  ).action((name: string, options: GetOptions) => getResources(io, 'Secret', name, options));
+  addServerOptions(
+    secret.command('delete').description('Delete a secret (`meshcp delete secret NAME`)').argument('<name>', 'secret name').option('-m, --mesh <mesh>', 'mesh', 'default'),
+  ).action((name: string, options: DeleteOptions) => deleteResource(io, 'Secret', name, options));
 }

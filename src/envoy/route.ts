@@ -1,6 +1,8 @@
 import type { ResourceObject } from '../xds/encode.js';
 
 export interface RouteEntry {
+  /** Envoy's route name (in its stats and logs); none by default. */
+  readonly name?: string;
   readonly prefix: string;
   readonly cluster: string;
 }
@@ -13,11 +15,22 @@ export interface RouteEntry {
  */
 const NO_REQUEST_TIMEOUT = { seconds: 0, nanos: 0 } as const;
 
-export function virtualHost(name: string, domains: readonly string[], routes: readonly RouteEntry[], flavor: 'envoy' | 'grpc' = 'envoy'): Record<string, unknown> {
+export function virtualHost(
+  name: string,
+  domains: readonly string[],
+  routes: readonly RouteEntry[],
+  flavor: 'envoy' | 'grpc' = 'envoy',
+  perFilterConfig?: Readonly<Record<string, Record<string, unknown>>>,
+): Record<string, unknown> {
   return {
     name,
     domains: [...domains],
-    routes: routes.map((r) => ({ match: { prefix: r.prefix }, route: { cluster: r.cluster, ...(flavor === 'envoy' ? { timeout: NO_REQUEST_TIMEOUT } : {}) } })),
+    routes: routes.map((r) => ({
+      ...(r.name !== undefined ? { name: r.name } : {}),
+      match: { prefix: r.prefix },
+      route: { cluster: r.cluster, ...(flavor === 'envoy' ? { timeout: NO_REQUEST_TIMEOUT } : {}) },
+    })),
+    ...(perFilterConfig !== undefined ? { typed_per_filter_config: { ...perFilterConfig } } : {}),
   };
 }
 

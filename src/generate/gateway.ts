@@ -11,6 +11,7 @@
  */
 import { NO_MESH_TLS_MATERIAL, type MeshTlsMaterial } from '../ca/workload-identity.js';
 import type { GatewayHostModel, GatewayModel, MeshModel } from '../model/model.js';
+import { CORS_FILTER, corsPolicy } from '../envoy/cors.js';
 import { httpConnectionManagerFilter } from '../envoy/filters.js';
 import { socketListener, TLS_INSPECTOR, type FilterChain } from '../envoy/listener.js';
 import {
@@ -118,16 +119,18 @@ function hostFilterChain(
   if (host.clientValidationCa !== undefined && clientCa === undefined) return undefined;
 
   const routeName = gatewayRouteName(host.host);
-  const entries = host.rules.map((rule) => ({ prefix: rule.prefix, cluster: gatewayServiceCluster(builder, secrets, mesh, rule.service, meshSecurity) }));
+  const entries = host.rules.map((rule) => ({ ...(rule.name !== undefined ? { name: rule.name } : {}), prefix: rule.prefix, cluster: gatewayServiceCluster(builder, secrets, mesh, rule.service, meshSecurity) }));
+  const cors = host.cors ? corsPolicy(host.cors) : undefined;
   builder
-    .route(routeName, routeConfiguration(routeName, [virtualHost(host.route, [host.host.toLowerCase()], entries)]))
+    .route(routeName, routeConfiguration(routeName, [virtualHost(host.route, [host.host.toLowerCase()], entries, 'envoy', cors)]))
     .ref(ROUTE_TYPE, routeName, from)
     .from(ROUTE_TYPE, routeName, `Route/${host.route}`, ...host.rules.map((rule) => `Service/${rule.service}`));
   // The Route names the server certificate and client CA this chain loads.
   builder.from(SECRET_TYPE, serverCertificate, `Route/${host.route}`);
   if (clientCa !== undefined) builder.from(SECRET_TYPE, clientCa, `Route/${host.route}`);
 
-  const httpFilters = host.subjectMatches.length > 0 ? [subjectRbacFilter(host.subjectMatches).filter] : [];
+  // CORS first: a browser's preflight is answered (or not) before anything else looks at it.
+  const httpFilters = [...(host.cors ? [CORS_FILTER] : []), ...(host.subjectMatches.length > 0 ? [subjectRbacFilter(host.subjectMatches).filter] : [])];
   return {
     name: host.host,
     filter_chain_match: { server_names: [host.host.toLowerCase()] },

@@ -65,8 +65,16 @@ export interface SubjectMatchModel {
 }
 
 export interface GatewayRouteRuleModel {
+  /** The descriptor's rule name, for debugging (the Envoy route's name). */
+  readonly name?: string;
   readonly prefix: string;
   readonly service: string;
+}
+
+/** Browsers on these origins may call the host (Envoy's CORS filter answers their preflights). */
+export interface GatewayCorsModel {
+  readonly allowedOrigins: readonly string[];
+  readonly allowedMethods: readonly string[];
 }
 
 /** One Route on a Gateway: one SNI filter chain per listener. */
@@ -81,6 +89,7 @@ export interface GatewayHostModel {
   readonly subjectMatches: readonly SubjectMatchModel[];
   /** In match order: the longest prefix first. */
   readonly rules: readonly GatewayRouteRuleModel[];
+  readonly cors?: GatewayCorsModel;
 }
 
 export interface GatewayModel {

@@ -20,9 +20,9 @@ function hostModel(route: RouteResource): GatewayHostModel {
   // Envoy takes the first matching route: the most specific prefix must come first, whatever
   // the order in the descriptor (Gateway API and Kuma order by prefix length too).
   const rules = route.routes
-    .map((r, index) => ({ prefix: r.prefix, service: r.route.service, index }))
+    .map((r, index) => ({ name: r.name, prefix: r.prefix, service: r.route.service, index }))
     .sort((a, b) => b.prefix.length - a.prefix.length || a.index - b.index)
-    .map(({ prefix, service }) => ({ prefix, service }));
+    .map(({ name, prefix, service }) => ({ ...(name !== undefined ? { name } : {}), prefix, service }));
   return {
     route: route.name,
     host: route.host,
@@ -30,6 +30,7 @@ function hostModel(route: RouteResource): GatewayHostModel {
     ...(clientCa !== undefined ? { clientValidationCa: clientCa } : {}),
     subjectMatches: (route.validation?.clientCertificate?.subjectMatches ?? []).map(subjectMatch),
     rules,
+    ...(route.corsPolicy ? { cors: { allowedOrigins: route.corsPolicy.allowedOrigins, allowedMethods: route.corsPolicy.allowedMethods } } : {}),
   };
 }
 

@@ -162,7 +162,7 @@ routes:
     // when / then
     expect((await complete('bash', ['get', 'routes', '--server', h.url, ''])).sort()).toEqual(['echo', 'ecommerce']);
     expect((await complete('bash', ['get', 'route', 'ec'], { MESHCP_SERVER: h.url })).sort()).toEqual(['echo', 'ecommerce']);
-    expect(await complete('bash', ['get', 'secrets', ''], { MESHCP_SERVER: h.url })).toEqual(['partner-ca']);
+    expect(await complete('bash', ['secret', 'delete', ''], { MESHCP_SERVER: h.url })).toEqual(['partner-ca']);
     expect(await complete('bash', ['get', 'gateways', '-m', ''], { MESHCP_SERVER: h.url })).toEqual(['default', 'payments']);
   });
 

@@ -123,11 +123,14 @@ export interface TlsClient {
   readonly key?: string;
   /** Whether the server certificate must name `host` (as HTTPS clients check); default true. */
   readonly checkName?: boolean;
+  /** Default GET (a CORS preflight is OPTIONS). */
+  readonly method?: string;
 }
 
 export interface TlsReply extends Reply {
   /** The server certificate Envoy presented for the SNI. */
   readonly serverCertificate: tls.PeerCertificate;
+  readonly headers: http.IncomingHttpHeaders;
 }
 
 /** An HTTPS GET to 127.0.0.1:port with SNI `host`; a refused handshake rejects. */
@@ -135,7 +138,7 @@ export function httpsGet(port: number, client: TlsClient, urlPath = '/'): Promis
   return new Promise((resolve, reject) => {
     const req = https.request(
       {
-        host: '127.0.0.1', port, path: urlPath, servername: client.host, headers: { ...client.headers, host: client.host },
+        host: '127.0.0.1', port, path: urlPath, method: client.method ?? 'GET', servername: client.host, headers: { ...client.headers, host: client.host },
         ca: client.ca, ...(client.cert !== undefined ? { cert: client.cert, key: client.key } : {}),
         agent: false, timeout: 10_000,
         // The server certificate names the route host, not 127.0.0.1.
@@ -143,7 +146,7 @@ export function httpsGet(port: number, client: TlsClient, urlPath = '/'): Promis
       },
       (res) => {
         const serverCertificate = (res.socket as tls.TLSSocket).getPeerCertificate();
-        collect(res).then((reply) => resolve({ ...reply, serverCertificate }), reject);
+        collect(res).then((reply) => resolve({ ...reply, serverCertificate, headers: res.headers }), reject);
       },
     );
     req.on('timeout', () => req.destroy(new Error(`GET https://${client.host}:${port}${urlPath}: no answer`)));
