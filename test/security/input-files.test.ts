@@ -91,7 +91,8 @@ describe('file references', () => {
       const broken = await runCli(['validate', '-f', bad]);
 
       // then: the good one reads its neighbours; the bad one names the path it resolved
-      expect(ok.stderr).toBe('');
+      // (its only remark: mTLS with no TrafficPermission denies every call)
+      expect(ok.stderr).toMatch(/^warning: Mesh\/relative: mtls\.enabledBackend: mTLS is on \(backend "ca-1"\) and mesh "relative" has no TrafficPermission[^\n]*\n$/);
       expect(ok.stdout).toBe('1 resource(s) valid\n');
       expect(broken.code).not.toBe(0);
       expect(broken.stderr).toContain(`mtls.backends[0].conf.cert.file: cannot read "${path.join(badDir, 'ca.crt')}": ENOENT`);
