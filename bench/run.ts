@@ -6,7 +6,8 @@
  * Defaults: scenarios plain and mtls, N = 1,000 and 5,000, 50 proxies per connection (the figures
  * issue #11 sets its goals on); measured changes per N: plain 30 / 10, mtls 20 / 8 (5 at 10,000).
  * Overrides:
- * - BENCH_PROXIES="1000,5000,10000" (10,000 runs only when listed; `npm run bench:10k`);
+ * - BENCH_PROXIES="1000,5000,10000" (10,000 runs only when listed; `npm run bench:10k`); `none`: no
+ *   simulated-proxy runs, e.g. only the real-Envoy fleet (`npm run bench:envoy`; BENCH_ENVOYS, BENCH_SKIP_ENVOY);
  * - BENCH_ITERATIONS="100,30" (per N, both scenarios), BENCH_MTLS_ITERATIONS="20,8" (per N, mtls only);
  * - BENCH_SCENARIOS="plain,mtls"; BENCH_MTLS_CA_KEY=ECDSA (the builtin CA's key; RSA by default);
  * - BENCH_PROXIES_PER_CONNECTION="50,1" (1 = one HTTP/2 connection per proxy, as real Envoys);
@@ -52,7 +53,8 @@ function numbers(value: string | undefined, fallback: readonly number[]): number
   });
 }
 
-const PROXY_COUNTS = numbers(process.env['BENCH_PROXIES'], [1000, 5000]);
+/** `none`: no simulated-proxy runs (with BENCH_MERGE, the earlier ones are kept): `npm run bench:envoy`. */
+const PROXY_COUNTS = process.env['BENCH_PROXIES']?.trim() === 'none' ? [] : numbers(process.env['BENCH_PROXIES'], [1000, 5000]);
 const SCENARIO_LIST: Scenario[] = (process.env['BENCH_SCENARIOS']?.trim() || 'plain,mtls').split(',').map((v) => {
   const scenario = v.trim();
   if (!isScenario(scenario)) throw new Error(`BENCH_SCENARIOS: unknown scenario "${scenario}" (plain, mtls)`);
