@@ -63,7 +63,7 @@ import {
   type SubscriptionCounters,
   type TypeState,
 } from './subscription.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, KNOWN_TYPES, PUSH_ORDER, SECRET_TYPE, isFullStateType, protoNameOf } from './types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, KNOWN_TYPES, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE, isFullStateType, protoNameOf } from './types.js';
 
 export interface NodeInfo {
   readonly id: string;
@@ -579,11 +579,46 @@ export class XdsSession {
     else this.pushDelta(state, this.snapshot);
   }
 
+  /**
+   * Names of `typeUrl` (RDS or EDS) the client still uses though the snapshot dropped them: a
+   * route table nothing in the snapshot names (only a listener draining after an update can still
+   * use it, and Envoy stops asking for it once that is gone), or the endpoints of a cluster this
+   * stream keeps by make-before-break (ordering.ts) that the snapshot dropped.
+   */
+  private stillInUse(typeUrl: string, snapshot: Snapshot): { has(name: string): boolean } {
+    const named = namedInSnapshot(snapshot, typeUrl);
+    if (typeUrl === ROUTE_TYPE) return { has: (name) => !named.has(name) };
+    const kept = new Set<string>();
+    const clusters = this.types.get(CLUSTER_TYPE);
+    const current = snapshot.resources.get(CLUSTER_TYPE);
+    for (const holding of clusters ? [clusters.latest, clusters.acked] : []) {
+      for (const [name, cluster] of holding) {
+        if (cluster === undefined || current?.has(name)) continue;
+        for (const eds of cluster.refs.endpoints) if (!named.has(eds)) kept.add(eds);
+      }
+    }
+    return kept;
+  }
+
   private selected(state: TypeState, snapshot: Snapshot): EncodedResource[] {
     const all = snapshot.resources.get(state.typeUrl) ?? NOTHING_SENT;
     let answered = 0;
+    let keep: { has(name: string): boolean } | undefined;
     // Delta says "does not exist" with removed_resources, so no empty assignment is made up.
     const absent = (name: string): EncodedResource | undefined => {
+      // A route table or endpoints the client holds and still asks for stay as they are until it
+      // stops asking: Envoy asks while a listener or cluster still uses them — a listener draining
+      // after an update still routes with its old route table, and a cluster kept by
+      // make-before-break (ordering.ts) still balances over its endpoints. Made-up emptiness there
+      // is a 503 window; and the old route table, held, keeps its clusters kept until then.
+      if (state.typeUrl === ROUTE_TYPE || state.typeUrl === ENDPOINT_TYPE) {
+        const held = state.acked.get(name) ?? state.latest.get(name);
+        if (held !== undefined && (keep ??= this.stillInUse(state.typeUrl, snapshot)).has(name)) {
+          // Endpoints of a kept cluster go with it: look again once CDS settles.
+          if (state.typeUrl === ENDPOINT_TYPE) this.setDeferred(state, true);
+          return held;
+        }
+      }
       if (state.typeUrl === SECRET_TYPE) this.refusalsOf().absent(name, state.latest.has(name) || state.acked.has(name));
       if (state.typeUrl !== ENDPOINT_TYPE || this.options.mode === 'delta') return undefined;
       // Every requested EDS name is answered, an unknown cluster with no endpoints, so Envoy does
@@ -647,7 +682,7 @@ export class XdsSession {
     const whole = this.selectsAll(state, all);
     const chosen = whole ? undefined : this.selected(state, snapshot);
     const kept = stillNamed(this.types, state, snapshot, whole ? all : new Set(chosen!.map((r) => r.name)));
-    this.setDeferred(state, kept.size > 0);
+    if (kept.size > 0) this.setDeferred(state, true);
     let resources: readonly EncodedResource[];
     let version: string;
     let names: readonly string[];
@@ -698,7 +733,7 @@ export class XdsSession {
     const wantedNames = new Set(wanted.map((r) => r.name));
     const changed = wanted.filter((r) => state.clientVersions.get(r.name) !== r.version);
     const kept = stillNamed(this.types, state, snapshot, wantedNames);
-    this.setDeferred(state, kept.size > 0);
+    if (kept.size > 0) this.setDeferred(state, true);
     // clientVersions holds subscribed names only (dropUnsubscribed); a dropped one that is still
     // named waits (make-before-break).
     const removed = [...state.clientVersions.keys()].filter((name) => !wantedNames.has(name) && !kept.has(name));
@@ -763,6 +798,17 @@ export class XdsSession {
 const CANONICAL_TYPES: ReadonlyMap<string, string> = new Map([...KNOWN_TYPES].map((t) => [t, t]));
 const NOTHING_SENT: ReadonlyMap<string, EncodedResource> = new EmptyMap<string, EncodedResource>();
 const NO_LIST: readonly string[] = Object.freeze([]);
+/**
+ * The route tables the snapshot's listeners name, or the endpoints its clusters name: what the
+ * snapshot itself still uses (its own version of those, or an empty answer, is what goes out).
+ */
+function namedInSnapshot(snapshot: Snapshot, typeUrl: string): ReadonlySet<string> {
+  const holders = snapshot.resources.get(typeUrl === ROUTE_TYPE ? LISTENER_TYPE : CLUSTER_TYPE);
+  const names = new Set<string>();
+  for (const r of holders?.values() ?? []) for (const n of typeUrl === ROUTE_TYPE ? r.refs.routes : r.refs.endpoints) names.add(n);
+  return names;
+}
+
 function byName(a: EncodedResource, b: EncodedResource): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }

@@ -291,6 +291,8 @@ export class FakeEnvoy {
       const remaining = (this.subscribed.get(type) ?? []).filter((n) => !names.includes(n));
       return this.send({ typeUrl: type, names: remaining, nonce: this.latestNonce(type) ?? '' });
     }
+    // A Delta client forgets what it unsubscribed from (the server sends no removal for it).
+    for (const name of names) this.state.get(type)?.delete(name);
     return this.send({ typeUrl: type, unsubscribe: names, nonce: '' });
   }
 
