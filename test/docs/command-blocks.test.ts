@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO } from '../cli/bin.js';
 import { commandBlocks, firstLine, type CommandBlock } from './markdown-blocks.js';
-import { canUnshareNet, runBlocks, type FileRun } from './run-blocks.js';
+import { canUnshareNet, runBlocks, stopSession, type FileRun } from './run-blocks.js';
 
 /** Tools `.ci/run` installs: a block that needs one runs, and fails where it is missing (as the Envoy tests do). */
 const REQUIRED_TOOLS: Readonly<Record<string, string>> = {
@@ -66,9 +66,12 @@ function describeFailure(file: string, run: FileRun, blocks: readonly CommandBlo
 }
 
 const roots: string[] = [];
+const sessions = new Set<number>();
 const skipped: string[] = [];
 
 afterAll(() => {
+  // A session still running here belongs to a test that timed out: stop it before removing its files.
+  for (const pgid of sessions) stopSession(pgid);
   if (skipped.length > 0) console.log(`docs test: skipped blocks\n  ${skipped.join('\n  ')}`);
   for (const root of roots) fs.rmSync(root, { recursive: true, force: true });
 });
@@ -90,7 +93,7 @@ describe('docs: every command block runs as written', () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-docs-'));
     roots.push(root);
     // when
-    const run = await runBlocks(runnable, { root, deadlineMs: FILE_DEADLINE_MS });
+    const run = await runBlocks(runnable, { root, deadlineMs: FILE_DEADLINE_MS, onStart: (pgid) => sessions.add(pgid) });
     // then
     const awaiting = AWAITING_MARKERS[file];
     if (awaiting !== undefined) {
@@ -102,5 +105,5 @@ describe('docs: every command block runs as written', () => {
     // Exactly the unmarked (and runnable-here) blocks ran, each to its end: none dropped, none skipped silently.
     expect(run.started).toEqual(runnable.map((b) => b.index));
     expect(run.passed).toEqual(runnable.map((b) => b.index));
-  });
+  }, FILE_DEADLINE_MS + 60_000);
 });

@@ -99,6 +99,13 @@ export interface RunOptions {
   readonly root: string;
   readonly deadlineMs: number;
   readonly env?: NodeJS.ProcessEnv;
+  /** Told the session's process group as it starts, so a caller that gives up can still stop it ({@link stopSession}). */
+  readonly onStart?: (pgid: number) => void;
+}
+
+/** Stops a session's process group now (for a test that timed out around {@link runBlocks}). */
+export function stopSession(pgid: number): void {
+  if (groupAlive(pgid)) process.kill(-pgid, 'SIGKILL');
 }
 
 /** Whether `unshare -rn` works here (root, or unprivileged user namespaces). */
@@ -138,6 +145,7 @@ export async function runBlocks(blocks: readonly CommandBlock[], options: RunOpt
   fs.closeSync(out);
   const pgid = child.pid;
   if (pgid === undefined) throw new Error('could not start unshare');
+  options.onStart?.(pgid);
   let timedOut = false;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const timer = setTimeout(() => {
