@@ -69,7 +69,10 @@ function describeFailure(file: string, run: FileRun, blocks: readonly CommandBlo
     : failure.command
       ? `failed at ${file}:${failure.line ?? '?'}: \`${failure.command}\` exited ${failure.exitCode}`
       : 'ended the session';
-  return `${where} ${what}\n--- output (tail) ---\n${run.output.split('\n').slice(-40).join('\n')}`;
+  // The failing block's own output (its banner on), at most its last 60 lines.
+  const banner = run.output.lastIndexOf(`=== docs-test: block ${failure.block} `);
+  const own = banner >= 0 ? run.output.slice(banner) : run.output;
+  return `${where} ${what}\n--- output of the block (tail) ---\n${own.split('\n').slice(-60).join('\n')}`;
 }
 
 const roots: string[] = [];

@@ -64,7 +64,7 @@ export function sessionScript(blocks: readonly CommandBlock[]): { script: string
   const firstLines = new Map<number, number>();
   const linesSoFar = (): number => parts.join('\n').split('\n').length;
   for (const block of blocks) {
-    parts.push(`__docs_block=${block.index}; __docs_status "start ${block.index}"`);
+    parts.push(`__docs_block=${block.index}; __docs_status "start ${block.index}"; echo "=== docs-test: block ${block.index} (Markdown line ${block.line}) ==="`);
     if (block.fresh) parts.push('__docs_fresh');
     firstLines.set(block.index, linesSoFar() + 1);
     parts.push(block.text, `__docs_status "done ${block.index}"`);
