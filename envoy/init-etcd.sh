@@ -66,7 +66,7 @@ tokens() {
   for address in $(echo "$XDS_ADDRESSES" | tr ',' ' '); do xds_flags="$xds_flags --xds-address $address"; done
   for proxy in edge web backend; do
     # shellcheck disable=SC2086 # the flag list is meant to split
-    write_bootstrap "$proxy" "$store_flags" $xds_flags --ca-cert "$OUT/certs/xds-ca.crt"
+    write_bootstrap "$proxy" "$store_flags" $xds_flags --xds-ca-cert "$OUT/certs/xds-ca.crt"
   done
   echo "init-etcd tokens done: a bootstrap per proxy with a $TOKEN_VALIDITY token (signed with the key in $STORE), listing $XDS_ADDRESSES, in $PROXIES/<proxy>/bootstrap.yaml"
 }

@@ -5,7 +5,7 @@
 # (envoy/tokens.sh), as `kumactl generate dataplane-token` asks Kuma's.
 # xDS is TLS (SPEC §2): this step runs before meshcp, so it makes meshcp's xDS certificate itself
 # (served with --xds-tls-cert/--xds-tls-key, for the DNS name the proxies dial) and writes its CA
-# into every bootstrap with --ca-cert.
+# into every bootstrap with --xds-ca-cert.
 #   MESHCP       how to run meshcp            (default: meshcp)
 #   OUT          output directory             (default: /shared)
 #   XDS_ADDRESS  meshcp's xDS address as the proxies reach it (default: meshcp:5678); its host is

@@ -29,6 +29,6 @@ until $MESHCP get meshes >/dev/null 2>&1; do
 done
 
 for proxy in edge web backend; do
-  write_bootstrap "$proxy" "" --xds-address "$XDS_ADDRESS" --ca-cert "$OUT/certs/xds-ca.crt"
+  write_bootstrap "$proxy" "" --xds-address "$XDS_ADDRESS" --xds-ca-cert "$OUT/certs/xds-ca.crt"
 done
 echo "tokens done: a bootstrap with a $TOKEN_VALIDITY token per proxy in $PROXIES/<proxy>/bootstrap.yaml"

@@ -5,7 +5,9 @@
  * The private key itself never leaves the store.
  */
 import crypto from 'node:crypto';
+import type { MeshResource, Resource } from '../api/types.js';
 import { builtinCaCertSecretName, builtinCaKeySecretName } from '../ca/providers/builtin.js';
+import { GATEWAY_CA_BACKEND, type MeshCaRegistry } from '../ca/providers/registry.js';
 import type { MeshCa } from '../ca/providers/types.js';
 import { summarizeSecret } from '../ca/secret-material.js';
 import type { ResourceView } from './views.js';
@@ -54,4 +56,43 @@ export function builtinCaSecretBackend(mesh: string, name: string): { backend: s
     if (name.startsWith(prefix) && name.length > prefix.length) return { backend: name.slice(prefix.length), part };
   }
   return undefined;
+}
+
+/**
+ * The certificate of `{mesh}.ca-builtin-cert-{backend}`, creating the CA now if nothing needed it
+ * yet: a mesh's builtin backends are created when the Mesh is applied (asynchronously), and its
+ * gateway CA when a gateway first needs a route certificate. A client that must trust it asks
+ * before that (the route warning tells it to), and gets the CA proxies will be issued from: the
+ * store keeps the first one created. Only names a route certificate or a proxy could use: a
+ * builtin backend of the Mesh, or the gateway CA of a mesh without mTLS.
+ */
+export async function builtinCaCertificatePem(cas: MeshCaRegistry, resources: readonly Resource[], mesh: string, name: string): Promise<string | undefined> {
+  const ready = caCertificatePem(cas.builtinCas(), mesh, name);
+  if (ready !== undefined) return ready;
+  const wanted = builtinCaSecretBackend(mesh, name);
+  if (wanted?.part !== 'cert') return undefined;
+  const ofMesh = resources.filter((r) => (r.type === 'Mesh' ? r.name : r.mesh) === mesh);
+  const meshResource = ofMesh.find((r): r is MeshResource => r.type === 'Mesh');
+  const enabled = meshResource?.mtls?.enabledBackend;
+  const backend =
+    wanted.backend === GATEWAY_CA_BACKEND.name
+      ? enabled === undefined ? GATEWAY_CA_BACKEND : undefined
+      : meshResource?.mtls?.backends.find((b) => b.type === 'builtin' && b.name === wanted.backend);
+  if (backend === undefined) return undefined;
+  const ca = await cas.ensure(mesh, backend, ofMesh);
+  return `${ca.certPem.trim()}\n`;
+}
+
+/**
+ * The CA certificate that signs a mesh's certificates, for clients of meshcp-issued route
+ * certificates: the enabled mTLS backend's (builtin or provided), else the mesh's gateway CA.
+ * Created now if nothing needed it yet, as a gateway's first route certificate would.
+ */
+export async function meshCaCertificatePem(cas: MeshCaRegistry, resources: readonly Resource[], mesh: string): Promise<string> {
+  const ofMesh = resources.filter((r) => (r.type === 'Mesh' ? r.name : r.mesh) === mesh);
+  const mtls = ofMesh.find((r): r is MeshResource => r.type === 'Mesh')?.mtls;
+  const backend = mtls?.enabledBackend === undefined ? GATEWAY_CA_BACKEND : mtls.backends.find((b) => b.name === mtls.enabledBackend);
+  if (backend === undefined) throw new Error(`mtls.enabledBackend "${mtls?.enabledBackend ?? ''}" names no backend`);
+  const ca = await cas.ensure(mesh, backend, ofMesh);
+  return `${ca.certPem.trim()}\n`;
 }

@@ -63,7 +63,9 @@ export interface ResourceApiOptions {
   /** Secrets meshcp keeps itself (builtin CA material, admin/ca-secrets.ts): listed, never applied or deleted. */
   readonly systemSecrets?: (mesh: string | undefined, now: Date) => readonly ResourceView[];
   /** The certificate PEM of a system secret (a builtin CA's `{mesh}.ca-builtin-cert-{backend}`), for `get secret NAME -o pem`. */
-  readonly systemCertificate?: (mesh: string, name: string) => string | undefined;
+  readonly systemCertificate?: (mesh: string, name: string) => Promise<string | undefined>;
+  /** The CA certificate that signs the mesh's certificates (admin/ca-secrets.ts meshCaCertificatePem), for `get mesh NAME -o pem`. */
+  readonly meshCertificate?: (mesh: string) => Promise<string>;
 }
 
 export type CertificateResponse = { readonly ok: true; readonly pem: string } | { readonly ok: false; readonly status: 404 | 409; readonly error: string };
@@ -114,7 +116,7 @@ export class ResourceApi {
    * secret that decodes to certificates, a builtin mesh CA (its clients trust it for
    * meshcp-issued route certificates). Never a key.
    */
-  certificate(ref: ResourceRef): CertificateResponse {
+  async certificate(ref: ResourceRef): Promise<CertificateResponse> {
     const label = describeRefParts(ref);
     const found = this.options.sources.desired().resources.find((r) => resourceKey(r) === refKey(ref));
     if (found?.type === 'Secret') {
@@ -122,12 +124,21 @@ export class ResourceApi {
       return pem !== undefined ? { ok: true, pem } : { ok: false, status: 409, error: `${label} holds no certificate (a ${found.secretType} secret)` };
     }
     const builtin = builtinCaSecretBackend(ref.mesh, ref.name);
-    const pem = this.options.systemCertificate?.(ref.mesh, ref.name);
+    const pem = await this.options.systemCertificate?.(ref.mesh, ref.name);
     if (pem !== undefined) return { ok: true, pem };
     if (builtin?.part === 'key') {
       return { ok: false, status: 409, error: `${label} is the private key of the builtin CA "${builtin.backend}": it never leaves the control plane; its certificate is ${ref.mesh}.ca-builtin-cert-${builtin.backend}` };
     }
     return { ok: false, status: 404, error: `${label} not found` };
+  }
+
+  async meshCertificate(mesh: string): Promise<CertificateResponse> {
+    if (!this.options.meshCertificate) return { ok: false, status: 404, error: 'this server keeps no mesh CA' };
+    try {
+      return { ok: true, pem: await this.options.meshCertificate(mesh) };
+    } catch (err) {
+      return { ok: false, status: 409, error: `Mesh/${mesh}: its CA is not available: ${err instanceof Error ? err.message : String(err)}` };
+    }
   }
 
   apply(request: ApplyRequest): Promise<ApplyResponse> {
@@ -168,7 +179,11 @@ export class ResourceApi {
       else errors.push(...parsed.errors);
     }
     errors.push(...findDuplicateResources(entries));
-    if (request.ifRevision !== undefined && entries.length !== 1) errors.push({ path: '', message: `ifRevision applies to exactly one document, got ${entries.length}` });
+    // A document that did not parse leaves no entry: its own error says what to fix, and a count
+    // of the entries that did parse would only add noise about the request's plumbing.
+    if (request.ifRevision !== undefined && errors.length === 0 && entries.length !== 1) {
+      errors.push({ path: '', message: `ifRevision (write only over the revision read) takes exactly one resource; this request has ${entries.length}: send one resource per request` });
+    }
     if (errors.length === 0 && entries.length === 0) errors.push({ path: '', message: 'no resources to apply' });
     if (errors.length === 0) {
       const checked = this.checkBatch(entries, request.mode ?? 'apply');

@@ -9,6 +9,7 @@
  *                                            `application/vnd.meshcp.files+json` {files:[{name,content}]}
  *   DELETE /api/{type}/{name}[?mesh=M]
  *   GET    /api/secrets/{name}/certificate[?mesh=M]   the certificates of a secret or builtin CA, PEM (never a key)
+ *   GET    /api/meshes/{name}/certificate            the CA that signs the mesh's certificates (route clients trust it), PEM
  *   POST   /api/tokens                       body {name, mesh?, validFor?}: a dataplane token signed with the server's key
  *   GET    /api/identities[?mesh=M][&name=N]  workload certificate status per proxy (for `inspect`)
  *   GET    /api/inspect/dataplanes[?mesh=M]  per proxy: stream, xDS and certificate state (`meshcp inspect dataplanes`)
@@ -211,10 +212,14 @@ export class AdminServer {
       allow(method, ['POST']);
       return this.certCheck(req, res, this.options.servedResources);
     }
-    if (third !== undefined && rest.length === 1 && rest[0] === 'certificate' && parseKind(second) === 'Secret') {
+    const certificateOf = third !== undefined && rest.length === 1 && rest[0] === 'certificate' ? parseKind(second) : undefined;
+    if (third !== undefined && (certificateOf === 'Secret' || certificateOf === 'Mesh')) {
       allow(method, ['GET']);
-      this.requireMesh(url.searchParams.get('mesh') ?? undefined);
-      const result = this.options.api.certificate({ type: 'Secret', mesh: url.searchParams.get('mesh') ?? 'default', name: third });
+      this.requireMesh(certificateOf === 'Mesh' ? third : (url.searchParams.get('mesh') ?? undefined));
+      const result =
+        certificateOf === 'Mesh'
+          ? await this.options.api.meshCertificate(third)
+          : await this.options.api.certificate({ type: 'Secret', mesh: url.searchParams.get('mesh') ?? 'default', name: third });
       if (!result.ok) throw new HttpError(result.status, result.error);
       // PEM for curl; JSON for meshcp, which asks for it.
       if ((req.headers.accept ?? '').includes('application/json')) return send(res, 200, { pem: result.pem });

@@ -66,6 +66,8 @@ export interface IssueCertificateOptions {
   readonly uris?: readonly string[];
   /** IP address SANs, e.g. `127.0.0.1` for a server reached by address. */
   readonly ipAddresses?: readonly string[];
+  /** Email (rfc822Name) SANs, as cert-manager's `emailAddresses` puts in client certificates. */
+  readonly emails?: readonly string[];
   readonly usage: CertificateUsage;
   readonly validitySeconds: number;
   readonly now?: Date;
@@ -110,11 +112,12 @@ function subjectName(commonName: string | undefined, organization?: string): x50
   ]);
 }
 
-function sanExtension(dnsNames: readonly string[], uris: readonly string[], critical: boolean, ipAddresses: readonly string[] = []): x509.Extension[] {
-  if (dnsNames.length === 0 && uris.length === 0 && ipAddresses.length === 0) return [];
+function sanExtension(dnsNames: readonly string[], uris: readonly string[], critical: boolean, ipAddresses: readonly string[] = [], emails: readonly string[] = []): x509.Extension[] {
+  if (dnsNames.length === 0 && uris.length === 0 && ipAddresses.length === 0 && emails.length === 0) return [];
   const names: x509.JsonGeneralNames = [
     ...dnsNames.map((value) => ({ type: 'dns' as const, value })),
     ...ipAddresses.map((value) => ({ type: 'ip' as const, value })),
+    ...emails.map((value) => ({ type: 'email' as const, value })),
     ...uris.map((value) => ({ type: 'url' as const, value })),
   ];
   return [new x509.SubjectAlternativeNameExtension(names, critical)];
@@ -240,13 +243,13 @@ function extendedKeyUsages(usage: CertificateUsage): string[] {
 
 /** A leaf certificate and a fresh key, signed by `issuer`. */
 export async function issueCertificate(options: IssueCertificateOptions): Promise<IssuedCertificate> {
-  const { commonName, organization, dnsNames = [], uris = [], ipAddresses = [], usage, validitySeconds, now = new Date(), keyAlgorithm = 'ecdsa-p256' } = options;
+  const { commonName, organization, dnsNames = [], uris = [], ipAddresses = [], emails = [], usage, validitySeconds, now = new Date(), keyAlgorithm = 'ecdsa-p256' } = options;
   if (usage === 'workload') {
     if (uris.length === 0) throw new Error('a workload certificate needs at least one spiffe:// URI SAN');
     const bad = uris.find((u) => !u.startsWith('spiffe://'));
     if (bad !== undefined) throw new Error(`workload URI SAN ${JSON.stringify(bad)} is not a spiffe:// ID`);
-  } else if ((commonName ?? '') === '' && dnsNames.length === 0 && uris.length === 0 && ipAddresses.length === 0) {
-    throw new Error('a certificate needs a common name or at least one DNS or URI SAN');
+  } else if ((commonName ?? '') === '' && dnsNames.length === 0 && uris.length === 0 && ipAddresses.length === 0 && emails.length === 0) {
+    throw new Error('a certificate needs a common name or at least one DNS, IP, URI or email SAN');
   }
   const issuer = await loadIssuer(options.issuer);
   const spec = keySpec(keyAlgorithm);
@@ -258,7 +261,7 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | (spec.kind === 'rsa' ? x509.KeyUsageFlags.keyEncipherment : 0), true),
     new x509.ExtendedKeyUsageExtension(extendedKeyUsages(usage), false),
     await x509.SubjectKeyIdentifierExtension.create(publicKey),
-    ...sanExtension(dnsNames, uris, !hasSubject, ipAddresses),
+    ...sanExtension(dnsNames, uris, !hasSubject, ipAddresses, emails),
   ]);
   const certPem = `${signed.cert.toString('pem')}\n`;
   const intermediates = issuer.chain.filter((c) => !isSelfSigned(c));

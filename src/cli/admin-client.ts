@@ -116,8 +116,11 @@ function queryString(query: Readonly<Record<string, string | undefined>>): strin
 export class AdminClient {
   private readonly base: URL;
   private readonly tls: https.RequestOptions;
+  /** Gives up on a request idle this long (shell completion must not hang on a TAB); none by default. */
+  private readonly timeoutMs: number | undefined;
 
-  constructor(options: ServerOptions) {
+  constructor(options: ServerOptions, limits: { readonly timeoutMs?: number } = {}) {
+    this.timeoutMs = limits.timeoutMs;
     try {
       this.base = new URL(options.server);
     } catch {
@@ -208,7 +211,8 @@ export class AdminClient {
       headers['content-length'] = Buffer.byteLength(body.text);
     }
     return new Promise<Response>((resolve, reject) => {
-      const req = transport.request(url, { method, headers, ...(url.protocol === 'https:' ? this.tls : {}) }, (res) => {
+      const timeout = this.timeoutMs !== undefined ? { timeout: this.timeoutMs } : {};
+      const req = transport.request(url, { method, headers, ...timeout, ...(url.protocol === 'https:' ? this.tls : {}) }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
@@ -224,6 +228,7 @@ export class AdminClient {
           resolve({ status: res.statusCode ?? 0, body: json, text });
         });
       });
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs ?? 0} ms`), { code: 'ETIMEDOUT' })));
       req.on('error', (err: NodeJS.ErrnoException) => {
         describeAdminConnectError(this.base, err, { trustsCa: this.tls.ca !== undefined, hasClientCertificate: this.tls.cert !== undefined }).then(
           (line) => reject(new CliError([line])),

@@ -163,11 +163,24 @@ function selectors(v: unknown): string {
 
 type Column = readonly [header: string, cell: (v: ViewJson) => string];
 
+/** The backend `mtls.enabledBackend` names, when mTLS is on. */
+function enabledBackend(v: ViewJson): Record<string, unknown> | undefined {
+  const mtls = obj(v.resource['mtls']);
+  const name = str(mtls['enabledBackend']);
+  return name === '' ? undefined : list(mtls['backends']).find((b) => b['name'] === name);
+}
+
 const MESH: Column = ['MESH', (v) => str(v.resource['mesh'])];
 const NAME: Column = ['NAME', (v) => str(v.resource['name'])];
 
 const COLUMNS: Readonly<Record<ResourceKind, readonly Column[]>> = {
-  Mesh: [NAME, ['MTLS', (v) => orDash(str(obj(v.resource['mtls'])['enabledBackend']))], ['BACKENDS', (v) => orDash(list(obj(v.resource['mtls'])['backends']).map((b) => `${str(b['name'])}(${str(b['type'])})`).join(','))]],
+  // As `kumactl get meshes`: MTLS is TYPE/BACKEND of the enabled backend, or off; MODE is its STRICT or PERMISSIVE.
+  Mesh: [
+    NAME,
+    ['MTLS', (v) => { const b = enabledBackend(v); return b ? `${str(b['type'])}/${str(b['name'])}` : 'off'; }],
+    ['MODE', (v) => { const b = enabledBackend(v); return b ? (str(b['mode']) || 'STRICT') : '-'; }],
+    ['BACKENDS', (v) => orDash(list(obj(v.resource['mtls'])['backends']).map((b) => `${str(b['name'])}(${str(b['type'])})`).join(','))],
+  ],
   Dataplane: [
     MESH,
     NAME,

@@ -196,13 +196,17 @@ export function registerResources(program: Command, io: CliIo): void {
       .argument('<type>', 'resource type')
       .argument('[name]', 'resource name')
       .option('-m, --mesh <mesh>', 'mesh (default: every mesh when listing, "default" for one resource)')
-      .option('-o, --output <format>', 'table (fits 120 columns) | wide (every cell whole) | yaml | json | pem (a secret\'s certificates)', 'table'),
+      .option('-o, --output <format>', 'table (fits 120 columns) | wide (every cell whole) | yaml | json | pem (a secret\'s certificates; a mesh\'s CA)', 'table'),
   ).action(async (type: string, name: string | undefined, options: GetOptions) => {
     const kind = resolveKind(type);
     if (options.output.toLowerCase() === 'pem') {
-      // The certificates of one secret (e.g. a builtin mesh CA, which clients of meshcp-issued route certificates trust); never a key.
-      if (kind !== 'Secret' || name === undefined) throw new CliError(['-o pem prints the certificates of one secret: meshcp get secret NAME -o pem']);
-      const body = await new AdminClient(options).getJson(`/api/secrets/${encodeURIComponent(name)}/certificate`, { mesh: options.mesh ?? 'default' });
+      // The certificates of one secret, or the CA that signs a mesh's certificates (which clients of meshcp-issued route certificates trust); never a key.
+      if ((kind !== 'Secret' && kind !== 'Mesh') || name === undefined) throw new CliError(['-o pem prints the certificates of one secret (meshcp get secret NAME -o pem) or the CA of one mesh (meshcp get mesh NAME -o pem)']);
+      const client = new AdminClient(options);
+      const body =
+        kind === 'Mesh'
+          ? await client.getJson(`/api/meshes/${encodeURIComponent(name)}/certificate`)
+          : await client.getJson(`/api/secrets/${encodeURIComponent(name)}/certificate`, { mesh: options.mesh ?? 'default' });
       const pem = body['pem'];
       if (typeof pem !== 'string') throw new CliError([`the admin API at ${options.server} answered without a certificate`]);
       io.stdout.write(pem);

@@ -7,7 +7,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import type { Resource } from '../api/types.js';
 import { parseDuration } from '../api/duration.js';
-import { caCertificatePem, caSecretViews } from '../admin/ca-secrets.js';
+import { builtinCaCertificatePem, caCertificatePem, caSecretViews, meshCaCertificatePem } from '../admin/ca-secrets.js';
 import { ResourceApi } from '../admin/resource-api.js';
 import { AdminServer, checkAdminBinding, type AdminTlsOptions } from '../admin/server.js';
 import { defaultGuiDir, GuiAssets } from '../admin/gui-assets.js';
@@ -209,7 +209,8 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
       store,
       sources,
       systemSecrets: (mesh, now) => caSecretViews(controlPlane.identities.builtinCas(), now, mesh),
-      systemCertificate: (mesh, name) => caCertificatePem(controlPlane.identities.builtinCas(), mesh, name),
+      meshCertificate: (mesh) => meshCaCertificatePem(controlPlane.identities.cas, served(), mesh),
+      systemCertificate: async (mesh, name) => caCertificatePem(controlPlane.identities.builtinCas(), mesh, name) ?? (await builtinCaCertificatePem(controlPlane.identities.cas, served(), mesh, name)),
     });
     const gui = GuiAssets.load(options.guiDir ?? defaultGuiDir());
     const admin = new AdminServer({

@@ -7,15 +7,17 @@
  */
 import crypto from 'node:crypto';
 import type { Resource } from '../api/types.js';
-import { GATEWAY_CA_BACKEND } from '../ca/providers/registry.js';
 import type { GatewayModel, MeshModel } from '../model/model.js';
 import { subjectPatterns } from '../envoy/subject-regex.js';
 import { translateMeshes } from '../translate/mesh-services.js';
 
-/** Where a client gets the CA of meshcp-issued route certificates: the enabled backend, else the mesh's gateway CA. */
-function caHint(mesh: MeshModel): string {
-  const backend = mesh.mtls?.enabledBackend ?? GATEWAY_CA_BACKEND.name;
-  return `meshcp get secret ${mesh.name}.ca-builtin-cert-${backend} -o pem, for a builtin backend`;
+/**
+ * The command that prints the CA of meshcp-issued route certificates, runnable as soon as the
+ * route is applied, whatever signs them: the enabled mTLS backend (builtin or provided), else the
+ * mesh's gateway CA (created on that read if no gateway has needed it yet).
+ */
+function routeCaHint(mesh: string): string {
+  return `meshcp get mesh ${mesh} -o pem`;
 }
 
 /** The certificate PEM of a user `tls` Secret, to check its names (undefined: not known here). */
@@ -47,7 +49,7 @@ export function gatewayWarnings(mesh: MeshModel, gateway: GatewayModel, serverCe
   for (const host of gateway.hosts) {
     if (host.serverCertificate.kind === 'issued') {
       warnings.push(
-        `Route/${host.route}: no tls.serverCertificate: ${host.host} is served with a certificate issued by the mesh CA, which is not publicly trusted; clients must be given that CA (${caHint(mesh)}), or set tls.serverCertificate`,
+        `Route/${host.route}: no tls.serverCertificate: ${host.host} is served with a certificate issued by the mesh CA, which is not publicly trusted; clients must be given that CA (${routeCaHint(mesh.name)}), or set tls.serverCertificate`,
       );
     } else {
       const uncovered = serverCertificateMisses(serverCertificatePem?.(mesh.name, host.serverCertificate.secret), host.host);

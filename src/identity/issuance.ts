@@ -6,7 +6,7 @@
  */
 import type { MeshCaRegistry } from '../ca/providers/registry.js';
 import { rotationDelayMs, validitySecondsOf } from './rotation.js';
-import { message, msOffset, type MeshState, type MutableStatus, type ProxyState } from './state.js';
+import { message, msAt, msOffset, type MeshState, type MutableStatus, type ProxyState } from './state.js';
 import type { Clock, Scheduler } from './time.js';
 import type { IdentityLogger } from './types.js';
 
@@ -51,6 +51,31 @@ export class WorkloadIssuance {
       proxy.cancelTimer = undefined;
       if (proxy.subscribers > 0 && !this.context.closed()) this.issue(proxy);
     });
+  }
+
+  /**
+   * After the mesh's `dpCert.rotation.expiration` changed: a live certificate issued for longer
+   * than the mesh now asks for is rotated when one of the new lifetime would be (4/5 of it after
+   * issuance, with the usual jitter), not at 4/5 of its own; one already past that point is
+   * rotated within the CA switch's spread, so a fleet does not come back to the CA at once. A
+   * longer lifetime waits for the rotation already scheduled.
+   */
+  followLifetime(proxy: ProxyState): void {
+    const { clock, random, switchWindowMs } = this.context;
+    const identity = proxy.identity;
+    const backend = this.context.mesh(proxy.mesh)?.backend;
+    if (!identity || !backend || proxy.issuing) return;
+    const wantedMs = validitySecondsOf(backend.dpCert.rotation.expirationSeconds) * 1000;
+    const issuedAt = identity.issuedAt.getTime();
+    // Issued at most a second short of the validity asked for (X.509 times are whole seconds).
+    if (identity.notAfter.getTime() - issuedAt <= wantedMs) return;
+    const now = clock.now().getTime();
+    const due = issuedAt + rotationDelayMs(identity.issuedAt, new Date(issuedAt + wantedMs), random);
+    const scheduled = this.context.status(proxy).nextRotationAt;
+    // Already due by then (overdue: already within the spread): leave it.
+    const latest = due > now ? due : now + switchWindowMs;
+    if (scheduled !== undefined && msAt(scheduled) <= latest) return;
+    this.schedule(proxy, due > now ? due - now : random() * switchWindowMs);
   }
 
   issue(proxy: ProxyState): void {

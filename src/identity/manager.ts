@@ -501,6 +501,7 @@ export class IdentityManager implements MeshTlsMaterial {
       return;
     }
     if (changed || (!proxy.identity && !proxy.issuing)) this.issuance.issue(proxy);
+    else this.issuance.followLifetime(proxy);
   }
 
   private forget(proxy: ProxyState): void {

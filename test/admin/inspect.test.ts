@@ -154,9 +154,22 @@ describe('inspect and metrics after a scripted xDS scenario', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('lists every Dataplane with the SPEC columns: web-01 Online with its NACK and certificate, backend-01 Offline', async () => {
+  it('fits 120 columns by default, with shorter columns, as kubectl get does', async () => {
     // when
     const run = await cli(['inspect', 'dataplanes']);
+    // then
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines[0]?.split(/ {3,}/)).toEqual(['MESH', 'NAME', 'TAGS', 'STATUS', 'CONNECTED', 'UPDATED', 'UPDATES', 'ERRORS', 'CERT EXPIRES']);
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(120);
+    const web = parseTable(run.stdout).find((r) => r['NAME'] === 'web-01')!;
+    expect(web).toMatchObject({ MESH: 'default', STATUS: 'Online', ERRORS: '1' });
+    expect(web['CERT EXPIRES']).toMatch(/^\d+[smhd]$/);
+  });
+
+  it('-o wide: every Dataplane with Kuma\'s columns: web-01 Online with its NACK and certificate, backend-01 Offline', async () => {
+    // when
+    const run = await cli(['inspect', 'dataplanes', '-o', 'wide']);
     // then
     expect(run.code).toBe(0);
     const [header] = run.stdout.split('\n');
@@ -200,6 +213,7 @@ describe('inspect and metrics after a scripted xDS scenario', () => {
   it('gives the same facts as JSON, filtered by mesh', async () => {
     // when
     const items = await inspectJson();
+    const inDefault = await cli(['inspect', 'dataplanes', '-m', 'default', '-o', 'json']);
     const other = await cli(['inspect', 'dataplanes', '-m', 'other', '-o', 'json']);
     // then
     const web = items.find((i) => i['name'] === 'web-01');
@@ -207,7 +221,10 @@ describe('inspect and metrics after a scripted xDS scenario', () => {
     expect(web?.['certificate']).toMatchObject({ backend: 'ca-1', regenerations: expect.any(Number) });
     const totals = server.controlPlane.status.get('web-01')!;
     expect(web?.['totalUpdates']).toBeLessThanOrEqual([...totals.types.values()].reduce((n, t) => n + t.totalUpdates, 0));
-    expect(JSON.parse(other.stdout)).toEqual([]);
+    expect((JSON.parse(inDefault.stdout) as Array<Record<string, unknown>>).map((i) => i['name'])).toContain('web-01');
+    // a mesh with no Mesh resource and no proxy is a typo, not an empty list
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/^Error: mesh "other" not found/);
   });
 
   it('dumps the config last sent to web-01 with the ACK/NACK state per type, and no private key', async () => {

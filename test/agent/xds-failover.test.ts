@@ -196,7 +196,7 @@ describe('meshcp bootstrap with several replicas', () => {
 
   it('envoy: every replica is an endpoint of meshcp_xds with its own TLS context (SNI and SAN for the name dialled there); a bootstrap Envoy accepts', async () => {
     // when
-    const run = await runCli(['bootstrap', 'envoy', '--name', 'web-01', '--xds-address', 'meshcp-1:5678,meshcp-2:5679', '--xds-address', '10.0.0.3:5678', '--ca-cert', caFile]);
+    const run = await runCli(['bootstrap', 'envoy', '--name', 'web-01', '--xds-address', 'meshcp-1:5678,meshcp-2:5679', '--xds-address', '10.0.0.3:5678', '--xds-ca-cert', caFile]);
     // then
     expect(run.stderr).toBe('');
     const bootstrap = YAML.parse(run.stdout) as Record<string, unknown>;
@@ -228,7 +228,7 @@ describe('meshcp bootstrap with several replicas', () => {
   });
 
   it('envoy with one address is unchanged: no per-endpoint contexts', async () => {
-    const run = await runCli(['bootstrap', 'envoy', '--name', 'web-01', '--xds-address', '127.0.0.1:5678', '--ca-cert', caFile]);
+    const run = await runCli(['bootstrap', 'envoy', '--name', 'web-01', '--xds-address', '127.0.0.1:5678', '--xds-ca-cert', caFile]);
     const cluster = get(YAML.parse(run.stdout), 'static_resources', 'clusters', 0) as Record<string, unknown>;
     expect(cluster['type']).toBe('STATIC');
     expect(cluster['transport_socket_matches']).toBeUndefined();

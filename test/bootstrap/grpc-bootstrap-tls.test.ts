@@ -1,5 +1,5 @@
 /**
- * `meshcp bootstrap grpc --ca-cert FILE` (SPEC §2 "Proxyless gRPC and TLS"): gRFC A65 `tls` channel
+ * `meshcp bootstrap grpc --xds-ca-cert FILE` (SPEC §2 "Proxyless gRPC and TLS"): gRFC A65 `tls` channel
  * credentials and the token in node.metadata, for gRPC clients that speak TLS to meshcp directly
  * (test/peers/grpc-go-mesh.test.ts runs grpc-go on it); bad input gets a clear error.
  */
@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRootCa } from '../../src/ca/pki.js';
 import { runCli } from '../cli/harness.js';
 
-describe('meshcp bootstrap grpc --ca-cert', () => {
+describe('meshcp bootstrap grpc --xds-ca-cert', () => {
   let dir: string;
   let caFile: string;
   beforeAll(async () => {
@@ -23,7 +23,7 @@ describe('meshcp bootstrap grpc --ca-cert', () => {
 
   it('writes tls channel credentials with the CA file, and the token in node.metadata, for a non-loopback meshcp', async () => {
     // when
-    const run = await runCli(['bootstrap', 'grpc', '--name', 'web-1', '--token-file', path.join(dir, 'token'), '--xds-address', 'meshcp.internal:5678', '--ca-cert', caFile, '--cert-dir', path.join(dir, 'certs')]);
+    const run = await runCli(['bootstrap', 'grpc', '--name', 'web-1', '--token-file', path.join(dir, 'token'), '--xds-address', 'meshcp.internal:5678', '--xds-ca-cert', caFile, '--cert-dir', path.join(dir, 'certs')]);
 
     // then
     expect(run.stderr).toBe('');
@@ -44,18 +44,18 @@ describe('meshcp bootstrap grpc --ca-cert', () => {
     const args = ['bootstrap', 'grpc', '--name', 'web-1', '--token', 't'];
 
     // when
-    const missing = await runCli([...args, '--ca-cert', path.join(dir, 'missing.pem')]);
-    const garbage = await runCli([...args, '--ca-cert', notPem]);
-    const plaintext = await runCli([...args, '--ca-cert', caFile, '--xds-plaintext']);
-    const replicas = await runCli([...args, '--ca-cert', caFile, '--xds-address', 'a:1', '--xds-address', 'b:1']);
+    const missing = await runCli([...args, '--xds-ca-cert', path.join(dir, 'missing.pem')]);
+    const garbage = await runCli([...args, '--xds-ca-cert', notPem]);
+    const plaintext = await runCli([...args, '--xds-ca-cert', caFile, '--xds-plaintext']);
+    const replicas = await runCli([...args, '--xds-ca-cert', caFile, '--xds-address', 'a:1', '--xds-address', 'b:1']);
 
     // then: each names the flag and the file, and prints no bootstrap
     expect(missing.code).not.toBe(0);
-    expect(missing.stderr).toMatch(/--ca-cert.*missing\.pem/);
+    expect(missing.stderr).toMatch(/--xds-ca-cert.*missing\.pem/);
     expect(garbage.code).not.toBe(0);
     expect(garbage.stderr).toMatch(/not\.pem.*holds no PEM certificate/);
     expect(plaintext.code).not.toBe(0);
-    expect(plaintext.stderr).toMatch(/--xds-plaintext cannot be combined with --ca-cert/);
+    expect(plaintext.stderr).toMatch(/--xds-plaintext cannot be combined with --xds-ca-cert/);
     expect(replicas.code).not.toBe(0);
     expect(replicas.stderr).toMatch(/takes one --xds-address/);
     for (const run of [missing, garbage, plaintext, replicas]) expect(run.stdout).toBe('');
@@ -63,7 +63,7 @@ describe('meshcp bootstrap grpc --ca-cert', () => {
 
   it('warns when the app would connect without a token', async () => {
     // when
-    const run = await runCli(['bootstrap', 'grpc', '--name', 'web-1', '--ca-cert', caFile]);
+    const run = await runCli(['bootstrap', 'grpc', '--name', 'web-1', '--xds-ca-cert', caFile]);
 
     // then
     expect(run.code).toBe(0);

@@ -1,8 +1,7 @@
 /**
- * CLI basics of issue #13, as a user types them: `meshcp version`, shell completion, examples
+ * CLI basics of issue #13, as a user types them: `meshcp version`, examples
  * in `--help`, errors that name the flag, `--log-level` / `--log-format`.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -23,60 +22,6 @@ describe('meshcp version', () => {
     // then
     expect(command).toMatchObject({ code: 0, stdout: `meshcp ${version}\n`, stderr: '' });
     expect(flag.stdout).toBe(`${version}\n`);
-  });
-});
-
-describe('meshcp completion', () => {
-  /** What bash offers after `meshcp WORDS…<TAB>`, with the generated script loaded. */
-  function complete(script: string, line: string[]): string[] {
-    const words = ['meshcp', ...line].map((w) => `'${w}'`).join(' ');
-    const result = spawnSync('bash', ['--norc', '--noprofile', '-c', `source "$1"; COMP_WORDS=(${words}); COMP_CWORD=${line.length}; _meshcp; printf '%s\\n' "\${COMPREPLY[@]}"`, 'bash', script], {
-      encoding: 'utf8',
-    });
-    expect(result.stderr).toBe('');
-    return result.stdout.split('\n').filter((w) => w !== '');
-  }
-
-  let dir: string;
-  beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-completion-'));
-  });
-  afterEach(() => {
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('bash: completes commands, subcommands (through aliases) and flags', async () => {
-    // given
-    const run = await runCli(['completion', 'bash']);
-    const script = path.join(dir, 'meshcp.bash');
-    fs.writeFileSync(script, run.stdout);
-    // when / then
-    expect(run.code).toBe(0);
-    expect(complete(script, ['ro'])).toEqual(['route', 'routes']);
-    expect(complete(script, ['route', ''])).toEqual(expect.arrayContaining(['create', 'update', 'get', 'export', 'list', 'edit', 'delete']));
-    expect(complete(script, ['routes', 'create', '--host'])).toEqual(['--host', '--hostname']);
-    expect(complete(script, ['secret', 'create', 'tls', 'x', '--c'])).toEqual(['--cert', '--ca', '--client-cert', '--client-key']);
-    expect(complete(script, ['completion', ''])).toEqual(expect.arrayContaining(['bash', 'zsh']));
-    expect(complete(script, ['--log-level', 'debug', 'cert', 'issue', 'x', '--i'])).toEqual(['--ip']);
-  });
-
-  it('zsh: a #compdef script that loads the same completion through bashcompinit', async () => {
-    // when
-    const zsh = await runCli(['completion', 'zsh']);
-    const bash = await runCli(['completion', 'bash']);
-    // then
-    expect(zsh.code).toBe(0);
-    expect(zsh.stdout.split('\n')[0]).toBe('#compdef meshcp');
-    expect(zsh.stdout).toContain('bashcompinit');
-    expect(zsh.stdout.endsWith(bash.stdout)).toBe(true);
-  });
-
-  it('refuses an unknown shell in one line', async () => {
-    // when
-    const run = await runCli(['completion', 'fish']);
-    // then
-    expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/^error: command-argument value 'fish' is invalid for argument 'shell'\. Allowed choices are bash, zsh\.\n$/);
   });
 });
 

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fitRows, TABLE_WIDTH } from '../../src/cli/table-fit.js';
+import { runBin } from './bin.js';
 import { writeTestPki } from './certs.js';
 import { BASE_RESOURCES, startHarness, type Harness } from './harness.js';
 
@@ -82,5 +83,54 @@ describe('meshcp get -o wide', () => {
     // then
     expect(table.stdout.trimEnd().split('\n').every((l) => l.length <= TABLE_WIDTH)).toBe(true);
     expect(wide.stdout).toContain('/payments=shopping-cart');
+  });
+});
+
+describe('meshcp get meshes', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+
+  afterAll(async () => {
+    await h.stop();
+  });
+
+  it('shows each mesh\'s mTLS backend (type/name) and mode, or off', async () => {
+    // given
+    const file = path.join(h.dir, 'meshes.yaml');
+    fs.writeFileSync(
+      file,
+      `type: Mesh
+name: payments
+mtls:
+  enabledBackend: ca-1
+  backends: [ { name: ca-1, type: builtin }, { name: ca-2, type: builtin } ]
+---
+type: Mesh
+name: migrating
+mtls:
+  enabledBackend: ca-1
+  backends: [ { name: ca-1, type: builtin, mode: PERMISSIVE } ]
+---
+type: Mesh
+name: plain
+`,
+    );
+    expect((await h.cli(['apply', '-f', file])).code).toBe(0);
+    // when
+    const run = await runBin(['get', 'meshes', '--server', h.url]);
+    // then
+    expect(run.code).toBe(0);
+    const [header, ...rows] = run.stdout.trimEnd().split('\n').map((l) => l.split(/ {3,}/));
+    expect(header).toEqual(['NAME', 'MTLS', 'MODE', 'BACKENDS', 'AGE']);
+    expect(rows.map((r) => r.slice(0, 4))).toEqual(
+      expect.arrayContaining([
+        ['payments', 'builtin/ca-1', 'STRICT', 'ca-1(builtin),ca-2(builtin)'],
+        ['migrating', 'builtin/ca-1', 'PERMISSIVE', 'ca-1(builtin)'],
+        ['plain', 'off', '-', '-'],
+      ]),
+    );
   });
 });

@@ -3,6 +3,7 @@
  * cannot carry is refused when applied, with the reason; and the gateway warnings reach the user
  * on `apply` (stderr) and in the `serve` log (once per distinct warning).
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,9 +14,10 @@ import { waitFor } from '../helpers/wait.js';
 import { writeTestPki, type TestPki } from './certs.js';
 import { BASE_RESOURCES, runCli, startHarness, type Harness } from './harness.js';
 
-function routeYaml(name: string, host: string, extra = ''): string {
+function routeYaml(name: string, host: string, extra = '', mesh = 'default'): string {
   return `type: Route
 name: ${name}
+mesh: ${mesh}
 host: ${host}
 ${extra}routes:
 - prefix: /
@@ -23,12 +25,15 @@ ${extra}routes:
 `;
 }
 
+let harness: Harness;
+
 describe('gateway checks on apply', () => {
   let h: Harness;
   let pki: TestPki;
 
   beforeAll(async () => {
     h = await startHarness({ configYaml: BASE_RESOURCES });
+    harness = h;
     pki = await writeTestPki(h.dir);
     const secrets = await h.cli(['apply', '-f', '-'], `type: Secret\nname: clients\nsecretType: tls-ca\ncert: |\n${indent(pki.pem.caCert)}---\ntype: Secret\nname: client-cert\nsecretType: tls\ncert: |\n${indent(pki.pem.leafCert)}key: |\n${indent(pki.pem.leafKey)}`);
     expect(secrets.code, secrets.stderr).toBe(0);
@@ -52,13 +57,49 @@ describe('gateway checks on apply', () => {
     expect((await h.cli(['get', 'routes'])).stdout).not.toContain('r1');
   });
 
-  it('warns on stderr that a route without a server certificate is served with one the mesh CA issues', async () => {
-    // given
+  it('warns that a route without a server certificate is served with one the mesh CA issues, naming a command that prints that CA before any gateway connects', async () => {
+    // given: no proxy has connected to this server
     // when
     const run = await h.cli(['apply', '-f', '-'], routeYaml('issued', 'issued.acme.org'));
     // then
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr).toMatch(/^Warning: <stdin>#1 Route\/issued: no tls\.serverCertificate: issued\.acme\.org is served with a certificate issued by the mesh CA, which is not publicly trusted; clients must be given that CA \(meshcp get secret default\.ca-builtin-cert-gateway-ca -o pem, for a builtin backend\), or set tls\.serverCertificate\n$/);
+    expect(run.stderr).toMatch(/^Warning: <stdin>#1 Route\/issued: no tls\.serverCertificate: issued\.acme\.org is served with a certificate issued by the mesh CA, which is not publicly trusted; clients must be given that CA \(meshcp get mesh default -o pem\), or set tls\.serverCertificate\n$/);
+    // and the command works as printed, and gives the same CA again
+    const first = await runHint(run.stderr);
+    expect(first).toMatch(/^-----BEGIN CERTIFICATE-----\n[\s\S]+-----END CERTIFICATE-----\n$/);
+    expect(await runHint(run.stderr)).toBe(first);
+    // and it is the gateway CA, which Kuma users also find under its secret name
+    expect((await h.cli(['get', 'secret', 'default.ca-builtin-cert-gateway-ca', '-o', 'pem'])).stdout).toBe(first);
+  });
+
+  it('for the builtin backend of another mesh, the command works at once', async () => {
+    // given
+    const mesh = `type: Mesh\nname: payments\nmtls:\n  enabledBackend: ca-1\n  backends: [ { name: ca-1, type: builtin, conf: { caCert: { keyType: ECDSA } } } ]\n`;
+    // when
+    const run = await h.cli(['apply', '-f', '-'], `${mesh}---\n${inMesh('payments', BASE_RESOURCES)}---\n${routeYaml('pay', 'pay.acme.org', '', 'payments')}`);
+    // then
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain('(meshcp get mesh payments -o pem)');
+    const pem = await runHint(run.stderr);
+    expect(new crypto.X509Certificate(pem).subject).toContain('payments');
+    expect((await h.cli(['get', 'secret', 'payments.ca-builtin-cert-ca-1', '-m', 'payments', '-o', 'pem'])).stdout).toBe(pem);
+  });
+
+  it('for a provided CA, from its secret or its file: the same command prints its certificate', async () => {
+    // given: the CA's certificate and key in a Kuma secret, and in files
+    const kumaSecret = `type: Secret\nname: partner-ca\nmesh: partners\ndata: ${Buffer.from(pki.pem.caCert + pki.pem.caKey).toString('base64')}\n`;
+    const provided = (mesh: string, cert: string, key: string): string =>
+      `type: Mesh\nname: ${mesh}\nmtls:\n  enabledBackend: ca-1\n  backends: [ { name: ca-1, type: provided, conf: { cert: ${cert}, key: ${key} } } ]\n---\n${inMesh(mesh, BASE_RESOURCES)}---\n${routeYaml('partner', 'partner.acme.org', '', mesh)}`;
+    // when
+    const fromSecret = await h.cli(['apply', '-f', '-'], `${provided('partners', '{ secret: partner-ca }', '{ secret: partner-ca }')}---\n${kumaSecret}`);
+    const fromFile = await h.cli(['apply', '-f', '-'], provided('suppliers', `{ file: ${pki.caCert} }`, `{ file: ${pki.caKey} }`));
+    // then
+    expect(fromSecret.code, fromSecret.stderr).toBe(0);
+    expect(fromSecret.stderr).toContain('(meshcp get mesh partners -o pem)');
+    expect((await runHint(fromSecret.stderr)).trim()).toBe(pki.pem.caCert.trim());
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect(fromFile.stderr).toContain('(meshcp get mesh suppliers -o pem)');
+    expect((await runHint(fromFile.stderr)).trim()).toBe(pki.pem.caCert.trim());
   });
 
   it('warns when the server certificate\'s DNS names do not cover the host, and not when they do', async () => {
@@ -102,6 +143,21 @@ describe('gateway warnings in the serve log', () => {
     }
   });
 });
+
+/** Runs the command a route warning names, as the user would, and returns what it printed. */
+async function runHint(stderr: string): Promise<string> {
+  const command = /\((meshcp get [^)]+)\)/.exec(stderr)?.[1];
+  expect(command, stderr).toBeDefined();
+  const run = await harness.cli(command!.split(' ').slice(1));
+  expect(run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  return run.stdout;
+}
+
+/** BASE_RESOURCES (a Gateway and a Service) in another mesh. */
+function inMesh(mesh: string, yaml: string): string {
+  return yaml.replace(/^name: (.*)$/gm, `name: $1\nmesh: ${mesh}`);
+}
 
 function indent(pem: string): string {
   return pem

@@ -133,9 +133,9 @@ describe('meshcp token generate against an admin API that requires mTLS', () => 
     );
     try {
       // when
-      const anonymous = await tokenRun(['--name', 'web-01', '--server', server.adminUrl, '--ca-cert', path.join(dir, 'ca.crt')]);
+      const anonymous = await tokenRun(['--name', 'web-01', '--server', server.adminUrl, '--admin-ca-cert', path.join(dir, 'ca.crt')]);
       const operatorRun = await tokenRun([
-        '--name', 'web-01', '--server', server.adminUrl, '--ca-cert', path.join(dir, 'ca.crt'),
+        '--name', 'web-01', '--server', server.adminUrl, '--admin-ca-cert', path.join(dir, 'ca.crt'),
         '--client-cert', write('operator.crt', operator.certPem), '--client-key', write('operator.key', operator.keyPem),
       ]);
       // then

@@ -106,7 +106,7 @@ describe('meshcp apply / get / delete', () => {
     const deleted = await h.cli(['delete', 'gateways', 'edge']);
     const gone = await h.cli(['delete', 'gateways', 'edge']);
     // then
-    expect(meshes.stdout).toMatch(/^NAME\s+MTLS\s+BACKENDS\s+AGE\ndefault\s+-\s+-\s+-\n$/);
+    expect(meshes.stdout).toMatch(/^NAME\s+MTLS\s+MODE\s+BACKENDS\s+AGE\ndefault\s+off\s+-\s+-\s+-\n$/);
     expect(fileOwned.code).toBe(1);
     expect(fileOwned.stderr).toMatch(/^Error: Mesh\/default is defined in the --config files \(.*\), which own it; remove it there\n$/);
     expect(deleted).toMatchObject({ code: 0, stdout: 'Gateway/edge deleted\n' });

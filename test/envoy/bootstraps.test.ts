@@ -40,7 +40,7 @@ describe('meshcp bootstrap envoy: Envoy 1.40 accepts every variant', () => {
   for (const [label, args] of Object.entries(variants)) {
     it(label, async () => {
       // given / when
-      const run = await runCli(['bootstrap', 'envoy', '--name', 'web', '--token-file', tokenFile, '--ca-cert', caFile, ...args]);
+      const run = await runCli(['bootstrap', 'envoy', '--name', 'web', '--token-file', tokenFile, '--xds-ca-cert', caFile, ...args]);
       // then
       expect(run.code, run.stderr).toBe(0);
       expect(validateBootstrap(run.stdout)).toEqual({ ok: true });
@@ -55,12 +55,12 @@ describe('meshcp bootstrap envoy: Envoy 1.40 accepts every variant', () => {
   });
 
   it('puts the admin interface on a Unix socket only its owner can open, by default', async () => {
-    const run = await runCli(['bootstrap', 'envoy', '--name', 'web', '--token-file', tokenFile, '--ca-cert', caFile]);
+    const run = await runCli(['bootstrap', 'envoy', '--name', 'web', '--token-file', tokenFile, '--xds-ca-cert', caFile]);
     const doc = YAML.parse(run.stdout) as Record<string, unknown>;
     expect(get(doc, 'admin', 'address')).toEqual({ pipe: { path: 'envoy-admin-web.sock', mode: 0o600 } });
-    const tcp = await runCli(['bootstrap', 'envoy', '--name', 'web', '--token-file', tokenFile, '--ca-cert', caFile, '--admin-address', '127.0.0.1:9901']);
+    const tcp = await runCli(['bootstrap', 'envoy', '--name', 'web', '--token-file', tokenFile, '--xds-ca-cert', caFile, '--admin-address', '127.0.0.1:9901']);
     expect(tcp.stderr).toMatch(/warning: --admin-address 127\.0\.0\.1:9901: .*every local user.*Prefer unix:\/\/PATH/);
-    expect(get(YAML.parse((await runCli(['bootstrap', 'envoy', '--name', 'web', '--token-file', tokenFile, '--ca-cert', caFile, '--admin-address', 'none'])).stdout), 'admin')).toBeUndefined();
+    expect(get(YAML.parse((await runCli(['bootstrap', 'envoy', '--name', 'web', '--token-file', tokenFile, '--xds-ca-cert', caFile, '--admin-address', 'none'])).stdout), 'admin')).toBeUndefined();
   });
 
   it('refuses a bootstrap Envoy would refuse, with Envoy\'s reason (the check can fail)', () => {

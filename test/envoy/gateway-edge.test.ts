@@ -120,7 +120,7 @@ describe('edge gateway on real Envoy', () => {
     // given the warning apply printed for the route, naming the command that prints the CA
     const warning = applyWarnings.split('\n').find((l) => l.includes('Route/open:'));
     expect(warning).toContain('not publicly trusted');
-    const command = /(meshcp get secret \S+ -o pem)/.exec(warning ?? '')?.[1];
+    const command = /\((meshcp get [^)]+ -o pem)\)/.exec(warning ?? '')?.[1];
     expect(command).toBeDefined();
     // when the user runs it
     const run = await runCli([...command!.split(' ').slice(1), '--server', bed.server.adminUrl]);

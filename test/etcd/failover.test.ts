@@ -170,7 +170,7 @@ describe('failover of mTLS workloads between replicas on etcd', () => {
       const tokenFile = path.join(dir, `${name}.token`);
       fs.writeFileSync(tokenFile, generateToken({ name, mesh: 'default', validForSeconds: 3600 }, signingKey), { mode: 0o600 });
       relays[name] = `unix://${path.join(dir, `${name}-xds.sock`)}`;
-      const agent = spawnCli(['agent', '--name', name, '--token-file', tokenFile, '--cert-dir', certDir(name), '--ca-cert', caFile, '--xds-address', a.xdsAddress, '--xds-address', b.xdsAddress, '--xds-proxy-address', relays[name]!]);
+      const agent = spawnCli(['agent', '--name', name, '--token-file', tokenFile, '--cert-dir', certDir(name), '--xds-ca-cert', caFile, '--xds-address', a.xdsAddress, '--xds-address', b.xdsAddress, '--xds-proxy-address', relays[name]!]);
       children.push(agent);
       agents[name] = agent;
     }

@@ -126,6 +126,42 @@ describe('workload identities', () => {
     expect(identitySecrets('default', 'web-01', h.manager).map((s) => s['name'])).toEqual(['identity-cert:default', 'mesh-ca:default']);
   });
 
+  it('a shortened dpCert.rotation.expiration reaches live certificates at the next check, not after the old lifetime', async () => {
+    // given: a certificate for 1000 s, due for rotation at 800 s, 100 s ago
+    const h = harness([mesh('default', [builtinBackend('ca-1', { dpCertSeconds: 1000 })], 'ca-1'), dataplane('web-01', ['web'])], { switchWindowMs: 2000 });
+    h.connect('web-01');
+    const first = await waitFor('first certificate', () => h.manager.identity('default', 'web-01'));
+    h.time.advance(100_000);
+    // when: the mesh now wants 200 s certificates
+    h.manager.update([mesh('default', [builtinBackend('ca-1', { dpCertSeconds: 200 })], 'ca-1'), dataplane('web-01', ['web'])]);
+    // then: the rotation moves to 4/5 of 200 s after issuance
+    expect(h.time.pending()).toEqual([60_000]);
+    h.time.advance(60_000);
+    const second = await waitFor('rotated certificate', () => {
+      const id = h.manager.identity('default', 'web-01');
+      return id && id.serialHex !== first.serialHex ? id : undefined;
+    });
+    expect(second.notAfter.getTime() - h.time.now().getTime()).toBe(200_000);
+    expect(h.time.pending()).toEqual([160_000]);
+
+    // when: shortened below the time the certificate has already lived, then lengthened
+    h.time.advance(100_000);
+    h.manager.update([mesh('default', [builtinBackend('ca-1', { dpCertSeconds: 50 })], 'ca-1'), dataplane('web-01', ['web'])]);
+    // then: overdue, it is rotated within the spread of a CA switch (random 0.5 of 2 s)
+    expect(h.time.pending()).toEqual([1000]);
+    h.time.advance(1000);
+    const third = await waitFor('third certificate', () => {
+      const id = h.manager.identity('default', 'web-01');
+      return id && id.serialHex !== second.serialHex ? id : undefined;
+    });
+    expect(third.notAfter.getTime() - h.time.now().getTime()).toBe(50_000);
+
+    // when: lengthened, the scheduled rotation stays (the next certificate gets the new lifetime)
+    h.manager.update([mesh('default', [builtinBackend('ca-1', { dpCertSeconds: 1000 })], 'ca-1'), dataplane('web-01', ['web'])]);
+    // then
+    expect(h.time.pending()).toEqual([40_000]);
+  });
+
   it('spreads rotations by at most ±5% of the time left at 4/5', () => {
     // given
     const issued = START;

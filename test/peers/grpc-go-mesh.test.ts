@@ -2,7 +2,7 @@
  * grpc-go as a proxyless mesh peer, over the production path: `meshcp serve` as users run it (TLS
  * xDS, token auth), a `meshcp agent` per workload keeping its certificate files, and grpc-go
  * servers and clients (test/peers/go/cmd/grpc-peer, google.golang.org/grpc/xds) whose bootstraps
- * come from `meshcp bootstrap grpc --ca-cert`: they speak TLS to meshcp directly (gRFC A65), with
+ * come from `meshcp bootstrap grpc --xds-ca-cert`: they speak TLS to meshcp directly (gRFC A65), with
  * their token in node.metadata and no relay. grpc-js workloads join through their agent's relay,
  * and a real Envoy sidecar (test/envoy) through `meshcp bootstrap envoy`.
  *
@@ -201,7 +201,7 @@ describe('grpc-go proxyless peers against meshcp serve (TLS xDS, tokens, agents)
     for (const name of [...GO_WORKLOADS, ...JS_WORKLOADS]) {
       const tokenFile = path.join(dir, `${name}.token`);
       fs.writeFileSync(tokenFile, meshcp(['token', 'generate', '--name', name, '--server', adminUrl]));
-      const agentArgs = ['--name', name, '--token-file', tokenFile, '--cert-dir', certDir(name), '--xds-address', xdsAddress, '--ca-cert', caFile];
+      const agentArgs = ['--name', name, '--token-file', tokenFile, '--cert-dir', certDir(name), '--xds-address', xdsAddress, '--xds-ca-cert', caFile];
       if ((JS_WORKLOADS as readonly string[]).includes(name)) {
         // grpc-js has no TLS channel credentials: it talks to its agent's relay on loopback.
         relays.set(name, `127.0.0.1:${await freePort()}`);
@@ -213,7 +213,7 @@ describe('grpc-go proxyless peers against meshcp serve (TLS xDS, tokens, agents)
       const bootstrapArgs = ['bootstrap', 'grpc', '--name', name, '--cert-dir', certDir(name)];
       const bootstrap = relays.has(name)
         ? meshcp([...bootstrapArgs, '--xds-address', relays.get(name)!])
-        : meshcp([...bootstrapArgs, '--token-file', tokenFile, '--xds-address', xdsAddress, '--ca-cert', caFile]);
+        : meshcp([...bootstrapArgs, '--token-file', tokenFile, '--xds-address', xdsAddress, '--xds-ca-cert', caFile]);
       fs.writeFileSync(path.join(dir, `${name}.bootstrap.json`), bootstrap);
     }
     for (const [name, agent] of agents) {

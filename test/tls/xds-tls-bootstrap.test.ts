@@ -1,6 +1,6 @@
 /**
  * SPEC §2 "xDS is TLS by default": `meshcp bootstrap envoy` writes the control-plane CA into the
- * xDS cluster's transport_socket (fetched from the admin API unless --ca-cert is given), the
+ * xDS cluster's transport_socket (fetched from the admin API unless --xds-ca-cert is given), the
  * result is a valid Envoy Bootstrap; `--xds-plaintext` leaves TLS out and warns. `meshcp bootstrap
  * grpc` keeps the app's plaintext xDS on loopback (the agent's xDS proxy).
  */
@@ -56,13 +56,13 @@ describe('meshcp bootstrap envoy over TLS', () => {
     expect(validateBootstrap(run.stdout)).toEqual({ ok: true });
   });
 
-  it('uses --ca-cert instead of the admin API, with SNI for a DNS host', async () => {
+  it('uses --xds-ca-cert instead of the admin API, with SNI for a DNS host', async () => {
     // given the CA saved to a file, and no admin API reachable at --server
     const caFile = path.join(dir, 'xds-ca.pem');
     fs.writeFileSync(caFile, server.xdsCaPem!);
 
     // when a bootstrap is printed for a DNS xDS host
-    const run = await runCli(['bootstrap', 'envoy', '--name', 'edge', '--xds-address', 'meshcp.internal:5678', '--ca-cert', caFile, '--server', 'http://127.0.0.1:1']);
+    const run = await runCli(['bootstrap', 'envoy', '--name', 'edge', '--xds-address', 'meshcp.internal:5678', '--xds-ca-cert', caFile, '--server', 'http://127.0.0.1:1']);
 
     // then the CA comes from the file, and the host is both the SNI and the expected DNS SAN
     expect(run.code).toBe(0);
@@ -93,20 +93,33 @@ describe('meshcp bootstrap envoy over TLS', () => {
     expect(run.stdout).toBe('');
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
     expect(run.stderr).toContain('http://127.0.0.1:1/api/xds-ca');
-    expect(run.stderr).toContain('--ca-cert');
+    expect(run.stderr).toContain('connection refused');
+    expect(run.stderr).toContain('--xds-ca-cert FILE');
   });
 
-  it('refuses a --ca-cert that holds no certificate', async () => {
+  it('takes the xDS CA under its deprecated name --ca-cert, with a warning naming --xds-ca-cert', async () => {
+    // given
+    const caFile = path.join(dir, 'xds-ca.pem');
+    fs.writeFileSync(caFile, server.xdsCaPem!);
+    // when
+    const run = await runCli(['bootstrap', 'envoy', '--name', 'edge', '--ca-cert', caFile, '--server', 'http://127.0.0.1:1']);
+    // then
+    expect(run.code).toBe(0);
+    expect(get(YAML.parse(run.stdout), ...TLS_SOCKET, 'typed_config', 'common_tls_context', 'validation_context', 'trusted_ca', 'inline_string')).toBe(server.xdsCaPem);
+    expect(run.stderr).toBe("Warning: --ca-cert is deprecated here: use --xds-ca-cert (the CA of meshcp's xDS certificate; the admin API's CA is --admin-ca-cert)\n");
+  });
+
+  it('refuses a --xds-ca-cert that holds no certificate', async () => {
     // given a file with a key instead of a certificate
     const bad = path.join(dir, 'not-a-cert.pem');
     fs.writeFileSync(bad, 'hello\n');
 
     // when
-    const run = await runCli(['bootstrap', 'envoy', '--name', 'edge', '--ca-cert', bad]);
+    const run = await runCli(['bootstrap', 'envoy', '--name', 'edge', '--xds-ca-cert', bad]);
 
     // then
     expect(run.code).not.toBe(0);
-    expect(run.stderr).toContain(`--ca-cert "${bad}" holds no PEM certificate`);
+    expect(run.stderr).toContain(`--xds-ca-cert "${bad}" holds no PEM certificate`);
   });
 });
 

@@ -283,13 +283,13 @@ describe('meshcp serve: --xds-plaintext and --xds-tls-cert', () => {
     // when the server starts with them
     const server = await startServer({ ...base('files'), xdsTlsCert: path.join(dir, 'xds.crt'), xdsTlsKey: path.join(dir, 'xds.key') }, bufferLogger().log);
     try {
-      // then a client trusting the user CA is served that certificate, and /api/xds-ca points to --ca-cert
+      // then a client trusting the user CA is served that certificate, and /api/xds-ca points to --xds-ca-cert
       await expect.poll(async () => (await peerCertificate(server.xdsAddress, ca.certPem).catch(() => undefined))?.serialNumber.toLowerCase(), { timeout: 10_000 }).toContain(
         leaf.serialHex.replace(/^0+/, ''),
       );
       const res = await xdsCa(server);
       expect(res.status).toBe(404);
-      expect(await res.text()).toContain('--ca-cert');
+      expect(await res.text()).toContain('--xds-ca-cert FILE');
     } finally {
       await server.close();
     }
