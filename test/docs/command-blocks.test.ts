@@ -40,8 +40,8 @@ function docFiles(): string[] {
 }
 
 function available(tool: string): boolean {
-  const probe = TOOLS[tool]?.probe ?? `command -v '${tool}'`;
-  return spawnSync('sh', ['-c', `${probe} > /dev/null 2>&1`]).status === 0;
+  const probe = TOOLS[tool]?.probe;
+  return probe !== undefined && spawnSync('sh', ['-c', `${probe} > /dev/null 2>&1`]).status === 0;
 }
 
 interface Planned {
@@ -54,8 +54,11 @@ interface Planned {
 function plan(file: string): Planned[] {
   return commandBlocks(fs.readFileSync(path.join(REPO, file), 'utf8'), file).map((block) => {
     if (block.skip !== undefined) return { file, block, skipped: `skip: ${block.skip}` };
+    // A tool this test does not know would be probed with `command -v` and, misspelt, skip the block silently.
+    const unknown = block.needs.find((t) => TOOLS[t] === undefined);
+    if (unknown !== undefined) throw new Error(`${file}:${block.line}: docs-test needs "${unknown}": not a known tool (${Object.keys(TOOLS).join(', ')}); add it to TOOLS with its probe`);
     const missing = block.needs.filter((t) => TOOLS[t]?.required === undefined && !available(t));
-    return missing.length > 0 ? { file, block, skipped: `needs ${missing.join(', ')}: not available here (${missing.map((t) => TOOLS[t]?.probe ?? `command -v ${t}`).join('; ')} failed)` } : { file, block };
+    return missing.length > 0 ? { file, block, skipped: `needs ${missing.join(', ')}: not available here (${missing.map((t) => TOOLS[t]?.probe).join('; ')} failed)` } : { file, block };
   });
 }
 
