@@ -41,8 +41,11 @@ export async function generateTokenWithDataDir(options: GenerateTokenCommandOpti
   const file = path.join(options.dataDir, SIGNING_KEY_FILE);
   const rotated = await listBlobFiles(options.dataDir, 'auth/signing-keys/').catch(() => []);
   if (!fs.existsSync(file) && rotated.length === 0) {
+    // serve opens its keyring before it listens (cli/serve.ts), whatever --auth says: once its admin API answers, the key exists.
     throw new CliError([
-      `--data-dir ${options.dataDir}: no token signing key (${file}); a new key would sign tokens the control plane refuses. Give the data directory of \`meshcp serve\` (it creates the key on start), or drop --data-dir to ask the control plane (--server)`,
+      `--data-dir ${options.dataDir}: no token signing key (${file}); a new key would sign tokens the control plane refuses. ` +
+        '`meshcp serve` creates the key in its own --data-dir (default ./.meshcp, relative to where serve was started) as it starts, with any --auth, before its admin API answers; with --store etcd://… the key is in etcd (give --store instead). ' +
+        "Start serve first and wait until it answers (curl http://127.0.0.1:5681/readyz), pass serve's --data-dir, or drop --data-dir to have the running control plane sign the token (--server)",
     ]);
   }
   // Read only: the running server holds the directory, and a key is never created here.

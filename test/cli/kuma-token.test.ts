@@ -69,7 +69,27 @@ describe('meshcp token generate', () => {
     expect(run.code).not.toBe(0);
     expect(run.stdout).toBe('');
     expect(run.stderr).toContain(`Error: --data-dir ${dir}: no token signing key (${path.join(dir, SIGNING_KEY_FILE)}); a new key would sign tokens the control plane refuses.`);
+    expect(run.stderr).toContain('`meshcp serve` creates the key in its own --data-dir (default ./.meshcp, relative to where serve was started) as it starts, with any --auth, before its admin API answers');
+    expect(run.stderr).toContain('drop --data-dir to have the running control plane sign the token (--server)');
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
     expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('signs with --data-dir of a `serve --auth none` as soon as it answers: serve makes the key as it starts, whatever --auth says', async () => {
+    // given: serve --auth none, ready
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshcp-token-none-'));
+    const dataDir = path.join(dir, 'data');
+    const server = await startServer({ config: [], dataDir, xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', auth: 'none', xdsPlaintext: true }, silentLogger());
+    try {
+      // when
+      const run = await tokenRun(['--name', 'web-01', '--data-dir', dataDir]);
+      // then
+      expect(run.code, run.stderr).toBe(0);
+      expect(verifyToken(run.stdout.trim(), fs.readFileSync(path.join(dataDir, SIGNING_KEY_FILE)))).toMatchObject({ ok: true, claims: { name: 'web-01' } });
+    } finally {
+      await server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reports the server\'s refusal of a bad name in one line, and an unreachable server by its flag', async () => {
