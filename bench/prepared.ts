@@ -12,8 +12,8 @@ import { generateForProxy } from '../src/generate/generate.js';
 import { enabledBackend, indexResources, spiffeIdsOf } from '../src/identity/resource-index.js';
 import { validitySecondsOf } from '../src/identity/rotation.js';
 import type { Model } from '../src/model/model.js';
-import { contentHash, type EncodedResource } from '../src/xds/encode.js';
-import { buildSnapshot } from '../src/xds/snapshot.js';
+import { contentHash, type EncodedResource } from '../src/snapshot/encode.js';
+import { buildSnapshot } from '../src/snapshot/snapshot.js';
 import { MESH, nodeId } from './scenario.js';
 
 /**

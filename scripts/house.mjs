@@ -6,11 +6,13 @@
  *
  *   node scripts/house.mjs          a summary
  *   node scripts/house.mjs --json   every measure, as JSON
+ *   node scripts/house.mjs --root DIR   another checkout (e.g. to measure a commit before)
  *
  * Measures:
  * - files, and files over MAX_LINES lines;
  * - cycles: strongly connected components of more than one file (or a file importing itself);
- * - floors: the number of files on the longest import chain (cycles condensed to one floor);
+ * - floors: the number of folders on the longest import chain between folders (a folder that
+ *   imports no other folder is floor 1); the longest chain of files is reported beside it;
  * - upward imports: an import from a folder to a folder later in the pipeline (FOLDER_ORDER);
  * - module caches: module-level `Map`/`WeakMap`/`Set`/`WeakSet` bindings the module itself
  *   changes (`.set(`, `.add(`, `.delete(`, `.clear(` on them): hidden state two control planes in
@@ -25,24 +27,26 @@ export const MAX_LINES = 400;
 export const MAX_FLOORS = 9;
 
 /**
- * The folders of src/, lowest first: a folder may import its own files and folders before it in
- * this list, never one after it. Folders on one line are one floor of the pipeline and must not
- * import each other either (listed as arrays).
+ * The folders of src/ in pipeline order, lowest first: a folder may import its own files and
+ * folders before it in this list, never one after it (docs/architecture.md "Layers").
  */
 export const FOLDER_ORDER = [
   'log',
   'protos',
-  'api',
-  'store',
+  'regex',
   'model',
-  'translate',
+  'api',
+  'change',
+  'store',
   'ca',
-  'auth',
-  'identity',
-  'envoy',
-  'xds',
-  'generate',
   'sources',
+  'translate',
+  'snapshot',
+  'envoy',
+  'identity',
+  'generate',
+  'xds',
+  'auth',
   'bootstrap',
   'runtime',
   'agent',
@@ -194,6 +198,31 @@ export function measure(root = ROOT) {
     folderAdj.get(a).push(b);
   }
   const folderCycles = components(folderNodes, folderAdj).filter((c) => c.length > 1).map((c) => c.sort());
+  // Folder floors: the folders on the longest import chain between folders (leaves are floor 1).
+  const folderFloor = new Map();
+  const folderChain = new Map();
+  const floorOfFolder = (f, seen = new Set()) => {
+    if (folderFloor.has(f)) return folderFloor.get(f);
+    if (seen.has(f)) return 0;
+    seen.add(f);
+    let best = 0;
+    let next;
+    for (const t of folderAdj.get(f) ?? []) {
+      const d = floorOfFolder(t, seen);
+      if (d > best) {
+        best = d;
+        next = t;
+      }
+    }
+    folderFloor.set(f, best + 1);
+    folderChain.set(f, next);
+    return best + 1;
+  };
+  for (const f of new Set(files.map((f) => folderOf(rel(f))))) if (!folderAdj.has(f)) folderAdj.set(f, []);
+  let topFolder;
+  for (const f of folderAdj.keys()) if (topFolder === undefined || floorOfFolder(f) > floorOfFolder(topFolder)) topFolder = f;
+  const folderLongest = [];
+  for (let f = topFolder; f !== undefined; f = folderChain.get(f)) folderLongest.push(f);
 
   const caches = [];
   const issueRefs = [];
@@ -215,7 +244,10 @@ export function measure(root = ROOT) {
     overLimit,
     cycles,
     folderCycles,
-    floors: floorOf[top] ?? 0,
+    floors: folderFloor.get(topFolder) ?? 0,
+    floorsByFolder: Object.fromEntries([...folderFloor].sort(([, a], [, b]) => b - a)),
+    longestFolderChain: folderLongest,
+    fileChain: floorOf[top] ?? 0,
     longestChain,
     upward,
     unknownFolders: [...unknownFolders].sort(),
@@ -239,7 +271,8 @@ export function closure(house, start) {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const house = measure();
+  const rootArg = process.argv.indexOf('--root');
+  const house = measure(rootArg > 0 ? path.resolve(process.argv[rootArg + 1]) : ROOT);
   if (process.argv.includes('--json')) {
     console.log(JSON.stringify(house, null, 2));
   } else {
@@ -247,7 +280,8 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     console.log(`files over ${MAX_LINES} lines:      ${house.overLimit.length}${house.overLimit.length ? `: ${house.overLimit.map((o) => `${o.file} ${o.lines}`).join(', ')}` : ''}`);
     console.log(`import cycles (files):     ${house.cycles.length}${house.cycles.length ? ` (largest: ${house.cycles[0].length} files)` : ''}`);
     console.log(`folder cycles:             ${house.folderCycles.length}${house.folderCycles.length ? `: ${house.folderCycles.map((c) => c.join(' <-> ')).join('; ')}` : ''}`);
-    console.log(`floors (longest chain):    ${house.floors}`);
+    console.log(`floors (folders):          ${house.floors}: ${house.longestFolderChain.join(' -> ')}`);
+    console.log(`longest file chain:        ${house.fileChain} files`);
     console.log(`upward imports:            ${house.upward.length}`);
     console.log(`module-level caches:       ${house.caches.length}`);
     console.log(`issue references:          ${house.issueRefs.length}`);

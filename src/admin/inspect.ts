@@ -11,11 +11,11 @@
  */
 import type { Resource } from '../api/types.js';
 import type { IdentityStatus } from '../identity/types.js';
-import { contentHash, decodeResource, type EncodedResource } from '../xds/encode.js';
-import { refKey } from '../xds/node.js';
-import { sourcesOf, type Snapshot } from '../xds/snapshot.js';
+import { contentHash, decodeResource, type EncodedResource } from '../snapshot/encode.js';
+import { refKey } from '../snapshot/node.js';
+import { sourcesOf, type Snapshot } from '../snapshot/snapshot.js';
 import { nackHint, type ProxyStatus, type TypeStatus } from '../xds/status.js';
-import { PUSH_ORDER, TYPE_SHORT_NAMES, protoNameOf } from '../xds/types.js';
+import { PUSH_ORDER, TYPE_SHORT_NAMES, protoNameOf } from '../snapshot/types.js';
 
 /** What inspect reads; ControlPlane and ResourceSources provide it (cli/serve.ts). */
 export interface InspectSources {

@@ -1,6 +1,6 @@
 /** Route: the Akka route descriptor (SPEC §1 Route). */
-import { subjectPatterns } from '../envoy/subject-regex.js';
-import { checkRe2, checkRe2Complexity } from './re2.js';
+import { subjectPatterns } from '../regex/subject-regex.js';
+import { checkRe2, checkRe2Complexity } from '../regex/re2.js';
 import { field, index, isAbsent, quoteValue, readHostname, readList, readName, readObject, readString, type DocumentContext, type Issues, type YamlObject } from './fields.js';
 import type { RouteResource, RouteRule, RouteTls, RouteValidation, SecretReference, SubjectMatcher } from './types.js';
 

@@ -21,7 +21,7 @@ import {
 } from '../ca/control-plane-ca.js';
 import type { BlobStore } from '../ca/providers/builtin.js';
 import { defaultCaProviders } from '../ca/providers/registry.js';
-import { tokenAuthenticator } from '../identity/xds-auth.js';
+import { tokenAuthenticator } from '../auth/xds-auth.js';
 import { FileConfigSource } from '../sources/config-files.js';
 import { ControlPlane } from '../runtime/control-plane.js';
 import { createLogger, type Logger } from '../log/logger.js';

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import type { EndpointModel } from '../model/model.js';
-import type { ResourceObject } from '../xds/encode.js';
+import type { ResourceObject } from '../snapshot/encode.js';
 import { socketAddress } from './cluster.js';
 
 /** The endpoint of a service reached by name (generate/services.ts), when that is how it is reached. */

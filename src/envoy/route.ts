@@ -1,4 +1,4 @@
-import type { ResourceObject } from '../xds/encode.js';
+import type { ResourceObject } from '../snapshot/encode.js';
 
 export interface RouteEntry {
   readonly prefix: string;

@@ -1,6 +1,6 @@
 /** Collects generated resources and the references between them, for the snapshot consistency check. */
-import type { ResourceObject } from '../xds/encode.js';
-import type { GeneratedConfig, ResourceRef } from '../xds/snapshot.js';
+import type { ResourceObject } from '../snapshot/encode.js';
+import type { GeneratedConfig, ResourceRef } from '../snapshot/snapshot.js';
 
 /** Equal source lists are one array for every proxy (bounded; past the bound it starts over). */
 const sharedLists = new Map<string, readonly string[]>();
@@ -26,7 +26,7 @@ function sharedList(set: ReadonlySet<string>): readonly string[] {
   }
   return found;
 }
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE } from '../snapshot/types.js';
 
 /**
  * Equal references are one frozen object, and equal lists of them one frozen array, for every

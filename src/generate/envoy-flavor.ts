@@ -25,9 +25,9 @@ import {
 } from '../envoy/names.js';
 import { routeConfiguration, virtualHost } from '../envoy/route.js';
 import { spiffeId } from '../identity/names.js';
-import { ResourceTemplate, templated, type ResourceObject } from '../xds/encode.js';
-import type { GeneratedConfig } from '../xds/snapshot.js';
-import { LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
+import { ResourceTemplate, templated, type ResourceObject } from '../snapshot/encode.js';
+import type { GeneratedConfig } from '../snapshot/snapshot.js';
+import { LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../snapshot/types.js';
 import { ConfigBuilder } from './config-builder.js';
 import { interned } from './interned.js';
 import { addMeshIdentity } from './mesh-identity.js';

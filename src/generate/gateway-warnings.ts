@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import type { Resource } from '../api/types.js';
 import { GATEWAY_CA_BACKEND } from '../ca/providers/registry.js';
 import type { GatewayModel, MeshModel } from '../model/model.js';
-import { subjectPatterns } from '../envoy/subject-regex.js';
+import { subjectPatterns } from '../regex/subject-regex.js';
 import { translateMeshes } from '../translate/mesh-services.js';
 
 /** Where a client gets the CA of meshcp-issued route certificates: the enabled backend, else the mesh's gateway CA. */

@@ -25,8 +25,8 @@ import {
 import { routeConfiguration, virtualHost } from '../envoy/route.js';
 import { subjectRbacFilter } from '../envoy/subject-rbac.js';
 import { downstreamTlsTransportSocket, tlsCertificateSecret, upstreamTlsTransportSocket, validationContextSecret } from '../envoy/tls.js';
-import type { GeneratedConfig } from '../xds/snapshot.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
+import type { GeneratedConfig } from '../snapshot/snapshot.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../snapshot/types.js';
 import { ConfigBuilder } from './config-builder.js';
 import { addMeshIdentity } from './mesh-identity.js';
 import type { SecretMaterialSource } from './secret-material.js';

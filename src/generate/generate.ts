@@ -1,8 +1,8 @@
 /** model × proxy → Envoy resources for that proxy, by flavor. */
 import { NO_MESH_TLS_MATERIAL, type MeshTlsMaterial } from '../ca/workload-identity.js';
 import type { Model } from '../model/model.js';
-import type { NodeInfo } from '../xds/session.js';
-import type { GeneratedConfig } from '../xds/snapshot.js';
+import type { NodeInfo } from '../snapshot/watcher.js';
+import type { GeneratedConfig } from '../snapshot/snapshot.js';
 import { ConfigBuilder } from './config-builder.js';
 import { generateEnvoySidecar } from './envoy-flavor.js';
 import { generateEnvoyGateway } from './gateway.js';

@@ -9,7 +9,7 @@
  * collects them), so sharing is safe. The table is bounded: past the bound it starts over, which
  * costs a rebuild, never a wrong result.
  */
-import type { ResourceObject } from '../xds/encode.js';
+import type { ResourceObject } from '../snapshot/encode.js';
 
 const MAX_ENTRIES = 20_000;
 const table = new Map<string, ResourceObject>();

@@ -8,8 +8,8 @@ import { clusterLoadAssignment, dnsEndpoint } from '../envoy/endpoint.js';
 import { meshUpstreamTlsProvider, meshUpstreamTlsSds, type SdsMeshIdentity } from '../envoy/mesh-tls.js';
 import { serviceClusterName } from '../envoy/names.js';
 import { spiffeId } from '../identity/names.js';
-import type { ResourceObject } from '../xds/encode.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE } from '../xds/types.js';
+import type { ResourceObject } from '../snapshot/encode.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE } from '../snapshot/types.js';
 import type { ConfigBuilder } from './config-builder.js';
 
 interface ServiceResources {

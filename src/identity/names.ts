@@ -12,7 +12,7 @@
  */
 import type { MeshTlsMaterial, WorkloadIdentity } from '../ca/workload-identity.js';
 import { tlsCertificateSecret, validationContextSecret } from '../envoy/tls.js';
-import type { ResourceObject } from '../xds/encode.js';
+import type { ResourceObject } from '../snapshot/encode.js';
 
 /** `tls_certificate`: the proxy's workload certificate chain (leaf first) and key. */
 export function identityCertificateSecretName(mesh: string): string {

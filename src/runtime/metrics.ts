@@ -15,7 +15,7 @@ import type { IdentityStatus } from '../identity/types.js';
 import type { StatusEvent } from '../xds/status.js';
 import type { RecomputeCounters } from './control-plane.js';
 import type { SourceCounters } from '../sources/resource-sources.js';
-import { TYPE_SHORT_NAMES, protoNameOf } from '../xds/types.js';
+import { TYPE_SHORT_NAMES, protoNameOf } from '../snapshot/types.js';
 
 export interface MetricsSources {
   readonly statusEvents: Observable<StatusEvent>;

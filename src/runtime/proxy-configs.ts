@@ -20,9 +20,9 @@ import { identitySecrets } from '../identity/names.js';
 import { serviceEndpoints } from '../generate/services.js';
 import type { MeshModel, Model } from '../model/model.js';
 import { UNCHANGED, type ModelRevision } from '../translate/incremental.js';
-import type { ResourceObject } from '../xds/encode.js';
-import { MapWith, retainedForm, TypeMap, type GeneratedConfig, type GeneratedSources } from '../xds/snapshot.js';
-import { ENDPOINT_TYPE, SECRET_TYPE } from '../xds/types.js';
+import type { ResourceObject } from '../snapshot/encode.js';
+import { MapWith, retainedForm, TypeMap, type GeneratedConfig, type GeneratedSources } from '../snapshot/snapshot.js';
+import { ENDPOINT_TYPE, SECRET_TYPE } from '../snapshot/types.js';
 import { serviceClusterName } from '../envoy/names.js';
 
 /** What every proxy's generation reads: the model revision and the generation context built with it. */

@@ -11,9 +11,9 @@
 import { Subject, type Observable } from 'rxjs';
 import { PROXY_LOG_BURST, PROXY_LOG_WINDOW_MS } from './limits.js';
 import { LogBudget } from './log-budget.js';
-import type { ProxyRef } from './node.js';
+import type { ProxyRef } from '../snapshot/node.js';
 
-export type { ProxyRef } from './node.js';
+export type { ProxyRef } from '../snapshot/node.js';
 
 export interface TypeStatus {
   lastSentVersion?: string;

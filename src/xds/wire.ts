@@ -2,7 +2,7 @@
  * DiscoveryResponses as bytes on the wire: SotW responses are serialized field by field into a
  * reused buffer, the resource lists shared by many proxies once (see serializeSotw).
  */
-import type { EncodedResource } from './encode.js';
+import type { EncodedResource } from '../snapshot/encode.js';
 import type { XdsResponse } from './session.js';
 
 export function asBuffer(bytes: Uint8Array): Buffer {

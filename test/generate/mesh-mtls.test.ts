@@ -13,8 +13,8 @@ import { secretMaterialFromResources } from '../../src/generate/secret-material.
 import { identityCertificateSecretName, meshTrustBundleSecretName } from '../../src/identity/names.js';
 import type { MeshModel } from '../../src/model/model.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
-import type { GeneratedConfig } from '../../src/xds/snapshot.js';
-import { CLUSTER_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import type { GeneratedConfig } from '../../src/snapshot/snapshot.js';
+import { CLUSTER_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { decodeProxyConfig } from '../helpers/envoy-tls.js';
 
 type Json = Record<string, unknown>;

@@ -11,7 +11,7 @@ import type { Resource } from '../../src/api/types.js';
 import { ControlPlane, type RecomputeCounters } from '../../src/runtime/control-plane.js';
 import { silentLogger } from '../../src/log/logger.js';
 import type { StatusEvent } from '../../src/xds/status.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, TYPE_SHORT_NAMES } from '../../src/xds/types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, TYPE_SHORT_NAMES } from '../../src/snapshot/types.js';
 import { decodeAny, FakeEnvoy, type ReceivedResponse } from '../helpers/fake-envoy.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -20,9 +20,9 @@ import { secretMaterialFromResources } from '../../src/generate/secret-material.
 import { proxyConfigs, type GenerationCounters, type ResourceState } from '../../src/runtime/proxy-configs.js';
 import { IncrementalTranslator } from '../../src/translate/incremental.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
-import { SnapshotCache } from '../../src/xds/cache.js';
-import { ResourceEncoder } from '../../src/xds/encode.js';
-import { buildSnapshot, sourcesOf, type Snapshot } from '../../src/xds/snapshot.js';
+import { SnapshotCache } from '../../src/snapshot/cache.js';
+import { ResourceEncoder } from '../../src/snapshot/encode.js';
+import { buildSnapshot, sourcesOf, type Snapshot } from '../../src/snapshot/snapshot.js';
 import { envoyValidate } from '../peers/envoy-validate.js';
 
 const MESHES = ['m1', 'm2'] as const;

@@ -18,7 +18,7 @@ import { Observable } from 'rxjs';
 import { defaultEncoder, type ResourceEncoder } from './encode.js';
 import { nodeMesh, nodeRef, refKey } from './node.js';
 import { buildSnapshot, retainConfig, sameContent, type GeneratedConfig, type Snapshot, type SnapshotResult } from './snapshot.js';
-import { WatchError, type ConfigWatcher, type NodeInfo } from './session.js';
+import { WatchError, type ConfigWatcher, type NodeInfo } from './watcher.js';
 
 /**
  * Refused with a gRPC status, or accepted until `expiresAt` (for ever when absent), or until

@@ -5,11 +5,11 @@
  * others publishing is all that can be known.
  */
 import { filter, type Observable } from 'rxjs';
-import { refKey } from '../xds/node.js';
+import { refKey } from '../snapshot/node.js';
 import type { StatusRegistry } from '../xds/status.js';
-import { SECRET_TYPE } from '../xds/types.js';
-import type { MaterialDelivery } from './manager.js';
-import { identityCertificateSecretName } from './names.js';
+import { SECRET_TYPE } from '../snapshot/types.js';
+import type { MaterialDelivery } from '../identity/manager.js';
+import { identityCertificateSecretName } from '../identity/names.js';
 
 export function statusDelivery(status: StatusRegistry): MaterialDelivery & { close(): void } {
   /**

@@ -5,7 +5,7 @@
  * A proxy is identified by (mesh, name), never by `node.id` alone: two meshes may each have a
  * `web-01` (SPEC §1: names are unique per mesh), and each has its own identity and config.
  */
-import type { NodeInfo } from './session.js';
+import type { NodeInfo } from './watcher.js';
 
 export interface ProxyRef {
   readonly mesh: string;
