@@ -78,8 +78,12 @@ function internMap<T>(previous: ReadonlyMap<string, T> | undefined, next: Readon
   return { map: same ? previous : out, same };
 }
 
-/** Everything generation reads from a service except its endpoints. */
+/** Whether a service is reached through a DNS cluster: its endpoint is part of the cluster then. */
+const byName = (service: ServiceModel): boolean => service.endpoints.some((e) => isIP(e.address) === 0);
+
+/** Everything generation reads from a service except its endpoints (the whole of it for a service reached by name). */
 function sameShape(a: ServiceModel, b: ServiceModel): boolean {
+  if ((byName(a) || byName(b)) && !deepEqual(a.endpoints, b.endpoints)) return false;
   return a.mesh === b.mesh && a.name === b.name && a.protocol === b.protocol && a.meshManaged === b.meshManaged && deepEqual(a.upstreamTls, b.upstreamTls);
 }
 
