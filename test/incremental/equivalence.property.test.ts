@@ -48,7 +48,7 @@ interface DataplaneState {
 interface MeshState {
   mtls?: { enabled: string; mode: 'STRICT' | 'PERMISSIVE' };
   dataplanes: Map<string, DataplaneState>;
-  services: Map<string, { endpoints: string[]; tls?: { caSecret?: string; sni?: string } }>;
+  services: Map<string, { endpoints: readonly string[]; tls?: { caSecret?: string; sni?: string } }>;
   permissions: Map<string, { source: Record<string, string>; destination: Record<string, string> }>;
   gateway?: number[];
   routes: Map<string, { host: string; service: string; serverSecret?: string; clientCa?: string }>;
@@ -104,7 +104,7 @@ class FakeMaterial implements MeshTlsMaterial {
 }
 
 type Step =
-  | { kind: 'endpoints'; mesh: string; service: string; endpoints: string[] }
+  | { kind: 'endpoints'; mesh: string; service: string; endpoints: readonly string[] }
   | { kind: 'dataplane'; mesh: string; name: string; dp: DataplaneState | null }
   | { kind: 'address'; mesh: string; name: string; address: string }
   | { kind: 'mtls'; mesh: string; mtls: MeshState['mtls'] | null }
