@@ -9,7 +9,7 @@ import { certificateInfo } from '../ca/cert-info.js';
 import { fingerprintSha256 } from '../ca/pem.js';
 import { GATEWAY_CA_BACKEND } from '../ca/providers/registry.js';
 import { builtinCaSecretBackend } from './ca-secrets.js';
-import { gatewayWarnings, serverCertificateMisses, type ServerCertificateLookup } from '../generate/gateway-warnings.js';
+import { enabledCaBackend, gatewayWarnings, serverCertificateMisses, type ServerCertificateLookup } from '../generate/gateway-warnings.js';
 import { translateMeshes } from '../translate/mesh-services.js';
 import { nacksBySource, type ProxyNack } from './inspect.js';
 import type { MeshViewSources } from './mesh-overview.js';
@@ -73,8 +73,9 @@ export function gatewayViews(sources: MeshViewSources, onlyMesh?: string): Gatew
   const out: GatewayView[] = [];
   for (const mesh of translateMeshes(resources).meshes.values()) {
     if (onlyMesh !== undefined && mesh.name !== onlyMesh) continue;
+    const caBackend = enabledCaBackend(resources, mesh.name);
     for (const gateway of mesh.gateways.values()) {
-      const warnings = gatewayWarnings(mesh, gateway, lookup);
+      const warnings = gatewayWarnings(mesh, gateway, lookup, caBackend);
       const proxy = sources.inspect.proxies.get(gateway.name, mesh.name);
       const routes = gateway.hosts.map((host): RouteView => {
         const ref = host.serverCertificate;

@@ -12,10 +12,20 @@ import type { GatewayModel, MeshModel } from '../model/model.js';
 import { subjectPatterns } from '../regex/subject-regex.js';
 import { translateMeshes } from '../translate/mesh-services.js';
 
-/** Where a client gets the CA of meshcp-issued route certificates: the enabled backend, else the mesh's gateway CA. */
-function caHint(mesh: MeshModel): string {
-  const backend = mesh.mtls?.enabledBackend ?? GATEWAY_CA_BACKEND.name;
+/**
+ * Where a client gets the CA of meshcp-issued route certificates: the mesh's enabled backend
+ * (`caBackend`, read from the Mesh resource: which backend signs is not part of the model), else
+ * the mesh's gateway CA.
+ */
+function caHint(mesh: MeshModel, caBackend: string | undefined): string {
+  const backend = mesh.mtls && caBackend ? caBackend : GATEWAY_CA_BACKEND.name;
   return `meshcp get secret ${mesh.name}.ca-builtin-cert-${backend} -o pem, for a builtin backend`;
+}
+
+/** The enabled mTLS backend of Mesh `mesh` in `resources`, if any. */
+export function enabledCaBackend(resources: readonly Resource[], mesh: string): string | undefined {
+  for (const r of resources) if (r.type === 'Mesh' && r.name === mesh) return r.mtls?.enabledBackend || undefined;
+  return undefined;
 }
 
 /** The certificate PEM of a user `tls` Secret, to check its names (undefined: not known here). */
@@ -41,13 +51,13 @@ export function serverCertificateMisses(pem: string | undefined, host: string): 
   return sans.length === 0 ? 'the certificate has no DNS subject alternative name' : `its DNS names (${sans.slice(0, 5).join(', ')}${sans.length > 5 ? ', …' : ''}) do not cover the route's host`;
 }
 
-export function gatewayWarnings(mesh: MeshModel, gateway: GatewayModel, serverCertificatePem?: ServerCertificateLookup): string[] {
+export function gatewayWarnings(mesh: MeshModel, gateway: GatewayModel, serverCertificatePem?: ServerCertificateLookup, caBackend?: string): string[] {
   const warnings: string[] = [];
   const services = new Set<string>();
   for (const host of gateway.hosts) {
     if (host.serverCertificate.kind === 'issued') {
       warnings.push(
-        `Route/${host.route}: no tls.serverCertificate: ${host.host} is served with a certificate issued by the mesh CA, which is not publicly trusted; clients must be given that CA (${caHint(mesh)}), or set tls.serverCertificate`,
+        `Route/${host.route}: no tls.serverCertificate: ${host.host} is served with a certificate issued by the mesh CA, which is not publicly trusted; clients must be given that CA (${caHint(mesh, caBackend)}), or set tls.serverCertificate`,
       );
     } else {
       const uncovered = serverCertificateMisses(serverCertificatePem?.(mesh.name, host.serverCertificate.secret), host.host);
@@ -81,7 +91,8 @@ export function resourceSetWarnings(resources: readonly Resource[]): string[] {
   };
   const warnings: string[] = [];
   for (const mesh of translateMeshes(resources).meshes.values()) {
-    for (const gateway of mesh.gateways.values()) warnings.push(...gatewayWarnings(mesh, gateway, lookup));
+    const caBackend = enabledCaBackend(resources, mesh.name);
+    for (const gateway of mesh.gateways.values()) warnings.push(...gatewayWarnings(mesh, gateway, lookup, caBackend));
   }
   return warnings;
 }

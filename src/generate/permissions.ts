@@ -16,7 +16,7 @@
 import type { InboundModel, MeshModel, TagSelector } from '../model/model.js';
 import type { RbacPolicy, RbacPrincipal } from '../envoy/mesh-rbac.js';
 import { spiffeId } from '../identity/names.js';
-import { SERVICE_TAG } from '../translate/mesh-services.js';
+import { SERVICE_TAG } from '../api/tags.js';
 
 const WILDCARD = '*';
 

@@ -4,7 +4,8 @@
  */
 import type { ServiceModel } from '../model/model.js';
 import { dnsCluster, edsCluster } from '../envoy/cluster.js';
-import { clusterLoadAssignment, dnsEndpoint } from '../envoy/endpoint.js';
+import { clusterLoadAssignment } from '../envoy/endpoint.js';
+import { dnsEndpoint } from '../model/endpoints.js';
 import { meshUpstreamTlsProvider, meshUpstreamTlsSds, type SdsMeshIdentity } from '../envoy/mesh-tls.js';
 import { serviceClusterName } from '../envoy/names.js';
 import { spiffeId } from '../identity/names.js';

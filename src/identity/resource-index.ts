@@ -1,8 +1,8 @@
 /** What identity issuance needs from the resource set: Mesh mTLS policies, and who serves what. */
+import { SERVICE_TAG } from '../api/tags.js';
 import type { MeshResource, MtlsBackend, Resource } from '../api/types.js';
 import { spiffeId } from './names.js';
 
-const SERVICE_TAG = 'kuma.io/service';
 
 export interface ResourceIndex {
   readonly meshes: ReadonlyMap<string, MeshResource>;

@@ -5,6 +5,7 @@
  * A Mesh that did not change but whose CA no longer validates (its `file:` rewritten on disk, its
  * certificate expired) is pinned at its last good version instead (sources/resource-sources.ts).
  */
+import { SERVICE_TAG } from '../api/tags.js';
 import type { FieldError } from '../api/errors.js';
 import { checkReferences } from '../api/references.js';
 import { checkIdentityCollisions, takesOwnName } from './identity-collisions.js';
@@ -112,7 +113,6 @@ export interface ChangeCheckResult extends CheckResult {
   readonly caMeshes: ReadonlySet<string>;
 }
 
-const SERVICE_TAG = 'kuma.io/service';
 
 /** The services a resource adds to its mesh's service set (what a Route may name). */
 function servicesProvided(r: Resource | undefined): string {

@@ -19,7 +19,9 @@ import { isIP } from 'node:net';
 import { listChange, ResourceSet, type ResourceChange } from '../api/resource-set.js';
 import type { Resource } from '../api/types.js';
 import type { DataplaneModel, EndpointModel, GatewayModel, MeshModel, Model, ServiceModel } from '../model/model.js';
-import { NONE_OFFLINE, SERVICE_TAG, translateMesh, type OfflineDataplanes } from './mesh-services.js';
+import { SERVICE_TAG } from '../api/tags.js';
+import { deepEqual } from './equal.js';
+import { NONE_OFFLINE, translateMesh, type OfflineDataplanes } from './mesh-services.js';
 
 export type MeshChange =
   | { readonly kind: 'unchanged' }
@@ -41,25 +43,6 @@ export interface ModelRevision {
   readonly model: Model;
   /** Per mesh, what changed since revision - 1; a mesh not listed did not change. */
   readonly changes: ReadonlyMap<string, MeshChange>;
-}
-
-/** Structural equality of plain model data (objects, arrays, primitives, Maps). */
-export function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (a instanceof Map || b instanceof Map) {
-    if (!(a instanceof Map) || !(b instanceof Map) || a.size !== b.size) return false;
-    for (const [key, value] of a) if (!b.has(key) || !deepEqual(value, b.get(key))) return false;
-    return true;
-  }
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
-  const ak = Object.keys(a);
-  const bk = Object.keys(b);
-  if (ak.length !== bk.length) return false;
-  const bo = b as Record<string, unknown>;
-  const ao = a as Record<string, unknown>;
-  return ak.every((k) => Object.prototype.hasOwnProperty.call(bo, k) && deepEqual(ao[k], bo[k]));
 }
 
 /** Each value of `next` that equals the value of `previous` under the same key becomes that previous object. */

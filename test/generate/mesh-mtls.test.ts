@@ -114,7 +114,7 @@ destinations: [ { match: { kuma.io/service: backend } } ]
 `;
 
 describe('mesh mTLS in the model', () => {
-  it('is off when enabledBackend is missing or empty, and carries the enabled backend mode otherwise', () => {
+  it('is off when enabledBackend is missing or empty, and carries the enabled backend mode otherwise (not which backend: that is for the CA side)', () => {
     // given meshes without mtls, with an empty enabledBackend, and with a PERMISSIVE backend enabled
     const resources = parse(`type: Mesh
 name: off
@@ -136,7 +136,7 @@ mtls:
     // then
     expect(model.meshes.get('off')?.mtls).toBeUndefined();
     expect(model.meshes.get('empty')?.mtls).toBeUndefined();
-    expect(model.meshes.get('on')?.mtls).toEqual({ enabledBackend: 'ca-2', mode: 'PERMISSIVE' });
+    expect(model.meshes.get('on')?.mtls).toEqual({ mode: 'PERMISSIVE' });
   });
 
   it('holds TrafficPermissions of its own mesh, sorted by name', () => {
