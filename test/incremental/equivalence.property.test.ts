@@ -136,7 +136,7 @@ const dataplaneState = fc.record({
 const secretName = fc.constantFrom('cert-a', 'ca-a');
 
 const step: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('endpoints' as const), mesh, service, endpoints: fc.oneof(fc.uniqueArray(address, { maxLength: 3 }), fc.constantFrom(['db.internal'], ['db.example.org'])) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('endpoints' as const), mesh, service, endpoints: fc.oneof(fc.uniqueArray(address, { maxLength: 3 }), fc.constantFrom('db.internal', 'db.example.org').map((host) => [host])) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('dataplane' as const), mesh, name: dpName, dp: fc.option(dataplaneState, { nil: null }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('address' as const), mesh, name: dpName, address }) },
   {
