@@ -25,6 +25,7 @@ import { IdentityManager, type IdentityManagerOptions } from '../identity/manage
 import type { NodeAuthenticator } from '../auth/xds-auth.js';
 import type { Model } from '../model/model.js';
 import { IncrementalTranslator } from '../translate/incremental.js';
+import { DependencyCache, type DependencyCacheStats } from '../change/dependency-cache.js';
 import { SnapshotCache } from '../snapshot/cache.js';
 import { ResourceEncoder } from '../snapshot/encode.js';
 import { sourcesOf, type GeneratedConfig } from '../snapshot/snapshot.js';
@@ -77,6 +78,8 @@ export interface ControlPlaneOptions {
    * are reported UNHEALTHY (runtime/liveness.ts); without it every endpoint is HEALTHY.
    */
   readonly offlineGraceMs?: number;
+  /** The most entries the dependency cache keeps (default 50,000); the least recently used go first. */
+  readonly cacheMaxEntries?: number;
 }
 
 /** What the changes since the start recomputed (issue #11); every value only grows. */
@@ -93,6 +96,8 @@ export interface RecomputeCounters {
   readonly resourcesEncoded: number;
   /** xDS responses sent, per type (LDS, RDS, CDS, EDS, SDS). */
   readonly pushes: Readonly<Record<string, number>>;
+  /** The dependency cache: entries kept now, hits, misses, evictions (by a change, by the size bound). */
+  readonly cache?: DependencyCacheStats;
 }
 
 export class ControlPlane {
@@ -111,6 +116,12 @@ export class ControlPlane {
   /** Online/offline Dataplanes, when enabled (`offlineGraceMs`). */
   readonly liveness: DataplaneLiveness | undefined;
   private readonly translator: IncrementalTranslator;
+  /**
+   * The one cache of the pipeline, made here and passed down: what translation keeps between
+   * changes, each entry with the dependency keys it read, so a change evicts exactly what it
+   * touches (change/dependency-cache.ts). Its stats are on /metrics.
+   */
+  private readonly dependencies: DependencyCache;
   private readonly encoder = new ResourceEncoder();
   private readonly generation: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0, identityPatches: 0 };
 
@@ -120,7 +131,8 @@ export class ControlPlane {
     const defined = (mesh: string, name: string): boolean => this.definedProxies.get(mesh)?.has(name) ?? false;
     this.status = new StatusRegistry(undefined, defined);
     this.liveness = options.offlineGraceMs !== undefined ? new DataplaneLiveness({ status: this.status, graceMs: options.offlineGraceMs }) : undefined;
-    this.translator = new IncrementalTranslator(this.liveness?.isOffline);
+    this.dependencies = new DependencyCache(options.cacheMaxEntries !== undefined ? { maxEntries: options.cacheMaxEntries } : {});
+    this.translator = new IncrementalTranslator(this.liveness?.isOffline, this.dependencies);
     this.delivery = statusDelivery(this.status);
     this.identities = new IdentityManager({
       cas: new MeshCaRegistry(providers, clock ? () => clock.now() : undefined),
@@ -239,6 +251,7 @@ export class ControlPlane {
       identityPatches: this.generation.identityPatches,
       resourcesEncoded: this.encoder.stats.encodes,
       pushes: Object.fromEntries([...this.status.sentPerType].map(([typeUrl, count]) => [TYPE_SHORT_NAMES[typeUrl] ?? protoNameOf(typeUrl), count])),
+      cache: this.dependencies.stats,
     };
   }
 

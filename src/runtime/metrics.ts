@@ -136,6 +136,45 @@ function registerRecomputeMetrics(registers: Registry[], recompute: () => Recomp
       advance(this, 'encoded', recompute().resourcesEncoded);
     },
   });
+  new Gauge({
+    name: 'meshcp_dependency_cache_entries',
+    help: 'Entries in the dependency cache (what translation keeps between changes); bounded, least recently used first out',
+    registers,
+    collect() {
+      const cache = recompute().cache;
+      if (cache) this.set(cache.entries);
+    },
+  });
+  new Counter({
+    name: 'meshcp_dependency_cache_hits_total',
+    help: 'Dependency cache lookups answered by a kept entry',
+    registers,
+    collect() {
+      const cache = recompute().cache;
+      if (cache) advance(this, 'cache/hits', cache.hits);
+    },
+  });
+  new Counter({
+    name: 'meshcp_dependency_cache_misses_total',
+    help: 'Dependency cache lookups that computed their entry',
+    registers,
+    collect() {
+      const cache = recompute().cache;
+      if (cache) advance(this, 'cache/misses', cache.misses);
+    },
+  });
+  new Counter({
+    name: 'meshcp_dependency_cache_evictions_total',
+    help: 'Dependency cache entries evicted, by reason: "change" (a change named a key the entry depends on) or "size" (the size bound)',
+    labelNames: ['reason'] as const,
+    registers,
+    collect() {
+      const cache = recompute().cache;
+      if (!cache) return;
+      advance(this, 'cache/change', cache.evictedByChange, { reason: 'change' });
+      advance(this, 'cache/size', cache.evictedBySize, { reason: 'size' });
+    },
+  });
 }
 
 /** How changes were checked (issue #11: a change is checked on what it touches when it can be) and what is pinned. */

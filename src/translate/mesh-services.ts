@@ -1,6 +1,6 @@
 /**
  * The full translation: every mesh from scratch, on a cache of its own unless one is given. The
- * incremental translator (translator.ts) runs the same per-mesh code (mesh.ts) on the control
+ * incremental translator (incremental.ts) runs the same per-mesh code (mesh.ts) on the control
  * plane's cache; this stays as its oracle.
  */
 import { ResourceSet } from '../api/resource-set.js';
@@ -18,8 +18,8 @@ export function resourcesByMesh(resources: readonly Resource[]): Map<string, rea
 }
 
 /** One mesh's model from the resources of that mesh (or any superset: other meshes' are ignored). */
-export function translateMesh(meshName: string, resources: readonly Resource[], offline: OfflineDataplanes = NONE_OFFLINE, cache = new DependencyCache()): MeshModel {
-  return meshModel(meshName, resources, { cache, offline });
+export function translateMesh(meshName: string, resources: readonly Resource[], offline: OfflineDataplanes = NONE_OFFLINE, cache = new DependencyCache(), previous?: MeshModel): MeshModel {
+  return meshModel(meshName, resources, { cache, offline, previous });
 }
 
 export function translateMeshes(resources: readonly Resource[], cache = new DependencyCache()): Model {

@@ -7,13 +7,13 @@
  * and the incremental one are the same code.
  *
  * An object translated anew that equals the previous model's is that previous object, so
- * "did it change" is an identity check (translator.ts turns the changed objects into keys).
+ * "did it change" is an identity check (incremental.ts classes the change from it).
  */
 import type { DependencyCache } from '../change/dependency-cache.js';
 import { ALL_NAMES, dependencyKey } from '../change/keys.js';
 import type { Resource } from '../api/types.js';
 import type { DataplaneModel, GatewayModel, MeshModel, ServiceModel } from '../model/model.js';
-import { interned } from './equal.js';
+import { interned } from '../change/equal.js';
 import { gatewayModel } from './gateways.js';
 import { indexMesh, type MeshIndex } from './mesh-index.js';
 import { translateMeshMtls } from './mesh-mtls.js';
