@@ -27,6 +27,7 @@ import { ControlPlane } from '../runtime/control-plane.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { createServerMetrics, meshCasInUse } from '../runtime/metrics.js';
 import { ResourceSources } from '../sources/resource-sources.js';
+import { resourceSetWarnings } from '../generate/gateway-warnings.js';
 import { openStore, type StoreOptions } from '../runtime/open-store.js';
 import type { Store } from '../store/store.js';
 import { fileFlagError, listenOn } from './flag-errors.js';
@@ -151,8 +152,9 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
   const opened = await openStore(options, log.child({ component: 'store' }));
   const { store } = opened;
   const config = new FileConfigSource(options.config, log.child({ component: 'config' }));
-  // The mesh CA checks are part of ResourceSources' validateResources (the one validator, issue #13).
-  const sources = new ResourceSources(config, store, log.child({ component: 'resources' }));
+  // The mesh CA checks are part of ResourceSources' validateResources (the one validator); what
+  // the gateways' generated config will do that the user may not expect is told beside them.
+  const sources = new ResourceSources(config, store, log.child({ component: 'resources' }), undefined, [], { warnings: resourceSetWarnings });
   // Builtin CA roots live in the data directory, so they survive restarts (SPEC §1 Mesh, §5). A
   // provided CA's `file:` is signed with as the served set accepted it (a file that turns bad on
   // disk leaves its mesh pinned at the last good material, issue #11).

@@ -16,7 +16,7 @@
  */
 import { NO_MESH_TLS_MATERIAL, type MeshTlsMaterial } from '../ca/workload-identity.js';
 import type { DataplaneModel, InboundModel, MeshModel } from '../model/model.js';
-import { GRPC_CERT_PROVIDER_INSTANCE } from '../bootstrap/grpc.js';
+import { GRPC_CERT_PROVIDER_INSTANCE } from '../envoy/names.js';
 import { httpConnectionManagerConfig, httpConnectionManagerFilter } from '../envoy/filters.js';
 import { apiListener, socketListener, type FilterChain } from '../envoy/listener.js';
 import { meshHttpRbacFilter } from '../envoy/mesh-rbac.js';

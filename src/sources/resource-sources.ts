@@ -29,6 +29,7 @@ import { quarantineStored, type QuarantinedResource } from './stored-quarantine.
 import { configFilesChanges, type ConfigFilesChange } from './config-files.js';
 import { refKey, type ResourceRef, type Store, type StoredResource, type StoreEvent } from '../store/store.js';
 import type { Logger } from '../log/logger.js';
+import { mergeResources, type MergedResources, type Origin } from './merged.js';
 
 /** What ResourceSources needs from FileConfigSource. */
 export interface ConfigFiles {
@@ -39,33 +40,7 @@ export interface ConfigFiles {
   readonly paths: readonly string[];
 }
 
-export type Origin = 'config' | 'api';
-
-export interface MergedResources {
-  /** Config file resources first, then store resources that no config file shadows. */
-  readonly resources: readonly Resource[];
-  readonly origins: ReadonlyMap<string, Origin>;
-  /** Store resources hidden by a config file resource of the same key. */
-  readonly shadowed: readonly Resource[];
-}
-
-export function mergeResources(fromFiles: readonly Resource[], fromStore: readonly Resource[]): MergedResources {
-  const origins = new Map<string, Origin>();
-  const resources: Resource[] = [];
-  const shadowed: Resource[] = [];
-  for (const r of fromFiles) {
-    origins.set(resourceKey(r), 'config');
-    resources.push(r);
-  }
-  for (const r of fromStore) {
-    if (origins.has(resourceKey(r))) shadowed.push(r);
-    else {
-      origins.set(resourceKey(r), 'api');
-      resources.push(r);
-    }
-  }
-  return { resources, origins, shadowed };
-}
+export { mergeResources, type MergedResources, type Origin } from './merged.js';
 
 /** Secret material is checked when a secret is applied: for files, when a secret is new or its content changed. */
 function secretFingerprint(r: Resource): string | undefined {
@@ -96,6 +71,8 @@ export interface PinnedResource {
 export interface ResourceSourcesOptions {
   /** How CA files named by `file:` are watched; `serve` uses the defaults (directory watch, 60 s poll). */
   readonly caFiles?: CaFileWatchOptions;
+  /** What the operator is told about a valid set's generated config (`ResourceSetOptions.warnings`); `serve` gives the gateway warnings. */
+  readonly warnings?: (resources: readonly Resource[]) => readonly string[];
 }
 
 /**
@@ -177,7 +154,10 @@ export class ResourceSources {
     options: ResourceSourcesOptions = {},
   ) {
     this.caFileWatch = new CaFileWatch(() => this.recheck(), options.caFiles);
+    this.warnings = options.warnings;
   }
+
+  private readonly warnings: ((resources: readonly Resource[]) => readonly string[]) | undefined;
 
   /**
    * The changes of the served set (issue #11): first the whole set as a reset, then each change.
@@ -282,6 +262,7 @@ export class ResourceSources {
       now,
       checkSecret: (r) => changedFileSecret(r) || (options.alsoCheckSecret?.(r) ?? false),
       ...(options.readFile ? { readFile: options.readFile } : {}),
+      ...(this.warnings ? { warnings: this.warnings } : {}),
     });
     const errors = [...result.errors];
     const warnings = [...result.warnings];
@@ -372,7 +353,7 @@ export class ResourceSources {
     if (change.puts.length === 0 && change.deletes.length === 0) return true;
     const set = change.set;
     const reads = new RecordingReader();
-    const result = validateChange(change, { now, checkSecret, readFile: reads.read });
+    const result = validateChange(change, { now, checkSecret, readFile: reads.read, ...(this.warnings ? { warnings: this.warnings } : {}) });
     const errors = [...result.errors];
     const warnings = [...result.warnings];
     for (const check of this.checks) {
@@ -463,7 +444,7 @@ export class ResourceSources {
     if (!change) return undefined;
     this.counters.apiChecksAlone++;
     // Only validated, never accepted: a RecordingReader keeps what it reads to itself.
-    return validateChange(change, { now, checkSecret, readFile: new RecordingReader().read });
+    return validateChange(change, { now, checkSecret, readFile: new RecordingReader().read, ...(this.warnings ? { warnings: this.warnings } : {}) });
   }
 
   private emit(change: ResourceChange): void {

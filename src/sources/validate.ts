@@ -12,7 +12,6 @@ import { checkIdentityCollisions, takesOwnName } from './identity-collisions.js'
 import { isDeepStrictEqual } from 'node:util';
 import { meshOf, type ResourceChange } from '../api/resource-set.js';
 import { resourceLabel, type MeshResource, type Resource, type SecretResource } from '../api/types.js';
-import { resourceSetWarnings } from '../generate/gateway-warnings.js';
 import { checkSecretMaterial } from '../ca/secret-material.js';
 import type { CaFileReader } from '../ca/providers/ca-files.js';
 import { defaultCaProviders } from '../ca/providers/registry.js';
@@ -66,6 +65,12 @@ export interface ResourceSetOptions {
   readonly checkSecret?: (secret: SecretResource) => boolean;
   /** How a provided CA's `file:` is read (serve records what it validated, ca-files.ts); the disk by default. */
   readonly readFile?: CaFileReader;
+  /**
+   * What the operator should be told about the config a valid set of one or more meshes gives
+   * (generate/gateway-warnings.ts `resourceSetWarnings`, as `serve`, `apply` and `validate` give
+   * it): validation reads resources only, it never translates or generates. None by default.
+   */
+  readonly warnings?: (resources: readonly Resource[]) => readonly string[];
 }
 
 /**
@@ -93,7 +98,7 @@ export function validateResources(resources: readonly Resource[], options: Resou
   warnings.push(...ca.warnings);
   // What the gateways will do that the user may not expect (issued certificates, names that miss
   // the host): only for a valid set, which translates. `apply` prints them, `serve` logs them.
-  if (errors.length === 0) for (const line of resourceSetWarnings(resources)) warnings.push(warningField(line));
+  if (errors.length === 0) for (const line of options.warnings?.(resources) ?? []) warnings.push(warningField(line));
   return { errors, warnings };
 }
 
@@ -224,6 +229,6 @@ export function validateChange(change: ResourceChange, options: ResourceSetOptio
     }
     if (t.warnings && resources.some((r) => r.type === 'Gateway')) warnMeshes.push(mesh);
   }
-  if (errors.length === 0) for (const mesh of warnMeshes) for (const line of resourceSetWarnings(change.set.resourcesOf(mesh))) warnings.push(warningField(line));
+  if (errors.length === 0 && options.warnings) for (const mesh of warnMeshes) for (const line of options.warnings(change.set.resourcesOf(mesh))) warnings.push(warningField(line));
   return { errors, warnings, checked, caMeshes };
 }
