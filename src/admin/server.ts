@@ -20,7 +20,7 @@
  * `{type}` is singular or plural, case-insensitive. Errors are `{ errors: [string], warnings: [string] }`.
  * With `tls.clientCa` the server is HTTPS and requires a client certificate signed by that CA.
  *
- * Browsers (security issue #9, hole 4). Any web page can make a browser send requests here: a
+ * Browsers. Any web page can make a browser send requests here: a
  * "simple" cross-origin POST (text/plain, no preflight) would apply resources, and DNS rebinding
  * (a hostile name re-pointed at 127.0.0.1) makes the page same-origin with the API, so it can read
  * everything. Hence: the Host header must name this server (the rebinding page sends its own
@@ -136,10 +136,10 @@ export class AdminServer {
     });
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       this.handle(req, res).catch((err: unknown) => {
-        // A store that cannot be reached or a lost compare-and-swap is no server bug: say so (issue #12).
+        // A store that cannot be reached or a lost compare-and-swap is no server bug: say so.
         const storeError = err instanceof StoreUnavailableError || err instanceof StoreConflictError;
         const status = err instanceof HttpError ? err.status : err instanceof StoreUnavailableError ? 503 : err instanceof StoreConflictError ? 409 : 500;
-        // Client errors are the client's business: no stack in the server log (hole 12).
+        // Client errors are the client's business: no stack in the server log.
         if (status === 500) options.log.error({ err }, 'admin API request failed');
         const message = err instanceof HttpError || storeError ? singleLine(err.message) : 'internal error (see the server log)';
         if (status === 413) {
@@ -469,7 +469,7 @@ async function readBody(req: http.IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** The path's segments, decoded; a malformed URL or percent-encoding is the client's error (400), not a 500 (hole 12). */
+/** The path's segments, decoded; a malformed URL or percent-encoding is the client's error (400), not a 500. */
 function parseRequestUrl(raw: string | undefined): { url: URL; segments: string[] } {
   let url: URL;
   try {

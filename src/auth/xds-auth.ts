@@ -9,7 +9,7 @@
  *
  * An accepted token's expiry is returned: the stream that presented it is closed with
  * UNAUTHENTICATED at that moment (xds/cache.ts), so an expired token stops receiving
- * certificates (security issue #9, hole 2). With a keyring (SPEC §2 "Token lifecycle") the
+ * certificates. With a keyring (SPEC §2 "Token lifecycle") the
  * expiry also counts the signing key's retirement, and the stream ends as soon as its token is
  * revoked or its key removed, on whichever replica it is.
  */

@@ -34,7 +34,7 @@ export interface ServerOptions {
 export function addServerOptions(command: Command): Command {
   return command
     .option('--server <url>', 'meshcp admin API (env MESHCP_SERVER)', process.env['MESHCP_SERVER'] ?? DEFAULT_SERVER)
-    // The TLS files beside MESHCP_SERVER, so a shell set up once talks to an mTLS admin API (issue #13).
+    // The TLS files beside MESHCP_SERVER, so a shell set up once talks to an mTLS admin API.
     .option('--ca-cert <file>', 'CA certificate that signed the admin API server certificate (https) (env MESHCP_CA_CERT)', process.env['MESHCP_CA_CERT'] || undefined)
     .option('--client-cert <file>', 'client certificate for an admin API that requires mTLS (env MESHCP_CLIENT_CERT)', process.env['MESHCP_CLIENT_CERT'] || undefined)
     .option('--client-key <file>', 'key of --client-cert (env MESHCP_CLIENT_KEY)', process.env['MESHCP_CLIENT_KEY'] || undefined);

@@ -47,7 +47,7 @@ export function formatInstant(iso: string | undefined): string {
 
 /**
  * Table cells come from proxies (node ids, NACK messages): control characters are shown escaped,
- * never written raw, so a name cannot drive the terminal (ANSI escapes; security issue #9, hole 9).
+ * never written raw, so a name cannot drive the terminal (ANSI escapes).
  * The server refuses such node ids already; this is defence in depth.
  */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;

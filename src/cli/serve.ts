@@ -145,7 +145,7 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
   }
   const tls = adminTls(options);
   const xdsLimits = { ...xdsLimitsFromFlags(options as unknown as Record<string, unknown>), ...options.xdsLimits };
-  // Security issue #9 hole 4: off loopback the admin API must authenticate its clients (mTLS).
+  // Off loopback the admin API must authenticate its clients (mTLS).
   const adminBinding = checkAdminBinding(options.adminAddress, tls);
   if (adminBinding !== undefined) log.warn(adminBinding);
   // SPEC §5: the data directory, or etcd (--store etcd://…) shared by several replicas.
@@ -157,7 +157,7 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
   const sources = new ResourceSources(config, store, log.child({ component: 'resources' }), undefined, [], { warnings: resourceSetWarnings });
   // Builtin CA roots live in the data directory, so they survive restarts (SPEC §1 Mesh, §5). A
   // provided CA's `file:` is signed with as the served set accepted it (a file that turns bad on
-  // disk leaves its mesh pinned at the last good material, issue #11).
+  // disk leaves its mesh pinned at the last good material).
   const caProviders = defaultCaProviders(store, sources.caFileReader);
   const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
   const cleanup = async (): Promise<void> => {

@@ -31,7 +31,7 @@ import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SEC
 /**
  * Equal references are one frozen object, and equal lists of them one frozen array, for every
  * proxy: every connected proxy keeps its config's references (the snapshot consistency check of
- * the next config reuses them), and proxies of one service name the same ones (issue #11 idle
+ * the next config reuses them), and proxies of one service name the same ones (idle
  * memory). Bounded like the lists above; past the bound it starts over.
  */
 const sharedRefs = new Map<string, Map<string, Map<string, { readonly ref: ResourceRef; readonly id: number }>>>();
@@ -86,7 +86,7 @@ export class ConfigBuilder {
 
   /**
    * @param owner the user resources every generated resource of this proxy comes from (its
-   *   Dataplane or Gateway, as `Kind/name`), so a NACK can be shown on what caused it (issue #11).
+   *   Dataplane or Gateway, as `Kind/name`), so a NACK can be shown on what caused it.
    */
   constructor(private readonly owner: readonly string[] = []) {}
 

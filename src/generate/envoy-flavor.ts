@@ -84,7 +84,7 @@ function inboundFilters(listenerName: string, inbound: InboundModel, localCluste
 /**
  * The inbound mTLS transport socket names only mesh-wide things (the SDS names of the mesh
  * identity, the trust domain, the ALPN of the protocol): one object per mesh and protocol kind,
- * shared by every proxy instead of built per proxy (issue #11).
+ * shared by every proxy instead of built per proxy.
  */
 function sharedDownstreamTls(mesh: MeshModel, identity: SdsMeshIdentity, http: boolean): Record<string, unknown> {
   const trustDomainPrefix = spiffeId(mesh.name, '');
@@ -96,8 +96,8 @@ function sharedDownstreamTls(mesh: MeshModel, identity: SdsMeshIdentity, http: b
 /**
  * Inbound listeners are the one resource of a sidecar that is its own: they carry its address
  * (the listener name, the socket address and the stat prefixes), and everything else in them is
- * the same for every instance of a service. Each is encoded from a template per shape (issue #11,
- * initial config): the listener is built for the proxy as always, and its bytes are the shape's
+ * the same for every instance of a service. Each is encoded from a template per shape (the initial
+ * config of a large fleet is mostly these): the listener is built for the proxy as always, and its bytes are the shape's
  * encoding with the proxy's address spliced in (xds/encode.ts ResourceTemplate).
  *
  * A shape's key names every input of its build but the address, policy lists by a content id.
@@ -215,7 +215,7 @@ function addMeshInboundListener(
 /**
  * What an outbound adds to a sidecar is a function of the service, the port, the protocol kind
  * and the cluster name: built once and shared by every proxy with that outbound, names and
- * source strings included (issue #11: no per-proxy strings or lookups by concatenated keys).
+ * source strings included (no per-proxy strings or lookups by concatenated keys).
  */
 interface OutboundParts {
   readonly cluster: string;

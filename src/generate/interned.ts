@@ -2,7 +2,7 @@
  * Resources that are a pure function of a few values (an outbound listener of a port and service,
  * the route configuration of a service) are built once and shared by every proxy that has them:
  * the encoder then finds them by object identity (no JSON digest per proxy), and thousands of
- * proxies hold one object instead of thousands of equal ones (issue #11: "shared resources are
+ * proxies hold one object instead of thousands of equal ones ("shared resources are
  * built and encoded once").
  *
  * The objects are never mutated once built (builders return fresh objects, generation only

@@ -45,7 +45,7 @@ const sharedEndpoints = new WeakMap<ServiceModel, ResourceObject>();
 /**
  * The service's ClusterLoadAssignment, one object per ServiceModel whatever the cluster variant:
  * every proxy (sidecar, gateway, proxyless) that reaches the service shares it, so it is encoded
- * once, and an endpoint-only change swaps this one object in every proxy's EDS (issue #11).
+ * once, and an endpoint-only change swaps this one object in every proxy's EDS.
  */
 export function serviceEndpoints(service: ServiceModel): ResourceObject {
   let found = sharedEndpoints.get(service);
@@ -91,7 +91,7 @@ function serviceResources(service: ServiceModel, security: MeshUpstreamSecurity 
 
 /**
  * `cluster <name>`, the origin of a cluster's references: one string per cluster name for every
- * proxy, not three new ones per cluster of every proxy kept in its config's refs (issue #11).
+ * proxy, not three new ones per cluster of every proxy kept in its config's refs.
  * Bounded: past the bound it starts over.
  */
 const refOrigins = new Map<string, string>();

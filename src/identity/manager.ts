@@ -105,7 +105,7 @@ export class IdentityManager implements MeshTlsMaterial {
   private readonly meshes = new Map<string, MeshState>();
   /**
    * Connected proxies by mesh, then name: no `mesh/name` key string is kept (or built per
-   * lookup) for each proxy, and a mesh's proxies are one map (issue #11, per-proxy memory).
+   * lookup) for each proxy, and a mesh's proxies are one map (per-proxy memory).
    */
   private readonly proxies = new Map<string, Map<string, ProxyState>>();
   private readonly statuses = new IdentityStatuses();
@@ -182,7 +182,7 @@ export class IdentityManager implements MeshTlsMaterial {
 
   /**
    * Takes the current (validated) resource set: Mesh mTLS policies, Dataplanes and Gateways. A
-   * change looks only at what it touches (issue #11): the meshes whose Mesh or Secrets it puts or
+   * change looks only at what it touches: the meshes whose Mesh or Secrets it puts or
    * deletes (their CA, and every proxy of theirs), and the proxies whose Dataplane or Gateway it
    * puts or deletes. A reset (the first set) looks at everything.
    */
@@ -238,7 +238,7 @@ export class IdentityManager implements MeshTlsMaterial {
 
   /**
    * `watch` without an Observable: `listener` is told each version until the returned function
-   * is called (the runtime's per-proxy path; no rxjs subscription per proxy, issue #11).
+   * is called (the runtime's per-proxy path; no rxjs subscription per proxy).
    */
   listen(ref: ProxyRef, listener: VersionListener): () => void {
     let members = this.proxies.get(ref.mesh);
@@ -295,7 +295,7 @@ export class IdentityManager implements MeshTlsMaterial {
 
   /**
    * Asked once per generated proxy config: the bundle is kept per mesh for the set of CAs it was
-   * built from, so every proxy shares one string (issue #11) and a CA change rebuilds it.
+   * built from, so every proxy shares one string and a CA change rebuilds it.
    */
   trustBundle(mesh: string): string | undefined {
     const state = this.meshes.get(mesh);
@@ -530,7 +530,7 @@ export class IdentityManager implements MeshTlsMaterial {
 
   /**
    * The connected proxies of `mesh`, from a per-mesh index: called per issuance and per SDS ACK
-   * during a CA switch, a scan of every proxy of every mesh each time was quadratic (issue #11).
+   * during a CA switch, a scan of every proxy of every mesh each time was quadratic.
    */
   private proxiesOf(mesh: string): ProxyState[] {
     const members = this.proxies.get(mesh);

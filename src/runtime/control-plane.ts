@@ -6,7 +6,7 @@
  * proxy's config again, and only its SDS Secrets differ. The identity is issued when the proxy's
  * first stream asks for config and forgotten when its last stream closes.
  *
- * A change costs what it touches (issue #11): translation is per mesh (translate/incremental.ts),
+ * A change costs what it touches: translation is per mesh (translate/incremental.ts),
  * a proxy is generated again only when its mesh or identity changed, and an endpoint-only change
  * swaps shared ClusterLoadAssignments into the proxies' configs (runtime/proxy-configs.ts). The
  * counters of what each change recomputed are `recompute()`.
@@ -82,7 +82,7 @@ export interface ControlPlaneOptions {
   readonly cacheMaxEntries?: number;
 }
 
-/** What the changes since the start recomputed (issue #11); every value only grows. */
+/** What the changes since the start recomputed; every value only grows. */
 export interface RecomputeCounters {
   /** Mesh translations, per mesh: a change translates only the meshes whose resources changed. */
   readonly translations: Readonly<Record<string, number>>;
@@ -111,7 +111,7 @@ export class ControlPlane {
   private readonly hub: StateHub;
   private readonly subscription: Subscription;
   private readonly delivery: ReturnType<typeof statusDelivery>;
-  /** Every Dataplane and Gateway, by mesh then name: only these keep status rows and snapshots while offline (security issue #9). */
+  /** Every Dataplane and Gateway, by mesh then name: only these keep status rows and snapshots while offline. */
   private definedProxies = new Map<string, Set<string>>();
   /** Online/offline Dataplanes, when enabled (`offlineGraceMs`). */
   readonly liveness: DataplaneLiveness | undefined;
@@ -176,7 +176,7 @@ export class ControlPlane {
     this.subscription = this.state.subscribe();
     this.hub = new StateHub(this.state);
     this.subscription.add(resources.subscribe((change) => this.identities.update(change)));
-    // Never publish a partial config (issue #10): while material is being issued, the proxy
+    // Never publish a partial config: while material is being issued, the proxy
     // keeps what it has (or, on a first connect, waits). In SotW an empty LDS/CDS would delete
     // every listener and cluster the proxy has. One function for every proxy.
     const publish = (config: GeneratedConfig, proxy: ProxyIdentity): boolean => {
@@ -233,7 +233,7 @@ export class ControlPlane {
    * The user resources (`Kind/name`: Dataplane, Gateway, Mesh, Service, Route, Secret,
    * TrafficPermission) behind the resources of `typeUrl` last published to the proxy `name` of
    * `mesh` — those named in `resourceNames`, or all of that type. When the proxy NACKs them, this
-   * is what to show the error on (issue #11).
+   * is what to show the error on.
    */
   resourceSources(name: string, mesh: string, typeUrl: string, resourceNames?: readonly string[]): string[] {
     const snapshot = this.cache.lastSnapshot(name, mesh);
@@ -242,7 +242,7 @@ export class ControlPlane {
     return [...new Set(names.flatMap((n) => sourcesOf(snapshot.sources, typeUrl, n)))].sort();
   }
 
-  /** What the changes so far recomputed (issue #11), for tests, the bench and `/metrics`. */
+  /** What the changes so far recomputed, for tests, the bench and `/metrics`. */
   recompute(): RecomputeCounters {
     return {
       translations: Object.fromEntries(this.translator.translations),

@@ -27,7 +27,7 @@ export interface MetricsSources {
   readonly meshCas: () => readonly MeshCa[];
   /** The resources being served (user Secrets). */
   readonly resources: () => readonly Resource[];
-  /** What changes recomputed (ControlPlane.recompute(), issue #11); not exported when absent. */
+  /** What changes recomputed (ControlPlane.recompute()); not exported when absent. */
   readonly recompute?: () => RecomputeCounters;
   /** How the sources checked the changes (ResourceSources.counters) and how many resources are pinned; not exported when absent. */
   readonly sources?: () => { readonly counters: SourceCounters; readonly pinned: number };
@@ -90,7 +90,7 @@ function counterFromTotals(): (counter: Counter<string>, key: string, total: num
 }
 
 /**
- * The recompute counters of issue #11, read at scrape time: a counter only grows, so each scrape
+ * The recompute counters, read at scrape time: a counter only grows, so each scrape
  * adds what happened since the last one.
  */
 function registerRecomputeMetrics(registers: Registry[], recompute: () => RecomputeCounters): void {
@@ -177,7 +177,7 @@ function registerRecomputeMetrics(registers: Registry[], recompute: () => Recomp
   });
 }
 
-/** How changes were checked (issue #11: a change is checked on what it touches when it can be) and what is pinned. */
+/** How changes were checked (a change is checked on what it touches when it can be) and what is pinned. */
 function registerSourceMetrics(registers: Registry[], read: () => { readonly counters: SourceCounters; readonly pinned: number }): void {
   const advance = counterFromTotals();
   new Counter({

@@ -1,5 +1,5 @@
 /**
- * One proxy's generated config over time (issue #11): generated again only when something it
+ * One proxy's generated config over time: generated again only when something it
  * depends on changed, patched when only endpoints changed, left alone otherwise.
  *
  * - A tick of the proxy's identity (issuance, rotation, trust bundle) generates it again.
@@ -101,7 +101,7 @@ function sharedList(list: readonly ResourceObject[]): readonly ResourceObject[] 
  * by its address, comes from its TrafficPermissions) is that known map with the entry added
  * (MapWith), and is not entered in the table: otherwise every connected proxy kept a Map per
  * type, its key string in the table, and an outer Map and key of its own (about a kilobyte per
- * mTLS proxy, issue #11 idle memory). The own entry is `own` when given, else the last one
+ * mTLS proxy, idle memory). The own entry is `own` when given, else the last one
  * (generation adds a proxy's inbound listeners after its outbound ones). The first map of its
  * kind is entered with the map without that entry, so the next proxy finds the latter.
  */
@@ -241,7 +241,7 @@ export function patchIdentity(config: GeneratedConfig, model: Model, proxy: Prox
 /**
  * The model states, fanned out to every connected proxy by a plain loop: one subscription to the
  * states for the whole fleet instead of one rxjs subscriber chain per proxy (each costs memory
- * per connected proxy and a few calls per proxy per change; issue #11 profile).
+ * per connected proxy and a few calls per proxy per change; a profiled hot path).
  */
 export class StateHub {
   private current?: ResourceState;
@@ -308,7 +308,7 @@ export interface TickSource {
  * that does not touch it, nor for a config `publish` refuses.
  *
  * An Observable, and a `listen` the snapshot cache uses instead of subscribing (xds/cache.ts
- * ConfigStream): no rxjs subscriber chain per connected proxy (issue #11 idle memory).
+ * ConfigStream): no rxjs subscriber chain per connected proxy (idle memory).
  */
 export function proxyConfigs(
   proxy: ProxyIdentity,
@@ -331,7 +331,7 @@ export function proxyConfigs(
 /**
  * One listener's run of `proxyConfigs`: its last config, the latest state and tick, and the step
  * from one to the next. A class rather than closures: one object per connected proxy instead of
- * a dozen closures and their contexts (issue #11 idle memory).
+ * a dozen closures and their contexts (idle memory).
  */
 class ProxyConfigRun implements StateListener {
   /** The last config generated or patched, the revision and tick it is of; undefined before the first. */
@@ -364,7 +364,7 @@ class ProxyConfigRun implements StateListener {
       return;
     }
     if (!(ticks instanceof Observable)) {
-      // The identity manager's own listeners: no rxjs subscription per proxy (issue #11 idle memory).
+      // The identity manager's own listeners: no rxjs subscription per proxy (idle memory).
       const stop = ticks.listen(this.proxy, new TickObserver(this));
       if (this.closed) stop();
       else this.stopTicks = stop;
@@ -407,7 +407,7 @@ class ProxyConfigRun implements StateListener {
   }
 
   // combineLatest by hand: one change reaches every connected proxy, and this runs for each of
-  // them, so no per-emission array or operator chain (issue #11 profile).
+  // them, so no per-emission array or operator chain (a profiled hot path).
   private emit(): void {
     if (this.closed || this.state === undefined || this.tick === undefined) return;
     const config = this.step(this.state, this.tick);

@@ -77,8 +77,8 @@ export interface ResourceEncoderOptions {
  * A Secret holding a private key (`tls_certificate`) is cached by object only: the content cache
  * outlives the objects, and would keep every rotated-out key in memory until it is cleared.
  *
- * The control plane owns one; `stats.encodes` counts real encodings, the recompute counter of
- * issue #11.
+ * The control plane owns one; `stats.encodes` counts real encodings (a recompute counter on
+ * /metrics).
  */
 export class ResourceEncoder {
   readonly stats: EncoderStats = { encodes: 0, hits: 0, templated: 0 };
@@ -152,7 +152,7 @@ export class ResourceEncoder {
 }
 
 /**
- * Template encoding (issue #11, initial config). A per-proxy resource that differs from the same
+ * Template encoding (initial config). A per-proxy resource that differs from the same
  * resource of other proxies only in a few whole string fields (an inbound listener: its name,
  * address and stat prefixes carry the proxy's address, nothing else does) is encoded once per
  * shape, with marker strings in those fields; each proxy's bytes are that encoding with its own

@@ -11,7 +11,7 @@
  *   line per error, and the last good set keeps being served (SPEC §3).
  * - An error in a resource the change did not touch, which the last good set has too when checked
  *   now — its CA `file:` was rewritten on disk into garbage, removed, or its certificate expired —
- *   blocks nothing (issue #11): that resource is PINNED at its last good version (for a provided CA,
+ *   blocks nothing: that resource is PINNED at its last good version (for a provided CA,
  *   the material last accepted: ca/providers/ca-files.ts), its error is logged once and shown on it
  *   (`get`, the admin API), and the rest of the change is served. The pin lifts on the first merge
  *   where the resource validates again; a change to the pinned resource itself is checked normally.
@@ -81,7 +81,7 @@ export interface ResourceSourcesOptions {
  */
 export type ResourceCheck = (resources: readonly Resource[], now: Date) => { errors: FieldError[]; warnings: FieldError[] };
 
-/** Recompute counters of the sources (issue #11). */
+/** Recompute counters of the sources. */
 export interface SourceCounters {
   /** Changes validated by `validateChange` (only what they touch). */
   incrementalChecks: number;
@@ -160,7 +160,7 @@ export class ResourceSources {
   private readonly warnings: ((resources: readonly Resource[]) => readonly string[]) | undefined;
 
   /**
-   * The changes of the served set (issue #11): first the whole set as a reset, then each change.
+   * The changes of the served set: first the whole set as a reset, then each change.
    * Unchanged meshes' groups are shared with the previous set.
    */
   get changes(): Observable<ResourceChange> {
@@ -320,7 +320,7 @@ export class ResourceSources {
   }
 
   /**
-   * The hot path (issue #11): a store change to a served set that is exactly the desired one is
+   * The hot path: a store change to a served set that is exactly the desired one is
    * checked by `validateChange`, which looks only at what the change touches, and passed on as a
    * change. Anything else (a key a config file owns, an error, a pin, the first set) takes the
    * whole-set path of `merge`, which places errors and pins. Returns whether it handled the change.
@@ -422,7 +422,7 @@ export class ResourceSources {
   }
 
   /**
-   * An API batch (puts, or a delete) checked on what it touches (issue #11), as a store change
+   * An API batch (puts, or a delete) checked on what it touches, as a store change
    * to the served set would be: the errors and warnings `validateChange` finds, or undefined when
    * the whole-set check must decide (something is rejected or pinned, a key belongs to a config
    * file, or the last whole check is a minute old). `checkSecret`: the batch's secrets (SPEC §1).

@@ -75,7 +75,7 @@ export interface ResourceSetOptions {
 
 /**
  * THE check of a resource set, the one `validate -f`, `apply` (admin API) and `serve --config`
- * all run (issue #13 "one validator"): secret material, references, and every mesh CA backend
+ * all run ("one validator"): secret material, references, and every mesh CA backend
  * (a provided CA's usages, chain and key). Documents are validated by parse.ts before; file
  * references (`certFile`, `file:`) are resolved there, relative to their YAML file, the same way
  * for all three (`apply -f` reads them on the client, cli/resources.ts).
@@ -110,7 +110,7 @@ function warningField(line: string): FieldError {
   return match ? { resource: match[1] ?? '', path: '', message: match[2] ?? line } : { path: '', message: line };
 }
 
-/** What `validateChange` checked (recompute counters, issue #11). */
+/** What `validateChange` checked (recompute counters). */
 export interface ChangeCheckResult extends CheckResult {
   /** Resources checked: secrets whose material was read, routes and services whose references were resolved, meshes whose CA backends were validated. */
   readonly checked: number;
@@ -129,7 +129,7 @@ function servicesProvided(r: Resource | undefined): string {
 
 /**
  * The same check as `validateResources`, for a change to a set that was valid (no errors): only
- * what the change can affect is checked again (issue #11: a change costs what it touches).
+ * what the change can affect is checked again (a change costs what it touches).
  * - the material of each put Secret that `checkSecret` selects, and its name;
  * - per mesh the change touches: the references of every put Route and Service; of every Route
  *   of the mesh when its gateways, secrets or service names changed (or a Route did: host

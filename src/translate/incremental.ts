@@ -1,5 +1,5 @@
 /**
- * Incremental translation (issue #11, DESIGN.md "Incremental"): each change translates only the
+ * Incremental translation (DESIGN.md "Incremental"): each change translates only the
  * meshes whose resources changed (Kuma rebuilds a `MeshContext` only when the hash of the mesh's
  * inputs changes), and interns the result against the previous model: a service, Dataplane,
  * Gateway or permission list that came out equal is the previous object, and a mesh that did not
@@ -198,7 +198,7 @@ export class IncrementalTranslator {
   private inputs = new Map<string, readonly Resource[]>();
   private set?: ResourceSet;
   private current: ModelRevision = { revision: 0, model: { meshes: new Map() }, changes: new Map() };
-  /** Meshes translated, per mesh name (recompute counter, issue #11). */
+  /** Meshes translated, per mesh name (recompute counter). */
   readonly translations = new Map<string, number>();
 
   get latest(): ModelRevision {

@@ -221,7 +221,7 @@ export class XdsSession {
       this.fail(INVALID_ARGUMENT, 'the first request on a stream must carry a non-empty node.id');
       return false;
     }
-    // Security issue #9 (holes 8, 9): nothing is kept or logged about a node that is unbounded or
+    // Nothing is kept or logged about a node that is unbounded or
     // not printable; its values are not echoed either.
     const problem = nodeProblem(node);
     if (problem !== undefined) {
@@ -525,7 +525,7 @@ export class XdsSession {
     for (const typeUrl of PUSH_ORDER) {
       // A type whose map is the previous snapshot's (snapshot.ts reuses unchanged types) has nothing
       // new to send, unless a push of it is owed (deferred); requests push on their own. Skipping it
-      // keeps an EDS-only change from costing five pushes' worth of work per proxy (issue #11).
+      // keeps an EDS-only change from costing five pushes' worth of work per proxy.
       if (previous) {
         const same = only !== undefined ? typeUrl !== only || previous.resources.get(only) === snapshot.resources.get(only) : previous.resources.get(typeUrl) === snapshot.resources.get(typeUrl);
         if (same && (this.deferredTypes === 0 || this.types.get(typeUrl)?.deferred !== true)) continue;

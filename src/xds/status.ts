@@ -2,11 +2,10 @@
  * Live status per proxy and per type, kept for `inspect`, the admin API and metrics.
  * The xDS server writes it; nobody else does.
  *
- * A proxy is (mesh, name): `web-01` in mesh `default` and `web-01` in mesh `other` are two rows
- * (security issue #9, hole 1). Rows are only created for authenticated streams (session.ts), and
+ * A proxy is (mesh, name): `web-01` in mesh `default` and `web-01` in mesh `other` are two rows.
+ * Rows are only created for authenticated streams (session.ts), and
  * the row of a proxy that is not defined in the config (no Dataplane or Gateway of that name in
- * that mesh) is dropped when its last stream closes, so unknown callers leave nothing behind
- * (hole 8).
+ * that mesh) is dropped when its last stream closes, so unknown callers leave nothing behind.
  */
 import { Subject, type Observable } from 'rxjs';
 import { PROXY_LOG_BURST, PROXY_LOG_WINDOW_MS } from './limits.js';
@@ -100,11 +99,11 @@ class TypeRow implements TypeStatus {
   lastAckedVersion?: string;
   totalUpdates = 0;
   lastSentNames: readonly string[] = NO_NAMES;
-  /** The NACK fields, which most rows never get: one slot per row until the first NACK (issue #11 idle memory). */
+  /** The NACK fields, which most rows never get: one slot per row until the first NACK (idle memory). */
   private nacks: NackFields | undefined = undefined;
   /**
    * The times as milliseconds since TIME_BASE_MS, undefined when none: an epoch millisecond count
-   * does not fit a small integer, so V8 boxed each in a 16-byte number per row (issue #11 idle memory).
+   * does not fit a small integer, so V8 boxed each in a 16-byte number per row (idle memory).
    */
   private sentOffset: number | undefined = undefined;
   private ackedOffset: number | undefined = undefined;
@@ -179,7 +178,7 @@ interface NackFields {
 /**
  * A proxy's rows by type URL, as a Map: the four or five entries in one exact-size array of
  * [typeUrl, row] pairs rather than a hash table (a Map of five entries grows a table of eight or
- * more slots; every connected proxy has one: issue #11 idle memory). Insertion order, as a Map.
+ * more slots; every connected proxy has one: idle memory). Insertion order, as a Map.
  */
 class TypeRows implements Map<string, TypeStatus> {
   private entriesList: (string | TypeStatus)[] = [];
@@ -259,7 +258,7 @@ class TypeRows implements Map<string, TypeStatus> {
 /**
  * A ProxyStatus as the registry keeps it: the connection times as milliseconds since TIME_BASE_MS
  * (small integers), turned into Dates when read; a Date per connected proxy cost about 100 bytes
- * (issue #11 idle memory).
+ * (idle memory).
  */
 class ProxyRow implements ProxyStatus {
   activeStreams = 0;
@@ -428,7 +427,7 @@ export class StatusRegistry {
   /**
    * The row of `typeUrl` in `proxy`'s status: a stream keeps it while it is open (the row stays
    * while the proxy has a stream) and passes it to sent/acked, so a push or an ACK does not look
-   * it up in the proxy's map of types (every proxy, every change: issue #11 profile).
+   * it up in the proxy's map of types (every proxy, every change: a profiled hot path).
    */
   typeRowOf(proxy: ProxyStatus, typeUrl: string): StatusTypeRow {
     return this.typeStatus(proxy, typeUrl);

@@ -71,6 +71,10 @@ describe('the house', () => {
     expect(grown).toEqual([]);
   });
 
+  it('cites no issue numbers in src/', () => {
+    expect(house.issueRefs).toEqual([]);
+  });
+
   it('catches a cycle through import type and an upward import (the measure can fail)', () => {
     // given a tree where api imports translate (upward) and translate imports a type back (a cycle)
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'house-'));
