@@ -1,4 +1,5 @@
 /** Collects generated resources and the references between them, for the snapshot consistency check. */
+import { DependencyCache } from '../change/dependency-cache.js';
 import type { ResourceObject } from '../snapshot/encode.js';
 import type { GeneratedConfig, ResourceRef } from '../snapshot/snapshot.js';
 
@@ -87,8 +88,13 @@ export class ConfigBuilder {
   /**
    * @param owner the user resources every generated resource of this proxy comes from (its
    *   Dataplane or Gateway, as `Kind/name`), so a NACK can be shown on what caused it.
+   * @param cache where resources shared between proxies are kept (the control plane's dependency
+   *   cache); a fresh one by default, which shares nothing beyond this proxy.
    */
-  constructor(private readonly owner: readonly string[] = []) {}
+  constructor(
+    private readonly owner: readonly string[] = [],
+    readonly cache: DependencyCache = new DependencyCache(),
+  ) {}
 
   add(typeUrl: string, name: string, resource: ResourceObject): this {
     this.resources.get(typeUrl)?.set(name, resource);

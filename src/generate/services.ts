@@ -91,20 +91,11 @@ function serviceResources(service: ServiceModel, security: MeshUpstreamSecurity 
 
 /**
  * `cluster <name>`, the origin of a cluster's references: one string per cluster name for every
- * proxy, not three new ones per cluster of every proxy kept in its config's refs.
- * Bounded: past the bound it starts over.
+ * proxy, not three new ones per cluster of every proxy kept in its config's refs. An entry of the
+ * dependency cache.
  */
-const refOrigins = new Map<string, string>();
-const MAX_REF_ORIGINS = 20_000;
-
-function clusterRefOrigin(name: string): string {
-  let origin = refOrigins.get(name);
-  if (origin === undefined) {
-    if (refOrigins.size >= MAX_REF_ORIGINS) refOrigins.clear();
-    origin = `cluster ${name}`;
-    refOrigins.set(name, origin);
-  }
-  return origin;
+function clusterRefOrigin(builder: ConfigBuilder, name: string): string {
+  return builder.cache.get(`generate:cluster-origin|${name}`, () => `cluster ${name}`);
 }
 
 /**
@@ -117,7 +108,7 @@ export function addServiceCluster(builder: ConfigBuilder, service: ServiceModel 
   if (builder.has(CLUSTER_TYPE, name)) return name;
   if (service?.meshManaged && meshSecurity?.kind === 'unavailable') return name;
   const resources = service ? serviceResources(service, meshSecurity) : { cluster: edsCluster({ name }), endpoints: clusterLoadAssignment(name, []) };
-  const origin = clusterRefOrigin(name);
+  const origin = clusterRefOrigin(builder, name);
   builder.cluster(name, resources.cluster).from(CLUSTER_TYPE, name, `Service/${serviceName}`);
   if (resources.endpoints !== undefined) builder.endpoints(name, resources.endpoints).ref(ENDPOINT_TYPE, name, origin).from(ENDPOINT_TYPE, name, `Service/${serviceName}`);
   if (service?.meshManaged && meshSecurity !== undefined) builder.from(CLUSTER_TYPE, name, `Mesh/${service.mesh}`);

@@ -157,6 +157,7 @@ export class ControlPlane {
         }
         context = {
           meshTls,
+          cache: this.dependencies,
           secrets: secretMaterialFromSet(
             input.change.set,
             (mesh, host) => this.identities.issuedServerCertificate(mesh, host),

@@ -292,9 +292,10 @@ export function equivalenceProperty(options: EquivalenceOptions): fc.IPropertyWi
     const world = initialWorld(material);
     const issued = (mesh: string, host: string): { certPem: string; keyPem: string } => ({ certPem: `SERVER-${mesh}-${host}`, keyPem: `SERVER-KEY-${mesh}-${host}` });
     const contextFor = (list: readonly Resource[]): GenerateContext => ({ meshTls: material, secrets: secretMaterialFromResources(list, issued, () => false) });
-    const translator = new IncrementalTranslator(undefined, options.translatorCache());
+    const systemCache = options.translatorCache();
+    const translator = new IncrementalTranslator(undefined, systemCache);
     let list = toResources(world);
-    const states = new BehaviorSubject<ResourceState>({ revision: translator.next(list), context: contextFor(list) });
+    const states = new BehaviorSubject<ResourceState>({ revision: translator.next(list), context: { ...contextFor(list), cache: systemCache } });
     const ticks = new Map(PROXIES.map((p) => [key(p), new BehaviorSubject(0)]));
     const counters: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0, identityPatches: 0 };
     const byNode = new Map(PROXIES.map((p) => [`${p.mesh}/${p.name}/${p.flavor}`, p]));
@@ -336,7 +337,7 @@ export function equivalenceProperty(options: EquivalenceOptions): fc.IPropertyWi
         const effect = apply(world, material, s);
         if (effect === 'resources') {
           list = s.kind === 'reload' ? (structuredClone(list) as Resource[]) : toResources(world);
-          states.next({ revision: translator.next(list), context: contextFor(list) });
+          states.next({ revision: translator.next(list), context: { ...contextFor(list), cache: systemCache } });
         } else {
           for (const proxy of effect) ticks.get(key(proxy))!.next(ticks.get(key(proxy))!.value + 1);
         }
