@@ -88,8 +88,9 @@ function sharedDownstreamTls(cache: DependencyCache, mesh: MeshModel, identity: 
  * Inbound listeners are the one resource of a sidecar that is its own: they carry its address
  * (the listener name, the socket address and the stat prefixes), and everything else in them is
  * the same for every instance of a service. Each is encoded from a template per shape (the initial
- * config of a large fleet is mostly these): the listener is built for the proxy as always, and its bytes are the shape's
- * encoding with the proxy's address spliced in (xds/encode.ts ResourceTemplate).
+ * config of a large fleet is mostly these): the listener is built for the proxy as always, and
+ * its bytes are the shape's encoding with the proxy's address spliced in (snapshot/template.ts
+ * ResourceTemplate).
  *
  * A shape's key names every input of its build but the address, policy lists by a content id.
  * Each template is an entry of the dependency cache.

@@ -1,5 +1,5 @@
 /**
- * Template encoding (xds/encode.ts ResourceTemplate, issue #11 initial config): per-proxy inbound
+ * Template encoding (snapshot/template.ts ResourceTemplate, initial config): per-proxy inbound
  * listeners are spliced from a template per shape rather than encoded with protobuf. The rule is
  * byte-identical output: for every golden proxy and for random meshes, every resource encoded by
  * the default encoder (templates on) has exactly the bytes and version protobuf gives
