@@ -40,8 +40,7 @@ const OVER_LIMIT: Readonly<Record<string, number>> = {
   'src/snapshot/snapshot.ts': 611,
   'src/identity/manager.ts': 567,
   'src/admin/server.ts': 556,
-  'src/xds/status.ts': 509,
-  'src/runtime/proxy-configs.ts': 476,
+  'src/xds/status.ts': 508,
 };
 
 const MAX_FLOORS = 9;
