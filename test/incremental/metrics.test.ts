@@ -22,7 +22,7 @@ describe('recompute metrics', () => {
     const first = parseMetrics(await metrics.metrics());
 
     // when an endpoint change patches three proxies and encodes one assignment
-    const cache = { entries: 12, watches: 0, hits: 30, misses: 12, evictedByChange: 5, evictedBySize: 1, maxEntries: 100 };
+    const cache = { entries: 12, hits: 30, misses: 12, evictedByChange: 5, evictedBySize: 1, maxEntries: 100 };
     counters = { translations: { a: 2, b: 1 }, proxyGenerations: 4, endpointPatches: 3, identityPatches: 2, resourcesEncoded: 11, pushes: { EDS: 3 }, cache };
     const second = parseMetrics(await metrics.metrics());
 
