@@ -16,7 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import { jsonToStruct } from '../src/xds/struct.js';
 import { generateForProxy } from '../src/generate/generate.js';
 import { translateMeshes } from '../src/translate/mesh-services.js';
-import { buildSnapshot } from '../src/xds/snapshot.js';
+import { buildSnapshot } from '../src/snapshot/snapshot.js';
 import type { MeshTlsMaterial } from '../src/ca/workload-identity.js';
 import { ADS_PATH, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, decodeResponse, edsNamesOf, encodeRequest, encodeResponse, identity, rdsNamesOf, sdsNamesOf, type WireResponse } from './protocol.js';
 import { MESH, SCENARIOS, nodeId, resourcesAt, staticResources } from './scenario.js';

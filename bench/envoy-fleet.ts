@@ -32,7 +32,7 @@ import { validateResource } from '../src/api/parse.js';
 import { serviceClusterName } from '../src/envoy/names.js';
 import { generateForProxy } from '../src/generate/generate.js';
 import { translateMeshes } from '../src/translate/mesh-services.js';
-import { buildSnapshot } from '../src/xds/snapshot.js';
+import { buildSnapshot } from '../src/snapshot/snapshot.js';
 import { GoXdsServer } from './go-xds-server.js';
 import { prepareProxyConfigs } from './prepared.js';
 import { MESH, nodeId } from './scenario.js';

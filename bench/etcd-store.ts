@@ -16,7 +16,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startServer, type RunningServer, type ServeOptions } from '../src/cli/serve.js';
 import { silentLogger } from '../src/log/logger.js';
-import { CLUSTER_TYPE } from '../src/xds/types.js';
+import { CLUSTER_TYPE } from '../src/snapshot/types.js';
 import { startEtcd, type TestEtcd } from '../test/helpers/etcd.js';
 import { FakeEnvoy, namesOf } from '../test/helpers/fake-envoy.js';
 

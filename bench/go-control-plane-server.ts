@@ -16,7 +16,7 @@
 import { serviceClusterName } from '../src/envoy/names.js';
 import { generateForProxy } from '../src/generate/generate.js';
 import { translateMeshes } from '../src/translate/mesh-services.js';
-import { buildSnapshot } from '../src/xds/snapshot.js';
+import { buildSnapshot } from '../src/snapshot/snapshot.js';
 import { GoXdsServer } from './go-xds-server.js';
 import type { MemorySample } from './ipc.js';
 import { issueAll, prepareProxyConfigs } from './prepared.js';

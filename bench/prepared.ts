@@ -3,6 +3,7 @@
  * clock with meshcp's own code: each proxy's resources exactly as meshcp generates and encodes
  * them, and, in the mtls scenario, the mesh CA and one workload certificate per proxy.
  */
+import { DependencyCache } from '../src/change/dependency-cache.js';
 import type { Resource } from '../src/api/types.js';
 import type { IssuedIdentity } from '../src/ca/providers/types.js';
 import type { MeshTlsMaterial } from '../src/ca/workload-identity.js';
@@ -12,8 +13,8 @@ import { generateForProxy } from '../src/generate/generate.js';
 import { enabledBackend, indexResources, spiffeIdsOf } from '../src/identity/resource-index.js';
 import { validitySecondsOf } from '../src/identity/rotation.js';
 import type { Model } from '../src/model/model.js';
-import { contentHash, type EncodedResource } from '../src/xds/encode.js';
-import { buildSnapshot } from '../src/xds/snapshot.js';
+import { contentHash, type EncodedResource } from '../src/snapshot/encode.js';
+import { buildSnapshot } from '../src/snapshot/snapshot.js';
 import { MESH, nodeId } from './scenario.js';
 
 /**
@@ -48,8 +49,10 @@ export interface PreparedType {
 /** Each proxy's config (proxy name → type URL → resources), as meshcp generates and encodes it. */
 export function prepareProxyConfigs(model: Model, proxies: number, typeUrls: readonly string[], meshTls: MeshTlsMaterial | undefined): Map<string, Map<string, PreparedType>> {
   const out = new Map<string, Map<string, PreparedType>>();
+  // One cache for the fleet, as the control plane has: shared resources are built once.
+  const cache = new DependencyCache();
   for (let i = 0; i < proxies; i++) {
-    const result = buildSnapshot(generateForProxy(model, { name: nodeId(i), mesh: MESH, flavor: 'envoy' }, meshTls ? { meshTls } : {}));
+    const result = buildSnapshot(generateForProxy(model, { name: nodeId(i), mesh: MESH, flavor: 'envoy' }, meshTls ? { meshTls, cache } : { cache }));
     if (!result.ok) throw new Error(`scenario config is inconsistent: ${result.errors.join('; ')}`);
     const perType = new Map<string, PreparedType>();
     for (const typeUrl of typeUrls) {

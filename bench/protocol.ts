@@ -6,7 +6,7 @@
 import type protobuf from 'protobufjs';
 import { lookupType } from '../src/protos/load.js';
 import { jsonToStruct } from '../src/xds/struct.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../src/xds/types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../src/snapshot/types.js';
 import type { Scenario } from './scenario.js';
 
 export { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE };

@@ -6,16 +6,16 @@
  * Rows: every Dataplane resource (connected or not), plus every Gateway that has connected since
  * the server started and every other proxy while it is connected, so an edge gateway's NACKs are
  * visible too. `kind` tells them apart in JSON. A proxy is (mesh, name): `web-01` of two meshes is
- * two rows (security issue #9). The status registry forgets undefined proxies once they
+ * two rows. The status registry forgets undefined proxies once they
  * disconnect (xds/status.ts), so unknown callers leave no rows.
  */
 import type { Resource } from '../api/types.js';
 import type { IdentityStatus } from '../identity/types.js';
-import { contentHash, decodeResource, type EncodedResource } from '../xds/encode.js';
-import { refKey } from '../xds/node.js';
-import { sourcesOf, type Snapshot } from '../xds/snapshot.js';
+import { contentHash, decodeResource, type EncodedResource } from '../snapshot/encode.js';
+import { refKey } from '../snapshot/node.js';
+import { sourcesOf, type Snapshot } from '../snapshot/snapshot.js';
 import { nackHint, type ProxyStatus, type TypeStatus } from '../xds/status.js';
-import { PUSH_ORDER, TYPE_SHORT_NAMES, protoNameOf } from '../xds/types.js';
+import { PUSH_ORDER, TYPE_SHORT_NAMES, protoNameOf } from '../snapshot/types.js';
 
 /** What inspect reads; ControlPlane and ResourceSources provide it (cli/serve.ts). */
 export interface InspectSources {
@@ -71,7 +71,7 @@ export interface TypeDump {
   readonly hint?: string;
   /**
    * For a NACKED type: the user resources (`Kind/name`, in the proxy's mesh) the refused resources
-   * were generated from, so the NACK can be fixed where it was caused (issue #11).
+   * were generated from, so the NACK can be fixed where it was caused.
    */
   readonly causedBy?: readonly string[];
   /**
@@ -202,7 +202,7 @@ export interface ProxyNack {
 /**
  * Every user resource whose generated config some proxy currently refuses, keyed as the store
  * keys resources (`Mesh/name`, `Kind/mesh/name`): `meshcp get` shows the NACK on the Route,
- * Mesh, Service or Secret that caused it, with the proxy's error (issue #11).
+ * Mesh, Service or Secret that caused it, with the proxy's error.
  */
 export function nacksBySource(sources: InspectSources): Map<string, ProxyNack[]> {
   const out = new Map<string, ProxyNack[]>();

@@ -13,7 +13,7 @@
  */
 import type http from 'node:http';
 import type { Observable, Subscription } from 'rxjs';
-import { SECRET_TYPE, TYPE_SHORT_NAMES } from '../xds/types.js';
+import { SECRET_TYPE, TYPE_SHORT_NAMES } from '../snapshot/types.js';
 import type { StatusEvent } from '../xds/status.js';
 
 export interface LiveSources {

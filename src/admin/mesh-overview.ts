@@ -4,6 +4,7 @@
  * online and offline, the proxies refusing config, and the certificate that expires first.
  * Everything is read from the live state the CLI's `inspect` reads; no key material.
  */
+import { SERVICE_TAG } from '../api/tags.js';
 import type { Resource } from '../api/types.js';
 import type { MeshCa } from '../ca/providers/types.js';
 import type { IdentityStatus } from '../identity/types.js';
@@ -125,7 +126,7 @@ export function meshOverviews(sources: MeshViewSources, onlyMesh?: string): Mesh
       const services = new Set<string>();
       for (const r of resources) {
         if (r.type === 'Service' && r.mesh === mesh.name) services.add(r.name);
-        if (r.type === 'Dataplane' && r.mesh === mesh.name) for (const i of r.networking.inbound) services.add(i.tags['kuma.io/service'] ?? '');
+        if (r.type === 'Dataplane' && r.mesh === mesh.name) for (const i of r.networking.inbound) services.add(i.tags[SERVICE_TAG] ?? '');
       }
       const { phase, step } = caPhase(state);
       const secrets = sources.secrets(mesh.name);

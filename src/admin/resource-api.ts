@@ -168,7 +168,7 @@ export class ResourceApi {
       const scan = scanDocuments(file);
       documents += scan.documents;
       if (documents > MAX_APPLY_DOCUMENTS) {
-        // Validation cost grows with the batch (hole 10): refuse before parsing it any further.
+        // Validation cost grows with the batch: refuse before parsing it any further.
         return { ok: false, status: 400, errors: [`too many documents in one apply: more than ${MAX_APPLY_DOCUMENTS}; split it into several applies`], warnings: [] };
       }
       errors.push(...scan.errors);
@@ -232,7 +232,7 @@ export class ResourceApi {
     }
     if (errors.length > 0) return { errors, warnings };
     const batchKeys = new Set(entries.map((e) => resourceKey(e.resource)));
-    // Checked on what it touches when it can be (issue #11); anything to report is placed and worded by the whole-set check below.
+    // Checked on what it touches when it can be; anything to report is placed and worded by the whole-set check below.
     const alone = sources.checkAlone(
       entries.map((e) => e.resource),
       [],

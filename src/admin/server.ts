@@ -21,7 +21,7 @@
  * `{type}` is singular or plural, case-insensitive. Errors are `{ errors: [string], warnings: [string] }`.
  * With `tls.clientCa` the server is HTTPS and requires a client certificate signed by that CA.
  *
- * Browsers (security issue #9, hole 4). Any web page can make a browser send requests here: a
+ * Browsers. Any web page can make a browser send requests here: a
  * "simple" cross-origin POST (text/plain, no preflight) would apply resources, and DNS rebinding
  * (a hostile name re-pointed at 127.0.0.1) makes the page same-origin with the API, so it can read
  * everything. Hence: the Host header must name this server (the rebinding page sends its own
@@ -31,8 +31,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { isIP, type AddressInfo, type Socket } from 'node:net';
-import os from 'node:os';
+import type { AddressInfo, Socket } from 'node:net';
 import { parseDuration } from '../api/duration.js';
 import { formatFieldError, singleLine } from '../api/errors.js';
 import { isPlainObject, Issues, quoteValue, readName, readObject, readString } from '../api/fields.js';
@@ -44,6 +43,7 @@ import { StoreConflictError, StoreUnavailableError } from '../store/store.js';
 import { checkCertificateAgainstRoutes, type CertCheckRequest } from './cert-check.js';
 import type { GuiAssetsResult } from './gui-assets.js';
 import { GuiRoutes } from './gui-routes.js';
+import { allowedHostnames, splitHostHeader, splitHostPort, type AdminTlsOptions } from './binding.js';
 import { HttpError } from './http-error.js';
 import { LiveFeed, type LiveFeedOptions, type LiveSources } from './live-events.js';
 import type { IdentityViewSource } from './mesh-overview.js';
@@ -60,14 +60,6 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 /** Content types a write may have: JSON (including `+json` types such as FILES_CONTENT_TYPE) or YAML. */
 const WRITE_CONTENT_TYPES = new Set(['application/json', 'application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml']);
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-
-export interface AdminTlsOptions {
-  /** PEM server certificate (chain) and key. */
-  readonly cert: string;
-  readonly key: string;
-  /** PEM CA bundle; when set, clients must present a certificate it signed (mTLS). */
-  readonly clientCa?: string;
-}
 
 /** The seam for Prometheus metrics (prom-client's registry fits it). */
 export interface MetricsSource {
@@ -137,10 +129,10 @@ export class AdminServer {
     });
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       this.handle(req, res).catch((err: unknown) => {
-        // A store that cannot be reached or a lost compare-and-swap is no server bug: say so (issue #12).
+        // A store that cannot be reached or a lost compare-and-swap is no server bug: say so.
         const storeError = err instanceof StoreUnavailableError || err instanceof StoreConflictError;
         const status = err instanceof HttpError ? err.status : err instanceof StoreUnavailableError ? 503 : err instanceof StoreConflictError ? 409 : 500;
-        // Client errors are the client's business: no stack in the server log (hole 12).
+        // Client errors are the client's business: no stack in the server log.
         if (status === 500) options.log.error({ err }, 'admin API request failed');
         const message = err instanceof HttpError || storeError ? singleLine(err.message) : 'internal error (see the server log)';
         if (status === 413) {
@@ -487,7 +479,7 @@ async function readBody(req: http.IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** The path's segments, decoded; a malformed URL or percent-encoding is the client's error (400), not a 500 (hole 12). */
+/** The path's segments, decoded; a malformed URL or percent-encoding is the client's error (400), not a 500. */
 function parseRequestUrl(raw: string | undefined): { url: URL; segments: string[] } {
   let url: URL;
   try {
@@ -502,58 +494,6 @@ function parseRequestUrl(raw: string | undefined): { url: URL; segments: string[
   }
 }
 
-/** `name:port`, `[v6]:port`, or `name` without a port; undefined when malformed. */
-function splitHostHeader(header: string): { host: string; port?: number } | undefined {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/.exec(header.trim());
-  if (!m) return undefined;
-  const host = m[1] ?? m[2] ?? '';
-  return m[3] !== undefined ? { host, port: Number(m[3]) } : { host };
-}
-
-const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1'];
-
-/** The wildcard addresses: listening on every interface. */
-function isWildcard(host: string): boolean {
-  return host === '' || host === '0.0.0.0' || host === '::' || host === '[::]';
-}
-
-/** Whether `host` (an --admin-address host) reaches only this machine. */
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (bare === 'localhost' || bare === '::1') return true;
-  return isIP(bare) === 4 && bare.startsWith('127.');
-}
-
-/** The Host names this server answers to: loopback names, the bound address (every interface address for a wildcard), and configured names. */
-function allowedHostnames(boundHost: string, extra: readonly string[]): Set<string> {
-  const names = new Set<string>(LOOPBACK_NAMES);
-  const bare = boundHost.replace(/^\[|\]$/g, '').toLowerCase();
-  if (isWildcard(bare)) {
-    // IP literals cannot be rebound by DNS; a name must be configured with --admin-hostname.
-    for (const addresses of Object.values(os.networkInterfaces())) for (const a of addresses ?? []) names.add(a.address.toLowerCase());
-  } else {
-    names.add(bare);
-  }
-  for (const name of extra) names.add(name.replace(/^\[|\]$/g, '').toLowerCase());
-  return names;
-}
-
-/**
- * Hole 4: the admin API can change every resource, so off loopback it must authenticate its
- * clients. Throws (a one-line error naming the flags) when `address` is not loopback and no
- * client CA is configured; returns the line to log at start otherwise.
- */
-export function checkAdminBinding(address: string, tls: AdminTlsOptions | undefined): string | undefined {
-  const { host } = splitHostPort(address);
-  if (isLoopbackHost(host)) return undefined;
-  if (tls?.clientCa === undefined) {
-    throw new Error(
-      `--admin-address ${address} is not a loopback address, and the admin API can change every resource: require client certificates with --admin-tls-cert, --admin-tls-key and --admin-client-ca, or bind it to 127.0.0.1`,
-    );
-  }
-  return `the admin API listens on ${address} (not loopback); clients must present a certificate signed by --admin-client-ca`;
-}
-
 function send(res: http.ServerResponse, status: number, body: Json): void {
   if (res.headersSent) return;
   const text = `${JSON.stringify(body, null, 2)}\n`;
@@ -564,11 +504,4 @@ function send(res: http.ServerResponse, status: number, body: Json): void {
 function sendText(res: http.ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
   res.end(text);
-}
-
-export function splitHostPort(address: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(address);
-  const port = match ? Number(match[3]) : NaN;
-  if (!match || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid address "${address}": expected HOST:PORT`);
-  return { host: match[1] ?? match[2] ?? '', port };
 }

@@ -13,7 +13,8 @@ import type { RbacPolicy, RbacPrincipal } from '../envoy/mesh-rbac.js';
 import { inboundPolicies, plaintextPolicies } from '../generate/permissions.js';
 import { spiffeId } from '../identity/names.js';
 import type { InboundModel, MeshModel } from '../model/model.js';
-import { SERVICE_TAG, translateMesh } from '../translate/mesh-services.js';
+import { SERVICE_TAG } from '../api/tags.js';
+import { translateMesh } from '../translate/mesh-services.js';
 
 /**
  * allowed: every instance of the destination admits the caller; partial: some do (their inbound

@@ -29,12 +29,12 @@ export interface ResourceView {
   readonly revision?: string;
   /** Secrets only: a certificate summary, or for a CA key the type and fingerprint of its public half. */
   readonly secret?: SecretSummary | CaKeySummary;
-  /** Proxies that currently refuse (NACK) config generated from this resource, with their errors (issue #11). */
+  /** Proxies that currently refuse (NACK) config generated from this resource, with their errors. */
   readonly nacks?: readonly { readonly proxy: string; readonly mesh: string; readonly type: string; readonly error: string; readonly hint?: string }[];
   /**
    * Present when the resource no longer validates although it did not change (its CA file was
    * rewritten, its certificate expired): it is served at its last good version, with these errors,
-   * since then (issue #11; sources/resource-sources.ts).
+   * since then (sources/resource-sources.ts).
    */
   readonly pinned?: { readonly errors: readonly string[]; readonly since: string };
 }
@@ -60,7 +60,7 @@ export function withNacks(view: ResourceView, nacks: ReadonlyMap<string, Resourc
 export const REDACTED = '<redacted>';
 
 /**
- * A Mesh as users write it, minus key material (security issue #9, hole 3): a provided CA's
+ * A Mesh as users write it, minus key material: a provided CA's
  * `conf.key.inline` is the CA private key. `secret` and `file` sources only name where it is.
  */
 function meshView(r: Resource & { type: 'Mesh' }): ResourceDocument {

@@ -1,6 +1,6 @@
 /**
  * One application xDS stream relayed by `meshcp agent --xds-proxy-address` (xds-proxy.ts), and how
- * it survives the loss of the replica behind it (SPEC §5 "replicas are equal", issue #12).
+ * it survives the loss of the replica behind it (SPEC §5 "replicas are equal").
  *
  * SotW streams (what grpc-js-xds speaks: ADS) stay open across a switch. When the upstream stream
  * ends with UNAVAILABLE (the replica is gone, refuses connections, resets them) or OK (it shut down

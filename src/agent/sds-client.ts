@@ -8,7 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { decodeAnyValue, protoCodec } from '../xds/codec.js';
 import { jsonToStruct } from '../xds/struct.js';
-import { SECRET_TYPE } from '../xds/types.js';
+import { SECRET_TYPE } from '../snapshot/types.js';
 import { UPSTREAM_KEEPALIVE } from './xds-addresses.js';
 
 type Decoded = Record<string, unknown>;

@@ -26,7 +26,7 @@ export function formatFieldError(e: FieldError): string {
 }
 
 /**
- * Log lines and API errors are one line each (security issue #9, hole 12): a message that quotes
+ * Log lines and API errors are one line each: a message that quotes
  * engine or parser output could otherwise carry several lines (and forge log entries).
  */
 export function singleLine(text: string): string {

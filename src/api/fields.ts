@@ -17,14 +17,14 @@ export interface DocumentContext {
   readonly baseDir?: string;
   /**
    * false for documents from the admin API: a `file:` / `certFile` / `keyFile` there would make the
-   * server read its own files for a remote client (security issue #9, hole 5). They are refused
+   * server read its own files for a remote client. They are refused
    * with FILE_REFERENCE_REFUSED, without touching the path, so the answer is the same whether or
    * not it exists. `--config` files and `validate -f` may use them (relative to the YAML file).
    */
   readonly allowFiles?: boolean;
   /**
    * true when re-reading what the store kept (store/document.ts). Checks added after a resource
-   * was accepted (e.g. a subject regex the gateway cannot carry, issue #13) apply when resources
+   * was accepted (e.g. a subject regex the gateway cannot carry) apply when resources
    * are applied, not to stored ones: a store written by an older meshcp still opens, and the
    * gateway keeps failing closed on such a matcher (and warns).
    */

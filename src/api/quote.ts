@@ -1,4 +1,4 @@
-/** Quoting user values in errors (security issue #9): short, one line, never key material. */
+/** Quoting user values in errors: short, one line, never key material. */
 
 /** A PEM block, or a long base64 blob (an inline CA key is base64 PEM). */
 export function mayBeKeyMaterial(s: string): boolean {

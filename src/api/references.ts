@@ -9,7 +9,7 @@ import { labelPart, quoteValue } from './quote.js';
 import { nearest } from './suggest.js';
 import { resourceLabel, type GatewayResource, type Resource, type RouteResource, type SecretResource, type SecretType, type ServiceResource } from './types.js';
 
-const SERVICE_TAG = 'kuma.io/service';
+import { SERVICE_TAG } from './tags.js';
 
 interface MeshIndex {
   readonly secrets: Map<string, SecretResource>;

@@ -1,5 +1,5 @@
 /**
- * The resource set as the pipeline passes it on (issue #11, DESIGN.md "Incremental"): an
+ * The resource set as the pipeline passes it on (DESIGN.md "Incremental"): an
  * immutable set grouped by mesh, and the changes between two sets. The store emits changes
  * (`Store.changes()`), the sources merge and validate them (sources/resource-sources.ts), and the
  * control plane reads only what a change touched: the meshes it names and the resources it puts

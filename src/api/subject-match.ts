@@ -2,7 +2,7 @@
  * Client certificate subject matchers (Akka route descriptor), shared by the translator and
  * `meshcp cert check`. A matcher is tested against the CN and each DNS SAN; any hit admits.
  */
-import { re2FullMatch } from './re2.js';
+import { re2FullMatch } from '../regex/re2.js';
 import type { SubjectMatcher } from './types.js';
 
 export function subjectMatcherHits(m: SubjectMatcher, value: string): boolean {

@@ -2,7 +2,7 @@
 import { field, index, readIpAddress, readList, readObject, readPort, readStringMap, type Issues, type YamlObject } from './fields.js';
 import type { DataplaneInbound, DataplaneOutbound, DataplaneResource } from './types.js';
 
-export const SERVICE_TAG = 'kuma.io/service';
+import { SERVICE_TAG } from './tags.js';
 
 function readTags(v: unknown, path: string, issues: Issues): Record<string, string> | undefined {
   const tags = readStringMap(v, path, issues, { required: true });

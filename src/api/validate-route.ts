@@ -1,6 +1,6 @@
 /** Route: the Akka route descriptor (SPEC §1 Route). */
-import { subjectPatterns } from '../envoy/subject-regex.js';
-import { checkRe2, checkRe2Complexity } from './re2.js';
+import { subjectPatterns } from '../regex/subject-regex.js';
+import { checkRe2, checkRe2Complexity } from '../regex/re2.js';
 import { field, index, isAbsent, quoteValue, readHostname, readList, readName, readObject, readString, type DocumentContext, type Issues, type YamlObject } from './fields.js';
 import type { RouteCorsPolicy, RouteResource, RouteRule, RouteTls, RouteValidation, SecretReference, SubjectMatcher } from './types.js';
 
@@ -48,7 +48,7 @@ function readMatcher(v: unknown, path: string, issues: Issues, ctx: DocumentCont
     case 'hasSuffix':
       return { hasSuffix: value };
     case 'regex': {
-      // Bounded before compiling (security issue #9 hole 6); not a syntax error, so said differently.
+      // Bounded before compiling; not a syntax error, so said differently.
       const bound = checkRe2Complexity(value);
       if (bound !== undefined) {
         issues.error(valuePath, `regex refused: ${bound}`);
@@ -61,7 +61,7 @@ function readMatcher(v: unknown, path: string, issues: Issues, ctx: DocumentCont
       }
       // Valid RE2 that Envoy's certificate matcher cannot carry (it sees the whole Subject or the
       // joined SAN list, envoy/subject-regex.ts) would admit nobody while `cert check` admits:
-      // refused here, so what cert check says is what the gateway does (issue #13).
+      // refused here, so what cert check says is what the gateway does.
       const carried = subjectPatterns({ kind: 'regex', value });
       if (!carried.ok && ctx.stored !== true) {
         const hint = carried.reason.includes('too large')

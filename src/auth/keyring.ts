@@ -24,6 +24,7 @@
 import crypto from 'node:crypto';
 import type { Observable, Subscription } from 'rxjs';
 import { generateToken, keyIdOf, revocationIdOf, SIGNING_KEY_BYTES, verifyTokenWith, type TokenClaims, type VerifiedToken } from './token.js';
+import type { InitialKey } from './initial-key.js';
 
 export const KEYS_PREFIX = 'auth/signing-keys/';
 export const REVOKED_PREFIX = 'auth/revoked/';
@@ -37,11 +38,7 @@ export interface KeyringStore {
   blobChanges?(prefix: string): Observable<void>;
 }
 
-/** Where the initial key lives: `load` for readers, `loadOrCreate` for the server (created once). */
-export interface InitialKey {
-  load(): Promise<Buffer | undefined>;
-  loadOrCreate(): Promise<Buffer>;
-}
+export type { InitialKey } from './initial-key.js';
 
 export interface KeyringLogger {
   info(obj: object, msg: string): void;

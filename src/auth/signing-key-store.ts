@@ -7,7 +7,7 @@
  */
 import crypto from 'node:crypto';
 import type { BlobStore } from '../ca/providers/builtin.js';
-import type { InitialKey } from './keyring.js';
+import type { InitialKey } from './initial-key.js';
 import { SIGNING_KEY_BYTES } from './token.js';
 
 export const SIGNING_KEY_BLOB = 'auth/token-signing.key';

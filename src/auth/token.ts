@@ -17,7 +17,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createFileAtomic } from '../store/atomic.js';
 import { checkKeyFileTrust } from '../store/data-dir.js';
-import type { InitialKey } from './keyring.js';
+import type { InitialKey } from './initial-key.js';
 
 export interface TokenClaims {
   readonly name: string;

@@ -1,8 +1,8 @@
 /** The gRPC xDS bootstrap (gRFC A27/A29/A36) for a proxyless workload. */
 import path from 'node:path';
-import { GRPC_SERVER_LISTENER_TEMPLATE } from '../envoy/names.js';
+import { GRPC_CERT_PROVIDER_INSTANCE, GRPC_SERVER_LISTENER_TEMPLATE } from '../envoy/names.js';
 
-export const GRPC_CERT_PROVIDER_INSTANCE = 'meshcp';
+export { GRPC_CERT_PROVIDER_INSTANCE } from '../envoy/names.js';
 
 export interface GrpcBootstrapOptions {
   readonly name: string;

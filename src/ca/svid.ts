@@ -2,7 +2,7 @@
  * Fast SPIFFE X509-SVID issuance: the certificate is assembled from DER pieces and signed with
  * Node's native `crypto.sign`, instead of the general @peculiar/x509 path (WebCrypto, ASN.1
  * schema objects, a re-parse of the issuer for every certificate). Workload certificates are the
- * hot path of a cold start (every proxy of an mTLS mesh needs one at once, issue #11): the
+ * hot path of a cold start (every proxy of an mTLS mesh needs one at once): the
  * general path managed about 100 certificates/s, most of it outside the signature itself.
  *
  * Everything that is the same for every certificate of one CA (the issuer Name, the signature
@@ -11,7 +11,7 @@
  * The profile is exactly the one of `issueCertificate({ usage: 'workload' })` in pki.ts, which
  * test/ca/svid.test.ts checks field by field (and with `openssl verify`).
  *
- * Where the time goes (issue #11, measured on the 2-core bench machine):
+ * Where the time goes (measured on the 2-core bench machine):
  * - No OpenSSL encoder per key. `generateKeyPair` with SPKI/PKCS#8 encodings managed about 4,000
  *   P-256 keys/s on both cores: OpenSSL 3's encoders cost several times the key generation. The key
  *   comes from a reused ECDH context as a raw scalar and point (about 23 µs), and its SPKI and
@@ -429,7 +429,7 @@ const MAX_WORKERS = 8;
 /**
  * A worker with nothing to do for this long is stopped, and its isolate's memory returned:
  * certificates come in bursts (connections, rotations at 4/5 of a day-long lifetime), and a
- * stopped worker costs only a restart (tens of ms) at the next burst (issue #11, idle memory).
+ * stopped worker costs only a restart (tens of ms) at the next burst (idle memory).
  */
 let idleWorkerMs = 10_000;
 
@@ -590,7 +590,7 @@ export class SvidIssuer {
     });
   }
 
-  /** The last validity period handed out: a burst within one second shares its two Dates (issue #11, per-proxy memory). */
+  /** The last validity period handed out: a burst within one second shares its two Dates (per-proxy memory). */
   private lastValidity?: { readonly start: number; readonly seconds: number; readonly notBefore: Date; readonly notAfter: Date };
 
   private validity(start: number, seconds: number): { readonly notBefore: Date; readonly notAfter: Date } {

@@ -1,6 +1,6 @@
 /**
  * Errors that name the flag the user typed, instead of Node's `ENOENT: no such file or directory,
- * open 'x'`, `EADDRINUSE` or gRPC's "No address added out of total 1 resolved" (issue #13).
+ * open 'x'`, `EADDRINUSE` or gRPC's "No address added out of total 1 resolved".
  */
 import fs from 'node:fs';
 

@@ -1,5 +1,5 @@
 /**
- * Examples at the end of `--help` (kubectl and kumactl print them; issue #13). Kept in one place
+ * Examples at the end of `--help` (kubectl and kumactl print them). Kept in one place
  * so the commands' own files stay about behaviour; a command that already has examples (route,
  * secret, ca, cert issue, completion) is left alone.
  */

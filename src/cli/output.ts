@@ -63,9 +63,9 @@ export interface ViewJson {
   /** Present with the etcd store: pass it back as `ifRevision` to apply only over what was read. */
   readonly revision?: string;
   readonly secret?: { readonly fingerprintSha256?: string; readonly notAfter?: string; readonly expiresInDays?: number; readonly subject?: string; readonly certificates?: number };
-  /** Proxies refusing (NACKing) config generated from this resource (issue #11). */
+  /** Proxies refusing (NACKing) config generated from this resource. */
   readonly nacks?: readonly { readonly proxy: string; readonly mesh: string; readonly type: string; readonly error: string; readonly hint?: string }[];
-  /** Held at its last good version: it no longer validates although it did not change (issue #11). */
+  /** Held at its last good version: it no longer validates although it did not change. */
   readonly pinned?: { readonly errors?: readonly string[]; readonly since?: string };
 }
 

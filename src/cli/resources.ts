@@ -94,7 +94,7 @@ function meshName(item: Record<string, unknown>): string {
 
 /**
  * A provided CA's `conf.cert.file` / `conf.key.file` is read here, relative to the YAML file, as
- * `serve --config` and `validate -f` read it (issue #13 "one validator"), and sent as `inline`
+ * `serve --config` and `validate -f` read it ("one validator"), and sent as `inline`
  * base64: the admin API never reads files named by a client. Returns whether anything changed.
  */
 function inlineMeshFiles(item: Record<string, unknown>, baseDir: string, where: string, errors: string[]): boolean {

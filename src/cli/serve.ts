@@ -9,7 +9,8 @@ import type { Resource } from '../api/types.js';
 import { parseDuration } from '../api/duration.js';
 import { builtinCaCertificatePem, caCertificatePem, caSecretViews, meshCaCertificatePem } from '../admin/ca-secrets.js';
 import { ResourceApi } from '../admin/resource-api.js';
-import { AdminServer, checkAdminBinding, type AdminTlsOptions } from '../admin/server.js';
+import { checkAdminBinding, type AdminTlsOptions } from '../admin/binding.js';
+import { AdminServer } from '../admin/server.js';
 import { defaultGuiDir, GuiAssets } from '../admin/gui-assets.js';
 import {
   checkServingFiles,
@@ -21,12 +22,13 @@ import {
 } from '../ca/control-plane-ca.js';
 import type { BlobStore } from '../ca/providers/builtin.js';
 import { defaultCaProviders } from '../ca/providers/registry.js';
-import { tokenAuthenticator } from '../identity/xds-auth.js';
+import { tokenAuthenticator } from '../auth/xds-auth.js';
 import { FileConfigSource } from '../sources/config-files.js';
 import { ControlPlane } from '../runtime/control-plane.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { createServerMetrics, meshCasInUse } from '../runtime/metrics.js';
 import { ResourceSources } from '../sources/resource-sources.js';
+import { resourceSetWarnings } from '../generate/gateway-warnings.js';
 import { openStore, type StoreOptions } from '../runtime/open-store.js';
 import type { Store } from '../store/store.js';
 import { fileFlagError, listenOn } from './flag-errors.js';
@@ -144,18 +146,19 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
   }
   const tls = adminTls(options);
   const xdsLimits = { ...xdsLimitsFromFlags(options as unknown as Record<string, unknown>), ...options.xdsLimits };
-  // Security issue #9 hole 4: off loopback the admin API must authenticate its clients (mTLS).
+  // Off loopback the admin API must authenticate its clients (mTLS).
   const adminBinding = checkAdminBinding(options.adminAddress, tls);
   if (adminBinding !== undefined) log.warn(adminBinding);
   // SPEC §5: the data directory, or etcd (--store etcd://…) shared by several replicas.
   const opened = await openStore(options, log.child({ component: 'store' }));
   const { store } = opened;
   const config = new FileConfigSource(options.config, log.child({ component: 'config' }));
-  // The mesh CA checks are part of ResourceSources' validateResources (the one validator, issue #13).
-  const sources = new ResourceSources(config, store, log.child({ component: 'resources' }));
+  // The mesh CA checks are part of ResourceSources' validateResources (the one validator); what
+  // the gateways' generated config will do that the user may not expect is told beside them.
+  const sources = new ResourceSources(config, store, log.child({ component: 'resources' }), undefined, [], { warnings: resourceSetWarnings });
   // Builtin CA roots live in the data directory, so they survive restarts (SPEC §1 Mesh, §5). A
   // provided CA's `file:` is signed with as the served set accepted it (a file that turns bad on
-  // disk leaves its mesh pinned at the last good material, issue #11).
+  // disk leaves its mesh pinned at the last good material).
   const caProviders = defaultCaProviders(store, sources.caFileReader);
   const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
   const cleanup = async (): Promise<void> => {

@@ -1,5 +1,5 @@
 /**
- * Tables fit 120 columns (issue #13), as kubectl's default output is meant to; `-o wide` shows
+ * Tables fit 120 columns, as kubectl's default output is meant to; `-o wide` shows
  * every cell whole. A fixed width, not the terminal's, so output piped to a file or a test is the
  * same everywhere.
  */

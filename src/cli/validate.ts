@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { formatFieldError, type FieldError } from '../api/errors.js';
 import { loadConfigPaths } from '../api/load-files.js';
+import { resourceSetWarnings } from '../generate/gateway-warnings.js';
 import { validateResources } from '../sources/validate.js';
 import { CliError, processIo, type CliIo } from './output.js';
 
@@ -19,7 +20,7 @@ export async function validateFiles(paths: string[], now: Date = new Date()): Pr
   const warnings: FieldError[] = [...loaded.warnings];
   if (!loaded.ok) return { resources: 0, errors: loaded.errors.map(formatFieldError), warnings: warnings.map(formatFieldError) };
   // The same checks as `apply` and `serve` (sources/validate.ts validateResources).
-  const checked = validateResources(loaded.value, { now });
+  const checked = validateResources(loaded.value, { now, warnings: resourceSetWarnings });
   const errors = checked.errors;
   warnings.push(...checked.warnings);
   return { resources: loaded.value.length, errors: errors.map(formatFieldError), warnings: warnings.map(formatFieldError) };

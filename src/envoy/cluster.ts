@@ -1,4 +1,4 @@
-import type { ResourceObject } from '../xds/encode.js';
+import type { ResourceObject } from '../snapshot/encode.js';
 import { ADS_CONFIG_SOURCE, duration, typed } from './any.js';
 
 export interface ClusterOptions {

@@ -1,13 +1,7 @@
 import { isIP } from 'node:net';
 import type { EndpointModel } from '../model/model.js';
-import type { ResourceObject } from '../xds/encode.js';
+import type { ResourceObject } from '../snapshot/encode.js';
 import { socketAddress } from './cluster.js';
-
-/** The endpoint of a service reached by name (generate/services.ts), when that is how it is reached. */
-export function dnsEndpoint(endpoints: readonly EndpointModel[]): EndpointModel | undefined {
-  const [only] = endpoints;
-  return endpoints.length === 1 && only !== undefined && isIP(only.address) === 0 ? only : undefined;
-}
 
 export function clusterLoadAssignment(clusterName: string, all: readonly EndpointModel[]): ResourceObject {
   // EDS carries IP addresses only: Envoy refuses the whole response for one hostname. A Service

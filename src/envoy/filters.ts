@@ -73,7 +73,7 @@ const EDGE_HCM_OPTIONS = {
 /**
  * The HTTP filter list of a connection manager: `filters` then the router. Lists of no filter or
  * of one (shared) filter, the per-proxy cases (an inbound with or without RBAC), are one shared
- * array per filter rather than one per proxy (issue #11); generated objects are never mutated.
+ * array per filter rather than one per proxy; generated objects are never mutated.
  */
 const ROUTER_ONLY: readonly Record<string, unknown>[] = [ROUTER_FILTER];
 const withRouter = new WeakMap<Record<string, unknown>, readonly Record<string, unknown>[]>();

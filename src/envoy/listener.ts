@@ -1,4 +1,4 @@
-import type { ResourceObject } from '../xds/encode.js';
+import type { ResourceObject } from '../snapshot/encode.js';
 import { socketAddress } from './cluster.js';
 import { typed } from './any.js';
 

@@ -36,7 +36,7 @@ export function allowRules(policies: readonly RbacPolicy[]): Record<string, unkn
 /**
  * Filters built from one policy list are one object: generation hands every instance of a service
  * the same (cached, frozen) list (generate/permissions.ts), so thousands of proxies hold one RBAC
- * filter instead of one each (issue #11). Lists are never mutated, so a list always builds the same filter.
+ * filter instead of one each. Lists are never mutated, so a list always builds the same filter.
  */
 const httpFilters = new WeakMap<readonly RbacPolicy[], Record<string, unknown>>();
 const networkRules = new WeakMap<readonly RbacPolicy[], Record<string, unknown>>();

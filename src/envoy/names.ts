@@ -32,6 +32,9 @@ export function localAppClusterName(servicePort: number): string {
  */
 export const GRPC_SERVER_LISTENER_TEMPLATE = 'meshcp.io/grpc/inbound/%s';
 
+/** The certificate provider instance a proxyless workload's bootstrap names, and its generated config uses for mesh mTLS. */
+export const GRPC_CERT_PROVIDER_INSTANCE = 'meshcp';
+
 export function grpcServerListenerName(address: string, port: number): string {
   return GRPC_SERVER_LISTENER_TEMPLATE.replace('%s', `${address}:${port}`);
 }

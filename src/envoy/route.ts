@@ -1,4 +1,4 @@
-import type { ResourceObject } from '../xds/encode.js';
+import type { ResourceObject } from '../snapshot/encode.js';
 
 export interface RouteEntry {
   /** Envoy's route name (in its stats and logs); none by default. */

@@ -11,7 +11,7 @@
  *   when there is no SAN: never the CN alone, and a URI SAN could admit a client.
  */
 import { typed } from './any.js';
-import { subjectPatterns, type SubjectMatch } from './subject-regex.js';
+import { subjectPatterns, type SubjectMatch } from '../regex/subject-regex.js';
 
 export const RBAC_FILTER_NAME = 'envoy.filters.http.rbac';
 const RBAC_ACTION_NAME = 'envoy.filters.rbac.action';

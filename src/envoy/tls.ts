@@ -2,7 +2,7 @@
  * TLS transport sockets and SDS secrets (envoy flavor, SPEC §2): certificates and CA bundles
  * always come over SDS on the ADS stream, so a rotation pushes one Secret and nothing else.
  */
-import type { ResourceObject } from '../xds/encode.js';
+import type { ResourceObject } from '../snapshot/encode.js';
 import { ADS_CONFIG_SOURCE, typed } from './any.js';
 
 export const TLS_TRANSPORT_SOCKET = 'envoy.transport_sockets.tls';

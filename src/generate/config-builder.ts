@@ -1,6 +1,7 @@
 /** Collects generated resources and the references between them, for the snapshot consistency check. */
-import type { ResourceObject } from '../xds/encode.js';
-import type { GeneratedConfig, ResourceRef } from '../xds/snapshot.js';
+import { DependencyCache } from '../change/dependency-cache.js';
+import type { ResourceObject } from '../snapshot/encode.js';
+import type { GeneratedConfig, ResourceRef } from '../snapshot/snapshot.js';
 
 /** Equal source lists are one array for every proxy (bounded; past the bound it starts over). */
 const sharedLists = new Map<string, readonly string[]>();
@@ -26,12 +27,12 @@ function sharedList(set: ReadonlySet<string>): readonly string[] {
   }
   return found;
 }
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE } from '../snapshot/types.js';
 
 /**
  * Equal references are one frozen object, and equal lists of them one frozen array, for every
  * proxy: every connected proxy keeps its config's references (the snapshot consistency check of
- * the next config reuses them), and proxies of one service name the same ones (issue #11 idle
+ * the next config reuses them), and proxies of one service name the same ones (idle
  * memory). Bounded like the lists above; past the bound it starts over.
  */
 const sharedRefs = new Map<string, Map<string, Map<string, { readonly ref: ResourceRef; readonly id: number }>>>();
@@ -86,9 +87,14 @@ export class ConfigBuilder {
 
   /**
    * @param owner the user resources every generated resource of this proxy comes from (its
-   *   Dataplane or Gateway, as `Kind/name`), so a NACK can be shown on what caused it (issue #11).
+   *   Dataplane or Gateway, as `Kind/name`), so a NACK can be shown on what caused it.
+   * @param cache where resources shared between proxies are kept (the control plane's dependency
+   *   cache); a fresh one by default, which shares nothing beyond this proxy.
    */
-  constructor(private readonly owner: readonly string[] = []) {}
+  constructor(
+    private readonly owner: readonly string[] = [],
+    readonly cache: DependencyCache = new DependencyCache(),
+  ) {}
 
   add(typeUrl: string, name: string, resource: ResourceObject): this {
     this.resources.get(typeUrl)?.set(name, resource);

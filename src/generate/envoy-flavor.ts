@@ -8,6 +8,7 @@
  * chain exists (what PERMISSIVE accepts anyway), and mesh services get no cluster.
  */
 import { NO_MESH_TLS_MATERIAL, type MeshTlsMaterial } from '../ca/workload-identity.js';
+import type { DependencyCache } from '../change/dependency-cache.js';
 import type { DataplaneModel, InboundModel, MeshModel, Protocol } from '../model/model.js';
 import { staticCluster } from '../envoy/cluster.js';
 import { httpConnectionManagerFilter, tcpProxyFilter } from '../envoy/filters.js';
@@ -25,9 +26,9 @@ import {
 } from '../envoy/names.js';
 import { routeConfiguration, virtualHost } from '../envoy/route.js';
 import { spiffeId } from '../identity/names.js';
-import { ResourceTemplate, templated, type ResourceObject } from '../xds/encode.js';
-import type { GeneratedConfig } from '../xds/snapshot.js';
-import { LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
+import { ResourceTemplate, templated, type ResourceObject } from '../snapshot/encode.js';
+import type { GeneratedConfig } from '../snapshot/snapshot.js';
+import { LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../snapshot/types.js';
 import { ConfigBuilder } from './config-builder.js';
 import { interned } from './interned.js';
 import { addMeshIdentity } from './mesh-identity.js';
@@ -47,32 +48,22 @@ const isHttp = (protocol: Protocol): boolean => protocol !== 'tcp';
 /**
  * The virtual hosts of an inbound's route configuration: a function of the service and the local
  * cluster, one shared array for every instance of the service (generated objects are never
- * mutated). By service, then cluster; bounded: past the bound it starts over.
+ * mutated). An entry of the dependency cache, named by both.
  */
-const inboundHosts = new Map<string, Map<string, readonly Record<string, unknown>[]>>();
-const MAX_INBOUND_HOSTS = 10_000;
-
-function inboundVirtualHosts(service: string, localCluster: string): readonly Record<string, unknown>[] {
-  let byCluster = inboundHosts.get(service);
-  if (!byCluster) {
-    if (inboundHosts.size >= MAX_INBOUND_HOSTS) inboundHosts.clear();
-    inboundHosts.set(service, (byCluster = new Map()));
-  }
-  let hosts = byCluster.get(localCluster);
-  if (!hosts) byCluster.set(localCluster, (hosts = [virtualHost(service, ['*'], [{ prefix: '/', cluster: localCluster }])]));
-  return hosts;
+function inboundVirtualHosts(cache: DependencyCache, service: string, localCluster: string): readonly Record<string, unknown>[] {
+  return cache.get(`generate:inbound-hosts|${service}|${localCluster}`, () => [virtualHost(service, ['*'], [{ prefix: '/', cluster: localCluster }])]);
 }
 
 /**
  * The filters that carry an inbound to the application; with `policies`, behind RBAC. Over
  * mTLS (`mtls`), HTTP applications learn the caller's SPIFFE ID from x-forwarded-client-cert.
  */
-function inboundFilters(listenerName: string, inbound: InboundModel, localCluster: string, policies?: readonly RbacPolicy[], mtls = false): Record<string, unknown>[] {
+function inboundFilters(cache: DependencyCache, listenerName: string, inbound: InboundModel, localCluster: string, policies?: readonly RbacPolicy[], mtls = false): Record<string, unknown>[] {
   if (isHttp(inbound.protocol)) {
     return [
       httpConnectionManagerFilter({
         name: listenerName,
-        routeConfig: { name: listenerName, virtual_hosts: inboundVirtualHosts(inbound.service, localCluster) },
+        routeConfig: { name: listenerName, virtual_hosts: inboundVirtualHosts(cache, inbound.service, localCluster) },
         ...(policies ? { httpFilters: [meshHttpRbacFilter(policies)] } : {}),
         ...(mtls ? { forwardClientCertificate: true } : {}),
       }),
@@ -84,11 +75,11 @@ function inboundFilters(listenerName: string, inbound: InboundModel, localCluste
 /**
  * The inbound mTLS transport socket names only mesh-wide things (the SDS names of the mesh
  * identity, the trust domain, the ALPN of the protocol): one object per mesh and protocol kind,
- * shared by every proxy instead of built per proxy (issue #11).
+ * shared by every proxy instead of built per proxy.
  */
-function sharedDownstreamTls(mesh: MeshModel, identity: SdsMeshIdentity, http: boolean): Record<string, unknown> {
+function sharedDownstreamTls(cache: DependencyCache, mesh: MeshModel, identity: SdsMeshIdentity, http: boolean): Record<string, unknown> {
   const trustDomainPrefix = spiffeId(mesh.name, '');
-  return interned(`mesh-downstream-tls|${http ? 'http' : 'tcp'}|${identity.certificate}|${identity.trustBundle}|${trustDomainPrefix}`, () =>
+  return interned(cache, `mesh-downstream-tls|${http ? 'http' : 'tcp'}|${identity.certificate}|${identity.trustBundle}|${trustDomainPrefix}`, () =>
     meshDownstreamTlsSds({ identity, trustDomainPrefix, alpn: http ? INBOUND_HTTP_ALPN : [] }),
   );
 }
@@ -96,15 +87,14 @@ function sharedDownstreamTls(mesh: MeshModel, identity: SdsMeshIdentity, http: b
 /**
  * Inbound listeners are the one resource of a sidecar that is its own: they carry its address
  * (the listener name, the socket address and the stat prefixes), and everything else in them is
- * the same for every instance of a service. Each is encoded from a template per shape (issue #11,
- * initial config): the listener is built for the proxy as always, and its bytes are the shape's
- * encoding with the proxy's address spliced in (xds/encode.ts ResourceTemplate).
+ * the same for every instance of a service. Each is encoded from a template per shape (the initial
+ * config of a large fleet is mostly these): the listener is built for the proxy as always, and
+ * its bytes are the shape's encoding with the proxy's address spliced in (snapshot/template.ts
+ * ResourceTemplate).
  *
  * A shape's key names every input of its build but the address, policy lists by a content id.
- * Bounded: past the bound it starts over.
+ * Each template is an entry of the dependency cache.
  */
-const inboundTemplates = new Map<string, ResourceTemplate>();
-const MAX_INBOUND_TEMPLATES = 10_000;
 
 interface PolicyInfo {
   /** A short id of the list's content: equal content, equal id (across mesh model revisions). */
@@ -113,22 +103,19 @@ interface PolicyInfo {
   readonly sources: readonly string[];
 }
 const policyInfos = new WeakMap<readonly RbacPolicy[], PolicyInfo>();
-const policyIdsByContent = new Map<string, number>();
-let nextPolicyId = 0;
+
+/** An id per content, unique across caches: an id stands for its content only while its entry lives. */
+const policyIds = { next: 0 };
 
 /**
  * Once per policy list: lists are shared and frozen (generate/permissions.ts), new ones come with
- * a new mesh model, and equal content keeps its id, so templates survive model revisions.
+ * a new mesh model, and equal content keeps its id (an entry of the dependency cache), so
+ * templates survive model revisions.
  */
-function policyInfo(policies: readonly RbacPolicy[]): PolicyInfo {
+function policyInfo(cache: DependencyCache, policies: readonly RbacPolicy[]): PolicyInfo {
   let info = policyInfos.get(policies);
   if (!info) {
-    const content = JSON.stringify(policies);
-    let id = policyIdsByContent.get(content);
-    if (id === undefined) {
-      if (policyIdsByContent.size >= MAX_INBOUND_TEMPLATES) policyIdsByContent.clear();
-      policyIdsByContent.set(content, (id = ++nextPolicyId));
-    }
+    const id = cache.get(`generate:policy-id|${JSON.stringify(policies)}`, () => ++policyIds.next);
     info = { id, sources: policies.map((p) => `TrafficPermission/${p.name}`) };
     policyInfos.set(policies, info);
   }
@@ -141,14 +128,9 @@ function inboundHoles(address: string, port: number): string[] {
   return [name, address, statPrefix(name)];
 }
 
-function templatedInbound(key: string, port: number, address: string, build: (address: string) => ResourceObject): ResourceObject {
+function templatedInbound(cache: DependencyCache, key: string, port: number, address: string, build: (address: string) => ResourceObject): ResourceObject {
   const listener = build(address);
-  let template = inboundTemplates.get(key);
-  if (!template) {
-    if (inboundTemplates.size >= MAX_INBOUND_TEMPLATES) inboundTemplates.clear();
-    template = new ResourceTemplate(LISTENER_TYPE, build, (a) => inboundHoles(a, port));
-    inboundTemplates.set(key, template);
-  }
+  const template = cache.get(`generate:inbound-template|${key}`, () => new ResourceTemplate(LISTENER_TYPE, build, (a) => inboundHoles(a, port)));
   return templated(listener, template, address);
 }
 
@@ -165,8 +147,8 @@ function addMeshInboundListener(
   const mtlsPolicies = inboundPolicies(mesh, inbound);
   const plaintextOnes = plaintextPolicies(mesh, inbound);
   // The Mesh's mTLS mode and the TrafficPermissions that apply shape this listener.
-  const mtlsInfo = policyInfo(mtlsPolicies);
-  const plaintextInfo = policyInfo(plaintextOnes);
+  const mtlsInfo = policyInfo(builder.cache, mtlsPolicies);
+  const plaintextInfo = policyInfo(builder.cache, plaintextOnes);
   builder.from(LISTENER_TYPE, listenerName, `Mesh/${mesh.name}`, ...mtlsInfo.sources, ...plaintextInfo.sources);
   if (!identity && mode !== 'PERMISSIVE') return;
   if (identity) {
@@ -186,19 +168,19 @@ function addMeshInboundListener(
     inbound.service,
     localCluster,
   ]);
-  const transportSocket = identity ? sharedDownstreamTls(mesh, identity, isHttp(inbound.protocol)) : undefined;
+  const transportSocket = identity ? sharedDownstreamTls(builder.cache, mesh, identity, isHttp(inbound.protocol)) : undefined;
   const build = (address: string): ResourceObject => {
     const name = inboundListenerName(address, inbound.port);
     const plaintext = (match: boolean): FilterChain => ({
       name: PLAINTEXT_FILTER_CHAIN,
       ...(match ? { filter_chain_match: { transport_protocol: 'raw_buffer' } } : {}),
-      filters: inboundFilters(name, inbound, localCluster, plaintextOnes),
+      filters: inboundFilters(builder.cache, name, inbound, localCluster, plaintextOnes),
     });
     if (!transportSocket) return socketListener(name, address, inbound.port, [plaintext(false)], 'INBOUND');
     const mtls = (match: boolean): FilterChain => ({
       name: MTLS_FILTER_CHAIN,
       ...(match ? { filter_chain_match: { transport_protocol: 'tls' } } : {}),
-      filters: inboundFilters(name, inbound, localCluster, mtlsPolicies, true),
+      filters: inboundFilters(builder.cache, name, inbound, localCluster, mtlsPolicies, true),
       transport_socket: transportSocket,
     });
     if (mode === 'STRICT') return socketListener(name, address, inbound.port, [mtls(false)], 'INBOUND');
@@ -209,13 +191,13 @@ function addMeshInboundListener(
       continue_on_listener_filters_timeout: true,
     });
   };
-  builder.listener(listenerName, templatedInbound(key, inbound.port, dataplane.address, build));
+  builder.listener(listenerName, templatedInbound(builder.cache, key, inbound.port, dataplane.address, build));
 }
 
 /**
  * What an outbound adds to a sidecar is a function of the service, the port, the protocol kind
  * and the cluster name: built once and shared by every proxy with that outbound, names and
- * source strings included (issue #11: no per-proxy strings or lookups by concatenated keys).
+ * source strings included (no per-proxy strings or lookups by concatenated keys).
  */
 interface OutboundParts {
   readonly cluster: string;
@@ -227,74 +209,48 @@ interface OutboundParts {
   readonly route?: { readonly name: string; readonly resource: ResourceObject; readonly from: string };
 }
 
-/** By service, then port: [tcp, http]. Bounded: past the bound it starts over. */
-const outboundTable = new Map<string, Map<number, Array<OutboundParts | undefined>>>();
-let outboundEntries = 0;
-const MAX_OUTBOUND_ENTRIES = 20_000;
+/** An entry of the dependency cache, named by all four inputs. */
+function outboundParts(cache: DependencyCache, serviceName: string, port: number, http: boolean, cluster: string): OutboundParts {
+  return cache.get(`generate:outbound|${serviceName}|${port}|${http ? 'http' : 'tcp'}|${cluster}`, () => buildOutboundParts(cache, serviceName, port, http, cluster));
+}
 
-function outboundParts(serviceName: string, port: number, http: boolean, cluster: string): OutboundParts {
-  let byPort = outboundTable.get(serviceName);
-  if (!byPort) {
-    if (outboundEntries >= MAX_OUTBOUND_ENTRIES) {
-      outboundTable.clear();
-      outboundEntries = 0;
-    }
-    outboundTable.set(serviceName, (byPort = new Map()));
-  }
-  let kinds = byPort.get(port);
-  if (!kinds) byPort.set(port, (kinds = [undefined, undefined]));
-  const found = kinds[http ? 1 : 0];
-  if (found && found.cluster === cluster) return found;
-  outboundEntries++;
+function buildOutboundParts(cache: DependencyCache, serviceName: string, port: number, http: boolean, cluster: string): OutboundParts {
   const listenerName = outboundListenerName(OUTBOUND_BIND_ADDRESS, port);
   const serviceSource = `Service/${serviceName}`;
-  let parts: OutboundParts;
   if (http) {
     const routeName = outboundRouteName(serviceName);
-    parts = {
+    return {
       cluster,
       listenerName,
       serviceSource,
       listener: socketListener(listenerName, OUTBOUND_BIND_ADDRESS, port, [{ filters: [httpConnectionManagerFilter({ name: listenerName, rds: routeName })] }], 'OUTBOUND'),
       route: {
         name: routeName,
-        resource: interned(`outbound-route|${serviceName}|${cluster}`, () => routeConfiguration(routeName, [virtualHost(serviceName, ['*'], [{ prefix: '/', cluster }])])),
+        resource: interned(cache, `outbound-route|${serviceName}|${cluster}`, () => routeConfiguration(routeName, [virtualHost(serviceName, ['*'], [{ prefix: '/', cluster }])])),
         from: `listener ${listenerName}`,
       },
     };
-  } else {
-    parts = { cluster, listenerName, serviceSource, listener: socketListener(listenerName, OUTBOUND_BIND_ADDRESS, port, [{ filters: [tcpProxyFilter(listenerName, cluster)] }], 'OUTBOUND') };
   }
-  kinds[http ? 1 : 0] = parts;
-  return parts;
+  return { cluster, listenerName, serviceSource, listener: socketListener(listenerName, OUTBOUND_BIND_ADDRESS, port, [{ filters: [tcpProxyFilter(listenerName, cluster)] }], 'OUTBOUND') };
 }
 
 /**
  * The static cluster of the application behind the sidecar is a function of its port and
- * protocol kind alone: one object for every proxy (found by identity when encoded). By port, then
- * [HTTP/1, HTTP/2]; bounded: past the bound it starts over.
+ * protocol kind alone: one object for every proxy (found by identity when encoded), an entry of
+ * the dependency cache.
  */
-const localAppClusters = new Map<number, Array<ResourceObject | undefined>>();
-
-function localAppCluster(name: string, servicePort: number, http2: boolean): ResourceObject {
-  let kinds = localAppClusters.get(servicePort);
-  if (!kinds) {
-    if (localAppClusters.size >= MAX_OUTBOUND_ENTRIES) localAppClusters.clear();
-    localAppClusters.set(servicePort, (kinds = [undefined, undefined]));
-  }
-  let cluster = kinds[http2 ? 1 : 0];
-  if (!cluster) kinds[http2 ? 1 : 0] = cluster = staticCluster(name, '127.0.0.1', servicePort, http2);
-  return cluster;
+function localAppCluster(cache: DependencyCache, name: string, servicePort: number, http2: boolean): ResourceObject {
+  return cache.get(`generate:local-app|${name}|${servicePort}|${http2 ? 'h2' : 'h1'}`, () => staticCluster(name, '127.0.0.1', servicePort, http2));
 }
 
-export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel, material: MeshTlsMaterial = NO_MESH_TLS_MATERIAL): GeneratedConfig {
-  const builder = new ConfigBuilder([`Dataplane/${dataplane.name}`]);
+export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel, material: MeshTlsMaterial = NO_MESH_TLS_MATERIAL, cache?: DependencyCache): GeneratedConfig {
+  const builder = new ConfigBuilder([`Dataplane/${dataplane.name}`], cache);
   const identity = mesh.mtls ? addMeshIdentity(builder, mesh.name, dataplane.name, material) : undefined;
   const meshSecurity: MeshUpstreamSecurity | undefined = mesh.mtls ? (identity ? { kind: 'sds', identity } : { kind: 'unavailable' }) : undefined;
   for (const outbound of dataplane.outbound) {
     const service = mesh.services.get(outbound.service);
     const cluster = addServiceCluster(builder, service, outbound.service, meshSecurity);
-    const parts = outboundParts(outbound.service, outbound.port, isHttp(service?.protocol ?? 'tcp'), cluster);
+    const parts = outboundParts(builder.cache, outbound.service, outbound.port, isHttp(service?.protocol ?? 'tcp'), cluster);
     builder.from(LISTENER_TYPE, parts.listenerName, parts.serviceSource);
     if (parts.route) {
       builder.route(parts.route.name, parts.route.resource);
@@ -309,7 +265,7 @@ export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel,
     if (inbound.servicePort === inbound.port && isLoopback(dataplane.address)) continue;
     const localCluster = localAppClusterName(inbound.servicePort);
     const http2 = isHttp2(inbound.protocol);
-    builder.cluster(localCluster, localAppCluster(localCluster, inbound.servicePort, http2));
+    builder.cluster(localCluster, localAppCluster(builder.cache, localCluster, inbound.servicePort, http2));
     if (mesh.mtls) {
       addMeshInboundListener(builder, mesh, dataplane, inbound, localCluster, identity);
       continue;
@@ -318,9 +274,9 @@ export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel,
     const listenerName = inboundListenerName(dataplane.address, inbound.port);
     builder.listener(
       listenerName,
-      templatedInbound(key, inbound.port, dataplane.address, (address) => {
+      templatedInbound(builder.cache, key, inbound.port, dataplane.address, (address) => {
         const name = inboundListenerName(address, inbound.port);
-        return socketListener(name, address, inbound.port, [{ filters: inboundFilters(name, inbound, localCluster) }], 'INBOUND');
+        return socketListener(name, address, inbound.port, [{ filters: inboundFilters(builder.cache, name, inbound, localCluster) }], 'INBOUND');
       }),
     );
   }

@@ -8,7 +8,7 @@
 import crypto from 'node:crypto';
 import type { Resource } from '../api/types.js';
 import type { GatewayModel, MeshModel } from '../model/model.js';
-import { subjectPatterns } from '../envoy/subject-regex.js';
+import { subjectPatterns } from '../regex/subject-regex.js';
 import { translateMeshes } from '../translate/mesh-services.js';
 
 /**

@@ -26,8 +26,9 @@ import {
 import { routeConfiguration, virtualHost } from '../envoy/route.js';
 import { subjectRbacFilter } from '../envoy/subject-rbac.js';
 import { downstreamTlsTransportSocket, tlsCertificateSecret, upstreamTlsTransportSocket, validationContextSecret } from '../envoy/tls.js';
-import type { GeneratedConfig } from '../xds/snapshot.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/types.js';
+import type { GeneratedConfig } from '../snapshot/snapshot.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../snapshot/types.js';
+import type { DependencyCache } from '../change/dependency-cache.js';
 import { ConfigBuilder } from './config-builder.js';
 import { addMeshIdentity } from './mesh-identity.js';
 import type { SecretMaterialSource } from './secret-material.js';
@@ -144,8 +145,9 @@ export function generateEnvoyGateway(
   gateway: GatewayModel,
   source: SecretMaterialSource,
   meshTls: MeshTlsMaterial = NO_MESH_TLS_MATERIAL,
+  cache?: DependencyCache,
 ): GeneratedConfig {
-  const builder = new ConfigBuilder([`Gateway/${gateway.name}`]);
+  const builder = new ConfigBuilder([`Gateway/${gateway.name}`], cache);
   const secrets = new GatewaySecrets(builder, mesh.name, source);
   // Without its identity yet, the gateway gets no cluster to mesh services (503), never a plaintext one.
   const identity = mesh.mtls ? addMeshIdentity(builder, mesh.name, gateway.name, meshTls) : undefined;

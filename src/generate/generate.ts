@@ -1,8 +1,9 @@
 /** model × proxy → Envoy resources for that proxy, by flavor. */
 import { NO_MESH_TLS_MATERIAL, type MeshTlsMaterial } from '../ca/workload-identity.js';
+import { DependencyCache } from '../change/dependency-cache.js';
 import type { Model } from '../model/model.js';
-import type { NodeInfo } from '../xds/session.js';
-import type { GeneratedConfig } from '../xds/snapshot.js';
+import type { NodeInfo } from '../snapshot/watcher.js';
+import type { GeneratedConfig } from '../snapshot/snapshot.js';
 import { ConfigBuilder } from './config-builder.js';
 import { generateEnvoySidecar } from './envoy-flavor.js';
 import { generateEnvoyGateway } from './gateway.js';
@@ -32,6 +33,12 @@ export interface GenerateContext {
    * proxy's identity is not issued yet) generation fails closed: see envoy-flavor.ts.
    */
   readonly meshTls?: MeshTlsMaterial;
+  /**
+   * Where resources shared between proxies are kept: the control plane's dependency cache. A
+   * fresh one per call when absent, so nothing is shared between calls (the full-recompute
+   * oracle, one-off views).
+   */
+  readonly cache?: DependencyCache;
 }
 
 /**
@@ -44,15 +51,16 @@ export function generateForProxy(model: Model, proxy: ProxyIdentity, context: Ge
   const dataplane = mesh?.dataplanes.get(proxy.name);
   const gateway = mesh?.gateways.get(proxy.name);
   const meshTls = context.meshTls ?? NO_MESH_TLS_MATERIAL;
+  const cache = context.cache ?? new DependencyCache();
   if (mesh && !dataplane && gateway && proxy.flavor === 'envoy') {
-    return generateEnvoyGateway(mesh, gateway, context.secrets ?? NO_SECRET_MATERIAL, meshTls);
+    return generateEnvoyGateway(mesh, gateway, context.secrets ?? NO_SECRET_MATERIAL, meshTls, cache);
   }
   if (!mesh || !dataplane) {
     if (mesh && proxy.flavor === 'grpc') {
       // A proxyless client with no Dataplane of its own can still resolve mesh services.
-      return generateProxylessGrpc(mesh, { mesh: proxy.mesh, name: proxy.name, address: '', inbound: [], outbound: [] }, meshTls, []);
+      return generateProxylessGrpc(mesh, { mesh: proxy.mesh, name: proxy.name, address: '', inbound: [], outbound: [] }, meshTls, [], cache);
     }
     return new ConfigBuilder().build();
   }
-  return proxy.flavor === 'grpc' ? generateProxylessGrpc(mesh, dataplane, meshTls) : generateEnvoySidecar(mesh, dataplane, meshTls);
+  return proxy.flavor === 'grpc' ? generateProxylessGrpc(mesh, dataplane, meshTls, undefined, cache) : generateEnvoySidecar(mesh, dataplane, meshTls, cache);
 }

@@ -16,15 +16,16 @@
  */
 import { NO_MESH_TLS_MATERIAL, type MeshTlsMaterial } from '../ca/workload-identity.js';
 import type { DataplaneModel, InboundModel, MeshModel } from '../model/model.js';
-import { GRPC_CERT_PROVIDER_INSTANCE } from '../bootstrap/grpc.js';
+import { GRPC_CERT_PROVIDER_INSTANCE } from '../envoy/names.js';
 import { httpConnectionManagerConfig, httpConnectionManagerFilter } from '../envoy/filters.js';
 import { apiListener, socketListener, type FilterChain } from '../envoy/listener.js';
 import { meshHttpRbacFilter } from '../envoy/mesh-rbac.js';
 import { meshDownstreamTlsProvider } from '../envoy/mesh-tls.js';
 import { grpcApiListenerName, grpcServerListenerName, MTLS_FILTER_CHAIN, outboundRouteName } from '../envoy/names.js';
 import { routeConfiguration, serverSideRouteConfiguration, virtualHost } from '../envoy/route.js';
-import type { GeneratedConfig } from '../xds/snapshot.js';
-import { LISTENER_TYPE, ROUTE_TYPE } from '../xds/types.js';
+import type { GeneratedConfig } from '../snapshot/snapshot.js';
+import { LISTENER_TYPE, ROUTE_TYPE } from '../snapshot/types.js';
+import type { DependencyCache } from '../change/dependency-cache.js';
 import { ConfigBuilder } from './config-builder.js';
 import { interned } from './interned.js';
 import { addMeshIdentity } from './mesh-identity.js';
@@ -49,8 +50,9 @@ export function generateProxylessGrpc(
   dataplane: DataplaneModel,
   material: MeshTlsMaterial = NO_MESH_TLS_MATERIAL,
   owner: readonly string[] = [`Dataplane/${dataplane.name}`],
+  cache?: DependencyCache,
 ): GeneratedConfig {
-  const builder = new ConfigBuilder(owner);
+  const builder = new ConfigBuilder(owner, cache);
   // The certificates reach the application as files, not through these Secrets: the TLS config
   // below does not depend on them, and without files the handshakes fail (closed).
   if (mesh.mtls) addMeshIdentity(builder, mesh.name, dataplane.name, material);
@@ -59,9 +61,9 @@ export function generateProxylessGrpc(
     const cluster = addServiceCluster(builder, service, service.name, meshSecurity);
     const listenerName = grpcApiListenerName(service.name);
     const routeName = outboundRouteName(service.name);
-    builder.route(routeName, interned(`grpc-route|${service.name}`, () => routeConfiguration(routeName, [virtualHost(service.name, ['*'], [{ prefix: '', cluster }], 'grpc')])));
+    builder.route(routeName, interned(builder.cache, `grpc-route|${service.name}`, () => routeConfiguration(routeName, [virtualHost(service.name, ['*'], [{ prefix: '', cluster }], 'grpc')])));
     builder.ref(ROUTE_TYPE, routeName, `listener ${listenerName}`).from(ROUTE_TYPE, routeName, `Service/${service.name}`).from(LISTENER_TYPE, listenerName, `Service/${service.name}`);
-    builder.listener(listenerName, interned(`grpc-api-listener|${service.name}`, () => apiListener(listenerName, httpConnectionManagerConfig({ name: listenerName, rds: routeName, flavor: 'grpc' }))));
+    builder.listener(listenerName, interned(builder.cache, `grpc-api-listener|${service.name}`, () => apiListener(listenerName, httpConnectionManagerConfig({ name: listenerName, rds: routeName, flavor: 'grpc' }))));
   }
   for (const inbound of dataplane.inbound) {
     const listenerName = grpcServerListenerName(dataplane.address, inbound.port);

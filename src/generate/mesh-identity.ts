@@ -2,8 +2,8 @@
 import type { MeshTlsMaterial } from '../ca/workload-identity.js';
 import type { SdsMeshIdentity } from '../envoy/mesh-tls.js';
 import { identityCertificateSecretName, identitySecrets, meshTrustBundleSecretName } from '../identity/names.js';
-import { resourceName } from '../xds/encode.js';
-import { SECRET_TYPE } from '../xds/types.js';
+import { resourceName } from '../snapshot/encode.js';
+import { SECRET_TYPE } from '../snapshot/types.js';
 import type { ConfigBuilder } from './config-builder.js';
 
 /**

@@ -16,7 +16,7 @@
 import type { InboundModel, MeshModel, TagSelector } from '../model/model.js';
 import type { RbacPolicy, RbacPrincipal } from '../envoy/mesh-rbac.js';
 import { spiffeId } from '../identity/names.js';
-import { SERVICE_TAG } from '../translate/mesh-services.js';
+import { SERVICE_TAG } from '../api/tags.js';
 
 const WILDCARD = '*';
 
@@ -37,7 +37,7 @@ const tagIndexes = new WeakMap<MeshModel, Map<string, Array<Readonly<Record<stri
 
 /**
  * Every inbound tag set of each service, across the mesh's Dataplanes: built once per mesh model
- * (the model is immutable and interned per revision), not once per inbound of every proxy (issue #11).
+ * (the model is immutable and interned per revision), not once per inbound of every proxy.
  */
 function inboundTagsByService(mesh: MeshModel): Map<string, Array<Readonly<Record<string, string>>>> {
   const known = tagIndexes.get(mesh);
@@ -79,7 +79,7 @@ function dedupe(principals: readonly RbacPrincipal[]): RbacPrincipal[] {
  * The policies of an inbound depend on the mesh model and the inbound's tags only, and every
  * instance of a service has the same tags: they are computed once per mesh model and tag set and
  * the same (frozen) arrays are handed to every proxy, which also lets the RBAC filter built from
- * them be shared (issue #11: selectorMatches per inbound of every proxy was a cold-start hot spot).
+ * them be shared (selectorMatches per inbound of every proxy was a cold-start hot spot).
  */
 interface InboundPolicies {
   inbound?: readonly RbacPolicy[];

@@ -4,12 +4,13 @@
  */
 import type { ServiceModel } from '../model/model.js';
 import { dnsCluster, edsCluster } from '../envoy/cluster.js';
-import { clusterLoadAssignment, dnsEndpoint } from '../envoy/endpoint.js';
+import { clusterLoadAssignment } from '../envoy/endpoint.js';
+import { dnsEndpoint } from '../model/endpoints.js';
 import { meshUpstreamTlsProvider, meshUpstreamTlsSds, type SdsMeshIdentity } from '../envoy/mesh-tls.js';
 import { serviceClusterName } from '../envoy/names.js';
 import { spiffeId } from '../identity/names.js';
-import type { ResourceObject } from '../xds/encode.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE } from '../xds/types.js';
+import type { ResourceObject } from '../snapshot/encode.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE } from '../snapshot/types.js';
 import type { ConfigBuilder } from './config-builder.js';
 
 interface ServiceResources {
@@ -44,7 +45,7 @@ const sharedEndpoints = new WeakMap<ServiceModel, ResourceObject>();
 /**
  * The service's ClusterLoadAssignment, one object per ServiceModel whatever the cluster variant:
  * every proxy (sidecar, gateway, proxyless) that reaches the service shares it, so it is encoded
- * once, and an endpoint-only change swaps this one object in every proxy's EDS (issue #11).
+ * once, and an endpoint-only change swaps this one object in every proxy's EDS.
  */
 export function serviceEndpoints(service: ServiceModel): ResourceObject {
   let found = sharedEndpoints.get(service);
@@ -90,20 +91,11 @@ function serviceResources(service: ServiceModel, security: MeshUpstreamSecurity 
 
 /**
  * `cluster <name>`, the origin of a cluster's references: one string per cluster name for every
- * proxy, not three new ones per cluster of every proxy kept in its config's refs (issue #11).
- * Bounded: past the bound it starts over.
+ * proxy, not three new ones per cluster of every proxy kept in its config's refs. An entry of the
+ * dependency cache.
  */
-const refOrigins = new Map<string, string>();
-const MAX_REF_ORIGINS = 20_000;
-
-function clusterRefOrigin(name: string): string {
-  let origin = refOrigins.get(name);
-  if (origin === undefined) {
-    if (refOrigins.size >= MAX_REF_ORIGINS) refOrigins.clear();
-    origin = `cluster ${name}`;
-    refOrigins.set(name, origin);
-  }
-  return origin;
+function clusterRefOrigin(builder: ConfigBuilder, name: string): string {
+  return builder.cache.get(`generate:cluster-origin|${name}`, () => `cluster ${name}`);
 }
 
 /**
@@ -116,7 +108,7 @@ export function addServiceCluster(builder: ConfigBuilder, service: ServiceModel 
   if (builder.has(CLUSTER_TYPE, name)) return name;
   if (service?.meshManaged && meshSecurity?.kind === 'unavailable') return name;
   const resources = service ? serviceResources(service, meshSecurity) : { cluster: edsCluster({ name }), endpoints: clusterLoadAssignment(name, []) };
-  const origin = clusterRefOrigin(name);
+  const origin = clusterRefOrigin(builder, name);
   builder.cluster(name, resources.cluster).from(CLUSTER_TYPE, name, `Service/${serviceName}`);
   if (resources.endpoints !== undefined) builder.endpoints(name, resources.endpoints).ref(ENDPOINT_TYPE, name, origin).from(ENDPOINT_TYPE, name, `Service/${serviceName}`);
   if (service?.meshManaged && meshSecurity !== undefined) builder.from(CLUSTER_TYPE, name, `Mesh/${service.mesh}`);

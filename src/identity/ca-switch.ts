@@ -2,7 +2,7 @@
  * The CA switch of a mesh (SPEC §1 Mesh, "Changing enabledBackend"; the steps are described in
  * manager.ts): trust both CAs until every proxy has the grown bundle, then issue from the new CA
  * spread over the switch window, then drop the old roots once every proxy holds and has received a
- * new-CA certificate. Split out of the identity manager (issue #11), which keeps issuance and the
+ * new-CA certificate. Split out of the identity manager, which keeps issuance and the
  * proxies; it reaches them through `CaSwitchHost`.
  */
 import type { MeshCa } from '../ca/providers/types.js';

@@ -39,28 +39,10 @@ import { IssuedServerCertificates } from './server-certificates.js';
 import { IdentityStatuses } from './statuses.js';
 import { message, sameList, type MeshState, type MutableStatus, type ProxyState } from './state.js';
 import { systemClock, systemScheduler, type Clock, type Scheduler } from './time.js';
-import { IMMEDIATE_DELIVERY, type IdentityLogger, type IdentityStatus, type MaterialDelivery, type ProxyRef } from './types.js';
+import { IMMEDIATE_DELIVERY, type CaAbout, type IdentityLogger, type IdentityStatus, type MaterialDelivery, type MeshCaState, type ProxyRef } from './types.js';
 import type { VersionListener } from './state.js';
 
-export { IMMEDIATE_DELIVERY, type IdentityLogger, type IdentityStatus, type MaterialDelivery, type ProxyRef } from './types.js';
-
-/** A mesh CA as the admin API shows it (identity manager `caState`). */
-export interface CaAbout {
-  readonly backend: string;
-  readonly type: string;
-  readonly notAfter: Date;
-}
-
-export interface MeshCaState {
-  readonly enabledBackend?: string;
-  readonly issuing?: CaAbout;
-  /** Switch step 1: the new CA is in the trust bundle but does not issue yet. */
-  readonly pending?: CaAbout & { readonly since: Date };
-  /** Switch step 2: CAs no longer issuing but still trusted until every proxy holds a new certificate. */
-  readonly retiring: readonly CaAbout[];
-  readonly initializing: boolean;
-  readonly error?: string;
-}
+export { IMMEDIATE_DELIVERY, type CaAbout, type IdentityLogger, type IdentityStatus, type MaterialDelivery, type MeshCaState, type ProxyRef } from './types.js';
 
 export interface IdentityManagerOptions {
   readonly cas: MeshCaRegistry;
@@ -105,7 +87,7 @@ export class IdentityManager implements MeshTlsMaterial {
   private readonly meshes = new Map<string, MeshState>();
   /**
    * Connected proxies by mesh, then name: no `mesh/name` key string is kept (or built per
-   * lookup) for each proxy, and a mesh's proxies are one map (issue #11, per-proxy memory).
+   * lookup) for each proxy, and a mesh's proxies are one map (per-proxy memory).
    */
   private readonly proxies = new Map<string, Map<string, ProxyState>>();
   private readonly statuses = new IdentityStatuses();
@@ -182,7 +164,7 @@ export class IdentityManager implements MeshTlsMaterial {
 
   /**
    * Takes the current (validated) resource set: Mesh mTLS policies, Dataplanes and Gateways. A
-   * change looks only at what it touches (issue #11): the meshes whose Mesh or Secrets it puts or
+   * change looks only at what it touches: the meshes whose Mesh or Secrets it puts or
    * deletes (their CA, and every proxy of theirs), and the proxies whose Dataplane or Gateway it
    * puts or deletes. A reset (the first set) looks at everything.
    */
@@ -238,7 +220,7 @@ export class IdentityManager implements MeshTlsMaterial {
 
   /**
    * `watch` without an Observable: `listener` is told each version until the returned function
-   * is called (the runtime's per-proxy path; no rxjs subscription per proxy, issue #11).
+   * is called (the runtime's per-proxy path; no rxjs subscription per proxy).
    */
   listen(ref: ProxyRef, listener: VersionListener): () => void {
     let members = this.proxies.get(ref.mesh);
@@ -295,7 +277,7 @@ export class IdentityManager implements MeshTlsMaterial {
 
   /**
    * Asked once per generated proxy config: the bundle is kept per mesh for the set of CAs it was
-   * built from, so every proxy shares one string (issue #11) and a CA change rebuilds it.
+   * built from, so every proxy shares one string and a CA change rebuilds it.
    */
   trustBundle(mesh: string): string | undefined {
     const state = this.meshes.get(mesh);
@@ -531,7 +513,7 @@ export class IdentityManager implements MeshTlsMaterial {
 
   /**
    * The connected proxies of `mesh`, from a per-mesh index: called per issuance and per SDS ACK
-   * during a CA switch, a scan of every proxy of every mesh each time was quadratic (issue #11).
+   * during a CA switch, a scan of every proxy of every mesh each time was quadratic.
    */
   private proxiesOf(mesh: string): ProxyState[] {
     const members = this.proxies.get(mesh);

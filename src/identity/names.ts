@@ -12,7 +12,7 @@
  */
 import type { MeshTlsMaterial, WorkloadIdentity } from '../ca/workload-identity.js';
 import { tlsCertificateSecret, validationContextSecret } from '../envoy/tls.js';
-import type { ResourceObject } from '../xds/encode.js';
+import type { ResourceObject } from '../snapshot/encode.js';
 
 /** `tls_certificate`: the proxy's workload certificate chain (leaf first) and key. */
 export function identityCertificateSecretName(mesh: string): string {
@@ -44,7 +44,7 @@ export function identitySecrets(mesh: string, proxyName: string, material: MeshT
 /**
  * The certificate Secret of an identity, one object for as long as the identity lives: a proxy
  * generated again (a model change) with the same certificate hands the encoder the same object,
- * which it finds by identity instead of digesting the PEMs again (issue #11).
+ * which it finds by identity instead of digesting the PEMs again.
  */
 const certificateSecrets = new WeakMap<WorkloadIdentity, ResourceObject>();
 
@@ -60,7 +60,7 @@ function certificateSecret(mesh: string, identity: WorkloadIdentity): ResourceOb
 
 /**
  * The mesh's trust bundle Secret, one object per mesh and bundle for every proxy of the mesh: it
- * is encoded once (by identity), not digested once per proxy when a CA switch changes it (issue #11).
+ * is encoded once (by identity), not digested once per proxy when a CA switch changes it.
  */
 const bundleSecrets = new Map<string, { readonly bundle: string; readonly secret: ResourceObject }>();
 const MAX_BUNDLE_MESHES = 10_000;

@@ -1,8 +1,8 @@
 /** What identity issuance needs from the resource set: Mesh mTLS policies, and who serves what. */
+import { SERVICE_TAG } from '../api/tags.js';
 import type { MeshResource, MtlsBackend, Resource } from '../api/types.js';
 import { spiffeId } from './names.js';
 
-const SERVICE_TAG = 'kuma.io/service';
 
 export interface ResourceIndex {
   readonly meshes: ReadonlyMap<string, MeshResource>;
@@ -12,7 +12,7 @@ export interface ResourceIndex {
   readonly gateways: ReadonlySet<string>;
 }
 
-/** The index, kept up to date resource by resource (issue #11: a change indexes what it touches). */
+/** The index, kept up to date resource by resource (a change indexes what it touches). */
 export class MutableResourceIndex implements ResourceIndex {
   readonly meshes = new Map<string, MeshResource>();
   readonly dataplanes = new Map<string, readonly string[]>();
@@ -70,7 +70,7 @@ export function spiffeIdsOf(index: ResourceIndex, mesh: string, name: string): r
 /**
  * One frozen list per mesh and services: every proxy of a service holds the same list (in its
  * state, its status and its certificate) rather than a list and strings of its own, and an
- * unchanged list is the same object on the next reconcile (issue #11, per-proxy memory). Bounded:
+ * unchanged list is the same object on the next reconcile (per-proxy memory). Bounded:
  * past the bound the table starts over, which costs new lists, never a wrong one.
  */
 const spiffeIdLists = new Map<string, Map<string, readonly string[]>>();

@@ -48,7 +48,7 @@ export interface ProxyState {
   version: number;
   /**
    * The `watch` subscribers, told every new version (a plain list rather than a BehaviorSubject
-   * and a filter per proxy: issue #11, per-proxy memory). The usual lone subscriber is kept as is,
+   * and a filter per proxy: per-proxy memory). The usual lone subscriber is kept as is,
    * without a one-element array.
    */
   watchers: VersionListener | VersionListener[];
@@ -84,7 +84,7 @@ const TIME_BASE_MS = Date.now();
 /**
  * Epoch milliseconds as kept per proxy: relative to the process start, so that the times of its
  * lifetime are small integers, which V8 stores in the field itself (an epoch millisecond count is
- * a boxed 16-byte number per field: issue #11, per-proxy memory). {@link msAt} turns it back.
+ * a boxed 16-byte number per field: per-proxy memory). {@link msAt} turns it back.
  */
 export function msOffset(epochMs: number): number {
   const offset = epochMs - TIME_BASE_MS;

@@ -1,13 +1,13 @@
 /**
  * What `inspect` and `/metrics` show about each proxy's workload certificate (Kuma's CERT
  * REGENERATED AGO / EXPIRATION / REGENERATIONS), kept after a proxy disconnects. Split out of the
- * identity manager (issue #11).
+ * identity manager.
  */
 import { msAt, type MutableStatus, type ProxyState } from './state.js';
 import type { IdentityStatus } from './types.js';
 
 export class IdentityStatuses {
-  /** By mesh, then name: no `mesh/name` key string per proxy (issue #11, per-proxy memory). */
+  /** By mesh, then name: no `mesh/name` key string per proxy (per-proxy memory). */
   private readonly byMesh = new Map<string, Map<string, MutableStatus>>();
 
   /** The record of `proxy`, created on first use. */
@@ -50,7 +50,7 @@ export class IdentityStatuses {
   /**
    * The proxy `name` of `mesh` has no stream left. A proxy the config does not define
    * (`defined` false: unknown names under --auth none) and that was never issued a certificate
-   * leaves nothing behind, or any caller could grow this map (security issue #9).
+   * leaves nothing behind, or any caller could grow this map.
    */
   disconnected(mesh: string, name: string, defined: boolean): void {
     const byName = this.byMesh.get(mesh);

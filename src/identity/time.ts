@@ -50,7 +50,7 @@ interface Entry {
  * Every scheduled task in one min-heap by due time, behind a single Node timer armed for the
  * earliest. A connected proxy has a rotation pending at all times: a Node timer each cost a
  * Timeout, a timer list per distinct delay (rotation jitter makes them all distinct) and their
- * closures, several hundred bytes per proxy (issue #11); an entry here is one small object.
+ * closures, several hundred bytes per proxy; an entry here is one small object.
  */
 export class TimerQueue implements Scheduler {
   private readonly heap: Entry[] = [];

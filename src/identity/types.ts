@@ -37,3 +37,21 @@ export interface IdentityStatus {
   readonly regenerations: number;
   readonly lastError?: string;
 }
+
+/** A mesh CA as the admin API shows it (identity manager `caState`). */
+export interface CaAbout {
+  readonly backend: string;
+  readonly type: string;
+  readonly notAfter: Date;
+}
+
+export interface MeshCaState {
+  readonly enabledBackend?: string;
+  readonly issuing?: CaAbout;
+  /** Switch step 1: the new CA is in the trust bundle but does not issue yet. */
+  readonly pending?: CaAbout & { readonly since: Date };
+  /** Switch step 2: CAs no longer issuing but still trusted until every proxy holds a new certificate. */
+  readonly retiring: readonly CaAbout[];
+  readonly initializing: boolean;
+  readonly error?: string;
+}

@@ -103,9 +103,8 @@ export interface GatewayModel {
 /** Kuma's `mtls.backends[].mode`: PERMISSIVE inbounds also accept plaintext; outbound is mTLS either way. */
 export type MtlsMode = 'STRICT' | 'PERMISSIVE';
 
-/** Mesh mTLS as generation sees it: which backend signs (no key material here) and the inbound mode. */
+/** Mesh mTLS as generation sees it: on (this object exists), and the inbound mode. No CA and no key material here. */
 export interface MeshMtlsModel {
-  readonly enabledBackend: string;
   readonly mode: MtlsMode;
 }
 

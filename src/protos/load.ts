@@ -79,7 +79,7 @@ export function envoyRoot(): protobuf.Root {
 
 const typesByName = new Map<string, protobuf.Type>();
 
-/** Memoized: protobufjs walks the namespace tree on every lookup, and the xDS codec looks up a type per message (issue #11 profile). */
+/** Memoized: protobufjs walks the namespace tree on every lookup, and the xDS codec looks up a type per message (a profiled hot path). */
 export function lookupType(fullName: string): protobuf.Type {
   let type = typesByName.get(fullName);
   if (!type) {

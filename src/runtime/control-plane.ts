@@ -6,7 +6,7 @@
  * proxy's config again, and only its SDS Secrets differ. The identity is issued when the proxy's
  * first stream asks for config and forgotten when its last stream closes.
  *
- * A change costs what it touches (issue #11): translation is per mesh (translate/incremental.ts),
+ * A change costs what it touches: translation is per mesh (translate/incremental.ts),
  * a proxy is generated again only when its mesh or identity changed, and an endpoint-only change
  * swaps shared ClusterLoadAssignments into the proxies' configs (runtime/proxy-configs.ts). The
  * counters of what each change recomputed are `recompute()`.
@@ -20,18 +20,19 @@ import { defaultCaProviders, MeshCaRegistry } from '../ca/providers/registry.js'
 import type { CaProviders } from '../ca/providers/types.js';
 import { proxyIdentity, type ProxyIdentity } from '../generate/generate.js';
 import { secretMaterialFromSet } from '../generate/secret-material.js';
-import { statusDelivery } from '../identity/delivery.js';
+import { statusDelivery } from './delivery.js';
 import { IdentityManager, type IdentityManagerOptions } from '../identity/manager.js';
-import type { NodeAuthenticator } from '../identity/xds-auth.js';
+import type { NodeAuthenticator } from '../auth/xds-auth.js';
 import type { Model } from '../model/model.js';
 import { IncrementalTranslator } from '../translate/incremental.js';
-import { SnapshotCache } from '../xds/cache.js';
-import { ResourceEncoder } from '../xds/encode.js';
-import { sourcesOf, type GeneratedConfig } from '../xds/snapshot.js';
+import { DependencyCache, type DependencyCacheStats } from '../change/dependency-cache.js';
+import { SnapshotCache } from '../snapshot/cache.js';
+import { ResourceEncoder } from '../snapshot/encode.js';
+import { sourcesOf, type GeneratedConfig } from '../snapshot/snapshot.js';
 import type { XdsLimits } from '../xds/limits.js';
 import { XdsServer } from '../xds/server.js';
 import { StatusRegistry } from '../xds/status.js';
-import { TYPE_SHORT_NAMES, protoNameOf } from '../xds/types.js';
+import { TYPE_SHORT_NAMES, protoNameOf } from '../snapshot/types.js';
 import type { Logger } from '../log/logger.js';
 import { DataplaneLiveness, type LivenessChange } from './liveness.js';
 import { proxyConfigs, StateHub, type GenerationCounters, type ResourceState } from './proxy-configs.js';
@@ -77,9 +78,11 @@ export interface ControlPlaneOptions {
    * are reported UNHEALTHY (runtime/liveness.ts); without it every endpoint is HEALTHY.
    */
   readonly offlineGraceMs?: number;
+  /** The most entries the dependency cache keeps (default 50,000); the least recently used go first. */
+  readonly cacheMaxEntries?: number;
 }
 
-/** What the changes since the start recomputed (issue #11); every value only grows. */
+/** What the changes since the start recomputed; every value only grows. */
 export interface RecomputeCounters {
   /** Mesh translations, per mesh: a change translates only the meshes whose resources changed. */
   readonly translations: Readonly<Record<string, number>>;
@@ -93,6 +96,8 @@ export interface RecomputeCounters {
   readonly resourcesEncoded: number;
   /** xDS responses sent, per type (LDS, RDS, CDS, EDS, SDS). */
   readonly pushes: Readonly<Record<string, number>>;
+  /** The dependency cache: entries kept now, hits, misses, evictions (by a change, by the size bound). */
+  readonly cache?: DependencyCacheStats;
 }
 
 export class ControlPlane {
@@ -106,11 +111,17 @@ export class ControlPlane {
   private readonly hub: StateHub;
   private readonly subscription: Subscription;
   private readonly delivery: ReturnType<typeof statusDelivery>;
-  /** Every Dataplane and Gateway, by mesh then name: only these keep status rows and snapshots while offline (security issue #9). */
+  /** Every Dataplane and Gateway, by mesh then name: only these keep status rows and snapshots while offline. */
   private definedProxies = new Map<string, Set<string>>();
   /** Online/offline Dataplanes, when enabled (`offlineGraceMs`). */
   readonly liveness: DataplaneLiveness | undefined;
   private readonly translator: IncrementalTranslator;
+  /**
+   * The one cache of the pipeline, made here and passed down: what translation keeps between
+   * changes, each entry with the dependency keys it read, so a change evicts exactly what it
+   * touches (change/dependency-cache.ts). Its stats are on /metrics.
+   */
+  private readonly dependencies: DependencyCache;
   private readonly encoder = new ResourceEncoder();
   private readonly generation: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0, identityPatches: 0 };
 
@@ -120,7 +131,8 @@ export class ControlPlane {
     const defined = (mesh: string, name: string): boolean => this.definedProxies.get(mesh)?.has(name) ?? false;
     this.status = new StatusRegistry(undefined, defined);
     this.liveness = options.offlineGraceMs !== undefined ? new DataplaneLiveness({ status: this.status, graceMs: options.offlineGraceMs }) : undefined;
-    this.translator = new IncrementalTranslator(this.liveness?.isOffline);
+    this.dependencies = new DependencyCache(options.cacheMaxEntries !== undefined ? { maxEntries: options.cacheMaxEntries } : {});
+    this.translator = new IncrementalTranslator(this.liveness?.isOffline, this.dependencies);
     this.delivery = statusDelivery(this.status);
     this.identities = new IdentityManager({
       cas: new MeshCaRegistry(providers, clock ? () => clock.now() : undefined),
@@ -145,6 +157,7 @@ export class ControlPlane {
         }
         context = {
           meshTls,
+          cache: this.dependencies,
           secrets: secretMaterialFromSet(
             input.change.set,
             (mesh, host) => this.identities.issuedServerCertificate(mesh, host),
@@ -164,7 +177,7 @@ export class ControlPlane {
     this.subscription = this.state.subscribe();
     this.hub = new StateHub(this.state);
     this.subscription.add(resources.subscribe((change) => this.identities.update(change)));
-    // Never publish a partial config (issue #10): while material is being issued, the proxy
+    // Never publish a partial config: while material is being issued, the proxy
     // keeps what it has (or, on a first connect, waits). In SotW an empty LDS/CDS would delete
     // every listener and cluster the proxy has. One function for every proxy.
     const publish = (config: GeneratedConfig, proxy: ProxyIdentity): boolean => {
@@ -221,7 +234,7 @@ export class ControlPlane {
    * The user resources (`Kind/name`: Dataplane, Gateway, Mesh, Service, Route, Secret,
    * TrafficPermission) behind the resources of `typeUrl` last published to the proxy `name` of
    * `mesh` — those named in `resourceNames`, or all of that type. When the proxy NACKs them, this
-   * is what to show the error on (issue #11).
+   * is what to show the error on.
    */
   resourceSources(name: string, mesh: string, typeUrl: string, resourceNames?: readonly string[]): string[] {
     const snapshot = this.cache.lastSnapshot(name, mesh);
@@ -230,7 +243,7 @@ export class ControlPlane {
     return [...new Set(names.flatMap((n) => sourcesOf(snapshot.sources, typeUrl, n)))].sort();
   }
 
-  /** What the changes so far recomputed (issue #11), for tests, the bench and `/metrics`. */
+  /** What the changes so far recomputed, for tests, the bench and `/metrics`. */
   recompute(): RecomputeCounters {
     return {
       translations: Object.fromEntries(this.translator.translations),
@@ -239,6 +252,7 @@ export class ControlPlane {
       identityPatches: this.generation.identityPatches,
       resourcesEncoded: this.encoder.stats.encodes,
       pushes: Object.fromEntries([...this.status.sentPerType].map(([typeUrl, count]) => [TYPE_SHORT_NAMES[typeUrl] ?? protoNameOf(typeUrl), count])),
+      cache: this.dependencies.stats,
     };
   }
 

@@ -15,7 +15,7 @@ import type { IdentityStatus } from '../identity/types.js';
 import type { StatusEvent } from '../xds/status.js';
 import type { RecomputeCounters } from './control-plane.js';
 import type { SourceCounters } from '../sources/resource-sources.js';
-import { TYPE_SHORT_NAMES, protoNameOf } from '../xds/types.js';
+import { TYPE_SHORT_NAMES, protoNameOf } from '../snapshot/types.js';
 
 export interface MetricsSources {
   readonly statusEvents: Observable<StatusEvent>;
@@ -27,7 +27,7 @@ export interface MetricsSources {
   readonly meshCas: () => readonly MeshCa[];
   /** The resources being served (user Secrets). */
   readonly resources: () => readonly Resource[];
-  /** What changes recomputed (ControlPlane.recompute(), issue #11); not exported when absent. */
+  /** What changes recomputed (ControlPlane.recompute()); not exported when absent. */
   readonly recompute?: () => RecomputeCounters;
   /** How the sources checked the changes (ResourceSources.counters) and how many resources are pinned; not exported when absent. */
   readonly sources?: () => { readonly counters: SourceCounters; readonly pinned: number };
@@ -90,7 +90,7 @@ function counterFromTotals(): (counter: Counter<string>, key: string, total: num
 }
 
 /**
- * The recompute counters of issue #11, read at scrape time: a counter only grows, so each scrape
+ * The recompute counters, read at scrape time: a counter only grows, so each scrape
  * adds what happened since the last one.
  */
 function registerRecomputeMetrics(registers: Registry[], recompute: () => RecomputeCounters): void {
@@ -136,9 +136,48 @@ function registerRecomputeMetrics(registers: Registry[], recompute: () => Recomp
       advance(this, 'encoded', recompute().resourcesEncoded);
     },
   });
+  new Gauge({
+    name: 'meshcp_dependency_cache_entries',
+    help: 'Entries in the dependency cache (what translation keeps between changes); bounded, least recently used first out',
+    registers,
+    collect() {
+      const cache = recompute().cache;
+      if (cache) this.set(cache.entries);
+    },
+  });
+  new Counter({
+    name: 'meshcp_dependency_cache_hits_total',
+    help: 'Dependency cache lookups answered by a kept entry',
+    registers,
+    collect() {
+      const cache = recompute().cache;
+      if (cache) advance(this, 'cache/hits', cache.hits);
+    },
+  });
+  new Counter({
+    name: 'meshcp_dependency_cache_misses_total',
+    help: 'Dependency cache lookups that computed their entry',
+    registers,
+    collect() {
+      const cache = recompute().cache;
+      if (cache) advance(this, 'cache/misses', cache.misses);
+    },
+  });
+  new Counter({
+    name: 'meshcp_dependency_cache_evictions_total',
+    help: 'Dependency cache entries evicted, by reason: "change" (a change named a key the entry depends on) or "size" (the size bound)',
+    labelNames: ['reason'] as const,
+    registers,
+    collect() {
+      const cache = recompute().cache;
+      if (!cache) return;
+      advance(this, 'cache/change', cache.evictedByChange, { reason: 'change' });
+      advance(this, 'cache/size', cache.evictedBySize, { reason: 'size' });
+    },
+  });
 }
 
-/** How changes were checked (issue #11: a change is checked on what it touches when it can be) and what is pinned. */
+/** How changes were checked (a change is checked on what it touches when it can be) and what is pinned. */
 function registerSourceMetrics(registers: Registry[], read: () => { readonly counters: SourceCounters; readonly pinned: number }): void {
   const advance = counterFromTotals();
   new Counter({

@@ -76,7 +76,7 @@ export async function openStore(options: StoreOptions, log: Logger): Promise<Ope
     return { store, description: store.dataDir, keyring: keyringOnce(store, dataDirInitialKey(store.dataDir), log) };
   }
   const location = parseEtcdUrl(url);
-  // Issue #12: private keys in etcd are sealed with a key kept outside etcd; there is no unencrypted mode.
+  // private keys in etcd are sealed with a key kept outside etcd; there is no unencrypted mode.
   if (options.storeEncryptionKeyFile === undefined) {
     throw new Error(`--store ${location.name} needs ${ENCRYPTION_KEY_FLAG} FILE (a 32-byte key, the same on every replica: \`head -c 32 /dev/urandom | base64 > FILE\`); private keys in etcd are encrypted with it`);
   }

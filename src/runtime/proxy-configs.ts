@@ -1,5 +1,5 @@
 /**
- * One proxy's generated config over time (issue #11): generated again only when something it
+ * One proxy's generated config over time: generated again only when something it
  * depends on changed, patched when only endpoints changed, left alone otherwise.
  *
  * - A tick of the proxy's identity (issuance, rotation, trust bundle) generates it again.
@@ -13,23 +13,21 @@
  * - Anything else, or a revision this proxy did not see the one before of, generates it again.
  * `generateForProxy` on the full model stays the oracle: test/incremental checks both agree.
  */
-import { Observable, type Subscription } from 'rxjs';
+import { Observable } from 'rxjs';
 import { NO_MESH_TLS_MATERIAL } from '../ca/workload-identity.js';
 import { generateForProxy, type GenerateContext, type ProxyIdentity } from '../generate/generate.js';
 import { identitySecrets } from '../identity/names.js';
 import { serviceEndpoints } from '../generate/services.js';
 import type { MeshModel, Model } from '../model/model.js';
 import { UNCHANGED, type ModelRevision } from '../translate/incremental.js';
-import type { ResourceObject } from '../xds/encode.js';
-import { MapWith, retainedForm, TypeMap, type GeneratedConfig, type GeneratedSources } from '../xds/snapshot.js';
-import { ENDPOINT_TYPE, SECRET_TYPE } from '../xds/types.js';
+import type { ResourceObject } from '../snapshot/encode.js';
+import { MapWith, retainedForm, TypeMap, type GeneratedConfig } from '../snapshot/snapshot.js';
+import { ENDPOINT_TYPE, SECRET_TYPE } from '../snapshot/types.js';
 import { serviceClusterName } from '../envoy/names.js';
+import { sharedList, withSharedParts } from './shared-parts.js';
+import { StateHub, type ResourceState, type StateListener } from './state-hub.js';
 
-/** What every proxy's generation reads: the model revision and the generation context built with it. */
-export interface ResourceState {
-  readonly revision: ModelRevision;
-  readonly context: GenerateContext;
-}
+export { StateHub, type ResourceState, type StateListener } from './state-hub.js';
 
 export interface GenerationCounters {
   /** Proxy configs generated from the model. */
@@ -63,124 +61,6 @@ function endpointPatch(revision: ModelRevision, mesh: MeshModel, services: Reado
     byMesh.set(mesh.name, (found = { replacements: map, lists: new WeakMap() }));
   }
   return found;
-}
-
-/**
- * EDS lists by the identities of their assignments: the proxies that call the same services hold
- * one list (the assignments are shared per service, generate/services.ts), so an endpoint change
- * patches it once for all of them and the snapshot finds its encoded set by the list
- * (snapshot.ts), not by encoding each proxy's. Lists are never mutated, so sharing is safe. The
- * table is bounded: past the bound it starts over, which costs sharing, never a wrong result.
- */
-const listsByKey = new Map<string, readonly ResourceObject[]>();
-const objectIds = new WeakMap<object, number>();
-let nextObjectId = 0;
-const MAX_SHARED_LISTS = 20_000;
-
-function idOf(object: object): number {
-  let id = objectIds.get(object);
-  if (id === undefined) objectIds.set(object, (id = ++nextObjectId));
-  return id;
-}
-
-function sharedList(list: readonly ResourceObject[]): readonly ResourceObject[] {
-  let key = '';
-  for (const object of list) key += `${idOf(object)},`;
-  const found = listsByKey.get(key);
-  if (found) return found;
-  if (listsByKey.size >= MAX_SHARED_LISTS) listsByKey.clear();
-  listsByKey.set(key, list);
-  return list;
-}
-
-/**
- * Source maps (GeneratedSources.extra) by content: proxies of one service generate equal maps of
- * shared lists, one Map per type each; shared, they are held once (the table is bounded as above).
- *
- * A map that differs from a known one by one entry of its own (a proxy's inbound listener, named
- * by its address, comes from its TrafficPermissions) is that known map with the entry added
- * (MapWith), and is not entered in the table: otherwise every connected proxy kept a Map per
- * type, its key string in the table, and an outer Map and key of its own (about a kilobyte per
- * mTLS proxy, issue #11 idle memory). The own entry is `own` when given, else the last one
- * (generation adds a proxy's inbound listeners after its outbound ones). The first map of its
- * kind is entered with the map without that entry, so the next proxy finds the latter.
- */
-const sourceMaps = new Map<string, ReadonlyMap<string, unknown>>();
-
-function enterSourceMap(key: string, map: ReadonlyMap<string, unknown>): void {
-  if (sourceMaps.size >= MAX_SHARED_LISTS) sourceMaps.clear();
-  sourceMaps.set(key, map);
-}
-
-/** `own`: the key of the proxy's own entry; the last when undefined; null: the map is shared whole or not at all. */
-function sharedMap<V extends object>(map: ReadonlyMap<string, V>, own?: string | null): ReadonlyMap<string, V> {
-  // One pass builds the map's key and the key of the map without its own entry (`restKey`): the
-  // own entry is the last (its part starts at `lastAt`) or the one named `own`.
-  let key = '';
-  let restKey = '';
-  let lastAt = 0;
-  let ownName: string | undefined;
-  let ownValue: V | undefined;
-  for (const [name, value] of map) {
-    const part = `${name.length}:${name}=${idOf(value)},`;
-    if (own === undefined) {
-      lastAt = key.length;
-      ownName = name;
-      ownValue = value;
-    } else if (own !== null) {
-      if (name === own) {
-        ownName = name;
-        ownValue = value;
-      } else restKey += part;
-    }
-    key += part;
-  }
-  const found = sourceMaps.get(key) as ReadonlyMap<string, V> | undefined;
-  if (found) return found;
-  // Not known: is it a known map plus an entry of its own?
-  if (map.size < 2 || ownName === undefined || ownValue === undefined) {
-    enterSourceMap(key, map);
-    return map;
-  }
-  if (own === undefined) restKey = key.slice(0, lastAt);
-  const rest = sourceMaps.get(restKey) as ReadonlyMap<string, V> | undefined;
-  if (rest) return new MapWith(rest, ownName, ownValue);
-  enterSourceMap(key, map);
-  const without = new Map(map);
-  without.delete(ownName);
-  enterSourceMap(restKey, without);
-  return map;
-}
-
-function sharedSources(sources: GeneratedSources | undefined): GeneratedSources | undefined {
-  if (!sources || sources.extra.size === 0) return sources;
-  const inner = new Map<string, ReadonlyMap<string, readonly string[]>>();
-  // The type whose map is the proxy's own (a known map plus an entry): the outer map is the known one plus it.
-  let own: string | undefined;
-  let owned = 0;
-  for (const [typeUrl, byName] of sources.extra) {
-    const shared = sharedMap(byName);
-    inner.set(typeUrl, shared);
-    if (shared instanceof MapWith) {
-      own = typeUrl;
-      owned++;
-    }
-  }
-  return { owner: sources.owner, extra: sharedMap(inner, owned === 1 ? own : owned === 0 ? undefined : null) };
-}
-
-/**
- * A generated config with what proxies have in common shared between them: its EDS list replaced
- * by the equal shared one (sharedList), its source maps by the equal shared ones.
- */
-function withSharedParts(config: GeneratedConfig): GeneratedConfig {
-  const list = config.resources.get(ENDPOINT_TYPE);
-  const sources = sharedSources(config.sources);
-  const shared = list && list.length > 0 ? sharedList(list) : list;
-  if (shared === list && sources === config.sources) return config;
-  const resources = new Map(config.resources);
-  if (shared) resources.set(ENDPOINT_TYPE, shared);
-  return { ...config, resources, ...(sources ? { sources } : {}) };
 }
 
 /** `config` patched by `patch`, the patched EDS list shared by every proxy that held the same list. */
@@ -238,59 +118,6 @@ export function patchIdentity(config: GeneratedConfig, model: Model, proxy: Prox
   return { ...config, resources };
 }
 
-/**
- * The model states, fanned out to every connected proxy by a plain loop: one subscription to the
- * states for the whole fleet instead of one rxjs subscriber chain per proxy (each costs memory
- * per connected proxy and a few calls per proxy per change; issue #11 profile).
- */
-export class StateHub {
-  private current?: ResourceState;
-  private failure?: { error: unknown };
-  private readonly listeners = new Set<StateListener>();
-  private readonly subscription: Subscription;
-
-  constructor(states: Observable<ResourceState>) {
-    this.subscription = states.subscribe({
-      next: (state) => {
-        this.current = state;
-        // Listeners that join while this runs get the state when they join.
-        for (const listener of [...this.listeners]) if (this.listeners.has(listener)) listener.next(state);
-      },
-      error: (error: unknown) => {
-        this.failure = { error };
-        for (const listener of [...this.listeners]) listener.error(error);
-        this.listeners.clear();
-      },
-    });
-  }
-
-  /** Listens from now on; the current state, if any, is delivered at once. Returns the way to stop. */
-  listen(listener: StateListener): () => void {
-    if (this.failure) {
-      listener.error(this.failure.error);
-      return () => undefined;
-    }
-    this.listeners.add(listener);
-    if (this.current !== undefined) listener.next(this.current);
-    return () => void this.listeners.delete(listener);
-  }
-
-  /** Proxies listening, for tests. */
-  get size(): number {
-    return this.listeners.size;
-  }
-
-  close(): void {
-    this.subscription.unsubscribe();
-    this.listeners.clear();
-  }
-}
-
-export interface StateListener {
-  next(state: ResourceState): void;
-  error(error: unknown): void;
-}
-
 /** Where a proxy's configs go (an rxjs Subscriber is one). */
 export interface ConfigSink {
   next(config: GeneratedConfig): void;
@@ -308,7 +135,7 @@ export interface TickSource {
  * that does not touch it, nor for a config `publish` refuses.
  *
  * An Observable, and a `listen` the snapshot cache uses instead of subscribing (xds/cache.ts
- * ConfigStream): no rxjs subscriber chain per connected proxy (issue #11 idle memory).
+ * ConfigStream): no rxjs subscriber chain per connected proxy (idle memory).
  */
 export function proxyConfigs(
   proxy: ProxyIdentity,
@@ -331,7 +158,7 @@ export function proxyConfigs(
 /**
  * One listener's run of `proxyConfigs`: its last config, the latest state and tick, and the step
  * from one to the next. A class rather than closures: one object per connected proxy instead of
- * a dozen closures and their contexts (issue #11 idle memory).
+ * a dozen closures and their contexts (idle memory).
  */
 class ProxyConfigRun implements StateListener {
   /** The last config generated or patched, the revision and tick it is of; undefined before the first. */
@@ -364,7 +191,7 @@ class ProxyConfigRun implements StateListener {
       return;
     }
     if (!(ticks instanceof Observable)) {
-      // The identity manager's own listeners: no rxjs subscription per proxy (issue #11 idle memory).
+      // The identity manager's own listeners: no rxjs subscription per proxy (idle memory).
       const stop = ticks.listen(this.proxy, new TickObserver(this));
       if (this.closed) stop();
       else this.stopTicks = stop;
@@ -407,7 +234,7 @@ class ProxyConfigRun implements StateListener {
   }
 
   // combineLatest by hand: one change reaches every connected proxy, and this runs for each of
-  // them, so no per-emission array or operator chain (issue #11 profile).
+  // them, so no per-emission array or operator chain (a profiled hot path).
   private emit(): void {
     if (this.closed || this.state === undefined || this.tick === undefined) return;
     const config = this.step(this.state, this.tick);

@@ -1,5 +1,5 @@
 /**
- * Proxy status shared by replicas (SPEC §5, issue #12): each replica publishes the status of the
+ * Proxy status shared by replicas (SPEC §5): each replica publishes the status of the
  * proxies connected to it in etcd under its lease, and `inspect dataplanes` on any replica shows
  * every proxy, Online on whichever replica holds its stream. A replica that dies stops renewing
  * its lease; etcd then deletes its records and its proxies show Offline everywhere.

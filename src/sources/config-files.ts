@@ -3,7 +3,7 @@
  * an invalid change is logged with every error and the last good config keeps being served.
  * Each reload is also emitted as a change (`changes`): what it put and deleted, compared with the
  * previous load resource by resource, so a file edit reaches the sources as the resources it
- * changed (issue #11).
+ * changed.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { BehaviorSubject, map, scan, type Observable } from 'rxjs';
@@ -66,7 +66,7 @@ export class FileConfigSource {
     return this.subject.asObservable();
   }
 
-  /** Each load as a change of the previous one (issue #11). */
+  /** Each load as a change of the previous one. */
   get changes(): Observable<ConfigFilesChange> {
     return configFilesChanges(this.resources);
   }

@@ -8,10 +8,10 @@
  * distinct from the services behind it), meshcp refuses such a name when it is applied, rather
  * than minting a second holder of the identity: the error is on the resource that takes the name.
  */
+import { SERVICE_TAG } from '../api/tags.js';
 import type { FieldError } from '../api/errors.js';
 import { resourceLabel, type Resource } from '../api/types.js';
 
-const SERVICE_TAG = 'kuma.io/service';
 
 /** Whether `r` takes its own name as its identity's service (a Gateway, a Dataplane without inbounds). */
 export function takesOwnName(r: Resource | undefined): boolean {

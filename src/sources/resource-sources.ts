@@ -11,7 +11,7 @@
  *   line per error, and the last good set keeps being served (SPEC §3).
  * - An error in a resource the change did not touch, which the last good set has too when checked
  *   now — its CA `file:` was rewritten on disk into garbage, removed, or its certificate expired —
- *   blocks nothing (issue #11): that resource is PINNED at its last good version (for a provided CA,
+ *   blocks nothing: that resource is PINNED at its last good version (for a provided CA,
  *   the material last accepted: ca/providers/ca-files.ts), its error is logged once and shown on it
  *   (`get`, the admin API), and the rest of the change is served. The pin lifts on the first merge
  *   where the resource validates again; a change to the pinned resource itself is checked normally.
@@ -29,6 +29,7 @@ import { quarantineStored, type QuarantinedResource } from './stored-quarantine.
 import { configFilesChanges, type ConfigFilesChange } from './config-files.js';
 import { refKey, type ResourceRef, type Store, type StoredResource, type StoreEvent } from '../store/store.js';
 import type { Logger } from '../log/logger.js';
+import { mergeResources, type MergedResources, type Origin } from './merged.js';
 
 /** What ResourceSources needs from FileConfigSource. */
 export interface ConfigFiles {
@@ -39,33 +40,7 @@ export interface ConfigFiles {
   readonly paths: readonly string[];
 }
 
-export type Origin = 'config' | 'api';
-
-export interface MergedResources {
-  /** Config file resources first, then store resources that no config file shadows. */
-  readonly resources: readonly Resource[];
-  readonly origins: ReadonlyMap<string, Origin>;
-  /** Store resources hidden by a config file resource of the same key. */
-  readonly shadowed: readonly Resource[];
-}
-
-export function mergeResources(fromFiles: readonly Resource[], fromStore: readonly Resource[]): MergedResources {
-  const origins = new Map<string, Origin>();
-  const resources: Resource[] = [];
-  const shadowed: Resource[] = [];
-  for (const r of fromFiles) {
-    origins.set(resourceKey(r), 'config');
-    resources.push(r);
-  }
-  for (const r of fromStore) {
-    if (origins.has(resourceKey(r))) shadowed.push(r);
-    else {
-      origins.set(resourceKey(r), 'api');
-      resources.push(r);
-    }
-  }
-  return { resources, origins, shadowed };
-}
+export { mergeResources, type MergedResources, type Origin } from './merged.js';
 
 /** Secret material is checked when a secret is applied: for files, when a secret is new or its content changed. */
 function secretFingerprint(r: Resource): string | undefined {
@@ -96,6 +71,8 @@ export interface PinnedResource {
 export interface ResourceSourcesOptions {
   /** How CA files named by `file:` are watched; `serve` uses the defaults (directory watch, 60 s poll). */
   readonly caFiles?: CaFileWatchOptions;
+  /** What the operator is told about a valid set's generated config (`ResourceSetOptions.warnings`); `serve` gives the gateway warnings. */
+  readonly warnings?: (resources: readonly Resource[]) => readonly string[];
 }
 
 /**
@@ -104,7 +81,7 @@ export interface ResourceSourcesOptions {
  */
 export type ResourceCheck = (resources: readonly Resource[], now: Date) => { errors: FieldError[]; warnings: FieldError[] };
 
-/** Recompute counters of the sources (issue #11). */
+/** Recompute counters of the sources. */
 export interface SourceCounters {
   /** Changes validated by `validateChange` (only what they touch). */
   incrementalChecks: number;
@@ -177,10 +154,13 @@ export class ResourceSources {
     options: ResourceSourcesOptions = {},
   ) {
     this.caFileWatch = new CaFileWatch(() => this.recheck(), options.caFiles);
+    this.warnings = options.warnings;
   }
 
+  private readonly warnings: ((resources: readonly Resource[]) => readonly string[]) | undefined;
+
   /**
-   * The changes of the served set (issue #11): first the whole set as a reset, then each change.
+   * The changes of the served set: first the whole set as a reset, then each change.
    * Unchanged meshes' groups are shared with the previous set.
    */
   get changes(): Observable<ResourceChange> {
@@ -282,6 +262,7 @@ export class ResourceSources {
       now,
       checkSecret: (r) => changedFileSecret(r) || (options.alsoCheckSecret?.(r) ?? false),
       ...(options.readFile ? { readFile: options.readFile } : {}),
+      ...(this.warnings ? { warnings: this.warnings } : {}),
     });
     const errors = [...result.errors];
     const warnings = [...result.warnings];
@@ -339,7 +320,7 @@ export class ResourceSources {
   }
 
   /**
-   * The hot path (issue #11): a store change to a served set that is exactly the desired one is
+   * The hot path: a store change to a served set that is exactly the desired one is
    * checked by `validateChange`, which looks only at what the change touches, and passed on as a
    * change. Anything else (a key a config file owns, an error, a pin, the first set) takes the
    * whole-set path of `merge`, which places errors and pins. Returns whether it handled the change.
@@ -372,7 +353,7 @@ export class ResourceSources {
     if (change.puts.length === 0 && change.deletes.length === 0) return true;
     const set = change.set;
     const reads = new RecordingReader();
-    const result = validateChange(change, { now, checkSecret, readFile: reads.read });
+    const result = validateChange(change, { now, checkSecret, readFile: reads.read, ...(this.warnings ? { warnings: this.warnings } : {}) });
     const errors = [...result.errors];
     const warnings = [...result.warnings];
     for (const check of this.checks) {
@@ -441,7 +422,7 @@ export class ResourceSources {
   }
 
   /**
-   * An API batch (puts, or a delete) checked on what it touches (issue #11), as a store change
+   * An API batch (puts, or a delete) checked on what it touches, as a store change
    * to the served set would be: the errors and warnings `validateChange` finds, or undefined when
    * the whole-set check must decide (something is rejected or pinned, a key belongs to a config
    * file, or the last whole check is a minute old). `checkSecret`: the batch's secrets (SPEC §1).
@@ -463,7 +444,7 @@ export class ResourceSources {
     if (!change) return undefined;
     this.counters.apiChecksAlone++;
     // Only validated, never accepted: a RecordingReader keeps what it reads to itself.
-    return validateChange(change, { now, checkSecret, readFile: new RecordingReader().read });
+    return validateChange(change, { now, checkSecret, readFile: new RecordingReader().read, ...(this.warnings ? { warnings: this.warnings } : {}) });
   }
 
   private emit(change: ResourceChange): void {

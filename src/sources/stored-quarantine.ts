@@ -18,7 +18,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { formatFieldError, type FieldError } from '../api/errors.js';
 import { resourceKey, resourceLabel, type Resource } from '../api/types.js';
-import type { MergedResources } from './resource-sources.js';
+import type { MergedResources } from './merged.js';
 
 /** What a quarantined stored resource became in the served set. */
 export interface QuarantinedResource {

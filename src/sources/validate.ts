@@ -5,6 +5,7 @@
  * A Mesh that did not change but whose CA no longer validates (its `file:` rewritten on disk, its
  * certificate expired) is pinned at its last good version instead (sources/resource-sources.ts).
  */
+import { SERVICE_TAG } from '../api/tags.js';
 import type { FieldError } from '../api/errors.js';
 import { checkReferences } from '../api/references.js';
 import { checkMeshesExist, IMPLICIT_MESH } from '../api/mesh-existence.js';
@@ -13,7 +14,6 @@ import { checkIdentityCollisions, takesOwnName } from './identity-collisions.js'
 import { isDeepStrictEqual } from 'node:util';
 import { meshOf, type ResourceChange } from '../api/resource-set.js';
 import { resourceLabel, type MeshResource, type Resource, type SecretResource } from '../api/types.js';
-import { resourceSetWarnings } from '../generate/gateway-warnings.js';
 import { checkSecretMaterial } from '../ca/secret-material.js';
 import type { CaFileReader } from '../ca/providers/ca-files.js';
 import { defaultCaProviders } from '../ca/providers/registry.js';
@@ -67,11 +67,17 @@ export interface ResourceSetOptions {
   readonly checkSecret?: (secret: SecretResource) => boolean;
   /** How a provided CA's `file:` is read (serve records what it validated, ca-files.ts); the disk by default. */
   readonly readFile?: CaFileReader;
+  /**
+   * What the operator should be told about the config a valid set of one or more meshes gives
+   * (generate/gateway-warnings.ts `resourceSetWarnings`, as `serve`, `apply` and `validate` give
+   * it): validation reads resources only, it never translates or generates. None by default.
+   */
+  readonly warnings?: (resources: readonly Resource[]) => readonly string[];
 }
 
 /**
  * THE check of a resource set, the one `validate -f`, `apply` (admin API) and `serve --config`
- * all run (issue #13 "one validator"): secret material, references, and every mesh CA backend
+ * all run ("one validator"): secret material, references, and every mesh CA backend
  * (a provided CA's usages, chain and key). Documents are validated by parse.ts before; file
  * references (`certFile`, `file:`) are resolved there, relative to their YAML file, the same way
  * for all three (`apply -f` reads them on the client, cli/resources.ts).
@@ -95,7 +101,7 @@ export function validateResources(resources: readonly Resource[], options: Resou
   warnings.push(...ca.warnings);
   // What the gateways will do that the user may not expect (issued certificates, names that miss
   // the host): only for a valid set, which translates. `apply` prints them, `serve` logs them.
-  if (errors.length === 0) for (const line of resourceSetWarnings(resources)) warnings.push(warningField(line));
+  if (errors.length === 0) for (const line of options.warnings?.(resources) ?? []) warnings.push(warningField(line));
   warnings.push(...defaultDenyWarnings(resources));
   return { errors, warnings };
 }
@@ -108,7 +114,7 @@ function warningField(line: string): FieldError {
   return match ? { resource: match[1] ?? '', path: '', message: match[2] ?? line } : { path: '', message: line };
 }
 
-/** What `validateChange` checked (recompute counters, issue #11). */
+/** What `validateChange` checked (recompute counters). */
 export interface ChangeCheckResult extends CheckResult {
   /** Resources checked: secrets whose material was read, routes and services whose references were resolved, meshes whose CA backends were validated. */
   readonly checked: number;
@@ -116,7 +122,6 @@ export interface ChangeCheckResult extends CheckResult {
   readonly caMeshes: ReadonlySet<string>;
 }
 
-const SERVICE_TAG = 'kuma.io/service';
 
 /** The services a resource adds to its mesh's service set (what a Route may name). */
 function servicesProvided(r: Resource | undefined): string {
@@ -128,7 +133,7 @@ function servicesProvided(r: Resource | undefined): string {
 
 /**
  * The same check as `validateResources`, for a change to a set that was valid (no errors): only
- * what the change can affect is checked again (issue #11: a change costs what it touches).
+ * what the change can affect is checked again (a change costs what it touches).
  * - the material of each put Secret that `checkSecret` selects, and its name;
  * - per mesh the change touches: the references of every put Route and Service; of every Route
  *   of the mesh when its gateways, secrets or service names changed (or a Route did: host
@@ -236,7 +241,7 @@ export function validateChange(change: ResourceChange, options: ResourceSetOptio
     }
     if (t.warnings && resources.some((r) => r.type === 'Gateway')) warnMeshes.push(mesh);
   }
-  if (errors.length === 0) for (const mesh of warnMeshes) for (const line of resourceSetWarnings(change.set.resourcesOf(mesh))) warnings.push(warningField(line));
+  if (errors.length === 0 && options.warnings) for (const mesh of warnMeshes) for (const line of options.warnings(change.set.resourcesOf(mesh))) warnings.push(warningField(line));
   // Default deny: the meshes whose Mesh or TrafficPermissions changed.
   const policyMeshes = new Set([...change.puts, ...change.deletes].filter((r) => r.type === 'Mesh' || r.type === 'TrafficPermission').map(meshOf));
   for (const mesh of policyMeshes) warnings.push(...defaultDenyWarnings(change.set.resourcesOf(mesh), policyMeshes));

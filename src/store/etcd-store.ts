@@ -1,5 +1,5 @@
 /**
- * The store for several replicas (SPEC §5 "etcd", issue #12), through the `etcd3` client.
+ * The store for several replicas (SPEC §5 "etcd"), through the `etcd3` client.
  *
  *   <prefix>resources/<Kind>/<mesh>/<name>   one JSON record per resource (Mesh: resources/Mesh/<name>)
  *   <prefix>blobs/<name>                     internal material (CA keys, signing key), sealed
@@ -411,8 +411,8 @@ export class EtcdStore extends FeedStore implements Store {
   }
 
   /**
-   * Publishes (or with `undefined` removes) one status record of this replica under its lease
-   * (issue #12): when the replica dies, etcd drops its records once the lease expires. Best
+   * Publishes (or with `undefined` removes) one status record of this replica under its lease:
+   * when the replica dies, etcd drops its records once the lease expires. Best
    * effort: while etcd is unreachable the records are re-published when it returns.
    */
   async publishStatus(key: string, value: string | undefined): Promise<void> {
@@ -577,7 +577,7 @@ export class EtcdStore extends FeedStore implements Store {
     if (this.closed) throw new Error(`${this.name}: store is closed`);
   }
 
-  /** Runs one etcd call; failures become one-line errors naming the store (issue #12: "writes fail fast with a clear error naming the store"). */
+  /** Runs one etcd call; failures become one-line errors naming the store, so an operator sees at once which store failed and why. */
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       const result = await fn();

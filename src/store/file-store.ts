@@ -7,7 +7,7 @@
  *   <dataDir>/blobs/<name>                                internal material (builtin CA keys)
  *   <dataDir>/journal.yaml                                a committed batch still being written
  *
- * File names (security issue #9, hole 7). `{name}` above is the name itself when it is at most
+ * File names. `{name}` above is the name itself when it is at most
  * 232 characters: the longest the first layout could write, since its temporary file
  * `.tmp-{name}.yaml.{12 hex}` must fit in a 255-byte file name; so every existing data directory
  * keeps its paths. A longer name (up to 253, SPEC §1) is stored as `{first 150 characters}~{hash}`:

@@ -1,5 +1,5 @@
 /**
- * Encryption at rest for what meshcp keeps in etcd (SPEC §5, issue #12): private keys are sealed
+ * Encryption at rest for what meshcp keeps in etcd (SPEC §5): private keys are sealed
  * with AES-256-GCM under a key that is not in etcd, as Kubernetes encrypts Secrets at rest
  * (https://kubernetes.io/docs/tasks/administer-cluster/encrypt-data/, the `aesgcm` provider).
  *

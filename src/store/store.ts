@@ -67,7 +67,7 @@ export interface PutBlobOptions {
 }
 
 /**
- * One committed batch as the store emits it (issue #11: the store emits changes, not whole
+ * One committed batch as the store emits it (the store emits changes, not whole
  * lists). A batch's puts and deletes become visible together.
  */
 export interface StoreEvent {

@@ -4,7 +4,7 @@
  * still does not resolve is left out, so nothing half-configured reaches a proxy.
  */
 import { resolveRouteGateway } from '../api/references.js';
-import type { GatewayResource, Resource, RouteResource, SubjectMatcher } from '../api/types.js';
+import type { GatewayResource, RouteResource, SubjectMatcher } from '../api/types.js';
 import type { GatewayHostModel, GatewayModel, SubjectMatchModel } from '../model/model.js';
 
 function subjectMatch(m: SubjectMatcher): SubjectMatchModel {
@@ -34,24 +34,17 @@ function hostModel(route: RouteResource): GatewayHostModel {
   };
 }
 
-export function translateGateways(resources: readonly Resource[], meshName: string): Map<string, GatewayModel> {
-  const gateways = resources.filter((r): r is GatewayResource => r.type === 'Gateway' && r.mesh === meshName);
-  const routes = resources
-    .filter((r): r is RouteResource => r.type === 'Route' && r.mesh === meshName)
-    .sort((a, b) => a.name.localeCompare(b.name));
-  const hostsByGateway = new Map<string, Map<string, GatewayHostModel>>();
-  for (const route of routes) {
+/**
+ * The model of `gateway`: the hosts of the Routes that resolve to it (`gateways`: every Gateway of
+ * its mesh), the first Route by name claiming a host getting it, sorted by host.
+ */
+export function gatewayModel(gateway: GatewayResource, gateways: readonly GatewayResource[], routes: readonly RouteResource[]): GatewayModel {
+  const hosts = new Map<string, GatewayHostModel>();
+  for (const route of [...routes].sort((a, b) => a.name.localeCompare(b.name))) {
     const resolved = resolveRouteGateway(route, gateways);
-    if ('error' in resolved) continue;
-    const hosts = hostsByGateway.get(resolved.gateway.name) ?? new Map<string, GatewayHostModel>();
-    hostsByGateway.set(resolved.gateway.name, hosts);
+    if ('error' in resolved || resolved.gateway.name !== gateway.name) continue;
     const key = route.host.toLowerCase();
     if (!hosts.has(key)) hosts.set(key, hostModel(route));
   }
-  const models = new Map<string, GatewayModel>();
-  for (const gateway of [...gateways].sort((a, b) => a.name.localeCompare(b.name))) {
-    const hosts = [...(hostsByGateway.get(gateway.name)?.values() ?? [])].sort((a, b) => a.host.localeCompare(b.host));
-    models.set(gateway.name, { mesh: meshName, name: gateway.name, ports: gateway.listeners.map((l) => l.port), hosts });
-  }
-  return models;
+  return { mesh: gateway.mesh, name: gateway.name, ports: gateway.listeners.map((l) => l.port), hosts: [...hosts.values()].sort((a, b) => a.host.localeCompare(b.host)) };
 }

@@ -1,5 +1,5 @@
 /**
- * Incremental translation (issue #11, DESIGN.md "Incremental"): each change translates only the
+ * Incremental translation (DESIGN.md "Incremental"): each change translates only the
  * meshes whose resources changed (Kuma rebuilds a `MeshContext` only when the hash of the mesh's
  * inputs changes), and interns the result against the previous model: a service, Dataplane,
  * Gateway or permission list that came out equal is the previous object, and a mesh that did not
@@ -19,7 +19,11 @@ import { isIP } from 'node:net';
 import { listChange, ResourceSet, type ResourceChange } from '../api/resource-set.js';
 import type { Resource } from '../api/types.js';
 import type { DataplaneModel, EndpointModel, GatewayModel, MeshModel, Model, ServiceModel } from '../model/model.js';
-import { NONE_OFFLINE, SERVICE_TAG, translateMesh, type OfflineDataplanes } from './mesh-services.js';
+import { SERVICE_TAG } from '../api/tags.js';
+import { DependencyCache } from '../change/dependency-cache.js';
+import { livenessKey, resourceChangeKeys } from '../change/resource-keys.js';
+import { deepEqual } from '../change/equal.js';
+import { NONE_OFFLINE, translateMesh, type OfflineDataplanes } from './mesh-services.js';
 
 export type MeshChange =
   | { readonly kind: 'unchanged' }
@@ -41,25 +45,6 @@ export interface ModelRevision {
   readonly model: Model;
   /** Per mesh, what changed since revision - 1; a mesh not listed did not change. */
   readonly changes: ReadonlyMap<string, MeshChange>;
-}
-
-/** Structural equality of plain model data (objects, arrays, primitives, Maps). */
-export function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (a instanceof Map || b instanceof Map) {
-    if (!(a instanceof Map) || !(b instanceof Map) || a.size !== b.size) return false;
-    for (const [key, value] of a) if (!b.has(key) || !deepEqual(value, b.get(key))) return false;
-    return true;
-  }
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
-  const ak = Object.keys(a);
-  const bk = Object.keys(b);
-  if (ak.length !== bk.length) return false;
-  const bo = b as Record<string, unknown>;
-  const ao = a as Record<string, unknown>;
-  return ak.every((k) => Object.prototype.hasOwnProperty.call(bo, k) && deepEqual(ao[k], bo[k]));
 }
 
 /** Each value of `next` that equals the value of `previous` under the same key becomes that previous object. */
@@ -132,6 +117,20 @@ function sameResources(a: readonly Resource[] | undefined, b: readonly Resource[
   return a !== undefined && a.length === b.length && a.every((r, i) => r === b[i] || deepEqual(r, b[i]));
 }
 
+/**
+ * Whether the resources both lists hold are in the same relative order. Endpoints are collected
+ * in resource order, and a whole list (a reload) may reorder resources without changing any, which
+ * no dependency key names.
+ */
+function sameRelativeOrder(before: readonly Resource[], after: readonly Resource[]): boolean {
+  const id = (r: Resource): string => `${r.type}/${r.name}`;
+  const present = new Set(after.map(id));
+  const kept = new Set(before.map(id));
+  const a = before.map(id).filter((k) => present.has(k));
+  const b = after.map(id).filter((k) => kept.has(k));
+  return a.length === b.length && a.every((k, i) => k === b[i]);
+}
+
 function sameSecrets(a: readonly Resource[] | undefined, b: readonly Resource[]): boolean {
   const secrets = (list: readonly Resource[] | undefined): Resource[] => (list ?? []).filter((r) => r.type === 'Secret');
   return sameResources(secrets(a), secrets(b));
@@ -185,13 +184,21 @@ function endpointOnlyChange(previous: MeshModel, before: readonly Resource[], af
 }
 
 export class IncrementalTranslator {
-  /** `offline`: whether a Dataplane's proxy is offline now; its endpoints are then marked unhealthy. */
-  constructor(private readonly offline: OfflineDataplanes = NONE_OFFLINE) {}
+  /**
+   * `offline`: whether a Dataplane's proxy is offline now; its endpoints are then marked
+   * unhealthy. `cache`: where the per-object translations (mesh.ts) are kept between changes, made
+   * by the composition root; a change evicts the entries naming its keys before anything is
+   * translated.
+   */
+  constructor(
+    private readonly offline: OfflineDataplanes = NONE_OFFLINE,
+    private readonly cache: DependencyCache = new DependencyCache(),
+  ) {}
 
   private inputs = new Map<string, readonly Resource[]>();
   private set?: ResourceSet;
   private current: ModelRevision = { revision: 0, model: { meshes: new Map() }, changes: new Map() };
-  /** Meshes translated, per mesh name (recompute counter, issue #11). */
+  /** Meshes translated, per mesh name (recompute counter). */
   readonly translations = new Map<string, number>();
 
   get latest(): ModelRevision {
@@ -205,6 +212,9 @@ export class IncrementalTranslator {
 
   /** The next revision: only the meshes the change names are looked at (all of them on a reset). */
   apply(change: ResourceChange): ModelRevision {
+    const keys = resourceChangeKeys(change);
+    if (keys === undefined) this.cache.clear();
+    else this.cache.invalidate(keys);
     const previous = this.current.model;
     const changes = new Map<string, MeshChange>();
     const touched = change.reset ? new Set([...change.set.groups.keys(), ...previous.meshes.keys()]) : change.meshes;
@@ -220,10 +230,11 @@ export class IncrementalTranslator {
       const input = this.inputs.get(name);
       this.inputs.set(name, group.resources);
       if (before && sameResources(input, group.resources)) continue;
+      if (input !== undefined && group.ranks.length === 0 && !sameRelativeOrder(input, group.resources)) this.cache.clear();
       this.translations.set(name, (this.translations.get(name) ?? 0) + 1);
       const { mesh, change: meshChange } =
         (before && input ? endpointOnlyChange(before, input, group.resources, this.offline) : undefined) ??
-        internMesh(before, translateMesh(name, group.resources, this.offline), !sameSecrets(input, group.resources));
+        internMesh(before, translateMesh(name, group.resources, this.offline, this.cache, before), !sameSecrets(input, group.resources));
       translated.set(name, mesh);
       if (meshChange.kind !== 'unchanged') changes.set(name, meshChange);
     }
@@ -244,6 +255,7 @@ export class IncrementalTranslator {
    * an endpoint-only change. Undefined when the model has no such Dataplane.
    */
   livenessChanged(mesh: string, name: string): ModelRevision | undefined {
+    this.cache.invalidate([livenessKey(mesh, name)]);
     const previous = this.current.model.meshes.get(mesh);
     const dataplane = previous?.dataplanes.get(name);
     const resources = this.inputs.get(mesh);

@@ -1,10 +1,9 @@
 /** api → model for TrafficPermissions (SPEC §1): plain tag selectors, sorted by name. */
-import type { Resource, TrafficPermissionResource } from '../api/types.js';
+import type { TrafficPermissionResource } from '../api/types.js';
 import type { TrafficPermissionModel } from '../model/model.js';
 
-export function translateTrafficPermissions(resources: readonly Resource[], meshName: string): TrafficPermissionModel[] {
-  return resources
-    .filter((r): r is TrafficPermissionResource => r.type === 'TrafficPermission' && r.mesh === meshName)
+export function translateTrafficPermissions(permissions: readonly TrafficPermissionResource[]): TrafficPermissionModel[] {
+  return [...permissions]
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((r) => ({
       name: r.name,

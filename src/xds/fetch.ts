@@ -9,13 +9,14 @@
  * proxy with no stream reuse one certificate instead of each issuing a new one. At most
  * MAX_LINGERING watches are kept so (the oldest goes first), and only for authenticated callers.
  */
-import { encodeResource, type EncodedResource } from './encode.js';
+import { encodeResource, type EncodedResource } from '../snapshot/encode.js';
 import { MAX_ABSENT_ANSWERS, MAX_RESOURCE_NAME_LENGTH, type XdsLimits } from './limits.js';
-import { nodeMesh, nodeProblem, refKey } from './node.js';
+import { nodeMesh, nodeProblem, refKey } from '../snapshot/node.js';
 import { decodeRequest, readNode, RequestRefusal } from './request.js';
-import { WatchError, type ConfigWatcher, type NodeInfo, type SessionLogger } from './session.js';
-import type { Snapshot } from './snapshot.js';
-import { ENDPOINT_TYPE, protoNameOf } from './types.js';
+import { WatchError, type ConfigWatcher, type NodeInfo } from '../snapshot/watcher.js';
+import type { SessionLogger } from './session.js';
+import type { Snapshot } from '../snapshot/snapshot.js';
+import { ENDPOINT_TYPE, protoNameOf } from '../snapshot/types.js';
 import { toWireResponse } from './wire.js';
 
 const INVALID_ARGUMENT = 3;

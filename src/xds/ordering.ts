@@ -3,10 +3,10 @@
  * push of one type must wait for, and what it must keep, given what the client holds of the
  * other types on the same stream. Per-type streams cannot be ordered against each other.
  */
-import type { EncodedResource } from './encode.js';
-import type { Snapshot } from './snapshot.js';
+import type { EncodedResource } from '../snapshot/encode.js';
+import type { Snapshot } from '../snapshot/snapshot.js';
 import { NOTHING_HELD, type Holding, type TypeState, type TypeStates } from './subscription.js';
-import { CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from './types.js';
+import { CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../snapshot/types.js';
 
 const HOLDERS_OF_CLUSTERS: readonly string[] = [LISTENER_TYPE, ROUTE_TYPE];
 const HOLDERS_OF_SECRETS: readonly string[] = [LISTENER_TYPE, CLUSTER_TYPE];

@@ -13,7 +13,7 @@
  * sending it while a held listener names it; the session passes names the client still holds
  * as held, and this remembers those it was sent and that were dropped since.
  */
-import { printableExcerpt, type ProxyRef } from './node.js';
+import { printableExcerpt, type ProxyRef } from '../snapshot/node.js';
 
 /** Refused names remembered per stream, so each is logged once. */
 const MAX_TRACKED_REFUSALS = 1024;

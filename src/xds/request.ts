@@ -9,7 +9,8 @@
  */
 import protobuf from 'protobufjs';
 import { lookupType } from '../protos/load.js';
-import type { NodeInfo, XdsRequest } from './session.js';
+import type { NodeInfo } from '../snapshot/watcher.js';
+import type { XdsRequest } from './session.js';
 import { structToJson } from './struct.js';
 
 type Decoded = Record<string, unknown>;

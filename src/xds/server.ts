@@ -14,10 +14,11 @@ import { FetchService, fetchErrorStatus, DEFAULT_FETCH_LINGER_MS } from './fetch
 import { HealthService } from './health.js';
 import { DEFAULT_XDS_LIMITS, type XdsLimits } from './limits.js';
 import { decodeRequest, readNode, RequestRefusal } from './request.js';
-import { XdsSession, type ConfigWatcher, type SessionLogger } from './session.js';
+import type { ConfigWatcher } from '../snapshot/watcher.js';
+import { XdsSession, type SessionLogger } from './session.js';
 import type { StatusRegistry } from './status.js';
 import { newSubscriptionCounters, type SubscriptionCounters } from './subscription.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from './types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../snapshot/types.js';
 import { asBuffer, serializeSotw, SotwWire, toWireResponse } from './wire.js';
 import { ResponseWriter } from './writer.js';
 

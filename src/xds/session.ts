@@ -37,11 +37,11 @@
  *   a stream subscribes to at most `maxNamesPerType` names per type (limits.ts).
  */
 import { randomBytes } from 'node:crypto';
-import type { Observable } from 'rxjs';
-import { encodeResource, type EncodedResource } from './encode.js';
+import { encodeResource, type EncodedResource } from '../snapshot/encode.js';
 import { DEFAULT_XDS_LIMITS, MAX_ABSENT_ANSWERS, MAX_LOGGED_PROXY_TEXT, MAX_RESOURCE_NAME_LENGTH, type XdsLimits } from './limits.js';
-import { replacedKey, sortedVersion, typeSet, typeVersion, type Snapshot } from './snapshot.js';
-import { nodeFlavor, nodeProblem, nodeRef, printableExcerpt, type ProxyRef } from './node.js';
+import { replacedKey, sortedVersion, typeSet, typeVersion, type Snapshot } from '../snapshot/snapshot.js';
+import { nodeFlavor, nodeProblem, nodeRef, printableExcerpt, type ProxyRef } from '../snapshot/node.js';
+import { WatchError, type ConfigWatcher, type NodeInfo } from '../snapshot/watcher.js';
 import { heldBack, isUpdate, stillNamed, updatedBetween } from './ordering.js';
 import { SecretRefusals } from './refusals.js';
 import { nackHint, type ProxyStatus, type StatusRegistry, type StatusTypeRow } from './status.js';
@@ -63,32 +63,7 @@ import {
   type SubscriptionCounters,
   type TypeState,
 } from './subscription.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, KNOWN_TYPES, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE, isFullStateType, protoNameOf } from './types.js';
-
-export interface NodeInfo {
-  readonly id: string;
-  readonly cluster: string;
-  readonly metadata: Readonly<Record<string, unknown>>;
-}
-
-/** Serves snapshots to proxies. An error ends the stream with the given gRPC status. */
-export interface ConfigWatcher {
-  watch(node: NodeInfo): Observable<Snapshot>;
-  /**
-   * Optional: `watch(node).subscribe(sink)` without an rxjs subscriber per stream (cache.ts);
-   * returns the way to stop.
-   */
-  listen?(node: NodeInfo, sink: { next(snapshot: Snapshot): void; error(err: unknown): void }): () => void;
-}
-
-export class WatchError extends Error {
-  constructor(
-    readonly grpcCode: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+import { CLUSTER_TYPE, ENDPOINT_TYPE, KNOWN_TYPES, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE, isFullStateType, protoNameOf } from '../snapshot/types.js';
 
 export interface XdsRequest {
   readonly node?: NodeInfo;
@@ -246,7 +221,7 @@ export class XdsSession {
       this.fail(INVALID_ARGUMENT, 'the first request on a stream must carry a non-empty node.id');
       return false;
     }
-    // Security issue #9 (holes 8, 9): nothing is kept or logged about a node that is unbounded or
+    // Nothing is kept or logged about a node that is unbounded or
     // not printable; its values are not echoed either.
     const problem = nodeProblem(node);
     if (problem !== undefined) {
@@ -550,7 +525,7 @@ export class XdsSession {
     for (const typeUrl of PUSH_ORDER) {
       // A type whose map is the previous snapshot's (snapshot.ts reuses unchanged types) has nothing
       // new to send, unless a push of it is owed (deferred); requests push on their own. Skipping it
-      // keeps an EDS-only change from costing five pushes' worth of work per proxy (issue #11).
+      // keeps an EDS-only change from costing five pushes' worth of work per proxy.
       if (previous) {
         const same = only !== undefined ? typeUrl !== only || previous.resources.get(only) === snapshot.resources.get(only) : previous.resources.get(typeUrl) === snapshot.resources.get(typeUrl);
         if (same && (this.deferredTypes === 0 || this.types.get(typeUrl)?.deferred !== true)) continue;

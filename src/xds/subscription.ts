@@ -7,10 +7,10 @@
  * the snapshot's own map), never once per name: a stream that dropped 20,000 names one copy at a
  * time held the event loop for over a minute.
  */
-import type { EncodedResource } from './encode.js';
+import type { EncodedResource } from '../snapshot/encode.js';
 import type { StatusTypeRow } from './status.js';
-import { typeSet } from './snapshot.js';
-import { PUSH_ORDER } from './types.js';
+import { typeSet } from '../snapshot/snapshot.js';
+import { PUSH_ORDER } from '../snapshot/types.js';
 
 /** What subscription changes cost, counted for the whole server (XdsServer.counters). */
 export interface SubscriptionCounters {

@@ -2,7 +2,7 @@
  * DiscoveryResponses as bytes on the wire: SotW responses are serialized field by field into a
  * reused buffer, the resource lists shared by many proxies once (see serializeSotw).
  */
-import type { EncodedResource } from './encode.js';
+import type { EncodedResource } from '../snapshot/encode.js';
 import type { XdsResponse } from './session.js';
 
 export function asBuffer(bytes: Uint8Array): Buffer {
@@ -143,7 +143,7 @@ export function serializeSotw(response: Extract<XdsResponse, { kind: 'sotw' }>):
     // Lists serialized a second time (a set shared by proxies) keep their bytes: see `seenOnce`.
     if (!seenOnce.has(resources)) seenOnce.add(resources);
     else {
-      // Out of Node's shared pool (see encode.ts ownBytes): the cached copies live as long as their list.
+      // Out of Node's shared pool (see snapshot/template.ts ownBytes): the cached copies live as long as their list.
       listBytes.set(resources, {
         body: ownBuffer(out.subarray(bodyAt, length)),
         version: response.versionInfo,

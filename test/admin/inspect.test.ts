@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRootCa } from '../../src/ca/pki.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
 import { createLogger } from '../../src/log/logger.js';
-import { CLUSTER_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { CLUSTER_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { runCli } from '../cli/harness.js';
 import { FakeEnvoy, type ReceivedResponse } from '../helpers/fake-envoy.js';
 import { waitFor } from '../helpers/wait.js';

@@ -5,7 +5,7 @@ import { createRootCa } from '../../src/ca/pki.js';
 import type { IdentityStatus } from '../../src/identity/types.js';
 import { createServerMetrics, type MetricsSources } from '../../src/runtime/metrics.js';
 import { StatusRegistry } from '../../src/xds/status.js';
-import { LISTENER_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { LISTENER_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 
 function parseMetrics(text: string): Map<string, number> {
   const out = new Map<string, number>();

@@ -69,6 +69,7 @@ describe('CA switch seen by proxies (meshcp agent over ADS, ACKs observed)', () 
     const oldBundle = read('web-01', 'ca.pem');
     const oldCerts = PROXIES.map((n) => read(n, 'cert.pem'));
     expect(mutuallyTrusted()).toBe(true);
+    const before = cp.controlPlane.recompute();
     // when
     await cp.writeConfig(config('ca-2'));
     // then every state the files go through keeps both proxies trusting each other
@@ -89,5 +90,11 @@ describe('CA switch seen by proxies (meshcp agent over ADS, ACKs observed)', () 
     const newRoot = read('web-01', 'ca.pem');
     expect(oldBundle).not.toContain(newRoot.trim());
     expect(cp.controlPlane.identities.switching('default')).toBe(false);
+    // and the switch changed no proxy's listeners or clusters, so none was generated again: the
+    // Mesh was translated to an equal model, and only the SDS Secrets were patched
+    const after = cp.controlPlane.recompute();
+    expect((after.translations['default'] ?? 0) - (before.translations['default'] ?? 0)).toBeGreaterThan(0);
+    expect(after.proxyGenerations - before.proxyGenerations).toBe(0);
+    expect(after.identityPatches - before.identityPatches).toBeGreaterThan(0);
   });
 });

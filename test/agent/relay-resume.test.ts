@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { XdsProxy } from '../../src/agent/xds-proxy.js';
 import { lookupType } from '../../src/protos/load.js';
 import { structToJson } from '../../src/xds/struct.js';
-import { CLUSTER_TYPE, LISTENER_TYPE } from '../../src/xds/types.js';
+import { CLUSTER_TYPE, LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { startTcpGate, type TcpGate } from '../helpers/etcd.js';
 import { FakeEnvoy } from '../helpers/fake-envoy.js';
 import { bufferLogger } from '../helpers/log-buffer.js';

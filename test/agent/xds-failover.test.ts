@@ -21,7 +21,7 @@ import { XdsProxy } from '../../src/agent/xds-proxy.js';
 import { createRootCa } from '../../src/ca/pki.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE } from '../../src/xds/types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE } from '../../src/snapshot/types.js';
 import { runCli } from '../cli/harness.js';
 import { freePort } from '../helpers/echo-service.js';
 import { get, validateBootstrap } from '../helpers/envoy-bootstrap.js';

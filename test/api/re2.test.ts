@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkRe2, re2FullMatch, re2HeapTopForTest, withEngineForTest } from '../../src/api/re2.js';
+import { checkRe2, re2FullMatch, re2HeapTopForTest, withEngineForTest } from '../../src/regex/re2.js';
 import { describeMatcher, subjectMatcherHits } from '../../src/api/subject-match.js';
 
 describe('checkRe2', () => {

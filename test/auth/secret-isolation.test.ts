@@ -12,7 +12,7 @@ import { generateToken, loadOrCreateSigningKey } from '../../src/auth/token.js';
 import { certificateInfo } from '../../src/ca/cert-info.js';
 import { createRootCa, issueCertificate } from '../../src/ca/pki.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
-import { SECRET_TYPE } from '../../src/xds/types.js';
+import { SECRET_TYPE } from '../../src/snapshot/types.js';
 import { FakeEnvoy, namesOf } from '../helpers/fake-envoy.js';
 import { bufferLogger } from '../helpers/log-buffer.js';
 import { waitFor } from '../helpers/wait.js';

@@ -9,9 +9,9 @@ import { parseYamlDocuments } from '../../src/api/parse.js';
 import type { Resource } from '../../src/api/types.js';
 import { generateToken, loadOrCreateSigningKey } from '../../src/auth/token.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
-import { tokenAuthenticator } from '../../src/identity/xds-auth.js';
+import { tokenAuthenticator } from '../../src/auth/xds-auth.js';
 import { ControlPlane } from '../../src/runtime/control-plane.js';
-import { LISTENER_TYPE } from '../../src/xds/types.js';
+import { LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { FakeEnvoy, type NodeSpec } from '../helpers/fake-envoy.js';
 import { bufferLogger } from '../helpers/log-buffer.js';
 

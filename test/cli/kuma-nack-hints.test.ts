@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
 import { nackHint } from '../../src/xds/status.js';
-import { LISTENER_TYPE } from '../../src/xds/types.js';
+import { LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { FakeEnvoy } from '../helpers/fake-envoy.js';
 import { bufferLogger } from '../helpers/log-buffer.js';
 import { waitFor } from '../helpers/wait.js';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRootCa, issueCertificate } from '../../src/ca/pki.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
-import { CLUSTER_TYPE, LISTENER_TYPE } from '../../src/xds/types.js';
+import { CLUSTER_TYPE, LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { FakeEnvoy } from '../helpers/fake-envoy.js';
 import { waitFor } from '../helpers/wait.js';
 import { runCli } from './harness.js';

@@ -21,7 +21,7 @@ import { verifyToken } from '../../src/auth/token.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { EtcdStore } from '../../src/store/etcd-store.js';
-import { CLUSTER_TYPE } from '../../src/xds/types.js';
+import { CLUSTER_TYPE } from '../../src/snapshot/types.js';
 import { get, validateBootstrap } from '../helpers/envoy-bootstrap.js';
 import { parseDuration } from '../../src/api/duration.js';
 import { envoyVolumes, expectOnlyItsOwnBootstrap, expectSharedVolumeHoldsNoCaKey, mounts } from './proxy-volumes.js';

@@ -13,7 +13,7 @@ import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigPaths } from '../../src/api/load-files.js';
 import type { Resource } from '../../src/api/types.js';
-import { checkAdminBinding } from '../../src/admin/server.js';
+import { checkAdminBinding } from '../../src/admin/binding.js';
 import { verifyToken } from '../../src/auth/token.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
 import { silentLogger } from '../../src/log/logger.js';

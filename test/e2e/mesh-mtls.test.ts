@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { grpcBootstrap } from '../../src/bootstrap/grpc.js';
 import { grpcServerListenerName } from '../../src/envoy/names.js';
-import { CLUSTER_TYPE, LISTENER_TYPE } from '../../src/xds/types.js';
+import { CLUSTER_TYPE, LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { callWho, freePort, startXdsEchoServer, type WhoReply } from '../helpers/echo-service.js';
 import {
   loadGrpcXdsWithRbac,

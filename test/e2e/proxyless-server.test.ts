@@ -8,7 +8,7 @@ import * as grpcXds from '@grpc/grpc-js-xds';
 import { afterEach, describe, expect, it } from 'vitest';
 import { grpcBootstrap } from '../../src/bootstrap/grpc.js';
 import { grpcServerListenerName } from '../../src/envoy/names.js';
-import { LISTENER_TYPE } from '../../src/xds/types.js';
+import { LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { callWho, freePort, startXdsEchoServer } from '../helpers/echo-service.js';
 import { startControlPlane } from '../helpers/control-plane.js';
 import { waitFor } from '../helpers/wait.js';

@@ -15,7 +15,7 @@ import { startServer, type RunningServer } from '../../src/cli/serve.js';
 import { createLogger, silentLogger } from '../../src/log/logger.js';
 import { documentToResource } from '../../src/store/document.js';
 import { EtcdStore } from '../../src/store/etcd-store.js';
-import { CLUSTER_TYPE } from '../../src/xds/types.js';
+import { CLUSTER_TYPE } from '../../src/snapshot/types.js';
 import { BASE_RESOURCES, runCli } from '../cli/harness.js';
 import { startEtcd, startTcpGate, type TcpGate, type TestEtcd } from '../helpers/etcd.js';
 import { FakeEnvoy, namesOf, type ReceivedResponse } from '../helpers/fake-envoy.js';

@@ -1,5 +1,5 @@
 /**
- * Template encoding (xds/encode.ts ResourceTemplate, issue #11 initial config): per-proxy inbound
+ * Template encoding (snapshot/template.ts ResourceTemplate, initial config): per-proxy inbound
  * listeners are spliced from a template per shape rather than encoded with protobuf. The rule is
  * byte-identical output: for every golden proxy and for random meshes, every resource encoded by
  * the default encoder (templates on) has exactly the bytes and version protobuf gives
@@ -16,9 +16,9 @@ import { httpConnectionManagerFilter, tcpProxyFilter } from '../../src/envoy/fil
 import { inboundListenerName, statPrefix } from '../../src/envoy/names.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
 import { lookupType } from '../../src/protos/load.js';
-import { ResourceEncoder, ResourceTemplate, templated, type ResourceObject } from '../../src/xds/encode.js';
-import type { GeneratedConfig } from '../../src/xds/snapshot.js';
-import { LISTENER_TYPE } from '../../src/xds/types.js';
+import { ResourceEncoder, ResourceTemplate, templated, type ResourceObject } from '../../src/snapshot/encode.js';
+import type { GeneratedConfig } from '../../src/snapshot/snapshot.js';
+import { LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { GOLDEN_DIR, fakeMeshTls, fakeSecretMaterial } from '../helpers/golden.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');

@@ -12,8 +12,8 @@ import { gatewayWarnings } from '../../src/generate/gateway-warnings.js';
 import { NO_SECRET_MATERIAL, secretMaterialFromResources, type SecretMaterialSource } from '../../src/generate/secret-material.js';
 import { lookupType } from '../../src/protos/load.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
-import { buildSnapshot, type GeneratedConfig } from '../../src/xds/snapshot.js';
-import { CLUSTER_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { buildSnapshot, type GeneratedConfig } from '../../src/snapshot/snapshot.js';
+import { CLUSTER_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { GOLDEN_DIR } from '../helpers/golden.js';
 import { chainEmulation, decodeProxyConfig, evaluateRbac } from '../helpers/envoy-tls.js';
 

@@ -3,6 +3,7 @@
  * each inbound admits, and failing closed while a proxy has no identity yet. The goldens
  * (test/golden/mesh-mtls-*) show the full resources; these tests pin the rules.
  */
+import { DependencyCache } from '../../src/change/dependency-cache.js';
 import { describe, expect, it } from 'vitest';
 import { parseYamlDocuments } from '../../src/api/parse.js';
 import type { Resource } from '../../src/api/types.js';
@@ -13,8 +14,8 @@ import { secretMaterialFromResources } from '../../src/generate/secret-material.
 import { identityCertificateSecretName, meshTrustBundleSecretName } from '../../src/identity/names.js';
 import type { MeshModel } from '../../src/model/model.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
-import type { GeneratedConfig } from '../../src/xds/snapshot.js';
-import { CLUSTER_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import type { GeneratedConfig } from '../../src/snapshot/snapshot.js';
+import { CLUSTER_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { decodeProxyConfig } from '../helpers/envoy-tls.js';
 
 type Json = Record<string, unknown>;
@@ -114,7 +115,7 @@ destinations: [ { match: { kuma.io/service: backend } } ]
 `;
 
 describe('mesh mTLS in the model', () => {
-  it('is off when enabledBackend is missing or empty, and carries the enabled backend mode otherwise', () => {
+  it('is off when enabledBackend is missing or empty, and carries the enabled backend mode otherwise (not which backend: that is for the CA side)', () => {
     // given meshes without mtls, with an empty enabledBackend, and with a PERMISSIVE backend enabled
     const resources = parse(`type: Mesh
 name: off
@@ -136,7 +137,7 @@ mtls:
     // then
     expect(model.meshes.get('off')?.mtls).toBeUndefined();
     expect(model.meshes.get('empty')?.mtls).toBeUndefined();
-    expect(model.meshes.get('on')?.mtls).toEqual({ enabledBackend: 'ca-2', mode: 'PERMISSIVE' });
+    expect(model.meshes.get('on')?.mtls).toEqual({ mode: 'PERMISSIVE' });
   });
 
   it('holds TrafficPermissions of its own mesh, sorted by name', () => {
@@ -267,7 +268,7 @@ describe('envoy flavor with mesh mTLS', () => {
     expect(web.clusters.get('legacy')?.['transport_socket']).toBeUndefined();
   });
 
-  it('instances of a service share one inbound RBAC filter and TLS context, built once per model (issue #11)', () => {
+  it('instances of a service share one inbound RBAC filter and TLS context, built once per model', () => {
     // given backend-03 with backend-01's tags (in another order) and a model generated for both
     const resources = parse(`${MESH('STRICT')}${WORKLOADS}---
 type: Dataplane
@@ -280,7 +281,8 @@ networking:
     tags: { version: v1, kuma.io/protocol: http, kuma.io/service: backend }
 `);
     const model = translateMeshes(resources);
-    const context = { meshTls: material(['backend-01', 'backend-02', 'backend-03']) };
+    // (generated on one cache, as the control plane's proxies are: the TLS context is an entry of it)
+    const context = { meshTls: material(['backend-01', 'backend-02', 'backend-03']), cache: new DependencyCache() };
     const inboundOf = (name: string, address: string): Json => {
       const config = generateForProxy(model, { name, mesh: 'default', flavor: 'envoy' }, context);
       const listener = (config.resources.get(LISTENER_TYPE) ?? []).find((l) => l['name'] === `inbound:${address}:8080`) as Json;

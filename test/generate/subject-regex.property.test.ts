@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { subjectMatcherHits } from '../../src/api/subject-match.js';
 import type { SubjectMatcher } from '../../src/api/types.js';
-import { subjectPatterns, type SubjectMatch } from '../../src/envoy/subject-regex.js';
+import { subjectPatterns, type SubjectMatch } from '../../src/regex/subject-regex.js';
 import { envoyRegexFullMatch, renderRfc2253 } from '../helpers/envoy-tls.js';
 
 /** Small, so that matchers hit often; with every character RFC 2253 escapes or case-folds. */

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LISTENER_TYPE } from '../../src/xds/types.js';
+import { LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { axeViolations, launchChromium, screenshot, startGuiServer, type GuiServer } from './harness.js';
 import { guiPki, largeMesh, PERMISSIONS, smallMesh, type GuiPki } from './fixtures.js';
 

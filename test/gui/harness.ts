@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startServer, type RunningServer, type ServeOptions } from '../../src/cli/serve.js';
-import { LISTENER_TYPE, CLUSTER_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { LISTENER_TYPE, CLUSTER_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { FakeEnvoy, type ReceivedResponse } from '../helpers/fake-envoy.js';
 import { bufferLogger } from '../helpers/log-buffer.js';
 

@@ -9,7 +9,7 @@ import type http from 'node:http';
 import { Subject } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LiveFeed, type LiveBatch } from '../../src/admin/live-events.js';
-import { LISTENER_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { LISTENER_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import type { StatusEvent } from '../../src/xds/status.js';
 
 class FakeResponse extends EventEmitter {

@@ -6,10 +6,10 @@
  */
 import { Observable, ReplaySubject, throwError } from 'rxjs';
 import { lookupType } from '../../src/protos/load.js';
-import { buildSnapshot, type GeneratedConfig, type Snapshot } from '../../src/xds/snapshot.js';
-import type { ResourceObject } from '../../src/xds/encode.js';
-import type { ConfigWatcher, NodeInfo, WatchError } from '../../src/xds/session.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, protoNameOf } from '../../src/xds/types.js';
+import { buildSnapshot, type GeneratedConfig, type Snapshot } from '../../src/snapshot/snapshot.js';
+import type { ResourceObject } from '../../src/snapshot/encode.js';
+import type { ConfigWatcher, NodeInfo, WatchError } from '../../src/snapshot/watcher.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, protoNameOf } from '../../src/snapshot/types.js';
 
 export class ControlledWatcher implements ConfigWatcher {
   private readonly subjects = new Map<string, ReplaySubject<Snapshot>>();

@@ -18,11 +18,11 @@ import type http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type tls from 'node:tls';
-import { re2FullMatch } from '../../src/api/re2.js';
+import { re2FullMatch } from '../../src/regex/re2.js';
 import { x509 } from '../../src/ca/x509.js';
-import { decodeResource } from '../../src/xds/encode.js';
-import { buildSnapshot, type GeneratedConfig } from '../../src/xds/snapshot.js';
-import { CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { decodeResource } from '../../src/snapshot/encode.js';
+import { buildSnapshot, type GeneratedConfig } from '../../src/snapshot/snapshot.js';
+import { CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { envoyValidate } from '../peers/envoy-validate.js';
 
 type Json = Record<string, unknown>;

@@ -8,7 +8,7 @@
 import { jsonToStruct } from '../../src/xds/struct.js';
 import * as grpc from '@grpc/grpc-js';
 import { decodeAnyValue, protoCodec } from '../../src/xds/codec.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, protoNameOf } from '../../src/xds/types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, protoNameOf } from '../../src/snapshot/types.js';
 
 type Decoded = Record<string, unknown>;
 

@@ -6,9 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { buildSnapshot, type GeneratedConfig } from '../../src/xds/snapshot.js';
-import { decodeResource } from '../../src/xds/encode.js';
-import { PUSH_ORDER, TYPE_SHORT_NAMES } from '../../src/xds/types.js';
+import { buildSnapshot, type GeneratedConfig } from '../../src/snapshot/snapshot.js';
+import { decodeResource } from '../../src/snapshot/encode.js';
+import { PUSH_ORDER, TYPE_SHORT_NAMES } from '../../src/snapshot/types.js';
 import type { ValidationInput } from '../peers/envoy-validate.js';
 import type { Resource } from '../../src/api/types.js';
 import type { MeshTlsMaterial } from '../../src/ca/workload-identity.js';

@@ -20,7 +20,7 @@ import { spiffeId } from '../../src/identity/names.js';
 import { FileConfigSource } from '../../src/sources/config-files.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
-import { SnapshotCache } from '../../src/xds/cache.js';
+import { SnapshotCache } from '../../src/snapshot/cache.js';
 import { XdsServer } from '../../src/xds/server.js';
 import { StatusRegistry } from '../../src/xds/status.js';
 import { startControlPlane } from './control-plane.js';

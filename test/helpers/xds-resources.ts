@@ -3,7 +3,7 @@
  * proxy sends to a cluster (optionally behind TLS with an SDS server certificate), a listener
  * loading its routes over RDS, and a route table sending everything to one cluster.
  */
-import type { ResourceObject } from '../../src/xds/encode.js';
+import type { ResourceObject } from '../../src/snapshot/encode.js';
 
 const ADS = { ads: {}, resource_api_version: 'V3' };
 

@@ -11,7 +11,7 @@ import type { Resource } from '../../src/api/types.js';
 import { ControlPlane, type RecomputeCounters } from '../../src/runtime/control-plane.js';
 import { silentLogger } from '../../src/log/logger.js';
 import type { StatusEvent } from '../../src/xds/status.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, TYPE_SHORT_NAMES } from '../../src/xds/types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, TYPE_SHORT_NAMES } from '../../src/snapshot/types.js';
 import { decodeAny, FakeEnvoy, type ReceivedResponse } from '../helpers/fake-envoy.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -167,5 +167,15 @@ describe('recompute counters', () => {
     const sentTo = new Set(events.filter((e) => e.kind === 'sent').map((e) => (e.kind === 'sent' ? e.nodeId : '')));
     expect(sentTo.has('b-1') || sentTo.has('b-2')).toBe(false);
     expect(sentTo.has('a-3')).toBe(true);
+    // and the dependency cache evicted exactly what the change names: mesh-a's index, the service
+    // a-3 serves (db), a-3's Dataplane and the permission list; the rest of mesh-a was kept
+    // (services api, ext, web, Dataplanes a-1 and a-2, the mTLS settings: 6 hits at least, the
+    // shared resources of the generated proxies count too)
+    const cache = (c: RecomputeCounters): NonNullable<RecomputeCounters['cache']> => c.cache!;
+    const after = controlPlane.recompute();
+    expect(cache(after).evictedByChange - cache(before).evictedByChange).toBe(4);
+    expect(cache(after).misses - cache(before).misses).toBeGreaterThanOrEqual(4);
+    expect(cache(after).hits - cache(before).hits).toBeGreaterThanOrEqual(6);
+    expect(cache(after).evictedBySize).toBe(0);
   });
 });

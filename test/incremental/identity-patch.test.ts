@@ -10,10 +10,10 @@ import type { MeshTlsMaterial, WorkloadIdentity } from '../../src/ca/workload-id
 import type { ProxyIdentity } from '../../src/generate/generate.js';
 import { proxyConfigs, type GenerationCounters, type ResourceState } from '../../src/runtime/proxy-configs.js';
 import { IncrementalTranslator } from '../../src/translate/incremental.js';
-import { SnapshotCache } from '../../src/xds/cache.js';
-import { ResourceEncoder } from '../../src/xds/encode.js';
-import type { Snapshot } from '../../src/xds/snapshot.js';
-import { PUSH_ORDER, SECRET_TYPE } from '../../src/xds/types.js';
+import { SnapshotCache } from '../../src/snapshot/cache.js';
+import { ResourceEncoder } from '../../src/snapshot/encode.js';
+import type { Snapshot } from '../../src/snapshot/snapshot.js';
+import { PUSH_ORDER, SECRET_TYPE } from '../../src/snapshot/types.js';
 
 const resources = [
   {

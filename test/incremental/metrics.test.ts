@@ -22,7 +22,8 @@ describe('recompute metrics', () => {
     const first = parseMetrics(await metrics.metrics());
 
     // when an endpoint change patches three proxies and encodes one assignment
-    counters = { translations: { a: 2, b: 1 }, proxyGenerations: 4, endpointPatches: 3, identityPatches: 2, resourcesEncoded: 11, pushes: { EDS: 3 } };
+    const cache = { entries: 12, hits: 30, misses: 12, evictedByChange: 5, evictedBySize: 1, maxEntries: 100 };
+    counters = { translations: { a: 2, b: 1 }, proxyGenerations: 4, endpointPatches: 3, identityPatches: 2, resourcesEncoded: 11, pushes: { EDS: 3 }, cache };
     const second = parseMetrics(await metrics.metrics());
 
     // then each scrape shows the totals so far
@@ -34,6 +35,12 @@ describe('recompute metrics', () => {
     expect(second.get('meshcp_proxy_endpoint_patches_total')).toBe(3);
     expect(second.get('meshcp_proxy_identity_patches_total')).toBe(2);
     expect(second.get('meshcp_resources_encoded_total')).toBe(11);
+    // and the dependency cache's stats, once there are some
+    expect(second.get('meshcp_dependency_cache_entries')).toBe(12);
+    expect(second.get('meshcp_dependency_cache_hits_total')).toBe(30);
+    expect(second.get('meshcp_dependency_cache_misses_total')).toBe(12);
+    expect(second.get('meshcp_dependency_cache_evictions_total{reason="change"}')).toBe(5);
+    expect(second.get('meshcp_dependency_cache_evictions_total{reason="size"}')).toBe(1);
     metrics.close();
   });
 

@@ -8,8 +8,8 @@ import { BehaviorSubject, type Subscription } from 'rxjs';
 import type { Resource } from '../../src/api/types.js';
 import { ControlPlane } from '../../src/runtime/control-plane.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { typeSet, type Snapshot } from '../../src/xds/snapshot.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE } from '../../src/xds/types.js';
+import { typeSet, type Snapshot } from '../../src/snapshot/snapshot.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE } from '../../src/snapshot/types.js';
 
 function dataplane(name: string, address: string, service: string, outbound: readonly string[]): Resource {
   return {

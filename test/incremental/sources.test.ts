@@ -12,8 +12,8 @@ import { ControlPlane } from '../../src/runtime/control-plane.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
 import { gatewayListenerName, gatewayRouteName, userCertificateSecretName } from '../../src/envoy/names.js';
-import { sourcesOf } from '../../src/xds/snapshot.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { sourcesOf } from '../../src/snapshot/snapshot.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { FakeEnvoy } from '../helpers/fake-envoy.js';
 import { waitFor } from '../helpers/wait.js';
 

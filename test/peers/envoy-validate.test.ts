@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { lookupType } from '../../src/protos/load.js';
-import { encodeResource } from '../../src/xds/encode.js';
-import { CLUSTER_TYPE, LISTENER_TYPE } from '../../src/xds/types.js';
+import { encodeResource } from '../../src/snapshot/encode.js';
+import { CLUSTER_TYPE, LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { envoyValidate } from './envoy-validate.js';
 
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createRootCa, type CaMaterial } from '../../src/ca/pki.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
-import { LISTENER_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { LISTENER_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { runCli } from '../cli/harness.js';
 import { FakeEnvoy } from '../helpers/fake-envoy.js';
 import { bufferLogger } from '../helpers/log-buffer.js';

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkAdminBinding } from '../../src/admin/server.js';
+import { checkAdminBinding } from '../../src/admin/binding.js';
 import { startServer } from '../../src/cli/serve.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { runCli } from '../cli/harness.js';

@@ -14,7 +14,7 @@ import { generateToken, loadOrCreateSigningKey } from '../../src/auth/token.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
 import { lookupType } from '../../src/protos/load.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { SECRET_TYPE } from '../../src/xds/types.js';
+import { SECRET_TYPE } from '../../src/snapshot/types.js';
 import { runCli } from '../cli/harness.js';
 import { freePort } from '../helpers/etcd.js';
 import { waitFor } from '../helpers/wait.js';

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkRe2, checkRe2Complexity, re2EngineRestarts, re2FullMatch, RE2_LIMITS, withEngineForTest } from '../../src/api/re2.js';
+import { checkRe2, checkRe2Complexity, re2EngineRestarts, re2FullMatch, RE2_LIMITS, withEngineForTest } from '../../src/regex/re2.js';
 import { runCli } from '../cli/harness.js';
 import { writeTestPki } from '../cli/certs.js';
 import { startTestServer, type TestServer } from './admin-server.js';

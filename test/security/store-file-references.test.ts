@@ -10,7 +10,7 @@ import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRootCa, issueCertificate } from '../../src/ca/pki.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
-import { SECRET_TYPE } from '../../src/xds/types.js';
+import { SECRET_TYPE } from '../../src/snapshot/types.js';
 import { runCli } from '../cli/harness.js';
 import { FakeEnvoy, namesOf } from '../helpers/fake-envoy.js';
 import { bufferLogger } from '../helpers/log-buffer.js';

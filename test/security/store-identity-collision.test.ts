@@ -12,7 +12,7 @@ import { generateToken, loadOrCreateSigningKey } from '../../src/auth/token.js';
 import { certificateInfo } from '../../src/ca/cert-info.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { SECRET_TYPE } from '../../src/xds/types.js';
+import { SECRET_TYPE } from '../../src/snapshot/types.js';
 import { runCli } from '../cli/harness.js';
 import { FakeEnvoy, namesOf } from '../helpers/fake-envoy.js';
 

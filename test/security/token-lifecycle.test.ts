@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readTokenUnverified } from '../../src/auth/token.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
-import { CLUSTER_TYPE } from '../../src/xds/types.js';
+import { CLUSTER_TYPE } from '../../src/snapshot/types.js';
 import { runCli } from '../cli/harness.js';
 import { FakeEnvoy } from '../helpers/fake-envoy.js';
 import { bufferLogger } from '../helpers/log-buffer.js';

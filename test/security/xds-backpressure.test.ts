@@ -6,7 +6,7 @@
  * (writer.ts, test/xds/writer.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { protoCodec } from '../../src/xds/codec.js';
 import { jsonToStruct } from '../../src/xds/struct.js';
 import { waitFor } from '../helpers/wait.js';

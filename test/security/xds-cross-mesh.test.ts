@@ -6,7 +6,7 @@
  * both, and the config dump of each is its own.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SECRET_TYPE } from '../../src/xds/types.js';
+import { SECRET_TYPE } from '../../src/snapshot/types.js';
 import { waitFor } from '../helpers/wait.js';
 import { TWO_MESHES, firstIdentity, startTestServer, type ReceivedIdentity, type TestServer } from './xds-harness.js';
 

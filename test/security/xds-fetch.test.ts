@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { certificateInfo } from '../../src/ca/cert-info.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { fetchResources, type NodeSpec } from '../helpers/fake-envoy.js';
 import { TWO_MESHES, logLinesSince, startTestServer, type TestServer } from './xds-harness.js';
 

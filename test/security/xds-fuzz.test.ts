@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { protoCodec } from '../../src/xds/codec.js';
 import { jsonToStruct } from '../../src/xds/struct.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { waitFor } from '../helpers/wait.js';
 import { TWO_MESHES, heapAfterGc, logLinesSince, startTestServer, type TestServer } from './xds-harness.js';
 import { ADS_DELTA, ADS_SOTW, FETCH_CLUSTERS, FETCH_SECRETS, HEALTH_CHECK, HEALTH_WATCH, RawConnection, type RawStream } from './xds-raw-client.js';

@@ -11,7 +11,7 @@ import vm from 'node:vm';
 import { generateToken, loadOrCreateSigningKey } from '../../src/auth/token.js';
 import { certificateInfo } from '../../src/ca/cert-info.js';
 import { startServer, type RunningServer, type ServeOptions } from '../../src/cli/serve.js';
-import { SECRET_TYPE } from '../../src/xds/types.js';
+import { SECRET_TYPE } from '../../src/snapshot/types.js';
 import { FakeEnvoy, type FakeEnvoyOptions, type ReceivedResponse } from '../helpers/fake-envoy.js';
 import { bufferLogger } from '../helpers/log-buffer.js';
 

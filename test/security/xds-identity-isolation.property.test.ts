@@ -14,7 +14,7 @@ import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateToken } from '../../src/auth/token.js';
-import { SECRET_TYPE } from '../../src/xds/types.js';
+import { SECRET_TYPE } from '../../src/snapshot/types.js';
 import type { FakeEnvoy, ReceivedResponse } from '../helpers/fake-envoy.js';
 import { identitiesIn, startTestServer, type ReceivedIdentity, type TestServer } from './xds-harness.js';
 

@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xdsLimitsFromFlags } from '../../src/cli/xds-limit-flags.js';
 import type { ServeOptions } from '../../src/cli/serve.js';
-import { ENDPOINT_TYPE } from '../../src/xds/types.js';
+import { ENDPOINT_TYPE } from '../../src/snapshot/types.js';
 import { runCli } from '../cli/harness.js';
 import { TWO_MESHES, startTestServer, type TestServer } from './xds-harness.js';
 

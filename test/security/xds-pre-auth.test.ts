@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { protoCodec } from '../../src/xds/codec.js';
 import { jsonToStruct } from '../../src/xds/struct.js';
-import { CLUSTER_TYPE, LISTENER_TYPE } from '../../src/xds/types.js';
+import { CLUSTER_TYPE, LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { waitFor } from '../helpers/wait.js';
 import { TWO_MESHES, logLinesSince, startTestServer, type TestServer } from './xds-harness.js';
 import { ADS_SOTW, RawConnection, type RawStream } from './xds-raw-client.js';

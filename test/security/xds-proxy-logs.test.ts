@@ -5,7 +5,7 @@
  * lines go through its log budget (10 a minute, the rest counted in the next line: log-budget.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLUSTER_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { CLUSTER_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { TWO_MESHES, logLinesSince, startTestServer, type TestServer } from './xds-harness.js';
 
 const MIB = 1024 * 1024;

@@ -9,7 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_ABSENT_ANSWERS } from '../../src/xds/limits.js';
-import { ENDPOINT_TYPE, LISTENER_TYPE } from '../../src/xds/types.js';
+import { ENDPOINT_TYPE, LISTENER_TYPE } from '../../src/snapshot/types.js';
 import type { FakeEnvoy } from '../helpers/fake-envoy.js';
 import { waitFor } from '../helpers/wait.js';
 import { TWO_MESHES, startTestServer, type TestServer } from './xds-harness.js';

@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configDumpTable, inspectTable } from '../../src/cli/inspect.js';
-import { LISTENER_TYPE } from '../../src/xds/types.js';
+import { LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { runCli } from '../cli/harness.js';
 import { waitFor } from '../helpers/wait.js';
 import { TWO_MESHES, startTestServer, type TestServer } from './xds-harness.js';

@@ -7,7 +7,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SECRET_TYPE } from '../../src/xds/types.js';
+import { SECRET_TYPE } from '../../src/snapshot/types.js';
 import { TWO_MESHES, firstIdentity, startTestServer, type TestServer } from './xds-harness.js';
 
 describe('dataplane token expiry on open streams', () => {

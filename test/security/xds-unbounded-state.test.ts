@@ -6,7 +6,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LISTENER_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { LISTENER_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import type { FakeEnvoy, NodeSpec } from '../helpers/fake-envoy.js';
 import { waitFor } from '../helpers/wait.js';
 import { TWO_MESHES, firstIdentity, startTestServer, type TestServer } from './xds-harness.js';

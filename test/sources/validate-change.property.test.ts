@@ -13,6 +13,7 @@ import { ResourceSet, meshOf, type RankedResource, type ResourceChange } from '.
 import { validateResource } from '../../src/api/parse.js';
 import { formatFieldError } from '../../src/api/errors.js';
 import { resourceKey, type Resource } from '../../src/api/types.js';
+import { resourceSetWarnings } from '../../src/generate/gateway-warnings.js';
 import { validateChange, validateResources } from '../../src/sources/validate.js';
 
 function valid(doc: Record<string, unknown>): Resource {
@@ -131,7 +132,7 @@ describe('validateChange vs validateResources (oracle)', () => {
         expect(validateResources(set.list(), { now: NOW, checkSecret: () => false }).errors).toEqual([]);
         for (const batch of batches) {
           const change = changeOf(set, batch);
-          const options = { now: NOW, checkSecret: () => false };
+          const options = { now: NOW, checkSecret: () => false, warnings: resourceSetWarnings };
           const fast = validateChange(change, options);
           const full = validateResources(change.set.list(), options);
           expect(fast.errors.length === 0, `incremental: ${fast.errors.map(formatFieldError).join('; ')}\nfull: ${full.errors.map(formatFieldError).join('; ')}`).toBe(full.errors.length === 0);
@@ -163,7 +164,7 @@ describe('validateChange vs validateResources (oracle)', () => {
     const set = ResourceSet.fromRanked([valid({ type: 'Mesh', name: 'default' }), ...dataplanes, ext].map((r) => ({ resource: r, rank: rank(r) })));
     const moved = valid({ type: 'Service', name: 'ext', mesh: 'default', endpoints: [{ address: '10.1.0.2', port: 80 }] });
     const next = set.apply([{ resource: moved, rank: rank(moved) }], []);
-    const result = validateChange({ set: next, puts: [moved], replaced: [ext], deletes: [], meshes: new Set(['default']), reset: false }, { now: NOW });
+    const result = validateChange({ set: next, puts: [moved], replaced: [ext], deletes: [], meshes: new Set(['default']), reset: false }, { now: NOW, warnings: resourceSetWarnings });
     expect(result.errors).toEqual([]);
     expect(result.checked).toBe(1);
     expect(result.caMeshes.size).toBe(0);

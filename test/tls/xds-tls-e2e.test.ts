@@ -14,7 +14,7 @@ import { XdsProxy } from '../../src/agent/xds-proxy.js';
 import { generateToken, loadOrCreateSigningKey } from '../../src/auth/token.js';
 import { grpcBootstrap } from '../../src/bootstrap/grpc.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
-import { LISTENER_TYPE } from '../../src/xds/types.js';
+import { LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { callWho, freePort, startXdsEchoServer } from '../helpers/echo-service.js';
 import { FakeEnvoy } from '../helpers/fake-envoy.js';
 import { bufferLogger } from '../helpers/log-buffer.js';

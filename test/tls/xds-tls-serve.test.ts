@@ -14,7 +14,7 @@ import { CONTROL_PLANE_CA_BLOB, XdsServingCertificate, loadOrCreateControlPlaneC
 import { MemoryBlobStore } from '../../src/ca/providers/builtin.js';
 import { createRootCa, issueCertificate } from '../../src/ca/pki.js';
 import { startServer, type RunningServer, type ServeOptions } from '../../src/cli/serve.js';
-import { LISTENER_TYPE } from '../../src/xds/types.js';
+import { LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { FakeEnvoy } from '../helpers/fake-envoy.js';
 import { bufferLogger } from '../helpers/log-buffer.js';
 

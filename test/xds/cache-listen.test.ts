@@ -6,11 +6,11 @@
  */
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { SnapshotCache, type SnapshotSink } from '../../src/xds/cache.js';
-import { ResourceEncoder, type ResourceObject } from '../../src/xds/encode.js';
-import { WatchError } from '../../src/xds/session.js';
-import type { GeneratedConfig, Snapshot } from '../../src/xds/snapshot.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE } from '../../src/xds/types.js';
+import { SnapshotCache, type SnapshotSink } from '../../src/snapshot/cache.js';
+import { ResourceEncoder, type ResourceObject } from '../../src/snapshot/encode.js';
+import { WatchError } from '../../src/snapshot/watcher.js';
+import type { GeneratedConfig, Snapshot } from '../../src/snapshot/snapshot.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE } from '../../src/snapshot/types.js';
 import { cluster, endpoints } from '../helpers/controlled-watcher.js';
 
 function config(port: number): GeneratedConfig {

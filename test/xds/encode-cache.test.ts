@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ResourceEncoder } from '../../src/xds/encode.js';
-import { CLUSTER_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { ResourceEncoder } from '../../src/snapshot/encode.js';
+import { CLUSTER_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 
 const inline = (text: string): Record<string, string> => ({ inline_string: text });
 

@@ -12,7 +12,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { XdsServer } from '../../src/xds/server.js';
 import { StatusRegistry } from '../../src/xds/status.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { ControlledWatcher, cluster, endpoints, secret } from '../helpers/controlled-watcher.js';
 import { FakeEnvoy, decodeAny, namesOf, type FakeEnvoyOptions, type ReceivedResponse } from '../helpers/fake-envoy.js';
 import { tcpListener } from '../helpers/xds-resources.js';

@@ -4,8 +4,8 @@
  * listener go out before its cluster.
  */
 import { describe, expect, it } from 'vitest';
-import { encodeResource } from '../../src/xds/encode.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { encodeResource } from '../../src/snapshot/encode.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { cluster, endpoints, secret } from '../helpers/controlled-watcher.js';
 import { clusterRoute, rdsListener, tcpListener } from '../helpers/xds-resources.js';
 

@@ -7,8 +7,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { XdsServer } from '../../src/xds/server.js';
 import { StatusRegistry } from '../../src/xds/status.js';
-import { XdsSession, type ConfigWatcher, type XdsResponse } from '../../src/xds/session.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import type { ConfigWatcher } from '../../src/snapshot/watcher.js';
+import { XdsSession, type XdsResponse } from '../../src/xds/session.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { ControlledWatcher, cluster, endpoints, secret, type TestConfig } from '../helpers/controlled-watcher.js';
 import { FakeEnvoy, namesOf, type ReceivedResponse, type XdsMode } from '../helpers/fake-envoy.js';
 import { clusterRoute, rdsListener, tcpListener } from '../helpers/xds-resources.js';

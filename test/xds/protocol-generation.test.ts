@@ -6,11 +6,11 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { of } from 'rxjs';
-import { SnapshotCache } from '../../src/xds/cache.js';
+import { SnapshotCache } from '../../src/snapshot/cache.js';
 import { XdsServer } from '../../src/xds/server.js';
 import { StatusRegistry } from '../../src/xds/status.js';
-import { CLUSTER_TYPE } from '../../src/xds/types.js';
-import type { NodeInfo } from '../../src/xds/session.js';
+import { CLUSTER_TYPE } from '../../src/snapshot/types.js';
+import type { NodeInfo } from '../../src/snapshot/watcher.js';
 import { cluster, generated } from '../helpers/controlled-watcher.js';
 import { FakeEnvoy, namesOf, type XdsMode } from '../helpers/fake-envoy.js';
 

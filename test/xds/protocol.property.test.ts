@@ -23,7 +23,7 @@ import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { XdsServer } from '../../src/xds/server.js';
 import { StatusRegistry } from '../../src/xds/status.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { ControlledWatcher, canonical, cluster, endpoints, listener, resourcesOf, route, secret, type TestConfig } from '../helpers/controlled-watcher.js';
 import { FakeEnvoy, decodeAny, fetchResources, type ReceivedResponse, type SentRequest, type XdsMode } from '../helpers/fake-envoy.js';
 import { clusterRoute, tcpListener } from '../helpers/xds-resources.js';

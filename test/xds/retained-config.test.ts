@@ -5,10 +5,10 @@
  */
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { SnapshotCache } from '../../src/xds/cache.js';
-import { ResourceEncoder, type ResourceObject } from '../../src/xds/encode.js';
-import { buildSnapshot, isStandIn, MapWith, retainConfig, retainedForm, type GeneratedConfig, type Snapshot } from '../../src/xds/snapshot.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { SnapshotCache } from '../../src/snapshot/cache.js';
+import { ResourceEncoder, type ResourceObject } from '../../src/snapshot/encode.js';
+import { buildSnapshot, isStandIn, MapWith, retainConfig, retainedForm, type GeneratedConfig, type Snapshot } from '../../src/snapshot/snapshot.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { cluster, endpoints, listener } from '../helpers/controlled-watcher.js';
 
 const secret = (name: string): ResourceObject => ({ name, generic_secret: { secret: { inline_string: `s-${name}` } } });

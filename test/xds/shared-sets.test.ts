@@ -5,9 +5,9 @@
  * the version its content hashes to, and a list differing in one resource must not find it.
  */
 import { describe, expect, it } from 'vitest';
-import { ResourceEncoder, type ResourceObject } from '../../src/xds/encode.js';
-import { buildSnapshot, sortedVersion, typeSet, type Snapshot } from '../../src/xds/snapshot.js';
-import { CLUSTER_TYPE } from '../../src/xds/types.js';
+import { ResourceEncoder, type ResourceObject } from '../../src/snapshot/encode.js';
+import { buildSnapshot, sortedVersion, typeSet, type Snapshot } from '../../src/snapshot/snapshot.js';
+import { CLUSTER_TYPE } from '../../src/snapshot/types.js';
 import { cluster } from '../helpers/controlled-watcher.js';
 
 function built(clusters: readonly ResourceObject[], encoder: ResourceEncoder): Snapshot {

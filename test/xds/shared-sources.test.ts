@@ -12,8 +12,8 @@ import { generateForProxy, type GenerateContext } from '../../src/generate/gener
 import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
 import { proxyConfigs, type GenerationCounters, type ResourceState } from '../../src/runtime/proxy-configs.js';
 import { IncrementalTranslator } from '../../src/translate/incremental.js';
-import { MapWith, sourcesOf, type GeneratedConfig, type GeneratedSources } from '../../src/xds/snapshot.js';
-import { LISTENER_TYPE } from '../../src/xds/types.js';
+import { MapWith, sourcesOf, type GeneratedConfig, type GeneratedSources } from '../../src/snapshot/snapshot.js';
+import { LISTENER_TYPE } from '../../src/snapshot/types.js';
 
 const material: MeshTlsMaterial = {
   identity: () => ({ certChainPem: 'CERT', keyPem: 'KEY', spiffeIds: [], serialHex: '1', notAfter: new Date(0) }),

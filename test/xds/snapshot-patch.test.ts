@@ -5,9 +5,9 @@
  * for consistency the same way.
  */
 import { describe, expect, it } from 'vitest';
-import { ResourceEncoder, type ResourceObject } from '../../src/xds/encode.js';
-import { buildSnapshot, MapWith, replacedKey, sameContent, type GeneratedConfig, type Snapshot } from '../../src/xds/snapshot.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE } from '../../src/xds/types.js';
+import { ResourceEncoder, type ResourceObject } from '../../src/snapshot/encode.js';
+import { buildSnapshot, MapWith, replacedKey, sameContent, type GeneratedConfig, type Snapshot } from '../../src/snapshot/snapshot.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { cluster, endpoints, listener } from '../helpers/controlled-watcher.js';
 
 function config(eds: readonly ResourceObject[]): GeneratedConfig {

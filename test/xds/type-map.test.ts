@@ -3,8 +3,8 @@
  * instead of a Map (issue #11 idle memory). It must behave as a Map filled in push order would.
  */
 import { describe, expect, it } from 'vitest';
-import { MapWith, TypeMap } from '../../src/xds/snapshot.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { MapWith, TypeMap } from '../../src/snapshot/snapshot.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 
 const OTHER = 'type.googleapis.com/example.Other';
 

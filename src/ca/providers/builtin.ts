@@ -6,7 +6,7 @@
  * blob, written once with `ifAbsent`, so the certificate and its key can never be torn apart by a
  * crash, and two replicas starting together agree on one root.
  *
- * Blob names (security issue #9, hole 11). They used to be `ca/{mesh}.ca-builtin-{backend}.json`,
+ * Blob names. They used to be `ca/{mesh}.ca-builtin-{backend}.json`,
  * which is ambiguous: mesh `a` with backend `b.ca-builtin-c` and mesh `a.ca-builtin-b` with backend
  * `c` shared one root key. A blob is now named by a hash of the length-prefixed pair, which is
  * unambiguous and of bounded length (names may be 253 characters). An old blob is still used when

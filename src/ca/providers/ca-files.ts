@@ -1,7 +1,7 @@
 /**
  * A provided CA's `file:` sources (SPEC §1 Mesh, `conf.cert.file` / `conf.key.file`) live outside
  * the resource set: the Mesh names a path, and what the path holds can change without any
- * resource changing (a rotation by cert-manager, or an operator's mistake). Issue #11: a file
+ * resource changing (a rotation by cert-manager, or an operator's mistake). A file
  * that turns invalid must not block anything else, and the proxies of that mesh keep the CA
  * material last accepted — not the new bad file.
  *

@@ -20,7 +20,7 @@ function svidIssuerOf(ca: MeshCa): SvidIssuer {
  * A SPIFFE X509-SVID (https://github.com/spiffe/spiffe/blob/main/standards/X509-SVID.md): one
  * URI SAN per service, CA=false, digitalSignature, serverAuth and clientAuth, empty subject. Its
  * key is generated here and held in memory only (SPEC §1 Mesh, "Workload certificates"). Issued
- * through the fast DER path of svid.ts (issue #11: the cold-start hot path).
+ * through the fast DER path of svid.ts (the cold-start hot path).
  */
 export async function issueWorkloadIdentity(ca: MeshCa, request: WorkloadCertificateRequest): Promise<IssuedIdentity> {
   const issued = await svidIssuerOf(ca).issue(request.spiffeIds, request.validitySeconds, request.now);

@@ -85,7 +85,7 @@ export class ProvidedCaProvider implements CaProvider<ProvidedMtlsBackend> {
   /**
    * `readFile`: how `file:` sources are read when the context does not say. `meshcp serve` passes
    * the content of the last accepted set (ca-files.ts), so a CA file that turns bad on disk is not
-   * what its mesh signs with (issue #11: pinned at its last good version).
+   * what its mesh signs with (pinned at its last good version).
    */
   constructor(private readonly readFile: CaFileReader = readCaFileFromDisk) {}
 

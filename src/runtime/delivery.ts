@@ -5,16 +5,16 @@
  * others publishing is all that can be known.
  */
 import { filter, type Observable } from 'rxjs';
-import { refKey } from '../xds/node.js';
+import { refKey } from '../snapshot/node.js';
 import type { StatusRegistry } from '../xds/status.js';
-import { SECRET_TYPE } from '../xds/types.js';
-import type { MaterialDelivery } from './manager.js';
-import { identityCertificateSecretName } from './names.js';
+import { SECRET_TYPE } from '../snapshot/types.js';
+import type { MaterialDelivery } from '../identity/manager.js';
+import { identityCertificateSecretName } from '../identity/names.js';
 
 export function statusDelivery(status: StatusRegistry): MaterialDelivery & { close(): void } {
   /**
    * Proxies, by (mesh, name), that have been sent their identity certificate over SDS on a stream
-   * still open. Keyed by the mesh too: `web-01` of another mesh is another proxy (security issue #9).
+   * still open. Keyed by the mesh too: `web-01` of another mesh is another proxy.
    */
   const consumers = new Set<string>();
   // Every push and ACK of every proxy passes here: the key is made only for the events that use it.
@@ -29,7 +29,7 @@ export function statusDelivery(status: StatusRegistry): MaterialDelivery & { clo
     if (proxy && names.includes(identityCertificateSecretName(proxy.mesh))) consumers.add(refKey({ mesh: event.mesh, name: event.nodeId }));
   });
   // Only what can make `delivered` true: an SDS ACK, or a disconnect (a gone proxy is not waited for).
-  // Other types' ACKs, one per proxy per change, would wake every CA-switch check for nothing (issue #11).
+  // Other types' ACKs, one per proxy per change, would wake every CA-switch check for nothing.
   const changes: Observable<unknown> = status.events.pipe(filter((e) => (e.kind === 'ack' && e.typeUrl === SECRET_TYPE) || e.kind === 'disconnect'));
   return {
     delivered(mesh, proxyName, since) {

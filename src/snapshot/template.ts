@@ -1,158 +1,14 @@
 /**
- * Encodes Envoy resources once and reuses the bytes: a resource object built for many proxies
- * is encoded one time per content version (go-control-plane PR #1324).
+ * Template encoding: the bytes of a per-proxy resource spliced into an encoding made once per
+ * shape (see below). The encoder (encode.ts) uses a resource's template when it has one.
  */
-import crypto from 'node:crypto';
 import protobuf from 'protobufjs';
 import { lookupType } from '../protos/load.js';
 import { dependenciesOf, type ResourceDependencies } from './dependencies.js';
-import { ENDPOINT_TYPE, SECRET_TYPE, protoNameOf } from './types.js';
-
-export interface EncodedResource {
-  readonly name: string;
-  readonly typeUrl: string;
-  /** Content hash: equal bytes, equal version. */
-  readonly version: string;
-  /** The serialized resource (the `value` of its Any). */
-  readonly value: Uint8Array;
-  /** What it names in other types, read once with the encoding (make-before-break needs it per push). */
-  readonly refs: ResourceDependencies;
-}
-
-/** A generated resource: plain object with snake_case proto field names, as `Type.fromObject` takes it. */
-export type ResourceObject = Readonly<Record<string, unknown>>;
-
-/** The xDS resource name: `cluster_name` for a ClusterLoadAssignment, `name` for every other type. */
-export function resourceName(typeUrl: string, resource: ResourceObject): string {
-  const name = typeUrl === ENDPOINT_TYPE ? resource['cluster_name'] : resource['name'];
-  if (typeof name !== 'string' || name === '') throw new Error(`${protoNameOf(typeUrl)} without a name`);
-  return name;
-}
-
-export interface EncoderStats {
-  /** Resources serialized with protobuf (a content not seen before). */
-  encodes: number;
-  /** Lookups answered from the cache (the same object, or the same content). */
-  hits: number;
-  /** Resources whose bytes were spliced from a template (see ResourceTemplate), new content or not. */
-  templated: number;
-}
-
-const MAX_CONTENT_ENTRIES = 50_000;
+import { protoNameOf, type ResourceObject } from './types.js';
 
 /**
- * One-shot `crypto.hash` (Node ≥ 20.12) is about three times cheaper than createHash for the short
- * inputs hashed per proxy per change; the same digest either way.
- */
-const sha256: (data: string | Uint8Array, encoding: 'hex' | 'base64') => string =
-  typeof crypto.hash === 'function' ? (data, encoding) => crypto.hash('sha256', data, encoding) : (data, encoding) => crypto.createHash('sha256').update(data).digest(encoding);
-
-const sha256Bytes: (data: string | Uint8Array) => Buffer =
-  typeof crypto.hash === 'function' ? (data) => crypto.hash('sha256', data, 'buffer') as unknown as Buffer : (data) => crypto.createHash('sha256').update(data).digest();
-
-/**
- * The first 64 bits of the SHA-256, in hex. Printed from the digest's first 8 bytes rather than
- * sliced from the full hex: a 16-character slice is a V8 sliced string that keeps the whole
- * 64-character digest alive for as long as the version is held (every proxy holds several).
- */
-export function contentHash(data: string | Uint8Array): string {
-  return sha256Bytes(data).toString('hex', 0, 8);
-}
-
-export interface ResourceEncoderOptions {
-  /**
-   * Splice the bytes of resources built from a template (`templated`) rather than encoding them
-   * with protobuf (default true). Off, every resource goes through `fromObject`/`encode`: the
-   * reference the templates are tested against.
-   */
-  readonly templates?: boolean;
-}
-
-/**
- * Encodes each resource once: by object identity first (a shared cluster or assignment built once
- * per revision is one object for every proxy, so the lookup costs a WeakMap hit), then by content
- * (a per-proxy object with the same content as one already encoded reuses its bytes and its
- * EncodedResource, so equal resources of many proxies are one object in memory).
- *
- * A Secret holding a private key (`tls_certificate`) is cached by object only: the content cache
- * outlives the objects, and would keep every rotated-out key in memory until it is cleared.
- *
- * The control plane owns one; `stats.encodes` counts real encodings, the recompute counter of
- * issue #11.
- */
-export class ResourceEncoder {
-  readonly stats: EncoderStats = { encodes: 0, hits: 0, templated: 0 };
-  private readonly byObject = new WeakMap<object, EncodedResource>();
-  private readonly byContent = new Map<string, EncodedResource>();
-  private readonly templates: boolean;
-
-  constructor(options: ResourceEncoderOptions = {}) {
-    this.templates = options.templates ?? true;
-  }
-
-  encode(typeUrl: string, resource: ResourceObject): EncodedResource {
-    const known = this.byObject.get(resource);
-    if (known && known.typeUrl === typeUrl) {
-      this.stats.hits++;
-      return known;
-    }
-    const instance = this.templates ? templateInstanceOf(resource) : undefined;
-    if (instance !== undefined && instance.template.typeUrl === typeUrl) {
-      const values = instance.template.holes(instance.value);
-      // A lone surrogate is encoded differently by protobufjs's own UTF-8 writer and by Buffer's: such values go through protobuf.
-      if (values.every(wellFormed)) return this.encodeInstance(typeUrl, resource, instance.template, values);
-    }
-    // The full digest, not the JSON, is kept: thousands of per-proxy listeners would otherwise hold
-    // their JSON text in memory for as long as the entry lives.
-    const holdsKey = typeUrl === SECRET_TYPE && resource['tls_certificate'] !== undefined;
-    const key = holdsKey ? undefined : sha256(`${typeUrl}|${JSON.stringify(resource)}`, 'base64');
-    const cached = key === undefined ? undefined : this.byContent.get(key);
-    if (cached) {
-      this.stats.hits++;
-      this.byObject.set(resource, cached);
-      return cached;
-    }
-    const type = lookupType(protoNameOf(typeUrl));
-    const value = type.encode(type.fromObject(resource), new OwnBufferWriter()).finish();
-    const encoded: EncodedResource = { name: resourceName(typeUrl, resource), typeUrl, version: contentHash(value), value, refs: dependenciesOf(typeUrl, resource) };
-    return this.remember(resource, key, encoded);
-  }
-
-  /** A new encoding, kept by object and (when it has a content key) by content. */
-  private remember(resource: object, key: string | undefined, encoded: EncodedResource): EncodedResource {
-    this.stats.encodes++;
-    if (key !== undefined) {
-      if (this.byContent.size >= MAX_CONTENT_ENTRIES) this.byContent.clear();
-      this.byContent.set(key, encoded);
-    }
-    this.byObject.set(resource, encoded);
-    return encoded;
-  }
-
-  /**
-   * A templated resource: its bytes spliced, no JSON key (the digest of the bytes is the content
-   * key, and gives the version too), no `fromObject`, no reference walk (the template's).
-   */
-  private encodeInstance(typeUrl: string, resource: ResourceObject, template: ResourceTemplate, values: readonly string[]): EncodedResource {
-    this.stats.templated++;
-    const value = template.instantiate(values);
-    const digest = sha256Bytes(value);
-    // As above: private keys are never kept by content.
-    const holdsKey = typeUrl === SECRET_TYPE && resource['tls_certificate'] !== undefined;
-    const key = holdsKey ? undefined : `${typeUrl}|bytes|${digest.toString('base64')}`;
-    const cached = key === undefined ? undefined : this.byContent.get(key);
-    if (cached) {
-      this.stats.hits++;
-      this.byObject.set(resource, cached);
-      return cached;
-    }
-    const encoded: EncodedResource = { name: resourceName(typeUrl, resource), typeUrl, version: digest.toString('hex', 0, 8), value, refs: template.refs };
-    return this.remember(resource, key, encoded);
-  }
-}
-
-/**
- * Template encoding (issue #11, initial config). A per-proxy resource that differs from the same
+ * Template encoding (initial config). A per-proxy resource that differs from the same
  * resource of other proxies only in a few whole string fields (an inbound listener: its name,
  * address and stat prefixes carry the proxy's address, nothing else does) is encoded once per
  * shape, with marker strings in those fields; each proxy's bytes are that encoding with its own
@@ -420,11 +276,12 @@ interface TemplateInstance {
  */
 const TEMPLATE_INSTANCE = Symbol('meshcp.templateInstance');
 
-function templateInstanceOf(resource: ResourceObject): TemplateInstance | undefined {
+export function templateInstanceOf(resource: ResourceObject): TemplateInstance | undefined {
   return (resource as { [TEMPLATE_INSTANCE]?: TemplateInstance })[TEMPLATE_INSTANCE];
 }
 
-const wellFormed = (value: string): boolean => (value as string & { isWellFormed?: () => boolean }).isWellFormed?.() ?? !/[\uD800-\uDFFF]/.test(value);
+/** Whether `value` has no lone surrogate: protobufjs's own UTF-8 writer and Buffer's encode those differently. */
+export const wellFormed = (value: string): boolean => (value as string & { isWellFormed?: () => boolean }).isWellFormed?.() ?? !/[\uD800-\uDFFF]/.test(value);
 
 /**
  * Marks `resource` as `template` for `value`: an encoder splices its bytes (`template.holes(value)`
@@ -440,34 +297,10 @@ export function templated<T extends ResourceObject>(resource: T, template: Resou
 }
 
 /**
- * A protobufjs writer whose result is a buffer of its own (see ownBytes): written there directly,
- * rather than into a slice of Node's shared pool and copied out (a new 8 KiB pool every few
- * Secrets of a few KiB was a visible cost of the initial config).
- */
-class OwnBufferWriter extends protobuf.BufferWriter {
-  static override alloc(size: number): Buffer {
-    return Buffer.allocUnsafeSlow(size);
-  }
-}
-
-/**
  * `bytes` in a buffer of its own. protobufjs hands out small results as slices of Node's shared
  * 8 KiB allocation pool, and one long-lived slice keeps its whole pool alive: the encoded
  * resources every proxy holds kept about one pool per connected proxy (8 KiB of RSS each).
  */
 export function ownBytes(bytes: Uint8Array): Uint8Array {
   return bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
-}
-
-/** The process-wide encoder of code that does not bring its own (tests, goldens, the bench's oracle). */
-export const defaultEncoder = new ResourceEncoder();
-
-export function encodeResource(typeUrl: string, resource: ResourceObject): EncodedResource {
-  return defaultEncoder.encode(typeUrl, resource);
-}
-
-/** Decodes resource bytes back into canonical JSON (Any expanded with '@type'), for goldens and config dumps. */
-export function decodeResource(typeUrl: string, value: Uint8Array): Record<string, unknown> {
-  const type = lookupType(protoNameOf(typeUrl));
-  return type.toObject(type.decode(value), { json: true, enums: String, longs: String, bytes: String }) as Record<string, unknown>;
 }

@@ -37,3 +37,6 @@ export function isFullStateType(typeUrl: string): boolean {
 export function protoNameOf(typeUrl: string): string {
   return typeUrl.slice(typeUrl.lastIndexOf('/') + 1);
 }
+
+/** A generated resource: plain object with snake_case proto field names, as `Type.fromObject` takes it. */
+export type ResourceObject = Readonly<Record<string, unknown>>;

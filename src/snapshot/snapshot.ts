@@ -20,12 +20,12 @@ export interface GeneratedConfig {
   /**
    * Material still being issued (e.g. a gateway server certificate): the config is incomplete
    * and must not be published. An empty LDS/CDS in SotW deletes everything the proxy has, so a
-   * partial first response after a restart would be an outage (issue #10).
+   * partial first response after a restart would be an outage.
    */
   readonly pending?: readonly string[];
   /**
    * The user resources (`Kind/name`) each resource was generated from, so a NACK can be shown on
-   * the Route, Mesh, Service or Secret that caused it (issue #11). See `sourcesOf`.
+   * the Route, Mesh, Service or Secret that caused it. See `sourcesOf`.
    */
   readonly sources?: GeneratedSources;
 }
@@ -140,7 +140,7 @@ const MAX_INTERNED = 50_000;
 /**
  * Sets found shared (built a second time), by type and SotW key (`sotwKey`, the string their
  * version hashes): the thousands of proxies building the same set (the clusters of one service's
- * neighbours) then find it without hashing its key each (a digest per proxy per type, issue #11
+ * neighbours) then find it without hashing its key each (a digest per proxy per type
  * profile of the initial config). A set built once (a proxy's own listeners) is not entered, so
  * it costs no key string. Cleared with `setsByVersion`.
  */
@@ -215,7 +215,7 @@ function encodeList(
 }
 
 /**
- * What a connected proxy keeps of its config once its snapshot is built (issue #11: idle memory
+ * What a connected proxy keeps of its config once its snapshot is built (idle memory
  * per proxy). The plain objects of a type are read again only to encode them, so once encoded a
  * list is replaced by a stand-in: an empty, frozen list that stands for the encoded set, one per
  * set (proxies holding the same set share it). Only the EDS list (an endpoint change patches it,
@@ -342,7 +342,7 @@ function sameKeys(map: ReadonlyMap<string, EncodedResource>, before: ReadonlyMap
 /**
  * A map by type URL with one field per pushed type (PUSH_ORDER) and a Map only for other types:
  * every connected proxy holds two of these (its snapshot's sets, its kept config's lists), and a
- * Map of five entries costs about 300 bytes (issue #11 idle memory). Iterates the pushed types
+ * Map of five entries costs about 300 bytes (idle memory). Iterates the pushed types
  * in PUSH_ORDER, then the others in insertion order, as a Map filled in that order would.
  */
 export class TypeMap<V> implements ReadonlyMap<string, V> {
@@ -434,7 +434,7 @@ class KeptLists extends TypeMap<readonly ResourceObject[]> {}
 /**
  * A map with one entry replaced, over a base map, without copying it: an endpoint change makes a
  * config (its lists by type) and a snapshot (its sets by type) per connected proxy that differ
- * from the proxy's previous ones in the EDS entry alone (issue #11). Replacing the same key again
+ * from the proxy's previous ones in the EDS entry alone. Replacing the same key again
  * replaces it over the same base, so the chain never grows. Entries keep the base's order.
  */
 export class MapWith<V> implements ReadonlyMap<string, V> {

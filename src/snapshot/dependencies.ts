@@ -3,7 +3,7 @@
  * route action sends to, the RouteConfiguration an HTTP connection manager loads over RDS, the
  * SDS secrets a TLS context loads, and the ClusterLoadAssignment an EDS cluster waits for.
  *
- * The session needs this for make-before-break (issue #10 point 3, xDS protocol "Eventual
+ * The session needs this for make-before-break (xDS protocol "Eventual
  * consistency considerations"): it must not send a Listener naming a cluster the proxy does not
  * have yet, nor drop a cluster a Listener it holds still names. The references are read from the
  * resource itself, the way Envoy reads them, so every generator (sidecar, gateway, grpc) and

@@ -3,7 +3,7 @@
  * config it cannot compile, so JavaScript-only syntax must be caught when a resource is applied
  * (DESIGN.md "Regexes are RE2 and full-match").
  *
- * Hostile patterns (security issue #9, hole 6). re2-wasm runs RE2 in a WebAssembly heap fixed at
+ * Hostile patterns. re2-wasm runs RE2 in a WebAssembly heap fixed at
  * 16 MiB. A pattern like `\p{L}{100}` exhausts it: Emscripten aborts, prints a multi-line stack,
  * and the module is dead from then on (its ABORT flag stays set, its heap stays full), so every
  * later regex — valid or not — was refused until a restart. Compiling `\p{L}{50}` also costs

@@ -3,7 +3,7 @@
  * only thing the xDS server sees (go-control-plane's ConfigWatcher). A generated config
  * that fails the consistency check is logged and dropped: the proxy keeps the last good one.
  *
- * Security (issue #9):
+ * Security:
  * - Streams share one generation only when they resolve to the same proxy: same name, mesh and
  *   flavor (everything generation reads from the node, generate.ts proxyIdentity). Keying by
  *   `node.id` alone handed `web-01` of mesh `other` the config, and workload key, of `web-01` in
@@ -18,7 +18,7 @@ import { Observable } from 'rxjs';
 import { defaultEncoder, type ResourceEncoder } from './encode.js';
 import { nodeMesh, nodeRef, refKey } from './node.js';
 import { buildSnapshot, retainConfig, sameContent, type GeneratedConfig, type Snapshot, type SnapshotResult } from './snapshot.js';
-import { WatchError, type ConfigWatcher, type NodeInfo } from './session.js';
+import { WatchError, type ConfigWatcher, type NodeInfo } from './watcher.js';
 
 /**
  * Refused with a gRPC status, or accepted until `expiresAt` (for ever when absent), or until
@@ -57,11 +57,11 @@ interface WatchContext {
  * One generation shared by the streams of a proxy: the upstream config subscription, the last
  * snapshot (replayed to a stream that joins) and the streams. Fanned out by hand rather than with
  * rxjs `share` and a ReplaySubject, whose subscriber chain cost memory per connected proxy and
- * calls per proxy per change (issue #11). It is also the upstream's sink: its methods, not three
+ * calls per proxy per change. It is also the upstream's sink: its methods, not three
  * closures per proxy.
  *
  * Each config is one step (build, check, keep, skip when equal) rather than an operator chain, as
- * an endpoint change runs it for every connected proxy (issue #11 profile). The previous config
+ * an endpoint change runs it for every connected proxy (a profiled hot path). The previous config
  * and snapshot are kept, so their unchanged types are reused.
  */
 class SharedWatch {
@@ -185,7 +185,7 @@ export class SnapshotCache implements ConfigWatcher {
 
   /**
    * `watch(node).subscribe(sink)` without an rxjs subscriber per stream (about a kilobyte per
-   * connected proxy, issue #11 idle memory): the sink gets the snapshots, or the error that ends
+   * connected proxy, idle memory): the sink gets the snapshots, or the error that ends
    * the watch (a refused node: at once), after which it hears nothing more. Returns the way to
    * stop; call it after an error too (as rxjs unsubscribes on error), so the stream is released.
    */

@@ -9,20 +9,20 @@
  *
  * An accepted token's expiry is returned: the stream that presented it is closed with
  * UNAUTHENTICATED at that moment (xds/cache.ts), so an expired token stops receiving
- * certificates (security issue #9, hole 2). With a keyring (SPEC §2 "Token lifecycle") the
+ * certificates. With a keyring (SPEC §2 "Token lifecycle") the
  * expiry also counts the signing key's retirement, and the stream ends as soon as its token is
  * revoked or its key removed, on whichever replica it is.
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
-import type { TokenCheck, TokenKeyring } from '../auth/keyring.js';
-import { verifyToken } from '../auth/token.js';
-import { nodeMesh } from '../xds/node.js';
-import type { NodeAuthentication, NodeAuthenticator } from '../xds/cache.js';
-import { WatchError } from '../xds/session.js';
-import type { Clock } from './time.js';
-import { systemClock } from './time.js';
+import type { TokenCheck, TokenKeyring } from './keyring.js';
+import { verifyToken } from './token.js';
+import { nodeMesh } from '../snapshot/node.js';
+import type { NodeAuthentication, NodeAuthenticator } from '../snapshot/cache.js';
+import { WatchError } from '../snapshot/watcher.js';
+import type { Clock } from '../identity/time.js';
+import { systemClock } from '../identity/time.js';
 
-export type { NodeAuthentication, NodeAuthenticator } from '../xds/cache.js';
+export type { NodeAuthentication, NodeAuthenticator } from '../snapshot/cache.js';
 
 /** What verifies tokens with rotation and revocation (auth/keyring.ts). */
 export type TokenVerifier = Pick<TokenKeyring, 'check' | 'watch'>;

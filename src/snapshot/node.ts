@@ -1,11 +1,11 @@
 /**
  * Who a stream says it is: the proxy reference (mesh, name) a node resolves to, and the checks a
- * node must pass before the control plane keeps anything about it (security issue #9).
+ * node must pass before the control plane keeps anything about it.
  *
  * A proxy is identified by (mesh, name), never by `node.id` alone: two meshes may each have a
  * `web-01` (SPEC §1: names are unique per mesh), and each has its own identity and config.
  */
-import type { NodeInfo } from './session.js';
+import type { NodeInfo } from './watcher.js';
 
 export interface ProxyRef {
   readonly mesh: string;

@@ -1,0 +1,162 @@
+/**
+ * The one cache of the pipeline (Istio's XdsCache, go-control-plane's LinearCache keyed by name):
+ * made by the composition root and passed down, never module-level, so two control planes in one
+ * process share nothing and the full-recompute oracle can run on a fresh one.
+ *
+ * - An entry is looked up by name and computed on a miss. While it is computed, every dependency
+ *   key its computation reads (`depend`, or the keys of an entry it gets) is recorded: the entry
+ *   depends on exactly those. Nothing else decides what an entry depends on.
+ * - `invalidate(keys)` evicts exactly the entries that depend on one of the keys (or on the
+ *   wildcard `kind/mesh/*` of one).
+ * - One size bound: past `maxEntries` the least recently used entry goes.
+ * - `stats` (entries, hits, misses, evictions) is exported in /metrics.
+ *
+ * A computation that reads something without saying so (no `depend`) makes an entry that a change
+ * of it does not evict: the full-recompute oracle, on a fresh cache, then disagrees with the
+ * incremental path (test/incremental/injected-omission.test.ts shows it).
+ */
+import { wildcardOf, type DependencyKey } from './keys.js';
+
+export interface DependencyCacheOptions {
+  /** The most entries kept; the least recently used go first. Default 50,000. */
+  readonly maxEntries?: number;
+}
+
+export interface DependencyCacheStats {
+  /** Entries kept now. */
+  readonly entries: number;
+  readonly hits: number;
+  readonly misses: number;
+  /** Entries evicted because a change named a key they depend on (or everything may have changed). */
+  readonly evictedByChange: number;
+  /** Entries evicted by the size bound. */
+  readonly evictedBySize: number;
+  readonly maxEntries: number;
+}
+
+interface Entry {
+  readonly name: string;
+  readonly value: unknown;
+  readonly deps: readonly DependencyKey[];
+}
+
+const NO_KEYS: readonly DependencyKey[] = Object.freeze([]);
+
+export class DependencyCache {
+  /** In use order, least recently used first (a Map keeps insertion order). */
+  private readonly entries = new Map<string, Entry>();
+  /** Per key, the entries depending on it. */
+  private readonly index = new Map<DependencyKey, Set<Entry>>();
+  /** The keys read by each computation in progress, innermost last. */
+  private readonly frames: Set<DependencyKey>[] = [];
+  private readonly maxEntries: number;
+  private hits = 0;
+  private misses = 0;
+  private evictedByChange = 0;
+  private evictedBySize = 0;
+
+  constructor(options: DependencyCacheOptions = {}) {
+    this.maxEntries = options.maxEntries ?? 50_000;
+  }
+
+  get stats(): DependencyCacheStats {
+    return {
+      entries: this.entries.size,
+      hits: this.hits,
+      misses: this.misses,
+      evictedByChange: this.evictedByChange,
+      evictedBySize: this.evictedBySize,
+      maxEntries: this.maxEntries,
+    };
+  }
+
+  /**
+   * The entry `name`, computed by `compute` on a miss. The keys it depends on flow into the
+   * computation that asked for it (if any): reading a cached value reads what it was made of.
+   */
+  get<V>(name: string, compute: () => V): V {
+    const entry = this.lookup(name, compute);
+    const frame = this.frames[this.frames.length - 1];
+    if (frame !== undefined) for (const dep of entry.deps) frame.add(dep);
+    return entry.value as V;
+  }
+
+  /**
+   * As `get`, but what the entry depends on does not flow into the asking computation: for an
+   * index read piecemeal, where the asker `depend`s on the precise keys of what it reads.
+   */
+  peek<V>(name: string, compute: () => V): V {
+    return this.lookup(name, compute).value as V;
+  }
+
+  /** The current computation reads `key`. */
+  depend(key: DependencyKey): void {
+    this.frames[this.frames.length - 1]?.add(key);
+  }
+
+  /** Evicts every entry depending on one of `keys` (or on its wildcard). */
+  invalidate(keys: Iterable<DependencyKey>): void {
+    for (const key of keys) {
+      this.evictDependents(key);
+      const wildcard = wildcardOf(key);
+      if (wildcard !== key) this.evictDependents(wildcard);
+    }
+  }
+
+  /** Evicts every entry (a reset: everything may have changed). */
+  clear(): void {
+    this.evictedByChange += this.entries.size;
+    this.entries.clear();
+    this.index.clear();
+  }
+
+  private lookup(name: string, compute: () => unknown): Entry {
+    const found = this.entries.get(name);
+    if (found !== undefined) {
+      this.hits++;
+      this.entries.delete(name);
+      this.entries.set(name, found);
+      return found;
+    }
+    this.misses++;
+    const frame = new Set<DependencyKey>();
+    this.frames.push(frame);
+    let value: unknown;
+    try {
+      value = compute();
+    } finally {
+      this.frames.pop();
+    }
+    const entry: Entry = { name, value, deps: frame.size === 0 ? NO_KEYS : [...frame] };
+    for (const key of entry.deps) {
+      let dependents = this.index.get(key);
+      if (dependents === undefined) this.index.set(key, (dependents = new Set()));
+      dependents.add(entry);
+    }
+    this.entries.set(name, entry);
+    while (this.entries.size > this.maxEntries) {
+      this.remove(this.entries.values().next().value as Entry);
+      this.evictedBySize++;
+    }
+    return entry;
+  }
+
+  private evictDependents(key: DependencyKey): void {
+    const dependents = this.index.get(key);
+    if (dependents === undefined) return;
+    for (const entry of [...dependents]) {
+      if (this.entries.get(entry.name) !== entry) continue;
+      this.remove(entry);
+      this.evictedByChange++;
+    }
+  }
+
+  private remove(entry: Entry): void {
+    this.entries.delete(entry.name);
+    for (const key of entry.deps) {
+      const dependents = this.index.get(key);
+      dependents?.delete(entry);
+      if (dependents?.size === 0) this.index.delete(key);
+    }
+  }
+}

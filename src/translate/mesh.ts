@@ -1,0 +1,116 @@
+/**
+ * api → model for one mesh, one object at a time: each Dataplane, service, Gateway, the mTLS
+ * settings and the TrafficPermissions is an entry of the dependency cache, made from exactly the
+ * resources it reads (and depending on their keys). A change evicts the entries naming its keys;
+ * the mesh is then assembled again from the entries, the evicted ones translated anew. This is
+ * the only place a MeshModel is put together: the full translation (the oracle, on a fresh cache)
+ * and the incremental one are the same code.
+ *
+ * An object translated anew that equals the previous model's is that previous object, so
+ * "did it change" is an identity check (incremental.ts classes the change from it).
+ */
+import type { DependencyCache } from '../change/dependency-cache.js';
+import { ALL_NAMES, dependencyKey } from '../change/keys.js';
+import type { Resource } from '../api/types.js';
+import type { DataplaneModel, GatewayModel, MeshModel, ServiceModel } from '../model/model.js';
+import { interned } from '../change/equal.js';
+import { gatewayModel } from './gateways.js';
+import { indexMesh, type MeshIndex } from './mesh-index.js';
+import { translateMeshMtls } from './mesh-mtls.js';
+import { translateTrafficPermissions } from './permissions.js';
+import { dataplaneModel, serviceModel, type OfflineDataplanes } from './services.js';
+
+export interface MeshTranslation {
+  readonly cache: DependencyCache;
+  readonly offline: OfflineDataplanes;
+  /** The mesh's previous model, if any: equal objects keep their identity. */
+  readonly previous?: MeshModel | undefined;
+}
+
+/** The kinds the index holds: any change of one of them makes a new index. */
+const INDEXED = ['Mesh', 'Dataplane', 'Service', 'Gateway', 'Route', 'TrafficPermission'] as const;
+
+function meshIndex(name: string, resources: readonly Resource[], cache: DependencyCache): MeshIndex {
+  // Peeked: a translation reads the index for the objects it names, and depends on their keys alone.
+  return cache.peek(`model:index/${name}`, () => {
+    for (const kind of INDEXED) cache.depend(dependencyKey(kind, name, ALL_NAMES));
+    return indexMesh(name, resources);
+  });
+}
+
+/** Whether two maps hold the same objects in the same order. */
+function sameEntries<V>(a: ReadonlyMap<string, V> | undefined, b: ReadonlyMap<string, V>): boolean {
+  if (a === undefined || a.size !== b.size) return false;
+  const other = b.entries();
+  for (const [key, value] of a) {
+    const next = other.next().value as [string, V];
+    if (next[0] !== key || next[1] !== value) return false;
+  }
+  return true;
+}
+
+/** The model of mesh `name` from `resources` (the mesh's, in resource order; other meshes' are ignored). */
+export function meshModel(name: string, resources: readonly Resource[], t: MeshTranslation): MeshModel {
+  const { cache, offline, previous } = t;
+  const index = meshIndex(name, resources, cache);
+
+  const services = new Map<string, ServiceModel>();
+  for (const service of [...index.contributors.keys()].sort((a, b) => a.localeCompare(b))) {
+    const model = cache.get(`model:service/${name}/${service}`, () => {
+      cache.depend(dependencyKey('Service', name, service));
+      cache.depend(dependencyKey('ServiceMembers', name, service));
+      const contributors = index.contributors.get(service) ?? [];
+      for (const r of contributors) if (r.type === 'Dataplane') cache.depend(dependencyKey('Liveness', name, r.name));
+      return interned(serviceModel(name, service, contributors, offline), previous?.services.get(service));
+    });
+    services.set(service, model);
+  }
+
+  const dataplanes = new Map<string, DataplaneModel>();
+  for (const dp of index.dataplanes.values()) {
+    const model = cache.get(`model:dataplane/${name}/${dp.name}`, () => {
+      cache.depend(dependencyKey('Dataplane', name, dp.name));
+      return interned(dataplaneModel(dp), previous?.dataplanes.get(dp.name));
+    });
+    dataplanes.set(dp.name, model);
+  }
+
+  const gateways = new Map<string, GatewayModel>();
+  for (const gateway of [...index.gateways].sort((a, b) => a.name.localeCompare(b.name))) {
+    const model = cache.get(`model:gateway/${name}/${gateway.name}`, () => {
+      // A Route names its Gateway, or takes the only one of its mesh: every Gateway and Route of the mesh counts.
+      cache.depend(dependencyKey('Gateway', name, ALL_NAMES));
+      cache.depend(dependencyKey('Route', name, ALL_NAMES));
+      return interned(gatewayModel(gateway, index.gateways, index.routes), previous?.gateways.get(gateway.name));
+    });
+    gateways.set(gateway.name, model);
+  }
+
+  const mtls = cache.get(`model:mtls/${name}`, () => {
+    cache.depend(dependencyKey('Mesh', name, name));
+    return interned(translateMeshMtls(index.mesh), previous?.mtls);
+  });
+  const trafficPermissions = cache.get(`model:permissions/${name}`, () => {
+    cache.depend(dependencyKey('TrafficPermission', name, ALL_NAMES));
+    return interned(translateTrafficPermissions(index.permissions), previous?.trafficPermissions);
+  });
+
+  if (
+    previous !== undefined &&
+    mtls === previous.mtls &&
+    trafficPermissions === previous.trafficPermissions &&
+    sameEntries(previous.services, services) &&
+    sameEntries(previous.dataplanes, dataplanes) &&
+    sameEntries(previous.gateways, gateways)
+  ) {
+    return previous;
+  }
+  return {
+    name,
+    services: sameEntries(previous?.services, services) ? previous!.services : services,
+    dataplanes: sameEntries(previous?.dataplanes, dataplanes) ? previous!.dataplanes : dataplanes,
+    gateways: sameEntries(previous?.gateways, gateways) ? previous!.gateways : gateways,
+    ...(mtls ? { mtls } : {}),
+    trafficPermissions,
+  };
+}
