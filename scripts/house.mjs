@@ -32,6 +32,7 @@ export const MAX_FLOORS = 9;
  */
 export const FOLDER_ORDER = [
   'log',
+  'net',
   'protos',
   'regex',
   'model',

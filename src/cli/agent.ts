@@ -15,7 +15,7 @@ import { startAgent } from '../agent/agent.js';
 import { XdsAddressList, parseXdsAddresses } from '../agent/xds-addresses.js';
 import { parseRelayAddress } from '../agent/relay-listener.js';
 import { XdsProxy } from '../agent/xds-proxy.js';
-import { withoutIpServerName } from '../agent/tls-server-name.js';
+import { withoutIpServerName } from '../net/tls-server-name.js';
 import { parseCertificates } from '../ca/pem.js';
 import { createLogger } from '../log/logger.js';
 import { fileFlagError, listenOn } from './flag-errors.js';

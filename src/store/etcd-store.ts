@@ -32,7 +32,8 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
 import { BehaviorSubject, Observable } from 'rxjs';
-import { Etcd3, type IKeyValue, type IOptions, type IWatchResponse, type Lease, type Watcher } from 'etcd3';
+import type { Etcd3, IKeyValue, IWatchResponse, Lease, Watcher } from 'etcd3';
+import { createEtcdClient, parseEtcdUrl, type EtcdLocation, type EtcdTls } from './etcd-client.js';
 import { RESOURCE_KINDS, type Resource, type ResourceKind } from '../api/types.js';
 import type { Logger } from '../log/logger.js';
 import { documentToResource, resourceToDocument, sameContent } from './document.js';
@@ -57,18 +58,11 @@ import {
 } from './store.js';
 
 const RECORD_FORMAT = 1;
-const DEFAULT_PREFIX = '/meshcp/';
 /** Reads of a batch go in transactions of this many ranges, under etcd's default --max-txn-ops (128). */
 const READ_CHUNK = 64;
 const MAX_APPLY_ATTEMPTS = CONFLICT_ATTEMPTS;
 
-export interface EtcdTls {
-  /** PEM of the CA that signed etcd's serving certificate (`--store-ca-cert`). */
-  readonly caPem: Buffer;
-  /** Client certificate and key for etcd's `--client-cert-auth` (`--store-cert`, `--store-key`). */
-  readonly certPem?: Buffer;
-  readonly keyPem?: Buffer;
-}
+export { parseEtcdUrl, type EtcdLocation, type EtcdTls } from './etcd-client.js';
 
 export interface EtcdStoreOptions {
   /** AES-256 key sealing private keys (`--store-encryption-key-file`). */
@@ -82,26 +76,6 @@ export interface EtcdStoreOptions {
   readonly statusLeaseSeconds?: number;
   /** How often etcd is probed, so /readyz says a replica is cut off even while nothing writes. Default 2000. */
   readonly probeIntervalMs?: number;
-}
-
-export interface EtcdLocation {
-  readonly hosts: readonly string[];
-  readonly prefix: string;
-  /** `etcd://host:port[,…][/path]`: how errors and logs name the store. */
-  readonly name: string;
-}
-
-/** `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]` (SPEC §5). */
-export function parseEtcdUrl(url: string): EtcdLocation {
-  const m = /^etcd:\/\/([^/]+)(\/.*)?$/.exec(url);
-  const hosts = m?.[1]?.split(',') ?? [];
-  const bad = hosts.find((h) => !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(h));
-  if (!m || hosts.length === 0 || bad !== undefined) {
-    throw new Error(`--store "${url}": expected etcd://HOST:PORT[,HOST:PORT…]${bad !== undefined ? ` (bad endpoint "${bad}")` : ''}`);
-  }
-  const path = (m[2] ?? '').replace(/\/+$/, '');
-  const prefix = path === '' ? DEFAULT_PREFIX : `${path}/`;
-  return { hosts, prefix, name: `etcd://${hosts.join(',')}${path}` };
 }
 
 interface Entry {
@@ -130,11 +104,6 @@ function sealContext(key: string, field: string): string {
 
 function isResourceKind(value: string | undefined): value is ResourceKind {
   return RESOURCE_KINDS.some((k) => k === value);
-}
-
-/** Watch reconnect backoff: doubling from 100 ms to 2 s, so a replica catches up soon after etcd returns. */
-function watchBackoff(ms = 100): NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']> {
-  return { duration: ms, next: () => watchBackoff(Math.min(ms * 2, 2000)) };
 }
 
 function oneLine(err: unknown): string {
@@ -197,24 +166,7 @@ export class EtcdStore extends FeedStore implements Store {
   /** Connects, lists every resource and starts watching; rejects (naming the store) when etcd is unreachable. */
   static async open(url: string, options: EtcdStoreOptions): Promise<EtcdStore> {
     const location = parseEtcdUrl(url);
-    const scheme = options.tls ? 'https' : 'http';
-    const timeout = options.callTimeoutMs ?? 5000;
-    const client = new Etcd3({
-      hosts: location.hosts.map((h) => `${scheme}://${h}`),
-      ...(options.tls
-        ? {
-            credentials: {
-              rootCertificate: options.tls.caPem,
-              ...(options.tls.certPem ? { certChain: options.tls.certPem } : {}),
-              ...(options.tls.keyPem ? { privateKey: options.tls.keyPem } : {}),
-            },
-          }
-        : {}),
-      // A listing of a large store exceeds gRPC's 4 MiB default.
-      grpcOptions: { 'grpc.max_receive_message_length': 256 * 1024 * 1024 },
-      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
-      faultHandling: { watchBackoff: watchBackoff() },
-    });
+    const client = createEtcdClient(location, options);
     const store = new EtcdStore(location, client, new Map(), options);
     try {
       const listing = await store.call('listing the resources', () => store.list());
