@@ -14,11 +14,7 @@ import { BASE_RESOURCES, runCli, startHarness, type Harness } from './harness.js
 describe('akka CLI parity', () => {
   let h: Harness;
   let pki: TestPki;
-  const file = (name: string, text: string): string => {
-    const p = path.join(h.dir, name);
-    fs.writeFileSync(p, text);
-    return p;
-  };
+  const file = (name: string, text: string): string => h.file(name, text);
 
   beforeAll(async () => {
     h = await startHarness();

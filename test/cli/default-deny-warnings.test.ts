@@ -4,7 +4,6 @@
  * address without servicePort gets no Envoy sidecar listener (right for proxyless gRPC only).
  * Through the installed bin, as the user ran it.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBin } from './bin.js';
@@ -28,11 +27,7 @@ const DENY_ALL = /^Warning: .*Mesh\/default: mtls\.enabledBackend: mTLS is on \(
 describe('default deny and loopback inbound warnings', () => {
   let h: Harness;
   const meshcp = (...args: string[]): ReturnType<typeof runBin> => runBin([...args, '--server', h.url], { cwd: h.dir });
-  const write = (name: string, text: string): string => {
-    const file = path.join(h.dir, name);
-    fs.writeFileSync(file, text);
-    return file;
-  };
+  const write = (name: string, text: string): string => h.file(name, text);
 
   beforeAll(async () => {
     h = await startHarness();

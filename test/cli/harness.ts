@@ -26,6 +26,8 @@ export interface Harness {
   writeConfig(yaml: string): Promise<void>;
   /** Every file under the data directory with its content: to assert "nothing changed". */
   snapshotDataDir(): Record<string, string>;
+  /** Writes `text` to `name` in the harness directory and returns its path (for `-f`). */
+  file(name: string, text: string): string;
   stop(): Promise<void>;
 }
 
@@ -86,6 +88,11 @@ export async function startHarness(options: { configYaml?: string } = {}): Promi
       await waitFor('config reload', () => server.config.loads > before);
     },
     snapshotDataDir,
+    file(name: string, text: string) {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, text);
+      return file;
+    },
     async stop() {
       await server.close();
       fs.rmSync(dir, { recursive: true, force: true });

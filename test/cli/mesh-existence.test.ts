@@ -4,8 +4,6 @@
  * offline, inspect. A Mesh and its resources may arrive in one apply; a Mesh that still has
  * resources is not deleted alone. Through the installed bin, as the user ran it.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBin } from './bin.js';
 import { startHarness, type Harness } from './harness.js';
@@ -28,11 +26,7 @@ destinations: [ { match: { kuma.io/service: backend } } ]
 describe('a mesh that does not exist', () => {
   let h: Harness;
   const meshcp = (...args: string[]): ReturnType<typeof runBin> => runBin([...args, '--server', h.url], { cwd: h.dir });
-  const write = (name: string, text: string): string => {
-    const file = path.join(h.dir, name);
-    fs.writeFileSync(file, text);
-    return file;
-  };
+  const write = (name: string, text: string): string => h.file(name, text);
 
   beforeAll(async () => {
     h = await startHarness();
