@@ -38,6 +38,8 @@ interface GoEvent {
 interface MeshOptions {
   readonly enabled?: string;
   readonly webToBackend?: boolean;
+  /** dpCert lifetime of both backends (default 10s). */
+  readonly expiration?: string;
 }
 
 const GO_WORKLOADS = ['backend-1', 'backend-2', 'web'] as const;
@@ -61,7 +63,6 @@ networking:
   inbound: [{ port: ${port}, tags: { kuma.io/service: ${service}, kuma.io/protocol: grpc } }]
 `;
 
-/** Certificates live 10 s (rotated at 8 s), so every scenario runs through rotations. */
 const sidecarYaml = (ports: Record<SidecarPort, number>): string => `---
 type: Dataplane
 name: envoy-app
@@ -71,7 +72,9 @@ networking:
   outbound: [{ port: ${ports['sidecar-outbound']}, tags: { kuma.io/service: backend } }]
 `;
 
+/** Certificates live 10 s (rotated at 8 s), so every scenario runs through rotations. */
 function meshYaml(ports: Record<Workload | SidecarPort, number>, options: MeshOptions = {}): string {
+  const expiration = options.expiration ?? '10s';
   return `type: Mesh
 name: default
 mtls:
@@ -80,11 +83,11 @@ mtls:
   - name: ca-1
     type: builtin
     mode: STRICT
-    dpCert: { rotation: { expiration: 10s } }
+    dpCert: { rotation: { expiration: ${expiration} } }
   - name: ca-2
     type: builtin
     mode: STRICT
-    dpCert: { rotation: { expiration: 10s } }
+    dpCert: { rotation: { expiration: ${expiration} } }
 ${dataplane('backend-1', 'backend', ports['backend-1'])}${dataplane('backend-2', 'backend', ports['backend-2'])}${dataplane('web', 'web', ports.web)}${dataplane('js-backend', 'js-backend', ports['js-backend'])}${dataplane('js-web', 'js-web', ports['js-web'])}${options.webToBackend === false ? '' : permission('web-to-backend', 'web', 'backend')}${permission('web-to-js', 'web', 'js-backend')}${permission('js-to-backend', 'js-web', 'backend')}${sidecarYaml(ports)}${permission('web-to-envoy', 'web', 'envoy-app')}${permission('envoy-to-backend', 'envoy-app', 'backend')}`;
 }
 
@@ -319,7 +322,16 @@ describe('grpc-go proxyless peers against meshcp serve (TLS xDS, tokens, agents)
   }, 240_000);
 
   it('keeps every call succeeding while meshcp is killed with SIGKILL and started again', async () => {
-    // given: calls flowing
+    // given: certificates that outlive the outage, as in production (24 h by default): with 10 s
+    // ones, the peers' certificates expire while meshcp is down on a loaded machine, and new
+    // handshakes are refused (tls: expired certificate), which is what certificates are for
+    await writeConfig({ expiration: '10m' });
+    await waitFor('every go peer to hold a certificate for 10 minutes', () =>
+      GO_WORKLOADS.every((name) => {
+        const file = path.join(certDir(name), 'cert.pem');
+        return fs.existsSync(file) && Date.parse(new X509Certificate(fs.readFileSync(file)).validTo) - Date.now() > 5 * 60_000;
+      }), { timeoutMs: 60_000, intervalMs: 200 });
+    // and: calls flowing
     const ok = await client.waitEvent('an admitted call', (e) => e.event === 'call' && e.ok === true, { from: client.events.length });
     const from = client.events.indexOf(ok);
 
