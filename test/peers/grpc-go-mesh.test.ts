@@ -38,7 +38,7 @@ interface GoEvent {
 interface MeshOptions {
   readonly enabled?: string;
   readonly webToBackend?: boolean;
-  /** dpCert lifetime of both backends (default 10s). */
+  /** dpCert lifetime of both backends (default 30s). */
   readonly expiration?: string;
 }
 
@@ -72,9 +72,14 @@ networking:
   outbound: [{ port: ${ports['sidecar-outbound']}, tags: { kuma.io/service: backend } }]
 `;
 
-/** Certificates live 10 s (rotated at 8 s), so every scenario runs through rotations. */
+/**
+ * Certificates live 30 s (rotated at 24 s), so every scenario runs through rotations. The 6 s
+ * left at rotation cover issuance, the agent writing the files and grpc-go's 1 s file refresh on a
+ * loaded machine; with 10 s ones (2 s left), a loaded full run saw grpc-go present an expired
+ * certificate on new handshakes.
+ */
 function meshYaml(ports: Record<Workload | SidecarPort, number>, options: MeshOptions = {}): string {
-  const expiration = options.expiration ?? '10s';
+  const expiration = options.expiration ?? '30s';
   return `type: Mesh
 name: default
 mtls:
@@ -287,7 +292,7 @@ describe('grpc-go proxyless peers against meshcp serve (TLS xDS, tokens, agents)
     const ok = await client.waitEvent('an admitted call', (e) => e.event === 'call' && e.ok === true, { from: client.events.length });
     const from = client.events.indexOf(ok);
 
-    // when: both certificates rotate twice (10 s lifetime, rotated at 8 s), every 5th call a new handshake
+    // when: both certificates rotate twice (30 s lifetime, rotated at 24 s), every 5th call a new handshake
     await waitFor('two rotations of both certificates', () => {
       client.assertRunning();
       serials.server.add(serialOf(files.server));
@@ -322,7 +327,7 @@ describe('grpc-go proxyless peers against meshcp serve (TLS xDS, tokens, agents)
   }, 240_000);
 
   it('keeps every call succeeding while meshcp is killed with SIGKILL and started again', async () => {
-    // given: certificates that outlive the outage, as in production (24 h by default): with 10 s
+    // given: certificates that outlive the outage, as in production (24 h by default): with 30 s
     // ones, the peers' certificates expire while meshcp is down on a loaded machine, and new
     // handshakes are refused (tls: expired certificate), which is what certificates are for
     await writeConfig({ expiration: '10m' });
