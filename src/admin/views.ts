@@ -4,7 +4,8 @@
  */
 import type { Resource, SecretResource } from '../api/types.js';
 import { summarizeSecret, type SecretSummary } from '../ca/secret-material.js';
-import type { Origin, PinnedResource } from '../sources/resource-sources.js';
+import type { Origin } from '../sources/merged.js';
+import type { PinnedResource } from '../sources/pins.js';
 import { resourceToDocument, type ResourceDocument } from '../store/document.js';
 import type { StoredResource } from '../store/store.js';
 
