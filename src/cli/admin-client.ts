@@ -9,6 +9,7 @@ import https from 'node:https';
 import { Option, type Command } from 'commander';
 import type { ResourceKind } from '../api/types.js';
 import { kindPlural } from '../admin/kinds.js';
+import { FILES_CONTENT_TYPE } from '../admin/http-io.js';
 import { describeAdminConnectError } from './admin-connect-errors.js';
 import { fileFlagError } from './flag-errors.js';
 import { CliError, type ViewJson } from './output.js';
@@ -24,7 +25,6 @@ export class AdminApiError extends CliError {
 }
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:5681';
-const FILES_CONTENT_TYPE = 'application/vnd.meshcp.files+json';
 /** How the admin API words an unknown mesh (api/mesh-existence.ts). */
 const UNKNOWN_MESH = /^mesh ".*" not found/;
 

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MAX_BODY_BYTES } from '../../src/admin/server.js';
+import { MAX_BODY_BYTES } from '../../src/admin/http-io.js';
 import { MAX_APPLY_DOCUMENTS } from '../../src/admin/resource-api.js';
 import { MAX_CONFIG_FILE_BYTES } from '../../src/api/load-files.js';
 import { runCli } from '../cli/harness.js';
