@@ -9,6 +9,7 @@
  * two rows. The status registry forgets undefined proxies once they
  * disconnect (xds/status.ts), so unknown callers leave no rows.
  */
+import { SERVICE_TAG } from '../api/tags.js';
 import type { Resource } from '../api/types.js';
 import type { IdentityStatus } from '../identity/types.js';
 import { contentHash, decodeResource, type EncodedResource } from '../snapshot/encode.js';
@@ -103,7 +104,7 @@ function latest(...dates: (Date | undefined)[]): Date | undefined {
 }
 
 function tagsOf(r: Resource | undefined): string {
-  if (r?.type === 'Gateway') return `kuma.io/service=${r.name}`;
+  if (r?.type === 'Gateway') return `${SERVICE_TAG}=${r.name}`;
   if (r?.type !== 'Dataplane') return '';
   const pairs = new Set<string>();
   for (const inbound of r.networking.inbound) for (const [k, v] of Object.entries(inbound.tags)) pairs.add(`${k}=${v}`);

@@ -109,7 +109,7 @@ export interface ParsedEntry {
   readonly document: number;
 }
 
-/** Like parseYamlDocuments, but keeps where each resource came from and does not check duplicates. */
+/** Every resource of a multi-document YAML (or JSON) text with where it came from, or every error of every document; duplicates are `findDuplicateResources`'. */
 export function parseYamlEntries(text: string, ctx: { file?: string; baseDir?: string; allowFiles?: boolean } = {}): Result<ParsedEntry[]> {
   const errors: FieldError[] = [];
   const warnings: FieldError[] = [];
@@ -136,15 +136,6 @@ export function parseYamlEntries(text: string, ctx: { file?: string; baseDir?: s
     else for (const resource of result.value) entries.push({ resource, ...origin(document) });
   });
   return errors.length > 0 ? errorResult(errors, warnings) : okResult(entries, warnings);
-}
-
-/** Every resource of a multi-document YAML (or JSON) text, or every error of every document. */
-export function parseYamlDocuments(text: string, ctx: { file?: string; baseDir?: string } = {}): Result<Resource[]> {
-  const parsed = parseYamlEntries(text, ctx);
-  if (!parsed.ok) return parsed;
-  const duplicates = findDuplicateResources(parsed.value);
-  if (duplicates.length > 0) return errorResult(duplicates, parsed.warnings);
-  return okResult(parsed.value.map((e) => e.resource), parsed.warnings);
 }
 
 /** Two documents defining the same `resourceKey` would silently shadow each other: an error at the later one. */

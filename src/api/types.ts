@@ -189,8 +189,6 @@ export type Resource =
   | RouteResource
   | TrafficPermissionResource;
 
-export type MeshScopedResource = Exclude<Resource, MeshResource>;
-
 /** Unique identity of a resource: `Route/default/my-route`, or `Mesh/default` for a Mesh. */
 export function resourceKey(r: Resource): string {
   return r.type === 'Mesh' ? `Mesh/${r.name}` : `${r.type}/${r.mesh}/${r.name}`;

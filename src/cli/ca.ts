@@ -29,7 +29,7 @@ const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
  * those docs give its files: `my-root-ca.crt`, `my-root-ca.key`. A name that would leave `--out`
  * (a path separator, a leading dot) is refused rather than rewritten.
  */
-export function fileStem(name: string): string {
+function credentialFileSlug(name: string): string {
   if (FILE_NAME.test(name)) return name;
   const slug = name
     .toLowerCase()
@@ -66,7 +66,7 @@ export interface CredentialFiles {
 
 /** Where `NAME.crt` and `NAME.key` go; fails before any work when they exist and `force` is off. */
 export async function credentialFiles(out: string, name: string, force: boolean, given?: CredentialFiles): Promise<CredentialFiles> {
-  const stem = given === undefined ? fileStem(name) : name;
+  const stem = given === undefined ? credentialFileSlug(name) : name;
   const files = given ?? { certFile: path.join(out, `${stem}.crt`), keyFile: path.join(out, `${stem}.key`) };
   if (!force) {
     for (const file of [files.certFile, files.keyFile]) {

@@ -3,6 +3,7 @@
  * kubectl / kumactl style, and YAML / JSON that `meshcp apply -f` takes back.
  */
 import YAML from 'yaml';
+import { SERVICE_TAG } from '../api/tags.js';
 import type { ResourceKind } from '../api/types.js';
 import { EXPIRY_WARNING_DAYS } from '../ca/validity.js';
 import { fitRows } from './table-fit.js';
@@ -185,7 +186,7 @@ const COLUMNS: Readonly<Record<ResourceKind, readonly Column[]>> = {
     MESH,
     NAME,
     ['ADDRESS', (v) => str(obj(v.resource['networking'])['address'])],
-    ['SERVICES', (v) => orDash(list(obj(v.resource['networking'])['inbound']).map((i) => str(obj(i['tags'])['kuma.io/service'])).join(','))],
+    ['SERVICES', (v) => orDash(list(obj(v.resource['networking'])['inbound']).map((i) => str(obj(i['tags'])[SERVICE_TAG])).join(','))],
   ],
   Service: [
     MESH,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatFieldError } from '../../src/api/errors.js';
-import { parseYamlDocuments } from '../../src/api/parse.js';
+import { parseYamlDocuments } from '../helpers/parse-yaml.js';
 import { checkReferences } from '../../src/api/references.js';
 import type { Resource } from '../../src/api/types.js';
 

@@ -1,7 +1,7 @@
 /** Kuma's Kubernetes and universal forms at the document level (SPEC §1 "Kuma's own forms are accepted too"). */
 import { describe, expect, it } from 'vitest';
 import { formatFieldError } from '../../src/api/errors.js';
-import { parseYamlDocuments } from '../../src/api/parse.js';
+import { parseYamlDocuments } from '../helpers/parse-yaml.js';
 
 function parse(yaml: string): { resources: unknown[]; errors: string[]; warnings: string[] } {
   const result = parseYamlDocuments(yaml, { file: 'kuma.yaml' });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatFieldError, type Result } from '../../src/api/errors.js';
-import { parseYamlDocuments, validateDocument, validateResource } from '../../src/api/parse.js';
+import { validateDocument, validateResource } from '../../src/api/parse.js';
+import { parseYamlDocuments } from '../helpers/parse-yaml.js';
 import { resourceKey, type Resource } from '../../src/api/types.js';
 import { DATAPLANE_YAML, GATEWAY_YAML, MESH_YAML, ROUTE_YAML, SECRETS_YAML, SERVICE_YAML, TRAFFIC_PERMISSION_YAML } from './spec-examples.js';
 

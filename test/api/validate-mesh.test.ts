@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatFieldError } from '../../src/api/errors.js';
-import { parseYamlDocuments, validateResource } from '../../src/api/parse.js';
+import { validateResource } from '../../src/api/parse.js';
+import { parseYamlDocuments } from '../helpers/parse-yaml.js';
 import type { MeshResource, Resource } from '../../src/api/types.js';
 import { MESH_YAML } from './spec-examples.js';
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatFieldError } from '../../src/api/errors.js';
-import { parseYamlDocuments, validateResource } from '../../src/api/parse.js';
+import { validateResource } from '../../src/api/parse.js';
+import { parseYamlDocuments } from '../helpers/parse-yaml.js';
 
 function errorsOf(doc: unknown): string[] {
   const result = validateResource(doc, { file: 'routes.yaml', document: 1 });

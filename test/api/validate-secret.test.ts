@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatFieldError } from '../../src/api/errors.js';
-import { parseYamlDocuments, validateDocument, validateResource } from '../../src/api/parse.js';
+import { validateDocument, validateResource } from '../../src/api/parse.js';
+import { parseYamlDocuments } from '../helpers/parse-yaml.js';
 import { PEM_CERT, PEM_KEY, SECRETS_YAML } from './spec-examples.js';
 
 function errorsOf(doc: unknown): string[] {

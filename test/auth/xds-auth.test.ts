@@ -5,7 +5,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { BehaviorSubject } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseYamlDocuments } from '../../src/api/parse.js';
+import { parseYamlDocuments } from '../helpers/parse-yaml.js';
 import type { Resource } from '../../src/api/types.js';
 import { generateToken, loadOrCreateSigningKey } from '../../src/auth/token.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseYamlDocuments } from '../../src/api/parse.js';
+import { parseYamlDocuments } from '../helpers/parse-yaml.js';
 import { generateForProxy, type Flavor } from '../../src/generate/generate.js';
 import { socketListener } from '../../src/envoy/listener.js';
 import { httpConnectionManagerFilter, tcpProxyFilter } from '../../src/envoy/filters.js';

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseYamlDocuments } from '../../src/api/parse.js';
+import { parseYamlDocuments } from '../helpers/parse-yaml.js';
 import type { Resource } from '../../src/api/types.js';
 import { generateForProxy, type GenerateContext } from '../../src/generate/generate.js';
 import { gatewayWarnings } from '../../src/generate/gateway-warnings.js';

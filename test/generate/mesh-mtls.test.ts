@@ -5,7 +5,7 @@
  */
 import { DependencyCache } from '../../src/change/dependency-cache.js';
 import { describe, expect, it } from 'vitest';
-import { parseYamlDocuments } from '../../src/api/parse.js';
+import { parseYamlDocuments } from '../helpers/parse-yaml.js';
 import type { Resource } from '../../src/api/types.js';
 import type { MeshTlsMaterial } from '../../src/ca/workload-identity.js';
 import { generateForProxy, type Flavor, type GenerateContext } from '../../src/generate/generate.js';

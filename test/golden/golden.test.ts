@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { MeshTlsMaterial } from '../../src/ca/workload-identity.js';
 import { createIntermediateCa, createRootCa, issueCertificate } from '../../src/ca/pki.js';
 import { spiffeId } from '../../src/identity/names.js';
-import { parseYamlDocuments } from '../../src/api/parse.js';
+import { parseYamlDocuments } from '../helpers/parse-yaml.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
 import { generateForProxy, type Flavor } from '../../src/generate/generate.js';
 import { GOLDEN_DIR, expectGolden, fakeMeshTls, fakeSecretMaterial, renderConfig, type RenderedConfig } from '../helpers/golden.js';

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseYamlDocuments } from '../../src/api/parse.js';
+import { parseYamlDocuments } from '../helpers/parse-yaml.js';
 import { createRootCa, issueCertificate } from '../../src/ca/pki.js';
 import { generateForProxy } from '../../src/generate/generate.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';

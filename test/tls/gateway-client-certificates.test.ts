@@ -7,7 +7,7 @@
  */
 import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseYamlDocuments } from '../../src/api/parse.js';
+import { parseYamlDocuments } from '../helpers/parse-yaml.js';
 import { createRootCa, issueCertificate, type CaMaterial, type IssuedCertificate } from '../../src/ca/pki.js';
 import { generateForProxy } from '../../src/generate/generate.js';
 import { secretMaterialFromResources, type IssuedServerCertificate } from '../../src/generate/secret-material.js';

@@ -5,7 +5,7 @@
  */
 import tls from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseYamlDocuments } from '../../src/api/parse.js';
+import { parseYamlDocuments } from '../helpers/parse-yaml.js';
 import { createRootCa, issueCertificate, type CaMaterial, type IssuedCertificate } from '../../src/ca/pki.js';
 import { generateForProxy } from '../../src/generate/generate.js';
 import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
