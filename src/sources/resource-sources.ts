@@ -33,7 +33,7 @@ import { SetChecks, type ResourceCheck } from './set-checks.js';
 import { SourceWarnings } from './source-warnings.js';
 import { changeOfEntries, fileRank, listOfServed, rankedSet, sameResources, secretFingerprint, storeRank, withMaterialOf, type ChangeEntry } from './served-set.js';
 
-export { mergeResources, type MergedResources, type Origin } from './merged.js';
+// What its callers name in its signatures and counters, from the module they use.
 export type { CheckOptions, ConfigFiles, ResourceSourcesOptions, SourceCounters } from './source-types.js';
 export type { PinnedResource } from './pins.js';
 export type { ResourceCheck } from './set-checks.js';
@@ -178,8 +178,7 @@ export class ResourceSources {
     this.counters.wholeSetChecks++;
     const now = this.now();
     const changedFileSecret = (r: Resource): boolean => merged.origins.get(resourceKey(r)) === 'config' && this.acceptedSecrets.get(resourceKey(r)) !== secretFingerprint(r);
-    const { errors, warnings } = this.setChecks.wholeSet(merged.resources, now, (r) => changedFileSecret(r) || (options.alsoCheckSecret?.(r) ?? false), options.readFile);
-    return { errors: [...errors], warnings: [...warnings] };
+    return this.setChecks.wholeSet(merged.resources, now, (r) => changedFileSecret(r) || (options.alsoCheckSecret?.(r) ?? false), options.readFile);
   }
 
   private storeResources(): Resource[] {
