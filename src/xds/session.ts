@@ -318,7 +318,7 @@ export class XdsSession implements SessionCore {
     // With CDS on this stream, EDS is owed when the CDS carrying the change goes out (pushSotw/pushDelta of CDS);
     // without it (a per-type EDS stream), the change is seen between snapshots.
     if (previous && !this.types.has(CLUSTER_TYPE)) this.oweEndpoints(updatedBetween(previous, snapshot));
-    // An endpoint patch replaces one type's set over the previous snapshot's (snapshot.ts MapWith): only that type can differ.
+    // An endpoint patch replaces one type's set over the previous snapshot's (snapshot/maps.ts MapWith): only that type can differ.
     const only = previous ? replacedKey(previous.resources, snapshot.resources) : undefined;
     for (const typeUrl of PUSH_ORDER) {
       // A type whose map is the previous snapshot's (snapshot.ts reuses unchanged types) has nothing

@@ -102,7 +102,7 @@ function namesSet(session: SessionCore, typeUrl: string, names: readonly string[
 /**
  * Whether the selection is exactly the snapshot's set of the type (wildcard, or the names it
  * holds; the common case): then the response is that set's shared sorted list and version,
- * computed once for every proxy holding it (snapshot.ts `typeSet`), not sorted and hashed per proxy.
+ * computed once for every proxy holding it (snapshot/sets.ts `EncodedSet`), not sorted and hashed per proxy.
  */
 function selectsAll(session: SessionCore, state: TypeState, all: ReadonlyMap<string, EncodedResource>): boolean {
   if (state.names instanceof SharedNames && state.names === session.names.of(all)) return true;
