@@ -13,7 +13,7 @@ import { generateForProxy } from '../src/generate/generate.js';
 import { enabledBackend, indexResources, spiffeIdsOf } from '../src/identity/resource-index.js';
 import { validitySecondsOf } from '../src/identity/rotation.js';
 import type { Model } from '../src/model/model.js';
-import { contentHash, type EncodedResource } from '../src/snapshot/encode.js';
+import { contentHash, ResourceEncoder, type EncodedResource } from '../src/snapshot/encode.js';
 import { buildSnapshot } from '../src/snapshot/snapshot.js';
 import { MESH, nodeId } from './scenario.js';
 
@@ -51,8 +51,10 @@ export function prepareProxyConfigs(model: Model, proxies: number, typeUrls: rea
   const out = new Map<string, Map<string, PreparedType>>();
   // One cache for the fleet, as the control plane has: shared resources are built once.
   const cache = new DependencyCache();
+  // And one encoder: equal resources of many proxies are one encoding, as in the control plane.
+  const encoder = new ResourceEncoder();
   for (let i = 0; i < proxies; i++) {
-    const result = buildSnapshot(generateForProxy(model, { name: nodeId(i), mesh: MESH, flavor: 'envoy' }, meshTls ? { meshTls, cache } : { cache }));
+    const result = buildSnapshot(generateForProxy(model, { name: nodeId(i), mesh: MESH, flavor: 'envoy' }, meshTls ? { meshTls, cache } : { cache }), { encoder });
     if (!result.ok) throw new Error(`scenario config is inconsistent: ${result.errors.join('; ')}`);
     const perType = new Map<string, PreparedType>();
     for (const typeUrl of typeUrls) {

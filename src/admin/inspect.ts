@@ -13,7 +13,7 @@ import { SERVICE_TAG } from '../api/tags.js';
 import type { Resource } from '../api/types.js';
 import type { IdentityStatus } from '../identity/types.js';
 import { contentHash, decodeResource, type EncodedResource } from '../snapshot/encode.js';
-import { refKey } from '../snapshot/node.js';
+import { proxyKey } from '../snapshot/node.js';
 import { sourcesOf, type Snapshot } from '../snapshot/snapshot.js';
 import { nackHint, type ProxyStatus, type TypeStatus } from '../xds/status.js';
 import { PUSH_ORDER, TYPE_SHORT_NAMES, protoNameOf } from '../snapshot/types.js';
@@ -154,11 +154,11 @@ export function inspectDataplanes(sources: InspectSources, mesh?: string): Datap
   const seen = new Set<string>();
   for (const r of resources) {
     if (r.type !== 'Dataplane' || (mesh !== undefined && r.mesh !== mesh)) continue;
-    seen.add(refKey({ mesh: r.mesh, name: r.name }));
+    seen.add(proxyKey({ mesh: r.mesh, name: r.name }));
     rows.push(inspection(r.mesh, r.name, 'Dataplane', r, statusIn(sources, r.mesh, r.name), sources.identities.getStatus(r.mesh, r.name)));
   }
   for (const proxy of sources.proxies.list()) {
-    if ((mesh !== undefined && proxy.mesh !== mesh) || seen.has(refKey({ mesh: proxy.mesh, name: proxy.nodeId }))) continue;
+    if ((mesh !== undefined && proxy.mesh !== mesh) || seen.has(proxyKey({ mesh: proxy.mesh, name: proxy.nodeId }))) continue;
     const gateway = resources.find((r) => r.type === 'Gateway' && r.mesh === proxy.mesh && r.name === proxy.nodeId);
     rows.push(inspection(proxy.mesh, proxy.nodeId, gateway ? 'Gateway' : 'Proxy', gateway, proxy, sources.identities.getStatus(proxy.mesh, proxy.nodeId)));
   }

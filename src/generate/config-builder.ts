@@ -1,7 +1,7 @@
 /** Collects generated resources and the references between them, for the snapshot consistency check. */
 import { DependencyCache } from '../change/dependency-cache.js';
 import type { ResourceObject } from '../snapshot/encode.js';
-import type { GeneratedConfig, ResourceRef } from '../snapshot/snapshot.js';
+import type { GeneratedConfig, ReferencedResource as ResourceRef } from '../snapshot/snapshot.js';
 
 /** Equal source lists are one array for every proxy (bounded; past the bound it starts over). */
 const sharedLists = new Map<string, readonly string[]>();

@@ -21,7 +21,7 @@ import { serviceEndpoints } from '../generate/services.js';
 import type { MeshModel, Model } from '../model/model.js';
 import { UNCHANGED, type ModelRevision } from '../translate/incremental.js';
 import type { ResourceObject } from '../snapshot/encode.js';
-import { MapWith, retainedForm, TypeMap, type GeneratedConfig } from '../snapshot/snapshot.js';
+import { MapWith, TypeMap, type GeneratedConfig } from '../snapshot/snapshot.js';
 import { ENDPOINT_TYPE, SECRET_TYPE } from '../snapshot/types.js';
 import { serviceClusterName } from '../envoy/names.js';
 import { sharedList, withSharedParts } from './shared-parts.js';
@@ -120,7 +120,8 @@ export function patchIdentity(config: GeneratedConfig, model: Model, proxy: Prox
 
 /** Where a proxy's configs go (an rxjs Subscriber is one). */
 export interface ConfigSink {
-  next(config: GeneratedConfig): void;
+  /** May return the form of the config the sink keeps (snapshot/cache.ts ConfigReceiver), to keep in its place. */
+  next(config: GeneratedConfig): GeneratedConfig | void;
   error(err: unknown): void;
   complete(): void;
 }
@@ -239,10 +240,10 @@ class ProxyConfigRun implements StateListener {
     if (this.closed || this.state === undefined || this.tick === undefined) return;
     const config = this.step(this.state, this.tick);
     if (config && (this.publish === undefined || this.publish(config, this.proxy))) {
-      this.sink.next(config);
-      // The snapshot cache built it and keeps it without its encoded plain objects (xds/snapshot.ts
+      const kept = this.sink.next(config);
+      // The snapshot cache built it and keeps it without its encoded plain objects (snapshot/retain.ts
       // retainConfig): keep that same form, so the objects are not held here either.
-      if (this.lastConfig === config) this.lastConfig = retainedForm(config);
+      if (this.lastConfig === config && kept) this.lastConfig = kept;
     }
   }
 

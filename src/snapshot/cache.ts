@@ -15,9 +15,10 @@
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { Observable } from 'rxjs';
-import { defaultEncoder, type ResourceEncoder } from './encode.js';
-import { nodeMesh, nodeRef, refKey } from './node.js';
-import { buildSnapshot, retainConfig, sameContent, type GeneratedConfig, type Snapshot, type SnapshotResult } from './snapshot.js';
+import { ResourceEncoder } from './encode.js';
+import { nodeMesh, nodeRef, proxyKey } from './node.js';
+import { retainConfig } from './retain.js';
+import { buildSnapshot, sameSnapshotContent, type GeneratedConfig, type Snapshot, type SnapshotResult } from './snapshot.js';
 import { WatchError, type ConfigWatcher, type NodeInfo } from './watcher.js';
 
 /**
@@ -42,7 +43,7 @@ export interface SnapshotCacheOptions {
   readonly authenticate?: NodeAuthenticator;
   /** Whether the config defines the proxy: only then is its last snapshot kept once it disconnects. Never when absent. */
   readonly defined?: (mesh: string, name: string) => boolean;
-  /** Encodes the generated resources (the control plane's own, for its counters); the process-wide one when absent. */
+  /** Encodes the generated resources (the control plane's own, for its counters); the cache's own when absent. */
   readonly encoder?: ResourceEncoder;
 }
 
@@ -76,7 +77,7 @@ class SharedWatch {
   private readonly options: { encoder: ResourceEncoder; previous: { config: GeneratedConfig; snapshot: Snapshot } | undefined };
 
   constructor(
-    /** refKey of the proxy, for `latest`. */
+    /** proxyKey of the proxy, for `latest`. */
     readonly proxyKey: string,
     /** Usually one (an ADS stream): an array costs a fraction of a Set. */
     readonly sinks: SnapshotSink[],
@@ -87,16 +88,17 @@ class SharedWatch {
     this.options = { encoder: context.encoder, previous: undefined };
   }
 
-  next(config: GeneratedConfig): void {
+  /** Returns the form of `config` kept (retainConfig), for the producer to keep in its place. */
+  next(config: GeneratedConfig): GeneratedConfig {
     const options = this.options;
     const result: SnapshotResult = buildSnapshot(config, options);
     if (!result.ok) {
       this.context.log.error({ node: this.node.id, mesh: nodeMesh(this.node), errors: result.errors }, 'generated config is inconsistent; keeping the last good snapshot');
-      return;
+      return config;
     }
     const previous = options.previous;
     const before = previous?.snapshot;
-    // Kept without the plain objects it was encoded from (snapshot.ts retainConfig): every idle proxy keeps it.
+    // Kept without the plain objects it was encoded from (retain.ts): every idle proxy keeps it.
     const kept = retainConfig(config, result.snapshot);
     // Updated in place: one object per watch, not one per config (every proxy, every change).
     if (previous) {
@@ -104,11 +106,12 @@ class SharedWatch {
       previous.snapshot = result.snapshot;
     } else options.previous = { config: kept, snapshot: result.snapshot };
     this.context.latest.set(this.proxyKey, result.snapshot);
-    if (before !== undefined && sameContent(before, result.snapshot)) return;
+    if (before !== undefined && sameSnapshotContent(before, result.snapshot)) return kept;
     this.last = result.snapshot;
     const sinks = this.sinks;
     if (sinks.length === 1) sinks[0]!.next(result.snapshot);
     else for (const sink of [...sinks]) if (sinks.includes(sink)) sink.next(result.snapshot);
+    return kept;
   }
 
   error(err: unknown): void {
@@ -127,9 +130,20 @@ export interface SnapshotSink {
   complete?(): void;
 }
 
+/**
+ * Where a config stream's configs go. `next` may return the form of the config its receiver keeps
+ * (the snapshot cache: the config with its encoded lists replaced by stand-ins, retain.ts), which
+ * the producer then keeps in place of the config, so neither holds the plain objects.
+ */
+export interface ConfigReceiver {
+  next(config: GeneratedConfig): GeneratedConfig | void;
+  error(err: unknown): void;
+  complete(): void;
+}
+
 /** A config source that can be listened to without an rxjs subscriber chain (runtime/proxy-configs.ts ProxyConfigs). */
 export interface ConfigStream {
-  listen(sink: { next(config: GeneratedConfig): void; error(err: unknown): void; complete(): void }): () => void;
+  listen(sink: ConfigReceiver): () => void;
 }
 
 function isConfigStream(source: unknown): source is ConfigStream {
@@ -137,7 +151,7 @@ function isConfigStream(source: unknown): source is ConfigStream {
 }
 
 /** Subscribes `sink` to `source`: directly when it is a ConfigStream, else through rxjs. Returns the way to stop. */
-function listenTo(source: Observable<GeneratedConfig>, sink: { next(config: GeneratedConfig): void; error(err: unknown): void; complete(): void }): () => void {
+function listenTo(source: Observable<GeneratedConfig>, sink: ConfigReceiver): () => void {
   if (isConfigStream(source)) return source.listen(sink);
   const subscription = source.subscribe(sink);
   return () => subscription.unsubscribe();
@@ -157,7 +171,7 @@ function watchKey(node: NodeInfo): string {
 export class SnapshotCache implements ConfigWatcher {
   private readonly watches = new Map<string, SharedWatch>();
   private readonly latest = new Map<string, Snapshot>();
-  /** Shared watches per proxy (refKey): a proxy's flavors each have one. */
+  /** Shared watches per proxy (proxyKey): a proxy's flavors each have one. */
   private readonly watchesPerProxy = new Map<string, number>();
   private readonly authenticate: NodeAuthenticator;
   private readonly defined: (mesh: string, name: string) => boolean;
@@ -170,7 +184,7 @@ export class SnapshotCache implements ConfigWatcher {
   ) {
     this.authenticate = options.authenticate ?? (() => ({ ok: true }));
     this.defined = options.defined ?? (() => false);
-    this.context = { log, latest: this.latest, encoder: options.encoder ?? defaultEncoder };
+    this.context = { log, latest: this.latest, encoder: options.encoder ?? new ResourceEncoder() };
   }
 
   /** Shared generations and kept snapshots, for bounds checks. */
@@ -199,7 +213,7 @@ export class SnapshotCache implements ConfigWatcher {
     let shared = this.watches.get(key);
     if (!shared) {
       // Made with its first sink: an array grown by push from empty reserves room for 17.
-      shared = new SharedWatch(refKey(nodeRef(node)), [sink], node, this.context);
+      shared = new SharedWatch(proxyKey(nodeRef(node)), [sink], node, this.context);
       this.watches.set(key, shared);
       this.watchesPerProxy.set(shared.proxyKey, (this.watchesPerProxy.get(shared.proxyKey) ?? 0) + 1);
     } else shared.sinks.push(sink);
@@ -269,7 +283,7 @@ export class SnapshotCache implements ConfigWatcher {
 
   /** The last snapshot published to the proxy `name` of `mesh`, for config dumps. */
   lastSnapshot(name: string, mesh = 'default'): Snapshot | undefined {
-    return this.latest.get(refKey({ mesh, name }));
+    return this.latest.get(proxyKey({ mesh, name }));
   }
 
   /** Drops the kept snapshots of proxies nobody watches that the config no longer defines. */

@@ -2,25 +2,16 @@
  * Encodes Envoy resources once and reuses the bytes: a resource object built for many proxies
  * is encoded one time per content version (go-control-plane PR #1324).
  */
-import crypto from 'node:crypto';
 import protobuf from 'protobufjs';
 import { lookupType } from '../protos/load.js';
-import { dependenciesOf, type ResourceDependencies } from './dependencies.js';
+import { dependenciesOf } from './dependencies.js';
+import { contentHash, sha256, sha256Bytes, type EncodedResource } from './encoded.js';
+import { EncodedSets } from './sets.js';
 import { templateInstanceOf, wellFormed, type ResourceTemplate } from './template.js';
 import { ENDPOINT_TYPE, SECRET_TYPE, protoNameOf, type ResourceObject } from './types.js';
 
 export { ownBytes, ResourceTemplate, templateCounters, templated } from './template.js';
-
-export interface EncodedResource {
-  readonly name: string;
-  readonly typeUrl: string;
-  /** Content hash: equal bytes, equal version. */
-  readonly version: string;
-  /** The serialized resource (the `value` of its Any). */
-  readonly value: Uint8Array;
-  /** What it names in other types, read once with the encoding (make-before-break needs it per push). */
-  readonly refs: ResourceDependencies;
-}
+export { contentHash, type EncodedResource } from './encoded.js';
 
 export type { ResourceObject } from './types.js';
 
@@ -42,25 +33,6 @@ export interface EncoderStats {
 
 const MAX_CONTENT_ENTRIES = 50_000;
 
-/**
- * One-shot `crypto.hash` (Node ≥ 20.12) is about three times cheaper than createHash for the short
- * inputs hashed per proxy per change; the same digest either way.
- */
-const sha256: (data: string | Uint8Array, encoding: 'hex' | 'base64') => string =
-  typeof crypto.hash === 'function' ? (data, encoding) => crypto.hash('sha256', data, encoding) : (data, encoding) => crypto.createHash('sha256').update(data).digest(encoding);
-
-const sha256Bytes: (data: string | Uint8Array) => Buffer =
-  typeof crypto.hash === 'function' ? (data) => crypto.hash('sha256', data, 'buffer') as unknown as Buffer : (data) => crypto.createHash('sha256').update(data).digest();
-
-/**
- * The first 64 bits of the SHA-256, in hex. Printed from the digest's first 8 bytes rather than
- * sliced from the full hex: a 16-character slice is a V8 sliced string that keeps the whole
- * 64-character digest alive for as long as the version is held (every proxy holds several).
- */
-export function contentHash(data: string | Uint8Array): string {
-  return sha256Bytes(data).toString('hex', 0, 8);
-}
-
 export interface ResourceEncoderOptions {
   /**
    * Splice the bytes of resources built from a template (`templated`) rather than encoding them
@@ -80,10 +52,13 @@ export interface ResourceEncoderOptions {
  * outlives the objects, and would keep every rotated-out key in memory until it is cleared.
  *
  * The control plane owns one; `stats.encodes` counts real encodings (a recompute counter on
- * /metrics).
+ * /metrics). It owns the interned sets of what it encodes too (`sets`), so a fresh encoder (the
+ * full-recompute oracle's) starts from nothing.
  */
 export class ResourceEncoder {
   readonly stats: EncoderStats = { encodes: 0, hits: 0, templated: 0 };
+  /** The sets of resources encoded by this encoder, interned (sets.ts). */
+  readonly sets: EncodedSets = new EncodedSets(this);
   private readonly byObject = new WeakMap<object, EncodedResource>();
   private readonly byContent = new Map<string, EncodedResource>();
   private readonly templates: boolean;
@@ -114,10 +89,7 @@ export class ResourceEncoder {
       this.byObject.set(resource, cached);
       return cached;
     }
-    const type = lookupType(protoNameOf(typeUrl));
-    const value = type.encode(type.fromObject(resource), new OwnBufferWriter()).finish();
-    const encoded: EncodedResource = { name: resourceName(typeUrl, resource), typeUrl, version: contentHash(value), value, refs: dependenciesOf(typeUrl, resource) };
-    return this.remember(resource, key, encoded);
+    return this.remember(resource, key, encodeResource(typeUrl, resource));
   }
 
   /** A new encoding, kept by object and (when it has a content key) by content. */
@@ -164,11 +136,14 @@ class OwnBufferWriter extends protobuf.BufferWriter {
   }
 }
 
-/** The process-wide encoder of code that does not bring its own (tests, goldens, the bench's oracle). */
-export const defaultEncoder = new ResourceEncoder();
-
+/**
+ * One resource encoded with protobuf, remembered nowhere: for the few made up on the spot (the
+ * empty ClusterLoadAssignment of an unknown EDS name, xds/), which no encoder needs to keep.
+ */
 export function encodeResource(typeUrl: string, resource: ResourceObject): EncodedResource {
-  return defaultEncoder.encode(typeUrl, resource);
+  const type = lookupType(protoNameOf(typeUrl));
+  const value = type.encode(type.fromObject(resource), new OwnBufferWriter()).finish();
+  return { name: resourceName(typeUrl, resource), typeUrl, version: contentHash(value), value, refs: dependenciesOf(typeUrl, resource) };
 }
 
 /** Decodes resource bytes back into canonical JSON (Any expanded with '@type'), for goldens and config dumps. */

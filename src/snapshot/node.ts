@@ -37,7 +37,7 @@ export function nodeRef(node: NodeInfo): ProxyRef {
 }
 
 /** A map key for (mesh, name) that no two different pairs share (names may contain any printable character). */
-export function refKey(ref: ProxyRef): string {
+export function proxyKey(ref: ProxyRef): string {
   return JSON.stringify([ref.mesh, ref.name]);
 }
 

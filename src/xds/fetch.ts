@@ -11,7 +11,7 @@
  */
 import { encodeResource, type EncodedResource } from '../snapshot/encode.js';
 import { MAX_ABSENT_ANSWERS, MAX_RESOURCE_NAME_LENGTH, type XdsLimits } from './limits.js';
-import { nodeMesh, nodeProblem, refKey } from '../snapshot/node.js';
+import { nodeMesh, nodeProblem, proxyKey } from '../snapshot/node.js';
 import { decodeRequest, readNode, RequestRefusal } from './request.js';
 import { WatchError, type ConfigWatcher, type NodeInfo } from '../snapshot/watcher.js';
 import type { SessionLogger } from './session.js';
@@ -202,5 +202,5 @@ function namesProblem(names: readonly string[], typeUrl: string, max: number): R
 /** What generation reads from the node (cache.ts watchKey): fetches of one proxy and flavor share a watch. */
 function watchKey(node: NodeInfo): string {
   const flavor = node.metadata['flavor'];
-  return JSON.stringify([refKey({ mesh: nodeMesh(node), name: node.id }), typeof flavor === 'string' ? flavor : null]);
+  return JSON.stringify([proxyKey({ mesh: nodeMesh(node), name: node.id }), typeof flavor === 'string' ? flavor : null]);
 }

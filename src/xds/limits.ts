@@ -8,6 +8,7 @@
  * before that is bounded: streams per connection, message size, how long a stream may stay
  * silent, what of a request is decoded.
  */
+import { protoNameOf } from '../snapshot/types.js';
 
 export interface XdsLimits {
   /**
@@ -77,3 +78,45 @@ export const PROXY_LOG_BURST = 10;
 export const PROXY_LOG_WINDOW_MS = 60_000;
 /** Proxy-sent text (a NACK's error_detail, an unknown type URL) in a log line: escaped and cut to this length. */
 export const MAX_LOGGED_PROXY_TEXT = 512;
+
+/** What of a request adds names to a stream's subscription of a type. */
+interface NamesRequested {
+  readonly resourceNames: readonly string[];
+  readonly subscribe: readonly string[];
+  readonly initialVersions: Readonly<Record<string, string>>;
+}
+
+/**
+ * Why a request exceeds the names one stream may subscribe to (`maxNamesPerType` per type on the
+ * stream, each at most MAX_RESOURCE_NAME_LENGTH long), as the gRPC status to close it with;
+ * undefined when it does not. A legitimate proxy asks for the names meshcp gave it, and each name
+ * costs state and a share of every response. `held`: the names the stream subscribes to already
+ * (Delta adds to them), undefined for the type's first request.
+ */
+export function namesOverLimit(typeUrl: string, delta: boolean, held: ReadonlySet<string> | undefined, request: NamesRequested, max: number): { readonly code: number; readonly message: string } | undefined {
+  let count: number;
+  let added: readonly string[];
+  if (!delta) {
+    count = request.resourceNames.length;
+    added = request.resourceNames;
+  } else {
+    added = request.subscribe;
+    count = held?.size ?? 0;
+    for (const name of request.subscribe) if (held?.has(name) !== true) count++;
+    // Initial versions make per-name state before any name is subscribed.
+    if (held === undefined) count = Math.max(count, Object.keys(request.initialVersions).length);
+  }
+  if (count > max) {
+    return { code: RESOURCE_EXHAUSTED, message: `the stream subscribes to ${count} ${protoNameOf(typeUrl)} names; at most ${max} per type are allowed (--xds-max-names-per-type)` };
+  }
+  for (const name of added) {
+    if (name.length > MAX_RESOURCE_NAME_LENGTH) {
+      return { code: INVALID_ARGUMENT, message: `a ${protoNameOf(typeUrl)} resource name is ${name.length} characters long; at most ${MAX_RESOURCE_NAME_LENGTH} are allowed` };
+    }
+  }
+  return undefined;
+}
+
+// gRPC status codes of the refusals above.
+const INVALID_ARGUMENT = 3;
+const RESOURCE_EXHAUSTED = 8;

@@ -17,13 +17,13 @@ import { decodeRequest, readNode, RequestRefusal } from './request.js';
 import type { ConfigWatcher } from '../snapshot/watcher.js';
 import { XdsSession, type SessionLogger } from './session.js';
 import type { StatusRegistry } from './status.js';
-import { newSubscriptionCounters, type SubscriptionCounters } from './subscription.js';
+import { NameSets, newSubscriptionCounters, type SubscriptionCounters } from './subscription.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../snapshot/types.js';
-import { asBuffer, serializeSotw, SotwWire, toWireResponse } from './wire.js';
+import { asBuffer, SotwSerializer, SotwWire, toWireResponse } from './wire.js';
 import { ResponseWriter } from './writer.js';
 
 export { toXdsRequest } from './request.js';
-export { sotwResponseBytes, toWireResponse } from './wire.js';
+export { SotwSerializer, toWireResponse } from './wire.js';
 
 export interface XdsServerOptions {
   readonly watcher: ConfigWatcher;
@@ -57,7 +57,7 @@ export interface XdsServerStats {
  * Requests reach the handlers as raw bytes (request.ts decodes them, the node first). Responses
  * may be written already serialized (a Buffer) or as a SotwWire, serialized when grpc-js writes it.
  */
-function methodDef(path: string, res: () => protobuf.Type, streaming: boolean): grpc.MethodDefinition<Buffer, object> {
+function methodDef(path: string, res: () => protobuf.Type, streaming: boolean, wire: SotwSerializer): grpc.MethodDefinition<Buffer, object> {
   const raw = (bytes: Buffer): Buffer => bytes;
   return {
     path,
@@ -65,7 +65,7 @@ function methodDef(path: string, res: () => protobuf.Type, streaming: boolean): 
     responseStream: streaming,
     requestSerialize: raw,
     requestDeserialize: raw,
-    responseSerialize: (value: object) => (value instanceof SotwWire ? serializeSotw(value.response) : Buffer.isBuffer(value) ? value : asBuffer(res().encode(value).finish())),
+    responseSerialize: (value: object) => (value instanceof SotwWire ? wire.serialize(value.response) : Buffer.isBuffer(value) ? value : asBuffer(res().encode(value).finish())),
     responseDeserialize: (bytes: Buffer) => res().decode(bytes) as unknown as object,
   };
 }
@@ -99,6 +99,10 @@ export class XdsServer {
   readonly limits: XdsLimits;
   /** What subscription changes cost, over every stream (subscription.ts). */
   readonly counters: SubscriptionCounters = newSubscriptionCounters();
+  /** SotW responses serialized, shared lists once (wire.ts). */
+  private readonly wire = new SotwSerializer();
+  /** The snapshot sets' names as sets shared by this server's streams (subscription.ts). */
+  private readonly names = new NameSets();
   private readonly fetches: FetchService;
   private readonly calls = new Set<Call>();
   /**
@@ -113,8 +117,8 @@ export class XdsServer {
     this.fetches = new FetchService({ watcher: options.watcher, log: options.log, limits: this.limits, lingerMs: options.fetchLingerMs ?? DEFAULT_FETCH_LINGER_MS, stats: this.stats });
     this.grpcServer.addService(
       {
-        StreamAggregatedResources: methodDef(`/${ADS_SERVICE}/StreamAggregatedResources`, DiscoveryResponse, true),
-        DeltaAggregatedResources: methodDef(`/${ADS_SERVICE}/DeltaAggregatedResources`, DeltaDiscoveryResponse, true),
+        StreamAggregatedResources: methodDef(`/${ADS_SERVICE}/StreamAggregatedResources`, DiscoveryResponse, true, this.wire),
+        DeltaAggregatedResources: methodDef(`/${ADS_SERVICE}/DeltaAggregatedResources`, DeltaDiscoveryResponse, true, this.wire),
       },
       {
         StreamAggregatedResources: (call: Call) => this.serveStream(call, 'sotw'),
@@ -124,9 +128,9 @@ export class XdsServer {
     for (const { service, noun, typeUrl } of PER_TYPE_SERVICES) {
       this.grpcServer.addService(
         {
-          [`Stream${noun}`]: methodDef(`/${service}/Stream${noun}`, DiscoveryResponse, true),
-          [`Delta${noun}`]: methodDef(`/${service}/Delta${noun}`, DeltaDiscoveryResponse, true),
-          [`Fetch${noun}`]: methodDef(`/${service}/Fetch${noun}`, DiscoveryResponse, false),
+          [`Stream${noun}`]: methodDef(`/${service}/Stream${noun}`, DiscoveryResponse, true, this.wire),
+          [`Delta${noun}`]: methodDef(`/${service}/Delta${noun}`, DeltaDiscoveryResponse, true, this.wire),
+          [`Fetch${noun}`]: methodDef(`/${service}/Fetch${noun}`, DiscoveryResponse, false, this.wire),
         },
         {
           [`Stream${noun}`]: (call: Call) => this.serveStream(call, 'sotw', typeUrl),
@@ -208,6 +212,7 @@ export class XdsServer {
       log: this.options.log,
       limits: this.limits,
       counters: this.counters,
+      names: this.names,
       send: (response) => {
         if (!ended) writer.write(response.typeUrl, response.kind === 'sotw' ? new SotwWire(response) : toWireResponse(response));
       },

@@ -14,7 +14,6 @@
  * - Every requested EDS name is answered, with an empty ClusterLoadAssignment if unknown,
  *   or Envoy waits for it while warming (SotW). In Delta an unknown name is reported in
  *   `removed_resources`, the protocol's way of saying it does not exist.
- * - LDS/CDS SotW responses carry the full set (absence means delete).
  * - After a Cluster changes, its EDS name is answered again even when the endpoints did not
  *   change: Envoy keeps the updated cluster warming until it gets a ClusterLoadAssignment
  *   (envoy#13009, #31535; Istio pushes EDS for an updated service). Delta forgets the client's
@@ -25,83 +24,26 @@
  *   or secret the snapshot dropped stays while a Listener/RouteConfiguration (or Cluster) the
  *   client holds still names it, and goes once the change that stops naming it is ACKed. Only
  *   types on the same stream can be ordered: per-type streams are independent.
- * - SotW: an empty `resource_names` is the legacy wildcard only on the stream's first request of
- *   the type; after names were requested it unsubscribes from everything (xDS protocol, "How the
- *   client specifies what resources to return"). Only that first request has an empty nonce: a
- *   later one is a subscription change, never a restart, so it neither turns the wildcard back on
- *   nor is answered while a response awaits its ACK.
- * - Delta: subscribing again to a name (or `*`) the client holds resends it ("the server must
- *   still provide it"); unsubscribing a name the wildcard still covers is answered with the
- *   resource, or its removal when it does not exist (the client must learn which).
+ * - The SotW and Delta variants' own rules are in sotw.ts and delta.ts.
  * - State is bounded by what is subscribed: nothing is remembered per name once unsubscribed, and
  *   a stream subscribes to at most `maxNamesPerType` names per type (limits.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { encodeResource, type EncodedResource } from '../snapshot/encode.js';
-import { DEFAULT_XDS_LIMITS, MAX_ABSENT_ANSWERS, MAX_LOGGED_PROXY_TEXT, MAX_RESOURCE_NAME_LENGTH, type XdsLimits } from './limits.js';
-import { replacedKey, sortedVersion, typeSet, typeVersion, type Snapshot } from '../snapshot/snapshot.js';
+import type { EncodedResource } from '../snapshot/encode.js';
 import { nodeFlavor, nodeProblem, nodeRef, printableExcerpt, type ProxyRef } from '../snapshot/node.js';
-import { WatchError, type ConfigWatcher, type NodeInfo } from '../snapshot/watcher.js';
-import { heldBack, isUpdate, stillNamed, updatedBetween } from './ordering.js';
+import { replacedKey, type Snapshot } from '../snapshot/snapshot.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, KNOWN_TYPES, PUSH_ORDER } from '../snapshot/types.js';
+import { WatchError, type NodeInfo } from '../snapshot/watcher.js';
+import { DELTA } from './delta.js';
+import { DEFAULT_XDS_LIMITS, MAX_LOGGED_PROXY_TEXT, namesOverLimit, type XdsLimits } from './limits.js';
+import { updatedBetween } from './ordering.js';
+import type { ProtocolVariant, SessionCore, SessionOptions, XdsRequest } from './protocol.js';
 import { SecretRefusals } from './refusals.js';
-import { nackHint, type ProxyStatus, type StatusRegistry, type StatusTypeRow } from './status.js';
-import {
-  EmptyMap,
-  NO_NAMES,
-  SharedNames,
-  TypeStateRecord,
-  TypeStates,
-  dropUnsubscribed,
-  forget,
-  forgetAll,
-  keySet,
-  newSubscriptionCounters,
-  owned,
-  releaseNames,
-  sameNames,
-  type Holding,
-  type SubscriptionCounters,
-  type TypeState,
-} from './subscription.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, KNOWN_TYPES, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE, isFullStateType, protoNameOf } from '../snapshot/types.js';
+import { SOTW } from './sotw.js';
+import { nackHint, type ProxyStatus, type StatusTypeRow } from './status.js';
+import { forget, NameSets, newSubscriptionCounters, TypeStateRecord, TypeStates, type SubscriptionCounters, type TypeState } from './subscription.js';
 
-export interface XdsRequest {
-  readonly node?: NodeInfo;
-  readonly typeUrl: string;
-  /** SotW */
-  readonly versionInfo: string;
-  readonly resourceNames: readonly string[];
-  /** Delta */
-  readonly subscribe: readonly string[];
-  readonly unsubscribe: readonly string[];
-  readonly initialVersions: Readonly<Record<string, string>>;
-  readonly responseNonce: string;
-  readonly errorDetail?: string;
-}
-
-export type XdsResponse =
-  | { kind: 'sotw'; typeUrl: string; versionInfo: string; nonce: string; resources: readonly EncodedResource[] }
-  | { kind: 'delta'; typeUrl: string; systemVersionInfo: string; nonce: string; resources: readonly EncodedResource[]; removed: readonly string[] };
-
-export interface SessionLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
-
-export interface SessionOptions {
-  readonly mode: 'sotw' | 'delta';
-  /** Set on the per-type services; ADS streams carry any type. */
-  readonly fixedTypeUrl?: string;
-  readonly watcher: ConfigWatcher;
-  readonly status: StatusRegistry;
-  readonly log: SessionLogger;
-  /** The per-proxy and per-stream caps; DEFAULT_XDS_LIMITS when absent. */
-  readonly limits?: Pick<XdsLimits, 'maxStreamsPerProxy' | 'maxNamesPerType'>;
-  /** What subscription changes cost, shared by the server's sessions; a stream's own when absent. */
-  readonly counters?: SubscriptionCounters;
-  send(response: XdsResponse): void;
-  close(grpcCode: number, message: string): void;
-}
+export type { SessionLogger, SessionOptions, XdsRequest, XdsResponse } from './protocol.js';
 
 // gRPC status codes used here.
 const INVALID_ARGUMENT = 3;
@@ -127,18 +69,22 @@ let streamCounter = 0;
  */
 const PROCESS_PREFIX = randomBytes(4).toString('hex');
 
-export class XdsSession {
+/**
+ * One stream's session. What the SotW and Delta variants use of it (`SessionCore`) is public; the
+ * server uses only `open`, `onRequest`, `end` and `nodeId`.
+ */
+export class XdsSession implements SessionCore {
   private node?: NodeInfo;
-  private snapshot?: Snapshot;
+  snapshot: Snapshot | undefined = undefined;
   /** Stops the config watch (ConfigWatcher.listen, or the subscription to `watch`). */
   private stopWatch?: () => void;
-  private readonly types = new TypeStates();
+  readonly types = new TypeStates();
   private readonly streamId = `${PROCESS_PREFIX}${(++streamCounter).toString(36)}`;
   private nonceCounter = 0;
   /** Secret names this stream asked for and did not get, and those it was given (refusals.ts); made when first needed. */
-  private refusals?: SecretRefusals;
+  private secretRefusals?: SecretRefusals;
   /** Whether unknown EDS names beyond MAX_ABSENT_ANSWERS were left unanswered and said so. */
-  private absentCapLogged = false;
+  absentCapLogged = false;
   /** While the config watch is being opened: an error then is an authentication refusal, which the authenticator logs. */
   private opening = false;
   /** The proxy this stream serves, (mesh, name): the status registry's key. */
@@ -150,8 +96,10 @@ export class XdsSession {
   private closed = false;
   /** Types whose `deferred` is set (setDeferred): with none, a request or snapshot need not look at every type. */
   private deferredTypes = 0;
+  /** Name sets of a session made without the server's (tests). */
+  private ownNames?: NameSets;
 
-  constructor(private readonly options: SessionOptions) {}
+  constructor(readonly options: SessionOptions) {}
 
   /** Read from the options, not kept per stream (every connected proxy has a session). */
   private get limits(): Pick<XdsLimits, 'maxStreamsPerProxy' | 'maxNamesPerType'> {
@@ -159,8 +107,22 @@ export class XdsSession {
   }
 
   /** The server's counters; without them (a session made alone) the counts go nowhere. */
-  private get counters(): SubscriptionCounters {
+  get counters(): SubscriptionCounters {
     return this.options.counters ?? newSubscriptionCounters();
+  }
+
+  /** The server's shared name sets; a session made alone has its own. */
+  get names(): NameSets {
+    return this.options.names ?? (this.ownNames ??= new NameSets());
+  }
+
+  get statusKey(): ProxyStatus | ProxyRef {
+    return this.row ?? this.proxy;
+  }
+
+  /** The protocol variant of the stream's mode: objects shared by every session, holding nothing. */
+  private get variant(): ProtocolVariant {
+    return this.options.mode === 'sotw' ? SOTW : DELTA;
   }
 
   get nodeId(): string | undefined {
@@ -188,8 +150,12 @@ export class XdsSession {
       return;
     }
     const state = this.types.get(typeUrl);
-    if (!this.withinLimits(typeUrl, state, request)) return;
-    const changed = this.options.mode === 'sotw' ? this.onSotwRequest(typeUrl, state, request) : this.onDeltaRequest(typeUrl, state, request);
+    const over = namesOverLimit(typeUrl, this.options.mode === 'delta', state?.names, request, this.limits.maxNamesPerType);
+    if (over !== undefined) {
+      this.fail(over.code, over.message);
+      return;
+    }
+    const changed = this.variant.onRequest(this, typeUrl, state, request);
     // An ACKed CDS/SDS may release a held LDS/RDS, an ACKed LDS/RDS a removal kept back: retry
     // the deferred types too, in make-before-break order.
     // (A push may defer another type, e.g. a CDS push owes EDS: the count is read as the loop goes.)
@@ -296,165 +262,24 @@ export class XdsSession {
    * A line about this proxy's own input (a NACK, an unknown type), through its log budget: a few
    * per minute for all its streams, the rest counted in the next line.
    */
-  private proxyLog(fields: object, message: string): void {
+  proxyLog(fields: object, message: string): void {
     const suppressed = this.row === undefined ? 0 : this.options.status.allowLog(this.row);
     if (suppressed === undefined) return;
     this.options.log.warn({ node: this.proxy.name, mesh: this.proxy.mesh, ...fields, ...(suppressed > 0 ? { suppressed } : {}) }, message);
   }
 
-  /**
-   * The names one request may add: at most `maxNamesPerType` per type on the stream, each at most
-   * MAX_RESOURCE_NAME_LENGTH long. Past that the stream is closed: a legitimate proxy asks for the
-   * names meshcp gave it, and each name costs state and a share of every response.
-   */
-  private withinLimits(typeUrl: string, state: TypeState | undefined, request: XdsRequest): boolean {
-    const max = this.limits.maxNamesPerType;
-    let count: number;
-    let added: readonly string[];
-    if (this.options.mode === 'sotw') {
-      count = request.resourceNames.length;
-      added = request.resourceNames;
-    } else {
-      added = request.subscribe;
-      count = state?.names.size ?? 0;
-      for (const name of request.subscribe) if (state?.names.has(name) !== true) count++;
-      // Initial versions make per-name state before any name is subscribed.
-      if (state === undefined) count = Math.max(count, Object.keys(request.initialVersions).length);
-    }
-    if (count > max) {
-      this.fail(RESOURCE_EXHAUSTED, `the stream subscribes to ${count} ${protoNameOf(typeUrl)} names; at most ${max} per type are allowed (--xds-max-names-per-type)`);
-      return false;
-    }
-    for (const name of added) {
-      if (name.length > MAX_RESOURCE_NAME_LENGTH) {
-        this.fail(INVALID_ARGUMENT, `a ${protoNameOf(typeUrl)} resource name is ${name.length} characters long; at most ${MAX_RESOURCE_NAME_LENGTH} are allowed`);
-        return false;
-      }
-    }
-    return true;
-  }
-
-  private newState(typeUrl: string): TypeState {
+  newState(typeUrl: string): TypeState {
     const delta = this.options.mode === 'delta';
     const state = new TypeStateRecord(typeUrl, delta);
     this.types.set(typeUrl, state);
     return state;
   }
 
-  /** Returns whether a push should be attempted. */
-  private onSotwRequest(typeUrl: string, existing: TypeState | undefined, request: XdsRequest): boolean {
-    let state = existing;
-    if (!state) {
-      // The stream's first request of the type: answered (mustAnswer is set on a new state), and
-      // the only one where an empty list is the legacy wildcard.
-      if (request.errorDetail !== undefined) this.recordNack(typeUrl, request.versionInfo, request.errorDetail);
-      state = this.newState(typeUrl);
-      this.setSotwNames(state, request.resourceNames);
-      return true;
-    }
-    if (request.responseNonce === '') {
-      // Only the first request of a type has no nonce. A later one changes the subscription like
-      // any request; it is answered if nothing awaits an ACK, and never resets what does: a client
-      // repeating it without reading was otherwise sent a full response each time.
-      if (request.errorDetail !== undefined) this.recordNack(typeUrl, request.versionInfo, request.errorDetail);
-      this.setSotwNames(state, request.resourceNames);
-      if (state.pendingNonce === undefined) state.mustAnswer = true;
-      return true;
-    }
-    // Stale: superseded by a newer response. A request carrying the latest nonce after its ACK
-    // is how Envoy changes a subscription (e.g. new EDS names after a CDS update), so it is
-    // not stale even though nothing is pending any more.
-    if (request.responseNonce !== state.lastNonce) return false;
-    const settles = request.responseNonce === state.pendingNonce;
-    if (settles) this.settlePending(state, request);
-    // A NACK of the latest response after it was settled (a client that ACKed, then NACKed the
-    // same nonce): its content is never sent again either, so it is not re-answered (reRequested).
-    else if (request.errorDetail !== undefined) state.nacked = true;
-    if (this.setSotwNames(state, request.resourceNames)) state.mustAnswer = true;
-    else if (!settles && this.reRequested(state)) state.mustAnswer = true;
-    return true;
-  }
 
-  /**
-   * SotW EDS on a stream without CDS: the Cluster update reaches Envoy on another stream, after
-   * which Envoy asks again for the same names with the latest nonce and keeps the new cluster
-   * warming until it is answered (envoy#13009, #31535). Such a request (neither an ACK nor a
-   * subscription change) is answered once for names whose cluster changed, unless that response
-   * was NACKed (never resend NACKed content, go-control-plane #962).
-   */
-  private reRequested(state: TypeState): boolean {
-    const reanswer = state.reanswer;
-    if (reanswer === undefined || reanswer.size === 0) return false;
-    const hit = !state.nacked && [...reanswer].some((n) => state.wildcard || state.names.has(n));
-    state.reanswer = undefined;
-    return hit;
-  }
 
-  private onDeltaRequest(typeUrl: string, existing: TypeState | undefined, request: XdsRequest): boolean {
-    let state = existing;
-    const first = !state;
-    if (!state) {
-      state = this.newState(typeUrl);
-      state.wildcard = request.subscribe.includes('*') || (request.subscribe.length === 0 && isFullStateType(typeUrl));
-      for (const [name, version] of Object.entries(request.initialVersions)) {
-        state.clientVersions.set(name, version);
-        // Held from an earlier stream: its content is unknown here, but the client has it.
-        owned(state.latest).set(name, undefined);
-        owned(state.acked).set(name, undefined);
-      }
-      if (request.errorDetail !== undefined) this.recordNack(typeUrl, '', request.errorDetail);
-    } else if (request.responseNonce !== '') {
-      if (request.responseNonce !== state.pendingNonce) {
-        // Stale ACK/NACK; subscription changes still apply (they are not tied to a response).
-        if (request.subscribe.length === 0 && request.unsubscribe.length === 0) return false;
-      } else {
-        this.settlePending(state, request);
-      }
-    }
-    for (const name of request.subscribe) {
-      // Subscribing again to what the client holds resends it: "the server must still provide
-      // it" (xDS protocol, incremental variant). On the first request, initial_resource_versions
-      // say what it holds.
-      if (name === '*') {
-        if (!first && state.wildcard) forgetAll(state);
-        state.wildcard = true;
-      } else {
-        if (!first) forget(state, name);
-        state.names.add(name);
-        state.owedRemovals?.delete(name);
-      }
-    }
-    let wildcardEnded = false;
-    const released: string[] = [];
-    for (const name of request.unsubscribe) {
-      if (name === '*') {
-        wildcardEnded ||= state.wildcard;
-        state.wildcard = false;
-        continue;
-      }
-      if (!state.names.delete(name)) continue;
-      released.push(name);
-    }
-    // Each unsubscribed name is dropped in place: a request costs the names it carries.
-    releaseNames(state, released, this.counters);
-    if (state.wildcard) for (const name of released) this.stillWildcard(state, name);
-    // Only a new stream (initial versions of names not subscribed) or the end of the wildcard can
-    // leave state for names that are not subscribed: only then is everything held looked at.
-    if (first || wildcardEnded) dropUnsubscribed(state, this.counters);
-    return true;
-  }
 
-  /**
-   * Delta: `name` was unsubscribed while the wildcard still covers it. The client must be told
-   * whether it still exists (go-control-plane's delta `unsubscribe` does the same): it is sent
-   * again when the snapshot has it (its version was released), else reported removed.
-   */
-  private stillWildcard(state: TypeState, name: string): void {
-    if (this.snapshot?.resources.get(state.typeUrl)?.has(name) === true) return;
-    (state.owedRemovals ??= new Set()).add(name);
-  }
 
-  private settlePending(state: TypeState, request: XdsRequest): void {
+  settlePending(state: TypeState, request: XdsRequest): void {
     const version = state.pendingVersion ?? request.versionInfo;
     state.pendingNonce = undefined;
     state.pendingVersion = undefined;
@@ -466,7 +291,7 @@ export class XdsSession {
     if (request.errorDetail !== undefined) {
       this.recordNack(state.typeUrl, version, request.errorDetail, request.responseNonce);
     } else {
-      this.options.status.acked(this.row ?? this.proxy, state.typeUrl, version, this.statusRow(state), request.responseNonce);
+      this.options.status.acked(this.statusKey, state.typeUrl, version, this.statusRow(state), request.responseNonce);
     }
   }
 
@@ -474,44 +299,17 @@ export class XdsSession {
    * A NACK: recorded in the proxy's status and logged through its budget, its `error_detail`
    * escaped and cut (the proxy writes it, in any size and with any characters).
    */
-  private recordNack(typeUrl: string, version: string, error: string, nonce?: string): void {
+  recordNack(typeUrl: string, version: string, error: string, nonce?: string): void {
     const head = error.length > MAX_LOGGED_PROXY_TEXT ? error.slice(0, 4 * MAX_LOGGED_PROXY_TEXT) : error;
     const hint = nackHint(head);
     this.proxyLog(
       { typeUrl, version: printableExcerpt(version, 128), error: printableExcerpt(error, MAX_LOGGED_PROXY_TEXT), ...(error.length > MAX_LOGGED_PROXY_TEXT ? { errorLength: error.length } : {}), ...(hint !== undefined ? { hint } : {}) },
       'proxy rejected configuration (NACK)',
     );
-    this.options.status.nacked(this.row ?? this.proxy, typeUrl, version, error, nonce);
+    this.options.status.nacked(this.statusKey, typeUrl, version, error, nonce);
   }
 
-  /** Returns whether the subscription changed. */
-  private setSotwNames(state: TypeState, names: readonly string[]): boolean {
-    // An empty list is the legacy wildcard (LDS/CDS) only while no names were requested; after
-    // explicit names it unsubscribes from everything (xDS protocol, "How the client specifies
-    // what resources to return").
-    const wildcard = names.includes('*') || (names.length === 0 && !state.explicit && isFullStateType(state.typeUrl));
-    if (names.length > 0) state.explicit = true;
-    // An ACK repeats the subscription: compared without building a set (every proxy ACKs every push).
-    if (wildcard === state.wildcard && sameNames(names, state.names)) return false;
-    const next = names.length === 0 ? NO_NAMES : this.namesSet(state.typeUrl, names);
-    state.wildcard = wildcard;
-    state.names = next.size === 0 ? NO_NAMES : next;
-    dropUnsubscribed(state, this.counters);
-    return true;
-  }
 
-  /**
-   * A SotW subscription as a set, the snapshot's own names when they are the same (an EDS or RDS
-   * subscription usually is): that set is shared by every stream subscribed to the same names.
-   */
-  private namesSet(typeUrl: string, names: readonly string[]): Set<string> {
-    const all = this.snapshot?.resources.get(typeUrl);
-    if (all !== undefined && all.size > 0) {
-      const shared = keySet(all);
-      if (sameNames(names, shared)) return shared;
-    }
-    return new Set(names.filter((n) => n !== '*'));
-  }
 
   /** A snapshot from the watch (SessionSink). */
   onSnapshot(snapshot: Snapshot): void {
@@ -520,7 +318,7 @@ export class XdsSession {
     // With CDS on this stream, EDS is owed when the CDS carrying the change goes out (pushSotw/pushDelta of CDS);
     // without it (a per-type EDS stream), the change is seen between snapshots.
     if (previous && !this.types.has(CLUSTER_TYPE)) this.oweEndpoints(updatedBetween(previous, snapshot));
-    // An endpoint patch replaces one type's set over the previous snapshot's (snapshot.ts MapWith): only that type can differ.
+    // An endpoint patch replaces one type's set over the previous snapshot's (snapshot/maps.ts MapWith): only that type can differ.
     const only = previous ? replacedKey(previous.resources, snapshot.resources) : undefined;
     for (const typeUrl of PUSH_ORDER) {
       // A type whose map is the previous snapshot's (snapshot.ts reuses unchanged types) has nothing
@@ -535,12 +333,12 @@ export class XdsSession {
   }
 
   /** The type's status row, kept by the type while the stream is open (its row is: streamOpened). */
-  private statusRow(state: TypeState): StatusTypeRow | undefined {
+  statusRow(state: TypeState): StatusTypeRow | undefined {
     if (this.row === undefined) return undefined;
     return (state.statusRow ??= this.options.status.typeRowOf(this.row, state.typeUrl));
   }
 
-  private setDeferred(state: TypeState, value: boolean): void {
+  setDeferred(state: TypeState, value: boolean): void {
     if (state.deferred === value) return;
     state.deferred = value;
     this.deferredTypes += value ? 1 : -1;
@@ -550,80 +348,14 @@ export class XdsSession {
     const state = this.types.get(typeUrl);
     if (!state || this.closed || !this.snapshot || state.pendingNonce !== undefined) return;
     this.setDeferred(state, false);
-    if (this.options.mode === 'sotw') this.pushSotw(state, this.snapshot);
-    else this.pushDelta(state, this.snapshot);
-  }
-
-  /**
-   * Names of `typeUrl` (RDS or EDS) the client still uses though the snapshot dropped them: a
-   * route table nothing in the snapshot names (only a listener draining after an update can still
-   * use it, and Envoy stops asking for it once that is gone), or the endpoints of a cluster this
-   * stream keeps by make-before-break (ordering.ts) that the snapshot dropped.
-   */
-  private stillInUse(typeUrl: string, snapshot: Snapshot): { has(name: string): boolean } {
-    const named = namedInSnapshot(snapshot, typeUrl);
-    if (typeUrl === ROUTE_TYPE) return { has: (name) => !named.has(name) };
-    const kept = new Set<string>();
-    const clusters = this.types.get(CLUSTER_TYPE);
-    const current = snapshot.resources.get(CLUSTER_TYPE);
-    for (const holding of clusters ? [clusters.latest, clusters.acked] : []) {
-      for (const [name, cluster] of holding) {
-        if (cluster === undefined || current?.has(name)) continue;
-        for (const eds of cluster.refs.endpoints) if (!named.has(eds)) kept.add(eds);
-      }
-    }
-    return kept;
-  }
-
-  private selected(state: TypeState, snapshot: Snapshot): EncodedResource[] {
-    const all = snapshot.resources.get(state.typeUrl) ?? NOTHING_SENT;
-    let answered = 0;
-    let keep: { has(name: string): boolean } | undefined;
-    // Delta says "does not exist" with removed_resources, so no empty assignment is made up.
-    const absent = (name: string): EncodedResource | undefined => {
-      // A route table or endpoints the client holds and still asks for stay as they are until it
-      // stops asking: Envoy asks while a listener or cluster still uses them — a listener draining
-      // after an update still routes with its old route table, and a cluster kept by
-      // make-before-break (ordering.ts) still balances over its endpoints. Made-up emptiness there
-      // is a 503 window; and the old route table, held, keeps its clusters kept until then.
-      if (state.typeUrl === ROUTE_TYPE || state.typeUrl === ENDPOINT_TYPE) {
-        const held = state.acked.get(name) ?? state.latest.get(name);
-        if (held !== undefined && (keep ??= this.stillInUse(state.typeUrl, snapshot)).has(name)) {
-          // Endpoints of a kept cluster go with it: look again once CDS settles.
-          if (state.typeUrl === ENDPOINT_TYPE) this.setDeferred(state, true);
-          return held;
-        }
-      }
-      if (state.typeUrl === SECRET_TYPE) this.refusalsOf().absent(name, state.latest.has(name) || state.acked.has(name));
-      if (state.typeUrl !== ENDPOINT_TYPE || this.options.mode === 'delta') return undefined;
-      // Every requested EDS name is answered, an unknown cluster with no endpoints, so Envoy does
-      // not wait for it; up to a bound, so a request cannot make a response of any size.
-      if (++answered > MAX_ABSENT_ANSWERS) {
-        if (answered === MAX_ABSENT_ANSWERS + 1 && !this.absentCapLogged) {
-          this.absentCapLogged = true;
-          this.proxyLog({ typeUrl: state.typeUrl, answered: MAX_ABSENT_ANSWERS }, `over ${MAX_ABSENT_ANSWERS} requested names are unknown; only as many get an empty answer`);
-        }
-        return undefined;
-      }
-      return encodeResource(ENDPOINT_TYPE, { cluster_name: name });
-    };
-    if (state.wildcard) {
-      const extra = [...state.names].filter((n) => !all.has(n)).map(absent);
-      return [...all.values(), ...extra.filter((r): r is EncodedResource => r !== undefined)];
-    }
-    const out: EncodedResource[] = [];
-    for (const name of state.names) {
-      const found = all.get(name) ?? absent(name);
-      if (found) out.push(found);
-    }
-    return out;
+    this.variant.push(this, state, this.snapshot);
   }
 
   /**
    * EDS names of updated clusters are answered again (envoy#13009, #31535). SotW: marked owed;
    * Delta: the client's version is forgotten, so the next EDS push carries them.
    */
-  private oweEndpoints(clusters: readonly EncodedResource[]): void {
+  oweEndpoints(clusters: readonly EncodedResource[]): void {
     const eds = this.types.get(ENDPOINT_TYPE);
     if (!eds) return;
     for (const cluster of clusters) {
@@ -636,154 +368,21 @@ export class XdsSession {
     }
   }
 
-  /**
-   * Whether the selection is exactly the snapshot's set of the type (wildcard, or the names it
-   * holds; the common case): then the response is that set's shared sorted list and version,
-   * computed once for every proxy holding it (snapshot.ts `typeSet`), not sorted and hashed per proxy.
-   */
-  private selectsAll(state: TypeState, all: ReadonlyMap<string, EncodedResource>): boolean {
-    if (state.names instanceof SharedNames && state.names === keySet(all)) return true;
-    if (state.wildcard) {
-      for (const name of state.names) if (!all.has(name)) return false;
-      return true;
-    }
-    if (state.names.size !== all.size) return false;
-    for (const name of state.names) if (!all.has(name)) return false;
-    return true;
-  }
 
-  private pushSotw(state: TypeState, snapshot: Snapshot): void {
-    const all = snapshot.resources.get(state.typeUrl) ?? NOTHING_SENT;
-    const whole = this.selectsAll(state, all);
-    const chosen = whole ? undefined : this.selected(state, snapshot);
-    const kept = stillNamed(this.types, state, snapshot, whole ? all : new Set(chosen!.map((r) => r.name)));
-    if (kept.size > 0) this.setDeferred(state, true);
-    let resources: readonly EncodedResource[];
-    let version: string;
-    let names: readonly string[];
-    let holding: Holding;
-    if (whole && kept.size === 0) {
-      const set = typeSet(all);
-      resources = set.sorted;
-      version = set.version;
-      names = set.names;
-      holding = all;
-    } else {
-      const list = [...(chosen ?? typeSet(all).sorted), ...[...kept.values()].filter((r): r is EncodedResource => r !== undefined)].sort(byName);
-      resources = list;
-      version = sortedVersion(list);
-      names = list.map((r) => r.name);
-      holding = new Map(list.map((r) => [r.name, r]));
-    }
-    const owedNames = state.owed;
-    const owed = owedNames !== undefined && owedNames.size > 0 && resources.some((r) => owedNames.has(r.name));
-    // An owed EDS re-answer (a cluster update) of content the client NACKed is not sent again:
-    // never resend NACKed content (go-control-plane #962), as reRequested() holds for SotW too.
-    if (version === state.lastSentVersion && !state.mustAnswer && (!owed || state.nacked)) return;
-    if (heldBack(this.types, state, resources, snapshot)) {
-      this.setDeferred(state, true);
-      return;
-    }
-    const previous = state.latest;
-    state.latest = holding;
-    state.pendingHolding = holding;
-    state.nacked = false;
-    if (state.typeUrl === SECRET_TYPE) this.droppedSecrets([...previous.keys()].filter((name) => !holding.has(name)));
-    if (owed && !this.types.has(CLUSTER_TYPE)) for (const name of owedNames) if (holding.has(name)) (state.reanswer ??= new Set()).add(name);
-    state.owed = undefined;
-    if (state.typeUrl === CLUSTER_TYPE) this.oweEndpoints(resources.filter((r) => isUpdate(previous.get(r.name)?.version, r)));
-    const nonce = this.nextNonce();
-    state.lastSentVersion = version;
-    state.mustAnswer = false;
-    state.pendingNonce = nonce;
-    state.lastNonce = nonce;
-    state.pendingVersion = version;
-    this.options.status.sent(this.row ?? this.proxy, state.typeUrl, version, nonce, names, this.statusRow(state));
-    this.options.send({ kind: 'sotw', typeUrl: state.typeUrl, versionInfo: version, nonce, resources });
-  }
 
-  private pushDelta(state: TypeState, snapshot: Snapshot): void {
-    const all = snapshot.resources.get(state.typeUrl) ?? NOTHING_SENT;
-    const wanted = this.selected(state, snapshot);
-    const wantedNames = new Set(wanted.map((r) => r.name));
-    const changed = wanted.filter((r) => state.clientVersions.get(r.name) !== r.version);
-    const kept = stillNamed(this.types, state, snapshot, wantedNames);
-    if (kept.size > 0) this.setDeferred(state, true);
-    // clientVersions holds subscribed names only (dropUnsubscribed); a dropped one that is still
-    // named waits (make-before-break).
-    const removed = [...state.clientVersions.keys()].filter((name) => !wantedNames.has(name) && !kept.has(name));
-    // Tell the client once that a name it asked for does not exist (so it stops waiting).
-    const absent = [...state.names].filter((name) => !all.has(name) && !wantedNames.has(name) && !state.clientVersions.has(name) && !state.reportedAbsent.has(name));
-    // Names unsubscribed under the wildcard that do not exist (stillWildcard): their removal is owed.
-    const owedRemovals = state.owedRemovals === undefined ? NO_LIST : [...state.owedRemovals].filter((name) => !wantedNames.has(name));
-    // The first wildcard request is answered even when empty, or Envoy does not finish
-    // initializing (go-control-plane respondDelta: `state.IsWildcard() && state.IsFirst()`).
-    const firstWildcard = state.mustAnswer && state.wildcard;
-    if (changed.length === 0 && removed.length === 0 && absent.length === 0 && owedRemovals.length === 0 && !firstWildcard) {
-      state.mustAnswer = false;
-      return;
-    }
-    if (heldBack(this.types, state, changed, snapshot)) {
-      this.setDeferred(state, true);
-      return;
-    }
-    state.mustAnswer = false;
-    const updated = state.typeUrl === CLUSTER_TYPE ? changed.filter((r) => isUpdate(state.latest.get(r.name)?.version ?? state.clientVersions.get(r.name), r)) : [];
-    for (const r of changed) {
-      state.clientVersions.set(r.name, r.version);
-      owned(state.latest).set(r.name, r);
-      state.reportedAbsent.delete(r.name);
-    }
-    for (const name of removed) {
-      state.clientVersions.delete(name);
-      owned(state.latest).delete(name);
-      // Once reported, a subscribed name that is gone is not reported again on the next push.
-      if (state.names.has(name)) state.reportedAbsent.add(name);
-    }
-    for (const name of absent) state.reportedAbsent.add(name);
-    if (state.typeUrl === SECRET_TYPE) this.droppedSecrets(removed);
-    removed.push(...absent, ...owedRemovals);
-    state.owedRemovals = undefined;
-    state.pendingHolding = new Map(state.latest);
-    state.nacked = false;
-    this.oweEndpoints(updated);
-    const version = typeVersion(snapshot, state.typeUrl);
-    const nonce = this.nextNonce();
-    state.pendingNonce = nonce;
-    state.lastNonce = nonce;
-    state.pendingVersion = version;
-    this.options.status.sent(this.row ?? this.proxy, state.typeUrl, version, nonce, changed.map((r) => r.name), this.statusRow(state));
-    this.options.send({ kind: 'delta', typeUrl: state.typeUrl, systemVersionInfo: version, nonce, resources: changed, removed });
-  }
 
-  private nextNonce(): string {
+  nextNonce(): string {
     return `${this.streamId}-${++this.nonceCounter}`;
   }
 
-  private refusalsOf(): SecretRefusals {
-    return (this.refusals ??= new SecretRefusals(() => this.proxy, { allow: () => (this.row === undefined ? 0 : this.options.status.allowLog(this.row)), warn: (obj, msg) => this.options.log.warn(obj, msg) }));
+  refusals(): SecretRefusals {
+    return (this.secretRefusals ??= new SecretRefusals(() => this.proxy, { allow: () => (this.row === undefined ? 0 : this.options.status.allowLog(this.row)), warn: (obj, msg) => this.options.log.warn(obj, msg) }));
   }
 
   /** Secrets a push took from the client: asking for them again is not a refusal (refusals.ts). */
-  private droppedSecrets(names: readonly string[]): void {
-    if (names.length > 0) this.refusalsOf().droppedFromClient(names);
+  droppedSecrets(names: readonly string[]): void {
+    if (names.length > 0) this.refusals().droppedFromClient(names);
   }
 }
 
 const CANONICAL_TYPES: ReadonlyMap<string, string> = new Map([...KNOWN_TYPES].map((t) => [t, t]));
-const NOTHING_SENT: ReadonlyMap<string, EncodedResource> = new EmptyMap<string, EncodedResource>();
-const NO_LIST: readonly string[] = Object.freeze([]);
-/**
- * The route tables the snapshot's listeners name, or the endpoints its clusters name: what the
- * snapshot itself still uses (its own version of those, or an empty answer, is what goes out).
- */
-function namedInSnapshot(snapshot: Snapshot, typeUrl: string): ReadonlySet<string> {
-  const holders = snapshot.resources.get(typeUrl === ROUTE_TYPE ? LISTENER_TYPE : CLUSTER_TYPE);
-  const names = new Set<string>();
-  for (const r of holders?.values() ?? []) for (const n of typeUrl === ROUTE_TYPE ? r.refs.routes : r.refs.endpoints) names.add(n);
-  return names;
-}
-
-function byName(a: EncodedResource, b: EncodedResource): number {
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-}

@@ -50,6 +50,8 @@ export class EmptyMap<K, V> extends Map<K, V> {
 export const NO_NAMES: Set<string> = new EmptySet<string>();
 export const NO_VERSIONS: Map<string, string> = new EmptyMap<string, string>();
 export const NOTHING_HELD: Holding = new EmptyMap<string, EncodedResource | undefined>();
+/** A snapshot's set of a type it does not have. */
+export const NOTHING_SENT: ReadonlyMap<string, EncodedResource> = new EmptyMap<string, EncodedResource>();
 
 /** A Delta stream's own holding (never a snapshot's map): Delta updates it in place. */
 export function owned(holding: Holding): Map<string, EncodedResource | undefined> {
@@ -202,13 +204,6 @@ export class TypeStates {
 }
 if (PUSH_ORDER.length !== 5) throw new Error('internal: TypeStates has five slots');
 
-/**
- * The names of a snapshot's type map, as a set shared by every stream (never written: SotW
- * replaces its names); one set per distinct list of names, so a patched map with the same names
- * (an endpoint change) has the very set its subscribers hold, and `selectsAll` is one comparison.
- */
-const keySets = new WeakMap<ReadonlyMap<string, unknown>, Set<string>>();
-const namesByContent = new Map<string, Set<string>>();
 const MAX_NAME_SETS = 20_000;
 
 export class SharedNames extends Set<string> {
@@ -229,20 +224,31 @@ export class SharedNames extends Set<string> {
   }
 }
 
-export function keySet(map: ReadonlyMap<string, EncodedResource>): Set<string> {
-  let found = keySets.get(map);
-  if (!found) {
-    const names = typeSet(map).names;
-    const key = names.join('\n');
-    found = namesByContent.get(key);
-    if (!found || found.size !== names.length) {
-      found = new SharedNames(names);
-      if (namesByContent.size >= MAX_NAME_SETS) namesByContent.clear();
-      namesByContent.set(key, found);
+/**
+ * The names of a snapshot's type maps, as sets shared by every stream of a server (never written:
+ * SotW replaces its names); one set per distinct list of names, so a patched map with the same
+ * names (an endpoint change) has the very set its subscribers hold, and `selectsAll` is one
+ * comparison. The server makes one and hands it to its sessions.
+ */
+export class NameSets {
+  private readonly byMap = new WeakMap<ReadonlyMap<string, unknown>, SharedNames>();
+  private readonly byContent = new Map<string, SharedNames>();
+
+  of(map: ReadonlyMap<string, EncodedResource>): SharedNames {
+    let found = this.byMap.get(map);
+    if (!found) {
+      const names = typeSet(map).names;
+      const key = names.join('\n');
+      found = this.byContent.get(key);
+      if (!found || found.size !== names.length) {
+        found = new SharedNames(names);
+        if (this.byContent.size >= MAX_NAME_SETS) this.byContent.clear();
+        this.byContent.set(key, found);
+      }
+      this.byMap.set(map, found);
     }
-    keySets.set(map, found);
+    return found;
   }
-  return found;
 }
 
 /** Whether `names` (a request's, '*' aside) are exactly `held`. */

@@ -1,6 +1,6 @@
 /**
  * DiscoveryResponses as bytes on the wire: SotW responses are serialized field by field into a
- * reused buffer, the resource lists shared by many proxies once (see serializeSotw).
+ * reused buffer, the resource lists shared by many proxies once (see SotwSerializer).
  */
 import type { EncodedResource } from '../snapshot/encode.js';
 import type { XdsResponse } from './session.js';
@@ -12,9 +12,8 @@ export function asBuffer(bytes: Uint8Array): Buffer {
 }
 
 /**
- * What a SotW response of a resource list serializes to, apart from its nonce, by the list: a set
- * shared by many proxies (snapshot.ts typeSet) is one list, serialized once for all of them. `head`
- * is the serialized `version_info` and `type_url` of the response that built it.
+ * What a SotW response of a resource list serializes to, apart from its nonce: the body, and `head`,
+ * the serialized `version_info` and `type_url` of the response that built it.
  */
 interface ListBytes {
   readonly body: Buffer;
@@ -22,12 +21,6 @@ interface ListBytes {
   readonly typeUrl: string;
   readonly head: Buffer;
 }
-const listBytes = new WeakMap<readonly EncodedResource[], ListBytes>();
-/**
- * Lists serialized once already: a list is cached from its second response on, so a proxy's own
- * set (its listeners, sent once on connect) does not keep a serialized copy for as long as it lives.
- */
-const seenOnce = new WeakSet<readonly EncodedResource[]>();
 
 /**
  * A SotW response handed to grpc-js's `call.write`, serialized when grpc-js serializes it: grpc-js
@@ -40,7 +33,7 @@ export class SotwWire {
   constructor(readonly response: Extract<XdsResponse, { kind: 'sotw' }>) {}
 }
 
-let scratch = Buffer.allocUnsafeSlow(64 * 1024);
+
 /** Responses larger than this get a buffer of their own rather than growing the reused one for good. */
 const MAX_SCRATCH = 1024 * 1024;
 /** DiscoveryResponse field 5 (`nonce`), length-delimited: (5 << 3) | 2. */
@@ -104,55 +97,80 @@ function writeString(out: Buffer, at: number, tag: number, value: string, length
 }
 
 /**
- * `sotwResponseBytes` into the reused buffer: valid until the next call (grpc-js copies it at once).
- * Written field by field (tags, varint lengths, bytes) straight into the buffer rather than through
- * protobufjs Writers: a writer, its operation list and a pooled buffer per response cost more than
- * the framing itself on the initial config of thousands of proxies (profiled). The bytes
- * are those protobufjs writes for `{ version_info, type_url }`, then the nonce, then
- * `{ resources }` (server.test.ts decodes them against the plain encoding).
+ * Serializes SotW responses, the resource lists shared by many proxies once: a set shared by many
+ * proxies (snapshot/sets.ts EncodedSet) is one list, serialized once for all of them. The server
+ * makes one; its tables are the server's, shared with no other.
  */
-export function serializeSotw(response: Extract<XdsResponse, { kind: 'sotw' }>): Buffer {
-  const resources = response.resources;
-  const known = listBytes.get(resources);
-  const head = known !== undefined && known.version === response.versionInfo && known.typeUrl === response.typeUrl ? known.head : undefined;
-  let versionLength = 0;
-  let typeUrlLength = 0;
-  let headLength: number;
-  if (head !== undefined) headLength = head.length;
-  else {
-    versionLength = Buffer.byteLength(response.versionInfo, 'utf8');
-    typeUrlLength = Buffer.byteLength(response.typeUrl, 'utf8');
-    headLength = fieldLength(versionLength) + fieldLength(typeUrlLength);
-  }
-  const nonceLength = Buffer.byteLength(response.nonce, 'utf8');
-  const nonceField = nonceLength === 0 ? 0 : fieldLength(nonceLength);
-  const bodyAt = headLength + nonceField;
-  const length = bodyAt + (known !== undefined ? known.body.length : bodyLength(resources));
-  let out = scratch;
-  if (length > out.length) {
-    out = Buffer.allocUnsafeSlow(Math.max(length, 2 * out.length));
-    if (out.length <= MAX_SCRATCH) scratch = out;
-  }
-  if (head !== undefined) out.set(head, 0);
-  else writeString(out, writeString(out, 0, VERSION_TAG, response.versionInfo, versionLength), TYPE_URL_TAG, response.typeUrl, typeUrlLength);
-  // The nonce is the one field of every response of its own.
-  if (nonceLength > 0) writeString(out, headLength, NONCE_TAG, response.nonce, nonceLength);
-  if (known !== undefined) out.set(known.body, bodyAt);
-  else {
-    writeBody(out, bodyAt, resources);
-    // Lists serialized a second time (a set shared by proxies) keep their bytes: see `seenOnce`.
-    if (!seenOnce.has(resources)) seenOnce.add(resources);
+export class SotwSerializer {
+  private readonly listBytes = new WeakMap<readonly EncodedResource[], ListBytes>();
+  /**
+   * Lists serialized once already: a list is cached from its second response on, so a proxy's own
+   * set (its listeners, sent once on connect) does not keep a serialized copy for as long as it lives.
+   */
+  private readonly seenOnce = new WeakSet<readonly EncodedResource[]>();
+  private scratch = Buffer.allocUnsafeSlow(64 * 1024);
+
+  /**
+   * The response serialized into the reused buffer: valid until the next call (grpc-js copies it at
+   * once). Written field by field (tags, varint lengths, bytes) straight into the buffer rather than
+   * through protobufjs Writers: a writer, its operation list and a pooled buffer per response cost
+   * more than the framing itself on the initial config of thousands of proxies (profiled). The
+   * bytes are those protobufjs writes for `{ version_info, type_url }`, then the nonce, then
+   * `{ resources }` (server.test.ts decodes them against the plain encoding).
+   */
+  serialize(response: Extract<XdsResponse, { kind: 'sotw' }>): Buffer {
+    const resources = response.resources;
+    const known = this.listBytes.get(resources);
+    const head = known !== undefined && known.version === response.versionInfo && known.typeUrl === response.typeUrl ? known.head : undefined;
+    let versionLength = 0;
+    let typeUrlLength = 0;
+    let headLength: number;
+    if (head !== undefined) headLength = head.length;
     else {
-      // Out of Node's shared pool (see snapshot/template.ts ownBytes): the cached copies live as long as their list.
-      listBytes.set(resources, {
-        body: ownBuffer(out.subarray(bodyAt, length)),
-        version: response.versionInfo,
-        typeUrl: response.typeUrl,
-        head: ownBuffer(out.subarray(0, headLength)),
-      });
+      versionLength = Buffer.byteLength(response.versionInfo, 'utf8');
+      typeUrlLength = Buffer.byteLength(response.typeUrl, 'utf8');
+      headLength = fieldLength(versionLength) + fieldLength(typeUrlLength);
     }
+    const nonceLength = Buffer.byteLength(response.nonce, 'utf8');
+    const nonceField = nonceLength === 0 ? 0 : fieldLength(nonceLength);
+    const bodyAt = headLength + nonceField;
+    const length = bodyAt + (known !== undefined ? known.body.length : bodyLength(resources));
+    let out = this.scratch;
+    if (length > out.length) {
+      out = Buffer.allocUnsafeSlow(Math.max(length, 2 * out.length));
+      if (out.length <= MAX_SCRATCH) this.scratch = out;
+    }
+    if (head !== undefined) out.set(head, 0);
+    else writeString(out, writeString(out, 0, VERSION_TAG, response.versionInfo, versionLength), TYPE_URL_TAG, response.typeUrl, typeUrlLength);
+    // The nonce is the one field of every response of its own.
+    if (nonceLength > 0) writeString(out, headLength, NONCE_TAG, response.nonce, nonceLength);
+    if (known !== undefined) out.set(known.body, bodyAt);
+    else {
+      writeBody(out, bodyAt, resources);
+      // Lists serialized a second time (a set shared by proxies) keep their bytes: see `seenOnce`.
+      if (!this.seenOnce.has(resources)) this.seenOnce.add(resources);
+      else {
+        // Out of Node's shared pool (see snapshot/template.ts ownBytes): the cached copies live as long as their list.
+        this.listBytes.set(resources, {
+          body: ownBuffer(out.subarray(bodyAt, length)),
+          version: response.versionInfo,
+          typeUrl: response.typeUrl,
+          head: ownBuffer(out.subarray(0, headLength)),
+        });
+      }
+    }
+    return out.subarray(0, length);
   }
-  return out.subarray(0, length);
+
+  /**
+   * A SotW DiscoveryResponse, serialized into a buffer of its own: `version_info` and `type_url`,
+   * the nonce, then the resources' bytes, the first and last cached per list. Serialized messages
+   * of one type, concatenated, parse as their merge (protobuf encoding, "Last One Wins" / repeated
+   * fields concatenate), and fields may appear in any order.
+   */
+  bytes(response: Extract<XdsResponse, { kind: 'sotw' }>): Buffer {
+    return Buffer.from(this.serialize(response));
+  }
 }
 
 function varintLength(value: number): number {
@@ -169,16 +187,6 @@ function writeVarint(out: Buffer, at: number, value: number): number {
   }
   out[at++] = v;
   return at;
-}
-
-/**
- * A SotW DiscoveryResponse, serialized: `version_info` and `type_url`, the nonce, then the
- * resources' bytes, the first and last cached per list. Serialized messages of one type,
- * concatenated, parse as their merge (protobuf encoding, "Last One Wins" / repeated fields
- * concatenate), and fields may appear in any order.
- */
-export function sotwResponseBytes(response: Extract<XdsResponse, { kind: 'sotw' }>): Buffer {
-  return Buffer.from(serializeSotw(response));
 }
 
 function ownBuffer(bytes: Uint8Array): Buffer {

@@ -34,9 +34,7 @@ function measure(root: string): House {
 /** The files over 400 lines when the rule came in, with their length then: each may only shrink. */
 const OVER_LIMIT: Readonly<Record<string, number>> = {
   'src/store/etcd-store.ts': 824,
-  'src/xds/session.ts': 789,
   'src/ca/svid.ts': 638,
-  'src/snapshot/snapshot.ts': 611,
   'src/identity/manager.ts': 550,
 };
 

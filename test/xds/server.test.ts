@@ -3,10 +3,10 @@
  * half-open connection (a proxy that vanished without closing its socket).
  */
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import { sotwResponseBytes, toWireResponse, toXdsRequest, XdsServer } from '../../src/xds/server.js';
+import { SotwSerializer, toWireResponse, toXdsRequest, XdsServer } from '../../src/xds/server.js';
 import { lookupType } from '../../src/protos/load.js';
 import { encodeResource } from '../../src/snapshot/encode.js';
 import { jsonToStruct } from '../../src/xds/struct.js';
@@ -165,6 +165,13 @@ describe('keepalive', () => {
 });
 
 describe('wire codecs', () => {
+  // A serializer per test, as each server has its own: what one caches is seen by no other.
+  let wire = new SotwSerializer();
+  const sotwResponseBytes = (r: Parameters<SotwSerializer['bytes']>[0]): Buffer => wire.bytes(r);
+  beforeEach(() => {
+    wire = new SotwSerializer();
+  });
+
   it('serializes a SotW response from its cached resource bytes to the same message as the plain encoding', () => {
     // given a response carrying two resources
     const type = lookupType('envoy.service.discovery.v3.DiscoveryResponse');
@@ -208,7 +215,7 @@ describe('wire codecs', () => {
 
   it('frames a SotW response by hand to the bytes protobufjs writes for its head, nonce and resources, first time, second time and cached', () => {
     const type = lookupType('envoy.service.discovery.v3.DiscoveryResponse');
-    // What serializeSotw writes: `{ version_info, type_url }`, then `{ nonce }`, then `{ resources }`, each as protobufjs encodes it.
+    // What SotwSerializer writes: `{ version_info, type_url }`, then `{ nonce }`, then `{ resources }`, each as protobufjs encodes it.
     const expected = (r: { typeUrl: string; versionInfo: string; nonce: string; resources: readonly ReturnType<typeof encodeResource>[] }): Buffer =>
       Buffer.concat([
         type.encode({ version_info: r.versionInfo, type_url: r.typeUrl }).finish(),

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ResourceEncoder, type ResourceObject } from '../../src/snapshot/encode.js';
-import { buildSnapshot, MapWith, replacedKey, sameContent, type GeneratedConfig, type Snapshot } from '../../src/snapshot/snapshot.js';
+import { buildSnapshot, MapWith, replacedKey, sameSnapshotContent, type GeneratedConfig, type Snapshot } from '../../src/snapshot/snapshot.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { cluster, endpoints, listener } from '../helpers/controlled-watcher.js';
 
@@ -53,16 +53,16 @@ describe('snapshot of an endpoint patch', () => {
     for (const [typeUrl, map] of copied.resources) expect(patched.resources.get(typeUrl)).toBe(map);
     expect(versions(patched)).toEqual(versions(copied));
     expect(versions(patched)[ENDPOINT_TYPE]).not.toBe(versions(snapshot)[ENDPOINT_TYPE]);
-    expect(sameContent(snapshot, patched)).toBe(false);
-    expect(sameContent(copied, patched)).toBe(true);
+    expect(sameSnapshotContent(snapshot, patched)).toBe(false);
+    expect(sameSnapshotContent(copied, patched)).toBe(true);
 
     // and a second patch of the same type replaces it over the same base (no chain), back to equal content
     const backConfig: GeneratedConfig = { ...patchedConfig, resources: new MapWith(patchedConfig.resources, ENDPOINT_TYPE, [endpoints('a', 1), endpoints('b', 2)]) };
     const back = built(buildSnapshot(backConfig, { encoder, previous: { config: patchedConfig, snapshot: patched } }));
     expect((back.resources as MapWith<unknown>).base).toBe(snapshot.resources);
     expect(back.resources.get(ENDPOINT_TYPE)).toBe(snapshot.resources.get(ENDPOINT_TYPE));
-    expect(sameContent(snapshot, back)).toBe(true);
-    expect(sameContent(back, snapshot)).toBe(true);
+    expect(sameSnapshotContent(snapshot, back)).toBe(true);
+    expect(sameSnapshotContent(back, snapshot)).toBe(true);
   });
 
   it('refuses a patch whose EDS set lacks an assignment a cluster refers to, as a full build does', () => {
