@@ -1,6 +1,6 @@
 /**
  * Workload certificate issuance rate (issue #11): SPIFFE SVIDs issued through the same code the
- * identity manager uses (src/ca/providers/common.ts `issueWorkloadIdentity`), from an RSA-2048
+ * identity manager uses (src/ca/providers/common.ts `WorkloadIssuers`), from an RSA-2048
  * root (the Kuma-compatible default) and from an ECDSA P-256 root. Beside it, this machine's
  * OpenSSL signing rate for the same key types, measured in the same run (`openssl speed`): the
  * floor for "one signature per certificate" on these cores; and Node's own P-256 key generation
@@ -13,7 +13,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { generateKeyPair, privateKeyToPem } from '../src/ca/keys.js';
 import { createRootCa, type CaMaterial } from '../src/ca/pki.js';
 import { x509 } from '../src/ca/x509.js';
-import { issueWorkloadIdentity } from '../src/ca/providers/common.js';
+import { WorkloadIssuers } from '../src/ca/providers/common.js';
 import type { MeshCa } from '../src/ca/providers/types.js';
 
 export type CaKeyKind = 'rsa-2048' | 'ecdsa-p256';
@@ -79,7 +79,8 @@ export async function measureIssuance(cores: number, certificates = 3000): Promi
   for (const caKey of ['rsa-2048', 'ecdsa-p256'] as const) {
     const material = caKey === 'rsa-2048' ? await createRootCa({ commonName: 'bench RSA root', validitySeconds: 86_400 * 365 }) : await ecdsaRoot();
     const ca = meshCa(material, caKey);
-    const issue = (i: number): Promise<unknown> => issueWorkloadIdentity(ca, { spiffeIds: [`spiffe://bench/svc-${i % 50}`], validitySeconds: 86_400, now: new Date() });
+    const issuers = new WorkloadIssuers();
+    const issue = (i: number): Promise<unknown> => issuers.issue(ca, { spiffeIds: [`spiffe://bench/svc-${i % 50}`], validitySeconds: 86_400, now: new Date() });
     // Warm up (the worker threads and their JIT, the per-CA issuer cache): the figure is the steady
     // rate. Right after start-up the first few thousand certificates come about a quarter slower.
     await Promise.all(Array.from({ length: 1000 }, (_, i) => issue(i)));

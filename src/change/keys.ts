@@ -9,10 +9,17 @@
  * change) and `Liveness` (a Dataplane's proxy went offline or came back). A name `*` stands for
  * every name of its kind in its mesh: an entry that reads all Routes of a mesh depends on
  * `Route/<mesh>/*`.
+ *
+ * Identity events are keys too (identity/identity-keys.ts): `Certificate/<mesh>/<proxy>` (a
+ * proxy's workload certificate issued, rotated, dropped, or settled as none),
+ * `TrustBundle/<mesh>/<backend>` (that CA's roots joined or left the mesh's trust bundle; a reader
+ * of the whole bundle depends on `TrustBundle/<mesh>/*`), `CaPhase/<mesh>/<backend>` (that CA
+ * became ready, trusted ahead of issuing, issuing, retired or dropped) and
+ * `ServerCertificate/<mesh>/<host>` (a Gateway Route host's server certificate issued or due).
  */
 import type { ResourceKind } from '../api/types.js';
 
-export type DependencyKind = ResourceKind | 'ServiceMembers' | 'Liveness';
+export type DependencyKind = ResourceKind | 'ServiceMembers' | 'Liveness' | 'Certificate' | 'TrustBundle' | 'CaPhase' | 'ServerCertificate';
 
 /** `kind/mesh/name`. Resource and mesh names are DNS-1123 names; a proxy name may hold a `/`, which at worst merges two keys (more eviction, never less). */
 export type DependencyKey = string;

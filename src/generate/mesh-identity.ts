@@ -1,7 +1,8 @@
-/** A proxy's mesh identity in its snapshot: the two SDS Secrets of src/identity/names.ts. */
+/** A proxy's mesh identity in its snapshot: the two SDS Secrets (envoy/identity-secrets.ts) named by src/identity/names.ts. */
 import type { MeshTlsMaterial } from '../ca/workload-identity.js';
 import type { SdsMeshIdentity } from '../envoy/mesh-tls.js';
-import { identityCertificateSecretName, identitySecrets, meshTrustBundleSecretName } from '../identity/names.js';
+import { identitySecrets } from '../envoy/identity-secrets.js';
+import { identitySecretNames } from '../identity/names.js';
 import { resourceName } from '../snapshot/encode.js';
 import { SECRET_TYPE } from '../snapshot/types.js';
 import type { ConfigBuilder } from './config-builder.js';
@@ -12,11 +13,12 @@ import type { ConfigBuilder } from './config-builder.js';
  * certificate goes into its snapshot, so it can never receive another proxy's key.
  */
 export function addMeshIdentity(builder: ConfigBuilder, mesh: string, proxyName: string, material: MeshTlsMaterial): SdsMeshIdentity | undefined {
-  const secrets = identitySecrets(mesh, proxyName, material);
+  const names = identitySecretNames(mesh);
+  const secrets = identitySecrets(names, material.identity(mesh, proxyName), material.trustBundle(mesh), builder.cache);
   if (secrets.length === 0) return undefined;
   for (const secret of secrets) {
     const name = resourceName(SECRET_TYPE, secret);
     builder.secret(name, secret).from(SECRET_TYPE, name, `Mesh/${mesh}`);
   }
-  return { certificate: identityCertificateSecretName(mesh), trustBundle: meshTrustBundleSecretName(mesh) };
+  return names;
 }

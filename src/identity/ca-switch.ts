@@ -5,7 +5,9 @@
  * new-CA certificate. Split out of the identity manager, which keeps issuance and the
  * proxies; it reaches them through `CaSwitchHost`.
  */
+import type { DependencyKey } from '../change/keys.js';
 import type { MeshCa } from '../ca/providers/types.js';
+import { bundleChangeKeys } from './identity-keys.js';
 import { msAt, type MeshState, type PendingSwitch, type ProxyState } from './state.js';
 import type { Clock, Scheduler } from './time.js';
 import type { IdentityLogger, MaterialDelivery } from './types.js';
@@ -15,8 +17,8 @@ export interface CaSwitchHost {
   readonly closed: boolean;
   /** Connected proxies of the mesh. */
   proxiesOf(mesh: string): ProxyState[];
-  /** Publishes the mesh's material again to every ready proxy (a trust bundle change). */
-  bumpMesh(mesh: string): void;
+  /** Publishes the mesh's material again to every ready proxy (a trust bundle change), standing for `keys`. */
+  publishMesh(mesh: string, keys: readonly DependencyKey[]): void;
   issue(proxy: ProxyState): void;
   scheduleIssue(proxy: ProxyState, delayMs: number): void;
 }
@@ -85,7 +87,7 @@ export class CaSwitch {
       { mesh: state.name, from: previous.backend, to: ca.backend, spreadMs: this.switchWindowMs },
       'CA switch: proxies trust both CAs until every one holds a certificate from the new CA',
     );
-    this.host.bumpMesh(state.name);
+    this.host.publishMesh(state.name, bundleChangeKeys(state.name, [ca.backend]));
     this.checkSwitch(state);
   }
 
@@ -151,6 +153,6 @@ export class CaSwitch {
     const dropped = mesh.retiring.map((ca) => ca.backend);
     mesh.retiring = [];
     this.log.info({ mesh: mesh.name, backend: mesh.ca.backend, dropped }, 'CA switch complete: every proxy holds a certificate from the new CA; old roots dropped from the trust bundle');
-    this.host.bumpMesh(mesh.name);
+    this.host.publishMesh(mesh.name, bundleChangeKeys(mesh.name, dropped));
   }
 }

@@ -21,7 +21,7 @@ export interface IssuanceContext {
   readonly closed: () => boolean;
   mesh(name: string): MeshState | undefined;
   status(proxy: ProxyState): MutableStatus;
-  /** The proxy's material changed: generate its config again. */
+  /** The proxy's certificate changed (or is settled as none for now): generate its config again. */
   publish(proxy: ProxyState): void;
   /** An issuance completed: a CA switch may now retire the old CA. */
   issued(mesh: MeshState): void;

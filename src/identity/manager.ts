@@ -10,6 +10,7 @@
  *   the control plane or a connection to another replica gets a new one.
  * - Every change is a tick on the proxy's `watch` observable; the runtime then generates that
  *   proxy's config again. Secret names never change (names.ts), so a rotation only touches SDS.
+ *   `listen` tells each tick with the dependency keys it stands for (identity-keys.ts).
  *
  * CA switch (SPEC §1 Mesh, "Changing enabledBackend"), in three steps, so that at no point a
  * proxy presents a certificate its peer does not trust:
@@ -28,19 +29,21 @@
 import { Observable, type Subscription } from 'rxjs';
 import { listChange, meshOf, ResourceSet, type ResourceChange } from '../api/resource-set.js';
 import type { Resource } from '../api/types.js';
+import type { DependencyKey } from '../change/keys.js';
 import type { IssuedServerCertificate, MeshTlsMaterial } from '../ca/workload-identity.js';
-import { GATEWAY_CA_BACKEND, type MeshCaRegistry } from '../ca/providers/registry.js';
+import type { MeshCaRegistry } from '../ca/providers/registry.js';
 import type { IssuedIdentity, MeshCa } from '../ca/providers/types.js';
-import { enabledBackend, indexResources, spiffeIdsOf, type MutableResourceIndex } from './resource-index.js';
-import { validitySecondsOf } from './rotation.js';
 import { CaSwitch } from './ca-switch.js';
+import { certificateKey, serverCertificateKey } from './identity-keys.js';
 import { WorkloadIssuance } from './issuance.js';
+import { MeshCas } from './mesh-cas.js';
+import { ConnectedProxies } from './proxies.js';
+import { indexResources, spiffeIdsOf, type MutableResourceIndex } from './resource-index.js';
 import { IssuedServerCertificates } from './server-certificates.js';
 import { IdentityStatuses } from './statuses.js';
-import { message, sameList, type MeshState, type MutableStatus, type ProxyState } from './state.js';
+import { sameList, type MutableStatus, type ProxyState, type VersionListener } from './state.js';
 import { systemClock, systemScheduler, type Clock, type Scheduler } from './time.js';
-import { IMMEDIATE_DELIVERY, type CaAbout, type IdentityLogger, type IdentityStatus, type MaterialDelivery, type MeshCaState, type ProxyRef } from './types.js';
-import type { VersionListener } from './state.js';
+import { IMMEDIATE_DELIVERY, type IdentityLogger, type IdentityStatus, type MaterialDelivery, type MeshCaState, type ProxyRef } from './types.js';
 
 export { IMMEDIATE_DELIVERY, type CaAbout, type IdentityLogger, type IdentityStatus, type MaterialDelivery, type MeshCaState, type ProxyRef } from './types.js';
 
@@ -70,91 +73,82 @@ function isChange(input: readonly Resource[] | ResourceChange): input is Resourc
   return !Array.isArray(input);
 }
 
-/** `s` as one sequential string: reading it once makes V8 flatten it in place. */
-function flat(s: string): string {
-  void s.charCodeAt(0);
-  return s;
-}
+const NO_KEYS: readonly DependencyKey[] = Object.freeze([]);
 
 export class IdentityManager implements MeshTlsMaterial {
-  private readonly clock: Clock;
-  private readonly scheduler: Scheduler;
-  private readonly random: () => number;
-  private readonly switchWindowMs: number;
-  private readonly retryDelayMs: number;
-  private readonly delivery: MaterialDelivery;
   private readonly log: IdentityLogger;
-  private readonly meshes = new Map<string, MeshState>();
-  /**
-   * Connected proxies by mesh, then name: no `mesh/name` key string is kept (or built per
-   * lookup) for each proxy, and a mesh's proxies are one map (per-proxy memory).
-   */
-  private readonly proxies = new Map<string, Map<string, ProxyState>>();
+  private readonly meshes: MeshCas;
+  private readonly proxies = new ConnectedProxies();
   private readonly statuses = new IdentityStatuses();
   private readonly serverCertificates: IssuedServerCertificates;
   private readonly deliverySubscription: Subscription;
   private readonly caSwitch: CaSwitch;
+  private readonly issuance: WorkloadIssuance;
   private set: ResourceSet = ResourceSet.EMPTY;
   private index: MutableResourceIndex = indexResources([]);
   private closed = false;
-  private readonly issuance: WorkloadIssuance;
 
   constructor(private readonly options: IdentityManagerOptions) {
-    this.clock = options.clock ?? systemClock;
-    this.scheduler = options.scheduler ?? systemScheduler;
-    this.random = options.random ?? Math.random;
-    this.switchWindowMs = options.switchWindowMs ?? 2000;
-    this.retryDelayMs = options.retryDelayMs ?? 5000;
-    this.delivery = options.delivery ?? IMMEDIATE_DELIVERY;
+    const clock = options.clock ?? systemClock;
+    const scheduler = options.scheduler ?? systemScheduler;
+    const random = options.random ?? Math.random;
+    const switchWindowMs = options.switchWindowMs ?? 2000;
+    const delivery = options.delivery ?? IMMEDIATE_DELIVERY;
     this.log = options.log;
-    // The switch reads `closed` as it changes (after close() its timers do nothing).
+    // The parts read `closed` and `index` as they change (after close() their timers do nothing).
     const manager = this;
+    const publishMesh = (mesh: string, keys: readonly DependencyKey[]): void => this.proxies.publishMesh(mesh, keys);
     this.caSwitch = new CaSwitch(
       {
         get closed() {
           return manager.closed;
         },
-        proxiesOf: (mesh) => this.proxiesOf(mesh),
-        bumpMesh: (mesh) => this.bumpMesh(mesh),
+        proxiesOf: (mesh) => this.proxies.of(mesh),
+        publishMesh,
         issue: (proxy) => this.issuance.issue(proxy),
         scheduleIssue: (proxy, delayMs) => this.issuance.schedule(proxy, delayMs),
       },
-      {
-        clock: this.clock,
-        scheduler: this.scheduler,
-        random: this.random,
-        switchWindowMs: this.switchWindowMs,
-        bundleTimeoutMs: options.bundleTimeoutMs ?? 10_000,
-        settleMs: options.settleMs ?? 2000,
-        delivery: this.delivery,
-        log: this.log,
-      },
+      { clock, scheduler, random, switchWindowMs, bundleTimeoutMs: options.bundleTimeoutMs ?? 10_000, settleMs: options.settleMs ?? 2000, delivery, log: this.log },
     );
+    this.meshes = new MeshCas(options.cas, this.log, {
+      get closed() {
+        return manager.closed;
+      },
+      get index() {
+        return manager.index;
+      },
+      resourcesOf: (mesh) => this.set.resourcesOf(mesh),
+      proxiesOf: (mesh) => this.proxies.of(mesh),
+      publishMesh,
+      reconcileProxy: (proxy, keys) => this.reconcileProxy(proxy, keys),
+      issue: (proxy) => this.issuance.issue(proxy),
+      caSwitch: this.caSwitch,
+    });
     this.issuance = new WorkloadIssuance({
       cas: options.cas,
       log: this.log,
-      clock: this.clock,
-      scheduler: this.scheduler,
-      random: this.random,
-      switchWindowMs: this.switchWindowMs,
-      retryDelayMs: this.retryDelayMs,
+      clock,
+      scheduler,
+      random,
+      switchWindowMs,
+      retryDelayMs: options.retryDelayMs ?? 5000,
       closed: () => this.closed,
       mesh: (name) => this.meshes.get(name),
       status: (proxy) => this.status(proxy),
-      publish: (proxy) => this.publish(proxy),
+      publish: (proxy) => this.proxies.publish(proxy, [certificateKey(proxy.mesh, proxy.name)]),
       issued: (mesh) => this.caSwitch.checkRetirement(mesh),
     });
     this.serverCertificates = new IssuedServerCertificates({
-      issuer: { caFor: (mesh) => this.serverCertificateCa(mesh) },
-      clock: this.clock,
-      scheduler: this.scheduler,
-      random: this.random,
+      issuer: { caFor: (mesh) => this.meshes.serverCertificateCa(mesh) },
+      clock,
+      scheduler,
+      random,
       log: this.log,
-      changed: (mesh) => this.bumpMesh(mesh),
+      changed: (mesh, host) => publishMesh(mesh, [serverCertificateKey(mesh, host)]),
     });
-    this.deliverySubscription = this.delivery.changes.subscribe(() => {
+    this.deliverySubscription = delivery.changes.subscribe(() => {
       // Only a mesh in the middle of a CA switch waits for deliveries.
-      for (const mesh of this.meshes.values()) if (mesh.pending || mesh.retiring.length > 0) this.caSwitch.checkSwitch(mesh);
+      for (const mesh of this.meshes.all()) if (mesh.pending || mesh.retiring.length > 0) this.caSwitch.checkSwitch(mesh);
     });
   }
 
@@ -175,9 +169,10 @@ export class IdentityManager implements MeshTlsMaterial {
     this.set = change.set;
     if (change.reset) {
       this.index = indexResources(change.set.list());
-      this.initializeBuiltinBackends(this.index.meshes.keys());
-      for (const name of new Set([...this.index.meshes.keys(), ...this.meshes.keys()])) this.reconcileMesh(this.meshState(name));
-      for (const members of this.proxies.values()) for (const proxy of members.values()) this.reconcileProxy(proxy);
+      this.meshes.initializeBuiltinBackends(this.index.meshes.keys());
+      const keys = new Map<string, readonly DependencyKey[]>();
+      for (const name of new Set([...this.index.meshes.keys(), ...this.meshes.names()])) keys.set(name, this.meshes.reconcile(this.meshes.state(name)));
+      for (const proxy of this.proxies.all()) this.reconcileProxy(proxy, keys.get(proxy.mesh));
       return;
     }
     const meshes = new Set<string>();
@@ -185,7 +180,7 @@ export class IdentityManager implements MeshTlsMaterial {
     const look = (r: Resource): void => {
       if (r.type === 'Mesh' || r.type === 'Secret') meshes.add(meshOf(r));
       else if (r.type === 'Dataplane' || r.type === 'Gateway') {
-        const proxy = this.proxy(r.mesh, r.name);
+        const proxy = this.proxies.get(r.mesh, r.name);
         if (proxy) proxies.add(proxy);
       }
     };
@@ -199,9 +194,10 @@ export class IdentityManager implements MeshTlsMaterial {
       this.index.put(r);
       look(r);
     });
-    this.initializeBuiltinBackends([...meshes].filter((m) => this.index.meshes.has(m)));
-    for (const name of meshes) this.reconcileMesh(this.meshState(name));
-    for (const name of meshes) for (const proxy of this.proxiesOf(name)) this.reconcileProxy(proxy);
+    this.meshes.initializeBuiltinBackends([...meshes].filter((m) => this.index.meshes.has(m)));
+    const keys = new Map<string, readonly DependencyKey[]>();
+    for (const name of meshes) keys.set(name, this.meshes.reconcile(this.meshes.state(name)));
+    for (const name of meshes) for (const proxy of this.proxies.of(name)) this.reconcileProxy(proxy, keys.get(name));
     for (const proxy of proxies) if (!meshes.has(proxy.mesh)) this.reconcileProxy(proxy);
   }
 
@@ -219,78 +215,35 @@ export class IdentityManager implements MeshTlsMaterial {
   }
 
   /**
-   * `watch` without an Observable: `listener` is told each version until the returned function
-   * is called (the runtime's per-proxy path; no rxjs subscription per proxy).
+   * `watch` without an Observable: `listener` is told each version, with the dependency keys it
+   * stands for, until the returned function is called (the runtime's per-proxy path; no rxjs
+   * subscription per proxy).
    */
   listen(ref: ProxyRef, listener: VersionListener): () => void {
-    let members = this.proxies.get(ref.mesh);
-    let proxy = members?.get(ref.name);
-    if (!proxy) {
-      // Every field the state ever gets, set now: fields added later would go to a separate property array.
-      proxy = {
-        mesh: ref.mesh,
-        name: ref.name,
-        subscribers: 0,
-        version: -1,
-        watchers: listener,
-        ready: false,
-        spiffeIds: undefined,
-        identity: undefined,
-        identityPublishedAt: undefined,
-        issueSeq: 0,
-        issuing: false,
-        cancelTimer: undefined,
-      };
-      if (!members) this.proxies.set(ref.mesh, (members = new Map()));
-      members.set(ref.name, proxy);
-    } else if (Array.isArray(proxy.watchers)) proxy.watchers.push(listener);
-    else proxy.watchers = [proxy.watchers, listener];
-    const current = proxy;
-    current.subscribers++;
+    const proxy = this.proxies.add(ref, listener);
     let stopped = false;
     const stop = (): void => {
       if (stopped) return;
       stopped = true;
-      const watchers = current.watchers;
-      if (!Array.isArray(watchers)) {
-        if (watchers === listener) current.watchers = [];
-      } else {
-        const index = watchers.indexOf(listener);
-        if (index >= 0) watchers.splice(index, 1);
-      }
-      current.subscribers--;
-      if (current.subscribers === 0 && this.proxy(current.mesh, current.name) === current) this.forget(current);
+      if (this.proxies.remove(proxy, listener)) this.forget(proxy);
     };
     // As a BehaviorSubject would: the current version first (if any), then every new one.
-    if (current.version >= 0) listener.next(current.version);
-    if (current.subscribers === 1 && !(listener.closed ?? false)) {
-      this.status(current).connected = true;
-      this.reconcileProxy(current);
+    if (proxy.version >= 0) listener.next(proxy.version);
+    if (proxy.subscribers === 1 && !(listener.closed ?? false)) {
+      this.status(proxy).connected = true;
+      this.reconcileProxy(proxy);
     }
     return stop;
   }
 
   identity(mesh: string, proxyName: string): IssuedIdentity | undefined {
-    const proxy = this.proxy(mesh, proxyName);
+    const proxy = this.proxies.get(mesh, proxyName);
     return proxy?.spiffeIds !== undefined ? proxy.identity : undefined;
   }
 
-  /**
-   * Asked once per generated proxy config: the bundle is kept per mesh for the set of CAs it was
-   * built from, so every proxy shares one string and a CA change rebuilds it.
-   */
+  /** Asked once per generated proxy config; one string per mesh and set of CAs (mesh-cas.ts). */
   trustBundle(mesh: string): string | undefined {
-    const state = this.meshes.get(mesh);
-    if (!state?.ca || !state.backend) return undefined;
-    const cas = [state.ca, ...(state.pending ? [state.pending.ca] : []), ...state.retiring];
-    const known = state.bundle;
-    if (known && known.cas.length === cas.length && known.cas.every((ca, i) => ca === cas[i])) return known.pem;
-    const roots = new Map<string, string>();
-    for (const ca of cas) for (const pem of this.options.cas.trustRoots(ca)) roots.set(pem.replace(/\s+/g, ''), pem);
-    // Flattened once (a join of many PEMs is a tree of concatenations until first read).
-    const pem = flat([...roots.values()].map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join(''));
-    state.bundle = { cas, pem };
-    return pem;
+    return this.meshes.trustBundle(mesh);
   }
 
   /** A server certificate for a Gateway Route host (SPEC §1 Route), see server-certificates.ts. */
@@ -314,16 +267,7 @@ export class IdentityManager implements MeshTlsMaterial {
    * being initialized or failed. No key material.
    */
   caState(mesh: string): MeshCaState {
-    const state = this.meshes.get(mesh);
-    const about = (ca: MeshCa): CaAbout => ({ backend: ca.backend, type: ca.type, notAfter: ca.notAfter });
-    return {
-      ...(state?.backend ? { enabledBackend: state.backend.name } : {}),
-      ...(state?.ca ? { issuing: about(state.ca) } : {}),
-      ...(state?.pending ? { pending: { ...about(state.pending.ca), since: state.pending.since } } : {}),
-      retiring: (state?.retiring ?? []).map(about),
-      initializing: state?.initializing !== undefined,
-      ...(state?.caError !== undefined ? { error: state.caError } : {}),
-    };
+    return this.meshes.caState(mesh);
   }
 
   /** For `inspect`: every proxy that has connected since the control plane started. */
@@ -337,149 +281,52 @@ export class IdentityManager implements MeshTlsMaterial {
 
   /** Whether a CA switch is in progress in the mesh (two CAs trusted). */
   switching(mesh: string): boolean {
-    const state = this.meshes.get(mesh);
-    return state !== undefined && (state.pending !== undefined || state.retiring.length > 0);
+    return this.meshes.switching(mesh);
   }
 
   /** The initialized builtin CAs of the current Meshes (their Secrets for `get secrets`). */
   builtinCas(): MeshCa[] {
-    return this.options.cas.builtinCas().filter((ca) => {
-      if (ca.backend === GATEWAY_CA_BACKEND.name) return this.index.meshes.has(ca.mesh) || this.meshes.has(ca.mesh);
-      return this.index.meshes.get(ca.mesh)?.mtls?.backends.some((b) => b.type === 'builtin' && b.name === ca.backend) ?? false;
-    });
+    return this.meshes.builtinCas();
   }
 
   close(): void {
     this.closed = true;
     this.deliverySubscription.unsubscribe();
     this.serverCertificates.close();
-    for (const mesh of this.meshes.values()) {
+    for (const mesh of this.meshes.all()) {
       mesh.pending?.cancelTimeout();
       mesh.settling?.();
     }
-    for (const members of this.proxies.values()) {
-      for (const proxy of members.values()) {
-        proxy.cancelTimer?.();
-        proxy.issueSeq++;
-      }
+    for (const proxy of this.proxies.all()) {
+      proxy.cancelTimer?.();
+      proxy.issueSeq++;
     }
   }
 
-  private meshState(name: string): MeshState {
-    let state = this.meshes.get(name);
-    if (!state) {
-      state = { name, retiring: [] };
-      this.meshes.set(name, state);
-    }
-    return state;
-  }
-
-  /** Kuma provisions every builtin backend when the Mesh appears, so its Secrets can be listed (and backed up) before it is enabled. */
-  private initializeBuiltinBackends(names: Iterable<string>): void {
-    for (const name of names) {
-      const mesh = this.index.meshes.get(name);
-      if (!mesh) continue;
-      const resources = this.set.resourcesOf(mesh.name);
-      for (const backend of mesh.mtls?.backends ?? []) {
-        if (backend.type !== 'builtin') continue;
-        const key = this.options.cas.keyOf(mesh.name, backend, resources);
-        if (typeof key === 'string' && this.options.cas.get(key)) continue;
-        this.options.cas.ensure(mesh.name, backend, resources).catch((err: unknown) => {
-          this.log.error({ mesh: mesh.name, backend: backend.name, err: message(err) }, 'cannot initialize the builtin CA');
-        });
-      }
-    }
-  }
-
-  private reconcileMesh(state: MeshState): void {
-    const enabled = enabledBackend(this.index, state.name);
-    const wasEnabled = state.backend !== undefined;
-    state.backend = enabled;
-    if (!enabled) {
-      if (wasEnabled || state.ca) this.log.info({ mesh: state.name }, 'mTLS disabled: workload certificates are no longer issued');
-      this.caSwitch.cancelPending(state);
-      this.caSwitch.cancelSettling(state);
-      state.ca = undefined;
-      state.caKey = undefined;
-      state.initializing = undefined;
-      state.caError = undefined;
-      state.retiring = [];
-      return;
-    }
-    const key = this.options.cas.keyOf(state.name, enabled, this.set.resourcesOf(state.name));
-    if (key instanceof Error) {
-      // Validation rejects such a change before it gets here; keep issuing from the last good CA.
-      state.caError = key.message;
-      this.log.error({ mesh: state.name, backend: enabled.name, err: key.message }, 'cannot resolve the mesh CA; keeping the current one');
-      return;
-    }
-    if (state.caKey === key) {
-      // Switched back before the new CA issued anything: its root is no longer needed.
-      if (state.pending && this.caSwitch.cancelPending(state)) this.bumpMesh(state.name);
-      state.initializing = undefined;
-      return;
-    }
-    if (state.initializing === key || state.pending?.key === key) return;
-    state.initializing = key;
-    this.options.cas.ensure(state.name, enabled, this.set.resourcesOf(state.name)).then(
-      (ca) => this.activate(state, key, ca),
-      (err: unknown) => {
-        if (state.initializing !== key) return;
-        state.initializing = undefined;
-        state.caError = message(err);
-        this.log.error({ mesh: state.name, backend: enabled.name, err: message(err) }, 'cannot initialize the mesh CA');
-        // Waiting proxies get their config without a certificate (generation fails closed).
-        for (const proxy of this.proxiesOf(state.name)) this.reconcileProxy(proxy);
-      },
-    );
-  }
-
-  private activate(state: MeshState, key: string, ca: MeshCa): void {
-    if (this.closed || state.initializing !== key) return;
-    state.initializing = undefined;
-    state.caError = undefined;
-    const previous = state.ca;
-    if (previous !== undefined && previous.id !== ca.id) {
-      this.caSwitch.startSwitch(state, key, ca, previous);
-      return;
-    }
-    this.caSwitch.cancelPending(state);
-    state.ca = ca;
-    state.caKey = key;
-    state.retiring = state.retiring.filter((r) => r.id !== ca.id);
-    this.log.info({ mesh: state.name, backend: ca.backend, type: ca.type }, 'mesh CA ready');
-    this.bumpMesh(state.name);
-    for (const proxy of this.proxiesOf(state.name)) {
-      if (proxy.spiffeIds === undefined) this.reconcileProxy(proxy);
-      else if (!proxy.identity || proxy.identity.caId !== ca.id) this.issuance.issue(proxy);
-    }
-    this.caSwitch.checkRetirement(state);
-  }
-
-  private desiredSpiffeIds(proxy: ProxyState): readonly string[] | undefined {
-    if (!this.meshes.get(proxy.mesh)?.backend) return undefined;
-    return spiffeIdsOf(this.index, proxy.mesh, proxy.name);
-  }
-
-  private reconcileProxy(proxy: ProxyState): void {
+  /**
+   * Looks at the proxy's SPIFFE IDs and certificate. A version it publishes stands for the
+   * proxy's certificate key, plus `meshKeys` (what its mesh's reconciliation changed at once).
+   */
+  private reconcileProxy(proxy: ProxyState, meshKeys: readonly DependencyKey[] = NO_KEYS): void {
     if (proxy.subscribers === 0 || this.closed) return;
-    const wanted = this.desiredSpiffeIds(proxy);
+    const wanted = this.meshes.get(proxy.mesh)?.backend ? spiffeIdsOf(this.index, proxy.mesh, proxy.name) : undefined;
     const status = this.status(proxy);
+    const publish = (): void => this.proxies.publish(proxy, [certificateKey(proxy.mesh, proxy.name), ...meshKeys]);
     if (wanted === undefined) {
       const had = proxy.identity !== undefined || proxy.spiffeIds !== undefined;
       this.issuance.drop(proxy);
       proxy.spiffeIds = undefined;
       status.spiffeIds = [];
-      if (had || !proxy.ready) this.publish(proxy);
+      if (had || !proxy.ready) publish();
       return;
     }
     const changed = !sameList(proxy.spiffeIds, wanted);
     proxy.spiffeIds = wanted;
     status.spiffeIds = wanted;
-    const mesh = this.meshState(proxy.mesh);
+    const mesh = this.meshes.state(proxy.mesh);
     if (!mesh.ca) {
       // While the CA is being prepared the proxy waits; if it cannot be, it gets its config without a certificate.
-      if (mesh.initializing === undefined && !proxy.ready) this.publish(proxy);
+      if (mesh.initializing === undefined && !proxy.ready) publish();
       return;
     }
     if (changed || (!proxy.identity && !proxy.issuing)) this.issuance.issue(proxy);
@@ -488,63 +335,14 @@ export class IdentityManager implements MeshTlsMaterial {
 
   private forget(proxy: ProxyState): void {
     this.issuance.drop(proxy);
-    const members = this.proxies.get(proxy.mesh);
-    members?.delete(proxy.name);
-    if (members?.size === 0) this.proxies.delete(proxy.mesh);
+    this.proxies.delete(proxy);
     const key = `${proxy.mesh}/${proxy.name}`;
     this.statuses.disconnected(proxy.mesh, proxy.name, this.index.dataplanes.has(key) || this.index.gateways.has(key));
     const mesh = this.meshes.get(proxy.mesh);
     if (mesh) this.caSwitch.checkSwitch(mesh);
   }
 
-  private publish(proxy: ProxyState): void {
-    proxy.ready = true;
-    const version = ++proxy.version;
-    const watchers = proxy.watchers;
-    // A watcher may subscribe or unsubscribe while being told: tell those present now.
-    if (!Array.isArray(watchers)) watchers.next(version);
-    else if (watchers.length === 1) watchers[0]!.next(version);
-    else for (const watcher of [...watchers]) watcher.next(version);
-  }
-
-  private bumpMesh(mesh: string): void {
-    for (const proxy of this.proxiesOf(mesh)) if (proxy.ready) this.publish(proxy);
-  }
-
-  /**
-   * The connected proxies of `mesh`, from a per-mesh index: called per issuance and per SDS ACK
-   * during a CA switch, a scan of every proxy of every mesh each time was quadratic.
-   */
-  private proxiesOf(mesh: string): ProxyState[] {
-    const members = this.proxies.get(mesh);
-    return members ? [...members.values()].filter((p) => p.subscribers > 0) : [];
-  }
-
-  private proxy(mesh: string, name: string): ProxyState | undefined {
-    return this.proxies.get(mesh)?.get(name);
-  }
-
   private status(proxy: ProxyState): MutableStatus {
     return this.statuses.of(proxy);
-  }
-
-  /** The CA for gateway server certificates: the enabled backend, or the mesh's implicit gateway CA. */
-  private serverCertificateCa(mesh: string): { ca: MeshCa; validitySeconds: number } | 'pending' | undefined {
-    const state = this.meshes.get(mesh);
-    if (state?.backend) {
-      if (state.ca) return { ca: state.ca, validitySeconds: validitySecondsOf(state.backend.dpCert.rotation.expirationSeconds) };
-      // reconcileMesh is initializing the enabled backend's CA: issuance waits for it. A CA that
-      // failed to initialize is not pending (its hosts fail closed rather than holding the config).
-      return state.caError === undefined ? 'pending' : undefined;
-    }
-    const key = this.options.cas.keyOf(mesh, GATEWAY_CA_BACKEND, this.set.resourcesOf(mesh));
-    if (key instanceof Error) return undefined;
-    const ca = this.options.cas.get(key);
-    if (ca) return { ca, validitySeconds: GATEWAY_CA_BACKEND.dpCert.rotation.expirationSeconds };
-    this.options.cas.ensure(mesh, GATEWAY_CA_BACKEND, this.set.resourcesOf(mesh)).then(
-      () => this.bumpMesh(mesh),
-      (err: unknown) => this.log.error({ mesh, err: message(err) }, 'cannot initialize the gateway CA'),
-    );
-    return 'pending';
   }
 }

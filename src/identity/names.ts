@@ -1,5 +1,6 @@
 /**
- * Names of the mesh identity material as proxies see it, and the SDS Secrets that carry it.
+ * Names of the mesh identity material as proxies see it. The SDS Secrets that carry it are built
+ * in envoy/identity-secrets.ts, under these names.
  *
  * The names are per mesh, not per proxy or per certificate: a proxy has one identity in its mesh,
  * so a rotation or a CA switch changes the content of the same two Secrets and only SDS is pushed
@@ -10,9 +11,7 @@
  * its `meshcp agent` subscribes to exactly these two names and writes cert.pem, key.pem and
  * ca.pem for the file_watcher certificate provider (SPEC §2, §3 agent).
  */
-import type { MeshTlsMaterial, WorkloadIdentity } from '../ca/workload-identity.js';
-import { tlsCertificateSecret, validationContextSecret } from '../envoy/tls.js';
-import type { ResourceObject } from '../snapshot/encode.js';
+import type { SdsMeshIdentity } from '../envoy/mesh-tls.js';
 
 /** `tls_certificate`: the proxy's workload certificate chain (leaf first) and key. */
 export function identityCertificateSecretName(mesh: string): string {
@@ -29,47 +28,7 @@ export function spiffeId(mesh: string, service: string): string {
   return `spiffe://${mesh}/${encodeURIComponent(service)}`;
 }
 
-/**
- * The SDS Secrets of a proxy's mesh identity: its certificate and the mesh trust bundle, or
- * nothing while either is missing (no certificate issued yet, or mTLS disabled). Generation adds
- * them to the proxy's snapshot, for both flavors, and refers to them by the names above.
- */
-export function identitySecrets(mesh: string, proxyName: string, material: MeshTlsMaterial): ResourceObject[] {
-  const identity = material.identity(mesh, proxyName);
-  const bundle = material.trustBundle(mesh);
-  if (!identity || bundle === undefined) return [];
-  return [certificateSecret(mesh, identity), trustBundleSecret(mesh, bundle)];
-}
-
-/**
- * The certificate Secret of an identity, one object for as long as the identity lives: a proxy
- * generated again (a model change) with the same certificate hands the encoder the same object,
- * which it finds by identity instead of digesting the PEMs again.
- */
-const certificateSecrets = new WeakMap<WorkloadIdentity, ResourceObject>();
-
-function certificateSecret(mesh: string, identity: WorkloadIdentity): ResourceObject {
-  const name = identityCertificateSecretName(mesh);
-  let secret = certificateSecrets.get(identity);
-  if (secret?.['name'] !== name) {
-    secret = tlsCertificateSecret(name, identity.certChainPem, identity.keyPem);
-    certificateSecrets.set(identity, secret);
-  }
-  return secret;
-}
-
-/**
- * The mesh's trust bundle Secret, one object per mesh and bundle for every proxy of the mesh: it
- * is encoded once (by identity), not digested once per proxy when a CA switch changes it.
- */
-const bundleSecrets = new Map<string, { readonly bundle: string; readonly secret: ResourceObject }>();
-const MAX_BUNDLE_MESHES = 10_000;
-
-function trustBundleSecret(mesh: string, bundle: string): ResourceObject {
-  const known = bundleSecrets.get(mesh);
-  if (known?.bundle === bundle) return known.secret;
-  if (!known && bundleSecrets.size >= MAX_BUNDLE_MESHES) bundleSecrets.clear();
-  const secret = validationContextSecret(meshTrustBundleSecretName(mesh), bundle);
-  bundleSecrets.set(mesh, { bundle, secret });
-  return secret;
+/** The SDS names of a mesh's identity Secrets: the certificate and the trust bundle. */
+export function identitySecretNames(mesh: string): SdsMeshIdentity {
+  return { certificate: identityCertificateSecretName(mesh), trustBundle: meshTrustBundleSecretName(mesh) };
 }

@@ -1,7 +1,7 @@
 /**
  * Server certificates meshcp issues for Gateway Route hosts that name no `tls.serverCertificate`
  * (SPEC §1 Route). Generation asks synchronously; the first ask starts the issuance and returns
- * nothing (the host is left out, failing closed), and `changed(mesh)` asks for a regeneration
+ * nothing (the host is left out, failing closed), and `changed(mesh, host)` asks for a regeneration
  * once the certificate is ready. They are rotated at 4/5 of their lifetime, and re-issued when
  * the mesh CA changes. Keys are held in memory only.
  */
@@ -25,8 +25,8 @@ export interface ServerCertificatesOptions {
   readonly scheduler: Scheduler;
   readonly random: () => number;
   readonly log: { info(obj: object, msg: string): void; error(obj: object, msg: string): void };
-  /** Called when a mesh's issued certificates changed: its gateways must be generated again. */
-  readonly changed: (mesh: string) => void;
+  /** Called when a mesh's issued certificate for `host` changed (issued, or due): its gateways must be generated again. */
+  readonly changed: (mesh: string, host: string) => void;
 }
 
 interface Entry {
@@ -106,10 +106,10 @@ export class IssuedServerCertificates {
         const delay = rotationDelayMs(now, issued.notAfter, this.options.random);
         entry.cancel = this.options.scheduler.schedule(delay - (this.options.clock.now().getTime() - now.getTime()), () => {
           entry.stale = true;
-          this.options.changed(mesh);
+          this.options.changed(mesh, host);
         });
         this.options.log.info({ mesh, host, serial: issued.serialHex, notAfter: issued.notAfter.toISOString(), backend: ca.backend }, 'issued a gateway server certificate');
-        this.options.changed(mesh);
+        this.options.changed(mesh, host);
       },
       (err: unknown) => {
         if (entry.issuing === ca.id) entry.issuing = undefined;

@@ -3,6 +3,7 @@
  * per mesh, its issuing CA and any switch in progress; per connected proxy, its identity.
  */
 import type { MtlsBackend } from '../api/types.js';
+import type { DependencyKey } from '../change/keys.js';
 import type { IssuedIdentity, MeshCa } from '../ca/providers/types.js';
 
 export interface MeshState {
@@ -33,9 +34,15 @@ export interface PendingSwitch {
   readonly cancelTimeout: () => void;
 }
 
-/** Told each new version of a proxy's material (an rxjs Subscriber is one). */
+/** Told each new version of a proxy's material (an rxjs Subscriber is one: it takes the version alone). */
 export interface VersionListener {
-  next(version: number): void;
+  /**
+   * `keys`: the identity events this version stands for, as dependency keys (identity-keys.ts):
+   * `Certificate/<mesh>/<proxy>` for the proxy's own certificate, the mesh's `TrustBundle`,
+   * `CaPhase` and `ServerCertificate` keys for a change of the whole mesh. Undefined for the
+   * current version told to a new listener, which is no change but the state to start from.
+   */
+  next(version: number, keys?: readonly DependencyKey[]): void;
   /** A subscriber that unsubscribed while being told. */
   readonly closed?: boolean;
 }

@@ -16,7 +16,8 @@
 import { Observable } from 'rxjs';
 import { NO_MESH_TLS_MATERIAL } from '../ca/workload-identity.js';
 import { generateForProxy, type GenerateContext, type ProxyIdentity } from '../generate/generate.js';
-import { identitySecrets } from '../identity/names.js';
+import { identitySecrets } from '../envoy/identity-secrets.js';
+import { identitySecretNames } from '../identity/names.js';
 import { serviceEndpoints } from '../generate/services.js';
 import type { MeshModel, Model } from '../model/model.js';
 import { UNCHANGED, type ModelRevision } from '../translate/incremental.js';
@@ -105,7 +106,8 @@ export function patchEndpoints(config: GeneratedConfig, replacements: ReadonlyMa
 export function patchIdentity(config: GeneratedConfig, model: Model, proxy: ProxyIdentity, context: GenerateContext): GeneratedConfig | undefined {
   const mesh = model.meshes.get(proxy.mesh);
   if (!mesh?.mtls || !mesh.dataplanes.has(proxy.name)) return undefined;
-  const secrets = identitySecrets(mesh.name, proxy.name, context.meshTls ?? NO_MESH_TLS_MATERIAL);
+  const material = context.meshTls ?? NO_MESH_TLS_MATERIAL;
+  const secrets = identitySecrets(identitySecretNames(mesh.name), material.identity(mesh.name, proxy.name), material.trustBundle(mesh.name), context.cache);
   const list = config.resources.get(SECRET_TYPE) ?? [];
   const byName = new Map(secrets.map((secret) => [secret['name'] as string, secret]));
   if (secrets.length !== 2 || list.length !== 2 || !list.every((secret) => byName.has(secret['name'] as string))) return undefined;

@@ -6,7 +6,8 @@
 import crypto from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createIntermediateCa, createRootCa, type CaMaterial } from '../../src/ca/pki.js';
-import { p256Pkcs8Der, p256SpkiDer, SvidIssuer } from '../../src/ca/svid.js';
+import { SvidIssuer } from '../../src/ca/svid.js';
+import { p256Pkcs8Der, p256SpkiDer } from '../../src/ca/svid-core.js';
 import { generateKeyPair, privateKeyToPem } from '../../src/ca/keys.js';
 import { x509 } from '../../src/ca/x509.js';
 import { openssl, removeTempDirs } from './openssl.js';

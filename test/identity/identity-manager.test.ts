@@ -6,12 +6,19 @@ import { parseCertificates } from '../../src/ca/pem.js';
 import { MemoryBlobStore } from '../../src/ca/providers/builtin.js';
 import { defaultCaProviders, MeshCaRegistry } from '../../src/ca/providers/registry.js';
 import { IdentityManager, type MaterialDelivery } from '../../src/identity/manager.js';
-import { identitySecrets } from '../../src/identity/names.js';
+import type { MeshTlsMaterial } from '../../src/ca/workload-identity.js';
+import { identitySecrets as buildIdentitySecrets } from '../../src/envoy/identity-secrets.js';
+import { identitySecretNames } from '../../src/identity/names.js';
 import { rotationDelayMs } from '../../src/identity/rotation.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { waitFor } from '../helpers/wait.js';
 import { FakeTime } from './fake-time.js';
 import { builtinBackend, dataplane, gateway, mesh } from './fixtures.js';
+
+/** The SDS Secrets generation would add for the proxy (envoy/identity-secrets.ts). */
+function identitySecrets(meshName: string, proxyName: string, material: MeshTlsMaterial) {
+  return buildIdentitySecrets(identitySecretNames(meshName), material.identity(meshName, proxyName), material.trustBundle(meshName));
+}
 
 const START = new Date('2030-01-01T00:00:00Z');
 const DAY_MS = 86_400_000;

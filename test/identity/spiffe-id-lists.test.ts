@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { indexResources, spiffeIdsOf } from '../../src/identity/resource-index.js';
 import { dataplane, gateway } from './fixtures.js';
 
-describe('SPIFFE ID lists (issue #11, per-proxy memory)', () => {
+describe('SPIFFE ID lists (per-proxy memory)', () => {
   const index = indexResources([
     dataplane('web-01', ['web']),
     dataplane('web-02', ['web']),
@@ -31,5 +31,43 @@ describe('SPIFFE ID lists (issue #11, per-proxy memory)', () => {
     expect(spiffeIdsOf(index, 'default', 'client')).toEqual(['spiffe://default/client']);
     expect(spiffeIdsOf(index, 'default', 'edge')).toEqual(['spiffe://default/edge']);
     expect(spiffeIdsOf(index, 'default', 'nobody')).toBeUndefined();
+  });
+
+  it('are held only while a Dataplane or Gateway of the index uses them', () => {
+    // given an index of two proxies of one service and a Gateway
+    const web1 = dataplane('web-01', ['web']);
+    const web2 = dataplane('web-02', ['web']);
+    const edge = gateway('edge');
+    const own = indexResources([web1, web2, edge]);
+    const list = spiffeIdsOf(own, 'default', 'web-01');
+    expect(own.spiffeIdLists).toBe(2);
+
+    // when one proxy of the service goes, its list stays for the other
+    own.remove(web1);
+    expect(spiffeIdsOf(own, 'default', 'web-02')).toBe(list);
+    expect(own.spiffeIdLists).toBe(2);
+
+    // when a Dataplane is replaced by one serving other services, the old list goes
+    own.remove(web2);
+    own.put(dataplane('web-02', ['api']));
+    expect(spiffeIdsOf(own, 'default', 'web-02')).toEqual(['spiffe://default/api']);
+    expect(own.spiffeIdLists).toBe(2);
+
+    // then once every proxy is gone the table is empty
+    own.remove(dataplane('web-02', ['api']));
+    own.remove(edge);
+    expect(own.spiffeIdLists).toBe(0);
+    expect(spiffeIdsOf(own, 'default', 'edge')).toBeUndefined();
+  });
+
+  it('belong to their index: two indexes (two control planes) share none', () => {
+    // given two indexes of the same resources
+    const resources = [dataplane('web-01', ['web'])];
+    const first = indexResources(resources);
+    const second = indexResources(resources);
+
+    // then each has its own list, equal in content
+    expect(spiffeIdsOf(second, 'default', 'web-01')).toEqual(spiffeIdsOf(first, 'default', 'web-01'));
+    expect(spiffeIdsOf(second, 'default', 'web-01')).not.toBe(spiffeIdsOf(first, 'default', 'web-01'));
   });
 });

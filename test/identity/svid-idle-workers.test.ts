@@ -2,7 +2,8 @@
 import crypto from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRootCa } from '../../src/ca/pki.js';
-import { setSvidWorkerIdleMs, SvidIssuer, svidWorkersRunning } from '../../src/ca/svid.js';
+import { SvidIssuer } from '../../src/ca/svid.js';
+import { setSvidWorkerIdleMs, svidWorkersRunning } from '../../src/ca/svid-workers.js';
 
 afterAll(() => setSvidWorkerIdleMs(10_000));
 

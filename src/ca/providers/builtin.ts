@@ -22,8 +22,8 @@ import { isoSeconds } from '../cert-info.js';
 import { keyMatchesCertificate } from '../pem.js';
 import { createRootCa } from '../pki.js';
 import type { Store } from '../../store/store.js';
-import { caIdOf, caNotAfter, issueWorkloadIdentity, trustRootsOf } from './common.js';
-import type { CaContext, CaProvider, CaValidation, MeshCa } from './types.js';
+import { caIdOf, caNotAfter, trustRootsOf, WorkloadIssuers } from './common.js';
+import type { CaContext, CaProvider, CaValidation, IssuedIdentity, MeshCa, WorkloadCertificateRequest } from './types.js';
 
 /** Where builtin CA material is kept: the data directory store, or memory in tests. */
 export type BlobStore = Pick<Store, 'putBlob' | 'getBlob'>;
@@ -166,7 +166,12 @@ export class BuiltinCaProvider implements CaProvider<BuiltinMtlsBackend> {
     return stored.mesh === mesh && stored.backend === backend ? stored : undefined;
   }
 
-  issue = issueWorkloadIdentity;
+  /** This provider's loaded issuers, one per CA it made. */
+  private readonly issuers = new WorkloadIssuers();
+
+  issue(ca: MeshCa, request: WorkloadCertificateRequest): Promise<IssuedIdentity> {
+    return this.issuers.issue(ca, request);
+  }
 
   trustRoots(ca: MeshCa): readonly string[] {
     return ca.trustRoots;

@@ -4,38 +4,44 @@ import { certificateToPem, parseCertificates } from '../pem.js';
 import { SvidIssuer } from '../svid.js';
 import type { IssuedIdentity, MeshCa, WorkloadCertificateRequest } from './types.js';
 
-/** One loaded issuer per CA: parsing the CA and importing its key happen once, not per certificate. */
-const svidIssuers = new WeakMap<MeshCa, SvidIssuer>();
-
-function svidIssuerOf(ca: MeshCa): SvidIssuer {
-  let issuer = svidIssuers.get(ca);
-  if (!issuer) {
-    issuer = new SvidIssuer({ certPem: ca.certPem, keyPem: ca.keyPem });
-    svidIssuers.set(ca, issuer);
-  }
-  return issuer;
-}
-
 /**
- * A SPIFFE X509-SVID (https://github.com/spiffe/spiffe/blob/main/standards/X509-SVID.md): one
- * URI SAN per service, CA=false, digitalSignature, serverAuth and clientAuth, empty subject. Its
- * key is generated here and held in memory only (SPEC §1 Mesh, "Workload certificates"). Issued
- * through the fast DER path of svid.ts (the cold-start hot path).
+ * Issues SPIFFE X509-SVIDs (https://github.com/spiffe/spiffe/blob/main/standards/X509-SVID.md):
+ * one URI SAN per service, CA=false, digitalSignature, serverAuth and clientAuth, empty subject.
+ * The key is generated for each certificate and held in memory only (SPEC §1 Mesh, "Workload
+ * certificates"). Issued through the fast DER path of svid.ts (the cold-start hot path).
+ *
+ * Each CA provider holds one: the loaded issuer of a CA (its parsed chain and imported key) is
+ * kept for as long as the CA object lives, and belongs to the provider that made the CA, so two
+ * control planes share none.
  */
-export async function issueWorkloadIdentity(ca: MeshCa, request: WorkloadCertificateRequest): Promise<IssuedIdentity> {
-  const issued = await svidIssuerOf(ca).issue(request.spiffeIds, request.validitySeconds, request.now);
-  return {
-    certChainPem: issued.chainPem,
-    keyPem: issued.keyPem,
-    // The request's list, not a copy per certificate: it is never mutated (readonly).
-    spiffeIds: request.spiffeIds,
-    serialHex: issued.serialHex,
-    notAfter: issued.notAfter,
-    notBefore: issued.notBefore,
-    issuedAt: request.now,
-    caId: ca.id,
-    backend: ca.backend,
-  };
+export class WorkloadIssuers {
+  private readonly byCa = new WeakMap<MeshCa, SvidIssuer>();
+
+  async issue(ca: MeshCa, request: WorkloadCertificateRequest): Promise<IssuedIdentity> {
+    const issued = await this.issuerOf(ca).issue(request.spiffeIds, request.validitySeconds, request.now);
+    return {
+      certChainPem: issued.chainPem,
+      keyPem: issued.keyPem,
+      // The request's list, not a copy per certificate: it is never mutated (readonly).
+      spiffeIds: request.spiffeIds,
+      serialHex: issued.serialHex,
+      notAfter: issued.notAfter,
+      notBefore: issued.notBefore,
+      issuedAt: request.now,
+      caId: ca.id,
+      backend: ca.backend,
+    };
+  }
+
+  /** Parsing the CA and importing its key happen once per CA, not per certificate. */
+  private issuerOf(ca: MeshCa): SvidIssuer {
+    let issuer = this.byCa.get(ca);
+    if (!issuer) {
+      issuer = new SvidIssuer({ certPem: ca.certPem, keyPem: ca.keyPem });
+      this.byCa.set(ca, issuer);
+    }
+    return issuer;
+  }
 }
 
 /**

@@ -13,8 +13,8 @@ import type { DataSource, ProvidedMtlsBackend, SecretResource } from '../../api/
 import { checkProvidedCa } from '../provided-ca.js';
 import { readCaFileFromDisk, type CaFileReader } from './ca-files.js';
 import type { MaterialIssue } from '../secret-material.js';
-import { caIdOf, caNotAfter, issueWorkloadIdentity, trustRootsOf } from './common.js';
-import type { CaContext, CaProvider, CaValidation, MeshCa } from './types.js';
+import { caIdOf, caNotAfter, trustRootsOf, WorkloadIssuers } from './common.js';
+import type { CaContext, CaProvider, CaValidation, IssuedIdentity, MeshCa, WorkloadCertificateRequest } from './types.js';
 
 type Resolved = { readonly ok: true; readonly pem: string } | { readonly ok: false; readonly issue: MaterialIssue };
 
@@ -119,7 +119,12 @@ export class ProvidedCaProvider implements CaProvider<ProvidedMtlsBackend> {
     };
   }
 
-  issue = issueWorkloadIdentity;
+  /** This provider's loaded issuers, one per CA it made. */
+  private readonly issuers = new WorkloadIssuers();
+
+  issue(ca: MeshCa, request: WorkloadCertificateRequest): Promise<IssuedIdentity> {
+    return this.issuers.issue(ca, request);
+  }
 
   trustRoots(ca: MeshCa): readonly string[] {
     return ca.trustRoots;
