@@ -8,6 +8,7 @@ import { ConfigBuilder } from './config-builder.js';
 import { generateEnvoySidecar } from './envoy-flavor.js';
 import { generateEnvoyGateway } from './gateway.js';
 import { generateProxylessGrpc } from './grpc-flavor.js';
+import { GenerationMemo, generationMemo } from './memo.js';
 import { NO_SECRET_MATERIAL, type SecretMaterialSource } from './secret-material.js';
 
 export type Flavor = 'envoy' | 'grpc';
@@ -39,6 +40,15 @@ export interface GenerateContext {
    * oracle, one-off views).
    */
   readonly cache?: DependencyCache;
+}
+
+/**
+ * The generation memo of `context` (generate/memo.ts): its cache's, or a fresh one, which shares
+ * nothing (as generation without a cache). What patches a generated config (an endpoint change)
+ * takes it from here, so it swaps in the objects generation shares.
+ */
+export function contextMemo(context: GenerateContext): GenerationMemo {
+  return context.cache ? generationMemo(context.cache) : new GenerationMemo();
 }
 
 /**
