@@ -31,6 +31,7 @@ import type { GeneratedConfig } from '../snapshot/snapshot.js';
 import { LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../snapshot/types.js';
 import { ConfigBuilder } from './config-builder.js';
 import { interned } from './interned.js';
+import type { GenerationMemo } from './memo.js';
 import { addMeshIdentity } from './mesh-identity.js';
 import { inboundPolicies, plaintextPolicies } from './permissions.js';
 import { addServiceCluster, isHttp2, type MeshUpstreamSecurity } from './services.js';
@@ -58,18 +59,18 @@ function inboundVirtualHosts(cache: DependencyCache, service: string, localClust
  * The filters that carry an inbound to the application; with `rbac`, behind RBAC. Over
  * mTLS (`mtls`), HTTP applications learn the caller's SPIFFE ID from x-forwarded-client-cert.
  */
-function inboundFilters(builder: ConfigBuilder, listenerName: string, inbound: InboundModel, localCluster: string, policies?: readonly RbacPolicy[], mtls = false): Record<string, unknown>[] {
+function inboundFilters(cache: DependencyCache, memo: GenerationMemo, listenerName: string, inbound: InboundModel, localCluster: string, policies?: readonly RbacPolicy[], mtls = false): Record<string, unknown>[] {
   if (isHttp(inbound.protocol)) {
     return [
       httpConnectionManagerFilter({
         name: listenerName,
-        routeConfig: { name: listenerName, virtual_hosts: inboundVirtualHosts(builder.cache, inbound.service, localCluster) },
-        ...(policies ? { httpFilters: [builder.memo.httpRbacFilter(policies)] } : {}),
+        routeConfig: { name: listenerName, virtual_hosts: inboundVirtualHosts(cache, inbound.service, localCluster) },
+        ...(policies ? { httpFilters: [memo.httpRbacFilter(policies)] } : {}),
         ...(mtls ? { forwardClientCertificate: true } : {}),
       }),
     ];
   }
-  return [...(policies ? [meshNetworkRbacFilter(listenerName, policies, builder.memo.networkRbacRules(policies))] : []), tcpProxyFilter(listenerName, localCluster)];
+  return [...(policies ? [meshNetworkRbacFilter(listenerName, policies, memo.networkRbacRules(policies))] : []), tcpProxyFilter(listenerName, localCluster)];
 }
 
 /**
@@ -144,18 +145,20 @@ function addMeshInboundListener(
     localCluster,
   ]);
   const transportSocket = identity ? sharedDownstreamTls(builder.cache, mesh, identity, isHttp(inbound.protocol)) : undefined;
+  // The template keeps `build`: it holds what it needs, not this proxy's builder.
+  const { cache, memo } = builder;
   const build = (address: string): ResourceObject => {
     const name = inboundListenerName(address, inbound.port);
     const plaintext = (match: boolean): FilterChain => ({
       name: PLAINTEXT_FILTER_CHAIN,
       ...(match ? { filter_chain_match: { transport_protocol: 'raw_buffer' } } : {}),
-      filters: inboundFilters(builder, name, inbound, localCluster, plaintextOnes),
+      filters: inboundFilters(cache, memo, name, inbound, localCluster, plaintextOnes),
     });
     if (!transportSocket) return socketListener(name, address, inbound.port, [plaintext(false)], 'INBOUND');
     const mtls = (match: boolean): FilterChain => ({
       name: MTLS_FILTER_CHAIN,
       ...(match ? { filter_chain_match: { transport_protocol: 'tls' } } : {}),
-      filters: inboundFilters(builder, name, inbound, localCluster, mtlsPolicies, true),
+      filters: inboundFilters(cache, memo, name, inbound, localCluster, mtlsPolicies, true),
       transport_socket: transportSocket,
     });
     if (mode === 'STRICT') return socketListener(name, address, inbound.port, [mtls(false)], 'INBOUND');
@@ -247,11 +250,12 @@ export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel,
     }
     const key = JSON.stringify(['plain', inbound.port, inbound.protocol, inbound.service, localCluster]);
     const listenerName = inboundListenerName(dataplane.address, inbound.port);
+    const { cache, memo } = builder;
     builder.listener(
       listenerName,
-      templatedInbound(builder.cache, key, inbound.port, dataplane.address, (address) => {
+      templatedInbound(cache, key, inbound.port, dataplane.address, (address) => {
         const name = inboundListenerName(address, inbound.port);
-        return socketListener(name, address, inbound.port, [{ filters: inboundFilters(builder, name, inbound, localCluster) }], 'INBOUND');
+        return socketListener(name, address, inbound.port, [{ filters: inboundFilters(cache, memo, name, inbound, localCluster) }], 'INBOUND');
       }),
     );
   }

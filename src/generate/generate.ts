@@ -70,7 +70,7 @@ export function generateForProxy(model: Model, proxy: ProxyIdentity, context: Ge
       // A proxyless client with no Dataplane of its own can still resolve mesh services.
       return generateProxylessGrpc(mesh, { mesh: proxy.mesh, name: proxy.name, address: '', inbound: [], outbound: [] }, meshTls, [], cache);
     }
-    return new ConfigBuilder().build();
+    return new ConfigBuilder([], cache).build();
   }
   return proxy.flavor === 'grpc' ? generateProxylessGrpc(mesh, dataplane, meshTls, undefined, cache) : generateEnvoySidecar(mesh, dataplane, meshTls, cache);
 }
