@@ -10,6 +10,7 @@
  */
 import type { Resource } from '../api/types.js';
 import type { RbacPolicy, RbacPrincipal } from '../envoy/mesh-rbac.js';
+import { GenerationMemo } from '../generate/memo.js';
 import { inboundPolicies, plaintextPolicies } from '../generate/permissions.js';
 import { spiffeId } from '../identity/names.js';
 import type { InboundModel, MeshModel } from '../model/model.js';
@@ -75,12 +76,12 @@ function inboundsOf(model: MeshModel, service: string): InboundModel[] {
   return [...seen.values()];
 }
 
-function accessOf(model: MeshModel, caller: string, destination: string): { access: Access; permissions: string[] } {
+function accessOf(model: MeshModel, caller: string, destination: string, memo: GenerationMemo): { access: Access; permissions: string[] } {
   const service = model.services.get(destination);
   if (!model.mtls || !service?.meshManaged) return { access: 'unenforced', permissions: [] };
   const inbounds = inboundsOf(model, destination);
   const id = spiffeId(model.name, caller);
-  const perInbound = inbounds.map((inbound) => admitting(inboundPolicies(model, inbound), id));
+  const perInbound = inbounds.map((inbound) => admitting(inboundPolicies(model, inbound, memo), id));
   const admittedBy = [...new Set(perInbound.flat())].sort();
   const admittedCount = perInbound.filter((names) => names.length > 0).length;
   const access: Access = admittedCount === 0 ? 'denied' : admittedCount === inbounds.length ? 'allowed' : 'partial';
@@ -89,6 +90,8 @@ function accessOf(model: MeshModel, caller: string, destination: string): { acce
 
 export function serviceGraph(resources: readonly Resource[], mesh: string): ServiceGraph {
   const model = translateMesh(mesh, resources);
+  // One for the graph: the policies of every inbound with the same tags are computed once.
+  const memo = new GenerationMemo();
   const nodes = new Map<string, { kind: GraphNode['kind']; instances: number }>();
   for (const [name, service] of model.services) nodes.set(name, { kind: service.meshManaged ? 'mesh' : 'external', instances: service.endpoints.filter((e) => e.dataplane !== undefined).length });
   for (const gateway of model.gateways.values()) if (!nodes.has(gateway.name)) nodes.set(gateway.name, { kind: 'gateway', instances: 1 });
@@ -116,7 +119,7 @@ export function serviceGraph(resources: readonly Resource[], mesh: string): Serv
   }
   const edges = [...pairs.entries()]
     .map(([key, { from, to }]): GraphEdge => {
-      const { access, permissions } = accessOf(model, from, to);
+      const { access, permissions } = accessOf(model, from, to, memo);
       const service = model.services.get(to);
       const transport = service?.meshManaged ? (model.mtls ? 'mTLS' : 'plaintext') : service?.upstreamTls ? 'TLS' : 'plaintext';
       return { from, to, declared: declared.has(key), access, permissions, transport };
@@ -127,7 +130,7 @@ export function serviceGraph(resources: readonly Resource[], mesh: string): Serv
     const everyone = spiffeId(model.name, '');
     const inbounds = inboundsOf(model, name);
     // Admitted for any caller: a principal that admits the mesh-wide prefix itself.
-    return [...new Set(inbounds.flatMap((i) => inboundPolicies(model, i).filter((p) => p.principals.some((pr) => 'any' in pr || ('prefix' in pr && everyone.startsWith(pr.prefix)))).map((p) => p.name)))].sort();
+    return [...new Set(inbounds.flatMap((i) => inboundPolicies(model, i, memo).filter((p) => p.principals.some((pr) => 'any' in pr || ('prefix' in pr && everyone.startsWith(pr.prefix)))).map((p) => p.name)))].sort();
   };
   return {
     mesh,

@@ -71,20 +71,14 @@ const EDGE_HCM_OPTIONS = {
 } as const;
 
 /**
- * The HTTP filter list of a connection manager: `filters` then the router. Lists of no filter or
- * of one (shared) filter, the per-proxy cases (an inbound with or without RBAC), are one shared
- * array per filter rather than one per proxy; generated objects are never mutated.
+ * The HTTP filter list of a connection manager: `filters` then the router. The list of the router
+ * alone (an inbound without RBAC, an outbound) is one shared array; generated objects are never
+ * mutated.
  */
 const ROUTER_ONLY: readonly Record<string, unknown>[] = [ROUTER_FILTER];
-const withRouter = new WeakMap<Record<string, unknown>, readonly Record<string, unknown>[]>();
 
 function httpFiltersWithRouter(filters: readonly Record<string, unknown>[] | undefined): readonly Record<string, unknown>[] {
-  if (!filters || filters.length === 0) return ROUTER_ONLY;
-  if (filters.length > 1) return [...filters, ROUTER_FILTER];
-  const only = filters[0]!;
-  let list = withRouter.get(only);
-  if (!list) withRouter.set(only, (list = [only, ROUTER_FILTER]));
-  return list;
+  return !filters || filters.length === 0 ? ROUTER_ONLY : [...filters, ROUTER_FILTER];
 }
 
 export function httpConnectionManagerConfig(options: HcmOptions): Record<string, unknown> {

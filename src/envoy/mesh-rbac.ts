@@ -34,27 +34,19 @@ export function allowRules(policies: readonly RbacPolicy[]): Record<string, unkn
 }
 
 /**
- * Filters built from one policy list are one object: generation hands every instance of a service
- * the same (cached, frozen) list (generate/permissions.ts), so thousands of proxies hold one RBAC
- * filter instead of one each. Lists are never mutated, so a list always builds the same filter.
+ * HTTP RBAC (http, http2 and gRPC inbounds; proxyless gRPC servers): a denied request gets 403 /
+ * PERMISSION_DENIED. A new object per call: generation builds one per policy list and shares it
+ * (generate/memo.ts `PolicyInfo`), so thousands of proxies hold one RBAC filter instead of one each.
  */
-const httpFilters = new WeakMap<readonly RbacPolicy[], Record<string, unknown>>();
-const networkRules = new WeakMap<readonly RbacPolicy[], Record<string, unknown>>();
-
-/** HTTP RBAC (http, http2 and gRPC inbounds; proxyless gRPC servers): a denied request gets 403 / PERMISSION_DENIED. */
 export function meshHttpRbacFilter(policies: readonly RbacPolicy[]): Record<string, unknown> {
-  let filter = httpFilters.get(policies);
-  if (!filter) {
-    filter = { name: RBAC_FILTER_NAME, typed_config: typed('envoy.extensions.filters.http.rbac.v3.RBAC', { rules: allowRules(policies) }) };
-    httpFilters.set(policies, filter);
-  }
-  return filter;
+  return { name: RBAC_FILTER_NAME, typed_config: typed('envoy.extensions.filters.http.rbac.v3.RBAC', { rules: allowRules(policies) }) };
 }
 
-/** Network RBAC (tcp inbounds): a denied connection is closed. */
-export function meshNetworkRbacFilter(listenerName: string, policies: readonly RbacPolicy[]): Record<string, unknown> {
-  let rules = networkRules.get(policies);
-  if (!rules) networkRules.set(policies, (rules = allowRules(policies)));
+/**
+ * Network RBAC (tcp inbounds): a denied connection is closed. `rules`: `allowRules(policies)`,
+ * given when the caller shares one per policy list.
+ */
+export function meshNetworkRbacFilter(listenerName: string, policies: readonly RbacPolicy[], rules: Record<string, unknown> = allowRules(policies)): Record<string, unknown> {
   return {
     name: NETWORK_RBAC_FILTER_NAME,
     typed_config: typed('envoy.extensions.filters.network.rbac.v3.RBAC', { stat_prefix: statPrefix(listenerName), rules }),

@@ -13,7 +13,7 @@ import type { DataplaneModel, InboundModel, MeshModel, Protocol } from '../model
 import { staticCluster } from '../envoy/cluster.js';
 import { httpConnectionManagerFilter, tcpProxyFilter } from '../envoy/filters.js';
 import { socketListener, TLS_INSPECTOR, type FilterChain } from '../envoy/listener.js';
-import { meshHttpRbacFilter, meshNetworkRbacFilter, type RbacPolicy } from '../envoy/mesh-rbac.js';
+import { meshNetworkRbacFilter, type RbacPolicy } from '../envoy/mesh-rbac.js';
 import { meshDownstreamTlsSds, type SdsMeshIdentity } from '../envoy/mesh-tls.js';
 import {
   inboundListenerName,
@@ -31,6 +31,7 @@ import type { GeneratedConfig } from '../snapshot/snapshot.js';
 import { LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../snapshot/types.js';
 import { ConfigBuilder } from './config-builder.js';
 import { interned } from './interned.js';
+import type { GenerationMemo } from './memo.js';
 import { addMeshIdentity } from './mesh-identity.js';
 import { inboundPolicies, plaintextPolicies } from './permissions.js';
 import { addServiceCluster, isHttp2, type MeshUpstreamSecurity } from './services.js';
@@ -55,21 +56,21 @@ function inboundVirtualHosts(cache: DependencyCache, service: string, localClust
 }
 
 /**
- * The filters that carry an inbound to the application; with `policies`, behind RBAC. Over
+ * The filters that carry an inbound to the application; with `rbac`, behind RBAC. Over
  * mTLS (`mtls`), HTTP applications learn the caller's SPIFFE ID from x-forwarded-client-cert.
  */
-function inboundFilters(cache: DependencyCache, listenerName: string, inbound: InboundModel, localCluster: string, policies?: readonly RbacPolicy[], mtls = false): Record<string, unknown>[] {
+function inboundFilters(cache: DependencyCache, memo: GenerationMemo, listenerName: string, inbound: InboundModel, localCluster: string, policies?: readonly RbacPolicy[], mtls = false): Record<string, unknown>[] {
   if (isHttp(inbound.protocol)) {
     return [
       httpConnectionManagerFilter({
         name: listenerName,
         routeConfig: { name: listenerName, virtual_hosts: inboundVirtualHosts(cache, inbound.service, localCluster) },
-        ...(policies ? { httpFilters: [meshHttpRbacFilter(policies)] } : {}),
+        ...(policies ? { httpFilters: [memo.httpRbacFilter(policies)] } : {}),
         ...(mtls ? { forwardClientCertificate: true } : {}),
       }),
     ];
   }
-  return [...(policies ? [meshNetworkRbacFilter(listenerName, policies)] : []), tcpProxyFilter(listenerName, localCluster)];
+  return [...(policies ? [meshNetworkRbacFilter(listenerName, policies, memo.networkRbacRules(policies))] : []), tcpProxyFilter(listenerName, localCluster)];
 }
 
 /**
@@ -96,31 +97,6 @@ function sharedDownstreamTls(cache: DependencyCache, mesh: MeshModel, identity: 
  * Each template is an entry of the dependency cache.
  */
 
-interface PolicyInfo {
-  /** A short id of the list's content: equal content, equal id (across mesh model revisions). */
-  readonly id: number;
-  /** `TrafficPermission/<name>` of each policy: what a listener built from the list comes from. */
-  readonly sources: readonly string[];
-}
-const policyInfos = new WeakMap<readonly RbacPolicy[], PolicyInfo>();
-
-/** An id per content, unique across caches: an id stands for its content only while its entry lives. */
-const policyIds = { next: 0 };
-
-/**
- * Once per policy list: lists are shared and frozen (generate/permissions.ts), new ones come with
- * a new mesh model, and equal content keeps its id (an entry of the dependency cache), so
- * templates survive model revisions.
- */
-function policyInfo(cache: DependencyCache, policies: readonly RbacPolicy[]): PolicyInfo {
-  let info = policyInfos.get(policies);
-  if (!info) {
-    const id = cache.get(`generate:policy-id|${JSON.stringify(policies)}`, () => ++policyIds.next);
-    info = { id, sources: policies.map((p) => `TrafficPermission/${p.name}`) };
-    policyInfos.set(policies, info);
-  }
-  return info;
-}
 
 /** The varying fields of an inbound listener: its name, its socket address, the stat prefixes. */
 function inboundHoles(address: string, port: number): string[] {
@@ -144,11 +120,11 @@ function addMeshInboundListener(
 ): void {
   const mode = mesh.mtls?.mode ?? 'STRICT';
   const listenerName = inboundListenerName(dataplane.address, inbound.port);
-  const mtlsPolicies = inboundPolicies(mesh, inbound);
-  const plaintextOnes = plaintextPolicies(mesh, inbound);
+  const mtlsPolicies = inboundPolicies(mesh, inbound, builder.memo);
+  const plaintextOnes = plaintextPolicies(mesh, inbound, builder.memo);
   // The Mesh's mTLS mode and the TrafficPermissions that apply shape this listener.
-  const mtlsInfo = policyInfo(builder.cache, mtlsPolicies);
-  const plaintextInfo = policyInfo(builder.cache, plaintextOnes);
+  const mtlsInfo = builder.memo.policyInfo(mtlsPolicies);
+  const plaintextInfo = builder.memo.policyInfo(plaintextOnes);
   builder.from(LISTENER_TYPE, listenerName, `Mesh/${mesh.name}`, ...mtlsInfo.sources, ...plaintextInfo.sources);
   if (!identity && mode !== 'PERMISSIVE') return;
   if (identity) {
@@ -169,18 +145,20 @@ function addMeshInboundListener(
     localCluster,
   ]);
   const transportSocket = identity ? sharedDownstreamTls(builder.cache, mesh, identity, isHttp(inbound.protocol)) : undefined;
+  // The template keeps `build`: it holds what it needs, not this proxy's builder.
+  const { cache, memo } = builder;
   const build = (address: string): ResourceObject => {
     const name = inboundListenerName(address, inbound.port);
     const plaintext = (match: boolean): FilterChain => ({
       name: PLAINTEXT_FILTER_CHAIN,
       ...(match ? { filter_chain_match: { transport_protocol: 'raw_buffer' } } : {}),
-      filters: inboundFilters(builder.cache, name, inbound, localCluster, plaintextOnes),
+      filters: inboundFilters(cache, memo, name, inbound, localCluster, plaintextOnes),
     });
     if (!transportSocket) return socketListener(name, address, inbound.port, [plaintext(false)], 'INBOUND');
     const mtls = (match: boolean): FilterChain => ({
       name: MTLS_FILTER_CHAIN,
       ...(match ? { filter_chain_match: { transport_protocol: 'tls' } } : {}),
-      filters: inboundFilters(builder.cache, name, inbound, localCluster, mtlsPolicies, true),
+      filters: inboundFilters(cache, memo, name, inbound, localCluster, mtlsPolicies, true),
       transport_socket: transportSocket,
     });
     if (mode === 'STRICT') return socketListener(name, address, inbound.port, [mtls(false)], 'INBOUND');
@@ -272,11 +250,12 @@ export function generateEnvoySidecar(mesh: MeshModel, dataplane: DataplaneModel,
     }
     const key = JSON.stringify(['plain', inbound.port, inbound.protocol, inbound.service, localCluster]);
     const listenerName = inboundListenerName(dataplane.address, inbound.port);
+    const { cache, memo } = builder;
     builder.listener(
       listenerName,
-      templatedInbound(builder.cache, key, inbound.port, dataplane.address, (address) => {
+      templatedInbound(cache, key, inbound.port, dataplane.address, (address) => {
         const name = inboundListenerName(address, inbound.port);
-        return socketListener(name, address, inbound.port, [{ filters: inboundFilters(builder.cache, name, inbound, localCluster) }], 'INBOUND');
+        return socketListener(name, address, inbound.port, [{ filters: inboundFilters(cache, memo, name, inbound, localCluster) }], 'INBOUND');
       }),
     );
   }

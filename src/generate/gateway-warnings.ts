@@ -8,7 +8,7 @@
 import crypto from 'node:crypto';
 import type { Resource } from '../api/types.js';
 import type { GatewayModel, MeshModel } from '../model/model.js';
-import { subjectPatterns } from '../regex/subject-regex.js';
+import { subjectRbacFilter } from '../envoy/subject-rbac.js';
 import { translateMeshes } from '../translate/mesh-services.js';
 
 /**
@@ -55,12 +55,11 @@ export function gatewayWarnings(mesh: MeshModel, gateway: GatewayModel, serverCe
       const uncovered = serverCertificateMisses(serverCertificatePem?.(mesh.name, host.serverCertificate.secret), host.host);
       if (uncovered !== undefined) warnings.push(`Route/${host.route}: tls.serverCertificate "${host.serverCertificate.secret}": ${uncovered}; clients that verify the name will refuse ${host.host}`);
     }
-    host.subjectMatches.forEach((m, i) => {
-      const patterns = subjectPatterns(m);
-      if (!patterns.ok) {
-        warnings.push(`Route/${host.route}: validation.clientCertificate.subjectMatches[${i}].${m.kind}: Envoy cannot enforce it (${patterns.reason}); it admits no client`);
-      }
-    });
+    // The filter generation builds says which matchers it could not express: warned about here.
+    for (const { index, reason } of host.subjectMatches.length > 0 ? subjectRbacFilter(host.subjectMatches).unenforceable : []) {
+      const kind = host.subjectMatches[index]?.kind ?? 'regex';
+      warnings.push(`Route/${host.route}: validation.clientCertificate.subjectMatches[${index}].${kind}: Envoy cannot enforce it (${reason}); it admits no client`);
+    }
     for (const rule of host.rules) services.add(rule.service);
   }
   for (const name of [...services].sort()) {

@@ -10,7 +10,7 @@
  * gateway's own identity (`spiffe://<mesh>/<gateway>`), or not at all until it is issued.
  */
 import { NO_MESH_TLS_MATERIAL, type MeshTlsMaterial } from '../ca/workload-identity.js';
-import type { GatewayHostModel, GatewayModel, MeshModel } from '../model/model.js';
+import type { GatewayHostModel, GatewayModel, MeshModel, SubjectMatchModel } from '../model/model.js';
 import { CORS_FILTER, corsPolicy } from '../envoy/cors.js';
 import { httpConnectionManagerFilter } from '../envoy/filters.js';
 import { socketListener, TLS_INSPECTOR, type FilterChain } from '../envoy/listener.js';
@@ -30,6 +30,7 @@ import type { GeneratedConfig } from '../snapshot/snapshot.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../snapshot/types.js';
 import type { DependencyCache } from '../change/dependency-cache.js';
 import { ConfigBuilder } from './config-builder.js';
+import { interned } from './interned.js';
 import { addMeshIdentity } from './mesh-identity.js';
 import type { SecretMaterialSource } from './secret-material.js';
 import { addServiceCluster, isHttp2, serviceCluster, type MeshUpstreamSecurity } from './services.js';
@@ -97,13 +98,23 @@ function gatewayServiceCluster(
     ...(tls.sni !== undefined ? { sni: tls.sni } : {}),
     alpn: http2 ? ['h2'] : [],
   });
-  const resources = serviceCluster(service, { http2, transportSocket });
+  const resources = serviceCluster(service, { http2, transportSocket }, builder.memo);
   builder.cluster(name, resources.cluster).from(CLUSTER_TYPE, name, `Service/${serviceName}`, ...[tls.caSecret, tls.clientCertificateSecret].filter((s): s is string => s !== undefined).map((s) => `Secret/${s}`));
   if (resources.endpoints !== undefined) builder.endpoints(name, resources.endpoints).ref(ENDPOINT_TYPE, name, from).from(ENDPOINT_TYPE, name, `Service/${serviceName}`);
   return name;
 }
 
 const EDGE_BUFFER_LIMIT = 32_768;
+
+/**
+ * The subject-matching RBAC filter of a list of matchers: rewriting a matcher into the patterns
+ * Envoy matches (regex/subject-regex.ts) is the costly part, so the filter is an entry of the
+ * dependency cache, named by the matchers (every input), built once for every generation.
+ */
+function subjectMatchFilter(cache: DependencyCache, matchers: readonly SubjectMatchModel[]): Record<string, unknown> {
+  const key = JSON.stringify(matchers.map((m) => [m.kind, m.value]));
+  return interned(cache, `subject-rbac|${key}`, () => subjectRbacFilter(matchers).filter);
+}
 
 function hostFilterChain(
   builder: ConfigBuilder,
@@ -131,7 +142,7 @@ function hostFilterChain(
   if (clientCa !== undefined) builder.from(SECRET_TYPE, clientCa, `Route/${host.route}`);
 
   // CORS first: a browser's preflight is answered (or not) before anything else looks at it.
-  const httpFilters = [...(host.cors ? [CORS_FILTER] : []), ...(host.subjectMatches.length > 0 ? [subjectRbacFilter(host.subjectMatches).filter] : [])];
+  const httpFilters = [...(host.cors ? [CORS_FILTER] : []), ...(host.subjectMatches.length > 0 ? [subjectMatchFilter(builder.cache, host.subjectMatches)] : [])];
   return {
     name: host.host,
     filter_chain_match: { server_names: [host.host.toLowerCase()] },

@@ -8,6 +8,7 @@ import { ConfigBuilder } from './config-builder.js';
 import { generateEnvoySidecar } from './envoy-flavor.js';
 import { generateEnvoyGateway } from './gateway.js';
 import { generateProxylessGrpc } from './grpc-flavor.js';
+import { GenerationMemo, generationMemo } from './memo.js';
 import { NO_SECRET_MATERIAL, type SecretMaterialSource } from './secret-material.js';
 
 export type Flavor = 'envoy' | 'grpc';
@@ -42,6 +43,15 @@ export interface GenerateContext {
 }
 
 /**
+ * The generation memo of `context` (generate/memo.ts): its cache's, or a fresh one, which shares
+ * nothing (as generation without a cache). What patches a generated config (an endpoint change)
+ * takes it from here, so it swaps in the objects generation shares.
+ */
+export function contextMemo(context: GenerateContext): GenerationMemo {
+  return context.cache ? generationMemo(context.cache) : new GenerationMemo();
+}
+
+/**
  * A proxy whose Dataplane or Gateway is not (yet) defined gets an empty config: it stays
  * connected and receives its resources as soon as it is applied. A Dataplane wins over a
  * Gateway of the same name.
@@ -60,7 +70,7 @@ export function generateForProxy(model: Model, proxy: ProxyIdentity, context: Ge
       // A proxyless client with no Dataplane of its own can still resolve mesh services.
       return generateProxylessGrpc(mesh, { mesh: proxy.mesh, name: proxy.name, address: '', inbound: [], outbound: [] }, meshTls, [], cache);
     }
-    return new ConfigBuilder().build();
+    return new ConfigBuilder([], cache).build();
   }
   return proxy.flavor === 'grpc' ? generateProxylessGrpc(mesh, dataplane, meshTls, undefined, cache) : generateEnvoySidecar(mesh, dataplane, meshTls, cache);
 }

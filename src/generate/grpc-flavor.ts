@@ -19,7 +19,6 @@ import type { DataplaneModel, InboundModel, MeshModel } from '../model/model.js'
 import { GRPC_CERT_PROVIDER_INSTANCE } from '../envoy/names.js';
 import { httpConnectionManagerConfig, httpConnectionManagerFilter } from '../envoy/filters.js';
 import { apiListener, socketListener, type FilterChain } from '../envoy/listener.js';
-import { meshHttpRbacFilter } from '../envoy/mesh-rbac.js';
 import { meshDownstreamTlsProvider } from '../envoy/mesh-tls.js';
 import { grpcApiListenerName, grpcServerListenerName, MTLS_FILTER_CHAIN, outboundRouteName } from '../envoy/names.js';
 import { routeConfiguration, serverSideRouteConfiguration, virtualHost } from '../envoy/route.js';
@@ -32,14 +31,14 @@ import { addMeshIdentity } from './mesh-identity.js';
 import { inboundPolicies } from './permissions.js';
 import { addServiceCluster, type MeshUpstreamSecurity } from './services.js';
 
-function serverFilterChain(mesh: MeshModel, listenerName: string, inbound: InboundModel): FilterChain {
+function serverFilterChain(builder: ConfigBuilder, mesh: MeshModel, listenerName: string, inbound: InboundModel): FilterChain {
   const routeConfig = serverSideRouteConfiguration(listenerName);
   if (!mesh.mtls) return { filters: [httpConnectionManagerFilter({ name: listenerName, routeConfig, flavor: 'grpc' })] };
   // No filter_chain_match: grpc-js-xds ignores a chain whose match leaves transport_protocol
   // empty (server.ts normalizeFilterChainMatch), and with a single chain there is nothing to choose.
   return {
     name: MTLS_FILTER_CHAIN,
-    filters: [httpConnectionManagerFilter({ name: listenerName, routeConfig, httpFilters: [meshHttpRbacFilter(inboundPolicies(mesh, inbound))], flavor: 'grpc' })],
+    filters: [httpConnectionManagerFilter({ name: listenerName, routeConfig, httpFilters: [builder.memo.httpRbacFilter(inboundPolicies(mesh, inbound, builder.memo))], flavor: 'grpc' })],
     transport_socket: meshDownstreamTlsProvider(GRPC_CERT_PROVIDER_INSTANCE),
   };
 }
@@ -67,8 +66,8 @@ export function generateProxylessGrpc(
   }
   for (const inbound of dataplane.inbound) {
     const listenerName = grpcServerListenerName(dataplane.address, inbound.port);
-    if (mesh.mtls) builder.from(LISTENER_TYPE, listenerName, `Mesh/${mesh.name}`, ...inboundPolicies(mesh, inbound).map((p) => `TrafficPermission/${p.name}`));
-    builder.listener(listenerName, socketListener(listenerName, dataplane.address, inbound.port, [serverFilterChain(mesh, listenerName, inbound)], 'INBOUND'));
+    if (mesh.mtls) builder.from(LISTENER_TYPE, listenerName, `Mesh/${mesh.name}`, ...builder.memo.policyInfo(inboundPolicies(mesh, inbound, builder.memo)).sources);
+    builder.listener(listenerName, socketListener(listenerName, dataplane.address, inbound.port, [serverFilterChain(builder, mesh, listenerName, inbound)], 'INBOUND'));
   }
   return builder.build();
 }

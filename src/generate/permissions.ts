@@ -17,6 +17,7 @@ import type { InboundModel, MeshModel, TagSelector } from '../model/model.js';
 import type { RbacPolicy, RbacPrincipal } from '../envoy/mesh-rbac.js';
 import { spiffeId } from '../identity/names.js';
 import { SERVICE_TAG } from '../api/tags.js';
+import { GenerationMemo, type InboundPolicyLists, type TagSet } from './memo.js';
 
 const WILDCARD = '*';
 
@@ -33,16 +34,14 @@ function isAnyCaller(source: TagSelector): boolean {
   return keys.length === 1 && source[SERVICE_TAG] === WILDCARD;
 }
 
-const tagIndexes = new WeakMap<MeshModel, Map<string, Array<Readonly<Record<string, string>>>>>();
-
 /**
  * Every inbound tag set of each service, across the mesh's Dataplanes: built once per mesh model
  * (the model is immutable and interned per revision), not once per inbound of every proxy.
  */
-function inboundTagsByService(mesh: MeshModel): Map<string, Array<Readonly<Record<string, string>>>> {
-  const known = tagIndexes.get(mesh);
+function inboundTagsByService(memo: GenerationMemo, mesh: MeshModel): Map<string, TagSet[]> {
+  const known = memo.tagsByService.get(mesh);
   if (known) return known;
-  const byService = new Map<string, Array<Readonly<Record<string, string>>>>();
+  const byService = new Map<string, TagSet[]>();
   for (const dataplane of mesh.dataplanes.values()) {
     for (const inbound of dataplane.inbound) {
       const list = byService.get(inbound.service) ?? [];
@@ -50,11 +49,11 @@ function inboundTagsByService(mesh: MeshModel): Map<string, Array<Readonly<Recor
       byService.set(inbound.service, list);
     }
   }
-  tagIndexes.set(mesh, byService);
+  memo.tagsByService.set(mesh, byService);
   return byService;
 }
 
-function sourcePrincipals(mesh: MeshModel, source: TagSelector, tagsByService: () => Map<string, Array<Readonly<Record<string, string>>>>): RbacPrincipal[] {
+function sourcePrincipals(mesh: MeshModel, source: TagSelector, tagsByService: () => Map<string, TagSet[]>): RbacPrincipal[] {
   const service = source[SERVICE_TAG];
   const onlyService = Object.keys(source).length === 1 && service !== undefined;
   if (onlyService) return [service === WILDCARD ? { prefix: spiffeId(mesh.name, '') } : { exact: spiffeId(mesh.name, service) }];
@@ -75,36 +74,29 @@ function dedupe(principals: readonly RbacPrincipal[]): RbacPrincipal[] {
   });
 }
 
+/** Bounded per mesh model: past the bound it starts over (a recomputation, never a wrong result). */
+const MAX_TAG_SETS = 10_000;
+
+function tagsKey(memo: GenerationMemo, tags: TagSet): string {
+  let key = memo.tagKeys.get(tags);
+  if (key === undefined) {
+    // Selectors look tags up by key, so the order of the keys does not matter.
+    key = JSON.stringify(Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    memo.tagKeys.set(tags, key);
+  }
+  return key;
+}
+
 /**
  * The policies of an inbound depend on the mesh model and the inbound's tags only, and every
  * instance of a service has the same tags: they are computed once per mesh model and tag set and
  * the same (frozen) arrays are handed to every proxy, which also lets the RBAC filter built from
  * them be shared (selectorMatches per inbound of every proxy was a cold-start hot spot).
  */
-interface InboundPolicies {
-  inbound?: readonly RbacPolicy[];
-  plaintext?: readonly RbacPolicy[];
-}
-const policyCaches = new WeakMap<MeshModel, Map<string, InboundPolicies>>();
-/** Bounded per mesh model: past the bound it starts over (a recomputation, never a wrong result). */
-const MAX_TAG_SETS = 10_000;
-/** Each inbound's tag set keeps its key (tag objects live as long as their model). */
-const tagKeys = new WeakMap<object, string>();
-
-function tagsKey(tags: Readonly<Record<string, string>>): string {
-  let key = tagKeys.get(tags);
-  if (key === undefined) {
-    // Selectors look tags up by key, so the order of the keys does not matter.
-    key = JSON.stringify(Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-    tagKeys.set(tags, key);
-  }
-  return key;
-}
-
-function cached(mesh: MeshModel, inbound: InboundModel, kind: keyof InboundPolicies, compute: () => RbacPolicy[]): readonly RbacPolicy[] {
-  let byTags = policyCaches.get(mesh);
-  if (!byTags) policyCaches.set(mesh, (byTags = new Map()));
-  const key = tagsKey(inbound.tags);
+function cached(memo: GenerationMemo, mesh: MeshModel, inbound: InboundModel, kind: keyof InboundPolicyLists, compute: () => RbacPolicy[]): readonly RbacPolicy[] {
+  let byTags = memo.policyLists.get(mesh);
+  if (!byTags) memo.policyLists.set(mesh, (byTags = new Map()));
+  const key = tagsKey(memo, inbound.tags);
   let entry = byTags.get(key);
   if (!entry) {
     if (byTags.size >= MAX_TAG_SETS) byTags.clear();
@@ -118,14 +110,17 @@ function cached(mesh: MeshModel, inbound: InboundModel, kind: keyof InboundPolic
   return policies;
 }
 
-/** Policies for mTLS callers of `inbound`; an empty list denies everything. Shared, never to be mutated. */
-export function inboundPolicies(mesh: MeshModel, inbound: InboundModel): readonly RbacPolicy[] {
-  return cached(mesh, inbound, 'inbound', () => computeInboundPolicies(mesh, inbound));
+/**
+ * Policies for mTLS callers of `inbound`; an empty list denies everything. Shared through `memo`
+ * (a fresh one by default, which shares nothing), never to be mutated.
+ */
+export function inboundPolicies(mesh: MeshModel, inbound: InboundModel, memo = new GenerationMemo()): readonly RbacPolicy[] {
+  return cached(memo, mesh, inbound, 'inbound', () => computeInboundPolicies(memo, mesh, inbound));
 }
 
-function computeInboundPolicies(mesh: MeshModel, inbound: InboundModel): RbacPolicy[] {
-  let cached: Map<string, Array<Readonly<Record<string, string>>>> | undefined;
-  const tagsByService = (): Map<string, Array<Readonly<Record<string, string>>>> => (cached ??= inboundTagsByService(mesh));
+function computeInboundPolicies(memo: GenerationMemo, mesh: MeshModel, inbound: InboundModel): RbacPolicy[] {
+  let cached: Map<string, TagSet[]> | undefined;
+  const tagsByService = (): Map<string, TagSet[]> => (cached ??= inboundTagsByService(memo, mesh));
   return mesh.trafficPermissions
     .filter((permission) => permission.destinations.some((d) => selectorMatches(d, inbound.tags)))
     .map((permission) => ({ name: permission.name, principals: dedupe(permission.sources.flatMap((s) => sourcePrincipals(mesh, s, tagsByService))) }))
@@ -137,8 +132,8 @@ function computeInboundPolicies(mesh: MeshModel, inbound: InboundModel): RbacPol
  * identity, so it is admitted only by a permission that admits any caller, and a permission
  * naming particular services can never be bypassed by dropping TLS. Shared, never to be mutated.
  */
-export function plaintextPolicies(mesh: MeshModel, inbound: InboundModel): readonly RbacPolicy[] {
-  return cached(mesh, inbound, 'plaintext', () =>
+export function plaintextPolicies(mesh: MeshModel, inbound: InboundModel, memo = new GenerationMemo()): readonly RbacPolicy[] {
+  return cached(memo, mesh, inbound, 'plaintext', () =>
     mesh.trafficPermissions
       .filter((permission) => permission.destinations.some((d) => selectorMatches(d, inbound.tags)))
       .filter((permission) => permission.sources.some(isAnyCaller))

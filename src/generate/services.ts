@@ -12,19 +12,21 @@ import { spiffeId } from '../identity/names.js';
 import type { ResourceObject } from '../snapshot/encode.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE } from '../snapshot/types.js';
 import type { ConfigBuilder } from './config-builder.js';
+import type { GenerationMemo, ServiceResources } from './memo.js';
 
-interface ServiceResources {
-  readonly cluster: ResourceObject;
-  /** The ClusterLoadAssignment, or undefined for a cluster that resolves its endpoint by name. */
-  readonly endpoints: ResourceObject | undefined;
-}
-
-/** The cluster to `service` (EDS, or DNS for an endpoint given by name) and its EDS resource, if any. */
-export function serviceCluster(service: ServiceModel, options: { readonly http2?: boolean; readonly transportSocket?: Record<string, unknown> }): ServiceResources {
+/**
+ * The cluster to `service` (EDS, or DNS for an endpoint given by name) and its EDS resource, if
+ * any; the assignment is the one `memo` shares for the service.
+ */
+export function serviceCluster(
+  service: ServiceModel,
+  options: { readonly http2?: boolean; readonly transportSocket?: Record<string, unknown> },
+  memo: GenerationMemo,
+): ServiceResources {
   const name = serviceClusterName(service.name);
   const byName = dnsEndpoint(service.endpoints);
   if (byName !== undefined) return { cluster: dnsCluster({ name, host: byName.address, port: byName.port, ...options }), endpoints: undefined };
-  return { cluster: edsCluster({ name, ...options }), endpoints: serviceEndpoints(service) };
+  return { cluster: edsCluster({ name, ...options }), endpoints: serviceEndpoints(service, memo) };
 }
 
 /**
@@ -39,19 +41,18 @@ export type MeshUpstreamSecurity =
   | { readonly kind: 'provider'; readonly instance: string }
   | { readonly kind: 'unavailable' };
 
-const shared = new WeakMap<ServiceModel, Map<string, ServiceResources>>();
-const sharedEndpoints = new WeakMap<ServiceModel, ResourceObject>();
-
 /**
  * The service's ClusterLoadAssignment, one object per ServiceModel whatever the cluster variant:
  * every proxy (sidecar, gateway, proxyless) that reaches the service shares it, so it is encoded
- * once, and an endpoint-only change swaps this one object in every proxy's EDS.
+ * once, and an endpoint-only change swaps this one object in every proxy's EDS. Shared through
+ * `memo`: the endpoint patch passes the memo of the context generation used
+ * (generate.ts `contextMemo`), so it swaps in the same object.
  */
-export function serviceEndpoints(service: ServiceModel): ResourceObject {
-  let found = sharedEndpoints.get(service);
+export function serviceEndpoints(service: ServiceModel, memo: GenerationMemo): ResourceObject {
+  let found = memo.serviceEndpoints.get(service);
   if (!found) {
     found = clusterLoadAssignment(serviceClusterName(service.name), service.endpoints);
-    sharedEndpoints.set(service, found);
+    memo.serviceEndpoints.set(service, found);
   }
   return found;
 }
@@ -73,17 +74,17 @@ function variantKey(security: MeshUpstreamSecurity | undefined, service: Service
   return security.kind === 'provider' ? `provider:${security.instance}` : 'plain';
 }
 
-function serviceResources(service: ServiceModel, security: MeshUpstreamSecurity | undefined): ServiceResources {
-  let variants = shared.get(service);
+function serviceResources(memo: GenerationMemo, service: ServiceModel, security: MeshUpstreamSecurity | undefined): ServiceResources {
+  let variants = memo.serviceResources.get(service);
   if (!variants) {
     variants = new Map();
-    shared.set(service, variants);
+    memo.serviceResources.set(service, variants);
   }
   const key = variantKey(security, service);
   let found = variants.get(key);
   if (!found) {
     const transportSocket = transportSocketFor(service, security);
-    found = serviceCluster(service, { http2: isHttp2(service.protocol), ...(transportSocket ? { transportSocket } : {}) });
+    found = serviceCluster(service, { http2: isHttp2(service.protocol), ...(transportSocket ? { transportSocket } : {}) }, memo);
     variants.set(key, found);
   }
   return found;
@@ -107,7 +108,7 @@ export function addServiceCluster(builder: ConfigBuilder, service: ServiceModel 
   const name = serviceClusterName(serviceName);
   if (builder.has(CLUSTER_TYPE, name)) return name;
   if (service?.meshManaged && meshSecurity?.kind === 'unavailable') return name;
-  const resources = service ? serviceResources(service, meshSecurity) : { cluster: edsCluster({ name }), endpoints: clusterLoadAssignment(name, []) };
+  const resources = service ? serviceResources(builder.memo, service, meshSecurity) : { cluster: edsCluster({ name }), endpoints: clusterLoadAssignment(name, []) };
   const origin = clusterRefOrigin(builder, name);
   builder.cluster(name, resources.cluster).from(CLUSTER_TYPE, name, `Service/${serviceName}`);
   if (resources.endpoints !== undefined) builder.endpoints(name, resources.endpoints).ref(ENDPOINT_TYPE, name, origin).from(ENDPOINT_TYPE, name, `Service/${serviceName}`);

@@ -56,11 +56,37 @@ export const ENVOY_PROTO_FILES = [
   'envoy/extensions/matching/common_inputs/ssl/v3/ssl_inputs.proto',
 ];
 
-let cached: protobuf.Root | undefined;
+/**
+ * The Envoy protos of the process: the root, loaded on first use, and its types by full name.
+ *
+ * One per process, on purpose: the protos are files of a pinned dependency, the same for every
+ * control plane, and a resolved root and its types are never changed once loaded, so sharing them
+ * shares nothing that could differ. The types table is bounded by the root: only names it holds
+ * are kept (a lookup of any other throws).
+ */
+class EnvoyProtos {
+  private loaded: protobuf.Root | undefined;
+  private readonly types = new Map<string, protobuf.Type>();
 
-/** The shared, fully resolved Envoy proto root (field names kept in snake_case). */
-export function envoyRoot(): protobuf.Root {
-  if (cached) return cached;
+  get root(): protobuf.Root {
+    this.loaded ??= loadEnvoyRoot();
+    return this.loaded;
+  }
+
+  /** protobufjs walks the namespace tree on every lookup, and the xDS codec looks up a type per message (a profiled hot path). */
+  type(fullName: string): protobuf.Type {
+    let type = this.types.get(fullName);
+    if (!type) {
+      type = this.root.lookupType(fullName);
+      this.types.set(fullName, type);
+    }
+    return type;
+  }
+}
+
+const PROTOS = new EnvoyProtos();
+
+function loadEnvoyRoot(): protobuf.Root {
   const dirs = protoIncludeDirs();
   const root = new protobuf.Root();
   root.resolvePath = (_origin: string, target: string): string | null => {
@@ -73,18 +99,15 @@ export function envoyRoot(): protobuf.Root {
   };
   root.loadSync(ENVOY_PROTO_FILES, { keepCase: true });
   root.resolveAll();
-  cached = root;
   return root;
 }
 
-const typesByName = new Map<string, protobuf.Type>();
+/** The shared, fully resolved Envoy proto root (field names kept in snake_case). */
+export function envoyRoot(): protobuf.Root {
+  return PROTOS.root;
+}
 
-/** Memoized: protobufjs walks the namespace tree on every lookup, and the xDS codec looks up a type per message (a profiled hot path). */
+/** The type `fullName` of the Envoy root, looked up once. */
 export function lookupType(fullName: string): protobuf.Type {
-  let type = typesByName.get(fullName);
-  if (!type) {
-    type = envoyRoot().lookupType(fullName);
-    typesByName.set(fullName, type);
-  }
-  return type;
+  return PROTOS.type(fullName);
 }

@@ -69,7 +69,7 @@ export class CodePointSet {
   /** Adds every code point that RE2's `(?i)` considers equal to a member (Unicode simple case folding). */
   caseFolded(): CodePointSet {
     const extra: CodePointRange[] = [];
-    for (const orbit of caseOrbits()) {
+    for (const orbit of UNICODE.caseOrbits()) {
       if (orbit.some((c) => this.has(c))) for (const c of orbit) extra.push([c, c]);
     }
     return extra.length === 0 ? this : CodePointSet.of([...this.ranges, ...extra]);
@@ -88,15 +88,44 @@ function withoutSurrogates(ranges: Array<[number, number]>): CodePointRange[] {
   return out;
 }
 
-let orbits: number[][] | undefined;
-
 /**
- * Case-folding orbits ({k, K, U+212A KELVIN SIGN}, …). JavaScript's `iu` regex flags compare by
- * Unicode simple case folding, as RE2 does; toLowerCase/toUpperCase only propose candidates.
- * Case mappings exist below U+1F000 only.
+ * What the JavaScript engine's Unicode data says (case-folding orbits, `\p{…}` property sets),
+ * computed on first use by scanning every code point (tens of milliseconds per property) and kept
+ * for the life of the process.
+ *
+ * One table per process, on purpose: these are constants of the runtime, the same for every
+ * control plane and never changed, so sharing them shares nothing that could differ. It is
+ * bounded by what the engine knows: one orbit list, and one set per property name the engine
+ * accepts (general categories, scripts and binary properties, with their aliases, a few hundred
+ * at most); a name it does not know is not kept.
  */
-function caseOrbits(): number[][] {
-  if (orbits) return orbits;
+class UnicodeTables {
+  private orbits: number[][] | undefined;
+  private readonly properties = new Map<string, CodePointSet>();
+
+  /**
+   * Case-folding orbits ({k, K, U+212A KELVIN SIGN}, …). JavaScript's `iu` regex flags compare by
+   * Unicode simple case folding, as RE2 does; toLowerCase/toUpperCase only propose candidates.
+   * Case mappings exist below U+1F000 only.
+   */
+  caseOrbits(): number[][] {
+    this.orbits ??= computeCaseOrbits();
+    return this.orbits;
+  }
+
+  /** The code points of the property `name` (see `unicodeClass`), or undefined if the engine does not know it. */
+  property(name: string): CodePointSet | undefined {
+    const known = this.properties.get(name);
+    if (known) return known;
+    const set = computeProperty(name);
+    if (set) this.properties.set(name, set);
+    return set;
+  }
+}
+
+const UNICODE = new UnicodeTables();
+
+function computeCaseOrbits(): number[][] {
   const parent = new Map<number, number>();
   const find = (c: number): number => {
     let root = c;
@@ -119,15 +148,15 @@ function caseOrbits(): number[][] {
     const root = find(c);
     groups.set(root, [...(groups.get(root) ?? []), c]);
   }
-  orbits = [...groups.values()].filter((g) => g.length > 1);
-  return orbits;
+  return [...groups.values()].filter((g) => g.length > 1);
 }
-
-const propertyCache = new Map<string, CodePointSet | undefined>();
 
 /** `\p{Name}` as RE2 reads it: a general category (L, Lu, …), a script (Greek, …), or Any. */
 export function unicodeClass(name: string): CodePointSet | undefined {
-  if (propertyCache.has(name)) return propertyCache.get(name);
+  return UNICODE.property(name);
+}
+
+function computeProperty(name: string): CodePointSet | undefined {
   let re: RegExp | undefined;
   for (const source of [`^\\p{${name}}$`, `^\\p{Script=${name}}$`]) {
     try {
@@ -137,22 +166,18 @@ export function unicodeClass(name: string): CodePointSet | undefined {
       // not this kind of property
     }
   }
-  let set: CodePointSet | undefined;
-  if (re) {
-    const ranges: Array<[number, number]> = [];
-    let start = -1;
-    for (let c = 0; c <= MAX_CODE_POINT + 1; c++) {
-      const member = c <= MAX_CODE_POINT && re.test(String.fromCodePoint(c));
-      if (member && start < 0) start = c;
-      if (!member && start >= 0) {
-        ranges.push([start, c - 1]);
-        start = -1;
-      }
+  if (!re) return undefined;
+  const ranges: Array<[number, number]> = [];
+  let start = -1;
+  for (let c = 0; c <= MAX_CODE_POINT + 1; c++) {
+    const member = c <= MAX_CODE_POINT && re.test(String.fromCodePoint(c));
+    if (member && start < 0) start = c;
+    if (!member && start >= 0) {
+      ranges.push([start, c - 1]);
+      start = -1;
     }
-    set = CodePointSet.of(ranges);
   }
-  propertyCache.set(name, set);
-  return set;
+  return CodePointSet.of(ranges);
 }
 
 /** `'0-9A-Z_'` → its code points: a character, or two joined by `-`. */

@@ -55,21 +55,68 @@ function loadEngine(): { engine: Re2Class; heap: WasmHeap } {
   }
 }
 
-let loaded = loadEngine();
-let Engine: Re2Class = loaded.engine;
-/** How many times the engine was re-instantiated after an abort (tests and metrics look at it). */
-let engineRestarts = 0;
+/** Compiled full-match patterns kept at most (each holds a few KiB of the fixed 16 MiB heap). */
+const FULL_MATCHER_CACHE = 500;
 
-export function re2EngineRestarts(): number {
-  return engineRestarts;
+/**
+ * The RE2 engine of the process: the re2-wasm module, the full-match patterns compiled in its
+ * heap, and how many times it was restarted.
+ *
+ * One per process, on purpose: re2-wasm is one WebAssembly instance per process (Node's module
+ * cache holds it) with one fixed 16 MiB heap, so what is compiled in that heap belongs to the
+ * engine, not to a caller; the bound on kept patterns is what keeps the heap from filling, and a
+ * restart drops them with the module they lived in. A kept pattern changes no result, only how
+ * fast a match is (`re2FullMatch` is a pure function of the pattern and the value).
+ */
+class Re2Engine {
+  private loaded = loadEngine();
+  private restartCount = 0;
+  /** Compiled full-match patterns, least recently used first; evicted ones are freed. */
+  private readonly fullMatchers = new Map<string, Re2Instance | undefined>();
+
+  get engine(): Re2Class {
+    return this.loaded.engine;
+  }
+
+  get heap(): WasmHeap {
+    return this.loaded.heap;
+  }
+
+  get restarts(): number {
+    return this.restartCount;
+  }
+
+  /** After an abort every object of the old module is unusable: drop them all (never call into it again). */
+  restart(): void {
+    this.fullMatchers.clear();
+    this.loaded = loadEngine();
+    this.restartCount++;
+  }
+
+  /** The compiled full matcher kept for `key`, or `compile`'s, kept (the least recently used one freed past the bound). */
+  fullMatcher(key: string, compile: () => Re2Instance | undefined): Re2Instance | undefined {
+    let re: Re2Instance | undefined;
+    if (this.fullMatchers.has(key)) {
+      re = this.fullMatchers.get(key);
+      this.fullMatchers.delete(key);
+    } else {
+      re = compile();
+      if (this.fullMatchers.size >= FULL_MATCHER_CACHE) {
+        const [oldest, evicted] = this.fullMatchers.entries().next().value as [string, Re2Instance | undefined];
+        this.fullMatchers.delete(oldest);
+        if (evicted) dispose(evicted);
+      }
+    }
+    this.fullMatchers.set(key, re);
+    return re;
+  }
 }
 
-/** After an abort every object of the old module is unusable: drop them all (never call into it again). */
-function restartEngine(): void {
-  fullMatchers.clear();
-  loaded = loadEngine();
-  Engine = loaded.engine;
-  engineRestarts++;
+const RE2 = new Re2Engine();
+
+/** How many times the engine was re-instantiated after an abort (tests and metrics look at it). */
+export function re2EngineRestarts(): number {
+  return RE2.restarts;
 }
 
 /** A cheap scan of the pattern: undefined when it is within RE2_LIMITS, else why not (one line). */
@@ -231,14 +278,14 @@ function oneLine(text: string): string {
 
 function compile(pattern: string, retry = true): { re: Re2Instance } | { error: string } {
   try {
-    return { re: new Engine(pattern, 'u') };
+    return { re: new RE2.engine(pattern, 'u') };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const prefix = `Invalid regular expression: /${pattern}/u: `;
     if (err instanceof SyntaxError && message.startsWith(prefix)) return { error: oneLine(message.slice(prefix.length)) };
     // Anything else is the engine failing (an Emscripten abort, a WebAssembly trap): it is dead,
     // maybe because of an earlier pattern. Retry once on a fresh engine before blaming this one.
-    restartEngine();
+    RE2.restart();
     return retry ? compile(pattern, false) : { error: TOO_BIG };
   }
 }
@@ -261,45 +308,30 @@ export function checkRe2(pattern: string): string | undefined {
   return compiled.error;
 }
 
-/** Compiled full-match patterns, least recently used first; evicted ones are freed. */
-const fullMatchers = new Map<string, Re2Instance | undefined>();
-const FULL_MATCHER_CACHE = 500;
-
 /**
  * Whether `value` matches `pattern` as a whole, as Envoy's `safe_regex` does; false for an invalid
  * pattern. `source`: a `user` pattern must be within RE2_LIMITS (checkRe2); a `generated` one
- * (envoy/subject-regex.ts rewrites a user's matcher, bounded at 16 KiB there) is what Envoy
+ * (regex/subject-regex.ts rewrites a user's matcher, bounded at 16 KiB there) is what Envoy
  * receives, which has no such length limit, so an emulation of Envoy passes `generated`.
  */
 export function re2FullMatch(pattern: string, value: string, source: 'user' | 'generated' = 'user'): boolean {
-  let re: Re2Instance | undefined;
-  const key = `${source}\u0000${pattern}`;
-  if (fullMatchers.has(key)) {
-    re = fullMatchers.get(key);
-    fullMatchers.delete(key);
-  } else {
+  const re = RE2.fullMatcher(`${source}\u0000${pattern}`, () => {
     const usable = source === 'generated' ? jsOnlyEscape(pattern) === undefined : checkRe2(pattern) === undefined;
     const compiled = usable ? compile(`^(?:${pattern})$`) : undefined;
-    re = compiled && 're' in compiled ? compiled.re : undefined;
-    if (fullMatchers.size >= FULL_MATCHER_CACHE) {
-      const [oldest, evicted] = fullMatchers.entries().next().value as [string, Re2Instance | undefined];
-      fullMatchers.delete(oldest);
-      if (evicted) dispose(evicted);
-    }
-  }
-  fullMatchers.set(key, re);
+    return compiled && 're' in compiled ? compiled.re : undefined;
+  });
   try {
     return re !== undefined && re.test(value);
   } catch {
     // Matching can exhaust the engine too: restart it, and do not admit.
-    restartEngine();
+    RE2.restart();
     return false;
   }
 }
 
 /** Tests only: runs `fn` with the engine as it is, to simulate an abort the bounds did not prevent. */
 export function withEngineForTest<T>(fn: (engine: Re2Class) => T): T {
-  return fn(Engine);
+  return fn(RE2.engine);
 }
 
 /**
@@ -307,7 +339,7 @@ export function withEngineForTest<T>(fn: (engine: Re2Class) => T): T {
  * never freed push it up (each holds a few KiB of the fixed 16 MiB heap); freed ones are reused.
  */
 export function re2HeapTopForTest(): number {
-  const pointer = loaded.heap._malloc(1 << 20);
-  loaded.heap._free(pointer);
+  const pointer = RE2.heap._malloc(1 << 20);
+  RE2.heap._free(pointer);
   return pointer;
 }

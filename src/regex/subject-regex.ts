@@ -57,21 +57,12 @@ function matcherTree(m: SubjectMatch): { ok: true; node: Re2Node } | { ok: false
   }
 }
 
-const memo = new Map<string, SubjectPatterns>();
-
-/** The patterns for `m`, computed once per matcher (every proxy generation asks again). */
+/**
+ * The patterns for `m`: the one rewrite of a subject matcher, for the RBAC filter a gateway gets
+ * (envoy/subject-rbac.ts, whose result generation keeps per matcher list in its cache) and for
+ * validation, which refuses a regex that cannot be carried. A pure function: nothing is kept here.
+ */
 export function subjectPatterns(m: SubjectMatch): SubjectPatterns {
-  const key = `${m.kind}\u0000${m.value}`;
-  let found = memo.get(key);
-  if (!found) {
-    found = computePatterns(m);
-    if (memo.size >= 1000) memo.clear();
-    memo.set(key, found);
-  }
-  return found;
-}
-
-function computePatterns(m: SubjectMatch): SubjectPatterns {
   const tree = matcherTree(m);
   if (!tree.ok) return { ok: false, reason: tree.reason };
   const cn = emit(tree.node, rfc2253Set);

@@ -15,7 +15,7 @@
  */
 import { Observable } from 'rxjs';
 import { NO_MESH_TLS_MATERIAL } from '../ca/workload-identity.js';
-import { generateForProxy, type GenerateContext, type ProxyIdentity } from '../generate/generate.js';
+import { contextMemo, generateForProxy, type GenerateContext, type ProxyIdentity } from '../generate/generate.js';
 import { identitySecrets } from '../envoy/identity-secrets.js';
 import { identitySecretNames } from '../identity/names.js';
 import { serviceEndpoints } from '../generate/services.js';
@@ -49,7 +49,7 @@ interface EndpointPatch {
 
 const patchesByRevision = new WeakMap<ModelRevision, Map<string, EndpointPatch>>();
 
-function endpointPatch(revision: ModelRevision, mesh: MeshModel, services: ReadonlySet<string>): EndpointPatch {
+function endpointPatch(revision: ModelRevision, mesh: MeshModel, services: ReadonlySet<string>, context: GenerateContext): EndpointPatch {
   let byMesh = patchesByRevision.get(revision);
   if (!byMesh) patchesByRevision.set(revision, (byMesh = new Map()));
   let found = byMesh.get(mesh.name);
@@ -57,7 +57,7 @@ function endpointPatch(revision: ModelRevision, mesh: MeshModel, services: Reado
     const map = new Map<string, ResourceObject>();
     for (const name of services) {
       const service = mesh.services.get(name);
-      if (service) map.set(serviceClusterName(name), serviceEndpoints(service));
+      if (service) map.set(serviceClusterName(name), serviceEndpoints(service, contextMemo(context)));
     }
     byMesh.set(mesh.name, (found = { replacements: map, lists: new WeakMap() }));
   }
@@ -282,7 +282,7 @@ class ProxyConfigRun implements StateListener {
     }
     const mesh = revision.model.meshes.get(this.proxy.mesh);
     if (change.kind === 'full' || !mesh || change.proxies.has(this.proxy.name)) return this.generate(state, tick);
-    const patched = patchShared(last, endpointPatch(revision, mesh, change.services));
+    const patched = patchShared(last, endpointPatch(revision, mesh, change.services, state.context));
     this.lastRevision = revision.revision;
     if (patched === last) return undefined;
     this.counters.endpointPatches++;

@@ -9,13 +9,14 @@ import { parseYamlDocuments } from '../helpers/parse-yaml.js';
 import type { Resource } from '../../src/api/types.js';
 import type { MeshTlsMaterial } from '../../src/ca/workload-identity.js';
 import { generateForProxy, type Flavor, type GenerateContext } from '../../src/generate/generate.js';
+import { generationMemo } from '../../src/generate/memo.js';
 import { inboundPolicies, plaintextPolicies, selectorMatches } from '../../src/generate/permissions.js';
 import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
 import { identityCertificateSecretName, meshTrustBundleSecretName } from '../../src/identity/names.js';
 import type { MeshModel } from '../../src/model/model.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
 import type { GeneratedConfig } from '../../src/snapshot/snapshot.js';
-import { CLUSTER_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { decodeProxyConfig } from '../helpers/envoy-tls.js';
 
 type Json = Record<string, unknown>;
@@ -304,8 +305,43 @@ networking:
     expect(rbacOf(two)).toEqual(rbacOf(one));
     const mesh = model.meshes.get('default')!;
     const inbound = mesh.dataplanes.get('backend-03')!.inbound[0]!;
-    expect(inboundPolicies(mesh, inbound)).toBe(inboundPolicies(mesh, mesh.dataplanes.get('backend-01')!.inbound[0]!));
-    expect(inboundPolicies(mesh, inbound)).toEqual([{ name: 'web-to-backend', principals: [{ exact: 'spiffe://default/web' }] }]);
+    const memo = generationMemo(context.cache);
+    expect(inboundPolicies(mesh, inbound, memo)).toBe(inboundPolicies(mesh, mesh.dataplanes.get('backend-01')!.inbound[0]!, memo));
+    expect(inboundPolicies(mesh, inbound, memo)).toEqual([{ name: 'web-to-backend', principals: [{ exact: 'spiffe://default/web' }] }]);
+  });
+
+  it('shares between proxies of one cache, and nothing between two caches (two control planes, or the oracle)', () => {
+    // given one model, generated on two caches
+    const resources = parse(`${MESH('STRICT')}${WORKLOADS}`);
+    const model = translateMeshes(resources);
+    const meshTls = material(['backend-01', 'web-01']);
+    const [one, other] = [new DependencyCache(), new DependencyCache()];
+    const gen = (name: string, cache: DependencyCache): GeneratedConfig => generateForProxy(model, { name, mesh: 'default', flavor: 'envoy' }, { meshTls, cache });
+    const rbacOf = (config: GeneratedConfig): unknown => {
+      const listener = byName(config, LISTENER_TYPE).get('inbound:10.0.0.2:8080');
+      const hcm = ((chains(listener)[0]?.['filters'] as Json[])[0]?.['typed_config'] as Json)['http_filters'] as Json[];
+      return hcm.find((f) => f['name'] === 'envoy.filters.http.rbac');
+    };
+    // when each proxy is generated twice on one cache and once on the other
+    const [web, webAgain, webElsewhere] = [gen('web-01', one), gen('web-01', one), gen('web-01', other)];
+    const [backend, backendAgain, backendElsewhere] = [gen('backend-01', one), gen('backend-01', one), gen('backend-01', other)];
+    // then one cache shares its cluster, assignment, references and RBAC filter between generations
+    expect(byName(webAgain, CLUSTER_TYPE).get('backend')).toBe(byName(web, CLUSTER_TYPE).get('backend'));
+    expect(byName(webAgain, ENDPOINT_TYPE).size).toBeGreaterThan(0);
+    expect(webAgain.resources.get(ENDPOINT_TYPE)![0]).toBe(web.resources.get(ENDPOINT_TYPE)![0]);
+    expect(web.refs.length).toBeGreaterThan(0);
+    expect(webAgain.refs).toBe(web.refs);
+    expect(rbacOf(backend)).toBeDefined();
+    expect(rbacOf(backendAgain)).toBe(rbacOf(backend));
+    // and the other cache holds equal objects of its own: nothing is shared between the two
+    expect(byName(webElsewhere, CLUSTER_TYPE).get('backend')).not.toBe(byName(web, CLUSTER_TYPE).get('backend'));
+    expect(byName(webElsewhere, CLUSTER_TYPE).get('backend')).toEqual(byName(web, CLUSTER_TYPE).get('backend'));
+    expect(webElsewhere.resources.get(ENDPOINT_TYPE)![0]).not.toBe(web.resources.get(ENDPOINT_TYPE)![0]);
+    expect(webElsewhere.resources.get(ENDPOINT_TYPE)).toEqual(web.resources.get(ENDPOINT_TYPE));
+    expect(webElsewhere.refs).not.toBe(web.refs);
+    expect(webElsewhere.refs).toEqual(web.refs);
+    expect(rbacOf(backendElsewhere)).not.toBe(rbacOf(backend));
+    expect(rbacOf(backendElsewhere)).toEqual(rbacOf(backend));
   });
 
   it('sends a proxy its own key and no other', () => {

@@ -8,6 +8,7 @@ import { BehaviorSubject, type Subscription } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { Resource } from '../../src/api/types.js';
 import type { MeshTlsMaterial } from '../../src/ca/workload-identity.js';
+import { DependencyCache } from '../../src/change/dependency-cache.js';
 import { generateForProxy, type GenerateContext } from '../../src/generate/generate.js';
 import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
 import { proxyConfigs, type GenerationCounters, type ResourceState } from '../../src/runtime/proxy-configs.js';
@@ -66,8 +67,8 @@ function attribution(config: GeneratedConfig, sources: GeneratedSources | undefi
 
 describe('sources kept per proxy', () => {
   it('attribute every resource as generation does, and share all but a proxy’s own inbound listener', () => {
-    // given proxies of one service generated through proxyConfigs
-    const context: GenerateContext = { meshTls: material, secrets: secretMaterialFromResources(resources, () => undefined) };
+    // given proxies of one service generated through proxyConfigs, on one cache (as the control plane does)
+    const context: GenerateContext = { meshTls: material, secrets: secretMaterialFromResources(resources, () => undefined), cache: new DependencyCache() };
     const revision = new IncrementalTranslator().next(resources);
     const states = new BehaviorSubject<ResourceState>({ revision, context });
     const counters: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0, identityPatches: 0 };
