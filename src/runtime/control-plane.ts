@@ -35,7 +35,7 @@ import { StatusRegistry } from '../xds/status.js';
 import { TYPE_SHORT_NAMES, protoNameOf } from '../snapshot/types.js';
 import type { Logger } from '../log/logger.js';
 import { DataplaneLiveness, type LivenessChange } from './liveness.js';
-import { proxyConfigs, StateHub, type GenerationCounters, type ResourceState } from './proxy-configs.js';
+import { proxyConfigs, SharedParts, StateHub, type GenerationCounters, type ResourceState } from './proxy-configs.js';
 import type { ServerCredentials } from '@grpc/grpc-js';
 
 /** Whole lists as changes: each list compared with the previous one, object by object. */
@@ -123,6 +123,8 @@ export class ControlPlane {
    */
   private readonly dependencies: DependencyCache;
   private readonly encoder = new ResourceEncoder();
+  /** What proxies' configs share (EDS lists, source maps, endpoint patches): this control plane's alone. */
+  private readonly shared = new SharedParts();
   private readonly generation: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0, identityPatches: 0 };
 
   constructor(options: ControlPlaneOptions) {
@@ -153,7 +155,7 @@ export class ControlPlane {
       map((input): ResourceState | undefined => {
         if ('liveness' in input) {
           const revision = this.translator.livenessChanged(input.liveness.mesh, input.liveness.name);
-          return revision && context ? { revision, context } : undefined;
+          return revision && context ? { revision, context, shared: this.shared } : undefined;
         }
         context = {
           meshTls,
@@ -164,7 +166,7 @@ export class ControlPlane {
             (mesh, host) => this.identities.issuedServerCertificatePending(mesh, host),
           ),
         };
-        return { revision: this.translator.apply(input.change), context };
+        return { revision: this.translator.apply(input.change), context, shared: this.shared };
       }),
       filter((state): state is ResourceState => state !== undefined),
       shareReplay({ bufferSize: 1, refCount: false }),
