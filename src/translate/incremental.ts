@@ -3,7 +3,7 @@
  * meshes whose resources changed (Kuma rebuilds a `MeshContext` only when the hash of the mesh's
  * inputs changes), on the control plane's dependency cache: the change's keys evict the entries
  * naming them, and the rest are reused. An object translated anew that came out equal is the
- * previous object (mesh.ts), and a mesh that did not change at all is the previous MeshModel, so
+ * previous object (mesh-services.ts), and a mesh that did not change at all is the previous MeshModel, so
  * shared resources built per model object (clusters, ClusterLoadAssignments, routes) are built
  * and encoded once, not once per change.
  *
@@ -64,7 +64,7 @@ function changedNames<T>(previous: ReadonlyMap<string, T>, next: ReadonlyMap<str
 
 /**
  * The keys of what changed from `previous` to `next`, two models of mesh `name` (undefined: the
- * mesh did not exist). Translation keeps equal objects identical (mesh.ts), so identity decides.
+ * mesh did not exist). Translation keeps equal objects identical (mesh-services.ts), so identity decides.
  */
 export function modelChangeKeys(name: string, previous: MeshModel | undefined, next: MeshModel | undefined, secretsChanged: boolean): Set<DependencyKey> {
   const keys = new Set<DependencyKey>();
@@ -159,7 +159,7 @@ function endpointOnlyChange(previous: MeshModel, before: readonly Resource[], af
 export class IncrementalTranslator {
   /**
    * `offline`: whether a Dataplane's proxy is offline now; its endpoints are then marked
-   * unhealthy. `cache`: where the per-object translations (mesh.ts) are kept between changes, made
+   * unhealthy. `cache`: where the per-object translations (mesh-services.ts) are kept between changes, made
    * by the composition root; a change evicts the entries naming its keys before anything is
    * translated.
    */
