@@ -1,15 +1,20 @@
 /**
- * The composition root: store → translate → model → generate per proxy → cache → xDS server.
+ * The control plane: changes → translate → model → generate per proxy → snapshot cache → xDS server.
+ * It makes the dependency cache, the encoder, the shared parts, the identity manager and the xDS
+ * server, and nothing outside it shares them.
  *
  * Per proxy, generation combines the model with that proxy's mesh identity material
  * (identity/manager.ts): a new certificate, a rotation or a trust bundle change generates that
  * proxy's config again, and only its SDS Secrets differ. The identity is issued when the proxy's
  * first stream asks for config and forgotten when its last stream closes.
  *
- * A change costs what it touches: translation is per mesh (translate/incremental.ts),
- * a proxy is generated again only when its mesh or identity changed, and an endpoint-only change
- * swaps shared ClusterLoadAssignments into the proxies' configs (runtime/proxy-configs.ts). The
- * counters of what each change recomputed are `recompute()`.
+ * A change costs what it touches: translation is per mesh and object (translate/incremental.ts),
+ * each revision says what changed as dependency keys, and a proxy is generated again only when a
+ * key it depends on names something other than endpoints (its Dataplane, its mesh's mTLS,
+ * permissions or services; Gateways and user Secrets for a gateway) or its identity changed; an
+ * endpoint-only change swaps shared ClusterLoadAssignments into the proxies' configs
+ * (runtime/proxy-configs.ts). `meshcp serve` wires this with the store and the sources in
+ * runtime/root.ts. The counters of what each change recomputed are `recompute()`.
  */
 import { distinctUntilChanged, EMPTY, filter, map, merge, scan, shareReplay, type Observable, type Subscription } from 'rxjs';
 import { listChange, ResourceSet, type ResourceChange } from '../api/resource-set.js';

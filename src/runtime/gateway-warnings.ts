@@ -9,7 +9,7 @@ import { ResourceSet } from '../api/resource-set.js';
 import type { GatewayResource, Resource, RouteResource } from '../api/types.js';
 import { gatewayWarnings, type ServerCertificateLookup } from '../generate/gateway-warnings.js';
 import type { MeshModel, ServiceModel } from '../model/model.js';
-import { gatewayModel } from '../translate/gateways.js';
+import { gatewayModel } from '../translate/mesh-services.js';
 import { NONE_OFFLINE, serviceModel } from '../translate/services.js';
 
 /** Every gateway warning of a valid resource set (references resolved), in mesh then gateway order: what `resourceSetWarnings` gives, without translating the meshes. */
