@@ -41,3 +41,10 @@ export function wildcardOf(key: DependencyKey): DependencyKey {
 export function kindOfKey(key: DependencyKey): DependencyKind {
   return key.slice(0, key.indexOf('/')) as DependencyKind;
 }
+
+/** The name of a key (after `kind/mesh/`). */
+export function nameOfKey(key: DependencyKey): string {
+  const first = key.indexOf('/');
+  const second = key.indexOf('/', first + 1);
+  return second < 0 ? '' : key.slice(second + 1);
+}

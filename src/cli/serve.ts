@@ -1,11 +1,10 @@
 /**
- * `meshcp serve` (SPEC §3): the data directory store and the `--config` files, merged
- * (sources/resource-sources.ts), feed the control plane; the admin API writes to the store.
+ * `meshcp serve` (SPEC §3): parses the flags, starts the runtime (runtime/root.ts: the store,
+ * the `--config` files and the sources that merge them, the control plane) and puts the admin API
+ * on top, which writes to the store.
  */
 import fs from 'node:fs';
-import type * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
-import type { Resource } from '../api/types.js';
 import { parseDuration } from '../api/duration.js';
 import { builtinCaCertificatePem, caCertificatePem, caSecretViews, meshCaCertificatePem } from '../admin/ca-secrets.js';
 import { ResourceApi } from '../admin/resource-api.js';
@@ -21,15 +20,13 @@ import {
   type XdsServingCertificateOptions,
 } from '../ca/control-plane-ca.js';
 import type { BlobStore } from '../ca/providers/builtin.js';
-import { defaultCaProviders } from '../ca/providers/registry.js';
-import { tokenAuthenticator } from '../auth/xds-auth.js';
-import { FileConfigSource } from '../sources/config-files.js';
-import { ControlPlane } from '../runtime/control-plane.js';
+import type { FileConfigSource } from '../sources/config-files.js';
+import type { ControlPlane } from '../runtime/control-plane.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import { createServerMetrics, meshCasInUse } from '../runtime/metrics.js';
-import { ResourceSources } from '../sources/resource-sources.js';
-import { resourceSetWarnings } from '../generate/gateway-warnings.js';
-import { openStore, type StoreOptions } from '../runtime/open-store.js';
+import { meshCasInUse } from '../runtime/metrics.js';
+import type { ResourceSources } from '../sources/resource-sources.js';
+import type { StoreOptions } from '../runtime/open-store.js';
+import { startRuntime, type XdsTls } from '../runtime/root.js';
 import type { Store } from '../store/store.js';
 import { fileFlagError, listenOn } from './flag-errors.js';
 import { addXdsLimitFlags, xdsLimitsFromFlags } from './xds-limit-flags.js';
@@ -101,15 +98,6 @@ function adminTls(options: ServeOptions): AdminTlsOptions | undefined {
   };
 }
 
-interface XdsTls {
-  readonly credentials?: grpc.ServerCredentials;
-  readonly caPem?: string;
-  readonly serving?: XdsServingCertificate;
-  /** Why GET /api/xds-ca has no CA to give. */
-  readonly noCa?: string;
-  readonly mode: 'plaintext' | 'files' | 'control-plane-ca';
-}
-
 /**
  * SPEC §2 "xDS is TLS by default": the user's certificate files, else one issued from the
  * control-plane CA kept in the store; plaintext only when asked for.
@@ -149,65 +137,28 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
   // Off loopback the admin API must authenticate its clients (mTLS).
   const adminBinding = checkAdminBinding(options.adminAddress, tls);
   if (adminBinding !== undefined) log.warn(adminBinding);
-  // SPEC §5: the data directory, or etcd (--store etcd://…) shared by several replicas.
-  const opened = await openStore(options, log.child({ component: 'store' }));
-  const { store } = opened;
-  const config = new FileConfigSource(options.config, log.child({ component: 'config' }));
-  // The mesh CA checks are part of ResourceSources' validateResources (the one validator); what
-  // the gateways' generated config will do that the user may not expect is told beside them.
-  const sources = new ResourceSources(config, store, log.child({ component: 'resources' }), undefined, [], { warnings: resourceSetWarnings });
-  // Builtin CA roots live in the data directory, so they survive restarts (SPEC §1 Mesh, §5). A
-  // provided CA's `file:` is signed with as the served set accepted it (a file that turns bad on
-  // disk leaves its mesh pinned at the last good material).
-  const caProviders = defaultCaProviders(store, sources.caFileReader);
-  const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
+  const offlineGraceSeconds = parseDuration(options.offlineGrace ?? DEFAULT_OFFLINE_GRACE);
+  if (offlineGraceSeconds === undefined) throw new Error(`--offline-grace "${options.offlineGrace}": expected a duration such as 10s or 1m`);
+  // SPEC §5: the data directory, or etcd (--store etcd://…) shared by several replicas; the
+  // sources, the control plane and everything under it (runtime/root.ts).
+  const runtime = await startRuntime(
+    {
+      ...options,
+      auth: options.auth,
+      offlineGraceMs: offlineGraceSeconds * 1000,
+      xdsLimits,
+      xdsTls: (store) => xdsTls(options, store, log),
+    },
+    log,
+  );
+  const { store, config, sources, controlPlane, keyring, sharedStatus, metrics, served } = runtime;
+  const xds = runtime.xdsTls;
+  const cleanups: (() => Promise<void> | void)[] = [() => runtime.close()];
   const cleanup = async (): Promise<void> => {
     for (const fn of cleanups.reverse()) await fn();
   };
   try {
-    const xds = await xdsTls(options, store, log);
-    cleanups.push(() => xds.serving?.close());
-    await config.start();
-    cleanups.push(() => config.stop());
-    sources.start();
-    cleanups.push(() => sources.stop());
-    // SPEC §2: with --auth token (the default) a proxy must present a dataplane token for its name
-    // and mesh, verified with the keyring: rotated keys and revocations from the store, followed live.
-    const keyring = await opened.keyring();
-    cleanups.push(() => keyring.close());
-    const authenticate = options.auth === 'token' ? tokenAuthenticator({ keyring, log: log.child({ component: 'xds-auth' }) }) : undefined;
-    const offlineGraceSeconds = parseDuration(options.offlineGrace ?? DEFAULT_OFFLINE_GRACE);
-    if (offlineGraceSeconds === undefined) throw new Error(`--offline-grace "${options.offlineGrace}": expected a duration such as 10s or 1m`);
-    const controlPlane = new ControlPlane({
-      changes: sources.changes,
-      offlineGraceMs: offlineGraceSeconds * 1000,
-      log,
-      caStore: store,
-      caProviders,
-      ...(authenticate ? { authenticate } : {}),
-      ...(xds.credentials ? { xdsCredentials: xds.credentials } : {}),
-      xdsLimits,
-    });
-    cleanups.push(() => controlPlane.close());
-    // SPEC §5: with etcd, every replica's proxies show in `inspect` (status published under a lease).
-    const sharedStatus = opened.shareStatus?.(controlPlane.status, log.child({ component: 'status' }));
-    if (sharedStatus) {
-      cleanups.push(() => sharedStatus.close());
-      // A proxy held by another replica is online here too: its endpoints stay healthy.
-      controlPlane.liveness?.attachRemote(sharedStatus);
-    }
     let ready = false;
-    const served = (): readonly Resource[] => sources.served()?.resources ?? [];
-    const metrics = createServerMetrics({
-      statusEvents: controlPlane.status.events,
-      connectedProxies: () => controlPlane.status.list().filter((p) => p.activeStreams > 0).length,
-      identities: () => controlPlane.identities.listStatus(),
-      meshCas: () => meshCasInUse(controlPlane.identities, served()),
-      resources: served,
-      recompute: () => controlPlane.recompute(),
-      sources: () => ({ counters: sources.counters, pinned: sources.pinned().size }),
-    });
-    cleanups.push(() => metrics.close());
     const api = new ResourceApi({
       store,
       sources,
@@ -242,7 +193,7 @@ export async function startServer(options: ServeOptions, log: Logger): Promise<R
     const xdsAddress = options.xdsAddress.replace(/:\d+$/, `:${xdsPort}`);
     ready = true;
     if (!gui.ok) log.warn(gui.unavailable);
-    log.info({ xds: xdsAddress, admin: adminUrl, ...(gui.ok ? { gui: `${adminUrl}/gui/` } : {}), store: opened.description, config: options.config, adminMtls: tls?.clientCa !== undefined, auth: options.auth, xdsTls: xds.mode }, 'meshcp is serving');
+    log.info({ xds: xdsAddress, admin: adminUrl, ...(gui.ok ? { gui: `${adminUrl}/gui/` } : {}), store: runtime.opened.description, config: options.config, adminMtls: tls?.clientCa !== undefined, auth: options.auth, xdsTls: xds.mode }, 'meshcp is serving');
     return {
       adminUrl,
       xdsAddress,

@@ -1,15 +1,20 @@
 /**
- * The composition root: store → translate → model → generate per proxy → cache → xDS server.
+ * The control plane: changes → translate → model → generate per proxy → snapshot cache → xDS server.
+ * It makes the dependency cache, the encoder, the shared parts, the identity manager and the xDS
+ * server, and nothing outside it shares them.
  *
  * Per proxy, generation combines the model with that proxy's mesh identity material
  * (identity/manager.ts): a new certificate, a rotation or a trust bundle change generates that
  * proxy's config again, and only its SDS Secrets differ. The identity is issued when the proxy's
  * first stream asks for config and forgotten when its last stream closes.
  *
- * A change costs what it touches: translation is per mesh (translate/incremental.ts),
- * a proxy is generated again only when its mesh or identity changed, and an endpoint-only change
- * swaps shared ClusterLoadAssignments into the proxies' configs (runtime/proxy-configs.ts). The
- * counters of what each change recomputed are `recompute()`.
+ * A change costs what it touches: translation is per mesh and object (translate/incremental.ts),
+ * each revision says what changed as dependency keys, and a proxy is generated again only when a
+ * key it depends on names something other than endpoints (its Dataplane, its mesh's mTLS,
+ * permissions or services; Gateways and user Secrets for a gateway) or its identity changed; an
+ * endpoint-only change swaps shared ClusterLoadAssignments into the proxies' configs
+ * (runtime/proxy-configs.ts). `meshcp serve` wires this with the store and the sources in
+ * runtime/root.ts. The counters of what each change recomputed are `recompute()`.
  */
 import { distinctUntilChanged, EMPTY, filter, map, merge, scan, shareReplay, type Observable, type Subscription } from 'rxjs';
 import { listChange, ResourceSet, type ResourceChange } from '../api/resource-set.js';
@@ -35,7 +40,7 @@ import { StatusRegistry } from '../xds/status.js';
 import { TYPE_SHORT_NAMES, protoNameOf } from '../snapshot/types.js';
 import type { Logger } from '../log/logger.js';
 import { DataplaneLiveness, type LivenessChange } from './liveness.js';
-import { proxyConfigs, StateHub, type GenerationCounters, type ResourceState } from './proxy-configs.js';
+import { proxyConfigs, SharedParts, StateHub, type GenerationCounters, type ResourceState } from './proxy-configs.js';
 import type { ServerCredentials } from '@grpc/grpc-js';
 
 /** Whole lists as changes: each list compared with the previous one, object by object. */
@@ -123,6 +128,8 @@ export class ControlPlane {
    */
   private readonly dependencies: DependencyCache;
   private readonly encoder = new ResourceEncoder();
+  /** What proxies' configs share (EDS lists, source maps, endpoint patches): this control plane's alone. */
+  private readonly shared = new SharedParts();
   private readonly generation: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0, identityPatches: 0 };
 
   constructor(options: ControlPlaneOptions) {
@@ -153,7 +160,7 @@ export class ControlPlane {
       map((input): ResourceState | undefined => {
         if ('liveness' in input) {
           const revision = this.translator.livenessChanged(input.liveness.mesh, input.liveness.name);
-          return revision && context ? { revision, context } : undefined;
+          return revision && context ? { revision, context, shared: this.shared } : undefined;
         }
         context = {
           meshTls,
@@ -164,7 +171,7 @@ export class ControlPlane {
             (mesh, host) => this.identities.issuedServerCertificatePending(mesh, host),
           ),
         };
-        return { revision: this.translator.apply(input.change), context };
+        return { revision: this.translator.apply(input.change), context, shared: this.shared };
       }),
       filter((state): state is ResourceState => state !== undefined),
       shareReplay({ bufferSize: 1, refCount: false }),

@@ -1,34 +1,34 @@
 /**
- * One proxy's generated config over time: generated again only when something it
- * depends on changed, patched when only endpoints changed, left alone otherwise.
+ * One proxy's generated config over time: generated again only when something it depends on
+ * changed, patched when only endpoints changed, left alone otherwise. What changed is read off
+ * the keys of each model revision (translate/incremental.ts `ModelChange`, planned once per
+ * change for the whole mesh, shared-parts.ts `changePlan`):
  *
- * - A tick of the proxy's identity (issuance, rotation, trust bundle) generates it again.
- * - A model revision whose change for the proxy's mesh is `unchanged` (another mesh changed)
- *   costs nothing: the proxy keeps its config.
- * - An `endpoints` change (translate/incremental.ts) replaces the ClusterLoadAssignments of the
- *   changed services in the proxy's last config, sharing one object per service with every other
+ * - A tick of the proxy's identity (issuance, rotation, trust bundle) patches its SDS Secrets, or
+ *   generates it again when the tick may change more.
+ * - A revision with no key of the proxy's mesh (another mesh changed) costs nothing.
+ * - `ServiceMembers` keys alone (an endpoint-only change) replace the ClusterLoadAssignments of
+ *   those services in the proxy's last config, sharing one object per service with every other
  *   proxy (Istio's EDS-only push, Kuma's CLA cache). Every other type keeps its list, so the
  *   snapshot reuses their encoded maps and versions (snapshot.ts `previous`) and the session
- *   pushes EDS alone. The proxies whose own Dataplane changed are generated again.
- * - Anything else, or a revision this proxy did not see the one before of, generates it again.
+ *   pushes EDS alone. `Dataplane` keys generate the proxies they name again.
+ * - `Gateway` and `Secret` keys generate again the proxies that serve no Dataplane (gateways).
+ * - Any other key, or a revision this proxy did not see the one before of, generates it again.
  * `generateForProxy` on the full model stays the oracle: test/incremental checks both agree.
  */
-import { Observable } from 'rxjs';
+import { Observable, type Subscription } from 'rxjs';
 import { NO_MESH_TLS_MATERIAL } from '../ca/workload-identity.js';
 import { contextMemo, generateForProxy, type GenerateContext, type ProxyIdentity } from '../generate/generate.js';
 import { identitySecrets } from '../envoy/identity-secrets.js';
 import { identitySecretNames } from '../identity/names.js';
-import { serviceEndpoints } from '../generate/services.js';
-import type { MeshModel, Model } from '../model/model.js';
-import { UNCHANGED, type ModelRevision } from '../translate/incremental.js';
+import type { Model } from '../model/model.js';
+import type { ModelRevision } from '../translate/incremental.js';
 import type { ResourceObject } from '../snapshot/encode.js';
-import { MapWith, TypeMap, type GeneratedConfig } from '../snapshot/snapshot.js';
-import { ENDPOINT_TYPE, SECRET_TYPE } from '../snapshot/types.js';
-import { serviceClusterName } from '../envoy/names.js';
-import { sharedList, withSharedParts } from './shared-parts.js';
-import { StateHub, type ResourceState, type StateListener } from './state-hub.js';
+import { TypeMap, type GeneratedConfig } from '../snapshot/snapshot.js';
+import { SECRET_TYPE } from '../snapshot/types.js';
+import { SharedParts } from './shared-parts.js';
 
-export { StateHub, type ResourceState, type StateListener } from './state-hub.js';
+export { SharedParts } from './shared-parts.js';
 
 export interface GenerationCounters {
   /** Proxy configs generated from the model. */
@@ -39,61 +39,68 @@ export interface GenerationCounters {
   identityPatches: number;
 }
 
-/** What an endpoint change of one revision and mesh swaps, built once for all proxies. */
-interface EndpointPatch {
-  /** The new ClusterLoadAssignment of each changed service, by cluster name. */
-  readonly replacements: ReadonlyMap<string, ResourceObject>;
-  /** Patched EDS lists by the list they patch: proxies sharing a list (sharedEndpointList) share its patch. */
-  readonly lists: WeakMap<readonly ResourceObject[], readonly ResourceObject[]>;
+/** What every proxy's generation reads: the model revision and the generation context built with it. */
+export interface ResourceState {
+  readonly revision: ModelRevision;
+  readonly context: GenerateContext;
+  /**
+   * What proxies' configs share (EDS lists, source maps, endpoint patches), made by the
+   * composition root. Without it each proxy's run keeps its own: nothing is shared between proxies.
+   */
+  readonly shared?: SharedParts;
 }
 
-const patchesByRevision = new WeakMap<ModelRevision, Map<string, EndpointPatch>>();
+/**
+ * The model states, fanned out to every connected proxy by a plain loop: one subscription to the
+ * states for the whole fleet instead of one rxjs subscriber chain per proxy (each costs memory
+ * per connected proxy and a few calls per proxy per change; a profiled hot path).
+ */
+export class StateHub {
+  private current?: ResourceState;
+  private failure?: { error: unknown };
+  private readonly listeners = new Set<StateListener>();
+  private readonly subscription: Subscription;
 
-function endpointPatch(revision: ModelRevision, mesh: MeshModel, services: ReadonlySet<string>, context: GenerateContext): EndpointPatch {
-  let byMesh = patchesByRevision.get(revision);
-  if (!byMesh) patchesByRevision.set(revision, (byMesh = new Map()));
-  let found = byMesh.get(mesh.name);
-  if (!found) {
-    const map = new Map<string, ResourceObject>();
-    for (const name of services) {
-      const service = mesh.services.get(name);
-      if (service) map.set(serviceClusterName(name), serviceEndpoints(service, contextMemo(context)));
+  constructor(states: Observable<ResourceState>) {
+    this.subscription = states.subscribe({
+      next: (state) => {
+        this.current = state;
+        // Listeners that join while this runs get the state when they join.
+        for (const listener of [...this.listeners]) if (this.listeners.has(listener)) listener.next(state);
+      },
+      error: (error: unknown) => {
+        this.failure = { error };
+        for (const listener of [...this.listeners]) listener.error(error);
+        this.listeners.clear();
+      },
+    });
+  }
+
+  /** Listens from now on; the current state, if any, is delivered at once. Returns the way to stop. */
+  listen(listener: StateListener): () => void {
+    if (this.failure) {
+      listener.error(this.failure.error);
+      return () => undefined;
     }
-    byMesh.set(mesh.name, (found = { replacements: map, lists: new WeakMap() }));
+    this.listeners.add(listener);
+    if (this.current !== undefined) listener.next(this.current);
+    return () => void this.listeners.delete(listener);
   }
-  return found;
+
+  /** Proxies listening, for tests. */
+  get size(): number {
+    return this.listeners.size;
+  }
+
+  close(): void {
+    this.subscription.unsubscribe();
+    this.listeners.clear();
+  }
 }
 
-/** `config` patched by `patch`, the patched EDS list shared by every proxy that held the same list. */
-function patchShared(config: GeneratedConfig, patch: EndpointPatch): GeneratedConfig {
-  const list = config.resources.get(ENDPOINT_TYPE);
-  if (!list || patch.replacements.size === 0) return config;
-  let patched = patch.lists.get(list);
-  if (patched === undefined) {
-    const next = patchEndpoints(config, patch.replacements).resources.get(ENDPOINT_TYPE)!;
-    patched = next === list ? list : sharedList(next);
-    patch.lists.set(list, patched);
-  }
-  if (patched === list) return config;
-  // The previous lists with EDS replaced, not a copy: the snapshot then sees it is an EDS patch (snapshot.ts MapWith).
-  return { ...config, resources: new MapWith(config.resources, ENDPOINT_TYPE, patched) };
-}
-
-/** `config` with the assignments named in `replacements` swapped; `config` itself when it has none of them. */
-export function patchEndpoints(config: GeneratedConfig, replacements: ReadonlyMap<string, ResourceObject>): GeneratedConfig {
-  const list = config.resources.get(ENDPOINT_TYPE);
-  if (!list || replacements.size === 0) return config;
-  let changed = false;
-  const patched = list.map((assignment) => {
-    const replacement = replacements.get(assignment['cluster_name'] as string);
-    if (replacement === undefined || replacement === assignment) return assignment;
-    changed = true;
-    return replacement;
-  });
-  if (!changed) return config;
-  const resources = new Map(config.resources);
-  resources.set(ENDPOINT_TYPE, patched);
-  return { ...config, resources };
+export interface StateListener {
+  next(state: ResourceState): void;
+  error(error: unknown): void;
 }
 
 /**
@@ -174,6 +181,8 @@ class ProxyConfigRun implements StateListener {
   private closed = false;
   private stopStates: (() => void) | undefined = undefined;
   private stopTicks: (() => void) | undefined = undefined;
+  /** What this run shares when the states carry no SharedParts: nothing beyond itself. */
+  private own: SharedParts | undefined = undefined;
 
   constructor(
     private readonly proxy: ProxyIdentity,
@@ -243,15 +252,19 @@ class ProxyConfigRun implements StateListener {
     const config = this.step(this.state, this.tick);
     if (config && (this.publish === undefined || this.publish(config, this.proxy))) {
       const kept = this.sink.next(config);
-      // The snapshot cache built it and keeps it without its encoded plain objects (snapshot/retain.ts
+      // The snapshot cache built it and keeps it without its encoded plain objects (xds/snapshot.ts
       // retainConfig): keep that same form, so the objects are not held here either.
       if (this.lastConfig === config && kept) this.lastConfig = kept;
     }
   }
 
+  private shared(state: ResourceState): SharedParts {
+    return state.shared ?? (this.own ??= new SharedParts());
+  }
+
   private generate(state: ResourceState, tick: number): GeneratedConfig {
     this.counters.proxyGenerations++;
-    const config = withSharedParts(generateForProxy(state.revision.model, this.proxy, state.context));
+    const config = this.shared(state).config(generateForProxy(state.revision.model, this.proxy, state.context));
     this.lastConfig = config;
     this.lastRevision = state.revision.revision;
     this.lastTick = tick;
@@ -275,15 +288,19 @@ class ProxyConfigRun implements StateListener {
       if (last !== undefined && this.lastTick === tick && this.lastRevision === revision.revision) return undefined;
       return this.generate(state, tick);
     }
-    const change = revision.changes.get(this.proxy.mesh) ?? UNCHANGED;
-    if (change.kind === 'unchanged') {
+    const change = revision.changes.get(this.proxy.mesh);
+    const mesh = revision.model.meshes.get(this.proxy.mesh);
+    if (change === undefined) {
       this.lastRevision = revision.revision;
       return undefined;
     }
-    const mesh = revision.model.meshes.get(this.proxy.mesh);
-    if (change.kind === 'full' || !mesh || change.proxies.has(this.proxy.name)) return this.generate(state, tick);
-    const patched = patchShared(last, endpointPatch(revision, mesh, change.services, state.context));
+    const shared = this.shared(state);
+    const plan = shared.plan(change);
+    const name = this.proxy.name;
+    if (!mesh || plan.all || plan.proxies.has(name) || (plan.withoutDataplane && !mesh.dataplanes.has(name))) return this.generate(state, tick);
     this.lastRevision = revision.revision;
+    if (plan.services.size === 0) return undefined;
+    const patched = shared.patchEndpoints(last, revision, mesh, plan.services, contextMemo(state.context));
     if (patched === last) return undefined;
     this.counters.endpointPatches++;
     this.lastConfig = patched;

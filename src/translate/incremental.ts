@@ -1,66 +1,46 @@
 /**
  * Incremental translation (DESIGN.md "Incremental"): each change translates only the
  * meshes whose resources changed (Kuma rebuilds a `MeshContext` only when the hash of the mesh's
- * inputs changes), and interns the result against the previous model: a service, Dataplane,
- * Gateway or permission list that came out equal is the previous object, and a mesh that did not
- * change at all is the previous MeshModel. Shared resources built per model object (clusters,
- * ClusterLoadAssignments, routes) are therefore built and encoded once, not once per change.
+ * inputs changes), on the control plane's dependency cache: the change's keys evict the entries
+ * naming them, and the rest are reused. An object translated anew that came out equal is the
+ * previous object (mesh-services.ts), and a mesh that did not change at all is the previous MeshModel, so
+ * shared resources built per model object (clusters, ClusterLoadAssignments, routes) are built
+ * and encoded once, not once per change.
  *
- * Each revision says, per mesh, what changed, so the runtime regenerates only what depends on it:
- * - `unchanged`: no proxy of the mesh is touched;
- * - `endpoints`: only the endpoints of some services changed (plus, possibly, some Dataplanes
- *   whose own config changes without affecting anyone else's): proxies other than those Dataplanes
- *   keep their config, with the named ClusterLoadAssignments replaced (Istio's EDS-only push);
- * - `full`: every proxy of the mesh is generated again.
- * `translateMeshes` (the full translation) stays the oracle: the property test in
+ * Each revision says, per mesh, what changed in the model as dependency keys (`ModelChange`), and
+ * generation reads them to decide what each proxy needs (runtime/proxy-configs.ts). An
+ * endpoint-only change says `ServiceMembers` keys alone (Istio's EDS-only push).
+ * `translateMeshes` (the full translation, on a fresh cache) stays the oracle: the property test in
  * test/incremental checks that both give the same per-proxy output.
  */
 import { isIP } from 'node:net';
 import { listChange, ResourceSet, type ResourceChange } from '../api/resource-set.js';
 import type { Resource } from '../api/types.js';
-import type { DataplaneModel, EndpointModel, GatewayModel, MeshModel, Model, ServiceModel } from '../model/model.js';
+import type { DataplaneModel, EndpointModel, MeshModel, Model, ServiceModel } from '../model/model.js';
 import { SERVICE_TAG } from '../api/tags.js';
 import { DependencyCache } from '../change/dependency-cache.js';
 import { livenessKey, resourceChangeKeys } from '../change/resource-keys.js';
+import { ALL_NAMES, dependencyKey, type DependencyKey } from '../change/keys.js';
 import { deepEqual } from '../change/equal.js';
 import { NONE_OFFLINE, translateMesh, type OfflineDataplanes } from './mesh-services.js';
 
-export type MeshChange =
-  | { readonly kind: 'unchanged' }
-  | {
-      readonly kind: 'endpoints';
-      /** Services whose endpoints (and nothing else) changed. */
-      readonly services: ReadonlySet<string>;
-      /** Proxies (by name) whose own Dataplane changed: they are generated again. */
-      readonly proxies: ReadonlySet<string>;
-    }
-  | { readonly kind: 'full' };
-
-export const UNCHANGED: MeshChange = Object.freeze({ kind: 'unchanged' });
-const FULL: MeshChange = Object.freeze({ kind: 'full' });
+/**
+ * What changed in one mesh's model since the revision before, as dependency keys of the model's
+ * objects (change/keys.ts): `Service/m/s` a service appeared, went or changed shape (anything but
+ * its endpoints), `ServiceMembers/m/s` only its endpoints changed, `Dataplane/m/d` a Dataplane's
+ * own model, `Gateway/m/g` a gateway's, `Secret/m/*` the mesh's user Secrets, `Mesh/m/m` its mTLS
+ * settings (or the mesh appeared or went), `TrafficPermission/m/*` who may call whom (also when a
+ * caller's inbound tags changed, with mTLS and permissions on). Empty: nothing changed.
+ * Generation decides from them which proxies to generate, patch or leave (runtime/proxy-configs.ts).
+ */
+export type ModelChange = ReadonlySet<DependencyKey>;
 
 export interface ModelRevision {
   /** Increases by one per translated resource set. */
   readonly revision: number;
   readonly model: Model;
-  /** Per mesh, what changed since revision - 1; a mesh not listed did not change. */
-  readonly changes: ReadonlyMap<string, MeshChange>;
-}
-
-/** Each value of `next` that equals the value of `previous` under the same key becomes that previous object. */
-function internMap<T>(previous: ReadonlyMap<string, T> | undefined, next: ReadonlyMap<string, T>): { map: ReadonlyMap<string, T>; same: boolean } {
-  if (!previous) return { map: next, same: false };
-  let same = previous.size === next.size;
-  const out = new Map<string, T>();
-  for (const [key, value] of next) {
-    const old = previous.get(key);
-    if (old !== undefined && deepEqual(old, value)) out.set(key, old);
-    else {
-      out.set(key, value);
-      same = false;
-    }
-  }
-  return { map: same ? previous : out, same };
+  /** Per mesh, the keys of what changed since revision - 1; a mesh not listed did not change. */
+  readonly changes: ReadonlyMap<string, ModelChange>;
 }
 
 /** Whether a service is reached through a DNS cluster: its endpoint is part of the cluster then. */
@@ -77,39 +57,32 @@ function inboundTags(dataplane: DataplaneModel | undefined): unknown {
   return dataplane?.inbound.map((i) => [i.service, i.tags]) ?? [];
 }
 
-/** The mesh's model interned against the previous one, and what changed. */
-export function internMesh(previous: MeshModel | undefined, next: MeshModel, secretsChanged: boolean): { mesh: MeshModel; change: MeshChange } {
-  if (!previous) return { mesh: next, change: FULL };
-  const services = internMap<ServiceModel>(previous.services, next.services);
-  const dataplanes = internMap<DataplaneModel>(previous.dataplanes, next.dataplanes);
-  const gateways = internMap<GatewayModel>(previous.gateways, next.gateways);
-  const mtls = deepEqual(previous.mtls, next.mtls) ? previous.mtls : next.mtls;
-  const trafficPermissions = deepEqual(previous.trafficPermissions, next.trafficPermissions) ? previous.trafficPermissions : next.trafficPermissions;
-  const mesh: MeshModel =
-    services.same && dataplanes.same && gateways.same && mtls === previous.mtls && trafficPermissions === previous.trafficPermissions
-      ? previous
-      : { name: next.name, services: services.map, dataplanes: dataplanes.map, gateways: gateways.map, ...(mtls ? { mtls } : {}), trafficPermissions };
-  if (mesh === previous && !secretsChanged) return { mesh, change: UNCHANGED };
-  // User Secrets reach gateways only; a change of them regenerates the mesh (rare, and cheap).
-  if (secretsChanged || !gateways.same || mtls !== previous.mtls || trafficPermissions !== previous.trafficPermissions) return { mesh, change: FULL };
-  // A service that appears, disappears or changes shape changes clusters, routes and listeners.
-  if (previous.services.size !== mesh.services.size) return { mesh, change: FULL };
-  const changedServices = new Set<string>();
-  for (const [name, service] of mesh.services) {
-    const old = previous.services.get(name);
-    if (!old || !sameShape(old, service)) return { mesh, change: FULL };
-    if (old !== service) changedServices.add(name);
-  }
-  const changedProxies = new Set<string>();
-  for (const name of new Set([...previous.dataplanes.keys(), ...mesh.dataplanes.keys()])) {
-    const old = previous.dataplanes.get(name);
-    const now = mesh.dataplanes.get(name);
-    if (old === now) continue;
-    changedProxies.add(name);
+function changedNames<T>(previous: ReadonlyMap<string, T>, next: ReadonlyMap<string, T>, each: (name: string, old: T | undefined, now: T | undefined) => void): void {
+  for (const [name, old] of previous) if (next.get(name) !== old) each(name, old, next.get(name));
+  for (const [name, now] of next) if (!previous.has(name)) each(name, undefined, now);
+}
+
+/**
+ * The keys of what changed from `previous` to `next`, two models of mesh `name` (undefined: the
+ * mesh did not exist). Translation keeps equal objects identical (mesh-services.ts), so identity decides.
+ */
+export function modelChangeKeys(name: string, previous: MeshModel | undefined, next: MeshModel | undefined, secretsChanged: boolean): Set<DependencyKey> {
+  const keys = new Set<DependencyKey>();
+  if (!previous || !next) return keys.add(dependencyKey('Mesh', name, name));
+  if (secretsChanged) keys.add(dependencyKey('Secret', name, ALL_NAMES));
+  if (previous === next) return keys;
+  if (previous.mtls !== next.mtls && !deepEqual(previous.mtls, next.mtls)) keys.add(dependencyKey('Mesh', name, name));
+  if (previous.trafficPermissions !== next.trafficPermissions && !deepEqual(previous.trafficPermissions, next.trafficPermissions)) keys.add(dependencyKey('TrafficPermission', name, ALL_NAMES));
+  changedNames(previous.gateways, next.gateways, (gateway) => keys.add(dependencyKey('Gateway', name, gateway)));
+  changedNames(previous.services, next.services, (service, old, now) => {
+    keys.add(dependencyKey(old && now && sameShape(old, now) ? 'ServiceMembers' : 'Service', name, service));
+  });
+  changedNames(previous.dataplanes, next.dataplanes, (dataplane, old, now) => {
+    keys.add(dependencyKey('Dataplane', name, dataplane));
     // With mTLS on, a caller's inbound tags decide other proxies' RBAC principals (permissions.ts).
-    if (mesh.mtls && mesh.trafficPermissions.length > 0 && !deepEqual(inboundTags(old), inboundTags(now))) return { mesh, change: FULL };
-  }
-  return { mesh, change: { kind: 'endpoints', services: changedServices, proxies: changedProxies } };
+    if (next.mtls && next.trafficPermissions.length > 0 && !deepEqual(inboundTags(old), inboundTags(now))) keys.add(dependencyKey('TrafficPermission', name, ALL_NAMES));
+  });
+  return keys;
 }
 
 /** Same list: the same objects, or equal ones (a file source parses every object again on reload). */
@@ -158,7 +131,7 @@ function endpointsOf(service: string, resources: readonly Resource[], offline: O
  * endpoints (and nothing else) changed, the mesh's model is the previous one with those services'
  * endpoints collected again; nothing else is translated. Undefined for any other change.
  */
-function endpointOnlyChange(previous: MeshModel, before: readonly Resource[], after: readonly Resource[], offline: OfflineDataplanes): { mesh: MeshModel; change: MeshChange } | undefined {
+function endpointOnlyChange(previous: MeshModel, before: readonly Resource[], after: readonly Resource[], offline: OfflineDataplanes): { mesh: MeshModel; keys: Set<DependencyKey> } | undefined {
   if (before.length !== after.length) return undefined;
   const changed = new Set<string>();
   for (let i = 0; i < after.length; i++) {
@@ -173,20 +146,20 @@ function endpointOnlyChange(previous: MeshModel, before: readonly Resource[], af
     if (a.endpoints.some((e) => isIP(e.address) === 0) || b.endpoints.some((e) => isIP(e.address) === 0)) return undefined;
     if (!deepEqual(a.endpoints, b.endpoints)) changed.add(b.name);
   }
-  if (changed.size === 0) return { mesh: previous, change: UNCHANGED };
+  if (changed.size === 0) return { mesh: previous, keys: new Set() };
   const services = new Map(previous.services);
   for (const name of changed) {
     const old = previous.services.get(name);
     if (!old) return undefined;
     services.set(name, { ...old, endpoints: endpointsOf(name, after, offline) });
   }
-  return { mesh: { ...previous, services }, change: { kind: 'endpoints', services: changed, proxies: new Set() } };
+  return { mesh: { ...previous, services }, keys: new Set([...changed].map((service) => dependencyKey('ServiceMembers', previous.name, service))) };
 }
 
 export class IncrementalTranslator {
   /**
    * `offline`: whether a Dataplane's proxy is offline now; its endpoints are then marked
-   * unhealthy. `cache`: where the per-object translations (mesh.ts) are kept between changes, made
+   * unhealthy. `cache`: where the per-object translations (mesh-services.ts) are kept between changes, made
    * by the composition root; a change evicts the entries naming its keys before anything is
    * translated.
    */
@@ -216,14 +189,14 @@ export class IncrementalTranslator {
     if (keys === undefined) this.cache.clear();
     else this.cache.invalidate(keys);
     const previous = this.current.model;
-    const changes = new Map<string, MeshChange>();
+    const changes = new Map<string, ModelChange>();
     const touched = change.reset ? new Set([...change.set.groups.keys(), ...previous.meshes.keys()]) : change.meshes;
     const translated = new Map<string, MeshModel>();
     for (const name of touched) {
       const group = change.set.group(name);
       const before = previous.meshes.get(name);
       if (!group) {
-        if (before) changes.set(name, FULL);
+        if (before) changes.set(name, modelChangeKeys(name, before, undefined, false));
         this.inputs.delete(name);
         continue;
       }
@@ -232,11 +205,11 @@ export class IncrementalTranslator {
       if (before && sameResources(input, group.resources)) continue;
       if (input !== undefined && group.ranks.length === 0 && !sameRelativeOrder(input, group.resources)) this.cache.clear();
       this.translations.set(name, (this.translations.get(name) ?? 0) + 1);
-      const { mesh, change: meshChange } =
-        (before && input ? endpointOnlyChange(before, input, group.resources, this.offline) : undefined) ??
-        internMesh(before, translateMesh(name, group.resources, this.offline, this.cache, before), !sameSecrets(input, group.resources));
+      const fast = before && input ? endpointOnlyChange(before, input, group.resources, this.offline) : undefined;
+      const mesh = fast?.mesh ?? translateMesh(name, group.resources, this.offline, this.cache, before);
+      const keys = fast?.keys ?? modelChangeKeys(name, before, mesh, !sameSecrets(input, group.resources));
       translated.set(name, mesh);
-      if (meshChange.kind !== 'unchanged') changes.set(name, meshChange);
+      if (keys.size > 0) changes.set(name, keys);
     }
     // In the set's mesh order; an untouched mesh keeps its model object.
     const meshes = new Map<string, MeshModel>();
@@ -268,7 +241,7 @@ export class IncrementalTranslator {
     }
     const meshes = new Map(this.current.model.meshes);
     meshes.set(mesh, { ...previous, services });
-    const changes = new Map<string, MeshChange>([[mesh, { kind: 'endpoints', services: changed, proxies: new Set() }]]);
+    const changes = new Map<string, ModelChange>([[mesh, new Set([...changed].map((service) => dependencyKey('ServiceMembers', mesh, service)))]]);
     this.current = { revision: this.current.revision + 1, model: { meshes }, changes };
     return this.current;
   }

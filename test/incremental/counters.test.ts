@@ -3,7 +3,8 @@
  * Envoy-like clients (SotW ADS, following CDS → EDS and LDS → RDS names, ACKing everything).
  * - an endpoint-only change generates no proxy config, encodes one resource and pushes EDS, only
  *   to the proxies that use the service;
- * - a change in mesh A translates only mesh A and touches no proxy of mesh B.
+ * - a change in mesh A translates only mesh A and touches no proxy of mesh B;
+ * - a Gateway or Route change generates no sidecar (only a gateway's config reads them).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BehaviorSubject } from 'rxjs';
@@ -177,5 +178,23 @@ describe('recompute counters', () => {
     expect(cache(after).misses - cache(before).misses).toBeGreaterThanOrEqual(4);
     expect(cache(after).hits - cache(before).hits).toBeGreaterThanOrEqual(6);
     expect(cache(after).evictedBySize).toBe(0);
+  });
+
+  it('a Gateway and a Route generate no sidecar of their mesh and push nothing to it', async () => {
+    const before = controlPlane.recompute();
+
+    // when mesh-a gets a Gateway, then a Route on it
+    const gateway = { type: 'Gateway', name: 'edge', mesh: 'mesh-a', listeners: [{ port: 8443 }] } as unknown as Resource;
+    const route = { type: 'Route', name: 'shop', mesh: 'mesh-a', host: 'shop.example.com', routes: [{ prefix: '/', route: { service: 'web' } }] } as unknown as Resource;
+    subject.next(resources(['10.9.0.1'], [gateway]));
+    subject.next(resources(['10.9.0.1'], [gateway, route]));
+    await waitFor('mesh-a to be translated twice', () => controlPlane.recompute().translations['mesh-a'] === (before.translations['mesh-a'] ?? 0) + 2);
+
+    // then mesh-a was translated once per change, and none of its sidecars was generated or sent anything
+    const cost = delta(before, controlPlane.recompute());
+    expect(cost.translations).toEqual({ 'mesh-a': 2 });
+    expect(cost.proxyGenerations).toBe(0);
+    expect(cost.pushes).toEqual({});
+    expect(events.filter((e) => e.kind === 'sent')).toEqual([]);
   });
 });

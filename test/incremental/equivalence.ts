@@ -19,7 +19,7 @@ import type { Resource } from '../../src/api/types.js';
 import type { MeshTlsMaterial, WorkloadIdentity } from '../../src/ca/workload-identity.js';
 import { generateForProxy, type Flavor, type GenerateContext, type ProxyIdentity } from '../../src/generate/generate.js';
 import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
-import { proxyConfigs, type GenerationCounters, type ResourceState } from '../../src/runtime/proxy-configs.js';
+import { proxyConfigs, SharedParts, type GenerationCounters, type ResourceState } from '../../src/runtime/proxy-configs.js';
 import { IncrementalTranslator } from '../../src/translate/incremental.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
 import { SnapshotCache } from '../../src/snapshot/cache.js';
@@ -295,7 +295,9 @@ export function equivalenceProperty(options: EquivalenceOptions): fc.IPropertyWi
     const systemCache = options.translatorCache();
     const translator = new IncrementalTranslator(undefined, systemCache);
     let list = toResources(world);
-    const states = new BehaviorSubject<ResourceState>({ revision: translator.next(list), context: { ...contextFor(list), cache: systemCache } });
+    // What the system's proxies share, as a control plane has it (the oracle shares nothing).
+    const shared = new SharedParts();
+    const states = new BehaviorSubject<ResourceState>({ revision: translator.next(list), context: { ...contextFor(list), cache: systemCache }, shared });
     const ticks = new Map(PROXIES.map((p) => [key(p), new BehaviorSubject(0)]));
     const counters: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0, identityPatches: 0 };
     const byNode = new Map(PROXIES.map((p) => [`${p.mesh}/${p.name}/${p.flavor}`, p]));
@@ -337,7 +339,7 @@ export function equivalenceProperty(options: EquivalenceOptions): fc.IPropertyWi
         const effect = apply(world, material, s);
         if (effect === 'resources') {
           list = s.kind === 'reload' ? (structuredClone(list) as Resource[]) : toResources(world);
-          states.next({ revision: translator.next(list), context: { ...contextFor(list), cache: systemCache } });
+          states.next({ revision: translator.next(list), context: { ...contextFor(list), cache: systemCache }, shared });
         } else {
           for (const proxy of effect) ticks.get(key(proxy))!.next(ticks.get(key(proxy))!.value + 1);
         }

@@ -1,5 +1,5 @@
 /**
- * StateHub (runtime/state-hub.ts): the model states reach every proxy's generation through
+ * StateHub (runtime/proxy-configs.ts): the model states reach every proxy's generation through
  * one subscription, fanned out by a loop instead of one rxjs subscriber chain per proxy.
  */
 import { describe, expect, it } from 'vitest';

@@ -11,7 +11,7 @@ import type { MeshTlsMaterial } from '../../src/ca/workload-identity.js';
 import { DependencyCache } from '../../src/change/dependency-cache.js';
 import { generateForProxy, type GenerateContext } from '../../src/generate/generate.js';
 import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
-import { proxyConfigs, type GenerationCounters, type ResourceState } from '../../src/runtime/proxy-configs.js';
+import { proxyConfigs, SharedParts, type GenerationCounters, type ResourceState } from '../../src/runtime/proxy-configs.js';
 import { IncrementalTranslator } from '../../src/translate/incremental.js';
 import { MapWith, sourcesOf, type GeneratedConfig, type GeneratedSources } from '../../src/snapshot/snapshot.js';
 import { LISTENER_TYPE } from '../../src/snapshot/types.js';
@@ -70,7 +70,7 @@ describe('sources kept per proxy', () => {
     // given proxies of one service generated through proxyConfigs, on one cache (as the control plane does)
     const context: GenerateContext = { meshTls: material, secrets: secretMaterialFromResources(resources, () => undefined), cache: new DependencyCache() };
     const revision = new IncrementalTranslator().next(resources);
-    const states = new BehaviorSubject<ResourceState>({ revision, context });
+    const states = new BehaviorSubject<ResourceState>({ revision, context, shared: new SharedParts() });
     const counters: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0, identityPatches: 0 };
     const configs = new Map<string, GeneratedConfig>();
     const subscriptions: Subscription[] = PROXIES.map((name) =>
