@@ -41,7 +41,7 @@ interface Counters {
 
 const counters: Counters = { connections: 0, streams: 0, responses: 0, requests: 0, streamErrors: 0, firstResponses: 0 };
 /** Since the last `mark`: when it was, and the proxies that have ACKed every awaited type since. */
-const since = { at: 0, complete: 0, types: [] as readonly string[], done: undefined as (() => void) | undefined };
+const since = { at: 0, complete: 0, types: [] as readonly string[], done: undefined as (() => void) | undefined, firstResponseAt: undefined as number | undefined };
 const clients: grpc.Client[] = [];
 /** Held so the streams stay referenced for the life of the process. */
 const envoys: SimulatedEnvoy[] = [];
@@ -114,6 +114,7 @@ class SimulatedEnvoy {
   private onResponse(response: WireResponse): void {
     counters.responses++;
     this.failures = 0;
+    if (since.done && since.firstResponseAt === undefined) since.firstResponseAt = performance.now();
     if (!this.gotFirst) {
       this.gotFirst = true;
       progress('clients: streams answered', ++counters.firstResponses, expectedProxies);
@@ -187,16 +188,19 @@ function connect(command: Extract<ClientsCommand, { type: 'connect' }>): void {
 function mark(types: readonly string[]): void {
   since.at = performance.now();
   since.complete = 0;
+  since.firstResponseAt = undefined;
   since.types = types;
   for (const envoy of envoys) envoy.ackedSinceMark = new Set();
   since.done = () => undefined;
 }
 
-function awaitAcked(): Promise<number> {
+/** ms from the mark until every proxy had ACKed every awaited type, and until the first response (the server serving again). */
+function awaitAcked(): Promise<{ ms: number; firstResponseMs: number }> {
   return new Promise((resolve) => {
     const finish = (): void => {
       since.done = undefined;
-      resolve(performance.now() - since.at);
+      const now = performance.now();
+      resolve({ ms: now - since.at, firstResponseMs: (since.firstResponseAt ?? now) - since.at });
     };
     if (envoys.length > 0 && since.complete === envoys.length) finish();
     else since.done = finish;
@@ -213,7 +217,7 @@ serveParent<ClientsCommand>(async (command) => {
       replyToParent({ type: 'marked' });
       return;
     case 'await-acked':
-      replyToParent({ type: 'acked', ms: await awaitAcked() });
+      replyToParent({ type: 'acked', ...(await awaitAcked()) });
       return;
     case 'stats': {
       const { firstResponses: _ignored, ...stats } = counters;

@@ -66,7 +66,7 @@ export interface ClientStats {
   readonly rssBytes: number;
 }
 
-export type ClientsReply = { type: 'ready' } | { type: 'marked' } | { type: 'acked'; ms: number } | { type: 'stats'; stats: ClientStats } | { type: 'error'; message: string };
+export type ClientsReply = { type: 'ready' } | { type: 'marked' } | { type: 'acked'; ms: number; firstResponseMs: number } | { type: 'stats'; stats: ClientStats } | { type: 'error'; message: string };
 
 type Reply = { readonly type: string };
 

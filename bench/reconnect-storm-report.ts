@@ -10,7 +10,7 @@ export interface StormRun {
   readonly proxiesPerConnection: number;
   /** All N connected and ACKed every type, the first time. */
   readonly initialMs: number;
-  /** From the restart (the new process spawned) until it listens (meshcp: /readyz answers 200). */
+  /** From the restart (the new process spawned) until the first response any proxy received: the server serving again. */
   readonly restartReadyMs: number;
   /** From the restart until every proxy has ACKed every type on its new stream. */
   readonly reconnectMs: number;
@@ -46,9 +46,9 @@ export function stormTable(figures: ReconnectStormFigures): string {
       const b = baseline ? pick(baseline) : NaN;
       lines.push(`| ${n} | ${label} | ${format(m)} | ${format(b)} | ${ratio(m, b, 2)} |`);
     };
-    row('restart → listening (ms)', (r) => r.restartReadyMs);
+    row('restart → first response (ms)', (r) => r.restartReadyMs);
     row('restart → all reconnected and ACKed every type (ms)', (r) => r.reconnectMs);
-    row('listening → all reconnected and ACKed every type (ms)', (r) => r.reconnectMs - r.restartReadyMs);
+    row('first response → all reconnected and ACKed every type (ms)', (r) => r.reconnectMs - r.restartReadyMs);
     const e = meshcp?.etcd;
     if (e) {
       lines.push(`| ${n} | etcd writes/s, idle with N connected | ${format(e.idleWritesPerSecond)} | | |`);
@@ -63,7 +63,7 @@ export function stormSection(figures: ReconnectStormFigures | undefined): string
   if (!figures) return '';
   return `### Reconnect storm
 
-\`bench/reconnect-storm.ts\`: N simulated Envoys hold ADS streams over TLS (the plain scenario; ${figures.runs[0]?.proxiesPerConnection ?? 50} proxies per connection). The server is killed (SIGKILL) and started again on the same port and ${figures.store === 'etcd' ? 'etcd store' : 'data directory (file store: no etcd binary)'}; every proxy retries with jitter (100 ms doubling to 1 s) and reconnects. The clock runs in the clients process, from the new server's spawn until every proxy has ACKed CDS, EDS, LDS and RDS on its new stream. meshcp is the built \`meshcp serve\` (\`--auth none\`, \`--xds-tls-cert\`), which loads its store, translates and generates after the restart; the baseline (same certificate, same port) prepares its encoded responses again before it listens, so "restart → listening" is mostly start-up work, and "listening → all ACKed" (the difference of the two clocks, within a few ms) is the storm itself: TLS handshakes, streams, and for meshcp the configs it generates for the reconnected proxies. ${figures.store === 'etcd' ? "etcd writes are etcd's own count of committed proposals (\`etcd_server_proposals_committed_total\`): the status of N proxies is written in at most one transaction per 250 ms per replica." : ''}
+\`bench/reconnect-storm.ts\`: N simulated Envoys hold ADS streams over TLS (the plain scenario; ${figures.runs[0]?.proxiesPerConnection ?? 50} proxies per connection). The server is killed (SIGKILL) and started again on the same port and ${figures.store === 'etcd' ? 'etcd store' : 'data directory (file store: no etcd binary)'}; every proxy retries with jitter (100 ms doubling to 1 s) and reconnects. The clock runs in the clients process, from the new server's spawn until every proxy has ACKed CDS, EDS, LDS and RDS on its new stream. meshcp is the built \`meshcp serve\` (\`--auth none\`, \`--xds-tls-cert\`), which loads its store, translates and generates after the restart; the baseline (same certificate, same port) prepares its encoded responses again before it listens, so "restart → first response" is mostly start-up work, and "first response → all ACKed" (both on the clients' clock) is the storm itself: TLS handshakes, streams, and for meshcp the configs it generates for the reconnected proxies. ${figures.store === 'etcd' ? "etcd writes are etcd's own count of committed proposals (\`etcd_server_proposals_committed_total\`): the status of N proxies is written in at most one transaction per 250 ms per replica." : ''}
 
 ${stormTable(figures)}`;
 }
