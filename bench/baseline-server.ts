@@ -21,7 +21,7 @@ import { resourcesAt, staticResources, type Scenario } from './scenario.js';
 import type { Resource } from '../src/api/types.js';
 import { progress } from './ipc.js';
 import { issueAll, prepareProxyConfigs } from './prepared.js';
-import { runServerProcess, type BenchTarget, type ChangeResult } from './server-harness.js';
+import { runServerProcess, type BenchTarget, type ChangeResult, type ListenOptions } from './server-harness.js';
 
 type Call = grpc.ServerDuplexStream<Buffer, Buffer>;
 
@@ -72,7 +72,7 @@ class BaselineTarget implements BenchTarget {
   private initial: Responses = new Map();
   private onAck: (node: string, typeUrl: string) => void = () => undefined;
 
-  async start(proxies: number, scenario: Scenario): Promise<number> {
+  async start(proxies: number, scenario: Scenario, listen: ListenOptions = {}): Promise<number> {
     this.proxies = proxies;
     this.types = benchTypes(scenario);
     this.base = staticResources(proxies, scenario);
@@ -95,7 +95,8 @@ class BaselineTarget implements BenchTarget {
       { StreamAggregatedResources: (call: Call) => this.serve(call) },
     );
     return new Promise<number>((resolve, reject) => {
-      this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+      const credentials = listen.tls ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(listen.tls.certPem), private_key: Buffer.from(listen.tls.keyPem) }], false) : grpc.ServerCredentials.createInsecure();
+      this.server.bindAsync(`127.0.0.1:${listen.port ?? 0}`, credentials, (err, port) => (err ? reject(err) : resolve(port)));
     });
   }
 

@@ -8,11 +8,18 @@
  * subscribed). The node (with `mesh` metadata as a Struct) is sent on the first request of
  * the stream only, as with Envoy's `set_node_on_first_message_only` (what Istio configures).
  *
+ * With `tls`, the connections verify the server with the given CA. With `reconnect`, a proxy whose
+ * stream fails opens a new one after a jittered backoff (100 ms doubling to 1 s, as Envoy retries
+ * with jitter), sending its accepted versions and no nonce, as Envoy does on a new stream: the
+ * reconnect storm (reconnect-storm.ts) restarts the server under them. `mark` then `await-acked`
+ * times, in this process, how long until every proxy has ACKed every given type since the mark.
+ *
  * `perConnection` proxies share one HTTP/2 connection (1 = one connection per proxy, as real
  * Envoys have). Each group uses its own grpc.Client with a local subchannel pool, or grpc-js
  * would put every channel to the same address on one connection.
  */
 import * as grpc from '@grpc/grpc-js';
+import { performance } from 'node:perf_hooks';
 import { jsonToStruct } from '../src/xds/struct.js';
 import { generateForProxy } from '../src/generate/generate.js';
 import { translateMeshes } from '../src/translate/mesh-services.js';
@@ -33,6 +40,8 @@ interface Counters {
 }
 
 const counters: Counters = { connections: 0, streams: 0, responses: 0, requests: 0, streamErrors: 0, firstResponses: 0 };
+/** Since the last `mark`: when it was, and the proxies that have ACKed every awaited type since. */
+const since = { at: 0, complete: 0, types: [] as readonly string[], done: undefined as (() => void) | undefined, firstResponseAt: undefined as number | undefined };
 const clients: grpc.Client[] = [];
 /** Held so the streams stay referenced for the life of the process. */
 const envoys: SimulatedEnvoy[] = [];
@@ -53,32 +62,59 @@ function sameNames(a: readonly string[] | undefined, b: readonly string[]): bool
 }
 
 class SimulatedEnvoy {
-  private readonly call: grpc.ClientDuplexStream<Buffer, Buffer>;
-  private readonly subscribed = new Map<string, readonly string[]>();
+  private call!: grpc.ClientDuplexStream<Buffer, Buffer>;
+  private subscribed = new Map<string, readonly string[]>();
   private readonly accepted = new Map<string, string>();
-  private readonly latestNonce = new Map<string, string>();
+  private latestNonce = new Map<string, string>();
   /** SDS names referred to by the current clusters and by the current listeners. */
   private readonly secretsOf = new Map<string, readonly string[]>();
   private nodeSent = false;
   private gotFirst = false;
+  /** Types ACKed since the last mark; the proxy counts as complete once, when it holds every awaited type. */
+  ackedSinceMark = new Set<string>();
+  private failures = 0;
 
   constructor(
-    client: grpc.Client,
+    private readonly client: grpc.Client,
     private readonly id: string,
+    private readonly reconnect: boolean,
   ) {
-    this.call = client.makeBidiStreamRequest(ADS_PATH, identity, identity);
-    this.call.on('data', (bytes: Buffer) => this.onResponse(decodeResponse(bytes)));
-    this.call.on('error', (err: Error) => {
-      counters.streamErrors++;
-      counters.lastError = `${this.id}: ${err.message}`;
+    this.open();
+  }
+
+  private open(): void {
+    const call = this.client.makeBidiStreamRequest(ADS_PATH, identity, identity);
+    this.call = call;
+    call.on('data', (bytes: Buffer) => this.onResponse(decodeResponse(bytes)));
+    call.on('error', (err: Error) => {
+      if (!this.reconnect) {
+        counters.streamErrors++;
+        counters.lastError = `${this.id}: ${err.message}`;
+        return;
+      }
+      // A new stream, as Envoy opens one: the node again, the accepted versions, no nonce.
+      if (call !== this.call) return;
+      const delay = Math.random() * Math.min(1000, 100 * 2 ** this.failures++);
+      setTimeout(() => this.restart(), delay);
     });
     counters.streams++;
     this.subscribe(CLUSTER_TYPE, []);
     this.subscribe(LISTENER_TYPE, []);
   }
 
+  private restart(): void {
+    const resubscribe = this.subscribed;
+    this.subscribed = new Map();
+    this.latestNonce = new Map();
+    this.nodeSent = false;
+    this.open();
+    for (const [typeUrl, names] of resubscribe) if (typeUrl !== CLUSTER_TYPE && typeUrl !== LISTENER_TYPE) this.subscribe(typeUrl, names);
+  }
+
   private onResponse(response: WireResponse): void {
     counters.responses++;
+    this.failures = 0;
+    if (since.done && since.firstResponseAt === undefined) since.firstResponseAt = performance.now();
     if (!this.gotFirst) {
       this.gotFirst = true;
       progress('clients: streams answered', ++counters.firstResponses, expectedProxies);
@@ -97,6 +133,10 @@ class SimulatedEnvoy {
     }
     this.accepted.set(typeUrl, response.version_info);
     this.write({ type_url: typeUrl, version_info: response.version_info, response_nonce: response.nonce, resource_names: [...(this.subscribed.get(typeUrl) ?? [])] });
+    if (since.done && !this.ackedSinceMark.has(typeUrl) && since.types.includes(typeUrl)) {
+      this.ackedSinceMark.add(typeUrl);
+      if (this.ackedSinceMark.size === since.types.length && ++since.complete === envoys.length) since.done();
+    }
   }
 
   private ensureSubscribed(typeUrl: string, names: readonly string[]): void {
@@ -123,26 +163,61 @@ class SimulatedEnvoy {
   }
 }
 
-function connect(address: string, proxies: number, perConnection: number): void {
+function connect(command: Extract<ClientsCommand, { type: 'connect' }>): void {
+  const { address, proxies, perConnection, tls, reconnect = false } = command;
   expectedProxies = proxies;
+  const credentials = tls ? grpc.credentials.createSsl(Buffer.from(tls.caPem)) : grpc.credentials.createInsecure();
   for (let i = 0; i < proxies; i++) {
     if (i % perConnection === 0) {
       clients.push(
-        new grpc.Client(address, grpc.credentials.createInsecure(), {
+        new grpc.Client(address, credentials, {
           'grpc.use_local_subchannel_pool': 1,
           'grpc.max_receive_message_length': 16 * 1024 * 1024,
+          ...(tls ? { 'grpc.ssl_target_name_override': tls.serverName } : {}),
+          // A restarted server is retried soon, the same way for every server measured.
+          ...(reconnect ? { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 } : {}),
         }),
       );
       counters.connections++;
     }
-    envoys.push(new SimulatedEnvoy(clients[clients.length - 1]!, nodeId(i)));
+    envoys.push(new SimulatedEnvoy(clients[clients.length - 1]!, nodeId(i), reconnect));
   }
+}
+
+/** Starts the clock of `await-acked`: from now, every proxy must ACK each of `types` again. */
+function mark(types: readonly string[]): void {
+  since.at = performance.now();
+  since.complete = 0;
+  since.firstResponseAt = undefined;
+  since.types = types;
+  for (const envoy of envoys) envoy.ackedSinceMark = new Set();
+  since.done = () => undefined;
+}
+
+/** ms from the mark until every proxy had ACKed every awaited type, and until the first response (the server serving again). */
+function awaitAcked(): Promise<{ ms: number; firstResponseMs: number }> {
+  return new Promise((resolve) => {
+    const finish = (): void => {
+      since.done = undefined;
+      const now = performance.now();
+      resolve({ ms: now - since.at, firstResponseMs: (since.firstResponseAt ?? now) - since.at });
+    };
+    if (envoys.length > 0 && since.complete === envoys.length) finish();
+    else since.done = finish;
+  });
 }
 
 serveParent<ClientsCommand>(async (command) => {
   switch (command.type) {
     case 'connect':
-      connect(command.address, command.proxies, command.perConnection);
+      connect(command);
+      return;
+    case 'mark':
+      mark(command.types);
+      replyToParent({ type: 'marked' });
+      return;
+    case 'await-acked':
+      replyToParent({ type: 'acked', ...(await awaitAcked()) });
       return;
     case 'stats': {
       const { firstResponses: _ignored, ...stats } = counters;

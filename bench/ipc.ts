@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { Scenario } from './scenario.js';
 
 export type ServerCommand =
-  | { type: 'init'; proxies: number; scenario: Scenario }
+  | { type: 'init'; proxies: number; scenario: Scenario; port?: number; tls?: { certPem: string; keyPem: string } }
   | { type: 'begin-initial' }
   | { type: 'measure-idle' }
   | { type: 'change'; iteration: number }
@@ -49,7 +49,12 @@ export type ServerReply =
   | { type: 'changed'; iteration: number; ms: number; syncMs: number; pushed: PushCounts; recompute?: RecomputeDelta; heapUsedBytes: number; writeSyscalls?: number }
   | { type: 'error'; message: string };
 
-export type ClientsCommand = { type: 'connect'; address: string; proxies: number; perConnection: number } | { type: 'stats' } | { type: 'stop' };
+export type ClientsCommand =
+  | { type: 'connect'; address: string; proxies: number; perConnection: number; tls?: { caPem: string; serverName: string }; reconnect?: boolean }
+  | { type: 'mark'; types: readonly string[] }
+  | { type: 'await-acked' }
+  | { type: 'stats' }
+  | { type: 'stop' };
 
 export interface ClientStats {
   readonly streams: number;
@@ -61,7 +66,7 @@ export interface ClientStats {
   readonly rssBytes: number;
 }
 
-export type ClientsReply = { type: 'ready' } | { type: 'stats'; stats: ClientStats } | { type: 'error'; message: string };
+export type ClientsReply = { type: 'ready' } | { type: 'marked' } | { type: 'acked'; ms: number; firstResponseMs: number } | { type: 'stats'; stats: ClientStats } | { type: 'error'; message: string };
 
 type Reply = { readonly type: string };
 

@@ -11,7 +11,9 @@
  * - BENCH_ITERATIONS="100,30" (per N, both scenarios), BENCH_MTLS_ITERATIONS="20,8" (per N, mtls only);
  * - BENCH_SCENARIOS="plain,mtls"; BENCH_MTLS_CA_KEY=ECDSA (the builtin CA's key; RSA by default);
  * - BENCH_PROXIES_PER_CONNECTION="50,1" (1 = one HTTP/2 connection per proxy, as real Envoys);
- * - BENCH_SKIP_ETCD=1, BENCH_SKIP_ISSUANCE=1: leave those measurements out;
+ * - BENCH_SKIP_ETCD=1, BENCH_SKIP_ISSUANCE=1, BENCH_SKIP_STORM=1: leave those measurements out;
+ * - BENCH_STORM_PROXIES (default 1000; 10000 in `npm run bench:10k`): N of the reconnect storm
+ *   (bench/reconnect-storm.ts: the server restarted under N proxies over TLS);
  * - BENCH_IMPLEMENTATIONS="baseline,go-control-plane,meshcp" (the default: all three; go-control-plane
  *   is test/peers/go/cmd/xds-server, built with the Go toolchain on first use);
  *   BENCH_GO_EDS_CACHE=snapshot: go-control-plane serves EDS from each node's snapshot, not a LinearCache;
@@ -31,6 +33,7 @@ import { measureIssuance } from './issuance.js';
 import { measureSourceChecks, type SourceCheckResult } from './source-checks.js';
 import { type EtcdFigures, benchmarksMarkdown, machine, markdownTables, percentile, perProxyKiB, type BenchResults, type Implementation, type RunResult } from './report.js';
 import { isScenario, mtlsCaKeyType, type Scenario } from './scenario.js';
+import { stormSection, stormTable, type ReconnectStormFigures } from './reconnect-storm-report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** dist/bench → the repository root. */
@@ -173,6 +176,12 @@ function etcdFigures(): EtcdFigures | undefined {
   return JSON.parse(out) as EtcdFigures;
 }
 
+/** The reconnect storm's figures, from bench/reconnect-storm.js in its own process. */
+function reconnectStormFigures(): ReconnectStormFigures {
+  const out = execFileSync(process.execPath, [path.join(here, 'reconnect-storm.js')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 1_800_000 });
+  return JSON.parse(out) as ReconnectStormFigures;
+}
+
 /** The real-Envoy fleet figures, from bench/envoy-fleet.js in its own process; undefined (with a note) without Envoy. */
 function envoyFleetFigures(): EnvoyFleetFigures | undefined {
   try {
@@ -252,6 +261,18 @@ async function main(): Promise<void> {
     log('\n== real Envoy fleet (bench/envoy-fleet.ts; needs Envoy 1.40 and the Go peers)');
     envoyFleet = envoyFleetFigures();
   }
+  const previousStorm = (previous as { reconnectStorm?: ReconnectStormFigures } | undefined)?.reconnectStorm;
+  let reconnectStorm: ReconnectStormFigures | undefined;
+  if (flag('BENCH_SKIP_STORM')) {
+    reconnectStorm = previousStorm;
+    log(`\n== reconnect storm: skipped (BENCH_SKIP_STORM)${reconnectStorm ? ', figures kept from the earlier results' : ''}`);
+  } else {
+    log('\n== reconnect storm (bench/reconnect-storm.ts)');
+    const measured = reconnectStormFigures();
+    // With BENCH_MERGE, the storm runs of other sizes are kept.
+    const kept = (previousStorm?.runs ?? []).filter((old) => !measured.runs.some((run) => run.proxies === old.proxies));
+    reconnectStorm = { ...measured, runs: [...kept, ...measured.runs].sort((a, b) => a.proxies - b.proxies) };
+  }
   let issuance: BenchResults['issuance'];
   if (flag('BENCH_SKIP_ISSUANCE')) {
     issuance = previous?.issuance;
@@ -283,9 +304,10 @@ async function main(): Promise<void> {
     ...(envoyFleet ? { envoyFleet } : {}),
     sourceChecks,
   };
-  fs.writeFileSync(path.join(repoRoot, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  fs.writeFileSync(path.join(repoRoot, 'BENCHMARKS.md'), benchmarksMarkdown(results));
-  process.stdout.write(`\n${markdownTables(results)}\n\nWritten: BENCHMARKS.md, bench/results.json (${results.durationSeconds.toFixed(0)} s)\n`);
+  fs.writeFileSync(path.join(repoRoot, 'bench', 'results.json'), `${JSON.stringify({ ...results, ...(reconnectStorm ? { reconnectStorm } : {}) }, null, 2)}\n`);
+  fs.writeFileSync(path.join(repoRoot, 'BENCHMARKS.md'), `${benchmarksMarkdown(results).trimEnd()}\n${reconnectStorm ? `\n${stormSection(reconnectStorm)}\n` : ''}`);
+  const storm = reconnectStorm ? `\n\n### Reconnect storm (${reconnectStorm.store} store)\n\n${stormTable(reconnectStorm)}` : '';
+  process.stdout.write(`\n${markdownTables(results)}${storm}\n\nWritten: BENCHMARKS.md, bench/results.json (${results.durationSeconds.toFixed(0)} s)\n`);
 }
 
 main().catch((err: unknown) => {

@@ -18,9 +18,15 @@ export interface ChangeResult {
   readonly recompute?: RecomputeDelta;
 }
 
+/** Where a server listens: a given port (a restarted server takes its old one) and TLS; by default any free port, plaintext. */
+export interface ListenOptions {
+  readonly port?: number;
+  readonly tls?: { readonly certPem: string; readonly keyPem: string };
+}
+
 export interface BenchTarget {
   /** Binds on 127.0.0.1 and prepares everything that does not depend on connected proxies (mtls: the mesh CA exists). */
-  start(proxies: number, scenario: Scenario): Promise<number>;
+  start(proxies: number, scenario: Scenario, listen?: ListenOptions): Promise<number>;
   /** Resolves when every proxy has ACKed CDS, EDS, LDS and RDS (and SDS in the mtls scenario). */
   initialConfigAcked(): Promise<void>;
   /** meshcp, mtls: workload certificates issued since start. */
@@ -67,7 +73,7 @@ export function runServerProcess(target: BenchTarget): void {
     switch (command.type) {
       case 'init': {
         const started = performance.now();
-        const port = await target.start(command.proxies, command.scenario);
+        const port = await target.start(command.proxies, command.scenario, { ...(command.port !== undefined ? { port: command.port } : {}), ...(command.tls ? { tls: command.tls } : {}) });
         const prepareMs = performance.now() - started;
         const memory = target.memoryBefore ? await target.memoryBefore() : await settledMemory();
         replyToParent({ type: 'ready', port, memory, gcExposed: typeof globalThis.gc === 'function', prepareMs });

@@ -24,6 +24,8 @@ export interface StoreOptions {
   readonly storeEncryptionKeyFile?: string;
   /** etcd: TTL of the lease proxy status is published under (default 10 s); tests shorten it. */
   readonly statusLeaseSeconds?: number;
+  /** etcd: proxy status is written at most once per this many ms (default 250); tests and the bench set it. */
+  readonly statusFlushIntervalMs?: number;
 }
 
 export interface OpenedStore {
@@ -83,7 +85,7 @@ export async function openStore(options: StoreOptions, log: Logger): Promise<Ope
   const encryptionKey = readEncryptionKeyFile(options.storeEncryptionKeyFile);
   const tls = etcdTls(options);
   if (!tls) log.warn({ store: location.name }, 'talking to etcd without TLS: give --store-ca-cert (and --store-cert/--store-key for client-certificate auth)');
-  const store = await EtcdStore.open(url, { encryptionKey, ...(tls ? { tls } : {}), log, ...(options.statusLeaseSeconds !== undefined ? { statusLeaseSeconds: options.statusLeaseSeconds } : {}) });
+  const store = await EtcdStore.open(url, { encryptionKey, ...(tls ? { tls } : {}), log, ...(options.statusLeaseSeconds !== undefined ? { statusLeaseSeconds: options.statusLeaseSeconds } : {}), ...(options.statusFlushIntervalMs !== undefined ? { statusFlushIntervalMs: options.statusFlushIntervalMs } : {}) });
   return {
     store,
     description: location.name,

@@ -4,8 +4,11 @@
  * every proxy, Online on whichever replica holds its stream. A replica that dies stops renewing
  * its lease; etcd then deletes its records and its proxies show Offline everywhere.
  *
- * Publishing is debounced (a status change per xDS response would otherwise be an etcd write
- * per push); a record is small: the counters and times inspect shows, not resource names.
+ * A record is small: the counters and times inspect shows, not resource names. Changes are
+ * gathered here (a record is encoded at most once per publish delay, however many responses the
+ * proxy ACKed meanwhile) and the store coalesces them into at most one etcd transaction per flush
+ * interval (store/etcd-status.ts), so the writes do not grow with the fleet. Reading, a record
+ * whose value did not change since the last listing is not decoded again.
  */
 import { Subject, type Observable, type Subscription } from 'rxjs';
 import type { Logger } from '../log/logger.js';
@@ -14,8 +17,9 @@ import type { ProxyStatus, StatusRegistry, TypeStatus } from '../xds/status.js';
 /** What the etcd store offers (etcd-store.ts). */
 export interface StatusSpace {
   readonly replicaId: string;
-  publishStatus(key: string, value: string | undefined): Promise<void>;
-  statusRecords(): import('rxjs').Observable<ReadonlyMap<string, string>>;
+  /** Marks this replica's record `key` for publishing (or with `undefined` removal); the store batches the writes. */
+  publishStatus(key: string, value: string | undefined): void;
+  statusRecords(): Observable<ReadonlyMap<string, string>>;
 }
 
 export interface ProxyStatusView {
@@ -158,6 +162,8 @@ export class SharedProxyStatus implements ProxyStatusView {
   readonly changes: Observable<void> = this.remoteChanged.asObservable();
   /** Malformed records seen in the last listing, with why: each is logged once. */
   private badRecords = new Map<string, string>();
+  /** Each record of another replica as last decoded, with the value it was decoded from. */
+  private decoded = new Map<string, { readonly value: string; readonly result: ReturnType<typeof decode> }>();
 
   constructor(
     private readonly space: StatusSpace,
@@ -174,10 +180,13 @@ export class SharedProxyStatus implements ProxyStatusView {
       space.statusRecords().subscribe((records) => {
         const remote = new Map<string, ProxyStatus>();
         const bad = new Map<string, string>();
+        const decodedNow = new Map<string, { readonly value: string; readonly result: ReturnType<typeof decode> }>();
         for (const [key, value] of records) {
           const slash = key.indexOf('/');
           if (key.slice(0, slash) === space.replicaId) continue;
-          const decoded = decode(value);
+          const known = this.decoded.get(key);
+          const decoded = known?.value === value ? known.result : decode(value);
+          decodedNow.set(key, { value, result: decoded });
           if ('problem' in decoded) {
             bad.set(key, decoded.problem);
             continue;
@@ -188,6 +197,7 @@ export class SharedProxyStatus implements ProxyStatusView {
           remote.set(k, seen ? better(seen, status) : status);
         }
         this.remote = remote;
+        this.decoded = decodedNow;
         this.remoteChanged.next();
         // One bad record is skipped and logged once (again only when it changes), never fatal.
         for (const [key, problem] of bad) {
@@ -231,7 +241,7 @@ export class SharedProxyStatus implements ProxyStatusView {
     for (const k of this.dirty) {
       const [mesh, name] = k.split('/').map(decodeURIComponent) as [string, string];
       const status = this.registry.get(name, mesh);
-      this.space.publishStatus(k, status ? encode(status) : undefined).catch((err: unknown) => this.log?.debug({ err }, 'proxy status not published'));
+      this.space.publishStatus(k, status ? encode(status) : undefined);
     }
     this.dirty.clear();
   }

@@ -33,7 +33,6 @@ function measure(root: string): House {
 
 /** The files over 400 lines when the rule came in, with their length then: each may only shrink. */
 const OVER_LIMIT: Readonly<Record<string, number>> = {
-  'src/store/etcd-store.ts': 824,
 };
 
 const MAX_FLOORS = 9;
