@@ -17,6 +17,7 @@
  * `generateForProxy` on the full model stays the oracle: test/incremental checks both agree.
  */
 import { Observable, type Subscription } from 'rxjs';
+import { kindOfKey, type DependencyKey, type DependencyKind } from '../change/keys.js';
 import { NO_MESH_TLS_MATERIAL } from '../ca/workload-identity.js';
 import { contextMemo, generateForProxy, type GenerateContext, type ProxyIdentity } from '../generate/generate.js';
 import { identitySecrets } from '../envoy/identity-secrets.js';
@@ -137,7 +138,19 @@ export interface ConfigSink {
 
 /** Identity ticks per proxy without an Observable each (IdentityManager.listen). */
 export interface TickSource {
-  listen(ref: { readonly mesh: string; readonly name: string }, listener: { next(tick: number): void }): () => void;
+  /** `keys`: the identity events a tick stands for (identity/identity-keys.ts); undefined for the starting version. */
+  listen(ref: { readonly mesh: string; readonly name: string }, listener: { next(tick: number, keys?: readonly DependencyKey[]): void }): () => void;
+}
+
+/**
+ * The identity events a sidecar's SDS Secrets answer: its own certificate, the mesh's trust bundle
+ * and its CA phase. A sidecar reads no other identity event (a gateway's server certificate).
+ */
+const SIDECAR_IDENTITY_KINDS: ReadonlySet<DependencyKind> = new Set<DependencyKind>(['Certificate', 'TrustBundle', 'CaPhase']);
+
+/** Whether a tick with `keys` can change a sidecar's config: without keys (a plain tick source), it may. */
+function touchesSidecar(keys: readonly DependencyKey[] | undefined): boolean {
+  return keys === undefined || keys.some((key) => SIDECAR_IDENTITY_KINDS.has(kindOfKey(key)));
 }
 
 /**
@@ -175,6 +188,8 @@ class ProxyConfigRun implements StateListener {
   private lastConfig: GeneratedConfig | undefined = undefined;
   private lastRevision = 0;
   private lastTick = 0;
+  /** The identity keys of the last tick. */
+  private tickKeys: readonly DependencyKey[] | undefined = undefined;
   private state: ResourceState | undefined = undefined;
   private tick: number | undefined = undefined;
   private completed = 0;
@@ -228,8 +243,9 @@ class ProxyConfigRun implements StateListener {
     this.emit();
   }
 
-  onTick(tick: number): void {
+  onTick(tick: number, keys?: readonly DependencyKey[]): void {
     this.tick = tick;
+    this.tickKeys = keys;
     this.emit();
   }
 
@@ -275,7 +291,12 @@ class ProxyConfigRun implements StateListener {
     const revision = state.revision;
     const last = this.lastConfig;
     if (last !== undefined && this.lastTick !== tick && this.lastRevision === revision.revision) {
-      // An identity tick on an unchanged model: a rotation or a trust bundle change is an SDS-only update.
+      // An identity tick on an unchanged model: a rotation or a trust bundle change is an SDS-only
+      // update; an event a sidecar does not read (a gateway's server certificate) leaves it alone.
+      if (!touchesSidecar(this.tickKeys) && revision.model.meshes.get(this.proxy.mesh)?.dataplanes.has(this.proxy.name) === true) {
+        this.lastTick = tick;
+        return undefined;
+      }
       const patched = patchIdentity(last, revision.model, this.proxy, state.context);
       if (!patched) return this.generate(state, tick);
       this.lastTick = tick;
@@ -311,8 +332,8 @@ class ProxyConfigRun implements StateListener {
 /** The ticks' observer: an object with methods, not three closures per proxy. */
 class TickObserver {
   constructor(private readonly run: ProxyConfigRun) {}
-  next(tick: number): void {
-    this.run.onTick(tick);
+  next(tick: number, keys?: readonly DependencyKey[]): void {
+    this.run.onTick(tick, keys);
   }
   error(err: unknown): void {
     this.run.error(err);

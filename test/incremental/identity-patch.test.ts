@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import type { Resource } from '../../src/api/types.js';
 import type { MeshTlsMaterial, WorkloadIdentity } from '../../src/ca/workload-identity.js';
 import type { ProxyIdentity } from '../../src/generate/generate.js';
-import { proxyConfigs, type GenerationCounters, type ResourceState } from '../../src/runtime/proxy-configs.js';
+import { proxyConfigs, type GenerationCounters, type ResourceState, type TickSource } from '../../src/runtime/proxy-configs.js';
+import type { DependencyKey } from '../../src/change/keys.js';
 import { IncrementalTranslator } from '../../src/translate/incremental.js';
 import { SnapshotCache } from '../../src/snapshot/cache.js';
 import { ResourceEncoder } from '../../src/snapshot/encode.js';
@@ -77,6 +78,61 @@ describe('identity ticks', () => {
       }
       const bundleSecret = seen.get('web-02')!.at(-1)!.resources.get(SECRET_TYPE)!.get('mesh-ca:default')!;
       expect(Buffer.from(bundleSecret.value).toString()).toContain('ROOT-2');
+    } finally {
+      for (const subscription of subscriptions) subscription.unsubscribe();
+    }
+  });
+
+  it('are read by their keys: a sidecar skips an event it does not read and patches on its own certificate', () => {
+    // given two connected sidecars whose ticks come with the identity keys, as the identity manager tells them
+    const identities = new Map([
+      ['web-01', identity('1')],
+      ['web-02', identity('2')],
+    ]);
+    let identityReads = 0;
+    const material: MeshTlsMaterial = {
+      identity: (_mesh, name) => {
+        identityReads++;
+        return identities.get(name);
+      },
+      trustBundle: () => 'ROOT-1',
+    };
+    const states = new BehaviorSubject<ResourceState>({ revision: new IncrementalTranslator().next(resources), context: { meshTls: material } });
+    const proxies: ProxyIdentity[] = [
+      { mesh: 'default', name: 'web-01', flavor: 'envoy' },
+      { mesh: 'default', name: 'web-02', flavor: 'envoy' },
+    ];
+    const listeners = new Map<string, { next(tick: number, keys?: readonly DependencyKey[]): void }>();
+    const ticks: TickSource = {
+      listen: (ref, listener) => {
+        listeners.set(ref.name, listener);
+        listener.next(0);
+        return () => listeners.delete(ref.name);
+      },
+    };
+    const counters: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0, identityPatches: 0 };
+    const cache = new SnapshotCache((node) => proxyConfigs(proxies.find((p) => p.name === node.id)!, states, ticks, counters), { error: () => undefined }, { encoder: new ResourceEncoder() });
+    const subscriptions = proxies.map((p) => cache.watch({ id: p.name, cluster: 'c', metadata: { mesh: 'default' } }).subscribe(() => undefined));
+    try {
+      expect(counters.proxyGenerations).toBe(2);
+      const readsBefore = identityReads;
+
+      // when a gateway's server certificate of the mesh is issued (told to every proxy of the mesh)
+      const serverCertificate = ['ServerCertificate/default/shop.example.com'];
+      for (const listener of listeners.values()) listener.next(1, serverCertificate);
+
+      // then no sidecar read its identity, patched or generated
+      expect(identityReads).toBe(readsBefore);
+      expect(counters.identityPatches).toBe(0);
+      expect(counters.proxyGenerations).toBe(2);
+
+      // when web-01's certificate rotates
+      identities.set('web-01', identity('3'));
+      listeners.get('web-01')!.next(2, ['Certificate/default/web-01']);
+
+      // then web-01's SDS is patched, and nothing is generated
+      expect(counters.identityPatches).toBe(1);
+      expect(counters.proxyGenerations).toBe(2);
     } finally {
       for (const subscription of subscriptions) subscription.unsubscribe();
     }
