@@ -21,7 +21,6 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -30,7 +29,7 @@ import { createRootCa, issueCertificate } from '../src/ca/pki.js';
 import { EtcdStore } from '../src/store/etcd-store.js';
 import { FileStore } from '../src/store/file-store.js';
 import type { Store } from '../src/store/store.js';
-import { freePort, startEtcd, type TestEtcd } from '../test/helpers/etcd.js';
+import { etcdCommittedWrites, freePort, startEtcd, type TestEtcd } from '../test/helpers/etcd.js';
 import { ChildLink, type ClientsCommand, type ClientsReply, type ServerCommand, type ServerReply } from './ipc.js';
 import { ENDPOINT_TYPE, benchTypes } from './protocol.js';
 import type { ReconnectStormFigures, StormRun } from './reconnect-storm-report.js';
@@ -87,21 +86,9 @@ async function startBaseline(port: number, tls: Tls): Promise<Server> {
   return { kill: () => killed(link.child) };
 }
 
-/** etcd's committed writes (raft proposals) so far, from its /metrics; undefined without etcd. */
+/** etcd's committed writes (raft proposals) so far; undefined without etcd. */
 async function etcdWrites(etcd: TestEtcd | undefined): Promise<number | undefined> {
-  if (!etcd) return undefined;
-  const body = await new Promise<string>((resolve, reject) => {
-    const req = https.get({ host: '127.0.0.1', port: Number(etcd.endpoint.split(':')[1]), path: '/metrics', ca: etcd.tls.caPem, cert: etcd.tls.certPem, key: etcd.tls.keyPem, servername: 'localhost' }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve(text));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-  });
-  const line = body.split('\n').find((l) => l.startsWith('etcd_server_proposals_committed_total '));
-  return line === undefined ? undefined : Number(line.split(' ')[1]);
+  return etcd ? etcdCommittedWrites(etcd) : undefined;
 }
 
 const STORE_PATH = 'storm';

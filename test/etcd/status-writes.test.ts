@@ -6,7 +6,6 @@
  * replica still shows every proxy Online, with its ACKs, then Offline.
  */
 import fs from 'node:fs';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +14,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import type { EtcdStore } from '../../src/store/etcd-store.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { runCli } from '../cli/harness.js';
-import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { etcdCommittedWrites as committedWrites, startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { FakeEnvoy, namesOf } from '../helpers/fake-envoy.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -39,26 +38,6 @@ name: ext
 mesh: default
 endpoints: [${Array.from({ length: endpoints }, (_, i) => `{ address: 10.200.0.${i + 1}, port: 5432 }`).join(', ')}]
 `;
-
-/** etcd's count of committed writes (raft proposals), from its /metrics on the client port. */
-async function committedWrites(etcd: TestEtcd): Promise<number> {
-  const body = await new Promise<string>((resolve, reject) => {
-    const req = https.get(
-      { host: '127.0.0.1', port: Number(etcd.endpoint.split(':')[1]), path: '/metrics', ca: etcd.tls.caPem, cert: etcd.tls.certPem, key: etcd.tls.keyPem, servername: 'localhost', timeout: 10_000 },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve(text));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-  });
-  const line = body.split('\n').find((l) => l.startsWith('etcd_server_proposals_committed_total '));
-  if (!line) throw new Error('etcd /metrics has no etcd_server_proposals_committed_total');
-  return Number(line.split(' ')[1]);
-}
 
 interface Row {
   readonly name: string;

@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -211,4 +212,24 @@ export async function startTcpGate(target: string): Promise<TcpGate> {
   };
   await open();
   return { endpoint: `127.0.0.1:${port}`, cut: shut, restore: open, close: shut };
+}
+
+/** etcd's count of committed writes (raft proposals), from its /metrics on the client port. */
+export async function etcdCommittedWrites(etcd: TestEtcd): Promise<number> {
+  const body = await new Promise<string>((resolve, reject) => {
+    const req = https.get(
+      { host: '127.0.0.1', port: Number(etcd.endpoint.split(':')[1]), path: '/metrics', ca: etcd.tls.caPem, cert: etcd.tls.certPem, key: etcd.tls.keyPem, servername: 'localhost', timeout: 10_000 },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve(text));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+  });
+  const line = body.split('\n').find((l) => l.startsWith('etcd_server_proposals_committed_total '));
+  if (!line) throw new Error('etcd /metrics has no etcd_server_proposals_committed_total');
+  return Number(line.split(' ')[1]);
 }
