@@ -103,7 +103,8 @@ class MeshcpTarget implements BenchTarget {
       return { proxyGenerations: after.proxyGenerations - before.proxyGenerations, resourcesEncoded: after.resourcesEncoded - before.resourcesEncoded };
     };
     let complete = 0;
-    return new Promise<void>((resolve, reject) => {
+    const profiler = this.startProfile('initial');
+    const acked = new Promise<void>((resolve, reject) => {
       const subscription: Subscription = cp.status.events.subscribe((event) => {
         if (event.kind === 'nack') reject(new Error(`${event.nodeId} NACKed ${event.typeUrl}: ${event.error}`));
         // meshcp holds a proxy's config until its certificate is issued: its first SDS push marks "issued and generated".
@@ -124,6 +125,7 @@ class MeshcpTarget implements BenchTarget {
         }
       });
     });
+    return acked.then(async () => (await profiler)?.());
   }
 
   coldStartMilestones(): { allSecretsSentMs?: number; initialRecompute?: { proxyGenerations: number; resourcesEncoded: number } } {
@@ -188,10 +190,11 @@ class MeshcpTarget implements BenchTarget {
 
   /**
    * BENCH_PROFILE_DIR=DIR: a V8 CPU profile of each change, from the store write to the last ACK,
-   * written to DIR/<scenario>-<N>-change-<i>.cpuprofile (for Chrome DevTools or speedscope). The
+   * written to DIR/<scenario>-<N>-change-<i>.cpuprofile (for Chrome DevTools or speedscope), and
+   * of the initial config (DIR/<scenario>-<N>-change-initial.cpuprofile). The
    * profiler slows meshcp down: figures of such a run are not comparable.
    */
-  private async startProfile(iteration: number): Promise<(() => Promise<void>) | undefined> {
+  private async startProfile(iteration: number | 'initial'): Promise<(() => Promise<void>) | undefined> {
     const dir = process.env['BENCH_PROFILE_DIR'];
     if (!dir) return undefined;
     const session = new Session();

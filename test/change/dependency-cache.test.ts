@@ -1,4 +1,5 @@
 /** The dependency cache (src/change/dependency-cache.ts): what an entry depends on, what a change evicts, the size bound. */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DependencyCache } from '../../src/change/dependency-cache.js';
 import { ALL_NAMES, dependencyKey } from '../../src/change/keys.js';
@@ -65,5 +66,48 @@ describe('DependencyCache', () => {
     expect(cache.get('a', () => 'recomputed')).toBe('a');
     expect(cache.get('b', () => 'recomputed')).toBe('recomputed');
     expect(cache.stats).toEqual({ entries: 2, hits: 2, misses: 4, evictedByChange: 0, evictedBySize: 2, maxEntries: 2 });
+  });
+
+  it('keeps exactly what a reference least-recently-used list keeps, through hits, misses, size evictions, changes and clears', () => {
+    // Use order is a linked list through the entries (not the Map's order); this holds it to a
+    // plain array model of the same rules.
+    const op = fc.oneof(
+      { arbitrary: fc.record({ kind: fc.constant('get' as const), name: fc.integer({ min: 0, max: 6 }), dep: fc.integer({ min: 0, max: 3 }) }), weight: 10 },
+      { arbitrary: fc.record({ kind: fc.constant('invalidate' as const), dep: fc.integer({ min: 0, max: 3 }) }), weight: 2 },
+      { arbitrary: fc.record({ kind: fc.constant('clear' as const) }), weight: 1 },
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5 }), fc.array(op, { maxLength: 60 }), (maxEntries, ops) => {
+        const cache = new DependencyCache({ maxEntries });
+        // the model: names in use order (least recently used first), and each name's key
+        let model: { name: string; dep: string }[] = [];
+        let computed = 0;
+        for (const o of ops) {
+          if (o.kind === 'get') {
+            const name = `e${o.name}`;
+            const dep = route(`r${o.dep}`);
+            const before = computed;
+            cache.get(name, () => {
+              computed++;
+              cache.depend(dep);
+              return name;
+            });
+            const at = model.findIndex((e) => e.name === name);
+            expect(computed > before).toBe(at < 0);
+            const entry = at < 0 ? { name, dep } : model.splice(at, 1)[0]!;
+            model.push(entry);
+            while (model.length > maxEntries) model.shift();
+          } else if (o.kind === 'invalidate') {
+            cache.invalidate([route(`r${o.dep}`)]);
+            model = model.filter((e) => e.dep !== route(`r${o.dep}`));
+          } else {
+            cache.clear();
+            model = [];
+          }
+          expect(cache.stats.entries).toBe(model.length);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
