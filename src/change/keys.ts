@@ -16,10 +16,25 @@
  * of the whole bundle depends on `TrustBundle/<mesh>/*`), `CaPhase/<mesh>/<backend>` (that CA
  * became ready, trusted ahead of issuing, issuing, retired or dropped) and
  * `ServerCertificate/<mesh>/<host>` (a Gateway Route host's server certificate issued or due).
+ *
+ * Validation reads three facts of a resource besides the resource itself
+ * (sources/change-checks.ts): `ServiceName/<mesh>/<s>` (the service name `s` gained or lost a
+ * provider), `ServiceTls/<mesh>/<s>` (Service `s`'s `tls`) and `IdentityName/<mesh>/<n>` (a put
+ * claims the workload identity `n`).
  */
 import type { ResourceKind } from '../api/types.js';
 
-export type DependencyKind = ResourceKind | 'ServiceMembers' | 'Liveness' | 'Certificate' | 'TrustBundle' | 'CaPhase' | 'ServerCertificate';
+export type DependencyKind =
+  | ResourceKind
+  | 'ServiceMembers'
+  | 'Liveness'
+  | 'Certificate'
+  | 'TrustBundle'
+  | 'CaPhase'
+  | 'ServerCertificate'
+  | 'ServiceName'
+  | 'ServiceTls'
+  | 'IdentityName';
 
 /** `kind/mesh/name`. Resource and mesh names are DNS-1123 names; a proxy name may hold a `/`, which at worst merges two keys (more eviction, never less). */
 export type DependencyKey = string;

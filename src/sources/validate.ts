@@ -5,14 +5,13 @@
  * A Mesh that did not change but whose CA no longer validates (its `file:` rewritten on disk, its
  * certificate expired) is pinned at its last good version instead (sources/resource-sources.ts).
  */
-import { SERVICE_TAG } from '../api/tags.js';
 import type { FieldError } from '../api/errors.js';
 import { checkReferences } from '../api/references.js';
-import { checkMeshesExist, IMPLICIT_MESH } from '../api/mesh-existence.js';
+import { checkMeshesExist } from '../api/mesh-existence.js';
 import { defaultDenyWarnings } from '../api/mesh-warnings.js';
-import { checkIdentityCollisions, takesOwnName } from './identity-collisions.js';
-import { isDeepStrictEqual } from 'node:util';
-import { meshOf, type ResourceChange } from '../api/resource-set.js';
+import { checkIdentityCollisions } from './identity-collisions.js';
+import type { ResourceChange } from '../api/resource-set.js';
+import { CHANGE_CHECKS, changeCheckKeys, selectResources, selectsMesh, type ChangeCheckTable, type ResourceRow } from './change-checks.js';
 import { resourceLabel, type MeshResource, type Resource, type SecretResource } from '../api/types.js';
 import { checkSecretMaterial } from '../ca/secret-material.js';
 import type { CaFileReader } from '../ca/providers/ca-files.js';
@@ -123,28 +122,16 @@ export interface ChangeCheckResult extends CheckResult {
 }
 
 
-/** The services a resource adds to its mesh's service set (what a Route may name). */
-function servicesProvided(r: Resource | undefined): string {
-  if (!r) return '';
-  if (r.type === 'Service') return r.name;
-  if (r.type !== 'Dataplane') return '';
-  return r.networking.inbound.map((i) => i.tags[SERVICE_TAG] ?? '').join('\0');
-}
-
 /**
  * The same check as `validateResources`, for a change to a set that was valid (no errors): only
- * what the change can affect is checked again (a change costs what it touches).
- * - the material of each put Secret that `checkSecret` selects, and its name;
- * - per mesh the change touches: the references of every put Route and Service; of every Route
- *   of the mesh when its gateways, secrets or service names changed (or a Route did: host
- *   claims depend on every Route of the gateway); of every Service when its secrets changed;
- * - the CA backends of a mesh whose Mesh resource or Secrets changed;
- * - gateway warnings of the meshes whose Routes, Gateways, Services, Secrets or Mesh changed.
+ * the checks that read one of the change's keys run again (change-checks.ts, a change costs what
+ * it touches): an endpoint change of a Service checks that Service alone. `checks` is the table of
+ * what each check reads (the property test gives it one with a key left out, and must fail).
  * Its errors are empty exactly when `validateResources(change.set.list())` has none
  * (test/sources/validate-change.property.test.ts); when they are not, the caller runs the full
  * check to place them (which resource, pinned or blocking).
  */
-export function validateChange(change: ResourceChange, options: ResourceSetOptions): ChangeCheckResult {
+export function validateChange(change: ResourceChange, options: ResourceSetOptions, checks: ChangeCheckTable = CHANGE_CHECKS): ChangeCheckResult {
   if (change.reset) {
     const full = validateResources(change.set.list(), options);
     return { ...full, checked: change.set.list().length, caMeshes: new Set(change.set.groups.keys()) };
@@ -152,98 +139,40 @@ export function validateChange(change: ResourceChange, options: ResourceSetOptio
   const errors: FieldError[] = [];
   const warnings: FieldError[] = [];
   let checked = 0;
-  interface Touch {
-    routes: boolean;
-    allRoutes: boolean;
-    allServices: boolean;
-    ca: boolean;
-    warnings: boolean;
-    /** A proxy's identity may have changed: a Gateway, or a Dataplane's services or inbound-less name. */
-    identities: boolean;
-  }
-  const touched = new Map<string, Touch>();
-  const touch = (mesh: string): Touch => {
-    let t = touched.get(mesh);
-    if (!t) touched.set(mesh, (t = { routes: false, allRoutes: false, allServices: false, ca: false, warnings: false, identities: false }));
-    return t;
-  };
-  const putSet = new Set<Resource>(change.puts);
-  const note = (r: Resource, before: Resource | undefined): void => {
-    const t = touch(meshOf(r));
-    switch (r.type) {
-      case 'Mesh':
-        t.ca = true;
-        t.warnings = true;
-        break;
-      case 'Secret':
-        t.allRoutes = t.allServices = t.ca = t.warnings = true;
-        break;
-      case 'Gateway':
-        t.allRoutes = t.warnings = true;
-        if (putSet.has(r)) t.identities = true;
-        break;
-      case 'Route':
-        t.allRoutes = t.warnings = true;
-        break;
-      case 'Service':
-        // Gateway warnings read a Service's tls only; an endpoint change is not looked at again.
-        if (before?.type !== 'Service' || !isDeepStrictEqual(r.tls, before.tls)) t.warnings = true;
-        if (servicesProvided(r) !== servicesProvided(before)) t.allRoutes = true;
-        break;
-      case 'Dataplane':
-        if (servicesProvided(r) !== servicesProvided(before)) t.allRoutes = true;
-        // Only a put can make two identities collide; an endpoint change leaves them as they were.
-        if (putSet.has(r) && (servicesProvided(r) !== servicesProvided(before) || takesOwnName(r) !== takesOwnName(before))) t.identities = true;
-        break;
-      default:
-        break;
-    }
-  };
-  change.puts.forEach((r, i) => note(r, change.replaced[i]));
-  for (const r of change.deletes) note(r, undefined);
-  // Mesh existence: a put resource needs its mesh; a deleted Mesh must leave none of its resources behind.
-  const putsElsewhere = change.puts.filter((r) => r.type !== 'Mesh');
-  const orphaned = change.deletes.filter((r) => r.type === 'Mesh' && r.name !== IMPLICIT_MESH).flatMap((m) => change.set.resourcesOf(meshOf(m)).filter((r) => r.type !== 'Mesh'));
-  if (putsElsewhere.length > 0 || orphaned.length > 0) {
-    const candidates = [...new Set([...putsElsewhere, ...orphaned])];
-    const meshResources = [...new Set(candidates.map(meshOf))].flatMap((mesh) => change.set.resourcesOf(mesh).filter((r) => r.type === 'Mesh'));
-    errors.push(...checkMeshesExist(meshResources, candidates));
-  }
-  for (const r of change.puts) {
-    if (r.type !== 'Secret') continue;
-    if (reservedSecretName(r.mesh, r.name)) errors.push({ resource: resourceLabel(r), path: 'name', message: `"${r.name}" is reserved for the builtin CA material of mesh "${r.mesh}"; choose another name` });
-    if (r.secretType === 'generic' || options.checkSecret?.(r) === false) continue;
-    checked++;
-    const material = checkSecretMaterial(r, options.now);
-    for (const e of material.errors) errors.push({ resource: resourceLabel(r), path: e.path, message: e.message });
-    for (const w of material.warnings) warnings.push({ resource: resourceLabel(r), path: w.path, message: w.message });
-  }
+  const changed = changeCheckKeys(change);
   const caMeshes = new Set<string>();
   const warnMeshes: string[] = [];
-  for (const [mesh, t] of touched) {
+  const denyMeshes = new Set<string>();
+  for (const mesh of changed.meshes) {
     const resources = change.set.resourcesOf(mesh);
-    // Only the put ones, unless a whole kind of the mesh must be looked at again (no pass over the mesh for an endpoint change).
-    const toCheck =
-      t.allRoutes || t.allServices
-        ? resources.filter((r) => (r.type === 'Route' && (t.allRoutes || putSet.has(r))) || (r.type === 'Service' && (t.allServices || putSet.has(r))))
-        : change.puts.filter((r) => (r.type === 'Route' || r.type === 'Service') && meshOf(r) === mesh);
-    if (toCheck.length > 0) {
-      checked += toCheck.length;
-      // Host claims: the Routes of the mesh in set order, so the later claimant gets the error, as the full check gives it.
-      errors.push(...checkReferences(resources, toCheck));
+    const select = <T extends Resource>(row: ResourceRow<T>): T[] => selectResources(row, mesh, resources, change.puts, changed);
+    const orphans = select(checks.meshExists);
+    if (orphans.length > 0) errors.push(...checkMeshesExist(resources.filter((r) => r.type === 'Mesh'), orphans));
+    for (const secret of select(checks.secretMaterial)) {
+      if (reservedSecretName(secret.mesh, secret.name)) errors.push({ resource: resourceLabel(secret), path: 'name', message: `"${secret.name}" is reserved for the builtin CA material of mesh "${secret.mesh}"; choose another name` });
+      if (secret.secretType === 'generic' || options.checkSecret?.(secret) === false) continue;
+      checked++;
+      const material = checkSecretMaterial(secret, options.now);
+      for (const e of material.errors) errors.push({ resource: resourceLabel(secret), path: e.path, message: e.message });
+      for (const w of material.warnings) warnings.push({ resource: resourceLabel(secret), path: w.path, message: w.message });
     }
-    if (t.identities) errors.push(...checkIdentityCollisions(resources));
-    const meshResource = t.ca ? resources.find((r) => r.type === 'Mesh' && r.name === mesh) : undefined;
+    const references: Resource[] = [...select(checks.routeReferences), ...select(checks.serviceReferences)];
+    if (references.length > 0) {
+      checked += references.length;
+      // Host claims: the Routes of the mesh in set order, so the later claimant gets the error, as the full check gives it.
+      errors.push(...checkReferences(resources, references));
+    }
+    if (selectsMesh(checks.identityCollisions, mesh, changed)) errors.push(...checkIdentityCollisions(resources));
+    const meshResource = selectsMesh(checks.meshCa, mesh, changed) ? resources.find((r) => r.type === 'Mesh' && r.name === mesh) : undefined;
     if (meshResource?.type === 'Mesh' && meshResource.mtls) {
       checked++;
       caMeshes.add(mesh);
       checkMeshCa(VALIDATION_PROVIDERS, meshResource, resources, options.now, options.readFile, errors, warnings);
     }
-    if (t.warnings && resources.some((r) => r.type === 'Gateway')) warnMeshes.push(mesh);
+    if (selectsMesh(checks.gatewayWarnings, mesh, changed) && resources.some((r) => r.type === 'Gateway')) warnMeshes.push(mesh);
+    if (selectsMesh(checks.defaultDeny, mesh, changed)) denyMeshes.add(mesh);
   }
   if (errors.length === 0 && options.warnings) for (const mesh of warnMeshes) for (const line of options.warnings(change.set.resourcesOf(mesh))) warnings.push(warningField(line));
-  // Default deny: the meshes whose Mesh or TrafficPermissions changed.
-  const policyMeshes = new Set([...change.puts, ...change.deletes].filter((r) => r.type === 'Mesh' || r.type === 'TrafficPermission').map(meshOf));
-  for (const mesh of policyMeshes) warnings.push(...defaultDenyWarnings(change.set.resourcesOf(mesh), policyMeshes));
+  for (const mesh of denyMeshes) warnings.push(...defaultDenyWarnings(change.set.resourcesOf(mesh), denyMeshes));
   return { errors, warnings, checked, caMeshes };
 }
