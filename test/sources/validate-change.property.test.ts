@@ -15,6 +15,8 @@ import { formatFieldError } from '../../src/api/errors.js';
 import { resourceKey, type Resource } from '../../src/api/types.js';
 import { resourceSetWarnings } from '../../src/generate/gateway-warnings.js';
 import { validateChange, validateResources } from '../../src/sources/validate.js';
+import { CHANGE_CHECKS, type ChangeCheckTable } from '../../src/sources/change-checks.js';
+import type { DependencyKind } from '../../src/change/keys.js';
 
 function valid(doc: Record<string, unknown>): Resource {
   const result = validateResource(doc);
@@ -24,7 +26,7 @@ function valid(doc: Record<string, unknown>): Resource {
 
 const MESHES = ['default', 'm2'] as const;
 const SERVICES = ['s1', 's2', 's3'];
-const SECRETS = ['ca1', 'tls1', 'default.ca-builtin-cert-x'];
+const SECRETS = ['ca1', 'ca2', 'tls1', 'default.ca-builtin-cert-x'];
 
 const mesh = fc.oneof(
   fc.constantFrom(...MESHES).map((name) => valid({ type: 'Mesh', name })),
@@ -33,7 +35,8 @@ const mesh = fc.oneof(
 const secret = fc
   .record({ mesh: fc.constantFrom(...MESHES), name: fc.constantFrom(...SECRETS), secretType: fc.constantFrom('tls-ca', 'tls') })
   .map((s) => valid({ type: 'Secret', ...s, cert: 'x', ...(s.secretType === 'tls' ? { key: 'y' } : {}) }));
-const gateway = fc.record({ mesh: fc.constantFrom(...MESHES), name: fc.constantFrom('g1', 'g2') }).map((g) => valid({ type: 'Gateway', ...g, listeners: [{ port: 8443 }] }));
+// A Gateway named like a service takes that service's identity (a collision).
+const gateway = fc.record({ mesh: fc.constantFrom(...MESHES), name: fc.constantFrom('g1', 'g2', 's4') }).map((g) => valid({ type: 'Gateway', ...g, listeners: [{ port: 8443 }] }));
 const route = fc
   .record({
     mesh: fc.constantFrom(...MESHES),
@@ -62,16 +65,21 @@ const service = fc
   .map((s) =>
     valid({ type: 'Service', name: s.name, mesh: s.mesh, endpoints: [{ address: '10.0.0.1', port: 8000 + s.port }], ...(s.caSecret !== undefined ? { tls: { caSecret: s.caSecret } } : {}) }),
   );
+// Without inbounds, a Dataplane takes its own name as its identity's service (s4: the service d1 serves, a collision).
 const dataplane = fc
-  .record({ mesh: fc.constantFrom(...MESHES), name: fc.constantFrom('d1', 'd2', 'd3'), service: fc.constantFrom(...SERVICES, 's4') })
-  .map((d) => valid({ type: 'Dataplane', name: d.name, mesh: d.mesh, networking: { address: '10.0.0.2', inbound: [{ port: 80, tags: { 'kuma.io/service': d.service } }] } }));
+  .record({ mesh: fc.constantFrom(...MESHES), name: fc.constantFrom('d1', 'd2', 'd3', 's4'), service: fc.option(fc.constantFrom(...SERVICES, 's4'), { nil: undefined, freq: 4 }) })
+  .map((d) =>
+    valid({ type: 'Dataplane', name: d.name, mesh: d.mesh, networking: { address: '10.0.0.2', ...(d.service === undefined ? { inbound: [], outbound: [{ port: 10000, tags: { 'kuma.io/service': 's1' } }] } : { inbound: [{ port: 80, tags: { 'kuma.io/service': d.service } }] }) } }),
+  );
 
 const BASE: Resource[] = MESHES.flatMap((m) => [
   valid({ type: 'Mesh', name: m }),
   valid({ type: 'Gateway', name: 'g1', mesh: m, listeners: [{ port: 8443 }] }),
   valid({ type: 'Secret', name: 'ca1', mesh: m, secretType: 'tls-ca', cert: 'x' }),
   valid({ type: 'Secret', name: 'tls1', mesh: m, secretType: 'tls', cert: 'x', key: 'y' }),
-  ...SERVICES.map((name) => valid({ type: 'Service', name, mesh: m, endpoints: [{ address: '10.0.0.1', port: 8000 }] })),
+  // Only a Service names ca2: a change to it must check that Service again.
+  valid({ type: 'Secret', name: 'ca2', mesh: m, secretType: 'tls-ca', cert: 'x' }),
+  ...SERVICES.map((name) => valid({ type: 'Service', name, mesh: m, endpoints: [{ address: '10.0.0.1', port: 8000 }], ...(name === 's3' ? { tls: { caSecret: 'ca2' } } : {}) })),
   valid({ type: 'Route', name: 'r1', mesh: m, host: 'a.example.com', tls: { clientValidationCa: { name: 'ca1' }, serverCertificate: { name: 'tls1' } }, routes: [{ prefix: '/', route: { service: 's1' } }] }),
   valid({ type: 'Route', name: 'r2', mesh: m, host: 'b.example.com', routes: [{ prefix: '/', route: { service: 's4' } }] }),
   valid({ type: 'Dataplane', name: 'd1', mesh: m, networking: { address: '10.0.0.2', inbound: [{ port: 80, tags: { 'kuma.io/service': 's4' } }] } }),
@@ -121,39 +129,79 @@ function changeOf(set: ResourceSet, batch: readonly Op[]): ResourceChange {
   return { set: next, puts: puts.map((p) => p.resource), replaced, deletes, meshes: new Set([...puts.map((p) => meshOf(p.resource)), ...deletes.map(meshOf)]), reset: false };
 }
 
+const batches = fc.array(fc.array(op, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 25 });
+
+/**
+ * Applies each batch to a valid start and compares `validateChange` (with the table `checks`)
+ * with the whole-set check; throws on the first disagreement. Counts the batches each way.
+ */
+function agreesWithWholeSet(run: readonly (readonly Op[])[], checks: ChangeCheckTable, counts = { accepted: 0, rejected: 0 }): void {
+  // A valid world to start from, so that Routes resolve and later changes can break them.
+  let set = ResourceSet.fromRanked(BASE.map((r) => ({ resource: r, rank: rank(r) })));
+  expect(validateResources(set.list(), { now: NOW, checkSecret: () => false }).errors).toEqual([]);
+  for (const batch of run) {
+    const change = changeOf(set, batch);
+    const options = { now: NOW, checkSecret: () => false, warnings: resourceSetWarnings };
+    const fast = validateChange(change, options, checks);
+    const full = validateResources(change.set.list(), options);
+    expect(fast.errors.length === 0, `incremental: ${fast.errors.map(formatFieldError).join('; ')}\nfull: ${full.errors.map(formatFieldError).join('; ')}`).toBe(full.errors.length === 0);
+    // Every error it reports is one the oracle reports.
+    const fullErrors = new Set(full.errors.map(formatFieldError));
+    for (const e of fast.errors) expect(fullErrors).toContain(formatFieldError(e));
+    if (fast.errors.length > 0) {
+      counts.rejected++;
+      continue;
+    }
+    const fullWarnings = new Set(full.warnings.map(formatFieldError));
+    for (const w of fast.warnings) expect(fullWarnings).toContain(formatFieldError(w));
+    counts.accepted++;
+    set = change.set;
+  }
+}
+
+/** `CHANGE_CHECKS` with the key kind `kind` left out of the reads of `row`. */
+function omitting(row: keyof ChangeCheckTable, kind: DependencyKind): ChangeCheckTable {
+  const reads: Record<string, unknown> = { ...CHANGE_CHECKS[row].reads };
+  expect(reads[kind], `${row} reads ${kind}`).toBeDefined();
+  delete reads[kind];
+  return { ...CHANGE_CHECKS, [row]: { ...CHANGE_CHECKS[row], reads } };
+}
+
 describe('validateChange vs validateResources (oracle)', () => {
   it('finds errors exactly when the whole-set check does, on random change sequences from a valid set', () => {
-    let accepted = 0;
-    let rejected = 0;
+    const counts = { accepted: 0, rejected: 0 };
     fc.assert(
-      fc.property(fc.array(fc.array(op, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 25 }), (batches) => {
-        // A valid world to start from, so that Routes resolve and later changes can break them.
-        let set = ResourceSet.fromRanked(BASE.map((r) => ({ resource: r, rank: rank(r) })));
-        expect(validateResources(set.list(), { now: NOW, checkSecret: () => false }).errors).toEqual([]);
-        for (const batch of batches) {
-          const change = changeOf(set, batch);
-          const options = { now: NOW, checkSecret: () => false, warnings: resourceSetWarnings };
-          const fast = validateChange(change, options);
-          const full = validateResources(change.set.list(), options);
-          expect(fast.errors.length === 0, `incremental: ${fast.errors.map(formatFieldError).join('; ')}\nfull: ${full.errors.map(formatFieldError).join('; ')}`).toBe(full.errors.length === 0);
-          // Every error it reports is one the oracle reports.
-          const fullErrors = new Set(full.errors.map(formatFieldError));
-          for (const e of fast.errors) expect(fullErrors).toContain(formatFieldError(e));
-          if (fast.errors.length > 0) {
-            rejected++;
-            continue;
-          }
-          const fullWarnings = new Set(full.warnings.map(formatFieldError));
-          for (const w of fast.warnings) expect(fullWarnings).toContain(formatFieldError(w));
-          accepted++;
-          set = change.set;
-        }
-      }),
+      fc.property(batches, (run) => agreesWithWholeSet(run, CHANGE_CHECKS, counts)),
       { numRuns: Number(process.env['FC_NUM_RUNS'] ?? 150) },
     );
     // The generator reaches both outcomes often (a property that only ever accepts proves little).
-    expect(accepted).toBeGreaterThan(100);
-    expect(rejected).toBeGreaterThan(100);
+    expect(counts.accepted).toBeGreaterThan(100);
+    expect(counts.rejected).toBeGreaterThan(100);
+  });
+
+  // Each check that forgets one key it reads: the property must find a change it lets through.
+  const SEED = 2026;
+  const OMISSIONS: [keyof ChangeCheckTable, DependencyKind][] = [
+    ['routeReferences', 'Gateway'],
+    ['routeReferences', 'Secret'],
+    ['routeReferences', 'ServiceName'],
+    ['routeReferences', 'Route'],
+    ['serviceReferences', 'Secret'],
+    ['meshExists', 'Mesh'],
+    ['identityCollisions', 'IdentityName'],
+  ];
+  it.each(OMISSIONS)('fails when the %s check omits the %s keys it reads', (row, kind) => {
+    // given: the table with one key kind left out of one check
+    const seeded = omitting(row, kind);
+    // when
+    const result = fc.check(fc.property(batches, (run) => agreesWithWholeSet(run, seeded)), { seed: SEED, numRuns: 300, endOnFailure: true });
+    // then
+    expect(result.failed).toBe(true);
+  });
+
+  it('passes with the whole table on the seed that catches each omission', () => {
+    const result = fc.check(fc.property(batches, (run) => agreesWithWholeSet(run, CHANGE_CHECKS)), { seed: SEED, numRuns: 300 });
+    expect(result.failed).toBe(false);
   });
 
   it('checks only what a change touches: an endpoint change of one Service among many Dataplanes checks that Service alone', () => {
