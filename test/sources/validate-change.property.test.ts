@@ -220,4 +220,24 @@ describe('validateChange vs validateResources (oracle)', () => {
     const other = ResourceSet.fromRanked([valid({ type: 'Mesh', name: 'm2' }), ...[valid({ type: 'Mesh', name: 'default' }), ...dataplanes, ext]].map((r) => ({ resource: r, rank: rank(r) })));
     expect(other.apply([{ resource: moved, rank: rank(moved) }], []).group('m2')).toBe(other.group('m2'));
   });
+
+  it('a Dataplane that moves checks no Route; one that stops serving a service checks the Routes naming it', () => {
+    // given: a Gateway, a Route per service s0..s4, and Dataplanes serving them
+    const dataplane = (i: number, service: string, address = '10.0.0.2'): Resource =>
+      valid({ type: 'Dataplane', name: `d${i}`, mesh: 'default', networking: { address, inbound: [{ port: 80, tags: { 'kuma.io/service': service } }] } });
+    const routes = Array.from({ length: 5 }, (_, i) => valid({ type: 'Route', name: `r${i}`, mesh: 'default', host: `h${i}.example.com`, routes: [{ prefix: '/', route: { service: `s${i}` } }] }));
+    const dataplanes = Array.from({ length: 200 }, (_, i) => dataplane(i, `s${i % 5}`));
+    const set = ResourceSet.fromRanked([valid({ type: 'Mesh', name: 'default' }), valid({ type: 'Gateway', name: 'g1', mesh: 'default', listeners: [{ port: 8443 }] }), ...routes, ...dataplanes].map((r) => ({ resource: r, rank: rank(r) })));
+    const change = (next: Resource): ResourceChange => ({ set: set.apply([{ resource: next, rank: rank(next) }], []), puts: [next], replaced: [dataplanes[0]], deletes: [], meshes: new Set(['default']), reset: false });
+    // when: d0 (serving s0) moves
+    const moved = validateChange(change(dataplane(0, 's0', '10.0.0.9')), { now: NOW });
+    // then: nothing to check again
+    expect(moved.errors).toEqual([]);
+    expect(moved.checked).toBe(0);
+    // when: d0 serves s9 instead: s0 keeps its other providers, s9 is new
+    const renamed = validateChange(change(dataplane(0, 's9')), { now: NOW });
+    // then: the Route naming s0 is checked again, and only it
+    expect(renamed.errors).toEqual([]);
+    expect(renamed.checked).toBe(1);
+  });
 });
