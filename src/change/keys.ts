@@ -57,6 +57,13 @@ export function kindOfKey(key: DependencyKey): DependencyKind {
   return key.slice(0, key.indexOf('/')) as DependencyKind;
 }
 
+/** The mesh of a key (between `kind/` and `/name`). */
+export function meshOfKey(key: DependencyKey): string {
+  const first = key.indexOf('/');
+  const second = key.indexOf('/', first + 1);
+  return second < 0 ? key.slice(first + 1) : key.slice(first + 1, second);
+}
+
 /** The name of a key (after `kind/mesh/`). */
 export function nameOfKey(key: DependencyKey): string {
   const first = key.indexOf('/');

@@ -23,7 +23,7 @@ import { meshOf, type ResourceChange } from '../api/resource-set.js';
 import { SERVICE_TAG } from '../api/tags.js';
 import type { Resource, RouteResource, SecretResource, ServiceResource } from '../api/types.js';
 import { deepEqual } from '../change/equal.js';
-import { ALL_NAMES, dependencyKey, wildcardOf, type DependencyKey, type DependencyKind } from '../change/keys.js';
+import { ALL_NAMES, dependencyKey, kindOfKey, meshOfKey, type DependencyKey, type DependencyKind } from '../change/keys.js';
 import { takesOwnName } from './identity-collisions.js';
 
 /** Per key kind, the names a subject reads: some (undefined ones are skipped), or all of them (`ALL_NAMES`). */
@@ -88,10 +88,10 @@ export const CHANGE_CHECKS: ChangeCheckTable = {
   defaultDeny: { reads: { Mesh: ownMesh, TrafficPermission: all } },
 };
 
-/** A change's keys, and the wildcard of each (`kind/mesh/*`: some name of that kind and mesh changed). */
+/** A change's keys, and per mesh the kinds they name (the change holds a key of `kind/mesh/*`). */
 export interface ChangeKeys {
   readonly keys: ReadonlySet<DependencyKey>;
-  readonly wildcards: ReadonlySet<DependencyKey>;
+  readonly kinds: ReadonlyMap<string, ReadonlySet<DependencyKind>>;
   /** The meshes of the keys, puts first, in change order. */
   readonly meshes: readonly string[];
 }
@@ -135,25 +135,34 @@ export function changeCheckKeys(change: ResourceChange): ChangeKeys {
   };
   change.puts.forEach((r, i) => note(r, change.replaced[i]));
   for (const r of change.deletes) note(undefined, r);
-  const wildcards = new Set<DependencyKey>();
-  for (const key of keys) wildcards.add(wildcardOf(key));
-  return { keys, wildcards, meshes: [...meshes] };
+  const kinds = new Map<string, Set<DependencyKind>>();
+  for (const key of keys) {
+    const mesh = meshOfKey(key);
+    let named = kinds.get(mesh);
+    if (!named) kinds.set(mesh, (named = new Set()));
+    named.add(kindOfKey(key));
+  }
+  return { keys, kinds, meshes: [...meshes] };
 }
 
 /** Whether a subject of `mesh` reads one of the change's keys. */
 function readsChanged<S>(reads: Reads<S>, subject: S, mesh: string, changed: ChangeKeys): boolean {
-  for (const [kind, names] of Object.entries(reads) as [DependencyKind, (s: S) => readonly (string | undefined)[] | typeof ALL_NAMES][]) {
-    if (!changed.wildcards.has(dependencyKey(kind, mesh, ALL_NAMES))) continue;
-    const read = names(subject);
+  const kinds = changed.kinds.get(mesh);
+  if (!kinds) return false;
+  for (const kind in reads) {
+    if (!kinds.has(kind as DependencyKind)) continue;
+    const read = reads[kind as DependencyKind]!(subject);
     if (read === ALL_NAMES) return true;
-    for (const name of read) if (name !== undefined && changed.keys.has(dependencyKey(kind, mesh, name))) return true;
+    for (const name of read) if (name !== undefined && changed.keys.has(dependencyKey(kind as DependencyKind, mesh, name))) return true;
   }
   return false;
 }
 
 /** Whether the change names some key of a kind `reads` has in `mesh` (else only a changed subject itself needs its check again). */
 function mayRead<S>(reads: Reads<S>, mesh: string, changed: ChangeKeys): boolean {
-  for (const kind of Object.keys(reads) as DependencyKind[]) if (changed.wildcards.has(dependencyKey(kind, mesh, ALL_NAMES))) return true;
+  const kinds = changed.kinds.get(mesh);
+  if (!kinds) return false;
+  for (const kind in reads) if (kinds.has(kind as DependencyKind)) return true;
   return false;
 }
 

@@ -7,7 +7,7 @@
  */
 import type { FieldError } from '../api/errors.js';
 import { checkReferences } from '../api/references.js';
-import { checkMeshesExist } from '../api/mesh-existence.js';
+import { checkMeshesExist, IMPLICIT_MESH } from '../api/mesh-existence.js';
 import { defaultDenyWarnings } from '../api/mesh-warnings.js';
 import { checkIdentityCollisions } from './identity-collisions.js';
 import type { ResourceChange } from '../api/resource-set.js';
@@ -146,7 +146,8 @@ export function validateChange(change: ResourceChange, options: ResourceSetOptio
   for (const mesh of changed.meshes) {
     const resources = change.set.resourcesOf(mesh);
     const select = <T extends Resource>(row: ResourceRow<T>): T[] => selectResources(row, mesh, resources, change.puts, changed);
-    const orphans = select(checks.meshExists);
+    // `default` exists without a Mesh resource: no pass over it for its Mesh.
+    const orphans = mesh === IMPLICIT_MESH ? [] : select(checks.meshExists);
     if (orphans.length > 0) errors.push(...checkMeshesExist(resources.filter((r) => r.type === 'Mesh'), orphans));
     for (const secret of select(checks.secretMaterial)) {
       if (reservedSecretName(secret.mesh, secret.name)) errors.push({ resource: resourceLabel(secret), path: 'name', message: `"${secret.name}" is reserved for the builtin CA material of mesh "${secret.mesh}"; choose another name` });

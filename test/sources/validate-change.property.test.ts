@@ -1,11 +1,14 @@
 /**
- * The incremental check (`validateChange`, issue #11) against the whole-set check
+ * The incremental check (`validateChange`, which runs again the checks of the table
+ * `CHANGE_CHECKS` that read one of a change's keys) against the whole-set check
  * (`validateResources`, the oracle): random batches of puts and deletes of every kind that has
  * references (Routes naming Gateways, Secrets and services; Services naming Secrets; Dataplanes
- * and Services providing service names; Secrets of the wrong type or with reserved names; Meshes
- * with a builtin CA) are applied to a valid set, the way the sources apply store changes. The
- * incremental check must find errors exactly when the oracle does, and its warnings must be
- * warnings of the oracle. ResourceSet.apply must give the set `fromRanked` gives.
+ * and Services providing service names; Gateways and inbound-less Dataplanes taking identities;
+ * Secrets of the wrong type or with reserved names; Meshes with a builtin CA) are applied to a
+ * valid set, the way the sources apply store changes. The incremental check must find errors
+ * exactly when the oracle does, and its warnings must be warnings of the oracle. A table whose
+ * check forgets a key kind it reads must make the property fail. ResourceSet.apply must give the
+ * set `fromRanked` gives.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
