@@ -6,7 +6,8 @@
  * and Services providing service names; Gateways and inbound-less Dataplanes taking identities;
  * Secrets of the wrong type or with reserved names; Meshes with a builtin CA) are applied to a
  * valid set, the way the sources apply store changes. The incremental check must find errors
- * exactly when the oracle does, and its warnings must be warnings of the oracle. A table whose
+ * exactly when the oracle does, its warnings must be warnings of the oracle, and every warning of
+ * the oracle that the set before the change did not have must be among them. A table whose
  * check forgets a key kind it reads must make the property fail. ResourceSet.apply must give the
  * set `fromRanked` gives.
  */
@@ -141,10 +142,13 @@ const batches = fc.array(fc.array(op, { minLength: 1, maxLength: 3 }), { minLeng
 function agreesWithWholeSet(run: readonly (readonly Op[])[], checks: ChangeCheckTable, counts = { accepted: 0, rejected: 0 }): void {
   // A valid world to start from, so that Routes resolve and later changes can break them.
   let set = ResourceSet.fromRanked(BASE.map((r) => ({ resource: r, rank: rank(r) })));
-  expect(validateResources(set.list(), { now: NOW, checkSecret: () => false }).errors).toEqual([]);
+  const options = { now: NOW, checkSecret: () => false, warnings: resourceSetWarnings };
+  const start = validateResources(set.list(), options);
+  expect(start.errors).toEqual([]);
+  // What the operator has been told about the set served so far.
+  let told = new Set(start.warnings.map(formatFieldError));
   for (const batch of run) {
     const change = changeOf(set, batch);
-    const options = { now: NOW, checkSecret: () => false, warnings: resourceSetWarnings };
     const fast = validateChange(change, options, checks);
     const full = validateResources(change.set.list(), options);
     expect(fast.errors.length === 0, `incremental: ${fast.errors.map(formatFieldError).join('; ')}\nfull: ${full.errors.map(formatFieldError).join('; ')}`).toBe(full.errors.length === 0);
@@ -156,8 +160,12 @@ function agreesWithWholeSet(run: readonly (readonly Op[])[], checks: ChangeCheck
       continue;
     }
     const fullWarnings = new Set(full.warnings.map(formatFieldError));
-    for (const w of fast.warnings) expect(fullWarnings).toContain(formatFieldError(w));
+    const fastWarnings = new Set(fast.warnings.map(formatFieldError));
+    for (const w of fastWarnings) expect(fullWarnings).toContain(w);
+    // A warning the change brings is one it reports.
+    for (const w of fullWarnings) if (!told.has(w)) expect(fastWarnings, 'a new warning').toContain(w);
     counts.accepted++;
+    told = fullWarnings;
     set = change.set;
   }
 }
@@ -192,6 +200,13 @@ describe('validateChange vs validateResources (oracle)', () => {
     ['serviceReferences', 'Secret'],
     ['meshExists', 'Mesh'],
     ['identityCollisions', 'IdentityName'],
+    ['gatewayWarnings', 'Route'],
+    ['gatewayWarnings', 'ServiceTls'],
+    ['defaultDeny', 'Mesh'],
+    // Not reached by this generator, so not listed: the Secrets and the Mesh a CA backend reads
+    // (a provided CA's material; the builtin one here has none), the Secrets of gateway warnings
+    // (a server certificate's names, which need a real certificate), and a Gateway or Mesh change
+    // that brings a gateway warning without an error.
   ];
   it.each(OMISSIONS)('fails when the %s check omits the %s keys it reads', (row, kind) => {
     // given: the table with one key kind left out of one check
