@@ -10,8 +10,9 @@
  *   service name `s` (what a Route may name); an endpoint change names none;
  * - `ServiceTls/<mesh>/<s>`: Service `s` came, went or changed its `tls` (what gateway warnings
  *   read of a Service);
- * - `IdentityName/<mesh>/<n>`: a put Gateway or Dataplane claims the workload identity `n` anew
- *   (only a put can make two identities collide).
+ * - `IdentityName/<mesh>/<n>`: a put Gateway, or a put Dataplane whose services or inbound-less
+ *   name changed, claims the workload identity `n` (only a put can make two identities collide;
+ *   a Dataplane that only moves claims nothing new).
  *
  * The table is data: a row names its subjects (each resource of a type in a mesh, or the mesh)
  * and, per key kind, the names a subject reads (or every name, `kind/mesh/*`). A check of a
