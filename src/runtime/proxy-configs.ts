@@ -14,8 +14,8 @@
  *   pushes EDS alone. `Dataplane` keys generate the proxies they name again.
  * - `Gateway` and `Secret` keys generate again the proxies that serve no Dataplane (gateways).
  * - Any other key generates it again, and so does a change whose keys the proxy cannot read: a
- *   revision that does not count from the one it saw last (`ModelRevision.since`), a tick without keys
- *   for a gateway. Keys received while a step waits are taken together (their union).
+ *   revision that does not count from the one it saw last (`ModelRevision.since`), a tick without
+ *   keys for a gateway. Keys not applied yet are taken together (their union).
  * `generateForProxy` on the full model stays the oracle: test/incremental checks both agree.
  */
 import { Observable, type Subscription } from 'rxjs';
@@ -208,7 +208,9 @@ function withTick(pending: PendingIdentity | undefined, keys: readonly Dependenc
  *
  * A class rather than closures: one object per connected proxy instead of a dozen closures and
  * their contexts (idle memory). Between changes it holds no key set (both pending fields are
- * undefined), and a change taken at once is the revision's own set, not a copy.
+ * undefined), and a change taken at once is the revision's own set, not a copy. Every state and
+ * tick steps at once after the first config, so the keys of two events are united only if a step
+ * ever waits; keys that arrive together (a revision whose `since` spans several) are one set.
  */
 class ProxyConfigRun implements StateListener {
   /** The last config generated or patched; undefined before the first. */
