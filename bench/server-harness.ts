@@ -4,6 +4,8 @@
  * applies "one changed cluster" measuring until every proxy has ACKed it.
  */
 import fs from 'node:fs';
+import path from 'node:path';
+import v8 from 'node:v8';
 import { performance } from 'node:perf_hooks';
 import { replyToParent, serveParent, settledMemory, type InitialRecompute, type MemorySample, type PushCounts, type RecomputeDelta, type ServerCommand } from './ipc.js';
 import type { Scenario } from './scenario.js';
@@ -89,9 +91,18 @@ export function runServerProcess(target: BenchTarget): void {
         replyToParent({ type: 'initial-done', ms, ...(certificatesIssued !== undefined ? { certificatesIssued } : {}), ...(target.coldStartMilestones?.() ?? {}) });
         return;
       }
-      case 'measure-idle':
-        replyToParent({ type: 'idle', memory: target.memoryIdle ? await target.memoryIdle() : await settledMemory() });
+      case 'measure-idle': {
+        const memory = target.memoryIdle ? await target.memoryIdle() : await settledMemory();
+        // BENCH_HEAP_SNAPSHOT_DIR=DIR: a V8 heap snapshot of the idle server, after its memory was read
+        // (DIR/<server script>-<pid>.heapsnapshot, for Chrome DevTools).
+        const dir = process.env['BENCH_HEAP_SNAPSHOT_DIR'];
+        if (dir) {
+          fs.mkdirSync(dir, { recursive: true });
+          v8.writeHeapSnapshot(path.join(dir, `${path.basename(process.argv[1] ?? 'server', '.js')}-${process.pid}.heapsnapshot`));
+        }
+        replyToParent({ type: 'idle', memory });
         return;
+      }
       case 'change': {
         const pid = target.serverPid?.();
         const writesBefore = writeSyscalls(pid);

@@ -1,18 +1,11 @@
 /**
  * The demo mesh: builtin CA, STRICT mTLS with short-lived workload certificates (so a rotation
  * shows within seconds), web and backend as proxyless gRPC workloads, and the permission
- * web → backend. Also used by the real-peer tests (`demoConfig`, without mTLS).
+ * web → backend. The real-peer tests use the same Dataplanes (`demoDataplanes`) in a mesh without mTLS.
  */
 
-/** A mesh without mTLS: web plus one backend Dataplane per entry. */
-export function demoConfig(backends: ReadonlyArray<{ name: string; port: number }>): string {
-  return `type: Mesh
-name: default
----
-${dataplanes(backends, 1)}`;
-}
-
-function dataplanes(backends: ReadonlyArray<{ name: string; port: number }>, webPort: number): string {
+/** The demo's Dataplanes: web, and one backend Dataplane per entry. */
+export function demoDataplanes(backends: ReadonlyArray<{ name: string; port: number }>, webPort: number): string {
   const backendDocs = backends
     .map(
       ({ name, port }) => `---
@@ -59,6 +52,6 @@ mtls:
       rotation:
         expiration: ${certLifetime}
 ---
-${dataplanes([{ name: 'backend-1', port: backendPort }], webPort)}---
+${demoDataplanes([{ name: 'backend-1', port: backendPort }], webPort)}---
 ${DEMO_PERMISSION}`;
 }

@@ -4,7 +4,7 @@
  * resources and the mesh CA in production, by fixed PEMs in tests).
  */
 import type { ResourceSet } from '../api/resource-set.js';
-import type { Resource, SecretResource } from '../api/types.js';
+import type { SecretResource } from '../api/types.js';
 import type { IssuedServerCertificate } from '../ca/workload-identity.js';
 
 // Declared on the CA side (the seam generation and identity share), so identity/ never imports generate/.
@@ -31,21 +31,6 @@ export const NO_SECRET_MATERIAL: SecretMaterialSource = {
   userSecret: () => undefined,
   issuedServerCertificate: () => undefined,
 };
-
-/** User secrets looked up among `resources`; issued certificates from `issue`. */
-export function secretMaterialFromResources(
-  resources: readonly Resource[],
-  issue: (mesh: string, host: string) => IssuedServerCertificate | undefined,
-  pending?: (mesh: string, host: string) => boolean,
-): SecretMaterialSource {
-  const secrets = new Map<string, SecretResource>();
-  for (const r of resources) if (r.type === 'Secret') secrets.set(`${r.mesh}/${r.name}`, r);
-  return {
-    userSecret: (mesh, name) => secrets.get(`${mesh}/${name}`),
-    issuedServerCertificate: issue,
-    ...(pending ? { issuedServerCertificatePending: pending } : {}),
-  };
-}
 
 /** User secrets looked up in a resource set's mesh groups (indexed per group on first use); issued certificates from `issue`. */
 export function secretMaterialFromSet(

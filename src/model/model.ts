@@ -135,5 +135,3 @@ export interface MeshModel {
 export interface Model {
   readonly meshes: ReadonlyMap<string, MeshModel>;
 }
-
-export const EMPTY_MODEL: Model = { meshes: new Map() };

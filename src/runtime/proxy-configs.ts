@@ -13,7 +13,9 @@
  *   snapshot reuses their encoded maps and versions (snapshot.ts `previous`) and the session
  *   pushes EDS alone. `Dataplane` keys generate the proxies they name again.
  * - `Gateway` and `Secret` keys generate again the proxies that serve no Dataplane (gateways).
- * - Any other key, or a revision this proxy did not see the one before of, generates it again.
+ * - Any other key generates it again, and so does a change whose keys the proxy cannot read: a
+ *   revision that does not count from the one it saw last (`ModelRevision.since`), a tick without
+ *   keys for a gateway. Keys not applied yet are taken together (their union).
  * `generateForProxy` on the full model stays the oracle: test/incremental checks both agree.
  */
 import { Observable, type Subscription } from 'rxjs';
@@ -23,7 +25,7 @@ import { contextMemo, generateForProxy, type GenerateContext, type ProxyIdentity
 import { identitySecrets } from '../envoy/identity-secrets.js';
 import { identitySecretNames } from '../identity/names.js';
 import type { Model } from '../model/model.js';
-import type { ModelRevision } from '../translate/incremental.js';
+import type { ModelChange, ModelRevision } from '../translate/incremental.js';
 import type { ResourceObject } from '../snapshot/encode.js';
 import { TypeMap, type GeneratedConfig } from '../snapshot/snapshot.js';
 import { SECRET_TYPE } from '../snapshot/types.js';
@@ -148,9 +150,9 @@ export interface TickSource {
  */
 const SIDECAR_IDENTITY_KINDS: ReadonlySet<DependencyKind> = new Set<DependencyKind>(['Certificate', 'TrustBundle', 'CaPhase']);
 
-/** Whether a tick with `keys` can change a sidecar's config: without keys (a plain tick source), it may. */
-function touchesSidecar(keys: readonly DependencyKey[] | undefined): boolean {
-  return keys === undefined || keys.some((key) => SIDECAR_IDENTITY_KINDS.has(kindOfKey(key)));
+/** Whether identity events `keys` can change a sidecar's config. */
+function readBySidecar(keys: readonly DependencyKey[]): boolean {
+  return keys.some((key) => SIDECAR_IDENTITY_KINDS.has(kindOfKey(key)));
 }
 
 /**
@@ -178,20 +180,50 @@ export function proxyConfigs(
   );
 }
 
+/** What a run holds for a change its keys do not say: a revision that does not follow the one it saw last, a tick without keys. */
+const KEYS_UNKNOWN: unique symbol = Symbol('keys unknown');
+
+type PendingModel = ModelChange | typeof KEYS_UNKNOWN;
+type PendingIdentity = readonly DependencyKey[] | typeof KEYS_UNKNOWN;
+
+/** `pending` and `change` taken together: the change's own set when nothing was pending (shared by every proxy, no copy), else a union of the run's own. */
+function withChange(pending: PendingModel | undefined, change: ModelChange): PendingModel {
+  if (pending === undefined || pending === KEYS_UNKNOWN) return pending ?? change;
+  const union = new Set(pending);
+  for (const key of change) union.add(key);
+  return union;
+}
+
+function withTick(pending: PendingIdentity | undefined, keys: readonly DependencyKey[] | undefined): PendingIdentity {
+  if (keys === undefined || pending === KEYS_UNKNOWN) return KEYS_UNKNOWN;
+  return pending === undefined ? keys : [...pending, ...keys];
+}
+
 /**
- * One listener's run of `proxyConfigs`: its last config, the latest state and tick, and the step
- * from one to the next. A class rather than closures: one object per connected proxy instead of
- * a dozen closures and their contexts (idle memory).
+ * One listener's run of `proxyConfigs`: its last config, the keys of what changed since, and the
+ * step from one to the next. The step reads the keys alone: none pending, nothing to do; the plan
+ * of the model keys (shared-parts.ts `changePlan`) says generate, patch EDS or leave; identity keys
+ * a sidecar reads patch its SDS. Keys the run cannot read generate. Revision numbers serve only
+ * to know whether a revision's keys count from the one the run saw last (`ModelRevision.since`).
+ *
+ * A class rather than closures: one object per connected proxy instead of a dozen closures and
+ * their contexts (idle memory). Between changes it holds no key set (both pending fields are
+ * undefined), and a change taken at once is the revision's own set, not a copy. Every state and
+ * tick steps at once after the first config, so the keys of two events are united only if a step
+ * ever waits; keys that arrive together (a revision whose `since` spans several) are one set.
  */
 class ProxyConfigRun implements StateListener {
-  /** The last config generated or patched, the revision and tick it is of; undefined before the first. */
+  /** The last config generated or patched; undefined before the first. */
   private lastConfig: GeneratedConfig | undefined = undefined;
-  private lastRevision = 0;
-  private lastTick = 0;
-  /** The identity keys of the last tick. */
-  private tickKeys: readonly DependencyKey[] | undefined = undefined;
+  /** The model keys of the proxy's mesh received since `lastConfig`, not applied yet. */
+  private pendingModel: PendingModel | undefined = undefined;
+  /** The identity keys received since `lastConfig`, not applied yet. */
+  private pendingIdentity: PendingIdentity | undefined = undefined;
+  /** The revision received last: the next one's keys are read when they count from it. */
+  private seen: number | undefined = undefined;
   private state: ResourceState | undefined = undefined;
-  private tick: number | undefined = undefined;
+  /** Whether the identity told its first version: a proxy's first config waits for it. */
+  private ticked = false;
   private completed = 0;
   private closed = false;
   private stopStates: (() => void) | undefined = undefined;
@@ -239,13 +271,25 @@ class ProxyConfigRun implements StateListener {
 
   /** A model state (StateListener). */
   next(state: ResourceState): void {
+    const revision = state.revision;
+    if (revision !== this.state?.revision) {
+      // Keys are kept only against a config: the first one is generated whatever changed before it.
+      const follows = revision.since === this.seen;
+      this.seen = revision.revision;
+      if (this.lastConfig !== undefined) {
+        const change = revision.changes.get(this.proxy.mesh);
+        if (!follows) this.pendingModel = KEYS_UNKNOWN;
+        else if (change !== undefined) this.pendingModel = withChange(this.pendingModel, change);
+      }
+    }
     this.state = state;
     this.emit();
   }
 
-  onTick(tick: number, keys?: readonly DependencyKey[]): void {
-    this.tick = tick;
-    this.tickKeys = keys;
+  /** A new version of the proxy's identity, standing for `keys` (undefined: not said). */
+  onTick(keys?: readonly DependencyKey[]): void {
+    this.ticked = true;
+    if (this.lastConfig !== undefined) this.pendingIdentity = withTick(this.pendingIdentity, keys);
     this.emit();
   }
 
@@ -264,8 +308,8 @@ class ProxyConfigRun implements StateListener {
   // combineLatest by hand: one change reaches every connected proxy, and this runs for each of
   // them, so no per-emission array or operator chain (a profiled hot path).
   private emit(): void {
-    if (this.closed || this.state === undefined || this.tick === undefined) return;
-    const config = this.step(this.state, this.tick);
+    if (this.closed || this.state === undefined || !this.ticked) return;
+    const config = this.step(this.state);
     if (config && (this.publish === undefined || this.publish(config, this.proxy))) {
       const kept = this.sink.next(config);
       // The snapshot cache built it and keeps it without its encoded plain objects (xds/snapshot.ts
@@ -278,62 +322,54 @@ class ProxyConfigRun implements StateListener {
     return state.shared ?? (this.own ??= new SharedParts());
   }
 
-  private generate(state: ResourceState, tick: number): GeneratedConfig {
+  private generate(state: ResourceState): GeneratedConfig {
     this.counters.proxyGenerations++;
     const config = this.shared(state).config(generateForProxy(state.revision.model, this.proxy, state.context));
     this.lastConfig = config;
-    this.lastRevision = state.revision.revision;
-    this.lastTick = tick;
     return config;
   }
 
-  private step(state: ResourceState, tick: number): GeneratedConfig | undefined {
-    const revision = state.revision;
+  /** The config after what is pending, applied: undefined when it stays the same. */
+  private step(state: ResourceState): GeneratedConfig | undefined {
     const last = this.lastConfig;
-    if (last !== undefined && this.lastTick !== tick && this.lastRevision === revision.revision) {
-      // An identity tick on an unchanged model: a rotation or a trust bundle change is an SDS-only
-      // update; an event a sidecar does not read (a gateway's server certificate) leaves it alone.
-      if (!touchesSidecar(this.tickKeys) && revision.model.meshes.get(this.proxy.mesh)?.dataplanes.has(this.proxy.name) === true) {
-        this.lastTick = tick;
-        return undefined;
-      }
-      const patched = patchIdentity(last, revision.model, this.proxy, state.context);
-      if (!patched) return this.generate(state, tick);
-      this.lastTick = tick;
-      if (patched === last) return undefined;
-      this.counters.identityPatches++;
-      this.lastConfig = patched;
-      return patched;
-    }
-    if (last === undefined || this.lastTick !== tick || revision.revision !== this.lastRevision + 1) {
-      if (last !== undefined && this.lastTick === tick && this.lastRevision === revision.revision) return undefined;
-      return this.generate(state, tick);
-    }
-    const change = revision.changes.get(this.proxy.mesh);
+    const model = this.pendingModel;
+    const identity = this.pendingIdentity;
+    if (last !== undefined && model === undefined && identity === undefined) return undefined;
+    this.pendingModel = undefined;
+    this.pendingIdentity = undefined;
+    if (last === undefined || model === KEYS_UNKNOWN) return this.generate(state);
+    const revision = state.revision;
     const mesh = revision.model.meshes.get(this.proxy.mesh);
-    if (change === undefined) {
-      this.lastRevision = revision.revision;
-      return undefined;
-    }
-    const shared = this.shared(state);
-    const plan = shared.plan(change);
     const name = this.proxy.name;
-    if (!mesh || plan.all || plan.proxies.has(name) || (plan.withoutDataplane && !mesh.dataplanes.has(name))) return this.generate(state, tick);
-    this.lastRevision = revision.revision;
-    if (plan.services.size === 0) return undefined;
-    const patched = shared.patchEndpoints(last, revision, mesh, plan.services, contextMemo(state.context));
-    if (patched === last) return undefined;
-    this.counters.endpointPatches++;
-    this.lastConfig = patched;
-    return patched;
+    const sidecar = mesh?.dataplanes.has(name) === true;
+    let config = last;
+    if (model !== undefined) {
+      const shared = this.shared(state);
+      const plan = shared.plan(model);
+      if (!mesh || plan.all || plan.proxies.has(name) || (plan.withoutDataplane && !sidecar)) return this.generate(state);
+      if (plan.services.size > 0) config = shared.patchEndpoints(config, mesh, plan.services, contextMemo(state.context));
+    }
+    const endpointsPatched = config !== last;
+    // An identity event a sidecar does not read (a gateway's server certificate) leaves it alone;
+    // one it reads is an SDS-only update when patchIdentity can make it, a generation otherwise.
+    if (identity !== undefined && (identity === KEYS_UNKNOWN || !sidecar || readBySidecar(identity))) {
+      const patched = patchIdentity(config, revision.model, this.proxy, state.context);
+      if (!patched) return this.generate(state);
+      if (patched !== config) this.counters.identityPatches++;
+      config = patched;
+    }
+    if (endpointsPatched) this.counters.endpointPatches++;
+    if (config === last) return undefined;
+    this.lastConfig = config;
+    return config;
   }
 }
 
 /** The ticks' observer: an object with methods, not three closures per proxy. */
 class TickObserver {
   constructor(private readonly run: ProxyConfigRun) {}
-  next(tick: number, keys?: readonly DependencyKey[]): void {
-    this.run.onTick(tick, keys);
+  next(_version: number, keys?: readonly DependencyKey[]): void {
+    this.run.onTick(keys);
   }
   error(err: unknown): void {
     this.run.error(err);

@@ -6,7 +6,7 @@
  */
 import type { ResourceObject } from '../snapshot/encode.js';
 import type { MeshModel } from '../model/model.js';
-import type { ModelChange, ModelRevision } from '../translate/incremental.js';
+import type { ModelChange } from '../translate/incremental.js';
 import { kindOfKey, nameOfKey } from '../change/keys.js';
 import { serviceEndpoints } from '../generate/services.js';
 import type { GenerationMemo } from '../generate/memo.js';
@@ -17,7 +17,7 @@ import { ENDPOINT_TYPE } from '../snapshot/types.js';
 /** Past this many lists (or source maps) a table starts over, which costs sharing, never a wrong result. */
 const MAX_SHARED = 20_000;
 
-/** What an endpoint change of one revision and mesh swaps, built once for all proxies. */
+/** What an endpoint change of one set of services swaps, built once for all proxies. */
 interface EndpointPatch {
   /** The new ClusterLoadAssignment of each changed service, by cluster name. */
   readonly replacements: ReadonlyMap<string, ResourceObject>;
@@ -101,8 +101,12 @@ export class SharedParts {
    * shared lists, one Map per type each; shared, they are held once.
    */
   private readonly sourceMaps = new Map<string, ReadonlyMap<string, unknown>>();
-  /** Per revision and mesh, the patch its endpoint-only change makes (built by the first proxy that needs it). */
-  private readonly patches = new WeakMap<ModelRevision, Map<string, EndpointPatch>>();
+  /**
+   * Per set of changed services (a plan's `services`: one per change, so per revision and mesh),
+   * the patch it makes (built by the first proxy that needs it). A proxy that takes several
+   * changes at once plans their union, which has a set of its own.
+   */
+  private readonly patches = new WeakMap<ReadonlySet<string>, EndpointPatch>();
   /** Per change, its plan (read once for every proxy of the mesh). */
   private readonly plans = new WeakMap<ModelChange, ChangePlan>();
 
@@ -150,11 +154,11 @@ export class SharedParts {
   }
 
   /**
-   * `config` with the ClusterLoadAssignments of `services` (of `mesh`, as revision `revision` has
-   * them) swapped in; the patched EDS list is shared by every proxy that held the same list.
+   * `config` with the ClusterLoadAssignments of `services` (a plan's, of `mesh` as the change
+   * planned leaves it) swapped in; the patched EDS list is shared by every proxy that held the same list.
    */
-  patchEndpoints(config: GeneratedConfig, revision: ModelRevision, mesh: MeshModel, services: Iterable<string>, memo: GenerationMemo): GeneratedConfig {
-    const patch = this.endpointPatch(revision, mesh, services, memo);
+  patchEndpoints(config: GeneratedConfig, mesh: MeshModel, services: ReadonlySet<string>, memo: GenerationMemo): GeneratedConfig {
+    const patch = this.endpointPatch(mesh, services, memo);
     const list = config.resources.get(ENDPOINT_TYPE);
     if (!list || patch.replacements.size === 0) return config;
     let patched = patch.lists.get(list);
@@ -168,17 +172,15 @@ export class SharedParts {
     return { ...config, resources: new MapWith(config.resources, ENDPOINT_TYPE, patched) };
   }
 
-  private endpointPatch(revision: ModelRevision, mesh: MeshModel, services: Iterable<string>, memo: GenerationMemo): EndpointPatch {
-    let byMesh = this.patches.get(revision);
-    if (!byMesh) this.patches.set(revision, (byMesh = new Map()));
-    let found = byMesh.get(mesh.name);
+  private endpointPatch(mesh: MeshModel, services: ReadonlySet<string>, memo: GenerationMemo): EndpointPatch {
+    let found = this.patches.get(services);
     if (!found) {
       const map = new Map<string, ResourceObject>();
       for (const name of services) {
         const service = mesh.services.get(name);
         if (service) map.set(serviceClusterName(name), serviceEndpoints(service, memo));
       }
-      byMesh.set(mesh.name, (found = { replacements: map, lists: new WeakMap() }));
+      this.patches.set(services, (found = { replacements: map, lists: new WeakMap() }));
     }
     return found;
   }

@@ -10,7 +10,7 @@ import { EncodedSets } from './sets.js';
 import { templateInstanceOf, wellFormed, type ResourceTemplate } from './template.js';
 import { ENDPOINT_TYPE, SECRET_TYPE, protoNameOf, type ResourceObject } from './types.js';
 
-export { ownBytes, ResourceTemplate, templateCounters, templated } from './template.js';
+export { ResourceTemplate, templateCounters, templated } from './template.js';
 export { contentHash, type EncodedResource } from './encoded.js';
 
 export type { ResourceObject } from './types.js';
@@ -126,7 +126,8 @@ export class ResourceEncoder {
 }
 
 /**
- * A protobufjs writer whose result is a buffer of its own (see ownBytes): written there directly,
+ * A protobufjs writer whose result is a buffer of its own (a long-lived slice of Node's shared pool
+ * keeps the whole 8 KiB pool alive): written there directly,
  * rather than into a slice of Node's shared pool and copied out (a new 8 KiB pool every few
  * Secrets of a few KiB was a visible cost of the initial config).
  */

@@ -230,7 +230,8 @@ export class ResourceTemplate {
       for (let i = 0; i < node.children.length; i++) size += varintLength(sizes[node.children[i]!]!) + sizes[node.children[i]!]!;
       sizes[n] = size;
     }
-    // A buffer of its own, never a slice of the shared pool (see ownBytes).
+    // A buffer of its own, never a slice of Node's shared 8 KiB pool: one long-lived slice keeps its
+    // whole pool alive, and the encoded resources every proxy holds kept about one pool per proxy.
     const out = Buffer.allocUnsafeSlow(sizes[0]!);
     const ops = this.ops;
     let pos = 0;
@@ -294,13 +295,4 @@ export function templated<T extends ResourceObject>(resource: T, template: Resou
     Object.defineProperty(resource, TEMPLATE_INSTANCE, { value: { template, value } satisfies TemplateInstance });
   }
   return resource;
-}
-
-/**
- * `bytes` in a buffer of its own. protobufjs hands out small results as slices of Node's shared
- * 8 KiB allocation pool, and one long-lived slice keeps its whole pool alive: the encoded
- * resources every proxy holds kept about one pool per connected proxy (8 KiB of RSS each).
- */
-export function ownBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
 }

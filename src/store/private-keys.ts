@@ -38,12 +38,3 @@ export function mapPrivateKeys(doc: ResourceDocument, transform: KeyTransform): 
   return changed ? { ...doc, mtls: { ...mtls, backends } } : doc;
 }
 
-/** The private key values of a document, with their fields. */
-export function privateKeysOf(doc: ResourceDocument): { field: string; value: string }[] {
-  const found: { field: string; value: string }[] = [];
-  mapPrivateKeys(doc, (value, field) => {
-    found.push({ field, value });
-    return value;
-  });
-  return found;
-}

@@ -36,10 +36,16 @@ import { NONE_OFFLINE, translateMesh, type OfflineDataplanes } from './mesh-serv
 export type ModelChange = ReadonlySet<DependencyKey>;
 
 export interface ModelRevision {
-  /** Increases by one per translated resource set. */
+  /** This revision's version: increases with each translated resource set. */
   readonly revision: number;
+  /**
+   * The revision `changes` count from: the one before, as the translator makes them. A consumer
+   * that has taken every change up to `since` knows what this one changed; one that has not
+   * (it missed a revision) does not, and starts over from the model.
+   */
+  readonly since: number;
   readonly model: Model;
-  /** Per mesh, the keys of what changed since revision - 1; a mesh not listed did not change. */
+  /** Per mesh, the keys of what changed since revision `since`; a mesh not listed did not change. */
   readonly changes: ReadonlyMap<string, ModelChange>;
 }
 
@@ -170,7 +176,7 @@ export class IncrementalTranslator {
 
   private inputs = new Map<string, readonly Resource[]>();
   private set?: ResourceSet;
-  private current: ModelRevision = { revision: 0, model: { meshes: new Map() }, changes: new Map() };
+  private current: ModelRevision = { revision: 0, since: 0, model: { meshes: new Map() }, changes: new Map() };
   /** Meshes translated, per mesh name (recompute counter). */
   readonly translations = new Map<string, number>();
 
@@ -218,7 +224,7 @@ export class IncrementalTranslator {
       if (mesh) meshes.set(name, mesh);
     }
     this.set = change.set;
-    this.current = { revision: this.current.revision + 1, model: { meshes }, changes };
+    this.current = { revision: this.current.revision + 1, since: this.current.revision, model: { meshes }, changes };
     return this.current;
   }
 
@@ -242,7 +248,7 @@ export class IncrementalTranslator {
     const meshes = new Map(this.current.model.meshes);
     meshes.set(mesh, { ...previous, services });
     const changes = new Map<string, ModelChange>([[mesh, new Set([...changed].map((service) => dependencyKey('ServiceMembers', mesh, service)))]]);
-    this.current = { revision: this.current.revision + 1, model: { meshes }, changes };
+    this.current = { revision: this.current.revision + 1, since: this.current.revision, model: { meshes }, changes };
     return this.current;
   }
 }

@@ -150,7 +150,7 @@ export class SotwSerializer {
       // Lists serialized a second time (a set shared by proxies) keep their bytes: see `seenOnce`.
       if (!this.seenOnce.has(resources)) this.seenOnce.add(resources);
       else {
-        // Out of Node's shared pool (see snapshot/template.ts ownBytes): the cached copies live as long as their list.
+        // Out of Node's shared pool (a long-lived slice would keep a whole 8 KiB pool alive): the cached copies live as long as their list.
         this.listBytes.set(resources, {
           body: ownBuffer(out.subarray(bodyAt, length)),
           version: response.versionInfo,

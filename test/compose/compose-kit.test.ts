@@ -19,7 +19,7 @@ import { startServer, type RunningServer } from '../../src/cli/serve.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { validateFiles } from '../../src/cli/validate.js';
 import { generateForProxy } from '../../src/generate/generate.js';
-import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
+import { secretMaterialFromResources } from '../helpers/secret-material.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
 import { get, validateBootstrap } from '../helpers/envoy-bootstrap.js';
 import { parseDuration } from '../../src/api/duration.js';

@@ -7,16 +7,16 @@ import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
 import { afterEach, describe, expect, it } from 'vitest';
 import { grpcBootstrap } from '../../src/bootstrap/grpc.js';
-import { demoConfig } from '../../src/demo/config.js';
+import { demoDataplanes } from '../../src/demo/config.js';
 import { callWho, startEchoServer } from '../helpers/echo-service.js';
 import { startControlPlane, type TestControlPlane } from '../helpers/control-plane.js';
 import { waitFor } from '../helpers/wait.js';
 
 grpcXds.register();
 
-/** The demo's mesh: web plus one backend Dataplane per port (named after its port). */
+/** The demo's Dataplanes in a mesh without mTLS: web plus one backend Dataplane per port (named after its port). */
 function meshYaml(backendPorts: number[]): string {
-  return demoConfig(backendPorts.map((port) => ({ name: `backend-${port}`, port })));
+  return `type: Mesh\nname: default\n---\n${demoDataplanes(backendPorts.map((port) => ({ name: `backend-${port}`, port })), 1)}`;
 }
 
 describe('proxyless gRPC client through meshcp (real grpc-js-xds peer)', () => {

@@ -11,7 +11,7 @@ import type { MeshTlsMaterial } from '../../src/ca/workload-identity.js';
 import { generateForProxy, type Flavor, type GenerateContext } from '../../src/generate/generate.js';
 import { generationMemo } from '../../src/generate/memo.js';
 import { inboundPolicies, plaintextPolicies, selectorMatches } from '../../src/generate/permissions.js';
-import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
+import { secretMaterialFromResources } from '../helpers/secret-material.js';
 import { identityCertificateSecretName, meshTrustBundleSecretName } from '../../src/identity/names.js';
 import type { MeshModel } from '../../src/model/model.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';

@@ -12,7 +12,7 @@ import { PUSH_ORDER, TYPE_SHORT_NAMES } from '../../src/snapshot/types.js';
 import type { ValidationInput } from '../peers/envoy-validate.js';
 import type { Resource } from '../../src/api/types.js';
 import type { MeshTlsMaterial } from '../../src/ca/workload-identity.js';
-import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
+import { secretMaterialFromResources } from './secret-material.js';
 
 export const GOLDEN_DIR = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../golden');
 

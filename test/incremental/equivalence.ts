@@ -18,7 +18,7 @@ import { DependencyCache } from '../../src/change/dependency-cache.js';
 import type { Resource } from '../../src/api/types.js';
 import type { MeshTlsMaterial, WorkloadIdentity } from '../../src/ca/workload-identity.js';
 import { generateForProxy, type Flavor, type GenerateContext, type ProxyIdentity } from '../../src/generate/generate.js';
-import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
+import { secretMaterialFromResources } from '../helpers/secret-material.js';
 import { proxyConfigs, SharedParts, type GenerationCounters, type ResourceState } from '../../src/runtime/proxy-configs.js';
 import { IncrementalTranslator } from '../../src/translate/incremental.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';

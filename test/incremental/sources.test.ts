@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { Resource } from '../../src/api/types.js';
 import type { MeshTlsMaterial } from '../../src/ca/workload-identity.js';
 import { generateForProxy } from '../../src/generate/generate.js';
-import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
+import { secretMaterialFromResources } from '../helpers/secret-material.js';
 import { ControlPlane } from '../../src/runtime/control-plane.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';

@@ -8,7 +8,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseYamlDocuments } from '../helpers/parse-yaml.js';
 import { createRootCa, issueCertificate, type CaMaterial, type IssuedCertificate } from '../../src/ca/pki.js';
 import { generateForProxy } from '../../src/generate/generate.js';
-import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
+import { secretMaterialFromResources } from '../helpers/secret-material.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
 import { decodeProxyConfig, upstreamTlsOptions } from '../helpers/envoy-tls.js';
 

@@ -10,7 +10,7 @@ import type { Resource } from '../../src/api/types.js';
 import type { MeshTlsMaterial } from '../../src/ca/workload-identity.js';
 import { DependencyCache } from '../../src/change/dependency-cache.js';
 import { generateForProxy, type GenerateContext } from '../../src/generate/generate.js';
-import { secretMaterialFromResources } from '../../src/generate/secret-material.js';
+import { secretMaterialFromResources } from '../helpers/secret-material.js';
 import { proxyConfigs, SharedParts, type GenerationCounters, type ResourceState } from '../../src/runtime/proxy-configs.js';
 import { IncrementalTranslator } from '../../src/translate/incremental.js';
 import { MapWith, sourcesOf, type GeneratedConfig, type GeneratedSources } from '../../src/snapshot/snapshot.js';
