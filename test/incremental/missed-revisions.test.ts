@@ -17,19 +17,9 @@ import { IncrementalTranslator, type ModelRevision } from '../../src/translate/i
 import { translateMeshes } from '../../src/translate/mesh-services.js';
 import { ResourceEncoder } from '../../src/snapshot/encode.js';
 import { buildSnapshot, type GeneratedConfig } from '../../src/snapshot/snapshot.js';
+import { sidecarDataplane } from '../helpers/mesh-resources.js';
 
-function dataplane(name: string, address: string, service: string, outbound: readonly string[]): Resource {
-  return {
-    type: 'Dataplane',
-    name,
-    mesh: 'default',
-    networking: {
-      address,
-      inbound: [{ port: 8080, tags: { 'kuma.io/service': service, 'kuma.io/protocol': 'http' } }],
-      outbound: outbound.map((s, i) => ({ port: 10000 + i, tags: { 'kuma.io/service': s } })),
-    },
-  } as Resource;
-}
+const dataplane = (name: string, address: string, service: string, outbound: readonly string[]): Resource => sidecarDataplane(name, address, service, outbound);
 
 const service = (name: string, addresses: readonly string[]): Resource =>
   ({ type: 'Service', name, mesh: 'default', endpoints: addresses.map((address) => ({ address, port: 5432 })) }) as Resource;

@@ -10,19 +10,9 @@ import { ControlPlane } from '../../src/runtime/control-plane.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { typeSet, type Snapshot } from '../../src/snapshot/snapshot.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE } from '../../src/snapshot/types.js';
+import { sidecarDataplane } from '../helpers/mesh-resources.js';
 
-function dataplane(name: string, address: string, service: string, outbound: readonly string[]): Resource {
-  return {
-    type: 'Dataplane',
-    name,
-    mesh: 'default',
-    networking: {
-      address,
-      inbound: [{ port: 8080, servicePort: 18080, tags: { 'kuma.io/service': service, 'kuma.io/protocol': 'http' } }],
-      outbound: outbound.map((s, i) => ({ port: 10000 + i, tags: { 'kuma.io/service': s } })),
-    },
-  } as Resource;
-}
+const dataplane = (name: string, address: string, service: string, outbound: readonly string[]): Resource => sidecarDataplane(name, address, service, outbound, 18080);
 
 function world(extAddresses: readonly string[]): Resource[] {
   return [
