@@ -63,8 +63,13 @@ describe('go-control-plane xds-server', () => {
     cleanup.push(() => envoy.close());
     envoy.subscribe(CLUSTER_TYPE, []);
     envoy.subscribe(LISTENER_TYPE, []);
-    const cds = await envoy.nextOf(CLUSTER_TYPE, 20_000);
-    const lds = await envoy.nextOf(LISTENER_TYPE, 20_000);
+    // go-control-plane answers each type from its own watch: the two responses come in either order
+    const first = await envoy.next(20_000);
+    const second = await envoy.next(20_000);
+    const byType = new Map([first, second].map((response) => [response.typeUrl, response]));
+    const cds = byType.get(CLUSTER_TYPE);
+    const lds = byType.get(LISTENER_TYPE);
+    if (!cds || !lds) throw new Error(`expected a CDS and an LDS response, got ${first.typeUrl} and ${second.typeUrl}`);
     envoy.ack(cds);
     envoy.ack(lds);
 
