@@ -18,7 +18,7 @@ import { createRootCa } from '../src/ca/pki.js';
 import { startServer, type RunningServer } from '../src/cli/serve.js';
 import { silentLogger } from '../src/log/logger.js';
 import { BASE_RESOURCES, runCli } from '../test/cli/harness.js';
-import { startEtcd, type TestEtcd } from '../test/helpers/etcd.js';
+import { startEtcd, type TestEtcd, etcdStoreFlags } from '../test/helpers/etcd.js';
 
 const SIZES = (process.env['BENCH_WRITERS'] ?? '20,100').split(',').map(Number);
 
@@ -38,11 +38,7 @@ async function replica(etcd: TestEtcd, dir: string, prefix: string): Promise<Run
       adminAddress: '127.0.0.1:0',
       auth: 'token',
       xdsPlaintext: true,
-      store: `${etcd.url}/${prefix}`,
-      storeCaCert: etcd.files.ca,
-      storeCert: etcd.files.cert,
-      storeKey: etcd.files.key,
-      storeEncryptionKeyFile: etcd.files.encryptionKey,
+      ...etcdStoreFlags(etcd, `${etcd.url}/${prefix}`),
     },
     silentLogger(),
   );

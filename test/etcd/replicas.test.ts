@@ -17,7 +17,7 @@ import { documentToResource } from '../../src/store/document.js';
 import { EtcdStore } from '../../src/store/etcd-store.js';
 import { CLUSTER_TYPE } from '../../src/snapshot/types.js';
 import { BASE_RESOURCES, runCli } from '../cli/harness.js';
-import { startEtcd, startTcpGate, type TcpGate, type TestEtcd } from '../helpers/etcd.js';
+import { startEtcd, startTcpGate, type TcpGate, type TestEtcd, etcdStoreFlags } from '../helpers/etcd.js';
 import { FakeEnvoy, namesOf, type ReceivedResponse } from '../helpers/fake-envoy.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -58,11 +58,7 @@ describe('two replicas on one etcd', () => {
         adminAddress: '127.0.0.1:0',
         auth: 'token',
         ...(options.tls ? {} : { xdsPlaintext: true }),
-        store: `etcd://${options.endpoint ?? etcd.endpoint}/r${prefixNumber}`,
-        storeCaCert: etcd.files.ca,
-        storeCert: etcd.files.cert,
-        storeKey: etcd.files.key,
-        storeEncryptionKeyFile: etcd.files.encryptionKey,
+        ...etcdStoreFlags(etcd, `etcd://${options.endpoint ?? etcd.endpoint}/r${prefixNumber}`),
         ...(options.statusLeaseSeconds !== undefined ? { statusLeaseSeconds: options.statusLeaseSeconds } : {}),
       },
       process.env['DEBUG_REPLICAS'] ? createLogger({ level: 'debug', destination: process.stderr }) : silentLogger(),

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { BASE_RESOURCES, runCli } from '../cli/harness.js';
-import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { startEtcd, type TestEtcd, etcdStoreFlags } from '../helpers/etcd.js';
 
 describe('route update -f on the etcd store', () => {
   let etcd: TestEtcd;
@@ -29,11 +29,7 @@ describe('route update -f on the etcd store', () => {
         adminAddress: '127.0.0.1:0',
         auth: 'none',
         xdsPlaintext: true,
-        store: etcd.url,
-        storeCaCert: etcd.files.ca,
-        storeCert: etcd.files.cert,
-        storeKey: etcd.files.key,
-        storeEncryptionKeyFile: etcd.files.encryptionKey,
+        ...etcdStoreFlags(etcd, etcd.url),
       },
       silentLogger(),
     );

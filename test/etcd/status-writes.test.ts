@@ -14,7 +14,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import type { EtcdStore } from '../../src/store/etcd-store.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { runCli } from '../cli/harness.js';
-import { etcdCommittedWrites as committedWrites, startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { etcdCommittedWrites as committedWrites, startEtcd, type TestEtcd, etcdStoreFlags } from '../helpers/etcd.js';
 import { FakeEnvoy, namesOf } from '../helpers/fake-envoy.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -71,11 +71,7 @@ describe('proxy status writes to etcd', () => {
         adminAddress: '127.0.0.1:0',
         auth: 'none',
         xdsPlaintext: true,
-        store: `${etcd.url}/writes`,
-        storeCaCert: etcd.files.ca,
-        storeCert: etcd.files.cert,
-        storeKey: etcd.files.key,
-        storeEncryptionKeyFile: etcd.files.encryptionKey,
+        ...etcdStoreFlags(etcd, `${etcd.url}/writes`),
         statusFlushIntervalMs: FLUSH_MS,
       },
       silentLogger(),

@@ -50,6 +50,11 @@ export interface TestEtcd {
   stop(): Promise<void>;
 }
 
+/** The `meshcp serve` store flags for `store` on this etcd: mTLS to it and the sealing key. */
+export function etcdStoreFlags(etcd: TestEtcd, store: string): { store: string; storeCaCert: string; storeCert: string; storeKey: string; storeEncryptionKeyFile: string } {
+  return { store, storeCaCert: etcd.files.ca, storeCert: etcd.files.cert, storeKey: etcd.files.key, storeEncryptionKeyFile: etcd.files.encryptionKey };
+}
+
 export async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve, reject) => {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
 import type { Logger } from '../../src/log/logger.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { startEtcd, type TestEtcd, etcdStoreFlags } from '../helpers/etcd.js';
 
 export interface EtcdReplicas {
   readonly etcd: TestEtcd;
@@ -38,11 +38,7 @@ export async function startEtcdReplicas(): Promise<EtcdReplicas> {
           adminAddress: '127.0.0.1:0',
           auth: 'token',
           xdsPlaintext: true,
-          store: `${etcd.url}/${prefix}`,
-          storeCaCert: etcd.files.ca,
-          storeCert: etcd.files.cert,
-          storeKey: etcd.files.key,
-          storeEncryptionKeyFile: etcd.files.encryptionKey,
+          ...etcdStoreFlags(etcd, `${etcd.url}/${prefix}`),
         },
         log,
       );
