@@ -16,6 +16,13 @@ export type ServerCommand =
 export interface MemorySample {
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
+  /**
+   * Node servers only: the V8 heap committed (`heapTotal`, what RSS holds for the heap, used or
+   * not) and the memory of Buffers and other objects outside it (`external`). RSS minus both is
+   * native memory: HTTP/2 sessions, sockets, code, allocator slack.
+   */
+  readonly heapTotalBytes?: number;
+  readonly externalBytes?: number;
 }
 
 /** Responses pushed per type short name (CDS, EDS...) while a change was being applied. */
@@ -177,7 +184,7 @@ export async function settledMemory(): Promise<MemorySample> {
   }
   globalThis.gc?.();
   const usage = process.memoryUsage();
-  return { rssBytes: usage.rss, heapUsedBytes: usage.heapUsed };
+  return { rssBytes: usage.rss, heapUsedBytes: usage.heapUsed, heapTotalBytes: usage.heapTotal, externalBytes: usage.external };
 }
 
 /** Progress for long phases, on stderr: at most ~10 lines per phase. */

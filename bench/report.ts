@@ -94,7 +94,7 @@ export function percentile(samples: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
 }
 
-export const perProxyKiB = (run: RunResult, field: keyof MemorySample): number => (run.memoryIdle[field] - run.memoryBefore[field]) / run.proxies / 1024;
+export const perProxyKiB = (run: RunResult, field: 'rssBytes' | 'heapUsedBytes'): number => (run.memoryIdle[field] - run.memoryBefore[field]) / run.proxies / 1024;
 
 interface Row {
   readonly proxies: number;
@@ -214,6 +214,17 @@ function pushesPerChange(run: RunResult): string {
   return [...distinct].map(([key, times]) => `${key} (×${times})`).join('; ');
 }
 
+/** How a Node server's idle RSS growth splits: V8 heap committed, external (Buffers), native rest. */
+function growthSplit(run: RunResult): string {
+  const { memoryBefore: before, memoryIdle: idle } = run;
+  if (before.heapTotalBytes === undefined || idle.heapTotalBytes === undefined || before.externalBytes === undefined || idle.externalBytes === undefined) return '';
+  const heap = idle.heapTotalBytes - before.heapTotalBytes;
+  const external = idle.externalBytes - before.externalBytes;
+  const native = idle.rssBytes - before.rssBytes - heap - external;
+  const mib = (bytes: number): string => `${bytes >= 0 ? '+' : ''}${(bytes / 1024 ** 2).toFixed(0)}`;
+  return ` (heap ${mib(heap)}, external ${mib(external)}, native ${mib(native)})`;
+}
+
 function detailTable(results: BenchResults): string {
   const lines = [
     '| scenario | N | proxies per connection | server | prepared before the clock (s) | change: event loop busy, p50 / max (ms) | responses pushed per change | server write syscalls per change, p50 | recomputed per change | server RSS before → idle (MiB) | client process RSS (MiB) | load average during the run |',
@@ -228,7 +239,7 @@ function detailTable(results: BenchResults): string {
     const load = run.loadAverage ? `${run.loadAverage.before.toFixed(1)} → ${run.loadAverage.after.toFixed(1)}` : 'n/a';
     const earlier = run.fromEarlierRun ? ` (from the run of ${run.fromEarlierRun})` : '';
     lines.push(
-      `| ${run.scenario} | ${run.proxies} | ${run.proxiesPerConnection} | ${run.implementation}${earlier} | ${prepared} | ${format(percentile(run.changeSyncMs, 50))} / ${format(Math.max(...run.changeSyncMs))} | ${pushesPerChange(run)} | ${run.writeSyscallsPerChange ? format(percentile(run.writeSyscallsPerChange, 50)) : 'n/a'} | ${recomputed(run)}${initial}${certificates} | ${mib(run.memoryBefore.rssBytes)} → ${mib(run.memoryIdle.rssBytes)} | ${mib(run.clients.rssBytes)} | ${load} |`,
+      `| ${run.scenario} | ${run.proxies} | ${run.proxiesPerConnection} | ${run.implementation}${earlier} | ${prepared} | ${format(percentile(run.changeSyncMs, 50))} / ${format(Math.max(...run.changeSyncMs))} | ${pushesPerChange(run)} | ${run.writeSyscallsPerChange ? format(percentile(run.writeSyscallsPerChange, 50)) : 'n/a'} | ${recomputed(run)}${initial}${certificates} | ${mib(run.memoryBefore.rssBytes)} → ${mib(run.memoryIdle.rssBytes)}${growthSplit(run)} | ${mib(run.clients.rssBytes)} | ${load} |`,
     );
   }
   return lines.join('\n');
@@ -460,7 +471,7 @@ ${envoyFleetSection(results.envoyFleet)}
 - **N = 10,000** runs only when \`BENCH_PROXIES\` lists it (\`npm run bench:10k\` runs both scenarios at 10,000 and merges them into the existing results; \`BENCH_MERGE=1\`). At 50 proxies per connection that is 200 HTTP/2 connections and 10,000 streams in the client process.
 - **One changed cluster.** Each iteration adds a fresh endpoint to the \`ext\` Service. This changes one ClusterLoadAssignment, and since every proxy calls \`ext\`, all N proxies must receive and ACK a new EDS response. The clock starts just before \`BehaviorSubject.next(resources)\` for meshcp, or just before the broadcast loop for the baseline. It stops when the server has processed the EDS ACK for the pushed version from every proxy. Each iteration starts only after the previous one is fully ACKed. ${results.warmupChanges} warm-up changes run first and are not counted. The "responses pushed per change" column checks that only EDS was pushed.
 - **Iterations:** ${iterations}. Percentiles use the nearest rank, so with fewer than 100 iterations p99 is the maximum.
-- **RSS per idle proxy.** The server idles 12 s (\`BENCH_SETTLE_MS\`) with a full GC (\`global.gc\`) every second, then reads \`process.memoryUsage()\`, at two points: after start-up and warm-up, before any client connects, and once all N proxies have ACKed their initial config and are idle. The figure is (idle − before) / N. Both servers settle the same way: right after a burst V8's young generation is still grown (about 18 MiB after 1,000 cold starts) and meshcp's certificate worker threads (about 20 MB, mtls) stop only after 10 s idle; earlier runs (before 2026-11-30 11:00 UTC) sampled 0.3 s after the burst and counted both. The JS heap is shown too, because RSS includes allocator slack and moves in coarse steps. Fixed costs, such as encoded shared clusters and JIT code, are spread over N, so a smaller N reads higher per proxy.
+- **RSS per idle proxy.** The server idles 12 s (\`BENCH_SETTLE_MS\`) with a full GC (\`global.gc\`) every second, then reads \`process.memoryUsage()\`, at two points: after start-up and warm-up, before any client connects, and once all N proxies have ACKed their initial config and are idle. The figure is (idle − before) / N. Both servers settle the same way: right after a burst V8's young generation is still grown (about 18 MiB after 1,000 cold starts) and meshcp's certificate worker threads (about 20 MB, mtls) stop only after 10 s idle; earlier runs (before 2026-11-30 11:00 UTC) sampled 0.3 s after the burst and counted both. The JS heap is shown too, because RSS includes allocator slack and moves in coarse steps. For the two Node servers the Details table splits the RSS growth from before to idle into the V8 heap committed (\`heapTotal\`, used or not), external memory (Buffers: encoded resources, response bytes) and the native rest (HTTP/2 sessions, sockets, code, allocator slack). Fixed costs, such as encoded shared clusters and JIT code, are spread over N, so a smaller N reads higher per proxy.
 
 ## Caveats
 
