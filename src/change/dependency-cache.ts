@@ -53,8 +53,12 @@ export class DependencyCache {
   /** The least and the most recently used entries. */
   private oldest: Entry | undefined;
   private newest: Entry | undefined;
-  /** Per key, the entries depending on it. */
-  private readonly index = new Map<DependencyKey, Set<Entry>>();
+  /**
+   * Per key, the entries depending on it: the entry itself while it is the only one, a Set from
+   * the second on. Most keys (a Dataplane's, a proxy's liveness) have one dependent, and a Set per
+   * key was about 130 bytes per connected proxy.
+   */
+  private readonly index = new Map<DependencyKey, Entry | Set<Entry>>();
   /** The keys read by each computation in progress, innermost last. */
   private readonly frames: Set<DependencyKey>[] = [];
   private readonly maxEntries: number;
@@ -140,9 +144,10 @@ export class DependencyCache {
     }
     const entry: Entry = { name, value, deps: frame.size === 0 ? NO_KEYS : [...frame], older: undefined, newer: undefined };
     for (const key of entry.deps) {
-      let dependents = this.index.get(key);
-      if (dependents === undefined) this.index.set(key, (dependents = new Set()));
-      dependents.add(entry);
+      const dependents = this.index.get(key);
+      if (dependents === undefined) this.index.set(key, entry);
+      else if (dependents instanceof Set) dependents.add(entry);
+      else if (dependents !== entry) this.index.set(key, new Set([dependents, entry]));
     }
     const reentered = this.entries.get(name);
     if (reentered !== undefined) this.remove(reentered);
@@ -158,7 +163,7 @@ export class DependencyCache {
   private evictDependents(key: DependencyKey): void {
     const dependents = this.index.get(key);
     if (dependents === undefined) return;
-    for (const entry of [...dependents]) {
+    for (const entry of dependents instanceof Set ? [...dependents] : [dependents]) {
       if (this.entries.get(entry.name) !== entry) continue;
       this.remove(entry);
       this.evictedByChange++;
@@ -186,8 +191,11 @@ export class DependencyCache {
     this.unlink(entry);
     for (const key of entry.deps) {
       const dependents = this.index.get(key);
-      dependents?.delete(entry);
-      if (dependents?.size === 0) this.index.delete(key);
+      if (dependents === entry) this.index.delete(key);
+      else if (dependents instanceof Set) {
+        dependents.delete(entry);
+        if (dependents.size === 1) this.index.set(key, dependents.values().next().value as Entry);
+      }
     }
   }
 }
