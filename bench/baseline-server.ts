@@ -112,6 +112,9 @@ class BaselineTarget implements BenchTarget {
         if (types.size < this.types.length) return;
         progress('baseline: initial config ACKed by', ++complete, this.proxies);
         if (complete === this.proxies) {
+          // This arrow's context holds `ackedTypes`: emptied, the per-proxy tracking does not
+          // count as the server's idle memory (as in the meshcp harness).
+          ackedTypes.clear();
           this.onAck = () => undefined;
           resolve();
         }
