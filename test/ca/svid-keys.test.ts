@@ -5,7 +5,8 @@
  */
 import crypto from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createIntermediateCa, createRootCa, type CaMaterial } from '../../src/ca/pki.js';
+import { createRootCa, type CaMaterial } from '../../src/ca/pki.js';
+import { createIntermediateCa } from '../helpers/intermediate-ca.js';
 import { SvidIssuer } from '../../src/ca/svid.js';
 import { p256Pkcs8Der, p256SpkiDer } from '../../src/ca/svid-core.js';
 import { generateKeyPair, privateKeyToPem } from '../../src/ca/keys.js';

@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { certificateInfo, createIntermediateCa, createRootCa, issueCertificate, keyMatchesCertificate, type CaMaterial } from '../../src/ca/pki.js';
+import { certificateInfo, createRootCa, issueCertificate, keyMatchesCertificate, type CaMaterial } from '../../src/ca/pki.js';
+import { createIntermediateCa } from '../helpers/intermediate-ca.js';
 import { SvidIssuer } from '../../src/ca/svid.js';
 import { generateKeyPair, privateKeyToPem } from '../../src/ca/keys.js';
 import { x509 } from '../../src/ca/x509.js';
