@@ -31,6 +31,8 @@ export interface MetricsSources {
   readonly recompute?: () => RecomputeCounters;
   /** How the sources checked the changes (ResourceSources.counters) and how many resources are pinned; not exported when absent. */
   readonly sources?: () => { readonly counters: SourceCounters; readonly pinned: number };
+  /** SVID worker threads running now (ca/svid-workers.ts `running`); not exported when absent. */
+  readonly svidWorkers?: () => number;
   readonly now?: () => Date;
 }
 
@@ -282,6 +284,18 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
       }
     },
   });
+
+  const svidWorkers = sources.svidWorkers;
+  if (svidWorkers) {
+    new Gauge({
+      name: 'meshcp_svid_worker_threads',
+      help: 'Worker threads signing workload certificates now: one per core (at most 8) while a burst is signed, none once they have been idle for 10 s',
+      registers,
+      collect() {
+        this.set(svidWorkers());
+      },
+    });
+  }
 
   const recompute = sources.recompute;
   if (recompute) registerRecomputeMetrics(registers, recompute);

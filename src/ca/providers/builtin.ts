@@ -22,6 +22,7 @@ import { isoSeconds } from '../cert-info.js';
 import { keyMatchesCertificate } from '../pem.js';
 import { createRootCa } from '../pki.js';
 import type { Store } from '../../store/store.js';
+import { svidWorkerPool, type SvidWorkerPool } from '../svid-workers.js';
 import { caIdOf, caNotAfter, trustRootsOf, WorkloadIssuers } from './common.js';
 import type { CaContext, CaProvider, CaValidation, IssuedIdentity, MeshCa, WorkloadCertificateRequest } from './types.js';
 
@@ -118,7 +119,13 @@ export class BuiltinCaProvider implements CaProvider<BuiltinMtlsBackend> {
   /** One generation at a time per blob within this process; the store's ifAbsent covers other processes. */
   private readonly pending = new Map<string, Promise<MeshCa>>();
 
-  constructor(private readonly store: BlobStore) {}
+  /** `svidWorkers`: the worker threads that sign its workload certificates (the server's; by default the process's). */
+  constructor(
+    private readonly store: BlobStore,
+    svidWorkers: SvidWorkerPool = svidWorkerPool(),
+  ) {
+    this.issuers = new WorkloadIssuers(svidWorkers);
+  }
 
   validate(): CaValidation {
     // Everything about a builtin backend is checked when the Mesh is parsed (RSAbits, durations).
@@ -167,7 +174,7 @@ export class BuiltinCaProvider implements CaProvider<BuiltinMtlsBackend> {
   }
 
   /** This provider's loaded issuers, one per CA it made. */
-  private readonly issuers = new WorkloadIssuers();
+  private readonly issuers: WorkloadIssuers;
 
   issue(ca: MeshCa, request: WorkloadCertificateRequest): Promise<IssuedIdentity> {
     return this.issuers.issue(ca, request);
