@@ -33,6 +33,8 @@ export interface MetricsSources {
   readonly sources?: () => { readonly counters: SourceCounters; readonly pinned: number };
   /** SVID worker threads running now (ca/svid-workers.ts `running`); not exported when absent. */
   readonly svidWorkers?: () => number;
+  /** Restarts of the process's RE2 engine so far (regex/re2.ts `re2EngineRestarts`); not exported when absent. */
+  readonly regexEngineRestarts?: () => number;
   readonly now?: () => Date;
 }
 
@@ -293,6 +295,19 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
       registers,
       collect() {
         this.set(svidWorkers());
+      },
+    });
+  }
+
+  const regexEngineRestarts = sources.regexEngineRestarts;
+  if (regexEngineRestarts) {
+    const advance = counterFromTotals();
+    new Counter({
+      name: 'meshcp_regex_engine_restarts_total',
+      help: 'Times the RE2 engine that checks and matches regexes was started afresh after it failed (a pattern within the limits exhausted its fixed 16 MiB heap); counted for the whole process',
+      registers,
+      collect() {
+        advance(this, 'restarts', regexEngineRestarts());
       },
     });
   }

@@ -12,6 +12,7 @@ import type { XdsServingCertificate } from '../ca/control-plane-ca.js';
 import type { BlobStore } from '../ca/providers/builtin.js';
 import { defaultCaProviders } from '../ca/providers/registry.js';
 import { SvidWorkerPool } from '../ca/svid-workers.js';
+import { re2EngineRestarts } from '../regex/re2.js';
 import { tokenAuthenticator } from '../auth/xds-auth.js';
 import type { TokenKeyring } from '../auth/keyring.js';
 import { FileConfigSource } from '../sources/config-files.js';
@@ -123,6 +124,7 @@ export async function startRuntime(options: RuntimeOptions, log: Logger): Promis
       recompute: () => controlPlane.recompute(),
       sources: () => ({ counters: sources.counters, pinned: sources.pinned().size }),
       svidWorkers: () => svidWorkers.running,
+      regexEngineRestarts: re2EngineRestarts,
     });
     cleanups.push(() => metrics.close());
     return { store, opened, config, sources, controlPlane, keyring, xdsTls, sharedStatus, metrics, served, close };

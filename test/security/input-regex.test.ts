@@ -117,7 +117,7 @@ describe('hostile regexes', () => {
     expect(run.stderr).not.toMatch(/abort|Cannot enlarge|    at /);
   });
 
-  it('recovers the engine when it aborts anyway', () => {
+  it('recovers the engine when it aborts anyway, and counts the restart on /metrics', async () => {
     // given: the engine driven past its memory directly, as a pattern beyond the bounds would
     const restarts = re2EngineRestarts();
     const Engine = liveRe2();
@@ -138,6 +138,9 @@ describe('hostile regexes', () => {
     expect(re2EngineRestarts()).toBe(restarts + 1);
     expect(re2FullMatch('^svc-[0-9]+$', 'svc-42')).toBe(true);
     expect(re2FullMatch('^svc-[0-9]+$', 'svc-x')).toBe(false);
+    // and: the server's metrics count every restart of the process's engine
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toContain(`\nmeshcp_regex_engine_restarts_total ${restarts + 1}\n`);
   });
 
   it('are bounded by a scan that counts nesting, alternation and Unicode classes', () => {
