@@ -26,10 +26,13 @@ import { svidWorkerPool, type SvidWorkerPool } from '../svid-workers.js';
 import { caIdOf, caNotAfter, trustRootsOf, WorkloadIssuers } from './common.js';
 import type { CaContext, CaProvider, CaValidation, IssuedIdentity, MeshCa, WorkloadCertificateRequest } from './types.js';
 
-/** Where builtin CA material is kept: the data directory store, or memory in tests. */
+/** Where builtin CA material is kept: the data directory store, or memory (MemoryBlobStore). */
 export type BlobStore = Pick<Store, 'putBlob' | 'getBlob'>;
 
-/** For control planes without a data directory (tests): the CA lives as long as the process. */
+/**
+ * For CA providers without a data directory: the validation providers (sources/validate.ts), which
+ * never make a CA, and a control plane made without a store; a CA made here lives as long as the process.
+ */
 export class MemoryBlobStore implements BlobStore {
   private readonly blobs = new Map<string, Buffer>();
 
