@@ -1,6 +1,6 @@
 /**
- * Building certificates: self-signed root CAs, intermediate CAs and leaf certificates (server,
- * client, or SPIFFE X509-SVID workload certificates). Profiles follow RFC 5280 and the SPIFFE
+ * Building certificates: self-signed root CAs and leaf certificates (server, client, or SPIFFE
+ * X509-SVID workload certificates). Profiles follow RFC 5280 and the SPIFFE
  * X509-SVID spec (https://github.com/spiffe/spiffe/blob/main/standards/X509-SVID.md).
  *
  * Time is always injected (`now`), so rotation and expiry are testable without waiting.
@@ -34,21 +34,6 @@ export interface CreateRootCaOptions {
   readonly now?: Date;
   /** URI SANs, e.g. the SPIFFE trust domain `spiffe://default`. */
   readonly uris?: readonly string[];
-}
-
-export interface CreateIntermediateCaOptions {
-  readonly issuer: CaMaterial;
-  readonly commonName: string;
-  readonly validitySeconds: number;
-  readonly now?: Date;
-  /** Default `rsa-2048`. */
-  readonly keyAlgorithm?: KeyAlgorithm;
-  readonly uris?: readonly string[];
-}
-
-export interface IntermediateCa extends CaMaterial {
-  /** The intermediate first, then the issuer's certificates: the format of a `provided` Mesh CA (SPEC §1 Mesh). */
-  readonly chainPem: string;
 }
 
 /**
@@ -218,20 +203,6 @@ export async function createRootCa(options: CreateRootCaOptions): Promise<CaMate
     ],
   });
   return { certPem: `${cert.toString('pem')}\n`, keyPem: await privateKeyToPem(keys.privateKey) };
-}
-
-/** An intermediate CA (pathLen 0: it signs leaves only), signed by `issuer`. */
-export async function createIntermediateCa(options: CreateIntermediateCaOptions): Promise<IntermediateCa> {
-  const { commonName, validitySeconds, now = new Date(), keyAlgorithm = 'rsa-2048', uris = [] } = options;
-  const issuer = await loadIssuer(options.issuer);
-  const signed = await signWithIssuer(issuer, keySpec(keyAlgorithm), subjectName(commonName), now, validitySeconds, async (publicKey) => [
-    new x509.BasicConstraintsExtension(true, 0, true),
-    new x509.KeyUsagesExtension(CA_KEY_USAGE, true),
-    await x509.SubjectKeyIdentifierExtension.create(publicKey),
-    ...sanExtension([], uris, false),
-  ]);
-  const certPem = `${signed.cert.toString('pem')}\n`;
-  return { certPem, keyPem: signed.keyPem, chainPem: certPem + certificatesToPem(issuer.chain) };
 }
 
 function extendedKeyUsages(usage: CertificateUsage): string[] {

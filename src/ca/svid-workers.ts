@@ -3,9 +3,11 @@
  * PEM) runs there synchronously, in batches, and the event loop only queues requests and resolves
  * results. The workers evaluate svid-core.ts's `svidCore` from its source text.
  *
- * One pool per process, like the cores it is sized to: what it shares between control planes is
- * CPU, never state. Each `SvidIssuer` registers its own template (by a fresh id), forgotten when
- * the issuer is collected.
+ * One pool per server, like the cores it is sized to: the composition root (runtime/root.ts) makes
+ * it and hands it to the CA providers, and what it shares between their CAs is CPU, never state.
+ * Issuers given no pool (a control plane made without CA providers, tools) share the process's.
+ * Each `SvidIssuer` registers its own template (by a fresh id), forgotten when the issuer is
+ * collected.
  */
 import type crypto from 'node:crypto';
 import os from 'node:os';
@@ -79,25 +81,34 @@ const BATCHES_PER_WORKER = 2;
 /** Workers at most, whatever the core count: each holds a V8 isolate (about 10 MB). */
 const MAX_WORKERS = 8;
 
-/**
- * A worker with nothing to do for this long is stopped, and its isolate's memory returned:
- * certificates come in bursts (connections, rotations at 4/5 of a day-long lifetime), and a
- * stopped worker costs only a restart (tens of ms) at the next burst (idle memory).
- */
-let idleWorkerMs = 10_000;
+export interface SvidWorkerPoolOptions {
+  /**
+   * A worker with nothing to do for this long is stopped, and its isolate's memory returned:
+   * certificates come in bursts (connections, rotations at 4/5 of a day-long lifetime), and a
+   * stopped worker costs only a restart (tens of ms) at the next burst (idle memory). Default 10 s.
+   */
+  readonly idleWorkerMs?: number;
+}
+
+const DEFAULT_IDLE_WORKER_MS = 10_000;
 
 /**
- * The worker threads that issue SVIDs, for every issuer of this process: one per core (at most
+ * The worker threads that issue SVIDs, for every issuer given the pool: one per core (at most
  * MAX_WORKERS), started by the first burst that can use them. Idle workers do not keep the process
  * alive; a worker that dies fails its unanswered jobs and is replaced on the next request.
  */
 export class SvidWorkerPool {
   private readonly size = Math.max(1, Math.min(MAX_WORKERS, os.availableParallelism()));
+  private readonly idleWorkerMs: number;
   private readonly workers: PoolWorker[] = [];
   private readonly queue: Job[] = [];
   private readonly templates = new Map<number, IssuerTemplate>();
   private nextIssuer = 1;
   private readonly forgotten = new FinalizationRegistry<number>((id) => this.forget(id));
+
+  constructor(options: SvidWorkerPoolOptions = {}) {
+    this.idleWorkerMs = options.idleWorkerMs ?? DEFAULT_IDLE_WORKER_MS;
+  }
 
   register(owner: object, template: IssuerTemplate): number {
     const id = this.nextIssuer++;
@@ -158,11 +169,11 @@ export class SvidWorkerPool {
       // Out of the pool first: its exit is then no failure (fail() finds it gone).
       this.workers.splice(index, 1);
       void w.worker.terminate();
-    }, idleWorkerMs);
+    }, this.idleWorkerMs);
     w.idleTimer.unref();
   }
 
-  /** Workers running, for tests. */
+  /** Worker threads running now (`meshcp_svid_worker_threads` on /metrics). */
   get running(): number {
     return this.workers.length;
   }
@@ -202,18 +213,8 @@ export class SvidWorkerPool {
 
 let pool: SvidWorkerPool | undefined;
 
-/** The process's pool, started by the first issuer. */
+/** The process's pool, with the default options: for issuers not given one by a composition root. */
 export function svidWorkerPool(): SvidWorkerPool {
   pool ??= new SvidWorkerPool();
   return pool;
-}
-
-/** SVID worker threads running now (tests). */
-export function svidWorkersRunning(): number {
-  return pool?.running ?? 0;
-}
-
-/** How long an idle SVID worker lives (tests; 10 s by default). */
-export function setSvidWorkerIdleMs(ms: number): void {
-  idleWorkerMs = ms;
 }

@@ -35,7 +35,7 @@ import { isSelfSigned } from './cert-info.js';
 import { certificatesToPem, parsePrivateKey } from './pem.js';
 import { checkedIssuerChain, type CaMaterial, type IssuedCertificate } from './pki.js';
 import { localCore as core } from './svid-core.js';
-import { svidWorkerPool, type SvidWorkerPool } from './svid-workers.js';
+import type { SvidWorkerPool } from './svid-workers.js';
 
 /** Certificates made elsewhere may reach a peer whose clock is slightly behind ours (as pki.ts). */
 const BACKDATE_MS = 60_000;
@@ -47,7 +47,8 @@ export class SvidIssuer {
   private readonly id: number;
   private readonly pool: SvidWorkerPool;
 
-  constructor(ca: CaMaterial) {
+  /** `pool`: the worker threads that sign for it (the CA provider's). */
+  constructor(ca: CaMaterial, pool: SvidWorkerPool) {
     const { chain, first, notAfter } = checkedIssuerChain(ca);
     const key = parsePrivateKey(ca.keyPem);
     const algorithm = core.signatureAlgorithm(key);
@@ -58,7 +59,6 @@ export class SvidIssuer {
       ski !== null ? Buffer.from(ski.keyId, 'hex') : core.keyIdentifier(subjectPublicKeyBits(first.publicKey.export({ type: 'spki', format: 'der' })));
     this.issuerNotAfter = notAfter;
     this.intermediatesPem = certificatesToPem(chain.filter((c) => !isSelfSigned(c)));
-    const pool = svidWorkerPool();
     this.pool = pool;
     // Copies: a Buffer may be a view into a shared 8 KiB pool, which postMessage would clone whole.
     this.id = pool.register(this, {

@@ -36,20 +36,13 @@ const requireCjs = createRequire(import.meta.url);
  * loads; it only ever prints the multi-line abort text we replace with a one-line error, so the
  * module gets a printer that drops it (it would otherwise go to stderr, bypassing the JSON log).
  */
-interface WasmHeap {
-  _malloc(size: number): number;
-  _free(pointer: number): void;
-}
-
-function loadEngine(): { engine: Re2Class; heap: WasmHeap } {
+function loadEngine(): Re2Class {
   const marker = `${path.sep}re2-wasm${path.sep}`;
   for (const key of Object.keys(requireCjs.cache)) if (key.includes(marker)) delete requireCjs.cache[key];
   const original = console.warn;
   console.warn = (): void => undefined;
   try {
-    const engine = (requireCjs('re2-wasm') as { RE2: Re2Class }).RE2;
-    // The same (cached) Emscripten module the RE2 class was built on.
-    return { engine, heap: requireCjs('re2-wasm/build/wasm/re2.js') as WasmHeap };
+    return (requireCjs('re2-wasm') as { RE2: Re2Class }).RE2;
   } finally {
     console.warn = original;
   }
@@ -75,11 +68,7 @@ class Re2Engine {
   private readonly fullMatchers = new Map<string, Re2Instance | undefined>();
 
   get engine(): Re2Class {
-    return this.loaded.engine;
-  }
-
-  get heap(): WasmHeap {
-    return this.loaded.heap;
+    return this.loaded;
   }
 
   get restarts(): number {
@@ -114,7 +103,7 @@ class Re2Engine {
 
 const RE2 = new Re2Engine();
 
-/** How many times the engine was re-instantiated after an abort (tests and metrics look at it). */
+/** How many times the engine was re-instantiated after an abort (`meshcp_regex_engine_restarts_total` on /metrics). */
 export function re2EngineRestarts(): number {
   return RE2.restarts;
 }
@@ -327,19 +316,4 @@ export function re2FullMatch(pattern: string, value: string, source: 'user' | 'g
     RE2.restart();
     return false;
   }
-}
-
-/** Tests only: runs `fn` with the engine as it is, to simulate an abort the bounds did not prevent. */
-export function withEngineForTest<T>(fn: (engine: Re2Class) => T): T {
-  return fn(RE2.engine);
-}
-
-/**
- * Tests only: where the engine's allocator puts a fresh 1 MiB block. Compiled patterns that are
- * never freed push it up (each holds a few KiB of the fixed 16 MiB heap); freed ones are reused.
- */
-export function re2HeapTopForTest(): number {
-  const pointer = RE2.heap._malloc(1 << 20);
-  RE2.heap._free(pointer);
-  return pointer;
 }

@@ -31,6 +31,10 @@ export interface MetricsSources {
   readonly recompute?: () => RecomputeCounters;
   /** How the sources checked the changes (ResourceSources.counters) and how many resources are pinned; not exported when absent. */
   readonly sources?: () => { readonly counters: SourceCounters; readonly pinned: number };
+  /** SVID worker threads running now (ca/svid-workers.ts `running`); not exported when absent. */
+  readonly svidWorkers?: () => number;
+  /** Restarts of the process's RE2 engine so far (regex/re2.ts `re2EngineRestarts`); not exported when absent. */
+  readonly regexEngineRestarts?: () => number;
   readonly now?: () => Date;
 }
 
@@ -282,6 +286,31 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
       }
     },
   });
+
+  const svidWorkers = sources.svidWorkers;
+  if (svidWorkers) {
+    new Gauge({
+      name: 'meshcp_svid_worker_threads',
+      help: 'Worker threads signing workload certificates now: one per core (at most 8) while a burst is signed, none once they have been idle for 10 s',
+      registers,
+      collect() {
+        this.set(svidWorkers());
+      },
+    });
+  }
+
+  const regexEngineRestarts = sources.regexEngineRestarts;
+  if (regexEngineRestarts) {
+    const advance = counterFromTotals();
+    new Counter({
+      name: 'meshcp_regex_engine_restarts_total',
+      help: 'Times the RE2 engine that checks and matches regexes was started afresh after it failed (a pattern within the limits exhausted its fixed 16 MiB heap); counted for the whole process',
+      registers,
+      collect() {
+        advance(this, 'restarts', regexEngineRestarts());
+      },
+    });
+  }
 
   const recompute = sources.recompute;
   if (recompute) registerRecomputeMetrics(registers, recompute);

@@ -1,15 +1,18 @@
 /**
  * The composition root of `meshcp serve`: the one place that opens the store and makes the
- * sources, the CA providers, the xDS caller authentication, the control plane (which makes the
- * dependency cache, the encoder, the identity manager and the xDS server), the replica status
- * and the metrics, and closes them in reverse. `cli/serve.ts` parses flags, calls it, and puts
- * the admin API (a layer above this one) on top.
+ * sources, the SVID worker threads and the CA providers that sign with them, the xDS caller
+ * authentication, the control plane (which makes the dependency cache, the encoder, the identity
+ * manager and the xDS server), the replica status and the metrics, and closes them in reverse
+ * (idle SVID workers need no closing: they keep nothing alive and stop by themselves).
+ * `cli/serve.ts` parses flags, calls it, and puts the admin API (a layer above this one) on top.
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Resource } from '../api/types.js';
 import type { XdsServingCertificate } from '../ca/control-plane-ca.js';
 import type { BlobStore } from '../ca/providers/builtin.js';
 import { defaultCaProviders } from '../ca/providers/registry.js';
+import { SvidWorkerPool } from '../ca/svid-workers.js';
+import { re2EngineRestarts } from '../regex/re2.js';
 import { tokenAuthenticator } from '../auth/xds-auth.js';
 import type { TokenKeyring } from '../auth/keyring.js';
 import { FileConfigSource } from '../sources/config-files.js';
@@ -74,7 +77,9 @@ export async function startRuntime(options: RuntimeOptions, log: Logger): Promis
   // Builtin CA roots live in the data directory, so they survive restarts (SPEC §1 Mesh, §5). A
   // provided CA's `file:` is signed with as the served set accepted it (a file that turns bad on
   // disk leaves its mesh pinned at the last good material).
-  const caProviders = defaultCaProviders(store, sources.caFileReader);
+  // The worker threads that sign workload certificates, shared by every CA of this server.
+  const svidWorkers = new SvidWorkerPool();
+  const caProviders = defaultCaProviders(store, sources.caFileReader, svidWorkers);
   const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
   const close = async (): Promise<void> => {
     for (const fn of cleanups.splice(0).reverse()) await fn();
@@ -118,6 +123,8 @@ export async function startRuntime(options: RuntimeOptions, log: Logger): Promis
       resources: served,
       recompute: () => controlPlane.recompute(),
       sources: () => ({ counters: sources.counters, pinned: sources.pinned().size }),
+      svidWorkers: () => svidWorkers.running,
+      regexEngineRestarts: re2EngineRestarts,
     });
     cleanups.push(() => metrics.close());
     return { store, opened, config, sources, controlPlane, keyring, xdsTls, sharedStatus, metrics, served, close };

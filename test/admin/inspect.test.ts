@@ -284,6 +284,8 @@ describe('inspect and metrics after a scripted xDS scenario', () => {
     expect(sumOf(metrics, 'meshcp_xds_pushes_total')).toBe(web['totalUpdates']);
     expect(metrics.get('meshcp_xds_pushes_total{type="LDS"}')).toBe(1);
     expect(metrics.get('meshcp_certificates_issued_total')).toBe((web['certificate'] as Record<string, unknown>)['regenerations']);
+    // and: the worker threads of serve's own pool sign them (a rotation every few seconds keeps one from idling 10 s)
+    expect(metrics.get('meshcp_svid_worker_threads')).toBeGreaterThanOrEqual(1);
     expect(metrics.get('meshcp_xds_acks_total{type="CDS"}')).toBeGreaterThanOrEqual(1);
     expect(metrics.get('meshcp_xds_acks_total{type="SDS"}')).toBeGreaterThanOrEqual(2);
     expect(metrics.get('meshcp_xds_acks_total{type="LDS"}') ?? 0).toBe(0);

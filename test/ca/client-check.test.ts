@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RouteResource, SubjectMatcher } from '../../src/api/types.js';
 import { checkClientCertificate } from '../../src/ca/client-check.js';
-import { createIntermediateCa, createRootCa, issueCertificate, type CaMaterial } from '../../src/ca/pki.js';
+import { createRootCa, issueCertificate, type CaMaterial } from '../../src/ca/pki.js';
+import { createIntermediateCa } from '../helpers/intermediate-ca.js';
 
 const DAY = 86_400;
 

@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   certificateInfo,
-  createIntermediateCa,
   createRootCa,
   fingerprintSha256,
   issueCertificate,
@@ -11,8 +10,8 @@ import {
   parsePrivateKey,
   PemError,
   type CaMaterial,
-  type IntermediateCa,
 } from '../../src/ca/pki.js';
+import { createIntermediateCa, type IntermediateCa } from '../helpers/intermediate-ca.js';
 import { extensionValue, openssl, removeTempDirs, tempDir, verify, writePems, x509Text } from './openssl.js';
 
 const NOW = new Date('2030-01-01T00:00:00Z');
@@ -73,7 +72,8 @@ describe('PKI primitives', () => {
     });
   });
 
-  describe('createIntermediateCa', () => {
+  // The intermediate CAs many tests rely on are made by a test helper; their profile is held here.
+  describe('createIntermediateCa (test/helpers/intermediate-ca.ts)', () => {
     it('makes a CA with pathlen 0, signed by the root, whose AKI is the root SKI', () => {
       // given
       const text = x509Text(intermediate.certPem);
@@ -93,6 +93,19 @@ describe('PKI primitives', () => {
       const chain = parseCertificates(intermediate.chainPem);
       // then
       expect(chain.map((c) => certificateInfo(c).commonName)).toEqual(['Test Intermediate', 'Test Root']);
+    });
+
+    it('carries the URI SANs it is given, and ends no later than its issuer', async () => {
+      // given: a request for longer than the root lives
+      const longer = 20 * 365 * DAY;
+      // when
+      const withUris = await createIntermediateCa({ issuer: root, commonName: 'Trust Domain', validitySeconds: longer, now: NOW, keyAlgorithm: 'ecdsa-p256', uris: ['spiffe://acme'] });
+      // then
+      const text = x509Text(withUris.certPem);
+      expect(extensionValue(text, 'X509v3 Subject Alternative Name')).toBe('URI:spiffe://acme');
+      expect(extensionValue(x509Text(intermediate.certPem), 'X509v3 Subject Alternative Name')).toBeUndefined();
+      expect(extensionValue(text, 'X509v3 Subject Key Identifier')).toMatch(/^[0-9A-F]{2}(:[0-9A-F]{2})+$/);
+      expect(certificateInfo(withUris.certPem).notAfter).toEqual(certificateInfo(root.certPem).notAfter);
     });
   });
 

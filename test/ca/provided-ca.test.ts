@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { privateKeyToPem } from '../../src/ca/keys.js';
-import { createIntermediateCa, createRootCa, type CaMaterial } from '../../src/ca/pki.js';
+import { createRootCa, type CaMaterial } from '../../src/ca/pki.js';
+import { createIntermediateCa } from '../helpers/intermediate-ca.js';
 import { checkProvidedCa } from '../../src/ca/provided-ca.js';
 import { x509 } from '../../src/ca/x509.js';
 

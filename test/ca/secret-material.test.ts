@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { SecretResource } from '../../src/api/types.js';
-import { createIntermediateCa, createRootCa, issueCertificate, parsePrivateKey, type CaMaterial, type IntermediateCa, type IssuedCertificate } from '../../src/ca/pki.js';
+import { createRootCa, issueCertificate, parsePrivateKey, type CaMaterial, type IssuedCertificate } from '../../src/ca/pki.js';
+import { createIntermediateCa, type IntermediateCa } from '../helpers/intermediate-ca.js';
 import { checkSecretMaterial, summarizeSecret, type MaterialIssue } from '../../src/ca/secret-material.js';
 
 const NOW = new Date('2030-01-01T00:00:00Z');

@@ -5,8 +5,10 @@
  */
 import crypto from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createIntermediateCa, createRootCa, type CaMaterial } from '../../src/ca/pki.js';
+import { createRootCa, type CaMaterial } from '../../src/ca/pki.js';
+import { createIntermediateCa } from '../helpers/intermediate-ca.js';
 import { SvidIssuer } from '../../src/ca/svid.js';
+import { SvidWorkerPool } from '../../src/ca/svid-workers.js';
 import { p256Pkcs8Der, p256SpkiDer } from '../../src/ca/svid-core.js';
 import { generateKeyPair, privateKeyToPem } from '../../src/ca/keys.js';
 import { x509 } from '../../src/ca/x509.js';
@@ -15,6 +17,8 @@ import { openssl, removeTempDirs } from './openssl.js';
 afterAll(() => removeTempDirs());
 
 const NOW = new Date('2026-06-01T12:00:00Z');
+/** The worker threads that sign this file's SVIDs. */
+const pool = new SvidWorkerPool();
 
 function toPem(der: Buffer): string {
   return `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END PRIVATE KEY-----\n`;
@@ -54,7 +58,7 @@ describe('SVID key encoding', () => {
   it('gives 200 concurrently issued SVIDs keys that match their certificates and that openssl checks', async () => {
     // given
     const root = await ecdsaRoot();
-    const issuer = new SvidIssuer(root);
+    const issuer = new SvidIssuer(root, pool);
     // when: one burst, as a cold start issues them
     const issued = await Promise.all(Array.from({ length: 200 }, (_, i) => issuer.issue([`spiffe://default/svc-${i % 7}`], 3_600, NOW)));
     // then
@@ -104,8 +108,8 @@ describe('SVID key encoding', () => {
     const refedPorts = (): number => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
     const before = refedPorts();
     // when: a burst large enough to start a worker per core, then a single one
-    await Promise.all(Array.from({ length: 20 }, () => new SvidIssuer(root).issue(['spiffe://default/web'], 60, NOW)));
-    await new SvidIssuer(root).issue(['spiffe://default/web'], 60, NOW);
+    await Promise.all(Array.from({ length: 20 }, () => new SvidIssuer(root, pool).issue(['spiffe://default/web'], 60, NOW)));
+    await new SvidIssuer(root, pool).issue(['spiffe://default/web'], 60, NOW);
     // then: idle workers are unref'd (a CLI or a test process still exits on its own)
     expect(refedPorts()).toBe(before);
   });
@@ -125,7 +129,7 @@ describe('SVID key encoding', () => {
     const intermediate = await createIntermediateCa({ issuer: rsaRoot, commonName: 'Mesh Intermediate', validitySeconds: 86_400 * 100, now: new Date(NOW.getTime() - 3_600_000) });
     const ecRoot = await ecdsaRoot();
     const cas = [rsaRoot, { certPem: intermediate.chainPem, keyPem: intermediate.keyPem }, ecRoot];
-    const issuers = cas.map((ca) => new SvidIssuer(ca));
+    const issuers = cas.map((ca) => new SvidIssuer(ca, pool));
     // when: interleaved requests, so batches mix issuers
     const issued = await Promise.all(Array.from({ length: 90 }, (_, i) => issuers[i % 3]!.issue([`spiffe://mesh-${i % 3}/svc`], 600, NOW).then((svid) => ({ i, svid }))));
     // then

@@ -6,8 +6,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { certificateInfo, createIntermediateCa, createRootCa, issueCertificate, keyMatchesCertificate, type CaMaterial } from '../../src/ca/pki.js';
+import { certificateInfo, createRootCa, issueCertificate, keyMatchesCertificate, type CaMaterial } from '../../src/ca/pki.js';
+import { createIntermediateCa } from '../helpers/intermediate-ca.js';
 import { SvidIssuer } from '../../src/ca/svid.js';
+import { SvidWorkerPool } from '../../src/ca/svid-workers.js';
 import { generateKeyPair, privateKeyToPem } from '../../src/ca/keys.js';
 import { x509 } from '../../src/ca/x509.js';
 import { openssl, removeTempDirs, tempDir } from './openssl.js';
@@ -15,6 +17,8 @@ import { openssl, removeTempDirs, tempDir } from './openssl.js';
 afterAll(() => removeTempDirs());
 
 const NOW = new Date('2026-06-01T12:00:00Z');
+/** The worker threads that sign this file's SVIDs. */
+const pool = new SvidWorkerPool();
 
 /** openssl's text form without what differs per certificate (serial, keys, signature, key ids, times). */
 function profile(pem: string): string {
@@ -59,7 +63,7 @@ describe('fast SVID issuance', () => {
     const root = await createRootCa({ commonName: 'Mesh Root', validitySeconds: 86_400 * 365, now: new Date(NOW.getTime() - 3_600_000) });
     const ids = ['spiffe://default/web', 'spiffe://default/api'];
     // when
-    const fast = await new SvidIssuer(root).issue(ids, 86_400, NOW);
+    const fast = await new SvidIssuer(root, pool).issue(ids, 86_400, NOW);
     const general = await issueCertificate({ issuer: root, uris: ids, usage: 'workload', validitySeconds: 86_400, now: NOW });
     // then: field by field the same (apart from serial, keys, signature and times)
     expect(profile(fast.certPem)).toEqual(profile(general.certPem));
@@ -83,7 +87,7 @@ describe('fast SVID issuance', () => {
     const root = await createRootCa({ commonName: 'Provided Root', validitySeconds: 86_400 * 365, now: new Date(NOW.getTime() - 3_600_000) });
     const intermediate = await createIntermediateCa({ issuer: root, commonName: 'Mesh Intermediate', validitySeconds: 86_400 * 100, now: new Date(NOW.getTime() - 3_600_000) });
     // when
-    const fast = await new SvidIssuer({ certPem: intermediate.chainPem, keyPem: intermediate.keyPem }).issue(['spiffe://default/web'], 3_600, NOW);
+    const fast = await new SvidIssuer({ certPem: intermediate.chainPem, keyPem: intermediate.keyPem }, pool).issue(['spiffe://default/web'], 3_600, NOW);
     // then
     expect(fast.chainPem.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
     expect(verify(root.certPem, fast.certPem, fast.chainPem.slice(fast.certPem.length)).out).toContain('OK');
@@ -94,7 +98,7 @@ describe('fast SVID issuance', () => {
     // given
     const root = await ecdsaRoot();
     // when: a 2-year certificate from a 1-year CA
-    const fast = await new SvidIssuer(root).issue(['spiffe://default/web'], 86_400 * 730, NOW);
+    const fast = await new SvidIssuer(root, pool).issue(['spiffe://default/web'], 86_400 * 730, NOW);
     // then
     expect(verify(root.certPem, fast.chainPem).out).toContain('OK');
     expect(fast.notAfter).toEqual(certificateInfo(root.certPem).notAfter);
@@ -103,11 +107,11 @@ describe('fast SVID issuance', () => {
 
   it('refuses what the general path refuses', async () => {
     const root = await createRootCa({ commonName: 'Mesh Root', validitySeconds: 86_400, now: NOW });
-    const issuer = new SvidIssuer(root);
+    const issuer = new SvidIssuer(root, pool);
     await expect(issuer.issue([], 60, NOW)).rejects.toThrow(/at least one spiffe/);
     await expect(issuer.issue(['https://x'], 60, NOW)).rejects.toThrow(/not a spiffe/);
     await expect(issuer.issue(['spiffe://default/web'], 0, NOW)).rejects.toThrow(/positive/);
     const leaf = await issueCertificate({ issuer: root, commonName: 'leaf', usage: 'server', validitySeconds: 60, now: NOW });
-    expect(() => new SvidIssuer({ certPem: leaf.certPem, keyPem: leaf.keyPem })).toThrow(/not a CA/);
+    expect(() => new SvidIssuer({ certPem: leaf.certPem, keyPem: leaf.keyPem }, pool)).toThrow(/not a CA/);
   });
 });

@@ -22,13 +22,17 @@ import { isoSeconds } from '../cert-info.js';
 import { keyMatchesCertificate } from '../pem.js';
 import { createRootCa } from '../pki.js';
 import type { Store } from '../../store/store.js';
+import { svidWorkerPool, type SvidWorkerPool } from '../svid-workers.js';
 import { caIdOf, caNotAfter, trustRootsOf, WorkloadIssuers } from './common.js';
 import type { CaContext, CaProvider, CaValidation, IssuedIdentity, MeshCa, WorkloadCertificateRequest } from './types.js';
 
-/** Where builtin CA material is kept: the data directory store, or memory in tests. */
+/** Where builtin CA material is kept: the data directory store, or memory (MemoryBlobStore). */
 export type BlobStore = Pick<Store, 'putBlob' | 'getBlob'>;
 
-/** For control planes without a data directory (tests): the CA lives as long as the process. */
+/**
+ * For CA providers without a data directory: the validation providers (sources/validate.ts), which
+ * never make a CA, and a control plane made without a store; a CA made here lives as long as the process.
+ */
 export class MemoryBlobStore implements BlobStore {
   private readonly blobs = new Map<string, Buffer>();
 
@@ -118,7 +122,13 @@ export class BuiltinCaProvider implements CaProvider<BuiltinMtlsBackend> {
   /** One generation at a time per blob within this process; the store's ifAbsent covers other processes. */
   private readonly pending = new Map<string, Promise<MeshCa>>();
 
-  constructor(private readonly store: BlobStore) {}
+  /** `svidWorkers`: the worker threads that sign its workload certificates (the server's; by default the process's). */
+  constructor(
+    private readonly store: BlobStore,
+    svidWorkers: SvidWorkerPool = svidWorkerPool(),
+  ) {
+    this.issuers = new WorkloadIssuers(svidWorkers);
+  }
 
   validate(): CaValidation {
     // Everything about a builtin backend is checked when the Mesh is parsed (RSAbits, durations).
@@ -167,7 +177,7 @@ export class BuiltinCaProvider implements CaProvider<BuiltinMtlsBackend> {
   }
 
   /** This provider's loaded issuers, one per CA it made. */
-  private readonly issuers = new WorkloadIssuers();
+  private readonly issuers: WorkloadIssuers;
 
   issue(ca: MeshCa, request: WorkloadCertificateRequest): Promise<IssuedIdentity> {
     return this.issuers.issue(ca, request);

@@ -2,6 +2,7 @@
 import { certificateInfo, isSelfSigned } from '../cert-info.js';
 import { certificateToPem, parseCertificates } from '../pem.js';
 import { SvidIssuer } from '../svid.js';
+import { svidWorkerPool, type SvidWorkerPool } from '../svid-workers.js';
 import type { IssuedIdentity, MeshCa, WorkloadCertificateRequest } from './types.js';
 
 /**
@@ -16,6 +17,9 @@ import type { IssuedIdentity, MeshCa, WorkloadCertificateRequest } from './types
  */
 export class WorkloadIssuers {
   private readonly byCa = new WeakMap<MeshCa, SvidIssuer>();
+
+  /** `pool`: the worker threads that sign (the server's; by default the process's). */
+  constructor(private readonly pool: SvidWorkerPool = svidWorkerPool()) {}
 
   async issue(ca: MeshCa, request: WorkloadCertificateRequest): Promise<IssuedIdentity> {
     const issued = await this.issuerOf(ca).issue(request.spiffeIds, request.validitySeconds, request.now);
@@ -37,7 +41,7 @@ export class WorkloadIssuers {
   private issuerOf(ca: MeshCa): SvidIssuer {
     let issuer = this.byCa.get(ca);
     if (!issuer) {
-      issuer = new SvidIssuer({ certPem: ca.certPem, keyPem: ca.keyPem });
+      issuer = new SvidIssuer({ certPem: ca.certPem, keyPem: ca.keyPem }, this.pool);
       this.byCa.set(ca, issuer);
     }
     return issuer;

@@ -13,6 +13,7 @@ import type { DataSource, ProvidedMtlsBackend, SecretResource } from '../../api/
 import { checkProvidedCa } from '../provided-ca.js';
 import { readCaFileFromDisk, type CaFileReader } from './ca-files.js';
 import type { MaterialIssue } from '../secret-material.js';
+import { svidWorkerPool, type SvidWorkerPool } from '../svid-workers.js';
 import { caIdOf, caNotAfter, trustRootsOf, WorkloadIssuers } from './common.js';
 import type { CaContext, CaProvider, CaValidation, IssuedIdentity, MeshCa, WorkloadCertificateRequest } from './types.js';
 
@@ -85,9 +86,15 @@ export class ProvidedCaProvider implements CaProvider<ProvidedMtlsBackend> {
   /**
    * `readFile`: how `file:` sources are read when the context does not say. `meshcp serve` passes
    * the content of the last accepted set (ca-files.ts), so a CA file that turns bad on disk is not
-   * what its mesh signs with (pinned at its last good version).
+   * what its mesh signs with (pinned at its last good version). `svidWorkers`: the worker threads
+   * that sign its workload certificates (the server's; by default the process's).
    */
-  constructor(private readonly readFile: CaFileReader = readCaFileFromDisk) {}
+  constructor(
+    private readonly readFile: CaFileReader = readCaFileFromDisk,
+    svidWorkers: SvidWorkerPool = svidWorkerPool(),
+  ) {
+    this.issuers = new WorkloadIssuers(svidWorkers);
+  }
 
   validate(mesh: string, backend: ProvidedMtlsBackend, context: CaContext): CaValidation {
     const { material, errors } = resolveMaterial(mesh, backend, this.withReader(context));
@@ -120,7 +127,7 @@ export class ProvidedCaProvider implements CaProvider<ProvidedMtlsBackend> {
   }
 
   /** This provider's loaded issuers, one per CA it made. */
-  private readonly issuers = new WorkloadIssuers();
+  private readonly issuers: WorkloadIssuers;
 
   issue(ca: MeshCa, request: WorkloadCertificateRequest): Promise<IssuedIdentity> {
     return this.issuers.issue(ca, request);

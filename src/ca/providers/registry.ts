@@ -7,11 +7,15 @@ import type { BuiltinMtlsBackend, MtlsBackend, Resource } from '../../api/types.
 import { BuiltinCaProvider, MemoryBlobStore, type BlobStore } from './builtin.js';
 import type { CaFileReader } from './ca-files.js';
 import { ProvidedCaProvider } from './provided.js';
+import { svidWorkerPool, type SvidWorkerPool } from '../svid-workers.js';
 import { backendMaterialKey, initializeBackend, providerOf, type CaProviders, type IssuedIdentity, type MeshCa, type WorkloadCertificateRequest } from './types.js';
 
-/** `readCaFile`: how a provided CA's `file:` is read (serve: the last accepted content, ca-files.ts); the disk by default. */
-export function defaultCaProviders(store: BlobStore = new MemoryBlobStore(), readCaFile?: CaFileReader): CaProviders {
-  return { builtin: new BuiltinCaProvider(store), provided: new ProvidedCaProvider(readCaFile) };
+/**
+ * `readCaFile`: how a provided CA's `file:` is read (serve: the last accepted content, ca-files.ts); the disk by default.
+ * `svidWorkers`: the worker threads that sign workload certificates (serve: the runtime's); the process's by default.
+ */
+export function defaultCaProviders(store: BlobStore = new MemoryBlobStore(), readCaFile?: CaFileReader, svidWorkers: SvidWorkerPool = svidWorkerPool()): CaProviders {
+  return { builtin: new BuiltinCaProvider(store, svidWorkers), provided: new ProvidedCaProvider(readCaFile, svidWorkers) };
 }
 
 export class MeshCaRegistry {
