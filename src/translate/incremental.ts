@@ -14,7 +14,7 @@
  * test/incremental checks that both give the same per-proxy output.
  */
 import { isIP } from 'node:net';
-import { listChange, ResourceSet, type ResourceChange } from '../api/resource-set.js';
+import type { ResourceChange } from '../api/resource-set.js';
 import type { Resource } from '../api/types.js';
 import type { DataplaneModel, EndpointModel, MeshModel, Model, ServiceModel } from '../model/model.js';
 import { SERVICE_TAG } from '../api/tags.js';
@@ -175,18 +175,12 @@ export class IncrementalTranslator {
   ) {}
 
   private inputs = new Map<string, readonly Resource[]>();
-  private set?: ResourceSet;
   private current: ModelRevision = { revision: 0, since: 0, model: { meshes: new Map() }, changes: new Map() };
   /** Meshes translated, per mesh name (recompute counter). */
   readonly translations = new Map<string, number>();
 
   get latest(): ModelRevision {
     return this.current;
-  }
-
-  /** The next revision from a whole list (tests): the change is found by comparing it with the last set. */
-  next(resources: readonly Resource[]): ModelRevision {
-    return this.apply(listChange(this.set, ResourceSet.fromList(resources)));
   }
 
   /** The next revision: only the meshes the change names are looked at (all of them on a reset). */
@@ -223,7 +217,6 @@ export class IncrementalTranslator {
       const mesh = translated.get(name) ?? previous.meshes.get(name);
       if (mesh) meshes.set(name, mesh);
     }
-    this.set = change.set;
     this.current = { revision: this.current.revision + 1, since: this.current.revision, model: { meshes }, changes };
     return this.current;
   }

@@ -19,6 +19,7 @@ import type { Resource } from '../../src/api/types.js';
 import type { MeshTlsMaterial, WorkloadIdentity } from '../../src/ca/workload-identity.js';
 import { generateForProxy, type Flavor, type GenerateContext, type ProxyIdentity } from '../../src/generate/generate.js';
 import { secretMaterialFromResources } from '../helpers/secret-material.js';
+import { listFeed } from '../helpers/list-changes.js';
 import { proxyConfigs, SharedParts, type GenerationCounters, type ResourceState } from '../../src/runtime/proxy-configs.js';
 import { IncrementalTranslator } from '../../src/translate/incremental.js';
 import { translateMeshes } from '../../src/translate/mesh-services.js';
@@ -294,10 +295,12 @@ export function equivalenceProperty(options: EquivalenceOptions): fc.IPropertyWi
     const contextFor = (list: readonly Resource[]): GenerateContext => ({ meshTls: material, secrets: secretMaterialFromResources(list, issued, () => false) });
     const systemCache = options.translatorCache();
     const translator = new IncrementalTranslator(undefined, systemCache);
+    // Every list reaches the translator as the change from the list before (the way a source's snapshots do).
+    const translate = listFeed((change) => translator.apply(change));
     let list = toResources(world);
     // What the system's proxies share, as a control plane has it (the oracle shares nothing).
     const shared = new SharedParts();
-    const states = new BehaviorSubject<ResourceState>({ revision: translator.next(list), context: { ...contextFor(list), cache: systemCache }, shared });
+    const states = new BehaviorSubject<ResourceState>({ revision: translate(list), context: { ...contextFor(list), cache: systemCache }, shared });
     const ticks = new Map(PROXIES.map((p) => [key(p), new BehaviorSubject(0)]));
     const counters: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0, identityPatches: 0 };
     const byNode = new Map(PROXIES.map((p) => [`${p.mesh}/${p.name}/${p.flavor}`, p]));
@@ -339,7 +342,7 @@ export function equivalenceProperty(options: EquivalenceOptions): fc.IPropertyWi
         const effect = apply(world, material, s);
         if (effect === 'resources') {
           list = s.kind === 'reload' ? (structuredClone(list) as Resource[]) : toResources(world);
-          states.next({ revision: translator.next(list), context: { ...contextFor(list), cache: systemCache }, shared });
+          states.next({ revision: translate(list), context: { ...contextFor(list), cache: systemCache }, shared });
         } else {
           for (const proxy of effect) ticks.get(key(proxy))!.next(ticks.get(key(proxy))!.value + 1);
         }

@@ -15,6 +15,7 @@ import { SnapshotCache } from '../../src/snapshot/cache.js';
 import { ResourceEncoder } from '../../src/snapshot/encode.js';
 import type { Snapshot } from '../../src/snapshot/snapshot.js';
 import { PUSH_ORDER, SECRET_TYPE } from '../../src/snapshot/types.js';
+import { firstChange } from '../helpers/list-changes.js';
 
 const resources = [
   {
@@ -44,7 +45,7 @@ describe('identity ticks', () => {
     ]);
     let bundle = 'ROOT-1';
     const material: MeshTlsMaterial = { identity: (_mesh, name) => identities.get(name), trustBundle: () => bundle };
-    const states = new BehaviorSubject<ResourceState>({ revision: new IncrementalTranslator().next(resources), context: { meshTls: material } });
+    const states = new BehaviorSubject<ResourceState>({ revision: new IncrementalTranslator().apply(firstChange(resources)), context: { meshTls: material } });
     const proxies: ProxyIdentity[] = [
       { mesh: 'default', name: 'web-01', flavor: 'envoy' },
       { mesh: 'default', name: 'web-02', flavor: 'envoy' },
@@ -97,7 +98,7 @@ describe('identity ticks', () => {
       },
       trustBundle: () => 'ROOT-1',
     };
-    const states = new BehaviorSubject<ResourceState>({ revision: new IncrementalTranslator().next(resources), context: { meshTls: material } });
+    const states = new BehaviorSubject<ResourceState>({ revision: new IncrementalTranslator().apply(firstChange(resources)), context: { meshTls: material } });
     const proxies: ProxyIdentity[] = [
       { mesh: 'default', name: 'web-01', flavor: 'envoy' },
       { mesh: 'default', name: 'web-02', flavor: 'envoy' },

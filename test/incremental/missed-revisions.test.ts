@@ -18,6 +18,7 @@ import { translateMeshes } from '../../src/translate/mesh-services.js';
 import { ResourceEncoder } from '../../src/snapshot/encode.js';
 import { buildSnapshot, type GeneratedConfig } from '../../src/snapshot/snapshot.js';
 import { sidecarDataplane } from '../helpers/mesh-resources.js';
+import { listFeed } from '../helpers/list-changes.js';
 
 const dataplane = (name: string, address: string, service: string, outbound: readonly string[]): Resource => sidecarDataplane(name, address, service, outbound);
 
@@ -65,6 +66,8 @@ function coalesced(earlier: ModelRevision, later: ModelRevision): ModelRevision 
 /** The proxies connected through proxyConfigs to a states Subject the test drives. */
 function connected(first: readonly Resource[]): {
   translator: IncrementalTranslator;
+  /** The translator's next revision, from `list` as the change from the list before. */
+  next(list: readonly Resource[]): ModelRevision;
   deliver(revision: ModelRevision): void;
   configs: Map<string, GeneratedConfig>;
   counters: GenerationCounters;
@@ -79,8 +82,9 @@ function connected(first: readonly Resource[]): {
   const configs = new Map<string, GeneratedConfig>();
   const subscriptions: Subscription[] = PROXIES.map((proxy) => proxyConfigs(proxy, states, new BehaviorSubject(0), counters).subscribe((config) => configs.set(proxy.name, config)));
   const deliver = (revision: ModelRevision): void => states.next({ revision, context, shared });
-  deliver(translator.next(first));
-  return { translator, deliver, configs, counters, close: () => subscriptions.forEach((s) => s.unsubscribe()) };
+  const next = listFeed((change) => translator.apply(change));
+  deliver(next(first));
+  return { translator, next, deliver, configs, counters, close: () => subscriptions.forEach((s) => s.unsubscribe()) };
 }
 
 /** Every proxy holds what a fresh generation from the full translation of `list` gives. */
@@ -97,9 +101,9 @@ describe('a proxy that did not take every revision on its own', () => {
       expect(run.counters.proxyGenerations).toBe(3);
 
       // when ext's endpoints change, then db's, and the two revisions reach the proxies as one
-      const first = run.translator.next(world(['10.9.0.1', '10.9.0.2'], ['10.8.0.1']));
+      const first = run.next(world(['10.9.0.1', '10.9.0.2'], ['10.8.0.1']));
       const list = world(['10.9.0.1', '10.9.0.2'], ['10.8.0.1', '10.8.0.2']);
-      const second = run.translator.next(list);
+      const second = run.next(list);
       run.deliver(coalesced(first, second));
 
       // then nothing was generated: each proxy's EDS was patched (all three call ext or db)
@@ -117,9 +121,9 @@ describe('a proxy that did not take every revision on its own', () => {
     const run = connected(world(['10.9.0.1'], ['10.8.0.1']));
     try {
       // when ext's endpoints change, then web-02 calls db too, and the two revisions reach the proxies as one
-      const first = run.translator.next(world(['10.9.0.1', '10.9.0.2'], ['10.8.0.1']));
+      const first = run.next(world(['10.9.0.1', '10.9.0.2'], ['10.8.0.1']));
       const list = world(['10.9.0.1', '10.9.0.2'], ['10.8.0.1'], ['ext', 'db']);
-      const second = run.translator.next(list);
+      const second = run.next(list);
       run.deliver(coalesced(first, second));
 
       // then web-02 was generated, web-01 (which calls ext) patched, api-01 (which does not) left alone
@@ -152,9 +156,9 @@ describe('a proxy that did not take every revision on its own', () => {
     const run = connected(world(['10.9.0.1'], ['10.8.0.1']));
     try {
       // when ext's endpoints change, then db's, and the states skip the first revision
-      run.translator.next(world(['10.9.0.1', '10.9.0.2'], ['10.8.0.1']));
+      run.next(world(['10.9.0.1', '10.9.0.2'], ['10.8.0.1']));
       const list = world(['10.9.0.1', '10.9.0.2'], ['10.8.0.1', '10.8.0.2']);
-      run.deliver(run.translator.next(list));
+      run.deliver(run.next(list));
 
       // then every proxy was generated (reading the second revision's keys alone would miss ext's change)
       expect(run.counters.proxyGenerations).toBe(6);
@@ -163,7 +167,7 @@ describe('a proxy that did not take every revision on its own', () => {
 
       // when the next endpoint change follows the revision they saw, then it is an EDS patch again
       const next = world(['10.9.0.3'], ['10.8.0.1', '10.8.0.2']);
-      run.deliver(run.translator.next(next));
+      run.deliver(run.next(next));
       expect(run.counters.proxyGenerations).toBe(6);
       expect(run.counters.endpointPatches).toBe(2);
       expectFresh(run.configs, next);

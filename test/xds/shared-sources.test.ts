@@ -11,6 +11,7 @@ import type { MeshTlsMaterial } from '../../src/ca/workload-identity.js';
 import { DependencyCache } from '../../src/change/dependency-cache.js';
 import { generateForProxy, type GenerateContext } from '../../src/generate/generate.js';
 import { secretMaterialFromResources } from '../helpers/secret-material.js';
+import { firstChange } from '../helpers/list-changes.js';
 import { proxyConfigs, SharedParts, type GenerationCounters, type ResourceState } from '../../src/runtime/proxy-configs.js';
 import { IncrementalTranslator } from '../../src/translate/incremental.js';
 import { MapWith, sourcesOf, type GeneratedConfig, type GeneratedSources } from '../../src/snapshot/snapshot.js';
@@ -69,7 +70,7 @@ describe('sources kept per proxy', () => {
   it('attribute every resource as generation does, and share all but a proxy’s own inbound listener', () => {
     // given proxies of one service generated through proxyConfigs, on one cache (as the control plane does)
     const context: GenerateContext = { meshTls: material, secrets: secretMaterialFromResources(resources, () => undefined), cache: new DependencyCache() };
-    const revision = new IncrementalTranslator().next(resources);
+    const revision = new IncrementalTranslator().apply(firstChange(resources));
     const states = new BehaviorSubject<ResourceState>({ revision, context, shared: new SharedParts() });
     const counters: GenerationCounters = { proxyGenerations: 0, endpointPatches: 0, identityPatches: 0 };
     const configs = new Map<string, GeneratedConfig>();
