@@ -27,7 +27,7 @@
  * "on disk", not yet "in use".
  */
 import { Observable, type Subscription } from 'rxjs';
-import { listChange, meshOf, ResourceSet, type ResourceChange } from '../api/resource-set.js';
+import { meshOf, ResourceSet, type ResourceChange } from '../api/resource-set.js';
 import type { Resource } from '../api/types.js';
 import type { DependencyKey } from '../change/keys.js';
 import type { IssuedServerCertificate, MeshTlsMaterial } from '../ca/workload-identity.js';
@@ -67,10 +67,6 @@ export interface IdentityManagerOptions {
   /** Delay before retrying a failed issuance. Default 5000 ms. */
   readonly retryDelayMs?: number;
   readonly delivery?: MaterialDelivery;
-}
-
-function isChange(input: readonly Resource[] | ResourceChange): input is ResourceChange {
-  return !Array.isArray(input);
 }
 
 const NO_KEYS: readonly DependencyKey[] = Object.freeze([]);
@@ -157,15 +153,13 @@ export class IdentityManager implements MeshTlsMaterial {
   }
 
   /**
-   * Takes the current (validated) resource set: Mesh mTLS policies, Dataplanes and Gateways. A
-   * change looks only at what it touches: the meshes whose Mesh or Secrets it puts or
+   * Takes each change of the (validated) resource set: Mesh mTLS policies, Dataplanes and Gateways.
+   * A change looks only at what it touches: the meshes whose Mesh or Secrets it puts or
    * deletes (their CA, and every proxy of theirs), and the proxies whose Dataplane or Gateway it
    * puts or deletes. A reset (the first set) looks at everything.
    */
-  update(input: readonly Resource[] | ResourceChange): void {
+  update(change: ResourceChange): void {
     if (this.closed) return;
-    // A list (tests) is compared with the last set, so it takes the same path as a change.
-    const change = isChange(input) ? input : listChange(this.set === ResourceSet.EMPTY ? undefined : this.set, ResourceSet.fromList(input));
     this.set = change.set;
     if (change.reset) {
       this.index = indexResources(change.set.list());

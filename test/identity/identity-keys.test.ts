@@ -12,6 +12,7 @@ import { DependencyCache } from '../../src/change/dependency-cache.js';
 import { ALL_NAMES, dependencyKey, kindOfKey, type DependencyKey } from '../../src/change/keys.js';
 import { IdentityManager, IMMEDIATE_DELIVERY, type MaterialDelivery } from '../../src/identity/manager.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { listFeed } from '../helpers/list-changes.js';
 import { waitFor } from '../helpers/wait.js';
 import { FakeTime } from './fake-time.js';
 import { builtinBackend, dataplane, mesh } from './fixtures.js';
@@ -35,7 +36,9 @@ function harness(resources: readonly Resource[], delivery: MaterialDelivery = IM
   const time = new FakeTime(START);
   const manager = new IdentityManager({ cas: registry, log: silentLogger(), clock: time, scheduler: time, random: () => 0.5, settleMs: 0, switchWindowMs: 2000, delivery });
   managers.push(manager);
-  manager.update(resources);
+  // Each list reaches the manager as the change from the list before, as the control plane's sources deliver them.
+  const update = listFeed((change) => manager.update(change));
+  update(resources);
   const told = new Map<string, Told[]>();
   const connect = (name: string): void => {
     const list: Told[] = [];
@@ -44,7 +47,7 @@ function harness(resources: readonly Resource[], delivery: MaterialDelivery = IM
   };
   /** The key lists told to `name`, in order. */
   const keysOf = (name: string): Array<readonly DependencyKey[] | undefined> => (told.get(name) ?? []).map((t) => t.keys);
-  return { time, manager, connect, keysOf };
+  return { time, manager, update, connect, keysOf };
 }
 
 const cert = (proxy: string): DependencyKey => `Certificate/default/${proxy}`;
@@ -83,7 +86,7 @@ describe('identity events as dependency keys', () => {
     await waitFor('ca-1 certificates', () => ['web-01', 'api-01'].every((n) => h.manager.identity('default', n)?.backend === 'ca-1'));
 
     // when the mesh switches to ca-2 (every delivery confirmed at once, no settle delay)
-    h.manager.update([mesh('default', backends, 'ca-2'), ...workloads]);
+    h.update([mesh('default', backends, 'ca-2'), ...workloads]);
     await waitFor('the switch started', () => h.manager.switching('default') || undefined);
 
     // then each proxy was told the joining backend's bundle and phase keys, once
@@ -104,11 +107,11 @@ describe('identity events as dependency keys', () => {
     const h = harness([mesh('default', backends, 'ca-1'), ...workloads], never);
     h.connect('web-01');
     await waitFor('a ca-1 certificate', () => h.manager.identity('default', 'web-01'));
-    h.manager.update([mesh('default', backends, 'ca-2'), ...workloads]);
+    h.update([mesh('default', backends, 'ca-2'), ...workloads]);
     await waitFor('the switch started', () => h.manager.switching('default') || undefined);
 
     // when the mesh goes back to ca-1
-    h.manager.update([mesh('default', backends, 'ca-1'), ...workloads]);
+    h.update([mesh('default', backends, 'ca-1'), ...workloads]);
 
     // then ca-2's roots left the bundle: its keys again, and no new certificate
     expect(h.manager.switching('default')).toBe(false);
@@ -123,7 +126,7 @@ describe('identity events as dependency keys', () => {
     await waitFor('a ca-1 certificate', () => h.manager.identity('default', 'web-01'));
 
     // when the mesh disables mTLS
-    h.manager.update([mesh('default', backends), ...workloads]);
+    h.update([mesh('default', backends), ...workloads]);
 
     // then one version, standing for its certificate and for ca-1 leaving the bundle
     expect(h.keysOf('web-01')).toEqual([[cert('web-01')], [cert('web-01'), ...bundleAndPhase('ca-1')]]);

@@ -11,6 +11,7 @@ import { identitySecrets as buildIdentitySecrets } from '../../src/envoy/identit
 import { identitySecretNames } from '../../src/identity/names.js';
 import { rotationDelayMs } from '../../src/identity/rotation.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { listFeed } from '../helpers/list-changes.js';
 import { waitFor } from '../helpers/wait.js';
 import { FakeTime } from './fake-time.js';
 import { builtinBackend, dataplane, gateway, mesh } from './fixtures.js';
@@ -29,6 +30,8 @@ const registry = new MeshCaRegistry(defaultCaProviders(new MemoryBlobStore()));
 interface Harness {
   readonly time: FakeTime;
   readonly manager: IdentityManager;
+  /** Gives the manager `list` as the change from the list before. */
+  update(list: readonly Resource[]): void;
   /** Ticks received per proxy. */
   readonly ticks: Map<string, number>;
   connect(name: string, meshName?: string): Subscription;
@@ -46,11 +49,14 @@ function harness(resources: readonly Resource[], options: { random?: () => numbe
   const time = new FakeTime(START);
   const manager = new IdentityManager({ cas: registry, log: silentLogger(), clock: time, scheduler: time, random: options.random ?? (() => 0.5), settleMs: 0, ...options });
   managers.push(manager);
-  manager.update(resources);
+  // Each list reaches the manager as the change from the list before, as the control plane's sources deliver them.
+  const update = listFeed((change) => manager.update(change));
+  update(resources);
   const ticks = new Map<string, number>();
   return {
     time,
     manager,
+    update,
     ticks,
     connect(name, meshName = 'default') {
       const sub = manager.watch({ mesh: meshName, name }).subscribe(() => ticks.set(name, (ticks.get(name) ?? 0) + 1));
@@ -140,7 +146,7 @@ describe('workload identities', () => {
     const first = await waitFor('first certificate', () => h.manager.identity('default', 'web-01'));
     h.time.advance(100_000);
     // when: the mesh now wants 200 s certificates
-    h.manager.update([mesh('default', [builtinBackend('ca-1', { dpCertSeconds: 200 })], 'ca-1'), dataplane('web-01', ['web'])]);
+    h.update([mesh('default', [builtinBackend('ca-1', { dpCertSeconds: 200 })], 'ca-1'), dataplane('web-01', ['web'])]);
     // then: the rotation moves to 4/5 of 200 s after issuance
     expect(h.time.pending()).toEqual([60_000]);
     h.time.advance(60_000);
@@ -153,7 +159,7 @@ describe('workload identities', () => {
 
     // when: shortened below the time the certificate has already lived, then lengthened
     h.time.advance(100_000);
-    h.manager.update([mesh('default', [builtinBackend('ca-1', { dpCertSeconds: 50 })], 'ca-1'), dataplane('web-01', ['web'])]);
+    h.update([mesh('default', [builtinBackend('ca-1', { dpCertSeconds: 50 })], 'ca-1'), dataplane('web-01', ['web'])]);
     // then: overdue, it is rotated within the spread of a CA switch (random 0.5 of 2 s)
     expect(h.time.pending()).toEqual([1000]);
     h.time.advance(1000);
@@ -164,7 +170,7 @@ describe('workload identities', () => {
     expect(third.notAfter.getTime() - h.time.now().getTime()).toBe(50_000);
 
     // when: lengthened, the scheduled rotation stays (the next certificate gets the new lifetime)
-    h.manager.update([mesh('default', [builtinBackend('ca-1', { dpCertSeconds: 1000 })], 'ca-1'), dataplane('web-01', ['web'])]);
+    h.update([mesh('default', [builtinBackend('ca-1', { dpCertSeconds: 1000 })], 'ca-1'), dataplane('web-01', ['web'])]);
     // then
     expect(h.time.pending()).toEqual([40_000]);
   });
@@ -185,9 +191,11 @@ describe('workload identities', () => {
     const h = harness(resources);
     h.connect('web-01');
     await waitFor('first certificate', () => h.manager.identity('default', 'web-01'));
+    const indexed = h.manager.resourcesIndexed;
     // when
-    h.manager.update([resources[0]!, dataplane('web-01', ['web', 'web-v2'])]);
-    // then
+    h.update([resources[0]!, dataplane('web-01', ['web', 'web-v2'])]);
+    // then the list came as a change of the Dataplane alone (its old version removed, the new one put), not a reset
+    expect(h.manager.resourcesIndexed - indexed).toBe(2);
     const updated = await waitFor('re-issued certificate', () => {
       const id = h.manager.identity('default', 'web-01');
       return id?.spiffeIds.length === 2 ? id : undefined;
@@ -220,7 +228,7 @@ describe('workload identities', () => {
     h.connect('web-01');
     await waitFor('first certificate', () => h.manager.identity('default', 'web-01'));
     // when
-    h.manager.update([mesh('default', [builtinBackend('ca-1')]), dataplane('web-01', ['web'])]);
+    h.update([mesh('default', [builtinBackend('ca-1')]), dataplane('web-01', ['web'])]);
     // then
     expect(h.manager.identity('default', 'web-01')).toBeUndefined();
     expect(h.manager.trustBundle('default')).toBeUndefined();
@@ -274,7 +282,7 @@ describe('CA switch', () => {
     const oldBundle = h.manager.trustBundle('default') ?? '';
     for (const name of ['web-01', 'backend-01']) delivered.add(name);
     // when the mesh switches to ca-2
-    h.manager.update([mesh('default', backends, 'ca-2'), ...workloads]);
+    h.update([mesh('default', backends, 'ca-2'), ...workloads]);
     const bundle = await waitFor('a bundle with both roots', () => {
       const b = h.manager.trustBundle('default') ?? '';
       return parseCertificates(b).length === 2 ? b : undefined;
@@ -318,7 +326,7 @@ describe('CA switch', () => {
     const h = harness([mesh('default', backends, 'ca-1'), ...workloads], { delivery: never });
     h.connect('web-01');
     await waitFor('web-01 on ca-1', () => h.manager.identity('default', 'web-01'));
-    h.manager.update([mesh('default', backends, 'ca-2'), ...workloads]);
+    h.update([mesh('default', backends, 'ca-2'), ...workloads]);
     await waitFor('switch started', () => h.manager.switching('default'));
     // when a proxy connects while the bundle is on its way
     h.connect('early-01');
@@ -345,7 +353,7 @@ describe('CA switch', () => {
     h.connect('web-01');
     await waitFor('web-01 on ca-1', () => h.manager.identity('default', 'web-01'));
     // when
-    h.manager.update([mesh('default', backends, 'ca-2'), ...workloads]);
+    h.update([mesh('default', backends, 'ca-2'), ...workloads]);
     await waitFor('both roots trusted', () => parseCertificates(h.manager.trustBundle('default') ?? '').length === 2);
     h.time.advance(1999);
     // then the new CA does not issue before the settle delay is over
