@@ -9,13 +9,12 @@
  *
  * An accepted token's expiry is returned: the stream that presented it is closed with
  * UNAUTHENTICATED at that moment (xds/cache.ts), so an expired token stops receiving
- * certificates. With a keyring (SPEC §2 "Token lifecycle") the
- * expiry also counts the signing key's retirement, and the stream ends as soon as its token is
- * revoked or its key removed, on whichever replica it is.
+ * certificates. Tokens are verified with the keyring (SPEC §2 "Token lifecycle"): the expiry also
+ * counts the signing key's retirement, and the stream ends as soon as its token is revoked or its
+ * key removed, on whichever replica it is.
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
-import type { TokenCheck, TokenKeyring } from './keyring.js';
-import { verifyToken } from './token.js';
+import type { TokenKeyring } from './keyring.js';
 import { nodeMesh } from '../snapshot/node.js';
 import type { NodeAuthentication, NodeAuthenticator } from '../snapshot/cache.js';
 import { WatchError } from '../snapshot/watcher.js';
@@ -28,22 +27,17 @@ export type { NodeAuthentication, NodeAuthenticator } from '../snapshot/cache.js
 export type TokenVerifier = Pick<TokenKeyring, 'check' | 'watch'>;
 
 export interface TokenAuthOptions {
-  /** One key, for ever (tests); or `keyring`, with rotation and revocation. */
-  readonly signingKey?: Buffer;
-  readonly keyring?: TokenVerifier;
+  /** The signing keys and revocations tokens are checked against. */
+  readonly keyring: TokenVerifier;
   readonly log: { warn(obj: object, msg: string): void; info?(obj: object, msg: string): void };
   readonly clock?: Clock;
 }
 
 export function tokenAuthenticator(options: TokenAuthOptions): NodeAuthenticator {
   const clock = options.clock ?? systemClock;
-  const { signingKey, keyring } = options;
-  if (!keyring && !signingKey) throw new Error('tokenAuthenticator: give a signing key or a keyring');
-  const verify = (token: string): TokenCheck => {
-    if (keyring) return keyring.check(token, clock.now());
-    const result = verifyToken(token, signingKey ?? Buffer.alloc(0), clock.now());
-    return result.ok ? { ok: true, token: { claims: result.claims }, expiresAt: new Date(result.claims.exp * 1000) } : result;
-  };
+  const { keyring } = options;
+  // Callers outside the type checker (plain JavaScript) still get a refusal that says what is missing.
+  if (!keyring) throw new Error('tokenAuthenticator: give a keyring (auth/keyring.ts TokenKeyring) to verify dataplane tokens with');
   return (node) => {
     const mesh = nodeMesh(node);
     const refuse = (code: number, reason: string): NodeAuthentication => {
@@ -54,7 +48,7 @@ export function tokenAuthenticator(options: TokenAuthOptions): NodeAuthenticator
     if (typeof token !== 'string' || token.trim() === '') {
       return refuse(grpcStatus.UNAUTHENTICATED, 'no dataplane token in node.metadata.token (meshcp token generate --name NAME --mesh MESH)');
     }
-    const result = verify(token);
+    const result = keyring.check(token, clock.now());
     if (!result.ok) return refuse(grpcStatus.UNAUTHENTICATED, `dataplane token refused: ${result.reason}`);
     const { claims } = result.token;
     if (claims.name !== node.id) {
@@ -63,7 +57,6 @@ export function tokenAuthenticator(options: TokenAuthOptions): NodeAuthenticator
     if (claims.mesh !== mesh) {
       return refuse(grpcStatus.PERMISSION_DENIED, `the dataplane token is for mesh "${claims.mesh}", not "${mesh}"`);
     }
-    if (!keyring) return { ok: true, expiresAt: result.expiresAt };
     return {
       ok: true,
       expiresAt: result.expiresAt,

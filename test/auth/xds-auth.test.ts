@@ -10,10 +10,12 @@ import type { Resource } from '../../src/api/types.js';
 import { generateToken, loadOrCreateSigningKey } from '../../src/auth/token.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
 import { tokenAuthenticator } from '../../src/auth/xds-auth.js';
+import type { TokenKeyring } from '../../src/auth/keyring.js';
 import { ControlPlane } from '../../src/runtime/control-plane.js';
 import { LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { FakeEnvoy, type NodeSpec } from '../helpers/fake-envoy.js';
 import { bufferLogger } from '../helpers/log-buffer.js';
+import { memoryKeyring } from '../helpers/token-keyring.js';
 
 const KEY = crypto.randomBytes(32);
 const HOUR_S = 3600;
@@ -46,18 +48,22 @@ function node(id: string, metadata: Record<string, string>): NodeSpec {
 
 describe('xDS token authentication', () => {
   let controlPlane: ControlPlane;
+  let keyring: TokenKeyring;
   let address: string;
   const logs = bufferLogger();
   const clients: FakeEnvoy[] = [];
 
   beforeAll(async () => {
-    controlPlane = new ControlPlane({ resources: new BehaviorSubject(resources()), log: logs.log, authenticate: tokenAuthenticator({ signingKey: KEY, log: logs.log }) });
+    // The real keyring, in memory, with KEY as its initial key (the key tokens without a key id are signed with)
+    keyring = await memoryKeyring(KEY);
+    controlPlane = new ControlPlane({ resources: new BehaviorSubject(resources()), log: logs.log, authenticate: tokenAuthenticator({ keyring, log: logs.log }) });
     address = `127.0.0.1:${await controlPlane.listen('127.0.0.1:0')}`;
   });
 
   afterAll(async () => {
     for (const c of clients) c.close();
     await controlPlane.close();
+    keyring.close();
   });
 
   function connect(spec: NodeSpec): FakeEnvoy {
