@@ -36,7 +36,6 @@ export interface VerifiedToken {
   readonly kid?: string;
 }
 
-export type TokenVerification = { readonly ok: true; readonly claims: TokenClaims } | { readonly ok: false; readonly reason: string };
 
 export interface GenerateTokenOptions {
   readonly name: string;
@@ -101,12 +100,6 @@ function decodeJsonObject(part: string): Record<string, unknown> | undefined {
 
 function fail(reason: string): { readonly ok: false; readonly reason: string } {
   return { ok: false, reason };
-}
-
-/** Checks the signature, then the claims. Reasons are one line and safe to log. */
-export function verifyToken(token: string, signingKey: Buffer, now: Date = new Date()): TokenVerification {
-  const result = verifyTokenWith(token, () => [signingKey], now);
-  return result.ok ? { ok: true, claims: result.token.claims } : result;
 }
 
 export type KeyedVerification = { readonly ok: true; readonly token: VerifiedToken } | { readonly ok: false; readonly reason: string };

@@ -117,11 +117,6 @@ export class SharedParts {
     return plan;
   }
 
-  /** Lists and source maps held now, for tests. */
-  get size(): { lists: number; sourceMaps: number } {
-    return { lists: this.listsByKey.size, sourceMaps: this.sourceMaps.size };
-  }
-
   private idOf(object: object): number {
     let id = this.objectIds.get(object);
     if (id === undefined) this.objectIds.set(object, (id = ++this.nextObjectId));

@@ -17,8 +17,6 @@ export class ResponseWriter {
   /** Made when the stream first fills: every connected proxy has a writer, few ever wait. */
   private waiting: Map<string, object> | undefined = undefined;
   private blocked = false;
-  /** Responses that replaced a waiting one of their type, for tests and metrics. */
-  coalesced = 0;
 
   constructor(private readonly call: WritableCall) {}
 
@@ -29,9 +27,7 @@ export class ResponseWriter {
 
   write(typeUrl: string, message: object): void {
     if (this.blocked) {
-      const waiting = (this.waiting ??= new Map());
-      if (waiting.has(typeUrl)) this.coalesced++;
-      waiting.set(typeUrl, message);
+      (this.waiting ??= new Map()).set(typeUrl, message);
       return;
     }
     this.send(message);

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateToken, loadOrCreateSigningKey, SIGNING_KEY_FILE, verifyToken } from '../../src/auth/token.js';
+import { generateToken, loadOrCreateSigningKey, SIGNING_KEY_FILE } from '../../src/auth/token.js';
+import { verifyToken } from '../helpers/verify-token.js';
 
 const NOW = new Date('2030-01-01T00:00:00Z');
 const KEY = crypto.randomBytes(32);

@@ -17,7 +17,7 @@ import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigPaths } from '../../src/api/load-files.js';
 import { loadOrCreateStoredSigningKey } from '../../src/auth/signing-key-store.js';
-import { verifyToken } from '../../src/auth/token.js';
+import { verifyToken } from '../helpers/verify-token.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { EtcdStore } from '../../src/store/etcd-store.js';

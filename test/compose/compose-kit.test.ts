@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigPaths } from '../../src/api/load-files.js';
 import type { Resource } from '../../src/api/types.js';
 import { checkAdminBinding } from '../../src/admin/binding.js';
-import { verifyToken } from '../../src/auth/token.js';
+import { verifyToken } from '../helpers/verify-token.js';
 import { startServer, type RunningServer } from '../../src/cli/serve.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { validateFiles } from '../../src/cli/validate.js';

@@ -46,7 +46,6 @@ describe('ResponseWriter', () => {
     // then: nothing more was written, and one per type waits
     expect(call.written).toEqual(['cds-1']);
     expect(writer.queued).toBe(3);
-    expect(writer.coalesced).toBe(2997);
     // when: it drains (one message at a time)
     call.drain();
     call.drain();
