@@ -16,8 +16,8 @@
  * (runtime/proxy-configs.ts). `meshcp serve` wires this with the store and the sources in
  * runtime/root.ts. The counters of what each change recomputed are `recompute()`.
  */
-import { distinctUntilChanged, EMPTY, filter, map, merge, scan, shareReplay, type Observable, type Subscription } from 'rxjs';
-import { listChange, ResourceSet, type ResourceChange } from '../api/resource-set.js';
+import { EMPTY, filter, map, merge, shareReplay, type Observable, type Subscription } from 'rxjs';
+import type { ResourceChange } from '../api/resource-set.js';
 import type { Resource } from '../api/types.js';
 import type { MeshTlsMaterial } from '../ca/workload-identity.js';
 import { MemoryBlobStore, type BlobStore } from '../ca/providers/builtin.js';
@@ -43,16 +43,6 @@ import { DataplaneLiveness, type LivenessChange } from './liveness.js';
 import { proxyConfigs, SharedParts, StateHub, type GenerationCounters, type ResourceState } from './proxy-configs.js';
 import type { ServerCredentials } from '@grpc/grpc-js';
 
-/** Whole lists as changes: each list compared with the previous one, object by object. */
-function changesOfLists(lists: Observable<readonly Resource[]> | undefined): Observable<ResourceChange> {
-  if (!lists) throw new Error('ControlPlane: give `changes` or `resources`');
-  return lists.pipe(
-    distinctUntilChanged(),
-    scan((previous: ResourceChange | undefined, list: readonly Resource[]) => listChange(previous?.set, ResourceSet.fromList(list)), undefined),
-    map((change) => change as ResourceChange),
-  );
-}
-
 /** Timing of issuance, rotation and CA switches (identity/manager.ts); defaults suit production. */
 export type IdentityOptions = Pick<IdentityManagerOptions, 'clock' | 'scheduler' | 'random' | 'switchWindowMs' | 'bundleTimeoutMs' | 'settleMs' | 'retryDelayMs'>;
 
@@ -61,9 +51,7 @@ export interface ControlPlaneOptions {
    * The served resources as changes (sources/resource-sources.ts `changes`): what each change
    * puts, deletes and which meshes it touches, so the control plane looks only at those.
    */
-  readonly changes?: Observable<ResourceChange>;
-  /** The served resources as whole lists (tests, the bench): each list is compared with the last to find the change. Used when `changes` is absent. */
-  readonly resources?: Observable<readonly Resource[]>;
+  readonly changes: Observable<ResourceChange>;
   readonly log: Logger;
   readonly keepaliveTimeMs?: number;
   readonly keepaliveTimeoutMs?: number;
@@ -147,7 +135,7 @@ export class ControlPlane {
       delivery: this.delivery,
       ...options.identity,
     });
-    const resources = (options.changes ?? changesOfLists(options.resources)).pipe(shareReplay({ bufferSize: 1, refCount: false }));
+    const resources = options.changes.pipe(shareReplay({ bufferSize: 1, refCount: false }));
     const meshTls: MeshTlsMaterial = this.identities;
     // Resource changes, and a Dataplane's proxy going offline or coming back (an endpoint-only
     // change of the services it serves), in one sequence of revisions.

@@ -16,6 +16,7 @@ import { LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { FakeEnvoy, type NodeSpec } from '../helpers/fake-envoy.js';
 import { bufferLogger } from '../helpers/log-buffer.js';
 import { memoryKeyring } from '../helpers/token-keyring.js';
+import { changesOfLists } from '../helpers/list-changes.js';
 
 const KEY = crypto.randomBytes(32);
 const HOUR_S = 3600;
@@ -56,7 +57,7 @@ describe('xDS token authentication', () => {
   beforeAll(async () => {
     // The real keyring, in memory, with KEY as its initial key (the key tokens without a key id are signed with)
     keyring = await memoryKeyring(KEY);
-    controlPlane = new ControlPlane({ resources: new BehaviorSubject(resources()), log: logs.log, authenticate: tokenAuthenticator({ keyring, log: logs.log }) });
+    controlPlane = new ControlPlane({ changes: changesOfLists(new BehaviorSubject(resources())), log: logs.log, authenticate: tokenAuthenticator({ keyring, log: logs.log }) });
     address = `127.0.0.1:${await controlPlane.listen('127.0.0.1:0')}`;
   });
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { FileConfigSource } from '../../src/sources/config-files.js';
 import { ControlPlane } from '../../src/runtime/control-plane.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { changesOfLists } from './list-changes.js';
 
 export interface TestControlPlane {
   dir: string;
@@ -25,7 +26,7 @@ export async function startControlPlane(initialYaml: string): Promise<TestContro
   const log = silentLogger();
   const config = new FileConfigSource([configFile], log);
   await config.start();
-  const controlPlane = new ControlPlane({ resources: config.resources, log });
+  const controlPlane = new ControlPlane({ changes: changesOfLists(config.resources), log });
   const port = await controlPlane.listen('127.0.0.1:0');
   return {
     dir,

@@ -4,6 +4,7 @@
  * them through here, and each list is compared with the one before by `listChange`, as the
  * consumers used to do themselves with their last set. The first list is a reset.
  */
+import { distinctUntilChanged, map, scan, type Observable } from 'rxjs';
 import { listChange, ResourceSet, type ResourceChange } from '../../src/api/resource-set.js';
 import type { Resource } from '../../src/api/types.js';
 
@@ -25,4 +26,17 @@ export function listFeed<T>(consume: (change: ResourceChange) => T): (list: read
     previous = change.set;
     return result;
   };
+}
+
+/**
+ * A stream of whole lists as the stream of changes a ControlPlane takes: each list compared with
+ * the previous one, object by object (the first is a reset); a list repeated as the same array
+ * object is no change.
+ */
+export function changesOfLists(lists: Observable<readonly Resource[]>): Observable<ResourceChange> {
+  return lists.pipe(
+    distinctUntilChanged(),
+    scan((previous: ResourceChange | undefined, list: readonly Resource[]) => listChange(previous?.set, ResourceSet.fromList(list)), undefined),
+    map((change) => change as ResourceChange),
+  );
 }

@@ -15,6 +15,7 @@ import type { StatusEvent } from '../../src/xds/status.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, TYPE_SHORT_NAMES } from '../../src/snapshot/types.js';
 import { decodeAny, FakeEnvoy, type ReceivedResponse } from '../helpers/fake-envoy.js';
 import { waitFor } from '../helpers/wait.js';
+import { changesOfLists } from '../helpers/list-changes.js';
 
 function dataplane(mesh: string, name: string, address: string, service: string, outbound: readonly string[]): Resource {
   return {
@@ -118,7 +119,7 @@ function allAcked(): boolean {
 beforeEach(async () => {
   // given both meshes served, every proxy connected and holding its ACKed config
   subject = new BehaviorSubject<readonly Resource[]>(resources(['10.9.0.1']));
-  controlPlane = new ControlPlane({ resources: subject, log: silentLogger() });
+  controlPlane = new ControlPlane({ changes: changesOfLists(subject), log: silentLogger() });
   const port = await controlPlane.listen('127.0.0.1:0');
   envoys = PROXIES.map(({ id, mesh }) => envoyLike(`127.0.0.1:${port}`, id, mesh));
   await waitFor('every proxy to ACK its config', allAcked);

@@ -11,6 +11,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { typeSet, type Snapshot } from '../../src/snapshot/snapshot.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE } from '../../src/snapshot/types.js';
 import { sidecarDataplane } from '../helpers/mesh-resources.js';
+import { changesOfLists } from '../helpers/list-changes.js';
 
 const dataplane = (name: string, address: string, service: string, outbound: readonly string[]): Resource => sidecarDataplane(name, address, service, outbound, 18080);
 
@@ -36,7 +37,7 @@ describe('sharing between proxies', () => {
   it('proxies calling the same services hold one EDS set, also after an endpoint change patches it', () => {
     // given three proxies watched, two of them calling the same services
     const subject = new BehaviorSubject<readonly Resource[]>(world(['10.9.0.1']));
-    controlPlane = new ControlPlane({ resources: subject, log: silentLogger() });
+    controlPlane = new ControlPlane({ changes: changesOfLists(subject), log: silentLogger() });
     const latest = new Map<string, Snapshot>();
     for (const id of ['web-1', 'web-2', 'api-1']) {
       subscriptions.push(controlPlane.cache.watch({ id, cluster: 'test', metadata: { mesh: 'default' } }).subscribe((s) => latest.set(id, s)));

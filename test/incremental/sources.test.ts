@@ -16,6 +16,7 @@ import { sourcesOf } from '../../src/snapshot/snapshot.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../src/snapshot/types.js';
 import { FakeEnvoy } from '../helpers/fake-envoy.js';
 import { waitFor } from '../helpers/wait.js';
+import { changesOfLists } from '../helpers/list-changes.js';
 
 const material: MeshTlsMaterial = {
   identity: () => ({ certChainPem: 'CERT', keyPem: 'KEY', spiffeIds: [], serialHex: '1', notAfter: new Date(0) }),
@@ -70,7 +71,7 @@ describe('sources of generated resources', () => {
   it('are what the control plane shows for a NACKed type', async () => {
     // given a proxy connected to a real control plane (mTLS off: no certificates to wait for)
     const plain = resources.map((r) => (r.type === 'Mesh' ? ({ type: 'Mesh', name: 'default' } as Resource) : r));
-    const controlPlane = new ControlPlane({ resources: new BehaviorSubject<readonly Resource[]>(plain), log: silentLogger() });
+    const controlPlane = new ControlPlane({ changes: changesOfLists(new BehaviorSubject<readonly Resource[]>(plain)), log: silentLogger() });
     const port = await controlPlane.listen('127.0.0.1:0');
     const envoy = new FakeEnvoy({ address: `127.0.0.1:${port}`, mode: 'sotw', node: { id: 'web-01', metadata: { mesh: 'default' } } });
     try {
